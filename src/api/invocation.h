@@ -1,0 +1,63 @@
+#pragma once
+// The one shape every trigger gives the dispatcher, and the one shape every invoker returns.
+// Triggers fill an Invocation; runtime::Dispatcher adds id, deadline, logs and metrics; an
+// Invoker (native worker, in-process, custom handler) runs it. Plain data, no locking.
+#include <chrono>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/app_spec.h"
+
+namespace nimbus::api {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpRequestData {
+  std::string method;  // upper-case
+  std::string target;  // path and query as received
+  std::string path;    // percent-encoded path
+  std::string host;    // Host header, for building absolute URLs
+  std::map<std::string, std::string> query;  // decoded; the first value wins for repeated names
+  std::map<std::string, std::string> params;  // route parameters, set by the router
+  Headers headers;
+  std::string body;
+  std::string_view header(std::string_view name) const;
+};
+
+struct HttpResponseData {
+  int status = 200;
+  Headers headers;
+  std::string body;
+};
+
+struct Invocation {
+  std::string id;
+  const config::FunctionSpec* function = nullptr;
+  std::string trigger;  // "http"
+  HttpRequestData* http = nullptr;  // the trigger input for HTTP-triggered functions
+  std::chrono::steady_clock::time_point deadline;
+};
+
+enum class Outcome {
+  succeeded,       // user code ran and answered
+  failed,          // user code ran and reported failure (threw, non-2xx from a handler)
+  timed_out,       // the deadline passed
+  worker_crashed,  // the worker process died or the connection broke mid-invocation
+  bad_response,    // the worker answered something that is not the protocol
+  unavailable,     // no worker could be had before the deadline
+  throttled,       // over the concurrency limit; try again later
+};
+const char* outcome_name(Outcome o);
+
+struct InvocationResult {
+  Outcome outcome = Outcome::succeeded;
+  HttpResponseData response;  // the HTTP output, when the function has one
+  std::vector<std::string> logs;
+  std::string error;  // for anything but succeeded: what went wrong, for the log and the body
+  bool cold_start = false;  // first invocation served by this worker process
+  std::string worker;       // e.g. "native-2/pid 1234"
+};
+
+}  // namespace nimbus::api

@@ -1,0 +1,19 @@
+#pragma once
+// Identifiers and wall-clock formatting shared by every module.
+#include <string>
+
+namespace nimbus {
+
+// Random RFC 4122 version-4 UUID, lower-case, e.g. for invocation ids.
+std::string new_uuid();
+// `n` cryptographically random bytes.
+std::string random_bytes(size_t n);
+// URL-safe base64 (RFC 4648 §5) with padding kept, as Azure's function keys are.
+std::string base64url_encode(std::string_view bytes);
+std::string base64_encode(std::string_view bytes);
+// False when `text` is not valid standard base64.
+bool base64_decode(std::string_view text, std::string& out);
+// Now, as 2026-11-26T13:29:00.123Z.
+std::string iso8601_now_ms();
+
+}  // namespace nimbus

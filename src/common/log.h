@@ -1,0 +1,41 @@
+#pragma once
+// One way to log: every line is a JSON object on stderr, written whole under a mutex so
+// lines from several threads never interleave. The level filter comes from host.json
+// (logging.logLevel.default). Thread-safe; the Logger is owned by the Host and passed down.
+#include <boost/json/object.hpp>
+#include <mutex>
+#include <string_view>
+
+namespace nimbus {
+
+enum class LogLevel { trace, debug, information, warning, error, critical, none };
+
+// Parses Azure's level names (case-insensitive); false when the name is unknown.
+bool parse_log_level(std::string_view name, LogLevel& out);
+std::string_view log_level_name(LogLevel level);
+
+class Logger {
+ public:
+  explicit Logger(LogLevel min = LogLevel::information, int fd = 2) : min_(min), fd_(fd) {}
+  void set_level(LogLevel level) { min_ = level; }
+  bool enabled(LogLevel level) const { return level >= min_ && min_ != LogLevel::none; }
+  // Writes {"ts","level","category","msg", ...fields}.
+  void log(LogLevel level, std::string_view category, std::string_view msg,
+           boost::json::object fields = {});
+  void info(std::string_view category, std::string_view msg, boost::json::object fields = {}) {
+    log(LogLevel::information, category, msg, std::move(fields));
+  }
+  void warn(std::string_view category, std::string_view msg, boost::json::object fields = {}) {
+    log(LogLevel::warning, category, msg, std::move(fields));
+  }
+  void error(std::string_view category, std::string_view msg, boost::json::object fields = {}) {
+    log(LogLevel::error, category, msg, std::move(fields));
+  }
+
+ private:
+  LogLevel min_;
+  int fd_;
+  std::mutex mu_;
+};
+
+}  // namespace nimbus

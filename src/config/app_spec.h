@@ -1,0 +1,77 @@
+#pragma once
+// The validated form of an Azure-style function app folder: host.json, <fn>/function.json,
+// local.settings.json, plus functions a native worker reports. Plain data, immutable once the
+// host starts; safe to read from any thread.
+#include <boost/json/object.hpp>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/log.h"
+
+namespace nimbus::config {
+
+enum class AuthLevel { anonymous, function, admin };
+const char* auth_level_name(AuthLevel level);
+
+struct Binding {
+  std::string type;
+  std::string direction;  // "in", "out", "inout"
+  std::string name;
+  boost::json::object raw;  // the binding object as written, for trigger-specific fields
+};
+
+struct HttpTriggerSpec {
+  AuthLevel auth = AuthLevel::function;  // Azure's default when authLevel is absent
+  std::vector<std::string> methods;      // upper-case; empty = every method
+  std::string route;                     // template without the route prefix
+};
+
+enum class Runtime { custom_handler, native };
+
+struct FunctionSpec {
+  std::string name;
+  Runtime runtime = Runtime::custom_handler;
+  std::string trigger_type;  // "httpTrigger"
+  std::string trigger_name;  // the trigger binding's name, e.g. "req"
+  HttpTriggerSpec http;
+  std::string http_output;  // "res", "$return", or "" when the function has no http output
+  std::vector<Binding> bindings;
+  bool disabled = false;
+};
+
+struct CustomHandlerSpec {
+  std::string executable;  // resolved: absolute path, or a bare command looked up on PATH
+  std::vector<std::string> arguments;
+  std::string working_directory;  // absolute
+  bool forwarding = false;        // enableForwardingHttpRequest
+  int process_count = 1;          // Nimbus extension: a pool instead of exactly one process
+  std::chrono::milliseconds startup_timeout{30000};
+};
+
+struct NativeSpec {
+  std::string library;  // absolute path of the app's shared library
+  int worker_count = 2;
+  bool in_process = false;  // opt-in: run user code inside the host for maximum speed
+};
+
+struct AppSpec {
+  std::string root;  // absolute app directory
+  std::string route_prefix = "api";
+  std::chrono::milliseconds function_timeout{std::chrono::minutes(5)};
+  LogLevel log_level = LogLevel::information;
+  std::optional<CustomHandlerSpec> custom_handler;
+  std::optional<NativeSpec> native;
+  size_t max_request_body = 100u * 1024 * 1024;
+  size_t max_request_headers = 32u * 1024;
+  int max_concurrent_requests = -1;  // extensions.http.maxConcurrentRequests (-1 = unbounded)
+  std::map<std::string, std::string> values;  // local.settings.json Values: workers' env only
+  int local_http_port = 0;                    // local.settings.json Host.LocalHttpPort, 0 = unset
+  std::vector<FunctionSpec> functions;
+  std::vector<std::string> warnings;          // reported once at start
+  std::vector<std::string> function_errors;   // functions refused, one message each
+};
+
+}  // namespace nimbus::config

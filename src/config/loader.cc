@@ -1,0 +1,562 @@
+#include "config/loader.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include "common/duration.h"
+#include "common/json_util.h"
+#include "http/route_template.h"
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace nimbus::config {
+
+namespace {
+
+constexpr const char* kHostJson = "host.json";
+
+// host.json top-level keys the Azure host recognises (functions-host.md §2). Those Nimbus does
+// not implement yet are warned about once at start; unknown keys are warned about as unknown.
+const std::set<std::string, std::less<>> kAzureHostKeys = {
+    "version", "functionTimeout", "retry", "functions", "http", "watchDirectories", "watchFiles",
+    "queues", "serviceBus", "eventHub", "singleton", "logging", "aggregator", "healthMonitor",
+    "extensionBundle", "managedDependencies", "customHandler", "httpWorker", "extensions",
+    "concurrency", "sendCanceledInvocationsToWorker", "metadataProviderTimeout", "telemetryMode"};
+
+// Keys accepted without a warning because they have no effect on a local host
+// (extensionBundle: bindings are built in, nothing is downloaded).
+const std::set<std::string, std::less<>> kHarmlessHostKeys = {"extensionBundle"};
+
+const std::set<std::string, std::less<>> kHttpMethods = {"GET",     "POST", "PUT",   "DELETE",
+                                                         "PATCH",   "HEAD", "OPTIONS", "TRACE"};
+
+std::string upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string err(const std::string& file, const std::string& path, const std::string& msg) {
+  return file + ": " + path + ": " + msg;
+}
+
+std::string quoted(const json::value& v) { return json::serialize(v); }
+
+bool is_executable_file(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0;
+}
+
+// Reads a TimeSpan field; returns "" or an error.
+std::string timespan_field(const json::object& obj, std::string_view key, const std::string& file,
+                           const std::string& path, std::chrono::milliseconds& out) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return {};
+  if (!it->value().is_string())
+    return err(file, path, "must be a TimeSpan string like \"00:05:00\", not " +
+                               std::string(json_kind(it->value())));
+  auto d = parse_timespan(it->value().as_string());
+  if (!d)
+    return err(file, path,
+               quoted(it->value()) + " is not a TimeSpan; write \"hh:mm:ss\", e.g. \"00:05:00\"");
+  out = *d;
+  return {};
+}
+
+std::string positive_int_field(const json::object& obj, std::string_view key,
+                               const std::string& file, const std::string& path, int64_t min,
+                               int64_t max, int64_t& out) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return {};
+  if (!it->value().is_int64() && !it->value().is_uint64())
+    return err(file, path, "must be an integer, not " + std::string(json_kind(it->value())));
+  int64_t v = it->value().is_int64() ? it->value().as_int64()
+                                     : static_cast<int64_t>(it->value().as_uint64());
+  if (v < min || v > max)
+    return err(file, path,
+               std::to_string(v) + " is out of range; use " + std::to_string(min) + ".." +
+                   std::to_string(max));
+  out = v;
+  return {};
+}
+
+std::string parse_custom_handler(const json::object& ch, const std::string& path, AppSpec& app,
+                                 bool legacy) {
+  const std::string file = kHostJson;
+  CustomHandlerSpec spec;
+  auto desc_it = ch.find("description");
+  if (desc_it == ch.end() || !desc_it->value().is_object())
+    return err(file, json_path_key(path, "description"),
+               "is required: an object with \"defaultExecutablePath\"");
+  const auto& desc = desc_it->value().as_object();
+  const std::string dpath = json_path_key(path, "description");
+  auto exe = desc.find("defaultExecutablePath");
+  if (exe == desc.end() || !exe->value().is_string() || exe->value().as_string().empty())
+    return err(file, json_path_key(dpath, "defaultExecutablePath"),
+               "is required: the handler executable, relative to the app folder or on PATH");
+  std::string exe_name(exe->value().as_string());
+  for (const char* key : {"arguments", "workerArguments"}) {
+    auto a = desc.find(key);
+    if (a == desc.end()) continue;
+    if (!a->value().is_array())
+      return err(file, json_path_key(dpath, key), "must be an array of strings");
+    size_t i = 0;
+    for (const auto& v : a->value().as_array()) {
+      if (!v.is_string())
+        return err(file, json_path_index(json_path_key(dpath, key), i),
+                   "must be a string, not " + std::string(json_kind(v)));
+      spec.arguments.emplace_back(v.as_string());
+      ++i;
+    }
+  }
+  if (auto wp = desc.find("defaultWorkerPath"); wp != desc.end()) {
+    if (!wp->value().is_string())
+      return err(file, json_path_key(dpath, "defaultWorkerPath"), "must be a string");
+    if (!wp->value().as_string().empty()) {
+      // Azure's order: executable, arguments, worker path, worker arguments.
+      auto wa = desc.find("workerArguments");
+      size_t n_worker_args = wa != desc.end() ? wa->value().as_array().size() : 0;
+      spec.arguments.insert(spec.arguments.end() - static_cast<long>(n_worker_args),
+                            std::string(wp->value().as_string()));
+    }
+  }
+  fs::path wd = app.root;
+  if (auto w = desc.find("workingDirectory"); w != desc.end()) {
+    if (!w->value().is_string())
+      return err(file, json_path_key(dpath, "workingDirectory"), "must be a string");
+    fs::path p(std::string(w->value().as_string()));
+    wd = p.is_absolute() ? p : fs::path(app.root) / p;
+    std::error_code ec;
+    if (!fs::is_directory(wd, ec))
+      return err(file, json_path_key(dpath, "workingDirectory"),
+                 quoted(w->value()) + " is not a directory; create it or fix the path");
+  }
+  spec.working_directory = fs::weakly_canonical(wd).string();
+  // Relative to the app root if that file exists, else a command on PATH (as Azure does).
+  fs::path candidate = fs::path(app.root) / exe_name;
+  if (fs::path(exe_name).is_absolute()) candidate = exe_name;
+  std::error_code ec;
+  if (fs::exists(candidate, ec)) {
+    if (!is_executable_file(candidate))
+      return err(file, json_path_key(dpath, "defaultExecutablePath"),
+                 "\"" + exe_name + "\" is not executable; run chmod +x on it");
+    spec.executable = fs::weakly_canonical(candidate).string();
+  } else if (exe_name.find('/') != std::string::npos) {
+    return err(file, json_path_key(dpath, "defaultExecutablePath"),
+               "\"" + exe_name + "\" does not exist in the app folder; build it or fix the path");
+  } else {
+    spec.executable = exe_name;  // resolved on PATH at spawn time
+  }
+  if (auto f = ch.find("enableForwardingHttpRequest"); f != ch.end()) {
+    if (!f->value().is_bool())
+      return err(file, json_path_key(path, "enableForwardingHttpRequest"),
+                 "must be true or false");
+    spec.forwarding = f->value().as_bool();
+  }
+  if (ch.contains("enableProxyingHttpRequest"))
+    app.warnings.push_back(std::string(kHostJson) + ": " +
+                           json_path_key(path, "enableProxyingHttpRequest") +
+                           ": not supported yet; requests use the default (or forwarding) mode");
+  (void)legacy;
+  app.custom_handler = std::move(spec);
+  return {};
+}
+
+std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
+  const std::string file = kHostJson;
+  for (const auto& kv : nb) {
+    std::string key(kv.key());
+    std::string path = "nimbus." + key;
+    if (key == "native") {
+      if (!kv.value().is_object()) return err(file, path, "must be an object");
+      const auto& n = kv.value().as_object();
+      NativeSpec spec;
+      auto lib = n.find("library");
+      if (lib == n.end() || !lib->value().is_string())
+        return err(file, path + ".library",
+                   "is required: the app's shared library, e.g. \"bin/libhello.so\"");
+      fs::path p(std::string(lib->value().as_string()));
+      if (!p.is_absolute()) p = fs::path(app.root) / p;
+      std::error_code ec;
+      if (!fs::is_regular_file(p, ec))
+        return err(file, path + ".library",
+                   quoted(lib->value()) + " does not exist; build the app first (make build)");
+      spec.library = fs::weakly_canonical(p).string();
+      int64_t workers = spec.worker_count;
+      if (auto e = positive_int_field(n, "workerCount", file, path + ".workerCount", 1, 256,
+                                      workers);
+          !e.empty())
+        return e;
+      spec.worker_count = static_cast<int>(workers);
+      if (auto ip = n.find("inProcess"); ip != n.end()) {
+        if (!ip->value().is_bool()) return err(file, path + ".inProcess", "must be true or false");
+        spec.in_process = ip->value().as_bool();
+      }
+      for (const auto& k : n)
+        if (k.key() != "library" && k.key() != "workerCount" && k.key() != "inProcess")
+          app.warnings.push_back(file + ": " + path + "." + std::string(k.key()) +
+                                 ": unknown key, ignored");
+      app.native = std::move(spec);
+    } else if (key == "customHandler") {
+      if (!kv.value().is_object()) return err(file, path, "must be an object");
+      const auto& c = kv.value().as_object();
+      int64_t count = 1;
+      if (auto e = positive_int_field(c, "processCount", file, path + ".processCount", 1, 64,
+                                      count);
+          !e.empty())
+        return e;
+      if (app.custom_handler) app.custom_handler->process_count = static_cast<int>(count);
+      std::chrono::milliseconds st{30000};
+      if (auto e = timespan_field(c, "startupTimeout", file, path + ".startupTimeout", st);
+          !e.empty())
+        return e;
+      if (app.custom_handler) app.custom_handler->startup_timeout = st;
+    } else if (key == "http") {
+      if (!kv.value().is_object()) return err(file, path, "must be an object");
+      const auto& h = kv.value().as_object();
+      int64_t body = static_cast<int64_t>(app.max_request_body);
+      if (auto e = positive_int_field(h, "maxRequestBodySize", file, path + ".maxRequestBodySize",
+                                      0, int64_t(1) << 40, body);
+          !e.empty())
+        return e;
+      app.max_request_body = static_cast<size_t>(body);
+      int64_t hdr = static_cast<int64_t>(app.max_request_headers);
+      if (auto e = positive_int_field(h, "maxRequestHeadersSize", file,
+                                      path + ".maxRequestHeadersSize", 1024, 1 << 20, hdr);
+          !e.empty())
+        return e;
+      app.max_request_headers = static_cast<size_t>(hdr);
+    } else {
+      app.warnings.push_back(file + ": " + path + ": unknown Nimbus key, ignored");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string apply_host_json(const json::value& doc, AppSpec& app) {
+  const std::string file = kHostJson;
+  if (!doc.is_object()) return file + ": the document must be a JSON object";
+  const auto& obj = doc.as_object();
+  auto ver = obj.find("version");
+  if (ver == obj.end())
+    return err(file, "version", "is required; add \"version\": \"2.0\"");
+  if (!ver->value().is_string() || ver->value().as_string() != "2.0")
+    return err(file, "version", quoted(ver->value()) + " is not supported; use \"2.0\"");
+
+  if (auto e = timespan_field(obj, "functionTimeout", file, "functionTimeout",
+                              app.function_timeout);
+      !e.empty())
+    return e;
+  if (app.function_timeout < std::chrono::seconds(1))
+    return err(file, "functionTimeout", "must be at least \"00:00:01\" (or \"-1\" for no limit)");
+
+  // customHandler wins over the legacy httpWorker section.
+  const json::value* ch = obj.if_contains("customHandler");
+  bool legacy = false;
+  if (!ch) {
+    ch = obj.if_contains("httpWorker");
+    legacy = ch != nullptr;
+  }
+  if (ch) {
+    if (!ch->is_object())
+      return err(file, legacy ? "httpWorker" : "customHandler", "must be an object");
+    if (auto e = parse_custom_handler(ch->as_object(), legacy ? "httpWorker" : "customHandler",
+                                      app, legacy);
+        !e.empty())
+      return e;
+  }
+
+  if (auto* ext = obj.if_contains("extensions")) {
+    if (!ext->is_object()) return err(file, "extensions", "must be an object");
+    for (const auto& kv : ext->as_object()) {
+      std::string path = "extensions." + std::string(kv.key());
+      if (kv.key() == "http") {
+        if (!kv.value().is_object()) return err(file, path, "must be an object");
+        const auto& http = kv.value().as_object();
+        for (const auto& h : http) {
+          std::string hp = path + "." + std::string(h.key());
+          if (h.key() == "routePrefix") {
+            if (!h.value().is_string())
+              return err(file, hp, "must be a string, e.g. \"api\" or \"\"");
+            std::string p(h.value().as_string());
+            while (!p.empty() && p.front() == '/') p.erase(p.begin());
+            while (!p.empty() && p.back() == '/') p.pop_back();
+            app.route_prefix = p;
+          } else if (h.key() == "maxConcurrentRequests") {
+            int64_t v = -1;
+            if (auto e = positive_int_field(http, "maxConcurrentRequests", file, hp, -1, 1 << 20, v);
+                !e.empty())
+              return e;
+            app.max_concurrent_requests = static_cast<int>(v);
+          } else {
+            app.warnings.push_back(file + ": " + hp + ": not supported by Nimbus yet, ignored");
+          }
+        }
+      } else {
+        app.warnings.push_back(file + ": " + path + ": not supported by Nimbus yet, ignored");
+      }
+    }
+  }
+
+  if (auto* lg = obj.if_contains("logging")) {
+    if (!lg->is_object()) return err(file, "logging", "must be an object");
+    for (const auto& kv : lg->as_object()) {
+      std::string path = "logging." + std::string(kv.key());
+      if (kv.key() == "logLevel") {
+        if (!kv.value().is_object()) return err(file, path, "must be an object");
+        for (const auto& l : kv.value().as_object()) {
+          std::string lp = path + "." + std::string(l.key());
+          if (!l.value().is_string())
+            return err(file, lp, "must be a level name such as \"Information\"");
+          LogLevel level;
+          if (!parse_log_level(l.value().as_string(), level))
+            return err(file, lp,
+                       quoted(l.value()) +
+                           " is not a log level; use Trace, Debug, Information, Warning, Error, "
+                           "Critical or None");
+          if (l.key() == "default")
+            app.log_level = level;
+          else
+            app.warnings.push_back(file + ": " + lp +
+                                   ": per-category log levels are not supported yet; only "
+                                   "logging.logLevel.default applies");
+        }
+      } else {
+        app.warnings.push_back(file + ": " + path + ": not supported by Nimbus yet, ignored");
+      }
+    }
+  }
+
+  if (auto* nb = obj.if_contains("nimbus")) {
+    if (!nb->is_object()) return err(file, "nimbus", "must be an object");
+    if (auto e = parse_nimbus_section(nb->as_object(), app); !e.empty()) return e;
+  }
+
+  for (const auto& kv : obj) {
+    std::string_view k = kv.key();
+    if (k == "version" || k == "functionTimeout" || k == "customHandler" || k == "httpWorker" ||
+        k == "extensions" || k == "logging" || k == "nimbus" || kHarmlessHostKeys.count(k))
+      continue;
+    if (kAzureHostKeys.count(k))
+      app.warnings.push_back(file + ": " + std::string(k) +
+                             ": not supported by Nimbus yet, ignored");
+    else
+      app.warnings.push_back(file + ": " + std::string(k) +
+                             ": unknown key, ignored (check the spelling)");
+  }
+  if (app.custom_handler && app.native)
+    return err(file, "nimbus.native",
+               "an app is either a custom handler or a native app; remove one of "
+               "\"customHandler\" and \"nimbus.native\"");
+  return {};
+}
+
+void apply_local_settings(const json::value& doc, AppSpec& app) {
+  const std::string file = "local.settings.json";
+  if (!doc.is_object()) {
+    app.warnings.push_back(file + ": must be a JSON object; settings ignored");
+    return;
+  }
+  const auto& obj = doc.as_object();
+  if (auto* values = obj.if_contains("Values")) {
+    if (!values->is_object()) {
+      app.warnings.push_back(file + ": Values: must be an object of strings; settings ignored");
+    } else {
+      std::map<std::string, std::string> out;
+      bool ok = true;
+      for (const auto& kv : values->as_object()) {
+        if (!kv.value().is_string()) {
+          // Core Tools drops the whole file in this case; we name the culprit instead.
+          app.warnings.push_back(file + ": Values." + std::string(kv.key()) + ": must be a " +
+                                 "string, not " + json_kind(kv.value()) +
+                                 "; quote the value. All Values are ignored until fixed");
+          ok = false;
+          break;
+        }
+        out[std::string(kv.key())] = std::string(kv.value().as_string());
+      }
+      if (ok) app.values = std::move(out);
+    }
+  }
+  if (auto* host = obj.if_contains("Host"); host && host->is_object()) {
+    if (auto* port = host->as_object().if_contains("LocalHttpPort")) {
+      if (port->is_int64() && port->as_int64() > 0 && port->as_int64() < 65536)
+        app.local_http_port = static_cast<int>(port->as_int64());
+      else
+        app.warnings.push_back(file + ": Host.LocalHttpPort: must be a port number 1..65535; "
+                                      "ignored");
+    }
+  }
+}
+
+std::optional<FunctionSpec> parse_function(const std::string& name, const json::value& doc,
+                                           const std::string& display, std::string& error) {
+  auto fail = [&](const std::string& path, const std::string& msg) {
+    error = err(display, path, msg);
+    return std::nullopt;
+  };
+  if (!doc.is_object()) {
+    error = display + ": the document must be a JSON object with a \"bindings\" array";
+    return std::nullopt;
+  }
+  const auto& obj = doc.as_object();
+  FunctionSpec fn;
+  fn.name = name;
+  if (auto* d = obj.if_contains("disabled")) {
+    if (!d->is_bool()) return fail("disabled", "must be true or false");
+    fn.disabled = d->as_bool();
+  }
+  auto* bindings = obj.if_contains("bindings");
+  if (!bindings) return fail("bindings", "is required: an array of trigger and output bindings");
+  if (!bindings->is_array()) return fail("bindings", "must be an array");
+  size_t i = 0;
+  int triggers = 0;
+  for (const auto& b : bindings->as_array()) {
+    std::string bp = json_path_index("bindings", i++);
+    if (!b.is_object()) return fail(bp, "must be an object with type, direction and name");
+    const auto& bo = b.as_object();
+    Binding binding;
+    binding.raw = bo;
+    for (const char* key : {"type", "direction", "name"}) {
+      auto* v = bo.if_contains(key);
+      if (!v) return fail(bp + "." + key, "is required");
+      if (!v->is_string() || v->as_string().empty())
+        return fail(bp + "." + key, "must be a non-empty string");
+    }
+    binding.type = std::string(bo.at("type").as_string());
+    binding.direction = std::string(bo.at("direction").as_string());
+    binding.name = std::string(bo.at("name").as_string());
+    if (binding.direction != "in" && binding.direction != "out" && binding.direction != "inout")
+      return fail(bp + ".direction",
+                  quoted(bo.at("direction")) + " is not a direction; use \"in\" or \"out\"");
+    if (binding.type == "httpTrigger") {
+      if (binding.direction != "in")
+        return fail(bp + ".direction", "an httpTrigger binding must have direction \"in\"");
+      ++triggers;
+      fn.trigger_type = binding.type;
+      fn.trigger_name = binding.name;
+      if (auto* a = bo.if_contains("authLevel")) {
+        std::string level = a->is_string() ? std::string(a->as_string()) : std::string();
+        for (char& c : level) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (level == "anonymous") fn.http.auth = AuthLevel::anonymous;
+        else if (level == "function") fn.http.auth = AuthLevel::function;
+        else if (level == "admin") fn.http.auth = AuthLevel::admin;
+        else
+          return fail(bp + ".authLevel",
+                      quoted(*a) + " is not an auth level; use anonymous, function or admin");
+      }
+      if (auto* m = bo.if_contains("methods")) {
+        if (!m->is_array()) return fail(bp + ".methods", "must be an array such as [\"get\"]");
+        size_t j = 0;
+        for (const auto& mv : m->as_array()) {
+          std::string mp = json_path_index(bp + ".methods", j++);
+          if (!mv.is_string()) return fail(mp, "must be a string such as \"get\"");
+          std::string method = upper(std::string(mv.as_string()));
+          if (!kHttpMethods.count(method))
+            return fail(mp, quoted(mv) +
+                                " is not an HTTP method; use GET, POST, PUT, DELETE, PATCH, HEAD, "
+                                "OPTIONS or TRACE");
+          if (std::find(fn.http.methods.begin(), fn.http.methods.end(), method) ==
+              fn.http.methods.end())
+            fn.http.methods.push_back(method);
+        }
+      }
+      fn.http.route = name;
+      if (auto* r = bo.if_contains("route")) {
+        if (!r->is_string()) return fail(bp + ".route", "must be a string such as \"items/{id}\"");
+        fn.http.route = std::string(r->as_string());
+      }
+      std::string route_error;
+      if (!http::RouteTemplate::parse(fn.http.route, route_error))
+        return fail(bp + ".route", route_error);
+    } else if (binding.type == "http") {
+      if (binding.direction != "out")
+        return fail(bp + ".direction", "an http output binding must have direction \"out\"");
+      fn.http_output = binding.name;
+    } else if (binding.type.size() > 7 &&
+               binding.type.compare(binding.type.size() - 7, 7, "Trigger") == 0) {
+      return fail(bp + ".type", "\"" + binding.type +
+                                    "\" is not supported by Nimbus yet; supported triggers: "
+                                    "httpTrigger");
+    } else {
+      return fail(bp + ".type", "\"" + binding.type +
+                                    "\" is not a known binding type; supported: httpTrigger, "
+                                    "http");
+    }
+    fn.bindings.push_back(std::move(binding));
+  }
+  if (triggers == 0) return fail("bindings", "needs exactly one trigger binding (e.g. httpTrigger)");
+  if (triggers > 1) return fail("bindings", "has more than one trigger; a function has exactly one");
+  return fn;
+}
+
+LoadResult load_app(const std::string& app_dir) {
+  std::error_code ec;
+  fs::path root = fs::absolute(app_dir, ec);
+  if (ec || !fs::is_directory(root, ec))
+    return {std::nullopt, app_dir + ": is not a directory; pass the folder that holds host.json"};
+  root = fs::weakly_canonical(root);
+  AppSpec app;
+  app.root = root.string();
+  fs::path host = root / kHostJson;
+  if (!fs::exists(host, ec))
+    return {std::nullopt, app_dir + "/host.json: not found; an app folder needs a host.json "
+                                    "with {\"version\": \"2.0\"}"};
+  auto host_doc = read_json_file(host.string(), kHostJson);
+  if (!host_doc.value) return {std::nullopt, host_doc.error};
+  if (auto e = apply_host_json(*host_doc.value, app); !e.empty()) return {std::nullopt, e};
+
+  fs::path settings = root / "local.settings.json";
+  if (fs::exists(settings, ec)) {
+    auto doc = read_json_file(settings.string(), "local.settings.json");
+    if (doc.value)
+      apply_local_settings(*doc.value, app);
+    else
+      app.warnings.push_back(doc.error + "; settings ignored");
+  }
+
+  std::vector<fs::path> dirs;
+  for (const auto& entry : fs::directory_iterator(root, ec))
+    if (entry.is_directory() && fs::exists(entry.path() / "function.json")) dirs.push_back(entry);
+  std::sort(dirs.begin(), dirs.end());
+  for (const auto& dir : dirs) {
+    std::string name = dir.filename().string();
+    std::string display = name + "/function.json";
+    auto doc = read_json_file((dir / "function.json").string(), display);
+    if (!doc.value) {
+      app.function_errors.push_back(doc.error);
+      continue;
+    }
+    std::string error;
+    auto fn = parse_function(name, *doc.value, display, error);
+    if (!fn) {
+      app.function_errors.push_back(error);
+      continue;
+    }
+    if (app.native) {
+      app.function_errors.push_back(display + ": a native app declares its functions in code; "
+                                              "this function.json is ignored");
+      continue;
+    }
+    if (!app.custom_handler) {
+      app.function_errors.push_back(
+          display + ": no worker to run it; add \"customHandler\" to host.json (see "
+                    "examples/hello-node)");
+      continue;
+    }
+    fn->runtime = Runtime::custom_handler;
+    app.functions.push_back(std::move(*fn));
+  }
+  if (!app.custom_handler && !app.native)
+    app.warnings.push_back("host.json: no \"customHandler\" and no \"nimbus.native\" section; the "
+                           "app has no functions to run");
+  return {std::move(app), {}};
+}
+
+}  // namespace nimbus::config

@@ -1,0 +1,234 @@
+#include "config/loader.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "common/json_util.h"
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using namespace nimbus::config;
+
+namespace {
+
+std::string parse_fn_error(const std::string& text) {
+  auto doc = nimbus::parse_json_text(text, "orders/function.json");
+  EXPECT_TRUE(doc.value) << doc.error;
+  std::string error;
+  auto fn = parse_function("orders", *doc.value, "orders/function.json", error);
+  EXPECT_FALSE(fn.has_value());
+  return error;
+}
+
+std::string host_error(const std::string& text) {
+  AppSpec app;
+  app.root = "/tmp";
+  return apply_host_json(json::parse(text), app);
+}
+
+class TempApp : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("nimbus-config-test-" + std::to_string(::getpid()) + "-" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  void write(const std::string& rel, const std::string& text) {
+    fs::create_directories((root_ / rel).parent_path());
+    std::ofstream(root_ / rel) << text;
+  }
+  fs::path root_;
+};
+
+}  // namespace
+
+TEST(FunctionJson, ParsesHttpTrigger) {
+  auto doc = json::parse(R"({"bindings":[
+    {"type":"httpTrigger","direction":"in","name":"req","authLevel":"Anonymous",
+     "methods":["get","post"],"route":"orders/{id:int}"},
+    {"type":"http","direction":"out","name":"res"}]})");
+  std::string error;
+  auto fn = parse_function("orders", doc, "orders/function.json", error);
+  ASSERT_TRUE(fn) << error;
+  EXPECT_EQ(fn->trigger_type, "httpTrigger");
+  EXPECT_EQ(fn->trigger_name, "req");
+  EXPECT_EQ(fn->http.auth, AuthLevel::anonymous);
+  EXPECT_EQ(fn->http.methods, (std::vector<std::string>{"GET", "POST"}));
+  EXPECT_EQ(fn->http.route, "orders/{id:int}");
+  EXPECT_EQ(fn->http_output, "res");
+}
+
+TEST(FunctionJson, DefaultsMatchAzure) {
+  auto doc = json::parse(R"({"bindings":[{"type":"httpTrigger","direction":"in","name":"req"},
+    {"type":"http","direction":"out","name":"$return"}]})");
+  std::string error;
+  auto fn = parse_function("hello", doc, "hello/function.json", error);
+  ASSERT_TRUE(fn) << error;
+  EXPECT_EQ(fn->http.auth, AuthLevel::function);  // Azure's default when authLevel is absent
+  EXPECT_TRUE(fn->http.methods.empty());          // every method
+  EXPECT_EQ(fn->http.route, "hello");             // the function's name
+  EXPECT_EQ(fn->http_output, "$return");
+}
+
+TEST(FunctionJson, BadMethodNamesFilePathAndFix) {
+  EXPECT_EQ(parse_fn_error(R"({"bindings":[{"type":"httpTrigger","direction":"in","name":"req",
+            "methods":["get","FETCH"]}]})"),
+            "orders/function.json: bindings[0].methods[1]: \"FETCH\" is not an HTTP method; use "
+            "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS or TRACE");
+}
+
+TEST(FunctionJson, BadInputsAreNamed) {
+  struct Case {
+    const char* json;
+    const char* expect;  // substring
+  };
+  const Case cases[] = {
+      {R"([])", "must be a JSON object"},
+      {R"({})", "bindings: is required"},
+      {R"({"bindings":{}})", "bindings: must be an array"},
+      {R"({"bindings":[1]})", "bindings[0]: must be an object"},
+      {R"({"bindings":[{"direction":"in","name":"req"}]})", "bindings[0].type: is required"},
+      {R"({"bindings":[{"type":"httpTrigger","direction":"sideways","name":"req"}]})",
+       "bindings[0].direction: \"sideways\" is not a direction"},
+      {R"({"bindings":[{"type":"blobby","direction":"in","name":"x"}]})",
+       "bindings[0].type: \"blobby\" is not a known binding type"},
+      {R"({"bindings":[{"type":"eventHubTrigger","direction":"in","name":"x"}]})",
+       "\"eventHubTrigger\" is not supported by Nimbus yet"},
+      {R"({"bindings":[{"type":"httpTrigger","direction":"in","name":"r","authLevel":"root"}]})",
+       "bindings[0].authLevel: \"root\" is not an auth level"},
+      {R"({"bindings":[{"type":"httpTrigger","direction":"in","name":"r","methods":"get"}]})",
+       "bindings[0].methods: must be an array"},
+      {R"({"bindings":[{"type":"httpTrigger","direction":"in","name":"r","route":"a/{id:weird}"}]})",
+       "bindings[0].route: \"a/{id:weird}\": constraint \"weird\" is not supported"},
+      {R"({"bindings":[{"type":"http","direction":"out","name":"res"}]})",
+       "needs exactly one trigger"},
+      {R"({"bindings":[{"type":"httpTrigger","direction":"in","name":"a"},
+                       {"type":"httpTrigger","direction":"in","name":"b"}]})",
+       "more than one trigger"},
+      {R"({"disabled":"yes","bindings":[]})", "disabled: must be true or false"},
+      {R"({"bindings":[{"type":"http","direction":"in","name":"res"}]})",
+       "bindings[0].direction: an http output binding must have direction \"out\""},
+  };
+  for (const auto& c : cases) {
+    std::string e = parse_fn_error(c.json);
+    EXPECT_NE(e.find(c.expect), std::string::npos) << c.json << "\n got: " << e;
+    EXPECT_EQ(e.rfind("orders/function.json: ", 0), 0u) << e;
+  }
+}
+
+TEST(HostJson, VersionIsRequired) {
+  EXPECT_EQ(host_error(R"({})"), "host.json: version: is required; add \"version\": \"2.0\"");
+  EXPECT_EQ(host_error(R"({"version":"1.0"})"),
+            "host.json: version: \"1.0\" is not supported; use \"2.0\"");
+}
+
+TEST(HostJson, BadValuesAreFatalAndNamed) {
+  EXPECT_NE(host_error(R"({"version":"2.0","functionTimeout":"5 minutes"})")
+                .find("host.json: functionTimeout: \"5 minutes\" is not a TimeSpan"),
+            std::string::npos);
+  EXPECT_NE(host_error(R"({"version":"2.0","functionTimeout":"00:00:00"})")
+                .find("must be at least"),
+            std::string::npos);
+  EXPECT_NE(host_error(R"({"version":"2.0","extensions":{"http":{"routePrefix":5}}})")
+                .find("host.json: extensions.http.routePrefix: must be a string"),
+            std::string::npos);
+  EXPECT_NE(host_error(R"({"version":"2.0","logging":{"logLevel":{"default":"Loud"}}})")
+                .find("host.json: logging.logLevel.default: \"Loud\" is not a log level"),
+            std::string::npos);
+  EXPECT_NE(host_error(R"({"version":"2.0","customHandler":{"description":{}}})")
+                .find("customHandler.description.defaultExecutablePath: is required"),
+            std::string::npos);
+  EXPECT_NE(host_error(R"({"version":"2.0","nimbus":{"native":{"library":"nope.so"}}})")
+                .find("host.json: nimbus.native.library: \"nope.so\" does not exist"),
+            std::string::npos);
+  EXPECT_NE(host_error(R"({"version":"2.0","nimbus":{"http":{"maxRequestBodySize":-5}}})")
+                .find("nimbus.http.maxRequestBodySize: -5 is out of range"),
+            std::string::npos);
+}
+
+TEST(HostJson, AppliesSupportedKeysAndWarnsAboutOthers) {
+  AppSpec app;
+  app.root = "/tmp";
+  auto e = apply_host_json(json::parse(R"({"version":"2.0","functionTimeout":"00:01:00",
+      "extensions":{"http":{"routePrefix":"/v1/"},"queues":{"batchSize":8}},
+      "logging":{"logLevel":{"default":"Warning"}},
+      "singleton":{}, "extensionBundle":{"id":"x"}, "colour":"blue"})"), app);
+  EXPECT_EQ(e, "");
+  EXPECT_EQ(app.function_timeout, std::chrono::minutes(1));
+  EXPECT_EQ(app.route_prefix, "v1");
+  EXPECT_EQ(app.log_level, nimbus::LogLevel::warning);
+  auto has = [&](const std::string& s) {
+    for (const auto& w : app.warnings)
+      if (w.find(s) != std::string::npos) return true;
+    return false;
+  };
+  EXPECT_TRUE(has("host.json: singleton: not supported by Nimbus yet"));
+  EXPECT_TRUE(has("host.json: colour: unknown key"));
+  EXPECT_TRUE(has("host.json: extensions.queues: not supported by Nimbus yet"));
+  EXPECT_FALSE(has("extensionBundle"));
+}
+
+TEST(LocalSettings, ValuesAndPort) {
+  AppSpec app;
+  apply_local_settings(json::parse(R"({"IsEncrypted":false,"Values":{"A":"1","B":"two"},
+                                       "Host":{"LocalHttpPort":7999}})"), app);
+  EXPECT_EQ(app.values.at("B"), "two");
+  EXPECT_EQ(app.local_http_port, 7999);
+  AppSpec bad;
+  apply_local_settings(json::parse(R"({"Values":{"A":"1","N":5}})"), bad);
+  EXPECT_TRUE(bad.values.empty());
+  ASSERT_EQ(bad.warnings.size(), 1u);
+  EXPECT_NE(bad.warnings[0].find("Values.N: must be a string"), std::string::npos);
+}
+
+TEST(JsonSyntax, ErrorsCarryLineAndColumn) {
+  auto r = nimbus::parse_json_text("{\n  \"version\": \"2.0\",\n  oops\n}", "host.json");
+  EXPECT_FALSE(r.value);
+  EXPECT_EQ(r.error.rfind("host.json: line 3, column 3: invalid JSON", 0), 0u) << r.error;
+  auto trailing = nimbus::parse_json_text("{} x", "host.json");
+  EXPECT_FALSE(trailing.value);
+}
+
+TEST_F(TempApp, LoadsCustomHandlerAppAndRefusesOnlyTheBadFunction) {
+  write("host.json", R"({"version":"2.0","customHandler":{"description":{
+      "defaultExecutablePath":"node","arguments":["server.js"]}}})");
+  write("good/function.json", R"({"bindings":[{"type":"httpTrigger","direction":"in",
+      "name":"req"},{"type":"http","direction":"out","name":"res"}]})");
+  write("bad/function.json", R"({"bindings":[{"type":"httpTrigger","direction":"in",
+      "name":"req","methods":["FETCH"]}]})");
+  write("broken/function.json", R"({"bindings":[)");
+  auto r = load_app(root_.string());
+  ASSERT_TRUE(r.app) << r.fatal;
+  ASSERT_EQ(r.app->functions.size(), 1u);
+  EXPECT_EQ(r.app->functions[0].name, "good");
+  ASSERT_EQ(r.app->function_errors.size(), 2u);
+  EXPECT_EQ(r.app->function_errors[0].rfind("bad/function.json: bindings[0].methods[0]", 0), 0u);
+  EXPECT_EQ(r.app->function_errors[1].rfind("broken/function.json: line 1", 0), 0u);
+  EXPECT_EQ(r.app->custom_handler->executable, "node");
+  EXPECT_EQ(r.app->custom_handler->arguments, (std::vector<std::string>{"server.js"}));
+}
+
+TEST_F(TempApp, InvalidHostJsonIsFatal) {
+  write("host.json", "{ \"version\": ");
+  auto r = load_app(root_.string());
+  EXPECT_FALSE(r.app);
+  EXPECT_EQ(r.fatal.rfind("host.json: line 1", 0), 0u) << r.fatal;
+  EXPECT_FALSE(load_app((root_ / "missing").string()).app);
+}
+
+TEST_F(TempApp, HandlerPathMustBeExecutable) {
+  write("host.json", R"({"version":"2.0","customHandler":{"description":{
+      "defaultExecutablePath":"handler"}}})");
+  write("handler", "#!/bin/sh\n");
+  auto r = load_app(root_.string());
+  EXPECT_FALSE(r.app);
+  EXPECT_NE(r.fatal.find("\"handler\" is not executable; run chmod +x"), std::string::npos);
+  ::chmod((root_ / "handler").c_str(), 0755);
+  EXPECT_TRUE(load_app(root_.string()).app);
+}

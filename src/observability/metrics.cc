@@ -1,0 +1,84 @@
+#include "observability/metrics.h"
+
+#include <sstream>
+
+namespace nimbus::observability {
+
+namespace {
+// Label values escape backslash, quote and newline (Prometheus text format).
+std::string esc(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+void Metrics::invocation_finished(const std::string& function, const std::string& trigger,
+                                  const std::string& status, double seconds) {
+  in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  std::lock_guard lock(mu_);
+  ++invocations_[{function, trigger, status}];
+  auto& h = durations_[function];
+  for (size_t i = 0; i < kBuckets.size(); ++i)
+    if (seconds <= kBuckets[i]) ++h.buckets[i];
+  ++h.count;
+  h.sum += seconds;
+}
+
+void Metrics::worker_started(const std::string& kind) {
+  std::lock_guard lock(mu_);
+  ++worker_starts_[kind];
+}
+
+void Metrics::worker_crashed(const std::string& kind) {
+  std::lock_guard lock(mu_);
+  ++worker_crashes_[kind];
+}
+
+std::string Metrics::render() const {
+  std::ostringstream o;
+  std::lock_guard lock(mu_);
+  o << "# HELP nimbus_invocations_total Function invocations by outcome.\n"
+       "# TYPE nimbus_invocations_total counter\n";
+  for (const auto& [k, v] : invocations_)
+    o << "nimbus_invocations_total{function=\"" << esc(std::get<0>(k)) << "\",trigger=\""
+      << esc(std::get<1>(k)) << "\",status=\"" << esc(std::get<2>(k)) << "\"} " << v << "\n";
+  o << "# HELP nimbus_invocation_duration_seconds Invocation duration, dispatch to result.\n"
+       "# TYPE nimbus_invocation_duration_seconds histogram\n";
+  for (const auto& [fn, h] : durations_) {
+    for (size_t i = 0; i < kBuckets.size(); ++i)
+      o << "nimbus_invocation_duration_seconds_bucket{function=\"" << esc(fn) << "\",le=\""
+        << kBuckets[i] << "\"} " << h.buckets[i] << "\n";
+    o << "nimbus_invocation_duration_seconds_bucket{function=\"" << esc(fn) << "\",le=\"+Inf\"} "
+      << h.count << "\n";
+    o << "nimbus_invocation_duration_seconds_sum{function=\"" << esc(fn) << "\"} " << h.sum
+      << "\n";
+    o << "nimbus_invocation_duration_seconds_count{function=\"" << esc(fn) << "\"} " << h.count
+      << "\n";
+  }
+  o << "# HELP nimbus_invocations_in_flight Invocations dispatched and not yet finished.\n"
+       "# TYPE nimbus_invocations_in_flight gauge\n"
+       "nimbus_invocations_in_flight "
+    << in_flight_.load(std::memory_order_relaxed) << "\n";
+  o << "# HELP nimbus_worker_starts_total Worker processes started.\n"
+       "# TYPE nimbus_worker_starts_total counter\n";
+  for (const auto& [k, v] : worker_starts_)
+    o << "nimbus_worker_starts_total{kind=\"" << esc(k) << "\"} " << v << "\n";
+  o << "# HELP nimbus_worker_crashes_total Worker processes that exited or were killed while "
+       "serving.\n"
+       "# TYPE nimbus_worker_crashes_total counter\n";
+  for (const auto& [k, v] : worker_crashes_)
+    o << "nimbus_worker_crashes_total{kind=\"" << esc(k) << "\"} " << v << "\n";
+  return o.str();
+}
+
+}  // namespace nimbus::observability

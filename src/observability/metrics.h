@@ -1,0 +1,38 @@
+#pragma once
+// Host metrics in the Prometheus text format: invocations by function, trigger and status, a
+// duration histogram per function, in-flight invocations, worker starts and crashes.
+// Thread-safe: counters sit behind one mutex, held for a few map operations per invocation.
+#include <array>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+namespace nimbus::observability {
+
+class Metrics {
+ public:
+  static constexpr std::array<double, 12> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                      0.05,   0.1,   0.25,   0.5,   1,    5};
+  void invocation_started() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
+  void invocation_finished(const std::string& function, const std::string& trigger,
+                           const std::string& status, double seconds);
+  void worker_started(const std::string& kind);
+  void worker_crashed(const std::string& kind);
+  std::string render() const;
+
+ private:
+  struct Histogram {
+    std::array<uint64_t, kBuckets.size()> buckets{};
+    uint64_t count = 0;
+    double sum = 0;
+  };
+  mutable std::mutex mu_;
+  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> invocations_;
+  std::map<std::string, Histogram> durations_;
+  std::map<std::string, uint64_t> worker_starts_, worker_crashes_;
+  std::atomic<int64_t> in_flight_{0};
+};
+
+}  // namespace nimbus::observability

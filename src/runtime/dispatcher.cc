@@ -1,0 +1,69 @@
+#include "runtime/dispatcher.h"
+
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+
+#include "common/ids.h"
+
+namespace nimbus::runtime {
+
+using Clock = std::chrono::steady_clock;
+
+boost::asio::awaitable<api::InvocationResult> Dispatcher::dispatch(api::Invocation& inv) {
+  if (inv.id.empty()) inv.id = new_uuid();
+  auto start = Clock::now();
+  if (inv.deadline == Clock::time_point{}) {
+    // "-1" (no limit) still needs a finite deadline for timers: one year will do.
+    auto timeout = app_.function_timeout == std::chrono::milliseconds::max()
+                       ? std::chrono::milliseconds(std::chrono::hours(24 * 365))
+                       : app_.function_timeout;
+    inv.deadline = start + timeout;
+  }
+  api::InvocationResult result;
+  auto it = invokers_.find(inv.function->name);
+  metrics_.invocation_started();
+  if (it == invokers_.end()) {
+    result.outcome = api::Outcome::unavailable;
+    result.error = "function has no worker bound";
+  } else if (app_.max_concurrent_requests > 0 && in_flight_ >= app_.max_concurrent_requests) {
+    result.outcome = api::Outcome::throttled;
+    result.error = "more than extensions.http.maxConcurrentRequests (" +
+                   std::to_string(app_.max_concurrent_requests) +
+                   ") invocations in flight; retry later";
+  } else {
+    ++in_flight_;
+    try {
+      result = co_await it->second->invoke(inv);
+    } catch (const std::exception& e) {
+      // A bug in an invoker must not take the host down; it fails this invocation.
+      result = {};
+      result.outcome = api::Outcome::bad_response;
+      result.error = std::string("internal error: ") + e.what();
+    }
+    --in_flight_;
+  }
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const char* status = api::outcome_name(result.outcome);
+  metrics_.invocation_finished(inv.function->name, inv.trigger, status, seconds);
+
+  std::string user_category = "Function." + inv.function->name + ".User";
+  for (const auto& line : result.logs)
+    log_.info(user_category, line, {{"invocationId", inv.id}});
+  boost::json::object fields{{"invocationId", inv.id},
+                             {"function", inv.function->name},
+                             {"trigger", inv.trigger},
+                             {"status", status},
+                             {"durationUs", static_cast<int64_t>(seconds * 1e6)},
+                             {"coldStart", result.cold_start},
+                             {"worker", result.worker}};
+  if (result.outcome == api::Outcome::succeeded) {
+    if (inv.http) fields["httpStatus"] = result.response.status;
+    log_.info("Function." + inv.function->name, "invocation finished", std::move(fields));
+  } else {
+    fields["error"] = result.error;
+    log_.error("Function." + inv.function->name, "invocation failed", std::move(fields));
+  }
+  co_return result;
+}
+
+}  // namespace nimbus::runtime

@@ -1,0 +1,20 @@
+#pragma once
+// Wiring: the only place that names concrete classes. Loads the app, starts its workers,
+// builds router, dispatcher and triggers, serves HTTP until SIGINT/SIGTERM.
+#include <string>
+
+namespace nimbus::server {
+
+struct StartOptions {
+  std::string app_dir;
+  std::string data_dir;  // default: <app_dir>/.nimbus-data
+  std::string address = "127.0.0.1";
+  int port = -1;  // -1: local.settings.json Host.LocalHttpPort, else 7071; 0: any free port
+  bool no_auth = false;
+  std::string worker_exe;  // nimbus-worker beside the nimbus binary
+};
+
+// Runs the host; returns the process exit code.
+int run_host(const StartOptions& options);
+
+}  // namespace nimbus::server

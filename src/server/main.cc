@@ -1,0 +1,114 @@
+// nimbus: the command line. `nimbus start APP_DIR` serves an app; `nimbus keys list` shows
+// its keys. Parsing only; the host itself is wired in host.cc.
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include "security/keys.h"
+#include "server/host.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage:\n"
+    "  nimbus start APP_DIR [--port N] [--host ADDR] [--data DIR] [--no-auth]\n"
+    "      Serve an Azure Functions app folder (host.json, <fn>/function.json) or a native app.\n"
+    "      --port     HTTP port (default: local.settings.json Host.LocalHttpPort, else 7071)\n"
+    "      --host     address to listen on (default 127.0.0.1)\n"
+    "      --data     data directory for keys and state (default APP_DIR/.nimbus-data)\n"
+    "      --no-auth  accept every request without a key (local development only)\n"
+    "  nimbus keys list [--data DIR | APP_DIR]\n"
+    "      Show the master key and host keys.\n";
+
+std::string self_dir() {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return ".";
+  buf[n] = '\0';
+  return std::filesystem::path(buf).parent_path().string();
+}
+
+int usage_error(const std::string& msg) {
+  std::cerr << "nimbus: " << msg << "\n\n" << kUsage;
+  return 64;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "help") || !std::strcmp(argv[1], "--help") ||
+      !std::strcmp(argv[1], "-h")) {
+    std::cout << kUsage;
+    return argc < 2 ? 64 : 0;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "version" || cmd == "--version") {
+    std::cout << "nimbus 0.1.0\n";
+    return 0;
+  }
+  if (cmd == "start") {
+    nimbus::server::StartOptions o;
+    o.worker_exe = self_dir() + "/nimbus-worker";
+    for (int i = 2; i < argc; ++i) {
+      std::string a = argv[i];
+      auto value = [&](const char* flag) -> const char* {
+        if (i + 1 >= argc) return nullptr;
+        (void)flag;
+        return argv[++i];
+      };
+      if (a == "--port") {
+        const char* v = value("--port");
+        char* end = nullptr;
+        long p = v ? std::strtol(v, &end, 10) : -1;
+        if (!v || *end || p < 0 || p > 65535)
+          return usage_error("--port needs a number 0..65535 (0 picks a free port)");
+        o.port = static_cast<int>(p);
+      } else if (a == "--data") {
+        const char* v = value("--data");
+        if (!v) return usage_error("--data needs a directory");
+        o.data_dir = v;
+      } else if (a == "--host") {
+        const char* v = value("--host");
+        if (!v) return usage_error("--host needs an address such as 127.0.0.1");
+        o.address = v;
+      } else if (a == "--no-auth") {
+        o.no_auth = true;
+      } else if (!a.empty() && a[0] == '-') {
+        return usage_error("unknown option " + a);
+      } else if (o.app_dir.empty()) {
+        o.app_dir = a;
+      } else {
+        return usage_error("more than one APP_DIR given (" + o.app_dir + ", " + a + ")");
+      }
+    }
+    if (o.app_dir.empty()) return usage_error("start needs APP_DIR, the folder with host.json");
+    return nimbus::server::run_host(o);
+  }
+  if (cmd == "keys") {
+    if (argc < 3 || std::string(argv[2]) != "list") return usage_error("keys needs: list");
+    std::string data;
+    for (int i = 3; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "--data" && i + 1 < argc) data = argv[++i];
+      else if (a[0] != '-') data = (std::filesystem::path(a) / ".nimbus-data").string();
+      else return usage_error("unknown option " + a);
+    }
+    if (data.empty()) data = ".nimbus-data";
+    std::string error;
+    auto keys = nimbus::security::KeyStore::load(data, error);
+    if (!keys) {
+      std::cerr << "nimbus: " << error
+                << "\n(keys are created by the first `nimbus start`; pass the same --data)\n";
+      return 1;
+    }
+    std::cout << "master   _master  " << keys->master_key() << "\n";
+    for (const auto& [name, value] : keys->host_keys())
+      std::cout << "host     " << name << "  " << value << "\n";
+    return 0;
+  }
+  return usage_error("unknown command " + cmd);
+}

@@ -1,0 +1,72 @@
+#include "triggers/http_trigger.h"
+
+#include <boost/asio.hpp>
+
+#include "http/http_server.h"
+
+namespace nimbus::triggers {
+
+std::string_view presented_key(const api::HttpRequestData& req) {
+  auto h = req.header("x-functions-key");
+  if (!h.empty()) return h;
+  auto it = req.query.find("code");
+  return it == req.query.end() ? std::string_view() : std::string_view(it->second);
+}
+
+boost::asio::awaitable<api::HttpResponseData> HttpTrigger::handle(api::HttpRequestData& req) {
+  auto m = router_.match(req.method, req.path);
+  switch (m.kind) {
+    case http::RouteMatch::Kind::bad_path:
+      co_return http::json_error(400, "BadRequest",
+                                 "path \"" + req.path + "\" has a malformed percent-escape");
+    case http::RouteMatch::Kind::not_found:
+      co_return http::json_error(404, "NotFound",
+                                 "no function is routed at " + req.method + " " + req.path);
+    case http::RouteMatch::Kind::method_not_allowed: {
+      std::string allow;
+      for (const auto& a : m.allowed) allow += (allow.empty() ? "" : ", ") + a;
+      auto r = http::json_error(405, "MethodNotAllowed",
+                                req.method + " is not allowed on " + req.path + "; use " + allow);
+      r.headers.emplace_back("Allow", allow);
+      co_return r;
+    }
+    case http::RouteMatch::Kind::found:
+      break;
+  }
+  const auto& fn = *m.function;
+  if (keys_ && !keys_->authorize(fn.http.auth, presented_key(req)))
+    co_return http::json_error(
+        401, "Unauthorized",
+        std::string("function \"") + fn.name + "\" needs a" +
+            (fn.http.auth == config::AuthLevel::admin ? "n admin (master)" : " function") +
+            " key: send it in the x-functions-key header or the code query parameter (see "
+            "`nimbus keys list`)");
+  req.params = std::move(m.params);
+  api::Invocation inv;
+  inv.function = &fn;
+  inv.trigger = "http";
+  inv.http = &req;
+  auto result = co_await dispatcher_.dispatch(inv);
+  switch (result.outcome) {
+    case api::Outcome::succeeded:
+      co_return std::move(result.response);
+    case api::Outcome::failed:
+      co_return http::json_error(500, "FunctionFailed", result.error, inv.id);
+    case api::Outcome::timed_out:
+      co_return http::json_error(504, "FunctionTimeout", result.error, inv.id);
+    case api::Outcome::worker_crashed:
+      co_return http::json_error(502, "WorkerCrashed", result.error, inv.id);
+    case api::Outcome::bad_response:
+      co_return http::json_error(502, "BadWorkerResponse", result.error, inv.id);
+    case api::Outcome::unavailable:
+      co_return http::json_error(503, "WorkerUnavailable", result.error, inv.id);
+    case api::Outcome::throttled: {
+      auto r = http::json_error(429, "TooManyRequests", result.error, inv.id);
+      r.headers.emplace_back("Retry-After", "1");
+      co_return r;
+    }
+  }
+  co_return http::json_error(500, "InternalError", "unknown outcome", inv.id);
+}
+
+}  // namespace nimbus::triggers

@@ -1,0 +1,54 @@
+#pragma once
+// Runs a custom-handler app (any language) exactly as the Azure Functions host does: starts the
+// handler with FUNCTIONS_CUSTOMHANDLER_PORT and friends, waits until GET / answers, then POSTs
+// /<FunctionName> with {Data, Metadata} and maps {Outputs, Logs, ReturnValue} back; or, in
+// forwarding mode, passes the HTTP request through. Beyond Azure: a pool of processes
+// (host.json nimbus.customHandler.processCount) served round-robin, each restarted with
+// backoff when it exits. A timed-out invocation closes its connection; the process keeps
+// serving the others (it may be handling many requests at once).
+// Threading: the host's single I/O thread; no locks.
+#include <boost/asio/io_context.hpp>
+#include <memory>
+
+#include "api/invoker.h"
+#include "common/log.h"
+#include "observability/metrics.h"
+#include "workers/process.h"
+
+namespace nimbus::workers {
+
+class CustomHandlerPool final : public api::Invoker {
+ public:
+  struct Options {
+    config::CustomHandlerSpec spec;
+    std::map<std::string, std::string> env;  // app settings (local.settings.json Values)
+    std::string app_root;
+    uint64_t max_body = 100u << 20;
+  };
+  CustomHandlerPool(boost::asio::io_context& io, Options options, ProcessReaper& reaper,
+                    observability::Metrics& metrics, Logger& log);
+  ~CustomHandlerPool() override;
+
+  // Starts every process and waits for readiness; false (with `error`) if none comes up.
+  boost::asio::awaitable<bool> start(std::string& error);
+  boost::asio::awaitable<api::InvocationResult> invoke(api::Invocation& inv) override;
+  void stop();
+
+ private:
+  struct Process;
+  boost::asio::awaitable<std::shared_ptr<Process>> launch(int slot, std::string& error);
+  boost::asio::awaitable<void> restart(int slot);
+  std::shared_ptr<Process> pick();
+
+  boost::asio::io_context& io_;
+  Options opt_;
+  ProcessReaper& reaper_;
+  observability::Metrics& metrics_;
+  Logger& log_;
+  std::vector<std::shared_ptr<Process>> procs_;  // index = slot; null while restarting
+  std::vector<int> failures_;
+  size_t next_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace nimbus::workers

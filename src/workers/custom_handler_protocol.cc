@@ -1,0 +1,162 @@
+#include "workers/custom_handler_protocol.h"
+
+#include <boost/json.hpp>
+
+#include "common/ids.h"
+
+namespace json = boost::json;
+
+namespace nimbus::workers {
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool is_binary_content(std::string_view content_type) {
+  auto starts = [&](std::string_view p) {
+    return content_type.size() >= p.size() && iequals(content_type.substr(0, p.size()), p);
+  };
+  return starts("application/octet-stream") || starts("multipart/");
+}
+
+std::string clip(std::string_view s, size_t n = 500) {
+  return s.size() <= n ? std::string(s) : std::string(s.substr(0, n)) + "...";
+}
+
+}  // namespace
+
+bool is_hop_by_hop(std::string_view h) {
+  for (std::string_view x : {"connection", "keep-alive", "proxy-connection", "transfer-encoding",
+                             "te", "trailer", "upgrade", "content-length"})
+    if (iequals(h, x)) return true;
+  return false;
+}
+
+std::string build_http_invocation_body(const api::Invocation& inv) {
+  const auto& r = *inv.http;
+  json::object query, params, headers;
+  for (const auto& [k, v] : r.query) query[k] = v;
+  for (const auto& [k, v] : r.params) params[k] = v;
+  for (const auto& [k, v] : r.headers) {
+    auto& slot = headers[k];
+    if (!slot.is_array()) slot = json::array();
+    slot.as_array().emplace_back(v);
+  }
+  json::object req{{"Url", "http://" + r.host + r.target},
+                   {"Method", r.method},
+                   {"Query", std::move(query)},
+                   {"Headers", std::move(headers)},
+                   {"Params", params},
+                   {"Identities", json::array()}};
+  // Body: raw text, or base64 for binary content types, as Azure sends it.
+  if (is_binary_content(r.header("content-type")))
+    req["Body"] = base64_encode(r.body);
+  else
+    req["Body"] = r.body;
+  // Metadata carries route parameters and sys, as Azure's trigger binding data does; the
+  // request itself is only in Data (functions-host.md §5).
+  json::object metadata = std::move(params);
+  metadata["sys"] = json::object{{"MethodName", inv.function->name},
+                                 {"UtcNow", iso8601_now_ms()},
+                                 {"RandGuid", new_uuid()}};
+  json::object data;
+  data[inv.function->trigger_name.empty() ? "req" : inv.function->trigger_name] = std::move(req);
+  return json::serialize(json::object{{"Data", std::move(data)}, {"Metadata", std::move(metadata)}});
+}
+
+void map_invocation_response(const config::FunctionSpec& fn, int status, std::string_view body,
+                             api::InvocationResult& out) {
+  boost::system::error_code ec;
+  json::value doc = json::parse(body, ec);
+  // Logs are kept even when the invocation failed: they explain why.
+  if (!ec && doc.is_object())
+    if (auto* logs = doc.as_object().if_contains("Logs"); logs && logs->is_array())
+      for (const auto& l : logs->as_array())
+        out.logs.push_back(l.is_string() ? std::string(l.as_string()) : json::serialize(l));
+  if (status < 200 || status > 299) {
+    out.outcome = api::Outcome::failed;
+    out.error = "handler answered HTTP " + std::to_string(status) + ": " + clip(body);
+    return;
+  }
+  if (ec || !doc.is_object()) {
+    out.outcome = api::Outcome::bad_response;
+    out.error = "handler answer is not a JSON object {Outputs, Logs, ReturnValue}: " + clip(body);
+    return;
+  }
+  const auto& obj = doc.as_object();
+  out.outcome = api::Outcome::succeeded;
+  if (fn.http_output.empty()) {
+    out.response.status = 204;
+    return;
+  }
+  const json::value* res = nullptr;
+  if (fn.http_output == "$return") {
+    res = obj.if_contains("ReturnValue");
+  } else if (auto* outputs = obj.if_contains("Outputs"); outputs && outputs->is_object()) {
+    res = outputs->as_object().if_contains(fn.http_output);
+  }
+  if (!res || res->is_null()) {
+    out.response.status = 204;
+    return;
+  }
+  json::value parsed;
+  if (res->is_string()) {
+    // Handlers often return the response object as a JSON string.
+    parsed = json::parse(res->as_string(), ec);
+    if (!ec && parsed.is_object()) res = &parsed;
+  }
+  if (!res->is_object()) {
+    out.response.status = 200;
+    out.response.body = res->is_string() ? std::string(res->as_string()) : json::serialize(*res);
+    return;
+  }
+  const auto& r = res->as_object();
+  int code = 200;
+  const json::value* sc = r.if_contains("statusCode");
+  if (!sc) sc = r.if_contains("status");
+  if (sc) {
+    if (sc->is_int64()) {
+      code = static_cast<int>(sc->as_int64());
+    } else if (sc->is_string()) {
+      try {
+        code = std::stoi(std::string(sc->as_string()));
+      } catch (...) {
+        code = -1;
+      }
+    } else {
+      code = -1;
+    }
+    if (code < 100 || code > 599) {
+      out.outcome = api::Outcome::bad_response;
+      out.error = "handler output \"" + fn.http_output + "\" has an invalid statusCode " +
+                  json::serialize(*sc) + "; use a number 100..599";
+      return;
+    }
+  }
+  out.response.status = code;
+  bool has_content_type = false;
+  if (auto* h = r.if_contains("headers"); h && h->is_object()) {
+    for (const auto& kv : h->as_object()) {
+      if (is_hop_by_hop(kv.key())) continue;
+      std::string v = kv.value().is_string() ? std::string(kv.value().as_string())
+                                             : json::serialize(kv.value());
+      if (iequals(kv.key(), "content-type")) has_content_type = true;
+      out.response.headers.emplace_back(std::string(kv.key()), std::move(v));
+    }
+  }
+  if (auto* b = r.if_contains("body"); b && !b->is_null()) {
+    if (b->is_string()) {
+      out.response.body = std::string(b->as_string());
+    } else {
+      out.response.body = json::serialize(*b);
+      if (!has_content_type) out.response.headers.emplace_back("Content-Type", "application/json");
+    }
+  }
+}
+
+}  // namespace nimbus::workers

@@ -1,0 +1,22 @@
+#pragma once
+// The JSON of Azure's custom handler protocol (functions-host.md §5), without any networking:
+// building the {Data, Metadata} invocation request and mapping {Outputs, Logs, ReturnValue}
+// back to an HTTP response. Pure functions; unit-tested.
+#include <string>
+
+#include "api/invocation.h"
+
+namespace nimbus::workers {
+
+// The POST body for /<FunctionName> for an HTTP-triggered invocation.
+std::string build_http_invocation_body(const api::Invocation& inv);
+
+// Maps the handler's answer (status and body of its HTTP response) into `out`.
+// Non-2xx: the invocation failed. Not JSON or a malformed http output: bad_response.
+void map_invocation_response(const config::FunctionSpec& fn, int status, std::string_view body,
+                             api::InvocationResult& out);
+
+// Hop-by-hop headers are not forwarded in either direction (RFC 9110 §7.6.1).
+bool is_hop_by_hop(std::string_view header_name);
+
+}  // namespace nimbus::workers

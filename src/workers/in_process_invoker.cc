@@ -1,0 +1,64 @@
+#include "workers/in_process_invoker.h"
+
+#include <dlfcn.h>
+
+#include <boost/json.hpp>
+
+#include "workers/native_protocol.h"
+
+namespace nimbus::workers {
+
+InProcessInvoker::~InProcessInvoker() {
+  // The library stays loaded: its code may still be referenced by app_'s handlers until
+  // app_ is destroyed, and unloading at exit gains nothing.
+}
+
+std::optional<boost::json::array> InProcessInvoker::load(const std::string& library,
+                                                         std::string& error) {
+  handle_ = ::dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle_) {
+    error = "cannot load " + library + ": " + ::dlerror();
+    return std::nullopt;
+  }
+  auto version = reinterpret_cast<int (*)()>(::dlsym(handle_, "nimbus_sdk_version"));
+  auto define = reinterpret_cast<void (*)(App&)>(::dlsym(handle_, "nimbus_define_app"));
+  if (!version || !define) {
+    error = library + " does not define an app; add NIMBUS_APP(app) { ... } to it";
+    return std::nullopt;
+  }
+  if (version() != kSdkVersion) {
+    error = library + " was built against another SDK version; rebuild the app";
+    return std::nullopt;
+  }
+  define(app_);
+  return describe_functions(app_);
+}
+
+boost::asio::awaitable<api::InvocationResult> InProcessInvoker::invoke(api::Invocation& inv) {
+  api::InvocationResult result;
+  result.worker = "in-process";
+  result.cold_start = cold_;
+  cold_ = false;
+  const App::Function* fn = app_.find(inv.function->name);
+  if (!fn) {
+    result.outcome = api::Outcome::failed;
+    result.error = "no function named \"" + inv.function->name + "\" in this app";
+    co_return result;
+  }
+  const auto& r = *inv.http;
+  HttpRequest req{r.method, r.target, r.path, r.query, r.params, r.headers, std::move(inv.http->body)};
+  Context ctx(inv.id, inv.function->name);
+  HttpResponse res;
+  std::string error;
+  bool ok = run_http_function(*fn, req, ctx, res, error);
+  result.logs = ctx.logs();
+  if (!ok) {
+    result.outcome = api::Outcome::failed;
+    result.error = error;
+    co_return result;
+  }
+  result.response = {res.status, std::move(res.headers), std::move(res.body)};
+  co_return result;
+}
+
+}  // namespace nimbus::workers

@@ -1,0 +1,181 @@
+#include "workers/native_protocol.h"
+
+#include <boost/json.hpp>
+#include <cstring>
+
+namespace json = boost::json;
+
+namespace nimbus::workers {
+
+namespace {
+void put_u32(std::string& out, uint32_t v) {
+  char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
+               static_cast<char>(v >> 24)};
+  out.append(b, 4);
+}
+uint32_t get_u32(const unsigned char* p) {
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
+const char* auth_name(AuthLevel a) {
+  switch (a) {
+    case AuthLevel::anonymous: return "anonymous";
+    case AuthLevel::function: return "function";
+    case AuthLevel::admin: return "admin";
+  }
+  return "function";
+}
+json::array headers_json(const Headers& h) {
+  json::array a;
+  a.reserve(h.size());
+  for (const auto& [k, v] : h) a.push_back(json::array{json::string(k), json::string(v)});
+  return a;
+}
+json::array logs_json(const Context& ctx) {
+  json::array a;
+  for (const auto& l : ctx.logs()) a.emplace_back(l);
+  return a;
+}
+std::string str(const json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+std::map<std::string, std::string> str_map(const json::object& o, std::string_view key) {
+  std::map<std::string, std::string> m;
+  if (auto* v = o.if_contains(key); v && v->is_object())
+    for (const auto& kv : v->as_object())
+      if (kv.value().is_string()) m[std::string(kv.key())] = std::string(kv.value().as_string());
+  return m;
+}
+}  // namespace
+
+void encode_frame(const json::object& header, std::string_view body, std::string& out) {
+  std::string h = json::serialize(header);
+  put_u32(out, static_cast<uint32_t>(h.size()));
+  put_u32(out, static_cast<uint32_t>(body.size()));
+  out += h;
+  out.append(body.data(), body.size());
+}
+
+bool decode_prefix(const unsigned char* p, uint32_t& header_len, uint32_t& body_len,
+                   uint64_t max_body) {
+  header_len = get_u32(p);
+  body_len = get_u32(p + 4);
+  return header_len > 0 && header_len <= kMaxFrameHeader && body_len <= max_body;
+}
+
+bool decode_header(std::string_view text, json::object& out) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return false;
+  out = std::move(v.as_object());
+  return true;
+}
+
+json::array describe_functions(const App& app) {
+  json::array out;
+  for (const auto& f : app.functions()) {
+    json::object trigger{{"type", "httpTrigger"},
+                         {"direction", "in"},
+                         {"name", "req"},
+                         {"authLevel", auth_name(f.http.auth)}};
+    if (!f.http.route.empty()) trigger["route"] = f.http.route;
+    if (!f.http.methods.empty()) {
+      json::array m;
+      for (const auto& x : f.http.methods) m.emplace_back(x);
+      trigger["methods"] = std::move(m);
+    }
+    json::array bindings{trigger, json::object{{"type", "http"}, {"direction", "out"},
+                                               {"name", "$return"}}};
+    out.push_back(json::object{{"name", f.name}, {"bindings", std::move(bindings)}});
+  }
+  return out;
+}
+
+json::object invoke_header(const api::Invocation& inv) {
+  const auto& r = *inv.http;
+  json::object q, p;
+  for (const auto& [k, v] : r.query) q[k] = v;
+  for (const auto& [k, v] : r.params) p[k] = v;
+  json::array h;
+  h.reserve(r.headers.size());
+  for (const auto& [k, v] : r.headers) h.push_back(json::array{json::string(k), json::string(v)});
+  return json::object{{"type", "invoke"},         {"id", inv.id},   {"function", inv.function->name},
+                      {"method", r.method},       {"target", r.target}, {"path", r.path},
+                      {"query", std::move(q)},    {"params", std::move(p)},
+                      {"headers", std::move(h)}};
+}
+
+HttpRequest request_from_invoke(const json::object& header, std::string body) {
+  HttpRequest req;
+  req.method = str(header, "method");
+  req.url = str(header, "target");
+  req.path = str(header, "path");
+  req.query = str_map(header, "query");
+  req.params = str_map(header, "params");
+  if (auto* h = header.if_contains("headers"); h && h->is_array())
+    for (const auto& pair : h->as_array())
+      if (pair.is_array() && pair.as_array().size() == 2 && pair.as_array()[0].is_string() &&
+          pair.as_array()[1].is_string())
+        req.headers.emplace_back(std::string(pair.as_array()[0].as_string()),
+                                 std::string(pair.as_array()[1].as_string()));
+  req.body = std::move(body);
+  return req;
+}
+
+json::object result_header(const HttpResponse& res, const Context& ctx) {
+  return json::object{{"type", "result"},
+                      {"status", res.status},
+                      {"headers", headers_json(res.headers)},
+                      {"logs", logs_json(ctx)}};
+}
+
+json::object error_header(const std::string& message, const Context& ctx) {
+  return json::object{{"type", "error"}, {"message", message}, {"logs", logs_json(ctx)}};
+}
+
+bool result_from_frame(Frame& frame, api::InvocationResult& out, std::string& error) {
+  const auto& h = frame.header;
+  if (auto* logs = h.if_contains("logs"); logs && logs->is_array())
+    for (const auto& l : logs->as_array())
+      if (l.is_string()) out.logs.emplace_back(l.as_string());
+  std::string type = str(h, "type");
+  if (type == "error") {
+    out.outcome = api::Outcome::failed;
+    out.error = str(h, "message");
+    return true;
+  }
+  if (type != "result") {
+    error = "worker sent a frame of type \"" + type + "\" where a result was expected";
+    return false;
+  }
+  auto* status = h.if_contains("status");
+  if (!status || !status->is_int64() || status->as_int64() < 100 || status->as_int64() > 999) {
+    error = "worker result has no valid \"status\"";
+    return false;
+  }
+  out.outcome = api::Outcome::succeeded;
+  out.response.status = static_cast<int>(status->as_int64());
+  if (auto* hs = h.if_contains("headers"); hs && hs->is_array())
+    for (const auto& pair : hs->as_array())
+      if (pair.is_array() && pair.as_array().size() == 2 && pair.as_array()[0].is_string() &&
+          pair.as_array()[1].is_string())
+        out.response.headers.emplace_back(std::string(pair.as_array()[0].as_string()),
+                                          std::string(pair.as_array()[1].as_string()));
+  out.response.body = std::move(frame.body);
+  return true;
+}
+
+bool run_http_function(const App::Function& fn, const HttpRequest& req, Context& ctx,
+                       HttpResponse& res, std::string& error) {
+  try {
+    res = fn.handler(req, ctx);
+    return true;
+  } catch (const std::exception& e) {
+    error = std::string("function threw: ") + e.what();
+  } catch (...) {
+    error = "function threw a non-standard exception";
+  }
+  return false;
+}
+
+}  // namespace nimbus::workers

@@ -1,0 +1,50 @@
+#pragma once
+// The wire between the host and a `nimbus-worker` process: a socketpair inherited as fd 3.
+// Every message is one frame: u32 header length, u32 body length (little-endian), a JSON
+// header, then raw body bytes (so bodies need no escaping). Messages:
+//   worker -> host  {"type":"ready","sdk":1,"functions":[{"name":..,"bindings":[..]}]}
+//   host -> worker  {"type":"invoke","id":..,"function":..,"method":..,"target":..,"path":..,
+//                    "query":{..},"params":{..},"headers":[[k,v],..]}  body = request body
+//   worker -> host  {"type":"result","status":..,"headers":[[k,v],..],"logs":[..]}
+//                    body = response body; or {"type":"error","message":..,"logs":[..]}
+// Also the in-process path: run_http_function() is the one place that calls user code.
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <string>
+
+#include "api/invocation.h"
+#include "nimbus/nimbus.h"
+
+namespace nimbus::workers {
+
+inline constexpr uint32_t kMaxFrameHeader = 16u << 20;
+inline constexpr int kWorkerFd = 3;
+
+struct Frame {
+  boost::json::object header;
+  std::string body;
+};
+
+// Appends a whole encoded frame to `out`.
+void encode_frame(const boost::json::object& header, std::string_view body, std::string& out);
+// Parses the 8-byte prefix; false when the sizes exceed limits.
+bool decode_prefix(const unsigned char* p, uint32_t& header_len, uint32_t& body_len,
+                   uint64_t max_body);
+// Parses a header's JSON; false when it is not a JSON object.
+bool decode_header(std::string_view text, boost::json::object& out);
+
+// The app's functions in function.json form, as the loader validates them.
+boost::json::array describe_functions(const App& app);
+
+boost::json::object invoke_header(const api::Invocation& inv);
+HttpRequest request_from_invoke(const boost::json::object& header, std::string body);
+boost::json::object result_header(const HttpResponse& res, const Context& ctx);
+boost::json::object error_header(const std::string& message, const Context& ctx);
+// Turns a worker's answer into a result; false (with `error`) when it breaks the protocol.
+bool result_from_frame(Frame& frame, api::InvocationResult& out, std::string& error);
+
+// Calls user code with exceptions caught. On a throw, returns false and sets `error`.
+bool run_http_function(const App::Function& fn, const HttpRequest& req, Context& ctx,
+                       HttpResponse& res, std::string& error);
+
+}  // namespace nimbus::workers

@@ -1,0 +1,62 @@
+#pragma once
+// Runs a native app's functions in `nimbus-worker` processes: a fixed number of slots, each
+// holding one process that serves one invocation at a time over a socketpair. A crash, hang
+// (past the deadline: SIGKILL) or protocol violation retires that process; its slot restarts
+// with exponential backoff while the other slots keep serving.
+// Threading: everything here runs on the host's single I/O thread; no locks.
+#include <boost/asio/io_context.hpp>
+#include <boost/json/array.hpp>
+#include <deque>
+#include <memory>
+#include <optional>
+
+#include "api/invoker.h"
+#include "common/log.h"
+#include "observability/metrics.h"
+#include "workers/process.h"
+
+namespace nimbus::workers {
+
+class NativeWorkerPool final : public api::Invoker {
+ public:
+  struct Options {
+    std::string worker_exe;  // path of nimbus-worker
+    std::string library;
+    int count = 2;
+    std::map<std::string, std::string> env;  // app settings
+    std::string cwd;                         // app root
+    uint64_t max_body = 100u << 20;
+  };
+  NativeWorkerPool(boost::asio::io_context& io, Options options, ProcessReaper& reaper,
+                   observability::Metrics& metrics, Logger& log);
+  ~NativeWorkerPool() override;
+
+  // Starts every slot; returns the functions the app defines (function.json form).
+  boost::asio::awaitable<std::optional<boost::json::array>> start(std::string& error);
+  boost::asio::awaitable<api::InvocationResult> invoke(api::Invocation& inv) override;
+  void stop();
+
+ private:
+  struct Worker;
+  struct Waiter;
+  boost::asio::awaitable<std::shared_ptr<Worker>> launch(int slot, boost::json::array* functions,
+                                                         std::string& error);
+  boost::asio::awaitable<std::shared_ptr<Worker>> acquire(
+      std::chrono::steady_clock::time_point deadline);
+  void release(std::shared_ptr<Worker> w);
+  void retire(const std::shared_ptr<Worker>& w, const std::string& why);
+  boost::asio::awaitable<void> restart(int slot);
+
+  boost::asio::io_context& io_;
+  Options opt_;
+  ProcessReaper& reaper_;
+  observability::Metrics& metrics_;
+  Logger& log_;
+  std::deque<std::shared_ptr<Worker>> idle_;
+  std::deque<std::shared_ptr<Waiter>> waiters_;
+  std::vector<int> failures_;  // consecutive failures per slot, for backoff
+  std::vector<std::shared_ptr<Worker>> live_;
+  bool stopping_ = false;
+};
+
+}  // namespace nimbus::workers
