@@ -263,9 +263,17 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     }
     if (ec) {
       if (reused && attempt == 0 && buf.size() == 0 && Clock::now() < inv.deadline) continue;
-      result.outcome = p->alive ? api::Outcome::bad_response : api::Outcome::worker_crashed;
-      result.error = p->alive ? "handler connection failed: " + ec.message()
-                              : "handler process died during the invocation";
+      // The socket closes a moment before the exiting process turns into a zombie: give it
+      // up to 100 ms to tell a crash from a handler that merely dropped the connection.
+      bool dead = !p->alive || process_exited(p->pid);
+      for (int i = 0; i < 5 && !dead; ++i) {
+        asio::steady_timer grace(io_, std::chrono::milliseconds(20));
+        co_await grace.async_wait(asio::redirect_error(use_awaitable, ec));
+        dead = !p->alive || process_exited(p->pid);
+      }
+      result.outcome = dead ? api::Outcome::worker_crashed : api::Outcome::bad_response;
+      result.error = dead ? "handler process died during the invocation"
+                          : "handler connection failed: " + ec.message();
       co_return result;
     }
     auto res = parser.release();

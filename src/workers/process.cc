@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <boost/asio/post.hpp>
 #include <filesystem>
@@ -85,6 +86,19 @@ pid_t spawn_process(const SpawnSpec& spec, std::string& error) {
     ::_exit(127);
   }
   return pid;
+}
+
+bool process_exited(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return true;
+  char buf[512];
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  // Format: "pid (comm) S ..."; comm may contain ')' so look for the last one.
+  const char* close = std::strrchr(buf, ')');
+  return !close || close[1] == '\0' || close[2] == 'Z' || close[2] == 'X';
 }
 
 ProcessReaper::ProcessReaper(boost::asio::io_context& io) : signals_(io, SIGCHLD) { arm(); }

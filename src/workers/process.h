@@ -24,6 +24,10 @@ struct SpawnSpec {
 // Returns the pid, or -1 with `error` naming the executable and the reason.
 pid_t spawn_process(const SpawnSpec& spec, std::string& error);
 
+// True when `pid` has exited (a zombie not yet reaped, or gone). Lets a caller that sees a
+// broken connection tell a dead process from a misbehaving one before SIGCHLD is handled.
+bool process_exited(pid_t pid);
+
 // Reaps exited children on SIGCHLD and tells whoever watches the pid.
 class ProcessReaper {
  public:

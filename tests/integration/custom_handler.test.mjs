@@ -1,0 +1,125 @@
+// Custom handlers as in Azure Functions: the Node and Python examples unmodified, the payload
+// shape, forwarding mode, app settings, a process pool, and handlers that misbehave.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { appPath, request, sleep, startNimbus, stopNimbus } from "./lib/nimbus.mjs";
+
+for (const [example, lang] of [["examples/hello-node", "node"], ["examples/hello-python", "python"]]) {
+  describe(example, () => {
+    let host;
+    before(async () => (host = await startNimbus(appPath(example))));
+    after(() => stopNimbus(host));
+    test("hello through Outputs.res", async () => {
+      const r = await request(host.port, "GET", "/api/hello/grace");
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.json, { hello: "grace", from: lang });
+      const q = await request(host.port, "POST", "/api/hello?name=q");
+      assert.deepEqual(q.json, { hello: "q", from: lang });
+    });
+    test("echo through $return needs a key", async () => {
+      assert.equal((await request(host.port, "POST", "/api/echo", { body: "x" })).status, 401);
+    });
+    test("handler Logs reach the host log with the invocation id", async () => {
+      await request(host.port, "GET", "/api/hello/logs");
+      await sleep(100);
+      assert.match(host.logs, /"category":"Function\.hello\.User","msg":"greeting logs","invocationId":"[0-9a-f-]{36}"/);
+    });
+  });
+}
+
+describe("faulty handler pool", () => {
+  let host;
+  before(async () => (host = await startNimbus(appPath("tests/apps/faulty-node"), ["--no-auth"])));
+  after(() => stopNimbus(host));
+
+  test("payload is {Data:{req:{Url,Method,Query,Headers,Params,Identities,Body}}, Metadata}", async () => {
+    const r = await request(host.port, "POST", "/api/payload/a/b?x=1&y=two", {
+      body: "hello body", headers: { "content-type": "text/plain", "x-custom": "v" } });
+    assert.equal(r.status, 200);
+    const inv = r.json;
+    const req = inv.Data.req;
+    assert.equal(req.Method, "POST");
+    assert.equal(req.Url, `http://127.0.0.1:${host.port}/api/payload/a/b?x=1&y=two`);
+    assert.deepEqual(req.Query, { x: "1", y: "two" });
+    assert.deepEqual(req.Params, { rest: "a/b" });
+    assert.deepEqual(req.Headers["x-custom"], ["v"]);
+    assert.deepEqual(req.Identities, []);
+    assert.equal(req.Body, "hello body");
+    assert.equal(inv.Metadata.sys.MethodName, "payload");
+    assert.match(r.headers["x-invocation-id"], /^[0-9a-f-]{36}$/);
+  });
+
+  test("binary bodies arrive base64-encoded", async () => {
+    const r = await request(host.port, "POST", "/api/payload", {
+      body: Buffer.from([0, 1, 2, 255]), headers: { "content-type": "application/octet-stream" } });
+    assert.equal(r.json.Data.req.Body, Buffer.from([0, 1, 2, 255]).toString("base64"));
+  });
+
+  test("local.settings.json Values and the FUNCTIONS_* variables reach the handler", async () => {
+    const r = await request(host.port, "GET", "/api/env");
+    assert.equal(r.json.GREETING, "from local.settings.json");
+    assert.match(r.json.port, /^\d+$/);
+    assert.match(r.json.workerId, /^[01]$/);
+    assert.ok(r.json.appRoot.endsWith("faulty-node"));
+  });
+
+  test("a pool of two processes serves round-robin", async () => {
+    const pids = new Set();
+    for (let i = 0; i < 6; i++) pids.add((await request(host.port, "GET", "/api/ok")).body);
+    assert.equal(pids.size, 2);
+  });
+
+  test("garbage answers 502, non-2xx answers 500, an invalid statusCode 502", async () => {
+    const g = await request(host.port, "GET", "/api/garbage");
+    assert.equal(g.status, 502);
+    assert.equal(g.json.error.code, "BadWorkerResponse");
+    assert.match(g.json.error.invocationId, /^[0-9a-f-]{36}$/);
+    const f = await request(host.port, "GET", "/api/fail");
+    assert.equal(f.status, 500);
+    assert.match(f.json.error.message, /handler failed on purpose/);
+    const b = await request(host.port, "GET", "/api/badstatus");
+    assert.equal(b.status, 502);
+    assert.match(b.json.error.message, /invalid statusCode/);
+    assert.equal((await request(host.port, "GET", "/api/ok")).status, 200);
+  });
+
+  test("a hang answers 504 at functionTimeout; other requests keep flowing", async () => {
+    const hang = request(host.port, "GET", "/api/hang");
+    const ok = await request(host.port, "GET", "/api/ok");
+    assert.equal(ok.status, 200);
+    const r = await hang;
+    assert.equal(r.status, 504);
+    assert.equal(r.json.error.code, "FunctionTimeout");
+  });
+
+  test("a crashing handler answers 502; it is restarted and serves again", async () => {
+    const r = await request(host.port, "GET", "/api/crash");
+    assert.equal(r.status, 502);
+    assert.equal(r.json.error.code, "WorkerCrashed");
+    let served = 0;
+    for (let i = 0; i < 100 && served < 4; i++) {
+      const o = await request(host.port, "GET", "/api/ok");
+      if (o.status === 200) served++;
+      else await sleep(50);
+    }
+    assert.equal(served, 4);
+    const m = (await request(host.port, "GET", "/metrics")).body;
+    assert.match(m, /nimbus_worker_crashes_total\{kind="custom_handler"\} [1-9]/);
+    assert.match(m, /nimbus_worker_starts_total\{kind="custom_handler"\} [3-9]/);
+  });
+});
+
+describe("forwarding mode", () => {
+  let host;
+  before(async () => (host = await startNimbus(appPath("tests/apps/forward-node"))));
+  after(() => stopNimbus(host));
+  test("the request passes through and the answer comes back verbatim", async () => {
+    const r = await request(host.port, "PUT", "/proxy/x/y?z=1", { body: "raw" });
+    assert.equal(r.status, 201);
+    assert.equal(r.headers["x-handler"], "forward");
+    assert.equal(r.json.method, "PUT");
+    assert.equal(r.json.url, "/proxy/x/y?z=1");
+    assert.equal(r.json.body, "raw");
+    assert.match(r.json.invocationId, /^[0-9a-f-]{36}$/);
+  });
+});

@@ -1,0 +1,120 @@
+// Starts real `nimbus` processes for integration tests and talks to them with Node's http.
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+export const BIN = process.env.NIMBUS_BIN;
+export const ROOT = process.env.NIMBUS_ROOT;
+if (!BIN || !ROOT) throw new Error("run through ctest: NIMBUS_BIN and NIMBUS_ROOT must be set");
+
+export const appPath = (rel) => path.join(ROOT, rel);
+
+export function tempDir(prefix = "nimbus-it-") {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+// Copies an app folder so a test can change its host.json without touching the repo.
+export function copyApp(rel, patchHost) {
+  const dir = tempDir("nimbus-app-");
+  fs.cpSync(appPath(rel), dir, { recursive: true });
+  if (patchHost) {
+    const file = path.join(dir, "host.json");
+    const host = JSON.parse(fs.readFileSync(file, "utf8"));
+    patchHost(host);
+    fs.writeFileSync(file, JSON.stringify(host, null, 2));
+  }
+  return dir;
+}
+
+// Starts `nimbus start APP --port 0`; resolves once it logs the port it listens on.
+export function startNimbus(app, args = [], { timeoutMs = 20000 } = {}) {
+  const data = tempDir("nimbus-data-");
+  const proc = spawn(BIN, ["start", app, "--port", "0", "--data", data, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const host = { proc, data, logs: "", port: 0, exited: null };
+  proc.stdout.on("data", (d) => (host.logs += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill("SIGKILL");
+      reject(new Error(`nimbus did not start within ${timeoutMs} ms:\n${host.logs}`));
+    }, timeoutMs);
+    proc.stderr.on("data", (d) => {
+      host.logs += d;
+      const m = /Nimbus listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(host.logs);
+      if (m && !host.port) {
+        host.port = Number(m[1]);
+        clearTimeout(timer);
+        resolve(host);
+      }
+    });
+    proc.on("exit", (code, signal) => {
+      host.exited = { code, signal };
+      if (!host.port) {
+        clearTimeout(timer);
+        reject(new Error(`nimbus exited (${code ?? signal}) before listening:\n${host.logs}`));
+      }
+    });
+  });
+}
+
+export async function stopNimbus(host) {
+  if (!host || host.exited) return;
+  const done = new Promise((r) => host.proc.on("exit", r));
+  host.proc.kill("SIGTERM");
+  const t = setTimeout(() => host.proc.kill("SIGKILL"), 5000);
+  await done;
+  clearTimeout(t);
+}
+
+// Runs nimbus to completion (for commands and start-up failures).
+export function runNimbus(args, timeoutMs = 15000) {
+  const r = spawnSync(BIN, args, { encoding: "utf8", timeout: timeoutMs });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function keys(host) {
+  return JSON.parse(fs.readFileSync(path.join(host.data, "keys.json"), "utf8"));
+}
+
+export function request(port, method, urlPath, { headers = {}, body, timeoutMs = 15000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: "127.0.0.1", port, method, path: urlPath, headers, agent: false },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          let json;
+          try {
+            json = JSON.parse(text);
+          } catch {}
+          resolve({ status: res.statusCode, headers: res.headers, body: text, json });
+        });
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`timeout: ${method} ${urlPath}`)));
+    req.on("error", reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+// Sends raw bytes and returns whatever the server answers before closing.
+export function rawRequest(port, bytes, timeoutMs = 5000) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, "127.0.0.1");
+    let out = "";
+    sock.setTimeout(timeoutMs, () => sock.destroy());
+    sock.on("data", (d) => (out += d));
+    sock.on("close", () => resolve(out));
+    sock.on("error", (e) => (out ? resolve(out) : reject(e)));
+    sock.write(bytes);
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

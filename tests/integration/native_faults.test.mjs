@@ -1,0 +1,72 @@
+// Isolation: native user code that crashes, hangs, throws or exits fails that invocation only;
+// its worker is replaced and the next request succeeds.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { appPath, keys, request, startNimbus, stopNimbus } from "./lib/nimbus.mjs";
+
+let host;
+before(async () => (host = await startNimbus(appPath("tests/apps/faulty-native"))));
+after(() => stopNimbus(host));
+
+async function okAfter() {
+  // The surviving worker answers at once; the replaced one comes back within the backoff.
+  const r = await request(host.port, "GET", "/api/ok");
+  assert.equal(r.status, 200);
+  assert.match(r.body, /^ok pid \d+$/);
+}
+
+test("a crash (abort) answers 502 with the invocation id; the host stays up", async () => {
+  const r = await request(host.port, "GET", "/api/crash");
+  assert.equal(r.status, 502);
+  assert.equal(r.json.error.code, "WorkerCrashed");
+  assert.match(r.json.error.invocationId, /^[0-9a-f-]{36}$/);
+  assert.ok(host.logs.includes(r.json.error.invocationId), "the log names the same invocation");
+  await okAfter();
+});
+
+test("a hang answers 504 at functionTimeout and the worker is killed", async () => {
+  const t0 = Date.now();
+  const r = await request(host.port, "GET", "/api/hang");
+  const elapsed = Date.now() - t0;
+  assert.equal(r.status, 504);
+  assert.equal(r.json.error.code, "FunctionTimeout");
+  assert.ok(elapsed >= 1900 && elapsed < 10000, `timed out after ${elapsed} ms (functionTimeout is 2 s)`);
+  await okAfter();
+});
+
+test("an exception answers 500 and keeps the worker", async () => {
+  const before = (await request(host.port, "GET", "/metrics")).body.match(/nimbus_worker_starts_total\{kind="native"\} (\d+)/)[1];
+  const r = await request(host.port, "GET", "/api/throw");
+  assert.equal(r.status, 500);
+  assert.equal(r.json.error.code, "FunctionFailed");
+  assert.match(r.json.error.message, /boom from user code/);
+  const after = (await request(host.port, "GET", "/metrics")).body.match(/nimbus_worker_starts_total\{kind="native"\} (\d+)/)[1];
+  assert.equal(after, before, "no worker restarted for a thrown exception");
+});
+
+test("_exit in user code answers 502; many crashes in a row never take the host down", async () => {
+  for (let i = 0; i < 5; i++) {
+    const r = await request(host.port, "GET", "/api/exit");
+    assert.equal(r.status, 502);
+  }
+  // Backoff grows with consecutive failures, so allow a few seconds for a worker to return.
+  let ok = false;
+  for (let i = 0; i < 50 && !ok; i++) {
+    const r = await request(host.port, "GET", "/api/ok");
+    ok = r.status === 200;
+    if (!ok) await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.ok(ok, "a worker serves again after the crashes");
+  const m = (await request(host.port, "GET", "/metrics")).body;
+  assert.match(m, /nimbus_worker_crashes_total\{kind="native"\} ([7-9]|\d\d)/);
+  assert.match(m, /nimbus_invocations_total\{function="exit",trigger="http",status="worker_crashed"\} 5/);
+});
+
+test("admin-level functions need the master key", async () => {
+  assert.equal((await request(host.port, "GET", "/api/admin-only")).status, 401);
+  const k = keys(host);
+  assert.equal((await request(host.port, "GET", "/api/admin-only", { headers: { "x-functions-key": k.functionKeys.default } })).status, 401);
+  const r = await request(host.port, "GET", "/api/admin-only", { headers: { "x-functions-key": k.masterKey } });
+  assert.equal(r.status, 200);
+  assert.equal(r.body, "admin ok");
+});
