@@ -9,12 +9,17 @@
 //                ctx.log("saying hello");
 //                return nimbus::HttpResponse::json(200, R"({"hello":"world"})");
 //              });
+//     app.queue("process", {.queue = "orders"},
+//               [](const nimbus::QueueMessage& msg, nimbus::Context& ctx) {
+//                 ctx.enqueue("orders-done", msg.text);  // written with the completion
+//               });
 //   }
 //
 // The host loads the library into `nimbus-worker` processes (or, opt-in, into itself), asks
 // each for its functions and routes invocations to them. A handler runs on one thread at a
 // time per worker process; it may throw, and the exception fails that invocation only.
 // This header is the only stable API; it depends on the standard library alone.
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -24,7 +29,7 @@
 
 namespace nimbus {
 
-inline constexpr int kSdkVersion = 1;
+inline constexpr int kSdkVersion = 2;
 
 enum class AuthLevel { anonymous, function, admin };
 
@@ -73,8 +78,20 @@ struct HttpResponse {
   }
 };
 
-// Per-invocation context: ids and the function's log lines, which the host attaches to the
-// invocation's log record.
+// A queue message as a queueTrigger function receives it (the metadata Azure passes too).
+// `text` is the decoded content (base64 undone unless host.json messageEncoding is "none").
+struct QueueMessage {
+  std::string id;
+  std::string text;
+  int64_t dequeue_count = 0;
+  std::string insertion_time;  // ISO 8601, UTC
+  std::string expiration_time;
+  std::string next_visible_time;
+  std::string pop_receipt;
+};
+
+// Per-invocation context: ids, the function's log lines (attached to the invocation's log
+// record) and its queue output messages.
 class Context {
  public:
   Context(std::string invocation_id, std::string function_name)
@@ -83,14 +100,23 @@ class Context {
   const std::string& function_name() const { return function_name_; }
   void log(std::string message) { logs_.push_back(std::move(message)); }
   const std::vector<std::string>& logs() const { return logs_; }
+  // Queue output binding: the message is written only if the invocation succeeds; for a
+  // queue-triggered function, in the same transaction that completes the trigger message.
+  void enqueue(std::string queue, std::string text) {
+    enqueued_.emplace_back(std::move(queue), std::move(text));
+  }
+  const std::vector<std::pair<std::string, std::string>>& enqueued() const { return enqueued_; }
 
  private:
   std::string invocation_id_;
   std::string function_name_;
   std::vector<std::string> logs_;
+  std::vector<std::pair<std::string, std::string>> enqueued_;
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&, Context&)>;
+// Throwing fails the invocation: the message is retried, then moved to <queue>-poison.
+using QueueHandler = std::function<void(const QueueMessage&, Context&)>;
 
 struct HttpOptions {
   std::string route;                 // template such as "items/{id:int}"; default: the name
@@ -98,16 +124,26 @@ struct HttpOptions {
   AuthLevel auth = AuthLevel::function;  // Azure's default
 };
 
+struct QueueOptions {
+  std::string queue;  // the queue to listen on
+};
+
 class App {
  public:
   struct Function {
     std::string name;
     HttpOptions http;
-    HttpHandler handler;
+    HttpHandler handler;  // set for HTTP functions
+    QueueOptions queue;
+    QueueHandler queue_handler;  // set for queue functions
   };
 
   App& http(std::string name, HttpOptions options, HttpHandler handler) {
-    functions_.push_back({std::move(name), std::move(options), std::move(handler)});
+    functions_.push_back({std::move(name), std::move(options), std::move(handler), {}, {}});
+    return *this;
+  }
+  App& queue(std::string name, QueueOptions options, QueueHandler handler) {
+    functions_.push_back({std::move(name), {}, {}, std::move(options), std::move(handler)});
     return *this;
   }
   const std::vector<Function>& functions() const { return functions_; }

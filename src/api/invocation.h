@@ -32,11 +32,21 @@ struct HttpResponseData {
   std::string body;
 };
 
+// A queue message handed to a queueTrigger function. Times are ISO 8601 UTC strings, as the
+// custom handler protocol carries them.
+struct QueueMessageData {
+  std::string id;
+  std::string text;  // decoded content
+  int64_t dequeue_count = 0;
+  std::string insertion_time, expiration_time, next_visible_time, pop_receipt;
+};
+
 struct Invocation {
   std::string id;
   const config::FunctionSpec* function = nullptr;
-  std::string trigger;  // "http"
-  HttpRequestData* http = nullptr;  // the trigger input for HTTP-triggered functions
+  std::string trigger;  // "http", "queue"
+  HttpRequestData* http = nullptr;           // input of HTTP-triggered functions
+  const QueueMessageData* queue = nullptr;   // input of queue-triggered functions
   std::chrono::steady_clock::time_point deadline;
 };
 
@@ -58,6 +68,8 @@ struct InvocationResult {
   std::string error;  // for anything but succeeded: what went wrong, for the log and the body
   bool cold_start = false;  // first invocation served by this worker process
   std::string worker;       // e.g. "native-2/pid 1234"
+  // Queue output binding messages (queue name, text), written only on success.
+  std::vector<std::pair<std::string, std::string>> queue_outputs;
 };
 
 }  // namespace nimbus::api

@@ -31,6 +31,23 @@ struct HttpTriggerSpec {
 
 enum class Runtime { custom_handler, native };
 
+// host.json / function.json "retry": how long a failed queue message waits before its next
+// attempt. The attempt count is the message's dequeue count, so it survives restarts.
+struct RetryPolicy {
+  enum class Strategy { fixed_delay, exponential_backoff } strategy = Strategy::fixed_delay;
+  int max_retry_count = 0;  // -1: forever (still bounded by maxDequeueCount for queues)
+  std::chrono::milliseconds delay{0};           // fixedDelay
+  std::chrono::milliseconds minimum{0}, maximum{0};  // exponentialBackoff
+  // Delay before attempt `attempt + 1` after `attempt` failures (attempt >= 1).
+  std::chrono::milliseconds delay_after(int attempt) const;
+};
+
+// A queue output binding: messages the function returns under `name` go to `queue`.
+struct QueueOutput {
+  std::string name;   // binding name, or "$return"
+  std::string queue;  // resolved queue name
+};
+
 struct FunctionSpec {
   std::string name;
   Runtime runtime = Runtime::custom_handler;
@@ -38,8 +55,30 @@ struct FunctionSpec {
   std::string trigger_name;  // the trigger binding's name, e.g. "req"
   HttpTriggerSpec http;
   std::string http_output;  // "res", "$return", or "" when the function has no http output
+  std::string queue_name;   // queueTrigger: the queue it listens on (settings resolved)
+  std::vector<QueueOutput> queue_outputs;
+  std::optional<RetryPolicy> retry;  // function.json "retry", overriding host.json's
   std::vector<Binding> bindings;
   bool disabled = false;
+};
+
+// host.json extensions.queues, plus Nimbus's lease (Azure fixes it at 10 minutes).
+struct QueueTriggerOptions {
+  int batch_size = 16;
+  int new_batch_threshold = -1;  // -1: batch_size / 2 * cores, as Azure computes it
+  int max_dequeue_count = 5;
+  std::chrono::milliseconds visibility_timeout{0};
+  bool base64 = true;  // messageEncoding "base64" (default) or "none"
+  std::chrono::milliseconds max_polling_interval{2000};  // Azure's local-development value
+  // How long a dequeued message stays hidden; renewed at half-time while the function runs.
+  // After a host crash, its messages reappear once the lease ends.
+  std::chrono::milliseconds lease{30000};
+};
+
+// The built-in Azure-Queue-compatible service (host.json nimbus.queueService).
+struct QueueServiceSpec {
+  bool enabled = true;
+  int port = 10001;
 };
 
 struct CustomHandlerSpec {
@@ -67,6 +106,10 @@ struct AppSpec {
   size_t max_request_body = 100u * 1024 * 1024;
   size_t max_request_headers = 32u * 1024;
   int max_concurrent_requests = -1;  // extensions.http.maxConcurrentRequests (-1 = unbounded)
+  QueueTriggerOptions queues;
+  QueueServiceSpec queue_service;
+  std::optional<RetryPolicy> retry;  // host.json "retry"
+  bool synchronous_full = true;      // nimbus.storage.synchronous: FULL (default) or NORMAL
   std::map<std::string, std::string> values;  // local.settings.json Values: workers' env only
   int local_http_port = 0;                    // local.settings.json Host.LocalHttpPort, 0 = unset
   std::vector<FunctionSpec> functions;

@@ -84,6 +84,102 @@ std::string positive_int_field(const json::object& obj, std::string_view key,
   return {};
 }
 
+// Azure queue names: 3-63 characters of [a-z0-9-], no leading, trailing or double '-'.
+bool valid_queue_name(std::string_view n) {
+  if (n.size() < 3 || n.size() > 63 || n.front() == '-' || n.back() == '-') return false;
+  for (size_t i = 0; i < n.size(); ++i) {
+    char c = n[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    if (c == '-' && n[i + 1] == '-') return false;
+  }
+  return true;
+}
+
+// "retry": {"strategy", "maxRetryCount", "delayInterval" | "minimumInterval"+"maximumInterval"}
+std::string parse_retry(const json::value& v, const std::string& file, const std::string& path,
+                        RetryPolicy& out) {
+  if (!v.is_object()) return err(file, path, "must be an object with \"strategy\"");
+  const auto& o = v.as_object();
+  auto* strategy = o.if_contains("strategy");
+  if (!strategy || !strategy->is_string())
+    return err(file, path + ".strategy", "is required: \"fixedDelay\" or \"exponentialBackoff\"");
+  if (strategy->as_string() == "fixedDelay")
+    out.strategy = RetryPolicy::Strategy::fixed_delay;
+  else if (strategy->as_string() == "exponentialBackoff")
+    out.strategy = RetryPolicy::Strategy::exponential_backoff;
+  else
+    return err(file, path + ".strategy",
+               quoted(*strategy) + " is not a strategy; use \"fixedDelay\" or \"exponentialBackoff\"");
+  if (!o.contains("maxRetryCount"))
+    return err(file, path + ".maxRetryCount", "is required (-1 retries forever)");
+  int64_t count = 0;
+  if (auto e = positive_int_field(o, "maxRetryCount", file, path + ".maxRetryCount", -1, 1000000, count);
+      !e.empty())
+    return e;
+  out.max_retry_count = static_cast<int>(count);
+  if (out.strategy == RetryPolicy::Strategy::fixed_delay) {
+    if (!o.contains("delayInterval"))
+      return err(file, path + ".delayInterval", "is required for fixedDelay, e.g. \"00:00:05\"");
+    if (auto e = timespan_field(o, "delayInterval", file, path + ".delayInterval", out.delay); !e.empty())
+      return e;
+  } else {
+    for (const char* k : {"minimumInterval", "maximumInterval"})
+      if (!o.contains(k))
+        return err(file, path + "." + k, "is required for exponentialBackoff, e.g. \"00:00:10\"");
+    if (auto e = timespan_field(o, "minimumInterval", file, path + ".minimumInterval", out.minimum); !e.empty())
+      return e;
+    if (auto e = timespan_field(o, "maximumInterval", file, path + ".maximumInterval", out.maximum); !e.empty())
+      return e;
+    if (out.maximum < out.minimum)
+      return err(file, path + ".maximumInterval", "must not be shorter than minimumInterval");
+  }
+  return {};
+}
+
+std::string parse_queues_extension(const json::object& q, const std::string& file, AppSpec& app) {
+  const std::string path = "extensions.queues";
+  auto& opt = app.queues;
+  int64_t v;
+  v = opt.batch_size;
+  if (auto e = positive_int_field(q, "batchSize", file, path + ".batchSize", 1, 32, v); !e.empty())
+    return e;
+  opt.batch_size = static_cast<int>(v);
+  v = opt.new_batch_threshold;
+  if (auto e = positive_int_field(q, "newBatchThreshold", file, path + ".newBatchThreshold", 0, 10000, v);
+      !e.empty())
+    return e;
+  opt.new_batch_threshold = static_cast<int>(v);
+  v = opt.max_dequeue_count;
+  if (auto e = positive_int_field(q, "maxDequeueCount", file, path + ".maxDequeueCount", 1, 1000, v);
+      !e.empty())
+    return e;
+  opt.max_dequeue_count = static_cast<int>(v);
+  if (auto e = timespan_field(q, "visibilityTimeout", file, path + ".visibilityTimeout",
+                              opt.visibility_timeout);
+      !e.empty())
+    return e;
+  if (auto e = timespan_field(q, "maxPollingInterval", file, path + ".maxPollingInterval",
+                              opt.max_polling_interval);
+      !e.empty())
+    return e;
+  if (opt.max_polling_interval < std::chrono::milliseconds(100))
+    return err(file, path + ".maxPollingInterval", "must be at least \"00:00:00.1\"");
+  if (auto* enc = q.if_contains("messageEncoding")) {
+    if (!enc->is_string() || (enc->as_string() != "base64" && enc->as_string() != "none"))
+      return err(file, path + ".messageEncoding",
+                 (enc->is_string() ? quoted(*enc) : std::string("this value")) +
+                     " is not an encoding; use \"base64\" or \"none\"");
+    opt.base64 = enc->as_string() == "base64";
+  }
+  for (const auto& kv : q)
+    if (kv.key() != "batchSize" && kv.key() != "newBatchThreshold" && kv.key() != "maxDequeueCount" &&
+        kv.key() != "visibilityTimeout" && kv.key() != "maxPollingInterval" &&
+        kv.key() != "messageEncoding")
+      app.warnings.push_back(file + ": " + path + "." + std::string(kv.key()) +
+                             ": unknown key, ignored");
+  return {};
+}
+
 std::string parse_custom_handler(const json::object& ch, const std::string& path, AppSpec& app,
                                  bool legacy) {
   const std::string file = kHostJson;
@@ -230,6 +326,33 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
           !e.empty())
         return e;
       app.max_request_headers = static_cast<size_t>(hdr);
+    } else if (key == "queueService") {
+      if (!kv.value().is_object()) return err(file, path, "must be an object");
+      const auto& q = kv.value().as_object();
+      if (auto* en = q.if_contains("enabled")) {
+        if (!en->is_bool()) return err(file, path + ".enabled", "must be true or false");
+        app.queue_service.enabled = en->as_bool();
+      }
+      int64_t port = app.queue_service.port;
+      if (auto e = positive_int_field(q, "port", file, path + ".port", 0, 65535, port); !e.empty())
+        return e;
+      app.queue_service.port = static_cast<int>(port);
+    } else if (key == "queues") {
+      if (!kv.value().is_object()) return err(file, path, "must be an object");
+      if (auto e = timespan_field(kv.value().as_object(), "leaseDuration", file,
+                                  path + ".leaseDuration", app.queues.lease);
+          !e.empty())
+        return e;
+      if (app.queues.lease < std::chrono::seconds(1))
+        return err(file, path + ".leaseDuration", "must be at least \"00:00:01\"");
+    } else if (key == "storage") {
+      if (!kv.value().is_object()) return err(file, path, "must be an object");
+      if (auto* sync = kv.value().as_object().if_contains("synchronous")) {
+        if (!sync->is_string() || (sync->as_string() != "full" && sync->as_string() != "normal"))
+          return err(file, path + ".synchronous",
+                     "use \"full\" (fsync at every commit, survives power loss) or \"normal\"");
+        app.synchronous_full = sync->as_string() == "full";
+      }
     } else {
       app.warnings.push_back(file + ": " + path + ": unknown Nimbus key, ignored");
     }
@@ -298,10 +421,19 @@ std::string apply_host_json(const json::value& doc, AppSpec& app) {
             app.warnings.push_back(file + ": " + hp + ": not supported by Nimbus yet, ignored");
           }
         }
+      } else if (kv.key() == "queues") {
+        if (!kv.value().is_object()) return err(file, path, "must be an object");
+        if (auto e = parse_queues_extension(kv.value().as_object(), file, app); !e.empty()) return e;
       } else {
         app.warnings.push_back(file + ": " + path + ": not supported by Nimbus yet, ignored");
       }
     }
+  }
+
+  if (auto* rt = obj.if_contains("retry")) {
+    RetryPolicy policy;
+    if (auto e = parse_retry(*rt, file, "retry", policy); !e.empty()) return e;
+    app.retry = policy;
   }
 
   if (auto* lg = obj.if_contains("logging")) {
@@ -340,7 +472,7 @@ std::string apply_host_json(const json::value& doc, AppSpec& app) {
 
   for (const auto& kv : obj) {
     std::string_view k = kv.key();
-    if (k == "version" || k == "functionTimeout" || k == "customHandler" || k == "httpWorker" ||
+    if (k == "version" || k == "functionTimeout" || k == "customHandler" || k == "httpWorker" || k == "retry" ||
         k == "extensions" || k == "logging" || k == "nimbus" || kHarmlessHostKeys.count(k))
       continue;
     if (kAzureHostKeys.count(k))
@@ -395,8 +527,44 @@ void apply_local_settings(const json::value& doc, AppSpec& app) {
   }
 }
 
+namespace {
+// "%Name%" takes the value of app setting Name (then the environment), as Azure resolves
+// binding expressions; "" when the setting does not exist.
+std::optional<std::string> resolve_setting(const std::string& value,
+                                           const std::map<std::string, std::string>& settings) {
+  if (value.size() < 3 || value.front() != '%' || value.back() != '%') return value;
+  std::string name = value.substr(1, value.size() - 2);
+  if (auto it = settings.find(name); it != settings.end()) return it->second;
+  if (const char* env = std::getenv(name.c_str())) return std::string(env);
+  return std::nullopt;
+}
+
+// The queue a queueTrigger or queue output names, resolved and validated.
+std::string queue_name_field(const json::object& bo, const std::string& bp,
+                             const std::map<std::string, std::string>& settings,
+                             const std::string& display, std::string& out) {
+  auto* q = bo.if_contains("queueName");
+  if (!q || !q->is_string() || q->as_string().empty())
+    return err(display, bp + ".queueName", "is required: the queue's name, e.g. \"orders\"");
+  auto resolved = resolve_setting(std::string(q->as_string()), settings);
+  if (!resolved)
+    return err(display, bp + ".queueName",
+               quoted(*q) + " names an app setting that does not exist; add it to "
+                            "local.settings.json Values");
+  if (!valid_queue_name(*resolved))
+    return err(display, bp + ".queueName",
+               "\"" + *resolved + "\" is not a queue name; use 3-63 lower-case letters, digits "
+                                   "and single hyphens, not at either end");
+  if (auto* c = bo.if_contains("connection"); c && !c->is_string())
+    return err(display, bp + ".connection", "must be a string (an app setting name)");
+  out = *resolved;
+  return {};
+}
+}  // namespace
+
 std::optional<FunctionSpec> parse_function(const std::string& name, const json::value& doc,
-                                           const std::string& display, std::string& error) {
+                                           const std::string& display, std::string& error,
+                                           const std::map<std::string, std::string>& settings) {
   auto fail = [&](const std::string& path, const std::string& msg) {
     error = err(display, path, msg);
     return std::nullopt;
@@ -479,17 +647,44 @@ std::optional<FunctionSpec> parse_function(const std::string& name, const json::
       if (binding.direction != "out")
         return fail(bp + ".direction", "an http output binding must have direction \"out\"");
       fn.http_output = binding.name;
+    } else if (binding.type == "queueTrigger") {
+      if (binding.direction != "in")
+        return fail(bp + ".direction", "a queueTrigger binding must have direction \"in\"");
+      ++triggers;
+      fn.trigger_type = binding.type;
+      fn.trigger_name = binding.name;
+      if (auto e = queue_name_field(bo, bp, settings, display, fn.queue_name); !e.empty()) {
+        error = e;
+        return std::nullopt;
+      }
+    } else if (binding.type == "queue") {
+      if (binding.direction != "out")
+        return fail(bp + ".direction", "a queue output binding must have direction \"out\"");
+      QueueOutput out{binding.name, ""};
+      if (auto e = queue_name_field(bo, bp, settings, display, out.queue); !e.empty()) {
+        error = e;
+        return std::nullopt;
+      }
+      fn.queue_outputs.push_back(std::move(out));
     } else if (binding.type.size() > 7 &&
                binding.type.compare(binding.type.size() - 7, 7, "Trigger") == 0) {
       return fail(bp + ".type", "\"" + binding.type +
                                     "\" is not supported by Nimbus yet; supported triggers: "
-                                    "httpTrigger");
+                                    "httpTrigger, queueTrigger");
     } else {
       return fail(bp + ".type", "\"" + binding.type +
                                     "\" is not a known binding type; supported: httpTrigger, "
-                                    "http");
+                                    "http, queueTrigger, queue");
     }
     fn.bindings.push_back(std::move(binding));
+  }
+  if (auto* rt = obj.if_contains("retry")) {
+    RetryPolicy policy;
+    if (auto e = parse_retry(*rt, display, "retry", policy); !e.empty()) {
+      error = e;
+      return std::nullopt;
+    }
+    fn.retry = policy;
   }
   if (triggers == 0) return fail("bindings", "needs exactly one trigger binding (e.g. httpTrigger)");
   if (triggers > 1) return fail("bindings", "has more than one trigger; a function has exactly one");
@@ -534,7 +729,7 @@ LoadResult load_app(const std::string& app_dir) {
       continue;
     }
     std::string error;
-    auto fn = parse_function(name, *doc.value, display, error);
+    auto fn = parse_function(name, *doc.value, display, error, app.values);
     if (!fn) {
       app.function_errors.push_back(error);
       continue;

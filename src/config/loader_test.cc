@@ -156,9 +156,9 @@ TEST(HostJson, AppliesSupportedKeysAndWarnsAboutOthers) {
   AppSpec app;
   app.root = "/tmp";
   auto e = apply_host_json(json::parse(R"({"version":"2.0","functionTimeout":"00:01:00",
-      "extensions":{"http":{"routePrefix":"/v1/"},"queues":{"batchSize":8}},
+      "extensions":{"http":{"routePrefix":"/v1/"}},
       "logging":{"logLevel":{"default":"Warning"}},
-      "singleton":{}, "extensionBundle":{"id":"x"}, "colour":"blue"})"), app);
+      "singleton":{}, "extensionBundle":{"id":"x"}, "colour":"blue", "watchFiles":[]})"), app);
   EXPECT_EQ(e, "");
   EXPECT_EQ(app.function_timeout, std::chrono::minutes(1));
   EXPECT_EQ(app.route_prefix, "v1");
@@ -170,7 +170,7 @@ TEST(HostJson, AppliesSupportedKeysAndWarnsAboutOthers) {
   };
   EXPECT_TRUE(has("host.json: singleton: not supported by Nimbus yet"));
   EXPECT_TRUE(has("host.json: colour: unknown key"));
-  EXPECT_TRUE(has("host.json: extensions.queues: not supported by Nimbus yet"));
+  EXPECT_TRUE(has("host.json: watchFiles: not supported by Nimbus yet"));
   EXPECT_FALSE(has("extensionBundle"));
 }
 
@@ -231,4 +231,67 @@ TEST_F(TempApp, HandlerPathMustBeExecutable) {
   EXPECT_NE(r.fatal.find("\"handler\" is not executable; run chmod +x"), std::string::npos);
   ::chmod((root_ / "handler").c_str(), 0755);
   EXPECT_TRUE(load_app(root_.string()).app);
+}
+
+TEST(FunctionJson, QueueTriggerAndOutputs) {
+  auto doc = json::parse(R"({"bindings":[
+    {"type":"queueTrigger","direction":"in","name":"item","queueName":"%IN_QUEUE%","connection":"AzureWebJobsStorage"},
+    {"type":"queue","direction":"out","name":"done","queueName":"done-items"},
+    {"type":"queue","direction":"out","name":"$return","queueName":"audit"}],
+    "retry":{"strategy":"exponentialBackoff","maxRetryCount":4,"minimumInterval":"00:00:01","maximumInterval":"00:00:05"}})");
+  std::string error;
+  auto fn = parse_function("work", doc, "work/function.json", error, {{"IN_QUEUE", "orders"}});
+  ASSERT_TRUE(fn) << error;
+  EXPECT_EQ(fn->trigger_type, "queueTrigger");
+  EXPECT_EQ(fn->trigger_name, "item");
+  EXPECT_EQ(fn->queue_name, "orders");
+  ASSERT_EQ(fn->queue_outputs.size(), 2u);
+  EXPECT_EQ(fn->queue_outputs[0].queue, "done-items");
+  EXPECT_EQ(fn->queue_outputs[1].name, "$return");
+  ASSERT_TRUE(fn->retry);
+  EXPECT_EQ(fn->retry->delay_after(1), std::chrono::seconds(1));
+  EXPECT_EQ(fn->retry->delay_after(2), std::chrono::seconds(2));
+  EXPECT_EQ(fn->retry->delay_after(3), std::chrono::seconds(4));
+  EXPECT_EQ(fn->retry->delay_after(9), std::chrono::seconds(5));
+}
+
+TEST(FunctionJson, QueueBindingErrors) {
+  EXPECT_NE(parse_fn_error(R"({"bindings":[{"type":"queueTrigger","direction":"in","name":"m"}]})")
+                .find("bindings[0].queueName: is required"), std::string::npos);
+  EXPECT_NE(parse_fn_error(R"({"bindings":[{"type":"queueTrigger","direction":"in","name":"m","queueName":"Bad_Name"}]})")
+                .find("bindings[0].queueName: \"Bad_Name\" is not a queue name"), std::string::npos);
+  EXPECT_NE(parse_fn_error(R"({"bindings":[{"type":"queueTrigger","direction":"in","name":"m","queueName":"%NOPE_NOT_SET%"}]})")
+                .find("names an app setting that does not exist"), std::string::npos);
+  EXPECT_NE(parse_fn_error(R"({"bindings":[{"type":"queueTrigger","direction":"in","name":"m","queueName":"ok-q"},
+      {"type":"queue","direction":"in","name":"o","queueName":"x-q"}]})")
+                .find("bindings[1].direction: a queue output binding must have direction \"out\""), std::string::npos);
+  EXPECT_NE(parse_fn_error(R"({"bindings":[{"type":"queueTrigger","direction":"in","name":"m","queueName":"ok-q"}],
+      "retry":{"strategy":"fixedDelay","maxRetryCount":2}})")
+                .find("retry.delayInterval: is required for fixedDelay"), std::string::npos);
+}
+
+TEST(HostJson, QueuesExtension) {
+  AppSpec app;
+  app.root = "/tmp";
+  EXPECT_EQ(apply_host_json(json::parse(R"({"version":"2.0","extensions":{"queues":{
+      "batchSize":8,"newBatchThreshold":4,"maxDequeueCount":3,"visibilityTimeout":"00:00:02",
+      "messageEncoding":"none","maxPollingInterval":"00:00:01"}},
+      "retry":{"strategy":"fixedDelay","maxRetryCount":2,"delayInterval":"00:00:03"},
+      "nimbus":{"queueService":{"port":10099},"queues":{"leaseDuration":"00:00:05"}}})"), app), "");
+  EXPECT_EQ(app.queues.batch_size, 8);
+  EXPECT_EQ(app.queues.new_batch_threshold, 4);
+  EXPECT_EQ(app.queues.max_dequeue_count, 3);
+  EXPECT_EQ(app.queues.visibility_timeout, std::chrono::seconds(2));
+  EXPECT_FALSE(app.queues.base64);
+  EXPECT_EQ(app.queues.lease, std::chrono::seconds(5));
+  EXPECT_EQ(app.queue_service.port, 10099);
+  ASSERT_TRUE(app.retry);
+  EXPECT_EQ(app.retry->delay_after(5), std::chrono::seconds(3));
+  EXPECT_NE(host_error(R"({"version":"2.0","extensions":{"queues":{"batchSize":64}}})")
+                .find("host.json: extensions.queues.batchSize: 64 is out of range; use 1..32"),
+            std::string::npos);
+  EXPECT_NE(host_error(R"({"version":"2.0","extensions":{"queues":{"messageEncoding":"hex"}}})")
+                .find("\"hex\" is not an encoding"), std::string::npos);
+  EXPECT_NE(host_error(R"({"version":"2.0","retry":{"strategy":"sometimes","maxRetryCount":1}})")
+                .find("host.json: retry.strategy: \"sometimes\" is not a strategy"), std::string::npos);
 }

@@ -224,7 +224,7 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     req.method(bhttp::verb::post);
     req.target("/" + fn.name);
     req.set(bhttp::field::content_type, "application/json");
-    req.body() = build_http_invocation_body(inv);
+    req.body() = build_invocation_body(inv);
   }
   req.set(bhttp::field::host, "127.0.0.1:" + std::to_string(p->port));
   req.set("X-Azure-Functions-InvocationId", inv.id);

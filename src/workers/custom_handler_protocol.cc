@@ -37,7 +37,29 @@ bool is_hop_by_hop(std::string_view h) {
   return false;
 }
 
-std::string build_http_invocation_body(const api::Invocation& inv) {
+json::object sys_metadata(const api::Invocation& inv) {
+  return json::object{{"MethodName", inv.function->name},
+                      {"UtcNow", iso8601_now_ms()},
+                      {"RandGuid", new_uuid()}};
+}
+
+// Queue trigger: Data.<name> is the message text; Metadata carries the message's properties.
+std::string build_queue_invocation_body(const api::Invocation& inv) {
+  const auto& m = *inv.queue;
+  json::object data;
+  data[inv.function->trigger_name] = m.text;
+  json::object metadata{{"DequeueCount", m.dequeue_count},
+                        {"Id", m.id},
+                        {"InsertionTime", m.insertion_time},
+                        {"ExpirationTime", m.expiration_time},
+                        {"NextVisibleTime", m.next_visible_time},
+                        {"PopReceipt", m.pop_receipt},
+                        {"sys", sys_metadata(inv)}};
+  return json::serialize(json::object{{"Data", std::move(data)}, {"Metadata", std::move(metadata)}});
+}
+
+std::string build_invocation_body(const api::Invocation& inv) {
+  if (inv.queue) return build_queue_invocation_body(inv);
   const auto& r = *inv.http;
   json::object query, params, headers;
   for (const auto& [k, v] : r.query) query[k] = v;
@@ -61,9 +83,7 @@ std::string build_http_invocation_body(const api::Invocation& inv) {
   // Metadata carries route parameters and sys, as Azure's trigger binding data does; the
   // request itself is only in Data (functions-host.md §5).
   json::object metadata = std::move(params);
-  metadata["sys"] = json::object{{"MethodName", inv.function->name},
-                                 {"UtcNow", iso8601_now_ms()},
-                                 {"RandGuid", new_uuid()}};
+  metadata["sys"] = sys_metadata(inv);
   json::object data;
   data[inv.function->trigger_name.empty() ? "req" : inv.function->trigger_name] = std::move(req);
   return json::serialize(json::object{{"Data", std::move(data)}, {"Metadata", std::move(metadata)}});
@@ -90,6 +110,24 @@ void map_invocation_response(const config::FunctionSpec& fn, int status, std::st
   }
   const auto& obj = doc.as_object();
   out.outcome = api::Outcome::succeeded;
+  // Queue outputs: a string is one message, an array several, anything else its JSON text.
+  const json::object* outputs = nullptr;
+  if (auto* o = obj.if_contains("Outputs"); o && o->is_object()) outputs = &o->as_object();
+  for (const auto& q : fn.queue_outputs) {
+    const json::value* v = q.name == "$return" ? obj.if_contains("ReturnValue")
+                           : outputs           ? outputs->if_contains(q.name)
+                                               : nullptr;
+    if (!v || v->is_null()) continue;
+    auto add = [&](const json::value& x) {
+      out.queue_outputs.emplace_back(q.queue, x.is_string() ? std::string(x.as_string())
+                                                            : json::serialize(x));
+    };
+    if (v->is_array())
+      for (const auto& x : v->as_array()) add(x);
+    else
+      add(*v);
+  }
+  if (fn.trigger_type != "httpTrigger") return;
   if (fn.http_output.empty()) {
     out.response.status = 204;
     return;

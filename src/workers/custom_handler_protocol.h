@@ -8,10 +8,11 @@
 
 namespace nimbus::workers {
 
-// The POST body for /<FunctionName> for an HTTP-triggered invocation.
-std::string build_http_invocation_body(const api::Invocation& inv);
+// The POST body for /<FunctionName>: {Data, Metadata} for an HTTP or queue trigger.
+std::string build_invocation_body(const api::Invocation& inv);
 
-// Maps the handler's answer (status and body of its HTTP response) into `out`.
+// Maps the handler's answer (status and body of its HTTP response) into `out`: the HTTP
+// output for HTTP triggers, and queue output messages for every declared queue binding.
 // Non-2xx: the invocation failed. Not JSON or a malformed http output: bad_response.
 void map_invocation_response(const config::FunctionSpec& fn, int status, std::string_view body,
                              api::InvocationResult& out);

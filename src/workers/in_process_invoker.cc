@@ -45,13 +45,24 @@ boost::asio::awaitable<api::InvocationResult> InProcessInvoker::invoke(api::Invo
     result.error = "no function named \"" + inv.function->name + "\" in this app";
     co_return result;
   }
-  const auto& r = *inv.http;
-  HttpRequest req{r.method, r.target, r.path, r.query, r.params, r.headers, std::move(inv.http->body)};
+  // Straight from the invocation to SDK types: no protocol encoding on this path.
   Context ctx(inv.id, inv.function->name);
   HttpResponse res;
   std::string error;
-  bool ok = run_http_function(*fn, req, ctx, res, error);
+  bool ok;
+  if (inv.queue) {
+    const auto& m = *inv.queue;
+    ok = run_queue_function(*fn, {m.id, m.text, m.dequeue_count, m.insertion_time,
+                                  m.expiration_time, m.next_visible_time, m.pop_receipt},
+                            ctx, res, error);
+  } else {
+    auto& r = *inv.http;
+    ok = run_http_function(*fn, {r.method, r.target, r.path, r.query, r.params, r.headers,
+                                 std::move(r.body)},
+                           ctx, res, error);
+  }
   result.logs = ctx.logs();
+  result.queue_outputs = ctx.enqueued();
   if (!ok) {
     result.outcome = api::Outcome::failed;
     result.error = error;

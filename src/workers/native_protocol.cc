@@ -74,24 +74,41 @@ bool decode_header(std::string_view text, json::object& out) {
 json::array describe_functions(const App& app) {
   json::array out;
   for (const auto& f : app.functions()) {
-    json::object trigger{{"type", "httpTrigger"},
-                         {"direction", "in"},
-                         {"name", "req"},
-                         {"authLevel", auth_name(f.http.auth)}};
-    if (!f.http.route.empty()) trigger["route"] = f.http.route;
-    if (!f.http.methods.empty()) {
-      json::array m;
-      for (const auto& x : f.http.methods) m.emplace_back(x);
-      trigger["methods"] = std::move(m);
+    json::array bindings;
+    if (f.queue_handler) {
+      bindings.push_back(json::object{{"type", "queueTrigger"}, {"direction", "in"},
+                                      {"name", "message"}, {"queueName", f.queue.queue}});
+    } else {
+      json::object trigger{{"type", "httpTrigger"},
+                           {"direction", "in"},
+                           {"name", "req"},
+                           {"authLevel", auth_name(f.http.auth)}};
+      if (!f.http.route.empty()) trigger["route"] = f.http.route;
+      if (!f.http.methods.empty()) {
+        json::array m;
+        for (const auto& x : f.http.methods) m.emplace_back(x);
+        trigger["methods"] = std::move(m);
+      }
+      bindings.push_back(std::move(trigger));
+      bindings.push_back(json::object{{"type", "http"}, {"direction", "out"}, {"name", "$return"}});
     }
-    json::array bindings{trigger, json::object{{"type", "http"}, {"direction", "out"},
-                                               {"name", "$return"}}};
     out.push_back(json::object{{"name", f.name}, {"bindings", std::move(bindings)}});
   }
   return out;
 }
 
 json::object invoke_header(const api::Invocation& inv) {
+  if (inv.queue) {
+    const auto& m = *inv.queue;
+    return json::object{{"type", "invoke"}, {"id", inv.id}, {"function", inv.function->name},
+                        {"trigger", "queue"},
+                        {"message", json::object{{"id", m.id},
+                                                 {"dequeueCount", m.dequeue_count},
+                                                 {"insertionTime", m.insertion_time},
+                                                 {"expirationTime", m.expiration_time},
+                                                 {"nextVisibleTime", m.next_visible_time},
+                                                 {"popReceipt", m.pop_receipt}}}};
+  }
   const auto& r = *inv.http;
   json::object q, p;
   for (const auto& [k, v] : r.query) q[k] = v;
@@ -122,11 +139,33 @@ HttpRequest request_from_invoke(const json::object& header, std::string body) {
   return req;
 }
 
+QueueMessage message_from_invoke(const json::object& header, std::string body) {
+  QueueMessage m;
+  if (auto* v = header.if_contains("message"); v && v->is_object()) {
+    const auto& o = v->as_object();
+    m.id = str(o, "id");
+    m.insertion_time = str(o, "insertionTime");
+    m.expiration_time = str(o, "expirationTime");
+    m.next_visible_time = str(o, "nextVisibleTime");
+    m.pop_receipt = str(o, "popReceipt");
+    if (auto* d = o.if_contains("dequeueCount"); d && d->is_int64()) m.dequeue_count = d->as_int64();
+  }
+  m.text = std::move(body);
+  return m;
+}
+
 json::object result_header(const HttpResponse& res, const Context& ctx) {
-  return json::object{{"type", "result"},
-                      {"status", res.status},
-                      {"headers", headers_json(res.headers)},
-                      {"logs", logs_json(ctx)}};
+  json::object h{{"type", "result"},
+                 {"status", res.status},
+                 {"headers", headers_json(res.headers)},
+                 {"logs", logs_json(ctx)}};
+  if (!ctx.enqueued().empty()) {
+    json::array q;
+    for (const auto& [queue, text] : ctx.enqueued())
+      q.push_back(json::array{json::string(queue), json::string(text)});
+    h["queueOutputs"] = std::move(q);
+  }
+  return h;
 }
 
 json::object error_header(const std::string& message, const Context& ctx) {
@@ -155,6 +194,12 @@ bool result_from_frame(Frame& frame, api::InvocationResult& out, std::string& er
   }
   out.outcome = api::Outcome::succeeded;
   out.response.status = static_cast<int>(status->as_int64());
+  if (auto* q = h.if_contains("queueOutputs"); q && q->is_array())
+    for (const auto& pair : q->as_array())
+      if (pair.is_array() && pair.as_array().size() == 2 && pair.as_array()[0].is_string() &&
+          pair.as_array()[1].is_string())
+        out.queue_outputs.emplace_back(std::string(pair.as_array()[0].as_string()),
+                                       std::string(pair.as_array()[1].as_string()));
   if (auto* hs = h.if_contains("headers"); hs && hs->is_array())
     for (const auto& pair : hs->as_array())
       if (pair.is_array() && pair.as_array().size() == 2 && pair.as_array()[0].is_string() &&
@@ -165,10 +210,19 @@ bool result_from_frame(Frame& frame, api::InvocationResult& out, std::string& er
   return true;
 }
 
-bool run_http_function(const App::Function& fn, const HttpRequest& req, Context& ctx,
-                       HttpResponse& res, std::string& error) {
+bool run_function(const App::Function& fn, const json::object& header, std::string body,
+                  Context& ctx, HttpResponse& res, std::string& error) {
+  if (fn.queue_handler)
+    return run_queue_function(fn, message_from_invoke(header, std::move(body)), ctx, res, error);
+  return run_http_function(fn, request_from_invoke(header, std::move(body)), ctx, res, error);
+}
+
+namespace {
+// The one try/catch around user code: an exception fails the invocation, nothing else.
+template <class F>
+bool guarded(F&& call, std::string& error) {
   try {
-    res = fn.handler(req, ctx);
+    call();
     return true;
   } catch (const std::exception& e) {
     error = std::string("function threw: ") + e.what();
@@ -176,6 +230,20 @@ bool run_http_function(const App::Function& fn, const HttpRequest& req, Context&
     error = "function threw a non-standard exception";
   }
   return false;
+}
+}  // namespace
+
+bool run_http_function(const App::Function& fn, const HttpRequest& req, Context& ctx,
+                       HttpResponse& res, std::string& error) {
+  return guarded([&] { res = fn.handler(req, ctx); }, error);
+}
+
+bool run_queue_function(const App::Function& fn, const QueueMessage& msg, Context& ctx,
+                        HttpResponse& res, std::string& error) {
+  return guarded([&] {
+    fn.queue_handler(msg, ctx);
+    res.status = 200;
+  }, error);
 }
 
 }  // namespace nimbus::workers

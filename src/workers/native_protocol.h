@@ -5,9 +5,12 @@
 //   worker -> host  {"type":"ready","sdk":1,"functions":[{"name":..,"bindings":[..]}]}
 //   host -> worker  {"type":"invoke","id":..,"function":..,"method":..,"target":..,"path":..,
 //                    "query":{..},"params":{..},"headers":[[k,v],..]}  body = request body
-//   worker -> host  {"type":"result","status":..,"headers":[[k,v],..],"logs":[..]}
-//                    body = response body; or {"type":"error","message":..,"logs":[..]}
-// Also the in-process path: run_http_function() is the one place that calls user code.
+//                   or, for a queue trigger, {"type":"invoke","id":..,"function":..,
+//                    "trigger":"queue","message":{"id","dequeueCount",..}}  body = message text
+//   worker -> host  {"type":"result","status":..,"headers":[[k,v],..],"logs":[..],
+//                    "queueOutputs":[[queue,text],..]}  body = response body;
+//                   or {"type":"error","message":..,"logs":[..]}
+// Also the in-process path: run_function() is the one place that calls user code.
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <string>
@@ -38,13 +41,19 @@ boost::json::array describe_functions(const App& app);
 
 boost::json::object invoke_header(const api::Invocation& inv);
 HttpRequest request_from_invoke(const boost::json::object& header, std::string body);
+QueueMessage message_from_invoke(const boost::json::object& header, std::string body);
 boost::json::object result_header(const HttpResponse& res, const Context& ctx);
 boost::json::object error_header(const std::string& message, const Context& ctx);
 // Turns a worker's answer into a result; false (with `error`) when it breaks the protocol.
 bool result_from_frame(Frame& frame, api::InvocationResult& out, std::string& error);
 
-// Calls user code with exceptions caught. On a throw, returns false and sets `error`.
+// Calls user code (HTTP or queue function) for an invoke frame, exceptions caught. On a throw,
+// returns false and sets `error`.
+bool run_function(const App::Function& fn, const boost::json::object& header, std::string body,
+                  Context& ctx, HttpResponse& res, std::string& error);
 bool run_http_function(const App::Function& fn, const HttpRequest& req, Context& ctx,
                        HttpResponse& res, std::string& error);
+bool run_queue_function(const App::Function& fn, const QueueMessage& msg, Context& ctx,
+                        HttpResponse& res, std::string& error);
 
 }  // namespace nimbus::workers

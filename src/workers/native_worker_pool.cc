@@ -208,7 +208,10 @@ awaitable<api::InvocationResult> NativeWorkerPool::invoke(api::Invocation& inv) 
   result.worker = w->name();
 
   std::string out;
-  encode_frame(invoke_header(inv), inv.http ? std::string_view(inv.http->body) : "", out);
+  encode_frame(invoke_header(inv),
+               inv.http ? std::string_view(inv.http->body)
+                        : inv.queue ? std::string_view(inv.queue->text) : std::string_view(),
+               out);
   // Past the deadline the worker is presumed hung: SIGKILL makes the pending read fail.
   asio::steady_timer timer(io_, inv.deadline);
   timer.async_wait([w](const boost::system::error_code& ec) {

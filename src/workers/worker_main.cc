@@ -111,10 +111,9 @@ int main(int argc, char** argv) {
         return 0;
       continue;
     }
-    HttpRequest req = workers::request_from_invoke(header, std::move(body));
     HttpResponse res;
     std::string error;
-    bool ok = workers::run_http_function(*fn, req, ctx, res, error);
+    bool ok = workers::run_function(*fn, header, std::move(body), ctx, res, error);
     body.clear();
     if (!(ok ? send(fd, workers::result_header(res, ctx), res.body)
              : send(fd, workers::error_header(error, ctx), {})))

@@ -1,0 +1,144 @@
+// The custom handler JSON and the native worker frames, without any process or socket.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "workers/custom_handler_protocol.h"
+#include "workers/native_protocol.h"
+
+namespace json = boost::json;
+using namespace nimbus;
+
+namespace {
+config::FunctionSpec http_fn(std::string output = "res") {
+  config::FunctionSpec f;
+  f.name = "orders";
+  f.trigger_type = "httpTrigger";
+  f.trigger_name = "req";
+  f.http_output = std::move(output);
+  return f;
+}
+api::InvocationResult map(const config::FunctionSpec& fn, int status, const std::string& body) {
+  api::InvocationResult r;
+  workers::map_invocation_response(fn, status, body, r);
+  return r;
+}
+}  // namespace
+
+TEST(CustomHandlerProtocol, HttpPayloadHasAzureShape) {
+  auto fn = http_fn();
+  api::HttpRequestData req;
+  req.method = "POST";
+  req.target = "/api/orders/7?x=1";
+  req.host = "127.0.0.1:7071";
+  req.query = {{"x", "1"}};
+  req.params = {{"id", "7"}};
+  req.headers = {{"Accept", "a"}, {"Accept", "b"}, {"Content-Type", "text/plain"}};
+  req.body = "hello";
+  api::Invocation inv{"inv-1", &fn, "http", &req, nullptr, {}};
+  auto doc = json::parse(workers::build_invocation_body(inv)).as_object();
+  const auto& r = doc["Data"].as_object()["req"].as_object();
+  EXPECT_EQ(r.at("Url"), "http://127.0.0.1:7071/api/orders/7?x=1");
+  EXPECT_EQ(r.at("Method"), "POST");
+  EXPECT_EQ(r.at("Query").as_object().at("x"), "1");
+  EXPECT_EQ(r.at("Params").as_object().at("id"), "7");
+  EXPECT_EQ(r.at("Headers").as_object().at("Accept").as_array().size(), 2u);
+  EXPECT_EQ(r.at("Body"), "hello");
+  EXPECT_TRUE(r.at("Identities").as_array().empty());
+  EXPECT_EQ(doc["Metadata"].as_object()["id"], "7");
+  EXPECT_EQ(doc["Metadata"].as_object()["sys"].as_object()["MethodName"], "orders");
+  req.headers = {{"content-type", "application/octet-stream"}};
+  req.body = std::string("\0\xff", 2);
+  auto bin = json::parse(workers::build_invocation_body(inv)).as_object();
+  EXPECT_EQ(bin["Data"].as_object()["req"].as_object()["Body"], "AP8=");
+}
+
+TEST(CustomHandlerProtocol, QueuePayloadCarriesMetadata) {
+  config::FunctionSpec fn;
+  fn.name = "work";
+  fn.trigger_type = "queueTrigger";
+  fn.trigger_name = "myQueueItem";
+  api::QueueMessageData m{"id-1", "text", 3, "t1", "t2", "t3", "pop"};
+  api::Invocation inv{"inv-2", &fn, "queue", nullptr, &m, {}};
+  auto doc = json::parse(workers::build_invocation_body(inv)).as_object();
+  EXPECT_EQ(doc["Data"].as_object()["myQueueItem"], "text");
+  auto& md = doc["Metadata"].as_object();
+  EXPECT_EQ(md["DequeueCount"], 3);
+  EXPECT_EQ(md["Id"], "id-1");
+  EXPECT_EQ(md["PopReceipt"], "pop");
+  EXPECT_EQ(md["NextVisibleTime"], "t3");
+  EXPECT_EQ(md["sys"].as_object()["MethodName"], "work");
+}
+
+TEST(CustomHandlerProtocol, MapsOutputsResAndReturnValue) {
+  auto r = map(http_fn(), 200, R"({"Outputs":{"res":{"statusCode":"201","body":{"a":1},
+      "headers":{"X-A":"b","Transfer-Encoding":"chunked"}}},"Logs":["l1"]})");
+  EXPECT_EQ(r.outcome, api::Outcome::succeeded);
+  EXPECT_EQ(r.response.status, 201);
+  EXPECT_EQ(r.response.body, R"({"a":1})");
+  EXPECT_EQ(r.logs, std::vector<std::string>{"l1"});
+  ASSERT_EQ(r.response.headers.size(), 2u);  // hop-by-hop dropped, JSON content type added
+  EXPECT_EQ(r.response.headers[1].second, "application/json");
+  auto ret = map(http_fn("$return"), 200, R"({"ReturnValue":"{\"statusCode\":202,\"body\":\"x\"}"})");
+  EXPECT_EQ(ret.response.status, 202);
+  EXPECT_EQ(ret.response.body, "x");
+  auto none = map(http_fn(), 200, R"({"Outputs":{}})");
+  EXPECT_EQ(none.response.status, 204);
+}
+
+TEST(CustomHandlerProtocol, FailuresAndGarbage) {
+  EXPECT_EQ(map(http_fn(), 500, "oops").outcome, api::Outcome::failed);
+  EXPECT_EQ(map(http_fn(), 200, "not json").outcome, api::Outcome::bad_response);
+  EXPECT_EQ(map(http_fn(), 200, "[1]").outcome, api::Outcome::bad_response);
+  auto bad = map(http_fn(), 200, R"({"Outputs":{"res":{"statusCode":42}}})");
+  EXPECT_EQ(bad.outcome, api::Outcome::bad_response);
+  EXPECT_NE(bad.error.find("invalid statusCode 42"), std::string::npos);
+  // The base64 sniffing quirk of Azure's host is not copied: strings stay strings.
+  EXPECT_EQ(map(http_fn(), 200, R"({"Outputs":{"res":{"body":"aGVsbG8="}}})").response.body, "aGVsbG8=");
+}
+
+TEST(CustomHandlerProtocol, QueueOutputs) {
+  auto fn = http_fn();
+  fn.queue_outputs = {{"out", "orders"}, {"$return", "audit"}};
+  auto r = map(fn, 200, R"({"Outputs":{"res":{"body":"ok"},"out":["m1",{"k":2}]},"ReturnValue":"r"})");
+  ASSERT_EQ(r.queue_outputs.size(), 3u);
+  EXPECT_EQ(r.queue_outputs[0], (std::pair<std::string, std::string>{"orders", "m1"}));
+  EXPECT_EQ(r.queue_outputs[1].second, R"({"k":2})");
+  EXPECT_EQ(r.queue_outputs[2], (std::pair<std::string, std::string>{"audit", "r"}));
+}
+
+TEST(NativeProtocol, FrameRoundTrip) {
+  std::string bytes;
+  workers::encode_frame(json::object{{"type", "result"}, {"status", 201}}, std::string("b\0dy", 4), bytes);
+  uint32_t hl, bl;
+  ASSERT_TRUE(workers::decode_prefix(reinterpret_cast<const unsigned char*>(bytes.data()), hl, bl, 100));
+  workers::Frame f;
+  ASSERT_TRUE(workers::decode_header(std::string_view(bytes).substr(8, hl), f.header));
+  f.body = bytes.substr(8 + hl, bl);
+  api::InvocationResult r;
+  std::string error;
+  ASSERT_TRUE(workers::result_from_frame(f, r, error)) << error;
+  EXPECT_EQ(r.response.status, 201);
+  EXPECT_EQ(r.response.body, std::string("b\0dy", 4));
+  EXPECT_FALSE(workers::decode_prefix(reinterpret_cast<const unsigned char*>(bytes.data()), hl, bl, 2));
+  workers::Frame bad{json::object{{"type", "what"}}, ""};
+  EXPECT_FALSE(workers::result_from_frame(bad, r, error));
+  EXPECT_NE(error.find("\"what\""), std::string::npos);
+}
+
+TEST(NativeProtocol, UserExceptionsAreCaught) {
+  App app;
+  app.http("t", {}, [](const HttpRequest&, Context&) -> HttpResponse { throw std::runtime_error("nope"); });
+  app.queue("q", {.queue = "jobs"}, [](const QueueMessage& m, Context& ctx) { ctx.enqueue("out", m.text + "!"); });
+  Context ctx("i", "t");
+  HttpResponse res;
+  std::string error;
+  EXPECT_FALSE(workers::run_function(app.functions()[0], json::object{}, "", ctx, res, error));
+  EXPECT_EQ(error, "function threw: nope");
+  Context qctx("i", "q");
+  EXPECT_TRUE(workers::run_function(app.functions()[1], json::object{{"message", json::object{{"id", "m"}}}},
+                                    "hi", qctx, res, error));
+  EXPECT_EQ(qctx.enqueued()[0].second, "hi!");
+  auto described = workers::describe_functions(app);
+  EXPECT_EQ(described[1].as_object().at("bindings").as_array()[0].as_object().at("queueName"), "jobs");
+}
