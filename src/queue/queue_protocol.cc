@@ -1,0 +1,400 @@
+#include "queue/queue_protocol.h"
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "queue/queue_xml.h"
+#include "queue/shared_key.h"
+
+namespace nimbus::queue {
+
+namespace {
+
+constexpr std::string_view kXmlDecl = "<?xml version=\"1.0\" encoding=\"utf-8\"?>";
+
+ServiceError make(int status, std::string code, std::string message) {
+  return ServiceError{status, std::move(code), std::move(message), {}};
+}
+
+void element(std::string& out, std::string_view name, std::string_view text) {
+  out += '<';
+  out += name;
+  out += '>';
+  append_xml_escaped(out, text);
+  out += "</";
+  out += name;
+  out += '>';
+}
+
+ServiceError invalid_xml(std::string detail) {
+  return make(400, "InvalidXmlDocument", "XML specified is not syntactically valid. " + detail);
+}
+
+bool is_ipv4(std::string_view h) {
+  int dots = 0, digits = 0;
+  for (char c : h) {
+    if (c == '.') {
+      if (digits == 0) return false;
+      ++dots;
+      digits = 0;
+    } else if (c >= '0' && c <= '9') {
+      if (++digits > 3) return false;
+    } else {
+      return false;
+    }
+  }
+  return dots == 3 && digits > 0;
+}
+
+}  // namespace
+
+ServiceError error_from_store(const api::QueueError& e) {
+  using api::QueueErrc;
+  switch (e.code) {
+    case QueueErrc::queue_not_found:
+      return make(404, "QueueNotFound", "The specified queue does not exist. " + e.message);
+    case QueueErrc::queue_already_exists:
+      return make(409, "QueueAlreadyExists", "The specified queue already exists. " + e.message);
+    case QueueErrc::message_not_found:
+      return make(404, "MessageNotFound", "The specified message does not exist. " + e.message);
+    case QueueErrc::pop_receipt_mismatch:
+      return make(400, "PopReceiptMismatch",
+                  "The specified pop receipt did not match the pop receipt for a dequeued "
+                  "message. " + e.message);
+    case QueueErrc::invalid_argument:
+      return make(400, "OutOfRangeInput",
+                  "One of the request inputs is out of range. " + e.message);
+    case QueueErrc::message_too_large:
+      return make(400, "MessageTooLarge", "The message exceeds the maximum allowed size. " + e.message);
+    case QueueErrc::unavailable:
+      return make(503, "ServerBusy", "The server is busy. " + e.message);
+    case QueueErrc::storage_failure:
+      return make(500, "InternalError", "The server encountered an internal error. " + e.message);
+  }
+  return make(500, "InternalError", e.message);
+}
+
+std::string error_xml(const ServiceError& e, std::string_view request_id, std::string_view time) {
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><Error>";
+  element(out, "Code", e.code);
+  std::string msg = e.message;
+  msg += "\nRequestId:";
+  msg += request_id;
+  msg += "\nTime:";
+  msg += time;
+  element(out, "Message", msg);
+  for (auto& [k, v] : e.details) element(out, k, v);
+  out += "</Error>";
+  return out;
+}
+
+std::optional<Route> parse_route(std::string_view raw_path, std::string_view host,
+                                 std::string& error) {
+  // Which URL style: the same test the Azure SDKs use to decide how they built the URL.
+  std::string_view hostname = host;
+  std::string_view port;
+  if (!hostname.empty() && hostname.front() == '[') {
+    auto end = hostname.find(']');
+    if (end != std::string_view::npos) {
+      if (end + 1 < hostname.size() && hostname[end + 1] == ':') port = hostname.substr(end + 2);
+      hostname = hostname.substr(0, end + 1);
+    }
+  } else if (auto c = hostname.rfind(':'); c != std::string_view::npos) {
+    port = hostname.substr(c + 1);
+    hostname = hostname.substr(0, c);
+  }
+  int port_num = 0;
+  std::from_chars(port.data(), port.data() + port.size(), port_num);
+  bool ip_style = hostname.empty() || hostname.front() == '[' || is_ipv4(hostname) ||
+                  hostname == "localhost" || hostname == "host.docker.internal" ||
+                  (port_num >= 10000 && port_num <= 10004) ||
+                  (port_num >= 10100 && port_num <= 10104) ||
+                  (port_num >= 11000 && port_num <= 11004) ||
+                  (port_num >= 11100 && port_num <= 11104) ||
+                  hostname.find('.') == std::string_view::npos;
+
+  std::vector<std::string> segs;
+  std::string_view p = raw_path;
+  while (!p.empty() && p.front() == '/') p.remove_prefix(1);
+  while (!p.empty()) {
+    auto slash = p.find('/');
+    std::string_view seg = p.substr(0, slash);
+    std::string decoded;
+    if (!percent_decode(seg, decoded)) {
+      error = "path segment \"" + std::string(seg) + "\" has bad percent-encoding";
+      return std::nullopt;
+    }
+    segs.push_back(std::move(decoded));
+    if (slash == std::string_view::npos) break;
+    p.remove_prefix(slash + 1);
+  }
+  while (!segs.empty() && segs.back().empty()) segs.pop_back();  // trailing '/'
+
+  Route r;
+  size_t i = 0;
+  if (ip_style) {
+    if (segs.empty()) {
+      error = "the path names no account; use /<account>/<queue>, e.g. /devstoreaccount1/myqueue";
+      return std::nullopt;
+    }
+    r.account = segs[i++];
+  } else {
+    r.account = std::string(hostname.substr(0, hostname.find('.')));
+  }
+  size_t left = segs.size() - i;
+  if (left == 0) {
+    r.kind = Route::Kind::service;
+  } else {
+    r.queue = segs[i];
+    if (left == 1) {
+      r.kind = Route::Kind::queue;
+    } else if (segs[i + 1] != "messages" || left > 3) {
+      error = "the path has segments after the queue name other than /messages[/<id>]";
+      return std::nullopt;
+    } else if (left == 2) {
+      r.kind = Route::Kind::messages;
+    } else {
+      r.kind = Route::Kind::message;
+      r.message_id = segs[i + 2];
+    }
+  }
+  return r;
+}
+
+std::optional<ServiceError> check_queue_name(std::string_view name) {
+  if (name.size() < 3 || name.size() > 63) {
+    auto e = make(400, "OutOfRangeInput",
+                  "The specified resource name length is not within the permissible limits. "
+                  "Queue name \"" + std::string(name) + "\" has " + std::to_string(name.size()) +
+                      " characters; use 3 to 63.");
+    return e;
+  }
+  bool ok = true;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) ok = false;
+  if (name.front() == '-' || name.back() == '-' || name.find("--") != std::string_view::npos)
+    ok = false;
+  if (!ok)
+    return make(400, "InvalidResourceName",
+                "The specifed resource name contains invalid characters. Queue name \"" +
+                    std::string(name) +
+                    "\" must use only lower-case letters, digits and single hyphens, and start "
+                    "and end with a letter or digit.");
+  return std::nullopt;
+}
+
+std::variant<int64_t, ServiceError> int_param(const std::map<std::string, std::string>& query,
+                                              std::string_view name, int64_t min, int64_t max,
+                                              std::optional<int64_t> fallback) {
+  auto it = query.find(std::string(name));
+  if (it == query.end()) {
+    if (fallback) return *fallback;
+    ServiceError e = make(400, "MissingRequiredQueryParameter",
+                          "A query parameter that's mandatory for this request is not specified. "
+                          "Add " + std::string(name) + "=<value> to the URL.");
+    e.details.emplace_back("QueryParameterName", std::string(name));
+    return e;
+  }
+  const std::string& v = it->second;
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc() || ptr != v.data() + v.size()) {
+    ServiceError e = make(400, "InvalidQueryParameterValue",
+                          "Value for one of the query parameters specified in the request URI is "
+                          "invalid. " + std::string(name) + "=\"" + v + "\" is not an integer.");
+    e.details.emplace_back("QueryParameterName", std::string(name));
+    e.details.emplace_back("QueryParameterValue", v);
+    e.details.emplace_back("Reason", "not an integer");
+    return e;
+  }
+  if (n < min || n > max) {
+    ServiceError e = make(400, "OutOfRangeQueryParameterValue",
+                          "One of the query parameters specified in the request URI is outside "
+                          "the permissible range. " + std::string(name) + "=" + v + "; use " +
+                              std::to_string(min) + " to " + std::to_string(max) + ".");
+    e.details.emplace_back("QueryParameterName", std::string(name));
+    e.details.emplace_back("QueryParameterValue", v);
+    e.details.emplace_back("MinimumAllowed", std::to_string(min));
+    e.details.emplace_back("MaximumAllowed", std::to_string(max));
+    return e;
+  }
+  return n;
+}
+
+std::string rfc1123(api::UnixMillis t) {
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  std::time_t secs = static_cast<std::time_t>(t / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
+                tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                tm.tm_sec);
+  return buf;
+}
+
+api::UnixMillis now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::variant<std::string, ServiceError> parse_queue_message_body(std::string_view body) {
+  auto parsed = parse_xml(body);
+  if (!parsed.root) return invalid_xml("The QueueMessage body is malformed: " + parsed.error + ".");
+  if (parsed.root->name != "QueueMessage")
+    return invalid_xml("The root element is <" + parsed.root->name +
+                       ">; send <QueueMessage><MessageText>...</MessageText></QueueMessage>.");
+  const XmlElement* text = parsed.root->child("MessageText");
+  if (!text)
+    return invalid_xml("<QueueMessage> has no <MessageText>; send "
+                       "<QueueMessage><MessageText>...</MessageText></QueueMessage>.");
+  if (text->text.size() > api::kMaxMessageBytes) {
+    ServiceError e = make(413, "RequestBodyTooLarge",
+                          "The request body is too large and exceeds the maximum permissible "
+                          "limit. The message text has " + std::to_string(text->text.size()) +
+                              " bytes; the limit is 65536.");
+    e.details.emplace_back("MaxLimit", "65536");
+    return e;
+  }
+  return text->text;
+}
+
+std::variant<std::vector<api::SignedIdentifier>, ServiceError> parse_signed_identifiers(
+    std::string_view body) {
+  std::vector<api::SignedIdentifier> out;
+  bool blank = true;
+  for (char c : body)
+    if (!(c == ' ' || c == '\n' || c == '\r' || c == '\t')) blank = false;
+  if (blank) return out;
+  auto parsed = parse_xml(body);
+  if (!parsed.root) return invalid_xml("The SignedIdentifiers body is malformed: " + parsed.error + ".");
+  if (parsed.root->name != "SignedIdentifiers")
+    return invalid_xml("The root element is <" + parsed.root->name +
+                       ">; send <SignedIdentifiers><SignedIdentifier>...</SignedIdentifier>"
+                       "</SignedIdentifiers>.");
+  for (auto& si : parsed.root->children) {
+    if (si.name != "SignedIdentifier")
+      return invalid_xml("Unexpected element <" + si.name + "> in <SignedIdentifiers>.");
+    api::SignedIdentifier s;
+    auto id = si.child("Id");
+    if (!id || id->text.empty() || id->text.size() > 64)
+      return invalid_xml("Each <SignedIdentifier> needs an <Id> of 1 to 64 characters.");
+    s.id = id->text;
+    if (auto ap = si.child("AccessPolicy")) {
+      if (auto e = ap->child("Start")) s.start = e->text;
+      if (auto e = ap->child("Expiry")) s.expiry = e->text;
+      if (auto e = ap->child("Permission")) s.permission = e->text;
+    }
+    out.push_back(std::move(s));
+  }
+  if (out.size() > 5)
+    return invalid_xml(std::to_string(out.size()) +
+                       " signed identifiers given; a queue holds at most 5 stored access "
+                       "policies.");
+  return out;
+}
+
+std::string put_message_xml(const api::MessageReceipt& r) {
+  std::string out(kXmlDecl);
+  out += "<QueueMessagesList><QueueMessage>";
+  element(out, "MessageId", r.id);
+  element(out, "InsertionTime", rfc1123(r.insertion_time));
+  element(out, "ExpirationTime", rfc1123(r.expiration_time));
+  element(out, "PopReceipt", r.pop_receipt);
+  element(out, "TimeNextVisible", rfc1123(r.time_next_visible));
+  out += "</QueueMessage></QueueMessagesList>";
+  return out;
+}
+
+std::string messages_xml(const std::vector<api::QueueMessage>& messages, bool peek) {
+  std::string out(kXmlDecl);
+  out += "<QueueMessagesList>";
+  for (auto& m : messages) {
+    out += "<QueueMessage>";
+    element(out, "MessageId", m.id);
+    element(out, "InsertionTime", rfc1123(m.insertion_time));
+    element(out, "ExpirationTime", rfc1123(m.expiration_time));
+    if (!peek) {
+      element(out, "PopReceipt", m.pop_receipt);
+      element(out, "TimeNextVisible", rfc1123(m.time_next_visible));
+    }
+    element(out, "DequeueCount", std::to_string(m.dequeue_count));
+    element(out, "MessageText", m.text);
+    out += "</QueueMessage>";
+  }
+  out += "</QueueMessagesList>";
+  return out;
+}
+
+std::string signed_identifiers_xml(const std::vector<api::SignedIdentifier>& acl) {
+  std::string out(kXmlDecl);
+  out += "<SignedIdentifiers>";
+  for (auto& s : acl) {
+    out += "<SignedIdentifier>";
+    element(out, "Id", s.id);
+    out += "<AccessPolicy>";
+    if (!s.start.empty()) element(out, "Start", s.start);
+    if (!s.expiry.empty()) element(out, "Expiry", s.expiry);
+    if (!s.permission.empty()) element(out, "Permission", s.permission);
+    out += "</AccessPolicy></SignedIdentifier>";
+  }
+  out += "</SignedIdentifiers>";
+  return out;
+}
+
+std::string list_queues_xml(std::string_view service_endpoint, const api::ListQueuesOptions& o,
+                            bool prefix_given, bool marker_given, bool max_given,
+                            const api::QueueListing& listing) {
+  std::string out(kXmlDecl);
+  out += "<EnumerationResults ServiceEndpoint=\"";
+  append_xml_escaped(out, service_endpoint);
+  out += "\">";
+  if (prefix_given) element(out, "Prefix", o.prefix);
+  if (marker_given) element(out, "Marker", o.marker);
+  if (max_given) element(out, "MaxResults", std::to_string(o.max_results));
+  out += "<Queues>";
+  for (auto& q : listing.queues) {
+    out += "<Queue>";
+    element(out, "Name", q.name);
+    if (o.include_metadata) {
+      out += "<Metadata>";
+      for (auto& [k, v] : q.metadata) element(out, k, v);
+      out += "</Metadata>";
+    }
+    out += "</Queue>";
+  }
+  out += "</Queues>";
+  if (listing.next_marker.empty()) out += "<NextMarker />";
+  else element(out, "NextMarker", listing.next_marker);
+  out += "</EnumerationResults>";
+  return out;
+}
+
+std::string default_service_properties_xml() {
+  return std::string(kXmlDecl) +
+         "<StorageServiceProperties>"
+         "<Logging><Version>1.0</Version><Read>false</Read><Write>false</Write>"
+         "<Delete>false</Delete><RetentionPolicy><Enabled>false</Enabled></RetentionPolicy>"
+         "</Logging>"
+         "<HourMetrics><Version>1.0</Version><Enabled>false</Enabled>"
+         "<RetentionPolicy><Enabled>false</Enabled></RetentionPolicy></HourMetrics>"
+         "<MinuteMetrics><Version>1.0</Version><Enabled>false</Enabled>"
+         "<RetentionPolicy><Enabled>false</Enabled></RetentionPolicy></MinuteMetrics>"
+         "<Cors />"
+         "</StorageServiceProperties>";
+}
+
+std::string service_stats_xml(api::UnixMillis now) {
+  std::string out(kXmlDecl);
+  out += "<StorageServiceStats><GeoReplication><Status>live</Status>";
+  element(out, "LastSyncTime", rfc1123(now));
+  out += "</GeoReplication></StorageServiceStats>";
+  return out;
+}
+
+}  // namespace nimbus::queue

@@ -1,0 +1,109 @@
+#include "queue/queue_protocol.h"
+
+#include <gtest/gtest.h>
+
+namespace nimbus::queue {
+namespace {
+
+TEST(QueueNames, FollowTheServiceRules) {
+  for (std::string good : {std::string("abc"), std::string("a-b-c"), std::string("q12"),
+                           std::string("0queue"), std::string(63, 'a')})
+    EXPECT_FALSE(check_queue_name(good)) << good;
+  EXPECT_EQ(check_queue_name("ab")->code, "OutOfRangeInput");
+  EXPECT_EQ(check_queue_name(std::string(64, 'a'))->code, "OutOfRangeInput");
+  for (const char* bad : {"-abc", "abc-", "a--b", "ABC", "a_b", "a.b", "a b"})
+    EXPECT_EQ(check_queue_name(bad)->code, "InvalidResourceName") << bad;
+}
+
+TEST(Routes, PathStyleOnIpAndLocalhostAndEmulatorPorts) {
+  std::string err;
+  auto r = parse_route("/devstoreaccount1/q1/messages/abc-1", "127.0.0.1:10001", err);
+  ASSERT_TRUE(r) << err;
+  EXPECT_EQ(r->kind, Route::Kind::message);
+  EXPECT_EQ(r->account, "devstoreaccount1");
+  EXPECT_EQ(r->queue, "q1");
+  EXPECT_EQ(r->message_id, "abc-1");
+  r = parse_route("/devstoreaccount1/", "localhost:5555", err);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->kind, Route::Kind::service);
+  r = parse_route("/acct/q1", "myhost.example:10001", err);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->account, "acct");
+  EXPECT_EQ(r->kind, Route::Kind::queue);
+  r = parse_route("/q1/messages", "acct.queue.example.com", err);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->account, "acct");
+  EXPECT_EQ(r->queue, "q1");
+  EXPECT_EQ(r->kind, Route::Kind::messages);
+  EXPECT_FALSE(parse_route("/a/q/other", "127.0.0.1", err));
+  EXPECT_FALSE(parse_route("/a/q/messages/id/more", "127.0.0.1", err));
+  EXPECT_FALSE(parse_route("/a/q%zz", "127.0.0.1", err));
+}
+
+TEST(QueryParams, DefaultRangeAndErrors) {
+  std::map<std::string, std::string> q{{"numofmessages", "33"}, {"visibilitytimeout", "x"},
+                                       {"ok", "7"}};
+  auto v = int_param(q, "ok", 1, 32, 1);
+  ASSERT_TRUE(std::holds_alternative<int64_t>(v));
+  EXPECT_EQ(std::get<int64_t>(v), 7);
+  EXPECT_EQ(std::get<int64_t>(int_param(q, "absent", 1, 32, 5)), 5);
+  EXPECT_EQ(std::get<ServiceError>(int_param(q, "numofmessages", 1, 32, 1)).code,
+            "OutOfRangeQueryParameterValue");
+  EXPECT_EQ(std::get<ServiceError>(int_param(q, "visibilitytimeout", 0, 10, 0)).code,
+            "InvalidQueryParameterValue");
+  EXPECT_EQ(std::get<ServiceError>(int_param(q, "popreceipt", 0, 10, std::nullopt)).code,
+            "MissingRequiredQueryParameter");
+}
+
+TEST(Dates, Rfc1123) {
+  EXPECT_EQ(rfc1123(1255122270000), "Fri, 09 Oct 2009 21:04:30 GMT");
+  EXPECT_EQ(rfc1123(api::kNeverExpires), "Fri, 31 Dec 9999 23:59:59 GMT");
+}
+
+TEST(Bodies, QueueMessageTextLimitAndShape) {
+  auto ok = parse_queue_message_body("<QueueMessage><MessageText>hi &amp; bye</MessageText></QueueMessage>");
+  ASSERT_TRUE(std::holds_alternative<std::string>(ok));
+  EXPECT_EQ(std::get<std::string>(ok), "hi & bye");
+  std::string max = "<QueueMessage><MessageText>" + std::string(65536, 'x') + "</MessageText></QueueMessage>";
+  EXPECT_TRUE(std::holds_alternative<std::string>(parse_queue_message_body(max)));
+  std::string over = "<QueueMessage><MessageText>" + std::string(65537, 'x') + "</MessageText></QueueMessage>";
+  auto e = std::get<ServiceError>(parse_queue_message_body(over));
+  EXPECT_EQ(e.status, 413);
+  EXPECT_EQ(e.code, "RequestBodyTooLarge");
+  EXPECT_EQ(std::get<ServiceError>(parse_queue_message_body("<QueueMessage>")).code, "InvalidXmlDocument");
+  EXPECT_EQ(std::get<ServiceError>(parse_queue_message_body("<Other/>")).code, "InvalidXmlDocument");
+  EXPECT_EQ(std::get<ServiceError>(parse_queue_message_body("<QueueMessage/>")).code, "InvalidXmlDocument");
+}
+
+TEST(Bodies, SignedIdentifiersRoundTripAndLimit) {
+  std::vector<api::SignedIdentifier> acl{{"id1", "2025-01-01T00:00:00.0000000Z", "2026-01-01T00:00:00.0000000Z", "raup"}};
+  auto back = parse_signed_identifiers(signed_identifiers_xml(acl));
+  ASSERT_TRUE(std::holds_alternative<std::vector<api::SignedIdentifier>>(back));
+  EXPECT_EQ(std::get<0>(back), acl);
+  std::string six = "<SignedIdentifiers>";
+  for (int i = 0; i < 6; ++i) six += "<SignedIdentifier><Id>i" + std::to_string(i) + "</Id></SignedIdentifier>";
+  six += "</SignedIdentifiers>";
+  EXPECT_EQ(std::get<ServiceError>(parse_signed_identifiers(six)).code, "InvalidXmlDocument");
+  EXPECT_TRUE(std::get<0>(parse_signed_identifiers("")).empty());
+}
+
+TEST(Bodies, ErrorXmlCarriesCodeMessageAndDetails) {
+  ServiceError e{400, "OutOfRangeQueryParameterValue", "bad", {{"QueryParameterName", "numofmessages"}}};
+  auto x = error_xml(e, "rid", "2025-01-01T00:00:00.000Z");
+  EXPECT_NE(x.find("<Code>OutOfRangeQueryParameterValue</Code>"), std::string::npos);
+  EXPECT_NE(x.find("RequestId:rid"), std::string::npos);
+  EXPECT_NE(x.find("<QueryParameterName>numofmessages</QueryParameterName>"), std::string::npos);
+}
+
+TEST(Bodies, MessagesXmlHasExactElementsForGetAndPeek) {
+  api::QueueMessage m{"id", 1255122270000, 1255122271000, 1255122272000, "pr", 2, "a<b"};
+  auto get = messages_xml({m}, false);
+  EXPECT_NE(get.find("<QueueMessagesList><QueueMessage><MessageId>id</MessageId><InsertionTime>Fri, 09 Oct 2009 21:04:30 GMT</InsertionTime><ExpirationTime>Fri, 09 Oct 2009 21:04:31 GMT</ExpirationTime><PopReceipt>pr</PopReceipt><TimeNextVisible>Fri, 09 Oct 2009 21:04:32 GMT</TimeNextVisible><DequeueCount>2</DequeueCount><MessageText>a&lt;b</MessageText></QueueMessage></QueueMessagesList>"), std::string::npos) << get;
+  auto peek = messages_xml({m}, true);
+  EXPECT_EQ(peek.find("PopReceipt"), std::string::npos);
+  EXPECT_EQ(peek.find("TimeNextVisible"), std::string::npos);
+  EXPECT_NE(messages_xml({}, false).find("<QueueMessagesList></QueueMessagesList>"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace nimbus::queue
