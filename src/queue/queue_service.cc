@@ -1,0 +1,480 @@
+#include "queue/queue_service.h"
+
+#include <boost/asio/use_awaitable.hpp>
+#include <climits>
+
+#include "common/ids.h"
+#include "queue/queue_protocol.h"
+#include "queue/queue_xml.h"
+
+namespace asio = boost::asio;
+using asio::awaitable;
+
+namespace nimbus::queue {
+
+namespace {
+
+constexpr std::string_view kDefaultVersion = "2025-05-05";
+
+bool iprefix(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+  return true;
+}
+
+bool valid_metadata_name(std::string_view n) {
+  if (n.empty() || (n[0] >= '0' && n[0] <= '9')) return false;
+  for (char c : n)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+      return false;
+  return true;
+}
+
+std::string_view query_value(const api::HttpRequestData& req, const std::string& name) {
+  auto it = req.query.find(name);
+  return it == req.query.end() ? std::string_view() : std::string_view(it->second);
+}
+
+// The response under construction: status, headers and body, plus the request's identity.
+struct Reply {
+  api::HttpResponseData data;
+  std::string request_id;
+};
+
+}  // namespace
+
+struct QueueService::Impl {
+  AsyncQueueStore& store;
+  AccountSet accounts;
+  Logger& log;
+
+  Impl(AsyncQueueStore& s, AccountSet a, Logger& l) : store(s), accounts(std::move(a)), log(l) {}
+
+  awaitable<api::HttpResponseData> handle(api::HttpRequestData& req);
+  awaitable<void> dispatch(api::HttpRequestData& req, const Route& route, Reply& reply);
+  awaitable<void> service_op(api::HttpRequestData& req, const Route& route, Reply& reply);
+  awaitable<void> queue_op(api::HttpRequestData& req, const Route& route, Reply& reply);
+  awaitable<void> messages_op(api::HttpRequestData& req, const Route& route, Reply& reply);
+  awaitable<void> message_op(api::HttpRequestData& req, const Route& route, Reply& reply);
+};
+
+QueueService::QueueService(AsyncQueueStore& store, AccountSet accounts, Logger& log)
+    : impl_(std::make_unique<Impl>(store, std::move(accounts), log)) {}
+QueueService::~QueueService() = default;
+
+awaitable<api::HttpResponseData> QueueService::handle(api::HttpRequestData& req) {
+  return impl_->handle(req);
+}
+
+namespace {
+
+void fail(Reply& reply, const ServiceError& e) {
+  reply.data.status = e.status;
+  reply.data.headers.emplace_back("x-ms-error-code", e.code);
+  reply.data.headers.emplace_back("Content-Type", "application/xml");
+  reply.data.body = error_xml(e, reply.request_id, iso8601_now_ms());
+}
+
+void fail(Reply& reply, const api::QueueError& e) { fail(reply, error_from_store(e)); }
+
+ServiceError bad(int status, std::string code, std::string message) {
+  return ServiceError{status, std::move(code), std::move(message), {}};
+}
+
+void xml(Reply& reply, int status, std::string body) {
+  reply.data.status = status;
+  reply.data.headers.emplace_back("Content-Type", "application/xml");
+  reply.data.body = std::move(body);
+}
+
+ServiceError unsupported(const api::HttpRequestData& req, std::string_view what) {
+  return bad(405, "UnsupportedHttpVerb",
+             "The resource doesn't support the specified HTTP verb. " + req.method + " " +
+                 std::string(what) + " is not a queue service operation.");
+}
+
+// x-ms-meta-* headers; a ServiceError for names that are not C# identifiers.
+std::variant<api::QueueMetadata, ServiceError> metadata_of(const api::HttpRequestData& req) {
+  api::QueueMetadata md;
+  size_t total = 0;
+  for (auto& [name, value] : req.headers) {
+    if (!iprefix(name, "x-ms-meta-")) continue;
+    std::string key = name.substr(10);
+    if (!valid_metadata_name(key)) {
+      auto e = bad(400, "InvalidMetadata",
+                   "The metadata specified is invalid. It has characters that are not permitted. "
+                   "Header \"" + name + "\": metadata names must be C# identifiers "
+                   "(letters, digits, '_', not starting with a digit).");
+      e.details.emplace_back("MetadataName", key);
+      return e;
+    }
+    total += key.size() + value.size();
+    md.emplace_back(std::move(key), value);
+  }
+  if (total > 8192)
+    return bad(400, "MetadataTooLarge",
+               "The size of the specified metadata exceeds the maximum size permitted (8 KiB).");
+  return md;
+}
+
+template <class T>
+bool take(std::variant<T, ServiceError>&& v, T& out, Reply& reply) {
+  if (auto* e = std::get_if<ServiceError>(&v)) {
+    fail(reply, *e);
+    return false;
+  }
+  out = std::move(std::get<T>(v));
+  return true;
+}
+
+}  // namespace
+
+awaitable<api::HttpResponseData> QueueService::Impl::handle(api::HttpRequestData& req) {
+  Reply reply;
+  reply.request_id = new_uuid();
+  std::string_view version = find_header(req.headers, "x-ms-version");
+  try {
+    std::string error;
+    auto route = parse_route(req.path, req.host, error);
+    if (!route) {
+      fail(reply, bad(400, "InvalidUri",
+                      "The requested URI does not represent any resource on the server. " + error +
+                          "."));
+    } else if (req.body.size() > kMaxRequestBody) {
+      auto e = bad(413, "RequestBodyTooLarge",
+                   "The request body is too large and exceeds the maximum permissible limit of " +
+                       std::to_string(kMaxRequestBody) + " bytes.");
+      e.details.emplace_back("MaxLimit", std::to_string(kMaxRequestBody));
+      fail(reply, e);
+    } else {
+      AuthDecision auth = verify_shared_key(accounts, route->account, req);
+      if (auth.code == AuthDecision::no_credentials) {
+        fail(reply, bad(403, "AuthorizationFailure", auth.message));
+      } else if (auth.code != AuthDecision::ok) {
+        auto e = bad(403, "AuthenticationFailed", auth.message);
+        fail(reply, e);
+      } else {
+        co_await dispatch(req, *route, reply);
+      }
+    }
+  } catch (const std::exception& ex) {
+    // A bug, not a client error: answer 500 and keep serving.
+    log.error("Queue.Service", "request failed with an internal error",
+              {{"method", req.method}, {"target", req.target}, {"error", ex.what()},
+               {"requestId", reply.request_id}});
+    reply.data = {};
+    fail(reply, bad(500, "InternalError",
+                    "The server encountered an internal error. Please retry the request."));
+  }
+  auto& h = reply.data.headers;
+  h.emplace_back("x-ms-request-id", reply.request_id);
+  h.emplace_back("x-ms-version", version.empty() ? kDefaultVersion : version);
+  h.emplace_back("Date", rfc1123(now_ms()));
+  h.emplace_back("Server", "Nimbus-Queue");
+  if (auto cid = find_header(req.headers, "x-ms-client-request-id"); !cid.empty())
+    h.emplace_back("x-ms-client-request-id", std::string(cid));
+  if (reply.data.status >= 500)
+    log.warn("Queue.Service", "request failed",
+             {{"method", req.method}, {"target", req.target}, {"status", reply.data.status},
+              {"requestId", reply.request_id}});
+  co_return std::move(reply.data);
+}
+
+awaitable<void> QueueService::Impl::dispatch(api::HttpRequestData& req, const Route& route,
+                                             Reply& reply) {
+  if (route.kind == Route::Kind::service) {
+    co_await service_op(req, route, reply);
+    co_return;
+  }
+  if (auto e = check_queue_name(route.queue)) {
+    fail(reply, *e);
+    co_return;
+  }
+  switch (route.kind) {
+    case Route::Kind::queue: co_await queue_op(req, route, reply); break;
+    case Route::Kind::messages: co_await messages_op(req, route, reply); break;
+    case Route::Kind::message: co_await message_op(req, route, reply); break;
+    case Route::Kind::service: break;
+  }
+}
+
+awaitable<void> QueueService::Impl::service_op(api::HttpRequestData& req, const Route& route,
+                                               Reply& reply) {
+  std::string_view comp = query_value(req, "comp");
+  std::string_view restype = query_value(req, "restype");
+  if (req.method == "GET" && comp == "list") {
+    api::ListQueuesOptions o;
+    bool prefix_given = req.query.count("prefix") > 0;
+    bool marker_given = req.query.count("marker") > 0;
+    bool max_given = req.query.count("maxresults") > 0;
+    o.prefix = std::string(query_value(req, "prefix"));
+    o.marker = std::string(query_value(req, "marker"));
+    int64_t max = 5000;
+    if (!take(int_param(req.query, "maxresults", 1, INT_MAX, 5000), max, reply)) co_return;
+    o.max_results = static_cast<int>(std::min<int64_t>(max, 5000));
+    std::string_view include = query_value(req, "include");
+    if (!include.empty() && include != "metadata") {
+      auto e = bad(400, "InvalidQueryParameterValue",
+                   "Value for one of the query parameters specified in the request URI is "
+                   "invalid. include=\"" + std::string(include) + "\"; the only value is metadata.");
+      e.details.emplace_back("QueryParameterName", "include");
+      e.details.emplace_back("QueryParameterValue", std::string(include));
+      fail(reply, e);
+      co_return;
+    }
+    o.include_metadata = include == "metadata";
+    auto r = co_await store.list_queues(route.account, o);
+    if (!r) {
+      fail(reply, r.error());
+      co_return;
+    }
+    std::string endpoint = "http://" + req.host + "/" + route.account + "/";
+    xml(reply, 200, list_queues_xml(endpoint, o, prefix_given, marker_given, max_given, r.value()));
+    co_return;
+  }
+  if (restype == "service" && comp == "properties") {
+    if (req.method == "GET") {
+      auto r = co_await store.get_service_properties(route.account);
+      if (!r) {
+        fail(reply, r.error());
+        co_return;
+      }
+      std::string doc = r.value();
+      if (doc.empty()) doc = default_service_properties_xml();
+      xml(reply, 200, std::move(doc));
+      co_return;
+    }
+    if (req.method == "PUT") {
+      auto parsed = parse_xml(req.body);
+      if (!parsed.root || parsed.root->name != "StorageServiceProperties") {
+        fail(reply, bad(400, "InvalidXmlDocument",
+                        "XML specified is not syntactically valid. Send a "
+                        "<StorageServiceProperties> document" +
+                            (parsed.root ? std::string(".") : "; " + parsed.error + ".")));
+        co_return;
+      }
+      auto r = co_await store.set_service_properties(route.account, req.body);
+      if (!r) {
+        fail(reply, r.error());
+        co_return;
+      }
+      reply.data.status = 202;
+      co_return;
+    }
+  }
+  if (req.method == "GET" && restype == "service" && comp == "stats") {
+    xml(reply, 200, service_stats_xml(now_ms()));
+    co_return;
+  }
+  auto e = bad(400, "InvalidQueryParameterValue",
+               "Value for one of the query parameters specified in the request URI is invalid. " +
+                   req.method + " on the account needs ?comp=list, "
+                   "?restype=service&comp=properties or ?restype=service&comp=stats.");
+  e.details.emplace_back("QueryParameterName", "comp");
+  e.details.emplace_back("QueryParameterValue", std::string(comp));
+  fail(reply, e);
+}
+
+awaitable<void> QueueService::Impl::queue_op(api::HttpRequestData& req, const Route& route,
+                                             Reply& reply) {
+  api::QueueRef q{route.account, route.queue};
+  std::string_view comp = query_value(req, "comp");
+  bool read = req.method == "GET" || req.method == "HEAD";
+  if (comp.empty() && req.method == "PUT") {
+    api::QueueMetadata md;
+    if (!take(metadata_of(req), md, reply)) co_return;
+    auto r = co_await store.create_queue(q, std::move(md));
+    if (!r) {
+      fail(reply, r.error());
+      co_return;
+    }
+    reply.data.status = r.value() == api::CreateQueueOutcome::created ? 201 : 204;
+    co_return;
+  }
+  if (comp.empty() && req.method == "DELETE") {
+    auto r = co_await store.delete_queue(q);
+    if (!r) {
+      fail(reply, r.error());
+      co_return;
+    }
+    reply.data.status = 204;
+    co_return;
+  }
+  if (comp == "metadata" && read) {
+    auto r = co_await store.get_queue_properties(q);
+    if (!r) {
+      fail(reply, r.error());
+      co_return;
+    }
+    reply.data.status = 200;
+    reply.data.headers.emplace_back("x-ms-approximate-messages-count",
+                                    std::to_string(r.value().approximate_message_count));
+    for (auto& [k, v] : r.value().metadata) reply.data.headers.emplace_back("x-ms-meta-" + k, v);
+    co_return;
+  }
+  if (comp == "metadata" && req.method == "PUT") {
+    api::QueueMetadata md;
+    if (!take(metadata_of(req), md, reply)) co_return;
+    auto r = co_await store.set_queue_metadata(q, std::move(md));
+    if (!r) {
+      fail(reply, r.error());
+      co_return;
+    }
+    reply.data.status = 204;
+    co_return;
+  }
+  if (comp == "acl" && read) {
+    auto r = co_await store.get_queue_acl(q);
+    if (!r) {
+      fail(reply, r.error());
+      co_return;
+    }
+    xml(reply, 200, signed_identifiers_xml(r.value()));
+    co_return;
+  }
+  if (comp == "acl" && req.method == "PUT") {
+    std::vector<api::SignedIdentifier> acl;
+    if (!take(parse_signed_identifiers(req.body), acl, reply)) co_return;
+    auto r = co_await store.set_queue_acl(q, std::move(acl));
+    if (!r) {
+      fail(reply, r.error());
+      co_return;
+    }
+    reply.data.status = 204;
+    co_return;
+  }
+  fail(reply, unsupported(req, comp.empty() ? "on a queue" : "on a queue with comp=" + std::string(comp)));
+}
+
+awaitable<void> QueueService::Impl::messages_op(api::HttpRequestData& req, const Route& route,
+                                                Reply& reply) {
+  api::QueueRef q{route.account, route.queue};
+  if (req.method == "POST") {
+    api::NewMessage m;
+    m.queue = q;
+    if (!take(int_param(req.query, "messagettl", -1, INT_MAX, api::kDefaultMessageTtlSeconds),
+              m.ttl_seconds, reply))
+      co_return;
+    if (m.ttl_seconds == 0) {
+      auto e = bad(400, "OutOfRangeQueryParameterValue",
+                   "One of the query parameters specified in the request URI is outside the "
+                   "permissible range. messagettl=0; use -1 (never expires) or a number of "
+                   "seconds >= 1.");
+      e.details.emplace_back("QueryParameterName", "messagettl");
+      e.details.emplace_back("QueryParameterValue", "0");
+      e.details.emplace_back("MinimumAllowed", "1");
+      fail(reply, e);
+      co_return;
+    }
+    if (!take(int_param(req.query, "visibilitytimeout", 0, api::kMaxVisibilitySeconds, 0),
+              m.visibility_delay_seconds, reply))
+      co_return;
+    if (m.ttl_seconds != api::kMessageTtlForever && m.visibility_delay_seconds >= m.ttl_seconds) {
+      auto e = bad(400, "OutOfRangeQueryParameterValue",
+                   "One of the query parameters specified in the request URI is outside the "
+                   "permissible range. visibilitytimeout=" +
+                       std::to_string(m.visibility_delay_seconds) +
+                       " must be smaller than messagettl=" + std::to_string(m.ttl_seconds) + ".");
+      e.details.emplace_back("QueryParameterName", "visibilitytimeout");
+      e.details.emplace_back("QueryParameterValue", std::to_string(m.visibility_delay_seconds));
+      e.details.emplace_back("MinimumAllowed", "0");
+      e.details.emplace_back("MaximumAllowed", std::to_string(m.ttl_seconds - 1));
+      fail(reply, e);
+      co_return;
+    }
+    if (!take(parse_queue_message_body(req.body), m.text, reply)) co_return;
+    auto r = co_await store.put_message(std::move(m));
+    if (!r) {
+      fail(reply, r.error());
+      co_return;
+    }
+    xml(reply, 201, put_message_xml(r.value()));
+    co_return;
+  }
+  if (req.method == "GET") {
+    int64_t n = 1;
+    if (!take(int_param(req.query, "numofmessages", 1, api::kMaxMessagesPerGet, 1), n, reply))
+      co_return;
+    std::string_view peek = query_value(req, "peekonly");
+    if (peek == "true" || peek == "True" || peek == "TRUE") {
+      auto r = co_await store.peek_messages(q, static_cast<int>(n));
+      if (!r) {
+        fail(reply, r.error());
+        co_return;
+      }
+      xml(reply, 200, messages_xml(r.value(), true));
+      co_return;
+    }
+    int64_t vt = 30;
+    if (!take(int_param(req.query, "visibilitytimeout", 1, api::kMaxVisibilitySeconds, 30), vt, reply))
+      co_return;
+    auto r = co_await store.get_messages(q, static_cast<int>(n), vt);
+    if (!r) {
+      fail(reply, r.error());
+      co_return;
+    }
+    xml(reply, 200, messages_xml(r.value(), false));
+    co_return;
+  }
+  if (req.method == "DELETE") {
+    auto r = co_await store.clear_messages(q);
+    if (!r) {
+      fail(reply, r.error());
+      co_return;
+    }
+    reply.data.status = 204;
+    co_return;
+  }
+  fail(reply, unsupported(req, "on /messages"));
+}
+
+awaitable<void> QueueService::Impl::message_op(api::HttpRequestData& req, const Route& route,
+                                               Reply& reply) {
+  api::QueueRef q{route.account, route.queue};
+  auto pop_it = req.query.find("popreceipt");
+  if ((req.method == "DELETE" || req.method == "PUT") && pop_it == req.query.end()) {
+    auto e = bad(400, "MissingRequiredQueryParameter",
+                 "A query parameter that's mandatory for this request is not specified. Add "
+                 "popreceipt=<the pop receipt from Get Messages or Put Message>.");
+    e.details.emplace_back("QueryParameterName", "popreceipt");
+    fail(reply, e);
+    co_return;
+  }
+  if (req.method == "DELETE") {
+    auto r = co_await store.delete_message(q, route.message_id, pop_it->second);
+    if (!r) {
+      fail(reply, r.error());
+      co_return;
+    }
+    reply.data.status = 204;
+    co_return;
+  }
+  if (req.method == "PUT") {
+    int64_t vt = 0;
+    if (!take(int_param(req.query, "visibilitytimeout", 0, api::kMaxVisibilitySeconds, std::nullopt),
+              vt, reply))
+      co_return;
+    std::optional<std::string> text;
+    bool has_body = false;
+    for (char c : req.body)
+      if (!(c == ' ' || c == '\n' || c == '\r' || c == '\t')) has_body = true;
+    if (has_body) {
+      std::string t;
+      if (!take(parse_queue_message_body(req.body), t, reply)) co_return;
+      text = std::move(t);
+    }
+    auto r = co_await store.update_message(q, route.message_id, pop_it->second, std::move(text), vt);
+    if (!r) {
+      fail(reply, r.error());
+      co_return;
+    }
+    reply.data.status = 204;
+    reply.data.headers.emplace_back("x-ms-popreceipt", r.value().pop_receipt);
+    reply.data.headers.emplace_back("x-ms-time-next-visible", rfc1123(r.value().time_next_visible));
+    co_return;
+  }
+  fail(reply, unsupported(req, "on a message"));
+}
+
+}  // namespace nimbus::queue

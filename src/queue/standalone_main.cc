@@ -1,0 +1,130 @@
+// nimbus-queue-server: only the queue service, for end-to-end tests and benchmarks that must
+// not depend on the full host. `nimbus start` serves the same QueueService next to the
+// functions host.
+//
+//   nimbus-queue-server [--host 127.0.0.1] [--port 10001] [--data DIR] [--sync full|normal|off]
+//                       [--accounts name:key[:key2][;...]] [--log-level Information]
+//   nimbus-queue-server queue <command> ...   (the `nimbus queue` CLI)
+//
+// Prints "nimbus-queue-server listening on http://HOST:PORT" on stdout once it accepts
+// connections (with --port 0 the system picks the port). SIGINT/SIGTERM stop it after every
+// acknowledged operation is committed.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include "http/http_server.h"
+#include "queue/async_queue_store.h"
+#include "queue/queue_cli.h"
+#include "queue/queue_service.h"
+#include "queue/shared_key.h"
+#include "storage/sqlite/sqlite_queue_store.h"
+
+namespace {
+
+int usage(const std::string& error) {
+  std::cerr << "nimbus-queue-server: " << error
+            << "\nusage: nimbus-queue-server [--host 127.0.0.1] [--port 10001] [--data DIR]\n"
+               "                           [--sync full|normal|off] [--accounts name:key[;...]]\n"
+               "                           [--log-level Trace|Debug|Information|Warning|Error]\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace nimbus;
+  // `nimbus-queue-server queue ...` is the same CLI as `nimbus queue ...`, so it can be tested
+  // without the full host.
+  if (argc > 1 && std::string(argv[1]) == "queue") return queue::run_cli(argc - 1, argv + 1);
+  std::string host = "127.0.0.1", data = ".nimbus-data", accounts_spec, sync_text = "full";
+  std::string level_text = "Information";
+  long port = 10001;
+  if (const char* env = std::getenv("NIMBUS_QUEUE_ACCOUNTS")) accounts_spec = env;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](std::string& out) {
+      if (i + 1 >= argc) return false;
+      out = argv[++i];
+      return true;
+    };
+    std::string v;
+    if (a == "--host") {
+      if (!value(host)) return usage("--host needs an address, e.g. --host 127.0.0.1");
+    } else if (a == "--port") {
+      if (!value(v)) return usage("--port needs a number, e.g. --port 10001");
+      char* end = nullptr;
+      port = std::strtol(v.c_str(), &end, 10);
+      if (*end || port < 0 || port > 65535)
+        return usage("--port " + v + " is not a port number (0..65535)");
+    } else if (a == "--data") {
+      if (!value(data)) return usage("--data needs a directory");
+    } else if (a == "--sync") {
+      if (!value(sync_text)) return usage("--sync needs full, normal or off");
+    } else if (a == "--accounts") {
+      if (!value(accounts_spec)) return usage("--accounts needs name:key[;name2:key2]");
+    } else if (a == "--log-level") {
+      if (!value(level_text)) return usage("--log-level needs a level name");
+    } else if (a == "--help" || a == "-h") {
+      return usage("serves the Azure Queue Storage API on one SQLite file");
+    } else {
+      return usage("unknown argument " + a);
+    }
+  }
+  LogLevel level;
+  if (!parse_log_level(level_text, level)) return usage("--log-level " + level_text + " is not a level");
+  Logger log(level);
+
+  storage::SqliteQueueStore::Options so;
+  if (!storage::SqliteQueueStore::parse_sync(sync_text, so.sync))
+    return usage("--sync " + sync_text + " is not full, normal or off");
+  std::error_code ec;
+  std::filesystem::create_directories(data, ec);
+  if (ec) return usage("cannot create data directory " + data + ": " + ec.message());
+  so.path = (std::filesystem::path(data) / "nimbus.db").string();
+
+  queue::AccountSet accounts = queue::AccountSet::development();
+  if (!accounts_spec.empty()) {
+    std::string error;
+    auto parsed = queue::AccountSet::parse(accounts_spec, error);
+    if (!parsed) return usage("--accounts: " + error);
+    accounts = std::move(*parsed);
+  }
+
+  boost::asio::io_context io(1);
+  std::string error;
+  auto store = storage::SqliteQueueStore::open(so, error);
+  if (!store) {
+    std::cerr << "nimbus-queue-server: " << error << "\n";
+    return 1;
+  }
+  queue::AsyncQueueStore async_store(*store, io.get_executor());
+  queue::QueueService service(async_store, std::move(accounts), log);
+  http::HttpServer::Options ho;
+  ho.address = host;
+  ho.port = static_cast<uint16_t>(port);
+  ho.max_body = queue::QueueService::kMaxRequestBody;
+  http::HttpServer server(
+      io, ho, [&service](api::HttpRequestData& req) { return service.handle(req); }, log);
+  if (!server.listen(error)) {
+    std::cerr << "nimbus-queue-server: " << error << "\n";
+    return 1;
+  }
+  server.start();
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int) {
+    server.stop();
+    io.stop();
+  });
+  log.info("Queue.Server", "listening",
+           {{"address", host}, {"port", server.port()}, {"db", so.path}, {"sync", sync_text}});
+  std::printf("nimbus-queue-server listening on http://%s:%u\n", host.c_str(), server.port());
+  std::fflush(stdout);
+  io.run();
+  store.reset();  // finishes every submitted operation before exit
+  return 0;
+}
