@@ -1,5 +1,6 @@
 #pragma once
 // Identifiers and wall-clock formatting shared by every module.
+#include <cstdint>
 #include <string>
 
 namespace nimbus {
@@ -15,5 +16,7 @@ std::string base64_encode(std::string_view bytes);
 bool base64_decode(std::string_view text, std::string& out);
 // Now, as 2026-11-26T13:29:00.123Z.
 std::string iso8601_now_ms();
+// A Unix time in milliseconds, in the same form.
+std::string iso8601_ms(int64_t unix_ms);
 
 }  // namespace nimbus

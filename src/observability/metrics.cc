@@ -44,6 +44,12 @@ void Metrics::worker_crashed(const std::string& kind) {
   ++worker_crashes_[kind];
 }
 
+void Metrics::queue_message(const std::string& function, const std::string& queue,
+                            const std::string& outcome) {
+  std::lock_guard lock(mu_);
+  ++queue_messages_[{function, queue, outcome}];
+}
+
 std::string Metrics::render() const {
   std::ostringstream o;
   std::lock_guard lock(mu_);
@@ -78,6 +84,11 @@ std::string Metrics::render() const {
        "# TYPE nimbus_worker_crashes_total counter\n";
   for (const auto& [k, v] : worker_crashes_)
     o << "nimbus_worker_crashes_total{kind=\"" << esc(k) << "\"} " << v << "\n";
+  o << "# HELP nimbus_queue_messages_total Queue-triggered messages by outcome.\n"
+       "# TYPE nimbus_queue_messages_total counter\n";
+  for (const auto& [k, v] : queue_messages_)
+    o << "nimbus_queue_messages_total{function=\"" << esc(std::get<0>(k)) << "\",queue=\""
+      << esc(std::get<1>(k)) << "\",outcome=\"" << esc(std::get<2>(k)) << "\"} " << v << "\n";
   return o.str();
 }
 

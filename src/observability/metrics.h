@@ -20,6 +20,9 @@ class Metrics {
                            const std::string& status, double seconds);
   void worker_started(const std::string& kind);
   void worker_crashed(const std::string& kind);
+  // Queue-triggered messages by outcome: "processed", "failed" (will retry), "poisoned".
+  void queue_message(const std::string& function, const std::string& queue,
+                     const std::string& outcome);
   std::string render() const;
 
  private:
@@ -32,6 +35,7 @@ class Metrics {
   std::map<std::tuple<std::string, std::string, std::string>, uint64_t> invocations_;
   std::map<std::string, Histogram> durations_;
   std::map<std::string, uint64_t> worker_starts_, worker_crashes_;
+  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> queue_messages_;
   std::atomic<int64_t> in_flight_{0};
 };
 

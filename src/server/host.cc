@@ -7,12 +7,17 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 #include "common/log.h"
 #include "config/loader.h"
 #include "http/http_server.h"
 #include "http/router.h"
 #include "observability/metrics.h"
+#include "queue/async_queue_store.h"
+#include "queue/queue_service.h"
+#include "storage/sqlite/sqlite_queue_store.h"
+#include "triggers/queue_trigger.h"
 #include "runtime/dispatcher.h"
 #include "security/keys.h"
 #include "triggers/http_trigger.h"
@@ -30,18 +35,52 @@ namespace nimbus::server {
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
+// Queue triggers and output bindings use the development account's queues (what
+// AzureWebJobsStorage = "UseDevelopmentStorage=true" names in Azure's tooling).
+constexpr const char* kTriggerAccount = "devstoreaccount1";
+
+// Queue depth and age of the oldest message for every queue a trigger listens on.
+awaitable<std::string> queue_gauges(queue::AsyncQueueStore& store, const config::AppSpec& app) {
+  std::string depth =
+      "# HELP nimbus_queue_depth Approximate number of messages in a triggered queue.\n"
+      "# TYPE nimbus_queue_depth gauge\n";
+  std::string age =
+      "# HELP nimbus_queue_oldest_message_age_seconds Age of the oldest message in a triggered "
+      "queue.\n# TYPE nimbus_queue_oldest_message_age_seconds gauge\n";
+  std::set<std::string> seen;
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch()).count();
+  for (const auto& fn : app.functions) {
+    if (fn.trigger_type != "queueTrigger" || !seen.insert(fn.queue_name).second) continue;
+    api::QueueRef ref{kTriggerAccount, fn.queue_name};
+    auto props = co_await store.get_queue_properties(ref);
+    auto head = co_await store.peek_messages(ref, 1);
+    int64_t count = props ? props.value().approximate_message_count : 0;
+    double oldest = head && !head.value().empty()
+                        ? static_cast<double>(now - head.value()[0].insertion_time) / 1000.0
+                        : 0.0;
+    depth += "nimbus_queue_depth{queue=\"" + fn.queue_name + "\"} " + std::to_string(count) + "\n";
+    age += "nimbus_queue_oldest_message_age_seconds{queue=\"" + fn.queue_name + "\"} " +
+           std::to_string(oldest) + "\n";
+  }
+  co_return depth + age;
+}
 
 // Admin endpoints as in Azure: ping is anonymous, status needs the master key.
 // /metrics is anonymous: the host listens on loopback by default.
 awaitable<api::HttpResponseData> admin_route(api::HttpRequestData& req, bool& handled,
                                              const security::KeyStore* keys,
                                              observability::Metrics& metrics,
+                                             queue::AsyncQueueStore* store,
                                              const config::AppSpec& app,
                                              std::chrono::steady_clock::time_point started) {
   handled = true;
-  if (req.path == "/metrics" && (req.method == "GET" || req.method == "HEAD"))
-    co_return api::HttpResponseData{
-        200, {{"Content-Type", "text/plain; version=0.0.4"}}, metrics.render()};
+  if (req.path == "/metrics" && (req.method == "GET" || req.method == "HEAD")) {
+    std::string text = metrics.render();
+    if (store) text += co_await queue_gauges(*store, app);
+    co_return api::HttpResponseData{200, {{"Content-Type", "text/plain; version=0.0.4"}},
+                                    std::move(text)};
+  }
   if (req.path == "/admin/host/ping" && (req.method == "GET" || req.method == "POST" ||
                                          req.method == "HEAD"))
     co_return api::HttpResponseData{200, {{"Cache-Control", "no-store"}}, ""};
@@ -92,6 +131,17 @@ int run_host(const StartOptions& options) {
   std::string data_dir = options.data_dir.empty()
                              ? (std::filesystem::path(app.root) / ".nimbus-data").string()
                              : options.data_dir;
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir, ec);
+    if (ec) {
+      std::string msg = data_dir + ": cannot create the data directory (" + ec.message() +
+                        "); pass a writable --data DIR";
+      log.error("Host.Startup", msg);
+      std::cerr << "nimbus: " << msg << "\n";
+      return 2;
+    }
+  }
   std::optional<security::KeyStore> keys;
   if (options.no_auth) {
     log.warn("Host.Startup",
@@ -117,6 +167,11 @@ int run_host(const StartOptions& options) {
   std::unique_ptr<http::Router> router;
   std::unique_ptr<triggers::HttpTrigger> http_trigger;
   std::unique_ptr<http::HttpServer> server;
+  std::unique_ptr<storage::SqliteQueueStore> queue_store;
+  std::unique_ptr<queue::AsyncQueueStore> async_store;
+  std::unique_ptr<queue::QueueService> queue_service;
+  std::unique_ptr<http::HttpServer> queue_server;
+  std::unique_ptr<triggers::QueueTrigger> queue_trigger;
   int exit_code = 0;
 
   auto fail = [&](const std::string& msg) {
@@ -167,6 +222,37 @@ int run_host(const StartOptions& options) {
       if (!co_await handler_pool->start(error)) co_return fail(error);
     }
     for (const auto& e : app.function_errors) log.error("Host.Startup", e);
+
+    // The durable store behind queues (service, triggers, output bindings).
+    bool needs_store = app.queue_service.enabled;
+    for (const auto& fn : app.functions)
+      needs_store = needs_store || fn.trigger_type == "queueTrigger" || !fn.queue_outputs.empty();
+    if (needs_store) {
+      storage::SqliteQueueStore::Options so;
+      so.path = (std::filesystem::path(data_dir) / "nimbus.db").string();
+      so.sync = app.synchronous_full ? storage::SqliteQueueStore::Sync::full
+                                     : storage::SqliteQueueStore::Sync::normal;
+      queue_store = storage::SqliteQueueStore::open(so, error);
+      if (!queue_store) co_return fail(error);
+      async_store = std::make_unique<queue::AsyncQueueStore>(*queue_store, io.get_executor());
+    }
+    if (app.queue_service.enabled) {
+      queue_service = std::make_unique<queue::QueueService>(
+          *async_store, queue::AccountSet::development(), log);
+      int qport = options.queue_port >= 0 ? options.queue_port : app.queue_service.port;
+      http::HttpServer::Options qo{options.address, static_cast<uint16_t>(qport),
+                                   queue::QueueService::kMaxRequestBody, app.max_request_headers};
+      queue_server = std::make_unique<http::HttpServer>(
+          io, qo, [&](api::HttpRequestData& req) { return queue_service->handle(req); }, log);
+      if (!queue_server->listen(error))
+        co_return fail("queue service: " + error +
+                       " (or --queue-port, or set nimbus.queueService.enabled to false in host.json)");
+      queue_server->start();
+      log.info("Host.Startup",
+               "Queue service listening on http://" + options.address + ":" +
+                   std::to_string(queue_server->port()) + "/" + kTriggerAccount,
+               {{"queuePort", queue_server->port()}});
+    }
     for (const auto& fn : app.functions) {
       if (fn.disabled) continue;
       api::Invoker* inv = fn.runtime == config::Runtime::custom_handler
@@ -176,8 +262,22 @@ int run_host(const StartOptions& options) {
       dispatcher.bind(fn.name, inv);
     }
     router = std::make_unique<http::Router>(app.route_prefix, app.functions);
+    triggers::HttpTrigger::OutputWriter write_outputs;
+    if (async_store)
+      write_outputs = [&](const std::vector<std::pair<std::string, std::string>>& outputs) {
+        return triggers::write_queue_outputs(*async_store, kTriggerAccount, app.queues.base64,
+                                             outputs);
+      };
     http_trigger = std::make_unique<triggers::HttpTrigger>(*router, keys ? &*keys : nullptr,
-                                                           dispatcher);
+                                                           dispatcher, std::move(write_outputs));
+    if (async_store) {
+      queue_trigger = std::make_unique<triggers::QueueTrigger>(io, *async_store, dispatcher, app,
+                                                               kTriggerAccount, metrics, log);
+      async_store->set_message_listener([&](const api::QueueRef& q, api::UnixMillis visible_at) {
+        if (q.account == kTriggerAccount) queue_trigger->notify(q.name, visible_at);
+      });
+      queue_trigger->start();
+    }
     int port = options.port >= 0 ? options.port : app.local_http_port ? app.local_http_port : 7071;
     http::HttpServer::Options so{options.address, static_cast<uint16_t>(port),
                                  app.max_request_body, app.max_request_headers};
@@ -186,8 +286,8 @@ int run_host(const StartOptions& options) {
         [&](api::HttpRequestData& req) -> awaitable<api::HttpResponseData> {
           bool handled = false;
           if (req.path.starts_with("/admin/") || req.path == "/metrics") {
-            auto r = co_await admin_route(req, handled, keys ? &*keys : nullptr, metrics, app,
-                                          started);
+            auto r = co_await admin_route(req, handled, keys ? &*keys : nullptr, metrics,
+                                          async_store.get(), app, started);
             if (handled) co_return r;
           }
           co_return co_await http_trigger->handle(req);
@@ -224,6 +324,8 @@ int run_host(const StartOptions& options) {
     if (ec) return;
     log.info("Host.Shutdown", "stopping", {{"signal", sig}});
     if (server) server->stop();
+    if (queue_server) queue_server->stop();
+    if (queue_trigger) queue_trigger->stop();
     if (native_pool) native_pool->stop();
     if (handler_pool) handler_pool->stop();
     io.stop();
@@ -232,6 +334,11 @@ int run_host(const StartOptions& options) {
   io.run();
   if (native_pool) native_pool->stop();
   if (handler_pool) handler_pool->stop();
+  // The store finishes what was submitted (acknowledged work is already durable) before the
+  // objects that its completions would touch go away.
+  if (async_store) async_store->set_message_listener(nullptr);
+  queue_trigger.reset();
+  queue_store.reset();
   return exit_code;
 }
 

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <string>
 
+#include "queue/queue_cli.h"
 #include "security/keys.h"
 #include "server/host.h"
 
@@ -15,14 +16,17 @@ namespace {
 
 constexpr const char* kUsage =
     "usage:\n"
-    "  nimbus start APP_DIR [--port N] [--host ADDR] [--data DIR] [--no-auth]\n"
+    "  nimbus start APP_DIR [--port N] [--queue-port N] [--host ADDR] [--data DIR] [--no-auth]\n"
     "      Serve an Azure Functions app folder (host.json, <fn>/function.json) or a native app.\n"
     "      --port     HTTP port (default: local.settings.json Host.LocalHttpPort, else 7071)\n"
+    "      --queue-port  Azure-Queue-compatible service port (default 10001; 0 picks a free one)\n"
     "      --host     address to listen on (default 127.0.0.1)\n"
     "      --data     data directory for keys and state (default APP_DIR/.nimbus-data)\n"
     "      --no-auth  accept every request without a key (local development only)\n"
     "  nimbus keys list [--data DIR | APP_DIR]\n"
-    "      Show the master key and host keys.\n";
+    "      Show the master key and host keys.\n"
+    "  nimbus queue list|create|put|peek|get|delete|clear ...\n"
+    "      Work with the queues of a running host (`nimbus queue --help` for details).\n";
 
 std::string self_dir() {
   char buf[PATH_MAX];
@@ -67,6 +71,13 @@ int main(int argc, char** argv) {
         if (!v || *end || p < 0 || p > 65535)
           return usage_error("--port needs a number 0..65535 (0 picks a free port)");
         o.port = static_cast<int>(p);
+      } else if (a == "--queue-port") {
+        const char* v = value("--queue-port");
+        char* end = nullptr;
+        long p = v ? std::strtol(v, &end, 10) : -1;
+        if (!v || *end || p < 0 || p > 65535)
+          return usage_error("--queue-port needs a number 0..65535 (0 picks a free port)");
+        o.queue_port = static_cast<int>(p);
       } else if (a == "--data") {
         const char* v = value("--data");
         if (!v) return usage_error("--data needs a directory");
@@ -88,6 +99,7 @@ int main(int argc, char** argv) {
     if (o.app_dir.empty()) return usage_error("start needs APP_DIR, the folder with host.json");
     return nimbus::server::run_host(o);
   }
+  if (cmd == "queue") return nimbus::queue::run_cli(argc - 1, argv + 1);
   if (cmd == "keys") {
     if (argc < 3 || std::string(argv[2]) != "list") return usage_error("keys needs: list");
     std::string data;

@@ -47,6 +47,13 @@ boost::asio::awaitable<api::HttpResponseData> HttpTrigger::handle(api::HttpReque
   inv.trigger = "http";
   inv.http = &req;
   auto result = co_await dispatcher_.dispatch(inv);
+  if (result.outcome == api::Outcome::succeeded && !result.queue_outputs.empty()) {
+    // Outputs are durable before the response goes out; a failure to write them fails the
+    // request (the function ran, but its effects did not all land).
+    std::string error = "this host has no queue store";
+    if (write_outputs_) error = co_await write_outputs_(result.queue_outputs);
+    if (!error.empty()) co_return http::json_error(500, "OutputBindingFailed", error, inv.id);
+  }
   switch (result.outcome) {
     case api::Outcome::succeeded:
       co_return std::move(result.response);

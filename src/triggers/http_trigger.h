@@ -4,6 +4,7 @@
 // A request without a valid key never reaches user code.
 // Threading: the host's single I/O thread.
 #include <boost/asio/awaitable.hpp>
+#include <functional>
 
 #include "api/invocation.h"
 #include "http/router.h"
@@ -14,16 +15,23 @@ namespace nimbus::triggers {
 
 class HttpTrigger {
  public:
+  // Writes a function's queue output messages; returns "" or an error. Empty: no queues.
+  using OutputWriter = std::function<boost::asio::awaitable<std::string>(
+      const std::vector<std::pair<std::string, std::string>>&)>;
   // `keys` null means authorization is off (--no-auth).
   HttpTrigger(const http::Router& router, const security::KeyStore* keys,
-              runtime::Dispatcher& dispatcher)
-      : router_(router), keys_(keys), dispatcher_(dispatcher) {}
+              runtime::Dispatcher& dispatcher, OutputWriter write_outputs = {})
+      : router_(router),
+        keys_(keys),
+        dispatcher_(dispatcher),
+        write_outputs_(std::move(write_outputs)) {}
   boost::asio::awaitable<api::HttpResponseData> handle(api::HttpRequestData& req);
 
  private:
   const http::Router& router_;
   const security::KeyStore* keys_;
   runtime::Dispatcher& dispatcher_;
+  OutputWriter write_outputs_;
 };
 
 // The key a request presents: the x-functions-key header beats the ?code= query parameter.

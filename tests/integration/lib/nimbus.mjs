@@ -32,10 +32,10 @@ export function copyApp(rel, patchHost) {
 // Starts `nimbus start APP --port 0`; resolves once it logs the port it listens on.
 export function startNimbus(app, args = [], { timeoutMs = 20000 } = {}) {
   const data = tempDir("nimbus-data-");
-  const proc = spawn(BIN, ["start", app, "--port", "0", "--data", data, ...args], {
+  const proc = spawn(BIN, ["start", app, "--port", "0", "--queue-port", "0", "--data", data, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const host = { proc, data, logs: "", port: 0, exited: null };
+  const host = { proc, data, logs: "", port: 0, queuePort: 0, exited: null };
   proc.stdout.on("data", (d) => (host.logs += d));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -47,6 +47,8 @@ export function startNimbus(app, args = [], { timeoutMs = 20000 } = {}) {
       const m = /Nimbus listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(host.logs);
       if (m && !host.port) {
         host.port = Number(m[1]);
+        const q = /Queue service listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(host.logs);
+        if (q) host.queuePort = Number(q[1]);
         clearTimeout(timer);
         resolve(host);
       }

@@ -1,0 +1,61 @@
+#pragma once
+// Fires queueTrigger functions, pushed rather than polled: the store tells us when a commit
+// made messages available and the listener fetches at once; a slow poll (growing to
+// extensions.queues.maxPollingInterval) is only the safety net.
+//
+// Per function (as Azure's QueueListener): fetch up to batchSize, run them in parallel, fetch
+// again when in-flight drops to newBatchThreshold, so at most batchSize + newBatchThreshold
+// run at once (the per-function concurrency cap that levels load). A dequeued message stays
+// hidden for the lease, renewed at half-time while its function runs. Success completes the
+// message and writes its queue outputs in one store transaction; failure makes it visible
+// again after the retry policy's delay (or visibilityTimeout); at maxDequeueCount it moves to
+// <queue>-poison. Threading: the host's single I/O thread.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <list>
+#include <memory>
+
+#include "api/queue_store.h"
+#include "queue/async_queue_store.h"
+#include "common/log.h"
+#include "observability/metrics.h"
+#include "runtime/dispatcher.h"
+
+namespace nimbus::triggers {
+
+class QueueTrigger {
+ public:
+  QueueTrigger(boost::asio::io_context& io, queue::AsyncQueueStore& store, runtime::Dispatcher& dispatcher,
+               const config::AppSpec& app, std::string account, observability::Metrics& metrics,
+               Logger& log);
+  ~QueueTrigger();
+  // Starts one listener per enabled queueTrigger function.
+  void start();
+  void stop();
+  // From the store's message listener, re-posted to the I/O thread.
+  void notify(const std::string& queue, api::UnixMillis visible_at);
+  size_t listener_count() const { return listeners_.size(); }
+
+ private:
+  struct Listener;
+  boost::asio::awaitable<void> run(std::shared_ptr<Listener> l);
+  boost::asio::awaitable<void> process(std::shared_ptr<Listener> l, api::QueueMessage msg);
+
+  boost::asio::io_context& io_;
+  queue::AsyncQueueStore& store_;
+  runtime::Dispatcher& dispatcher_;
+  const config::AppSpec& app_;
+  std::string account_;
+  observability::Metrics& metrics_;
+  Logger& log_;
+  std::list<std::shared_ptr<Listener>> listeners_;
+  bool stopping_ = false;
+};
+
+// Writes an HTTP-triggered function's queue outputs (each durable before the response).
+// Returns "" or an error naming the queue. (Coroutine: string arguments by value.)
+boost::asio::awaitable<std::string> write_queue_outputs(
+    queue::AsyncQueueStore& store, std::string account, bool base64,
+    const std::vector<std::pair<std::string, std::string>>& outputs);
+
+}  // namespace nimbus::triggers

@@ -1,0 +1,101 @@
+// Queue triggers with both worker kinds, driven by the official @azure/storage-queue client:
+// push delivery, queue outputs committed with completion, retries, poison queues, metrics.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { appPath, request, sleep, startNimbus, stopNimbus } from "./lib/nimbus.mjs";
+import { approxCount, b64, drain, putAll, queueClient, unb64 } from "./lib/queues.mjs";
+
+async function metric(host, pattern) {
+  const m = (await request(host.port, "GET", "/metrics")).body.match(pattern);
+  return m ? Number(m[1]) : 0;
+}
+
+describe("native queue functions (base64 messages)", () => {
+  let host, svc;
+  before(async () => {
+    host = await startNimbus(appPath("tests/apps/queue-native"), ["--no-auth"]);
+    svc = queueClient(host.queuePort);
+  });
+  after(() => stopNimbus(host));
+
+  test("a message put with the SDK runs the function and its output lands in jobs-done", async () => {
+    const jobs = svc.getQueueClient("jobs");
+    await putAll(jobs, ["alpha", "beta", "gamma"].map(b64));
+    const done = (await drain(svc.getQueueClient("jobs-done"), 3)).map(unb64).sort();
+    assert.deepEqual(done, ["alpha|1", "beta|1", "gamma|1"]);
+    assert.equal(await approxCount(jobs), 0, "completed messages are deleted");
+    assert.match(host.logs, /"category":"Function\.work\.User","msg":"working on alpha"/);
+    assert.equal(await metric(host, /nimbus_queue_messages_total\{function="work",queue="jobs",outcome="processed"\} (\d+)/), 3);
+  });
+
+  test("an HTTP function's queue output triggers the queue function", async () => {
+    const r = await request(host.port, "POST", "/api/submit/jobs", { body: "from-http" });
+    assert.equal(r.status, 202);
+    const done = (await drain(svc.getQueueClient("jobs-done"), 1)).map(unb64);
+    assert.deepEqual(done, ["from-http|1"]);
+  });
+
+  test("a failing message ends in <queue>-poison after exactly maxDequeueCount attempts; others keep flowing", async () => {
+    const doomed = svc.getQueueClient("doomed");
+    await doomed.sendMessage(b64("bad order"));
+    await putAll(svc.getQueueClient("jobs"), ["x1", "x2"].map(b64));
+    const done = (await drain(svc.getQueueClient("jobs-done"), 2)).map(unb64).sort();
+    assert.deepEqual(done, ["x1|1", "x2|1"]);
+    const poison = await drain(svc.getQueueClient("doomed-poison"), 1);
+    assert.deepEqual(poison.map(unb64), ["bad order"], "original content preserved");
+    assert.equal(await metric(host, /nimbus_invocations_total\{function="doomed",trigger="queue",status="failed"\} (\d+)/), 3);
+    assert.equal(await metric(host, /nimbus_queue_messages_total\{function="doomed",queue="doomed",outcome="poisoned"\} (\d+)/), 1);
+    assert.match(host.logs, /Message has reached MaxDequeueCount of 3\. Moving message to queue 'doomed-poison'/);
+    assert.equal(await approxCount(doomed), 0);
+  });
+
+  test("content that is not base64 fails and is poisoned, with an error that says why", async () => {
+    await svc.getQueueClient("jobs").sendMessage("not base64 at all!");
+    const poison = await drain(svc.getQueueClient("jobs-poison"), 1);
+    assert.deepEqual(poison, ["not base64 at all!"]);
+    assert.match(host.logs, /is not valid base64; producers must base64-encode/);
+  });
+
+  test("queue depth and oldest-message age are in /metrics", async () => {
+    const m = (await request(host.port, "GET", "/metrics")).body;
+    assert.match(m, /nimbus_queue_depth\{queue="jobs"\} \d+/);
+    assert.match(m, /nimbus_queue_oldest_message_age_seconds\{queue="jobs"\} [\d.]+/);
+  });
+});
+
+describe("custom handler queue functions (messageEncoding none)", () => {
+  let host, svc;
+  before(async () => {
+    host = await startNimbus(appPath("tests/apps/queue-node"), ["--no-auth"]);
+    svc = queueClient(host.queuePort);
+  });
+  after(() => stopNimbus(host));
+
+  test("the handler gets Data.<name> and the message metadata, and $return goes to the output queue", async () => {
+    const receipt = await svc.getQueueClient("jobs").sendMessage("plain text");
+    const [out] = await drain(svc.getQueueClient("jobs-done"), 1);
+    const got = JSON.parse(out);
+    assert.equal(got.item, "plain text");
+    assert.equal(got.meta.Id, receipt.messageId);
+    assert.equal(got.meta.DequeueCount, 1);
+    for (const k of ["InsertionTime", "ExpirationTime", "NextVisibleTime", "PopReceipt"])
+      assert.ok(got.meta[k], `Metadata.${k}`);
+    assert.equal(got.meta.sys.MethodName, "work");
+  });
+
+  test("an HTTP function fans an array out into several queue messages", async () => {
+    const r = await request(host.port, "POST", "/api/submit", { body: JSON.stringify(["a", "b", "c", "d"]) });
+    assert.equal(r.status, 202);
+    const items = (await drain(svc.getQueueClient("jobs-done"), 4)).map((t) => JSON.parse(t).item).sort();
+    assert.deepEqual(items, ["a", "b", "c", "d"]);
+  });
+
+  test("the retry policy spaces attempts; poison after maxDequeueCount", async () => {
+    const t0 = Date.now();
+    await svc.getQueueClient("doomed").sendMessage("never works");
+    const poison = await drain(svc.getQueueClient("doomed-poison"), 1, 20000);
+    assert.deepEqual(poison, ["never works"]);
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed >= 1900, `3 attempts 1 s apart take at least 2 s (took ${elapsed} ms)`);
+  });
+});
