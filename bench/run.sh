@@ -7,3 +7,4 @@ if [ ! -d bench/peers/node_modules/workerd ]; then
   (cd bench/peers && npm install --no-audit --no-fund --loglevel=error) || echo "workerd unavailable; skipping it"
 fi
 python3 bench/http_bench.py "${1:-10}"
+python3 bench/queue_trigger_bench.py 20000
