@@ -38,7 +38,12 @@ std::string_view log_level_name(LogLevel level) { return kNames[static_cast<int>
 
 void Logger::log(LogLevel level, std::string_view category, std::string_view msg,
                  boost::json::object fields) {
-  if (!enabled(level)) return;
+  if (enabled(level)) write(level, category, msg, std::move(fields));
+}
+
+void Logger::write(LogLevel level, std::string_view category, std::string_view msg,
+                   boost::json::object fields) {
+  if (min_ == LogLevel::none) return;
   boost::json::object line;
   line["ts"] = iso8601_now_ms();
   line["level"] = log_level_name(level);

@@ -31,8 +31,15 @@ class Logger {
   void error(std::string_view category, std::string_view msg, boost::json::object fields = {}) {
     log(LogLevel::error, category, msg, std::move(fields));
   }
+  // Lines an operator always needs (where the host listens), written unless the level is
+  // None; tagged Information.
+  void notice(std::string_view category, std::string_view msg, boost::json::object fields = {}) {
+    write(LogLevel::information, category, msg, std::move(fields));
+  }
 
  private:
+  void write(LogLevel level, std::string_view category, std::string_view msg,
+             boost::json::object fields);
   LogLevel min_;
   int fd_;
   std::mutex mu_;

@@ -248,7 +248,7 @@ int run_host(const StartOptions& options) {
         co_return fail("queue service: " + error +
                        " (or --queue-port, or set nimbus.queueService.enabled to false in host.json)");
       queue_server->start();
-      log.info("Host.Startup",
+      log.notice("Host.Startup",
                "Queue service listening on http://" + options.address + ":" +
                    std::to_string(queue_server->port()) + "/" + kTriggerAccount,
                {{"queuePort", queue_server->port()}});
@@ -305,7 +305,7 @@ int run_host(const StartOptions& options) {
                   {"authLevel", config::auth_level_name(fn.http.auth)},
                   {"url", route_url(app, fn, options.address, bound)}});
     auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
-    log.info("Host.Startup",
+    log.notice("Host.Startup",
              "Nimbus listening on http://" + options.address + ":" + std::to_string(bound),
              {{"port", bound}, {"functions", app.functions.size()}, {"startupUs", ms},
               {"dataDir", data_dir}, {"auth", !options.no_auth}});
