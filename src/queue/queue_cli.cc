@@ -34,6 +34,8 @@ constexpr const char* kUsage =
     "  delete QUEUE                            delete a queue and its messages\n"
     "  delete QUEUE MESSAGE_ID POP_RECEIPT     delete one received message\n"
     "  clear QUEUE                             delete every message of a queue\n"
+    "  --base64         put: base64-encode TEXT (what queue triggers expect by default);\n"
+    "                   peek/get: also show a base64 MessageText decoded as \"text\"\n"
     "options for every command:\n"
     "  --endpoint URL   queue endpoint, default http://127.0.0.1:10001/devstoreaccount1\n"
     "                   (or NIMBUS_QUEUE_ENDPOINT)\n"
@@ -187,7 +189,9 @@ int refused(const Response& r) {
   return 1;
 }
 
-int print_messages(const Response& r) {
+// With `decode`, a base64 MessageText (what queue triggers expect by default) is also shown
+// decoded as "text".
+int print_messages(const Response& r, bool decode = false) {
   auto x = parse_xml(r.body);
   if (!x.root) {
     std::cerr << "nimbus queue: the service sent malformed XML: " << x.error << "\n";
@@ -201,6 +205,8 @@ int print_messages(const Response& r) {
         std::string k = f.name;
         k[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(k[0])));
         o[k] = f.text;
+        std::string plain;
+        if (decode && f.name == "MessageText" && base64_decode(f.text, plain)) o["text"] = plain;
       }
     }
     std::cout << boost::json::serialize(o) << "\n";
@@ -222,6 +228,7 @@ int run_cli(int argc, char** argv) {
   std::string error, prefix;
   long n = 1, ttl = -2, delay = 0, visibility = 30;
   bool have_endpoint = false;
+  bool b64 = false;
   if (const char* cs = std::getenv("AZURE_STORAGE_CONNECTION_STRING"); cs && *cs) {
     if (!parse_connection_string(cs, ep, error)) return bad_usage("AZURE_STORAGE_CONNECTION_STRING: " + error);
     have_endpoint = true;
@@ -256,6 +263,8 @@ int run_cli(int argc, char** argv) {
     } else if (a == "--visibility") {
       if (!next(v) || !parse_count(v, 1, 604800, visibility))
         return bad_usage("--visibility needs seconds from 1 to 604800");
+    } else if (a == "--base64") {
+      b64 = true;
     } else if (a == "--help" || a == "-h") {
       std::cout << kUsage;
       return 0;
@@ -320,6 +329,7 @@ int run_cli(int argc, char** argv) {
     if (auto e = check_name(pos[1])) return *e;
     std::string text = pos[2];
     if (text == "-") text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    if (b64) text = base64_encode(text);
     if (text.size() > api::kMaxMessageBytes)
       return bad_usage("the message has " + std::to_string(text.size()) +
                        " bytes; the limit is 65536");
@@ -334,7 +344,7 @@ int run_cli(int argc, char** argv) {
     std::string path = base + "/" + pos[1] + "/messages?numofmessages=" + std::to_string(n);
     path += cmd == "peek" ? "&peekonly=true" : "&visibilitytimeout=" + std::to_string(visibility);
     r = call(ep, "GET", path, "", error);
-    if (r) return r->status == 200 ? print_messages(*r) : refused(*r);
+    if (r) return r->status == 200 ? print_messages(*r, b64) : refused(*r);
   } else {
     return bad_usage("unknown command \"" + cmd + "\"");
   }

@@ -56,6 +56,15 @@ describe("native queue functions (base64 messages)", () => {
     assert.match(host.logs, /is not valid base64; producers must base64-encode/);
   });
 
+  test("a run longer than the lease keeps its message hidden (renewal): it runs once", async () => {
+    await svc.getQueueClient("long-jobs").sendMessage(b64("long one"));
+    const done = await drain(svc.getQueueClient("long-done"), 1, 20000);
+    assert.deepEqual(done.map(unb64), ["long one|1"]);
+    await sleep(1500);
+    assert.equal(await metric(host, /nimbus_invocations_total\{function="long",trigger="queue",status="succeeded"\} (\d+)/), 1);
+    assert.equal(await approxCount(svc.getQueueClient("long-done")), 0, "no second delivery");
+  });
+
   test("queue depth and oldest-message age are in /metrics", async () => {
     const m = (await request(host.port, "GET", "/metrics")).body;
     assert.match(m, /nimbus_queue_depth\{queue="jobs"\} \d+/);

@@ -20,6 +20,10 @@ NIMBUS_APP(app) {
     ::usleep(2000);
     ctx.enqueue("slow-done", m.text);
   });
+  app.queue("long", {.queue = "long-jobs"}, [](const nimbus::QueueMessage& m, nimbus::Context& ctx) {
+    ::sleep(5);  // longer than the 2 s lease: the host must renew it
+    ctx.enqueue("long-done", m.text + "|" + std::to_string(m.dequeue_count));
+  });
   app.queue("doomed", {.queue = "doomed"}, [](const nimbus::QueueMessage& m, nimbus::Context&) {
     throw std::runtime_error("always fails: " + m.text);
   });
