@@ -22,6 +22,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -228,6 +229,18 @@ class QueueStore {
   // Replaces the listener (nullptr removes it). Set it before traffic starts.
   virtual void set_message_listener(MessageListener listener) = 0;
 };
+
+// Azure queue names: 3-63 characters of [a-z0-9-], no leading, trailing or double '-'.
+// One rule for the REST service, function.json bindings and the CLI.
+inline bool is_valid_queue_name(std::string_view n) {
+  if (n.size() < 3 || n.size() > 63 || n.front() == '-' || n.back() == '-') return false;
+  for (size_t i = 0; i < n.size(); ++i) {
+    char c = n[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    if (c == '-' && n[i + 1] == '-') return false;
+  }
+  return true;
+}
 
 inline const char* queue_errc_name(QueueErrc code) {
   switch (code) {

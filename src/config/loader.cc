@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <set>
 
+#include "api/queue_store.h"
 #include "common/duration.h"
 #include "common/json_util.h"
 #include "http/route_template.h"
@@ -82,17 +83,6 @@ std::string positive_int_field(const json::object& obj, std::string_view key,
                    std::to_string(max));
   out = v;
   return {};
-}
-
-// Azure queue names: 3-63 characters of [a-z0-9-], no leading, trailing or double '-'.
-bool valid_queue_name(std::string_view n) {
-  if (n.size() < 3 || n.size() > 63 || n.front() == '-' || n.back() == '-') return false;
-  for (size_t i = 0; i < n.size(); ++i) {
-    char c = n[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-    if (c == '-' && n[i + 1] == '-') return false;
-  }
-  return true;
 }
 
 // "retry": {"strategy", "maxRetryCount", "delayInterval" | "minimumInterval"+"maximumInterval"}
@@ -551,7 +541,7 @@ std::string queue_name_field(const json::object& bo, const std::string& bp,
     return err(display, bp + ".queueName",
                quoted(*q) + " names an app setting that does not exist; add it to "
                             "local.settings.json Values");
-  if (!valid_queue_name(*resolved))
+  if (!api::is_valid_queue_name(*resolved))
     return err(display, bp + ".queueName",
                "\"" + *resolved + "\" is not a queue name; use 3-63 lower-case letters, digits "
                                    "and single hyphens, not at either end");

@@ -171,12 +171,7 @@ std::optional<ServiceError> check_queue_name(std::string_view name) {
                       " characters; use 3 to 63.");
     return e;
   }
-  bool ok = true;
-  for (char c : name)
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) ok = false;
-  if (name.front() == '-' || name.back() == '-' || name.find("--") != std::string_view::npos)
-    ok = false;
-  if (!ok)
+  if (!api::is_valid_queue_name(name))
     return make(400, "InvalidResourceName",
                 "The specifed resource name contains invalid characters. Queue name \"" +
                     std::string(name) +

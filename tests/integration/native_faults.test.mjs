@@ -34,7 +34,20 @@ test("a hang answers 504 at functionTimeout and the worker is killed", async () 
   await okAfter();
 });
 
+// Waits until every worker slot is filled again (starts - crashes == workerCount).
+async function settled(workers = 2) {
+  for (let i = 0; i < 200; i++) {
+    const m = (await request(host.port, "GET", "/metrics")).body;
+    const starts = Number((m.match(/nimbus_worker_starts_total\{kind="native"\} (\d+)/) || [0, 0])[1]);
+    const crashes = Number((m.match(/nimbus_worker_crashes_total\{kind="native"\} (\d+)/) || [0, 0])[1]);
+    if (starts - crashes === workers) return;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new Error("workers did not come back");
+}
+
 test("an exception answers 500 and keeps the worker", async () => {
+  await settled();
   const before = (await request(host.port, "GET", "/metrics")).body.match(/nimbus_worker_starts_total\{kind="native"\} (\d+)/)[1];
   const r = await request(host.port, "GET", "/api/throw");
   assert.equal(r.status, 500);
