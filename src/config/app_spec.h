@@ -93,6 +93,10 @@ struct CustomHandlerSpec {
 struct NativeSpec {
   std::string library;  // absolute path of the app's shared library
   int worker_count = 2;
+  // Invocations queued per worker connection (1: one at a time). Deeper queues cut wake-ups
+  // under load; a hung function delays those queued behind it until functionTimeout, when
+  // they run on another worker.
+  int pipeline_depth = 16;
   bool in_process = false;  // opt-in: run user code inside the host for maximum speed
 };
 

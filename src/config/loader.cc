@@ -278,12 +278,19 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
           !e.empty())
         return e;
       spec.worker_count = static_cast<int>(workers);
+      int64_t depth = spec.pipeline_depth;
+      if (auto e = positive_int_field(n, "pipelineDepth", file, path + ".pipelineDepth", 1, 64,
+                                      depth);
+          !e.empty())
+        return e;
+      spec.pipeline_depth = static_cast<int>(depth);
       if (auto ip = n.find("inProcess"); ip != n.end()) {
         if (!ip->value().is_bool()) return err(file, path + ".inProcess", "must be true or false");
         spec.in_process = ip->value().as_bool();
       }
       for (const auto& k : n)
-        if (k.key() != "library" && k.key() != "workerCount" && k.key() != "inProcess")
+        if (k.key() != "library" && k.key() != "workerCount" && k.key() != "inProcess" &&
+            k.key() != "pipelineDepth")
           app.warnings.push_back(file + ": " + path + "." + std::string(k.key()) +
                                  ": unknown key, ignored");
       app.native = std::move(spec);

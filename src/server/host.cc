@@ -194,8 +194,8 @@ int run_host(const StartOptions& options) {
                "stops the host and functionTimeout is not enforced");
     } else if (app.native) {
       workers::NativeWorkerPool::Options o{options.worker_exe, app.native->library,
-                                           app.native->worker_count, app.values, app.root,
-                                           app.max_request_body};
+                                           app.native->worker_count, app.native->pipeline_depth,
+                                           app.values, app.root, app.max_request_body};
       native_pool = std::make_unique<workers::NativeWorkerPool>(io, o, reaper, metrics, log);
       native_functions = co_await native_pool->start(error);
     }

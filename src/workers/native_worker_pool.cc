@@ -20,23 +20,42 @@ namespace nimbus::workers {
 namespace {
 constexpr auto kReadyTimeout = std::chrono::seconds(10);
 constexpr auto kMaxBackoff = std::chrono::seconds(10);
+// A running invocation older than this makes its worker the last choice for new work.
+constexpr auto kSlowHead = std::chrono::milliseconds(20);
 }  // namespace
 
+// One invocation sent to a worker and not yet answered. Workers answer in order, so the
+// front of Worker::pending is the one running; the others have not started.
+struct NativeWorkerPool::Pending {
+  explicit Pending(asio::io_context& io) : wake(io) {}
+  enum class State { waiting, answered, lost, requeue } state = State::waiting;
+  asio::steady_timer wake;  // expires at the deadline; cancelled when the state changes
+  Frame frame;
+  bool abandoned = false;  // its caller gave up (deadline); the answer is dropped
+  void settle(State s) {
+    state = s;
+    wake.cancel();
+  }
+};
+
 struct NativeWorkerPool::Worker {
-  Worker(asio::io_context& io) : sock(io) {}
+  explicit Worker(asio::io_context& io) : sock(io) {}
   int slot = 0;
   pid_t pid = -1;
   LocalSocket sock;
   bool cold = true;
   bool retired = false;
-  bool timed_out = false;
+  bool timed_out = false;  // retired because the running invocation passed its deadline
+  std::deque<std::shared_ptr<Pending>> pending;
+  Clock::time_point head_since;  // when the front of `pending` started running
+  std::string outbuf;  // frames waiting for the writer
+  bool writing = false;
   std::string name() const { return "native-" + std::to_string(slot) + "/pid " + std::to_string(pid); }
 };
 
 struct NativeWorkerPool::Waiter {
   explicit Waiter(asio::io_context& io) : timer(io) {}
   asio::steady_timer timer;
-  std::shared_ptr<Worker> worker;
 };
 
 NativeWorkerPool::NativeWorkerPool(asio::io_context& io, Options options, ProcessReaper& reaper,
@@ -58,7 +77,7 @@ void NativeWorkerPool::stop() {
       boost::system::error_code ec;
       w->sock.close(ec);
     }
-  for (auto& waiter : waiters_) waiter->timer.cancel();
+  wake_waiters(waiters_.size());
 }
 
 awaitable<std::shared_ptr<NativeWorkerPool::Worker>> NativeWorkerPool::launch(
@@ -115,6 +134,7 @@ awaitable<std::shared_ptr<NativeWorkerPool::Worker>> NativeWorkerPool::launch(
   }
   if (functions) *functions = ready.header["functions"].as_array();
   live_[static_cast<size_t>(slot)] = w;
+  asio::co_spawn(io_, reader(w), asio::detached);
   log_.log(LogLevel::debug, "Host.Workers", "worker ready", {{"worker", w->name()}});
   co_return w;
 }
@@ -124,38 +144,136 @@ awaitable<std::optional<json::array>> NativeWorkerPool::start(std::string& error
   for (int slot = 0; slot < opt_.count; ++slot) {
     auto w = co_await launch(slot, slot == 0 ? &functions : nullptr, error);
     if (!w) co_return std::nullopt;
-    release(w);
   }
   co_return functions;
 }
 
-awaitable<std::shared_ptr<NativeWorkerPool::Worker>> NativeWorkerPool::acquire(
-    Clock::time_point deadline) {
-  while (!idle_.empty()) {
-    auto w = idle_.front();
-    idle_.pop_front();
-    if (!w->retired) co_return w;
+std::shared_ptr<NativeWorkerPool::Worker> NativeWorkerPool::pick() {
+  // Least-loaded worker with room. A worker whose running invocation has gone on for a while
+  // (possibly hung) is passed over while another has room, so fewer invocations queue behind
+  // a slow one.
+  auto now = Clock::now();
+  std::shared_ptr<Worker> best;
+  bool best_slow = true;
+  for (auto& w : live_) {
+    if (!w || w->retired || static_cast<int>(w->pending.size()) >= opt_.pipeline_depth) continue;
+    bool slow = !w->pending.empty() && now - w->head_since > kSlowHead;
+    if (!best || (best_slow && !slow) ||
+        (slow == best_slow && w->pending.size() < best->pending.size())) {
+      best = w;
+      best_slow = slow;
+    }
   }
-  auto waiter = std::make_shared<Waiter>(io_);
-  waiter->timer.expires_at(deadline);
-  waiters_.push_back(waiter);
-  boost::system::error_code ec;
-  co_await waiter->timer.async_wait(asio::redirect_error(use_awaitable, ec));
-  if (!waiter->worker) std::erase(waiters_, waiter);
-  co_return std::move(waiter->worker);
+  return best;
 }
 
-void NativeWorkerPool::release(std::shared_ptr<Worker> w) {
-  if (w->retired || stopping_) return;
-  while (!waiters_.empty()) {
-    auto waiter = waiters_.front();
-    waiters_.pop_front();
-    if (waiter->timer.expiry() <= Clock::now()) continue;  // gave up already
-    waiter->worker = std::move(w);
-    waiter->timer.cancel();
-    return;
+awaitable<std::shared_ptr<NativeWorkerPool::Worker>> NativeWorkerPool::acquire(
+    Clock::time_point deadline) {
+  // No barging: while others wait, a newcomer queues behind them, so a freed slot goes to
+  // the oldest waiter (bounded tail latency under load).
+  if (waiters_.empty())
+    if (auto w = pick()) co_return w;
+  bool first = true;
+  for (;;) {
+    if (stopping_ || Clock::now() >= deadline) co_return nullptr;
+    auto waiter = std::make_shared<Waiter>(io_);
+    waiter->timer.expires_at(deadline);
+    // A waiter woken without a slot to take (a restart wakes several) keeps its place.
+    if (first) waiters_.push_back(waiter);
+    else waiters_.push_front(waiter);
+    first = false;
+    boost::system::error_code ec;
+    co_await waiter->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (!ec) {  // deadline: still queued (woken waiters were popped)
+      std::erase(waiters_, waiter);
+      co_return nullptr;
+    }
+    if (auto w = pick()) co_return w;
   }
-  idle_.push_back(std::move(w));
+}
+
+void NativeWorkerPool::wake_waiters(size_t slots) {
+  // One waiter per freed slot, oldest first; waking everyone would make every answer cost
+  // O(waiters) under load.
+  while (slots-- > 0 && !waiters_.empty()) {
+    waiters_.front()->timer.cancel();
+    waiters_.pop_front();
+  }
+}
+
+void NativeWorkerPool::send(const std::shared_ptr<Worker>& w, std::string_view frame) {
+  w->outbuf.append(frame);
+  if (!w->writing) asio::co_spawn(io_, writer(w), asio::detached);
+}
+
+awaitable<void> NativeWorkerPool::writer(std::shared_ptr<Worker> w) {
+  // Frames queued while a write is in flight go out together in the next one.
+  w->writing = true;
+  while (!w->outbuf.empty() && !w->retired) {
+    std::string bytes;
+    bytes.swap(w->outbuf);
+    if (!co_await write_bytes(w->sock, bytes)) {
+      retire(w, "write to worker failed");
+      break;
+    }
+  }
+  w->writing = false;
+}
+
+awaitable<void> NativeWorkerPool::reader(std::shared_ptr<Worker> w) {
+  // Buffered: one read may carry several answers (the worker batches its writes), so frames
+  // are cut from the buffer rather than read with two syscalls each.
+  std::string in;
+  size_t pos = 0;
+  std::vector<char> chunk(64 * 1024);
+  for (;;) {
+    uint32_t hl = 0, bl = 0;
+    bool have_prefix = in.size() - pos >= 8;
+    if (have_prefix && !decode_prefix(reinterpret_cast<const unsigned char*>(in.data() + pos), hl,
+                                      bl, opt_.max_body)) {
+      retire(w, "worker sent a frame with sizes out of range");
+      break;
+    }
+    if (!have_prefix || in.size() - pos < 8 + size_t(hl) + bl) {
+      in.erase(0, pos);
+      pos = 0;
+      boost::system::error_code ec;
+      size_t n = co_await w->sock.async_read_some(asio::buffer(chunk),
+                                                  asio::redirect_error(use_awaitable, ec));
+      if (ec) break;
+      in.append(chunk.data(), n);
+      continue;
+    }
+    Frame frame;
+    if (!decode_header(std::string_view(in).substr(pos + 8, hl), frame.header)) {
+      retire(w, "worker sent a frame header that is not a JSON object");
+      break;
+    }
+    frame.body.assign(in, pos + 8 + hl, bl);
+    pos += 8 + size_t(hl) + bl;
+    if (w->pending.empty()) {
+      retire(w, "worker sent a frame nobody asked for");
+      break;
+    }
+    auto p = std::move(w->pending.front());
+    w->pending.pop_front();
+    w->head_since = Clock::now();
+    if (!p->abandoned) {
+      p->frame = std::move(frame);
+      p->settle(Pending::State::answered);
+    }
+    failures_[static_cast<size_t>(w->slot)] = 0;
+    wake_waiters(1);
+  }
+  // The worker is gone (crash, kill, protocol error). Only the front invocation had started;
+  // it is lost with the worker. The rest never ran: their callers try another worker.
+  if (!w->retired) retire(w, "crashed");
+  bool front = true;
+  for (auto& p : w->pending) {
+    p->settle(front ? Pending::State::lost : Pending::State::requeue);
+    front = false;
+  }
+  w->pending.clear();
 }
 
 void NativeWorkerPool::retire(const std::shared_ptr<Worker>& w, const std::string& why) {
@@ -163,8 +281,8 @@ void NativeWorkerPool::retire(const std::shared_ptr<Worker>& w, const std::strin
   w->retired = true;
   ::kill(w->pid, SIGKILL);
   boost::system::error_code ec;
-  w->sock.close(ec);
-  std::erase(idle_, w);
+  w->sock.close(ec);  // the reader wakes and settles the pending invocations
+  if (live_[static_cast<size_t>(w->slot)] == w) live_[static_cast<size_t>(w->slot)].reset();
   metrics_.worker_crashed("native");
   log_.warn("Host.Workers", "worker retired: " + why, {{"worker", w->name()}});
   if (!stopping_) asio::co_spawn(io_, restart(w->slot), asio::detached);
@@ -186,7 +304,7 @@ awaitable<void> NativeWorkerPool::restart(int slot) {
     std::string error;
     auto w = co_await launch(slot, nullptr, error);
     if (w) {
-      release(w);
+      wake_waiters(static_cast<size_t>(opt_.pipeline_depth));
       co_return;
     }
     log_.error("Host.Workers", "worker restart failed: " + error, {{"slot", slot}});
@@ -196,58 +314,60 @@ awaitable<void> NativeWorkerPool::restart(int slot) {
 
 awaitable<api::InvocationResult> NativeWorkerPool::invoke(api::Invocation& inv) {
   api::InvocationResult result;
-  auto w = co_await acquire(inv.deadline);
-  if (!w) {
-    result.outcome = Clock::now() >= inv.deadline ? api::Outcome::timed_out
-                                                  : api::Outcome::unavailable;
-    result.error = "no native worker became free before the deadline";
-    co_return result;
-  }
-  result.cold_start = w->cold;
-  w->cold = false;
-  result.worker = w->name();
-
-  std::string out;
+  std::string frame;
   encode_frame(invoke_header(inv),
                inv.http ? std::string_view(inv.http->body)
                         : inv.queue ? std::string_view(inv.queue->text) : std::string_view(),
-               out);
-  // Past the deadline the worker is presumed hung: SIGKILL makes the pending read fail.
-  asio::steady_timer timer(io_, inv.deadline);
-  timer.async_wait([w](const boost::system::error_code& ec) {
-    if (!ec && !w->retired) {
-      w->timed_out = true;
-      ::kill(w->pid, SIGKILL);
+               frame);
+  for (;;) {
+    auto w = co_await acquire(inv.deadline);
+    if (!w) {
+      result.outcome = Clock::now() >= inv.deadline ? api::Outcome::timed_out
+                                                    : api::Outcome::unavailable;
+      result.error = "no native worker could take the invocation before the deadline";
+      co_return result;
     }
-  });
-  Frame frame;
-  // (No co_await inside ?: — GCC 12 miscompiles it.)
-  std::string e = "write failed";
-  bool written = co_await write_bytes(w->sock, out);
-  if (written) e = co_await read_frame(w->sock, frame, opt_.max_body);
-  timer.cancel();
-  if (w->timed_out) {
-    result.outcome = api::Outcome::timed_out;
-    result.error = "function did not finish before its timeout; worker killed";
-    retire(w, "timed out running " + inv.function->name);
-    co_return result;
+    result.cold_start = w->cold;
+    w->cold = false;
+    result.worker = w->name();
+    auto p = std::make_shared<Pending>(io_);
+    p->wake.expires_at(inv.deadline);
+    if (w->pending.empty()) w->head_since = Clock::now();
+    w->pending.push_back(p);
+    send(w, frame);
+    boost::system::error_code ec;
+    co_await p->wake.async_wait(asio::redirect_error(use_awaitable, ec));
+
+    switch (p->state) {
+      case Pending::State::waiting:
+        // Deadline. If ours is the running invocation, the worker is presumed hung: SIGKILL
+        // (the invocations queued behind it run elsewhere). Otherwise drop our answer.
+        p->abandoned = true;
+        if (!w->pending.empty() && w->pending.front() == p) {
+          w->timed_out = true;
+          retire(w, "timed out running " + inv.function->name);
+        }
+        result.outcome = api::Outcome::timed_out;
+        result.error = "function did not finish before its timeout";
+        co_return result;
+      case Pending::State::requeue:
+        continue;  // never started on that worker
+      case Pending::State::lost:
+        result.outcome = w->timed_out ? api::Outcome::timed_out : api::Outcome::worker_crashed;
+        result.error = w->timed_out ? "function did not finish before its timeout; worker killed"
+                                    : "worker process died during the invocation";
+        co_return result;
+      case Pending::State::answered: {
+        std::string protocol_error;
+        if (!result_from_frame(p->frame, result, protocol_error)) {
+          result.outcome = api::Outcome::bad_response;
+          result.error = protocol_error;
+          retire(w, protocol_error);
+        }
+        co_return result;
+      }
+    }
   }
-  if (!e.empty()) {
-    result.outcome = api::Outcome::worker_crashed;
-    result.error = "worker process died during the invocation (" + e + ")";
-    retire(w, "crashed running " + inv.function->name);
-    co_return result;
-  }
-  std::string protocol_error;
-  if (!result_from_frame(frame, result, protocol_error)) {
-    result.outcome = api::Outcome::bad_response;
-    result.error = protocol_error;
-    retire(w, protocol_error);
-    co_return result;
-  }
-  failures_[static_cast<size_t>(w->slot)] = 0;
-  release(std::move(w));
-  co_return result;
 }
 
 }  // namespace nimbus::workers

@@ -1,8 +1,11 @@
 #pragma once
 // Runs a native app's functions in `nimbus-worker` processes: a fixed number of slots, each
-// holding one process that serves one invocation at a time over a socketpair. A crash, hang
-// (past the deadline: SIGKILL) or protocol violation retires that process; its slot restarts
-// with exponential backoff while the other slots keep serving.
+// holding one process that runs one invocation at a time over a socketpair. Up to
+// `pipeline_depth` invocations are queued on a worker's connection (least-loaded worker
+// first), so under load a worker reads and answers several per wake-up. A crash, hang (past
+// the deadline: SIGKILL) or protocol violation retires that process and fails only the
+// invocation it was running; the ones queued behind it had not started and move to another
+// worker. The slot restarts with exponential backoff while the other slots keep serving.
 // Threading: everything here runs on the host's single I/O thread; no locks.
 #include <boost/asio/io_context.hpp>
 #include <boost/json/array.hpp>
@@ -23,6 +26,7 @@ class NativeWorkerPool final : public api::Invoker {
     std::string worker_exe;  // path of nimbus-worker
     std::string library;
     int count = 2;
+    int pipeline_depth = 16;
     std::map<std::string, std::string> env;  // app settings
     std::string cwd;                         // app root
     uint64_t max_body = 100u << 20;
@@ -39,11 +43,16 @@ class NativeWorkerPool final : public api::Invoker {
  private:
   struct Worker;
   struct Waiter;
+  struct Pending;
   boost::asio::awaitable<std::shared_ptr<Worker>> launch(int slot, boost::json::array* functions,
                                                          std::string& error);
+  std::shared_ptr<Worker> pick();
   boost::asio::awaitable<std::shared_ptr<Worker>> acquire(
       std::chrono::steady_clock::time_point deadline);
-  void release(std::shared_ptr<Worker> w);
+  void wake_waiters(size_t slots);
+  void send(const std::shared_ptr<Worker>& w, std::string_view frame);
+  boost::asio::awaitable<void> writer(std::shared_ptr<Worker> w);
+  boost::asio::awaitable<void> reader(std::shared_ptr<Worker> w);
   void retire(const std::shared_ptr<Worker>& w, const std::string& why);
   boost::asio::awaitable<void> restart(int slot);
 
@@ -52,10 +61,9 @@ class NativeWorkerPool final : public api::Invoker {
   ProcessReaper& reaper_;
   observability::Metrics& metrics_;
   Logger& log_;
-  std::deque<std::shared_ptr<Worker>> idle_;
-  std::deque<std::shared_ptr<Waiter>> waiters_;
+  std::deque<std::shared_ptr<Waiter>> waiters_;  // invocations waiting for a free slot
   std::vector<int> failures_;  // consecutive failures per slot, for backoff
-  std::vector<std::shared_ptr<Worker>> live_;
+  std::vector<std::shared_ptr<Worker>> live_;     // index = slot; null while restarting
   bool stopping_ = false;
 };
 

@@ -19,19 +19,6 @@ using namespace nimbus;
 
 namespace {
 
-bool read_all(int fd, char* p, size_t n) {
-  while (n > 0) {
-    ssize_t r = ::read(fd, p, n);
-    if (r <= 0) {
-      if (r < 0 && errno == EINTR) continue;
-      return false;
-    }
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
-
 bool write_all(int fd, const std::string& s) {
   const char* p = s.data();
   size_t n = s.size();
@@ -88,17 +75,35 @@ int main(int argc, char** argv) {
                              {"functions", workers::describe_functions(app)}}, {}))
     return 4;
 
-  std::string header_text, body;
+  // The host may queue several invocations on this connection: read what is there, run the
+  // complete frames in order, and write all their results at once before blocking again.
+  std::string in, out;
+  size_t pos = 0;
   for (;;) {
-    unsigned char prefix[8];
-    if (!read_all(fd, reinterpret_cast<char*>(prefix), 8)) return 0;  // host closed: done
-    uint32_t hl, bl;
-    if (!workers::decode_prefix(prefix, hl, bl, UINT32_MAX)) return 5;
-    header_text.resize(hl);
-    body.resize(bl);
-    if (!read_all(fd, header_text.data(), hl) || !read_all(fd, body.data(), bl)) return 0;
+    uint32_t hl = 0, bl = 0;
+    bool have_prefix = in.size() - pos >= 8;
+    if (have_prefix &&
+        !workers::decode_prefix(reinterpret_cast<const unsigned char*>(in.data() + pos), hl, bl,
+                                UINT32_MAX))
+      return 5;
+    if (!have_prefix || in.size() - pos < 8 + size_t(hl) + bl) {
+      if (!out.empty()) {
+        if (!write_all(fd, out)) return 0;
+        out.clear();
+      }
+      in.erase(0, pos);
+      pos = 0;
+      char buf[64 * 1024];
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return 0;  // host closed: done
+      in.append(buf, static_cast<size_t>(n));
+      continue;
+    }
     json::object header;
-    if (!workers::decode_header(header_text, header)) return 5;
+    if (!workers::decode_header(std::string_view(in).substr(pos + 8, hl), header)) return 5;
+    std::string body = in.substr(pos + 8 + hl, bl);
+    pos += 8 + size_t(hl) + bl;
     std::string id = header.contains("id") && header["id"].is_string()
                          ? std::string(header["id"].as_string()) : std::string();
     std::string name = header.contains("function") && header["function"].is_string()
@@ -106,17 +111,15 @@ int main(int argc, char** argv) {
     Context ctx(id, name);
     const App::Function* fn = app.find(name);
     if (!fn) {
-      if (!send(fd, workers::error_header("no function named \"" + name + "\" in this app", ctx),
-                {}))
-        return 0;
+      workers::encode_frame(
+          workers::error_header("no function named \"" + name + "\" in this app", ctx), {}, out);
       continue;
     }
     HttpResponse res;
     std::string error;
-    bool ok = workers::run_function(*fn, header, std::move(body), ctx, res, error);
-    body.clear();
-    if (!(ok ? send(fd, workers::result_header(res, ctx), res.body)
-             : send(fd, workers::error_header(error, ctx), {})))
-      return 0;
+    if (workers::run_function(*fn, header, std::move(body), ctx, res, error))
+      workers::encode_frame(workers::result_header(res, ctx), res.body, out);
+    else
+      workers::encode_frame(workers::error_header(error, ctx), {}, out);
   }
 }

@@ -2,7 +2,8 @@
 // its worker is replaced and the next request succeeds.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { appPath, keys, request, startNimbus, stopNimbus } from "./lib/nimbus.mjs";
+import path from "node:path";
+import { appPath, copyApp, keys, request, startNimbus, stopNimbus } from "./lib/nimbus.mjs";
 
 let host;
 before(async () => (host = await startNimbus(appPath("tests/apps/faulty-native"))));
@@ -82,4 +83,22 @@ test("admin-level functions need the master key", async () => {
   const r = await request(host.port, "GET", "/api/admin-only", { headers: { "x-functions-key": k.masterKey } });
   assert.equal(r.status, 200);
   assert.equal(r.body, "admin ok");
+});
+
+test("invocations queued behind a hung one on the same worker run elsewhere, not fail", async () => {
+  // One worker, so the ok requests queue on the connection behind the hang.
+  const dir = copyApp("tests/apps/faulty-native", (h) => {
+    h.nimbus.native.workerCount = 1;
+    h.nimbus.native.library = path.join(appPath("tests/apps/faulty-native"), "bin/libfaulty.so");
+  });
+  const h = await startNimbus(dir, ["--no-auth"]);
+  try {
+    const hang = request(h.port, "GET", "/api/hang");
+    await new Promise((res) => setTimeout(res, 100));
+    const oks = await Promise.all(Array.from({ length: 5 }, () => request(h.port, "GET", "/api/ok")));
+    assert.equal((await hang).status, 504);
+    for (const r of oks) assert.equal(r.status, 200, r.body);
+  } finally {
+    await stopNimbus(h);
+  }
 });
