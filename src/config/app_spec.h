@@ -79,6 +79,9 @@ struct QueueTriggerOptions {
 struct QueueServiceSpec {
   bool enabled = true;
   int port = 10001;
+  // More storage accounts besides devstoreaccount1, in Azurite's AZURITE_ACCOUNTS form
+  // "name:base64key[:base64key2];name2:key"; "%Setting%" reads it from an app setting.
+  std::string accounts;
 };
 
 struct CustomHandlerSpec {

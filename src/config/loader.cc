@@ -334,6 +334,12 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
       if (auto e = positive_int_field(q, "port", file, path + ".port", 0, 65535, port); !e.empty())
         return e;
       app.queue_service.port = static_cast<int>(port);
+      if (auto* acc = q.if_contains("accounts")) {
+        if (!acc->is_string())
+          return err(file, path + ".accounts",
+                     "must be a string \"name:base64key[;name2:key2]\" (or \"%SETTING%\")");
+        app.queue_service.accounts = std::string(acc->as_string());
+      }
     } else if (key == "queues") {
       if (!kv.value().is_object()) return err(file, path, "must be an object");
       if (auto e = timespan_field(kv.value().as_object(), "leaseDuration", file,

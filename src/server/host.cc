@@ -237,8 +237,22 @@ int run_host(const StartOptions& options) {
       async_store = std::make_unique<queue::AsyncQueueStore>(*queue_store, io.get_executor());
     }
     if (app.queue_service.enabled) {
-      queue_service = std::make_unique<queue::QueueService>(
-          *async_store, queue::AccountSet::development(), log);
+      // devstoreaccount1 always (triggers and bindings use it), plus configured accounts:
+      // host.json nimbus.queueService.accounts, "%Setting%" resolved from app settings.
+      queue::AccountSet accounts = queue::AccountSet::development();
+      std::string spec = app.queue_service.accounts;
+      if (spec.size() > 2 && spec.front() == '%' && spec.back() == '%') {
+        auto it = app.values.find(spec.substr(1, spec.size() - 2));
+        const char* env = std::getenv(spec.substr(1, spec.size() - 2).c_str());
+        spec = it != app.values.end() ? it->second : env ? env : "";
+      }
+      if (!spec.empty()) {
+        auto extra = queue::AccountSet::parse(spec, error);
+        if (!extra) co_return fail("host.json: nimbus.queueService.accounts: " + error);
+        for (const auto& a : extra->accounts())
+          if (!accounts.find(a.name)) accounts.add(a);
+      }
+      queue_service = std::make_unique<queue::QueueService>(*async_store, std::move(accounts), log);
       int qport = options.queue_port >= 0 ? options.queue_port : app.queue_service.port;
       http::HttpServer::Options qo{options.address, static_cast<uint16_t>(qport),
                                    queue::QueueService::kMaxRequestBody, app.max_request_headers};

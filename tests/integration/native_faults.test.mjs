@@ -76,6 +76,15 @@ test("_exit in user code answers 502; many crashes in a row never take the host 
   assert.match(m, /nimbus_invocations_total\{function="exit",trigger="http",status="worker_crashed"\} 5/);
 });
 
+test("function-supplied headers cannot split the response or change its framing", async () => {
+  const r = await request(host.port, "GET", "/api/inject");
+  assert.equal(r.status, 200);
+  assert.equal(r.body, "body");
+  assert.equal(r.headers["x-evil"], undefined);
+  assert.equal(r.headers["x-note"], "aX-Evil: 1");
+  assert.equal(r.headers["content-length"], "4");
+});
+
 test("admin-level functions need the master key", async () => {
   assert.equal((await request(host.port, "GET", "/api/admin-only")).status, 401);
   const k = keys(host);

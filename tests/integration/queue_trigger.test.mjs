@@ -2,8 +2,8 @@
 // push delivery, queue outputs committed with completion, retries, poison queues, metrics.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { appPath, request, sleep, startNimbus, stopNimbus } from "./lib/nimbus.mjs";
-import { approxCount, b64, drain, putAll, queueClient, unb64 } from "./lib/queues.mjs";
+import { appPath, copyApp, request, sleep, startNimbus, stopNimbus } from "./lib/nimbus.mjs";
+import { QueueServiceClient, approxCount, b64, drain, putAll, queueClient, unb64 } from "./lib/queues.mjs";
 
 async function metric(host, pattern) {
   const m = (await request(host.port, "GET", "/metrics")).body.match(pattern);
@@ -106,5 +106,35 @@ describe("custom handler queue functions (messageEncoding none)", () => {
     assert.deepEqual(poison, ["never works"]);
     const elapsed = Date.now() - t0;
     assert.ok(elapsed >= 1900, `3 attempts 1 s apart take at least 2 s (took ${elapsed} ms)`);
+  });
+});
+
+describe("queue service accounts from host.json", () => {
+  let host;
+  const key2 = Buffer.from("a second account's key, 32 bytes").toString("base64");
+  before(async () => {
+    const dir = copyApp("tests/apps/queue-node", (h) => {
+      h.nimbus.queueService = { accounts: `acct2:${key2}` };
+    });
+    host = await startNimbus(dir, ["--no-auth"]);
+  });
+  after(() => stopNimbus(host));
+
+  test("a configured account works with its key; a wrong key gets 403 and changes nothing", async () => {
+    const conn = (key) => `DefaultEndpointsProtocol=http;AccountName=acct2;AccountKey=${key};` +
+      `QueueEndpoint=http://127.0.0.1:${host.queuePort}/acct2;`;
+    const good = QueueServiceClient.fromConnectionString(conn(key2), { retryOptions: { maxTries: 1 } });
+    await good.getQueueClient("other-account").create();
+    const names = [];
+    for await (const q of good.listQueues()) names.push(q.name);
+    assert.deepEqual(names, ["other-account"]);
+    const bad = QueueServiceClient.fromConnectionString(conn(Buffer.from("wrong").toString("base64")),
+      { retryOptions: { maxTries: 1 } });
+    await assert.rejects(bad.getQueueClient("sneaky").create(), (e) => e.statusCode === 403 && e.code === "AuthenticationFailed");
+    const after = [];
+    for await (const q of good.listQueues()) after.push(q.name);
+    assert.deepEqual(after, ["other-account"]);
+    // The development account is still served (triggers use it).
+    assert.ok(await queueClient(host.queuePort).getQueueClient("jobs").exists());
   });
 });

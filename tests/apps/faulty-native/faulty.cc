@@ -24,6 +24,12 @@ NIMBUS_APP(app) {
   app.http("exit", anon, [](const nimbus::HttpRequest&, nimbus::Context&) -> nimbus::HttpResponse {
     ::_exit(7);
   });
+  app.http("inject", anon, [](const nimbus::HttpRequest&, nimbus::Context&) {
+    nimbus::HttpResponse r = nimbus::HttpResponse::text(200, "body");
+    r.headers.emplace_back("X-Note", "a\r\nX-Evil: 1");  // must not split the response
+    r.headers.emplace_back("Content-Length", "999");      // framing is the host's
+    return r;
+  });
   app.http("admin-only", {.auth = nimbus::AuthLevel::admin},
            [](const nimbus::HttpRequest&, nimbus::Context&) {
              return nimbus::HttpResponse::text(200, "admin ok");

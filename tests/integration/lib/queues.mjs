@@ -5,7 +5,7 @@ import path from "node:path";
 import { ROOT, sleep } from "./nimbus.mjs";
 
 const require = createRequire(path.join(ROOT, "tests/e2e/package.json"));
-const { QueueServiceClient } = require("@azure/storage-queue");
+export const { QueueServiceClient } = require("@azure/storage-queue");
 
 export const DEV_KEY =
   "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
