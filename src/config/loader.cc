@@ -170,8 +170,7 @@ std::string parse_queues_extension(const json::object& q, const std::string& fil
   return {};
 }
 
-std::string parse_custom_handler(const json::object& ch, const std::string& path, AppSpec& app,
-                                 bool legacy) {
+std::string parse_custom_handler(const json::object& ch, const std::string& path, AppSpec& app) {
   const std::string file = kHostJson;
   CustomHandlerSpec spec;
   auto desc_it = ch.find("description");
@@ -247,7 +246,6 @@ std::string parse_custom_handler(const json::object& ch, const std::string& path
     app.warnings.push_back(std::string(kHostJson) + ": " +
                            json_path_key(path, "enableProxyingHttpRequest") +
                            ": not supported yet; requests use the default (or forwarding) mode");
-  (void)legacy;
   app.custom_handler = std::move(spec);
   return {};
 }
@@ -393,7 +391,7 @@ std::string apply_host_json(const json::value& doc, AppSpec& app) {
     if (!ch->is_object())
       return err(file, legacy ? "httpWorker" : "customHandler", "must be an object");
     if (auto e = parse_custom_handler(ch->as_object(), legacy ? "httpWorker" : "customHandler",
-                                      app, legacy);
+                                      app);
         !e.empty())
       return e;
   }

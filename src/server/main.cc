@@ -59,31 +59,27 @@ int main(int argc, char** argv) {
     o.worker_exe = self_dir() + "/nimbus-worker";
     for (int i = 2; i < argc; ++i) {
       std::string a = argv[i];
-      auto value = [&](const char* flag) -> const char* {
-        if (i + 1 >= argc) return nullptr;
-        (void)flag;
-        return argv[++i];
-      };
+      auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
       if (a == "--port") {
-        const char* v = value("--port");
+        const char* v = value();
         char* end = nullptr;
         long p = v ? std::strtol(v, &end, 10) : -1;
         if (!v || *end || p < 0 || p > 65535)
           return usage_error("--port needs a number 0..65535 (0 picks a free port)");
         o.port = static_cast<int>(p);
       } else if (a == "--queue-port") {
-        const char* v = value("--queue-port");
+        const char* v = value();
         char* end = nullptr;
         long p = v ? std::strtol(v, &end, 10) : -1;
         if (!v || *end || p < 0 || p > 65535)
           return usage_error("--queue-port needs a number 0..65535 (0 picks a free port)");
         o.queue_port = static_cast<int>(p);
       } else if (a == "--data") {
-        const char* v = value("--data");
+        const char* v = value();
         if (!v) return usage_error("--data needs a directory");
         o.data_dir = v;
       } else if (a == "--host") {
-        const char* v = value("--host");
+        const char* v = value();
         if (!v) return usage_error("--host needs an address such as 127.0.0.1");
         o.address = v;
       } else if (a == "--no-auth") {
