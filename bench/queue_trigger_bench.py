@@ -43,6 +43,14 @@ def wait_line(proc, pattern, timeout=20):
     raise RuntimeError(f"did not see {pattern}: {buf[-2000:]}")
 
 
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def processed(port, function):
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     m = re.search(rf'nimbus_queue_messages_total{{function="{function}",queue="[^"]+",outcome="processed"}} (\d+)', body)
@@ -73,12 +81,15 @@ def drain_rate(app, label):
         wait_line(host, r"Nimbus listening")
         t0 = time.perf_counter()
         done = 0
+        peak_rss = 0
         while done < N and time.perf_counter() - t0 < 300:
             time.sleep(0.05)
             done = processed(port, "drain")
+            peak_rss = max(peak_rss, rss_mb(host.pid))
         secs = time.perf_counter() - t0
         rate = done / secs
-        print(f"{label}: drained {done}/{N} in {secs:.2f} s = {rate:.0f} msg/s", flush=True)
+        print(f"{label}: drained {done}/{N} in {secs:.2f} s = {rate:.0f} msg/s; "
+              f"host RSS peak {peak_rss:.1f} MB", flush=True)
         lat = subprocess.run(["node", os.path.join(ROOT, "bench/queue_latency.mjs"), str(qport), "300"],
                              capture_output=True, text=True, timeout=120)
         print(f"{label}: put-to-function-start latency {lat.stdout.strip() or lat.stderr[-500:]}", flush=True)
