@@ -13,6 +13,19 @@ namespace nimbus::queue {
 
 namespace {
 
+// Calls `fn` with each "name=value" piece of a raw query string until it returns false.
+template <class Fn>
+void for_each_query_pair(std::string_view raw_query, Fn&& fn) {
+  size_t start = 0;
+  while (start < raw_query.size()) {
+    size_t end = raw_query.find('&', start);
+    if (end == std::string_view::npos) end = raw_query.size();
+    std::string_view pair = raw_query.substr(start, end - start);
+    start = end + 1;
+    if (!fn(pair)) return;
+  }
+}
+
 char lower_char(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
 
 std::string lower(std::string_view s) {
@@ -192,23 +205,19 @@ std::string shared_key_string_to_sign(std::string_view method, const api::Header
   out += raw_path.empty() ? std::string_view("/") : raw_path;
   // Query: name lower-cased, sorted; values decoded; repeated names joined with ','.
   std::map<std::string, std::vector<std::string>> params;
-  size_t start = 0;
-  while (start < raw_query.size()) {
-    size_t end = raw_query.find('&', start);
-    if (end == std::string_view::npos) end = raw_query.size();
-    std::string_view pair = raw_query.substr(start, end - start);
-    start = end + 1;
+  for_each_query_pair(raw_query, [&](std::string_view pair) {
     size_t eq = pair.find('=');
-    if (eq == std::string_view::npos || eq == 0) continue;
-    if (pair.find('=', eq + 1) != std::string_view::npos) continue;
+    if (eq == std::string_view::npos || eq == 0) return true;
+    if (pair.find('=', eq + 1) != std::string_view::npos) return true;
     std::string_view value = pair.substr(eq + 1);
-    if (value.empty() && !opt.keep_empty_values) continue;
+    if (value.empty() && !opt.keep_empty_values) return true;
     std::string decoded;
     if (!percent_decode(value, decoded)) decoded = std::string(value);
     auto& vals = params[lower(pair.substr(0, eq))];
     if (opt.repeated_last_wins) vals.clear();
     vals.push_back(std::move(decoded));
-  }
+    return true;
+  });
   for (auto& [name, vals] : params) {
     std::sort(vals.begin(), vals.end());
     out += '\n';
@@ -235,20 +244,17 @@ std::string shared_key_lite_string_to_sign(std::string_view method, const api::H
   out += '/';
   out += account;
   out += raw_path.empty() ? std::string_view("/") : raw_path;
-  size_t start = 0;
-  while (start < raw_query.size()) {
-    size_t end = raw_query.find('&', start);
-    if (end == std::string_view::npos) end = raw_query.size();
-    std::string_view pair = raw_query.substr(start, end - start);
-    start = end + 1;
+  // Only comp= is part of the Lite canonical resource.
+  for_each_query_pair(raw_query, [&](std::string_view pair) {
     if (pair.size() > 5 && iequals(pair.substr(0, 5), "comp=")) {
       std::string decoded;
       if (!percent_decode(pair.substr(5), decoded)) decoded = std::string(pair.substr(5));
       out += "?comp=";
       out += decoded;
-      break;
+      return false;
     }
-  }
+    return true;
+  });
   return out;
 }
 
