@@ -33,6 +33,7 @@ struct HttpServer::Impl {
   Logger& log;
   tcp::acceptor acceptor;
   bool stopped = false;
+  int busy = 0;
 
   awaitable<void> accept_loop();
   awaitable<void> session(tcp::socket sock);
@@ -64,6 +65,8 @@ bool HttpServer::listen(std::string& error) {
 }
 
 uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+int HttpServer::busy() const { return impl_->busy; }
 
 void HttpServer::start() {
   asio::co_spawn(impl_->io, impl_->accept_loop(), [this](std::exception_ptr e) {
@@ -186,6 +189,7 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
       co_return;
     }
     auto req = parser.release();
+    ++busy;
     bool keep_alive = req.keep_alive();
     unsigned version = req.version();
     bool head = req.method() == bhttp::verb::head;
@@ -212,9 +216,11 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
       stream.expires_never();
       response = co_await handler(data);
     }
+    keep_alive = keep_alive && !stopped;  // while draining, each answer closes its connection
     std::string bytes = serialize_response(response, version, keep_alive, head);
     stream.expires_after(std::chrono::seconds(30));
     co_await asio::async_write(stream, asio::buffer(bytes), asio::redirect_error(use_awaitable, ec));
+    --busy;
     if (ec || !keep_alive) {
       stream.socket().shutdown(tcp::socket::shutdown_send, ec);
       co_return;

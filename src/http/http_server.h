@@ -29,7 +29,10 @@ class HttpServer {
   bool listen(std::string& error);
   uint16_t port() const;
   void start();
+  // Stops accepting; requests already read are answered, then their connections close.
   void stop();
+  // Requests read and not yet answered.
+  int busy() const;
 
  private:
   struct Impl;

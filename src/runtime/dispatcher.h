@@ -17,6 +17,7 @@ class Dispatcher {
       : app_(app), metrics_(metrics), log_(log) {}
   void bind(const std::string& function, api::Invoker* invoker) { invokers_[function] = invoker; }
   bool has(const std::string& function) const { return invokers_.count(function) != 0; }
+  int in_flight() const { return in_flight_; }
 
   // Fills inv.id and inv.deadline when empty. Never throws; every failure is a result.
   boost::asio::awaitable<api::InvocationResult> dispatch(api::Invocation& inv);

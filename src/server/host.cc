@@ -35,6 +35,8 @@ namespace nimbus::server {
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
+// How long SIGTERM waits for accepted work to finish before stopping anyway.
+constexpr auto kDrainTimeout = std::chrono::seconds(10);
 // Queue triggers and output bindings use the development account's queues (what
 // AzureWebJobsStorage = "UseDevelopmentStorage=true" names in Azure's tooling).
 constexpr const char* kTriggerAccount = "devstoreaccount1";
@@ -333,17 +335,41 @@ int run_host(const StartOptions& options) {
     }
   });
 
+  // SIGINT/SIGTERM: stop taking work, let what was accepted finish (bounded), then stop.
+  // A second signal stops at once. Queue messages still running when the drain gives up
+  // are not lost: they reappear when their lease ends.
   asio::signal_set stop_signals(io, SIGINT, SIGTERM);
-  stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    log.info("Host.Shutdown", "stopping", {{"signal", sig}});
-    if (server) server->stop();
-    if (queue_server) queue_server->stop();
-    if (queue_trigger) queue_trigger->stop();
-    if (native_pool) native_pool->stop();
-    if (handler_pool) handler_pool->stop();
-    io.stop();
-  });
+  bool draining = false;
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (draining) {
+          log.warn("Host.Shutdown", "second signal: stopping now", {{"signal", sig}});
+          io.stop();
+          return;
+        }
+        draining = true;
+        log.info("Host.Shutdown", "draining", {{"signal", sig}});
+        if (server) server->stop();
+        if (queue_server) queue_server->stop();
+        if (queue_trigger) queue_trigger->stop();
+        stop_signals.async_wait(on_signal);
+        asio::co_spawn(io, [&]() -> awaitable<void> {
+          auto give_up = std::chrono::steady_clock::now() + kDrainTimeout;
+          asio::steady_timer tick(io);
+          auto busy = [&] {
+            return dispatcher.in_flight() > 0 || (queue_trigger && queue_trigger->in_flight() > 0) ||
+                   (server && server->busy() > 0) || (queue_server && queue_server->busy() > 0);
+          };
+          while (busy() && std::chrono::steady_clock::now() < give_up) {
+            tick.expires_after(std::chrono::milliseconds(10));
+            co_await tick.async_wait(asio::use_awaitable);
+          }
+          log.info("Host.Shutdown", busy() ? "drain timed out; stopping" : "drained; stopping");
+          io.stop();
+        }, asio::detached);
+      };
+  stop_signals.async_wait(on_signal);
   ::signal(SIGPIPE, SIG_IGN);
   io.run();
   if (native_pool) native_pool->stop();

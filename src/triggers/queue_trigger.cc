@@ -101,6 +101,12 @@ void QueueTrigger::stop() {
   }
 }
 
+int QueueTrigger::in_flight() const {
+  int n = 0;
+  for (const auto& l : listeners_) n += l->in_flight;
+  return n;
+}
+
 void QueueTrigger::notify(const std::string& queue, api::UnixMillis visible_at) {
   api::UnixMillis now = unix_now();
   for (auto& l : listeners_) {

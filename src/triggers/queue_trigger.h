@@ -35,6 +35,8 @@ class QueueTrigger {
   // From the store's message listener, re-posted to the I/O thread.
   void notify(const std::string& queue, api::UnixMillis visible_at);
   size_t listener_count() const { return listeners_.size(); }
+  // Messages fetched and not yet completed, released or poisoned.
+  int in_flight() const;
 
  private:
   struct Listener;

@@ -111,3 +111,16 @@ test("invocations queued behind a hung one on the same worker run elsewhere, not
     await stopNimbus(h);
   }
 });
+
+test("SIGTERM drains: a request in flight is answered, then the host exits 0", async () => {
+  const h = await startNimbus(appPath("tests/apps/faulty-native"), ["--no-auth"]);
+  const slow = request(h.port, "GET", "/api/slow");
+  await new Promise((res) => setTimeout(res, 100));
+  const exited = new Promise((res) => h.proc.on("exit", (code) => res(code)));
+  h.proc.kill("SIGTERM");
+  const r = await slow;
+  assert.equal(r.status, 200);
+  assert.equal(r.body, "slow ok");
+  assert.equal(await exited, 0);
+  assert.match(h.logs, /"msg":"drained; stopping"/);
+});

@@ -24,6 +24,10 @@ NIMBUS_APP(app) {
   app.http("exit", anon, [](const nimbus::HttpRequest&, nimbus::Context&) -> nimbus::HttpResponse {
     ::_exit(7);
   });
+  app.http("slow", anon, [](const nimbus::HttpRequest&, nimbus::Context&) {
+    ::usleep(500 * 1000);
+    return nimbus::HttpResponse::text(200, "slow ok");
+  });
   app.http("inject", anon, [](const nimbus::HttpRequest&, nimbus::Context&) {
     nimbus::HttpResponse r = nimbus::HttpResponse::text(200, "body");
     r.headers.emplace_back("X-Note", "a\r\nX-Evil: 1");  // must not split the response
