@@ -120,10 +120,14 @@ std::string route_url(const config::AppSpec& app, const config::FunctionSpec& fn
 int run_host(const StartOptions& options) {
   auto started = std::chrono::steady_clock::now();
   Logger log;
+  // A start-up failure goes to the structured log and, plainly, to the person at the terminal.
+  auto report = [&](const std::string& msg) {
+    log.error("Host.Startup", msg);
+    std::cerr << "nimbus: " << msg << "\n";
+  };
   auto loaded = config::load_app(options.app_dir);
   if (!loaded.app) {
-    log.error("Host.Startup", loaded.fatal);
-    std::cerr << "nimbus: " << loaded.fatal << "\n";
+    report(loaded.fatal);
     return 2;
   }
   config::AppSpec& app = *loaded.app;
@@ -137,10 +141,8 @@ int run_host(const StartOptions& options) {
     std::error_code ec;
     std::filesystem::create_directories(data_dir, ec);
     if (ec) {
-      std::string msg = data_dir + ": cannot create the data directory (" + ec.message() +
-                        "); pass a writable --data DIR";
-      log.error("Host.Startup", msg);
-      std::cerr << "nimbus: " << msg << "\n";
+      report(data_dir + ": cannot create the data directory (" + ec.message() +
+             "); pass a writable --data DIR");
       return 2;
     }
   }
@@ -153,8 +155,7 @@ int run_host(const StartOptions& options) {
     std::string error;
     keys = security::KeyStore::load_or_create(data_dir, error);
     if (!keys) {
-      log.error("Host.Startup", error);
-      std::cerr << "nimbus: " << error << "\n";
+      report(error);
       return 2;
     }
   }
@@ -177,8 +178,7 @@ int run_host(const StartOptions& options) {
   int exit_code = 0;
 
   auto fail = [&](const std::string& msg) {
-    log.error("Host.Startup", msg);
-    std::cerr << "nimbus: " << msg << "\n";
+    report(msg);
     exit_code = 1;
     io.stop();
   };
