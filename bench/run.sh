@@ -4,7 +4,7 @@
 # Set NIMBUS_BENCH_AZURITE=1 to add the official-SDK comparison against Azurite (minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -d bench/peers/node_modules/workerd ]; then
+if [ ! -d bench/peers/node_modules/workerd ] || [ ! -d bench/peers/node_modules/azurite ]; then
   (cd bench/peers && npm install --no-audit --no-fund --loglevel=error) || echo "workerd unavailable; skipping it"
 fi
 echo "## HTTP (issue 2)"

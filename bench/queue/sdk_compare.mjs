@@ -41,7 +41,8 @@ const pct = (a, p) => { const s = [...a].sort((x, y) => x - y); return s.length 
 
 async function startAzurite(disk) {
   const dir = mkdtempSync(join(tmpdir(), "azurite-bench-"));
-  const bin = join(e2e, "node_modules", "azurite", "dist", "src", "queue", "main.js");
+  // Azurite is a benchmark peer: bench/run.sh installs it into bench/peers/node_modules.
+  const bin = join(root, "bench", "peers", "node_modules", "azurite", "dist", "src", "queue", "main.js");
   const port = 20000 + Math.floor(Math.random() * 20000);
   const a = ["--queueHost", "127.0.0.1", "--queuePort", String(port), "--skipApiVersionCheck", "--disableTelemetry", "--silent"];
   if (disk) a.push("--location", dir); else a.push("--inMemoryPersistence");
