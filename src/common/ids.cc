@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <random>
 #include <stdexcept>
 
 namespace nimbus {
@@ -18,7 +20,17 @@ std::string random_bytes(size_t n) {
 }
 
 std::string new_uuid() {
-  std::string b = random_bytes(16);
+  // Ids only need to be unique, not unguessable (keys use random_bytes): a per-thread
+  // generator seeded once from the CSPRNG costs a fraction of RAND_bytes per call.
+  thread_local std::mt19937_64 gen = [] {
+    std::string seed = random_bytes(sizeof(uint64_t) * 4);
+    std::seed_seq seq(seed.begin(), seed.end());
+    return std::mt19937_64(seq);
+  }();
+  std::string b(16, '\0');
+  uint64_t hi = gen(), lo = gen();
+  std::memcpy(b.data(), &hi, 8);
+  std::memcpy(b.data() + 8, &lo, 8);
   b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
   static constexpr char kHex[] = "0123456789abcdef";

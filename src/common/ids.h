@@ -5,7 +5,8 @@
 
 namespace nimbus {
 
-// Random RFC 4122 version-4 UUID, lower-case, e.g. for invocation ids.
+// Random RFC 4122 version-4 UUID, lower-case, for invocation and request ids. Unique, not
+// secret: use random_bytes for anything an attacker must not guess.
 std::string new_uuid();
 // `n` cryptographically random bytes.
 std::string random_bytes(size_t n);

@@ -26,8 +26,14 @@ void Metrics::invocation_finished(const std::string& function, const std::string
                                   const std::string& status, double seconds) {
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
   std::lock_guard lock(mu_);
-  ++invocations_[{function, trigger, status}];
-  auto& h = durations_[function];
+  auto key = std::make_tuple(std::string_view(function), std::string_view(trigger),
+                             std::string_view(status));
+  auto it = invocations_.find(key);
+  if (it == invocations_.end()) it = invocations_.emplace(std::make_tuple(function, trigger, status), 0).first;
+  ++it->second;
+  auto hit = durations_.find(std::string_view(function));
+  if (hit == durations_.end()) hit = durations_.emplace(function, Histogram{}).first;
+  auto& h = hit->second;
   for (size_t i = 0; i < kBuckets.size(); ++i)
     if (seconds <= kBuckets[i]) ++h.buckets[i];
   ++h.count;

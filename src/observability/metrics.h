@@ -32,8 +32,9 @@ class Metrics {
     double sum = 0;
   };
   mutable std::mutex mu_;
-  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> invocations_;
-  std::map<std::string, Histogram> durations_;
+  // Transparent comparators: the per-invocation lookups allocate nothing once a key exists.
+  std::map<std::tuple<std::string, std::string, std::string>, uint64_t, std::less<>> invocations_;
+  std::map<std::string, Histogram, std::less<>> durations_;
   std::map<std::string, uint64_t> worker_starts_, worker_crashes_;
   std::map<std::tuple<std::string, std::string, std::string>, uint64_t> queue_messages_;
   std::atomic<int64_t> in_flight_{0};

@@ -46,22 +46,28 @@ boost::asio::awaitable<api::InvocationResult> Dispatcher::dispatch(api::Invocati
   const char* status = api::outcome_name(result.outcome);
   metrics_.invocation_finished(inv.function->name, inv.trigger, status, seconds);
 
-  std::string user_category = "Function." + inv.function->name + ".User";
-  for (const auto& line : result.logs)
-    log_.info(user_category, line, {{"invocationId", inv.id}});
-  boost::json::object fields{{"invocationId", inv.id},
-                             {"function", inv.function->name},
-                             {"trigger", inv.trigger},
-                             {"status", status},
-                             {"durationUs", static_cast<int64_t>(seconds * 1e6)},
-                             {"coldStart", result.cold_start},
-                             {"worker", result.worker}};
-  if (result.outcome == api::Outcome::succeeded) {
-    if (inv.http) fields["httpStatus"] = result.response.status;
-    log_.info("Function." + inv.function->name, "invocation finished", std::move(fields));
-  } else {
-    fields["error"] = result.error;
-    log_.error("Function." + inv.function->name, "invocation failed", std::move(fields));
+  bool ok = result.outcome == api::Outcome::succeeded;
+  // Build the log record only when it will be written: this runs once per invocation.
+  if (log_.enabled(ok ? LogLevel::information : LogLevel::error)) {
+    if (!result.logs.empty()) {
+      std::string user_category = "Function." + inv.function->name + ".User";
+      for (const auto& line : result.logs)
+        log_.info(user_category, line, {{"invocationId", inv.id}});
+    }
+    boost::json::object fields{{"invocationId", inv.id},
+                               {"function", inv.function->name},
+                               {"trigger", inv.trigger},
+                               {"status", status},
+                               {"durationUs", static_cast<int64_t>(seconds * 1e6)},
+                               {"coldStart", result.cold_start},
+                               {"worker", result.worker}};
+    if (ok) {
+      if (inv.http) fields["httpStatus"] = result.response.status;
+      log_.info("Function." + inv.function->name, "invocation finished", std::move(fields));
+    } else {
+      fields["error"] = result.error;
+      log_.error("Function." + inv.function->name, "invocation failed", std::move(fields));
+    }
   }
   co_return result;
 }
