@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <boost/asio.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
@@ -70,10 +71,36 @@ awaitable<std::string> queue_gauges(queue::AsyncQueueStore& store, const config:
 
 // Admin endpoints as in Azure: ping is anonymous, status needs the master key.
 // /metrics is anonymous: the host listens on loopback by default.
+// POST /admin/functions/{name} {"input": "..."}: run a non-HTTP function once (Azure's manual
+// run), 202 Accepted. Master key only, like every admin route but ping.
+api::HttpResponseData run_function_manually(api::HttpRequestData& req, const config::AppSpec& app,
+                                            triggers::QueueTrigger* queue_trigger) {
+  std::string name = req.path.substr(std::string_view("/admin/functions/").size());
+  const config::FunctionSpec* fn = nullptr;
+  for (const auto& f : app.functions)
+    if (!f.disabled && boost::beast::iequals(f.name, name)) fn = &f;
+  if (!fn)
+    return http::json_error(404, "NotFound", "no enabled function named \"" + name + "\"");
+  if (fn->trigger_type == "httpTrigger")
+    return http::json_error(400, "BadRequest",
+                            "\"" + fn->name + "\" is HTTP-triggered; call its route instead");
+  boost::system::error_code ec;
+  json::value body = json::parse(req.body, ec);
+  const json::value* input = !ec && body.is_object() ? body.as_object().if_contains("input") : nullptr;
+  if (!input || !input->is_string())
+    return http::json_error(400, "BadRequest",
+                            "the body must be {\"input\": \"<message text>\"}");
+  if (!queue_trigger)
+    return http::json_error(503, "Unavailable", "this host has no queue store");
+  queue_trigger->run_once(*fn, std::string(input->as_string()));
+  return {202, {}, ""};
+}
+
 awaitable<api::HttpResponseData> admin_route(api::HttpRequestData& req, bool& handled,
                                              const security::KeyStore* keys,
                                              observability::Metrics& metrics,
                                              queue::AsyncQueueStore* store,
+                                             triggers::QueueTrigger* queue_trigger,
                                              const config::AppSpec& app,
                                              std::chrono::steady_clock::time_point started) {
   handled = true;
@@ -86,11 +113,16 @@ awaitable<api::HttpResponseData> admin_route(api::HttpRequestData& req, bool& ha
   if (req.path == "/admin/host/ping" && (req.method == "GET" || req.method == "POST" ||
                                          req.method == "HEAD"))
     co_return api::HttpResponseData{200, {{"Cache-Control", "no-store"}}, ""};
+  bool is_admin = !keys || keys->authorize(config::AuthLevel::admin, triggers::presented_key(req));
+  auto unauthorized = [] {
+    return http::json_error(401, "Unauthorized",
+                            "admin endpoints need the master key in x-functions-key (see "
+                            "`nimbus keys list`)");
+  };
+  if (req.path.starts_with("/admin/functions/") && req.method == "POST")
+    co_return is_admin ? run_function_manually(req, app, queue_trigger) : unauthorized();
   if (req.path == "/admin/host/status" && (req.method == "GET" || req.method == "HEAD")) {
-    if (keys && !keys->authorize(config::AuthLevel::admin, triggers::presented_key(req)))
-      co_return http::json_error(401, "Unauthorized",
-                                 "admin endpoints need the master key in x-functions-key (see "
-                                 "`nimbus keys list`)");
+    if (!is_admin) co_return unauthorized();
     json::array errors;
     for (const auto& e : app.function_errors) errors.emplace_back(e);
     double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -303,7 +335,7 @@ int run_host(const StartOptions& options) {
           bool handled = false;
           if (req.path.starts_with("/admin/") || req.path == "/metrics") {
             auto r = co_await admin_route(req, handled, keys ? &*keys : nullptr, metrics,
-                                          async_store.get(), app, started);
+                                          async_store.get(), queue_trigger.get(), app, started);
             if (handled) co_return r;
           }
           co_return co_await http_trigger->handle(req);

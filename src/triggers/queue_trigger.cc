@@ -102,9 +102,33 @@ void QueueTrigger::stop() {
 }
 
 int QueueTrigger::in_flight() const {
-  int n = 0;
+  int n = manual_in_flight_;
   for (const auto& l : listeners_) n += l->in_flight;
   return n;
+}
+
+void QueueTrigger::run_once(const config::FunctionSpec& fn, std::string input) {
+  ++manual_in_flight_;
+  asio::co_spawn(
+      io_,
+      [this, &fn, input = std::move(input)]() -> awaitable<void> {
+        auto now = unix_now();
+        api::QueueMessageData data{new_uuid(), input, 1, iso8601_ms(now),
+                                   iso8601_ms(now), iso8601_ms(now), ""};
+        api::Invocation inv;
+        inv.function = &fn;
+        inv.trigger = "manual";
+        inv.queue = &data;
+        auto result = co_await dispatcher_.dispatch(inv);
+        if (result.outcome == api::Outcome::succeeded && !result.queue_outputs.empty()) {
+          std::string error = co_await write_queue_outputs(store_, account_, app_.queues.base64,
+                                                           result.queue_outputs);
+          if (!error.empty())
+            log_.error("Host.Triggers.Queue", error, {{"function", fn.name}, {"invocationId", inv.id}});
+        }
+        --manual_in_flight_;
+      },
+      asio::detached);
 }
 
 void QueueTrigger::notify(const std::string& queue, api::UnixMillis visible_at) {

@@ -35,8 +35,12 @@ class QueueTrigger {
   // From the store's message listener, re-posted to the I/O thread.
   void notify(const std::string& queue, api::UnixMillis visible_at);
   size_t listener_count() const { return listeners_.size(); }
-  // Messages fetched and not yet completed, released or poisoned.
+  // Messages fetched and not yet completed, released or poisoned (and manual runs).
   int in_flight() const;
+  // Azure's "run a non-HTTP function manually" (POST /admin/functions/{name}): invokes `fn`
+  // once with `input` as the message text, outside the queue (no retries, no poison), and
+  // writes its queue outputs. Fire-and-forget; the result is in the log and metrics.
+  void run_once(const config::FunctionSpec& fn, std::string input);
 
  private:
   struct Listener;
@@ -51,6 +55,7 @@ class QueueTrigger {
   observability::Metrics& metrics_;
   Logger& log_;
   std::list<std::shared_ptr<Listener>> listeners_;
+  int manual_in_flight_ = 0;
   bool stopping_ = false;
 };
 

@@ -93,6 +93,12 @@ test("metrics, ping and status", async () => {
     { headers: { "x-functions-key": keys(host).masterKey } });
   assert.equal(s.status, 200);
   assert.equal(s.json.state, "Running");
+  // Manual runs are admin-only too (and HTTP functions are called by their route).
+  assert.equal((await request(host.port, "POST", "/admin/functions/hello", { body: "{}" })).status, 401);
+  const manual = await request(host.port, "POST", "/admin/functions/hello",
+    { body: JSON.stringify({ input: "x" }), headers: { "x-functions-key": keys(host).masterKey } });
+  assert.equal(manual.status, 400);
+  assert.match(manual.json.error.message, /HTTP-triggered; call its route instead/);
   // A host key is not enough for admin endpoints.
   const h = await request(host.port, "GET", "/admin/host/status",
     { headers: { "x-functions-key": keys(host).functionKeys.default } });

@@ -65,6 +65,19 @@ describe("native queue functions (base64 messages)", () => {
     assert.equal(await approxCount(svc.getQueueClient("long-done")), 0, "no second delivery");
   });
 
+  test("POST /admin/functions/{name} runs a queue function once with the given input", async () => {
+    const body = JSON.stringify({ input: "by hand" });
+    const r = await request(host.port, "POST", "/admin/functions/work", { body });
+    assert.equal(r.status, 202);
+    const done = (await drain(svc.getQueueClient("jobs-done"), 1)).map(unb64);
+    assert.deepEqual(done, ["by hand|1"]);
+    assert.equal((await request(host.port, "POST", "/admin/functions/nope", { body })).status, 404);
+    assert.equal((await request(host.port, "POST", "/admin/functions/submit", { body })).status, 400);
+    const bad = await request(host.port, "POST", "/admin/functions/work", { body: "{\"input\": 5}" });
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.error.message, /\{"input": "<message text>"\}/);
+  });
+
   test("queue depth and oldest-message age are in /metrics", async () => {
     const m = (await request(host.port, "GET", "/metrics")).body;
     assert.match(m, /nimbus_queue_depth\{queue="jobs"\} \d+/);
