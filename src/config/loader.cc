@@ -68,7 +68,7 @@ std::string timespan_field(const json::object& obj, std::string_view key, const 
   return {};
 }
 
-std::string positive_int_field(const json::object& obj, std::string_view key,
+std::string int64_field(const json::object& obj, std::string_view key,
                                const std::string& file, const std::string& path, int64_t min,
                                int64_t max, int64_t& out) {
   auto it = obj.find(key);
@@ -83,6 +83,15 @@ std::string positive_int_field(const json::object& obj, std::string_view key,
                    std::to_string(max));
   out = v;
   return {};
+}
+
+// The same for an int setting: `out` keeps its value when the key is absent.
+std::string int_field(const json::object& obj, std::string_view key, const std::string& file,
+                      const std::string& path, int64_t min, int64_t max, int& out) {
+  int64_t v = out;
+  std::string e = int64_field(obj, key, file, path, min, max, v);
+  if (e.empty()) out = static_cast<int>(v);
+  return e;
 }
 
 // "retry": {"strategy", "maxRetryCount", "delayInterval" | "minimumInterval"+"maximumInterval"}
@@ -102,11 +111,10 @@ std::string parse_retry(const json::value& v, const std::string& file, const std
                quoted(*strategy) + " is not a strategy; use \"fixedDelay\" or \"exponentialBackoff\"");
   if (!o.contains("maxRetryCount"))
     return err(file, path + ".maxRetryCount", "is required (-1 retries forever)");
-  int64_t count = 0;
-  if (auto e = positive_int_field(o, "maxRetryCount", file, path + ".maxRetryCount", -1, 1000000, count);
+  if (auto e = int_field(o, "maxRetryCount", file, path + ".maxRetryCount", -1, 1000000,
+                         out.max_retry_count);
       !e.empty())
     return e;
-  out.max_retry_count = static_cast<int>(count);
   if (out.strategy == RetryPolicy::Strategy::fixed_delay) {
     if (!o.contains("delayInterval"))
       return err(file, path + ".delayInterval", "is required for fixedDelay, e.g. \"00:00:05\"");
@@ -129,21 +137,17 @@ std::string parse_retry(const json::value& v, const std::string& file, const std
 std::string parse_queues_extension(const json::object& q, const std::string& file, AppSpec& app) {
   const std::string path = "extensions.queues";
   auto& opt = app.queues;
-  int64_t v;
-  v = opt.batch_size;
-  if (auto e = positive_int_field(q, "batchSize", file, path + ".batchSize", 1, 32, v); !e.empty())
-    return e;
-  opt.batch_size = static_cast<int>(v);
-  v = opt.new_batch_threshold;
-  if (auto e = positive_int_field(q, "newBatchThreshold", file, path + ".newBatchThreshold", 0, 10000, v);
+  if (auto e = int_field(q, "batchSize", file, path + ".batchSize", 1, 32, opt.batch_size);
       !e.empty())
     return e;
-  opt.new_batch_threshold = static_cast<int>(v);
-  v = opt.max_dequeue_count;
-  if (auto e = positive_int_field(q, "maxDequeueCount", file, path + ".maxDequeueCount", 1, 1000, v);
+  if (auto e = int_field(q, "newBatchThreshold", file, path + ".newBatchThreshold", 0, 10000,
+                         opt.new_batch_threshold);
       !e.empty())
     return e;
-  opt.max_dequeue_count = static_cast<int>(v);
+  if (auto e = int_field(q, "maxDequeueCount", file, path + ".maxDequeueCount", 1, 1000,
+                         opt.max_dequeue_count);
+      !e.empty())
+    return e;
   if (auto e = timespan_field(q, "visibilityTimeout", file, path + ".visibilityTimeout",
                               opt.visibility_timeout);
       !e.empty())
@@ -270,18 +274,14 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
         return err(file, path + ".library",
                    quoted(lib->value()) + " does not exist; build the app first (make build)");
       spec.library = fs::weakly_canonical(p).string();
-      int64_t workers = spec.worker_count;
-      if (auto e = positive_int_field(n, "workerCount", file, path + ".workerCount", 1, 256,
-                                      workers);
+      if (auto e = int_field(n, "workerCount", file, path + ".workerCount", 1, 256,
+                             spec.worker_count);
           !e.empty())
         return e;
-      spec.worker_count = static_cast<int>(workers);
-      int64_t depth = spec.pipeline_depth;
-      if (auto e = positive_int_field(n, "pipelineDepth", file, path + ".pipelineDepth", 1, 64,
-                                      depth);
+      if (auto e = int_field(n, "pipelineDepth", file, path + ".pipelineDepth", 1, 64,
+                             spec.pipeline_depth);
           !e.empty())
         return e;
-      spec.pipeline_depth = static_cast<int>(depth);
       if (auto ip = n.find("inProcess"); ip != n.end()) {
         if (!ip->value().is_bool()) return err(file, path + ".inProcess", "must be true or false");
         spec.in_process = ip->value().as_bool();
@@ -295,12 +295,11 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
     } else if (key == "customHandler") {
       if (!kv.value().is_object()) return err(file, path, "must be an object");
       const auto& c = kv.value().as_object();
-      int64_t count = 1;
-      if (auto e = positive_int_field(c, "processCount", file, path + ".processCount", 1, 64,
-                                      count);
+      int count = 1;
+      if (auto e = int_field(c, "processCount", file, path + ".processCount", 1, 64, count);
           !e.empty())
         return e;
-      if (app.custom_handler) app.custom_handler->process_count = static_cast<int>(count);
+      if (app.custom_handler) app.custom_handler->process_count = count;
       std::chrono::milliseconds st{30000};
       if (auto e = timespan_field(c, "startupTimeout", file, path + ".startupTimeout", st);
           !e.empty())
@@ -310,13 +309,13 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
       if (!kv.value().is_object()) return err(file, path, "must be an object");
       const auto& h = kv.value().as_object();
       int64_t body = static_cast<int64_t>(app.max_request_body);
-      if (auto e = positive_int_field(h, "maxRequestBodySize", file, path + ".maxRequestBodySize",
+      if (auto e = int64_field(h, "maxRequestBodySize", file, path + ".maxRequestBodySize",
                                       0, int64_t(1) << 40, body);
           !e.empty())
         return e;
       app.max_request_body = static_cast<size_t>(body);
       int64_t hdr = static_cast<int64_t>(app.max_request_headers);
-      if (auto e = positive_int_field(h, "maxRequestHeadersSize", file,
+      if (auto e = int64_field(h, "maxRequestHeadersSize", file,
                                       path + ".maxRequestHeadersSize", 1024, 1 << 20, hdr);
           !e.empty())
         return e;
@@ -328,10 +327,9 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
         if (!en->is_bool()) return err(file, path + ".enabled", "must be true or false");
         app.queue_service.enabled = en->as_bool();
       }
-      int64_t port = app.queue_service.port;
-      if (auto e = positive_int_field(q, "port", file, path + ".port", 0, 65535, port); !e.empty())
+      if (auto e = int_field(q, "port", file, path + ".port", 0, 65535, app.queue_service.port);
+          !e.empty())
         return e;
-      app.queue_service.port = static_cast<int>(port);
       if (auto* acc = q.if_contains("accounts")) {
         if (!acc->is_string())
           return err(file, path + ".accounts",
@@ -413,11 +411,10 @@ std::string apply_host_json(const json::value& doc, AppSpec& app) {
             while (!p.empty() && p.back() == '/') p.pop_back();
             app.route_prefix = p;
           } else if (h.key() == "maxConcurrentRequests") {
-            int64_t v = -1;
-            if (auto e = positive_int_field(http, "maxConcurrentRequests", file, hp, -1, 1 << 20, v);
+            if (auto e = int_field(http, "maxConcurrentRequests", file, hp, -1, 1 << 20,
+                                   app.max_concurrent_requests);
                 !e.empty())
               return e;
-            app.max_concurrent_requests = static_cast<int>(v);
           } else {
             app.warnings.push_back(file + ": " + hp + ": not supported by Nimbus yet, ignored");
           }

@@ -60,20 +60,20 @@ int main(int argc, char** argv) {
     for (int i = 2; i < argc; ++i) {
       std::string a = argv[i];
       auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+      // A port number 0..65535 (0: any free port) into `out`, or a usage error.
+      auto port = [&](int& out) -> bool {
+        const char* v = value();
+        char* end = nullptr;
+        long p = v ? std::strtol(v, &end, 10) : -1;
+        if (!v || *end || p < 0 || p > 65535) return false;
+        out = static_cast<int>(p);
+        return true;
+      };
       if (a == "--port") {
-        const char* v = value();
-        char* end = nullptr;
-        long p = v ? std::strtol(v, &end, 10) : -1;
-        if (!v || *end || p < 0 || p > 65535)
-          return usage_error("--port needs a number 0..65535 (0 picks a free port)");
-        o.port = static_cast<int>(p);
+        if (!port(o.port)) return usage_error("--port needs a number 0..65535 (0 picks a free port)");
       } else if (a == "--queue-port") {
-        const char* v = value();
-        char* end = nullptr;
-        long p = v ? std::strtol(v, &end, 10) : -1;
-        if (!v || *end || p < 0 || p > 65535)
+        if (!port(o.queue_port))
           return usage_error("--queue-port needs a number 0..65535 (0 picks a free port)");
-        o.queue_port = static_cast<int>(p);
       } else if (a == "--data") {
         const char* v = value();
         if (!v) return usage_error("--data needs a directory");
