@@ -17,7 +17,7 @@ NIMBUS_APP(app) {
     ctx.enqueue("jobs-done", m.text + "|" + std::to_string(m.dequeue_count));
   });
   app.queue("slow", {.queue = "slow-jobs"}, [](const nimbus::QueueMessage& m, nimbus::Context& ctx) {
-    ::usleep(2000);
+    ::usleep(5000);  // slower than the producer, so a kill lands mid-drain
     ctx.enqueue("slow-done", m.text);
   });
   app.queue("long", {.queue = "long-jobs"}, [](const nimbus::QueueMessage& m, nimbus::Context& ctx) {
