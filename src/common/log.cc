@@ -36,6 +36,17 @@ bool parse_log_level(std::string_view name, LogLevel& out) {
 
 std::string_view log_level_name(LogLevel level) { return kNames[static_cast<int>(level)]; }
 
+std::string exception_message(std::exception_ptr e) {
+  if (!e) return {};
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
 void Logger::log(LogLevel level, std::string_view category, std::string_view msg,
                  boost::json::object fields) {
   if (enabled(level)) write(level, category, msg, std::move(fields));

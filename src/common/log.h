@@ -3,7 +3,9 @@
 // lines from several threads never interleave. The level filter comes from host.json
 // (logging.logLevel.default). Thread-safe; the Logger is owned by the Host and passed down.
 #include <boost/json/object.hpp>
+#include <exception>
 #include <mutex>
+#include <string>
 #include <string_view>
 
 namespace nimbus {
@@ -44,5 +46,16 @@ class Logger {
   int fd_;
   std::mutex mu_;
 };
+
+// What an exception says; "" for none, "unknown exception" for a non-std one.
+std::string exception_message(std::exception_ptr e);
+
+// The completion handler for every spawned coroutine (asio::co_spawn): an exception that
+// escapes it is logged with `what`, never dropped.
+inline auto log_if_thrown(Logger& log, std::string category, std::string what) {
+  return [&log, category = std::move(category), what = std::move(what)](std::exception_ptr e) {
+    if (e) log.error(category, what + ": " + exception_message(e));
+  };
+}
 
 }  // namespace nimbus

@@ -69,14 +69,8 @@ uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port
 int HttpServer::busy() const { return impl_->busy; }
 
 void HttpServer::start() {
-  asio::co_spawn(impl_->io, impl_->accept_loop(), [this](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      impl_->log.error("Host.Http", std::string("accept loop ended: ") + ex.what());
-    }
-  });
+  asio::co_spawn(impl_->io, impl_->accept_loop(),
+                 log_if_thrown(impl_->log, "Host.Http", "accept loop ended"));
 }
 
 void HttpServer::stop() {
@@ -98,14 +92,8 @@ awaitable<void> HttpServer::Impl::accept_loop() {
       continue;
     }
     sock.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(io, session(std::move(sock)), [this](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        log.error("Host.Http", std::string("connection ended by an internal error: ") + ex.what());
-      }
-    });
+    asio::co_spawn(io, session(std::move(sock)),
+                   log_if_thrown(log, "Host.Http", "connection ended by an internal error"));
   }
 }
 

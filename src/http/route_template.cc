@@ -74,11 +74,11 @@ int hexval(char c) {
 
 std::optional<RouteTemplate> RouteTemplate::parse(std::string_view text, std::string& error) {
   RouteTemplate t;
-  t.text_ = std::string(text);
+  const std::string original(text);  // as written, for error messages
   while (!text.empty() && text.front() == '/') text.remove_prefix(1);
   while (!text.empty() && text.back() == '/') text.remove_suffix(1);
   if (text.find('?') != std::string_view::npos && text.find('{') == std::string_view::npos) {
-    error = "\"" + t.text_ + "\" contains '?'; a route has no query string";
+    error = "\"" + original + "\" contains '?'; a route has no query string";
     return std::nullopt;
   }
   std::set<std::string> names;
@@ -89,12 +89,12 @@ std::optional<RouteTemplate> RouteTemplate::parse(std::string_view text, std::st
         text.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     RouteSegment s;
     if (seg.empty()) {
-      error = "\"" + t.text_ + "\" has an empty segment (\"//\"); remove the extra '/'";
+      error = "\"" + original + "\" has an empty segment (\"//\"); remove the extra '/'";
       return std::nullopt;
     }
     if (seg.front() == '{') {
       if (seg.back() != '}' || seg.find('}') != seg.size() - 1) {
-        error = "\"" + t.text_ + "\": segment \"" + std::string(seg) +
+        error = "\"" + original + "\": segment \"" + std::string(seg) +
                 "\" must be exactly one {parameter}; mixing text and parameters in one segment "
                 "is not supported";
         return std::nullopt;
@@ -116,29 +116,29 @@ std::optional<RouteTemplate> RouteTemplate::parse(std::string_view text, std::st
       if (colon != std::string_view::npos) {
         s.constraint = std::string(inner.substr(colon + 1));
         if (!kConstraints.count(s.constraint)) {
-          error = "\"" + t.text_ + "\": constraint \"" + s.constraint +
+          error = "\"" + original + "\": constraint \"" + s.constraint +
                   "\" is not supported; use int, long, bool, alpha, guid, double, float or decimal";
           return std::nullopt;
         }
       }
       if (name.find('=') != std::string_view::npos) {
-        error = "\"" + t.text_ + "\": default values (\"{" + std::string(inner) +
+        error = "\"" + original + "\": default values (\"{" + std::string(inner) +
                 "}\") are not supported; use an optional parameter {name?}";
         return std::nullopt;
       }
       if (!valid_name(name)) {
-        error = "\"" + t.text_ + "\": \"" + std::string(name) +
+        error = "\"" + original + "\": \"" + std::string(name) +
                 "\" is not a parameter name; use letters, digits and '_'";
         return std::nullopt;
       }
       s.text = std::string(name);
       if (!names.insert(s.text).second) {
-        error = "\"" + t.text_ + "\": parameter \"" + s.text + "\" appears twice; rename one";
+        error = "\"" + original + "\": parameter \"" + s.text + "\" appears twice; rename one";
         return std::nullopt;
       }
     } else {
       if (seg.find_first_of("{}") != std::string_view::npos) {
-        error = "\"" + t.text_ + "\": segment \"" + std::string(seg) +
+        error = "\"" + original + "\": segment \"" + std::string(seg) +
                 "\" has an unbalanced brace; write {name}";
         return std::nullopt;
       }
@@ -152,11 +152,11 @@ std::optional<RouteTemplate> RouteTemplate::parse(std::string_view text, std::st
     const auto& s = t.segments_[i];
     bool last = i + 1 == t.segments_.size();
     if (s.kind == RouteSegment::Kind::catch_all && !last) {
-      error = "\"" + t.text_ + "\": the catch-all {*" + s.text + "} must be the last segment";
+      error = "\"" + original + "\": the catch-all {*" + s.text + "} must be the last segment";
       return std::nullopt;
     }
     if (s.optional && !last) {
-      error = "\"" + t.text_ + "\": the optional parameter {" + s.text +
+      error = "\"" + original + "\": the optional parameter {" + s.text +
               "?} must be the last segment";
       return std::nullopt;
     }

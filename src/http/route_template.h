@@ -32,11 +32,7 @@ class RouteTemplate {
   // parameter > optional > catch-all, segment by segment).
   bool more_specific_than(const RouteTemplate& other) const;
 
-  const std::string& text() const { return text_; }
-  const std::vector<RouteSegment>& segments() const { return segments_; }
-
  private:
-  std::string text_;
   std::vector<RouteSegment> segments_;
 };
 

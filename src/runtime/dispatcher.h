@@ -16,7 +16,6 @@ class Dispatcher {
   Dispatcher(const config::AppSpec& app, observability::Metrics& metrics, Logger& log)
       : app_(app), metrics_(metrics), log_(log) {}
   void bind(const std::string& function, api::Invoker* invoker) { invokers_[function] = invoker; }
-  bool has(const std::string& function) const { return invokers_.count(function) != 0; }
   int in_flight() const { return in_flight_; }
 
   // Fills inv.id and inv.deadline when empty. Never throws; every failure is a result.

@@ -45,7 +45,6 @@ std::optional<KeyStore> KeyStore::load(const std::string& data_dir, std::string&
     return std::nullopt;
   }
   KeyStore k;
-  k.path_ = path;
   k.master_ = std::string(master->as_string());
   if (const auto* fk = obj->if_contains("functionKeys"); fk && fk->is_object())
     for (const auto& kv : fk->as_object())
@@ -84,7 +83,6 @@ std::optional<KeyStore> KeyStore::load_or_create(const std::string& data_dir, st
     return std::nullopt;
   }
   KeyStore k;
-  k.path_ = path;
   k.master_ = master;
   k.host_keys_["default"] = def;
   return k;

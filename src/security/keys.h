@@ -24,7 +24,6 @@ class KeyStore {
 
   const std::string& master_key() const { return master_; }
   const std::map<std::string, std::string>& host_keys() const { return host_keys_; }
-  const std::string& path() const { return path_; }
 
   // A fresh key: URL-safe base64 of 40 random bytes, as Azure's SecretGenerator sizes them.
   static std::string generate_key();
@@ -32,7 +31,6 @@ class KeyStore {
  private:
   std::string master_;
   std::map<std::string, std::string> host_keys_;
-  std::string path_;
 };
 
 }  // namespace nimbus::security

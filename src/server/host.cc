@@ -359,12 +359,7 @@ int run_host(const StartOptions& options) {
               {"dataDir", data_dir}, {"auth", !options.no_auth}});
   };
   asio::co_spawn(io, startup(), [&](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      fail(std::string("start-up failed: ") + ex.what());
-    }
+    if (e) fail("start-up failed: " + exception_message(e));
   });
 
   // SIGINT/SIGTERM: stop taking work, let what was accepted finish (bounded), then stop.
@@ -399,7 +394,7 @@ int run_host(const StartOptions& options) {
           }
           log.info("Host.Shutdown", busy() ? "drain timed out; stopping" : "drained; stopping");
           io.stop();
-        }, asio::detached);
+        }, log_if_thrown(log, "Host.Shutdown", "drain failed"));
       };
   stop_signals.async_wait(on_signal);
   ::signal(SIGPIPE, SIG_IGN);

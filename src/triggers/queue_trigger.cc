@@ -47,7 +47,6 @@ struct QueueTrigger::Listener {
   bool wake_pending = false;                 // a notification arrived while not sleeping
   api::UnixMillis next_visible = INT64_MAX;  // earliest delayed message we were told about
   int in_flight = 0;
-  int batch_size = 16;
   int threshold = 8;
   bool stopped = false;
   void poke() {
@@ -76,25 +75,16 @@ void QueueTrigger::start() {
     auto l = std::make_shared<Listener>(io_);
     l->fn = &fn;
     l->queue = {account_, fn.queue_name};
-    l->batch_size = app_.queues.batch_size;
     // Azure: newBatchThreshold defaults to batchSize / 2 * processor count.
     l->threshold = app_.queues.new_batch_threshold >= 0 ? app_.queues.new_batch_threshold
                                                        : app_.queues.batch_size / 2 * cores;
     listeners_.push_back(l);
-    asio::co_spawn(io_, run(l), [this, name = fn.name](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        log_.error("Host.Triggers.Queue", std::string("listener stopped: ") + ex.what(),
-                   {{"function", name}});
-      }
-    });
+    asio::co_spawn(io_, run(l),
+                   log_if_thrown(log_, "Host.Triggers.Queue", "listener for " + fn.name + " stopped"));
   }
 }
 
 void QueueTrigger::stop() {
-  stopping_ = true;
   for (auto& l : listeners_) {
     l->stopped = true;
     l->wake.cancel();
@@ -128,7 +118,7 @@ void QueueTrigger::run_once(const config::FunctionSpec& fn, std::string input) {
         }
         --manual_in_flight_;
       },
-      asio::detached);
+      log_if_thrown(log_, "Host.Triggers.Queue", "manual run of " + fn.name + " failed"));
 }
 
 void QueueTrigger::notify(const std::string& queue, api::UnixMillis visible_at) {
@@ -153,17 +143,18 @@ awaitable<void> QueueTrigger::run(std::shared_ptr<Listener> l) {
               {{"queue", l->queue.name}});
   log_.info("Host.Triggers.Queue", "listening",
             {{"function", l->fn->name}, {"queue", l->queue.name},
-             {"batchSize", l->batch_size}, {"newBatchThreshold", l->threshold}});
+             {"batchSize", opt.batch_size}, {"newBatchThreshold", l->threshold}});
   milliseconds idle{100};
   while (!l->stopped) {
     l->wake_pending = false;
     bool fetched_any = false;
     if (l->in_flight <= l->threshold) {
-      auto got = co_await store_.get_messages(l->queue, l->batch_size, whole_seconds(opt.lease));
+      auto got = co_await store_.get_messages(l->queue, opt.batch_size, whole_seconds(opt.lease));
       if (got) {
         fetched_any = !got.value().empty();
         for (auto& m : got.value())
-          asio::co_spawn(io_, process(l, std::move(m)), asio::detached);
+          asio::co_spawn(io_, process(l, std::move(m)),
+                         log_if_thrown(log_, "Host.Triggers.Queue", "message handling failed"));
       } else {
         log_.warn("Host.Triggers.Queue", "fetch failed: " + got.error().message,
                   {{"queue", l->queue.name}});

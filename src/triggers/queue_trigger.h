@@ -34,7 +34,6 @@ class QueueTrigger {
   void stop();
   // From the store's message listener, re-posted to the I/O thread.
   void notify(const std::string& queue, api::UnixMillis visible_at);
-  size_t listener_count() const { return listeners_.size(); }
   // Messages fetched and not yet completed, released or poisoned (and manual runs).
   int in_flight() const;
   // Azure's "run a non-HTTP function manually" (POST /admin/functions/{name}): invokes `fn`
@@ -56,7 +55,6 @@ class QueueTrigger {
   Logger& log_;
   std::list<std::shared_ptr<Listener>> listeners_;
   int manual_in_flight_ = 0;
-  bool stopping_ = false;
 };
 
 // Writes an HTTP-triggered function's queue outputs (each durable before the response).

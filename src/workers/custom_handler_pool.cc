@@ -110,7 +110,9 @@ awaitable<std::shared_ptr<CustomHandlerPool::Process>> CustomHandlerPool::launch
     log_.warn("Host.Workers",
               "custom handler exited unexpectedly (" + ProcessReaper::describe_status(status) + ")",
               {{"worker", p->name()}});
-    if (!stopping_) asio::co_spawn(io_, restart(p->slot), asio::detached);
+    if (!stopping_)
+      asio::co_spawn(io_, restart(p->slot),
+                     log_if_thrown(log_, "Host.Workers", "custom handler restart failed"));
   });
 
   // Readiness: any HTTP answer to GET / means ready; connection errors mean not yet.

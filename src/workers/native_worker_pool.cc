@@ -134,7 +134,7 @@ awaitable<std::shared_ptr<NativeWorkerPool::Worker>> NativeWorkerPool::launch(
   }
   if (functions) *functions = ready.header["functions"].as_array();
   live_[static_cast<size_t>(slot)] = w;
-  asio::co_spawn(io_, reader(w), asio::detached);
+  asio::co_spawn(io_, reader(w), log_if_thrown(log_, "Host.Workers", "worker reader failed"));
   log_.log(LogLevel::debug, "Host.Workers", "worker ready", {{"worker", w->name()}});
   co_return w;
 }
@@ -203,7 +203,8 @@ void NativeWorkerPool::wake_waiters(size_t slots) {
 
 void NativeWorkerPool::send(const std::shared_ptr<Worker>& w, std::string_view frame) {
   w->outbuf.append(frame);
-  if (!w->writing) asio::co_spawn(io_, writer(w), asio::detached);
+  if (!w->writing)
+    asio::co_spawn(io_, writer(w), log_if_thrown(log_, "Host.Workers", "worker writer failed"));
 }
 
 awaitable<void> NativeWorkerPool::writer(std::shared_ptr<Worker> w) {
@@ -285,7 +286,8 @@ void NativeWorkerPool::retire(const std::shared_ptr<Worker>& w, const std::strin
   if (live_[static_cast<size_t>(w->slot)] == w) live_[static_cast<size_t>(w->slot)].reset();
   metrics_.worker_crashed("native");
   log_.warn("Host.Workers", "worker retired: " + why, {{"worker", w->name()}});
-  if (!stopping_) asio::co_spawn(io_, restart(w->slot), asio::detached);
+  if (!stopping_)
+    asio::co_spawn(io_, restart(w->slot), log_if_thrown(log_, "Host.Workers", "worker restart failed"));
 }
 
 awaitable<void> NativeWorkerPool::restart(int slot) {

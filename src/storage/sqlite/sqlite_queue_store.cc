@@ -286,6 +286,13 @@ struct SqliteQueueStore::Db {
     return st.i64(0);
   }
 
+  // Every message of one queue (Clear Messages, and the first half of Delete Queue).
+  void delete_messages(int64_t qid) {
+    auto st = this->q("DELETE FROM queue_messages WHERE qid=?1");
+    st.bind(1, qid);
+    st.step();
+  }
+
   int64_t ensure_queue(const api::QueueRef& q) {
     {
       auto st = this->q(
@@ -620,11 +627,7 @@ void SqliteQueueStore::delete_queue(api::QueueRef queue, api::QueueCallback<void
       [queue = std::move(queue)](Db& db) -> api::QueueResult<void> {
         auto qid = db.find_queue(queue);
         if (!qid) return queue_not_found(queue);
-        {
-          auto st = db.q("DELETE FROM queue_messages WHERE qid=?1");
-          st.bind(1, *qid);
-          st.step();
-        }
+        db.delete_messages(*qid);
         auto st = db.q("DELETE FROM queue_queues WHERE qid=?1");
         st.bind(1, *qid);
         st.step();
@@ -903,9 +906,7 @@ void SqliteQueueStore::clear_messages(api::QueueRef queue, api::QueueCallback<vo
       [queue = std::move(queue)](Db& db) -> api::QueueResult<void> {
         auto qid = db.find_queue(queue);
         if (!qid) return queue_not_found(queue);
-        auto st = db.q("DELETE FROM queue_messages WHERE qid=?1");
-        st.bind(1, *qid);
-        st.step();
+        db.delete_messages(*qid);
         return {};
       },
       std::move(done)));
