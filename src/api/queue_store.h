@@ -36,7 +36,8 @@ enum class QueueErrc {
   queue_already_exists,  // create with different metadata
   message_not_found,     // no such id in this queue, or it expired
   pop_receipt_mismatch,  // the message exists but was dequeued again or updated since
-  invalid_argument,      // a value outside the documented range (the message names it)
+  invalid_argument,      // a value outside the documented range, an invalid queue name or
+                         // metadata (the message names it)
   message_too_large,     // text over kMaxMessageBytes
   unavailable,           // the store is shutting down
   storage_failure,       // the backend failed (disk full, I/O error); nothing was applied
@@ -221,8 +222,14 @@ class QueueStore {
   virtual void complete_message(QueueRef queue, std::string id, std::string pop_receipt,
                                 std::vector<NewMessage> outputs,
                                 QueueCallback<std::vector<MessageReceipt>> done) = 0;
+  // In ONE transaction: put every message, or none if any is invalid (bad queue name, too
+  // large, bad ttl/delay: that error comes back and nothing is written). Queues are created
+  // when missing, as the Functions output binding does. Receipts in input order.
+  virtual void put_messages(std::vector<NewMessage> messages,
+                            QueueCallback<std::vector<MessageReceipt>> done) = 0;
   // In ONE transaction: delete (queue, id, pop_receipt) and put its original text to
-  // "<queue>-poison" (created when missing) with the default TTL.
+  // "<queue>-poison" (created when missing) with the default TTL. invalid_argument when
+  // "<queue>-poison" would not be a valid queue name (queue names over 56 characters).
   virtual void move_to_poison(QueueRef queue, std::string id, std::string pop_receipt,
                               QueueCallback<MessageReceipt> done) = 0;
 
@@ -231,7 +238,8 @@ class QueueStore {
 };
 
 // Azure queue names: 3-63 characters of [a-z0-9-], no leading, trailing or double '-'.
-// One rule for the REST service, function.json bindings and the CLI.
+// One rule for the REST service, function.json bindings, the CLI and every store write
+// (creating, putting, completing with outputs, moving to "<queue>-poison").
 inline bool is_valid_queue_name(std::string_view n) {
   if (n.size() < 3 || n.size() > 63 || n.front() == '-' || n.back() == '-') return false;
   for (size_t i = 0; i < n.size(); ++i) {

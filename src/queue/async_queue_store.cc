@@ -157,6 +157,14 @@ AsyncQueueStore::Task<std::vector<api::MessageReceipt>> AsyncQueueStore::complet
       });
 }
 
+AsyncQueueStore::Task<std::vector<api::MessageReceipt>> AsyncQueueStore::put_messages(
+    std::vector<api::NewMessage> messages) {
+  return run<std::vector<api::MessageReceipt>>(
+      executor_, [&s = store_, messages = std::move(messages)](auto cb) mutable {
+        s.put_messages(std::move(messages), std::move(cb));
+      });
+}
+
 AsyncQueueStore::Task<api::MessageReceipt> AsyncQueueStore::move_to_poison(
     api::QueueRef queue, std::string id, std::string pop_receipt) {
   return run<api::MessageReceipt>(

@@ -49,6 +49,8 @@ class AsyncQueueStore {
   Task<std::vector<api::MessageReceipt>> complete_message(api::QueueRef queue, std::string id,
                                                           std::string pop_receipt,
                                                           std::vector<api::NewMessage> outputs);
+  // One transaction: every message or none; missing queues are created (output bindings).
+  Task<std::vector<api::MessageReceipt>> put_messages(std::vector<api::NewMessage> messages);
   // One transaction: delete and put the original text to "<queue>-poison".
   Task<api::MessageReceipt> move_to_poison(api::QueueRef queue, std::string id,
                                            std::string pop_receipt);

@@ -38,6 +38,13 @@ if(NOT NIMBUS_UNIT_ONLY)
   )
   target_link_libraries(nimbus_queue_host PUBLIC nimbus_queue_core nimbus_host)
 
+  # The REST handler on fake stores: what a storage failure shows a client, which query
+  # parameters run.
+  add_executable(queue_service_test ${CMAKE_SOURCE_DIR}/src/queue/queue_service_test.cc)
+  target_link_libraries(queue_service_test PRIVATE nimbus_queue_host GTest::gtest_main)
+  add_test(NAME queue_service_test COMMAND queue_service_test)
+  set_tests_properties(queue_service_test PROPERTIES LABELS unit TIMEOUT 60)
+
   add_executable(nimbus-queue-server ${CMAKE_SOURCE_DIR}/src/queue/standalone_main.cc)
   target_link_libraries(nimbus-queue-server PRIVATE nimbus_queue_host)
 
@@ -50,6 +57,13 @@ if(NOT NIMBUS_UNIT_ONLY)
       COMMAND ${NIMBUS_QUEUE_NODE} --test --test-timeout=240000
               ${CMAKE_SOURCE_DIR}/tests/e2e/queue_sdk.test.mjs)
     set_tests_properties(e2e_queue_sdk PROPERTIES
+      LABELS e2e TIMEOUT 300
+      ENVIRONMENT "NIMBUS_QUEUE_SERVER_BIN=$<TARGET_FILE:nimbus-queue-server>;NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
+    # The attacks of the hardening issue, each against the running service or host.
+    add_test(NAME e2e_queue_hardening
+      COMMAND ${NIMBUS_QUEUE_NODE} --test --test-timeout=240000
+              ${CMAKE_SOURCE_DIR}/tests/e2e/queue_hardening.test.mjs)
+    set_tests_properties(e2e_queue_hardening PROPERTIES
       LABELS e2e TIMEOUT 300
       ENVIRONMENT "NIMBUS_QUEUE_SERVER_BIN=$<TARGET_FILE:nimbus-queue-server>;NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
   endif()

@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <ctime>
 
+#include <openssl/evp.h>
+
+#include "common/ids.h"
 #include "queue/queue_xml.h"
 #include "queue/shared_key.h"
 
@@ -216,6 +219,32 @@ std::variant<int64_t, ServiceError> int_param(const std::map<std::string, std::s
     return e;
   }
   return n;
+}
+
+std::optional<ServiceError> check_content_md5(const api::Headers& headers, std::string_view body) {
+  std::string_view given = find_header(headers, "Content-MD5");
+  if (given.empty()) return std::nullopt;
+  std::string given_bytes;
+  if (!base64_decode(given, given_bytes) || given_bytes.size() != 16) {
+    ServiceError e = make(400, "InvalidMd5",
+                          "The MD5 value specified in the request is invalid. The MD5 value must "
+                          "be 128 bits and Base64-encoded; Content-MD5 was \"" +
+                              std::string(given) + "\".");
+    return e;
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(body.data(), body.size(), digest, &len, EVP_md5(), nullptr) != 1 || len != 16)
+    return make(500, "InternalError", "The server could not compute the MD5 of the body.");
+  std::string computed(reinterpret_cast<const char*>(digest), len);
+  if (computed == given_bytes) return std::nullopt;
+  ServiceError e = make(400, "Md5Mismatch",
+                        "The MD5 value specified in the request did not match with the MD5 value "
+                        "calculated by the server. The body is not the one the request was "
+                        "signed with; send the body unchanged or recompute Content-MD5.");
+  e.details.emplace_back("UserSpecifiedMd5", std::string(given));
+  e.details.emplace_back("ServerCalculatedMd5", base64_encode(computed));
+  return e;
 }
 
 std::string rfc1123(api::UnixMillis t) {

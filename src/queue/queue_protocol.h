@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "api/invocation.h"
 #include "api/queue_store.h"
 
 namespace nimbus::queue {
@@ -49,6 +50,11 @@ std::optional<ServiceError> check_queue_name(std::string_view name);
 std::variant<int64_t, ServiceError> int_param(const std::map<std::string, std::string>& query,
                                               std::string_view name, int64_t min, int64_t max,
                                               std::optional<int64_t> fallback);
+
+// When the request carries Content-MD5, the body must hash to it: 400 InvalidMd5 for a value
+// that is not base64 of 16 bytes, 400 Md5Mismatch (as Azure) for a body that differs — the
+// header is signed, the body is not, so this is what binds a signed request to its body.
+std::optional<ServiceError> check_content_md5(const api::Headers& headers, std::string_view body);
 
 // "Fri, 09 Oct 2009 21:04:30 GMT".
 std::string rfc1123(api::UnixMillis t);

@@ -105,5 +105,27 @@ TEST(Bodies, MessagesXmlHasExactElementsForGetAndPeek) {
   EXPECT_NE(messages_xml({}, false).find("<QueueMessagesList></QueueMessagesList>"), std::string::npos);
 }
 
+TEST(ContentMd5, CheckedWhenPresentAgainstTheBodyAsSent) {
+  const std::string body = "<QueueMessage><MessageText>pay alice 10</MessageText></QueueMessage>";
+  // base64(MD5(body)), computed independently: printf '%s' "$body" | openssl md5 -binary | base64
+  const std::string md5 = "BuH5qChautQf5S/HNUFTew==";
+  EXPECT_FALSE(check_content_md5({}, body));  // absent: nothing to check
+  EXPECT_FALSE(check_content_md5({{"Content-MD5", md5}}, body));
+  EXPECT_FALSE(check_content_md5({{"content-md5", md5}}, body));
+  // Any other body, the same length or not, with the signed header unchanged: refused.
+  for (std::string other : {std::string("<QueueMessage><MessageText>pay mallo 99</MessageText></QueueMessage>"),
+                            std::string(), body + " ", body.substr(1)}) {
+    auto e = check_content_md5({{"Content-MD5", md5}}, other);
+    ASSERT_TRUE(e) << other;
+    EXPECT_EQ(e->status, 400);
+    EXPECT_EQ(e->code, "Md5Mismatch");
+  }
+  for (const char* bad : {"not base64!", "AAAA", "AAECAwQFBgcICQoLDA0ODxAR"}) {
+    auto e = check_content_md5({{"Content-MD5", bad}}, body);
+    ASSERT_TRUE(e) << bad;
+    EXPECT_EQ(e->code, "InvalidMd5") << bad;
+  }
+}
+
 }  // namespace
 }  // namespace nimbus::queue

@@ -31,6 +31,11 @@ bool valid_metadata_name(std::string_view n) {
   return true;
 }
 
+std::string_view raw_query_of(std::string_view target) {
+  size_t q = target.find('?');
+  return q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+}
+
 std::string_view query_value(const api::HttpRequestData& req, const std::string& name) {
   auto it = req.query.find(name);
   return it == req.query.end() ? std::string_view() : std::string_view(it->second);
@@ -40,6 +45,9 @@ std::string_view query_value(const api::HttpRequestData& req, const std::string&
 struct Reply {
   api::HttpResponseData data;
   std::string request_id;
+  // Why a request failed on our side (storage path, SQLite error): for the host log only,
+  // never for the client.
+  std::string internal_detail;
 };
 
 }  // namespace
@@ -76,7 +84,19 @@ void fail(Reply& reply, const ServiceError& e) {
   reply.data.body = error_xml(e, reply.request_id, iso8601_now_ms());
 }
 
-void fail(Reply& reply, const api::QueueError& e) { fail(reply, error_from_store(e)); }
+void fail(Reply& reply, const api::QueueError& e) {
+  if (e.code == api::QueueErrc::storage_failure) {
+    // The store's message names the database file and the SQLite error: useful to the
+    // operator, a disclosure to a client. The client gets the request id to quote instead.
+    reply.internal_detail = e.message;
+    fail(reply, ServiceError{500, "InternalError",
+                             "The server encountered an internal error. Please retry the request; "
+                             "if it keeps failing, give the operator the RequestId below.",
+                             {}});
+    return;
+  }
+  fail(reply, error_from_store(e));
+}
 
 ServiceError bad(int status, std::string code, std::string message) {
   return ServiceError{status, std::move(code), std::move(message), {}};
@@ -108,6 +128,19 @@ std::variant<api::QueueMetadata, ServiceError> metadata_of(const api::HttpReques
                    "(letters, digits, '_', not starting with a digit).");
       e.details.emplace_back("MetadataName", key);
       return e;
+    }
+    // Metadata travels back as HTTP header values, which are ASCII: a value we could not hand
+    // back intact is refused rather than stored. (Azure answers non-ASCII header values with
+    // 400; the exact error code there is InvalidHeaderValue as far as we know.)
+    for (unsigned char c : value) {
+      if (c >= 0x80 || (c < 0x20 && c != '\t') || c == 0x7F) {
+        auto e = bad(400, "InvalidHeaderValue",
+                     "The value for one of the HTTP headers is not in the correct format. Header "
+                     "\"" + name + "\" has a non-ASCII or control character; metadata values "
+                     "must be printable ASCII (percent- or base64-encode other text).");
+        e.details.emplace_back("HeaderName", name);
+        return e;
+      }
     }
     total += key.size() + value.size();
     md.emplace_back(std::move(key), value);
@@ -147,14 +180,29 @@ awaitable<api::HttpResponseData> QueueService::Impl::handle(api::HttpRequestData
                        std::to_string(kMaxRequestBody) + " bytes.");
       e.details.emplace_back("MaxLimit", std::to_string(kMaxRequestBody));
       fail(reply, e);
+    } else if (auto query = parse_query(raw_query_of(req.target));
+               auto* qe = std::get_if<QueryError>(&query)) {
+      auto e = bad(400, "InvalidQueryParameterValue",
+                   "Value for one of the query parameters specified in the request URI is "
+                   "invalid. " + qe->message + ".");
+      e.details.emplace_back("QueryParameterName", qe->name);
+      fail(reply, e);
     } else {
-      AuthDecision auth = verify_shared_key(accounts, route->account, req);
+      AuthDecision auth = verify_shared_key(accounts, route->account, req, now_ms());
       if (auth.code == AuthDecision::no_credentials) {
         fail(reply, bad(403, "AuthorizationFailure", auth.message));
       } else if (auth.code != AuthDecision::ok) {
         auto e = bad(403, "AuthenticationFailed", auth.message);
         fail(reply, e);
+      } else if (auto md5 = check_content_md5(req.headers, req.body)) {
+        fail(reply, *md5);
       } else {
+        // Run exactly the parameters the signature covered (the HTTP layer's map keeps the
+        // first of repeated names and decodes '+'; ours matches the signer byte for byte).
+        req.query.clear();
+        for (auto& p : std::get<std::vector<QueryPair>>(query))
+          if (query_pair_signed(p, auth.empty_values_signed))
+            req.query.emplace(std::move(p.name), std::move(p.value));
         co_await dispatch(req, *route, reply);
       }
     }
@@ -174,10 +222,16 @@ awaitable<api::HttpResponseData> QueueService::Impl::handle(api::HttpRequestData
   h.emplace_back("Server", "Nimbus-Queue");
   if (auto cid = find_header(req.headers, "x-ms-client-request-id"); !cid.empty())
     h.emplace_back("x-ms-client-request-id", std::string(cid));
-  if (reply.data.status >= 500)
-    log.warn("Queue.Service", "request failed",
-             {{"method", req.method}, {"target", req.target}, {"status", reply.data.status},
-              {"requestId", reply.request_id}});
+  if (reply.data.status >= 500) {
+    if (!reply.internal_detail.empty())
+      log.error("Queue.Service", "request failed: " + reply.internal_detail,
+                {{"method", req.method}, {"target", req.target}, {"status", reply.data.status},
+                 {"requestId", reply.request_id}});
+    else
+      log.warn("Queue.Service", "request failed",
+               {{"method", req.method}, {"target", req.target}, {"status", reply.data.status},
+                {"requestId", reply.request_id}});
+  }
   co_return std::move(reply.data);
 }
 

@@ -10,16 +10,89 @@ const XmlElement* XmlElement::child(std::string_view n) const {
   return nullptr;
 }
 
+namespace {
+
+// XML 1.0 Char: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
+bool is_xml_char(uint32_t cp) {
+  return cp == 0x9 || cp == 0xA || cp == 0xD || (cp >= 0x20 && cp <= 0xD7FF) ||
+         (cp >= 0xE000 && cp <= 0xFFFD) || (cp >= 0x10000 && cp <= 0x10FFFF);
+}
+
+// Decodes one UTF-8 sequence at text[i]; its length, or 0 when malformed (overlong,
+// surrogate, truncated, out of range).
+size_t decode_utf8(std::string_view text, size_t i, uint32_t& cp) {
+  auto b = [&](size_t k) { return static_cast<unsigned char>(text[i + k]); };
+  unsigned char c = b(0);
+  if (c < 0x80) {
+    cp = c;
+    return 1;
+  }
+  size_t n;
+  uint32_t min;
+  if ((c & 0xE0) == 0xC0) {
+    n = 2;
+    cp = c & 0x1F;
+    min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    n = 3;
+    cp = c & 0x0F;
+    min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    n = 4;
+    cp = c & 0x07;
+    min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + n > text.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b(k) & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+}  // namespace
+
+bool is_xml_text(std::string_view text, size_t* bad_offset) {
+  for (size_t i = 0; i < text.size();) {
+    uint32_t cp = 0;
+    size_t n = decode_utf8(text, i, cp);
+    if (n == 0 || !is_xml_char(cp)) {
+      if (bad_offset) *bad_offset = i;
+      return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
 void append_xml_escaped(std::string& out, std::string_view text) {
-  for (char c : text) {
+  for (size_t i = 0; i < text.size();) {
+    char c = text[i];
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      case '\r': out += "&#xD;"; break;
-      default: out.push_back(c);
+      case '&': out += "&amp;"; ++i; continue;
+      case '<': out += "&lt;"; ++i; continue;
+      case '>': out += "&gt;"; ++i; continue;
+      case '"': out += "&quot;"; ++i; continue;
+      case '\'': out += "&apos;"; ++i; continue;
+      case '\r': out += "&#xD;"; ++i; continue;
+      default: break;
+    }
+    uint32_t cp = 0;
+    size_t n = decode_utf8(text, i, cp);
+    if (n == 0) {
+      out += kReplacement;
+      ++i;
+    } else if (!is_xml_char(cp)) {
+      out += kReplacement;
+      i += n;
+    } else {
+      out.append(text.substr(i, n));
+      i += n;
     }
   }
 }
@@ -60,12 +133,30 @@ bool is_name_char(char c) {
 }
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
+std::string hex_byte(char c) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  auto b = static_cast<unsigned char>(c);
+  return std::string("0x") + kHex[b >> 4] + kHex[b & 15];
+}
+
 class Parser {
  public:
   explicit Parser(std::string_view s) : s_(s) {}
 
   XmlParseResult run() {
     XmlParseResult r;
+    // Azure refuses such documents with 400 InvalidXmlDocument; a message stored from one
+    // would be served back as XML no strict reader accepts.
+    if (size_t bad = 0; !is_xml_text(s_, &bad)) {
+      pos_ = bad;
+      error_ = static_cast<unsigned char>(s_[bad]) < 0x80
+                   ? "control character " + hex_byte(s_[bad]) +
+                         " is not allowed in XML (only tab, LF and CR are); base64-encode "
+                         "binary or control text"
+                   : "the bytes are not valid UTF-8 (" + hex_byte(s_[bad]) +
+                         "); send UTF-8 text, base64-encode binary";
+      return fail(r);
+    }
     if (s_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;  // UTF-8 byte order mark
     if (!skip_misc(true)) return fail(r);
     if (pos_ >= s_.size() || s_[pos_] != '<') {
@@ -191,8 +282,10 @@ class Parser {
           return false;
         }
       }
-      if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF)) {
-        error_ = "character reference to an invalid code point";
+      if (!is_xml_char(cp)) {
+        error_ = "character reference &" + std::string(ref) +
+                 "; names a character XML 1.0 does not allow; base64-encode binary or control "
+                 "text";
         return false;
       }
       append_utf8(out, cp);

@@ -33,8 +33,16 @@ XmlParseResult parse_xml(std::string_view text);
 inline constexpr int kMaxXmlDepth = 32;
 
 // Escapes &, <, >, ", ' and carriage return (kept as &#xD; so it survives parsers that
-// normalise line ends) for element text and attribute values.
+// normalise line ends) for element text and attribute values. Bytes that are not UTF-8 and
+// characters XML 1.0 cannot carry at all (controls other than tab/LF/CR, U+FFFE/U+FFFF) become
+// U+FFFD: no reference can express them, and one of them would make the whole response a
+// document strict readers refuse. Inputs refuse such text (is_xml_text), so only text written
+// before that check, or echoed in an error message, ever gets here.
 void append_xml_escaped(std::string& out, std::string_view text);
 std::string xml_escape(std::string_view text);
+
+// Whether `text` is UTF-8 made only of characters XML 1.0 allows (Char production). When not,
+// `bad_offset` gets the byte offset of the first offender.
+bool is_xml_text(std::string_view text, size_t* bad_offset = nullptr);
 
 }  // namespace nimbus::queue

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace nimbus::queue {
 namespace {
 
@@ -49,6 +51,45 @@ TEST(QueueXml, EscapesEverythingThatMatters) {
   auto back = parse_xml("<t>" + xml_escape("x<&>\"'\ry") + "</t>");
   ASSERT_TRUE(back.root);
   EXPECT_EQ(back.root->text, "x<&>\"'\ry");
+}
+
+TEST(QueueXml, RefusesCharactersXmlCannotCarryRawOrAsReferences) {
+  // Every C0 control but tab/LF/CR, DEL's neighbours that are fine, U+FFFE/U+FFFF, and bytes
+  // that are not UTF-8 (stray continuation, 0xFF, overlong, surrogate, truncated).
+  std::vector<std::string> bad_texts;
+  for (int c = 1; c < 0x20; ++c)
+    if (c != '\t' && c != '\n' && c != '\r') {
+      bad_texts.push_back("&#" + std::to_string(c) + ";");
+      bad_texts.push_back(std::string(1, static_cast<char>(c)));
+    }
+  for (const char* s : {"&#xFFFE;", "&#xFFFF;", "&#xD800;", "&#x0;", "\xFF", "\xFE\xFF", "\x80",
+                        "\xC0\xAF", "\xED\xA0\x80", "\xE2\x82", "\xEF\xBF\xBE", "\xF4\x90\x80\x80"})
+    bad_texts.push_back(s);
+  for (auto& t : bad_texts) {
+    std::string doc = "<QueueMessage><MessageText>a" + t + "b</MessageText></QueueMessage>";
+    auto r = parse_xml(doc);
+    EXPECT_FALSE(r.root) << "accepted text with bytes " << ::testing::PrintToString(t);
+    EXPECT_NE(r.error.find("at byte"), std::string::npos) << r.error;
+  }
+  // What XML does allow still parses.
+  auto ok = parse_xml("<t>&#9;&#10;&#13;&#x20;&#xD7FF;&#xE000;&#xFFFD;&#x10000;\xF0\x9F\x98\x80</t>");
+  ASSERT_TRUE(ok.root) << ok.error;
+}
+
+TEST(QueueXml, EscapingNeverProducesInvalidXml) {
+  // Whatever bytes reach the writer (text stored before the input check, a client's bytes
+  // echoed in an error message), the document it produces parses strictly.
+  std::string all;
+  for (int b = 0; b < 256; ++b) all.push_back(static_cast<char>(b));
+  all += "\xED\xA0\x80\xEF\xBF\xBE\xC0\xAF";
+  std::string doc = "<t>" + xml_escape(all) + "</t>";
+  EXPECT_TRUE(is_xml_text(doc));
+  auto back = parse_xml(doc);
+  ASSERT_TRUE(back.root) << back.error;
+  // Tab and LF kept, VT and FF replaced, CR kept (as &#xD;).
+  EXPECT_NE(back.root->text.find("\t\n\xEF\xBF\xBD\xEF\xBF\xBD\r"), std::string::npos);
+  EXPECT_NE(back.root->text.find("\xEF\xBF\xBD"), std::string::npos);  // U+FFFD stands in
+  EXPECT_EQ(xml_escape("h\xC3\xA9llo \xF0\x9F\x98\x80"), "h\xC3\xA9llo \xF0\x9F\x98\x80");
 }
 
 }  // namespace

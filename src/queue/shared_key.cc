@@ -5,6 +5,8 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <chrono>
+#include <iterator>
 #include <map>
 
 #include "common/ids.h"
@@ -272,8 +274,120 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 }
 }  // namespace
 
+namespace {
+
+int two_digits(std::string_view s, size_t at) {
+  if (at + 2 > s.size() || s[at] < '0' || s[at] > '9' || s[at + 1] < '0' || s[at + 1] > '9')
+    return -1;
+  return (s[at] - '0') * 10 + (s[at + 1] - '0');
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's civil-days algorithm).
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+std::string describe_skew(int64_t diff_ms) {
+  int64_t s = (diff_ms < 0 ? -diff_ms : diff_ms) / 1000;
+  std::string amount;
+  if (s >= 86400) amount = std::to_string(s / 86400) + " days";
+  else if (s >= 3600) amount = std::to_string(s / 3600) + " hours";
+  else amount = std::to_string(s / 60) + " minutes";
+  return amount + (diff_ms < 0 ? " behind" : " ahead of");
+}
+
+}  // namespace
+
+std::optional<int64_t> parse_rfc1123(std::string_view t) {
+  // "Www, DD Mmm YYYY HH:MM:SS GMT" exactly: 29 characters.
+  static constexpr std::string_view kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  if (t.size() != 29 || t.substr(3, 2) != ", " || t[7] != ' ' || t[11] != ' ' || t[16] != ' ' ||
+      t[19] != ':' || t[22] != ':' || t.substr(25) != " GMT")
+    return std::nullopt;
+  if (std::find(std::begin(kDays), std::end(kDays), t.substr(0, 3)) == std::end(kDays))
+    return std::nullopt;
+  auto month = std::find(std::begin(kMonths), std::end(kMonths), t.substr(8, 3));
+  if (month == std::end(kMonths)) return std::nullopt;
+  int day = two_digits(t, 5), c = two_digits(t, 12), y = two_digits(t, 14);
+  int hh = two_digits(t, 17), mm = two_digits(t, 20), ss = two_digits(t, 23);
+  if (day < 1 || day > 31 || c < 0 || y < 0 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 ||
+      ss > 60)
+    return std::nullopt;
+  int64_t days = days_from_civil(c * 100 + y, static_cast<unsigned>(month - std::begin(kMonths)) + 1,
+                                 static_cast<unsigned>(day));
+  return ((days * 24 + hh) * 60 + mm) * 60000 + int64_t{ss} * 1000;
+}
+
+std::variant<std::vector<QueryPair>, QueryError> parse_query(std::string_view raw_query) {
+  std::vector<QueryPair> out;
+  std::optional<QueryError> error;
+  for_each_query_pair(raw_query, [&](std::string_view pair) {
+    if (pair.empty()) return true;  // "a=1&&b=2"
+    size_t eq = pair.find('=');
+    std::string_view raw_name = pair.substr(0, eq);
+    QueryPair p;
+    p.has_equals = eq != std::string_view::npos;
+    if (raw_name.find('%') != std::string_view::npos) {
+      error = QueryError{std::string(raw_name),
+                         "query parameter name \"" + std::string(raw_name) +
+                             "\" is percent-encoded; send parameter names as plain text"};
+      return false;
+    }
+    p.name = lower(raw_name);
+    if (p.has_equals) {
+      std::string_view raw_value = pair.substr(eq + 1);
+      if (raw_value.find('=') != std::string_view::npos) {
+        error = QueryError{std::string(raw_name),
+                           "query parameter \"" + std::string(raw_name) +
+                               "\" has a second '=' in its value; percent-encode '=' in values "
+                               "as %3D"};
+        return false;
+      }
+      if (!percent_decode(raw_value, p.value)) {
+        error = QueryError{std::string(raw_name), "query parameter \"" + std::string(raw_name) +
+                                                      "\" has malformed percent-encoding in its "
+                                                      "value; encode '%' as %25"};
+        return false;
+      }
+    }
+    if (!p.name.empty()) {
+      for (auto& seen : out) {
+        if (seen.name == p.name) {
+          error = QueryError{std::string(raw_name),
+                             "query parameter \"" + std::string(raw_name) +
+                                 "\" is given more than once; send each parameter once"};
+          return false;
+        }
+      }
+    }
+    out.push_back(std::move(p));
+    return true;
+  });
+  if (error) return *error;
+  return out;
+}
+
+bool query_pair_signed(const QueryPair& p, bool empty_values_signed) {
+  return p.has_equals && !p.name.empty() && (!p.value.empty() || empty_values_signed);
+}
+
 AuthDecision verify_shared_key(const AccountSet& accounts, std::string_view account,
                                const api::HttpRequestData& req) {
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  return verify_shared_key(accounts, account, req, now);
+}
+
+AuthDecision verify_shared_key(const AccountSet& accounts, std::string_view account,
+                               const api::HttpRequestData& req, int64_t now_ms) {
   std::string_view auth = find_header(req.headers, "Authorization");
   if (auth.empty())
     return {AuthDecision::no_credentials,
@@ -311,10 +425,32 @@ AuthDecision verify_shared_key(const AccountSet& accounts, std::string_view acco
             "The account \"" + std::string(account) +
                 "\" is not configured on this queue service; use devstoreaccount1 or add the "
                 "account to the service's accounts setting."};
-  if (find_header(req.headers, "x-ms-date").empty() && find_header(req.headers, "Date").empty())
+  // The request's time: x-ms-date wins over Date, as in Azure (clients that cannot set Date
+  // send x-ms-date). Checked before the signature so a replayed capture learns nothing more.
+  std::string_view date_header = "x-ms-date";
+  std::string_view date = find_header(req.headers, "x-ms-date");
+  if (date.empty()) {
+    date_header = "Date";
+    date = find_header(req.headers, "Date");
+  }
+  if (date.empty())
     return {AuthDecision::bad_header,
             "Server failed to authenticate the request. The request has neither x-ms-date nor "
             "Date; a signed request must carry its time."};
+  auto sent = parse_rfc1123(date);
+  if (!sent)
+    return {AuthDecision::bad_date,
+            "Server failed to authenticate the request. " + std::string(date_header) + " \"" +
+                std::string(date) +
+                "\" is not an RFC 1123 date; send the current UTC time as "
+                "\"Sun, 06 Nov 1994 08:49:37 GMT\" (the Azure SDKs do)."};
+  if (*sent - now_ms > kMaxClockSkewMs || now_ms - *sent > kMaxClockSkewMs)
+    return {AuthDecision::bad_date,
+            "Server failed to authenticate the request. " + std::string(date_header) + " \"" +
+                std::string(date) + "\" is more than 15 minutes from the server time (" +
+                describe_skew(*sent - now_ms) +
+                " it); sign each request when it is sent and keep the client clock in sync "
+                "(NTP)."};
   std::string_view target = req.target;
   size_t q = target.find('?');
   std::string_view raw_path = target.substr(0, q);
@@ -333,7 +469,12 @@ AuthDecision verify_shared_key(const AccountSet& accounts, std::string_view acco
       if (constant_time_equal(hmac_sha256_base64(key, sts), signature)) return true;
     return false;
   };
-  if (matches(candidates[0])) return {};
+  if (matches(candidates[0])) {
+    // SharedKeyLite signs only comp=; Azure runs its other parameters unsigned by design.
+    AuthDecision d;
+    d.empty_values_signed = lite;
+    return d;
+  }
   if (!lite) {
     // Variants real clients produce; each differs from the first only for unusual requests.
     for (int variant = 1; variant < 16; ++variant) {
@@ -342,7 +483,11 @@ AuthDecision verify_shared_key(const AccountSet& accounts, std::string_view acco
       std::string sts =
           shared_key_string_to_sign(req.method, req.headers, account, raw_path, raw_query, o);
       if (sts == candidates[0]) continue;
-      if (matches(sts)) return {};
+      if (matches(sts)) {
+        AuthDecision d;
+        d.empty_values_signed = o.keep_empty_values;
+        return d;
+      }
     }
   }
   return {AuthDecision::bad_signature,

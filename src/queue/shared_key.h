@@ -4,9 +4,11 @@
 // accept exactly what they sign and refuse everything else, so a client with a wrong key learns
 // it at once instead of silently writing to a store it does not own.
 // Plain functions and an immutable account table; thread-safe.
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "api/invocation.h"
@@ -47,7 +49,9 @@ std::string_view find_header(const api::Headers& headers, std::string_view name)
 // part after '?', without it. For path-style URLs the path already starts with /<account>, so
 // the resource names the account twice, as clients compute it.
 struct CanonicalOptions {
-  bool repeated_last_wins = false;  // the JS SDK keeps the last value of a repeated parameter
+  // The JS SDK keeps the last value of a repeated parameter. The verifier no longer needs it
+  // (parse_query refuses repeated names first); kept for signing clients and the fuzz target.
+  bool repeated_last_wins = false;
   bool keep_empty_values = false;   // older clients keep "name=" pairs
   bool culture_header_order = false;  // sort x-ms-* names ignoring '-' first, like the JS SDK
   bool language_before_encoding = false;  // the JS SDK swaps these two (both usually empty)
@@ -63,14 +67,59 @@ std::string shared_key_lite_string_to_sign(std::string_view method, const api::H
 std::string hmac_sha256_base64(std::string_view key, std::string_view text);
 
 struct AuthDecision {
-  enum Code { ok, no_credentials, bad_header, unknown_account, account_mismatch, bad_signature };
+  enum Code {
+    ok,
+    no_credentials,
+    bad_header,
+    unknown_account,
+    account_mismatch,
+    bad_signature,
+    bad_date,  // x-ms-date / Date unparsable or more than kMaxClockSkew from the server clock
+  };
   Code code = ok;
   std::string message;  // for the client: what failed and how to fix it
+  // Whether the matching signature covered "name=" pairs (some clients sign them, the JS SDK
+  // drops them). The service executes exactly the pairs the signature covered.
+  bool empty_values_signed = false;
 };
 
-// Verifies the Authorization header of `req` for `account` (taken from the URL).
+// Azure refuses a signed request whose x-ms-date (else Date) is further than this from the
+// server clock, so a captured request cannot be replayed later.
+inline constexpr int64_t kMaxClockSkewMs = 15 * 60 * 1000;
+
+// Verifies the Authorization header of `req` for `account` (taken from the URL) at server time
+// `now_ms` (Unix ms). The query must already have passed parse_query (no repeated names, no
+// second '=' in a value, no percent-encoded names), so the canonical resource covers exactly
+// the parameters the service executes.
+AuthDecision verify_shared_key(const AccountSet& accounts, std::string_view account,
+                               const api::HttpRequestData& req, int64_t now_ms);
+// The same at the system clock.
 AuthDecision verify_shared_key(const AccountSet& accounts, std::string_view account,
                                const api::HttpRequestData& req);
+
+// "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 1123, what every SDK sends) as Unix ms; nullopt for
+// anything else.
+std::optional<int64_t> parse_rfc1123(std::string_view text);
+
+// One "name=value" pair of a request's query string.
+struct QueryPair {
+  std::string name;   // lower-cased (SharedKey signs names lower-cased)
+  std::string value;  // percent-decoded
+  bool has_equals = false;  // false for a bare "name"
+};
+struct QueryError {
+  std::string name;     // the parameter at fault (as sent)
+  std::string message;  // what is wrong and how to fix it
+};
+// Splits a raw query string the one way both the verifier and the service read it. Refuses,
+// so that no parameter can run without being signed: a name given twice (compared
+// case-insensitively: the server would run one value, the signature cover another), a value
+// containing a second '=' (SDKs leave such pairs out of the signature), a percent-encoded name
+// (signed raw, run decoded) and malformed percent-encoding.
+std::variant<std::vector<QueryPair>, QueryError> parse_query(std::string_view raw_query);
+// Whether SharedKey canonicalization covers `p` (names with an empty value only when the
+// signer kept empty values). The service runs exactly these pairs.
+bool query_pair_signed(const QueryPair& p, bool empty_values_signed);
 
 // Percent-decodes `text` (no '+' handling, as decodeURIComponent). False when malformed.
 bool percent_decode(std::string_view text, std::string& out);

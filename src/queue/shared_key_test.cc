@@ -28,6 +28,9 @@ constexpr const char* kLiteStringToSign =
     "/devstoreaccount1/devstoreaccount1/q1?comp=metadata";
 constexpr const char* kLiteSignature = "+VT1hiz13zQRXMGmqPv0NJSoyYSJ5VHh3WwW8qXccsI=";
 
+// The time every request below was signed at: Wed, 26 Nov 2025 10:00:00 GMT.
+constexpr int64_t kSignedAt = 1764151200000;
+
 api::HttpRequestData put_request() {
   api::HttpRequestData r;
   r.method = "POST";
@@ -61,25 +64,25 @@ TEST(SharedKey, VerifiesAGoodSignatureAndRejectsABadOne) {
   auto accounts = AccountSet::development();
   auto r = put_request();
   r.headers.emplace_back("Authorization", std::string("SharedKey devstoreaccount1:") + kPutSignature);
-  EXPECT_EQ(verify_shared_key(accounts, "devstoreaccount1", r).code, AuthDecision::ok);
+  EXPECT_EQ(verify_shared_key(accounts, "devstoreaccount1", r, kSignedAt).code, AuthDecision::ok);
 
   auto tampered = r;
   tampered.target = "/devstoreaccount1/q1/messages?visibilitytimeout=6&messagettl=60";
-  auto d = verify_shared_key(accounts, "devstoreaccount1", tampered);
+  auto d = verify_shared_key(accounts, "devstoreaccount1", tampered, kSignedAt);
   EXPECT_EQ(d.code, AuthDecision::bad_signature);
   EXPECT_NE(d.message.find("check the account key"), std::string::npos);
 
   auto other_account = r;
-  EXPECT_EQ(verify_shared_key(accounts, "someoneelse", other_account).code,
+  EXPECT_EQ(verify_shared_key(accounts, "someoneelse", other_account, kSignedAt).code,
             AuthDecision::account_mismatch);
 
   auto none = put_request();
-  EXPECT_EQ(verify_shared_key(accounts, "devstoreaccount1", none).code,
+  EXPECT_EQ(verify_shared_key(accounts, "devstoreaccount1", none, kSignedAt).code,
             AuthDecision::no_credentials);
 
   auto garbage = put_request();
   garbage.headers.emplace_back("Authorization", "Bearer xyz");
-  EXPECT_EQ(verify_shared_key(accounts, "devstoreaccount1", garbage).code, AuthDecision::bad_header);
+  EXPECT_EQ(verify_shared_key(accounts, "devstoreaccount1", garbage, kSignedAt).code, AuthDecision::bad_header);
 }
 
 TEST(SharedKey, VerifiesSharedKeyLite) {
@@ -92,7 +95,7 @@ TEST(SharedKey, VerifiesSharedKeyLite) {
   EXPECT_EQ(shared_key_lite_string_to_sign("GET", r.headers, "devstoreaccount1",
                                            "/devstoreaccount1/q1", "comp=metadata"),
             kLiteStringToSign);
-  EXPECT_EQ(verify_shared_key(AccountSet::development(), "devstoreaccount1", r).code,
+  EXPECT_EQ(verify_shared_key(AccountSet::development(), "devstoreaccount1", r, kSignedAt).code,
             AuthDecision::ok);
 }
 
@@ -106,6 +109,111 @@ TEST(SharedKey, QueryCanonicalisationDecodesSortsAndDropsEmptyValues) {
   auto sts2 = shared_key_string_to_sign("GET", h, "a", "/a/q", "c=1&c=0", last);
   EXPECT_NE(sts2.find("\nc:0"), std::string::npos);
   EXPECT_EQ(sts2.find("0,1"), std::string::npos);
+}
+
+TEST(SharedKey, ParsesRfc1123DatesAndNothingElse) {
+  EXPECT_EQ(parse_rfc1123("Wed, 26 Nov 2025 10:00:00 GMT"), kSignedAt);
+  EXPECT_EQ(parse_rfc1123("Thu, 01 Jan 1970 00:00:00 GMT"), 0);
+  EXPECT_EQ(parse_rfc1123("Tue, 29 Feb 2028 23:59:59 GMT"), 1835481599000);
+  for (const char* bad : {"not a date at all", "", "2025-11-26T10:00:00Z",
+                          "Wed, 26 Nov 2025 10:00:00 UTC", "Wed, 26 Nov 2025 10:00 GMT",
+                          "Wed, 26 Foo 2025 10:00:00 GMT", "Xyz, 26 Nov 2025 10:00:00 GMT",
+                          "Wed, 26 Nov 2025 25:00:00 GMT", "Wed, 00 Nov 2025 10:00:00 GMT",
+                          "Wed, 26 Nov 2025 10:00:00 GMT "})
+    EXPECT_FALSE(parse_rfc1123(bad)) << bad;
+}
+
+TEST(SharedKey, RefusesARequestDatedOutsideFifteenMinutesOrUndated) {
+  auto accounts = AccountSet::development();
+  auto r = put_request();
+  r.headers.emplace_back("Authorization", std::string("SharedKey devstoreaccount1:") + kPutSignature);
+  constexpr int64_t kMinute = 60'000;
+  // Inside the window, either side: the clocks of client and server may differ a little.
+  for (int64_t skew : {int64_t{0}, 14 * kMinute, -14 * kMinute, 15 * kMinute, -15 * kMinute})
+    EXPECT_EQ(verify_shared_key(accounts, "devstoreaccount1", r, kSignedAt + skew).code,
+              AuthDecision::ok)
+        << skew;
+  // A captured request replayed later (or signed ahead), however far: refused.
+  for (int64_t skew : {15 * kMinute + 1000, 60 * kMinute, 20 * 365 * 24 * 60 * kMinute,
+                       -24 * 60 * kMinute, -15 * kMinute - 1000}) {
+    auto d = verify_shared_key(accounts, "devstoreaccount1", r, kSignedAt + skew);
+    EXPECT_EQ(d.code, AuthDecision::bad_date) << skew;
+    EXPECT_NE(d.message.find("x-ms-date \"Wed, 26 Nov 2025 10:00:00 GMT\" is more than 15 "
+                             "minutes from the server time"),
+              std::string::npos)
+        << d.message;
+  }
+  // Unparsable: refused whatever the clock says, naming the header.
+  auto bad = r;
+  for (auto& [n, v] : bad.headers)
+    if (n == "X-MS-Date") v = "not a date at all";
+  auto d = verify_shared_key(accounts, "devstoreaccount1", bad, kSignedAt);
+  EXPECT_EQ(d.code, AuthDecision::bad_date);
+  EXPECT_NE(d.message.find("x-ms-date \"not a date at all\" is not an RFC 1123 date"),
+            std::string::npos)
+      << d.message;
+  // Without x-ms-date, Date is the request's time.
+  auto dated = r;
+  std::erase_if(dated.headers, [](auto& h) { return h.first == "X-MS-Date"; });
+  dated.headers.emplace_back("Date", "Wed, 26 Nov 2025 09:00:00 GMT");
+  d = verify_shared_key(accounts, "devstoreaccount1", dated, kSignedAt);
+  EXPECT_EQ(d.code, AuthDecision::bad_date);
+  EXPECT_NE(d.message.find("Date \"Wed, 26 Nov 2025 09:00:00 GMT\""), std::string::npos)
+      << d.message;
+}
+
+TEST(SharedKey, ParseQueryRefusesEverythingTheSignatureCouldMissRead) {
+  // Repeated names, in any case: the server would run one value, the signature cover another.
+  for (const char* q : {"numofmessages=32&numofmessages=1", "NumOfMessages=32&numofmessages=1",
+                        "a=1&b=2&a=1", "peekonly=true&PEEKONLY="}) {
+    auto r = parse_query(q);
+    ASSERT_TRUE(std::holds_alternative<QueryError>(r)) << q;
+    EXPECT_NE(std::get<QueryError>(r).message.find("more than once"), std::string::npos) << q;
+  }
+  for (const char* q : {"visibilitytimeout=1=2", "numofmessages=1&peekonly=true=x", "a==b"}) {
+    auto r = parse_query(q);
+    ASSERT_TRUE(std::holds_alternative<QueryError>(r)) << q;
+    EXPECT_NE(std::get<QueryError>(r).message.find("second '='"), std::string::npos) << q;
+  }
+  for (const char* q : {"num%6Ffmessages=32", "a=%zz", "a=%4"})
+    EXPECT_TRUE(std::holds_alternative<QueryError>(parse_query(q))) << q;
+
+  auto ok = parse_query("Comp=list&prefix=a%20b&include=&flag&&marker=x%3Dy");
+  ASSERT_TRUE(std::holds_alternative<std::vector<QueryPair>>(ok));
+  auto& pairs = std::get<std::vector<QueryPair>>(ok);
+  ASSERT_EQ(pairs.size(), 5u);
+  EXPECT_EQ(pairs[0].name, "comp");
+  EXPECT_EQ(pairs[1].value, "a b");
+  EXPECT_EQ(pairs[4].value, "x=y");
+  // What runs is what is signed: "include=" only when the signer kept empty values, a bare
+  // "flag" never.
+  EXPECT_TRUE(query_pair_signed(pairs[0], false));
+  EXPECT_FALSE(query_pair_signed(pairs[2], false));
+  EXPECT_TRUE(query_pair_signed(pairs[2], true));
+  EXPECT_FALSE(query_pair_signed(pairs[3], true));
+}
+
+TEST(SharedKey, EmptyValuesRunOnlyWhenTheSignatureCoveredThem) {
+  auto accounts = AccountSet::development();
+  std::string key;
+  ASSERT_TRUE(base64_decode(kDevAccountKey, key));
+  api::HttpRequestData r;
+  r.method = "GET";
+  r.target = "/devstoreaccount1/q1/messages?numofmessages=1&peekonly=";
+  r.headers = {{"x-ms-version", "2024-05-04"}, {"x-ms-date", "Wed, 26 Nov 2025 10:00:00 GMT"}};
+  for (bool keep : {false, true}) {
+    CanonicalOptions o;
+    o.keep_empty_values = keep;
+    auto sts = shared_key_string_to_sign("GET", r.headers, "devstoreaccount1",
+                                         "/devstoreaccount1/q1/messages",
+                                         "numofmessages=1&peekonly=", o);
+    auto signed_r = r;
+    signed_r.headers.emplace_back("Authorization",
+                                  "SharedKey devstoreaccount1:" + hmac_sha256_base64(key, sts));
+    auto d = verify_shared_key(accounts, "devstoreaccount1", signed_r, kSignedAt);
+    ASSERT_EQ(d.code, AuthDecision::ok);
+    EXPECT_EQ(d.empty_values_signed, keep);
+  }
 }
 
 TEST(SharedKey, ContentLengthZeroSignsAsEmpty) {

@@ -4,12 +4,19 @@
 //
 //   nimbus-queue-server [--host 127.0.0.1] [--port 10001] [--data DIR] [--sync full|normal|off]
 //                       [--accounts name:key[:key2][;...]] [--log-level Information]
+//                       [--allow-insecure-network]
 //   nimbus-queue-server queue <command> ...   (the `nimbus queue` CLI)
 //
 // Prints "nimbus-queue-server listening on http://HOST:PORT" on stdout once it accepts
 // connections (with --port 0 the system picks the port). SIGINT/SIGTERM stop it after every
 // acknowledged operation is committed.
+//
+// The development account's key is published in every Azure tool's documentation, so it
+// authenticates nobody: served on an address other machines can reach, it hands every queue
+// to anyone on the network. The server refuses that unless --allow-insecure-network says the
+// network is trusted (exit 2, naming the fixes).
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +24,7 @@
 #include <iostream>
 #include <string>
 
+#include "common/ids.h"
 #include "http/http_server.h"
 #include "queue/async_queue_store.h"
 #include "queue/queue_cli.h"
@@ -30,8 +38,31 @@ int usage(const std::string& error) {
   std::cerr << "nimbus-queue-server: " << error
             << "\nusage: nimbus-queue-server [--host 127.0.0.1] [--port 10001] [--data DIR]\n"
                "                           [--sync full|normal|off] [--accounts name:key[;...]]\n"
-               "                           [--log-level Trace|Debug|Information|Warning|Error]\n";
+               "                           [--log-level Trace|Debug|Information|Warning|Error]\n"
+               "                           [--allow-insecure-network]\n";
   return 2;
+}
+
+// Only addresses no other machine can reach. A host name other than localhost is not trusted
+// to stay loopback (it resolves elsewhere tomorrow).
+bool is_loopback(const std::string& host) {
+  if (host == "localhost") return true;
+  boost::system::error_code ec;
+  auto a = boost::asio::ip::make_address(host, ec);
+  if (ec) return false;
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6()).is_loopback();
+  return a.is_loopback();
+}
+
+// The account that still uses the published development key, or nullptr.
+const nimbus::queue::StorageAccount* published_key_account(const nimbus::queue::AccountSet& set) {
+  std::string dev_key;
+  nimbus::base64_decode(nimbus::queue::kDevAccountKey, dev_key);
+  for (const auto& a : set.accounts())
+    for (const auto& k : a.keys)
+      if (k == dev_key) return &a;
+  return nullptr;
 }
 
 }  // namespace
@@ -44,6 +75,7 @@ int main(int argc, char** argv) {
   std::string host = "127.0.0.1", data = ".nimbus-data", accounts_spec, sync_text = "full";
   std::string level_text = "Information";
   long port = 10001;
+  bool allow_insecure_network = false;
   if (const char* env = std::getenv("NIMBUS_QUEUE_ACCOUNTS")) accounts_spec = env;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -69,6 +101,8 @@ int main(int argc, char** argv) {
       if (!value(accounts_spec)) return usage("--accounts needs name:key[;name2:key2]");
     } else if (a == "--log-level") {
       if (!value(level_text)) return usage("--log-level needs a level name");
+    } else if (a == "--allow-insecure-network") {
+      allow_insecure_network = true;
     } else if (a == "--help" || a == "-h") {
       return usage("serves the Azure Queue Storage API on one SQLite file");
     } else {
@@ -95,12 +129,33 @@ int main(int argc, char** argv) {
     accounts = std::move(*parsed);
   }
 
+  const queue::StorageAccount* published = published_key_account(accounts);
+  if (published && !is_loopback(host)) {
+    if (!allow_insecure_network)
+      return usage("refusing to serve account \"" + published->name +
+                   "\" with the published development key on --host " + host +
+                   ", which is not a loopback address: that key is in every Azure tool's "
+                   "documentation, so anyone who can reach this address could read and write "
+                   "every queue. Give your own key with --accounts name:base64key (or "
+                   "NIMBUS_QUEUE_ACCOUNTS), or bind --host 127.0.0.1, or pass "
+                   "--allow-insecure-network if this network is trusted");
+    std::cerr << "nimbus-queue-server: WARNING: serving account \"" << published->name
+              << "\" with the published development key on " << host
+              << " (--allow-insecure-network): anyone who can reach this address can read and "
+                 "write every queue\n";
+    log.warn("Queue.Server",
+             "the published development key is served on a non-loopback address "
+             "(--allow-insecure-network)",
+             {{"address", host}, {"account", published->name}});
+  }
+
   boost::asio::io_context io(1);
   std::string error;
   auto store = storage::SqliteQueueStore::open(so, error);
   if (!store) {
+    // Exit 2, like every other refusal to start: nothing was served.
     std::cerr << "nimbus-queue-server: " << error << "\n";
-    return 1;
+    return 2;
   }
   queue::AsyncQueueStore async_store(*store, io.get_executor());
   queue::QueueService service(async_store, std::move(accounts), log);

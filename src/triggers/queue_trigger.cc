@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/ids.h"
+#include "queue/queue_xml.h"
 
 namespace asio = boost::asio;
 using asio::awaitable;
@@ -37,7 +38,54 @@ api::NewMessage output_message(const std::string& account, const std::string& qu
   return m;
 }
 
+// Azure's limit on "<queue>-poison" leaves 56 characters for a trigger queue's name.
+std::string poison_name_error(const config::FunctionSpec& fn) {
+  std::string poison = fn.queue_name + "-poison";
+  if (api::is_valid_queue_name(poison)) return "";
+  return "function \"" + fn.name + "\": queueTrigger queueName \"" + fn.queue_name + "\" has " +
+         std::to_string(fn.queue_name.size()) + " characters, so its poison queue \"" + poison +
+         "\" would have " + std::to_string(poison.size()) +
+         ", over the 63-character limit, and failed messages could not be kept; use a queue "
+         "name of at most 56 characters";
+}
+
+// A store failure the attempt cannot be blamed for: the message is no longer ours.
+bool lost_lease(const api::QueueError& e) {
+  return e.code == api::QueueErrc::message_not_found ||
+         e.code == api::QueueErrc::pop_receipt_mismatch;
+}
+
 }  // namespace
+
+std::string check_queue_output(const std::string& queue, const std::string& text, bool base64) {
+  if (!api::is_valid_queue_name(queue))
+    return "queue output names queue \"" + queue +
+           "\", which is not a valid queue name; use 3-63 lower-case letters, digits and "
+           "single hyphens, not at either end";
+  size_t size = base64 ? (text.size() + 2) / 3 * 4 : text.size();
+  if (size > api::kMaxMessageBytes)
+    return "queue output to \"" + queue + "\" is " + std::to_string(size) + " bytes" +
+           (base64 ? " after base64 encoding" : "") + ", over the " +
+           std::to_string(api::kMaxMessageBytes) +
+           "-byte message limit; store large payloads elsewhere and enqueue a reference";
+  size_t bad = 0;
+  if (!base64 && !queue::is_xml_text(text, &bad))
+    return "queue output to \"" + queue + "\" has a byte or character XML cannot carry at byte " +
+           std::to_string(bad) +
+           " (not UTF-8, or a control character other than tab/LF/CR); the queue REST API "
+           "could not return it. Send UTF-8 text, or set extensions.queues.messageEncoding "
+           "to \"base64\"";
+  return "";
+}
+
+std::string QueueTrigger::check(const config::AppSpec& app) {
+  std::string out;
+  for (const auto& fn : app.functions) {
+    if (fn.disabled || fn.trigger_type != "queueTrigger") continue;
+    if (auto e = poison_name_error(fn); !e.empty()) out += (out.empty() ? "" : "; ") + e;
+  }
+  return out;
+}
 
 struct QueueTrigger::Listener {
   explicit Listener(asio::io_context& io) : wake(io) {}
@@ -72,6 +120,11 @@ void QueueTrigger::start() {
   int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (const auto& fn : app_.functions) {
     if (fn.disabled || fn.trigger_type != "queueTrigger") continue;
+    if (auto e = poison_name_error(fn); !e.empty()) {
+      log_.error("Host.Triggers.Queue", e + "; the function is not started",
+                 {{"function", fn.name}, {"queue", fn.queue_name}});
+      continue;
+    }
     auto l = std::make_shared<Listener>(io_);
     l->fn = &fn;
     l->queue = {account_, fn.queue_name};
@@ -112,7 +165,7 @@ void QueueTrigger::run_once(const config::FunctionSpec& fn, std::string input) {
         auto result = co_await dispatcher_.dispatch(inv);
         if (result.outcome == api::Outcome::succeeded && !result.queue_outputs.empty()) {
           std::string error = co_await write_queue_outputs(store_, account_, app_.queues.base64,
-                                                           result.queue_outputs);
+                                                           result.queue_outputs, &log_);
           if (!error.empty())
             log_.error("Host.Triggers.Queue", error, {{"function", fn.name}, {"invocationId", inv.id}});
         }
@@ -237,30 +290,66 @@ awaitable<void> QueueTrigger::process(std::shared_ptr<Listener> l, api::QueueMes
   }
 
   if (result.outcome == api::Outcome::succeeded) {
+    // Outputs that can never be written fail the attempt, so it counts towards poison
+    // instead of completing-and-failing on every delivery forever.
     std::vector<api::NewMessage> outputs;
-    for (const auto& [queue, text] : result.queue_outputs)
+    for (const auto& [queue, text] : result.queue_outputs) {
+      if (auto e = check_queue_output(queue, text, opt.base64); !e.empty()) {
+        result.outcome = api::Outcome::failed;
+        result.error = "output binding failed: " + e;
+        break;
+      }
       outputs.push_back(output_message(account_, queue, text, opt.base64));
-    auto r = co_await store_.complete_message(l->queue, msg.id, pop, std::move(outputs));
-    if (r) {
-      metrics_.queue_message(fn.name, l->queue.name, "processed");
-    } else {
-      // Lost the lease (e.g. it expired during a long stall): the message runs again.
-      log_.warn("Host.Triggers.Queue",
-                "could not complete the message; it will be delivered again: " + r.error().message,
-                {{"function", fn.name}, {"messageId", msg.id}, {"invocationId", inv.id}});
     }
-  } else if (msg.dequeue_count >= opt.max_dequeue_count) {
+    if (result.outcome == api::Outcome::succeeded) {
+      auto r = co_await store_.complete_message(l->queue, msg.id, pop, std::move(outputs));
+      if (r) {
+        metrics_.queue_message(fn.name, l->queue.name, "processed");
+        --l->in_flight;
+        l->poke();
+        co_return;
+      }
+      if (lost_lease(r.error())) {
+        // Lost the lease (e.g. it expired during a long stall): the message runs again.
+        log_.warn("Host.Triggers.Queue",
+                  "could not complete the message; it will be delivered again: " +
+                      r.error().message,
+                  {{"function", fn.name}, {"messageId", msg.id}, {"invocationId", inv.id}});
+        --l->in_flight;
+        l->poke();
+        co_return;
+      }
+      // The outputs could not be written (nothing was, and the message is still ours): a
+      // failed attempt like any other.
+      result.outcome = api::Outcome::failed;
+      result.error = "could not complete the message and write its outputs: " + r.error().message;
+    }
+    log_.error("Function." + fn.name, "invocation failed",
+               {{"invocationId", inv.id}, {"function", fn.name}, {"trigger", "queue"},
+                {"status", "failed"}, {"error", result.error}});
+  }
+
+  const auto* retry = fn.retry ? &*fn.retry : app_.retry ? &*app_.retry : nullptr;
+  // Attempts so far, this one included: the store counts every delivery.
+  int64_t attempts = msg.dequeue_count;
+  bool retries_spent = retry && retry->max_retry_count >= 0 &&
+                       attempts >= 1 + static_cast<int64_t>(retry->max_retry_count);
+  if (attempts >= opt.max_dequeue_count || retries_spent) {
     auto r = co_await store_.move_to_poison(l->queue, msg.id, pop);
     metrics_.queue_message(fn.name, l->queue.name, "poisoned");
+    std::string why = attempts >= opt.max_dequeue_count
+                          ? "Message has reached MaxDequeueCount of " +
+                                std::to_string(opt.max_dequeue_count) + "."
+                          : "Message has failed " + std::to_string(attempts) +
+                                " attempts (1 + retry.maxRetryCount of " +
+                                std::to_string(retry->max_retry_count) + ").";
     log_.error("Host.Triggers.Queue",
-               "Message has reached MaxDequeueCount of " + std::to_string(opt.max_dequeue_count) +
-                   ". Moving message to queue '" + l->queue.name + "-poison'",
+               why + " Moving message to queue '" + l->queue.name + "-poison'",
                {{"function", fn.name}, {"messageId", msg.id}, {"invocationId", inv.id},
-                {"error", result.error},
-                {"moved", static_cast<bool>(r)}});
+                {"error", result.error}, {"moved", static_cast<bool>(r)},
+                {"moveError", r ? std::string() : r.error().message}});
   } else {
-    const auto* retry = fn.retry ? &*fn.retry : app_.retry ? &*app_.retry : nullptr;
-    milliseconds delay = retry ? retry->delay_after(static_cast<int>(msg.dequeue_count))
+    milliseconds delay = retry ? retry->delay_after(static_cast<int>(attempts))
                                : opt.visibility_timeout;
     auto r = co_await store_.update_message(l->queue, msg.id, pop, std::nullopt,
                                             whole_seconds(delay));
@@ -273,46 +362,30 @@ awaitable<void> QueueTrigger::process(std::shared_ptr<Listener> l, api::QueueMes
   l->poke();
 }
 
-namespace {
-awaitable<std::string> put_one(queue::AsyncQueueStore& store, api::NewMessage m) {
-  auto r = co_await store.put_message(m);
-  if (!r && r.error().code == api::QueueErrc::queue_not_found) {
-    // Output bindings create their queue, as Azure's do.
-    co_await store.create_queue(m.queue, {});
-    r = co_await store.put_message(m);
-  }
-  if (!r) co_return "queue output to \"" + m.queue.name + "\" failed: " + r.error().message;
-  co_return "";
-}
-}  // namespace
-
 awaitable<std::string> write_queue_outputs(
     queue::AsyncQueueStore& store, std::string account, bool base64,
-    const std::vector<std::pair<std::string, std::string>>& outputs) {
-  // All puts are submitted at once so they share group commits; we resume when the last
-  // one is durable.
-  struct State {
-    explicit State(const asio::any_io_executor& ex) : all_done(ex) {}
-    size_t remaining = 0;
-    std::string error;
-    asio::steady_timer all_done;
-  };
-  auto ex = co_await asio::this_coro::executor;
-  auto state = std::make_shared<State>(ex);
-  state->remaining = outputs.size();
-  state->all_done.expires_at(asio::steady_timer::time_point::max());
-  for (const auto& [queue, text] : outputs)
-    asio::co_spawn(ex, put_one(store, output_message(account, queue, text, base64)),
-                   [state](std::exception_ptr e, std::string error) {
-                     if (e) error = "queue output failed with an internal error";
-                     if (!error.empty() && state->error.empty()) state->error = error;
-                     if (--state->remaining == 0) state->all_done.cancel();
-                   });
-  if (state->remaining > 0) {
-    boost::system::error_code ec;
-    co_await state->all_done.async_wait(asio::redirect_error(use_awaitable, ec));
+    const std::vector<std::pair<std::string, std::string>>& outputs, Logger* log) {
+  if (outputs.empty()) co_return "";
+  // All or nothing: check every output before writing any, then one store transaction.
+  std::vector<api::NewMessage> messages;
+  messages.reserve(outputs.size());
+  for (const auto& [queue, text] : outputs) {
+    if (auto e = check_queue_output(queue, text, base64); !e.empty())
+      co_return e + "; no queue output was written";
+    messages.push_back(output_message(account, queue, text, base64));
   }
-  co_return state->error;
+  auto r = co_await store.put_messages(std::move(messages));
+  if (r) co_return "";
+  const auto& e = r.error();
+  if (e.code == api::QueueErrc::storage_failure || e.code == api::QueueErrc::unavailable) {
+    // The detail names the database file: for the operator's log, not the HTTP client.
+    if (log)
+      log->error("Host.Bindings.Queue", "queue outputs could not be written: " + e.message,
+                 {{"queues", static_cast<int64_t>(outputs.size())}});
+    co_return "queue outputs could not be written (the queue store failed); no queue output "
+              "was written; retry, and see the host log for the cause";
+  }
+  co_return "queue output failed: " + e.message + "; no queue output was written";
 }
 
 }  // namespace nimbus::triggers

@@ -8,8 +8,11 @@
 // run at once (the per-function concurrency cap that levels load). A dequeued message stays
 // hidden for the lease, renewed at half-time while its function runs. Success completes the
 // message and writes its queue outputs in one store transaction; failure makes it visible
-// again after the retry policy's delay (or visibilityTimeout); at maxDequeueCount it moves to
-// <queue>-poison. Threading: the host's single I/O thread.
+// again after the retry policy's delay (or visibilityTimeout). Outputs that cannot be written
+// (over 64 KiB, an invalid queue name, text XML cannot carry) fail the attempt like a throw.
+// Every attempt counts: at maxDequeueCount, or after 1 + retry.maxRetryCount failed attempts
+// when a retry policy sets one, the message moves to <queue>-poison.
+// Threading: the host's single I/O thread.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <list>
@@ -29,7 +32,12 @@ class QueueTrigger {
                const config::AppSpec& app, std::string account, observability::Metrics& metrics,
                Logger& log);
   ~QueueTrigger();
-  // Starts one listener per enabled queueTrigger function.
+  // "" when every enabled queueTrigger function can run; otherwise why not (naming the
+  // function, its queueName and the fix), for the host to refuse to start. Today: a queue
+  // whose "<queue>-poison" would be over 63 characters.
+  static std::string check(const config::AppSpec& app);
+  // Starts one listener per enabled queueTrigger function (skipping, with an error in the log,
+  // any that check() refuses).
   void start();
   void stop();
   // From the store's message listener, re-posted to the I/O thread.
@@ -57,10 +65,17 @@ class QueueTrigger {
   int manual_in_flight_ = 0;
 };
 
-// Writes an HTTP-triggered function's queue outputs (each durable before the response).
-// Returns "" or an error naming the queue. (Coroutine: string arguments by value.)
+// Writes an HTTP-triggered function's queue outputs, all or nothing: every output is checked
+// first (queue name, 64 KiB after encoding, XML-safe text) and all are put in one store
+// transaction, durable before the response. Returns "" or an error naming the queue, fit for
+// the HTTP client (storage details go to `log` only, when given).
+// (Coroutine: string arguments by value.)
 boost::asio::awaitable<std::string> write_queue_outputs(
     queue::AsyncQueueStore& store, std::string account, bool base64,
-    const std::vector<std::pair<std::string, std::string>>& outputs);
+    const std::vector<std::pair<std::string, std::string>>& outputs, Logger* log = nullptr);
+
+// Why one queue output cannot be written ("" when it can): the same rules the store enforces,
+// checked before anything is written so a function learns which output and how to fix it.
+std::string check_queue_output(const std::string& queue, const std::string& text, bool base64);
 
 }  // namespace nimbus::triggers

@@ -373,6 +373,90 @@ TEST_P(QueueStoreConformance, MoveToPoisonKeepsOriginalContent) {
   EXPECT_EQ(p[0].dequeue_count, 0);
 }
 
+TEST_P(QueueStoreConformance, PutMessagesWritesAllInOrderCreatingQueues) {
+  api::QueueRef a{q_.account, "batch-a"}, b{q_.account, "batch-b"};
+  auto r = sync().put_all({{a, "1"}, {b, "2", api::kMessageTtlForever, 0}, {a, "3"}});
+  ASSERT_OK(r);
+  ASSERT_EQ(r.value().size(), 3u);
+  EXPECT_EQ(r.value()[1].expiration_time, api::kNeverExpires);
+  auto pa = sync().peek(a, 32).value();  // created on demand, as output bindings do
+  ASSERT_EQ(pa.size(), 2u);
+  EXPECT_EQ(pa[0].text, "1");
+  EXPECT_EQ(pa[1].text, "3");
+  EXPECT_EQ(sync().peek(b).value().at(0).text, "2");
+  ASSERT_OK(sync().put_all({}));  // nothing to do is not an error
+}
+
+TEST_P(QueueStoreConformance, PutMessagesWritesNothingWhenAnyMessageIsInvalid) {
+  api::QueueRef a{q_.account, "batch-a"}, b{q_.account, "batch-b"};
+  ASSERT_OK(sync().create(a));
+  // Each kind of bad message, placed after a good one: none of the batch may land.
+  EXPECT_ERR(sync().put_all({{a, "ok"}, {b, std::string(api::kMaxMessageBytes + 1, 'x')}}),
+             QueueErrc::message_too_large);
+  EXPECT_ERR(sync().put_all({{a, "ok"}, {{q_.account, "Bad Name"}, "x"}}),
+             QueueErrc::invalid_argument);
+  EXPECT_ERR(sync().put_all({{a, "ok"}, {b, "x", 0, 0}}), QueueErrc::invalid_argument);
+  EXPECT_ERR(sync().put_all({{a, "ok"}, {b, "x", 10, 20}}), QueueErrc::invalid_argument);
+  EXPECT_EQ(count(a), 0);
+  EXPECT_ERR(sync().props(b), QueueErrc::queue_not_found);
+}
+
+TEST_P(QueueStoreConformance, EveryWritePathRefusesQueueNamesTheRestApiCannotAddress) {
+  const std::string too_long(64, 'a');
+  for (std::string bad : {std::string(), std::string("A"), std::string(".."),
+                          std::string("Bad Name"), std::string("Not A Queue!"), std::string("ab"),
+                          std::string("-ab"), std::string("ab-"), std::string("a--b"), too_long}) {
+    SCOPED_TRACE("queue name \"" + bad + "\"");
+    api::QueueRef q{q_.account, bad};
+    EXPECT_ERR(sync().create(q), QueueErrc::invalid_argument);
+    EXPECT_ERR(sync().put(q, "x"), QueueErrc::invalid_argument);
+    EXPECT_ERR(sync().put_all({{q, "x"}}), QueueErrc::invalid_argument);
+  }
+  // Complete with an output to a bad name: nothing written, the input stays.
+  ASSERT_OK(sync().create(q_));
+  ASSERT_OK(sync().put(q_, "in"));
+  auto m = sync().get(q_).value().at(0);
+  EXPECT_ERR(sync().complete(q_, m.id, m.pop_receipt, {{{q_.account, "Bad Name"}, "x"}}),
+             QueueErrc::invalid_argument);
+  EXPECT_EQ(count(q_), 1);
+  auto listing = sync().list(q_.account).value();
+  ASSERT_EQ(listing.queues.size(), 1u);
+  EXPECT_EQ(listing.queues[0].name, q_.name);
+}
+
+TEST_P(QueueStoreConformance, MoveToPoisonRefusesAPoisonNameOver63Characters) {
+  api::QueueRef longest{q_.account, std::string(56, 'p')};  // "-poison" makes 63: fine
+  api::QueueRef too_long{q_.account, std::string(57, 'p')};
+  for (auto& q : {longest, too_long}) {
+    ASSERT_OK(sync().create(q));
+    ASSERT_OK(sync().put(q, "bad"));
+  }
+  auto m = sync().get(longest).value().at(0);
+  ASSERT_OK(sync().poison(longest, m.id, m.pop_receipt));
+  auto t = sync().get(too_long).value().at(0);
+  auto r = sync().poison(too_long, t.id, t.pop_receipt);
+  EXPECT_ERR(r, QueueErrc::invalid_argument);
+  EXPECT_NE(r.error().message.find("56"), std::string::npos) << r.error().message;
+  EXPECT_EQ(count(too_long), 1);  // still there, still leased to the caller
+}
+
+TEST_P(QueueStoreConformance, MetadataIsAsciiAndRoundTripsExactly) {
+  api::QueueMetadata md{{"Owner", "alice smith"}, {"tags", "a,b;c=d\te"}};
+  ASSERT_OK(sync().create(q_, md));
+  EXPECT_EQ(sync().props(q_).value().metadata, md);
+  auto again = sync().create(q_, md);
+  ASSERT_OK(again);
+  EXPECT_EQ(again.value(), api::CreateQueueOutcome::already_exists);
+  // Values that could not go back out as HTTP headers are refused, not stored and dropped.
+  for (std::string bad : {std::string("caf\xC3\xA9"), std::string("\xFF\xFE"),
+                          std::string("line\nbreak"), std::string("nul\0x", 5)}) {
+    EXPECT_ERR(sync().set_metadata(q_, {{"k", bad}}), QueueErrc::invalid_argument);
+    EXPECT_ERR(sync().create({q_.account, "other"}, {{"k", bad}}), QueueErrc::invalid_argument);
+  }
+  EXPECT_ERR(sync().set_metadata(q_, {{"9lives", "x"}}), QueueErrc::invalid_argument);
+  EXPECT_EQ(sync().props(q_).value().metadata, md);
+}
+
 TEST_P(QueueStoreConformance, ListenerHearsAboutNewMessagesAfterCommit) {
   std::mutex mu;
   std::vector<std::pair<std::string, api::UnixMillis>> heard;

@@ -97,6 +97,9 @@ class SyncQueueStore {
     return wait<std::vector<api::MessageReceipt>>(
         [&](auto cb) { s_.complete_message(q, id, pop, out, cb); });
   }
+  api::QueueResult<std::vector<api::MessageReceipt>> put_all(std::vector<api::NewMessage> ms) {
+    return wait<std::vector<api::MessageReceipt>>([&](auto cb) { s_.put_messages(ms, cb); });
+  }
   api::QueueResult<api::MessageReceipt> poison(api::QueueRef q, std::string id, std::string pop) {
     return wait<api::MessageReceipt>([&](auto cb) { s_.move_to_poison(q, id, pop, cb); });
   }

@@ -1,6 +1,10 @@
 // Runs the queue store conformance suite on the SQLite backend, plus what only SQLite has:
 // group commit and the on-disk file.
+#include <sys/stat.h>
+
 #include <filesystem>
+#include <fstream>
+#include <random>
 #include <thread>
 
 #include "queue_store_conformance.h"
@@ -63,6 +67,70 @@ TEST(SqliteQueueStore, OpenFailsWithAClearErrorForAnUnusablePath) {
   std::string error;
   EXPECT_EQ(storage::SqliteQueueStore::open(o, error), nullptr);
   EXPECT_NE(error.find("/nonexistent-dir-for-nimbus/nimbus.db"), std::string::npos) << error;
+}
+
+// A populated database (300 messages), closed cleanly so everything is in the main file.
+std::string populated_db(FakeClock& clock) {
+  char tmpl[] = "/tmp/nimbus-sqlite-queue-XXXXXX";
+  EXPECT_NE(mkdtemp(tmpl), nullptr);
+  auto store = open_sqlite(tmpl, clock);
+  SyncQueueStore sync(*store);
+  api::QueueRef q{"devstoreaccount1", "orders"};
+  EXPECT_TRUE(sync.create(q).ok());
+  for (int i = 0; i < 300; ++i)
+    EXPECT_TRUE(sync.put(q, "order " + std::to_string(i) + std::string(200, 'x')).ok());
+  return tmpl;
+}
+
+TEST(SqliteQueueStore, OpenRefusesADamagedFileNamingItAndTheRecovery) {
+  FakeClock clock;
+  std::mt19937_64 rng(42);
+  // Random bytes over the header page, and over pages in the middle and at the end of the data.
+  for (double where : {0.0, 0.3, 0.5, 0.8}) {
+    std::string dir = populated_db(clock);
+    std::string db = dir + "/nimbus.db";
+    auto size = std::filesystem::file_size(db);
+    ASSERT_GT(size, 16384u);
+    auto offset = static_cast<std::streamoff>(static_cast<double>(size - 8192) * where);
+    SCOPED_TRACE("8 KiB of random bytes at offset " + std::to_string(offset) + " of " +
+                 std::to_string(size));
+    {
+      std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(offset);
+      for (int i = 0; i < 8192; ++i) f.put(static_cast<char>(rng()));
+    }
+    storage::SqliteQueueStore::Options o;
+    o.path = db;
+    std::string error;
+    EXPECT_EQ(storage::SqliteQueueStore::open(o, error), nullptr);
+    EXPECT_NE(error.find(db + " is damaged"), std::string::npos) << error;
+    EXPECT_NE(error.find("move the damaged file aside"), std::string::npos) << error;
+    EXPECT_NE(error.find("empty queue store"), std::string::npos) << error;
+    EXPECT_NE(error.find("backup"), std::string::npos) << error;
+    std::filesystem::remove_all(dir);
+  }
+}
+
+TEST(SqliteQueueStore, DatabaseWalAndShmFilesAreOwnerOnly) {
+  char tmpl[] = "/tmp/nimbus-sqlite-queue-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  mode_t old = ::umask(022);  // the usual default, which would leave them world-readable
+  FakeClock clock;
+  {
+    auto store = open_sqlite(tmpl, clock);
+    SyncQueueStore sync(*store);
+    api::QueueRef q{"devstoreaccount1", "private"};
+    ASSERT_TRUE(sync.create(q).ok());
+    ASSERT_TRUE(sync.put(q, "secret").ok());
+    for (std::string suffix : {"", "-wal", "-shm"}) {
+      struct stat st {};
+      std::string path = std::string(tmpl) + "/nimbus.db" + suffix;
+      ASSERT_EQ(::stat(path.c_str(), &st), 0) << path;
+      EXPECT_EQ(st.st_mode & 0777, 0600u) << path;
+    }
+  }
+  ::umask(old);
+  std::filesystem::remove_all(tmpl);
 }
 
 TEST(SqliteQueueStore, SubmissionsAfterShutdownFailAsUnavailable) {

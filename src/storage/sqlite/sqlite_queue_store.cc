@@ -2,10 +2,14 @@
 
 #include <sqlite3.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <cerrno>
 #include <cstring>
 #include <random>
 #include <stdexcept>
@@ -56,6 +60,36 @@ QueueError err(QueueErrc code, std::string message) { return QueueError{code, st
 
 std::string describe(const api::QueueRef& q) {
   return "queue \"" + q.name + "\" of account \"" + q.account + "\"";
+}
+
+// Every write path checks the name, so nothing (an output binding, a poison move) can create a
+// queue the REST API cannot address.
+std::optional<QueueError> check_name(const api::QueueRef& q) {
+  if (api::is_valid_queue_name(q.name)) return std::nullopt;
+  return err(QueueErrc::invalid_argument,
+             "\"" + q.name + "\" (" + std::to_string(q.name.size()) +
+                 " characters) is not a valid queue name; use 3-63 lower-case letters, digits "
+                 "and single hyphens, not at either end");
+}
+
+// Metadata goes back out as HTTP headers: names are identifiers, values printable ASCII.
+std::optional<QueueError> check_metadata(const api::QueueMetadata& md) {
+  for (auto& [k, v] : md) {
+    bool name_ok = !k.empty() && !(k[0] >= '0' && k[0] <= '9');
+    for (char c : k)
+      name_ok = name_ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                            (c >= '0' && c <= '9') || c == '_');
+    if (!name_ok)
+      return err(QueueErrc::invalid_argument,
+                 "metadata name \"" + k +
+                     "\" is not an identifier (letters, digits, '_', not starting with a digit)");
+    for (unsigned char c : v)
+      if (c >= 0x7F || (c < 0x20 && c != '\t'))
+        return err(QueueErrc::invalid_argument,
+                   "metadata \"" + k + "\" has a non-ASCII or control character in its value; "
+                   "values must be printable ASCII");
+  }
+  return std::nullopt;
 }
 
 QueueError queue_not_found(const api::QueueRef& q) {
@@ -309,6 +343,7 @@ struct SqliteQueueStore::Db {
   uint64_t random64() { return rng(); }
 
   static std::optional<QueueError> validate(const api::NewMessage& m) {
+    if (auto e = check_name(m.queue)) return e;
     if (m.text.size() > api::kMaxMessageBytes)
       return err(QueueErrc::message_too_large,
                  "message of " + std::to_string(m.text.size()) + " bytes for " +
@@ -440,10 +475,33 @@ bool SqliteQueueStore::parse_sync(std::string_view text, Sync& out) {
   return true;
 }
 
+namespace {
+
+// What to do about a database file that cannot be trusted: said the same way for every cause.
+std::string damaged(const std::string& path, const std::string& detail) {
+  return "the queue database " + path + " is damaged (" + detail +
+         "); Nimbus will not serve from it, because it could hand out wrong or partial data. "
+         "To recover: stop every process using it, move the damaged file aside (mv " + path +
+         " " + path + ".damaged, and " + path + "-wal and " + path +
+         "-shm if present) and start again, which starts with an empty queue store; or restore " +
+         path + " from a backup";
+}
+
+}  // namespace
+
 std::unique_ptr<SqliteQueueStore> SqliteQueueStore::open(Options options, std::string& error) {
   std::unique_ptr<SqliteQueueStore> store(new SqliteQueueStore(std::move(options)));
   auto db = std::make_unique<Db>();
   const std::string& path = store->options_.path;
+  // Queue contents are the application's data: create the file owner-only. SQLite gives the
+  // -wal and -shm files it creates later the permissions of the database file.
+  if (int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); fd >= 0) {
+    ::close(fd);
+  } else if (errno != EEXIST) {
+    error = "cannot create the queue database " + path + ": " + std::strerror(errno) +
+            "; check that the data directory exists and is writable";
+    return nullptr;
+  }
   int rc = sqlite3_open_v2(path.c_str(), &db->conn,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                            nullptr);
@@ -454,8 +512,34 @@ std::unique_ptr<SqliteQueueStore> SqliteQueueStore::open(Options options, std::s
     return nullptr;
   }
   sqlite3_busy_timeout(db->conn, 10000);
+  auto is_damage = [&] {
+    int code = sqlite3_errcode(db->conn) & 0xff;
+    return code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
+  };
   try {
     db->exec("PRAGMA journal_mode=WAL");
+    // Random bytes in a page can leave a file SQLite opens happily and then serves partly:
+    // check every page's structure before the first request (linear in the file size).
+    {
+      sqlite3_stmt* check = nullptr;
+      if (sqlite3_prepare_v2(db->conn, "PRAGMA quick_check(5)", -1, &check, nullptr) != SQLITE_OK)
+        db->fail("quick_check");
+      std::string problems;
+      int step;
+      while ((step = sqlite3_step(check)) == SQLITE_ROW) {
+        auto text = reinterpret_cast<const char*>(sqlite3_column_text(check, 0));
+        std::string line = text ? text : "";
+        if (line == "ok") continue;
+        if (!problems.empty()) problems += "; ";
+        problems += line;
+      }
+      sqlite3_finalize(check);
+      if (step != SQLITE_DONE) db->fail("quick_check");
+      if (!problems.empty()) {
+        error = damaged(path, "PRAGMA quick_check found: " + problems);
+        return nullptr;
+      }
+    }
     switch (store->options_.sync) {
       case Sync::off: db->exec("PRAGMA synchronous=OFF"); break;
       case Sync::normal: db->exec("PRAGMA synchronous=NORMAL"); break;
@@ -465,8 +549,12 @@ std::unique_ptr<SqliteQueueStore> SqliteQueueStore::open(Options options, std::s
     db->exec("PRAGMA temp_store=MEMORY");
     db->exec(kSchema);
   } catch (const SqlError& e) {
-    error = "cannot prepare the queue database " + path + ": " + e.what() +
-            "; if the file is not a Nimbus database, move it away";
+    if (is_damage()) {
+      error = damaged(path, e.what());
+    } else {
+      error = "cannot prepare the queue database " + path + ": " + e.what() +
+              "; if the file is not a Nimbus database, move it away";
+    }
     return nullptr;
   }
   std::string seed = random_bytes(sizeof(uint64_t) * 4);
@@ -601,6 +689,8 @@ void SqliteQueueStore::create_queue(api::QueueRef queue, api::QueueMetadata meta
   submit(make_op<api::CreateQueueOutcome>(
       [queue = std::move(queue),
        metadata = std::move(metadata)](Db& db) -> api::QueueResult<api::CreateQueueOutcome> {
+        if (auto e = check_name(queue)) return *e;
+        if (auto e = check_metadata(metadata)) return *e;
         {
           auto st = db.q("SELECT metadata FROM queue_queues WHERE account=?1 AND name=?2");
           st.bind(1, queue.account).bind(2, queue.name);
@@ -695,6 +785,7 @@ void SqliteQueueStore::set_queue_metadata(api::QueueRef queue, api::QueueMetadat
                                           api::QueueCallback<void> done) {
   submit(make_op<void>(
       [queue = std::move(queue), metadata = std::move(metadata)](Db& db) -> api::QueueResult<void> {
+        if (auto e = check_metadata(metadata)) return *e;
         auto st = db.q("UPDATE queue_queues SET metadata=?3 WHERE account=?1 AND name=?2");
         std::string md = metadata_to_json(metadata);
         st.bind(1, queue.account).bind(2, queue.name).bind(3, md);
@@ -939,18 +1030,43 @@ void SqliteQueueStore::complete_message(api::QueueRef queue, std::string id,
       std::move(done)));
 }
 
+void SqliteQueueStore::put_messages(std::vector<api::NewMessage> messages,
+                                    api::QueueCallback<std::vector<api::MessageReceipt>> done) {
+  submit(make_op<std::vector<api::MessageReceipt>>(
+      [messages = std::move(messages)](Db& db) -> api::QueueResult<std::vector<api::MessageReceipt>> {
+        // Check everything before writing anything: the batch lands whole or not at all.
+        for (auto& m : messages) {
+          if (auto e = Db::validate(m)) return *e;
+          if (m.queue.account.empty())
+            return err(QueueErrc::invalid_argument,
+                       "a message for queue \"" + m.queue.name + "\" names no account");
+        }
+        std::vector<api::MessageReceipt> receipts;
+        receipts.reserve(messages.size());
+        for (auto& m : messages) receipts.push_back(db.insert(db.ensure_queue(m.queue), m));
+        return receipts;
+      },
+      std::move(done)));
+}
+
 void SqliteQueueStore::move_to_poison(api::QueueRef queue, std::string id, std::string pop_receipt,
                                       api::QueueCallback<api::MessageReceipt> done) {
   submit(make_op<api::MessageReceipt>(
       [queue = std::move(queue), id = std::move(id),
        pop = std::move(pop_receipt)](Db& db) -> api::QueueResult<api::MessageReceipt> {
+        api::QueueRef poison_queue{queue.account, queue.name + "-poison"};
+        if (!api::is_valid_queue_name(poison_queue.name))
+          return err(QueueErrc::invalid_argument,
+                     "the poison queue of " + describe(queue) + " would be \"" +
+                         poison_queue.name + "\", which is not a valid queue name (at most 63 "
+                         "characters); use a queue name of at most 56 characters");
         auto qid = db.find_queue(queue);
         if (!qid) return queue_not_found(queue);
         auto found = db.locate(*qid, queue, id, pop);
         if (auto* e = std::get_if<QueueError>(&found)) return *e;
         auto& located = std::get<Db::Located>(found);
         db.delete_row(located.seq);
-        api::NewMessage poison{{queue.account, queue.name + "-poison"}, std::move(located.body),
+        api::NewMessage poison{std::move(poison_queue), std::move(located.body),
                                api::kDefaultMessageTtlSeconds, 0};
         return db.insert(db.ensure_queue(poison.queue), poison);
       },

@@ -87,6 +87,8 @@ class SqliteQueueStore final : public api::QueueStore {
   void complete_message(api::QueueRef queue, std::string id, std::string pop_receipt,
                         std::vector<api::NewMessage> outputs,
                         api::QueueCallback<std::vector<api::MessageReceipt>> done) override;
+  void put_messages(std::vector<api::NewMessage> messages,
+                    api::QueueCallback<std::vector<api::MessageReceipt>> done) override;
   void move_to_poison(api::QueueRef queue, std::string id, std::string pop_receipt,
                       api::QueueCallback<api::MessageReceipt> done) override;
   void set_message_listener(api::MessageListener listener) override;
