@@ -145,8 +145,10 @@ class Parser {
 
   XmlParseResult run() {
     XmlParseResult r;
-    // Azure refuses such documents with 400 InvalidXmlDocument; a message stored from one
-    // would be served back as XML no strict reader accepts.
+    // A message stored from such a document would be served back as XML no strict reader
+    // accepts. Azure refuses these bodies with 400 as far as we know; that the code is
+    // InvalidXmlDocument (what the service uses for every unparsable body) is our reading, not
+    // something the reference states.
     if (size_t bad = 0; !is_xml_text(s_, &bad)) {
       pos_ = bad;
       error_ = static_cast<unsigned char>(s_[bad]) < 0x80

@@ -52,10 +52,10 @@ describe("queue service refuses what a signature does not cover", { timeout: 120
       ["16 minutes old", { "x-ms-date": at(-16 * MINUTE) }, /is more than 15 minutes from the server time/],
       ["20 years old", { "x-ms-date": at(-20 * 365 * 24 * 60 * MINUTE) }, /is more than 15 minutes from the server time/],
       ["a day ahead", { "x-ms-date": at(24 * 60 * MINUTE) }, /is more than 15 minutes from the server time/],
-      ["not a date at all", { "x-ms-date": "not a date at all" }, /x-ms-date "not a date at all" is not an RFC 1123 date/],
+      ["not a date at all", { "x-ms-date": "not a date at all" }, /x-ms-date &quot;not a date at all&quot; is not an RFC 1123 date/],
       ["ISO 8601 instead of RFC 1123", { "x-ms-date": new Date().toISOString() }, /is not an RFC 1123 date/],
       // An empty x-ms-date counts as absent: Date is the request's time.
-      ["an old Date header and no x-ms-date", { "x-ms-date": "", date: at(-60 * MINUTE) }, /Date ".*" is more than 15 minutes/],
+      ["an old Date header and no x-ms-date", { "x-ms-date": "", date: at(-60 * MINUTE) }, /Date &quot;.*&quot; is more than 15 minutes/],
     ];
     for (const [what, headers, message] of cases) {
       const r = await request(server.port, {
@@ -97,7 +97,7 @@ describe("queue service refuses what a signature does not cover", { timeout: 120
     let r = await request(server.port, { path, query: "peekonly=true", sentQuery: "peekonly=true&numofmessages=32=1" });
     assert.equal(r.status, 400, r.body);
     assert.match(r.body, /<QueryParameterName>numofmessages<\/QueryParameterName>/);
-    assert.match(r.body, /second '='/);
+    assert.match(r.body, /second &apos;=&apos;/);
     r = await request(server.port, { path, query: "peekonly=true", sentQuery: "peekonly=true&numofmessages=&visibilitytimeout=" });
     assert.equal(r.status, 200, r.body);
     assert.equal((r.body.match(/<QueueMessage>/g) || []).length, 1);
@@ -208,6 +208,28 @@ describe("queue server start-up refusals", { timeout: 120000 }, () => {
     assert.match(r.stderr, /starts with an empty queue store/);
     assert.match(r.stderr, /restore .* from a backup/);
     server.cleanup();
+  });
+
+  test("nimbus start refuses a damaged database too, naming the file and the recovery", async () => {
+    const host = await startNimbus(appPath("tests/apps/queue-native"), ["--no-auth"]);
+    const q = queueClient(host.queuePort).getQueueClient("kept");
+    await q.create();
+    for (let i = 0; i < 300; i++) await q.sendMessage(b64(`order ${i} ${"x".repeat(200)}`));
+    await stopNimbus(host);
+    const db = path.join(host.data, "nimbus.db");
+    const size = fs.statSync(db).size;
+    const fd = fs.openSync(db, "r+");
+    fs.writeSync(fd, randomBytes(8192), 0, 8192, Math.floor(size / 2 / 4096) * 4096);
+    fs.closeSync(fd);
+    const r = spawnSync(BIN, ["start", appPath("tests/apps/queue-native"), "--port", "0", "--queue-port", "0",
+      "--data", host.data, "--no-auth"], { encoding: "utf8", timeout: 20000 });
+    // The host's exit code for start-up failures is its own (src/server); refused is non-zero.
+    assert.notEqual(r.status, 0, r.stderr);
+    assert.notEqual(r.status, null, "exited by itself");
+    assert.match(r.stderr, /is damaged/);
+    assert.match(r.stderr, /move the damaged file aside/);
+    assert.doesNotMatch(r.stderr, /Nimbus listening/);
+    fs.rmSync(host.data, { recursive: true, force: true });
   });
 
   test("the published development key is refused on non-loopback addresses unless --allow-insecure-network", async () => {
