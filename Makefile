@@ -3,12 +3,14 @@
 BUILD_TYPE ?= Release
 RELEASE_DIR := build/release
 ASAN_DIR := build/asan
+FUZZ_DIR := build/fuzz
+FUZZ_SECONDS ?= 300
 PORT ?= 7071
 APP ?= examples/hello
 JOBS ?= $(shell nproc)
 CMAKE_COMMON := -G Ninja -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 
-.PHONY: deps build run test unit-asan bench clean
+.PHONY: deps build run test unit-asan fuzz-build fuzz bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -30,6 +32,18 @@ test: build unit-asan
 unit-asan: deps
 	@cmake -S . -B $(ASAN_DIR) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=Debug -DNIMBUS_SANITIZE=ON -DNIMBUS_UNIT_ONLY=ON >/dev/null
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
+
+# libFuzzer targets, built with clang and ASan/UBSan into their own build dir.
+fuzz-build: deps
+	@cmake -S . -B $(FUZZ_DIR) $(CMAKE_COMMON) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNIMBUS_FUZZ=ON -DNIMBUS_UNIT_ONLY=ON >/dev/null
+	@cmake --build $(FUZZ_DIR) -j $(JOBS) --target nimbus_fuzz_targets
+
+# Every fuzz target for FUZZ_SECONDS each; the grown corpora stay in build/fuzz/grown.
+fuzz: fuzz-build
+	@status=0; for f in fuzz/*_fuzz.cc; do n=$$(basename $$f .cc); \
+	  echo "== $$n: $(FUZZ_SECONDS) s"; \
+	  NIMBUS_FUZZ_KEEP=$(CURDIR)/$(FUZZ_DIR)/grown bash fuzz/run.sh $(FUZZ_DIR)/fuzz/$$n $(FUZZ_SECONDS) || status=1; \
+	done; exit $$status
 
 bench: build
 	@bash scripts/npm-deps.sh

@@ -8,6 +8,7 @@ pkgs=(
   libsqlite3-dev sqlite3 libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   curl wrk hyperfine python3 nodejs
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,116 @@
+// Fuzzes the custom handler response mapping (map_invocation_response in
+// src/workers/custom_handler_protocol.h): a handler process's HTTP answer, status and body,
+// mapped for functions with every kind of output (http "$return", a named http output, none,
+// queue outputs by name and "$return", a queue trigger).
+// Input: an optional first line with the decimal status ("200\n{...}"); without one, the whole
+// input is the body and the status is 200.
+// Properties checked beyond "no crash, no sanitizer report":
+//   - a non-2xx status always fails the invocation;
+//   - success means an HTTP status in 100..599 for HTTP functions;
+//   - queue messages go only to declared output queues;
+//   - anything but success carries an error message.
+#include <boost/json.hpp>
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/invocation.h"
+#include "workers/custom_handler_protocol.h"
+
+namespace {
+
+using namespace nimbus;
+
+[[noreturn]] void broken(const char* property) {
+  std::fprintf(stderr, "custom_handler_fuzz: property broken: %s\n", property);
+  std::abort();
+}
+#define CHECK(cond) \
+  do {              \
+    if (!(cond)) broken(#cond); \
+  } while (0)
+
+config::FunctionSpec fn(std::string name, std::string trigger, std::string http_output,
+                        std::vector<config::QueueOutput> queues) {
+  config::FunctionSpec f;
+  f.name = std::move(name);
+  f.trigger_type = std::move(trigger);
+  f.trigger_name = f.trigger_type == "httpTrigger" ? "req" : "myQueueItem";
+  f.http_output = std::move(http_output);
+  f.queue_outputs = std::move(queues);
+  return f;
+}
+
+const std::vector<config::FunctionSpec>& functions() {
+  static const std::vector<config::FunctionSpec> fns = {
+      fn("httpReturn", "httpTrigger", "$return", {}),
+      fn("httpRes", "httpTrigger", "res", {{"out", "orders"}, {"audit", "audit-log"}}),
+      fn("httpNone", "httpTrigger", "", {{"$return", "results"}}),
+      fn("queueWork", "queueTrigger", "", {{"out", "next"}, {"$return", "done"}}),
+  };
+  return fns;
+}
+
+// Off until the owner fixes it (fuzz/README.md, findings): a number out of double range in
+// the handler's answer (1e999) comes back from Boost.JSON as infinity, and is written into the
+// response body or queue message as `Infinity`, which is not JSON. NIMBUS_FUZZ_NONFINITE=1
+// checks that every JSON text the mapping writes parses.
+bool check_written_json() {
+  static const bool on = [] {
+    const char* v = std::getenv("NIMBUS_FUZZ_NONFINITE");
+    return v && *v == '1';
+  }();
+  return on;
+}
+
+bool parses(std::string_view text) {
+  boost::system::error_code ec;
+  (void)boost::json::parse(text, ec);
+  return !ec;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view body(reinterpret_cast<const char*>(data), size);
+  int status = 200;
+  if (size_t nl = body.find('\n'); nl != std::string_view::npos && nl > 0 && nl <= 11) {
+    int s = 0;
+    auto [end, ec] = std::from_chars(body.data(), body.data() + nl, s);
+    if (ec == std::errc() && end == body.data() + nl) {
+      status = s;
+      body.remove_prefix(nl + 1);
+    }
+  }
+  for (const auto& f : functions()) {
+    api::InvocationResult out;
+    std::string detail;
+    workers::map_invocation_response(f, status, body, out, detail);
+    if (status < 200 || status > 299) CHECK(out.outcome == api::Outcome::failed);
+    if (out.outcome == api::Outcome::succeeded) {
+      if (f.trigger_type == "httpTrigger")
+        CHECK(out.response.status >= 100 && out.response.status <= 599);
+      for (const auto& [name, value] : out.response.headers) CHECK(!workers::is_hop_by_hop(name));
+      // A body the mapping serialized itself (it then adds the JSON content type) is JSON.
+      if (check_written_json() && !out.response.headers.empty() &&
+          out.response.headers.back().first == "Content-Type" &&
+          out.response.headers.back().second == "application/json")
+        CHECK(parses(out.response.body));
+    } else {
+      CHECK(!out.error.empty());
+    }
+    // Declared queues only. (A bad_response can carry outputs mapped before the http output
+    // was found malformed; callers write them only on success, so that is not checked.)
+    for (const auto& [queue, text] : out.queue_outputs) {
+      bool declared = false;
+      for (const auto& q : f.queue_outputs) declared = declared || q.queue == queue;
+      CHECK(declared);
+    }
+  }
+  return 0;
+}
