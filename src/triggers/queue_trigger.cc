@@ -289,6 +289,7 @@ awaitable<void> QueueTrigger::process(std::shared_ptr<Listener> l, api::QueueMes
     result = std::get<0>(std::move(first));  // renew() only ends when cancelled
   }
 
+  bool settled = false;  // completed, or no longer ours to settle
   if (result.outcome == api::Outcome::succeeded) {
     // Outputs that can never be written fail the attempt, so it counts towards poison
     // instead of completing-and-failing on every delivery forever.
@@ -305,28 +306,26 @@ awaitable<void> QueueTrigger::process(std::shared_ptr<Listener> l, api::QueueMes
       auto r = co_await store_.complete_message(l->queue, msg.id, pop, std::move(outputs));
       if (r) {
         metrics_.queue_message(fn.name, l->queue.name, "processed");
-        --l->in_flight;
-        l->poke();
-        co_return;
-      }
-      if (lost_lease(r.error())) {
+        settled = true;
+      } else if (lost_lease(r.error())) {
         // Lost the lease (e.g. it expired during a long stall): the message runs again.
         log_.warn("Host.Triggers.Queue",
                   "could not complete the message; it will be delivered again: " +
                       r.error().message,
                   {{"function", fn.name}, {"messageId", msg.id}, {"invocationId", inv.id}});
-        --l->in_flight;
-        l->poke();
-        co_return;
+        settled = true;
+      } else {
+        // The outputs could not be written (nothing was, and the message is still ours): a
+        // failed attempt like any other.
+        result.outcome = api::Outcome::failed;
+        result.error =
+            "could not complete the message and write its outputs: " + r.error().message;
       }
-      // The outputs could not be written (nothing was, and the message is still ours): a
-      // failed attempt like any other.
-      result.outcome = api::Outcome::failed;
-      result.error = "could not complete the message and write its outputs: " + r.error().message;
     }
-    log_.error("Function." + fn.name, "invocation failed",
-               {{"invocationId", inv.id}, {"function", fn.name}, {"trigger", "queue"},
-                {"status", "failed"}, {"error", result.error}});
+    if (!settled)
+      log_.error("Function." + fn.name, "invocation failed",
+                 {{"invocationId", inv.id}, {"function", fn.name}, {"trigger", "queue"},
+                  {"status", "failed"}, {"error", result.error}});
   }
 
   const auto* retry = fn.retry ? &*fn.retry : app_.retry ? &*app_.retry : nullptr;
@@ -334,7 +333,9 @@ awaitable<void> QueueTrigger::process(std::shared_ptr<Listener> l, api::QueueMes
   int64_t attempts = msg.dequeue_count;
   bool retries_spent = retry && retry->max_retry_count >= 0 &&
                        attempts >= 1 + static_cast<int64_t>(retry->max_retry_count);
-  if (attempts >= opt.max_dequeue_count || retries_spent) {
+  if (settled) {
+    // Nothing left to do.
+  } else if (attempts >= opt.max_dequeue_count || retries_spent) {
     auto r = co_await store_.move_to_poison(l->queue, msg.id, pop);
     metrics_.queue_message(fn.name, l->queue.name, "poisoned");
     std::string why = attempts >= opt.max_dequeue_count
