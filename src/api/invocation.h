@@ -21,6 +21,9 @@ struct HttpRequestData {
   std::string host;    // Host header, for building absolute URLs
   std::map<std::string, std::string> query;  // decoded; the first value wins for repeated names
   std::map<std::string, std::string> params;  // route parameters, set by the router
+  // The function the router matched when the request was admitted on its headers (before
+  // its body was read); null until then.
+  const config::FunctionSpec* function = nullptr;
   Headers headers;
   std::string body;
   std::string_view header(std::string_view name) const;

@@ -21,7 +21,9 @@ std::optional<std::chrono::milliseconds> parse_timespan(std::string_view text) {
   if (first_colon == std::string_view::npos) return std::nullopt;
   auto day_dot = text.substr(0, first_colon).find('.');
   if (day_dot != std::string_view::npos) {
-    if (!parse_uint(text.substr(0, day_dot), days)) return std::nullopt;
+    // .NET's TimeSpan.MaxValue has 10,675,199 days; beyond that the milliseconds below would
+    // overflow a signed 64-bit count.
+    if (!parse_uint(text.substr(0, day_dot), days) || days > 10675199) return std::nullopt;
     text.remove_prefix(day_dot + 1);
   }
   auto c1 = text.find(':');

@@ -17,3 +17,11 @@ TEST(TimeSpan, RejectsMalformed) {
                           "1.2.00:00:00"})
     EXPECT_FALSE(parse_timespan(bad).has_value()) << bad;
 }
+
+TEST(TimeSpan, DaysUpToDotNetMaxWithoutOverflow) {
+  EXPECT_EQ(parse_timespan("200000.00:00:00"), std::chrono::hours(24) * 200000);
+  EXPECT_EQ(parse_timespan("10675199.00:00:00"), std::chrono::hours(24) * 10675199LL);
+  // Past TimeSpan.MaxValue the milliseconds would overflow int64 (UB): refused instead.
+  for (const char* big : {"10675200.00:00:00", "9999999999.00:00:00", "99999999999999999999.00:00:00"})
+    EXPECT_FALSE(parse_timespan(big).has_value()) << big;
+}

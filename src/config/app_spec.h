@@ -112,6 +112,11 @@ struct AppSpec {
   std::optional<NativeSpec> native;
   size_t max_request_body = 100u * 1024 * 1024;
   size_t max_request_headers = 32u * 1024;
+  // nimbus.http.maxConnections: open connections across the host's ports (0: derived from the
+  // file-descriptor limit). nimbus.http.maxBufferedRequestBytes: request bodies held in memory
+  // at once (0: the larger of 256 MiB and maxRequestBodySize).
+  size_t max_connections = 0;
+  size_t max_buffered_request_bytes = 0;
   int max_concurrent_requests = -1;  // extensions.http.maxConcurrentRequests (-1 = unbounded)
   QueueTriggerOptions queues;
   QueueServiceSpec queue_service;

@@ -94,6 +94,17 @@ std::string int_field(const json::object& obj, std::string_view key, const std::
   return e;
 }
 
+// A delay before a message is seen again becomes its visibility timeout, and a queue hides a
+// message for at most 7 days (the Queue service's limit), so longer delays are refused here
+// rather than failing every retry later in the store.
+constexpr std::chrono::milliseconds kMaxQueueDelay = std::chrono::hours(24 * 7);
+std::string at_most_7_days(const std::string& file, const std::string& path,
+                           std::chrono::milliseconds value) {
+  if (value <= kMaxQueueDelay) return {};
+  return err(file, path, "must be at most \"7.00:00:00\" (the longest a queue message can stay "
+                         "hidden)");
+}
+
 // "retry": {"strategy", "maxRetryCount", "delayInterval" | "minimumInterval"+"maximumInterval"}
 std::string parse_retry(const json::value& v, const std::string& file, const std::string& path,
                         RetryPolicy& out) {
@@ -120,6 +131,7 @@ std::string parse_retry(const json::value& v, const std::string& file, const std
       return err(file, path + ".delayInterval", "is required for fixedDelay, e.g. \"00:00:05\"");
     if (auto e = timespan_field(o, "delayInterval", file, path + ".delayInterval", out.delay); !e.empty())
       return e;
+    if (auto e = at_most_7_days(file, path + ".delayInterval", out.delay); !e.empty()) return e;
   } else {
     for (const char* k : {"minimumInterval", "maximumInterval"})
       if (!o.contains(k))
@@ -130,6 +142,7 @@ std::string parse_retry(const json::value& v, const std::string& file, const std
       return e;
     if (out.maximum < out.minimum)
       return err(file, path + ".maximumInterval", "must not be shorter than minimumInterval");
+    if (auto e = at_most_7_days(file, path + ".maximumInterval", out.maximum); !e.empty()) return e;
   }
   return {};
 }
@@ -151,6 +164,8 @@ std::string parse_queues_extension(const json::object& q, const std::string& fil
   if (auto e = timespan_field(q, "visibilityTimeout", file, path + ".visibilityTimeout",
                               opt.visibility_timeout);
       !e.empty())
+    return e;
+  if (auto e = at_most_7_days(file, path + ".visibilityTimeout", opt.visibility_timeout); !e.empty())
     return e;
   if (auto e = timespan_field(q, "maxPollingInterval", file, path + ".maxPollingInterval",
                               opt.max_polling_interval);
@@ -320,6 +335,22 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
           !e.empty())
         return e;
       app.max_request_headers = static_cast<size_t>(hdr);
+      int64_t conns = static_cast<int64_t>(app.max_connections);
+      if (auto e = int64_field(h, "maxConnections", file, path + ".maxConnections", 0, 1 << 20,
+                               conns);
+          !e.empty())
+        return e;
+      app.max_connections = static_cast<size_t>(conns);
+      int64_t buffered = static_cast<int64_t>(app.max_buffered_request_bytes);
+      if (auto e = int64_field(h, "maxBufferedRequestBytes", file,
+                               path + ".maxBufferedRequestBytes", 0, int64_t(1) << 40, buffered);
+          !e.empty())
+        return e;
+      app.max_buffered_request_bytes = static_cast<size_t>(buffered);
+      if (app.max_buffered_request_bytes && app.max_buffered_request_bytes < app.max_request_body)
+        return err(file, path + ".maxBufferedRequestBytes",
+                   "must be at least maxRequestBodySize (" + std::to_string(app.max_request_body) +
+                       "), or no request of the largest allowed size could ever be read");
     } else if (key == "queueService") {
       if (!kv.value().is_object()) return err(file, path, "must be an object");
       const auto& q = kv.value().as_object();
@@ -377,6 +408,11 @@ std::string apply_host_json(const json::value& doc, AppSpec& app) {
     return e;
   if (app.function_timeout < std::chrono::seconds(1))
     return err(file, "functionTimeout", "must be at least \"00:00:01\" (or \"-1\" for no limit)");
+  // Deadlines are steady_clock time points (nanoseconds): a year is far inside their range.
+  if (app.function_timeout != std::chrono::milliseconds::max() &&
+      app.function_timeout > std::chrono::hours(24 * 365))
+    return err(file, "functionTimeout",
+               "must be at most \"365.00:00:00\"; use \"-1\" for no limit");
 
   // customHandler wins over the legacy httpWorker section.
   const json::value* ch = obj.if_contains("customHandler");
@@ -560,6 +596,14 @@ std::string queue_name_field(const json::object& bo, const std::string& bp,
 }
 }  // namespace
 
+bool is_valid_function_name(std::string_view name) {
+  if (name.empty() || name.size() > 128 || !std::isalpha(static_cast<unsigned char>(name[0])))
+    return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+  return true;
+}
+
 std::optional<FunctionSpec> parse_function(const std::string& name, const json::value& doc,
                                            const std::string& display, std::string& error,
                                            const std::map<std::string, std::string>& settings) {
@@ -569,6 +613,13 @@ std::optional<FunctionSpec> parse_function(const std::string& name, const json::
   };
   if (!doc.is_object()) {
     error = display + ": the document must be a JSON object with a \"bindings\" array";
+    return std::nullopt;
+  }
+  // Names go into routes, handler request lines ("POST /<name>") and log fields: Azure's rule
+  // (a letter, then letters, digits, '_' or '-', at most 128) keeps them inert there.
+  if (!is_valid_function_name(name)) {
+    error = display + ": \"" + name + "\" is not a valid function name; start with a letter and "
+            "use only letters, digits, '_' and '-' (at most 128 characters), then rename it";
     return std::nullopt;
   }
   const auto& obj = doc.as_object();

@@ -16,6 +16,9 @@ struct LoadResult {
 
 LoadResult load_app(const std::string& app_dir);
 
+// Azure's function-name rule: a letter, then letters, digits, '_' or '-'; at most 128.
+bool is_valid_function_name(std::string_view name);
+
 // Validates one function definition in function.json form ({"bindings":[...], "disabled":..}).
 // Used for function.json files and for functions a native worker reports. `display` names the
 // source in errors ("orders/function.json"). On error returns nullopt and sets `error`.

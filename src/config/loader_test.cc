@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "common/json_util.h"
 
@@ -294,4 +295,45 @@ TEST(HostJson, QueuesExtension) {
                 .find("\"hex\" is not an encoding"), std::string::npos);
   EXPECT_NE(host_error(R"({"version":"2.0","retry":{"strategy":"sometimes","maxRetryCount":1}})")
                 .find("host.json: retry.strategy: \"sometimes\" is not a strategy"), std::string::npos);
+}
+
+// Names are spliced into routes and handler request lines ("POST /<name> HTTP/1.1").
+TEST(FunctionJson, FunctionNamesFollowAzuresRule) {
+  for (const char* good : {"orders", "A", "a1_b-c", "Z9"}) EXPECT_TRUE(is_valid_function_name(good)) << good;
+  for (const std::string& bad : std::vector<std::string>{"", "1abc", "_x", "-x", "a b", "a/b", "a.b", "x\r\nHost: evil",
+                                "é", std::string(129, 'a')})
+    EXPECT_FALSE(is_valid_function_name(bad)) << bad;
+  auto doc = nimbus::parse_json_text(R"({"bindings":[{"type":"httpTrigger","direction":"in","name":"req"}]})", "x");
+  std::string error;
+  EXPECT_FALSE(parse_function("bad name", *doc.value, "bad name/function.json", error));
+  EXPECT_NE(error.find("is not a valid function name"), std::string::npos) << error;
+}
+
+TEST(HostJson, TimeoutsAndDelaysStayInsideWhatTheClocksAndQueuesHold) {
+  // 200000 days overflowed the steady_clock deadline: every call answered 504 at once.
+  EXPECT_NE(host_error(R"({"version":"2.0","functionTimeout":"200000.00:00:00"})")
+                .find("functionTimeout: must be at most \"365.00:00:00\""),
+            std::string::npos);
+  EXPECT_EQ(host_error(R"({"version":"2.0","functionTimeout":"-1"})"), "");
+  EXPECT_EQ(host_error(R"({"version":"2.0","functionTimeout":"365.00:00:00"})"), "");
+  EXPECT_NE(host_error(R"({"version":"2.0","retry":{"strategy":"fixedDelay","maxRetryCount":2,"delayInterval":"8.00:00:00"}})")
+                .find("retry.delayInterval: must be at most \"7.00:00:00\""),
+            std::string::npos);
+  EXPECT_NE(host_error(R"({"version":"2.0","retry":{"strategy":"exponentialBackoff","maxRetryCount":2,"minimumInterval":"00:00:01","maximumInterval":"30.00:00:00"}})")
+                .find("retry.maximumInterval: must be at most"),
+            std::string::npos);
+  EXPECT_NE(host_error(R"({"version":"2.0","extensions":{"queues":{"visibilityTimeout":"7.00:00:01"}}})")
+                .find("extensions.queues.visibilityTimeout: must be at most"),
+            std::string::npos);
+}
+
+TEST(HostJson, ConnectionAndBufferLimits) {
+  AppSpec app;
+  app.root = "/tmp";
+  EXPECT_EQ(apply_host_json(json::parse(R"({"version":"2.0","nimbus":{"http":{"maxConnections":50,"maxRequestBodySize":1000,"maxBufferedRequestBytes":5000}}})"), app), "");
+  EXPECT_EQ(app.max_connections, 50u);
+  EXPECT_EQ(app.max_buffered_request_bytes, 5000u);
+  EXPECT_NE(host_error(R"({"version":"2.0","nimbus":{"http":{"maxRequestBodySize":1000,"maxBufferedRequestBytes":999}}})")
+                .find("maxBufferedRequestBytes: must be at least maxRequestBodySize"),
+            std::string::npos);
 }

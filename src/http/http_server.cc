@@ -1,5 +1,9 @@
 #include "http/http_server.h"
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -24,80 +28,40 @@ api::HttpResponseData json_error(int status, std::string_view code, std::string_
           json::serialize(json::object{{"error", std::move(err)}})};
 }
 
-struct HttpServer::Impl {
-  Impl(asio::io_context& io, Options o, Handler h, Logger& l)
-      : io(io), opt(std::move(o)), handler(std::move(h)), log(l), acceptor(io) {}
-  asio::io_context& io;
-  Options opt;
-  Handler handler;
-  Logger& log;
-  tcp::acceptor acceptor;
-  bool stopped = false;
-  int busy = 0;
-
-  awaitable<void> accept_loop();
-  awaitable<void> session(tcp::socket sock);
-};
-
-HttpServer::HttpServer(asio::io_context& io, Options options, Handler handler, Logger& log)
-    : impl_(std::make_unique<Impl>(io, std::move(options), std::move(handler), log)) {}
-HttpServer::~HttpServer() = default;
-
-bool HttpServer::listen(std::string& error) {
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(impl_->opt.address, ec);
-  if (ec) {
-    error = "--host " + impl_->opt.address + ": not an IP address; use e.g. 127.0.0.1";
-    return false;
+size_t default_max_connections() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+    ::getrlimit(RLIMIT_NOFILE, &rl);
   }
-  tcp::endpoint ep(addr, impl_->opt.port);
-  auto& a = impl_->acceptor;
-  a.open(ep.protocol(), ec);
-  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) a.bind(ep, ec);
-  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    error = "cannot listen on " + impl_->opt.address + ":" + std::to_string(impl_->opt.port) +
-            " (" + ec.message() + "); choose another port with --port";
-    return false;
-  }
-  return true;
-}
-
-uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
-
-int HttpServer::busy() const { return impl_->busy; }
-
-void HttpServer::start() {
-  asio::co_spawn(impl_->io, impl_->accept_loop(),
-                 log_if_thrown(impl_->log, "Host.Http", "accept loop ended"));
-}
-
-void HttpServer::stop() {
-  impl_->stopped = true;
-  boost::system::error_code ec;
-  impl_->acceptor.close(ec);
-}
-
-awaitable<void> HttpServer::Impl::accept_loop() {
-  while (!stopped) {
-    boost::system::error_code ec;
-    tcp::socket sock = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
-    if (ec) {
-      if (ec == asio::error::operation_aborted || stopped) co_return;
-      // EMFILE and friends: say so, pause, go on; the host must not stop serving.
-      log.warn("Host.Http", "accept failed: " + ec.message());
-      asio::steady_timer t(io, std::chrono::milliseconds(50));
-      co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
-      continue;
-    }
-    sock.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(io, session(std::move(sock)),
-                   log_if_thrown(log, "Host.Http", "connection ended by an internal error"));
-  }
+  size_t fds = rl.rlim_cur == RLIM_INFINITY ? size_t(1) << 20 : static_cast<size_t>(rl.rlim_cur);
+  // Keep a quarter (at most 256) for worker sockets and pipes, the database and its WAL,
+  // handler connections and the log; past ~64k connections the host is out of its depth.
+  size_t reserve = std::min<size_t>(256, fds / 4);
+  return std::min<size_t>(fds - reserve, 65536);
 }
 
 namespace {
+
+// Beast's fields hold a name or value of at most 65,533 bytes and throw std::length_error
+// beyond (basic_fields::new_element). Trailer fields of a chunked body are not counted
+// against header_limit, and a header limit above 64 KiB would let one huge header through,
+// so that throw would escape io_context::run and end the host. This parser refuses such a
+// field with header_limit (431) instead.
+constexpr size_t kMaxField = 65000;
+
+class RequestParser : public bhttp::request_parser<bhttp::string_body> {
+  void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
+                     beast::error_code& ec) override {
+    if (name_string.size() > kMaxField || value.size() > kMaxField) {
+      ec = bhttp::error::header_limit;
+      return;
+    }
+    get().insert(name, name_string, value);
+  }
+};
 
 // Writes a response into one buffer: status line, headers, Content-Length, body. One write
 // per response is cheaper than Beast's scatter-gather serializer, which showed at the top of
@@ -140,75 +104,348 @@ std::string serialize_response(const api::HttpResponseData& r, unsigned version,
   return out;
 }
 
+// The answer to a read that failed: 413, 431 or 400 naming the cause; nothing for a
+// connection that merely ended.
+std::optional<api::HttpResponseData> read_error_response(const boost::system::error_code& ec,
+                                                         size_t max_body, size_t max_headers) {
+  if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+      ec == beast::error::timeout || ec == asio::error::connection_reset ||
+      ec == asio::error::operation_aborted || ec == bhttp::error::partial_message)
+    return std::nullopt;
+  if (ec == bhttp::error::body_limit)
+    return json_error(413, "RequestBodyTooLarge",
+                      "request body exceeds the limit of " + std::to_string(max_body) +
+                          " bytes; send less or raise nimbus.http.maxRequestBodySize in host.json");
+  if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow)
+    return json_error(431, "RequestHeaderFieldsTooLarge",
+                      "request headers (or chunked trailers) exceed the limit of " +
+                          std::to_string(max_headers) +
+                          " bytes, or one field exceeds 65000 bytes; send fewer or smaller "
+                          "fields, or raise nimbus.http.maxRequestHeadersSize in host.json");
+  return json_error(400, "BadRequest", "malformed HTTP request: " + ec.message());
+}
+
+// Method, target, path, query and headers of a parsed head; false when the target is not a
+// valid origin-form path (the caller answers 400).
+bool fill_head(const bhttp::request<bhttp::string_body>& req, api::HttpRequestData& data) {
+  data.method = std::string(req.method_string());
+  data.target = std::string(req.target());
+  auto url = boost::urls::parse_origin_form(data.target);
+  if (!url) return false;
+  data.path = std::string(url->encoded_path());
+  for (auto p : url->params())
+    data.query.emplace(std::string(p.key), std::string(p.value));  // first value wins
+  data.headers.reserve(static_cast<size_t>(std::distance(req.begin(), req.end())));
+  for (const auto& h : req) {
+    data.headers.emplace_back(std::string(h.name_string()), std::string(h.value()));
+    if (h.name() == bhttp::field::host) data.host = std::string(h.value());
+  }
+  return true;
+}
+
+api::HttpResponseData bad_target(const api::HttpRequestData& data) {
+  return json_error(400, "BadRequest", "request target \"" + data.target + "\" is not a valid path");
+}
+
+api::HttpResponseData over_budget(std::string_view what) {
+  auto r = json_error(503, "ServerBusy",
+                      std::string(what) +
+                          "; retry shortly, or raise nimbus.http.maxBufferedRequestBytes / "
+                          "nimbus.http.maxConnections in host.json");
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
 }  // namespace
+
+ParsedRequest parse_request(std::string_view bytes, size_t max_headers, size_t max_body) {
+  ParsedRequest out;
+  RequestParser parser;
+  parser.header_limit(static_cast<uint32_t>(max_headers));
+  parser.body_limit(max_body);
+  parser.eager(true);
+  boost::system::error_code ec;
+  size_t off = 0;
+  while (!parser.is_done() && off < bytes.size()) {
+    size_t n = parser.put(asio::buffer(bytes.data() + off, bytes.size() - off), ec);
+    off += n;
+    if (ec == bhttp::error::need_more) {
+      ec = {};
+      if (n == 0) break;  // what is left is not enough for the next step
+    } else if (ec) {
+      break;
+    }
+  }
+  if (!ec && !parser.is_done()) {
+    parser.put_eof(ec);
+    if (!ec && !parser.is_done()) ec = bhttp::error::partial_message;
+  }
+  if (ec) {
+    auto r = read_error_response(ec, max_body, max_headers);
+    out.status = r ? r->status : 400;
+    out.error = r ? r->body : ec.message();
+    return out;
+  }
+  if (!fill_head(parser.get(), out.request)) {
+    out.status = 400;
+    out.error = bad_target(out.request).body;
+    return out;
+  }
+  out.request.body = std::move(parser.get().body());
+  return out;
+}
+
+struct HttpServer::Impl {
+  Impl(asio::io_context& io, Options o, Handler h, Logger& l, Admit a)
+      : io(io), opt(std::move(o)), handler(std::move(h)), admit(std::move(a)), log(l),
+        acceptor(io) {
+    if (!opt.limits) opt.limits = std::make_shared<HostLimits>();
+  }
+  asio::io_context& io;
+  Options opt;
+  Handler handler;
+  Admit admit;
+  Logger& log;
+  tcp::acceptor acceptor;
+  bool stopped = false;
+  int busy = 0;
+  int spare_fd = -1;    // closed to accept (and refuse) one connection when out of descriptors
+  int lingering = 0;    // refused connections still being closed gracefully
+  bool warned_fds = false;
+
+  awaitable<void> accept_loop();
+  awaitable<void> session(tcp::socket sock);
+  void refuse(tcp::socket sock, bool linger);
+  awaitable<void> linger_close(tcp::socket sock);
+};
+
+HttpServer::HttpServer(asio::io_context& io, Options options, Handler handler, Logger& log,
+                       Admit admit)
+    : impl_(std::make_unique<Impl>(io, std::move(options), std::move(handler), log,
+                                   std::move(admit))) {}
+HttpServer::~HttpServer() {
+  if (impl_->spare_fd >= 0) ::close(impl_->spare_fd);
+}
+
+bool HttpServer::listen(std::string& error) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(impl_->opt.address, ec);
+  if (ec) {
+    error = "--host " + impl_->opt.address + ": not an IP address; use e.g. 127.0.0.1";
+    return false;
+  }
+  tcp::endpoint ep(addr, impl_->opt.port);
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    error = "cannot listen on " + impl_->opt.address + ":" + std::to_string(impl_->opt.port) +
+            " (" + ec.message() + "); choose another port with --port";
+    return false;
+  }
+  impl_->spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return true;
+}
+
+uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+int HttpServer::busy() const { return impl_->busy; }
+
+void HttpServer::start() {
+  asio::co_spawn(impl_->io, impl_->accept_loop(),
+                 log_if_thrown(impl_->log, "Host.Http", "accept loop ended"));
+}
+
+void HttpServer::stop() {
+  impl_->stopped = true;
+  boost::system::error_code ec;
+  impl_->acceptor.close(ec);
+}
+
+// A connection over the cap gets a 503 written without waiting (the socket's send buffer is
+// empty) and is closed. Closing with the request unread would send a reset that can destroy
+// the 503 before the client reads it, so a bounded number are closed gracefully: our side
+// shut, the request drained for up to two seconds. Not when out of descriptors: lingering
+// would hold the very descriptor the next refusal needs.
+void HttpServer::Impl::refuse(tcp::socket sock, bool linger) {
+  std::string bytes = serialize_response(
+      over_budget("the host has " + std::to_string(opt.limits->max_connections) +
+                  " open connections, its limit"),
+      11, false, false);
+  boost::system::error_code ec;
+  sock.non_blocking(true, ec);
+  sock.write_some(asio::buffer(bytes), ec);
+  sock.shutdown(tcp::socket::shutdown_send, ec);
+  if (!linger || lingering >= 64) return;  // out of descriptors, or a flood: close at once
+  ++lingering;
+  asio::co_spawn(io, linger_close(std::move(sock)),
+                 log_if_thrown(log, "Host.Http", "closing a refused connection failed"));
+}
+
+awaitable<void> HttpServer::Impl::linger_close(tcp::socket sock) {
+  beast::tcp_stream stream(std::move(sock));
+  stream.expires_after(std::chrono::seconds(2));
+  char sink[4096];
+  boost::system::error_code ec;
+  for (int i = 0; i < 16 && !ec; ++i)
+    co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(use_awaitable, ec));
+  --lingering;
+}
+
+awaitable<void> HttpServer::Impl::accept_loop() {
+  auto& limits = *opt.limits;
+  while (!stopped) {
+    boost::system::error_code ec;
+    tcp::socket sock = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || stopped) co_return;
+      if (ec == asio::error::no_descriptors || ec.value() == ENFILE) {
+        // Out of descriptors: give back the spare one, take the waiting connection, answer
+        // it 503 and close it, then keep the spare again; a client always hears why.
+        if (spare_fd >= 0) ::close(spare_fd);
+        tcp::socket extra = acceptor.accept(ec);
+        if (!ec) refuse(std::move(extra), false);
+        spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (!ec) {
+          if (!warned_fds) log.warn("Host.Http", "out of file descriptors: refusing connections "
+                                                 "with 503; raise the limit (ulimit -n) or lower "
+                                                 "nimbus.http.maxConnections");
+          warned_fds = true;
+          continue;
+        }
+      }
+      // Other accept errors: say so, pause, go on; the host must not stop serving.
+      log.warn("Host.Http", "accept failed: " + ec.message());
+      asio::steady_timer t(io, std::chrono::milliseconds(50));
+      co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    if (limits.connections >= limits.max_connections) {
+      refuse(std::move(sock), true);
+      continue;
+    }
+    sock.set_option(tcp::no_delay(true), ec);
+    ++limits.connections;
+    asio::co_spawn(io, session(std::move(sock)), [this](std::exception_ptr e) {
+      --opt.limits->connections;
+      if (e) log.error("Host.Http", "connection ended by an internal error: " + exception_message(e));
+    });
+  }
+}
 
 awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
   beast::tcp_stream stream(std::move(sock));
-  beast::flat_buffer buf;
+  // Unparsed bytes are at most a head, or a chunk header with its trailers; body bytes pass
+  // straight into the body. The cap stops a client streaming an endless trailer into memory.
+  beast::flat_buffer buf(std::max<size_t>(opt.max_headers, 64u << 10) + (64u << 10));
+  auto& limits = *opt.limits;
+  // Bytes of the budget this connection holds; given back on every way out.
+  size_t reserved = 0;
+  struct Release {
+    HostLimits& l;
+    size_t& n;
+    ~Release() { l.give_body(n); }
+  } release{limits, reserved};
+  // Answers and closes: for errors and refusals whose body (if any) was not read.
+  auto answer_and_close = [&](const api::HttpResponseData& r, unsigned version,
+                              bool head) -> awaitable<void> {
+    std::string bytes = serialize_response(r, version, false, head);
+    boost::system::error_code ec;
+    stream.expires_after(std::chrono::seconds(5));
+    co_await asio::async_write(stream, asio::buffer(bytes), asio::redirect_error(use_awaitable, ec));
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  };
   for (;;) {
-    bhttp::request_parser<bhttp::string_body> parser;
+    limits.give_body(reserved);
+    reserved = 0;
+    RequestParser parser;
     parser.body_limit(opt.max_body);
     parser.header_limit(static_cast<uint32_t>(opt.max_headers));
     stream.expires_after(opt.idle_timeout);
     boost::system::error_code ec;
-    co_await bhttp::async_read(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+    co_await bhttp::async_read_header(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
     if (ec) {
-      if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
-          ec == beast::error::timeout || ec == asio::error::connection_reset ||
-          ec == asio::error::operation_aborted)
-        co_return;
-      api::HttpResponseData err;
-      if (ec == bhttp::error::body_limit)
-        err = json_error(413, "RequestBodyTooLarge",
-                         "request body exceeds the limit of " + std::to_string(opt.max_body) +
-                             " bytes; send less or raise nimbus.http.maxRequestBodySize in "
-                             "host.json");
-      else if (ec == bhttp::error::header_limit)
-        err = json_error(431, "RequestHeaderFieldsTooLarge",
-                         "request headers exceed the limit of " + std::to_string(opt.max_headers) +
-                             " bytes; send fewer or smaller headers, or raise "
-                             "nimbus.http.maxRequestHeadersSize in host.json");
-      else
-        err = json_error(400, "BadRequest", "malformed HTTP request: " + ec.message());
-      std::string bytes = serialize_response(err, 11, false, false);
-      stream.expires_after(std::chrono::seconds(5));
-      co_await asio::async_write(stream, asio::buffer(bytes), asio::redirect_error(use_awaitable, ec));
-      stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+      if (auto err = read_error_response(ec, opt.max_body, opt.max_headers))
+        co_await answer_and_close(*err, 11, false);
       co_return;
     }
-    auto req = parser.release();
-    ++busy;
-    bool keep_alive = req.keep_alive();
-    unsigned version = req.version();
-    bool head = req.method() == bhttp::verb::head;
-
+    auto& head_msg = parser.get();
+    unsigned version = head_msg.version();
+    bool head = head_msg.method() == bhttp::verb::head;
     api::HttpRequestData data;
-    data.method = std::string(req.method_string());
-    data.target = std::string(req.target());
-    api::HttpResponseData response;
-    auto url = boost::urls::parse_origin_form(data.target);
-    if (!url) {
-      response = json_error(400, "BadRequest",
-                            "request target \"" + data.target + "\" is not a valid path");
-    } else {
-      data.path = std::string(url->encoded_path());
-      for (auto p : url->params())
-        data.query.emplace(std::string(p.key), std::string(p.value));  // first value wins
-      data.headers.reserve(static_cast<size_t>(std::distance(req.begin(), req.end())));
-      for (const auto& h : req) {
-        data.headers.emplace_back(std::string(h.name_string()), std::string(h.value()));
-        if (h.name() == bhttp::field::host) data.host = std::string(h.value());
-      }
-      if (data.host.empty()) data.host = opt.address + ":" + std::to_string(opt.port);
-      data.body = std::move(req.body());
-      stream.expires_never();
-      response = co_await handler(data);
+    if (!fill_head(head_msg, data)) co_return co_await answer_and_close(bad_target(data), version, head);
+    if (data.host.empty()) data.host = opt.address + ":" + std::to_string(opt.port);
+
+    // Admission on the headers alone: route, method and key are known before the body.
+    if (admit)
+      if (auto refused = admit(data)) co_return co_await answer_and_close(*refused, version, head);
+
+    // The body: reserve what Content-Length announces before reading a byte of it.
+    auto announced = parser.content_length();
+    if (announced && *announced > opt.max_body)
+      co_return co_await answer_and_close(*read_error_response(bhttp::error::body_limit,
+                                                               opt.max_body, opt.max_headers),
+                                          version, head);
+    if (announced && *announced > 0) {
+      if (!limits.take_body(*announced))
+        co_return co_await answer_and_close(
+            over_budget("the host is buffering as many request bodies as "
+                        "nimbus.http.maxBufferedRequestBytes allows"),
+            version, head);
+      reserved = *announced;
     }
+    if (!parser.is_done()) {
+      // Expect: 100-continue is answered only now, after admission and the budget; the
+      // header is then ours, not the function's (a proxied handler would answer it again).
+      auto expect = head_msg[bhttp::field::expect];
+      if (version >= 11 && beast::iequals(expect, "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        stream.expires_after(std::chrono::seconds(30));
+        co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()),
+                                   asio::redirect_error(use_awaitable, ec));
+        if (ec) co_return;
+      }
+      stream.expires_after(opt.idle_timeout);
+      if (announced) {
+        co_await bhttp::async_read(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+      } else {
+        // Chunked: grow the reservation as the body grows.
+        while (!ec && !parser.is_done()) {
+          co_await bhttp::async_read_some(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+          size_t have = parser.get().body().size();
+          if (!ec && have > reserved) {
+            if (!limits.take_body(have - reserved))
+              co_return co_await answer_and_close(
+                  over_budget("the host is buffering as many request bodies as "
+                              "nimbus.http.maxBufferedRequestBytes allows"),
+                  version, head);
+            reserved = have;
+          }
+        }
+      }
+      if (ec) {
+        if (auto err = read_error_response(ec, opt.max_body, opt.max_headers))
+          co_await answer_and_close(*err, version, head);
+        co_return;
+      }
+    }
+    std::erase_if(data.headers, [](const auto& h) { return beast::iequals(h.first, "expect"); });
+    bool keep_alive = head_msg.keep_alive();
+    data.body = std::move(head_msg.body());
+
+    ++busy;
+    struct Busy {
+      int& n;
+      ~Busy() { --n; }
+    } busy_guard{busy};
+    stream.expires_never();
+    api::HttpResponseData response = co_await handler(data);
     keep_alive = keep_alive && !stopped;  // while draining, each answer closes its connection
     std::string bytes = serialize_response(response, version, keep_alive, head);
     stream.expires_after(std::chrono::seconds(30));
     co_await asio::async_write(stream, asio::buffer(bytes), asio::redirect_error(use_awaitable, ec));
-    --busy;
     if (ec || !keep_alive) {
       stream.socket().shutdown(tcp::socket::shutdown_send, ec);
       co_return;

@@ -1,29 +1,59 @@
 #pragma once
 // The HTTP/1.1 front door (Boost.Beast): keep-alive connections, limits checked while
 // parsing, and a JSON error for every request it cannot hand on: 400 malformed, 413 body over
-// the limit, 431 headers over the limit. Everything else goes to one handler.
+// the limit, 431 headers over the limit, 503 when the host's connection cap or its budget of
+// buffered request bodies is used up.
+//
+// A request is read in two steps: headers first, then `admit` decides (route, method, key)
+// before a byte of the body is read, so a caller without a key never makes the host buffer
+// 100 MB; `Expect: 100-continue` is answered only after admission. The body is then read
+// into memory against a host-wide budget (BodyBudget) shared by every server of the host.
 // Beast stays inside http_server.cc. Threading: the host's single I/O thread.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "api/invocation.h"
 #include "common/log.h"
 
 namespace nimbus::http {
 
+// What every server of one host shares: the bytes of request bodies held in memory at once,
+// and the open connections. A request whose body would exceed the budget is answered 503
+// (before its body is read when Content-Length says so, mid-body for chunked ones); a
+// connection beyond the cap is answered 503 and closed. Single-threaded (the I/O thread).
+struct HostLimits {
+  size_t body_budget = 256u << 20;
+  size_t body_used = 0;
+  size_t max_connections = 1024;
+  size_t connections = 0;
+  bool take_body(size_t n) {
+    if (n > body_budget - body_used) return false;
+    body_used += n;
+    return true;
+  }
+  void give_body(size_t n) { body_used -= n; }
+};
+
 class HttpServer {
  public:
   using Handler = std::function<boost::asio::awaitable<api::HttpResponseData>(api::HttpRequestData&)>;
+  // Called with the request's method, target, path, query and headers (no body yet). An
+  // answer here is sent without reading the body, and the connection then closes. It may
+  // also fill fields of the request (route parameters, the matched function) for `Handler`.
+  using Admit = std::function<std::optional<api::HttpResponseData>(api::HttpRequestData&)>;
   struct Options {
     std::string address = "127.0.0.1";
     uint16_t port = 7071;
     size_t max_body = 100u << 20;
     size_t max_headers = 32u << 10;
     std::chrono::seconds idle_timeout{120};
+    std::shared_ptr<HostLimits> limits;  // null: limits of this server's own (defaults)
   };
-  HttpServer(boost::asio::io_context& io, Options options, Handler handler, Logger& log);
+  HttpServer(boost::asio::io_context& io, Options options, Handler handler, Logger& log,
+             Admit admit = {});
   ~HttpServer();
   // Binds; false with `error` naming the address and the fix.
   bool listen(std::string& error);
@@ -43,5 +73,19 @@ class HttpServer {
 // host itself answers.
 api::HttpResponseData json_error(int status, std::string_view code, std::string_view message,
                                  std::string_view invocation_id = {});
+
+// Raises the soft file-descriptor limit to the hard one (once, at start) and returns the
+// connection cap that leaves a reserve of descriptors for workers, the store and logs.
+size_t default_max_connections();
+
+// Parses one complete HTTP/1.1 request from `bytes` with the server's own parser and
+// limits, as a session would: the request, or the status (400/413/431) and message the
+// server would answer. For the fuzz target and unit tests; sessions read from sockets.
+struct ParsedRequest {
+  int status = 0;  // 0: parsed; else the error status
+  std::string error;
+  api::HttpRequestData request;
+};
+ParsedRequest parse_request(std::string_view bytes, size_t max_headers, size_t max_body);
 
 }  // namespace nimbus::http

@@ -34,11 +34,12 @@ boost::asio::awaitable<api::InvocationResult> Dispatcher::dispatch(api::Invocati
     ++in_flight_;
     try {
       result = co_await it->second->invoke(inv);
-    } catch (const std::exception& e) {
-      // A bug in an invoker must not take the host down; it fails this invocation.
+    } catch (...) {
+      // A bug in an invoker must not take the host down (nor leak the in-flight count, which
+      // throttling and the shutdown drain read); it fails this invocation.
       result = {};
       result.outcome = api::Outcome::bad_response;
-      result.error = std::string("internal error: ") + e.what();
+      result.error = "internal error: " + exception_message(std::current_exception());
     }
     --in_flight_;
   }

@@ -46,9 +46,24 @@ std::optional<KeyStore> KeyStore::load(const std::string& data_dir, std::string&
   }
   KeyStore k;
   k.master_ = std::string(master->as_string());
+  if (k.master_.size() < kMinKeyLength) {
+    error = path + ": masterKey: " + std::to_string(k.master_.size()) +
+            " characters is too short to resist guessing; use at least " +
+            std::to_string(kMinKeyLength) + " (or delete the file to generate new keys)";
+    return std::nullopt;
+  }
   if (const auto* fk = obj->if_contains("functionKeys"); fk && fk->is_object())
-    for (const auto& kv : fk->as_object())
-      if (kv.value().is_string()) k.host_keys_[std::string(kv.key())] = std::string(kv.value().as_string());
+    for (const auto& kv : fk->as_object()) {
+      if (!kv.value().is_string()) continue;
+      std::string value(kv.value().as_string());
+      if (value.size() < kMinKeyLength) {
+        error = path + ": functionKeys." + std::string(kv.key()) + ": " +
+                std::to_string(value.size()) + " characters is too short; use at least " +
+                std::to_string(kMinKeyLength) + " (or remove it)";
+        return std::nullopt;
+      }
+      k.host_keys_[std::string(kv.key())] = std::move(value);
+    }
   return k;
 }
 
@@ -68,19 +83,34 @@ std::optional<KeyStore> KeyStore::load_or_create(const std::string& data_dir, st
   doc["masterKey"] = master;
   doc["functionKeys"] = json::object{{"default", def}};
   std::string text = json::serialize(doc) + "\n";
-  // O_EXCL: two hosts starting at once must not overwrite each other's keys.
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  // Written to a temporary file, synced, then linked into place: a crash leaves either no
+  // keys.json or a whole one (never an empty file that stops the next start), and link()
+  // fails with EEXIST if another host created the keys meanwhile, whose keys then win.
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
-    if (errno == EEXIST) return load(data_dir, error);
-    error = path + ": cannot be created (" + std::string(strerror(errno)) + ")";
+    error = path + ": cannot be created (" + std::string(strerror(errno)) +
+            "); pass a writable --data DIR";
     return std::nullopt;
   }
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ok = ::fsync(fd) == 0 && ok;
   ::close(fd);
+  int linked = ok ? ::link(tmp.c_str(), path.c_str()) : -1;
+  int link_errno = errno;
+  ::unlink(tmp.c_str());
   if (!ok) {
-    error = path + ": cannot be written";
+    error = path + ": cannot be written (" + std::string(strerror(errno)) + ")";
     return std::nullopt;
+  }
+  if (linked != 0) {
+    if (link_errno == EEXIST) return load(data_dir, error);
+    error = path + ": cannot be created (" + std::string(strerror(link_errno)) + ")";
+    return std::nullopt;
+  }
+  if (int dir = ::open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+    ::fsync(dir);  // the new name itself survives a crash
+    ::close(dir);
   }
   KeyStore k;
   k.master_ = master;

@@ -25,6 +25,9 @@ class KeyStore {
   const std::string& master_key() const { return master_; }
   const std::map<std::string, std::string>& host_keys() const { return host_keys_; }
 
+  // Keys shorter than this are refused at load: a guessable key is no key.
+  static constexpr size_t kMinKeyLength = 16;
+
   // A fresh key: URL-safe base64 of 40 random bytes, as Azure's SecretGenerator sizes them.
   static std::string generate_key();
 

@@ -96,6 +96,26 @@ api::HttpResponseData run_function_manually(api::HttpRequestData& req, const con
   return {202, {}, ""};
 }
 
+bool is_open_admin_path(const api::HttpRequestData& req) {
+  return req.path == "/metrics" || req.path == "/admin/host/ping";
+}
+
+api::HttpResponseData admin_unauthorized() {
+  return http::json_error(401, "Unauthorized",
+                          "admin endpoints need the master key in x-functions-key (see "
+                          "`nimbus keys list`)");
+}
+
+// Admin routes but ping and /metrics need the master key: checked on the headers, before a
+// body is read.
+std::optional<api::HttpResponseData> admin_admit(const api::HttpRequestData& req,
+                                                 const security::KeyStore* keys) {
+  if (is_open_admin_path(req) || !keys ||
+      keys->authorize(config::AuthLevel::admin, triggers::presented_key(req)))
+    return std::nullopt;
+  return admin_unauthorized();
+}
+
 awaitable<api::HttpResponseData> admin_route(api::HttpRequestData& req, bool& handled,
                                              const security::KeyStore* keys,
                                              observability::Metrics& metrics,
@@ -114,11 +134,7 @@ awaitable<api::HttpResponseData> admin_route(api::HttpRequestData& req, bool& ha
                                          req.method == "HEAD"))
     co_return api::HttpResponseData{200, {{"Cache-Control", "no-store"}}, ""};
   bool is_admin = !keys || keys->authorize(config::AuthLevel::admin, triggers::presented_key(req));
-  auto unauthorized = [] {
-    return http::json_error(401, "Unauthorized",
-                            "admin endpoints need the master key in x-functions-key (see "
-                            "`nimbus keys list`)");
-  };
+  auto unauthorized = admin_unauthorized;
   if (req.path.starts_with("/admin/functions/") && req.method == "POST")
     co_return is_admin ? run_function_manually(req, app, queue_trigger) : unauthorized();
   if (req.path == "/admin/host/status" && (req.method == "GET" || req.method == "HEAD")) {
@@ -138,6 +154,40 @@ awaitable<api::HttpResponseData> admin_route(api::HttpRequestData& req, bool& ha
   }
   handled = false;
   co_return api::HttpResponseData{};
+}
+
+bool is_loopback(const std::string& address) {
+  boost::system::error_code ec;
+  auto a = asio::ip::make_address(address, ec);
+  return !ec && a.is_loopback();
+}
+
+// Creates the data directory 0700 (it holds keys and the database); an existing one that
+// others can read is used, with a warning that says how to close it.
+std::string prepare_data_dir(const std::string& dir, Logger& log) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  bool created = fs::create_directories(dir, ec);
+  if (ec)
+    return dir + ": cannot create the data directory (" + ec.message() +
+           "); pass a writable --data DIR";
+  if (created) {
+    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+    return {};
+  }
+  auto loose = [](fs::perms p) {
+    return (p & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none;
+  };
+  if (loose(fs::status(dir, ec).permissions()))
+    log.warn("Host.Startup", dir + ": the data directory is readable by other users; it holds "
+                                   "keys and queued data: chmod 700 " + dir);
+  for (const char* name : {"keys.json", "nimbus.db"}) {
+    fs::path file = fs::path(dir) / name;
+    if (fs::exists(file, ec) && loose(fs::status(file, ec).permissions()))
+      log.warn("Host.Startup", file.string() + " is readable by other users: chmod 600 " +
+                                   file.string());
+  }
+  return {};
 }
 
 std::string route_url(const config::AppSpec& app, const config::FunctionSpec& fn,
@@ -169,15 +219,40 @@ int run_host(const StartOptions& options) {
   std::string data_dir = options.data_dir.empty()
                              ? (std::filesystem::path(app.root) / ".nimbus-data").string()
                              : options.data_dir;
+  if (std::string error = prepare_data_dir(data_dir, log); !error.empty()) {
+    report(error);
+    return 2;
+  }
   {
-    std::error_code ec;
-    std::filesystem::create_directories(data_dir, ec);
+    boost::system::error_code ec;
+    asio::ip::make_address(options.address, ec);
     if (ec) {
-      report(data_dir + ": cannot create the data directory (" + ec.message() +
-             "); pass a writable --data DIR");
+      report("--host " + options.address + ": not an IP address; use e.g. 127.0.0.1");
       return 2;
     }
   }
+  // The published development key and --no-auth are for a machine's own loopback: on any
+  // other address they would hand the queues and every function to the network.
+  if (!is_loopback(options.address) && !options.allow_insecure_network) {
+    if (options.no_auth) {
+      report("--no-auth on " + options.address + " would let anyone on the network call every "
+             "function; listen on 127.0.0.1, drop --no-auth, or add --allow-insecure-network");
+      return 2;
+    }
+    if (app.queue_service.enabled) {
+      report("the queue service accepts the published development key (devstoreaccount1), so "
+             "serving it on " + options.address + " opens its queues to the network; listen on "
+             "127.0.0.1, set nimbus.queueService.enabled to false in host.json, or add "
+             "--allow-insecure-network");
+      return 2;
+    }
+  }
+  if (!is_loopback(options.address))
+    log.warn("Host.Startup",
+             "listening on " + options.address + ", not loopback: " +
+                 (options.allow_insecure_network ? "--allow-insecure-network is set; "
+                                                   "traffic is plain HTTP"
+                                                 : "traffic is plain HTTP (TLS is not served yet)"));
   std::optional<security::KeyStore> keys;
   if (options.no_auth) {
     log.warn("Host.Startup",
@@ -191,6 +266,14 @@ int run_host(const StartOptions& options) {
       return 2;
     }
   }
+
+  // One budget of buffered request bodies and one connection cap for all of the host's ports.
+  auto limits = std::make_shared<http::HostLimits>();
+  limits->max_connections = app.max_connections ? app.max_connections
+                                                : http::default_max_connections();
+  limits->body_budget = app.max_buffered_request_bytes
+                            ? app.max_buffered_request_bytes
+                            : std::max<size_t>(size_t(256) << 20, app.max_request_body);
 
   asio::io_context io(1);
   workers::ProcessReaper reaper(io);
@@ -267,7 +350,11 @@ int run_host(const StartOptions& options) {
       so.sync = app.synchronous_full ? storage::SqliteQueueStore::Sync::full
                                      : storage::SqliteQueueStore::Sync::normal;
       queue_store = storage::SqliteQueueStore::open(so, error);
-      if (!queue_store) co_return fail(error);
+      if (!queue_store) {
+        fail(error);
+        exit_code = 2;  // like every other refusal to start on bad input
+        co_return;
+      }
       async_store = std::make_unique<queue::AsyncQueueStore>(*queue_store, io.get_executor());
     }
     if (app.queue_service.enabled) {
@@ -290,6 +377,7 @@ int run_host(const StartOptions& options) {
       int qport = options.queue_port >= 0 ? options.queue_port : app.queue_service.port;
       http::HttpServer::Options qo{options.address, static_cast<uint16_t>(qport),
                                    queue::QueueService::kMaxRequestBody, app.max_request_headers};
+      qo.limits = limits;
       queue_server = std::make_unique<http::HttpServer>(
           io, qo, [&](api::HttpRequestData& req) { return queue_service->handle(req); }, log);
       if (!queue_server->listen(error))
@@ -314,11 +402,12 @@ int run_host(const StartOptions& options) {
     if (async_store)
       write_outputs = [&](const std::vector<std::pair<std::string, std::string>>& outputs) {
         return triggers::write_queue_outputs(*async_store, kTriggerAccount, app.queues.base64,
-                                             outputs);
+                                             outputs, &log);
       };
     http_trigger = std::make_unique<triggers::HttpTrigger>(*router, keys ? &*keys : nullptr,
                                                            dispatcher, std::move(write_outputs));
     if (async_store) {
+      if (auto e = triggers::QueueTrigger::check(app); !e.empty()) co_return fail(e);
       queue_trigger = std::make_unique<triggers::QueueTrigger>(io, *async_store, dispatcher, app,
                                                                kTriggerAccount, metrics, log);
       async_store->set_message_listener([&](const api::QueueRef& q, api::UnixMillis visible_at) {
@@ -329,6 +418,7 @@ int run_host(const StartOptions& options) {
     int port = options.port >= 0 ? options.port : app.local_http_port ? app.local_http_port : 7071;
     http::HttpServer::Options so{options.address, static_cast<uint16_t>(port),
                                  app.max_request_body, app.max_request_headers};
+    so.limits = limits;
     server = std::make_unique<http::HttpServer>(
         io, so,
         [&](api::HttpRequestData& req) -> awaitable<api::HttpResponseData> {
@@ -340,7 +430,13 @@ int run_host(const StartOptions& options) {
           }
           co_return co_await http_trigger->handle(req);
         },
-        log);
+        log,
+        // Refusals that need only the headers, so no body is read for them.
+        [&](api::HttpRequestData& req) -> std::optional<api::HttpResponseData> {
+          if (req.path.starts_with("/admin/") || req.path == "/metrics")
+            return admin_admit(req, keys ? &*keys : nullptr);
+          return http_trigger->admit(req);
+        });
     if (!server->listen(error)) co_return fail(error);
     server->start();
     uint16_t bound = server->port();

@@ -11,6 +11,8 @@ struct StartOptions {
   std::string address = "127.0.0.1";
   int port = -1;  // -1: local.settings.json Host.LocalHttpPort, else 7071; 0: any free port
   bool no_auth = false;
+  // Allows --no-auth and the development-key queue service on a non-loopback address.
+  bool allow_insecure_network = false;
   int queue_port = -1;  // -1: host.json nimbus.queueService.port (10001); 0: any free port
   std::string worker_exe;  // nimbus-worker beside the nimbus binary
 };

@@ -17,12 +17,15 @@ namespace {
 constexpr const char* kUsage =
     "usage:\n"
     "  nimbus start APP_DIR [--port N] [--queue-port N] [--host ADDR] [--data DIR] [--no-auth]\n"
+    "               [--allow-insecure-network]\n"
     "      Serve an Azure Functions app folder (host.json, <fn>/function.json) or a native app.\n"
     "      --port     HTTP port (default: local.settings.json Host.LocalHttpPort, else 7071)\n"
     "      --queue-port  Azure-Queue-compatible service port (default 10001; 0 picks a free one)\n"
     "      --host     address to listen on (default 127.0.0.1)\n"
     "      --data     data directory for keys and state (default APP_DIR/.nimbus-data)\n"
     "      --no-auth  accept every request without a key (local development only)\n"
+    "      --allow-insecure-network  allow --no-auth and the queue service's published\n"
+    "                 development key on a --host that is not loopback (refused otherwise)\n"
     "  nimbus keys list [--data DIR | APP_DIR]\n"
     "      Show the master key and host keys.\n"
     "  nimbus queue list|create|put|peek|get|delete|clear ...\n"
@@ -84,6 +87,8 @@ int main(int argc, char** argv) {
         o.address = v;
       } else if (a == "--no-auth") {
         o.no_auth = true;
+      } else if (a == "--allow-insecure-network") {
+        o.allow_insecure_network = true;
       } else if (!a.empty() && a[0] == '-') {
         return usage_error("unknown option " + a);
       } else if (o.app_dir.empty()) {

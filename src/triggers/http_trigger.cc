@@ -13,35 +13,43 @@ std::string_view presented_key(const api::HttpRequestData& req) {
   return it == req.query.end() ? std::string_view() : std::string_view(it->second);
 }
 
-boost::asio::awaitable<api::HttpResponseData> HttpTrigger::handle(api::HttpRequestData& req) {
+std::optional<api::HttpResponseData> HttpTrigger::admit(api::HttpRequestData& req) const {
   auto m = router_.match(req.method, req.path);
   switch (m.kind) {
     case http::RouteMatch::Kind::bad_path:
-      co_return http::json_error(400, "BadRequest",
-                                 "path \"" + req.path + "\" has a malformed percent-escape");
+      return http::json_error(400, "BadRequest",
+                              "path \"" + req.path + "\" has a malformed percent-escape");
     case http::RouteMatch::Kind::not_found:
-      co_return http::json_error(404, "NotFound",
-                                 "no function is routed at " + req.method + " " + req.path);
+      return http::json_error(404, "NotFound",
+                              "no function is routed at " + req.method + " " + req.path);
     case http::RouteMatch::Kind::method_not_allowed: {
       std::string allow;
       for (const auto& a : m.allowed) allow += (allow.empty() ? "" : ", ") + a;
       auto r = http::json_error(405, "MethodNotAllowed",
                                 req.method + " is not allowed on " + req.path + "; use " + allow);
       r.headers.emplace_back("Allow", allow);
-      co_return r;
+      return r;
     }
     case http::RouteMatch::Kind::found:
       break;
   }
   const auto& fn = *m.function;
   if (keys_ && !keys_->authorize(fn.http.auth, presented_key(req)))
-    co_return http::json_error(
+    return http::json_error(
         401, "Unauthorized",
         std::string("function \"") + fn.name + "\" needs a" +
             (fn.http.auth == config::AuthLevel::admin ? "n admin (master)" : " function") +
             " key: send it in the x-functions-key header or the code query parameter (see "
             "`nimbus keys list`)");
   req.params = std::move(m.params);
+  req.function = &fn;
+  return std::nullopt;
+}
+
+boost::asio::awaitable<api::HttpResponseData> HttpTrigger::handle(api::HttpRequestData& req) {
+  if (!req.function)
+    if (auto refused = admit(req)) co_return std::move(*refused);
+  const auto& fn = *req.function;
   api::Invocation inv;
   inv.function = &fn;
   inv.trigger = "http";

@@ -5,6 +5,7 @@
 // Threading: the host's single I/O thread.
 #include <boost/asio/awaitable.hpp>
 #include <functional>
+#include <optional>
 
 #include "api/invocation.h"
 #include "http/router.h"
@@ -25,6 +26,9 @@ class HttpTrigger {
         keys_(keys),
         dispatcher_(dispatcher),
         write_outputs_(std::move(write_outputs)) {}
+  // Route, method and key, on the headers alone (HttpServer calls it before reading the
+  // body): an error answer, or nothing with req.function and req.params set.
+  std::optional<api::HttpResponseData> admit(api::HttpRequestData& req) const;
   boost::asio::awaitable<api::HttpResponseData> handle(api::HttpRequestData& req);
 
  private:

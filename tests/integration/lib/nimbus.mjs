@@ -30,9 +30,12 @@ export function copyApp(rel, patchHost) {
 }
 
 // Starts `nimbus start APP --port 0`; resolves once it logs the port it listens on.
-export function startNimbus(app, args = [], { timeoutMs = 20000 } = {}) {
+// `wrapper` runs it through another command, e.g. ["bash", "-c", 'ulimit -n 160; exec "$@"', "nimbus"].
+export function startNimbus(app, args = [], { timeoutMs = 20000, wrapper } = {}) {
   const data = tempDir("nimbus-data-");
-  const proc = spawn(BIN, ["start", app, "--port", "0", "--queue-port", "0", "--data", data, ...args], {
+  const argv = ["start", app, "--port", "0", "--queue-port", "0", "--data", data, ...args];
+  const [cmd, ...pre] = wrapper ?? [BIN];
+  const proc = spawn(cmd, wrapper ? [...pre, BIN, ...argv] : argv, {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const host = { proc, data, logs: "", port: 0, queuePort: 0, exited: null };
