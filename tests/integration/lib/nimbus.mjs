@@ -123,3 +123,57 @@ export function rawRequest(port, bytes, timeoutMs = 5000) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Polls `check` (sync or async) until it returns a truthy value, which it resolves with; throws
+// after `timeoutMs`, naming `what` and the last value seen. For tests that wait on a condition
+// instead of sleeping a fixed time and hoping.
+export async function waitFor(check, { timeoutMs = 10000, intervalMs = 20, what = "condition" } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    last = await check();
+    if (last) return last;
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+    await sleep(intervalMs);
+  }
+}
+
+// Resolves with the first match of `pattern` in a started host's log (stdout + stderr), waiting
+// for the output to arrive; rejects after `timeoutMs` or when the host exits without it.
+export function waitForLog(host, pattern, timeoutMs = 10000) {
+  return new Promise((resolve, reject) => {
+    const look = () => pattern.exec(host.logs);
+    const first = look();
+    if (first) return resolve(first);
+    if (host.exited) return reject(new Error(`host exited before logging ${pattern}:\n${host.logs.slice(-2000)}`));
+    const onData = () => setImmediate(() => {
+      const m = look();
+      if (m) { done(); resolve(m); }
+    });
+    const onExit = () => setImmediate(() => {
+      const m = look();
+      done();
+      if (m) resolve(m);
+      else reject(new Error(`host exited before logging ${pattern}:\n${host.logs.slice(-2000)}`));
+    });
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms:\n${host.logs.slice(-2000)}`));
+    }, timeoutMs);
+    function done() {
+      clearTimeout(timer);
+      host.proc.stdout.off("data", onData);
+      host.proc.stderr.off("data", onData);
+      host.proc.off("exit", onExit);
+    }
+    host.proc.stdout.on("data", onData);
+    host.proc.stderr.on("data", onData);
+    host.proc.on("exit", onExit);
+  });
+}
+
+// The value of the first /metrics sample matching `pattern` (one capture group), or 0.
+export async function metricValue(host, pattern) {
+  const m = (await request(host.port, "GET", "/metrics")).body.match(pattern);
+  return m ? Number(m[1]) : 0;
+}
