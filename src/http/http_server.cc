@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -72,10 +73,13 @@ void append_clean(std::string& out, std::string_view text) {
     if (c != '\r' && c != '\n') out.push_back(c);
 }
 
+// Large bodies are not copied: the caller writes them after the head (see kCopyBody).
+constexpr size_t kCopyBody = 64u << 10;
+
 std::string serialize_response(const api::HttpResponseData& r, unsigned version, bool keep_alive,
-                               bool head) {
+                               bool head, bool with_body = true) {
   std::string out;
-  out.reserve(128 + r.body.size());
+  out.reserve(128 + (with_body ? r.body.size() : 0));
   out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
   out += std::to_string(r.status);
   out.push_back(' ');
@@ -100,7 +104,7 @@ std::string serialize_response(const api::HttpResponseData& r, unsigned version,
     out += "\r\n";
   }
   out += "\r\n";
-  if (!bodiless && !head) out += r.body;  // HEAD keeps the GET answer's Content-Length
+  if (!bodiless && !head && with_body) out += r.body;  // HEAD keeps the GET's Content-Length
   return out;
 }
 
@@ -351,6 +355,10 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
   // Answers and closes: for errors and refusals whose body (if any) was not read.
   auto answer_and_close = [&](const api::HttpResponseData& r, unsigned version,
                               bool head) -> awaitable<void> {
+    // The body will not be read: its reservation goes back now, not after the write, or
+    // bodies refused together would all hold theirs while each is answered.
+    limits.give_body(reserved);
+    reserved = 0;
     std::string bytes = serialize_response(r, version, false, head);
     boost::system::error_code ec;
     stream.expires_after(std::chrono::seconds(5));
@@ -442,10 +450,20 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     } busy_guard{busy};
     stream.expires_never();
     api::HttpResponseData response = co_await handler(data);
+    std::string().swap(data.body);  // the request's memory goes before the answer is written
+    limits.give_body(reserved);
+    reserved = 0;
     keep_alive = keep_alive && !stopped;  // while draining, each answer closes its connection
-    std::string bytes = serialize_response(response, version, keep_alive, head);
+    // Small answers go out as one buffer (one write, cheapest); a large body is written
+    // after its head without copying it (bodies up to maxRequestBodySize would double).
+    bool copy = response.body.size() <= kCopyBody;
+    std::string bytes = serialize_response(response, version, keep_alive, head, copy);
+    bool separate_body = !copy && !head && response.status >= 200 && response.status != 204 &&
+                         response.status != 304;
+    std::array<asio::const_buffer, 2> out{
+        asio::buffer(bytes), separate_body ? asio::buffer(response.body) : asio::const_buffer()};
     stream.expires_after(std::chrono::seconds(30));
-    co_await asio::async_write(stream, asio::buffer(bytes), asio::redirect_error(use_awaitable, ec));
+    co_await asio::async_write(stream, out, asio::redirect_error(use_awaitable, ec));
     if (ec || !keep_alive) {
       stream.socket().shutdown(tcp::socket::shutdown_send, ec);
       co_return;
