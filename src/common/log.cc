@@ -4,6 +4,7 @@
 
 #include <boost/json/serialize.hpp>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 
 #include "common/ids.h"
@@ -36,6 +37,90 @@ bool parse_log_level(std::string_view name, LogLevel& out) {
 
 std::string_view log_level_name(LogLevel level) { return kNames[static_cast<int>(level)]; }
 
+size_t utf8_sequence_length(std::string_view s) {
+  if (s.empty()) return 0;
+  auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  size_t n;
+  uint32_t cp;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+    cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    cp = c & 0x0F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;  // a continuation byte, C0/C1 (always overlong) or F5..FF
+  }
+  if (s.size() < n) return 0;
+  for (size_t i = 1; i < n; ++i) {
+    if ((b(i) & 0xC0) != 0x80) return 0;
+    cp = cp << 6 | (b(i) & 0x3F);
+  }
+  // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
+  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+      (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return n;
+}
+
+std::string valid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    size_t n = utf8_sequence_length(text.substr(i));
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+    } else {
+      out.append(text, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
+std::string escape_log_json(std::string_view in) {
+  // Boost.JSON escapes '"', '\\' and C0 controls but copies other bytes as they are; every byte
+  // >= 0x7F in its output is inside a string, so it can be rewritten in place here.
+  size_t i = 0;
+  while (i < in.size() && static_cast<unsigned char>(in[i]) < 0x7F) ++i;
+  if (i == in.size()) return std::string(in);  // the common case: plain ASCII
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(in.substr(0, i));
+  out.reserve(in.size() + 16);
+  while (i < in.size()) {
+    unsigned char c = static_cast<unsigned char>(in[i]);
+    if (c < 0x7F) {
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    size_t n = c == 0x7F ? 1 : utf8_sequence_length(in.substr(i));
+    if (c == 0x7F || (n == 2 && c == 0xC2 && static_cast<unsigned char>(in[i + 1]) < 0xA0)) {
+      // DEL and the C1 controls (CSI is U+009B) mean something to terminals.
+      unsigned char cp = c == 0x7F ? c : static_cast<unsigned char>(in[i + 1]);
+      out += "\\u00";
+      out.push_back(kHex[cp >> 4]);
+      out.push_back(kHex[cp & 15]);
+      i += n;
+    } else if (n == 0) {
+      out += "\\\\x";  // JSON for a visible backslash, then x and two hex digits
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+      ++i;
+    } else {
+      out.append(in, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
 std::string exception_message(std::exception_ptr e) {
   if (!e) return {};
   try {
@@ -61,7 +146,7 @@ void Logger::write(LogLevel level, std::string_view category, std::string_view m
   line["category"] = category;
   line["msg"] = msg;
   for (auto& kv : fields) line[kv.key()] = std::move(kv.value());
-  std::string text = boost::json::serialize(line);
+  std::string text = escape_log_json(boost::json::serialize(line));
   text.push_back('\n');
   std::lock_guard lock(mu_);
   size_t off = 0;

@@ -2,6 +2,12 @@
 // One way to log: every line is a JSON object on stderr, written whole under a mutex so
 // lines from several threads never interleave. The level filter comes from host.json
 // (logging.logLevel.default). Thread-safe; the Logger is owned by the Host and passed down.
+//
+// Every line is valid UTF-8 JSON whatever bytes user code or a client supplied: control
+// characters are escaped (\u001b, never a raw ESC for a terminal to act on), a byte that is
+// not part of valid UTF-8 is written as the visible text \xHH (JSON "\\xHH"), and the C1
+// controls U+0080..U+009F as \u0080..\u009f. So no input can end a line, forge a record or
+// send a terminal escape sequence.
 #include <boost/json/object.hpp>
 #include <exception>
 #include <mutex>
@@ -46,6 +52,15 @@ class Logger {
   int fd_;
   std::mutex mu_;
 };
+
+// `text` made valid UTF-8: every byte that is not part of a valid sequence (overlong forms,
+// surrogates and code points past U+10FFFF included) becomes U+FFFD, as a UTF-8 decoder with
+// replacement (.NET's, the browser's) reads it. For JSON handed to other programs.
+std::string valid_utf8(std::string_view text);
+// Length of the valid UTF-8 sequence at the start of `s` (1..4), or 0 when it is invalid.
+size_t utf8_sequence_length(std::string_view s);
+// A serialized JSON text made safe for a log line (see the class comment); exposed for tests.
+std::string escape_log_json(std::string_view json_text);
 
 // What an exception says; "" for none, "unknown exception" for a non-std one.
 std::string exception_message(std::exception_ptr e);

@@ -1,12 +1,16 @@
 #include "workers/custom_handler_pool.h"
 
 #include <signal.h>
+#include <sys/socket.h>
+
+#include <optional>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include "workers/custom_handler_protocol.h"
+#include "workers/scope_exit.h"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -23,10 +27,82 @@ constexpr auto kReadyPoll = std::chrono::milliseconds(25);  // Azure polls GET /
 constexpr auto kMaxBackoff = std::chrono::seconds(10);
 constexpr const char* kHostVersion = "4.0.0-nimbus";
 
+// Beast's header container cannot hold a field value over ~64 KiB and throws from inside the
+// parser (out of io_context::run) when asked to: the header section is bounded well below
+// that, so an oversized header is a parse error (header_limit) instead.
+constexpr size_t kMaxAnswerHeader = 32 * 1024;
+// Chunked trailers are not covered by the header limit; the read buffer bounds them (Beast
+// needs the whole trailer section in the buffer), again below 64 KiB.
+constexpr size_t kMaxReadBuffer = 48 * 1024;
+// Interim answers (100 Continue, 103 Early Hints) skipped before the real one.
+constexpr int kMaxInterim = 8;
+
+using AnswerParser = bhttp::response_parser<bhttp::string_body>;
+
 uint16_t free_port() {
   asio::io_context io;
   tcp::acceptor a(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
   return a.local_endpoint().port();
+}
+
+// Reads the handler's final answer into `parser` (re-created after each interim 1xx answer,
+// which carries no body and is not the answer). `head`: the request was HEAD, so the answer
+// has no body whatever its Content-Length says.
+awaitable<boost::system::error_code> read_answer(beast::tcp_stream& s, beast::flat_buffer& buf,
+                                                 std::optional<AnswerParser>& parser,
+                                                 uint64_t body_limit, bool head) {
+  boost::system::error_code ec;
+  for (int interim = 0;; ++interim) {
+    parser.emplace();
+    parser->body_limit(body_limit);
+    parser->header_limit(kMaxAnswerHeader);
+    if (head) parser->skip(true);
+    co_await bhttp::async_read(s, buf, *parser, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return ec;
+    unsigned status = parser->get().result_int();
+    if (status >= 200 || status == 101) co_return ec;  // 101: the caller refuses it
+    if (interim == kMaxInterim) co_return bhttp::error::bad_status;
+  }
+}
+
+// An idle keep-alive connection may be reused only if the handler neither closed it nor sent
+// anything since its last answer (bytes there mean the framing is in doubt).
+bool idle_connection_usable(beast::tcp_stream& s) {
+  char c;
+  ssize_t n = ::recv(s.socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+// Connection-specific headers: hop-by-hop, those the Connection header names, and Expect
+// (the host has read the whole body already; a forwarded Expect makes the handler send a
+// 100 Continue the client never asked this connection for).
+bool forwardable(std::string_view name, std::string_view connection) {
+  if (is_hop_by_hop(name) || beast::iequals(name, "expect") || beast::iequals(name, "host") ||
+      beast::iequals(name, "proxy-authorization") || beast::iequals(name, "proxy-authenticate"))
+    return false;
+  for (auto token : bhttp::token_list(connection))
+    if (beast::iequals(token, name)) return false;
+  return true;
+}
+
+// What went wrong reading an answer: the cause for the client (no handler text), and the
+// details for the log.
+std::string read_failure(const boost::system::error_code& ec, uint64_t body_limit) {
+  if (ec == bhttp::error::body_limit)
+    return "handler answer exceeds the limit of " + std::to_string(body_limit) + " bytes";
+  if (ec == bhttp::error::header_limit)
+    return "handler answer's header section exceeds the limit of " +
+           std::to_string(kMaxAnswerHeader) + " bytes";
+  if (ec == bhttp::error::buffer_overflow)
+    return "handler answer's chunk or trailer section exceeds the limit of " +
+           std::to_string(kMaxReadBuffer) + " bytes";
+  if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
+      ec == asio::error::eof || ec == asio::error::connection_reset ||
+      ec == asio::error::broken_pipe)
+    return "handler closed the connection before a complete answer";
+  if (ec.category() == bhttp::make_error_code(bhttp::error::bad_status).category())
+    return "handler answer is not valid HTTP";
+  return "handler connection failed";
 }
 }  // namespace
 
@@ -36,6 +112,7 @@ struct CustomHandlerPool::Process {
   uint16_t port = 0;
   bool alive = true;
   bool cold = true;
+  std::shared_ptr<OutputCapture> output;  // its stdout/stderr, logged as Worker.Output
   std::vector<std::unique_ptr<beast::tcp_stream>> idle;  // keep-alive connections
   std::string name() const {
     return "handler-" + std::to_string(slot) + "/pid " + std::to_string(pid);
@@ -57,8 +134,7 @@ void CustomHandlerPool::stop() {
     if (p && p->alive) {
       p->alive = false;
       reaper_.forget(p->pid);
-      ::kill(-p->pid, SIGKILL);  // the whole process group: handlers may fork
-      ::kill(p->pid, SIGKILL);
+      reaper_.terminate(p->pid);  // and its process group: handlers may fork
     }
 }
 
@@ -97,8 +173,16 @@ awaitable<std::shared_ptr<CustomHandlerPool::Process>> CustomHandlerPool::launch
     }
   }
   spec.cwd = opt_.spec.working_directory;
+  OutputCapture::Pipes pipes;
+  if (!pipes.open(error)) co_return nullptr;
+  spec.stdout_fd = pipes.out[1];
+  spec.stderr_fd = pipes.err[1];
   p->pid = spawn_process(spec, error);
-  if (p->pid < 0) co_return nullptr;
+  if (p->pid < 0) {
+    pipes.close_all();
+    co_return nullptr;
+  }
+  p->output = OutputCapture::start(io_, log_, p->name(), pipes);
   metrics_.worker_started("custom_handler");
   std::weak_ptr<Process> weak = p;
   reaper_.watch(p->pid, [this, weak](int status) {
@@ -128,9 +212,9 @@ awaitable<std::shared_ptr<CustomHandlerPool::Process>> CustomHandlerPool::launch
       bhttp::request<bhttp::empty_body> req{bhttp::verb::get, "/", 11};
       req.set(bhttp::field::host, "127.0.0.1:" + port);
       co_await bhttp::async_write(s, req, asio::redirect_error(use_awaitable, ec));
-      beast::flat_buffer buf;
-      bhttp::response<bhttp::string_body> res;
-      if (!ec) co_await bhttp::async_read(s, buf, res, asio::redirect_error(use_awaitable, ec));
+      beast::flat_buffer buf(kMaxReadBuffer);
+      std::optional<AnswerParser> res;
+      if (!ec) ec = co_await read_answer(s, buf, res, opt_.max_body, false);
       if (!ec) {
         procs_[static_cast<size_t>(slot)] = p;
         log_.log(LogLevel::debug, "Host.Workers", "custom handler ready", {{"worker", p->name()}});
@@ -147,9 +231,10 @@ awaitable<std::shared_ptr<CustomHandlerPool::Process>> CustomHandlerPool::launch
   if (p->alive) {
     p->alive = false;
     reaper_.forget(p->pid);
-    ::kill(-p->pid, SIGKILL);
-    ::kill(p->pid, SIGKILL);
+    reaper_.terminate(p->pid);
   }
+  // Its last words are logged before the error that points at them.
+  co_await p->output->drained(std::chrono::milliseconds(500));
   co_return nullptr;
 }
 
@@ -221,11 +306,14 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
   auto header = [&](std::string_view k, std::string_view v) {
     head.append(k).append(": ").append(v).append("\r\n");
   };
+  bool head_request = false;
   if (forward) {
     const auto& r = *inv.http;
+    head_request = r.method == "HEAD";
     head.append(r.method).append(" ").append(r.target).append(" HTTP/1.1\r\n");
+    std::string_view connection = r.header("connection");
     for (const auto& [k, v] : r.headers)
-      if (!is_hop_by_hop(k) && !beast::iequals(k, "host")) header(k, v);
+      if (forwardable(k, connection)) header(k, v);
     body = std::move(inv.http->body);
   } else {
     head.append("POST /").append(fn.name).append(" HTTP/1.1\r\n");
@@ -240,69 +328,100 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
   head.append("\r\n");
   std::array<asio::const_buffer, 2> request{asio::buffer(head), asio::buffer(body)};
 
-  // A reused keep-alive connection may have been closed by the handler meanwhile: one retry
-  // on a fresh connection when nothing of the answer had arrived.
+  // The cause goes to the client; the details (what the handler sent, the socket error) only
+  // to the log, with the invocation id.
+  auto fail = [&](api::Outcome outcome, std::string cause, std::string detail) {
+    result.outcome = outcome;
+    log_.warn("Function." + fn.name, detail.empty() ? cause : cause + ": " + detail,
+              {{"invocationId", inv.id}, {"worker", p->name()}});
+    result.error = std::move(cause);
+  };
+  const uint64_t body_limit = opt_.max_body;
+
+  // A request is sent again only when the handler certainly never received it: the reused
+  // connection's write failed before a single byte left. After a successful write it may have
+  // run, so a failure then is the invocation's, never retried.
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<beast::tcp_stream> s;
-    bool reused = false;
-    if (!p->idle.empty()) {
-      s = std::move(p->idle.back());
+    while (!s && !p->idle.empty()) {
+      auto c = std::move(p->idle.back());
       p->idle.pop_back();
-      reused = true;
-    } else {
-      s = std::make_unique<beast::tcp_stream>(io_);
+      if (idle_connection_usable(*c)) s = std::move(c);
     }
+    bool reused = s != nullptr;
+    if (!s) s = std::make_unique<beast::tcp_stream>(io_);
     s->expires_at(inv.deadline);
     boost::system::error_code ec;
     if (!reused)
       co_await s->async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), p->port),
                                 asio::redirect_error(use_awaitable, ec));
-    if (!ec) co_await asio::async_write(*s, request, asio::redirect_error(use_awaitable, ec));
-    beast::flat_buffer buf;
-    bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(opt_.max_body + (1u << 20));
-    parser.header_limit(1u << 20);
-    if (!ec) co_await bhttp::async_read(*s, buf, parser, asio::redirect_error(use_awaitable, ec));
     if (ec == beast::error::timeout) {
-      result.outcome = api::Outcome::timed_out;
-      result.error = "handler did not answer before the function timeout";
+      fail(api::Outcome::timed_out, "handler did not answer before the function timeout", "");
       co_return result;
     }
     if (ec) {
-      if (reused && attempt == 0 && buf.size() == 0 && Clock::now() < inv.deadline) continue;
+      fail(process_exited(p->pid) || !p->alive ? api::Outcome::worker_crashed
+                                               : api::Outcome::bad_response,
+           "handler refused the connection", ec.message());
+      co_return result;
+    }
+    size_t written =
+        co_await asio::async_write(*s, request, asio::redirect_error(use_awaitable, ec));
+    if (ec && reused && written == 0 && attempt == 0 && ec != beast::error::timeout) continue;
+    beast::flat_buffer buf(kMaxReadBuffer);
+    std::optional<AnswerParser> parser;
+    if (!ec) ec = co_await read_answer(*s, buf, parser, body_limit, head_request);
+    if (ec == beast::error::timeout) {
+      fail(api::Outcome::timed_out, "handler did not answer before the function timeout", "");
+      co_return result;
+    }
+    if (ec) {
       // The socket closes a moment before the exiting process turns into a zombie: give it
       // up to 100 ms to tell a crash from a handler that merely dropped the connection.
       bool dead = !p->alive || process_exited(p->pid);
       for (int i = 0; i < 5 && !dead; ++i) {
         asio::steady_timer grace(io_, std::chrono::milliseconds(20));
-        co_await grace.async_wait(asio::redirect_error(use_awaitable, ec));
+        boost::system::error_code ignored;
+        co_await grace.async_wait(asio::redirect_error(use_awaitable, ignored));
         dead = !p->alive || process_exited(p->pid);
       }
-      result.outcome = dead ? api::Outcome::worker_crashed : api::Outcome::bad_response;
-      result.error = dead ? "handler process died during the invocation"
-                          : "handler connection failed: " + ec.message();
+      if (dead)
+        fail(api::Outcome::worker_crashed, "handler process died during the invocation", "");
+      else
+        fail(api::Outcome::bad_response, read_failure(ec, body_limit), ec.message());
       co_return result;
     }
-    auto res = parser.release();
-    if (res.keep_alive() && p->alive) {
+    auto res = parser->release();
+    if (res.result_int() == 101) {
+      fail(api::Outcome::bad_response, "handler answer is not valid HTTP",
+           "101 Switching Protocols to a request that asked for no upgrade");
+      co_return result;
+    }
+    // Reuse only a connection whose answer was read completely and cleanly: keep-alive, and
+    // nothing after it (extra bytes would become the next caller's answer).
+    if (res.keep_alive() && !parser->need_eof() && buf.size() == 0 && p->alive) {
       s->expires_never();
       p->idle.push_back(std::move(s));
     }
     if (forward) {
       result.outcome = api::Outcome::succeeded;
       result.response.status = static_cast<int>(res.result_int());
+      std::string connection(res[bhttp::field::connection]);
       for (const auto& h : res)
-        if (!is_hop_by_hop(h.name_string()))
+        if (forwardable(h.name_string(), connection))
           result.response.headers.emplace_back(std::string(h.name_string()), std::string(h.value()));
       result.response.body = std::move(res.body());
     } else {
-      map_invocation_response(fn, static_cast<int>(res.result_int()), res.body(), result);
+      std::string detail;
+      map_invocation_response(fn, static_cast<int>(res.result_int()), res.body(), result, detail);
+      if (!detail.empty())
+        log_.warn("Function." + fn.name, detail, {{"invocationId", inv.id}, {"worker", p->name()}});
     }
     failures_[static_cast<size_t>(p->slot)] = 0;
     co_return result;
   }
-  result.outcome = api::Outcome::bad_response;
-  result.error = "handler connection failed";
+  fail(api::Outcome::bad_response, "handler connection failed",
+       "the write failed on a reused and on a fresh connection");
   co_return result;
 }
 

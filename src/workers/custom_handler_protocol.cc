@@ -1,8 +1,11 @@
 #include "workers/custom_handler_protocol.h"
 
 #include <boost/json.hpp>
+#include <charconv>
+#include <optional>
 
 #include "common/ids.h"
+#include "common/log.h"
 
 namespace json = boost::json;
 
@@ -28,6 +31,31 @@ std::string clip(std::string_view s, size_t n = 500) {
   return s.size() <= n ? std::string(s) : std::string(s.substr(0, n)) + "...";
 }
 
+// Request bytes are not always UTF-8 (%FF in a route, a Latin-1 header); the payload is JSON
+// for programs whose parsers insist on UTF-8, so invalid bytes become U+FFFD, as Azure's
+// .NET host decodes them.
+json::string text(std::string_view s) { return json::string(valid_utf8(s)); }
+
+// statusCode as Azure accepts it: an integer (number or numeric string) 100..599.
+std::optional<int> status_code(const json::value& v) {
+  int64_t code = -1;
+  if (v.is_int64()) {
+    code = v.as_int64();
+  } else if (v.is_uint64()) {
+    code = -1;  // above INT64_MAX
+  } else if (v.is_double()) {
+    double d = v.as_double();
+    if (d >= 100 && d <= 599 && d == static_cast<double>(static_cast<int64_t>(d)))
+      code = static_cast<int64_t>(d);
+  } else if (v.is_string()) {
+    std::string_view t = v.as_string();
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), code);
+    if (ec != std::errc() || end != t.data() + t.size() || t.empty()) code = -1;
+  }
+  if (code < 100 || code > 599) return std::nullopt;
+  return static_cast<int>(code);
+}
+
 }  // namespace
 
 bool is_hop_by_hop(std::string_view h) {
@@ -47,7 +75,7 @@ json::object sys_metadata(const api::Invocation& inv) {
 std::string build_queue_invocation_body(const api::Invocation& inv) {
   const auto& m = *inv.queue;
   json::object data;
-  data[inv.function->trigger_name] = m.text;
+  data[inv.function->trigger_name] = text(m.text);
   json::object metadata{{"DequeueCount", m.dequeue_count},
                         {"Id", m.id},
                         {"InsertionTime", m.insertion_time},
@@ -62,15 +90,15 @@ std::string build_invocation_body(const api::Invocation& inv) {
   if (inv.queue) return build_queue_invocation_body(inv);
   const auto& r = *inv.http;
   json::object query, params, headers;
-  for (const auto& [k, v] : r.query) query[k] = v;
-  for (const auto& [k, v] : r.params) params[k] = v;
+  for (const auto& [k, v] : r.query) query[valid_utf8(k)] = text(v);
+  for (const auto& [k, v] : r.params) params[valid_utf8(k)] = text(v);
   for (const auto& [k, v] : r.headers) {
-    auto& slot = headers[k];
+    auto& slot = headers[valid_utf8(k)];
     if (!slot.is_array()) slot = json::array();
-    slot.as_array().emplace_back(v);
+    slot.as_array().emplace_back(text(v));
   }
-  json::object req{{"Url", "http://" + r.host + r.target},
-                   {"Method", r.method},
+  json::object req{{"Url", text("http://" + r.host + r.target)},
+                   {"Method", text(r.method)},
                    {"Query", std::move(query)},
                    {"Headers", std::move(headers)},
                    {"Params", params},
@@ -79,7 +107,7 @@ std::string build_invocation_body(const api::Invocation& inv) {
   if (is_binary_content(r.header("content-type")))
     req["Body"] = base64_encode(r.body);
   else
-    req["Body"] = r.body;
+    req["Body"] = text(r.body);
   // Metadata carries route parameters and sys, as Azure's trigger binding data does; the
   // request itself is only in Data (functions-host.md §5).
   json::object metadata = std::move(params);
@@ -90,9 +118,13 @@ std::string build_invocation_body(const api::Invocation& inv) {
 }
 
 void map_invocation_response(const config::FunctionSpec& fn, int status, std::string_view body,
-                             api::InvocationResult& out) {
+                             api::InvocationResult& out, std::string& detail) {
+  // Strings are carried as the bytes the handler sent: a handler that writes Latin-1 text
+  // gets it through, not a parse failure (log lines escape what is not UTF-8).
+  json::parse_options lenient;
+  lenient.allow_invalid_utf8 = true;
   boost::system::error_code ec;
-  json::value doc = json::parse(body, ec);
+  json::value doc = json::parse(body, ec, {}, lenient);
   // Logs are kept even when the invocation failed: they explain why.
   if (!ec && doc.is_object())
     if (auto* logs = doc.as_object().if_contains("Logs"); logs && logs->is_array())
@@ -100,12 +132,14 @@ void map_invocation_response(const config::FunctionSpec& fn, int status, std::st
         out.logs.push_back(l.is_string() ? std::string(l.as_string()) : json::serialize(l));
   if (status < 200 || status > 299) {
     out.outcome = api::Outcome::failed;
-    out.error = "handler answered HTTP " + std::to_string(status) + ": " + clip(body);
+    out.error = "handler answered HTTP " + std::to_string(status);
+    detail = out.error + ": " + clip(body);
     return;
   }
   if (ec || !doc.is_object()) {
     out.outcome = api::Outcome::bad_response;
-    out.error = "handler answer is not a JSON object {Outputs, Logs, ReturnValue}: " + clip(body);
+    out.error = "handler answer is not a JSON object {Outputs, Logs, ReturnValue}";
+    detail = out.error + ": " + clip(body);
     return;
   }
   const auto& obj = doc.as_object();
@@ -145,7 +179,7 @@ void map_invocation_response(const config::FunctionSpec& fn, int status, std::st
   json::value parsed;
   if (res->is_string()) {
     // Handlers often return the response object as a JSON string.
-    parsed = json::parse(res->as_string(), ec);
+    parsed = json::parse(res->as_string(), ec, {}, lenient);
     if (!ec && parsed.is_object()) res = &parsed;
   }
   if (!res->is_object()) {
@@ -156,25 +190,18 @@ void map_invocation_response(const config::FunctionSpec& fn, int status, std::st
   const auto& r = res->as_object();
   int code = 200;
   const json::value* sc = r.if_contains("statusCode");
+  const char* sc_name = sc ? "statusCode" : "status";
   if (!sc) sc = r.if_contains("status");
   if (sc) {
-    if (sc->is_int64()) {
-      code = static_cast<int>(sc->as_int64());
-    } else if (sc->is_string()) {
-      try {
-        code = std::stoi(std::string(sc->as_string()));
-      } catch (...) {
-        code = -1;
-      }
-    } else {
-      code = -1;
-    }
-    if (code < 100 || code > 599) {
+    auto valid = status_code(*sc);
+    if (!valid) {
       out.outcome = api::Outcome::bad_response;
-      out.error = "handler output \"" + fn.http_output + "\" has an invalid statusCode " +
-                  json::serialize(*sc) + "; use a number 100..599";
+      out.error = "handler output \"" + fn.http_output + "\" has an invalid " + sc_name +
+                  "; use an integer 100..599";
+      detail = out.error + " (it sent " + clip(json::serialize(*sc), 100) + ")";
       return;
     }
+    code = *valid;
   }
   out.response.status = code;
   bool has_content_type = false;

@@ -8,14 +8,17 @@
 
 namespace nimbus::workers {
 
-// The POST body for /<FunctionName>: {Data, Metadata} for an HTTP or queue trigger.
+// The POST body for /<FunctionName>: {Data, Metadata} for an HTTP or queue trigger. Always
+// valid UTF-8 JSON: request bytes that are not UTF-8 arrive as U+FFFD.
 std::string build_invocation_body(const api::Invocation& inv);
 
 // Maps the handler's answer (status and body of its HTTP response) into `out`: the HTTP
 // output for HTTP triggers, and queue output messages for every declared queue binding.
 // Non-2xx: the invocation failed. Not JSON or a malformed http output: bad_response.
+// On failure `out.error` says what went wrong without repeating what the handler sent (it
+// reaches the client); `detail` adds the handler's text, for the host log only.
 void map_invocation_response(const config::FunctionSpec& fn, int status, std::string_view body,
-                             api::InvocationResult& out);
+                             api::InvocationResult& out, std::string& detail);
 
 // Hop-by-hop headers are not forwarded in either direction (RFC 9110 §7.6.1).
 bool is_hop_by_hop(std::string_view header_name);

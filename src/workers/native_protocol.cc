@@ -64,8 +64,13 @@ bool decode_prefix(const unsigned char* p, uint32_t& header_len, uint32_t& body_
 }
 
 bool decode_header(std::string_view text, json::object& out) {
+  // Both ends are ours: strings carry bytes (a %FF route parameter, a Latin-1 log line, a
+  // binary queue message), which Boost.JSON's serializer writes as they are; accept them back
+  // the same way, so every string round-trips byte for byte.
+  json::parse_options bytes;
+  bytes.allow_invalid_utf8 = true;
   boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
+  json::value v = json::parse(text, ec, {}, bytes);
   if (ec || !v.is_object()) return false;
   out = std::move(v.as_object());
   return true;

@@ -1,7 +1,9 @@
 #pragma once
 // The wire between the host and a `nimbus-worker` process: a socketpair inherited as fd 3.
 // Every message is one frame: u32 header length, u32 body length (little-endian), a JSON
-// header, then raw body bytes (so bodies need no escaping). Messages:
+// header, then raw body bytes (so bodies need no escaping). JSON strings in headers carry
+// bytes, not necessarily UTF-8 (requests and user logs are bytes): both ends parse with
+// allow_invalid_utf8, so they round-trip exactly. Messages:
 //   worker -> host  {"type":"ready","sdk":1,"functions":[{"name":..,"bindings":[..]}]}
 //   host -> worker  {"type":"invoke","id":..,"function":..,"method":..,"target":..,"path":..,
 //                    "query":{..},"params":{..},"headers":[[k,v],..]}  body = request body

@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include "workers/frame_io.h"
+#include "workers/scope_exit.h"
 
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -50,12 +51,14 @@ struct NativeWorkerPool::Worker {
   Clock::time_point head_since;  // when the front of `pending` started running
   std::string outbuf;  // frames waiting for the writer
   bool writing = false;
+  std::shared_ptr<OutputCapture> output;  // its stdout/stderr, logged as Worker.Output
   std::string name() const { return "native-" + std::to_string(slot) + "/pid " + std::to_string(pid); }
 };
 
 struct NativeWorkerPool::Waiter {
   explicit Waiter(asio::io_context& io) : timer(io) {}
   asio::steady_timer timer;
+  bool listed = false;  // in waiters_
 };
 
 NativeWorkerPool::NativeWorkerPool(asio::io_context& io, Options options, ProcessReaper& reaper,
@@ -73,7 +76,7 @@ void NativeWorkerPool::stop() {
     if (w && !w->retired) {
       w->retired = true;
       reaper_.forget(w->pid);
-      ::kill(w->pid, SIGKILL);
+      reaper_.terminate(w->pid);
       boost::system::error_code ec;
       w->sock.close(ec);
     }
@@ -87,22 +90,32 @@ awaitable<std::shared_ptr<NativeWorkerPool::Worker>> NativeWorkerPool::launch(
     error = std::string("socketpair failed: ") + std::strerror(errno);
     co_return nullptr;
   }
+  OutputCapture::Pipes pipes;
+  if (!pipes.open(error)) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    co_return nullptr;
+  }
   SpawnSpec spec;
   spec.executable = opt_.worker_exe;
   spec.args = {opt_.library};
   spec.env = opt_.env;
   spec.cwd = opt_.cwd;
   spec.fd3 = fds[1];
+  spec.stdout_fd = pipes.out[1];
+  spec.stderr_fd = pipes.err[1];
   pid_t pid = spawn_process(spec, error);
   ::close(fds[1]);
   if (pid < 0) {
     ::close(fds[0]);
+    pipes.close_all();
     co_return nullptr;
   }
   auto w = std::make_shared<Worker>(io_);
   w->slot = slot;
   w->pid = pid;
   w->sock.assign(asio::local::stream_protocol(), fds[0]);
+  w->output = OutputCapture::start(io_, log_, w->name(), pipes);
   metrics_.worker_started("native");
   std::weak_ptr<Worker> weak = w;
   reaper_.watch(pid, [this, weak](int status) {
@@ -117,8 +130,8 @@ awaitable<std::shared_ptr<NativeWorkerPool::Worker>> NativeWorkerPool::launch(
 
   // A worker that does not report ready in time is killed; the read then fails.
   asio::steady_timer timer(io_, kReadyTimeout);
-  timer.async_wait([w](const boost::system::error_code& ec) {
-    if (!ec) ::kill(w->pid, SIGKILL);
+  timer.async_wait([this, pid](const boost::system::error_code& ec) {
+    if (!ec) reaper_.terminate(pid);
   });
   Frame ready;
   std::string e = co_await read_frame(w->sock, ready, 0);
@@ -127,9 +140,11 @@ awaitable<std::shared_ptr<NativeWorkerPool::Worker>> NativeWorkerPool::launch(
       !ready.header.contains("functions") || !ready.header["functions"].is_array()) {
     error = "worker for " + opt_.library + " did not start (" +
             (e.empty() ? "no ready message" : e) +
-            "); its stderr above says why";
+            "); its output above says why";
     w->retired = true;
-    ::kill(pid, SIGKILL);
+    reaper_.terminate(pid);
+    // Its last words (stderr) are logged before the error that points at them.
+    co_await w->output->drained(std::chrono::milliseconds(500));
     co_return nullptr;
   }
   if (functions) *functions = ready.header["functions"].as_array();
@@ -181,13 +196,16 @@ awaitable<std::shared_ptr<NativeWorkerPool::Worker>> NativeWorkerPool::acquire(
     // A waiter woken without a slot to take (a restart wakes several) keeps its place.
     if (first) waiters_.push_back(waiter);
     else waiters_.push_front(waiter);
+    waiter->listed = true;
     first = false;
+    // However the wait ends (deadline, an exception, a destroyed frame), a waiter still
+    // listed is removed, so no later wake-up is spent on it.
+    ScopeExit unlist([&] {
+      if (waiter->listed) std::erase(waiters_, waiter);
+    });
     boost::system::error_code ec;
     co_await waiter->timer.async_wait(asio::redirect_error(use_awaitable, ec));
-    if (!ec) {  // deadline: still queued (woken waiters were popped)
-      std::erase(waiters_, waiter);
-      co_return nullptr;
-    }
+    if (!ec) co_return nullptr;  // deadline
     if (auto w = pick()) co_return w;
   }
 }
@@ -196,6 +214,7 @@ void NativeWorkerPool::wake_waiters(size_t slots) {
   // One waiter per freed slot, oldest first; waking everyone would make every answer cost
   // O(waiters) under load.
   while (slots-- > 0 && !waiters_.empty()) {
+    waiters_.front()->listed = false;
     waiters_.front()->timer.cancel();
     waiters_.pop_front();
   }
@@ -208,8 +227,10 @@ void NativeWorkerPool::send(const std::shared_ptr<Worker>& w, std::string_view f
 }
 
 awaitable<void> NativeWorkerPool::writer(std::shared_ptr<Worker> w) {
-  // Frames queued while a write is in flight go out together in the next one.
+  // Frames queued while a write is in flight go out together in the next one. The flag is
+  // reset however this ends (any exception included), or no frame would ever be sent again.
   w->writing = true;
+  ScopeExit done([&] { w->writing = false; });
   while (!w->outbuf.empty() && !w->retired) {
     std::string bytes;
     bytes.swap(w->outbuf);
@@ -218,7 +239,6 @@ awaitable<void> NativeWorkerPool::writer(std::shared_ptr<Worker> w) {
       break;
     }
   }
-  w->writing = false;
 }
 
 awaitable<void> NativeWorkerPool::reader(std::shared_ptr<Worker> w) {
@@ -280,7 +300,7 @@ awaitable<void> NativeWorkerPool::reader(std::shared_ptr<Worker> w) {
 void NativeWorkerPool::retire(const std::shared_ptr<Worker>& w, const std::string& why) {
   if (w->retired) return;
   w->retired = true;
-  ::kill(w->pid, SIGKILL);
+  reaper_.terminate(w->pid);
   boost::system::error_code ec;
   w->sock.close(ec);  // the reader wakes and settles the pending invocations
   if (live_[static_cast<size_t>(w->slot)] == w) live_[static_cast<size_t>(w->slot)].reset();

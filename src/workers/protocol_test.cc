@@ -5,6 +5,7 @@
 
 #include "workers/custom_handler_protocol.h"
 #include "workers/native_protocol.h"
+#include "workers/line_splitter.h"
 
 namespace json = boost::json;
 using namespace nimbus;
@@ -20,7 +21,8 @@ config::FunctionSpec http_fn(std::string output = "res") {
 }
 api::InvocationResult map(const config::FunctionSpec& fn, int status, const std::string& body) {
   api::InvocationResult r;
-  workers::map_invocation_response(fn, status, body, r);
+  std::string detail;
+  workers::map_invocation_response(fn, status, body, r, detail);
   return r;
 }
 }  // namespace
@@ -92,7 +94,7 @@ TEST(CustomHandlerProtocol, FailuresAndGarbage) {
   EXPECT_EQ(map(http_fn(), 200, "[1]").outcome, api::Outcome::bad_response);
   auto bad = map(http_fn(), 200, R"({"Outputs":{"res":{"statusCode":42}}})");
   EXPECT_EQ(bad.outcome, api::Outcome::bad_response);
-  EXPECT_NE(bad.error.find("invalid statusCode 42"), std::string::npos);
+  EXPECT_NE(bad.error.find("invalid statusCode"), std::string::npos);
   // The base64 sniffing quirk of Azure's host is not copied: strings stay strings.
   EXPECT_EQ(map(http_fn(), 200, R"({"Outputs":{"res":{"body":"aGVsbG8="}}})").response.body, "aGVsbG8=");
 }
@@ -141,4 +143,139 @@ TEST(NativeProtocol, UserExceptionsAreCaught) {
   EXPECT_EQ(qctx.enqueued()[0].second, "hi!");
   auto described = workers::describe_functions(app);
   EXPECT_EQ(described[1].as_object().at("bindings").as_array()[0].as_object().at("queueName"), "jobs");
+}
+
+TEST(CustomHandlerProtocol, StatusCodeMustBeAnIntegerFrom100To599) {
+  // Values that wrap to 200 when cast to int, fractions, out-of-range and non-numeric forms.
+  for (const char* sc : {"4294967496", "-4294967096", "18446744073709551816", "1e3", "200.5",
+                         "99", "600", "-200", "true", "null", "[200]", "{}", "\"\"", "\"2OO\"",
+                         "\" 200\"", "\"200 \"", "\"0x12c\"", "\"4294967496\"", "\"200.0\""}) {
+    std::string detail;
+    api::InvocationResult r;
+    workers::map_invocation_response(
+        http_fn(), 200, std::string(R"({"Outputs":{"res":{"statusCode":)") + sc + "}}}", r, detail);
+    EXPECT_EQ(r.outcome, api::Outcome::bad_response) << sc;
+    // The field is named; the value is not echoed to the client.
+    EXPECT_EQ(r.error, "handler output \"res\" has an invalid statusCode; use an integer 100..599") << sc;
+    EXPECT_NE(detail.find("statusCode"), std::string::npos) << sc;
+  }
+  for (auto [sc, want] : std::vector<std::pair<const char*, int>>{
+           {"100", 100}, {"599", 599}, {"\"201\"", 201}, {"204.0", 204}})
+    EXPECT_EQ(map(http_fn(), 200, std::string(R"({"Outputs":{"res":{"statusCode":)") + sc + "}}}")
+                  .response.status, want) << sc;
+  auto status = map(http_fn(), 200, R"({"Outputs":{"res":{"status":4294967496}}})");
+  EXPECT_EQ(status.outcome, api::Outcome::bad_response);
+  EXPECT_NE(status.error.find("invalid status;"), std::string::npos) << status.error;
+}
+
+TEST(CustomHandlerProtocol, FailuresKeepHandlerTextOutOfTheClientError) {
+  std::string detail;
+  api::InvocationResult r;
+  workers::map_invocation_response(http_fn(), 500, "secret stack trace at /srv/app.js:12", r, detail);
+  EXPECT_EQ(r.outcome, api::Outcome::failed);
+  EXPECT_EQ(r.error.find("secret"), std::string::npos);
+  EXPECT_NE(detail.find("secret stack trace"), std::string::npos);
+  api::InvocationResult g;
+  detail.clear();
+  workers::map_invocation_response(http_fn(), 200, "secret garbage", g, detail);
+  EXPECT_EQ(g.outcome, api::Outcome::bad_response);
+  EXPECT_EQ(g.error.find("secret"), std::string::npos);
+  EXPECT_NE(detail.find("secret garbage"), std::string::npos);
+}
+
+TEST(CustomHandlerProtocol, PayloadIsValidUtf8JsonWhateverTheRequestBytes) {
+  auto fn = http_fn();
+  // Every byte value, alone and after a lead byte, in each field the request carries.
+  for (int b = 0x80; b < 0x100; ++b) {
+    std::string bad{static_cast<char>(b)};
+    std::string pair{'\xC3', static_cast<char>(b)};
+    api::HttpRequestData req;
+    req.method = "GET";
+    req.target = "/api/orders/" + bad;
+    req.host = "127.0.0.1:7071";
+    req.query = {{"q" + bad, pair}};
+    req.params = {{"id", bad + pair}};
+    req.headers = {{"X-Raw", bad}, {"Content-Type", "text/plain"}};
+    req.body = pair + bad;
+    api::Invocation inv{"inv-1", &fn, "http", &req, nullptr, {}};
+    boost::system::error_code ec;
+    auto doc = json::parse(workers::build_invocation_body(inv), ec);  // strict: UTF-8 checked
+    ASSERT_FALSE(ec) << b;
+    EXPECT_EQ(doc.at("Data").at("req").at("Headers").at("X-Raw").as_array()[0], "\xEF\xBF\xBD");
+  }
+  config::FunctionSpec qfn;
+  qfn.name = "work";
+  qfn.trigger_type = "queueTrigger";
+  qfn.trigger_name = "item";
+  api::QueueMessageData m{"id-1", "caf\xE9", 1, "t1", "t2", "t3", "pop"};
+  api::Invocation qinv{"inv-2", &qfn, "queue", nullptr, &m, {}};
+  boost::system::error_code ec;
+  auto q = json::parse(workers::build_invocation_body(qinv), ec);
+  ASSERT_FALSE(ec);
+  EXPECT_EQ(q.at("Data").at("item"), "caf\xEF\xBF\xBD");
+}
+
+TEST(CustomHandlerProtocol, AnswersWithNonUtf8BytesAreCarriedNotRejected) {
+  auto r = map(http_fn(), 200, "{\"Outputs\":{\"res\":{\"body\":\"caf\xE9\"}},\"Logs\":[\"\xFF\"]}");
+  EXPECT_EQ(r.outcome, api::Outcome::succeeded);
+  EXPECT_EQ(r.response.body, "caf\xE9");
+  EXPECT_EQ(r.logs, std::vector<std::string>{"\xFF"});
+}
+
+TEST(NativeProtocol, EveryStringRoundTripsByteForByte) {
+  // Route parameters, query values, headers, logs and queue messages are bytes, not UTF-8.
+  for (int b = 0; b < 0x100; ++b) {
+    std::string s = std::string("x") + static_cast<char>(b) + "\xC3\x28\xED\xA0\x80y";
+    config::FunctionSpec fn;
+    fn.name = "f";
+    api::HttpRequestData req;
+    req.method = "GET";
+    req.target = "/api/f/" + s;
+    req.path = req.target;
+    req.query = {{s, s}};
+    req.params = {{"p", s}};
+    req.headers = {{"X-Raw", s}};
+    api::Invocation inv{"inv", &fn, "http", &req, nullptr, {}};
+    std::string bytes;
+    workers::encode_frame(workers::invoke_header(inv), "", bytes);
+    uint32_t hl, bl;
+    ASSERT_TRUE(workers::decode_prefix(reinterpret_cast<const unsigned char*>(bytes.data()), hl, bl, 100));
+    json::object h;
+    ASSERT_TRUE(workers::decode_header(std::string_view(bytes).substr(8, hl), h)) << b;
+    auto got = workers::request_from_invoke(h, "");
+    EXPECT_EQ(got.params.at("p"), s);
+    EXPECT_EQ(got.query.at(s), s);
+    EXPECT_EQ(got.headers.at(0).second, s);
+    EXPECT_EQ(got.url, req.target);
+
+    Context ctx("inv", "f");
+    ctx.log(s);
+    ctx.enqueue("out", s);
+    HttpResponse res = HttpResponse::text(200, s);
+    std::string answer;
+    workers::encode_frame(workers::result_header(res, ctx), res.body, answer);
+    ASSERT_TRUE(workers::decode_prefix(reinterpret_cast<const unsigned char*>(answer.data()), hl, bl, 100));
+    workers::Frame f;
+    ASSERT_TRUE(workers::decode_header(std::string_view(answer).substr(8, hl), f.header)) << b;
+    f.body = answer.substr(8 + hl, bl);
+    api::InvocationResult r;
+    std::string error;
+    ASSERT_TRUE(workers::result_from_frame(f, r, error)) << error;
+    EXPECT_EQ(r.logs.at(0), s);
+    EXPECT_EQ(r.queue_outputs.at(0).second, s);
+    EXPECT_EQ(r.response.body, s);
+  }
+}
+
+TEST(LineSplitter, BoundsLinesAndMarksTruncation) {
+  workers::LineSplitter lines(4);
+  std::vector<std::pair<std::string, bool>> got;
+  auto emit = [&](std::string_view l, bool t) { got.emplace_back(std::string(l), t); };
+  lines.feed("ab\ncdefgh", emit);
+  lines.feed("ij\nk", emit);
+  lines.finish(emit);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0], (std::pair<std::string, bool>{"ab", false}));
+  EXPECT_EQ(got[1], (std::pair<std::string, bool>{"cdef", true}));
+  EXPECT_EQ(got[2], (std::pair<std::string, bool>{"k", false}));
 }

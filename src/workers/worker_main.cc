@@ -50,6 +50,9 @@ int main(int argc, char** argv) {
   // Die with the host: a worker must never outlive the process that supervises it.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   signal(SIGPIPE, SIG_IGN);
+  // stdout is a pipe to the host, which logs it line by line: flush each line, or what user
+  // code printed before a crash would be lost in the buffer.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const int fd = workers::kWorkerFd;
   void* lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
