@@ -70,12 +70,21 @@ test("a handler that never listens fails start-up with a clear message", () => {
   assert.match(r.stderr, /did not answer GET \/ on port \d+ within the startup timeout/);
 });
 
-test("a port in use is named with the fix", async () => {
+test("a port in use is named with the fix (HTTP port and queue port)", async () => {
   const host = await startNimbus(appPath("examples/hello"), ["--no-auth"]);
   try {
-    const r = runNimbus(["start", appPath("examples/hello"), "--port", String(host.port), "--no-auth", "--data", tempDir()]);
+    // Its own queue port (0: a free one), so only the HTTP port can be the one in use; without
+    // it the second host would also want the default 10001, which anything else may hold.
+    const r = runNimbus(["start", appPath("examples/hello"), "--port", String(host.port), "--queue-port", "0",
+      "--no-auth", "--data", tempDir()]);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /cannot listen on 127\.0\.0\.1:\d+ .*choose another port with --port/);
+    assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${host.port} .*choose another port with --port`));
+    // And the other way round: a free HTTP port, the first host's queue port.
+    assert.ok(host.queuePort > 0, "the first host runs a queue service");
+    const q = runNimbus(["start", appPath("examples/hello"), "--port", "0", "--queue-port", String(host.queuePort),
+      "--no-auth", "--data", tempDir()]);
+    assert.notEqual(q.code, 0);
+    assert.match(q.stderr, new RegExp(`queue service: .*${host.queuePort}.*--queue-port`));
   } finally {
     await stopNimbus(host);
   }

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import path from "node:path";
-import { appPath, copyApp, keys, request, startNimbus, stopNimbus } from "./lib/nimbus.mjs";
+import { appPath, copyApp, keys, metricValue, request, sleep, startNimbus, stopNimbus, waitFor } from "./lib/nimbus.mjs";
 
 let host;
 before(async () => (host = await startNimbus(appPath("tests/apps/faulty-native"))));
@@ -37,14 +37,12 @@ test("a hang answers 504 at functionTimeout and the worker is killed", async () 
 
 // Waits until every worker slot is filled again (starts - crashes == workerCount).
 async function settled(workers = 2) {
-  for (let i = 0; i < 200; i++) {
+  await waitFor(async () => {
     const m = (await request(host.port, "GET", "/metrics")).body;
     const starts = Number((m.match(/nimbus_worker_starts_total\{kind="native"\} (\d+)/) || [0, 0])[1]);
     const crashes = Number((m.match(/nimbus_worker_crashes_total\{kind="native"\} (\d+)/) || [0, 0])[1]);
-    if (starts - crashes === workers) return;
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  throw new Error("workers did not come back");
+    return starts - crashes === workers;
+  }, { timeoutMs: 10000, intervalMs: 50, what: `${workers} live workers` });
 }
 
 test("an exception answers 500 and keeps the worker", async () => {
@@ -64,13 +62,8 @@ test("_exit in user code answers 502; many crashes in a row never take the host 
     assert.equal(r.status, 502);
   }
   // Backoff grows with consecutive failures, so allow a few seconds for a worker to return.
-  let ok = false;
-  for (let i = 0; i < 50 && !ok; i++) {
-    const r = await request(host.port, "GET", "/api/ok");
-    ok = r.status === 200;
-    if (!ok) await new Promise((res) => setTimeout(res, 100));
-  }
-  assert.ok(ok, "a worker serves again after the crashes");
+  await waitFor(async () => (await request(host.port, "GET", "/api/ok")).status === 200,
+    { timeoutMs: 10000, intervalMs: 100, what: "a worker serving again after the crashes" });
   const m = (await request(host.port, "GET", "/metrics")).body;
   assert.match(m, /nimbus_worker_crashes_total\{kind="native"\} ([7-9]|\d\d)/);
   assert.match(m, /nimbus_invocations_total\{function="exit",trigger="http",status="worker_crashed"\} 5/);
@@ -94,19 +87,33 @@ test("admin-level functions need the master key", async () => {
   assert.equal(r.body, "admin ok");
 });
 
-test("invocations queued behind a hung one on the same worker run elsewhere, not fail", async () => {
-  // One worker, so the ok requests queue on the connection behind the hang.
+test("invocations queued behind a hung one are re-run on the replacement worker, not failed", async () => {
+  // One worker, so the ok requests queue on its connection behind the hang; when the hang times
+  // out that worker is killed, and the queued requests must run on the worker that replaces it.
   const dir = copyApp("tests/apps/faulty-native", (h) => {
     h.nimbus.native.workerCount = 1;
     h.nimbus.native.library = path.join(appPath("tests/apps/faulty-native"), "bin/libfaulty.so");
   });
   const h = await startNimbus(dir, ["--no-auth"]);
   try {
+    const first = await request(h.port, "GET", "/api/ok");
+    const firstPid = first.body.match(/^ok pid (\d+)$/)[1];
     const hang = request(h.port, "GET", "/api/hang");
-    await new Promise((res) => setTimeout(res, 100));
+    // The hang is on the worker (in flight) before the others are sent, so they queue behind it.
+    await waitFor(() => metricValue(h, /nimbus_invocations_in_flight (\d+)/).then((n) => n === 1),
+      { what: "the hang in flight" });
+    // Spacing that is part of the scenario, not a wait for an event: every request has the same
+    // 2 s functionTimeout from its own arrival, so the queued ones must arrive later than the
+    // hang by more than a worker restart (the first is immediate, ~10 ms) to have time left on
+    // the replacement. Sent at once they would time out with it, which is right too.
+    await sleep(300);
     const oks = await Promise.all(Array.from({ length: 5 }, () => request(h.port, "GET", "/api/ok")));
     assert.equal((await hang).status, 504);
-    for (const r of oks) assert.equal(r.status, 200, r.body);
+    for (const r of oks) {
+      assert.equal(r.status, 200, r.body);
+      const pid = r.body.match(/^ok pid (\d+)$/)[1];
+      assert.notEqual(pid, firstPid, "served by the replacement, not the hung worker");
+    }
   } finally {
     await stopNimbus(h);
   }
@@ -114,8 +121,10 @@ test("invocations queued behind a hung one on the same worker run elsewhere, not
 
 test("SIGTERM drains: a request in flight is answered, then the host exits 0", async () => {
   const h = await startNimbus(appPath("tests/apps/faulty-native"), ["--no-auth"]);
-  const slow = request(h.port, "GET", "/api/slow");
-  await new Promise((res) => setTimeout(res, 100));
+  const slow = request(h.port, "GET", "/api/slow");  // 500 ms in the worker
+  // SIGTERM only once the request is being served (in flight), not after a guessed delay.
+  await waitFor(() => metricValue(h, /nimbus_invocations_in_flight (\d+)/).then((n) => n === 1),
+    { what: "the slow request in flight" });
   const exited = new Promise((res) => h.proc.on("exit", (code) => res(code)));
   h.proc.kill("SIGTERM");
   const r = await slow;

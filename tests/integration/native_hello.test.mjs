@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { appPath, copyApp, keys, rawRequest, request, runNimbus, startNimbus, stopNimbus } from "./lib/nimbus.mjs";
+import { appPath, copyApp, keys, rawRequest, request, runNimbus, startNimbus, stopNimbus, waitForLog } from "./lib/nimbus.mjs";
 
 let host;
 before(async () => (host = await startNimbus(appPath("examples/hello"))));
@@ -108,18 +108,20 @@ test("metrics, ping and status", async () => {
 test("every invocation logs one structured line", async () => {
   const r = await request(host.port, "GET", "/api/hello/logline");
   assert.equal(r.status, 200);
-  await new Promise((res) => setTimeout(res, 100));
-  const lines = host.logs.split("\n").filter((l) => l.includes('"invocation finished"'));
-  assert.ok(lines.length > 0);
-  const last = JSON.parse(lines.at(-1));
+  // Both lines may be written after the answer is sent: wait for them (bounded), no fixed sleep.
+  // The user's line names this invocation's id; the "invocation finished" line must carry it too.
+  const [, id] = await waitForLog(host, /"msg":"greeting logline","invocationId":"([0-9a-f-]{36})"/);
+  const finished = new RegExp(`^(.*"invocation finished".*"invocationId":"${id}".*)\n`, "m");
+  const [, line] = await waitForLog(host, finished);  // a whole line, up to its newline
+  const last = JSON.parse(line);
+  assert.equal(host.logs.split("\n").filter((l) => finished.test(`${l}\n`)).length, 1, "one line per invocation");
+  assert.equal(last.invocationId, id);
   assert.equal(last.function, "hello");
   assert.equal(last.trigger, "http");
   assert.equal(last.status, "succeeded");
   assert.equal(typeof last.durationUs, "number");
   assert.equal(typeof last.coldStart, "boolean");
   assert.match(last.worker, /^native-\d\/pid \d+$/);
-  assert.match(last.invocationId, /^[0-9a-f-]{36}$/);
-  assert.ok(host.logs.includes('"msg":"greeting logline"'), "user log lines reach the host log");
 });
 
 test("in-process mode serves the same app", async () => {

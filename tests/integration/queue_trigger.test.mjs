@@ -2,7 +2,7 @@
 // push delivery, queue outputs committed with completion, retries, poison queues, metrics.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { appPath, copyApp, request, sleep, startNimbus, stopNimbus } from "./lib/nimbus.mjs";
+import { appPath, copyApp, request, startNimbus, stopNimbus, waitFor } from "./lib/nimbus.mjs";
 import { QueueServiceClient, approxCount, b64, drain, putAll, queueClient, unb64 } from "./lib/queues.mjs";
 
 async function metric(host, pattern) {
@@ -57,11 +57,21 @@ describe("native queue functions (base64 messages)", () => {
   });
 
   test("a run longer than the lease keeps its message hidden (renewal): it runs once", async () => {
-    await svc.getQueueClient("long-jobs").sendMessage(b64("long one"));
+    // The function runs 5 s; the lease is 2 s. Without renewal the message would be visible
+    // again at 2 s and a second delivery (dequeue count 2) would start while the first runs.
+    const jobs = svc.getQueueClient("long-jobs");
+    await jobs.sendMessage(b64("long one"));
     const done = await drain(svc.getQueueClient("long-done"), 1, 20000);
     assert.deepEqual(done.map(unb64), ["long one|1"]);
-    await sleep(1500);
+    // Wait (bounded) until nothing of it is left anywhere: the message deleted by its completion
+    // and no invocation in flight. A second delivery would still be running at this point.
+    await waitFor(async () => (await approxCount(jobs)) === 0 &&
+      (await metric(host, /nimbus_invocations_in_flight (\d+)/)) === 0,
+      { timeoutMs: 15000, intervalMs: 100, what: "long-jobs empty and no invocation in flight" });
     assert.equal(await metric(host, /nimbus_invocations_total\{function="long",trigger="queue",status="succeeded"\} (\d+)/), 1);
+    const all = [...(await request(host.port, "GET", "/metrics")).body.matchAll(
+      /nimbus_invocations_total\{function="long",trigger="queue",status="[a-z_]+"\} (\d+)/g)];
+    assert.equal(all.reduce((n, m) => n + Number(m[1]), 0), 1, "one invocation of any outcome");
     assert.equal(await approxCount(svc.getQueueClient("long-done")), 0, "no second delivery");
   });
 
