@@ -9,7 +9,8 @@ namespace nimbus::runtime {
 
 using Clock = std::chrono::steady_clock;
 
-boost::asio::awaitable<api::InvocationResult> Dispatcher::dispatch(api::Invocation& inv) {
+boost::asio::awaitable<api::InvocationResult> Dispatcher::dispatch(api::Invocation& inv,
+                                                                   Completion complete) {
   if (inv.id.empty()) inv.id = new_uuid();
   auto start = Clock::now();
   if (inv.deadline == Clock::time_point{}) {
@@ -19,58 +20,83 @@ boost::asio::awaitable<api::InvocationResult> Dispatcher::dispatch(api::Invocati
                        : app_.function_timeout;
     inv.deadline = start + timeout;
   }
-  api::InvocationResult result;
-  auto it = invokers_.find(inv.function->name);
   metrics_.invocation_started();
-  if (it == invokers_.end()) {
-    result.outcome = api::Outcome::unavailable;
-    result.error = "function has no worker bound";
-  } else if (app_.max_concurrent_requests > 0 && in_flight_ >= app_.max_concurrent_requests) {
+  api::InvocationResult result;
+  // 1. Admission. Pulled kinds were admitted by their listener before the fetch.
+  Admission::Permit permit;
+  if (!is_pulled(inv.trigger)) permit = http_admission_.try_acquire();
+  auto it = invokers_.find(inv.function->name);
+  if (!is_pulled(inv.trigger) && !permit) {
     result.outcome = api::Outcome::throttled;
     result.error = "more than extensions.http.maxConcurrentRequests (" +
                    std::to_string(app_.max_concurrent_requests) +
-                   ") invocations in flight; retry later";
+                   ") HTTP invocations in flight; retry later";
+  } else if (it == invokers_.end()) {
+    // 2. Filters.
+    result.outcome = api::Outcome::unavailable;
+    result.error = "function has no worker bound";
   } else {
-    ++in_flight_;
-    try {
-      result = co_await it->second->invoke(inv);
-    } catch (...) {
-      // A bug in an invoker must not take the host down (nor leak the in-flight count, which
-      // throttling and the shutdown drain read); it fails this invocation.
-      result = {};
-      result.outcome = api::Outcome::bad_response;
-      result.error = "internal error: " + exception_message(std::current_exception());
-    }
-    --in_flight_;
+    // 3. Invoke.
+    result = co_await invoke(inv, *it->second);
   }
-  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  permit.release();
+  // 4. The trigger's completion: effects committed, the outcome as committed.
+  if (complete) {
+    try {
+      co_await complete(inv, result);
+    } catch (...) {
+      result.outcome = api::Outcome::failed;
+      result.error = "internal error while committing: " +
+                     exception_message(std::current_exception());
+    }
+  }
+  // 5. Observers.
+  observe(inv, result, std::chrono::duration<double>(Clock::now() - start).count());
+  co_return result;
+}
+
+boost::asio::awaitable<api::InvocationResult> Dispatcher::invoke(api::Invocation& inv,
+                                                                 api::Invoker& invoker) {
+  api::InvocationResult result;
+  ++in_flight_;
+  try {
+    result = co_await invoker.invoke(inv);
+  } catch (...) {
+    // A bug in an invoker must not take the host down (nor leak the in-flight count, which
+    // admission and the shutdown drain read); it fails this invocation.
+    result = {};
+    result.outcome = api::Outcome::bad_response;
+    result.error = "internal error: " + exception_message(std::current_exception());
+  }
+  --in_flight_;
+  co_return result;
+}
+
+void Dispatcher::observe(const api::Invocation& inv, const api::InvocationResult& result,
+                         double seconds) {
   const char* status = api::outcome_name(result.outcome);
   metrics_.invocation_finished(inv.function->name, inv.trigger, status, seconds);
-
   bool ok = result.outcome == api::Outcome::succeeded;
   // Build the log record only when it will be written: this runs once per invocation.
-  if (log_.enabled(ok ? LogLevel::information : LogLevel::error)) {
-    if (!result.logs.empty()) {
-      std::string user_category = "Function." + inv.function->name + ".User";
-      for (const auto& line : result.logs)
-        log_.info(user_category, line, {{"invocationId", inv.id}});
-    }
-    boost::json::object fields{{"invocationId", inv.id},
-                               {"function", inv.function->name},
-                               {"trigger", inv.trigger},
-                               {"status", status},
-                               {"durationUs", static_cast<int64_t>(seconds * 1e6)},
-                               {"coldStart", result.cold_start},
-                               {"worker", result.worker}};
-    if (ok) {
-      if (inv.http) fields["httpStatus"] = result.response.status;
-      log_.info("Function." + inv.function->name, "invocation finished", std::move(fields));
-    } else {
-      fields["error"] = result.error;
-      log_.error("Function." + inv.function->name, "invocation failed", std::move(fields));
-    }
+  if (!log_.enabled(ok ? LogLevel::information : LogLevel::error)) return;
+  if (!result.logs.empty()) {
+    std::string user_category = "Function." + inv.function->name + ".User";
+    for (const auto& line : result.logs) log_.info(user_category, line, {{"invocationId", inv.id}});
   }
-  co_return result;
+  boost::json::object fields{{"invocationId", inv.id},
+                             {"function", inv.function->name},
+                             {"trigger", inv.trigger},
+                             {"status", status},
+                             {"durationUs", static_cast<int64_t>(seconds * 1e6)},
+                             {"coldStart", result.cold_start},
+                             {"worker", result.worker}};
+  if (ok) {
+    if (inv.http) fields["httpStatus"] = result.response.status;
+    log_.info("Function." + inv.function->name, "invocation finished", std::move(fields));
+  } else {
+    fields["error"] = result.error;
+    log_.error("Function." + inv.function->name, "invocation failed", std::move(fields));
+  }
 }
 
 }  // namespace nimbus::runtime

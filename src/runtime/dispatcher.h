@@ -1,31 +1,63 @@
 #pragma once
-// The one path every invocation takes, whatever its trigger: id, deadline, concurrency limit,
-// the invoker, then exactly one structured log line and the metrics. Triggers build an
-// api::Invocation and call dispatch(); they never talk to workers themselves.
+// The one path every invocation takes, whatever its trigger, as a pipeline:
+//   admission (per trigger kind) -> filters (a worker is bound) -> invoke -> the trigger's
+//   completion (its effects committed) -> observers (one structured log line, metrics).
+// Triggers build an api::Invocation and call dispatch(); they never talk to workers themselves.
+//
+// Admission per trigger kind:
+// - pushed triggers ("http") take a permit of their kind's gate inside dispatch(); without one
+//   the invocation is refused at once as Outcome::throttled (the HTTP trigger answers 429).
+//   extensions.http.maxConcurrentRequests sizes the HTTP gate and nothing else.
+// - pulled triggers ("queue", and the manual run of a queue function) are admitted by their
+//   listener, which takes permits BEFORE fetching (runtime::Admission), so a limit never costs
+//   a delivery attempt. dispatch() never throttles them.
+//
+// The completion, when given, runs after the invoker answered and before the observers, so
+// logs and metrics report the committed outcome (e.g. an output that could not be written
+// turns a success into a failure).
 // Threading: the host's single I/O thread.
+#include <functional>
 #include <map>
 
 #include "api/invoker.h"
 #include "common/log.h"
 #include "observability/metrics.h"
+#include "runtime/admission.h"
 
 namespace nimbus::runtime {
 
 class Dispatcher {
  public:
+  // The trigger's completion: commits the invocation's effects and may change the result
+  // (outcome, error) to what was committed. Must not throw.
+  using Completion =
+      std::function<boost::asio::awaitable<void>(api::Invocation&, api::InvocationResult&)>;
+
   Dispatcher(const config::AppSpec& app, observability::Metrics& metrics, Logger& log)
-      : app_(app), metrics_(metrics), log_(log) {}
+      : app_(app), metrics_(metrics), log_(log), http_admission_(app.max_concurrent_requests) {}
   void bind(const std::string& function, api::Invoker* invoker) { invokers_[function] = invoker; }
+  // Invocations running now, of every trigger kind.
   int in_flight() const { return in_flight_; }
+  // The gate of pushed HTTP invocations (extensions.http.maxConcurrentRequests).
+  const Admission& http_admission() const { return http_admission_; }
+
+  // Whether invocations of this trigger kind are admitted by their listener (pulled) rather
+  // than by dispatch() (pushed).
+  static bool is_pulled(std::string_view trigger) { return trigger != "http"; }
 
   // Fills inv.id and inv.deadline when empty. Never throws; every failure is a result.
-  boost::asio::awaitable<api::InvocationResult> dispatch(api::Invocation& inv);
+  boost::asio::awaitable<api::InvocationResult> dispatch(api::Invocation& inv,
+                                                         Completion complete = {});
 
  private:
+  boost::asio::awaitable<api::InvocationResult> invoke(api::Invocation& inv, api::Invoker& invoker);
+  void observe(const api::Invocation& inv, const api::InvocationResult& result, double seconds);
+
   const config::AppSpec& app_;
   observability::Metrics& metrics_;
   Logger& log_;
   std::map<std::string, api::Invoker*> invokers_;
+  Admission http_admission_;
   int in_flight_ = 0;
 };
 

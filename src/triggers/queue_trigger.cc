@@ -1,13 +1,13 @@
 #include "triggers/queue_trigger.h"
 
 #include <boost/asio.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json.hpp>
 #include <chrono>
 #include <thread>
 
 #include "common/ids.h"
 #include "queue/queue_xml.h"
+#include "runtime/lease_keeper.h"
 
 namespace asio = boost::asio;
 using asio::awaitable;
@@ -88,7 +88,7 @@ std::string QueueTrigger::check(const config::AppSpec& app) {
 }
 
 struct QueueTrigger::Listener {
-  explicit Listener(asio::io_context& io) : wake(io) {}
+  Listener(asio::io_context& io, int capacity) : wake(io), permits(capacity) {}
   const config::FunctionSpec* fn = nullptr;
   api::QueueRef queue;
   asio::steady_timer wake;
@@ -97,6 +97,10 @@ struct QueueTrigger::Listener {
   int in_flight = 0;
   int threshold = 8;
   bool stopped = false;
+  // The function's own admission: batchSize + newBatchThreshold permits. A batch is fetched
+  // only with batchSize free permits, and each fetched message carries one until settled, so
+  // no limit ever refuses a message after its delivery attempt was spent.
+  runtime::Admission permits;
   void poke() {
     wake_pending = true;
     wake.cancel();
@@ -125,12 +129,13 @@ void QueueTrigger::start() {
                  {{"function", fn.name}, {"queue", fn.queue_name}});
       continue;
     }
-    auto l = std::make_shared<Listener>(io_);
+    // Azure: newBatchThreshold defaults to batchSize / 2 * processor count.
+    int threshold = app_.queues.new_batch_threshold >= 0 ? app_.queues.new_batch_threshold
+                                                        : app_.queues.batch_size / 2 * cores;
+    auto l = std::make_shared<Listener>(io_, app_.queues.batch_size + threshold);
     l->fn = &fn;
     l->queue = {account_, fn.queue_name};
-    // Azure: newBatchThreshold defaults to batchSize / 2 * processor count.
-    l->threshold = app_.queues.new_batch_threshold >= 0 ? app_.queues.new_batch_threshold
-                                                       : app_.queues.batch_size / 2 * cores;
+    l->threshold = threshold;
     listeners_.push_back(l);
     asio::co_spawn(io_, run(l),
                    log_if_thrown(log_, "Host.Triggers.Queue", "listener for " + fn.name + " stopped"));
@@ -201,18 +206,19 @@ awaitable<void> QueueTrigger::run(std::shared_ptr<Listener> l) {
   while (!l->stopped) {
     l->wake_pending = false;
     bool fetched_any = false;
-    if (l->in_flight <= l->threshold) {
+    // Admission before the fetch: permits for a whole batch, or no fetch at all.
+    if (auto batch = l->permits.try_acquire(opt.batch_size)) {
       auto got = co_await store_.get_messages(l->queue, opt.batch_size, whole_seconds(opt.lease));
       if (got) {
         fetched_any = !got.value().empty();
         for (auto& m : got.value())
-          asio::co_spawn(io_, process(l, std::move(m)),
+          asio::co_spawn(io_, process(l, std::move(m), batch.split(1)),
                          log_if_thrown(log_, "Host.Triggers.Queue", "message handling failed"));
       } else {
         log_.warn("Host.Triggers.Queue", "fetch failed: " + got.error().message,
                   {{"queue", l->queue.name}});
       }
-    }
+    }  // permits of the batch that found no message are returned here
     if (fetched_any) {
       idle = milliseconds(100);
       continue;  // more may be waiting: fetch again as soon as capacity allows
@@ -227,7 +233,8 @@ awaitable<void> QueueTrigger::run(std::shared_ptr<Listener> l) {
         l->next_visible = INT64_MAX;
       }
     }
-    if (l->in_flight > l->threshold) sleep = opt.max_polling_interval;  // a completion pokes
+    if (l->permits.available() < opt.batch_size)
+      sleep = opt.max_polling_interval;  // a completion pokes
     l->wake.expires_after(sleep);
     boost::system::error_code ec;
     co_await l->wake.async_wait(asio::redirect_error(use_awaitable, ec));
@@ -235,35 +242,32 @@ awaitable<void> QueueTrigger::run(std::shared_ptr<Listener> l) {
   }
 }
 
-awaitable<void> QueueTrigger::process(std::shared_ptr<Listener> l, api::QueueMessage msg) {
+awaitable<void> QueueTrigger::process(std::shared_ptr<Listener> l, api::QueueMessage msg,
+                                      runtime::Admission::Permit permit) {
   ++l->in_flight;
   const auto& opt = app_.queues;
   const auto& fn = *l->fn;
   std::string pop = msg.pop_receipt;
 
   // Lease renewal runs beside the invocation: at half-time it pushes the message's visibility
-  // out again. Each renewal issues a new pop receipt; completion uses the latest. When the
-  // invocation ends, the renewal is cancelled and awaited, so `pop` is settled after it.
-  auto renew = [&]() -> awaitable<void> {
-    co_await asio::this_coro::throw_if_cancelled(false);
-    asio::steady_timer t(io_);
-    for (;;) {
-      t.expires_after(opt.lease / 2);
-      boost::system::error_code ec;
-      co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
-      if (ec) co_return;
-      auto r = co_await store_.update_message(l->queue, msg.id, pop, std::nullopt,
-                                              whole_seconds(opt.lease));
-      if (r)
-        pop = r.value().pop_receipt;
-      else
-        log_.warn("Host.Triggers.Queue", "lease renewal failed: " + r.error().message,
-                  {{"function", fn.name}, {"messageId", msg.id}});
-      if ((co_await asio::this_coro::cancellation_state).cancelled() !=
-          asio::cancellation_type::none)
-        co_return;
-    }
-  };
+  // out again. Each renewal issues a new pop receipt; the completion stops the keeper (and
+  // awaits a renewal in flight) first, so it presents the latest receipt.
+  runtime::LeaseKeeper lease(
+      io_.get_executor(), opt.lease / 2,
+      [&]() -> awaitable<void> {
+        auto r = co_await store_.update_message(l->queue, msg.id, pop, std::nullopt,
+                                                whole_seconds(opt.lease));
+        if (r)
+          pop = r.value().pop_receipt;
+        else
+          log_.warn("Host.Triggers.Queue", "lease renewal failed: " + r.error().message,
+                    {{"function", fn.name}, {"messageId", msg.id}});
+      },
+      [this, &fn](std::exception_ptr e) {
+        log_.error("Host.Triggers.Queue", "lease renewal stopped: " + exception_message(e),
+                   {{"function", fn.name}});
+      });
+  lease.start();
 
   api::QueueMessageData data{msg.id, {}, msg.dequeue_count, iso8601_ms(msg.insertion_time),
                              iso8601_ms(msg.expiration_time), iso8601_ms(msg.time_next_visible),
@@ -272,24 +276,38 @@ awaitable<void> QueueTrigger::process(std::shared_ptr<Listener> l, api::QueueMes
   inv.function = &fn;
   inv.trigger = "queue";
   inv.queue = &data;
-  api::InvocationResult result;
+  // The trigger's completion, run by the dispatcher before it logs: the outcome it reports is
+  // the one committed here.
+  auto complete = [&](api::Invocation& inv, api::InvocationResult& result) -> awaitable<void> {
+    co_await lease.stop();
+    co_await settle(*l, msg, pop, inv, result);
+  };
   if (opt.base64 && !base64_decode(msg.text, data.text)) {
     // As in Azure, undecodable content fails the attempt; it ends in the poison queue.
     inv.id = new_uuid();
+    api::InvocationResult result;
     result.outcome = api::Outcome::failed;
     result.error = "message " + msg.id + " is not valid base64; producers must base64-encode "
                    "(or set extensions.queues.messageEncoding to \"none\" in host.json)";
     log_.error("Function." + fn.name, "invocation failed",
                {{"invocationId", inv.id}, {"function", fn.name}, {"trigger", "queue"},
                 {"status", "failed"}, {"error", result.error}});
+    co_await complete(inv, result);
   } else {
     if (!opt.base64) data.text = msg.text;
-    using namespace asio::experimental::awaitable_operators;
-    auto first = co_await (dispatcher_.dispatch(inv) || renew());
-    result = std::get<0>(std::move(first));  // renew() only ends when cancelled
+    co_await dispatcher_.dispatch(inv, complete);
   }
+  co_await lease.stop();  // already stopped by the completion; a no-op then
+  permit.release();
+  --l->in_flight;
+  l->poke();
+}
 
-  bool settled = false;  // completed, or no longer ours to settle
+awaitable<void> QueueTrigger::settle(Listener& l, const api::QueueMessage& msg,
+                                     const std::string& pop, const api::Invocation& inv,
+                                     api::InvocationResult& result) {
+  const auto& opt = app_.queues;
+  const auto& fn = *l.fn;
   if (result.outcome == api::Outcome::succeeded) {
     // Outputs that can never be written fail the attempt, so it counts towards poison
     // instead of completing-and-failing on every delivery forever.
@@ -303,29 +321,24 @@ awaitable<void> QueueTrigger::process(std::shared_ptr<Listener> l, api::QueueMes
       outputs.push_back(output_message(account_, queue, text, opt.base64));
     }
     if (result.outcome == api::Outcome::succeeded) {
-      auto r = co_await store_.complete_message(l->queue, msg.id, pop, std::move(outputs));
+      auto r = co_await store_.complete_message(l.queue, msg.id, pop, std::move(outputs));
       if (r) {
-        metrics_.queue_message(fn.name, l->queue.name, "processed");
-        settled = true;
-      } else if (lost_lease(r.error())) {
+        metrics_.queue_message(fn.name, l.queue.name, "processed");
+        co_return;
+      }
+      if (lost_lease(r.error())) {
         // Lost the lease (e.g. it expired during a long stall): the message runs again.
         log_.warn("Host.Triggers.Queue",
                   "could not complete the message; it will be delivered again: " +
                       r.error().message,
                   {{"function", fn.name}, {"messageId", msg.id}, {"invocationId", inv.id}});
-        settled = true;
-      } else {
-        // The outputs could not be written (nothing was, and the message is still ours): a
-        // failed attempt like any other.
-        result.outcome = api::Outcome::failed;
-        result.error =
-            "could not complete the message and write its outputs: " + r.error().message;
+        co_return;
       }
+      // The outputs could not be written (nothing was, and the message is still ours): a
+      // failed attempt like any other.
+      result.outcome = api::Outcome::failed;
+      result.error = "could not complete the message and write its outputs: " + r.error().message;
     }
-    if (!settled)
-      log_.error("Function." + fn.name, "invocation failed",
-                 {{"invocationId", inv.id}, {"function", fn.name}, {"trigger", "queue"},
-                  {"status", "failed"}, {"error", result.error}});
   }
 
   const auto* retry = fn.retry ? &*fn.retry : app_.retry ? &*app_.retry : nullptr;
@@ -333,11 +346,9 @@ awaitable<void> QueueTrigger::process(std::shared_ptr<Listener> l, api::QueueMes
   int64_t attempts = msg.dequeue_count;
   bool retries_spent = retry && retry->max_retry_count >= 0 &&
                        attempts >= 1 + static_cast<int64_t>(retry->max_retry_count);
-  if (settled) {
-    // Nothing left to do.
-  } else if (attempts >= opt.max_dequeue_count || retries_spent) {
-    auto r = co_await store_.move_to_poison(l->queue, msg.id, pop);
-    metrics_.queue_message(fn.name, l->queue.name, "poisoned");
+  if (attempts >= opt.max_dequeue_count || retries_spent) {
+    auto r = co_await store_.move_to_poison(l.queue, msg.id, pop);
+    metrics_.queue_message(fn.name, l.queue.name, "poisoned");
     std::string why = attempts >= opt.max_dequeue_count
                           ? "Message has reached MaxDequeueCount of " +
                                 std::to_string(opt.max_dequeue_count) + "."
@@ -345,22 +356,20 @@ awaitable<void> QueueTrigger::process(std::shared_ptr<Listener> l, api::QueueMes
                                 " attempts (1 + retry.maxRetryCount of " +
                                 std::to_string(retry->max_retry_count) + ").";
     log_.error("Host.Triggers.Queue",
-               why + " Moving message to queue '" + l->queue.name + "-poison'",
+               why + " Moving message to queue '" + l.queue.name + "-poison'",
                {{"function", fn.name}, {"messageId", msg.id}, {"invocationId", inv.id},
                 {"error", result.error}, {"moved", static_cast<bool>(r)},
                 {"moveError", r ? std::string() : r.error().message}});
   } else {
     milliseconds delay = retry ? retry->delay_after(static_cast<int>(attempts))
                                : opt.visibility_timeout;
-    auto r = co_await store_.update_message(l->queue, msg.id, pop, std::nullopt,
+    auto r = co_await store_.update_message(l.queue, msg.id, pop, std::nullopt,
                                             whole_seconds(delay));
-    metrics_.queue_message(fn.name, l->queue.name, "failed");
+    metrics_.queue_message(fn.name, l.queue.name, "failed");
     if (!r)
       log_.warn("Host.Triggers.Queue", "could not release the failed message: " + r.error().message,
                 {{"function", fn.name}, {"messageId", msg.id}});
   }
-  --l->in_flight;
-  l->poke();
 }
 
 awaitable<std::string> write_queue_outputs(

@@ -5,7 +5,10 @@
 //
 // Per function (as Azure's QueueListener): fetch up to batchSize, run them in parallel, fetch
 // again when in-flight drops to newBatchThreshold, so at most batchSize + newBatchThreshold
-// run at once (the per-function concurrency cap that levels load). A dequeued message stays
+// run at once (the per-function concurrency cap that levels load). That cap is the function's
+// admission (runtime::Admission): permits are taken before a fetch, never after, so no limit
+// (extensions.http.maxConcurrentRequests applies to HTTP only) can spend a message's delivery
+// attempt without running it. A dequeued message stays
 // hidden for the lease, renewed at half-time while its function runs. Success completes the
 // message and writes its queue outputs in one store transaction; failure makes it visible
 // again after the retry policy's delay (or visibilityTimeout). Outputs that cannot be written
@@ -22,6 +25,7 @@
 #include "queue/async_queue_store.h"
 #include "common/log.h"
 #include "observability/metrics.h"
+#include "runtime/admission.h"
 #include "runtime/dispatcher.h"
 
 namespace nimbus::triggers {
@@ -52,7 +56,13 @@ class QueueTrigger {
  private:
   struct Listener;
   boost::asio::awaitable<void> run(std::shared_ptr<Listener> l);
-  boost::asio::awaitable<void> process(std::shared_ptr<Listener> l, api::QueueMessage msg);
+  boost::asio::awaitable<void> process(std::shared_ptr<Listener> l, api::QueueMessage msg,
+                                       runtime::Admission::Permit permit);
+  // The message's completion: success commits the deletion and the outputs; failure releases
+  // it for a retry or moves it to the poison queue. May turn `result` into a failure.
+  boost::asio::awaitable<void> settle(Listener& l, const api::QueueMessage& msg,
+                                      const std::string& pop, const api::Invocation& inv,
+                                      api::InvocationResult& result);
 
   boost::asio::io_context& io_;
   queue::AsyncQueueStore& store_;
