@@ -1,7 +1,8 @@
 // Forwarding mode: the host passes the original request through; the answer goes back as is.
 // A few paths answer the way real servers sometimes do, to test the host's framing:
-// interim 1xx answers, HEAD, and bytes after a complete answer.
+// interim 1xx answers, HEAD, bytes after a complete answer, and a dropped connection.
 const http = require("http");
+let drops = 0;  // requests received and dropped without an answer (/proxy/drop)
 http
   .createServer((req, res) => {
     const chunks = [];
@@ -9,6 +10,14 @@ http
     req.on("end", () => {
       const path = req.url.split("?")[0];
       if (path === "/proxy/early-hints") res.writeEarlyHints({ link: "</style.css>; rel=preload" });
+      if (path === "/proxy/drop") {
+        drops++;
+        return req.socket.destroy();
+      }
+      if (path === "/proxy/drops") {
+        res.writeHead(200, { "Content-Type": "application/json" });
+        return res.end(JSON.stringify({ drops }));
+      }
       if (path === "/proxy/two-answers") {
         // A complete answer followed by a second one nobody asked for; the response object is
         // left open, so a reused connection would hand the second one to the next caller.
