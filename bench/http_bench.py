@@ -1,9 +1,15 @@
-"""HTTP benchmarks for issue 2, measured side by side in one run on loopback.
+"""HTTP benchmarks, measured side by side in one run on loopback.
 
 Starts each server, waits for it, drives it with wrk (-t2 -c64, bounded duration), reads
 resident memory from /proc, and times cold starts (process start to the first 200 answer).
-Peers: a plain Node http server, workerd (if installed in bench/peers), and the Node custom
-handler called directly. Prints a Markdown table; raw wrk output goes to bench/results/.
+Peers: a plain Node http server, workerd (bench/peers), nginx (one worker, keep-alive
+upstream) proxying to the same Node custom handler Nimbus fronts, and that handler called
+directly. A peer that cannot run is a row with its error, never a silently missing row.
+
+Usage: python3 bench/http_bench.py [seconds-per-wrk-run] [--only custom-handler] [--rounds N]
+Env: NIMBUS_BENCH_BUILD (default build/release), NIMBUS_BENCH_OUT (raw results directory,
+default bench/results/scratch). Writes http.json (every command, every wrk output, the table)
+and one .txt per wrk run there; prints a Markdown table.
 """
 import json
 import os
@@ -19,10 +25,17 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NIMBUS = os.path.join(ROOT, "build/release/nimbus")
-RESULTS = os.path.join(ROOT, "bench/results")
-DURATION = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+BUILD = os.path.join(ROOT, os.environ.get("NIMBUS_BENCH_BUILD", "build/release"))
+NIMBUS = os.path.join(BUILD, "nimbus")
+RESULTS = os.environ.get("NIMBUS_BENCH_OUT") or os.path.join(ROOT, "bench/results/scratch")
+_args = [a for a in sys.argv[1:]]
+ONLY = _args[_args.index("--only") + 1] if "--only" in _args else None
+ROUNDS = int(_args[_args.index("--rounds") + 1]) if "--rounds" in _args else 1
+_pos = [a for i, a in enumerate(_args) if not a.startswith("--") and (i == 0 or not _args[i - 1].startswith("--"))]
+DURATION = int(_pos[0]) if _pos else 10
 WORKERD = os.path.join(ROOT, "bench/peers/node_modules/.bin/workerd")
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+COMMANDS = []  # every command this run executed, in order (servers and load generators)
 
 
 def free_port():
@@ -63,6 +76,7 @@ def children(pid):
 
 
 def wrk(url, name, script=None, watch_pid=None):
+    load_before = open("/proc/loadavg").read().split()[0]
     cmd = ["wrk", "-t2", "-c64", f"-d{DURATION}s", "--latency"]
     if script:
         cmd += ["-s", script]
@@ -76,10 +90,13 @@ def wrk(url, name, script=None, watch_pid=None):
             peak_all = max(peak_all, rss_mb(watch_pid) + sum(rss_mb(c) for c in children(watch_pid)))
         time.sleep(0.25)
     out = proc.stdout.read()
-    os.makedirs(RESULTS, exist_ok=True)
+    COMMANDS.append(" ".join(cmd))
     with open(os.path.join(RESULTS, f"{name}.txt"), "w") as f:
         f.write(" ".join(cmd) + "\n" + out)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m:
+        raise RuntimeError(f"wrk gave no rate: {out[-500:]}")
+    rps = float(m.group(1))
 
     def pct(p):
         m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)", out, re.M)
@@ -87,15 +104,26 @@ def wrk(url, name, script=None, watch_pid=None):
         return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: (.*)", out)
     return {"rps": rps, "p50": pct(50), "p99": pct(99), "rss": peak, "rss_all": peak_all,
-            "non2xx": int(errors.group(1)) if errors else 0}
+            "non2xx": int(errors.group(1)) if errors else 0, "socket_errors": sock.group(1) if sock else "",
+            "loadavg_1min_before": float(load_before),
+            "loadavg_1min_after": float(open("/proc/loadavg").read().split()[0]),
+            "wrk_command": " ".join(cmd), "wrk_output": out}
 
 
-def start(cmd, url, env=None, cwd=None):
+def start(cmd, url, env=None, cwd=None, record=True):
+    if record:
+        COMMANDS.append(" ".join(cmd))
+    log = tempfile.TemporaryFile()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=env, cwd=cwd, start_new_session=True)
-    wait_200(url)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, cwd=cwd, start_new_session=True)
+    try:
+        wait_200(url)
+    except Exception as e:
+        stop(proc)
+        log.seek(0)
+        raise RuntimeError(f"{e}; its output: {log.read().decode(errors='replace')[-800:]}") from None
     return proc, time.perf_counter() - t0
 
 
@@ -134,89 +162,182 @@ def quiet_app(tmp, src, name):
     return app
 
 
-def cold_start(cmd_for_port, path, runs=10, env=None, cwd=None):
+def cold_start(cmd_for_port, path, runs=10, env=None, cwd=None, env_for_port=None):
     times = []
-    for _ in range(runs):
+    for i in range(runs):
         port = free_port()
-        proc, t = start(cmd_for_port(port), f"http://127.0.0.1:{port}{path}", env=env, cwd=cwd)
+        cmd = cmd_for_port(port)
+        if i == 0:
+            COMMANDS.append(f"cold start x{runs}: " + " ".join(cmd))
+        proc, t = start(cmd, f"http://127.0.0.1:{port}{path}", env=env_for_port(port) if env_for_port else env,
+                        cwd=cwd, record=False)
         times.append(t * 1000)
         stop(proc)
     return statistics.median(times)
 
 
+NGINX_CONF = """# nginx as a peer: one worker, a keep-alive upstream to the Node custom handler.
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  upstream handler {{
+    server 127.0.0.1:{upstream};
+    keepalive 64;
+  }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://handler;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+}}
+"""
+
+
+def nginx_cmd(tmp, port, upstream):
+    d = os.path.join(tmp, f"nginx-{port}")
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(dir=d, port=port, upstream=upstream))
+    return [NGINX, "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")]
+
+
+def median_row(results):
+    ok = [r for r in results if "error" not in r]
+    if not ok:
+        return results[-1]
+    by = sorted(ok, key=lambda r: r["rps"])
+    mid = dict(by[len(by) // 2])
+    mid["rounds_rps"] = [round(r["rps"]) for r in ok]
+    mid["rounds_p99"] = [r["p99"] for r in ok]
+    return mid
+
+
 def main():
+    os.makedirs(RESULTS, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="nimbus-bench-")
     data = os.path.join(tmp, "data")
-    rows = []
+    rows = {}  # label -> list of results (one per round); a result is wrk figures or {"error"}
     worker_app = quiet_app(tmp, "examples/hello", "hello-worker")
     inproc_app = in_process_app(tmp)
     node_app = quiet_app(tmp, "examples/hello-node", "hello-node")
+    direct_script = os.path.join(ROOT, "bench/peers/handler_direct.lua")
 
-    def measure(label, cmd, url, path, script=None, env=None, cwd=None):
-        proc, _ = start(cmd, url + path, env=env, cwd=cwd)
-        idle = rss_mb(proc.pid)
-        time.sleep(0.2)
-        r = wrk(url + path, label.replace(" ", "_"), script=script, watch_pid=proc.pid)
-        r["idle"] = idle
-        stop(proc)
-        rows.append((label, r))
-        print(f"{label}: {r}", flush=True)
+    def measure(label, cmd, url, path, script=None, env=None, cwd=None, before=None, ready=None):
+        """before: (cmd, url, env, cwd) of a process the measured one needs (nginx's upstream)."""
+        procs = []
+        try:
+            if before:
+                procs.append(start(before[0], before[1], env=before[2], cwd=before[3])[0])
+            proc, _ = start(cmd, url + (ready or path), env=env, cwd=cwd)
+            procs.append(proc)
+            idle = rss_mb(proc.pid)
+            time.sleep(0.2)
+            r = wrk(url + path, label.replace(" ", "_") + (f"_round{len(rows.get(label, [])) + 1}" if ROUNDS > 1 else ""),
+                    script=script, watch_pid=proc.pid)
+            r["idle"] = idle
+        except Exception as e:  # a peer that cannot run is reported, not dropped
+            r = {"error": str(e)}
+        finally:
+            for p in reversed(procs):
+                stop(p)
+        rows.setdefault(label, []).append(r)
+        shown = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items() if k not in ("wrk_output", "wrk_command")}
+        print(f"{label}: {shown}", flush=True)
 
-    p = free_port()
-    measure("nimbus native in-process", nimbus_cmd(inproc_app, p, data), f"http://127.0.0.1:{p}", "/api/hello")
-    p = free_port()
-    measure("nimbus native worker", nimbus_cmd(worker_app, p, data), f"http://127.0.0.1:{p}", "/api/hello")
-    p = free_port()
-    measure("node http hello", ["node", os.path.join(ROOT, "bench/peers/node_hello.js"), str(p)],
-            f"http://127.0.0.1:{p}", "/")
-    workerd_cold = None
-    if os.path.exists(WORKERD):
-        template = open(os.path.join(ROOT, "bench/peers/workerd.capnp.in")).read()
-        shutil.copy(os.path.join(ROOT, "bench/peers/worker.js"), tmp)
+    def handler_env(port):
+        return dict(os.environ, FUNCTIONS_CUSTOMHANDLER_PORT=str(port))
 
-        def workerd_cmd(port):
-            conf = os.path.join(tmp, f"workerd-{port}.capnp")
-            with open(conf, "w") as f:
-                f.write(template.replace("@PORT@", str(port)))
-            return [WORKERD, "serve", conf]
+    if ONLY != "custom-handler":
+        p = free_port()
+        measure("nimbus native in-process", nimbus_cmd(inproc_app, p, data), f"http://127.0.0.1:{p}", "/api/hello")
+        p = free_port()
+        measure("nimbus native worker", nimbus_cmd(worker_app, p, data), f"http://127.0.0.1:{p}", "/api/hello")
+        p = free_port()
+        measure("node http hello", ["node", os.path.join(ROOT, "bench/peers/node_hello.js"), str(p)],
+                f"http://127.0.0.1:{p}", "/")
+    template = open(os.path.join(ROOT, "bench/peers/workerd.capnp.in")).read()
+    shutil.copy(os.path.join(ROOT, "bench/peers/worker.js"), tmp)
 
+    def workerd_cmd(port):
+        conf = os.path.join(tmp, f"workerd-{port}.capnp")
+        with open(conf, "w") as f:
+            f.write(template.replace("@PORT@", str(port)))
+        return [WORKERD, "serve", conf]
+
+    if ONLY != "custom-handler":
         p = free_port()
         measure("workerd hello", workerd_cmd(p), f"http://127.0.0.1:{p}", "/")
-        workerd_cold = cold_start(workerd_cmd, "/")
-    p = free_port()
-    measure("nimbus node custom handler", nimbus_cmd(node_app, p, data), f"http://127.0.0.1:{p}", "/api/hello/bench")
-    p = free_port()
-    env = dict(os.environ, FUNCTIONS_CUSTOMHANDLER_PORT=str(p))
-    measure("node handler direct", ["node", "handler.js"], f"http://127.0.0.1:{p}", "/",
-            script=os.path.join(ROOT, "bench/peers/handler_direct.lua"), env=env, cwd=node_app)
 
-    cold_native = cold_start(lambda port: nimbus_cmd(worker_app, port, data), "/api/hello")
-    cold_node = cold_start(lambda port: nimbus_cmd(node_app, port, data), "/api/hello/x")
-    # The handler's own start: spawn it directly and wait for GET / (what readiness polls).
-    times = []
-    for _ in range(10):
-        port = free_port()
-        env = dict(os.environ, FUNCTIONS_CUSTOMHANDLER_PORT=str(port))
-        proc, t = start(["node", "handler.js"], f"http://127.0.0.1:{port}/", env=env, cwd=node_app)
-        times.append(t * 1000)
-        stop(proc)
-    cold_handler = statistics.median(times)
+    # The custom-handler trio, interleaved per round: Nimbus in front of the handler, nginx in
+    # front of the same handler (same payload as the direct call), the handler called directly.
+    for _ in range(ROUNDS):
+        p = free_port()
+        measure("nimbus node custom handler", nimbus_cmd(node_app, p, data), f"http://127.0.0.1:{p}", "/api/hello/bench")
+        hp, p = free_port(), free_port()
+        measure("nginx -> node handler", nginx_cmd(tmp, p, hp), f"http://127.0.0.1:{p}", "/hello",
+                script=direct_script, ready="/",
+                before=(["node", "handler.js"], f"http://127.0.0.1:{hp}/", handler_env(hp), node_app))
+        p = free_port()
+        measure("node handler direct", ["node", "handler.js"], f"http://127.0.0.1:{p}", "/hello",
+                script=direct_script, env=handler_env(p), cwd=node_app, ready="/")
 
-    print("\n| setup | req/s | p50 ms | p99 ms | RSS idle MB | RSS peak MB (host) | RSS peak MB (host+workers) | non-2xx |")
-    print("|---|---|---|---|---|---|---|---|")
-    for label, r in rows:
-        print(f"| {label} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['idle']:.1f} | {r['rss']:.1f} | {r['rss_all']:.1f} | {r['non2xx']} |")
-    d = dict(rows)
+    cold = {}
+    if ONLY != "custom-handler":
+        def timed(name, fn):
+            try:
+                cold[name] = round(fn(), 1)
+            except Exception as e:
+                cold[name] = {"error": str(e)}
+        timed("native", lambda: cold_start(lambda port: nimbus_cmd(worker_app, port, data), "/api/hello"))
+        timed("node_custom_handler", lambda: cold_start(lambda port: nimbus_cmd(node_app, port, data), "/api/hello/x"))
+        # The handler's own start: spawn it directly and wait for GET / (what readiness polls).
+        timed("node_handler_alone", lambda: cold_start(lambda port: ["node", "handler.js"], "/", cwd=node_app,
+                                                       env_for_port=handler_env))
+        timed("workerd", lambda: cold_start(workerd_cmd, "/"))
+
+    table = {label: median_row(results) for label, results in rows.items()}
+    print(f"\n| setup | req/s | p50 ms | p99 ms | RSS idle MB | RSS peak MB (host) | RSS peak MB (host+workers) | non-2xx | error |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, r in table.items():
+        if "error" in r:
+            print(f"| {label} | - | - | - | - | - | - | - | {r['error'][:200]} |")
+        else:
+            print(f"| {label} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['idle']:.1f} | {r['rss']:.1f} | "
+                  f"{r['rss_all']:.1f} | {r['non2xx']} | {r['socket_errors']} |")
+
     def ratio(a, b):
-        return f"{d[a]['rps'] / d[b]['rps']:.2f}" if a in d and b in d else "n/a"
+        ra, rb = table.get(a, {}), table.get(b, {})
+        return round(ra["rps"] / rb["rps"], 3) if "rps" in ra and "rps" in rb else None
+    ratios = {
+        "in_process_over_workerd": ratio("nimbus native in-process", "workerd hello"),
+        "in_process_over_node_http": ratio("nimbus native in-process", "node http hello"),
+        "worker_over_workerd": ratio("nimbus native worker", "workerd hello"),
+        "nimbus_handler_over_direct": ratio("nimbus node custom handler", "node handler direct"),
+        "nginx_handler_over_direct": ratio("nginx -> node handler", "node handler direct"),
+        "nimbus_handler_over_nginx": ratio("nimbus node custom handler", "nginx -> node handler"),
+    }
     print()
-    print(f"- in-process / workerd: {ratio('nimbus native in-process', 'workerd hello')}")
-    print(f"- in-process / node http: {ratio('nimbus native in-process', 'node http hello')}")
-    print(f"- worker / workerd: {ratio('nimbus native worker', 'workerd hello')}")
-    print(f"- node handler through nimbus / direct: {ratio('nimbus node custom handler', 'node handler direct')}")
-    workerd_text = "n/a" if workerd_cold is None else f"{workerd_cold:.1f}"
-    print(f"- cold start, median of 10: native {cold_native:.1f} ms; node custom handler {cold_node:.1f} ms "
-          f"(handler alone {cold_handler:.1f} ms); workerd {workerd_text} ms")
+    for k, v in ratios.items():
+        print(f"- {k}: {v if v is not None else 'n/a'}")
+    if cold:
+        print(f"- cold start, median of 10 (ms): {cold}")
+    with open(os.path.join(RESULTS, "http.json"), "w") as f:
+        json.dump({"duration_s": DURATION, "rounds": ROUNDS, "only": ONLY, "build": BUILD,
+                   "commands": COMMANDS, "table": table, "all_rounds": rows, "ratios": ratios,
+                   "cold_start_ms": cold}, f, indent=1)
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -4,6 +4,7 @@
 // (utime+stime from /proc/<pid>/stat, before and after each phase), wall time and latency.
 //
 //   node bench/queue/sdk_compare.mjs [--puts 10000] [--drain 20000] [--phase-seconds 90]
+//        [--azurite-phase-seconds S] [--targets nimbus,azurite-memory,azurite-disk] [--json-out FILE]
 //
 // Phases (each bounded by its count AND --phase-seconds; a phase that hits the time bound
 // reports what it did and the per-10,000 figure extrapolated from it, flagged "partial"):
@@ -11,9 +12,11 @@
 //   getdel   get 32 + delete each, 8 loops, until N messages deleted
 //   drain    fill D messages, then get 32 + delete with 8 loops: messages/s
 //   latency  200 sequential puts and 200 sequential get(1)+delete: p50/p99 ms
-// Loopback only; prints a Markdown table and one JSON line per target.
+// Loopback only; prints a Markdown table and one JSON line per target; --json-out also writes
+// them all, with the command line, to FILE. A target that fails (e.g. Azurite not installed)
+// is a result with its error, not a missing row; failed SDK calls are counted per target.
 import { spawn } from "node:child_process";
-import { readFileSync, mkdtempSync, rmSync } from "node:fs";
+import { readFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,7 +34,9 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((a, v, i, all) =>
 const PUTS = Number(args.puts ?? 10000);
 const DRAIN = Number(args.drain ?? 20000);
 const PHASE_S = Number(args["phase-seconds"] ?? 90);
+const AZ_PHASE_S = Number(args["azurite-phase-seconds"] ?? PHASE_S);
 const TARGETS = (args.targets ?? "nimbus,azurite-memory,azurite-disk").split(",");
+let phaseSeconds = PHASE_S;
 
 const cpuSeconds = (pid) => {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
@@ -90,16 +95,17 @@ async function drain(q, count, deadline) {
 
 async function phase(pid, fn) {
   const c0 = cpuSeconds(pid), t0 = performance.now();
-  const done = await fn(Date.now() + PHASE_S * 1000);
+  const done = await fn(Date.now() + phaseSeconds * 1000);
   return { done, cpu: cpuSeconds(pid) - c0, secs: (performance.now() - t0) / 1000 };
 }
 
 async function runTarget(name) {
+  phaseSeconds = name === "nimbus" ? PHASE_S : AZ_PHASE_S;
   let srv, pid;
   if (name === "nimbus") { srv = await startQueueServer(); pid = srv.proc.pid; }
   else { srv = await startAzurite(name === "azurite-disk"); pid = srv.proc.pid; }
   const svc = QueueServiceClient.fromConnectionString(connectionString(srv.port), { retryOptions: { maxTries: 3 } });
-  const r = { target: name };
+  const r = { target: name, phase_seconds: phaseSeconds };
   try {
     const q = svc.getQueueClient("bench-put");
     await q.create();
@@ -110,14 +116,14 @@ async function runTarget(name) {
 
     const d = svc.getQueueClient("bench-drain");
     await d.create();
-    const filled = await fill(d, DRAIN, Date.now() + PHASE_S * 1000);
+    const filled = await fill(d, DRAIN, Date.now() + phaseSeconds * 1000);
     const dr = await phase(pid, (dl) => drain(d, filled, dl));
     r.drain = { depth: filled, ...dr, msgs_per_s: dr.done / dr.secs, partial: dr.done < filled };
 
     const l = svc.getQueueClient("bench-latency");
     await l.create();
     const putMs = [], gdMs = [];
-    const lend = Date.now() + PHASE_S * 1000;
+    const lend = Date.now() + phaseSeconds * 1000;
     for (let i = 0; i < 200 && Date.now() < lend; i++) { const t = performance.now(); await l.sendMessage("x"); putMs.push(performance.now() - t); }
     for (let i = 0; i < 200 && Date.now() < lend; i++) {
       const t = performance.now();
@@ -141,14 +147,24 @@ async function runTarget(name) {
 const results = [];
 for (const t of TARGETS) {
   process.stderr.write(`running ${t} ...\n`);
-  const r = await runTarget(t);
+  let r;
+  try {
+    r = await runTarget(t);
+  } catch (e) {
+    r = { target: t, error: String(e && e.stack || e) };
+    errors = 0;
+  }
   console.log(JSON.stringify(r));
   results.push(r);
+}
+if (args["json-out"]) {
+  writeFileSync(args["json-out"], JSON.stringify({ command: `node ${process.argv.slice(1).join(" ")}`, results }, null, 1));
 }
 const f = (x, d = 2) => (x === undefined ? "-" : Number(x).toFixed(d));
 console.log("\n| target | CPU s / 10k puts | puts/s | CPU s / 10k get+delete | get+delete/s | drain msgs/s (depth) | put p50/p99 ms | get+delete p50/p99 ms | RSS MB |");
 console.log("|---|---|---|---|---|---|---|---|---|");
 for (const r of results) {
+  if (r.error || !r.latency) { console.log(`| ${r.target} | error: ${String(r.error ?? "incomplete").split("\n")[0]} |`); continue; }
   console.log(`| ${r.target} | ${f(r.put.cpu_per_10k)}${r.put.partial ? "*" : ""} | ${f(r.put.ops_per_s, 0)} | ${f(r.getdel.cpu_per_10k)}${r.getdel.partial ? "*" : ""} | ${f(r.getdel.ops_per_s, 0)} | ${f(r.drain.msgs_per_s, 1)}${r.drain.partial ? "*" : ""} (${r.drain.depth}) | ${f(r.latency.put_p50)} / ${f(r.latency.put_p99)} | ${f(r.latency.getdel_p50)} / ${f(r.latency.getdel_p99)} | ${f(r.rss_mb, 0)} |`);
 }
 console.log("\n* partial: the phase hit its time bound; the per-10k CPU figure is extrapolated from what it did.");
