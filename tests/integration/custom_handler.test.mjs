@@ -2,7 +2,7 @@
 // shape, forwarding mode, app settings, a process pool, and handlers that misbehave.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { appPath, metricValue, request, startNimbus, stopNimbus, waitFor, waitForLog } from "./lib/nimbus.mjs";
+import { appPath, keys, metricValue, request, startNimbus, stopNimbus, waitFor, waitForLog } from "./lib/nimbus.mjs";
 
 for (const [example, lang] of [["examples/hello-node", "node"], ["examples/hello-python", "python"]]) {
   describe(example, () => {
@@ -16,8 +16,12 @@ for (const [example, lang] of [["examples/hello-node", "node"], ["examples/hello
       const q = await request(host.port, "POST", "/api/hello?name=q");
       assert.deepEqual(q.json, { hello: "q", from: lang });
     });
-    test("echo through $return needs a key", async () => {
+    test("echo through $return needs a key, and with one answers through $return", async () => {
       assert.equal((await request(host.port, "POST", "/api/echo", { body: "x" })).status, 401);
+      const r = await request(host.port, "POST", "/api/echo", {
+        body: "back through $return", headers: { "x-functions-key": keys(host).functionKeys.default } });
+      assert.equal(r.status, 200);
+      assert.equal(r.body, "back through $return");
     });
     test("handler Logs reach the host log with the invocation id", async () => {
       assert.equal((await request(host.port, "GET", "/api/hello/logs")).status, 200);
