@@ -26,12 +26,16 @@ test("a crash (abort) answers 502 with the invocation id; the host stays up", as
 });
 
 test("a hang answers 504 at functionTimeout and the worker is killed", async () => {
+  const startsRe = /nimbus_worker_starts_total\{kind="native"\} (\d+)/;
+  const startsBefore = await metricValue(host, startsRe);
   const t0 = Date.now();
   const r = await request(host.port, "GET", "/api/hang");
   const elapsed = Date.now() - t0;
   assert.equal(r.status, 504);
   assert.equal(r.json.error.code, "FunctionTimeout");
   assert.ok(elapsed >= 1900 && elapsed < 10000, `timed out after ${elapsed} ms (functionTimeout is 2 s)`);
+  // The hung worker is killed and replaced: one more worker start.
+  await waitFor(async () => (await metricValue(host, startsRe)) > startsBefore, { what: "the hung worker replaced" });
   await okAfter();
 });
 
