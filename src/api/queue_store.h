@@ -168,9 +168,8 @@ enum class CreateQueueOutcome {
   already_exists,  // existed with identical metadata: 204
 };
 
-// Called after a commit that made messages available in `queue`: at once (visible_at <= now)
-// or later (a delayed put, an update with a visibility timeout). Runs on the store thread;
-// the async facade re-posts it to the I/O thread.
+// Deprecated: the queue-only listener, replaced by api::CommitNotice (api/effects.h), which the
+// storage engine sends for every domain. Kept only so existing test fakes still compile.
 using MessageListener = std::function<void(const QueueRef& queue, UnixMillis visible_at)>;
 
 class QueueStore {
@@ -215,7 +214,9 @@ class QueueStore {
                               QueueCallback<UpdateReceipt> done) = 0;
   virtual void clear_messages(QueueRef queue, QueueCallback<void> done) = 0;
 
-  // --- for the queue trigger: work and its effects commit together ---
+  // --- work and its effects commit together ---
+  // Each of these is an api::Effects commit (api/effects.h) of the backend's storage engine,
+  // kept here for the REST layer, the CLI and the conformance suite.
   // In ONE transaction: delete (queue, id, pop_receipt) and put every output (output queues
   // are created when missing, as the Functions output binding does). If the delete fails
   // (message_not_found, pop_receipt_mismatch) nothing is written. Receipts in output order.
@@ -233,8 +234,9 @@ class QueueStore {
   virtual void move_to_poison(QueueRef queue, std::string id, std::string pop_receipt,
                               QueueCallback<MessageReceipt> done) = 0;
 
-  // Replaces the listener (nullptr removes it). Set it before traffic starts.
-  virtual void set_message_listener(MessageListener listener) = 0;
+  // Deprecated and a no-op: commit notices come from the storage engine
+  // (api::EffectsStore::set_notice_listener). Remove once no test fake overrides it.
+  virtual void set_message_listener(MessageListener) {}
 };
 
 // Azure queue names: 3-63 characters of [a-z0-9-], no leading, trailing or double '-'.

@@ -146,43 +146,4 @@ AsyncQueueStore::Task<void> AsyncQueueStore::clear_messages(api::QueueRef queue)
   });
 }
 
-AsyncQueueStore::Task<std::vector<api::MessageReceipt>> AsyncQueueStore::complete_message(
-    api::QueueRef queue, std::string id, std::string pop_receipt,
-    std::vector<api::NewMessage> outputs) {
-  return run<std::vector<api::MessageReceipt>>(
-      executor_, [&s = store_, queue = std::move(queue), id = std::move(id),
-                  pop = std::move(pop_receipt), outputs = std::move(outputs)](auto cb) mutable {
-        s.complete_message(std::move(queue), std::move(id), std::move(pop), std::move(outputs),
-                           std::move(cb));
-      });
-}
-
-AsyncQueueStore::Task<std::vector<api::MessageReceipt>> AsyncQueueStore::put_messages(
-    std::vector<api::NewMessage> messages) {
-  return run<std::vector<api::MessageReceipt>>(
-      executor_, [&s = store_, messages = std::move(messages)](auto cb) mutable {
-        s.put_messages(std::move(messages), std::move(cb));
-      });
-}
-
-AsyncQueueStore::Task<api::MessageReceipt> AsyncQueueStore::move_to_poison(
-    api::QueueRef queue, std::string id, std::string pop_receipt) {
-  return run<api::MessageReceipt>(
-      executor_, [&s = store_, queue = std::move(queue), id = std::move(id),
-                  pop = std::move(pop_receipt)](auto cb) mutable {
-        s.move_to_poison(std::move(queue), std::move(id), std::move(pop), std::move(cb));
-      });
-}
-
-void AsyncQueueStore::set_message_listener(api::MessageListener listener) {
-  if (!listener) {
-    store_.set_message_listener(nullptr);
-    return;
-  }
-  auto shared = std::make_shared<api::MessageListener>(std::move(listener));
-  store_.set_message_listener([ex = executor_, shared](const api::QueueRef& q, api::UnixMillis at) {
-    asio::post(ex, [shared, q, at] { (*shared)(q, at); });
-  });
-}
-
 }  // namespace nimbus::queue

@@ -4,8 +4,7 @@
 // Why: api::QueueStore completes on the backend's own thread (that is how group commit works);
 // coroutines on the single I/O thread must resume on that thread, never on the store thread.
 // Each method submits to the store and resumes the calling coroutine through a post to the
-// executor given here. The message listener is re-posted the same way, so trigger code never
-// runs on the store thread.
+// executor given here.
 //
 // Ownership: borrows the store and the executor; both must outlive this object and every
 // coroutine using it. Thread-safety: call from coroutines on `executor` (any thread may call,
@@ -45,18 +44,8 @@ class AsyncQueueStore {
                                           std::string pop_receipt, std::optional<std::string> text,
                                           int64_t visibility_timeout_seconds);
   Task<void> clear_messages(api::QueueRef queue);
-  // One transaction: delete the triggering message and write the outputs (see QueueStore).
-  Task<std::vector<api::MessageReceipt>> complete_message(api::QueueRef queue, std::string id,
-                                                          std::string pop_receipt,
-                                                          std::vector<api::NewMessage> outputs);
-  // One transaction: every message or none; missing queues are created (output bindings).
-  Task<std::vector<api::MessageReceipt>> put_messages(std::vector<api::NewMessage> messages);
-  // One transaction: delete and put the original text to "<queue>-poison".
-  Task<api::MessageReceipt> move_to_poison(api::QueueRef queue, std::string id,
-                                           std::string pop_receipt);
-
-  // `listener` runs on the executor after each commit that made messages available.
-  void set_message_listener(api::MessageListener listener);
+  // Completing, dead-lettering and output writes are api::Effects commits: see
+  // runtime::EffectsCommitter. Commit notices come from there too.
 
  private:
   api::QueueStore& store_;

@@ -5,6 +5,8 @@
 # Store + protocol pieces without Asio: XML, SharedKey, names, dates, error mapping.
 add_library(nimbus_queue_core STATIC
   ${CMAKE_SOURCE_DIR}/src/storage/sqlite/sqlite_queue_store.cc
+  ${CMAKE_SOURCE_DIR}/src/storage/sqlite/sqlite_engine.cc
+  ${CMAKE_SOURCE_DIR}/src/storage/sqlite/queue_tables.cc
   ${CMAKE_SOURCE_DIR}/src/queue/queue_xml.cc
   ${CMAKE_SOURCE_DIR}/src/queue/shared_key.cc
   ${CMAKE_SOURCE_DIR}/src/queue/queue_protocol.cc

@@ -17,9 +17,11 @@
 #include "observability/metrics.h"
 #include "queue/async_queue_store.h"
 #include "queue/queue_service.h"
+#include "storage/sqlite/sqlite_engine.h"
 #include "storage/sqlite/sqlite_queue_store.h"
 #include "triggers/queue_trigger.h"
 #include "runtime/dispatcher.h"
+#include "runtime/effects_committer.h"
 #include "security/keys.h"
 #include "triggers/http_trigger.h"
 #include "workers/custom_handler_pool.h"
@@ -285,8 +287,10 @@ int run_host(const StartOptions& options) {
   std::unique_ptr<http::Router> router;
   std::unique_ptr<triggers::HttpTrigger> http_trigger;
   std::unique_ptr<http::HttpServer> server;
+  std::unique_ptr<storage::SqliteEngine> engine;  // one database, one writer: every table set
   std::unique_ptr<storage::SqliteQueueStore> queue_store;
   std::unique_ptr<queue::AsyncQueueStore> async_store;
+  std::unique_ptr<runtime::EffectsCommitter> effects;
   std::unique_ptr<queue::QueueService> queue_service;
   std::unique_ptr<http::HttpServer> queue_server;
   std::unique_ptr<triggers::QueueTrigger> queue_trigger;
@@ -345,17 +349,19 @@ int run_host(const StartOptions& options) {
     for (const auto& fn : app.functions)
       needs_store = needs_store || fn.trigger_type == "queueTrigger" || !fn.queue_outputs.empty();
     if (needs_store) {
-      storage::SqliteQueueStore::Options so;
+      storage::SqliteEngine::Options so;
       so.path = (std::filesystem::path(data_dir) / "nimbus.db").string();
-      so.sync = app.synchronous_full ? storage::SqliteQueueStore::Sync::full
-                                     : storage::SqliteQueueStore::Sync::normal;
-      queue_store = storage::SqliteQueueStore::open(so, error);
-      if (!queue_store) {
+      so.sync = app.synchronous_full ? storage::SqliteEngine::Sync::full
+                                     : storage::SqliteEngine::Sync::normal;
+      engine = storage::SqliteEngine::open(so, error);
+      if (!engine) {
         fail(error);
         exit_code = 2;  // like every other refusal to start on bad input
         co_return;
       }
+      queue_store = std::make_unique<storage::SqliteQueueStore>(*engine);
       async_store = std::make_unique<queue::AsyncQueueStore>(*queue_store, io.get_executor());
+      effects = std::make_unique<runtime::EffectsCommitter>(*engine, io.get_executor());
     }
     if (app.queue_service.enabled) {
       // devstoreaccount1 always (triggers and bindings use it), plus configured accounts:
@@ -401,18 +407,16 @@ int run_host(const StartOptions& options) {
     triggers::HttpTrigger::OutputWriter write_outputs;
     if (async_store)
       write_outputs = [&](const std::vector<std::pair<std::string, std::string>>& outputs) {
-        return triggers::write_queue_outputs(*async_store, kTriggerAccount, app.queues.base64,
+        return triggers::write_queue_outputs(*effects, kTriggerAccount, app.queues.base64,
                                              outputs, &log);
       };
     http_trigger = std::make_unique<triggers::HttpTrigger>(*router, keys ? &*keys : nullptr,
                                                            dispatcher, std::move(write_outputs));
     if (async_store) {
       if (auto e = triggers::QueueTrigger::check(app); !e.empty()) co_return fail(e);
-      queue_trigger = std::make_unique<triggers::QueueTrigger>(io, *async_store, dispatcher, app,
-                                                               kTriggerAccount, metrics, log);
-      async_store->set_message_listener([&](const api::QueueRef& q, api::UnixMillis visible_at) {
-        if (q.account == kTriggerAccount) queue_trigger->notify(q.name, visible_at);
-      });
+      queue_trigger = std::make_unique<triggers::QueueTrigger>(
+          io, *async_store, *effects, dispatcher, app, kTriggerAccount, metrics, log);
+      effects->set_notice_listener([&](const api::CommitNotice& n) { queue_trigger->notify(n); });
       queue_trigger->start();
     }
     int port = options.port >= 0 ? options.port : app.local_http_port ? app.local_http_port : 7071;
@@ -499,9 +503,10 @@ int run_host(const StartOptions& options) {
   if (handler_pool) handler_pool->stop();
   // The store finishes what was submitted (acknowledged work is already durable) before the
   // objects that its completions would touch go away.
-  if (async_store) async_store->set_message_listener(nullptr);
+  if (effects) effects->set_notice_listener(nullptr);
   queue_trigger.reset();
   queue_store.reset();
+  engine.reset();
   return exit_code;
 }
 

@@ -108,10 +108,11 @@ struct QueueTrigger::Listener {
 };
 
 QueueTrigger::QueueTrigger(asio::io_context& io, queue::AsyncQueueStore& store,
-                           runtime::Dispatcher& dispatcher, const config::AppSpec& app,
+                           runtime::EffectsCommitter& effects, runtime::Dispatcher& dispatcher, const config::AppSpec& app,
                            std::string account, observability::Metrics& metrics, Logger& log)
     : io_(io),
       store_(store),
+      effects_(effects),
       dispatcher_(dispatcher),
       app_(app),
       account_(std::move(account)),
@@ -169,7 +170,7 @@ void QueueTrigger::run_once(const config::FunctionSpec& fn, std::string input) {
         inv.queue = &data;
         auto result = co_await dispatcher_.dispatch(inv);
         if (result.outcome == api::Outcome::succeeded && !result.queue_outputs.empty()) {
-          std::string error = co_await write_queue_outputs(store_, account_, app_.queues.base64,
+          std::string error = co_await write_queue_outputs(effects_, account_, app_.queues.base64,
                                                            result.queue_outputs, &log_);
           if (!error.empty())
             log_.error("Host.Triggers.Queue", error, {{"function", fn.name}, {"invocationId", inv.id}});
@@ -179,10 +180,13 @@ void QueueTrigger::run_once(const config::FunctionSpec& fn, std::string input) {
       log_if_thrown(log_, "Host.Triggers.Queue", "manual run of " + fn.name + " failed"));
 }
 
-void QueueTrigger::notify(const std::string& queue, api::UnixMillis visible_at) {
+void QueueTrigger::notify(const api::CommitNotice& notice) {
+  const auto* visible = std::get_if<api::QueueVisible>(&notice);
+  if (!visible || visible->queue.account != account_) return;
+  api::UnixMillis visible_at = visible->visible_at;
   api::UnixMillis now = unix_now();
   for (auto& l : listeners_) {
-    if (l->queue.name != queue || l->queue.account != account_) continue;
+    if (l->queue.name != visible->queue.name) continue;
     if (visible_at <= now) {
       l->poke();
     } else if (visible_at < l->next_visible) {
@@ -321,7 +325,11 @@ awaitable<void> QueueTrigger::settle(Listener& l, const api::QueueMessage& msg,
       outputs.push_back(output_message(account_, queue, text, opt.base64));
     }
     if (result.outcome == api::Outcome::succeeded) {
-      auto r = co_await store_.complete_message(l.queue, msg.id, pop, std::move(outputs));
+      // The deletion and the outputs: one unit of change.
+      api::Effects fx;
+      fx.acknowledge({l.queue, msg.id, pop, std::nullopt});
+      for (auto& m : outputs) fx.put(std::move(m));
+      auto r = co_await effects_.commit(std::move(fx));
       if (r) {
         metrics_.queue_message(fn.name, l.queue.name, "processed");
         co_return;
@@ -347,7 +355,9 @@ awaitable<void> QueueTrigger::settle(Listener& l, const api::QueueMessage& msg,
   bool retries_spent = retry && retry->max_retry_count >= 0 &&
                        attempts >= 1 + static_cast<int64_t>(retry->max_retry_count);
   if (attempts >= opt.max_dequeue_count || retries_spent) {
-    auto r = co_await store_.move_to_poison(l.queue, msg.id, pop);
+    api::Effects fx;
+    fx.acknowledge({l.queue, msg.id, pop, api::QueueRef{account_, l.queue.name + "-poison"}});
+    auto r = co_await effects_.commit(std::move(fx));
     metrics_.queue_message(fn.name, l.queue.name, "poisoned");
     std::string why = attempts >= opt.max_dequeue_count
                           ? "Message has reached MaxDequeueCount of " +
@@ -373,18 +383,18 @@ awaitable<void> QueueTrigger::settle(Listener& l, const api::QueueMessage& msg,
 }
 
 awaitable<std::string> write_queue_outputs(
-    queue::AsyncQueueStore& store, std::string account, bool base64,
+    runtime::EffectsCommitter& effects, std::string account, bool base64,
     const std::vector<std::pair<std::string, std::string>>& outputs, Logger* log) {
   if (outputs.empty()) co_return "";
-  // All or nothing: check every output before writing any, then one store transaction.
-  std::vector<api::NewMessage> messages;
-  messages.reserve(outputs.size());
+  // All or nothing: check every output before writing any, then one Effects commit.
+  api::Effects fx;
+  fx.writes.reserve(outputs.size());
   for (const auto& [queue, text] : outputs) {
     if (auto e = check_queue_output(queue, text, base64); !e.empty())
       co_return e + "; no queue output was written";
-    messages.push_back(output_message(account, queue, text, base64));
+    fx.put(output_message(account, queue, text, base64));
   }
-  auto r = co_await store.put_messages(std::move(messages));
+  auto r = co_await effects.commit(std::move(fx));
   if (r) co_return "";
   const auto& e = r.error();
   if (e.code == api::QueueErrc::storage_failure || e.code == api::QueueErrc::unavailable) {

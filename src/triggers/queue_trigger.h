@@ -10,7 +10,7 @@
 // (extensions.http.maxConcurrentRequests applies to HTTP only) can spend a message's delivery
 // attempt without running it. A dequeued message stays
 // hidden for the lease, renewed at half-time while its function runs. Success completes the
-// message and writes its queue outputs in one store transaction; failure makes it visible
+// message and writes its queue outputs as one api::Effects (one transaction); failure makes it visible
 // again after the retry policy's delay (or visibilityTimeout). Outputs that cannot be written
 // (over 64 KiB, an invalid queue name, text XML cannot carry) fail the attempt like a throw.
 // Every attempt counts: at maxDequeueCount, or after 1 + retry.maxRetryCount failed attempts
@@ -27,12 +27,16 @@
 #include "observability/metrics.h"
 #include "runtime/admission.h"
 #include "runtime/dispatcher.h"
+#include "runtime/effects_committer.h"
 
 namespace nimbus::triggers {
 
 class QueueTrigger {
  public:
-  QueueTrigger(boost::asio::io_context& io, queue::AsyncQueueStore& store, runtime::Dispatcher& dispatcher,
+  // `store` fetches and renews leases; `effects` commits each message's completion (deletion
+  // or dead-lettering plus its outputs) as one api::Effects.
+  QueueTrigger(boost::asio::io_context& io, queue::AsyncQueueStore& store,
+               runtime::EffectsCommitter& effects, runtime::Dispatcher& dispatcher,
                const config::AppSpec& app, std::string account, observability::Metrics& metrics,
                Logger& log);
   ~QueueTrigger();
@@ -44,8 +48,9 @@ class QueueTrigger {
   // any that check() refuses).
   void start();
   void stop();
-  // From the store's message listener, re-posted to the I/O thread.
-  void notify(const std::string& queue, api::UnixMillis visible_at);
+  // From the engine's commit notices, re-posted to the I/O thread: wakes the listeners of a
+  // queue of the trigger's account that has (or will have, at visible_at) visible messages.
+  void notify(const api::CommitNotice& notice);
   // Messages fetched and not yet completed, released or poisoned (and manual runs).
   int in_flight() const;
   // Azure's "run a non-HTTP function manually" (POST /admin/functions/{name}): invokes `fn`
@@ -66,6 +71,7 @@ class QueueTrigger {
 
   boost::asio::io_context& io_;
   queue::AsyncQueueStore& store_;
+  runtime::EffectsCommitter& effects_;
   runtime::Dispatcher& dispatcher_;
   const config::AppSpec& app_;
   std::string account_;
@@ -76,12 +82,12 @@ class QueueTrigger {
 };
 
 // Writes an HTTP-triggered function's queue outputs, all or nothing: every output is checked
-// first (queue name, 64 KiB after encoding, XML-safe text) and all are put in one store
-// transaction, durable before the response. Returns "" or an error naming the queue, fit for
+// first (queue name, 64 KiB after encoding, XML-safe text) and all are put as one api::Effects
+// commit, durable before the response. Returns "" or an error naming the queue, fit for
 // the HTTP client (storage details go to `log` only, when given).
 // (Coroutine: string arguments by value.)
 boost::asio::awaitable<std::string> write_queue_outputs(
-    queue::AsyncQueueStore& store, std::string account, bool base64,
+    runtime::EffectsCommitter& effects, std::string account, bool base64,
     const std::vector<std::pair<std::string, std::string>>& outputs, Logger* log = nullptr);
 
 // Why one queue output cannot be written ("" when it can): the same rules the store enforces,

@@ -36,6 +36,7 @@ struct QueueHost {
   Logger log{LogLevel::none};
   std::unique_ptr<storage::SqliteQueueStore> store;
   std::unique_ptr<queue::AsyncQueueStore> async_store;
+  std::unique_ptr<runtime::EffectsCommitter> effects;
   std::unique_ptr<runtime::Dispatcher> dispatcher;
   std::unique_ptr<fakes::FakeInvoker> invoker;
   std::unique_ptr<triggers::QueueTrigger> trigger;
@@ -58,20 +59,19 @@ struct QueueHost {
     store = storage::SqliteQueueStore::open(o, error);
     EXPECT_NE(store, nullptr) << error;
     async_store = std::make_unique<queue::AsyncQueueStore>(*store, io.get_executor());
+    effects = std::make_unique<runtime::EffectsCommitter>(store->engine(), io.get_executor());
     dispatcher = std::make_unique<runtime::Dispatcher>(app, metrics, log);
     invoker = std::make_unique<fakes::FakeInvoker>(io.get_executor());
     dispatcher->bind("work", invoker.get());
-    trigger = std::make_unique<triggers::QueueTrigger>(io, *async_store, *dispatcher, app,
-                                                       kAccount, metrics, log);
-    async_store->set_message_listener([this](const api::QueueRef& q, api::UnixMillis at) {
-      if (q.account == kAccount) trigger->notify(q.name, at);
-    });
+    trigger = std::make_unique<triggers::QueueTrigger>(io, *async_store, *effects, *dispatcher,
+                                                       app, kAccount, metrics, log);
+    effects->set_notice_listener([this](const api::CommitNotice& n) { trigger->notify(n); });
   }
   ~QueueHost() {
     trigger->stop();
     // Let settled messages finish their store calls before the store goes away.
     fakes::run_until(io, [&] { return trigger->in_flight() == 0; }, std::chrono::seconds(5));
-    async_store->set_message_listener(nullptr);
+    effects->set_notice_listener(nullptr);
     trigger.reset();
     store.reset();
   }

@@ -460,9 +460,10 @@ TEST_P(QueueStoreConformance, MetadataIsAsciiAndRoundTripsExactly) {
 TEST_P(QueueStoreConformance, ListenerHearsAboutNewMessagesAfterCommit) {
   std::mutex mu;
   std::vector<std::pair<std::string, api::UnixMillis>> heard;
-  store_->set_message_listener([&](const api::QueueRef& q, api::UnixMillis at) {
+  effects().set_notice_listener([&](const api::CommitNotice& n) {
+    const auto& v = std::get<api::QueueVisible>(n);
     std::lock_guard lk(mu);
-    heard.emplace_back(q.name, at);
+    heard.emplace_back(v.queue.name, v.visible_at);
   });
   ASSERT_OK(sync().create(q_));
   auto put = sync().put(q_, "x").value();
@@ -474,6 +475,151 @@ TEST_P(QueueStoreConformance, ListenerHearsAboutNewMessagesAfterCommit) {
   EXPECT_EQ(heard[0], (std::pair<std::string, api::UnixMillis>{"orders", put.time_next_visible}));
   EXPECT_EQ(heard[1].second, put.insertion_time + 50'000);
   EXPECT_EQ(heard.back().first, "next");
+  effects().set_notice_listener(nullptr);
+}
+
+// ---- Effects: one unit of change ----
+
+api::NewMessage msg(const api::QueueRef& q, std::string text) { return {q, std::move(text)}; }
+
+TEST_P(QueueStoreConformance, EffectsWithOneInvalidWriteCommitNothing) {
+  ASSERT_OK(sync().create(q_));
+  ASSERT_OK(sync().put(q_, "input"));
+  auto m = sync().get(q_).value().at(0);
+  api::QueueRef a{q_.account, "out-a"}, b{q_.account, "out-b"};
+  struct Case {
+    const char* what;
+    api::NewMessage bad;
+    QueueErrc code;
+  } cases[] = {
+      {"invalid queue name", msg({q_.account, "Not_Valid"}, "x"), QueueErrc::invalid_argument},
+      {"too large", msg(b, std::string(api::kMaxMessageBytes + 1, 'x')), QueueErrc::message_too_large},
+      {"bad ttl", {b, "x", 0, 0}, QueueErrc::invalid_argument},
+      {"no account", msg({"", "out-c"}, "x"), QueueErrc::invalid_argument},
+  };
+  for (auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    for (bool with_ack : {false, true}) {
+      api::Effects fx;
+      if (with_ack) fx.acknowledge({q_, m.id, m.pop_receipt, std::nullopt});
+      fx.put(msg(a, "first")).put(c.bad).put(msg(b, "last"));
+      EXPECT_ERR(commit(std::move(fx)), c.code);
+    }
+  }
+  EXPECT_ERR(sync().props(a), QueueErrc::queue_not_found);  // not even created
+  EXPECT_ERR(sync().props(b), QueueErrc::queue_not_found);
+  ASSERT_OK(sync().del(q_, m.id, m.pop_receipt));  // the acknowledged message is untouched
+}
+
+TEST_P(QueueStoreConformance, EffectsAckAndWritesAreAllOrNothing) {
+  ASSERT_OK(sync().create(q_));
+  ASSERT_OK(sync().put(q_, "input"));
+  auto m = sync().get(q_).value().at(0);
+  api::QueueRef out{q_.account, "outputs"};
+  api::Effects fx;
+  fx.acknowledge({q_, m.id, m.pop_receipt, std::nullopt});
+  fx.put(msg(out, "one")).put(msg(out, "two")).put(msg({q_.account, "other-out"}, "three"));
+  auto r = commit(std::move(fx));
+  ASSERT_OK(r);
+  ASSERT_EQ(r.value().writes.size(), 3u);
+  EXPECT_FALSE(r.value().dead_letter);
+  EXPECT_EQ(count(q_), 0) << "acknowledged";
+  auto got = sync().peek(out, 32).value();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].text, "one");
+  EXPECT_EQ(got[1].text, "two");
+  EXPECT_EQ(got[0].id, std::get<api::MessageReceipt>(r.value().writes[0]).id);
+  EXPECT_EQ(count({q_.account, "other-out"}), 1);
+  // The same acknowledgement again: the message is gone, so the new writes do not land.
+  api::Effects again;
+  again.acknowledge({q_, m.id, m.pop_receipt, std::nullopt});
+  again.put(msg(out, "three"));
+  EXPECT_ERR(commit(std::move(again)), QueueErrc::message_not_found);
+  EXPECT_EQ(count(out), 2);
+  // Writes alone, and an empty Effects, commit too.
+  ASSERT_OK(commit(api::Effects{}.put(msg(out, "plain"))));
+  EXPECT_EQ(count(out), 3);
+  ASSERT_OK(commit(api::Effects{}));
+}
+
+TEST_P(QueueStoreConformance, EffectsWithAStalePopReceiptCommitNothing) {
+  ASSERT_OK(sync().create(q_));
+  ASSERT_OK(sync().put(q_, "input"));
+  auto first = sync().get(q_, 1, 1).value().at(0);
+  clock_.advance_seconds(2);  // the first lease ends; someone else receives the message
+  auto second = sync().get(q_, 1, 30).value().at(0);
+  ASSERT_EQ(first.id, second.id);
+  api::QueueRef out{q_.account, "outputs"};
+  api::QueueRef dead{q_.account, "orders-poison"};
+  for (bool dead_letter : {false, true}) {
+    api::Effects fx;
+    fx.acknowledge({q_, first.id, first.pop_receipt,
+                    dead_letter ? std::optional<api::QueueRef>(dead) : std::nullopt});
+    fx.put(msg(out, "from the stale holder"));
+    EXPECT_ERR(commit(std::move(fx)), QueueErrc::pop_receipt_mismatch);
+  }
+  EXPECT_ERR(sync().props(out), QueueErrc::queue_not_found);
+  EXPECT_ERR(sync().props(dead), QueueErrc::queue_not_found);
+  EXPECT_EQ(count(q_), 1);
+  // The current holder's receipt commits, dead-lettering the original text.
+  api::Effects fx;
+  fx.acknowledge({q_, second.id, second.pop_receipt, dead});
+  auto r = commit(std::move(fx));
+  ASSERT_OK(r);
+  ASSERT_TRUE(r.value().dead_letter);
+  EXPECT_EQ(count(q_), 0);
+  EXPECT_EQ(sync().peek(dead).value().at(0).text, "input");
+}
+
+TEST_P(QueueStoreConformance, FailedEffectsAnnounceNothingAndLeaveTheirBatchIntact) {
+  ASSERT_OK(sync().create(q_));
+  std::mutex mu;
+  std::set<std::string> heard;
+  effects().set_notice_listener([&](const api::CommitNotice& n) {
+    std::lock_guard lk(mu);
+    heard.insert(std::get<api::QueueVisible>(n).queue.name);
+  });
+  // Many commits in flight at once, so the backend may batch them: every other one presents a
+  // receipt that does not hold. Only the good ones land, each whole.
+  constexpr int kN = 200;
+  for (int i = 0; i < kN; ++i) ASSERT_OK(sync().put(q_, "m" + std::to_string(i)));
+  std::vector<api::QueueMessage> held;
+  while (held.size() < kN) {
+    auto batch = sync().get(q_, 32, 60).value();
+    ASSERT_FALSE(batch.empty());
+    held.insert(held.end(), batch.begin(), batch.end());
+  }
+  std::vector<std::future<api::QueueResult<api::CommitReceipt>>> results;
+  std::vector<std::promise<api::QueueResult<api::CommitReceipt>>> promises(kN);
+  for (int i = 0; i < kN; ++i) {
+    bool good = i % 2 == 0;
+    api::Effects fx;
+    fx.acknowledge({q_, held[i].id, good ? held[i].pop_receipt : "0000000000000000", std::nullopt});
+    fx.put(msg({q_.account, good ? "good-out" : "ghost-out"}, "r" + std::to_string(i)));
+    fx.put(msg({q_.account, good ? "good-out" : "ghost-out"}, "s" + std::to_string(i)));
+    results.push_back(promises[i].get_future());
+    effects().commit(std::move(fx), [&promises, i](api::QueueResult<api::CommitReceipt> r) {
+      promises[i].set_value(std::move(r));
+    });
+  }
+  for (int i = 0; i < kN; ++i) {
+    auto r = results[i].get();
+    if (i % 2 == 0) {
+      EXPECT_TRUE(r.ok()) << i << ": " << r.error().message;
+    } else {
+      ASSERT_FALSE(r.ok()) << i;
+      EXPECT_EQ(r.error().code, QueueErrc::pop_receipt_mismatch);
+    }
+  }
+  EXPECT_EQ(count({q_.account, "good-out"}), kN);
+  EXPECT_ERR(sync().props({q_.account, "ghost-out"}), QueueErrc::queue_not_found);
+  EXPECT_EQ(count(q_), kN / 2);
+  {
+    std::lock_guard lk(mu);
+    EXPECT_TRUE(heard.count("good-out"));
+    EXPECT_FALSE(heard.count("ghost-out")) << "a rolled-back write was announced";
+  }
+  effects().set_notice_listener(nullptr);
 }
 
 TEST_P(QueueStoreConformance, EverythingSurvivesReopen) {

@@ -1,7 +1,8 @@
 #pragma once
-// The conformance suite every api::QueueStore backend must pass. A backend test file provides
-// a QueueStoreBackend (how to open a fresh store on a fake clock, and how to reopen the same
-// data) and instantiates the suite:
+// The conformance suite every api::QueueStore backend must pass, with the api::EffectsStore
+// (the unit of change: atomic Effects commits and commit notices) of the same backend. A
+// backend test file provides a QueueStoreBackend (how to open a fresh store on a fake clock,
+// how to reopen the same data, and the EffectsStore behind a store) and instantiates the suite:
 //   INSTANTIATE_TEST_SUITE_P(Sqlite, QueueStoreConformance, ::testing::Values(&kSqliteBackend),
 //                            [](auto& i) { return i.param->name; });
 // The suite drives the store synchronously through SyncQueueStore below.
@@ -12,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "api/effects.h"
 #include "api/queue_store.h"
 
 namespace nimbus::conformance {
@@ -26,6 +28,8 @@ struct QueueStoreBackend {
   const char* name;
   // Opens the store kept in `dir` (created fresh by the suite), reading time from `clock`.
   std::function<std::unique_ptr<api::QueueStore>(const std::string& dir, FakeClock& clock)> open;
+  // The EffectsStore that commits for `store` (the backend's storage engine).
+  std::function<api::EffectsStore&(api::QueueStore& store)> effects;
 };
 
 // Blocking adapters over the callback interface: one call, one result.
@@ -103,6 +107,9 @@ class SyncQueueStore {
   api::QueueResult<api::MessageReceipt> poison(api::QueueRef q, std::string id, std::string pop) {
     return wait<api::MessageReceipt>([&](auto cb) { s_.move_to_poison(q, id, pop, cb); });
   }
+  static api::QueueResult<api::CommitReceipt> commit(api::EffectsStore& e, api::Effects fx) {
+    return wait<api::CommitReceipt>([&](auto cb) { e.commit(fx, cb); });
+  }
 
  private:
   api::QueueStore& s_;
@@ -115,6 +122,10 @@ class QueueStoreConformance : public ::testing::TestWithParam<const QueueStoreBa
   void reopen();  // closes the store and opens the same data again
   int64_t count(const api::QueueRef& q) { return sync().props(q).value().approximate_message_count; }
   SyncQueueStore& sync() { return *sync_; }
+  api::EffectsStore& effects() { return GetParam()->effects(*store_); }
+  api::QueueResult<api::CommitReceipt> commit(api::Effects fx) {
+    return SyncQueueStore::commit(effects(), std::move(fx));
+  }
 
   FakeClock clock_;
   std::string dir_;

@@ -27,8 +27,12 @@ std::unique_ptr<storage::SqliteQueueStore> open_sqlite(const std::string& dir, F
 }
 
 const QueueStoreBackend kSqlite{
-    "Sqlite", [](const std::string& dir, FakeClock& clock) -> std::unique_ptr<api::QueueStore> {
+    "Sqlite",
+    [](const std::string& dir, FakeClock& clock) -> std::unique_ptr<api::QueueStore> {
       return open_sqlite(dir, clock);
+    },
+    [](api::QueueStore& store) -> api::EffectsStore& {
+      return static_cast<storage::SqliteQueueStore&>(store).engine();
     }};
 
 INSTANTIATE_TEST_SUITE_P(Backends, QueueStoreConformance, ::testing::Values(&kSqlite),

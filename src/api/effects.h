@@ -1,0 +1,97 @@
+#pragma once
+// Effects: one invocation's changes to the world as ONE value, committed atomically — LevelDB's
+// WriteBatch in spirit. An optional acknowledgement (consuming the input that triggered the
+// work: today deleting or dead-lettering a queue message by its pop receipt; later advancing a
+// change-feed lease or consuming orchestration events) plus writes of any kind (today a queue
+// put; later a document upsert, a history append, a timer row).
+//
+// Why one value: "work and its effects commit together" (DESIGN.md). A message is completed
+// with its outputs, or neither; a batch of HTTP outputs lands whole or not at all. Backends
+// apply an Effects inside one transaction (and group-commit many of them with one fsync).
+//
+// Commit notices: after a commit, the store tells one listener what became available (a queue
+// has visible messages at t; later a document LSN, a timer due), so pushed triggers wake
+// without polling. One notice type for every domain.
+//
+// Contract for implementations (checked by tests/conformance):
+// - commit() applies everything or nothing: a failing acknowledgement (message gone, stale pop
+//   receipt) or any invalid write leaves the store unchanged and comes back as the error.
+// - A completion with a value means the effects are durable under the backend's durability
+//   setting. Completions and notices run on a backend-owned thread, must be quick and must not
+//   block; nothing throws across this interface; methods are thread-safe.
+// Errors use the store's closed set of codes (QueueErrc, shared by every domain for now).
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "api/queue_store.h"
+
+namespace nimbus::api {
+
+// --- acknowledgements: what consuming the triggering input means ---
+
+// Deletes a queue message the caller holds (its current pop receipt). With `dead_letter`,
+// the message's original text is put to that queue (created when missing, default TTL) in the
+// same transaction: how a poisoned message moves to "<queue>-poison".
+struct QueueAck {
+  QueueRef queue;
+  std::string id;
+  std::string pop_receipt;
+  std::optional<QueueRef> dead_letter;
+};
+using Acknowledgement = std::variant<QueueAck>;
+
+// --- writes ---
+
+// Puts a message; unlike the REST Put Message, a missing queue is created (as the Functions
+// queue output binding does).
+struct QueuePut {
+  NewMessage message;
+};
+using Write = std::variant<QueuePut>;
+using WriteReceipt = std::variant<MessageReceipt>;
+
+struct Effects {
+  std::optional<Acknowledgement> ack;
+  std::vector<Write> writes;
+
+  bool empty() const { return !ack && writes.empty(); }
+  Effects& acknowledge(QueueAck a) {
+    ack = std::move(a);
+    return *this;
+  }
+  Effects& put(NewMessage m) {
+    writes.emplace_back(QueuePut{std::move(m)});
+    return *this;
+  }
+};
+
+struct CommitReceipt {
+  std::vector<WriteReceipt> writes;          // one per write, in order
+  std::optional<MessageReceipt> dead_letter;  // the acknowledgement's dead-letter put, if any
+};
+
+// --- commit notices ---
+
+// Messages of `queue` are (or will be, at `visible_at`) available to a get.
+struct QueueVisible {
+  QueueRef queue;
+  UnixMillis visible_at = 0;
+};
+using CommitNotice = std::variant<QueueVisible>;
+using NoticeListener = std::function<void(const CommitNotice&)>;
+
+// The unit-of-change side of a storage engine: every domain's writes commit through it.
+class EffectsStore {
+ public:
+  virtual ~EffectsStore() = default;
+  // Everything in `effects` in ONE transaction, or nothing (see the contract above).
+  virtual void commit(Effects effects, QueueCallback<CommitReceipt> done) = 0;
+  // Replaces the listener told after every commit (nullptr removes it). One notice per queue
+  // per commit: the earliest time something in it becomes visible. Set it before traffic.
+  virtual void set_notice_listener(NoticeListener listener) = 0;
+};
+
+}  // namespace nimbus::api

@@ -1,0 +1,34 @@
+#pragma once
+// The commit stage of the invocation pipeline: an invocation's api::Effects committed through
+// the storage engine as an Asio awaitable, and the engine's commit notices delivered on the
+// I/O thread.
+//
+// Why: api::EffectsStore completes on the engine's writer thread (group commit); coroutines on
+// the host's I/O thread must resume there, never on the writer thread. Notices are re-posted
+// the same way, so trigger code never runs on the writer thread.
+//
+// Ownership: borrows the store and the executor; both must outlive this object and every
+// coroutine using it. Thread-safety: completions and notices always arrive on `executor`.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "api/effects.h"
+
+namespace nimbus::runtime {
+
+class EffectsCommitter {
+ public:
+  EffectsCommitter(api::EffectsStore& store, boost::asio::any_io_executor executor)
+      : store_(store), executor_(std::move(executor)) {}
+
+  // All of `effects` in one transaction, or nothing (api/effects.h).
+  boost::asio::awaitable<api::QueueResult<api::CommitReceipt>> commit(api::Effects effects);
+  // `listener` runs on the executor after each commit (nullptr removes it).
+  void set_notice_listener(api::NoticeListener listener);
+
+ private:
+  api::EffectsStore& store_;
+  boost::asio::any_io_executor executor_;
+};
+
+}  // namespace nimbus::runtime

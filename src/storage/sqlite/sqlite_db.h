@@ -1,0 +1,116 @@
+#pragma once
+// SqliteDb: the storage engine's one SQLite connection, its prepared-statement cache and the
+// state of the batch being applied (clock reading, random source, commit notices). Every table
+// set (queues today; documents, orchestration state and timers later) reads and writes through
+// it inside the engine's batch transaction.
+//
+// Errors: an SQLite failure throws SqlError, which the engine catches at the batch boundary
+// (the batch is rolled back and every operation in it fails with storage_failure); it never
+// leaves src/storage/sqlite/. Expected failures are values (api::QueueError) instead.
+// Thread-safety: none; only the engine's writer thread touches it after open.
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "api/effects.h"
+
+namespace nimbus::storage {
+
+using api::UnixMillis;
+
+struct SqlError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct SqliteDb {
+  sqlite3* conn = nullptr;
+  std::unordered_map<const char*, sqlite3_stmt*> stmts;  // keyed by the SQL literal's address
+  std::mt19937_64 rng;
+  UnixMillis now = 0;  // the batch's clock reading: every op of a batch sees the same time
+  // What this batch's commit will announce (api/effects.h); an Effects that rolls back to its
+  // savepoint truncates it again.
+  std::vector<api::CommitNotice> notices;
+
+  ~SqliteDb() {
+    for (auto& [_, s] : stmts) sqlite3_finalize(s);
+    if (conn) sqlite3_close(conn);
+  }
+
+  [[noreturn]] void fail(const char* what) {
+    throw SqlError(std::string(what) + ": " + sqlite3_errmsg(conn));
+  }
+
+  void exec(const char* sql) {
+    char* msg = nullptr;
+    if (sqlite3_exec(conn, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+      std::string m = msg ? msg : "unknown error";
+      sqlite3_free(msg);
+      throw SqlError(std::string(sql).substr(0, 40) + ": " + m);
+    }
+  }
+
+  // A prepared statement, reset and unbound when the Query goes out of scope.
+  class Query {
+   public:
+    Query(SqliteDb& db, sqlite3_stmt* s) : db_(db), s_(s) {}
+    ~Query() {
+      sqlite3_reset(s_);
+      sqlite3_clear_bindings(s_);
+    }
+    Query& bind(int i, int64_t v) {
+      if (sqlite3_bind_int64(s_, i, v) != SQLITE_OK) db_.fail("bind");
+      return *this;
+    }
+    Query& bind(int i, std::string_view v) {
+      if (sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC) !=
+          SQLITE_OK)
+        db_.fail("bind");
+      return *this;
+    }
+    Query& bind_blob(int i, std::string_view v) {
+      if (sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC) !=
+          SQLITE_OK)
+        db_.fail("bind");
+      return *this;
+    }
+    bool step() {
+      int rc = sqlite3_step(s_);
+      if (rc == SQLITE_ROW) return true;
+      if (rc == SQLITE_DONE) return false;
+      db_.fail("step");
+    }
+    int64_t i64(int col) { return sqlite3_column_int64(s_, col); }
+    std::string text(int col) {
+      auto p = static_cast<const char*>(sqlite3_column_blob(s_, col));
+      int n = sqlite3_column_bytes(s_, col);
+      return p ? std::string(p, static_cast<size_t>(n)) : std::string();
+    }
+
+   private:
+    SqliteDb& db_;
+    sqlite3_stmt* s_;
+  };
+
+  Query q(const char* sql) {
+    auto it = stmts.find(sql);
+    if (it == stmts.end()) {
+      sqlite3_stmt* s = nullptr;
+      if (sqlite3_prepare_v3(conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
+        fail("prepare");
+      it = stmts.emplace(sql, s).first;
+    }
+    return Query(*this, it->second);
+  }
+
+  int64_t changes() { return sqlite3_changes64(conn); }
+
+  uint64_t random64() { return rng(); }
+};
+
+}  // namespace nimbus::storage

@@ -1,0 +1,292 @@
+#include "storage/sqlite/sqlite_engine.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <tuple>
+
+#include "common/ids.h"
+#include "storage/sqlite/queue_tables.h"
+#include "storage/sqlite/sqlite_db.h"
+
+namespace nimbus::storage {
+
+using api::QueueErrc;
+using api::QueueError;
+
+namespace {
+
+// The schema of every table set on the engine, created at open when missing.
+const char* const kTableSets[] = {queue_tables::kSchema};
+
+QueueError err(QueueErrc code, std::string message) { return QueueError{code, std::move(message)}; }
+
+UnixMillis system_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Applies one Effects inside the batch transaction, all or nothing: every part is checked
+// before anything is written, then the parts run inside a savepoint that is rolled back if
+// the acknowledgement does not hold. Table sets own their parts (queue_tables::apply).
+api::QueueResult<api::CommitReceipt> apply_effects(SqliteDb& db, const api::Effects& fx) {
+  if (fx.ack)
+    if (auto e = std::visit([](const auto& a) { return queue_tables::check(a); }, *fx.ack))
+      return *e;
+  for (const auto& w : fx.writes)
+    if (auto e = std::visit([](const auto& p) { return queue_tables::check(p); }, w)) return *e;
+  size_t notices_before = db.notices.size();
+  auto savepoint = [&](const char* sql) {
+    auto st = db.q(sql);
+    st.step();
+  };
+  savepoint("SAVEPOINT effects");
+  api::CommitReceipt receipt;
+  if (fx.ack) {
+    auto acked = std::visit([&](const auto& a) { return queue_tables::apply(db, a); }, *fx.ack);
+    if (auto* e = std::get_if<QueueError>(&acked)) {
+      savepoint("ROLLBACK TO effects");
+      savepoint("RELEASE effects");
+      db.notices.resize(notices_before);
+      return *e;
+    }
+    receipt.dead_letter = std::move(std::get<0>(acked));
+  }
+  receipt.writes.reserve(fx.writes.size());
+  for (const auto& w : fx.writes)
+    receipt.writes.push_back(
+        std::visit([&](const auto& p) -> api::WriteReceipt { return queue_tables::apply(db, p); }, w));
+  savepoint("RELEASE effects");
+  return receipt;
+}
+
+}  // namespace
+
+SqliteEngine::SqliteEngine(Options options) : options_(std::move(options)) {
+  if (!options_.clock) options_.clock = system_now_ms;
+}
+
+bool SqliteEngine::parse_sync(std::string_view text, Sync& out) {
+  if (text == "off") out = Sync::off;
+  else if (text == "normal") out = Sync::normal;
+  else if (text == "full") out = Sync::full;
+  else return false;
+  return true;
+}
+
+namespace {
+
+// What to do about a database file that cannot be trusted: said the same way for every cause.
+std::string damaged(const std::string& path, const std::string& detail) {
+  return "the queue database " + path + " is damaged (" + detail +
+         "); Nimbus will not serve from it, because it could hand out wrong or partial data. "
+         "To recover: stop every process using it, move the damaged file aside (mv " + path +
+         " " + path + ".damaged, and " + path + "-wal and " + path +
+         "-shm if present) and start again, which starts with an empty queue store; or restore " +
+         path + " from a backup";
+}
+
+}  // namespace
+
+std::unique_ptr<SqliteEngine> SqliteEngine::open(Options options, std::string& error) {
+  std::unique_ptr<SqliteEngine> store(new SqliteEngine(std::move(options)));
+  auto db = std::make_unique<SqliteDb>();
+  const std::string& path = store->options_.path;
+  // Queue contents are the application's data: create the file owner-only. SQLite gives the
+  // -wal and -shm files it creates later the permissions of the database file.
+  if (int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); fd >= 0) {
+    ::close(fd);
+  } else if (errno != EEXIST) {
+    error = "cannot create the queue database " + path + ": " + std::strerror(errno) +
+            "; check that the data directory exists and is writable";
+    return nullptr;
+  }
+  int rc = sqlite3_open_v2(path.c_str(), &db->conn,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    error = "cannot open the queue database " + path + ": " +
+            (db->conn ? sqlite3_errmsg(db->conn) : sqlite3_errstr(rc)) +
+            "; check that the data directory exists and is writable";
+    return nullptr;
+  }
+  sqlite3_busy_timeout(db->conn, 10000);
+  auto is_damage = [&] {
+    int code = sqlite3_errcode(db->conn) & 0xff;
+    return code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
+  };
+  try {
+    db->exec("PRAGMA journal_mode=WAL");
+    // Random bytes in a page can leave a file SQLite opens happily and then serves partly:
+    // check every page's structure before the first request (linear in the file size).
+    {
+      sqlite3_stmt* check = nullptr;
+      if (sqlite3_prepare_v2(db->conn, "PRAGMA quick_check(5)", -1, &check, nullptr) != SQLITE_OK)
+        db->fail("quick_check");
+      std::string problems;
+      int step;
+      while ((step = sqlite3_step(check)) == SQLITE_ROW) {
+        auto text = reinterpret_cast<const char*>(sqlite3_column_text(check, 0));
+        std::string line = text ? text : "";
+        if (line == "ok") continue;
+        if (!problems.empty()) problems += "; ";
+        problems += line;
+      }
+      sqlite3_finalize(check);
+      if (step != SQLITE_DONE) db->fail("quick_check");
+      if (!problems.empty()) {
+        error = damaged(path, "PRAGMA quick_check found: " + problems);
+        return nullptr;
+      }
+    }
+    switch (store->options_.sync) {
+      case Sync::off: db->exec("PRAGMA synchronous=OFF"); break;
+      case Sync::normal: db->exec("PRAGMA synchronous=NORMAL"); break;
+      case Sync::full: db->exec("PRAGMA synchronous=FULL"); break;
+    }
+    db->exec("PRAGMA cache_size=-65536");  // 64 MiB: keeps a 200,000-deep queue's index hot
+    db->exec("PRAGMA temp_store=MEMORY");
+    for (const char* schema : kTableSets) db->exec(schema);
+  } catch (const SqlError& e) {
+    if (is_damage()) {
+      error = damaged(path, e.what());
+    } else {
+      error = "cannot prepare the queue database " + path + ": " + e.what() +
+              "; if the file is not a Nimbus database, move it away";
+    }
+    return nullptr;
+  }
+  std::string seed = random_bytes(sizeof(uint64_t) * 4);
+  std::seed_seq seq(seed.begin(), seed.end());
+  db->rng.seed(seq);
+  store->db_ = std::move(db);
+  store->thread_ = std::thread([s = store.get()] { s->run(); });
+  return store;
+}
+
+SqliteEngine::~SqliteEngine() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+uint64_t SqliteEngine::commit_count() const { return commits_.load(); }
+
+void SqliteEngine::set_notice_listener(api::NoticeListener listener) {
+  std::lock_guard lk(mu_);
+  listener_ = std::move(listener);
+}
+
+void SqliteEngine::submit(std::unique_ptr<Op> op) {
+  {
+    std::lock_guard lk(mu_);
+    if (!stopping_) {
+      pending_.push_back(std::move(op));
+      if (pending_.size() == 1) cv_.notify_one();
+      return;
+    }
+  }
+  QueueError e = err(QueueErrc::unavailable, "the store is shutting down; retry later");
+  op->complete(&e);
+}
+
+void SqliteEngine::run() {
+  auto next_sweep = std::chrono::steady_clock::now() + options_.sweep_interval;
+  std::deque<std::unique_ptr<Op>> batch;
+  for (;;) {
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait_until(lk, next_sweep, [&] { return stopping_ || !pending_.empty(); });
+      if (pending_.empty() && stopping_) break;
+      size_t n = std::min(pending_.size(), options_.max_batch);
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(pending_.front()));
+        pending_.pop_front();
+      }
+    }
+    if (!batch.empty()) run_batch(batch);
+    batch.clear();
+    if (std::chrono::steady_clock::now() >= next_sweep) {
+      sweep();
+      next_sweep = std::chrono::steady_clock::now() + options_.sweep_interval;
+    }
+  }
+}
+
+void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
+  SqliteDb& db = *db_;
+  db.now = options_.clock();
+  db.notices.clear();
+  try {
+    db.exec("BEGIN IMMEDIATE");
+  } catch (const SqlError& e) {
+    QueueError failure = err(QueueErrc::storage_failure,
+                             std::string("queue store could not start a transaction on ") +
+                                 options_.path + ": " + e.what() + "; retry");
+    for (auto& op : batch) op->complete(&failure);
+    return;
+  }
+  try {
+    for (auto& op : batch) op->execute(db);
+    db.exec("COMMIT");
+  } catch (const SqlError& e) {
+    sqlite3_exec(db.conn, "ROLLBACK", nullptr, nullptr, nullptr);
+    QueueError failure = err(QueueErrc::storage_failure,
+                             std::string("queue store transaction on ") + options_.path +
+                                 " failed and was rolled back: " + e.what() +
+                                 "; check free disk space and retry");
+    for (auto& op : batch) op->complete(&failure);
+    return;
+  }
+  commits_.fetch_add(1, std::memory_order_relaxed);
+  // Notify before completing, so a producer whose put was acknowledged knows the trigger
+  // has already been told.
+  notify();
+  for (auto& op : batch) op->complete(nullptr);
+}
+
+void SqliteEngine::notify() {
+  SqliteDb& db = *db_;
+  if (db.notices.empty()) return;
+  api::NoticeListener listener;
+  {
+    std::lock_guard lk(mu_);
+    listener = listener_;
+  }
+  if (!listener) return;
+  // One notice per queue: the earliest time something in it becomes visible.
+  auto key = [](const api::CommitNotice& n) -> const api::QueueVisible& {
+    return std::get<api::QueueVisible>(n);
+  };
+  std::sort(db.notices.begin(), db.notices.end(), [&](const auto& a, const auto& b) {
+    const auto &x = key(a), &y = key(b);
+    return std::tie(x.queue.account, x.queue.name, x.visible_at) <
+           std::tie(y.queue.account, y.queue.name, y.visible_at);
+  });
+  for (size_t i = 0; i < db.notices.size(); ++i) {
+    if (i > 0 && key(db.notices[i]).queue == key(db.notices[i - 1]).queue) continue;
+    listener(db.notices[i]);
+  }
+}
+
+void SqliteEngine::sweep() {
+  try {
+    queue_tables::sweep_expired(*db_, options_.clock());
+  } catch (const SqlError&) {
+    // Expired rows are already invisible; the next sweep tries again.
+  }
+}
+
+void SqliteEngine::commit(api::Effects effects, api::QueueCallback<api::CommitReceipt> done) {
+  submit(make_op<api::CommitReceipt>(
+      [fx = std::move(effects)](SqliteDb& db) { return apply_effects(db, fx); }, std::move(done)));
+}
+
+}  // namespace nimbus::storage

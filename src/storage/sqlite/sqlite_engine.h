@@ -1,0 +1,123 @@
+#pragma once
+// The storage engine: one SQLite file (<data>/nimbus.db), one connection, one writer thread,
+// group commit; every domain is a set of tables on it (queues now: queue_tables.h; documents,
+// orchestration state and timers later) and every invocation's effects commit through it as
+// one api::Effects (api/effects.h).
+//
+// Why this shape: one fsync costs about as much as thousands of row writes, so the writer
+// thread drains every pending operation into ONE transaction, commits once (one fsync under
+// synchronous=FULL), and only then completes each caller. Acknowledged therefore means durable
+// without paying an fsync per operation. Each Effects runs inside a savepoint of that
+// transaction, so it lands whole or not at all even when batched with others.
+//
+// Ownership and threads: the engine owns its connection and its thread; submit() and commit()
+// only enqueue and return. Completions and the notice listener run on the writer thread, after
+// the commit that made their effect durable (notices before completions, so a producer whose
+// write was acknowledged knows the triggers were told). Destruction finishes everything already
+// submitted, then joins the thread; later submissions complete at once, on the submitting
+// thread, with QueueErrc::unavailable. One process at a time may open a given file.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "api/effects.h"
+
+namespace nimbus::storage {
+
+struct SqliteDb;
+
+class SqliteEngine final : public api::EffectsStore {
+ public:
+  enum class Sync {
+    off,     // no fsync: survives a process crash only while the OS stays up (benchmarks)
+    normal,  // WAL without fsync at commit: survives kill -9, may lose the last commits on
+             // power loss
+    full,    // fsync at every group commit: survives power loss (default)
+  };
+  struct Options {
+    std::string path;  // the database file, e.g. <data>/nimbus.db
+    Sync sync = Sync::full;
+    size_t max_batch = 4096;  // operations per transaction at most
+    // Expired queue messages are invisible at once; their rows are deleted this often.
+    std::chrono::milliseconds sweep_interval{30000};
+    // Wall clock in Unix ms; tests inject a fake one to step through visibility and expiry.
+    std::function<api::UnixMillis()> clock;
+  };
+
+  // One operation of a table set: its body runs inside the batch transaction on the writer
+  // thread (it may throw SqlError, which fails the whole batch), its completion after commit.
+  struct Op {
+    virtual ~Op() = default;
+    virtual void execute(SqliteDb& db) = 0;
+    virtual void complete(const api::QueueError* failure) = 0;
+  };
+
+  // Opens (creating the file and every table set's schema when missing) and starts the writer
+  // thread. Returns nullptr with `error` naming the file and the fix when it cannot be used.
+  static std::unique_ptr<SqliteEngine> open(Options options, std::string& error);
+  ~SqliteEngine() override;
+  SqliteEngine(const SqliteEngine&) = delete;
+  SqliteEngine& operator=(const SqliteEngine&) = delete;
+
+  static bool parse_sync(std::string_view text, Sync& out);  // "off" | "normal" | "full"
+
+  void submit(std::unique_ptr<Op> op);
+  void commit(api::Effects effects, api::QueueCallback<api::CommitReceipt> done) override;
+  void set_notice_listener(api::NoticeListener listener) override;
+
+  // Transactions committed so far (a benchmark and test aid: ops / commits = batch size).
+  uint64_t commit_count() const;
+  const std::string& path() const { return options_.path; }
+
+ private:
+  explicit SqliteEngine(Options options);
+  void run();
+  void run_batch(std::deque<std::unique_ptr<Op>>& batch);
+  void sweep();
+  void notify();
+
+  Options options_;
+  std::unique_ptr<SqliteDb> db_;  // used only by the writer thread after open()
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Op>> pending_;  // guarded by mu_
+  bool stopping_ = false;                    // guarded by mu_
+  api::NoticeListener listener_;             // guarded by mu_ (copied per batch)
+  std::atomic<uint64_t> commits_{0};
+  std::thread thread_;
+};
+
+// An Op from a body returning a QueueResult<T> and the caller's callback.
+template <class T>
+struct TypedOp final : SqliteEngine::Op {
+  std::function<api::QueueResult<T>(SqliteDb&)> body;
+  api::QueueCallback<T> done;
+  std::optional<api::QueueResult<T>> result;
+
+  TypedOp(std::function<api::QueueResult<T>(SqliteDb&)> b, api::QueueCallback<T> d)
+      : body(std::move(b)), done(std::move(d)) {}
+  void execute(SqliteDb& db) override { result.emplace(body(db)); }
+  void complete(const api::QueueError* failure) override {
+    if (!done) return;
+    if (failure || !result) {
+      done(failure ? *failure
+                   : api::QueueError{api::QueueErrc::storage_failure, "operation did not run"});
+    } else {
+      done(std::move(*result));
+    }
+  }
+};
+
+template <class T, class F>
+std::unique_ptr<SqliteEngine::Op> make_op(F&& body, api::QueueCallback<T> done) {
+  return std::make_unique<TypedOp<T>>(std::forward<F>(body), std::move(done));
+}
+
+}  // namespace nimbus::storage
