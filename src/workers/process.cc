@@ -273,10 +273,11 @@ void ProcessReaper::watch(pid_t pid, std::function<void(int)> on_exit) {
   boost::asio::post(signals_.get_executor(), [this] { reap_exited(); });
 }
 
-void ProcessReaper::terminate(pid_t pid) {
-  if (pid <= 0 || !live_.count(pid)) return;  // reaped: the pid may belong to someone else
+bool ProcessReaper::terminate(pid_t pid) {
+  if (pid <= 0 || !live_.count(pid)) return false;  // reaped: the pid may be someone else's
   ::kill(-pid, SIGKILL);  // the group it leads: what it forked dies with it
   ::kill(pid, SIGKILL);
+  return true;
 }
 
 void ProcessReaper::kill_strays() {

@@ -99,8 +99,9 @@ class ProcessReaper {
   void watch(pid_t pid, std::function<void(int status)> on_exit);
   // Drops the callback; the pid stays known as live until it is reaped.
   void forget(pid_t pid) { watchers_.erase(pid); }
-  // SIGKILLs the process and its group if it has not been reaped yet; a no-op otherwise.
-  void terminate(pid_t pid);
+  // SIGKILLs the process and its group if it has not been reaped yet (true); otherwise does
+  // nothing (false): the pid may already belong to another process.
+  bool terminate(pid_t pid);
   // SIGKILLs every child of the host that is not a live worker (and its group when it leads
   // one). The reaper reaps them when SIGCHLD arrives.
   void kill_strays();

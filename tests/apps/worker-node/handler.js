@@ -25,7 +25,15 @@ http
     req.on("end", () => {
       if (req.method === "GET" && req.url === "/") return res.end();
       const name = req.url.slice(1).split("?")[0];
-      const inv = JSON.parse(Buffer.concat(chunks).toString() || "{}");
+      // Strict, as Python's json.loads on bytes is: a payload that is not UTF-8 is refused.
+      let text;
+      try {
+        text = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+      } catch {
+        res.writeHead(400);
+        return res.end("the payload is not valid UTF-8");
+      }
+      const inv = JSON.parse(text || "{}");
       const q = (inv.Data && inv.Data.req && inv.Data.req.Query) || {};
       switch (name) {
         case "ok": return json(res, ok(`ok pid ${process.pid}`));
