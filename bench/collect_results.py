@@ -55,12 +55,13 @@ if os.path.exists(qs):
             if m:
                 queue_service[-1]["server_cpu"] = {"what": line.split(":")[0], "value": float(m.group(1))}
 
+is_work_tree = git("rev-parse", "--is-inside-work-tree").strip() == "true"
 dirty = [l for l in git("status", "--porcelain").splitlines() if l and not l[3:].startswith("bench/results/")]
 cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "")
 run = {
     "commit": commit,
     "commit_subject": git("log", "-1", "--format=%s", commit).strip(),
-    "uncommitted_changes": dirty,
+    "uncommitted_changes": dirty if is_work_tree else "not a git work tree: an export of the commit (git archive)",
     "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     "machine": {"cpus": os.cpu_count(), "cpu": cpu_model, "kernel": platform.release(),
                 "loadavg_at_end": open("/proc/loadavg").read().split()[:3]},

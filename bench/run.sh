@@ -13,7 +13,9 @@ cd "$(dirname "$0")/.."
 SECS=${1:-10}
 BUILD=${NIMBUS_BENCH_BUILD:-build/release}
 export NIMBUS_BENCH_BUILD=$BUILD
-COMMIT=$(git rev-parse HEAD)
+# NIMBUS_BENCH_COMMIT: the commit the binaries were built from, when the tree is not a git work
+# tree (e.g. an export of one commit built apart from a work tree with others' uncommitted work).
+COMMIT=${NIMBUS_BENCH_COMMIT:-$(git rev-parse HEAD)}
 OUT=bench/results/$(date -u +%Y%m%dT%H%M%SZ)-${COMMIT:0:10}
 mkdir -p "$OUT"
 export NIMBUS_BENCH_OUT=$PWD/$OUT
