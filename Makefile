@@ -24,10 +24,12 @@ run: build
 
 # Release build: unit + integration tests against the real binaries.
 # ASan/UBSan build: unit tests only (user code and workers run in release).
-test: build unit-asan
+# Fuzz build (clang): every libFuzzer target for ~15 s on its seed corpus (fuzz/README.md).
+test: build unit-asan fuzz-build
 	@bash scripts/npm-deps.sh
 	cd $(RELEASE_DIR) && ctest --output-on-failure -j 2
 	cd $(ASAN_DIR) && ctest --output-on-failure -L unit
+	cd $(FUZZ_DIR) && ctest --output-on-failure -L fuzz -j 2
 
 unit-asan: deps
 	@cmake -S . -B $(ASAN_DIR) $(CMAKE_COMMON) -DCMAKE_BUILD_TYPE=Debug -DNIMBUS_SANITIZE=ON -DNIMBUS_UNIT_ONLY=ON >/dev/null
