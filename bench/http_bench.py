@@ -245,7 +245,7 @@ def main():
             procs.append(proc)
             idle = rss_mb(proc.pid)
             time.sleep(0.2)
-            r = wrk(url + path, label.replace(" ", "_") + (f"_round{len(rows.get(label, [])) + 1}" if ROUNDS > 1 else ""),
+            r = wrk(url + path, re.sub(r"[^A-Za-z0-9.-]+", "_", label) + (f"_round{len(rows.get(label, [])) + 1}" if ROUNDS > 1 else ""),
                     script=script, watch_pid=proc.pid)
             r["idle"] = idle
         except Exception as e:  # a peer that cannot run is reported, not dropped
