@@ -180,6 +180,7 @@ ParsedRequest parse_request(std::string_view bytes, size_t max_headers, size_t m
       break;
     }
   }
+  if (!ec && !parser.is_done() && !parser.got_some()) ec = bhttp::error::partial_message;
   if (!ec && !parser.is_done()) {
     parser.put_eof(ec);
     if (!ec && !parser.is_done()) ec = bhttp::error::partial_message;

@@ -41,5 +41,7 @@ TEST(HttpParse, BadInputsGetTheServersAnswers) {
                           100).status,
             431);
   EXPECT_EQ(parse_request("NOT HTTP\r\n\r\n", 32768, 100).status, 400);
+  EXPECT_EQ(parse_request("", 32768, 100).status, 400);
+  EXPECT_EQ(parse_request("GET / HTTP/1.1\r\nHost:", 32768, 100).status, 400);
   EXPECT_EQ(parse_request("GET http://evil/ HTTP/1.1\r\n\r\n", 32768, 100).status, 400);
 }

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <tuple>
 
 namespace nimbus::observability {
@@ -33,7 +34,20 @@ class Metrics {
   };
   mutable std::mutex mu_;
   // Transparent comparators: the per-invocation lookups allocate nothing once a key exists.
-  std::map<std::tuple<std::string, std::string, std::string>, uint64_t, std::less<>> invocations_;
+  // Keys compare as tuples of views: clang (libstdc++ 12) has no tuple<string> < tuple<view>.
+  struct KeyLess {
+    using is_transparent = void;
+    using View = std::tuple<std::string_view, std::string_view, std::string_view>;
+    template <class T>
+    static View view(const T& t) {
+      return {std::get<0>(t), std::get<1>(t), std::get<2>(t)};
+    }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return view(a) < view(b);
+    }
+  };
+  std::map<std::tuple<std::string, std::string, std::string>, uint64_t, KeyLess> invocations_;
   std::map<std::string, Histogram, std::less<>> durations_;
   std::map<std::string, uint64_t> worker_starts_, worker_crashes_;
   std::map<std::tuple<std::string, std::string, std::string>, uint64_t> queue_messages_;

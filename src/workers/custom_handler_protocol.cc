@@ -1,5 +1,7 @@
 #include "workers/custom_handler_protocol.h"
 
+#include <cmath>
+
 #include <boost/json.hpp>
 #include <charconv>
 #include <optional>
@@ -117,6 +119,22 @@ std::string build_invocation_body(const api::Invocation& inv) {
   return json::serialize(json::object{{"Data", std::move(data)}, {"Metadata", std::move(metadata)}});
 }
 
+namespace {
+// 1e999 parses as infinity and would be written back as "Infinity", which is not JSON: a
+// function's answer or queue message must not turn into text no JSON reader accepts.
+bool has_non_finite(const json::value& v) {
+  if (v.is_double()) return !std::isfinite(v.as_double());
+  if (v.is_array()) {
+    for (const auto& x : v.as_array())
+      if (has_non_finite(x)) return true;
+  } else if (v.is_object()) {
+    for (const auto& kv : v.as_object())
+      if (has_non_finite(kv.value())) return true;
+  }
+  return false;
+}
+}  // namespace
+
 void map_invocation_response(const config::FunctionSpec& fn, int status, std::string_view body,
                              api::InvocationResult& out, std::string& detail) {
   // Strings are carried as the bytes the handler sent: a handler that writes Latin-1 text
@@ -139,6 +157,12 @@ void map_invocation_response(const config::FunctionSpec& fn, int status, std::st
   if (ec || !doc.is_object()) {
     out.outcome = api::Outcome::bad_response;
     out.error = "handler answer is not a JSON object {Outputs, Logs, ReturnValue}";
+    detail = out.error + ": " + clip(body);
+    return;
+  }
+  if (has_non_finite(doc)) {
+    out.outcome = api::Outcome::bad_response;
+    out.error = "handler answer holds a number outside the range JSON can carry (such as 1e999)";
     detail = out.error + ": " + clip(body);
     return;
   }
@@ -180,7 +204,7 @@ void map_invocation_response(const config::FunctionSpec& fn, int status, std::st
   if (res->is_string()) {
     // Handlers often return the response object as a JSON string.
     parsed = json::parse(res->as_string(), ec, {}, lenient);
-    if (!ec && parsed.is_object()) res = &parsed;
+    if (!ec && parsed.is_object() && !has_non_finite(parsed)) res = &parsed;
   }
   if (!res->is_object()) {
     out.response.status = 200;

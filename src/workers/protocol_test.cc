@@ -279,3 +279,20 @@ TEST(LineSplitter, BoundsLinesAndMarksTruncation) {
   EXPECT_EQ(got[1], (std::pair<std::string, bool>{"cdef", true}));
   EXPECT_EQ(got[2], (std::pair<std::string, bool>{"k", false}));
 }
+
+// 1e999 parses as infinity; written back it would be `Infinity`, which is not JSON.
+TEST(CustomHandlerProtocol, NumbersBeyondJsonsRangeAreABadResponseNotInvalidJson) {
+  for (const char* body : {R"({"Outputs":{"res":{"statusCode":200,"body":{"x":1e999}}}})",
+                           R"({"ReturnValue":-1e400})",
+                           R"({"Outputs":{"res":"{\"body\":[1,2,1e999]}"}})"}) {
+    auto r = map(http_fn(), 200, body);
+    if (r.outcome == api::Outcome::succeeded) {
+      boost::system::error_code ec;
+      (void)boost::json::parse(r.response.body, ec);
+      EXPECT_TRUE(!ec || r.response.body.find("Infinity") == std::string::npos)
+          << body << " -> " << r.response.body;
+    } else {
+      EXPECT_EQ(r.outcome, api::Outcome::bad_response) << body;
+    }
+  }
+}
