@@ -168,9 +168,6 @@ enum class CreateQueueOutcome {
   already_exists,  // existed with identical metadata: 204
 };
 
-// Deprecated: the queue-only listener, replaced by api::CommitNotice (api/effects.h), which the
-// storage engine sends for every domain. Kept only so existing test fakes still compile.
-using MessageListener = std::function<void(const QueueRef& queue, UnixMillis visible_at)>;
 
 class QueueStore {
  public:
@@ -233,10 +230,6 @@ class QueueStore {
   // "<queue>-poison" would not be a valid queue name (queue names over 56 characters).
   virtual void move_to_poison(QueueRef queue, std::string id, std::string pop_receipt,
                               QueueCallback<MessageReceipt> done) = 0;
-
-  // Deprecated and a no-op: commit notices come from the storage engine
-  // (api::EffectsStore::set_notice_listener). Remove once no test fake overrides it.
-  virtual void set_message_listener(MessageListener) {}
 };
 
 // Azure queue names: 3-63 characters of [a-z0-9-], no leading, trailing or double '-'.

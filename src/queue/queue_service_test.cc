@@ -70,7 +70,6 @@ struct FakeStore final : api::QueueStore {
                     api::QueueCallback<std::vector<api::MessageReceipt>> d) override { fail(d); }
   void move_to_poison(api::QueueRef, std::string, std::string,
                       api::QueueCallback<api::MessageReceipt> d) override { fail(d); }
-  void set_message_listener(api::MessageListener) override {}
 };
 
 // A request signed now with the development key over `signed_query`, sent with `sent_query`.

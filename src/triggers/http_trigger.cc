@@ -54,14 +54,20 @@ boost::asio::awaitable<api::HttpResponseData> HttpTrigger::handle(api::HttpReque
   inv.function = &fn;
   inv.trigger = "http";
   inv.http = &req;
-  auto result = co_await dispatcher_.dispatch(inv);
-  if (result.outcome == api::Outcome::succeeded && !result.queue_outputs.empty()) {
-    // Outputs are durable before the response goes out; a failure to write them fails the
-    // request (the function ran, but its effects did not all land).
+  // The completion: outputs are durable (all or none) before the response goes out, and a
+  // failure to write them fails the invocation, so its log line and metrics say so too.
+  bool output_failed = false;
+  auto complete = [&](api::Invocation&, api::InvocationResult& r) -> boost::asio::awaitable<void> {
+    if (r.outcome != api::Outcome::succeeded || r.queue_outputs.empty()) co_return;
     std::string error = "this host has no queue store";
-    if (write_outputs_) error = co_await write_outputs_(result.queue_outputs);
-    if (!error.empty()) co_return http::json_error(500, "OutputBindingFailed", error, inv.id);
-  }
+    if (write_outputs_) error = co_await write_outputs_(r.queue_outputs);
+    if (error.empty()) co_return;
+    output_failed = true;
+    r.outcome = api::Outcome::failed;
+    r.error = std::move(error);
+  };
+  auto result = co_await dispatcher_.dispatch(inv, complete);
+  if (output_failed) co_return http::json_error(500, "OutputBindingFailed", result.error, inv.id);
   switch (result.outcome) {
     case api::Outcome::succeeded:
       co_return std::move(result.response);
