@@ -9,6 +9,11 @@ PORT ?= 7071
 APP ?= examples/hello
 JOBS ?= $(shell nproc)
 CMAKE_COMMON := -G Ninja -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+# ccache keys on paths relative to the checkout, so a fresh clone elsewhere (CI) reuses what
+# an earlier build compiled instead of rebuilding every Beast translation unit.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
+QUEUE_PORT ?= 10001
 
 .PHONY: deps build run test unit-asan fuzz-build fuzz bench clean
 
@@ -20,7 +25,7 @@ build: deps
 	@cmake --build $(RELEASE_DIR) -j $(JOBS)
 
 run: build
-	$(RELEASE_DIR)/nimbus start $(APP) --port $(PORT) --data .nimbus-data
+	$(RELEASE_DIR)/nimbus start $(APP) --port $(PORT) --queue-port $(QUEUE_PORT) --data .nimbus-data
 
 # Release build: unit + integration tests against the real binaries.
 # ASan/UBSan build: unit tests only (user code and workers run in release).
