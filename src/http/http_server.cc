@@ -174,11 +174,12 @@ ParsedRequest parse_request(std::string_view bytes, size_t max_headers, size_t m
     size_t n = parser.put(asio::buffer(bytes.data() + off, bytes.size() - off), ec);
     off += n;
     if (ec == bhttp::error::need_more) {
+      // All the input was offered: more is needed than there is. Offering the same bytes
+      // again breaks Beast's resume state (it asserts), as a socket read never would.
       ec = {};
-      if (n == 0) break;  // what is left is not enough for the next step
-    } else if (ec) {
       break;
     }
+    if (ec) break;
   }
   if (!ec && !parser.is_done() && !parser.got_some()) ec = bhttp::error::partial_message;
   if (!ec && !parser.is_done()) {
