@@ -82,6 +82,30 @@ async function pidFrom(file) {
 
 const killLeftovers = (pids) => pids.forEach((p) => sleeperAlive(p) && process.kill(p, "SIGKILL"));
 
+// Starts the app, has its function fork `sleep 283` twice (in the worker's process group, and
+// after setsid), stops the host with SIGTERM, and waits for both children to be gone. Their
+// pids go into `started`, which the suite kills at the end whatever happened.
+async function sigtermEndsForkedChildren(app, started) {
+  const h = await startNimbus(appPath(app), ["--no-auth"]);
+  const pids = [];
+  try {
+    for (const setsid of ["0", "1"]) {
+      const file = path.join(tempDir(), "pid");
+      const r = await request(h.port, "GET", `/api/fork?pidfile=${encodeURIComponent(file)}&setsid=${setsid}`);
+      assert.equal(r.status, 200);
+      pids.push(Number(r.body));
+    }
+    started.push(...pids);
+    for (const pid of pids)
+      await waitFor(() => sleeperAlive(pid), { what: `sleep 283 (pid ${pid}) running while the host does` });
+  } finally {
+    await stopNimbus(h);
+  }
+  assert.equal(h.exited.code, 0);
+  for (const pid of pids)
+    await waitFor(() => !sleeperAlive(pid), { what: `sleep 283 (pid ${pid}) to end`, timeoutMs: 3000 });
+}
+
 describe("native worker", () => {
   let host, bytes;
   const started = [];
@@ -158,26 +182,8 @@ describe("native worker", () => {
     });
   }
 
-  test("SIGTERM of the host ends the children its workers forked, in their group or not", async () => {
-    const h = await startNimbus(appPath("tests/apps/worker-native"), ["--no-auth"]);
-    const pids = [];
-    try {
-      for (const setsid of ["0", "1"]) {
-        const file = path.join(tempDir(), "pid");
-        const r = await request(h.port, "GET", `/api/fork?pidfile=${encodeURIComponent(file)}&setsid=${setsid}`);
-        assert.equal(r.status, 200);
-        pids.push(Number(r.body));
-      }
-      started.push(...pids);
-      for (const pid of pids)
-        await waitFor(() => sleeperAlive(pid), { what: `sleep 283 (pid ${pid}) running while the host does` });
-    } finally {
-      await stopNimbus(h);
-    }
-    assert.equal(h.exited.code, 0);
-    for (const pid of pids)
-      await waitFor(() => !sleeperAlive(pid), { what: `sleep 283 (pid ${pid}) to end`, timeoutMs: 3000 });
-  });
+  test("SIGTERM of the host ends the children its workers forked, in their group or not", () =>
+    sigtermEndsForkedChildren("tests/apps/worker-native", started));
 });
 
 describe("custom handler", () => {
@@ -273,25 +279,8 @@ describe("custom handler", () => {
     });
   }
 
-  test("SIGTERM of the host ends what its handler spawned, detached or not", async () => {
-    const h = await startNimbus(appPath("tests/apps/worker-node"), ["--no-auth"]);
-    const pids = [];
-    try {
-      for (const setsid of ["0", "1"]) {
-        const file = path.join(tempDir(), "pid");
-        const r = await request(h.port, "GET", `/api/fork?pidfile=${encodeURIComponent(file)}&setsid=${setsid}`);
-        assert.equal(r.status, 200);
-        pids.push(Number(r.body));
-      }
-      started.push(...pids);
-      for (const pid of pids)
-        await waitFor(() => sleeperAlive(pid), { what: `sleep 283 (pid ${pid}) running while the host does` });
-    } finally {
-      await stopNimbus(h);
-    }
-    for (const pid of pids)
-      await waitFor(() => !sleeperAlive(pid), { what: `sleep 283 (pid ${pid}) to end`, timeoutMs: 3000 });
-  });
+  test("SIGTERM of the host ends what its handler spawned, detached or not", () =>
+    sigtermEndsForkedChildren("tests/apps/worker-node", started));
 });
 
 describe("forwarding mode", () => {
