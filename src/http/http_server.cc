@@ -368,8 +368,6 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   };
   for (;;) {
-    limits.give_body(reserved);
-    reserved = 0;
     RequestParser parser;
     parser.body_limit(opt.max_body);
     parser.header_limit(static_cast<uint32_t>(opt.max_headers));

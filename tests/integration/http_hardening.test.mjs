@@ -6,7 +6,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { test } from "node:test";
-import { appPath, copyApp, keys, request, runNimbus, startNimbus, stopNimbus, tempDir } from "./lib/nimbus.mjs";
+import { appPath, copyApp, keys, request, runNimbus, startNimbus, stopNimbus, tempDir, waitFor } from "./lib/nimbus.mjs";
 
 // A raw connection whose bytes so far are in `data`.
 function openRaw(port) {
@@ -19,15 +19,6 @@ function openRaw(port) {
     sock.once("connect", () => resolve(state));
     sock.once("error", reject);
   });
-}
-
-async function waitFor(cond, ms, what) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`not within ${ms} ms: ${what}`);
 }
 
 const statusOf = (raw) => Number(/^HTTP\/1\.1 (\d{3})/m.exec(raw)?.[1] ?? 0);
@@ -53,7 +44,7 @@ test("chunked trailers of 64 KiB and more get 431 on the function and queue port
       for (const size of [65 * 1024, 70000, 256 * 1024]) {
         const c = await openRaw(port);
         c.sock.write(chunkedWithTrailer(target, extra, size));
-        await waitFor(() => statusOf(c.data) !== 0 || c.closed, 5000, `an answer to a ${size}-byte trailer`);
+        await waitFor(() => statusOf(c.data) !== 0 || c.closed, { timeoutMs: 5000, what: `an answer to a ${size}-byte trailer` });
         c.sock.destroy();
         assert.equal(statusOf(c.data), 431, `port ${port}, ${size}-byte trailer: ${c.data.slice(0, 300)}`);
       }
@@ -70,13 +61,13 @@ test("a keyed function answers 401 on the headers, before a 95 MB body is sent",
   try {
     const c = await openRaw(host.port);
     c.sock.write("POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99614720\r\n\r\n");
-    await waitFor(() => statusOf(c.data) !== 0, 5000, "401 before the body");
+    await waitFor(() => statusOf(c.data) !== 0, { timeoutMs: 5000, what: "401 before the body" });
     assert.equal(statusOf(c.data), 401);
     c.sock.destroy();
     // Admin routes too: the master key is checked before the body.
     const a = await openRaw(host.port);
     a.sock.write("POST /admin/functions/x HTTP/1.1\r\nHost: x\r\nContent-Length: 99614720\r\n\r\n");
-    await waitFor(() => statusOf(a.data) !== 0, 5000, "admin 401 before the body");
+    await waitFor(() => statusOf(a.data) !== 0, { timeoutMs: 5000, what: "admin 401 before the body" });
     assert.equal(statusOf(a.data), 401);
     a.sock.destroy();
   } finally {
@@ -89,16 +80,16 @@ test("Expect: 100-continue is answered only after the key is checked", async () 
   try {
     const no = await openRaw(host.port);
     no.sock.write("POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
-    await waitFor(() => statusOf(no.data) !== 0, 5000, "an answer without a key");
+    await waitFor(() => statusOf(no.data) !== 0, { timeoutMs: 5000, what: "an answer without a key" });
     assert.equal(statusOf(no.data), 401);
     assert.doesNotMatch(no.data, /100 Continue/);
     no.sock.destroy();
     const key = keys(host).functionKeys.default;
     const yes = await openRaw(host.port);
     yes.sock.write(`POST /api/echo HTTP/1.1\r\nHost: x\r\nx-functions-key: ${key}\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n`);
-    await waitFor(() => /100 Continue/.test(yes.data), 5000, "100 Continue with a key");
+    await waitFor(() => /100 Continue/.test(yes.data), { timeoutMs: 5000, what: "100 Continue with a key" });
     yes.sock.write("hello");
-    await waitFor(() => finalStatus(yes.data) !== 0 && yes.data.endsWith("hello"), 5000, "the echo");
+    await waitFor(() => finalStatus(yes.data) !== 0 && yes.data.endsWith("hello"), { timeoutMs: 5000, what: "the echo" });
     assert.equal(finalStatus(yes.data), 200);
     yes.sock.destroy();
   } finally {
@@ -118,17 +109,17 @@ test("request bodies held at once are bounded host-wide: beyond the budget 503, 
       `POST /api/echo HTTP/1.1\r\nHost: x\r\nx-functions-key: ${key}\r\nContent-Length: ${n}\r\nExpect: 100-continue\r\n\r\n`;
     const a = await openRaw(host.port);
     a.sock.write(head(6 * MiB));
-    await waitFor(() => /100 Continue/.test(a.data), 5000, "the first body admitted"); // its 6 MiB are reserved now
+    await waitFor(() => /100 Continue/.test(a.data), { timeoutMs: 5000, what: "the first body admitted" }); // its 6 MiB are reserved now
     a.sock.write(Buffer.alloc(MiB, 97));
     const b = await openRaw(host.port);
     b.sock.write(head(6 * MiB));
-    await waitFor(() => statusOf(b.data) !== 0, 5000, "an answer to the second body");
+    await waitFor(() => statusOf(b.data) !== 0, { timeoutMs: 5000, what: "an answer to the second body" });
     assert.equal(statusOf(b.data), 503, b.data);
     assert.match(b.data, /maxBufferedRequestBytes/);
     assert.match(b.data, /Retry-After: 1/i);
     b.sock.destroy();
     a.sock.write(Buffer.alloc(5 * MiB, 97));
-    await waitFor(() => finalStatus(a.data) === 200 && a.data.length >= 6 * MiB, 15000, "the first echo");
+    await waitFor(() => finalStatus(a.data) === 200 && a.data.length >= 6 * MiB, { timeoutMs: 15000, what: "the first echo" });
     a.sock.destroy();
     const c = await request(host.port, "POST", "/api/echo", { headers: { "x-functions-key": key }, body: Buffer.alloc(6 * MiB, 98) });
     assert.equal(c.status, 200);
@@ -146,16 +137,16 @@ test("connections beyond nimbus.http.maxConnections get 503 at once; a freed slo
     for (let i = 0; i < 8; ++i) {
       const c = await openRaw(host.port);
       c.sock.write("GET /api/hello/x HTTP/1.1\r\nHost: x\r\n\r\n");
-      await waitFor(() => statusOf(c.data) === 200, 5000, `keep-alive connection ${i}`);
+      await waitFor(() => statusOf(c.data) === 200, { timeoutMs: 5000, what: `keep-alive connection ${i}` });
       held.push(c);
     }
     const over = await openRaw(host.port);
     over.sock.write("GET /api/hello/x HTTP/1.1\r\nHost: x\r\n\r\n");
-    await waitFor(() => statusOf(over.data) !== 0, 3000, "an answer beyond the cap");
+    await waitFor(() => statusOf(over.data) !== 0, { timeoutMs: 3000, what: "an answer beyond the cap" });
     assert.equal(statusOf(over.data), 503);
     assert.match(over.data, /open connections/);
     held.pop().sock.destroy();
-    await waitFor(async () => (await request(host.port, "GET", "/api/hello/x")).status === 200, 5000, "a freed slot");
+    await waitFor(async () => (await request(host.port, "GET", "/api/hello/x")).status === 200, { timeoutMs: 5000, what: "a freed slot" });
   } finally {
     for (const c of held) c.sock.destroy();
     await stopNimbus(host);
@@ -176,12 +167,12 @@ for (const [label, patch] of [
       const started = Date.now();
       const probe = await openRaw(host.port);
       probe.sock.write("GET /api/hello/x HTTP/1.1\r\nHost: x\r\n\r\n");
-      await waitFor(() => statusOf(probe.data) !== 0, 3000, "an answer to the probe");
+      await waitFor(() => statusOf(probe.data) !== 0, { timeoutMs: 3000, what: "an answer to the probe" });
       assert.ok([200, 503].includes(statusOf(probe.data)), probe.data);
       assert.ok(Date.now() - started < 3000);
       probe.sock.destroy();
       for (const c of flood) c?.sock.destroy();
-      await waitFor(async () => (await request(host.port, "GET", "/api/hello/x").catch(() => ({}))).status === 200, 10000, "service after the flood");
+      await waitFor(async () => (await request(host.port, "GET", "/api/hello/x").catch(() => ({}))).status === 200, { timeoutMs: 10000, what: "service after the flood" });
       assert.equal(host.exited, null);
     } finally {
       for (const c of flood) c?.sock.destroy();

@@ -82,6 +82,17 @@ async function pidFrom(file) {
 
 const killLeftovers = (pids) => pids.forEach((p) => sleeperAlive(p) && process.kill(p, "SIGKILL"));
 
+// Has the function fork `sleep 283` (after setsid when `setsid` is "1") and then crash; waits
+// for the child to be gone. Its pid goes into `started`, which the suite kills at the end.
+async function forkCrashEndsChild(host, setsid, started) {
+  const file = path.join(tempDir(), "pid");
+  const r = await request(host.port, "GET", `/api/forkcrash?pidfile=${encodeURIComponent(file)}&setsid=${setsid}`);
+  assert.equal(r.status, 502);
+  const pid = await pidFrom(file);
+  started.push(pid);
+  await waitFor(() => !sleeperAlive(pid), { what: `sleep 283 (pid ${pid}) to end`, timeoutMs: 5000 });
+}
+
 // Starts the app, has its function fork `sleep 283` twice (in the worker's process group, and
 // after setsid), stops the host with SIGTERM, and waits for both children to be gone. Their
 // pids go into `started`, which the suite kills at the end whatever happened.
@@ -172,14 +183,8 @@ describe("native worker", () => {
   });
 
   for (const setsid of ["0", "1"]) {
-    test(`a child forked before a crash dies with the worker (setsid=${setsid})`, async () => {
-      const file = path.join(tempDir(), "pid");
-      const r = await request(host.port, "GET", `/api/forkcrash?pidfile=${encodeURIComponent(file)}&setsid=${setsid}`);
-      assert.equal(r.status, 502);
-      const pid = await pidFrom(file);
-      started.push(pid);
-      await waitFor(() => !sleeperAlive(pid), { what: `sleep 283 (pid ${pid}) to end`, timeoutMs: 5000 });
-    });
+    test(`a child forked before a crash dies with the worker (setsid=${setsid})`, () =>
+      forkCrashEndsChild(host, setsid, started));
   }
 
   test("SIGTERM of the host ends the children its workers forked, in their group or not", () =>
@@ -269,12 +274,7 @@ describe("custom handler", () => {
 
   for (const setsid of ["0", "1"]) {
     test(`a child spawned before the handler crashes dies with it (detached=${setsid})`, async () => {
-      const file = path.join(tempDir(), "pid");
-      const r = await request(host.port, "GET", `/api/forkcrash?pidfile=${encodeURIComponent(file)}&setsid=${setsid}`);
-      assert.equal(r.status, 502);
-      const pid = await pidFrom(file);
-      started.push(pid);
-      await waitFor(() => !sleeperAlive(pid), { what: `sleep 283 (pid ${pid}) to end`, timeoutMs: 5000 });
+      await forkCrashEndsChild(host, setsid, started);
       await waitFor(async () => (await request(host.port, "GET", "/api/ok")).status === 200, { what: "the handler back" });
     });
   }
