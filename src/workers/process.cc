@@ -100,22 +100,14 @@ pid_t spawn_process(const SpawnSpec& spec, std::string& error) {
   return pid;
 }
 
-bool process_exited(pid_t pid) {
-  std::string path = "/proc/" + std::to_string(pid) + "/stat";
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (!f) return true;
-  char buf[512];
-  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[n] = '\0';
-  // Format: "pid (comm) S ..."; comm may contain ')' so look for the last one.
-  const char* close = std::strrchr(buf, ')');
-  return !close || close[1] == '\0' || close[2] == 'Z' || close[2] == 'X';
-}
-
 namespace {
-// /proc/<pid>/stat: "pid (comm) state ppid pgrp ..."; comm may hold ')' and spaces.
-bool read_stat(const char* pid_dir, pid_t& ppid, pid_t& pgid) {
+// /proc/<pid>/stat: "pid (comm) state ppid pgrp ..."; comm may hold ')' and spaces, so the
+// fields are read after the last ')'. False when the process is gone or the line is odd.
+struct Stat {
+  char state = 0;
+  pid_t ppid = 0, pgid = 0;
+};
+bool read_stat(const char* pid_dir, Stat& out) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%s/stat", pid_dir);
   FILE* f = std::fopen(path, "r");
@@ -126,14 +118,18 @@ bool read_stat(const char* pid_dir, pid_t& ppid, pid_t& pgid) {
   buf[n] = '\0';
   const char* close = std::strrchr(buf, ')');
   if (!close) return false;
-  char state;
   int pp, pg;
-  if (std::sscanf(close + 1, " %c %d %d", &state, &pp, &pg) != 3) return false;
-  ppid = pp;
-  pgid = pg;
+  if (std::sscanf(close + 1, " %c %d %d", &out.state, &pp, &pg) != 3) return false;
+  out.ppid = pp;
+  out.pgid = pg;
   return true;
 }
 }  // namespace
+
+bool process_exited(pid_t pid) {
+  Stat st;
+  return !read_stat(std::to_string(pid).c_str(), st) || st.state == 'Z' || st.state == 'X';
+}
 
 std::vector<ChildProcess> children_of(pid_t parent) {
   std::vector<ChildProcess> out;
@@ -141,9 +137,9 @@ std::vector<ChildProcess> children_of(pid_t parent) {
   if (!d) return out;
   while (dirent* e = ::readdir(d)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    pid_t ppid, pgid;
-    if (read_stat(e->d_name, ppid, pgid) && ppid == parent)
-      out.push_back({static_cast<pid_t>(std::atoi(e->d_name)), pgid});
+    Stat st;
+    if (read_stat(e->d_name, st) && st.ppid == parent)
+      out.push_back({static_cast<pid_t>(std::atoi(e->d_name)), st.pgid});
   }
   ::closedir(d);
   return out;
