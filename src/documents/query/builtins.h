@@ -1,0 +1,23 @@
+#pragma once
+// The built-in scalar functions (IS_DEFINED, CONTAINS, SUBSTRING, ARRAY_CONTAINS, ROUND ...).
+// Each takes evaluated arguments and returns a Val; a wrong argument type yields undefined
+// (as the service does), never an error. Argument counts are checked at bind time from
+// min_args/max_args. Strings are UTF-8; lengths and positions count Unicode code points.
+#include <cstddef>
+#include <string_view>
+
+#include "documents/query/value.h"
+
+namespace nimbus::docsql {
+
+struct Builtin {
+  const char* name;  // upper case
+  unsigned char min_args;
+  unsigned char max_args;
+  Val (*fn)(Val* args, size_t n);
+};
+
+// Case-insensitive lookup; nullptr for an unknown name.
+const Builtin* find_builtin(std::string_view name);
+
+}  // namespace nimbus::docsql

@@ -1,0 +1,33 @@
+#pragma once
+// Parser and binder for the Cosmos DB NoSQL SQL dialect: text -> bound Query (ast.h).
+// Recursive descent with one token of lookahead; every error is a QueryError with the
+// 0-based position and the token. Binding resolves aliases to slots, checks built-in names and
+// argument counts, places aggregates, and checks GROUP BY rules, so an executed query can only
+// fail on parameters and resource limits. Hostile input is bounded: the text length
+// (max_length, 256 KB like the service's maxSqlQueryInputLength), the nesting depth of
+// parentheses, brackets, calls and unary operators (max_depth), and the height of the tree
+// (max_height, which also bounds long operator chains such as 1+1+...+1), so neither the
+// parser nor the evaluator can overflow the stack.
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "documents/query/ast.h"
+#include "documents/query/expected.h"
+
+namespace nimbus::docsql {
+
+struct ParseOptions {
+  size_t max_length = 256 * 1024;
+  int max_depth = 256;
+  int max_height = 2048;
+};
+
+Expected<std::shared_ptr<const Query>> parse_query(std::string_view text,
+                                                   const ParseOptions& options = {});
+
+// SQL text of an expression, canonical (keywords upper case, minimal parentheses around
+// nested operators): used for GROUP BY matching and the query plan's expression lists.
+std::string expr_text(const Expr& e);
+
+}  // namespace nimbus::docsql

@@ -1,0 +1,60 @@
+#pragma once
+// What a store and the REST layer learn from a bound Query without running it:
+//  - query_plan(): the answer to the JS SDK's query-plan request
+//    (x-ms-cosmos-is-query-plan-request: True), a PartitionedQueryExecutionInfo with one
+//    query range covering the whole key space. Field names follow the SDK's
+//    src/request/ErrorResponse.ts (PartitionedQueryExecutionInfo, QueryInfo, QueryRange).
+//  - index_hints(): the sargable conjuncts of WHERE (path = value, path IN (...), range
+//    comparisons, BETWEEN) on paths of the FROM document, so a store can answer from an index
+//    instead of scanning, and whether the partition key is fixed to one value. The hints are
+//    candidates only: the executor re-checks the whole WHERE on every document.
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "documents/query/ast.h"
+
+namespace nimbus::docsql {
+
+boost::json::object query_plan(const Query& query);
+
+enum class PredOp { eq, in, lt, le, gt, ge };
+
+// One sargable conjunct: the document path (property names; array indexes as decimal
+// strings, e.g. ["tags","0"]), the operator and its constant(s) (parameters already
+// substituted). For `in`, values holds every listed constant; else exactly one value. A
+// BETWEEN gives two predicates (ge and le). Values compare with Cosmos semantics: a document
+// whose value at `path` has another type than the constant does not match.
+struct IndexPredicate {
+  std::vector<std::string> path;
+  PredOp op = PredOp::eq;
+  std::vector<boost::json::value> values;
+};
+
+struct OrderHint {
+  std::vector<std::string> path;
+  bool descending = false;
+};
+
+struct IndexHints {
+  std::vector<IndexPredicate> predicates;  // all must hold (AND)
+  // Set when WHERE fixes the partition key path to one value (an eq predicate on it).
+  std::optional<boost::json::value> partition_key;
+  // A single ORDER BY key on a document path (a store with an ordered index may feed the
+  // documents in this order; the executor sorts anyway).
+  std::optional<OrderHint> order;
+  // False when the query has no FROM document iteration a store can narrow (e.g. FROM x IN
+  // c.arr still filters documents, so hints apply; no FROM at all: nothing to read).
+  bool reads_documents = true;
+};
+
+// partition_key_path: the container's partition key path as in its definition ("/pk",
+// "/a/b"); empty when none. Parameters unknown to `params` make a predicate unusable (it is
+// dropped, never guessed); execute() reports the missing parameter.
+IndexHints index_hints(const Query& query, const boost::json::object& params,
+                       std::string_view partition_key_path);
+
+}  // namespace nimbus::docsql

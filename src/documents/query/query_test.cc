@@ -1,0 +1,356 @@
+// Table-driven tests of the Cosmos DB SQL engine: every testdata/*.json file holds shared
+// documents and cases {name, query, params?, docs?, expect: [rows in order] | error:
+// {position, token, code?}, note?}. Plus tests of the query plan, the index hints, limits and
+// the no-throw guarantee on hostile input.
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "documents/query/query.h"
+#include "documents/query/value.h"
+
+namespace nimbus::docsql {
+namespace {
+
+namespace json = boost::json;
+
+json::value load(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return json::parse(ss.str());
+}
+
+std::vector<json::object> as_docs(const json::value& v) {
+  std::vector<json::object> docs;
+  if (v.is_array())
+    for (const auto& d : v.get_array()) docs.push_back(d.as_object());
+  return docs;
+}
+
+json::value rows_json(const std::vector<json::value>& rows) {
+  return json::value(json::array(rows.begin(), rows.end()));
+}
+
+// Runs one case; returns a failure description or "".
+std::string run_case(const json::object& c, const std::vector<json::object>& shared_docs) {
+  std::string query(c.at("query").as_string());
+  json::object params;
+  if (auto* p = c.if_contains("params")) params = p->as_object();
+  std::vector<json::object> docs = shared_docs;
+  if (auto* d = c.if_contains("docs")) docs = as_docs(*d);
+  Limits limits;
+  if (auto* l = c.if_contains("max_buffered_rows")) limits.max_buffered_rows = l->to_number<size_t>();
+
+  auto q = parse_query(query);
+  std::optional<QueryError> err;
+  std::vector<json::value> rows;
+  if (!q) {
+    err = q.error();
+  } else {
+    VectorSource src(docs);
+    auto r = execute(**q, params, src, limits);
+    if (!r)
+      err = r.error();
+    else
+      rows = std::move(r.value());
+  }
+  if (auto* e = c.if_contains("error")) {
+    if (!err) return "expected an error, got rows " + json::serialize(rows_json(rows));
+    const auto& eo = e->as_object();
+    std::string got = "got " + err->to_string() + " [" + error_code_name(err->code) + "]";
+    if (auto* p = eo.if_contains("position"))
+      if (p->to_number<int64_t>() != static_cast<int64_t>(err->position)) return "wrong position: " + got;
+    if (auto* t = eo.if_contains("token"))
+      if (t->as_string() != err->token) return "wrong token: " + got;
+    if (auto* k = eo.if_contains("code"))
+      if (k->as_string() != error_code_name(err->code)) return "wrong code: " + got;
+    if (err->message.empty()) return "empty message: " + got;
+    return "";
+  }
+  if (err) return "unexpected error: " + err->to_string();
+  const auto& want = c.at("expect").as_array();
+  bool same = want.size() == rows.size();
+  for (size_t i = 0; same && i < rows.size(); ++i) same = deep_equal(want[i], rows[i]);
+  if (!same)
+    return "rows differ\n  want " + json::serialize(want) + "\n  got  " +
+           json::serialize(rows_json(rows));
+  return "";
+}
+
+TEST(DocSqlTable, AllCases) {
+  std::filesystem::path dir(NIMBUS_DOCSQL_TESTDATA);
+  std::vector<std::filesystem::path> files;
+  for (const auto& f : std::filesystem::directory_iterator(dir))
+    if (f.path().extension() == ".json") files.push_back(f.path());
+  std::sort(files.begin(), files.end());
+  ASSERT_FALSE(files.empty());
+  size_t total = 0;
+  for (const auto& f : files) {
+    json::value data = load(f);
+    auto docs = as_docs(data.as_object().contains("docs") ? data.at("docs") : json::value());
+    for (const auto& c : data.at("cases").as_array()) {
+      const auto& co = c.as_object();
+      ++total;
+      std::string why = run_case(co, docs);
+      EXPECT_EQ(why, "") << f.filename().string() << " / " << co.at("name").as_string()
+                         << "\n  query: " << co.at("query").as_string();
+    }
+  }
+  std::printf("docsql table: %zu cases in %zu files\n", total, files.size());
+  EXPECT_GE(total, 150u);
+}
+
+std::shared_ptr<const Query> must_parse(std::string_view text) {
+  auto q = parse_query(text);
+  EXPECT_TRUE(q.ok()) << (q.ok() ? "" : q.error().to_string());
+  return q.ok() ? q.value() : nullptr;
+}
+
+TEST(DocSqlPlan, SimpleQueryPlanShape) {
+  auto q = must_parse("SELECT * FROM c WHERE c.a = 1");
+  ASSERT_TRUE(q);
+  json::object plan = query_plan(*q);
+  EXPECT_EQ(plan.at("partitionedQueryExecutionInfoVersion").as_int64(), 2);
+  const auto& info = plan.at("queryInfo").as_object();
+  EXPECT_EQ(info.at("distinctType").as_string(), "None");
+  EXPECT_TRUE(info.at("top").is_null());
+  EXPECT_TRUE(info.at("offset").is_null());
+  EXPECT_TRUE(info.at("limit").is_null());
+  EXPECT_TRUE(info.at("orderBy").as_array().empty());
+  EXPECT_TRUE(info.at("aggregates").as_array().empty());
+  EXPECT_FALSE(info.at("hasSelectValue").as_bool());
+  const auto& r = plan.at("queryRanges").as_array().at(0).as_object();
+  EXPECT_EQ(r.at("min").as_string(), "");
+  EXPECT_EQ(r.at("max").as_string(), "FF");
+  EXPECT_TRUE(r.at("isMinInclusive").as_bool());
+  EXPECT_FALSE(r.at("isMaxInclusive").as_bool());
+}
+
+TEST(DocSqlPlan, OrderTopOffsetDistinct) {
+  auto q = must_parse("SELECT DISTINCT TOP 5 c.a FROM c ORDER BY c.a DESC, c[\"b c\"]");
+  ASSERT_TRUE(q);
+  json::object plan1 = query_plan(*q);
+  const auto& info = plan1.at("queryInfo").as_object();
+  EXPECT_EQ(info.at("distinctType").as_string(), "Ordered");
+  EXPECT_EQ(info.at("top").as_int64(), 5);
+  EXPECT_EQ(json::serialize(info.at("orderBy")), R"(["Descending","Ascending"])");
+  EXPECT_EQ(json::serialize(info.at("orderByExpressions")), R"(["c.a","c[\"b c\"]"])");
+
+  auto q2 = must_parse("SELECT DISTINCT VALUE c.a FROM c OFFSET 10 LIMIT 20");
+  ASSERT_TRUE(q2);
+  json::object plan2 = query_plan(*q2);
+  const auto& i2 = plan2.at("queryInfo").as_object();
+  EXPECT_EQ(i2.at("distinctType").as_string(), "Unordered");
+  EXPECT_EQ(i2.at("offset").as_int64(), 10);
+  EXPECT_EQ(i2.at("limit").as_int64(), 20);
+  EXPECT_TRUE(i2.at("hasSelectValue").as_bool());
+}
+
+TEST(DocSqlPlan, AggregatesAndGroupBy) {
+  auto q = must_parse("SELECT VALUE COUNT(1) FROM c");
+  ASSERT_TRUE(q);
+  json::object plan3 = query_plan(*q);
+  const auto& info = plan3.at("queryInfo").as_object();
+  EXPECT_EQ(json::serialize(info.at("aggregates")), R"(["Count"])");
+
+  auto g = must_parse("SELECT c.city, AVG(c.age) AS a, MAX(c.age) m FROM c GROUP BY c.city");
+  ASSERT_TRUE(g);
+  json::object plan4 = query_plan(*g);
+  const auto& gi = plan4.at("queryInfo").as_object();
+  EXPECT_EQ(json::serialize(gi.at("groupByExpressions")), R"(["c.city"])");
+  EXPECT_EQ(json::serialize(gi.at("groupByAliases")), R"(["city","a","m"])");
+  EXPECT_EQ(json::serialize(gi.at("groupByAliasToAggregateType")),
+            R"({"city":null,"a":"Average","m":"Max"})");
+}
+
+IndexHints hints(std::string_view text, const json::object& params = {},
+                 std::string_view pk = "/pk") {
+  auto q = must_parse(text);
+  if (!q) return {};
+  return index_hints(*q, params, pk);
+}
+
+TEST(DocSqlHints, EqualityAndPartitionKey) {
+  auto h = hints("SELECT * FROM c WHERE c.pk = 'p1' AND c.a.b = @v AND c.x > 3",
+                 json::object{{"@v", 7}});
+  ASSERT_EQ(h.predicates.size(), 3u);
+  EXPECT_EQ(h.predicates[0].path, (std::vector<std::string>{"pk"}));
+  EXPECT_EQ(h.predicates[0].op, PredOp::eq);
+  EXPECT_EQ(h.predicates[0].values[0], json::value("p1"));
+  EXPECT_EQ(h.predicates[1].path, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(h.predicates[1].values[0], json::value(7));
+  EXPECT_EQ(h.predicates[2].op, PredOp::gt);
+  ASSERT_TRUE(h.partition_key.has_value());
+  EXPECT_EQ(*h.partition_key, json::value("p1"));
+}
+
+TEST(DocSqlHints, FlippedRangeInBetweenNested) {
+  auto h = hints("SELECT * FROM c WHERE 5 <= c.n AND c.s IN ('a', 'b') AND c.d BETWEEN 1 AND 9",
+                 {}, "/a/b");
+  ASSERT_EQ(h.predicates.size(), 4u);
+  EXPECT_EQ(h.predicates[0].op, PredOp::ge);
+  EXPECT_EQ(h.predicates[1].op, PredOp::in);
+  EXPECT_EQ(h.predicates[1].values.size(), 2u);
+  EXPECT_EQ(h.predicates[2].op, PredOp::ge);
+  EXPECT_EQ(h.predicates[3].op, PredOp::le);
+  EXPECT_EQ(h.predicates[3].values[0], json::value(9));
+  EXPECT_FALSE(h.partition_key.has_value());
+
+  auto nested = hints("SELECT * FROM c WHERE c.a.b = 'k' AND c['x y'][2] = true", {}, "/a/b");
+  ASSERT_EQ(nested.predicates.size(), 2u);
+  EXPECT_EQ(nested.predicates[1].path, (std::vector<std::string>{"x y", "2"}));
+  ASSERT_TRUE(nested.partition_key.has_value());
+  EXPECT_EQ(*nested.partition_key, json::value("k"));
+}
+
+TEST(DocSqlHints, NotSargable) {
+  // OR, NOT, functions, paths on JOIN aliases, unknown parameters and path-to-path compares.
+  auto h = hints(
+      "SELECT c FROM c JOIN t IN c.tags WHERE (c.a = 1 OR c.b = 2) AND NOT c.c = 3 AND "
+      "LOWER(c.d) = 'x' AND t = 'red' AND c.e = @missing AND c.f = c.g AND c.h NOT IN (1)");
+  EXPECT_TRUE(h.predicates.empty());
+  EXPECT_FALSE(h.partition_key.has_value());
+  auto iter = hints("SELECT * FROM x IN c.items WHERE x.a = 1");
+  EXPECT_TRUE(iter.predicates.empty());
+  auto rootalias = hints("SELECT * FROM root r WHERE r.id = 'a' ORDER BY r.ts DESC", {}, "/id");
+  ASSERT_EQ(rootalias.predicates.size(), 1u);
+  ASSERT_TRUE(rootalias.partition_key.has_value());
+  ASSERT_TRUE(rootalias.order.has_value());
+  EXPECT_EQ(rootalias.order->path, (std::vector<std::string>{"ts"}));
+  EXPECT_TRUE(rootalias.order->descending);
+  auto none = hints("SELECT VALUE 1");
+  EXPECT_FALSE(none.reads_documents);
+}
+
+TEST(DocSqlHints, HintsAreCandidatesExecutorRechecks) {
+  // A store that trusted only the index would return the string "5"; the executor refuses it.
+  auto q = must_parse("SELECT VALUE c.id FROM c WHERE c.n >= 5 AND c.n < 7");
+  ASSERT_TRUE(q);
+  std::vector<json::object> docs = {json::object{{"id", "a"}, {"n", 5}},
+                                    json::object{{"id", "b"}, {"n", "5"}},
+                                    json::object{{"id", "c"}, {"n", 7}}};
+  VectorSource src(docs);
+  auto r = execute(*q, {}, src);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0], json::value("a"));
+}
+
+TEST(DocSqlExec, MatchesForConditions) {
+  auto q2 = must_parse("SELECT * FROM c WHERE c.a > @x");
+  ASSERT_TRUE(q2);
+  auto m = matches(*q2, json::object{{"@x", 1}}, json::object{{"a", 2}});
+  ASSERT_TRUE(m.ok());
+  EXPECT_TRUE(*m);
+  auto n = matches(*q2, json::object{{"@x", 5}}, json::object{{"a", 2}});
+  ASSERT_TRUE(n.ok());
+  EXPECT_FALSE(*n);
+  auto missing = matches(*q2, {}, json::object{{"a", 2}});
+  EXPECT_FALSE(missing.ok());
+}
+
+TEST(DocSqlExec, StatsAndEarlyStop) {
+  auto q = must_parse("SELECT TOP 2 VALUE c.i FROM c");
+  ASSERT_TRUE(q);
+  std::vector<json::object> docs;
+  for (int i = 0; i < 100; ++i) docs.push_back(json::object{{"i", i}});
+  VectorSource src(docs);
+  ExecStats st;
+  auto r = execute(*q, {}, src, {}, &st);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->size(), 2u);
+  EXPECT_LE(st.documents_read, 3u);  // TOP without ORDER BY stops reading early
+}
+
+TEST(DocSqlExec, OrderByTopKeepsBoundedBufferAndIsCorrect) {
+  auto q = must_parse("SELECT TOP 3 VALUE c.i FROM c ORDER BY c.k DESC, c.i");
+  ASSERT_TRUE(q);
+  std::vector<json::object> docs;
+  for (int i = 0; i < 1000; ++i) docs.push_back(json::object{{"i", i}, {"k", i % 7}});
+  VectorSource src(docs);
+  Limits l;
+  l.max_buffered_rows = 200;  // far below 1000: TOP keeps the buffer small
+  auto r = execute(*q, {}, src, l);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(json::serialize(rows_json(*r)), "[6,13,20]");
+}
+
+TEST(DocSqlLimits, HostileInputNeverCrashes) {
+  // Deep nesting of every recursive construct.
+  for (std::string open : {"(", "[", "- ", "NOT ", "ABS(", "{a:", "c[", "1 ?? "}) {
+    std::string s = "SELECT VALUE ";
+    for (int i = 0; i < 20000; ++i) s += open;
+    auto q = parse_query(s);
+    ASSERT_FALSE(q.ok()) << open;
+    EXPECT_EQ(q.error().code, ErrorCode::too_deep) << open << ": " << q.error().to_string();
+  }
+  // A long flat chain: bounded by tree height.
+  std::string chain = "SELECT VALUE 1";
+  for (int i = 0; i < 50000; ++i) chain += "+1";
+  auto c = parse_query(chain);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, ErrorCode::too_deep);
+  // A chain within the bound runs.
+  std::string ok_chain = "SELECT VALUE 1";
+  for (int i = 0; i < 1000; ++i) ok_chain += "+1";
+  auto oc = parse_query(ok_chain);
+  ASSERT_TRUE(oc.ok()) << oc.error().to_string();
+  std::vector<json::object> none;
+  VectorSource src(none);
+  auto r = execute(**oc, {}, src);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)[0], json::value(1001));
+}
+
+TEST(DocSqlLimits, QueryOver256KB) {
+  std::string s = "SELECT * FROM c WHERE c.a = '" + std::string(300 * 1024, 'x') + "'";
+  auto q = parse_query(s);
+  ASSERT_FALSE(q.ok());
+  EXPECT_EQ(q.error().code, ErrorCode::too_long);
+  // Exactly at the limit is accepted.
+  std::string at = "SELECT VALUE '";
+  at += std::string(256 * 1024 - at.size() - 1, 'y') + "'";
+  ASSERT_EQ(at.size(), 256u * 1024u);
+  EXPECT_TRUE(parse_query(at).ok());
+}
+
+TEST(DocSqlLimits, BufferedRowsLimitIsAnError) {
+  std::vector<json::object> docs;
+  for (int i = 0; i < 50; ++i) docs.push_back(json::object{{"i", i}, {"g", i}});
+  Limits l;
+  l.max_buffered_rows = 10;
+  for (const char* text : {"SELECT * FROM c ORDER BY c.i", "SELECT DISTINCT VALUE c.i FROM c",
+                           "SELECT c.g, COUNT(1) AS n FROM c GROUP BY c.g"}) {
+    auto q = must_parse(text);
+    ASSERT_TRUE(q);
+    VectorSource src(docs);
+    auto r = execute(*q, {}, src, l);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.error().code, ErrorCode::limit_exceeded) << text;
+  }
+}
+
+TEST(DocSqlValue, OrderCompareIsATotalOrderAcrossTypes) {
+  std::vector<json::value> vs = {json::parse("{\"a\":1}"), json::parse("[1]"), json::value("s"),
+                                 json::value(2.5), json::value(1), json::value(true),
+                                 json::value(false), json::value(nullptr)};
+  std::vector<Val> vals;
+  vals.push_back(Val());
+  for (auto& v : vs) vals.push_back(Val::ref(&v));
+  std::sort(vals.begin(), vals.end(), [](const Val& a, const Val& b) { return order_compare(a, b) < 0; });
+  std::vector<Type> types;
+  for (auto& v : vals) types.push_back(v.type());
+  EXPECT_EQ(types, (std::vector<Type>{Type::undefined, Type::null, Type::boolean, Type::boolean,
+                                      Type::number, Type::number, Type::string, Type::array,
+                                      Type::object}));
+  EXPECT_FALSE(vals[2].boolv());
+  EXPECT_EQ(vals[4].num(), 1);
+}
+
+}  // namespace
+}  // namespace nimbus::docsql
