@@ -159,12 +159,20 @@ Val eval(const Expr& e, const Env& env) {
       return eval(*e.kids[1], env);
     }
     case ExprKind::in: {
+      // x IN (a, b) is x = a OR x = b with the logical operators' three values (unsure: the
+      // docs do not spell out IN across types; this follows the equality and OR tables), and
+      // NOT IN is its negation.
       Val x = eval(*e.kids[0], env);
       if (!x.defined()) return Val();
+      bool unknown = false;
       for (size_t i = 1; i < e.kids.size(); ++i) {
         auto eq = sql_equal(x, eval(*e.kids[i], env));
-        if (eq && *eq) return Val::boolean(!e.negated);
+        if (!eq)
+          unknown = true;
+        else if (*eq)
+          return Val::boolean(!e.negated);
       }
+      if (unknown) return Val();
       return Val::boolean(e.negated);
     }
     case ExprKind::between: {
