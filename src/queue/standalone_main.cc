@@ -3,6 +3,7 @@
 // functions host.
 //
 //   nimbus-queue-server [--host 127.0.0.1] [--port 10001] [--data DIR] [--sync full|normal|off]
+//                       [--commit-window MICROSECONDS]
 //                       [--accounts name:key[:key2][;...]] [--log-level Information]
 //                       [--allow-insecure-network]
 //   nimbus-queue-server queue <command> ...   (the `nimbus queue` CLI)
@@ -38,6 +39,7 @@ int usage(const std::string& error) {
   std::cerr << "nimbus-queue-server: " << error
             << "\nusage: nimbus-queue-server [--host 127.0.0.1] [--port 10001] [--data DIR]\n"
                "                           [--sync full|normal|off] [--accounts name:key[;...]]\n"
+               "                           [--commit-window MICROSECONDS]\n"
                "                           [--log-level Trace|Debug|Information|Warning|Error]\n"
                "                           [--allow-insecure-network]\n";
   return 2;
@@ -75,6 +77,7 @@ int main(int argc, char** argv) {
   std::string host = "127.0.0.1", data = ".nimbus-data", accounts_spec, sync_text = "full";
   std::string level_text = "Information";
   long port = 10001;
+  long window_us = -1;  // the engine's default
   bool allow_insecure_network = false;
   if (const char* env = std::getenv("NIMBUS_QUEUE_ACCOUNTS")) accounts_spec = env;
   for (int i = 1; i < argc; ++i) {
@@ -97,6 +100,12 @@ int main(int argc, char** argv) {
       if (!value(data)) return usage("--data needs a directory");
     } else if (a == "--sync") {
       if (!value(sync_text)) return usage("--sync needs full, normal or off");
+    } else if (a == "--commit-window") {
+      if (!value(v)) return usage("--commit-window needs microseconds, e.g. --commit-window 4000");
+      char* end = nullptr;
+      window_us = std::strtol(v.c_str(), &end, 10);
+      if (*end || v.empty() || window_us < 0 || window_us > 1000000)
+        return usage("--commit-window " + v + " is not a number of microseconds (0..1000000)");
     } else if (a == "--accounts") {
       if (!value(accounts_spec)) return usage("--accounts needs name:key[;name2:key2]");
     } else if (a == "--log-level") {
@@ -116,6 +125,7 @@ int main(int argc, char** argv) {
   storage::SqliteQueueStore::Options so;
   if (!storage::SqliteQueueStore::parse_sync(sync_text, so.sync))
     return usage("--sync " + sync_text + " is not full, normal or off");
+  if (window_us >= 0) so.commit_window = std::chrono::microseconds(window_us);
   std::error_code ec;
   std::filesystem::create_directories(data, ec);
   if (ec) return usage("cannot create data directory " + data + ": " + ec.message());

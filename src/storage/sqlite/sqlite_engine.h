@@ -45,6 +45,14 @@ class SqliteEngine final : public api::EffectsStore {
     std::string path;  // the database file, e.g. <data>/nimbus.db
     Sync sync = Sync::full;
     size_t max_batch = 4096;  // operations per transaction at most
+    // Group-commit window, under Sync::full only (the fsync is what it amortizes): when other
+    // operations were in flight within the last `window_recent`, the writer holds a batch
+    // open up to this long (or until as many operations as recent batches held have arrived)
+    // so one fsync covers them all. A lone sequential client never overlaps another
+    // operation, so it never waits: its operation commits as soon as the writer sees it.
+    // Zero turns the window off.
+    std::chrono::microseconds commit_window{4000};
+    std::chrono::milliseconds window_recent{50};
     // Expired queue messages are invisible at once; their rows are deleted this often.
     std::chrono::milliseconds sweep_interval{30000};
     // Wall clock in Unix ms; tests inject a fake one to step through visibility and expiry.
@@ -74,12 +82,16 @@ class SqliteEngine final : public api::EffectsStore {
 
   // Transactions committed so far (a benchmark and test aid: ops / commits = batch size).
   uint64_t commit_count() const;
+  // Batches whose commit waited for the window (a benchmark and test aid).
+  uint64_t windowed_count() const { return windowed_.load(std::memory_order_relaxed); }
   const std::string& path() const { return options_.path; }
 
  private:
   explicit SqliteEngine(Options options);
   void run();
   void run_batch(std::deque<std::unique_ptr<Op>>& batch);
+  // Under mu_: holds the batch open for the window when other operations overlapped lately.
+  void wait_for_window(std::unique_lock<std::mutex>& lk);
   void sweep();
   void notify();
 
@@ -89,8 +101,14 @@ class SqliteEngine final : public api::EffectsStore {
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Op>> pending_;  // guarded by mu_
   bool stopping_ = false;                    // guarded by mu_
+  // The writer wants a notify when pending_ reaches this many (1: it waits for any work).
+  size_t wake_at_ = 1;                                    // guarded by mu_
+  bool executing_ = false;                                // guarded by mu_: a batch is running
+  std::chrono::steady_clock::time_point last_overlap_{};  // guarded by mu_
+  double recent_batch_ = 0;  // writer thread only: decaying maximum of recent batch sizes
   api::NoticeListener listener_;             // guarded by mu_ (copied per batch)
   std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> windowed_{0};
   std::thread thread_;
 };
 
