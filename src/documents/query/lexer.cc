@@ -10,7 +10,7 @@ namespace nimbus::docsql {
 namespace {
 
 struct KwName {
-  const char* name;
+  std::string_view name;
   Kw kw;
 };
 constexpr KwName kKeywords[] = {

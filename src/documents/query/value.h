@@ -10,6 +10,8 @@
 // GROUP BY keys. Not thread-safe per object; the functions are pure.
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <new>
+#include <utility>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,7 +34,35 @@ Type type_of(const json::value& v);
 
 class Val {
  public:
-  Val() = default;
+  Val() noexcept {}
+  Val(const Val& o) : k_(o.k_), r_(o.r_), o_(o.o_) {
+    if (k_ == K::owned) new (&v_) json::value(o.v_);
+  }
+  Val(Val&& o) noexcept : k_(o.k_), r_(o.r_), o_(o.o_) {
+    if (k_ == K::owned) new (&v_) json::value(std::move(o.v_));
+  }
+  Val& operator=(const Val& o) {
+    if (this != &o) {
+      reset();
+      k_ = o.k_;
+      r_ = o.r_;
+      o_ = o.o_;
+      if (k_ == K::owned) new (&v_) json::value(o.v_);
+    }
+    return *this;
+  }
+  Val& operator=(Val&& o) noexcept {
+    if (this != &o) {
+      reset();
+      k_ = o.k_;
+      r_ = o.r_;
+      o_ = o.o_;
+      if (k_ == K::owned) new (&v_) json::value(std::move(o.v_));
+    }
+    return *this;
+  }
+  ~Val() { reset(); }
+
   static Val ref(const json::value* v) {
     Val r;
     if (v) {
@@ -51,8 +81,8 @@ class Val {
   }
   static Val own(json::value v) {
     Val r;
+    new (&r.v_) json::value(std::move(v));
     r.k_ = K::owned;
-    r.v_ = std::move(v);
     return r;
   }
   static Val boolean(bool b) { return own(json::value(b)); }
@@ -76,19 +106,32 @@ class Val {
   json::value take();
   // A non-owning view of this value (valid while this Val lives); cheap to copy.
   Val view() const {
-    if (k_ != K::owned) return *this;
     Val r;
-    r.k_ = K::ref;
-    r.r_ = &v_;
+    if (k_ == K::owned) {
+      r.k_ = K::ref;
+      r.r_ = &v_;
+    } else {
+      r.k_ = k_;
+      r.r_ = r_;
+      r.o_ = o_;
+    }
     return r;
   }
 
  private:
   enum class K : uint8_t { undef, ref, obj, owned };
+  void reset() noexcept {
+    if (k_ == K::owned) v_.~value();
+    k_ = K::undef;
+  }
   K k_ = K::undef;
   const json::value* r_ = nullptr;
   const json::object* o_ = nullptr;
-  json::value v_;
+  // Constructed only while k_ == owned, so copying and destroying borrowed values never calls
+  // into Boost.JSON.
+  union {
+    json::value v_;
+  };
 };
 
 // A JSON number as double.
