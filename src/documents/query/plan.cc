@@ -165,13 +165,14 @@ void sargable(const Query& q, const Expr& e, const json::object& params, IndexHi
       if (!doc_path(q, *e.kids[1], p.path) || !(c = constant(*e.kids[0], params))) return;
       p.op = flip(op);
     }
+    if (p.path.empty()) return;  // the whole document (`WHERE c = 1`) is no index path
     p.values.push_back(*c);
     h.predicates.push_back(std::move(p));
     return;
   }
   if (e.kind == ExprKind::in && !e.negated) {
     IndexPredicate p;
-    if (!doc_path(q, *e.kids[0], p.path)) return;
+    if (!doc_path(q, *e.kids[0], p.path) || p.path.empty()) return;
     p.op = PredOp::in;
     for (size_t i = 1; i < e.kids.size(); ++i) {
       const json::value* c = constant(*e.kids[i], params);
@@ -183,7 +184,7 @@ void sargable(const Query& q, const Expr& e, const json::object& params, IndexHi
   }
   if (e.kind == ExprKind::between && !e.negated) {
     std::vector<std::string> path;
-    if (!doc_path(q, *e.kids[0], path)) return;
+    if (!doc_path(q, *e.kids[0], path) || path.empty()) return;
     const json::value* lo = constant(*e.kids[1], params);
     const json::value* hi = constant(*e.kids[2], params);
     if (!lo || !hi) return;
@@ -230,7 +231,7 @@ IndexHints index_hints(const Query& q, const json::object& params, std::string_v
   }
   if (q.order_by.size() == 1) {
     OrderHint o;
-    if (doc_path(q, *q.order_by[0].expr, o.path)) {
+    if (doc_path(q, *q.order_by[0].expr, o.path) && !o.path.empty()) {
       o.descending = q.order_by[0].descending;
       h.order = std::move(o);
     }

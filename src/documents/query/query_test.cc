@@ -223,6 +223,10 @@ TEST(DocSqlHints, NotSargable) {
   ASSERT_TRUE(rootalias.order.has_value());
   EXPECT_EQ(rootalias.order->path, (std::vector<std::string>{"ts"}));
   EXPECT_TRUE(rootalias.order->descending);
+  // The whole document is no index path (found by cosmos_sql_fuzz).
+  auto whole = hints("SELECT * FROM c WHERE c = '2' AND c IN (1) AND c BETWEEN 1 AND 2 ORDER BY c");
+  EXPECT_TRUE(whole.predicates.empty());
+  EXPECT_FALSE(whole.order.has_value());
   auto none = hints("SELECT VALUE 1");
   EXPECT_FALSE(none.reads_documents);
 }
