@@ -50,8 +50,10 @@ class FakeInvoker final : public api::Invoker {
   const std::vector<Seen>& seen() const { return seen_; }
 
   boost::asio::awaitable<api::InvocationResult> invoke(api::Invocation& inv) override {
-    seen_.push_back({inv.trigger, inv.function->name,
-                     inv.queue ? inv.queue->text : inv.http ? inv.http->path : std::string()});
+    seen_.push_back({inv.trigger_label(), inv.function->name,
+                     inv.queue()  ? inv.queue()->text
+                     : inv.http() ? inv.http()->path
+                                  : std::string()});
     ++running_;
     max_running_ = std::max(max_running_, running_);
     while (held_) {

@@ -9,9 +9,9 @@
 //                ctx.log("saying hello");
 //                return nimbus::HttpResponse::json(200, R"({"hello":"world"})");
 //              });
-//     app.queue("process", {.queue = "orders"},
+//     app.queue("process", {.queue = "orders", .outputs = {{"done", "orders-done"}}},
 //               [](const nimbus::QueueMessage& msg, nimbus::Context& ctx) {
-//                 ctx.enqueue("orders-done", msg.text);  // written with the completion
+//                 ctx.output("done", msg.text);  // written with the completion
 //               });
 //   }
 //
@@ -29,7 +29,7 @@
 
 namespace nimbus {
 
-inline constexpr int kSdkVersion = 2;
+inline constexpr int kSdkVersion = 3;
 
 enum class AuthLevel { anonymous, function, admin };
 
@@ -91,7 +91,7 @@ struct QueueMessage {
 };
 
 // Per-invocation context: ids, the function's log lines (attached to the invocation's log
-// record) and its queue output messages.
+// record) and the values it gives its declared output bindings.
 class Context {
  public:
   Context(std::string invocation_id, std::string function_name)
@@ -100,32 +100,46 @@ class Context {
   const std::string& function_name() const { return function_name_; }
   void log(std::string message) { logs_.push_back(std::move(message)); }
   const std::vector<std::string>& logs() const { return logs_; }
-  // Queue output binding: the message is written only if the invocation succeeds; for a
-  // queue-triggered function, in the same transaction that completes the trigger message.
-  void enqueue(std::string queue, std::string text) {
-    enqueued_.emplace_back(std::move(queue), std::move(text));
+  // Gives one value to the output binding `binding`, declared in the function's options
+  // (a queue output: one message). Call it again for more. Written only if the invocation
+  // succeeds, all together; for a queue-triggered function in the same transaction that
+  // completes the trigger message. A binding the function does not declare fails the
+  // invocation with an error naming it.
+  void output(std::string binding, std::string value) {
+    outputs_.emplace_back(std::move(binding), std::move(value));
   }
-  const std::vector<std::pair<std::string, std::string>>& enqueued() const { return enqueued_; }
+  const std::vector<std::pair<std::string, std::string>>& outputs() const { return outputs_; }
 
  private:
   std::string invocation_id_;
   std::string function_name_;
   std::vector<std::string> logs_;
-  std::vector<std::pair<std::string, std::string>> enqueued_;
+  std::vector<std::pair<std::string, std::string>> outputs_;
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&, Context&)>;
 // Throwing fails the invocation: the message is retried, then moved to <queue>-poison.
 using QueueHandler = std::function<void(const QueueMessage&, Context&)>;
 
+// A queue output binding: values given to `name` (ctx.output) are messages for `queue`. The
+// queue name may hold binding expressions resolved per invocation: a route parameter
+// ("{kind}"), "{Query.x}", "{Headers.x}"; for queue triggers "{Id}" or a property of a JSON
+// message; "{rand-guid}", "{DateTime}" anywhere.
+struct QueueOutput {
+  std::string name;
+  std::string queue;
+};
+
 struct HttpOptions {
   std::string route;                 // template such as "items/{id:int}"; default: the name
   std::vector<std::string> methods;  // empty: every method
   AuthLevel auth = AuthLevel::function;  // Azure's default
+  std::vector<QueueOutput> outputs;
 };
 
 struct QueueOptions {
   std::string queue;  // the queue to listen on
+  std::vector<QueueOutput> outputs;
 };
 
 class App {

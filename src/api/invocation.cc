@@ -1,5 +1,8 @@
 #include "api/invocation.h"
 
+#include <algorithm>
+#include <cctype>
+
 namespace nimbus::api {
 
 std::string_view HttpRequestData::header(std::string_view name) const {
@@ -12,6 +15,31 @@ std::string_view HttpRequestData::header(std::string_view name) const {
     if (eq) return v;
   }
   return {};
+}
+
+const char* auth_level_name(AuthLevel level) {
+  switch (level) {
+    case AuthLevel::anonymous: return "anonymous";
+    case AuthLevel::function: return "function";
+    case AuthLevel::admin: return "admin";
+  }
+  return "function";
+}
+
+const char* trigger_kind_name(TriggerKind kind) {
+  switch (kind) {
+    case TriggerKind::http: return "http";
+    case TriggerKind::queue: return "queue";
+  }
+  return "unknown";
+}
+
+std::chrono::milliseconds RetryPolicy::delay_after(int attempt) const {
+  if (strategy == Strategy::fixed_delay) return delay;
+  // minimum * 2^(attempt-1), capped at maximum.
+  auto d = minimum;
+  for (int i = 1; i < attempt && d < maximum; ++i) d *= 2;
+  return std::min(d, maximum);
 }
 
 const char* outcome_name(Outcome o) {

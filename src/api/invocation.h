@@ -6,9 +6,10 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
-#include "config/app_spec.h"
+#include "api/function.h"
 
 namespace nimbus::api {
 
@@ -23,7 +24,7 @@ struct HttpRequestData {
   std::map<std::string, std::string> params;  // route parameters, set by the router
   // The function the router matched when the request was admitted on its headers (before
   // its body was read); null until then.
-  const config::FunctionSpec* function = nullptr;
+  const FunctionSpec* function = nullptr;
   Headers headers;
   std::string body;
   std::string_view header(std::string_view name) const;
@@ -44,13 +45,36 @@ struct QueueMessageData {
   std::string insertion_time, expiration_time, next_visible_time, pop_receipt;
 };
 
+// The triggering input, one alternative per trigger kind (api::TriggerKind, same order).
+using TriggerInput = std::variant<HttpRequestData*, const QueueMessageData*>;
+
 struct Invocation {
   std::string id;
-  const config::FunctionSpec* function = nullptr;
-  std::string trigger;  // "http", "queue"
-  HttpRequestData* http = nullptr;           // input of HTTP-triggered functions
-  const QueueMessageData* queue = nullptr;   // input of queue-triggered functions
+  const FunctionSpec* function = nullptr;
+  TriggerInput input{static_cast<HttpRequestData*>(nullptr)};
+  // Run by hand (POST /admin/functions/{name}) rather than by its trigger: logged and counted
+  // as "manual"; admitted like any pulled trigger.
+  bool manual = false;
   std::chrono::steady_clock::time_point deadline;
+
+  TriggerKind kind() const { return static_cast<TriggerKind>(input.index()); }
+  HttpRequestData* http() const {
+    auto* p = std::get_if<HttpRequestData*>(&input);
+    return p ? *p : nullptr;
+  }
+  const QueueMessageData* queue() const {
+    auto* p = std::get_if<const QueueMessageData*>(&input);
+    return p ? *p : nullptr;
+  }
+  // The label logs and metrics use: "http", "queue" or "manual".
+  const char* trigger_label() const { return manual ? "manual" : trigger_kind_name(kind()); }
+};
+
+// One item for an output binding: a queue message's text (later a document's JSON).
+struct OutputValue {
+  std::string binding;
+  std::string data;
+  bool operator==(const OutputValue&) const = default;
 };
 
 enum class Outcome {
@@ -71,8 +95,10 @@ struct InvocationResult {
   std::string error;  // for anything but succeeded: what went wrong, for the log and the body
   bool cold_start = false;  // first invocation served by this worker process
   std::string worker;       // e.g. "native-2/pid 1234"
-  // Queue output binding messages (queue name, text), written only on success.
-  std::vector<std::pair<std::string, std::string>> queue_outputs;
+  // Values the function gave its output bindings (other than the HTTP response), one entry
+  // per item, keyed by binding name; turned into store writes by bindings/outputs.h and
+  // committed only on success.
+  std::vector<OutputValue> outputs;
 };
 
 }  // namespace nimbus::api

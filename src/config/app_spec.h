@@ -2,65 +2,16 @@
 // The validated form of an Azure-style function app folder: host.json, <fn>/function.json,
 // local.settings.json, plus functions a native worker reports. Plain data, immutable once the
 // host starts; safe to read from any thread.
-#include <boost/json/object.hpp>
 #include <chrono>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "api/function.h"
 #include "common/log.h"
 
 namespace nimbus::config {
-
-enum class AuthLevel { anonymous, function, admin };
-const char* auth_level_name(AuthLevel level);
-
-struct Binding {
-  std::string type;
-  std::string direction;  // "in", "out", "inout"
-  std::string name;
-  boost::json::object raw;  // the binding object as written, for trigger-specific fields
-};
-
-struct HttpTriggerSpec {
-  AuthLevel auth = AuthLevel::function;  // Azure's default when authLevel is absent
-  std::vector<std::string> methods;      // upper-case; empty = every method
-  std::string route;                     // template without the route prefix
-};
-
-enum class Runtime { custom_handler, native };
-
-// host.json / function.json "retry": how long a failed queue message waits before its next
-// attempt. The attempt count is the message's dequeue count, so it survives restarts.
-struct RetryPolicy {
-  enum class Strategy { fixed_delay, exponential_backoff } strategy = Strategy::fixed_delay;
-  int max_retry_count = 0;  // -1: forever (still bounded by maxDequeueCount for queues)
-  std::chrono::milliseconds delay{0};           // fixedDelay
-  std::chrono::milliseconds minimum{0}, maximum{0};  // exponentialBackoff
-  // Delay before attempt `attempt + 1` after `attempt` failures (attempt >= 1).
-  std::chrono::milliseconds delay_after(int attempt) const;
-};
-
-// A queue output binding: messages the function returns under `name` go to `queue`.
-struct QueueOutput {
-  std::string name;   // binding name, or "$return"
-  std::string queue;  // resolved queue name
-};
-
-struct FunctionSpec {
-  std::string name;
-  Runtime runtime = Runtime::custom_handler;
-  std::string trigger_type;  // "httpTrigger"
-  std::string trigger_name;  // the trigger binding's name, e.g. "req"
-  HttpTriggerSpec http;
-  std::string http_output;  // "res", "$return", or "" when the function has no http output
-  std::string queue_name;   // queueTrigger: the queue it listens on (settings resolved)
-  std::vector<QueueOutput> queue_outputs;
-  std::optional<RetryPolicy> retry;  // function.json "retry", overriding host.json's
-  std::vector<Binding> bindings;
-  bool disabled = false;
-};
 
 // host.json extensions.queues, plus Nimbus's lease (Azure fixes it at 10 minutes).
 struct QueueTriggerOptions {
@@ -120,11 +71,11 @@ struct AppSpec {
   int max_concurrent_requests = -1;  // extensions.http.maxConcurrentRequests (-1 = unbounded)
   QueueTriggerOptions queues;
   QueueServiceSpec queue_service;
-  std::optional<RetryPolicy> retry;  // host.json "retry"
+  std::optional<api::RetryPolicy> retry;  // host.json "retry"
   bool synchronous_full = true;      // nimbus.storage.synchronous: FULL (default) or NORMAL
   std::map<std::string, std::string> values;  // local.settings.json Values: workers' env only
   int local_http_port = 0;                    // local.settings.json Host.LocalHttpPort, 0 = unset
-  std::vector<FunctionSpec> functions;
+  std::vector<api::FunctionSpec> functions;
   std::vector<std::string> warnings;          // reported once at start
   std::vector<std::string> function_errors;   // functions refused, one message each
 };

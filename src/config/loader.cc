@@ -8,6 +8,7 @@
 #include <set>
 
 #include "api/queue_store.h"
+#include "bindings/expressions.h"
 #include "common/duration.h"
 #include "common/json_util.h"
 #include "http/route_template.h"
@@ -16,6 +17,10 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 
 namespace nimbus::config {
+
+using api::Binding;
+using api::FunctionSpec;
+using api::RetryPolicy;
 
 namespace {
 
@@ -573,10 +578,13 @@ std::optional<std::string> resolve_setting(const std::string& value,
   return std::nullopt;
 }
 
-// The queue a queueTrigger or queue output names, resolved and validated.
+// The queue a queueTrigger or queue output names, settings resolved. A trigger's queue must
+// be a queue name; an output's may hold binding expressions ({id}), checked once the trigger
+// is known and resolved per invocation.
 std::string queue_name_field(const json::object& bo, const std::string& bp,
                              const std::map<std::string, std::string>& settings,
-                             const std::string& display, std::string& out) {
+                             const std::string& display, bool allow_expressions,
+                             std::string& out) {
   auto* q = bo.if_contains("queueName");
   if (!q || !q->is_string() || q->as_string().empty())
     return err(display, bp + ".queueName", "is required: the queue's name, e.g. \"orders\"");
@@ -585,13 +593,129 @@ std::string queue_name_field(const json::object& bo, const std::string& bp,
     return err(display, bp + ".queueName",
                quoted(*q) + " names an app setting that does not exist; add it to "
                             "local.settings.json Values");
-  if (!api::is_valid_queue_name(*resolved))
+  bool templated = allow_expressions && resolved->find_first_of("{}") != std::string::npos;
+  if (!templated && !api::is_valid_queue_name(*resolved))
     return err(display, bp + ".queueName",
                "\"" + *resolved + "\" is not a queue name; use 3-63 lower-case letters, digits "
                                    "and single hyphens, not at either end");
   if (auto* c = bo.if_contains("connection"); c && !c->is_string())
     return err(display, bp + ".connection", "must be a string (an app setting name)");
   out = *resolved;
+  return {};
+}
+
+// One row per binding type Nimbus knows: its direction, whether it is the trigger, and how
+// its properties become part of the FunctionSpec. A new trigger or output is a new row.
+struct BindingContext {
+  const json::object& bo;
+  const std::string& bp;  // JSON path of the binding, for errors
+  const std::string& display;
+  const std::string& function_name;
+  const std::map<std::string, std::string>& settings;
+  const std::string& binding_name;
+};
+using BindingParser = std::string (*)(const BindingContext&, FunctionSpec&);
+
+std::string parse_http_trigger(const BindingContext& c, FunctionSpec& fn) {
+  api::HttpTriggerSpec http;
+  if (auto* a = c.bo.if_contains("authLevel")) {
+    std::string level = a->is_string() ? std::string(a->as_string()) : std::string();
+    for (char& ch : level) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (level == "anonymous") http.auth = api::AuthLevel::anonymous;
+    else if (level == "function") http.auth = api::AuthLevel::function;
+    else if (level == "admin") http.auth = api::AuthLevel::admin;
+    else
+      return err(c.display, c.bp + ".authLevel",
+                 quoted(*a) + " is not an auth level; use anonymous, function or admin");
+  }
+  if (auto* m = c.bo.if_contains("methods")) {
+    if (!m->is_array())
+      return err(c.display, c.bp + ".methods", "must be an array such as [\"get\"]");
+    size_t j = 0;
+    for (const auto& mv : m->as_array()) {
+      std::string mp = json_path_index(c.bp + ".methods", j++);
+      if (!mv.is_string()) return err(c.display, mp, "must be a string such as \"get\"");
+      std::string method = upper(std::string(mv.as_string()));
+      if (!kHttpMethods.count(method))
+        return err(c.display, mp,
+                   quoted(mv) + " is not an HTTP method; use GET, POST, PUT, DELETE, PATCH, "
+                                "HEAD, OPTIONS or TRACE");
+      if (std::find(http.methods.begin(), http.methods.end(), method) == http.methods.end())
+        http.methods.push_back(method);
+    }
+  }
+  http.route = c.function_name;
+  if (auto* r = c.bo.if_contains("route")) {
+    if (!r->is_string())
+      return err(c.display, c.bp + ".route", "must be a string such as \"items/{id}\"");
+    http.route = std::string(r->as_string());
+  }
+  std::string route_error;
+  if (!http::RouteTemplate::parse(http.route, route_error))
+    return err(c.display, c.bp + ".route", route_error);
+  fn.trigger = std::move(http);
+  return {};
+}
+
+std::string parse_queue_trigger(const BindingContext& c, FunctionSpec& fn) {
+  api::QueueTriggerSpec q;
+  if (auto e = queue_name_field(c.bo, c.bp, c.settings, c.display, false, q.queue); !e.empty())
+    return e;
+  fn.trigger = std::move(q);
+  return {};
+}
+
+std::string parse_http_output(const BindingContext& c, FunctionSpec& fn) {
+  if (!fn.http_output().empty())
+    return err(c.display, c.bp, "is a second http output; a function has at most one");
+  fn.outputs.push_back({c.binding_name, api::HttpOutputSpec{}});
+  return {};
+}
+
+std::string parse_queue_output(const BindingContext& c, FunctionSpec& fn) {
+  api::QueueOutputSpec q;
+  if (auto e = queue_name_field(c.bo, c.bp, c.settings, c.display, true, q.queue); !e.empty())
+    return e;
+  fn.outputs.push_back({c.binding_name, std::move(q)});
+  return {};
+}
+
+struct BindingType {
+  const char* type;
+  const char* what;  // for errors: "a queue output binding"
+  const char* direction;
+  bool trigger;
+  BindingParser parse;
+};
+
+constexpr BindingType kBindingTypes[] = {
+    {"httpTrigger", "an httpTrigger binding", "in", true, parse_http_trigger},
+    {"queueTrigger", "a queueTrigger binding", "in", true, parse_queue_trigger},
+    {"http", "an http output binding", "out", false, parse_http_output},
+    {"queue", "a queue output binding", "out", false, parse_queue_output},
+};
+
+std::string supported_types(bool triggers) {
+  std::string out;
+  for (const auto& t : kBindingTypes)
+    if (!triggers || t.trigger) out += std::string(out.empty() ? "" : ", ") + t.type;
+  return out;
+}
+
+// Output binding properties with binding expressions, checked once the trigger is known.
+std::string check_output_expressions(const FunctionSpec& fn, const std::string& display) {
+  std::vector<std::string> params;
+  if (auto* h = fn.http()) {
+    std::string ignored;
+    if (auto t = http::RouteTemplate::parse(h->route, ignored)) params = t->parameter_names();
+  }
+  for (size_t i = 0; i < fn.outputs.size(); ++i) {
+    const auto* q = std::get_if<api::QueueOutputSpec>(&fn.outputs[i].spec);
+    if (!q) continue;
+    if (auto e = bindings::check_template(q->queue, fn, params); !e.empty())
+      return display + ": output binding \"" + fn.outputs[i].name + "\": queueName \"" +
+             q->queue + "\" " + e;
+  }
   return {};
 }
 }  // namespace
@@ -652,78 +776,33 @@ std::optional<FunctionSpec> parse_function(const std::string& name, const json::
     if (binding.direction != "in" && binding.direction != "out" && binding.direction != "inout")
       return fail(bp + ".direction",
                   quoted(bo.at("direction")) + " is not a direction; use \"in\" or \"out\"");
-    if (binding.type == "httpTrigger") {
-      if (binding.direction != "in")
-        return fail(bp + ".direction", "an httpTrigger binding must have direction \"in\"");
-      ++triggers;
-      fn.trigger_type = binding.type;
-      fn.trigger_name = binding.name;
-      if (auto* a = bo.if_contains("authLevel")) {
-        std::string level = a->is_string() ? std::string(a->as_string()) : std::string();
-        for (char& c : level) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if (level == "anonymous") fn.http.auth = AuthLevel::anonymous;
-        else if (level == "function") fn.http.auth = AuthLevel::function;
-        else if (level == "admin") fn.http.auth = AuthLevel::admin;
-        else
-          return fail(bp + ".authLevel",
-                      quoted(*a) + " is not an auth level; use anonymous, function or admin");
-      }
-      if (auto* m = bo.if_contains("methods")) {
-        if (!m->is_array()) return fail(bp + ".methods", "must be an array such as [\"get\"]");
-        size_t j = 0;
-        for (const auto& mv : m->as_array()) {
-          std::string mp = json_path_index(bp + ".methods", j++);
-          if (!mv.is_string()) return fail(mp, "must be a string such as \"get\"");
-          std::string method = upper(std::string(mv.as_string()));
-          if (!kHttpMethods.count(method))
-            return fail(mp, quoted(mv) +
-                                " is not an HTTP method; use GET, POST, PUT, DELETE, PATCH, HEAD, "
-                                "OPTIONS or TRACE");
-          if (std::find(fn.http.methods.begin(), fn.http.methods.end(), method) ==
-              fn.http.methods.end())
-            fn.http.methods.push_back(method);
-        }
-      }
-      fn.http.route = name;
-      if (auto* r = bo.if_contains("route")) {
-        if (!r->is_string()) return fail(bp + ".route", "must be a string such as \"items/{id}\"");
-        fn.http.route = std::string(r->as_string());
-      }
-      std::string route_error;
-      if (!http::RouteTemplate::parse(fn.http.route, route_error))
-        return fail(bp + ".route", route_error);
-    } else if (binding.type == "http") {
-      if (binding.direction != "out")
-        return fail(bp + ".direction", "an http output binding must have direction \"out\"");
-      fn.http_output = binding.name;
-    } else if (binding.type == "queueTrigger") {
-      if (binding.direction != "in")
-        return fail(bp + ".direction", "a queueTrigger binding must have direction \"in\"");
-      ++triggers;
-      fn.trigger_type = binding.type;
-      fn.trigger_name = binding.name;
-      if (auto e = queue_name_field(bo, bp, settings, display, fn.queue_name); !e.empty()) {
-        error = e;
-        return std::nullopt;
-      }
-    } else if (binding.type == "queue") {
-      if (binding.direction != "out")
-        return fail(bp + ".direction", "a queue output binding must have direction \"out\"");
-      QueueOutput out{binding.name, ""};
-      if (auto e = queue_name_field(bo, bp, settings, display, out.queue); !e.empty()) {
-        error = e;
-        return std::nullopt;
-      }
-      fn.queue_outputs.push_back(std::move(out));
-    } else if (binding.type.size() > 7 &&
-               binding.type.compare(binding.type.size() - 7, 7, "Trigger") == 0) {
+    const BindingType* type = nullptr;
+    for (const auto& t : kBindingTypes)
+      if (binding.type == t.type) type = &t;
+    if (!type) {
+      bool is_trigger = binding.type.size() > 7 &&
+                        binding.type.compare(binding.type.size() - 7, 7, "Trigger") == 0;
       return fail(bp + ".type", "\"" + binding.type +
-                                    "\" is not supported by Nimbus yet; supported triggers: "
-                                    "httpTrigger, queueTrigger");
-    } else {
-      return fail(bp + ".type", "\"" + binding.type +
-                                    "\" is not a known binding type; supported: httpTrigger, "
-                                    "http, queueTrigger, queue");
+                                    (is_trigger ? "\" is not supported by Nimbus yet; supported "
+                                                  "triggers: " + supported_types(true)
+                                                : "\" is not a known binding type; supported: " +
+                                                      supported_types(false)));
+    }
+    if (binding.direction != type->direction)
+      return fail(bp + ".direction", std::string(type->what) + " must have direction \"" +
+                                         type->direction + "\"");
+    if (type->trigger) {
+      if (++triggers > 1)
+        return fail("bindings", "has more than one trigger; a function has exactly one");
+      fn.trigger_name = binding.name;
+    } else if (fn.output(binding.name)) {
+      return fail(bp + ".name", "\"" + binding.name +
+                                    "\" names another output binding too; give each its own name");
+    }
+    BindingContext ctx{bo, bp, display, name, settings, binding.name};
+    if (auto e = type->parse(ctx, fn); !e.empty()) {
+      error = e;
+      return std::nullopt;
     }
     fn.bindings.push_back(std::move(binding));
   }
@@ -736,7 +815,10 @@ std::optional<FunctionSpec> parse_function(const std::string& name, const json::
     fn.retry = policy;
   }
   if (triggers == 0) return fail("bindings", "needs exactly one trigger binding (e.g. httpTrigger)");
-  if (triggers > 1) return fail("bindings", "has more than one trigger; a function has exactly one");
+  if (auto e = check_output_expressions(fn, display); !e.empty()) {
+    error = e;
+    return std::nullopt;
+  }
   return fn;
 }
 
@@ -794,7 +876,7 @@ LoadResult load_app(const std::string& app_dir) {
                     "examples/hello-node)");
       continue;
     }
-    fn->runtime = Runtime::custom_handler;
+    fn->runtime = api::Runtime::custom_handler;
     app.functions.push_back(std::move(*fn));
   }
   if (!app.custom_handler && !app.native)

@@ -23,7 +23,7 @@ bool is_valid_function_name(std::string_view name);
 // Used for function.json files and for functions a native worker reports. `display` names the
 // source in errors ("orders/function.json"). On error returns nullopt and sets `error`.
 // `settings` resolves "%Name%" in binding properties (app settings, then the environment).
-std::optional<FunctionSpec> parse_function(const std::string& name, const boost::json::value& doc,
+std::optional<api::FunctionSpec> parse_function(const std::string& name, const boost::json::value& doc,
                                            const std::string& display, std::string& error,
                                            const std::map<std::string, std::string>& settings = {});
 

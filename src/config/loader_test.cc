@@ -57,12 +57,12 @@ TEST(FunctionJson, ParsesHttpTrigger) {
   std::string error;
   auto fn = parse_function("orders", doc, "orders/function.json", error);
   ASSERT_TRUE(fn) << error;
-  EXPECT_EQ(fn->trigger_type, "httpTrigger");
+  ASSERT_NE(fn->http(), nullptr);
   EXPECT_EQ(fn->trigger_name, "req");
-  EXPECT_EQ(fn->http.auth, AuthLevel::anonymous);
-  EXPECT_EQ(fn->http.methods, (std::vector<std::string>{"GET", "POST"}));
-  EXPECT_EQ(fn->http.route, "orders/{id:int}");
-  EXPECT_EQ(fn->http_output, "res");
+  EXPECT_EQ(fn->http()->auth, nimbus::api::AuthLevel::anonymous);
+  EXPECT_EQ(fn->http()->methods, (std::vector<std::string>{"GET", "POST"}));
+  EXPECT_EQ(fn->http()->route, "orders/{id:int}");
+  EXPECT_EQ(fn->http_output(), "res");
 }
 
 TEST(FunctionJson, DefaultsMatchAzure) {
@@ -71,10 +71,10 @@ TEST(FunctionJson, DefaultsMatchAzure) {
   std::string error;
   auto fn = parse_function("hello", doc, "hello/function.json", error);
   ASSERT_TRUE(fn) << error;
-  EXPECT_EQ(fn->http.auth, AuthLevel::function);  // Azure's default when authLevel is absent
-  EXPECT_TRUE(fn->http.methods.empty());          // every method
-  EXPECT_EQ(fn->http.route, "hello");             // the function's name
-  EXPECT_EQ(fn->http_output, "$return");
+  EXPECT_EQ(fn->http()->auth, nimbus::api::AuthLevel::function);  // Azure's default when authLevel is absent
+  EXPECT_TRUE(fn->http()->methods.empty());          // every method
+  EXPECT_EQ(fn->http()->route, "hello");             // the function's name
+  EXPECT_EQ(fn->http_output(), "$return");
 }
 
 TEST(FunctionJson, BadMethodNamesFilePathAndFix) {
@@ -243,12 +243,12 @@ TEST(FunctionJson, QueueTriggerAndOutputs) {
   std::string error;
   auto fn = parse_function("work", doc, "work/function.json", error, {{"IN_QUEUE", "orders"}});
   ASSERT_TRUE(fn) << error;
-  EXPECT_EQ(fn->trigger_type, "queueTrigger");
+  ASSERT_NE(fn->queue(), nullptr);
   EXPECT_EQ(fn->trigger_name, "item");
-  EXPECT_EQ(fn->queue_name, "orders");
-  ASSERT_EQ(fn->queue_outputs.size(), 2u);
-  EXPECT_EQ(fn->queue_outputs[0].queue, "done-items");
-  EXPECT_EQ(fn->queue_outputs[1].name, "$return");
+  EXPECT_EQ(fn->queue()->queue, "orders");
+  ASSERT_EQ(fn->outputs.size(), 2u);
+  EXPECT_EQ(std::get<nimbus::api::QueueOutputSpec>(fn->outputs[0].spec).queue, "done-items");
+  EXPECT_EQ(fn->outputs[1].name, "$return");
   ASSERT_TRUE(fn->retry);
   EXPECT_EQ(fn->retry->delay_after(1), std::chrono::seconds(1));
   EXPECT_EQ(fn->retry->delay_after(2), std::chrono::seconds(2));
@@ -336,4 +336,39 @@ TEST(HostJson, ConnectionAndBufferLimits) {
   EXPECT_NE(host_error(R"({"version":"2.0","nimbus":{"http":{"maxRequestBodySize":1000,"maxBufferedRequestBytes":999}}})")
                 .find("maxBufferedRequestBytes: must be at least maxRequestBodySize"),
             std::string::npos);
+}
+
+TEST(FunctionJson, OutputBindingsAreNamedOnceAndTheirExpressionsChecked) {
+  auto parse = [](const std::string& text, std::string& error) {
+    auto doc = boost::json::parse(text);
+    return nimbus::config::parse_function("orders", doc, "orders/function.json", error);
+  };
+  std::string error;
+  auto fn = parse(R"({"bindings":[
+    {"type":"httpTrigger","direction":"in","name":"req","route":"orders/{kind}"},
+    {"type":"http","direction":"out","name":"res"},
+    {"type":"queue","direction":"out","name":"out","queueName":"orders-{kind}-{Query.region}"}]})",
+                  error);
+  ASSERT_TRUE(fn) << error;
+  EXPECT_EQ(std::get<nimbus::api::QueueOutputSpec>(fn->output("out")->spec).queue,
+            "orders-{kind}-{Query.region}");
+  EXPECT_FALSE(parse(R"({"bindings":[
+    {"type":"httpTrigger","direction":"in","name":"req","route":"orders/{kind}"},
+    {"type":"queue","direction":"out","name":"out","queueName":"orders-{knid}"}]})", error));
+  EXPECT_NE(error.find("{knid}"), std::string::npos) << error;
+  EXPECT_NE(error.find("{kind}"), std::string::npos) << error << " (names what would work)";
+  EXPECT_FALSE(parse(R"({"bindings":[
+    {"type":"httpTrigger","direction":"in","name":"req"},
+    {"type":"queue","direction":"out","name":"out","queueName":"a-{b"}]})", error));
+  EXPECT_NE(error.find("not closed"), std::string::npos) << error;
+  EXPECT_FALSE(parse(R"({"bindings":[
+    {"type":"httpTrigger","direction":"in","name":"req"},
+    {"type":"queue","direction":"out","name":"out","queueName":"one"},
+    {"type":"queue","direction":"out","name":"out","queueName":"two"}]})", error));
+  EXPECT_NE(error.find("bindings[2].name"), std::string::npos) << error;
+  EXPECT_FALSE(parse(R"({"bindings":[
+    {"type":"httpTrigger","direction":"in","name":"req"},
+    {"type":"http","direction":"out","name":"res"},
+    {"type":"http","direction":"out","name":"res2"}]})", error));
+  EXPECT_NE(error.find("second http output"), std::string::npos) << error;
 }

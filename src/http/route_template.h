@@ -32,6 +32,14 @@ class RouteTemplate {
   // parameter > optional > catch-all, segment by segment).
   bool more_specific_than(const RouteTemplate& other) const;
 
+  // The names of its parameters ("id" for "items/{id:int}"), in order.
+  std::vector<std::string> parameter_names() const {
+    std::vector<std::string> out;
+    for (const auto& s : segments_)
+      if (s.kind != RouteSegment::Kind::literal) out.push_back(s.text);
+    return out;
+  }
+
  private:
   std::vector<RouteSegment> segments_;
 };

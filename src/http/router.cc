@@ -4,12 +4,12 @@
 
 namespace nimbus::http {
 
-Router::Router(std::string prefix, const std::vector<config::FunctionSpec>& functions) {
+Router::Router(std::string prefix, const std::vector<api::FunctionSpec>& functions) {
   split_path(prefix, prefix_);
   for (const auto& fn : functions) {
-    if (fn.trigger_type != "httpTrigger" || fn.disabled) continue;
+    if (!fn.http() || fn.disabled) continue;
     std::string error;
-    auto t = RouteTemplate::parse(fn.http.route, error);
+    auto t = RouteTemplate::parse(fn.http()->route, error);
     if (!t) continue;  // the loader already refused such functions
     entries_.push_back({std::move(*t), &fn});
   }
@@ -40,7 +40,7 @@ RouteMatch Router::match(std::string_view method, std::string_view path) const {
   for (const auto& e : entries_) {
     std::map<std::string, std::string> params;
     if (!e.route.match(segs, params)) continue;
-    const auto& methods = e.function->http.methods;
+    const auto& methods = e.function->http()->methods;
     bool allowed = methods.empty() ||
                    std::find(methods.begin(), methods.end(), method) != methods.end() ||
                    // HEAD is served wherever GET is, as HTTP servers conventionally do.

@@ -6,19 +6,17 @@ using namespace nimbus;
 using Kind = http::RouteMatch::Kind;
 
 namespace {
-config::FunctionSpec fn(const std::string& name, const std::string& route,
-                        std::vector<std::string> methods = {}) {
-  config::FunctionSpec f;
+api::FunctionSpec fn(const std::string& name, const std::string& route,
+                     std::vector<std::string> methods = {}) {
+  api::FunctionSpec f;
   f.name = name;
-  f.trigger_type = "httpTrigger";
-  f.http.route = route;
-  f.http.methods = std::move(methods);
+  f.trigger = api::HttpTriggerSpec{api::AuthLevel::function, std::move(methods), route};
   return f;
 }
 }  // namespace
 
 TEST(Router, PrefixAndPrecedence) {
-  std::vector<config::FunctionSpec> fns = {fn("any", "items/{id}"), fn("num", "items/{id:int}"),
+  std::vector<api::FunctionSpec> fns = {fn("any", "items/{id}"), fn("num", "items/{id:int}"),
                                            fn("new", "items/new"), fn("all", "{*rest}")};
   http::Router r("api", fns);
   EXPECT_EQ(r.match("GET", "/api/items/new").function->name, "new");
@@ -31,13 +29,13 @@ TEST(Router, PrefixAndPrecedence) {
 }
 
 TEST(Router, EmptyPrefix) {
-  std::vector<config::FunctionSpec> fns = {fn("hello", "hello")};
+  std::vector<api::FunctionSpec> fns = {fn("hello", "hello")};
   http::Router r("", fns);
   EXPECT_EQ(r.match("GET", "/hello").kind, Kind::found);
 }
 
 TEST(Router, MethodNotAllowedListsAllowed) {
-  std::vector<config::FunctionSpec> fns = {fn("get", "things", {"GET"}),
+  std::vector<api::FunctionSpec> fns = {fn("get", "things", {"GET"}),
                                            fn("post", "things", {"POST", "PUT"})};
   http::Router r("api", fns);
   EXPECT_EQ(r.match("POST", "/api/things").function->name, "post");
@@ -50,7 +48,7 @@ TEST(Router, MethodNotAllowedListsAllowed) {
 TEST(Router, DisabledFunctionsAreNotRouted) {
   auto f = fn("off", "off");
   f.disabled = true;
-  std::vector<config::FunctionSpec> fns = {f};
+  std::vector<api::FunctionSpec> fns = {f};
   http::Router r("api", fns);
   EXPECT_EQ(r.match("GET", "/api/off").kind, Kind::not_found);
 }

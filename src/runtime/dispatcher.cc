@@ -15,21 +15,21 @@ boost::asio::awaitable<api::InvocationResult> Dispatcher::dispatch(api::Invocati
   auto start = Clock::now();
   if (inv.deadline == Clock::time_point{}) {
     // "-1" (no limit) still needs a finite deadline for timers: one year will do.
-    auto timeout = app_.function_timeout == std::chrono::milliseconds::max()
+    auto timeout = options_.function_timeout == std::chrono::milliseconds::max()
                        ? std::chrono::milliseconds(std::chrono::hours(24 * 365))
-                       : app_.function_timeout;
+                       : options_.function_timeout;
     inv.deadline = start + timeout;
   }
   metrics_.invocation_started();
   api::InvocationResult result;
   // 1. Admission. Pulled kinds were admitted by their listener before the fetch.
   Admission::Permit permit;
-  if (!is_pulled(inv.trigger)) permit = http_admission_.try_acquire();
+  if (!is_pulled(inv)) permit = http_admission_.try_acquire();
   auto it = invokers_.find(inv.function->name);
-  if (!is_pulled(inv.trigger) && !permit) {
+  if (!is_pulled(inv) && !permit) {
     result.outcome = api::Outcome::throttled;
     result.error = "more than extensions.http.maxConcurrentRequests (" +
-                   std::to_string(app_.max_concurrent_requests) +
+                   std::to_string(options_.max_concurrent_requests) +
                    ") HTTP invocations in flight; retry later";
   } else if (it == invokers_.end()) {
     // 2. Filters.
@@ -75,7 +75,7 @@ boost::asio::awaitable<api::InvocationResult> Dispatcher::invoke(api::Invocation
 void Dispatcher::observe(const api::Invocation& inv, const api::InvocationResult& result,
                          double seconds) {
   const char* status = api::outcome_name(result.outcome);
-  metrics_.invocation_finished(inv.function->name, inv.trigger, status, seconds);
+  metrics_.invocation_finished(inv.function->name, inv.trigger_label(), status, seconds);
   bool ok = result.outcome == api::Outcome::succeeded;
   // Build the log record only when it will be written: this runs once per invocation.
   if (!log_.enabled(ok ? LogLevel::information : LogLevel::error)) return;
@@ -85,13 +85,13 @@ void Dispatcher::observe(const api::Invocation& inv, const api::InvocationResult
   }
   boost::json::object fields{{"invocationId", inv.id},
                              {"function", inv.function->name},
-                             {"trigger", inv.trigger},
+                             {"trigger", inv.trigger_label()},
                              {"status", status},
                              {"durationUs", static_cast<int64_t>(seconds * 1e6)},
                              {"coldStart", result.cold_start},
                              {"worker", result.worker}};
   if (ok) {
-    if (inv.http) fields["httpStatus"] = result.response.status;
+    if (inv.http()) fields["httpStatus"] = result.response.status;
     log_.info("Function." + inv.function->name, "invocation finished", std::move(fields));
   } else {
     fields["error"] = result.error;

@@ -16,6 +16,7 @@
 // logs and metrics report the committed outcome (e.g. an output that could not be written
 // turns a success into a failure).
 // Threading: the host's single I/O thread.
+#include <chrono>
 #include <functional>
 #include <map>
 
@@ -33,8 +34,15 @@ class Dispatcher {
   using Completion =
       std::function<boost::asio::awaitable<void>(api::Invocation&, api::InvocationResult&)>;
 
-  Dispatcher(const config::AppSpec& app, observability::Metrics& metrics, Logger& log)
-      : app_(app), metrics_(metrics), log_(log), http_admission_(app.max_concurrent_requests) {}
+  struct Options {
+    std::chrono::milliseconds function_timeout{std::chrono::minutes(5)};  // host.json
+    int max_concurrent_requests = -1;  // extensions.http.maxConcurrentRequests; -1: unbounded
+  };
+  Dispatcher(Options options, observability::Metrics& metrics, Logger& log)
+      : options_(options),
+        metrics_(metrics),
+        log_(log),
+        http_admission_(options.max_concurrent_requests) {}
   void bind(const std::string& function, api::Invoker* invoker) { invokers_[function] = invoker; }
   // Invocations running now, of every trigger kind.
   int in_flight() const { return in_flight_; }
@@ -43,7 +51,9 @@ class Dispatcher {
 
   // Whether invocations of this trigger kind are admitted by their listener (pulled) rather
   // than by dispatch() (pushed).
-  static bool is_pulled(std::string_view trigger) { return trigger != "http"; }
+  static bool is_pulled(const api::Invocation& inv) {
+    return inv.manual || inv.kind() != api::TriggerKind::http;
+  }
 
   // Fills inv.id and inv.deadline when empty. Never throws; every failure is a result.
   boost::asio::awaitable<api::InvocationResult> dispatch(api::Invocation& inv,
@@ -53,7 +63,7 @@ class Dispatcher {
   boost::asio::awaitable<api::InvocationResult> invoke(api::Invocation& inv, api::Invoker& invoker);
   void observe(const api::Invocation& inv, const api::InvocationResult& result, double seconds);
 
-  const config::AppSpec& app_;
+  Options options_;
   observability::Metrics& metrics_;
   Logger& log_;
   std::map<std::string, api::Invoker*> invokers_;

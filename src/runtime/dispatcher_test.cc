@@ -27,12 +27,13 @@ struct OkInvoker : api::Invoker {
   }
 };
 
-api::InvocationResult run(runtime::Dispatcher& d, const config::FunctionSpec& fn) {
+api::InvocationResult run(runtime::Dispatcher& d, const api::FunctionSpec& fn) {
   asio::io_context io;
   api::InvocationResult out;
+  api::HttpRequestData req;
   api::Invocation inv;
   inv.function = &fn;
-  inv.trigger = "http";
+  inv.input = &req;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> { out = co_await d.dispatch(inv); },
                  asio::detached);
   io.run();
@@ -42,12 +43,10 @@ api::InvocationResult run(runtime::Dispatcher& d, const config::FunctionSpec& fn
 }  // namespace
 
 TEST(Dispatcher, NonStandardExceptionFailsTheInvocationAndReleasesItsSlot) {
-  config::AppSpec app;
-  app.max_concurrent_requests = 1;
   observability::Metrics metrics;
   Logger log(LogLevel::none);
-  runtime::Dispatcher d(app, metrics, log);
-  config::FunctionSpec bad, good;
+  runtime::Dispatcher d({std::chrono::minutes(5), 1}, metrics, log);
+  api::FunctionSpec bad, good;
   bad.name = "bad";
   good.name = "good";
   ThrowingInvoker throwing;
@@ -68,16 +67,17 @@ namespace {
 
 struct Pipeline {
   asio::io_context io;
-  config::AppSpec app;
   observability::Metrics metrics;
   Logger log{LogLevel::none};
   std::unique_ptr<runtime::Dispatcher> dispatcher;
   std::unique_ptr<fakes::FakeInvoker> invoker;
-  config::FunctionSpec fn;
+  api::FunctionSpec fn;
+  api::HttpRequestData request;
+  api::QueueMessageData message;
 
   explicit Pipeline(int http_limit) {
-    app.max_concurrent_requests = http_limit;
-    dispatcher = std::make_unique<runtime::Dispatcher>(app, metrics, log);
+    dispatcher = std::make_unique<runtime::Dispatcher>(
+        runtime::Dispatcher::Options{std::chrono::minutes(5), http_limit}, metrics, log);
     invoker = std::make_unique<fakes::FakeInvoker>(io.get_executor());
     fn.name = "work";
     dispatcher->bind("work", invoker.get());
@@ -90,7 +90,10 @@ struct Pipeline {
         [this, trigger, &out, complete]() -> asio::awaitable<void> {
           api::Invocation inv;
           inv.function = &fn;
-          inv.trigger = trigger;
+          if (std::string_view(trigger) == "http")
+            inv.input = &request;
+          else
+            inv.input = &message;
           out = co_await dispatcher->dispatch(inv, complete);
         },
         asio::detached);

@@ -118,11 +118,11 @@ std::optional<KeyStore> KeyStore::load_or_create(const std::string& data_dir, st
   return k;
 }
 
-bool KeyStore::authorize(config::AuthLevel level, std::string_view presented) const {
-  if (level == config::AuthLevel::anonymous) return true;
+bool KeyStore::authorize(api::AuthLevel level, std::string_view presented) const {
+  if (level == api::AuthLevel::anonymous) return true;
   if (presented.empty()) return false;
   if (same(presented, master_)) return true;
-  if (level == config::AuthLevel::admin) return false;
+  if (level == api::AuthLevel::admin) return false;
   for (const auto& kv : host_keys_)
     if (same(presented, kv.second)) return true;
   return false;

@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "config/app_spec.h"
+#include "api/function.h"
 
 namespace nimbus::security {
 
@@ -20,7 +20,7 @@ class KeyStore {
   static KeyStore from_keys(std::string master, std::map<std::string, std::string> host_keys);
 
   // True when `presented` (from x-functions-key or ?code=) grants `level`.
-  bool authorize(config::AuthLevel level, std::string_view presented) const;
+  bool authorize(api::AuthLevel level, std::string_view presented) const;
 
   const std::string& master_key() const { return master_; }
   const std::map<std::string, std::string>& host_keys() const { return host_keys_; }

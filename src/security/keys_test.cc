@@ -10,7 +10,7 @@
 #include <vector>
 
 namespace fs = std::filesystem;
-using nimbus::config::AuthLevel;
+using nimbus::api::AuthLevel;
 using nimbus::security::KeyStore;
 
 TEST(Keys, LevelsAreEnforced) {

@@ -3,6 +3,7 @@
 #include <boost/asio.hpp>
 
 #include "http/http_server.h"
+#include "triggers/output_commit.h"
 
 namespace nimbus::triggers {
 
@@ -34,11 +35,12 @@ std::optional<api::HttpResponseData> HttpTrigger::admit(api::HttpRequestData& re
       break;
   }
   const auto& fn = *m.function;
-  if (keys_ && !keys_->authorize(fn.http.auth, presented_key(req)))
+  const auto& auth = fn.http()->auth;
+  if (keys_ && !keys_->authorize(auth, presented_key(req)))
     return http::json_error(
         401, "Unauthorized",
         std::string("function \"") + fn.name + "\" needs a" +
-            (fn.http.auth == config::AuthLevel::admin ? "n admin (master)" : " function") +
+            (auth == api::AuthLevel::admin ? "n admin (master)" : " function") +
             " key: send it in the x-functions-key header or the code query parameter (see "
             "`nimbus keys list`)");
   req.params = std::move(m.params);
@@ -52,19 +54,13 @@ boost::asio::awaitable<api::HttpResponseData> HttpTrigger::handle(api::HttpReque
   const auto& fn = *req.function;
   api::Invocation inv;
   inv.function = &fn;
-  inv.trigger = "http";
-  inv.http = &req;
+  inv.input = &req;
   // The completion: outputs are durable (all or none) before the response goes out, and a
   // failure to write them fails the invocation, so its log line and metrics say so too.
   bool output_failed = false;
-  auto complete = [&](api::Invocation&, api::InvocationResult& r) -> boost::asio::awaitable<void> {
-    if (r.outcome != api::Outcome::succeeded || r.queue_outputs.empty()) co_return;
-    std::string error = "this host has no queue store";
-    if (write_outputs_) error = co_await write_outputs_(r.queue_outputs);
-    if (error.empty()) co_return;
-    output_failed = true;
-    r.outcome = api::Outcome::failed;
-    r.error = std::move(error);
+  auto complete = [&](api::Invocation& inv,
+                      api::InvocationResult& r) -> boost::asio::awaitable<void> {
+    output_failed = co_await commit_outputs(effects_, inv, r, outputs_, log_);
   };
   auto result = co_await dispatcher_.dispatch(inv, complete);
   if (output_failed) co_return http::json_error(500, "OutputBindingFailed", result.error, inv.id);

@@ -4,28 +4,30 @@
 // A request without a valid key never reaches user code.
 // Threading: the host's single I/O thread.
 #include <boost/asio/awaitable.hpp>
-#include <functional>
 #include <optional>
 
 #include "api/invocation.h"
 #include "http/router.h"
+#include "bindings/outputs.h"
 #include "runtime/dispatcher.h"
+#include "runtime/effects_committer.h"
 #include "security/keys.h"
 
 namespace nimbus::triggers {
 
 class HttpTrigger {
  public:
-  // Writes a function's queue output messages; returns "" or an error. Empty: no queues.
-  using OutputWriter = std::function<boost::asio::awaitable<std::string>(
-      const std::vector<std::pair<std::string, std::string>>&)>;
-  // `keys` null means authorization is off (--no-auth).
+  // `keys` null means authorization is off (--no-auth). `effects` commits output bindings
+  // (null: the app has none, and a function that gives one a value fails).
   HttpTrigger(const http::Router& router, const security::KeyStore* keys,
-              runtime::Dispatcher& dispatcher, OutputWriter write_outputs = {})
+              runtime::Dispatcher& dispatcher, runtime::EffectsCommitter* effects = nullptr,
+              bindings::OutputOptions outputs = {}, Logger* log = nullptr)
       : router_(router),
         keys_(keys),
         dispatcher_(dispatcher),
-        write_outputs_(std::move(write_outputs)) {}
+        effects_(effects),
+        outputs_(std::move(outputs)),
+        log_(log) {}
   // Route, method and key, on the headers alone (HttpServer calls it before reading the
   // body): an error answer, or nothing with req.function and req.params set.
   std::optional<api::HttpResponseData> admit(api::HttpRequestData& req) const;
@@ -35,7 +37,9 @@ class HttpTrigger {
   const http::Router& router_;
   const security::KeyStore* keys_;
   runtime::Dispatcher& dispatcher_;
-  OutputWriter write_outputs_;
+  runtime::EffectsCommitter* effects_;
+  bindings::OutputOptions outputs_;
+  Logger* log_;
 };
 
 // The key a request presents: the x-functions-key header beats the ?code= query parameter.

@@ -6,8 +6,8 @@
 #include <thread>
 
 #include "common/ids.h"
-#include "queue/queue_xml.h"
 #include "runtime/lease_keeper.h"
+#include "triggers/output_commit.h"
 
 namespace asio = boost::asio;
 using asio::awaitable;
@@ -29,21 +29,13 @@ int64_t whole_seconds(milliseconds d) {
   return std::max<int64_t>(0, (d.count() + 999) / 1000);
 }
 
-// The output binding encodes as the trigger decodes (messageEncoding).
-api::NewMessage output_message(const std::string& account, const std::string& queue,
-                               const std::string& text, bool base64) {
-  api::NewMessage m;
-  m.queue = {account, queue};
-  m.text = base64 ? base64_encode(text) : text;
-  return m;
-}
-
 // Azure's limit on "<queue>-poison" leaves 56 characters for a trigger queue's name.
-std::string poison_name_error(const config::FunctionSpec& fn) {
-  std::string poison = fn.queue_name + "-poison";
+std::string poison_name_error(const api::FunctionSpec& fn) {
+  const std::string& queue = fn.queue()->queue;
+  std::string poison = queue + "-poison";
   if (api::is_valid_queue_name(poison)) return "";
-  return "function \"" + fn.name + "\": queueTrigger queueName \"" + fn.queue_name + "\" has " +
-         std::to_string(fn.queue_name.size()) + " characters, so its poison queue \"" + poison +
+  return "function \"" + fn.name + "\": queueTrigger queueName \"" + queue + "\" has " +
+         std::to_string(queue.size()) + " characters, so its poison queue \"" + poison +
          "\" would have " + std::to_string(poison.size()) +
          ", over the 63-character limit, and failed messages could not be kept; use a queue "
          "name of at most 56 characters";
@@ -57,31 +49,10 @@ bool lost_lease(const api::QueueError& e) {
 
 }  // namespace
 
-std::string check_queue_output(const std::string& queue, const std::string& text, bool base64) {
-  if (!api::is_valid_queue_name(queue))
-    return "queue output names queue \"" + queue +
-           "\", which is not a valid queue name; use 3-63 lower-case letters, digits and "
-           "single hyphens, not at either end";
-  size_t size = base64 ? (text.size() + 2) / 3 * 4 : text.size();
-  if (size > api::kMaxMessageBytes)
-    return "queue output to \"" + queue + "\" is " + std::to_string(size) + " bytes" +
-           (base64 ? " after base64 encoding" : "") + ", over the " +
-           std::to_string(api::kMaxMessageBytes) +
-           "-byte message limit; store large payloads elsewhere and enqueue a reference";
-  size_t bad = 0;
-  if (!base64 && !queue::is_xml_text(text, &bad))
-    return "queue output to \"" + queue + "\" has a byte or character XML cannot carry at byte " +
-           std::to_string(bad) +
-           " (not UTF-8, or a control character other than tab/LF/CR); the queue REST API "
-           "could not return it. Send UTF-8 text, or set extensions.queues.messageEncoding "
-           "to \"base64\"";
-  return "";
-}
-
 std::string QueueTrigger::check(const config::AppSpec& app) {
   std::string out;
   for (const auto& fn : app.functions) {
-    if (fn.disabled || fn.trigger_type != "queueTrigger") continue;
+    if (fn.disabled || !fn.queue()) continue;
     if (auto e = poison_name_error(fn); !e.empty()) out += (out.empty() ? "" : "; ") + e;
   }
   return out;
@@ -89,7 +60,7 @@ std::string QueueTrigger::check(const config::AppSpec& app) {
 
 struct QueueTrigger::Listener {
   Listener(asio::io_context& io, int capacity) : wake(io), permits(capacity) {}
-  const config::FunctionSpec* fn = nullptr;
+  const api::FunctionSpec* fn = nullptr;
   api::QueueRef queue;
   asio::steady_timer wake;
   bool wake_pending = false;                 // a notification arrived while not sleeping
@@ -116,6 +87,7 @@ QueueTrigger::QueueTrigger(asio::io_context& io, queue::AsyncQueueStore& store,
       dispatcher_(dispatcher),
       app_(app),
       account_(std::move(account)),
+      outputs_{account_, app.queues.base64},
       metrics_(metrics),
       log_(log) {}
 
@@ -124,10 +96,10 @@ QueueTrigger::~QueueTrigger() { stop(); }
 void QueueTrigger::start() {
   int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (const auto& fn : app_.functions) {
-    if (fn.disabled || fn.trigger_type != "queueTrigger") continue;
+    if (fn.disabled || !fn.queue()) continue;
     if (auto e = poison_name_error(fn); !e.empty()) {
       log_.error("Host.Triggers.Queue", e + "; the function is not started",
-                 {{"function", fn.name}, {"queue", fn.queue_name}});
+                 {{"function", fn.name}, {"queue", fn.queue()->queue}});
       continue;
     }
     // Azure: newBatchThreshold defaults to batchSize / 2 * processor count.
@@ -135,7 +107,7 @@ void QueueTrigger::start() {
                                                         : app_.queues.batch_size / 2 * cores;
     auto l = std::make_shared<Listener>(io_, app_.queues.batch_size + threshold);
     l->fn = &fn;
-    l->queue = {account_, fn.queue_name};
+    l->queue = {account_, fn.queue()->queue};
     l->threshold = threshold;
     listeners_.push_back(l);
     asio::co_spawn(io_, run(l),
@@ -156,7 +128,7 @@ int QueueTrigger::in_flight() const {
   return n;
 }
 
-void QueueTrigger::run_once(const config::FunctionSpec& fn, std::string input) {
+void QueueTrigger::run_once(const api::FunctionSpec& fn, std::string input) {
   ++manual_in_flight_;
   asio::co_spawn(
       io_,
@@ -166,15 +138,15 @@ void QueueTrigger::run_once(const config::FunctionSpec& fn, std::string input) {
                                    iso8601_ms(now), iso8601_ms(now), ""};
         api::Invocation inv;
         inv.function = &fn;
-        inv.trigger = "manual";
-        inv.queue = &data;
-        auto result = co_await dispatcher_.dispatch(inv);
-        if (result.outcome == api::Outcome::succeeded && !result.queue_outputs.empty()) {
-          std::string error = co_await write_queue_outputs(effects_, account_, app_.queues.base64,
-                                                           result.queue_outputs, &log_);
-          if (!error.empty())
-            log_.error("Host.Triggers.Queue", error, {{"function", fn.name}, {"invocationId", inv.id}});
-        }
+        inv.input = &data;
+        inv.manual = true;
+        // Its outputs commit as the completion (all or none), so the log reports the outcome
+        // as committed.
+        auto complete = [this](api::Invocation& inv,
+                               api::InvocationResult& r) -> awaitable<void> {
+          co_await commit_outputs(&effects_, inv, r, outputs_, &log_);
+        };
+        co_await dispatcher_.dispatch(inv, complete);
         --manual_in_flight_;
       },
       log_if_thrown(log_, "Host.Triggers.Queue", "manual run of " + fn.name + " failed"));
@@ -278,8 +250,7 @@ awaitable<void> QueueTrigger::process(std::shared_ptr<Listener> l, api::QueueMes
                              msg.pop_receipt};
   api::Invocation inv;
   inv.function = &fn;
-  inv.trigger = "queue";
-  inv.queue = &data;
+  inv.input = &data;
   // The trigger's completion, run by the dispatcher before it logs: the outcome it reports is
   // the one committed here.
   auto complete = [&](api::Invocation& inv, api::InvocationResult& result) -> awaitable<void> {
@@ -315,20 +286,14 @@ awaitable<void> QueueTrigger::settle(Listener& l, const api::QueueMessage& msg,
   if (result.outcome == api::Outcome::succeeded) {
     // Outputs that can never be written fail the attempt, so it counts towards poison
     // instead of completing-and-failing on every delivery forever.
-    std::vector<api::NewMessage> outputs;
-    for (const auto& [queue, text] : result.queue_outputs) {
-      if (auto e = check_queue_output(queue, text, opt.base64); !e.empty()) {
-        result.outcome = api::Outcome::failed;
-        result.error = "output binding failed: " + e;
-        break;
-      }
-      outputs.push_back(output_message(account_, queue, text, opt.base64));
+    // The deletion and the outputs: one unit of change.
+    api::Effects fx;
+    if (auto e = bindings::add_output_writes(inv, result.outputs, outputs_, fx); !e.empty()) {
+      result.outcome = api::Outcome::failed;
+      result.error = e;
     }
     if (result.outcome == api::Outcome::succeeded) {
-      // The deletion and the outputs: one unit of change.
-      api::Effects fx;
       fx.acknowledge({l.queue, msg.id, pop, std::nullopt});
-      for (auto& m : outputs) fx.put(std::move(m));
       auto r = co_await effects_.commit(std::move(fx));
       if (r) {
         metrics_.queue_message(fn.name, l.queue.name, "processed");
@@ -380,32 +345,6 @@ awaitable<void> QueueTrigger::settle(Listener& l, const api::QueueMessage& msg,
       log_.warn("Host.Triggers.Queue", "could not release the failed message: " + r.error().message,
                 {{"function", fn.name}, {"messageId", msg.id}});
   }
-}
-
-awaitable<std::string> write_queue_outputs(
-    runtime::EffectsCommitter& effects, std::string account, bool base64,
-    const std::vector<std::pair<std::string, std::string>>& outputs, Logger* log) {
-  if (outputs.empty()) co_return "";
-  // All or nothing: check every output before writing any, then one Effects commit.
-  api::Effects fx;
-  fx.writes.reserve(outputs.size());
-  for (const auto& [queue, text] : outputs) {
-    if (auto e = check_queue_output(queue, text, base64); !e.empty())
-      co_return e + "; no queue output was written";
-    fx.put(output_message(account, queue, text, base64));
-  }
-  auto r = co_await effects.commit(std::move(fx));
-  if (r) co_return "";
-  const auto& e = r.error();
-  if (e.code == api::QueueErrc::storage_failure || e.code == api::QueueErrc::unavailable) {
-    // The detail names the database file: for the operator's log, not the HTTP client.
-    if (log)
-      log->error("Host.Bindings.Queue", "queue outputs could not be written: " + e.message,
-                 {{"queues", static_cast<int64_t>(outputs.size())}});
-    co_return "queue outputs could not be written (the queue store failed); no queue output "
-              "was written; retry, and see the host log for the cause";
-  }
-  co_return "queue output failed: " + e.message + "; no queue output was written";
 }
 
 }  // namespace nimbus::triggers

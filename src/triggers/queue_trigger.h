@@ -22,6 +22,8 @@
 #include <memory>
 
 #include "api/queue_store.h"
+#include "bindings/outputs.h"
+#include "config/app_spec.h"
 #include "queue/async_queue_store.h"
 #include "common/log.h"
 #include "observability/metrics.h"
@@ -56,7 +58,7 @@ class QueueTrigger {
   // Azure's "run a non-HTTP function manually" (POST /admin/functions/{name}): invokes `fn`
   // once with `input` as the message text, outside the queue (no retries, no poison), and
   // writes its queue outputs. Fire-and-forget; the result is in the log and metrics.
-  void run_once(const config::FunctionSpec& fn, std::string input);
+  void run_once(const api::FunctionSpec& fn, std::string input);
 
  private:
   struct Listener;
@@ -75,23 +77,11 @@ class QueueTrigger {
   runtime::Dispatcher& dispatcher_;
   const config::AppSpec& app_;
   std::string account_;
+  bindings::OutputOptions outputs_;
   observability::Metrics& metrics_;
   Logger& log_;
   std::list<std::shared_ptr<Listener>> listeners_;
   int manual_in_flight_ = 0;
 };
-
-// Writes an HTTP-triggered function's queue outputs, all or nothing: every output is checked
-// first (queue name, 64 KiB after encoding, XML-safe text) and all are put as one api::Effects
-// commit, durable before the response. Returns "" or an error naming the queue, fit for
-// the HTTP client (storage details go to `log` only, when given).
-// (Coroutine: string arguments by value.)
-boost::asio::awaitable<std::string> write_queue_outputs(
-    runtime::EffectsCommitter& effects, std::string account, bool base64,
-    const std::vector<std::pair<std::string, std::string>>& outputs, Logger* log = nullptr);
-
-// Why one queue output cannot be written ("" when it can): the same rules the store enforces,
-// checked before anything is written so a function learns which output and how to fix it.
-std::string check_queue_output(const std::string& queue, const std::string& text, bool base64);
 
 }  // namespace nimbus::triggers

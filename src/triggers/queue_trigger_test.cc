@@ -47,10 +47,11 @@ struct QueueHost {
     app.queues.new_batch_threshold = 8;
     app.queues.max_dequeue_count = 3;
     app.queues.base64 = false;
-    config::FunctionSpec fn;
+    api::FunctionSpec fn;
     fn.name = "work";
-    fn.trigger_type = "queueTrigger";
-    fn.queue_name = "jobs";
+    fn.trigger = api::QueueTriggerSpec{"jobs"};
+    fn.outputs.push_back({"done", api::QueueOutputSpec{"jobs-done"}});
+    fn.outputs.push_back({"anywhere", api::QueueOutputSpec{"{queueTrigger}"}});
     app.functions.push_back(fn);
     storage::SqliteQueueStore::Options o;
     o.path = dir.path() + "/nimbus.db";
@@ -60,7 +61,8 @@ struct QueueHost {
     EXPECT_NE(store, nullptr) << error;
     async_store = std::make_unique<queue::AsyncQueueStore>(*store, io.get_executor());
     effects = std::make_unique<runtime::EffectsCommitter>(store->engine(), io.get_executor());
-    dispatcher = std::make_unique<runtime::Dispatcher>(app, metrics, log);
+    dispatcher = std::make_unique<runtime::Dispatcher>(
+        runtime::Dispatcher::Options{std::chrono::minutes(5), http_limit}, metrics, log);
     invoker = std::make_unique<fakes::FakeInvoker>(io.get_executor());
     dispatcher->bind("work", invoker.get());
     trigger = std::make_unique<triggers::QueueTrigger>(io, *async_store, *effects, *dispatcher,
@@ -159,7 +161,7 @@ TEST(QueueTrigger, SuccessCompletesTheMessageWithItsOutputs) {
   QueueHost h(-1);
   h.invoker->answer = [](const api::Invocation& inv) {
     api::InvocationResult r;
-    r.queue_outputs.emplace_back("jobs-done", inv.queue->text + "|done");
+    r.outputs.push_back({"done", inv.queue()->text + "|done"});
     return r;
   };
   h.start();
@@ -175,8 +177,9 @@ TEST(QueueTrigger, UnwritableOutputFailsTheAttemptAndEndsInPoisonWithNothingWrit
   QueueHost h(-1);
   h.invoker->answer = [](const api::Invocation&) {
     api::InvocationResult r;
-    r.queue_outputs.emplace_back("jobs-done", "fine");
-    r.queue_outputs.emplace_back("Not_A_Queue", "never");
+    r.outputs.push_back({"done", "fine"});
+    r.outputs.push_back({"anywhere", "never"});  // resolves to "beta": fine
+    r.outputs.push_back({"anywhere", std::string(70 * 1024, 'x')});  // over the message limit
     return r;
   };
   h.start();

@@ -296,8 +296,8 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
   p->cold = false;
 
   // Forwarding mode passes the request through; the default mode wraps it (Azure semantics).
-  bool forward = opt_.spec.forwarding && fn.trigger_type == "httpTrigger" &&
-                 !fn.http_output.empty() && fn.bindings.size() == 2;
+  bool forward = opt_.spec.forwarding && fn.http() &&
+                 !fn.http_output().empty() && fn.bindings.size() == 2;
   // The request is written as one buffer (cheaper than Beast's serializer on this hot path).
   // Header names and values come from Beast's parser or from us, so they hold no CR/LF.
   std::string body;
@@ -308,13 +308,13 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
   };
   bool head_request = false;
   if (forward) {
-    const auto& r = *inv.http;
+    const auto& r = *inv.http();
     head_request = r.method == "HEAD";
     head.append(r.method).append(" ").append(r.target).append(" HTTP/1.1\r\n");
     std::string_view connection = r.header("connection");
     for (const auto& [k, v] : r.headers)
       if (forwardable(k, connection)) header(k, v);
-    body = std::move(inv.http->body);
+    body = std::move(inv.http()->body);
   } else {
     head.append("POST /").append(fn.name).append(" HTTP/1.1\r\n");
     header("Content-Type", "application/json");

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "api/invoker.h"
+#include "config/app_spec.h"
 #include "common/log.h"
 #include "observability/metrics.h"
 #include "workers/process.h"

@@ -75,7 +75,7 @@ json::object sys_metadata(const api::Invocation& inv) {
 
 // Queue trigger: Data.<name> is the message text; Metadata carries the message's properties.
 std::string build_queue_invocation_body(const api::Invocation& inv) {
-  const auto& m = *inv.queue;
+  const auto& m = *inv.queue();
   json::object data;
   data[inv.function->trigger_name] = text(m.text);
   json::object metadata{{"DequeueCount", m.dequeue_count},
@@ -89,8 +89,8 @@ std::string build_queue_invocation_body(const api::Invocation& inv) {
 }
 
 std::string build_invocation_body(const api::Invocation& inv) {
-  if (inv.queue) return build_queue_invocation_body(inv);
-  const auto& r = *inv.http;
+  if (inv.queue()) return build_queue_invocation_body(inv);
+  const auto& r = *inv.http();
   json::object query, params, headers;
   for (const auto& [k, v] : r.query) query[valid_utf8(k)] = text(v);
   for (const auto& [k, v] : r.params) params[valid_utf8(k)] = text(v);
@@ -135,7 +135,7 @@ bool has_non_finite(const json::value& v) {
 }
 }  // namespace
 
-void map_invocation_response(const config::FunctionSpec& fn, int status, std::string_view body,
+void map_invocation_response(const api::FunctionSpec& fn, int status, std::string_view body,
                              api::InvocationResult& out, std::string& detail) {
   // Strings are carried as the bytes the handler sent: a handler that writes Latin-1 text
   // gets it through, not a parse failure (log lines escape what is not UTF-8).
@@ -168,34 +168,35 @@ void map_invocation_response(const config::FunctionSpec& fn, int status, std::st
   }
   const auto& obj = doc.as_object();
   out.outcome = api::Outcome::succeeded;
-  // Queue outputs: a string is one message, an array several, anything else its JSON text.
+  // Declared output bindings other than the HTTP response, by name ("$return" is
+  // ReturnValue): a string is one item, an array several, anything else its JSON text.
+  // Outputs the function does not declare are ignored, as Azure's host ignores them.
   const json::object* outputs = nullptr;
   if (auto* o = obj.if_contains("Outputs"); o && o->is_object()) outputs = &o->as_object();
-  for (const auto& q : fn.queue_outputs) {
-    const json::value* v = q.name == "$return" ? obj.if_contains("ReturnValue")
-                           : outputs           ? outputs->if_contains(q.name)
-                                               : nullptr;
+  auto named = [&](std::string_view name) -> const json::value* {
+    if (name == "$return") return obj.if_contains("ReturnValue");
+    return outputs ? outputs->if_contains(name) : nullptr;
+  };
+  for (const auto& b : fn.outputs) {
+    if (std::holds_alternative<api::HttpOutputSpec>(b.spec)) continue;
+    const json::value* v = named(b.name);
     if (!v || v->is_null()) continue;
     auto add = [&](const json::value& x) {
-      out.queue_outputs.emplace_back(q.queue, x.is_string() ? std::string(x.as_string())
-                                                            : json::serialize(x));
+      out.outputs.push_back(
+          {b.name, x.is_string() ? std::string(x.as_string()) : json::serialize(x)});
     };
     if (v->is_array())
       for (const auto& x : v->as_array()) add(x);
     else
       add(*v);
   }
-  if (fn.trigger_type != "httpTrigger") return;
-  if (fn.http_output.empty()) {
+  if (!fn.http()) return;
+  std::string http_output(fn.http_output());
+  if (http_output.empty()) {
     out.response.status = 204;
     return;
   }
-  const json::value* res = nullptr;
-  if (fn.http_output == "$return") {
-    res = obj.if_contains("ReturnValue");
-  } else if (auto* outputs = obj.if_contains("Outputs"); outputs && outputs->is_object()) {
-    res = outputs->as_object().if_contains(fn.http_output);
-  }
+  const json::value* res = named(http_output);
   if (!res || res->is_null()) {
     out.response.status = 204;
     return;
@@ -220,7 +221,7 @@ void map_invocation_response(const config::FunctionSpec& fn, int status, std::st
     auto valid = status_code(*sc);
     if (!valid) {
       out.outcome = api::Outcome::bad_response;
-      out.error = "handler output \"" + fn.http_output + "\" has an invalid " + sc_name +
+      out.error = "handler output \"" + http_output + "\" has an invalid " + sc_name +
                   "; use an integer 100..599";
       detail = out.error + " (it sent " + clip(json::serialize(*sc), 100) + ")";
       return;

@@ -13,11 +13,11 @@ namespace nimbus::workers {
 std::string build_invocation_body(const api::Invocation& inv);
 
 // Maps the handler's answer (status and body of its HTTP response) into `out`: the HTTP
-// output for HTTP triggers, and queue output messages for every declared queue binding.
+// output for HTTP triggers, and the values of every other declared output binding by name.
 // Non-2xx: the invocation failed. Not JSON or a malformed http output: bad_response.
 // On failure `out.error` says what went wrong without repeating what the handler sent (it
 // reaches the client); `detail` adds the handler's text, for the host log only.
-void map_invocation_response(const config::FunctionSpec& fn, int status, std::string_view body,
+void map_invocation_response(const api::FunctionSpec& fn, int status, std::string_view body,
                              api::InvocationResult& out, std::string& detail);
 
 // Hop-by-hop headers are not forwarded in either direction (RFC 9110 §7.6.1).

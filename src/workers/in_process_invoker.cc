@@ -50,19 +50,19 @@ boost::asio::awaitable<api::InvocationResult> InProcessInvoker::invoke(api::Invo
   HttpResponse res;
   std::string error;
   bool ok;
-  if (inv.queue) {
-    const auto& m = *inv.queue;
+  if (inv.queue()) {
+    const auto& m = *inv.queue();
     ok = run_queue_function(*fn, {m.id, m.text, m.dequeue_count, m.insertion_time,
                                   m.expiration_time, m.next_visible_time, m.pop_receipt},
                             ctx, res, error);
   } else {
-    auto& r = *inv.http;
+    auto& r = *inv.http();
     ok = run_http_function(*fn, {r.method, r.target, r.path, r.query, r.params, r.headers,
                                  std::move(r.body)},
                            ctx, res, error);
   }
   result.logs = ctx.logs();
-  result.queue_outputs = ctx.enqueued();
+  for (const auto& [binding, value] : ctx.outputs()) result.outputs.push_back({binding, value});
   if (!ok) {
     result.outcome = api::Outcome::failed;
     result.error = error;

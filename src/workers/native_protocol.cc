@@ -80,6 +80,7 @@ json::array describe_functions(const App& app) {
   json::array out;
   for (const auto& f : app.functions()) {
     json::array bindings;
+    const auto& outputs = f.queue_handler ? f.queue.outputs : f.http.outputs;
     if (f.queue_handler) {
       bindings.push_back(json::object{{"type", "queueTrigger"}, {"direction", "in"},
                                       {"name", "message"}, {"queueName", f.queue.queue}});
@@ -97,14 +98,17 @@ json::array describe_functions(const App& app) {
       bindings.push_back(std::move(trigger));
       bindings.push_back(json::object{{"type", "http"}, {"direction", "out"}, {"name", "$return"}});
     }
+    for (const auto& o : outputs)
+      bindings.push_back(json::object{
+          {"type", "queue"}, {"direction", "out"}, {"name", o.name}, {"queueName", o.queue}});
     out.push_back(json::object{{"name", f.name}, {"bindings", std::move(bindings)}});
   }
   return out;
 }
 
 json::object invoke_header(const api::Invocation& inv) {
-  if (inv.queue) {
-    const auto& m = *inv.queue;
+  if (inv.queue()) {
+    const auto& m = *inv.queue();
     return json::object{{"type", "invoke"}, {"id", inv.id}, {"function", inv.function->name},
                         {"trigger", "queue"},
                         {"message", json::object{{"id", m.id},
@@ -114,7 +118,7 @@ json::object invoke_header(const api::Invocation& inv) {
                                                  {"nextVisibleTime", m.next_visible_time},
                                                  {"popReceipt", m.pop_receipt}}}};
   }
-  const auto& r = *inv.http;
+  const auto& r = *inv.http();
   json::object q, p;
   for (const auto& [k, v] : r.query) q[k] = v;
   for (const auto& [k, v] : r.params) p[k] = v;
@@ -164,11 +168,11 @@ json::object result_header(const HttpResponse& res, const Context& ctx) {
                  {"status", res.status},
                  {"headers", headers_json(res.headers)},
                  {"logs", logs_json(ctx)}};
-  if (!ctx.enqueued().empty()) {
-    json::array q;
-    for (const auto& [queue, text] : ctx.enqueued())
-      q.push_back(json::array{json::string(queue), json::string(text)});
-    h["queueOutputs"] = std::move(q);
+  if (!ctx.outputs().empty()) {
+    json::array o;
+    for (const auto& [binding, value] : ctx.outputs())
+      o.push_back(json::array{json::string(binding), json::string(value)});
+    h["outputs"] = std::move(o);
   }
   return h;
 }
@@ -199,12 +203,12 @@ bool result_from_frame(Frame& frame, api::InvocationResult& out, std::string& er
   }
   out.outcome = api::Outcome::succeeded;
   out.response.status = static_cast<int>(status->as_int64());
-  if (auto* q = h.if_contains("queueOutputs"); q && q->is_array())
-    for (const auto& pair : q->as_array())
+  if (auto* o = h.if_contains("outputs"); o && o->is_array())
+    for (const auto& pair : o->as_array())
       if (pair.is_array() && pair.as_array().size() == 2 && pair.as_array()[0].is_string() &&
           pair.as_array()[1].is_string())
-        out.queue_outputs.emplace_back(std::string(pair.as_array()[0].as_string()),
-                                       std::string(pair.as_array()[1].as_string()));
+        out.outputs.push_back({std::string(pair.as_array()[0].as_string()),
+                               std::string(pair.as_array()[1].as_string())});
   if (auto* hs = h.if_contains("headers"); hs && hs->is_array())
     for (const auto& pair : hs->as_array())
       if (pair.is_array() && pair.as_array().size() == 2 && pair.as_array()[0].is_string() &&

@@ -4,13 +4,15 @@
 // header, then raw body bytes (so bodies need no escaping). JSON strings in headers carry
 // bytes, not necessarily UTF-8 (requests and user logs are bytes): both ends parse with
 // allow_invalid_utf8, so they round-trip exactly. Messages:
-//   worker -> host  {"type":"ready","sdk":1,"functions":[{"name":..,"bindings":[..]}]}
+//   worker -> host  {"type":"ready","sdk":3,"functions":[{"name":..,"bindings":[..]}]}
+//                   (bindings in function.json form, output bindings included, so the host
+//                   validates native functions and their outputs as it does function.json)
 //   host -> worker  {"type":"invoke","id":..,"function":..,"method":..,"target":..,"path":..,
 //                    "query":{..},"params":{..},"headers":[[k,v],..]}  body = request body
 //                   or, for a queue trigger, {"type":"invoke","id":..,"function":..,
 //                    "trigger":"queue","message":{"id","dequeueCount",..}}  body = message text
 //   worker -> host  {"type":"result","status":..,"headers":[[k,v],..],"logs":[..],
-//                    "queueOutputs":[[queue,text],..]}  body = response body;
+//                    "outputs":[[binding,value],..]}  body = response body;
 //                   or {"type":"error","message":..,"logs":[..]}
 // Also the in-process path: run_function() is the one place that calls user code.
 #include <boost/json/object.hpp>

@@ -338,8 +338,9 @@ awaitable<api::InvocationResult> NativeWorkerPool::invoke(api::Invocation& inv) 
   api::InvocationResult result;
   std::string frame;
   encode_frame(invoke_header(inv),
-               inv.http ? std::string_view(inv.http->body)
-                        : inv.queue ? std::string_view(inv.queue->text) : std::string_view(),
+               inv.http()    ? std::string_view(inv.http()->body)
+               : inv.queue() ? std::string_view(inv.queue()->text)
+                             : std::string_view(),
                frame);
   for (;;) {
     auto w = co_await acquire(inv.deadline);

@@ -11,15 +11,15 @@ namespace json = boost::json;
 using namespace nimbus;
 
 namespace {
-config::FunctionSpec http_fn(std::string output = "res") {
-  config::FunctionSpec f;
+api::FunctionSpec http_fn(std::string output = "res") {
+  api::FunctionSpec f;
   f.name = "orders";
-  f.trigger_type = "httpTrigger";
+  f.trigger = api::HttpTriggerSpec{};
   f.trigger_name = "req";
-  f.http_output = std::move(output);
+  if (!output.empty()) f.outputs.push_back({std::move(output), api::HttpOutputSpec{}});
   return f;
 }
-api::InvocationResult map(const config::FunctionSpec& fn, int status, const std::string& body) {
+api::InvocationResult map(const api::FunctionSpec& fn, int status, const std::string& body) {
   api::InvocationResult r;
   std::string detail;
   workers::map_invocation_response(fn, status, body, r, detail);
@@ -37,7 +37,7 @@ TEST(CustomHandlerProtocol, HttpPayloadHasAzureShape) {
   req.params = {{"id", "7"}};
   req.headers = {{"Accept", "a"}, {"Accept", "b"}, {"Content-Type", "text/plain"}};
   req.body = "hello";
-  api::Invocation inv{"inv-1", &fn, "http", &req, nullptr, {}};
+  api::Invocation inv{"inv-1", &fn, &req, false, {}};
   auto doc = json::parse(workers::build_invocation_body(inv)).as_object();
   const auto& r = doc["Data"].as_object()["req"].as_object();
   EXPECT_EQ(r.at("Url"), "http://127.0.0.1:7071/api/orders/7?x=1");
@@ -56,12 +56,12 @@ TEST(CustomHandlerProtocol, HttpPayloadHasAzureShape) {
 }
 
 TEST(CustomHandlerProtocol, QueuePayloadCarriesMetadata) {
-  config::FunctionSpec fn;
+  api::FunctionSpec fn;
   fn.name = "work";
-  fn.trigger_type = "queueTrigger";
+  fn.trigger = api::QueueTriggerSpec{"jobs"};
   fn.trigger_name = "myQueueItem";
   api::QueueMessageData m{"id-1", "text", 3, "t1", "t2", "t3", "pop"};
-  api::Invocation inv{"inv-2", &fn, "queue", nullptr, &m, {}};
+  api::Invocation inv{"inv-2", &fn, &m, false, {}};
   auto doc = json::parse(workers::build_invocation_body(inv)).as_object();
   EXPECT_EQ(doc["Data"].as_object()["myQueueItem"], "text");
   auto& md = doc["Metadata"].as_object();
@@ -101,12 +101,14 @@ TEST(CustomHandlerProtocol, FailuresAndGarbage) {
 
 TEST(CustomHandlerProtocol, QueueOutputs) {
   auto fn = http_fn();
-  fn.queue_outputs = {{"out", "orders"}, {"$return", "audit"}};
-  auto r = map(fn, 200, R"({"Outputs":{"res":{"body":"ok"},"out":["m1",{"k":2}]},"ReturnValue":"r"})");
-  ASSERT_EQ(r.queue_outputs.size(), 3u);
-  EXPECT_EQ(r.queue_outputs[0], (std::pair<std::string, std::string>{"orders", "m1"}));
-  EXPECT_EQ(r.queue_outputs[1].second, R"({"k":2})");
-  EXPECT_EQ(r.queue_outputs[2], (std::pair<std::string, std::string>{"audit", "r"}));
+  fn.outputs.push_back({"out", api::QueueOutputSpec{"orders"}});
+  fn.outputs.push_back({"$return", api::QueueOutputSpec{"audit"}});
+  auto r = map(fn, 200, R"({"Outputs":{"res":{"body":"ok"},"out":["m1",{"k":2}],"other":"x"},"ReturnValue":"r"})");
+  // Keyed by binding name, one entry per item; undeclared outputs ("other") are ignored.
+  ASSERT_EQ(r.outputs.size(), 3u);
+  EXPECT_EQ(r.outputs[0], (api::OutputValue{"out", "m1"}));
+  EXPECT_EQ(r.outputs[1].data, R"({"k":2})");
+  EXPECT_EQ(r.outputs[2], (api::OutputValue{"$return", "r"}));
 }
 
 TEST(NativeProtocol, FrameRoundTrip) {
@@ -131,7 +133,7 @@ TEST(NativeProtocol, FrameRoundTrip) {
 TEST(NativeProtocol, UserExceptionsAreCaught) {
   App app;
   app.http("t", {}, [](const HttpRequest&, Context&) -> HttpResponse { throw std::runtime_error("nope"); });
-  app.queue("q", {.queue = "jobs"}, [](const QueueMessage& m, Context& ctx) { ctx.enqueue("out", m.text + "!"); });
+  app.queue("q", {.queue = "jobs"}, [](const QueueMessage& m, Context& ctx) { ctx.output("out", m.text + "!"); });
   Context ctx("i", "t");
   HttpResponse res;
   std::string error;
@@ -140,7 +142,7 @@ TEST(NativeProtocol, UserExceptionsAreCaught) {
   Context qctx("i", "q");
   EXPECT_TRUE(workers::run_function(app.functions()[1], json::object{{"message", json::object{{"id", "m"}}}},
                                     "hi", qctx, res, error));
-  EXPECT_EQ(qctx.enqueued()[0].second, "hi!");
+  EXPECT_EQ(qctx.outputs()[0].second, "hi!");
   auto described = workers::describe_functions(app);
   EXPECT_EQ(described[1].as_object().at("bindings").as_array()[0].as_object().at("queueName"), "jobs");
 }
@@ -197,18 +199,18 @@ TEST(CustomHandlerProtocol, PayloadIsValidUtf8JsonWhateverTheRequestBytes) {
     req.params = {{"id", bad + pair}};
     req.headers = {{"X-Raw", bad}, {"Content-Type", "text/plain"}};
     req.body = pair + bad;
-    api::Invocation inv{"inv-1", &fn, "http", &req, nullptr, {}};
+    api::Invocation inv{"inv-1", &fn, &req, false, {}};
     boost::system::error_code ec;
     auto doc = json::parse(workers::build_invocation_body(inv), ec);  // strict: UTF-8 checked
     ASSERT_FALSE(ec) << b;
     EXPECT_EQ(doc.at("Data").at("req").at("Headers").at("X-Raw").as_array()[0], "\xEF\xBF\xBD");
   }
-  config::FunctionSpec qfn;
+  api::FunctionSpec qfn;
   qfn.name = "work";
-  qfn.trigger_type = "queueTrigger";
+  qfn.trigger = api::QueueTriggerSpec{"jobs"};
   qfn.trigger_name = "item";
   api::QueueMessageData m{"id-1", "caf\xE9", 1, "t1", "t2", "t3", "pop"};
-  api::Invocation qinv{"inv-2", &qfn, "queue", nullptr, &m, {}};
+  api::Invocation qinv{"inv-2", &qfn, &m, false, {}};
   boost::system::error_code ec;
   auto q = json::parse(workers::build_invocation_body(qinv), ec);
   ASSERT_FALSE(ec);
@@ -226,7 +228,7 @@ TEST(NativeProtocol, EveryStringRoundTripsByteForByte) {
   // Route parameters, query values, headers, logs and queue messages are bytes, not UTF-8.
   for (int b = 0; b < 0x100; ++b) {
     std::string s = std::string("x") + static_cast<char>(b) + "\xC3\x28\xED\xA0\x80y";
-    config::FunctionSpec fn;
+    api::FunctionSpec fn;
     fn.name = "f";
     api::HttpRequestData req;
     req.method = "GET";
@@ -235,7 +237,7 @@ TEST(NativeProtocol, EveryStringRoundTripsByteForByte) {
     req.query = {{s, s}};
     req.params = {{"p", s}};
     req.headers = {{"X-Raw", s}};
-    api::Invocation inv{"inv", &fn, "http", &req, nullptr, {}};
+    api::Invocation inv{"inv", &fn, &req, false, {}};
     std::string bytes;
     workers::encode_frame(workers::invoke_header(inv), "", bytes);
     uint32_t hl, bl;
@@ -250,7 +252,7 @@ TEST(NativeProtocol, EveryStringRoundTripsByteForByte) {
 
     Context ctx("inv", "f");
     ctx.log(s);
-    ctx.enqueue("out", s);
+    ctx.output("out", s);
     HttpResponse res = HttpResponse::text(200, s);
     std::string answer;
     workers::encode_frame(workers::result_header(res, ctx), res.body, answer);
@@ -262,7 +264,7 @@ TEST(NativeProtocol, EveryStringRoundTripsByteForByte) {
     std::string error;
     ASSERT_TRUE(workers::result_from_frame(f, r, error)) << error;
     EXPECT_EQ(r.logs.at(0), s);
-    EXPECT_EQ(r.queue_outputs.at(0).second, s);
+    EXPECT_EQ(r.outputs.at(0).data, s);
     EXPECT_EQ(r.response.body, s);
   }
 }

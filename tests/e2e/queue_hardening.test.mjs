@@ -323,7 +323,7 @@ describe("queue bindings and triggers in a host", { timeout: 180000 }, () => {
     }, 30000);
     const attempts = (host.logs.match(/bloat attempt \d+ for big one/g) || []).length;
     assert.equal(attempts, 3, "exactly maxDequeueCount attempts");
-    assert.match(host.logs, /output binding failed: queue output to \\"bloat-done\\" is \d+ bytes after base64 encoding, over the 65536-byte message limit/);
+    assert.match(host.logs, /output binding \\"out\\": queue output to \\"bloat-done\\" is \d+ bytes after base64 encoding, over the 65536-byte message limit/);
     assert.match(host.logs, /Message has reached MaxDequeueCount of 3\. Moving message to queue 'bloat-jobs-poison'/);
     assert.equal((await svc.getQueueClient("bloat-jobs").getProperties()).approximateMessagesCount, 0);
     assert.ok(!(await queueNames()).includes("bloat-done"));

@@ -60,10 +60,11 @@ NIMBUS_APP(app) {
     uint64_t t = now_us();
     stamp(t, now_us());
   });
-  app.queue("latency", {.queue = "lat-in"}, [](const nimbus::QueueMessage& m, nimbus::Context& ctx) {
+  app.queue("latency", {.queue = "lat-in", .outputs = {{"out", "lat-out"}}},
+            [](const nimbus::QueueMessage& m, nimbus::Context& ctx) {
     // The text is the producer's wall clock in microseconds when it began the put.
     auto now = std::chrono::duration_cast<std::chrono::microseconds>(
                    std::chrono::system_clock::now().time_since_epoch()).count();
-    ctx.enqueue("lat-out", std::to_string(now - std::stoll(m.text)));
+    ctx.output("out", std::to_string(now - std::stoll(m.text)));
   });
 }

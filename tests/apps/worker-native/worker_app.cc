@@ -51,8 +51,10 @@ NIMBUS_APP(app) {
     return nimbus::HttpResponse::text(200, "logged");
   });
   // Enqueues the body's bytes to the queue named by ?queue=.
-  app.http("enqueue", anon, [](const nimbus::HttpRequest& req, nimbus::Context& ctx) {
-    ctx.enqueue(query(req, "queue"), req.body);
+  nimbus::HttpOptions enqueue_options = anon;
+  enqueue_options.outputs = {{"out", "{Query.queue}"}};
+  app.http("enqueue", enqueue_options, [](const nimbus::HttpRequest& req, nimbus::Context& ctx) {
+    ctx.output("out", req.body);
     return nimbus::HttpResponse::text(200, "enqueued");
   });
   // Prints a forged host record with a terminal escape to stdout and stderr, and a line

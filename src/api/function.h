@@ -1,0 +1,111 @@
+#pragma once
+// What a function is, once validated: its trigger (one of a closed set of kinds) and its
+// output bindings, keyed by binding name. The loader builds these from function.json (custom
+// handlers) or from what a native worker reports; the router, the triggers, the dispatcher
+// and both worker protocols read them. Plain data, immutable once the host starts.
+//
+// A new trigger kind (change feed, timer, orchestration, activity) is one more alternative in
+// TriggerSpec and a row in the loader's binding table; a new output kind (documents) one more
+// alternative in OutputSpec and one converter in triggers/output_bindings.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+namespace nimbus::api {
+
+enum class AuthLevel { anonymous, function, admin };
+const char* auth_level_name(AuthLevel level);
+
+enum class Runtime { custom_handler, native };
+
+// host.json / function.json "retry": how long a failed queue message waits before its next
+// attempt. The attempt count is the message's dequeue count, so it survives restarts.
+struct RetryPolicy {
+  enum class Strategy { fixed_delay, exponential_backoff } strategy = Strategy::fixed_delay;
+  int max_retry_count = 0;  // -1: forever (still bounded by maxDequeueCount for queues)
+  std::chrono::milliseconds delay{0};                // fixedDelay
+  std::chrono::milliseconds minimum{0}, maximum{0};  // exponentialBackoff
+  // Delay before attempt `attempt + 1` after `attempt` failures (attempt >= 1).
+  std::chrono::milliseconds delay_after(int attempt) const;
+};
+
+// --- triggers ---
+
+struct HttpTriggerSpec {
+  AuthLevel auth = AuthLevel::function;  // Azure's default when authLevel is absent
+  std::vector<std::string> methods;      // upper-case; empty = every method
+  std::string route;                     // template without the route prefix
+};
+
+struct QueueTriggerSpec {
+  std::string queue;  // the queue it listens on (app settings resolved)
+};
+
+using TriggerSpec = std::variant<HttpTriggerSpec, QueueTriggerSpec>;
+enum class TriggerKind { http, queue };  // TriggerSpec's alternatives, in order
+const char* trigger_kind_name(TriggerKind kind);  // "http", "queue"
+
+// --- output bindings ---
+
+// The HTTP response of an HTTP-triggered function ("res" or "$return").
+struct HttpOutputSpec {};
+
+// Messages written to `queue` when the invocation succeeds. `queue` may hold binding
+// expressions ("{id}", "{Query.kind}", "{rand-guid}") resolved per invocation from its
+// trigger data (api/binding_data.h); the resolved name is validated at write time.
+struct QueueOutputSpec {
+  std::string queue;
+};
+
+using OutputSpec = std::variant<HttpOutputSpec, QueueOutputSpec>;
+
+struct OutputBinding {
+  std::string name;  // binding name, or "$return"
+  OutputSpec spec;
+};
+
+// A binding object as written in function.json, kept for protocol fields Nimbus passes on.
+struct Binding {
+  std::string type;
+  std::string direction;  // "in", "out", "inout"
+  std::string name;
+  boost::json::object raw;
+};
+
+struct FunctionSpec {
+  std::string name;
+  Runtime runtime = Runtime::custom_handler;
+  std::string trigger_name;  // the trigger binding's name, e.g. "req"
+  TriggerSpec trigger;
+  std::vector<OutputBinding> outputs;
+  std::optional<RetryPolicy> retry;  // function.json "retry", overriding host.json's
+  std::vector<Binding> bindings;
+  bool disabled = false;
+
+  TriggerKind trigger_kind() const { return static_cast<TriggerKind>(trigger.index()); }
+  const HttpTriggerSpec* http() const { return std::get_if<HttpTriggerSpec>(&trigger); }
+  const QueueTriggerSpec* queue() const { return std::get_if<QueueTriggerSpec>(&trigger); }
+  const OutputBinding* output(std::string_view binding) const {
+    for (const auto& o : outputs)
+      if (o.name == binding) return &o;
+    return nullptr;
+  }
+  // The HTTP output's binding name, or "" when the function has none.
+  std::string_view http_output() const {
+    for (const auto& o : outputs)
+      if (std::holds_alternative<HttpOutputSpec>(o.spec)) return o.name;
+    return {};
+  }
+  bool has_store_outputs() const {
+    for (const auto& o : outputs)
+      if (!std::holds_alternative<HttpOutputSpec>(o.spec)) return true;
+    return false;
+  }
+};
+
+}  // namespace nimbus::api

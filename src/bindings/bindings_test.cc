@@ -1,0 +1,126 @@
+// Binding expressions and output bindings, without a store: what a function's outputs become.
+#include <gtest/gtest.h>
+
+#include "bindings/expressions.h"
+#include "bindings/outputs.h"
+#include "common/ids.h"
+
+namespace nimbus::bindings {
+namespace {
+
+api::FunctionSpec http_fn(std::vector<api::OutputBinding> outputs) {
+  api::FunctionSpec fn;
+  fn.name = "orders";
+  fn.trigger = api::HttpTriggerSpec{api::AuthLevel::anonymous, {}, "orders/{kind}"};
+  fn.outputs = std::move(outputs);
+  return fn;
+}
+
+TEST(Expressions, ParseSplitsLiteralsAndExpressions) {
+  std::string error;
+  auto parts = parse_template("a-{id}-{Query.x}", error);
+  ASSERT_TRUE(parts) << error;
+  ASSERT_EQ(parts->size(), 4u);
+  EXPECT_FALSE((*parts)[0].expression);
+  EXPECT_EQ((*parts)[1].text, "id");
+  EXPECT_TRUE((*parts)[3].expression);
+  EXPECT_EQ((*parts)[3].text, "Query.x");
+}
+
+TEST(Expressions, ParseRefusesUnbalancedAndEmptyBraces) {
+  for (const char* bad : {"a{b", "a}b", "{}", "{a{b}}", "x{"}) {
+    std::string error;
+    EXPECT_FALSE(parse_template(bad, error)) << bad;
+    EXPECT_FALSE(error.empty()) << bad;
+  }
+}
+
+TEST(Expressions, CheckKnowsWhatEachTriggerProvides) {
+  auto fn = http_fn({});
+  EXPECT_EQ(check_template("out-{kind}", fn, {"kind"}), "");
+  EXPECT_EQ(check_template("{Query.x}-{Headers.y}-{rand-guid}", fn, {"kind"}), "");
+  auto e = check_template("{nope}", fn, {"kind"});
+  EXPECT_NE(e.find("{nope}"), std::string::npos) << e;
+  EXPECT_NE(e.find("{kind}"), std::string::npos) << e;  // names what would work
+  api::FunctionSpec q;
+  q.trigger = api::QueueTriggerSpec{"jobs"};
+  EXPECT_EQ(check_template("{customer}", q, {}), "");  // may be a JSON message property
+}
+
+TEST(Expressions, ResolveFromHttpTriggerData) {
+  auto fn = http_fn({});
+  api::HttpRequestData req;
+  req.params = {{"kind", "books"}};
+  req.query = {{"Region", "eu"}};
+  req.headers = {{"X-Tenant", "t1"}};
+  api::Invocation inv;
+  inv.function = &fn;
+  inv.input = &req;
+  std::string error;
+  EXPECT_EQ(resolve("q-{KIND}-{query.region}-{Headers.x-tenant}", inv, error),
+            "q-books-eu-t1");
+  EXPECT_FALSE(resolve("{Query.missing}", inv, error));
+  EXPECT_NE(error.find("{Query.missing}"), std::string::npos);
+  auto guid = resolve("{rand-guid}", inv, error);
+  ASSERT_TRUE(guid);
+  EXPECT_EQ(guid->size(), 36u);
+}
+
+TEST(Expressions, ResolveFromQueueMessageAndItsJsonProperties) {
+  api::FunctionSpec fn;
+  fn.name = "work";
+  fn.trigger = api::QueueTriggerSpec{"jobs"};
+  api::QueueMessageData m{"id-1", R"({"customer":"acme","n":3,"deep":{"x":1}})", 2, "", "", "", ""};
+  api::Invocation inv;
+  inv.function = &fn;
+  inv.input = &m;
+  std::string error;
+  EXPECT_EQ(resolve("{customer}-{n}-{DequeueCount}-{Id}", inv, error), "acme-3-2-id-1");
+  EXPECT_FALSE(resolve("{deep}", inv, error));  // objects are not names
+  api::QueueMessageData plain{"id-2", "not json", 1, "", "", "", ""};
+  inv.input = &plain;
+  EXPECT_EQ(resolve("{queueTrigger}", inv, error), "not json");
+  EXPECT_FALSE(resolve("{customer}", inv, error));
+}
+
+TEST(Outputs, QueueValuesBecomePutsInOrderEncodedAsTheTriggerDecodes) {
+  auto fn = http_fn({{"res", api::HttpOutputSpec{}}, {"out", api::QueueOutputSpec{"done-{kind}"}}});
+  api::HttpRequestData req;
+  req.params = {{"kind", "books"}};
+  api::Invocation inv;
+  inv.function = &fn;
+  inv.input = &req;
+  api::Effects fx;
+  ASSERT_EQ(add_output_writes(inv, {{"out", "a"}, {"out", "b"}}, {"acct", true}, fx), "");
+  ASSERT_EQ(fx.writes.size(), 2u);
+  const auto& put = std::get<api::QueuePut>(fx.writes[1]).message;
+  EXPECT_EQ(put.queue.account, "acct");
+  EXPECT_EQ(put.queue.name, "done-books");
+  EXPECT_EQ(put.text, base64_encode("b"));
+  api::Effects raw;
+  ASSERT_EQ(add_output_writes(inv, {{"out", "a"}}, {"acct", false}, raw), "");
+  EXPECT_EQ(std::get<api::QueuePut>(raw.writes[0]).message.text, "a");
+}
+
+TEST(Outputs, RefusesUndeclaredBindingsInvalidTargetsAndOversizedValues) {
+  auto fn = http_fn({{"res", api::HttpOutputSpec{}}, {"out", api::QueueOutputSpec{"{kind}"}}});
+  api::HttpRequestData req;
+  req.params = {{"kind", "Not_A_Queue"}};
+  api::Invocation inv;
+  inv.function = &fn;
+  inv.input = &req;
+  api::Effects fx;
+  auto e = add_output_writes(inv, {{"audit", "x"}}, {"acct", true}, fx);
+  EXPECT_NE(e.find("\"audit\""), std::string::npos) << e;
+  EXPECT_NE(e.find("does not declare"), std::string::npos) << e;
+  e = add_output_writes(inv, {{"out", "x"}}, {"acct", true}, fx);
+  EXPECT_NE(e.find("Not_A_Queue"), std::string::npos) << e;
+  req.params = {{"kind", "fine"}};
+  e = add_output_writes(inv, {{"out", std::string(64 * 1024, 'x')}}, {"acct", true}, fx);
+  EXPECT_NE(e.find("after base64 encoding"), std::string::npos) << e;
+  e = add_output_writes(inv, {{"res", "x"}}, {"acct", true}, fx);
+  EXPECT_NE(e.find("HTTP response"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace nimbus::bindings

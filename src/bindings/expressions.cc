@@ -1,0 +1,165 @@
+#include "bindings/expressions.h"
+
+#include <boost/json.hpp>
+#include <cctype>
+
+#include "common/ids.h"
+
+namespace json = boost::json;
+
+namespace nimbus::bindings {
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+bool istarts(std::string_view s, std::string_view prefix) {
+  return s.size() > prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+constexpr std::string_view kGlobal[] = {"rand-guid", "DateTime", "sys.MethodName", "sys.UtcNow",
+                                        "sys.RandGuid"};
+constexpr std::string_view kQueueMetadata[] = {"queueTrigger",   "Id",
+                                               "DequeueCount",   "InsertionTime",
+                                               "ExpirationTime", "NextVisibleTime",
+                                               "PopReceipt"};
+
+std::optional<std::string> global_value(std::string_view name, const api::Invocation& inv) {
+  if (iequals(name, "rand-guid") || iequals(name, "sys.RandGuid")) return new_uuid();
+  if (iequals(name, "DateTime") || iequals(name, "sys.UtcNow")) return iso8601_now_ms();
+  if (iequals(name, "sys.MethodName")) return inv.function->name;
+  return std::nullopt;
+}
+
+std::optional<std::string> http_value(std::string_view name, const api::HttpRequestData& r) {
+  if (istarts(name, "Query.")) {
+    auto key = name.substr(6);
+    for (const auto& [k, v] : r.query)
+      if (iequals(k, key)) return v;
+    return std::nullopt;
+  }
+  if (istarts(name, "Headers.")) {
+    auto v = r.header(name.substr(8));
+    if (v.data() == nullptr && v.empty()) return std::nullopt;
+    return std::string(v);
+  }
+  for (const auto& [k, v] : r.params)
+    if (iequals(k, name)) return v;
+  return std::nullopt;
+}
+
+std::optional<std::string> queue_value(std::string_view name, const api::QueueMessageData& m) {
+  if (iequals(name, "queueTrigger")) return m.text;
+  if (iequals(name, "Id")) return m.id;
+  if (iequals(name, "DequeueCount")) return std::to_string(m.dequeue_count);
+  if (iequals(name, "InsertionTime")) return m.insertion_time;
+  if (iequals(name, "ExpirationTime")) return m.expiration_time;
+  if (iequals(name, "NextVisibleTime")) return m.next_visible_time;
+  if (iequals(name, "PopReceipt")) return m.pop_receipt;
+  // A JSON object message: its top-level scalar properties.
+  boost::system::error_code ec;
+  json::value doc = json::parse(m.text, ec);
+  if (ec || !doc.is_object()) return std::nullopt;
+  for (const auto& kv : doc.as_object()) {
+    if (!iequals(kv.key(), name)) continue;
+    const auto& v = kv.value();
+    if (v.is_string()) return std::string(v.as_string());
+    if (v.is_number() || v.is_bool()) return json::serialize(v);
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::vector<TemplatePart>> parse_template(std::string_view tmpl, std::string& error) {
+  std::vector<TemplatePart> parts;
+  size_t i = 0;
+  while (i < tmpl.size()) {
+    size_t open = tmpl.find_first_of("{}", i);
+    if (open == std::string_view::npos) {
+      parts.push_back({false, std::string(tmpl.substr(i))});
+      break;
+    }
+    if (tmpl[open] == '}') {
+      error = "has a '}' at character " + std::to_string(open) + " without a '{' before it";
+      return std::nullopt;
+    }
+    if (open > i) parts.push_back({false, std::string(tmpl.substr(i, open - i))});
+    size_t close = tmpl.find_first_of("{}", open + 1);
+    if (close == std::string_view::npos || tmpl[close] == '{') {
+      error = "has a '{' at character " + std::to_string(open) +
+              " that is not closed; write a binding expression as {name}";
+      return std::nullopt;
+    }
+    if (close == open + 1) {
+      error = "has an empty binding expression {} at character " + std::to_string(open);
+      return std::nullopt;
+    }
+    parts.push_back({true, std::string(tmpl.substr(open + 1, close - open - 1))});
+    i = close + 1;
+  }
+  return parts;
+}
+
+std::string check_template(std::string_view tmpl, const api::FunctionSpec& fn,
+                           const std::vector<std::string>& route_params) {
+  std::string error;
+  auto parts = parse_template(tmpl, error);
+  if (!parts) return error;
+  for (const auto& p : *parts) {
+    if (!p.expression) continue;
+    bool known = false;
+    for (auto g : kGlobal) known = known || iequals(p.text, g);
+    std::string offered = "{rand-guid}, {DateTime}, {sys.MethodName}";
+    if (fn.http()) {
+      known = known || istarts(p.text, "Query.") || istarts(p.text, "Headers.");
+      for (const auto& r : route_params) known = known || iequals(p.text, r);
+      offered += ", {Query.<name>}, {Headers.<name>}";
+      for (const auto& r : route_params) offered += ", {" + r + "}";
+    } else if (fn.queue()) {
+      // Any other name may be a property of a JSON message: only known when it arrives.
+      known = true;
+    }
+    if (!known)
+      return "uses {" + p.text + "}, which this function's trigger does not provide; use " +
+             offered;
+  }
+  return "";
+}
+
+std::optional<std::string> resolve(std::string_view tmpl, const api::Invocation& inv,
+                                   std::string& error) {
+  if (tmpl.find_first_of("{}") == std::string_view::npos) return std::string(tmpl);
+  auto parts = parse_template(tmpl, error);
+  if (!parts) return std::nullopt;
+  std::string out;
+  for (const auto& p : *parts) {
+    if (!p.expression) {
+      out += p.text;
+      continue;
+    }
+    std::optional<std::string> v = global_value(p.text, inv);
+    if (!v && inv.http()) v = http_value(p.text, *inv.http());
+    if (!v && inv.queue()) v = queue_value(p.text, *inv.queue());
+    if (!v) {
+      error = "binding expression {" + p.text + "} has no value for this invocation" +
+              (inv.http()    ? " (no such route parameter, query parameter or header)"
+               : inv.queue() ? " (no such message property; the message must be a JSON object "
+                               "with that top-level property)"
+                             : "");
+      return std::nullopt;
+    }
+    out += *v;
+  }
+  return out;
+}
+
+}  // namespace nimbus::bindings

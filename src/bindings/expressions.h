@@ -1,0 +1,41 @@
+#pragma once
+// Binding expressions: "{name}" placeholders in binding properties (a queue output's
+// queueName today; a document binding's id and partitionKey next), resolved per invocation
+// from its trigger data, as Azure Functions resolves them:
+//   any trigger  {rand-guid} {DateTime} {sys.MethodName} {sys.UtcNow} {sys.RandGuid}
+//   httpTrigger  {<route parameter>} {Query.<name>} {Headers.<name>}
+//   queueTrigger {queueTrigger} (the message text) {Id} {DequeueCount} {InsertionTime}
+//                {ExpirationTime} {NextVisibleTime} {PopReceipt}, and {<property>} of a message
+//                that is a JSON object (string, number or boolean values)
+// Names match case-insensitively. "%Setting%" (app settings) is resolved earlier, at load.
+// Not supported (yet): properties of an HTTP request's JSON body, nested paths ({a.b}).
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/invocation.h"
+
+namespace nimbus::bindings {
+
+struct TemplatePart {
+  bool expression = false;
+  std::string text;  // literal text, or the expression without braces
+};
+
+// Splits "{id}-x-{Query.kind}" into parts. nullopt (with `error`) for an unclosed or empty
+// brace, or a brace inside an expression. "{{" and "}}" are not escapes in Azure; neither here.
+std::optional<std::vector<TemplatePart>> parse_template(std::string_view tmpl, std::string& error);
+
+// Checks at load time that every expression in `tmpl` can be resolved for a function with
+// this trigger ("" or why not, with the names that would work). `route_params` are the HTTP
+// route's parameter names.
+std::string check_template(std::string_view tmpl, const api::FunctionSpec& fn,
+                           const std::vector<std::string>& route_params);
+
+// Resolves `tmpl` for one invocation; nullopt (with `error` naming the expression) when the
+// trigger data has no such value (a missing query parameter, a message that is not JSON).
+std::optional<std::string> resolve(std::string_view tmpl, const api::Invocation& inv,
+                                   std::string& error);
+
+}  // namespace nimbus::bindings

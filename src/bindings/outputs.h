@@ -1,0 +1,29 @@
+#pragma once
+// Output bindings: turns what a function gave its named outputs (api::InvocationResult::
+// outputs) into writes of one api::Effects, one converter per binding type (queue today;
+// documents next). Every value is checked before anything is written, so a function learns
+// which binding failed and how to fix it, and the commit stays all or nothing.
+#include <string>
+#include <vector>
+
+#include "api/effects.h"
+#include "api/invocation.h"
+
+namespace nimbus::bindings {
+
+struct OutputOptions {
+  std::string queue_account;  // the built-in store's account queue bindings write to
+  bool base64 = true;         // extensions.queues.messageEncoding: outputs encode as triggers decode
+};
+
+// Adds one write per value in `outputs` to `fx`. "" on success; otherwise why (naming the
+// binding, the resolved target and the fix) and `fx` may be partly filled: do not commit it.
+// A value for a binding the function does not declare is an error (native functions name
+// their outputs; custom handlers' undeclared Outputs are ignored before this point).
+std::string add_output_writes(const api::Invocation& inv, const std::vector<api::OutputValue>& outputs,
+                              const OutputOptions& options, api::Effects& fx);
+
+// Why one queue message cannot be written ("" when it can): the rules the store enforces.
+std::string check_queue_output(const std::string& queue, const std::string& text, bool base64);
+
+}  // namespace nimbus::bindings

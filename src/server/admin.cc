@@ -1,0 +1,153 @@
+#include "server/admin.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/json.hpp>
+#include <filesystem>
+#include <set>
+
+#include "http/http_server.h"
+#include "triggers/http_trigger.h"
+
+namespace json = boost::json;
+using boost::asio::awaitable;
+
+namespace nimbus::server {
+
+namespace {
+constexpr const char* kVersion = "0.1.0";
+}
+
+// One row per endpoint: how its path matches, the methods it takes, whether it needs the
+// master key, and its handler.
+struct AdminRoutes::Route {
+  std::string_view path;
+  bool prefix;  // path is a prefix ("/admin/functions/" + name)
+  std::initializer_list<std::string_view> methods;
+  bool open;  // answered without a key (Azure: ping; Nimbus: /metrics, on loopback by default)
+  awaitable<api::HttpResponseData> (*handle)(AdminRoutes&, api::HttpRequestData&);
+};
+
+const AdminRoutes::Route* AdminRoutes::find(const api::HttpRequestData& req, bool& path_known) {
+  static const Route kRoutes[] = {
+      {"/metrics", false, {"GET", "HEAD"}, true,
+       [](AdminRoutes& a, api::HttpRequestData&) { return a.metrics(); }},
+      {"/admin/host/ping", false, {"GET", "POST", "HEAD"}, true,
+       [](AdminRoutes& a, api::HttpRequestData&) -> awaitable<api::HttpResponseData> {
+         co_return a.ping();
+       }},
+      {"/admin/host/status", false, {"GET", "HEAD"}, false,
+       [](AdminRoutes& a, api::HttpRequestData&) -> awaitable<api::HttpResponseData> {
+         co_return a.status();
+       }},
+      {"/admin/functions/", true, {"POST"}, false,
+       [](AdminRoutes& a, api::HttpRequestData& r) -> awaitable<api::HttpResponseData> {
+         co_return a.run_function(r);
+       }},
+  };
+  path_known = false;
+  for (const auto& r : kRoutes) {
+    bool match = r.prefix ? req.path.starts_with(r.path) && req.path.size() > r.path.size()
+                          : req.path == r.path;
+    if (!match) continue;
+    path_known = true;
+    for (auto m : r.methods)
+      if (req.method == m) return &r;
+  }
+  return nullptr;
+}
+
+std::optional<api::HttpResponseData> AdminRoutes::admit(const api::HttpRequestData& req) const {
+  bool known = false;
+  const Route* r = find(req, known);
+  if (!r)
+    return known ? http::json_error(405, "MethodNotAllowed",
+                                    req.method + " is not allowed on " + req.path)
+                 : http::json_error(404, "NotFound", "no admin endpoint at " + req.path);
+  if (r->open || !c_.keys ||
+      c_.keys->authorize(api::AuthLevel::admin, triggers::presented_key(req)))
+    return std::nullopt;
+  return http::json_error(401, "Unauthorized",
+                          "admin endpoints need the master key in x-functions-key (see "
+                          "`nimbus keys list`)");
+}
+
+awaitable<api::HttpResponseData> AdminRoutes::handle(api::HttpRequestData& req) {
+  if (auto refused = admit(req)) co_return std::move(*refused);
+  bool known = false;
+  co_return co_await find(req, known)->handle(*this, req);
+}
+
+awaitable<api::HttpResponseData> AdminRoutes::metrics() {
+  std::string text = c_.metrics.render();
+  if (c_.store) {
+    // Depth and age of the oldest message of every queue a trigger listens on.
+    std::string depth =
+        "# HELP nimbus_queue_depth Approximate number of messages in a triggered queue.\n"
+        "# TYPE nimbus_queue_depth gauge\n";
+    std::string age =
+        "# HELP nimbus_queue_oldest_message_age_seconds Age of the oldest message in a "
+        "triggered queue.\n# TYPE nimbus_queue_oldest_message_age_seconds gauge\n";
+    std::set<std::string> seen;
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    for (const auto& fn : c_.app.functions) {
+      if (!fn.queue() || !seen.insert(fn.queue()->queue).second) continue;
+      const std::string& name = fn.queue()->queue;
+      api::QueueRef ref{c_.queue_account, name};
+      auto props = co_await c_.store->get_queue_properties(ref);
+      auto head = co_await c_.store->peek_messages(ref, 1);
+      int64_t count = props ? props.value().approximate_message_count : 0;
+      double oldest = head && !head.value().empty()
+                          ? static_cast<double>(now - head.value()[0].insertion_time) / 1000.0
+                          : 0.0;
+      depth += "nimbus_queue_depth{queue=\"" + name + "\"} " + std::to_string(count) + "\n";
+      age += "nimbus_queue_oldest_message_age_seconds{queue=\"" + name + "\"} " +
+             std::to_string(oldest) + "\n";
+    }
+    text += depth + age;
+  }
+  co_return api::HttpResponseData{200, {{"Content-Type", "text/plain; version=0.0.4"}},
+                                  std::move(text)};
+}
+
+api::HttpResponseData AdminRoutes::ping() { return {200, {{"Cache-Control", "no-store"}}, ""}; }
+
+api::HttpResponseData AdminRoutes::status() {
+  json::array errors;
+  for (const auto& e : c_.app.function_errors) errors.emplace_back(e);
+  double uptime =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - c_.started).count();
+  json::object status{{"id", std::filesystem::path(c_.app.root).filename().string()},
+                      {"state", "Running"},
+                      {"version", kVersion},
+                      {"versionDetails", std::string("Nimbus ") + kVersion},
+                      {"processUptime", static_cast<int64_t>(uptime * 1000)},
+                      {"functions", c_.app.functions.size()},
+                      {"errors", std::move(errors)}};
+  return {200, {{"Content-Type", "application/json"}}, json::serialize(status)};
+}
+
+// Azure's "run a non-HTTP function manually": {"input": "<message text>"}, 202 Accepted.
+api::HttpResponseData AdminRoutes::run_function(api::HttpRequestData& req) {
+  std::string name = req.path.substr(std::string_view("/admin/functions/").size());
+  const api::FunctionSpec* fn = nullptr;
+  for (const auto& f : c_.app.functions)
+    if (!f.disabled && boost::beast::iequals(f.name, name)) fn = &f;
+  if (!fn) return http::json_error(404, "NotFound", "no enabled function named \"" + name + "\"");
+  if (fn->http())
+    return http::json_error(400, "BadRequest",
+                            "\"" + fn->name + "\" is HTTP-triggered; call its route instead");
+  boost::system::error_code ec;
+  json::value body = json::parse(req.body, ec);
+  const json::value* input =
+      !ec && body.is_object() ? body.as_object().if_contains("input") : nullptr;
+  if (!input || !input->is_string())
+    return http::json_error(400, "BadRequest", "the body must be {\"input\": \"<message text>\"}");
+  if (!c_.queue_trigger) return http::json_error(503, "Unavailable", "this host has no queue store");
+  c_.queue_trigger->run_once(*fn, std::string(input->as_string()));
+  return {202, {}, ""};
+}
+
+}  // namespace nimbus::server
