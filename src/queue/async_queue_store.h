@@ -3,14 +3,20 @@
 //
 // Why: api::QueueStore completes on the backend's own thread (that is how group commit works);
 // coroutines on the single I/O thread must resume on that thread, never on the store thread.
-// Each method submits to the store and resumes the calling coroutine through a post to the
-// executor given here.
+// Each method submits to the store and resumes the calling coroutine on the executor given
+// here. Completions arrive in bursts (a group commit completes all its operations at once), so
+// they go through one inbox: the first of a burst posts one drain to the executor, the rest
+// only join the inbox; one wake-up of the I/O thread resumes them all.
 //
 // Ownership: borrows the store and the executor; both must outlive this object and every
 // coroutine using it. Thread-safety: call from coroutines on `executor` (any thread may call,
 // but completions always arrive on `executor`).
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include "api/queue_store.h"
 
@@ -22,6 +28,10 @@ class AsyncQueueStore {
   using Task = boost::asio::awaitable<api::QueueResult<T>>;
 
   AsyncQueueStore(api::QueueStore& store, boost::asio::any_io_executor executor);
+
+  // Runs `resume` on the executor, batched with the other completions of the same burst.
+  // Any thread.
+  void deliver(std::function<void()> resume);
 
   api::QueueStore& store() { return store_; }
   const boost::asio::any_io_executor& executor() const { return executor_; }
@@ -48,8 +58,17 @@ class AsyncQueueStore {
   // runtime::EffectsCommitter. Commit notices come from there too.
 
  private:
+  struct Inbox {
+    std::mutex mu;
+    std::vector<std::function<void()>> items;  // guarded by mu
+    bool drain_posted = false;                 // guarded by mu
+  };
+  static void drain(const std::shared_ptr<Inbox>& inbox);
+
   api::QueueStore& store_;
   boost::asio::any_io_executor executor_;
+  // Shared with the posted drain, so a drain still queued when this object goes is harmless.
+  std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
 };
 
 }  // namespace nimbus::queue

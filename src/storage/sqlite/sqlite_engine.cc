@@ -193,8 +193,9 @@ void SqliteEngine::submit(std::unique_ptr<Op> op) {
   {
     std::lock_guard lk(mu_);
     if (!stopping_) {
+      last_submit_ = std::chrono::steady_clock::now();
       // Another operation in flight: concurrent clients, for whom a commit window pays off.
-      if (executing_ || !pending_.empty()) last_overlap_ = std::chrono::steady_clock::now();
+      if (executing_ || !pending_.empty()) last_overlap_ = last_submit_;
       pending_.push_back(std::move(op));
       // Only the one notify the writer waits for: no wake-up (futex) per operation while it
       // holds a window open or runs a batch.
@@ -244,8 +245,16 @@ void SqliteEngine::wait_for_window(std::unique_lock<std::mutex>& lk) {
   if (pending_.size() >= target) return;
   windowed_.fetch_add(1, std::memory_order_relaxed);
   wake_at_ = target;
-  cv_.wait_until(lk, now + options_.commit_window,
-                 [&] { return stopping_ || pending_.size() >= target; });
+  // Closes at the deadline, when `target` operations are pending, or when none arrived for
+  // window_idle: the others in flight were waiting for this very commit, not coming.
+  auto deadline = now + options_.commit_window;
+  auto full = [&] { return stopping_ || pending_.size() >= target; };
+  for (;;) {
+    auto idle_end = last_submit_ + options_.window_idle;
+    if (cv_.wait_until(lk, std::min(deadline, idle_end), full)) break;
+    auto t = std::chrono::steady_clock::now();
+    if (t >= deadline || last_submit_ + options_.window_idle <= t) break;
+  }
   wake_at_ = 1;
 }
 

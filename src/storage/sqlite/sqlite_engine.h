@@ -45,13 +45,15 @@ class SqliteEngine final : public api::EffectsStore {
     std::string path;  // the database file, e.g. <data>/nimbus.db
     Sync sync = Sync::full;
     size_t max_batch = 4096;  // operations per transaction at most
-    // Group-commit window, under Sync::full only (the fsync is what it amortizes): when other
-    // operations were in flight within the last `window_recent`, the writer holds a batch
-    // open up to this long (or until as many operations as recent batches held have arrived)
-    // so one fsync covers them all. A lone sequential client never overlaps another
-    // operation, so it never waits: its operation commits as soon as the writer sees it.
-    // Zero turns the window off.
-    std::chrono::microseconds commit_window{4000};
+    // Group-commit window, under Sync::full only (the fsync, and the wake-ups around it, are
+    // what it amortizes): when other operations were in flight within the last
+    // `window_recent`, the writer holds a batch open up to `commit_window` so one fsync covers
+    // many clients' operations. It closes early once as many operations are pending as recent
+    // batches held, or when none arrived for `window_idle`. A lone sequential client never
+    // overlaps another operation, so it never waits: its operation commits as soon as the
+    // writer sees it. A zero commit_window turns the window off.
+    std::chrono::microseconds commit_window{10000};
+    std::chrono::microseconds window_idle{3000};
     std::chrono::milliseconds window_recent{50};
     // Expired queue messages are invisible at once; their rows are deleted this often.
     std::chrono::milliseconds sweep_interval{30000};
@@ -105,6 +107,7 @@ class SqliteEngine final : public api::EffectsStore {
   size_t wake_at_ = 1;                                    // guarded by mu_
   bool executing_ = false;                                // guarded by mu_: a batch is running
   std::chrono::steady_clock::time_point last_overlap_{};  // guarded by mu_
+  std::chrono::steady_clock::time_point last_submit_{};   // guarded by mu_
   double recent_batch_ = 0;  // writer thread only: decaying maximum of recent batch sizes
   api::NoticeListener listener_;             // guarded by mu_ (copied per batch)
   std::atomic<uint64_t> commits_{0};
