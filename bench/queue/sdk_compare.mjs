@@ -16,7 +16,8 @@
 // them all, with the command line, to FILE. A target that fails (e.g. Azurite not installed)
 // is a result with its error, not a missing row; failed SDK calls are counted per target.
 import { spawn } from "node:child_process";
-import { readFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -41,6 +42,19 @@ let phaseSeconds = PHASE_S;
 const cpuSeconds = (pid) => {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
   return (Number(f[11]) + Number(f[12])) / 100;  // utime + stime, in clock ticks of 1/100 s
+};
+// utime and stime apart, context switches of every thread, and read/write-family syscalls.
+const counters = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  let cs = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      for (const m of readFileSync(`/proc/${pid}/task/${t}/status`, "utf8").matchAll(/voluntary_ctxt_switches:\s+(\d+)/g)) cs += Number(m[1]);
+    } catch {}
+  }
+  let rw = 0;
+  try { for (const m of readFileSync(`/proc/${pid}/io`, "utf8").matchAll(/^sysc[rw]:\s+(\d+)/gm)) rw += Number(m[1]); } catch {}
+  return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100, cs, rw };
 };
 const pct = (a, p) => { const s = [...a].sort((x, y) => x - y); return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : 0; };
 
@@ -94,9 +108,12 @@ async function drain(q, count, deadline) {
 }
 
 async function phase(pid, fn) {
-  const c0 = cpuSeconds(pid), t0 = performance.now();
+  const k0 = counters(pid), t0 = performance.now();
   const done = await fn(Date.now() + phaseSeconds * 1000);
-  return { done, cpu: cpuSeconds(pid) - c0, secs: (performance.now() - t0) / 1000 };
+  const k1 = counters(pid);
+  const user = k1.user - k0.user, sys = k1.sys - k0.sys;
+  return { done, cpu: user + sys, user, sys, ctx_switches: k1.cs - k0.cs, rw_syscalls: k1.rw - k0.rw,
+           secs: (performance.now() - t0) / 1000 };
 }
 
 async function runTarget(name) {
@@ -110,7 +127,9 @@ async function runTarget(name) {
     const q = svc.getQueueClient("bench-put");
     await q.create();
     const put = await phase(pid, (dl) => fill(q, PUTS, dl));
-    r.put = { ...put, cpu_per_10k: put.cpu / put.done * 10000, ops_per_s: put.done / put.secs, partial: put.done < PUTS };
+    r.put = { ...put, cpu_per_10k: put.cpu / put.done * 10000, ops_per_s: put.done / put.secs, partial: put.done < PUTS,
+              us_per_put: put.cpu / put.done * 1e6, user_us_per_put: put.user / put.done * 1e6, sys_us_per_put: put.sys / put.done * 1e6,
+              ctx_switches_per_put: put.ctx_switches / put.done, rw_syscalls_per_put: put.rw_syscalls / put.done };
     const gd = await phase(pid, (dl) => drain(q, PUTS, dl));
     r.getdel = { ...gd, cpu_per_10k: gd.cpu / gd.done * 10000, ops_per_s: gd.done / gd.secs, partial: gd.done < PUTS };
 
@@ -144,6 +163,12 @@ async function runTarget(name) {
   return r;
 }
 
+let commit = "unknown";
+try { commit = execSync("git rev-parse HEAD", { cwd: root, encoding: "utf8" }).trim(); } catch {}
+const command = `node ${process.argv.slice(1).join(" ")}`;
+const serverBin = process.env.NIMBUS_QUEUE_SERVER_BIN || "build/release/nimbus-queue-server";
+console.log(`# commit ${commit}; ${new Date().toISOString()}; load average ${readFileSync("/proc/loadavg", "utf8").trim()}`);
+console.log(`# command: ${command} (nimbus-queue-server: ${serverBin})`);
 const results = [];
 for (const t of TARGETS) {
   process.stderr.write(`running ${t} ...\n`);
@@ -158,13 +183,23 @@ for (const t of TARGETS) {
   results.push(r);
 }
 if (args["json-out"]) {
-  writeFileSync(args["json-out"], JSON.stringify({ command: `node ${process.argv.slice(1).join(" ")}`, results }, null, 1));
+  writeFileSync(args["json-out"], JSON.stringify({ commit, command, server_bin: serverBin, results }, null, 1));
 }
 const f = (x, d = 2) => (x === undefined ? "-" : Number(x).toFixed(d));
-console.log("\n| target | CPU s / 10k puts | puts/s | CPU s / 10k get+delete | get+delete/s | drain msgs/s (depth) | put p50/p99 ms | get+delete p50/p99 ms | RSS MB |");
-console.log("|---|---|---|---|---|---|---|---|---|");
+console.log("\n| target | CPU s / 10k puts | µs/put user+sys | ctx switches/put | puts/s | CPU s / 10k get+delete | get+delete/s | drain msgs/s (depth) | put p50/p99 ms | get+delete p50/p99 ms | RSS MB | failed calls |");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
 for (const r of results) {
   if (r.error || !r.latency) { console.log(`| ${r.target} | error: ${String(r.error ?? "incomplete").split("\n")[0]} |`); continue; }
-  console.log(`| ${r.target} | ${f(r.put.cpu_per_10k)}${r.put.partial ? "*" : ""} | ${f(r.put.ops_per_s, 0)} | ${f(r.getdel.cpu_per_10k)}${r.getdel.partial ? "*" : ""} | ${f(r.getdel.ops_per_s, 0)} | ${f(r.drain.msgs_per_s, 1)}${r.drain.partial ? "*" : ""} (${r.drain.depth}) | ${f(r.latency.put_p50)} / ${f(r.latency.put_p99)} | ${f(r.latency.getdel_p50)} / ${f(r.latency.getdel_p99)} | ${f(r.rss_mb, 0)} |`);
+  console.log(`| ${r.target} | ${f(r.put.cpu_per_10k)}${r.put.partial ? "*" : ""} | ${f(r.put.user_us_per_put, 0)}+${f(r.put.sys_us_per_put, 0)} | ${f(r.put.ctx_switches_per_put)} | ${f(r.put.ops_per_s, 0)} | ${f(r.getdel.cpu_per_10k)}${r.getdel.partial ? "*" : ""} | ${f(r.getdel.ops_per_s, 0)} | ${f(r.drain.msgs_per_s, 1)}${r.drain.partial ? "*" : ""} (${r.drain.depth}) | ${f(r.latency.put_p50)} / ${f(r.latency.put_p99)} | ${f(r.latency.getdel_p50)} / ${f(r.latency.getdel_p99)} | ${f(r.rss_mb, 0)} | ${r.errors} |`);
 }
 console.log("\n* partial: the phase hit its time bound; the per-10k CPU figure is extrapolated from what it did.");
+// Same-run ratios: how many times more server CPU per put (and per get+delete) each peer spends.
+const nimbus = results.find((r) => r.target === "nimbus" && r.put);
+if (nimbus) {
+  for (const r of results) {
+    if (r === nimbus || !r.put) continue;
+    console.log(`${r.target} ÷ nimbus, server CPU per put: ${f(r.put.cpu_per_10k / nimbus.put.cpu_per_10k, 1)}x` +
+      (r.getdel ? `; per get+delete: ${f(r.getdel.cpu_per_10k / nimbus.getdel.cpu_per_10k, 0)}x` : "") +
+      (r.drain ? `; drain rate nimbus ÷ ${r.target}: ${f(nimbus.drain.msgs_per_s / r.drain.msgs_per_s, 0)}x` : ""));
+  }
+}
