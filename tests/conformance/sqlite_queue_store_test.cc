@@ -65,6 +65,55 @@ TEST(SqliteQueueStore, GroupCommitBatchesConcurrentPutsIntoFewTransactions) {
   std::filesystem::remove_all(tmpl);
 }
 
+TEST(SqliteQueueStore, ASequentialClientNeverWaitsForTheCommitWindow) {
+  char tmpl[] = "/tmp/nimbus-sqlite-queue-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  FakeClock clock;
+  {
+    auto store = open_sqlite(tmpl, clock);
+    SyncQueueStore sync(*store);
+    api::QueueRef q{"devstoreaccount1", "alone"};
+    ASSERT_TRUE(sync.create(q).ok());
+    uint64_t before = store->commit_count();
+    // Each put waits for the previous one's completion: nothing else is ever in flight.
+    for (int i = 0; i < 200; ++i) ASSERT_TRUE(sync.put(q, "m").ok());
+    EXPECT_EQ(store->engine().windowed_count(), 0u) << "a lone client waited for the window";
+    EXPECT_EQ(store->commit_count() - before, 200u);
+  }
+  std::filesystem::remove_all(tmpl);
+}
+
+TEST(SqliteQueueStore, TheCommitWindowGathersOverlappingClientsThatTrickleIn) {
+  char tmpl[] = "/tmp/nimbus-sqlite-queue-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  FakeClock clock;
+  {
+    auto store = open_sqlite(tmpl, clock);
+    SyncQueueStore sync(*store);
+    api::QueueRef q{"devstoreaccount1", "trickle"};
+    ASSERT_TRUE(sync.create(q).ok());
+    // Eight clients, each putting again when its previous put is acknowledged, each pausing
+    // 200 µs before a put (a client's own work): without the window, most commits would
+    // carry one or two puts.
+    constexpr int kClients = 8, kEach = 50;
+    uint64_t before = store->commit_count();
+    std::vector<std::thread> clients;
+    for (int c = 0; c < kClients; ++c)
+      clients.emplace_back([&] {
+        for (int i = 0; i < kEach; ++i) {
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+          EXPECT_TRUE(sync.put(q, "m").ok());
+        }
+      });
+    for (auto& t : clients) t.join();
+    uint64_t commits = store->commit_count() - before;
+    EXPECT_GT(store->engine().windowed_count(), 0u);
+    EXPECT_LT(commits, kClients * kEach / 3u) << commits << " commits for " << kClients * kEach;
+    EXPECT_EQ(sync.props(q).value().approximate_message_count, kClients * kEach);
+  }
+  std::filesystem::remove_all(tmpl);
+}
+
 TEST(SqliteQueueStore, OpenFailsWithAClearErrorForAnUnusablePath) {
   storage::SqliteQueueStore::Options o;
   o.path = "/nonexistent-dir-for-nimbus/nimbus.db";

@@ -256,6 +256,9 @@ void SqliteEngine::wait_for_window(std::unique_lock<std::mutex>& lk) {
     if (t >= deadline || last_submit_ + options_.window_idle <= t) break;
   }
   wake_at_ = 1;
+  // Nobody joined: the concurrency has ended (a client gone sequential after a burst). No
+  // more windows until operations overlap again.
+  if (pending_.size() <= 1) last_overlap_ = {};
 }
 
 void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
