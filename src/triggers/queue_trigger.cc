@@ -7,6 +7,7 @@
 
 #include "common/ids.h"
 #include "runtime/lease_keeper.h"
+#include "runtime/pull_listener.h"
 #include "triggers/output_commit.h"
 
 namespace asio = boost::asio;
@@ -59,23 +60,13 @@ std::string QueueTrigger::check(const config::AppSpec& app) {
 }
 
 struct QueueTrigger::Listener {
-  Listener(asio::io_context& io, int capacity) : wake(io), permits(capacity) {}
   const api::FunctionSpec* fn = nullptr;
   api::QueueRef queue;
-  asio::steady_timer wake;
-  bool wake_pending = false;                 // a notification arrived while not sleeping
-  api::UnixMillis next_visible = INT64_MAX;  // earliest delayed message we were told about
   int in_flight = 0;
   int threshold = 8;
-  bool stopped = false;
-  // The function's own admission: batchSize + newBatchThreshold permits. A batch is fetched
-  // only with batchSize free permits, and each fetched message carries one until settled, so
-  // no limit ever refuses a message after its delivery attempt was spent.
-  runtime::Admission permits;
-  void poke() {
-    wake_pending = true;
-    wake.cancel();
-  }
+  // The fetch loop and the function's own admission: batchSize + newBatchThreshold permits.
+  // Built right after the listener, since its fetch refers back to it.
+  std::optional<runtime::PullListener> loop;
 };
 
 QueueTrigger::QueueTrigger(asio::io_context& io, queue::AsyncQueueStore& store,
@@ -105,7 +96,16 @@ void QueueTrigger::start() {
     // Azure: newBatchThreshold defaults to batchSize / 2 * processor count.
     int threshold = app_.queues.new_batch_threshold >= 0 ? app_.queues.new_batch_threshold
                                                         : app_.queues.batch_size / 2 * cores;
-    auto l = std::make_shared<Listener>(io_, app_.queues.batch_size + threshold);
+    runtime::PullListener::Options o{app_.queues.batch_size, app_.queues.batch_size + threshold,
+                                     app_.queues.max_polling_interval};
+    // The fetch captures the listener weakly: the listener owns the loop that calls it.
+    auto l = std::make_shared<Listener>();
+    l->loop.emplace(io_.get_executor(), o,
+                    [this, w = std::weak_ptr<Listener>(l)](
+                        runtime::Admission::Permit batch) -> awaitable<int> {
+                      auto l = w.lock();
+                      co_return l ? co_await fetch(l, std::move(batch)) : 0;
+                    });
     l->fn = &fn;
     l->queue = {account_, fn.queue()->queue};
     l->threshold = threshold;
@@ -116,10 +116,7 @@ void QueueTrigger::start() {
 }
 
 void QueueTrigger::stop() {
-  for (auto& l : listeners_) {
-    l->stopped = true;
-    l->wake.cancel();
-  }
+  for (auto& l : listeners_) l->loop->stop();
 }
 
 int QueueTrigger::in_flight() const {
@@ -155,17 +152,8 @@ void QueueTrigger::run_once(const api::FunctionSpec& fn, std::string input) {
 void QueueTrigger::notify(const api::CommitNotice& notice) {
   const auto* visible = std::get_if<api::QueueVisible>(&notice);
   if (!visible || visible->queue.account != account_) return;
-  api::UnixMillis visible_at = visible->visible_at;
-  api::UnixMillis now = unix_now();
-  for (auto& l : listeners_) {
-    if (l->queue.name != visible->queue.name) continue;
-    if (visible_at <= now) {
-      l->poke();
-    } else if (visible_at < l->next_visible) {
-      l->next_visible = visible_at;
-      l->wake.cancel();  // re-plan the sleep around the earlier wake-up
-    }
-  }
+  for (auto& l : listeners_)
+    if (l->queue.name == visible->queue.name) l->loop->due_at(visible->visible_at);
 }
 
 awaitable<void> QueueTrigger::run(std::shared_ptr<Listener> l) {
@@ -178,44 +166,21 @@ awaitable<void> QueueTrigger::run(std::shared_ptr<Listener> l) {
   log_.info("Host.Triggers.Queue", "listening",
             {{"function", l->fn->name}, {"queue", l->queue.name},
              {"batchSize", opt.batch_size}, {"newBatchThreshold", l->threshold}});
-  milliseconds idle{100};
-  while (!l->stopped) {
-    l->wake_pending = false;
-    bool fetched_any = false;
-    // Admission before the fetch: permits for a whole batch, or no fetch at all.
-    if (auto batch = l->permits.try_acquire(opt.batch_size)) {
-      auto got = co_await store_.get_messages(l->queue, opt.batch_size, whole_seconds(opt.lease));
-      if (got) {
-        fetched_any = !got.value().empty();
-        for (auto& m : got.value())
-          asio::co_spawn(io_, process(l, std::move(m), batch.split(1)),
-                         log_if_thrown(log_, "Host.Triggers.Queue", "message handling failed"));
-      } else {
-        log_.warn("Host.Triggers.Queue", "fetch failed: " + got.error().message,
-                  {{"queue", l->queue.name}});
-      }
-    }  // permits of the batch that found no message are returned here
-    if (fetched_any) {
-      idle = milliseconds(100);
-      continue;  // more may be waiting: fetch again as soon as capacity allows
-    }
-    if (l->wake_pending) continue;
-    // Sleep until poked, until a delayed message is due, or for the polling back-off.
-    milliseconds sleep = idle;
-    if (l->next_visible != INT64_MAX) {
-      milliseconds due(std::max<int64_t>(0, l->next_visible - unix_now()));
-      if (due <= sleep) {
-        sleep = due;
-        l->next_visible = INT64_MAX;
-      }
-    }
-    if (l->permits.available() < opt.batch_size)
-      sleep = opt.max_polling_interval;  // a completion pokes
-    l->wake.expires_after(sleep);
-    boost::system::error_code ec;
-    co_await l->wake.async_wait(asio::redirect_error(use_awaitable, ec));
-    if (!ec) idle = std::min(idle * 2, opt.max_polling_interval);
+  co_await l->loop->run();
+}
+
+awaitable<int> QueueTrigger::fetch(std::shared_ptr<Listener> l, runtime::Admission::Permit batch) {
+  const auto& opt = app_.queues;
+  auto got = co_await store_.get_messages(l->queue, batch.count(), whole_seconds(opt.lease));
+  if (!got) {
+    log_.warn("Host.Triggers.Queue", "fetch failed: " + got.error().message,
+              {{"queue", l->queue.name}});
+    co_return 0;
   }
+  for (auto& m : got.value())
+    asio::co_spawn(io_, process(l, std::move(m), batch.split(1)),
+                   log_if_thrown(log_, "Host.Triggers.Queue", "message handling failed"));
+  co_return static_cast<int>(got.value().size());
 }
 
 awaitable<void> QueueTrigger::process(std::shared_ptr<Listener> l, api::QueueMessage msg,
@@ -275,7 +240,7 @@ awaitable<void> QueueTrigger::process(std::shared_ptr<Listener> l, api::QueueMes
   co_await lease.stop();  // already stopped by the completion; a no-op then
   permit.release();
   --l->in_flight;
-  l->poke();
+  l->loop->poke();
 }
 
 awaitable<void> QueueTrigger::settle(Listener& l, const api::QueueMessage& msg,

@@ -63,6 +63,9 @@ class QueueTrigger {
  private:
   struct Listener;
   boost::asio::awaitable<void> run(std::shared_ptr<Listener> l);
+  // The listener's fetch (runtime::PullListener): up to batch.count() messages, each started
+  // with one permit of the batch.
+  boost::asio::awaitable<int> fetch(std::shared_ptr<Listener> l, runtime::Admission::Permit batch);
   boost::asio::awaitable<void> process(std::shared_ptr<Listener> l, api::QueueMessage msg,
                                        runtime::Admission::Permit permit);
   // The message's completion: success commits the deletion and the outputs; failure releases
