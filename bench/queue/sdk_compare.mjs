@@ -5,6 +5,7 @@
 //
 //   node bench/queue/sdk_compare.mjs [--puts 10000] [--drain 20000] [--phase-seconds 90]
 //        [--azurite-phase-seconds S] [--targets nimbus,azurite-memory,azurite-disk] [--json-out FILE]
+//        [--baseline-bin PATH]   (adds the target nimbus-baseline: another nimbus-queue-server build)
 //
 // Phases (each bounded by its count AND --phase-seconds; a phase that hits the time bound
 // reports what it did and the per-10,000 figure extrapolated from it, flagged "partial"):
@@ -36,7 +37,7 @@ const PUTS = Number(args.puts ?? 10000);
 const DRAIN = Number(args.drain ?? 20000);
 const PHASE_S = Number(args["phase-seconds"] ?? 90);
 const AZ_PHASE_S = Number(args["azurite-phase-seconds"] ?? PHASE_S);
-const TARGETS = (args.targets ?? "nimbus,azurite-memory,azurite-disk").split(",");
+const TARGETS = (args.targets ?? ("nimbus,azurite-memory,azurite-disk" + (args["baseline-bin"] ? ",nimbus-baseline" : ""))).split(",");
 let phaseSeconds = PHASE_S;
 
 const cpuSeconds = (pid) => {
@@ -117,9 +118,18 @@ async function phase(pid, fn) {
 }
 
 async function runTarget(name) {
-  phaseSeconds = name === "nimbus" ? PHASE_S : AZ_PHASE_S;
+  phaseSeconds = name.startsWith("nimbus") ? PHASE_S : AZ_PHASE_S;
   let srv, pid;
   if (name === "nimbus") { srv = await startQueueServer(); pid = srv.proc.pid; }
+  else if (name === "nimbus-baseline") {
+    // Another build of nimbus-queue-server (e.g. the commit before a change), same script.
+    const saved = process.env.NIMBUS_QUEUE_SERVER_BIN;
+    process.env.NIMBUS_QUEUE_SERVER_BIN = args["baseline-bin"];
+    try { srv = await startQueueServer(); } finally {
+      if (saved === undefined) delete process.env.NIMBUS_QUEUE_SERVER_BIN; else process.env.NIMBUS_QUEUE_SERVER_BIN = saved;
+    }
+    pid = srv.proc.pid;
+  }
   else { srv = await startAzurite(name === "azurite-disk"); pid = srv.proc.pid; }
   const svc = QueueServiceClient.fromConnectionString(connectionString(srv.port), { retryOptions: { maxTries: 3 } });
   const r = { target: name, phase_seconds: phaseSeconds };
