@@ -1,0 +1,78 @@
+// The admin route table through a real HTTP server: which endpoints are open, which need the
+// master key (checked before the body is read), and what unknown paths and methods get.
+#include "server/admin.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+
+#include "testing/test_server.h"
+
+using namespace nimbus;
+
+namespace {
+
+struct AdminHost {
+  config::AppSpec app;
+  security::KeyStore keys = security::KeyStore::from_keys("master-key-0123456789", {});
+  observability::Metrics metrics;
+  server::AdminRoutes admin{{app, &keys, metrics, nullptr, nullptr, "devstoreaccount1",
+                             std::chrono::steady_clock::now()}};
+  fakes::TestServer server{
+      [this](api::HttpRequestData& req) { return admin.handle(req); },
+      [this](api::HttpRequestData& req) { return admin.admit(req); }};
+
+  AdminHost() {
+    app.root = "/apps/demo";
+    api::FunctionSpec fn;
+    fn.name = "work";
+    fn.trigger = api::QueueTriggerSpec{"jobs"};
+    app.functions.push_back(fn);
+    app.function_errors.push_back("broken/function.json: bindings: is required");
+  }
+  int status(const std::string& method, const std::string& path, const std::string& key = "",
+             const std::string& body = "") {
+    std::string raw = method + " " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+    if (!key.empty()) raw += "x-functions-key: " + key + "\r\n";
+    raw += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    last = server.request(raw);
+    return fakes::TestServer::status(last);
+  }
+  std::string last;
+};
+
+}  // namespace
+
+TEST(AdminRoutes, PingAndMetricsAreOpenEverythingElseNeedsTheMasterKey) {
+  AdminHost h;
+  ASSERT_TRUE(h.server.ok()) << h.server.error();
+  EXPECT_EQ(h.status("GET", "/admin/host/ping"), 200);
+  EXPECT_EQ(h.status("GET", "/metrics"), 200);
+  EXPECT_NE(h.last.find("nimbus_"), std::string::npos) << h.last;
+  EXPECT_EQ(h.status("GET", "/admin/host/status"), 401);
+  EXPECT_EQ(h.status("GET", "/admin/host/status", "wrong-key-0123456789"), 401);
+  EXPECT_EQ(h.status("GET", "/admin/host/status", "master-key-0123456789"), 200);
+  EXPECT_NE(h.last.find("\"errors\":[\"broken/function.json"), std::string::npos) << h.last;
+  EXPECT_EQ(h.status("POST", "/admin/functions/work", "", R"({"input":"x"})"), 401);
+}
+
+TEST(AdminRoutes, UnknownPathsAndMethodsAreNamed) {
+  AdminHost h;
+  ASSERT_TRUE(h.server.ok()) << h.server.error();
+  EXPECT_EQ(h.status("GET", "/admin/nothing-here", "master-key-0123456789"), 404);
+  EXPECT_EQ(h.status("DELETE", "/admin/host/ping"), 405);
+  EXPECT_EQ(h.status("GET", "/admin/functions/work", "master-key-0123456789"), 405);
+  EXPECT_EQ(h.status("POST", "/admin/functions/", "master-key-0123456789"), 404)
+      << "a function name is required";
+}
+
+TEST(AdminRoutes, ManualRunChecksTheFunctionAndTheBody) {
+  AdminHost h;
+  ASSERT_TRUE(h.server.ok()) << h.server.error();
+  const std::string key = "master-key-0123456789";
+  EXPECT_EQ(h.status("POST", "/admin/functions/missing", key, R"({"input":"x"})"), 404);
+  EXPECT_EQ(h.status("POST", "/admin/functions/work", key, "not json"), 400);
+  EXPECT_NE(h.last.find("{\\\"input\\\""), std::string::npos) << h.last;
+  // A queue function, but this host has no store to run it with.
+  EXPECT_EQ(h.status("POST", "/admin/functions/work", key, R"({"input":"x"})"), 503);
+}
