@@ -68,7 +68,12 @@ boost::asio::awaitable<api::HttpResponseData> HttpTrigger::handle(api::HttpReque
     case api::Outcome::succeeded:
       co_return std::move(result.response);
     case api::Outcome::failed:
-      co_return http::json_error(500, "FunctionFailed", result.error, inv.id);
+      // What user code threw may hold anything (a connection string, a stack); like Azure,
+      // the client learns only that it failed, and the log has the error under this id.
+      co_return http::json_error(500, "FunctionFailed",
+                                 "the function failed; the host log has its error under this "
+                                 "invocation id",
+                                 inv.id);
     case api::Outcome::timed_out:
       co_return http::json_error(504, "FunctionTimeout", result.error, inv.id);
     case api::Outcome::worker_crashed:

@@ -81,7 +81,8 @@ describe("faulty handler pool", () => {
     const f = await request(host.port, "GET", "/api/fail");
     assert.equal(f.status, 500);
     // The handler's own text is for the log, not for the client.
-    assert.equal(f.json.error.message, "handler answered HTTP 500");
+    assert.equal(f.json.error.message,
+      "the function failed; the host log has its error under this invocation id");
     await waitForLog(host, new RegExp(`"msg":"handler answered HTTP 500: handler failed on purpose","invocationId":"${f.json.error.invocationId}"`));
     const b = await request(host.port, "GET", "/api/badstatus");
     assert.equal(b.status, 502);
