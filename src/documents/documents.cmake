@@ -39,3 +39,7 @@ add_executable(document_store_conformance_test
 target_link_libraries(document_store_conformance_test PRIVATE nimbus_queue_core nimbus_documents GTest::gtest_main)
 add_test(NAME document_store_conformance_test COMMAND document_store_conformance_test)
 set_tests_properties(document_store_conformance_test PROPERTIES LABELS "unit;conformance" TIMEOUT 120)
+
+# Not a test: creates/s and point reads/s through api::DocumentStore (src/documents/README.md).
+add_executable(document_store_bench ${CMAKE_SOURCE_DIR}/bench/documents/store_bench.cc)
+target_link_libraries(document_store_bench PRIVATE nimbus_queue_core)
