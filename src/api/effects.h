@@ -3,15 +3,15 @@
 // WriteBatch in spirit. An optional acknowledgement (consuming the input that triggered the
 // work: today deleting or dead-lettering a queue message by its pop receipt; later advancing a
 // change-feed lease or consuming orchestration events) plus writes of any kind (today a queue
-// put; later a document upsert, a history append, a timer row).
+// put, a document upsert or delete; later a history append, a timer row).
 //
 // Why one value: "work and its effects commit together" (DESIGN.md). A message is completed
 // with its outputs, or neither; a batch of HTTP outputs lands whole or not at all. Backends
 // apply an Effects inside one transaction (and group-commit many of them with one fsync).
 //
 // Commit notices: after a commit, the store tells one listener what became available (a queue
-// has visible messages at t; later a document LSN, a timer due), so pushed triggers wake
-// without polling. One notice type for every domain.
+// has visible messages at t; a container's items changed up to an LSN; later a timer due), so
+// pushed triggers wake without polling. One notice type for every domain.
 //
 // Contract for implementations (checked by tests/conformance):
 // - commit() applies everything or nothing: a failing acknowledgement (message gone, stale pop
@@ -19,13 +19,16 @@
 // - A completion with a value means the effects are durable under the backend's durability
 //   setting. Completions and notices run on a backend-owned thread, must be quick and must not
 //   block; nothing throws across this interface; methods are thread-safe.
-// Errors use the store's closed set of codes (QueueErrc, shared by every domain for now).
+// Errors use the store's closed set of codes (QueueErrc, shared by every domain for now): a
+// document write's DocErrc comes back as invalid_argument (bad_request, not_found, conflict,
+// precondition_failed) or message_too_large (too_large), its message unchanged.
 #include <functional>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "api/document_store.h"
 #include "api/queue_store.h"
 
 namespace nimbus::api {
@@ -50,8 +53,29 @@ using Acknowledgement = std::variant<QueueAck>;
 struct QueuePut {
   NewMessage message;
 };
-using Write = std::variant<QueuePut>;
-using WriteReceipt = std::variant<MessageReceipt>;
+// Creates or replaces an item (the cosmosDB output binding's semantics). The container must
+// exist. `partition_key` absent: taken from the document; present: the document must agree.
+struct DocumentUpsert {
+  ContainerRef container;
+  boost::json::object document;
+  std::optional<PartitionKey> partition_key;
+};
+// Deletes an item; a missing item is not_found (and nothing in the Effects is applied).
+struct DocumentDelete {
+  ContainerRef container;
+  std::string id;
+  PartitionKey partition_key;
+};
+using Write = std::variant<QueuePut, DocumentUpsert, DocumentDelete>;
+// What a document write left: the item's id, its new _etag ("" after a delete) and the LSN the
+// write took.
+struct DocumentReceipt {
+  std::string id;
+  std::string etag;
+  int64_t lsn = 0;
+  bool created = false;
+};
+using WriteReceipt = std::variant<MessageReceipt, DocumentReceipt>;
 
 struct Effects {
   std::optional<Acknowledgement> ack;
@@ -64,6 +88,11 @@ struct Effects {
   }
   Effects& put(NewMessage m) {
     writes.emplace_back(QueuePut{std::move(m)});
+    return *this;
+  }
+  Effects& upsert(ContainerRef c, boost::json::object document,
+                  std::optional<PartitionKey> pk = std::nullopt) {
+    writes.emplace_back(DocumentUpsert{std::move(c), std::move(document), std::move(pk)});
     return *this;
   }
 };
@@ -80,7 +109,13 @@ struct QueueVisible {
   QueueRef queue;
   UnixMillis visible_at = 0;
 };
-using CommitNotice = std::variant<QueueVisible>;
+// Items of `container` changed; `lsn` is the highest LSN the commit wrote there (one notice
+// per container per commit). Change-feed readers continue from their own continuation.
+struct DocumentChanged {
+  ContainerRef container;
+  int64_t lsn = 0;
+};
+using CommitNotice = std::variant<QueueVisible, DocumentChanged>;
 using NoticeListener = std::function<void(const CommitNotice&)>;
 
 // The unit-of-change side of a storage engine: every domain's writes commit through it.
@@ -90,7 +125,8 @@ class EffectsStore {
   // Everything in `effects` in ONE transaction, or nothing (see the contract above).
   virtual void commit(Effects effects, QueueCallback<CommitReceipt> done) = 0;
   // Replaces the listener told after every commit (nullptr removes it). One notice per queue
-  // per commit: the earliest time something in it becomes visible. Set it before traffic.
+  // per commit (the earliest time something in it becomes visible) and one per changed
+  // container (its highest LSN). Set it before traffic.
   virtual void set_notice_listener(NoticeListener listener) = 0;
 };
 

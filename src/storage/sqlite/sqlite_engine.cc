@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "common/ids.h"
+#include "storage/sqlite/document_tables.h"
 #include "storage/sqlite/queue_tables.h"
 #include "storage/sqlite/sqlite_db.h"
 
@@ -21,7 +22,7 @@ using api::QueueError;
 namespace {
 
 // The schema of every table set on the engine, created at open when missing.
-const char* const kTableSets[] = {queue_tables::kSchema};
+const char* const kTableSets[] = {queue_tables::kSchema, document_tables::kSchema};
 
 QueueError err(QueueErrc code, std::string message) { return QueueError{code, std::move(message)}; }
 
@@ -33,13 +34,21 @@ UnixMillis system_now_ms() {
 
 // Applies one Effects inside the batch transaction, all or nothing: every part is checked
 // before anything is written, then the parts run inside a savepoint that is rolled back if
-// the acknowledgement does not hold. Table sets own their parts (queue_tables::apply).
+// the acknowledgement or a write does not hold. Table sets own their parts (queue_tables::apply,
+// document_tables::apply).
+using WriteOutcome = std::variant<api::WriteReceipt, QueueError>;
+WriteOutcome apply_write(SqliteDb& db, const api::QueuePut& p) { return api::WriteReceipt(queue_tables::apply(db, p)); }
+WriteOutcome apply_write(SqliteDb& db, const api::DocumentUpsert& p) { return document_tables::apply(db, p); }
+WriteOutcome apply_write(SqliteDb& db, const api::DocumentDelete& p) { return document_tables::apply(db, p); }
+
 api::QueueResult<api::CommitReceipt> apply_effects(SqliteDb& db, const api::Effects& fx) {
+  using document_tables::check;
+  using queue_tables::check;
   if (fx.ack)
-    if (auto e = std::visit([](const auto& a) { return queue_tables::check(a); }, *fx.ack))
+    if (auto e = std::visit([](const auto& a) { return check(a); }, *fx.ack))
       return *e;
   for (const auto& w : fx.writes)
-    if (auto e = std::visit([](const auto& p) { return queue_tables::check(p); }, w)) return *e;
+    if (auto e = std::visit([](const auto& p) { return check(p); }, w)) return *e;
   size_t notices_before = db.notices.size();
   auto savepoint = [&](const char* sql) {
     auto st = db.q(sql);
@@ -58,9 +67,16 @@ api::QueueResult<api::CommitReceipt> apply_effects(SqliteDb& db, const api::Effe
     receipt.dead_letter = std::move(std::get<0>(acked));
   }
   receipt.writes.reserve(fx.writes.size());
-  for (const auto& w : fx.writes)
-    receipt.writes.push_back(
-        std::visit([&](const auto& p) -> api::WriteReceipt { return queue_tables::apply(db, p); }, w));
+  for (const auto& w : fx.writes) {
+    auto outcome = std::visit([&](const auto& p) { return apply_write(db, p); }, w);
+    if (auto* e = std::get_if<QueueError>(&outcome)) {  // e.g. a document's container is gone
+      savepoint("ROLLBACK TO effects");
+      savepoint("RELEASE effects");
+      db.notices.resize(notices_before);
+      return *e;
+    }
+    receipt.writes.push_back(std::move(std::get<api::WriteReceipt>(outcome)));
+  }
   savepoint("RELEASE effects");
   return receipt;
 }
@@ -311,17 +327,25 @@ void SqliteEngine::notify() {
     listener = listener_;
   }
   if (!listener) return;
-  // One notice per queue: the earliest time something in it becomes visible.
-  auto key = [](const api::CommitNotice& n) -> const api::QueueVisible& {
-    return std::get<api::QueueVisible>(n);
+  // One notice per queue (the earliest time something in it becomes visible) and one per
+  // container (its highest LSN): sorted by (kind, names, order key), the first of each wins.
+  auto key = [](const api::CommitNotice& n) {
+    if (auto* q = std::get_if<api::QueueVisible>(&n))
+      return std::make_tuple(0, std::cref(q->queue.account), std::cref(q->queue.name), q->visible_at);
+    const auto& d = std::get<api::DocumentChanged>(n);
+    return std::make_tuple(1, std::cref(d.container.database), std::cref(d.container.container), -d.lsn);
+  };
+  auto same = [&](const auto& x, const auto& y) {
+    return std::get<0>(x) == std::get<0>(y) && std::get<1>(x) == std::get<1>(y) &&
+           std::get<2>(x) == std::get<2>(y);
   };
   std::sort(db.notices.begin(), db.notices.end(), [&](const auto& a, const auto& b) {
-    const auto &x = key(a), &y = key(b);
-    return std::tie(x.queue.account, x.queue.name, x.visible_at) <
-           std::tie(y.queue.account, y.queue.name, y.visible_at);
+    auto x = key(a), y = key(b);
+    return std::tie(std::get<0>(x), std::get<1>(x), std::get<2>(x), std::get<3>(x)) <
+           std::tie(std::get<0>(y), std::get<1>(y), std::get<2>(y), std::get<3>(y));
   });
   for (size_t i = 0; i < db.notices.size(); ++i) {
-    if (i > 0 && key(db.notices[i]).queue == key(db.notices[i - 1]).queue) continue;
+    if (i > 0 && same(key(db.notices[i]), key(db.notices[i - 1]))) continue;
     listener(db.notices[i]);
   }
 }
@@ -329,6 +353,7 @@ void SqliteEngine::notify() {
 void SqliteEngine::sweep() {
   try {
     queue_tables::sweep_expired(*db_, options_.clock());
+    document_tables::sweep_expired(*db_, options_.clock());
   } catch (const SqlError&) {
     // Expired rows are already invisible; the next sweep tries again.
   }

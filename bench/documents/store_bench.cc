@@ -1,0 +1,101 @@
+// document_store_bench: creates and point reads through api::DocumentStore on the SQLite
+// engine (synchronous=FULL: every acknowledged create is fsync-durable), with a bounded number
+// of operations in flight, as a lean client would drive it. Not a test: prints figures.
+//   document_store_bench [dir] [creates] [in_flight]
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <string>
+
+#include <boost/json.hpp>
+
+#include "storage/sqlite/sqlite_document_store.h"
+
+namespace json = boost::json;
+using nimbus::storage::SqliteDocumentStore;
+using namespace nimbus;
+
+namespace {
+
+// Runs `total` operations with at most `in_flight` outstanding; returns seconds.
+template <class Submit>
+double run(int total, int in_flight, Submit submit) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int outstanding = 0, done = 0, failed = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < total; ++i) {
+    {
+      std::unique_lock lk(mu);
+      cv.wait(lk, [&] { return outstanding < in_flight; });
+      ++outstanding;
+    }
+    submit(i, [&](bool ok) {
+      std::lock_guard lk(mu);
+      --outstanding;
+      ++done;
+      if (!ok) ++failed;
+      cv.notify_all();
+    });
+  }
+  std::unique_lock lk(mu);
+  cv.wait(lk, [&] { return done == total; });
+  if (failed) std::fprintf(stderr, "%d operations failed\n", failed);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string dir = argc > 1 ? argv[1] : "/tmp/nimbus-docbench-" + std::to_string(getpid());
+  int creates = argc > 2 ? std::atoi(argv[2]) : 20000;
+  int in_flight = argc > 3 ? std::atoi(argv[3]) : 64;
+  std::filesystem::create_directories(dir);
+  SqliteDocumentStore::Options o;
+  o.path = dir + "/nimbus.db";
+  std::string error;
+  auto store = SqliteDocumentStore::open(o, error);
+  if (!store) {
+    std::fprintf(stderr, "%s\n", error.c_str());
+    return 1;
+  }
+  auto wait = [&](auto submit) {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    submit([&] {
+      std::lock_guard lk(mu);
+      done = true;
+      cv.notify_all();
+    });
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return done; });
+  };
+  wait([&](auto fin) { store->create_database("bench", [fin](auto) { fin(); }); });
+  api::ContainerSpec spec = api::ContainerSpec::from_json(json::parse(R"({"id":"items","partitionKey":{"paths":["/pk"]}})").as_object()).value();
+  wait([&](auto fin) { store->create_container("bench", spec, [fin](auto) { fin(); }); });
+  api::ContainerRef ref{"bench", "items"};
+
+  double t = run(creates, in_flight, [&](int i, auto fin) {
+    json::object body{{"id", "item-" + std::to_string(i)}, {"pk", "p" + std::to_string(i % 1000)},
+                      {"name", "name " + std::to_string(i)}, {"score", i % 100}, {"kind", i % 2 ? "a" : "b"}};
+    store->create_item(ref, std::nullopt, std::move(body), [fin](api::DocResult<api::Item> r) { fin(r.ok()); });
+  });
+  std::printf("creates:     %d in %.3f s = %.0f/s (%d in flight, synchronous=FULL, %llu commits)\n", creates, t,
+              creates / t, in_flight, static_cast<unsigned long long>(store->engine().commit_count()));
+  int reads = creates * 2;
+  t = run(reads, in_flight, [&](int i, auto fin) {
+    int k = (i * 7919) % creates;
+    store->read_item(ref, "item-" + std::to_string(k), api::PartitionKey{json::string("p" + std::to_string(k % 1000))},
+                     [fin](api::DocResult<api::Item> r) { fin(r.ok()); });
+  });
+  std::printf("point reads: %d in %.3f s = %.0f/s\n", reads, t, reads / t);
+  store.reset();
+  if (argc <= 1) std::filesystem::remove_all(dir);
+  return 0;
+}

@@ -1,0 +1,108 @@
+#include "api/document_store.h"
+
+#include <boost/json/serialize.hpp>
+
+namespace nimbus::api {
+
+namespace json = boost::json;
+
+namespace {
+
+DocError bad(std::string message) { return DocError{DocErrc::bad_request, std::move(message)}; }
+
+// A partition key path: "/name" or nested "/a/b", each segment non-empty.
+std::string check_pk_path(const json::value& v) {
+  if (!v.is_string()) return "is not a string; write it as \"/property\"";
+  std::string_view p = v.as_string();
+  if (p.size() < 2 || p.front() != '/')
+    return "\"" + std::string(p) + "\" does not start with '/' and a property name; write it as \"/property\" or \"/a/b\"";
+  if (p.back() == '/' || p.find("//") != std::string_view::npos)
+    return "\"" + std::string(p) + "\" has an empty segment; write it as \"/property\" or \"/a/b\"";
+  return "";
+}
+
+// Index policy paths: "/*", "/a/?", "/a/*", "/\"_etag\"/?", "/tags/[]/?".
+std::string check_index_paths(const json::object& policy, const char* key) {
+  auto it = policy.find(key);
+  if (it == policy.end()) return "";
+  if (!it->value().is_array()) return std::string("indexingPolicy.") + key + " is not an array of {\"path\": ...}";
+  for (const auto& e : it->value().as_array()) {
+    const json::value* p = e.is_object() ? e.as_object().if_contains("path") : nullptr;
+    if (!p || !p->is_string() || p->as_string().empty() || p->as_string()[0] != '/')
+      return std::string("indexingPolicy.") + key + " has an entry " + json::serialize(e) +
+             " without a \"path\" starting with '/'; write {\"path\": \"/property/*\"}";
+    std::string_view s = p->as_string();
+    if (!(s.ends_with("/*") || s.ends_with("/?")))
+      return std::string("indexingPolicy.") + key + " path \"" + std::string(s) +
+             "\" must end with \"/*\" (the path and everything below) or \"/?\" (the value at the path)";
+  }
+  return "";
+}
+
+}  // namespace
+
+DocResult<ContainerSpec> ContainerSpec::from_json(const json::object& body) {
+  ContainerSpec spec;
+  const json::value* id = body.if_contains("id");
+  if (!id || !id->is_string()) return bad("the container body has no string \"id\"; send {\"id\": \"<name>\", \"partitionKey\": {\"paths\": [\"/pk\"]}}");
+  spec.id = std::string(id->as_string());
+  if (auto e = check_resource_id(spec.id); !e.empty()) return bad("container id \"" + spec.id + "\" " + e);
+
+  if (const json::value* pk = body.if_contains("partitionKey"); pk && !pk->is_null()) {
+    if (!pk->is_object()) return bad("container \"" + spec.id + "\": partitionKey is not an object; send {\"paths\": [\"/pk\"], \"kind\": \"Hash\"}");
+    const auto& o = pk->as_object();
+    const json::value* paths = o.if_contains("paths");
+    if (!paths || !paths->is_array() || paths->as_array().empty())
+      return bad("container \"" + spec.id + "\": partitionKey.paths must be a non-empty array such as [\"/pk\"]");
+    if (paths->as_array().size() > 3)
+      return bad("container \"" + spec.id + "\": partitionKey.paths has " + std::to_string(paths->as_array().size()) + " paths; hierarchical keys have at most 3");
+    for (const auto& p : paths->as_array()) {
+      if (auto e = check_pk_path(p); !e.empty()) return bad("container \"" + spec.id + "\": partition key path " + e);
+      spec.partition_key_paths.emplace_back(p.as_string());
+    }
+    if (const json::value* kind = o.if_contains("kind")) {
+      if (!kind->is_string() || (kind->as_string() != "Hash" && kind->as_string() != "MultiHash"))
+        return bad("container \"" + spec.id + "\": partitionKey.kind must be \"Hash\" or \"MultiHash\"");
+      spec.partition_key_kind = std::string(kind->as_string());
+    } else if (spec.partition_key_paths.size() > 1) {
+      spec.partition_key_kind = "MultiHash";
+    }
+    if (spec.partition_key_paths.size() > 1 && spec.partition_key_kind != "MultiHash")
+      return bad("container \"" + spec.id + "\": several partition key paths need partitionKey.kind \"MultiHash\"");
+    if (const json::value* ver = o.if_contains("version"); ver && !ver->is_null()) {
+      if (!ver->is_int64() || (ver->as_int64() != 1 && ver->as_int64() != 2))
+        return bad("container \"" + spec.id + "\": partitionKey.version must be 1 or 2");
+      spec.partition_key_version = static_cast<int>(ver->as_int64());
+    }
+  }
+
+  if (const json::value* ttl = body.if_contains("defaultTtl"); ttl && !ttl->is_null()) {
+    if (!ttl->is_int64() || (ttl->as_int64() != -1 && ttl->as_int64() <= 0))
+      return bad("container \"" + spec.id + "\": defaultTtl " + json::serialize(*ttl) +
+                 " is invalid; use -1 (items expire only with their own ttl), a number of seconds > 0, or leave it out (never expire)");
+    spec.default_ttl = ttl->as_int64();
+  }
+
+  json::object policy;
+  if (const json::value* ip = body.if_contains("indexingPolicy"); ip && !ip->is_null()) {
+    if (!ip->is_object()) return bad("container \"" + spec.id + "\": indexingPolicy is not an object");
+    policy = ip->as_object();
+  }
+  if (!policy.contains("indexingMode")) policy["indexingMode"] = "consistent";
+  if (const auto& m = policy["indexingMode"]; !m.is_string() || (m.as_string() != "consistent" && m.as_string() != "none" && m.as_string() != "lazy"))
+    return bad("container \"" + spec.id + "\": indexingPolicy.indexingMode must be \"consistent\" or \"none\"");
+  if (!policy.contains("automatic")) policy["automatic"] = true;
+  if (!policy.contains("includedPaths")) policy["includedPaths"] = json::array{json::object{{"path", "/*"}}};
+  if (!policy.contains("excludedPaths")) policy["excludedPaths"] = json::array{json::object{{"path", "/\"_etag\"/?"}}};
+  for (const char* key : {"includedPaths", "excludedPaths"})
+    if (auto e = check_index_paths(policy, key); !e.empty()) return bad("container \"" + spec.id + "\": " + e);
+  spec.indexing_policy = std::move(policy);
+
+  if (const json::value* uk = body.if_contains("uniqueKeyPolicy"); uk && !uk->is_null()) {
+    if (!uk->is_object()) return bad("container \"" + spec.id + "\": uniqueKeyPolicy is not an object; send {\"uniqueKeys\": [{\"paths\": [\"/email\"]}]}");
+    spec.unique_key_policy = uk->as_object();
+  }
+  return spec;
+}
+
+}  // namespace nimbus::api

@@ -1,0 +1,311 @@
+#pragma once
+// The document store: databases, containers and JSON items with the semantics of the Cosmos DB
+// NoSQL API (partition keys, ETags, system properties, TTL, a per-container LSN and its change
+// feed), as one interface that each storage backend (SQLite now, PostgreSQL later) implements
+// and tests/conformance/document_store_conformance.* checks. The Cosmos REST service
+// (src/documents/), the cosmosDB bindings and the change-feed trigger use it.
+//
+// Why callbacks: as api/queue_store.h — backends batch many operations into one transaction and
+// one fsync (group commit); a caller submits and is completed later, on a backend-owned thread.
+//
+// Why queries come as an interface (DocumentQuery) and not as SQL text: the SQL engine lives in
+// src/documents/ (nimbus_docsql), which storage may not depend on. The document service parses
+// the text once and hands the store a prepared query that can (a) say which index predicates it
+// implies and (b) run itself over the candidate documents the store feeds it (re-checking the
+// whole WHERE). The store never interprets SQL; any superset of the matching documents is
+// correct input, so the index is a pure optimization.
+//
+// Contract for every implementation:
+// - Each operation is atomic; a completion with a value means the effect is durable under the
+//   backend's durability setting.
+// - Completions run on a backend-owned thread, exactly once, must be quick and must not block.
+// - Expected failures are DocError values (the closed set below, one Cosmos status each);
+//   nothing throws across this interface. Methods are thread-safe.
+// - Every write of an item (create, replace, upsert, delete, expiry excluded) takes the next
+//   value of its container's LSN (monotonically increasing, never reused, starting at 1); the
+//   item carries it as `_lsn`. The store maintains `_rid`, `_self`, `_etag`, `_ts` (epoch
+//   seconds) and `_lsn`; values a client sends for them are ignored.
+// - Expired items (container defaultTtl, item `ttl`) are invisible at once and purged later.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+namespace nimbus::api {
+
+// The closed set of document store failures; each maps to one Cosmos status and `code` (the
+// REST layer does the mapping in one place).
+enum class DocErrc {
+  bad_request,          // 400 BadRequest: an invalid id, body, partition key, option or query
+  not_found,            // 404 NotFound: no such database, container or item (or it expired)
+  conflict,             // 409 Conflict: the id exists already (in the logical partition)
+  precondition_failed,  // 412 PreconditionFailed: If-Match does not match the current _etag
+  too_large,            // 413 RequestEntityTooLarge: an item over kMaxItemBytes
+  unavailable,          // 503 ServiceUnavailable: the store is shutting down; retry
+  storage_failure,      // 500 InternalServerError: the backend failed; nothing was applied
+};
+
+inline const char* doc_errc_name(DocErrc c) {
+  switch (c) {
+    case DocErrc::bad_request: return "BadRequest";
+    case DocErrc::not_found: return "NotFound";
+    case DocErrc::conflict: return "Conflict";
+    case DocErrc::precondition_failed: return "PreconditionFailed";
+    case DocErrc::too_large: return "RequestEntityTooLarge";
+    case DocErrc::unavailable: return "ServiceUnavailable";
+    case DocErrc::storage_failure: return "InternalServerError";
+  }
+  return "InternalServerError";
+}
+
+inline int doc_errc_status(DocErrc c) {
+  switch (c) {
+    case DocErrc::bad_request: return 400;
+    case DocErrc::not_found: return 404;
+    case DocErrc::conflict: return 409;
+    case DocErrc::precondition_failed: return 412;
+    case DocErrc::too_large: return 413;
+    case DocErrc::unavailable: return 503;
+    case DocErrc::storage_failure: return 500;
+  }
+  return 500;
+}
+
+struct DocError {
+  DocErrc code;
+  std::string message;  // for people: what, where, how to fix
+};
+
+// A value or a DocError (the same small shape as QueueResult).
+template <class T>
+class DocResult {
+ public:
+  DocResult(T value) : v_(std::move(value)) {}
+  DocResult(DocError error) : v_(std::move(error)) {}
+  bool ok() const { return v_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+  T& value() { return std::get<0>(v_); }
+  const T& value() const { return std::get<0>(v_); }
+  const DocError& error() const { return std::get<1>(v_); }
+
+ private:
+  std::variant<T, DocError> v_;
+};
+
+template <>
+class DocResult<void> {
+ public:
+  DocResult() = default;
+  DocResult(DocError error) : error_(std::move(error)) {}
+  bool ok() const { return !error_.has_value(); }
+  explicit operator bool() const { return ok(); }
+  const DocError& error() const { return *error_; }
+
+ private:
+  std::optional<DocError> error_;
+};
+
+template <class T>
+using DocCallback = std::function<void(DocResult<T>)>;
+
+// Documented service limits (Cosmos DB "service quotas").
+inline constexpr size_t kMaxItemBytes = 2 * 1024 * 1024;    // serialized item, with system props
+inline constexpr size_t kMaxIdLength = 255;                  // characters of an id
+inline constexpr size_t kMaxPartitionKeyBytes = 2048;        // serialized partition key value
+// Nesting depth of an item (objects and arrays). The service's own limit is not documented;
+// ours keeps every recursive walk (index, validation, the SQL engine) far from the stack's end.
+inline constexpr int kMaxItemDepth = 128;
+inline constexpr int kDefaultMaxItemCount = 100;  // a page when the client asks for -1 / none
+inline constexpr int kMaxMaxItemCount = 1000;
+
+struct ContainerRef {
+  std::string database;
+  std::string container;
+  bool operator==(const ContainerRef&) const = default;
+};
+
+// A logical partition key value: one JSON value per partition key path, as the
+// x-ms-documentdb-partitionkey header carries it (`["v"]`, `[null]`, `["a","b"]`). An empty
+// object `{}` stands for "undefined" (the item has no value at that path), as the SDK's
+// `[{}]` does.
+using PartitionKey = boost::json::array;
+
+// Rules for database, container and item ids (Cosmos "resource ids"): a non-empty string of
+// at most 255 characters without '/', '\\', '?' or '#' and without a trailing space.
+// Returns an empty string when valid, else what is wrong (for a message naming the id).
+inline std::string check_resource_id(std::string_view id) {
+  if (id.empty()) return "is empty; give a non-empty id";
+  if (id.size() > kMaxIdLength)
+    return "is " + std::to_string(id.size()) + " characters long; ids hold at most 255";
+  for (char c : id)
+    if (c == '/' || c == '\\' || c == '?' || c == '#')
+      return std::string("contains '") + c + "', which ids may not contain (/ \\ ? #); " +
+             "replace or encode it";
+  if (id.back() == ' ') return "ends with a space, which ids may not; trim it";
+  return "";
+}
+
+// --- databases and containers ---
+
+struct DatabaseInfo {
+  // The resource as the REST API returns it: id, _rid, _self, _etag, _ts, _colls, _users.
+  boost::json::object resource;
+};
+
+struct ContainerSpec {
+  std::string id;
+  // "/pk", nested "/a/b", or several for hierarchical keys (kind "MultiHash"). Empty: the
+  // container is not partitioned (every item in one partition).
+  std::vector<std::string> partition_key_paths;
+  std::string partition_key_kind = "Hash";
+  int partition_key_version = 2;
+  // Absent: items never expire. -1: TTL on, items expire only with their own `ttl`. n > 0:
+  // items expire n seconds after their last write unless their `ttl` says otherwise.
+  std::optional<int64_t> default_ttl;
+  // Kept as given (with defaults filled in); excludedPaths / includedPaths / indexingMode
+  // "none" decide what the index holds.
+  boost::json::object indexing_policy;
+  boost::json::object unique_key_policy;  // stored and returned; not enforced yet
+
+  // The REST body of a create (`{id, partitionKey:{paths,kind,version}, defaultTtl?,
+  // indexingPolicy?, uniqueKeyPolicy?}`), checked: what is wrong is named, with the fix.
+  static DocResult<ContainerSpec> from_json(const boost::json::object& body);
+};
+
+struct ContainerInfo {
+  ContainerSpec spec;
+  // The resource as the REST API returns it: the spec's fields (partitionKey included) plus
+  // _rid, _self, _etag, _ts, _docs, _sprocs, _triggers, _udfs, _conflicts.
+  boost::json::object resource;
+};
+
+// --- items ---
+
+// An item as stored: the body with its system properties.
+struct Item {
+  boost::json::object document;
+  std::string etag;  // == document["_etag"]
+  int64_t lsn = 0;   // == document["_lsn"]
+  bool created = false;  // upsert: true when it inserted (201), false when it replaced (200)
+};
+
+struct Page {
+  std::vector<boost::json::value> items;  // documents (read feed) or result rows (query)
+  std::string continuation;               // empty on the last page; opaque to callers
+};
+
+struct FeedOptions {
+  int max_item_count = -1;  // -1 or 0: the default page size; else 1..kMaxMaxItemCount
+  std::string continuation;  // from an earlier Page of the same request, or empty
+  // Restricts the read or query to one logical partition (the x-ms-documentdb-partitionkey
+  // header); absent: the whole container.
+  std::optional<PartitionKey> partition_key;
+};
+
+// What a store asks of a prepared query (see the header comment for why this is abstract).
+struct IndexPredicate {
+  enum class Op { eq, in, lt, le, gt, ge };
+  std::vector<std::string> path;  // property names; array indexes as decimal strings
+  Op op = Op::eq;
+  std::vector<boost::json::value> values;  // one, or every listed value for `in`
+};
+struct QueryHints {
+  std::vector<IndexPredicate> predicates;  // all must hold; typed (another type never matches)
+  std::optional<boost::json::value> partition_key;  // WHERE fixes the (single) key path to this
+  bool reads_documents = true;  // false: the query reads no documents at all (SELECT 1)
+};
+
+class DocumentQuery {
+ public:
+  virtual ~DocumentQuery() = default;
+  // The sargable conjuncts of the query for a container with this partition key path ("" when
+  // none or hierarchical).
+  virtual QueryHints hints(std::string_view partition_key_path) const = 0;
+  // Runs the whole query over `next()` (nullptr ends the input; a pointer stays valid until
+  // the next call) and returns the final rows in order; a failure is a bad_request naming the
+  // position in the query.
+  virtual DocResult<std::vector<boost::json::value>> run(
+      const std::function<const boost::json::object*()>& next) const = 0;
+};
+
+// --- change feed (LatestVersion) ---
+
+struct ChangeFeedStart {
+  enum class Kind {
+    beginning,  // every item, from the first LSN
+    now,        // only what is written after this request
+    lsn,        // after `lsn` (a continuation: what an earlier page returned)
+    time,       // items last written at or after `time_ms`
+  };
+  Kind kind = Kind::beginning;
+  int64_t lsn = 0;
+  int64_t time_ms = 0;
+};
+
+struct ChangeFeedOptions {
+  ChangeFeedStart start;
+  int max_item_count = -1;
+  std::optional<PartitionKey> partition_key;  // one logical partition; absent: the container
+};
+
+struct ChangeFeedPage {
+  // The latest version of each item changed after the start, in ascending `_lsn`.
+  std::vector<boost::json::object> items;
+  // Where the next request continues (ChangeFeedStart::Kind::lsn): the LSN covered so far.
+  int64_t continuation_lsn = 0;
+  bool not_modified = false;  // nothing new: the REST layer answers 304
+};
+
+class DocumentStore {
+ public:
+  virtual ~DocumentStore() = default;
+
+  // --- databases ---
+  virtual void create_database(std::string id, DocCallback<DatabaseInfo> done) = 0;  // 409 if it exists
+  virtual void read_database(std::string id, DocCallback<DatabaseInfo> done) = 0;
+  virtual void list_databases(DocCallback<std::vector<DatabaseInfo>> done) = 0;
+  // Deletes the database with its containers and their items.
+  virtual void delete_database(std::string id, DocCallback<void> done) = 0;
+
+  // --- containers ---
+  virtual void create_container(std::string database, ContainerSpec spec,
+                                DocCallback<ContainerInfo> done) = 0;  // 409 if it exists
+  virtual void read_container(ContainerRef ref, DocCallback<ContainerInfo> done) = 0;
+  virtual void list_containers(std::string database,
+                               DocCallback<std::vector<ContainerInfo>> done) = 0;
+  virtual void delete_container(ContainerRef ref, DocCallback<void> done) = 0;
+
+  // --- items ---
+  // `partition_key` absent: taken from the body (an output binding); present: the body must
+  // agree with it (bad_request otherwise, as the service answers a header/body mismatch).
+  virtual void create_item(ContainerRef ref, std::optional<PartitionKey> partition_key,
+                           boost::json::object body, DocCallback<Item> done) = 0;
+  virtual void upsert_item(ContainerRef ref, std::optional<PartitionKey> partition_key,
+                           boost::json::object body, DocCallback<Item> done) = 0;
+  // `if_match`: the _etag the caller read; a different current _etag is precondition_failed.
+  virtual void replace_item(ContainerRef ref, std::string id,
+                            std::optional<PartitionKey> partition_key, boost::json::object body,
+                            std::optional<std::string> if_match, DocCallback<Item> done) = 0;
+  virtual void read_item(ContainerRef ref, std::string id, PartitionKey partition_key,
+                         DocCallback<Item> done) = 0;
+  virtual void delete_item(ContainerRef ref, std::string id, PartitionKey partition_key,
+                           std::optional<std::string> if_match, DocCallback<void> done) = 0;
+  // Every live item (or those of one partition), a page at a time, in a stable order.
+  virtual void read_feed(ContainerRef ref, FeedOptions options, DocCallback<Page> done) = 0;
+  // Runs a prepared query; rows come back a page at a time.
+  virtual void query(ContainerRef ref, std::shared_ptr<const DocumentQuery> query,
+                     FeedOptions options, DocCallback<Page> done) = 0;
+  virtual void read_change_feed(ContainerRef ref, ChangeFeedOptions options,
+                                DocCallback<ChangeFeedPage> done) = 0;
+};
+
+}  // namespace nimbus::api

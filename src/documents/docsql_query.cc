@@ -1,0 +1,61 @@
+#include "documents/docsql_query.h"
+
+namespace nimbus::documents {
+
+namespace {
+
+api::DocError to_error(const docsql::QueryError& e) {
+  return api::DocError{api::DocErrc::bad_request, e.to_string()};
+}
+
+// Adapts the store's pull function to the engine's source interface.
+class FunctionSource final : public docsql::DocumentSource {
+ public:
+  explicit FunctionSource(const std::function<const boost::json::object*()>& next) : next_(next) {}
+  const boost::json::object* next() override { return next_ ? next_() : nullptr; }
+
+ private:
+  const std::function<const boost::json::object*()>& next_;
+};
+
+}  // namespace
+
+api::DocResult<std::shared_ptr<const DocsqlQuery>> DocsqlQuery::parse(std::string_view text,
+                                                                      boost::json::object params) {
+  auto q = docsql::parse_query(text);
+  if (!q) return to_error(q.error());
+  return std::shared_ptr<const DocsqlQuery>(new DocsqlQuery(std::move(q.value()), std::move(params)));
+}
+
+api::QueryHints DocsqlQuery::hints(std::string_view partition_key_path) const {
+  docsql::IndexHints h = docsql::index_hints(*query_, params_, partition_key_path);
+  api::QueryHints out;
+  out.reads_documents = h.reads_documents;
+  out.partition_key = std::move(h.partition_key);
+  out.predicates.reserve(h.predicates.size());
+  for (auto& p : h.predicates) {
+    api::IndexPredicate ip;
+    ip.path = std::move(p.path);
+    switch (p.op) {
+      case docsql::PredOp::eq: ip.op = api::IndexPredicate::Op::eq; break;
+      case docsql::PredOp::in: ip.op = api::IndexPredicate::Op::in; break;
+      case docsql::PredOp::lt: ip.op = api::IndexPredicate::Op::lt; break;
+      case docsql::PredOp::le: ip.op = api::IndexPredicate::Op::le; break;
+      case docsql::PredOp::gt: ip.op = api::IndexPredicate::Op::gt; break;
+      case docsql::PredOp::ge: ip.op = api::IndexPredicate::Op::ge; break;
+    }
+    ip.values = std::move(p.values);
+    out.predicates.push_back(std::move(ip));
+  }
+  return out;
+}
+
+api::DocResult<std::vector<boost::json::value>> DocsqlQuery::run(
+    const std::function<const boost::json::object*()>& next) const {
+  FunctionSource source(next);
+  auto rows = docsql::execute(*query_, params_, source);
+  if (!rows) return to_error(rows.error());
+  return std::move(rows.value());
+}
+
+}  // namespace nimbus::documents

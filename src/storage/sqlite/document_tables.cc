@@ -1,0 +1,1093 @@
+#include "storage/sqlite/document_tables.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <set>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "common/ids.h"
+
+namespace nimbus::storage::document_tables {
+
+namespace json = boost::json;
+using api::DocErrc;
+using api::DocError;
+
+const char* const kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS doc_databases(
+  dbid INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  etag TEXT NOT NULL,
+  ts INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS doc_containers(
+  cid INTEGER PRIMARY KEY AUTOINCREMENT,
+  dbid INTEGER NOT NULL,
+  database TEXT NOT NULL,
+  name TEXT NOT NULL,
+  definition TEXT NOT NULL,
+  lsn INTEGER NOT NULL DEFAULT 0,
+  etag TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  UNIQUE(database, name));
+CREATE TABLE IF NOT EXISTS doc_items(
+  seq INTEGER PRIMARY KEY,
+  cid INTEGER NOT NULL,
+  pk TEXT NOT NULL,
+  id TEXT NOT NULL,
+  rid TEXT NOT NULL,
+  lsn INTEGER NOT NULL,
+  modified INTEGER NOT NULL,
+  expires INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  body BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS doc_items_key ON doc_items(cid, pk, id);
+CREATE INDEX IF NOT EXISTS doc_items_lsn ON doc_items(cid, lsn);
+CREATE INDEX IF NOT EXISTS doc_items_expiry ON doc_items(expires) WHERE expires < 9223372036854775807;
+CREATE TABLE IF NOT EXISTS doc_index(
+  cid INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  val BLOB NOT NULL,
+  item INTEGER NOT NULL,
+  PRIMARY KEY(cid, path, val, item)) WITHOUT ROWID;
+)sql";
+
+namespace {
+
+constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+// Index entries hold at most this many bytes of a string: equal prefixes make candidates, and
+// ranges use inclusive bounds, so truncation only widens the candidate set (never loses one).
+constexpr size_t kIndexedStringBytes = 256;
+constexpr char kTagNull = 1, kTagBool = 2, kTagNumber = 3, kTagString = 4;
+
+DocError bad(std::string m) { return DocError{DocErrc::bad_request, std::move(m)}; }
+
+std::string describe(const api::ContainerRef& r) {
+  return "container \"" + r.container + "\" of database \"" + r.database + "\"";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Index policy: which paths the index holds.
+
+struct PathRule {
+  std::vector<std::string> segs;  // "[]" matches any array index
+  bool subtree = false;           // "/*": the path and everything below; "/?": the value at it
+  int specificity() const { return static_cast<int>(segs.size()) * 2 + (subtree ? 0 : 1); }
+  bool matches(const std::vector<std::string>& path) const {
+    if (subtree ? path.size() < segs.size() : path.size() != segs.size()) return false;
+    for (size_t i = 0; i < segs.size(); ++i) {
+      if (segs[i] == "[]") {
+        if (path[i].empty() || !std::all_of(path[i].begin(), path[i].end(), [](char c) { return c >= '0' && c <= '9'; }))
+          return false;
+      } else if (segs[i] != path[i]) {
+        return false;
+      }
+    }
+    return true;
+  }
+};
+
+PathRule parse_rule(std::string_view p) {
+  PathRule r;
+  std::vector<std::string> parts;
+  size_t i = 1;
+  while (i <= p.size()) {
+    size_t j = p.find('/', i);
+    if (j == std::string_view::npos) j = p.size();
+    std::string s(p.substr(i, j - i));
+    if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
+    parts.push_back(std::move(s));
+    i = j + 1;
+  }
+  if (!parts.empty() && (parts.back() == "*" || parts.back() == "?")) {
+    r.subtree = parts.back() == "*";
+    parts.pop_back();
+  }
+  r.segs = std::move(parts);
+  return r;
+}
+
+struct Policy {
+  bool none = false;
+  std::vector<PathRule> included, excluded;
+
+  explicit Policy(const json::object& p) {
+    if (auto* m = p.if_contains("indexingMode"); m && m->is_string() && m->as_string() == "none") none = true;
+    auto load = [&](const char* key, std::vector<PathRule>& out) {
+      if (auto* a = p.if_contains(key); a && a->is_array())
+        for (auto& e : a->as_array())
+          if (e.is_object())
+            if (auto* s = e.as_object().if_contains("path"); s && s->is_string()) out.push_back(parse_rule(s->as_string()));
+    };
+    load("includedPaths", included);
+    load("excludedPaths", excluded);
+  }
+
+  // The store's own properties are not indexed, except _ts (as the service indexes it).
+  bool indexed(const std::vector<std::string>& path) const {
+    if (none || path.empty()) return false;
+    if (path.size() >= 1 && (path[0] == "_rid" || path[0] == "_self" || path[0] == "_etag" ||
+                             path[0] == "_attachments" || path[0] == "_lsn"))
+      return false;
+    int inc = -1, exc = -1;
+    for (auto& r : included) if (r.matches(path)) inc = std::max(inc, r.specificity());
+    for (auto& r : excluded) if (r.matches(path)) exc = std::max(exc, r.specificity());
+    return inc > exc;  // the most specific rule wins; a tie excludes
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Containers.
+
+struct Container {
+  int64_t cid = 0;
+  int64_t dbid = 0;
+  api::ContainerRef ref;
+  int64_t lsn = 0;
+  std::string etag;
+  int64_t ts = 0;
+  api::ContainerSpec spec;
+  std::optional<Policy> policy;
+};
+
+std::string rid_of(std::string_view raw) {
+  std::string s = base64_encode(raw);
+  std::replace(s.begin(), s.end(), '/', '-');  // rids appear in _self paths
+  return s;
+}
+std::string be32(uint32_t v) {
+  std::string s(4, '\0');
+  for (int i = 0; i < 4; ++i) s[i] = static_cast<char>(v >> (24 - 8 * i));
+  return s;
+}
+std::string be64(uint64_t v) { return be32(static_cast<uint32_t>(v >> 32)) + be32(static_cast<uint32_t>(v)); }
+std::string db_rid(int64_t dbid) { return rid_of(be32(static_cast<uint32_t>(dbid))); }
+std::string container_raw(const Container& c) {
+  return be32(static_cast<uint32_t>(c.dbid)) + be32(static_cast<uint32_t>(c.cid));
+}
+std::string container_rid(const Container& c) { return rid_of(container_raw(c)); }
+
+std::string quoted_uuid() { return "\"" + new_uuid() + "\""; }
+
+json::object spec_to_json(const api::ContainerSpec& s) {
+  json::object o;
+  o["id"] = s.id;
+  o["indexingPolicy"] = s.indexing_policy;
+  if (!s.partition_key_paths.empty()) {
+    json::array paths;
+    for (auto& p : s.partition_key_paths) paths.emplace_back(p);
+    o["partitionKey"] = json::object{{"paths", std::move(paths)}, {"kind", s.partition_key_kind}, {"version", s.partition_key_version}};
+  }
+  if (s.default_ttl) o["defaultTtl"] = *s.default_ttl;
+  if (!s.unique_key_policy.empty()) o["uniqueKeyPolicy"] = s.unique_key_policy;
+  return o;
+}
+
+json::object container_resource(const Container& c) {
+  json::object o = spec_to_json(c.spec);
+  o["conflictResolutionPolicy"] = json::object{{"mode", "LastWriterWins"}, {"conflictResolutionPath", "/_ts"}, {"conflictResolutionProcedure", ""}};
+  o["geospatialConfig"] = json::object{{"type", "Geography"}};
+  std::string rid = container_rid(c);
+  o["_rid"] = rid;
+  o["_self"] = "dbs/" + db_rid(c.dbid) + "/colls/" + rid + "/";
+  o["_etag"] = c.etag;
+  o["_ts"] = c.ts;
+  o["_docs"] = "docs/";
+  o["_sprocs"] = "sprocs/";
+  o["_triggers"] = "triggers/";
+  o["_udfs"] = "udfs/";
+  o["_conflicts"] = "conflicts/";
+  return o;
+}
+
+DocError container_not_found(const api::ContainerRef& r) {
+  return DocError{DocErrc::not_found, describe(r) + " does not exist; create it first (POST /dbs/" + r.database + "/colls)"};
+}
+
+std::optional<Container> load_container(SqliteDb& db, const api::ContainerRef& ref) {
+  auto st = db.q("SELECT cid, dbid, definition, lsn, etag, ts FROM doc_containers WHERE database=?1 AND name=?2");
+  st.bind(1, ref.database).bind(2, ref.container);
+  if (!st.step()) return std::nullopt;
+  Container c;
+  c.cid = st.i64(0);
+  c.dbid = st.i64(1);
+  c.ref = ref;
+  c.lsn = st.i64(3);
+  c.etag = st.text(4);
+  c.ts = st.i64(5);
+  boost::system::error_code ec;
+  json::value def = json::parse(st.text(2), ec);
+  if (ec || !def.is_object()) throw SqlError("container definition of " + describe(ref) + " is not JSON");
+  auto spec = api::ContainerSpec::from_json(def.as_object());
+  if (!spec) throw SqlError("container definition of " + describe(ref) + " is invalid: " + spec.error().message);
+  c.spec = std::move(spec.value());
+  c.policy.emplace(c.spec.indexing_policy);
+  return c;
+}
+
+void bump_lsn(SqliteDb& db, Container& c) {
+  ++c.lsn;
+  auto st = db.q("UPDATE doc_containers SET lsn=?2 WHERE cid=?1");
+  st.bind(1, c.cid).bind(2, c.lsn);
+  st.step();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partition keys.
+
+// The canonical text of one partition key component: numbers that are integers print as
+// integers whatever their JSON type (1, 1.0 and 1e0 are one partition), `{}` is undefined.
+std::optional<json::value> canonical_component(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null:
+    case json::kind::bool_:
+    case json::kind::string:
+    case json::kind::int64:
+      return v;
+    case json::kind::uint64:
+      if (v.as_uint64() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return json::value(static_cast<int64_t>(v.as_uint64()));
+      return json::value(static_cast<double>(v.as_uint64()));
+    case json::kind::double_: {
+      double d = v.as_double();
+      if (!std::isfinite(d)) return std::nullopt;
+      if (d == std::floor(d) && std::fabs(d) < 9.2e18) return json::value(static_cast<int64_t>(d));
+      return v;
+    }
+    case json::kind::object:
+      if (v.as_object().empty()) return v;  // undefined
+      return std::nullopt;
+    case json::kind::array:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::variant<std::string, DocError> canonical_pk(const api::PartitionKey& pk, const Container& c) {
+  size_t n = c.spec.partition_key_paths.size();
+  if (n == 0) {
+    if (pk.empty() || (pk.size() == 1 && pk[0].is_object() && pk[0].as_object().empty())) return std::string("[]");
+    return bad("partition key " + json::serialize(pk) + " given for " + describe(c.ref) + ", which is not partitioned; send [] or no partition key");
+  }
+  if (pk.size() != n)
+    return bad("partition key " + json::serialize(pk) + " has " + std::to_string(pk.size()) + " component(s), but " + describe(c.ref) + " has " + std::to_string(n) + " partition key path(s); send one value per path, e.g. [\"v\"]");
+  json::array out;
+  for (auto& v : pk) {
+    auto cv = canonical_component(v);
+    if (!cv) return bad("partition key " + json::serialize(pk) + " for " + describe(c.ref) + " has a component that is an object, array or non-finite number; partition key values are strings, numbers, booleans or null");
+    out.push_back(std::move(*cv));
+  }
+  std::string text = json::serialize(out);
+  if (text.size() > api::kMaxPartitionKeyBytes)
+    return bad("partition key value of " + std::to_string(text.size()) + " bytes for " + describe(c.ref) + " is over the limit of 2048 bytes; use a shorter value");
+  return text;
+}
+
+std::vector<std::string> split_path(std::string_view p) {
+  std::vector<std::string> out;
+  size_t i = 1;
+  while (i <= p.size()) {
+    size_t j = p.find('/', i);
+    if (j == std::string_view::npos) j = p.size();
+    std::string s(p.substr(i, j - i));
+    if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
+    out.push_back(std::move(s));
+    i = j + 1;
+  }
+  return out;
+}
+
+// The partition key of a body: the value at each path, `{}` where it is missing.
+std::variant<api::PartitionKey, DocError> pk_of_body(const json::object& body, const Container& c) {
+  api::PartitionKey pk;
+  for (auto& path : c.spec.partition_key_paths) {
+    const json::value* v = nullptr;
+    const json::object* o = &body;
+    auto segs = split_path(path);
+    for (size_t i = 0; i < segs.size() && o; ++i) {
+      v = o->if_contains(segs[i]);
+      if (!v) break;
+      o = (i + 1 < segs.size() && v->is_object()) ? &v->as_object() : nullptr;
+      if (i + 1 < segs.size() && !v->is_object()) v = nullptr;
+    }
+    if (!v) {
+      pk.emplace_back(json::object());
+    } else if (v->is_object() || v->is_array()) {
+      return bad("the item's partition key value at " + path + " is " + (v->is_object() ? "an object" : "an array") + "; partition key values are strings, numbers, booleans or null");
+    } else {
+      pk.push_back(*v);
+    }
+  }
+  return pk;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The index.
+
+std::string encode_double(double d) {
+  if (d == 0) d = 0;  // -0 and 0 are one value
+  uint64_t bits = std::bit_cast<uint64_t>(d);
+  bits = (bits & 0x8000000000000000ull) ? ~bits : (bits | 0x8000000000000000ull);
+  std::string s(1, kTagNumber);
+  s += be64(bits);
+  return s;
+}
+
+// The upper end of a type's range: every encoding of that type sorts below it (numbers carry
+// 8 payload bytes below 0xFF.. and UTF-8 never holds 0xFF).
+std::string type_end(char tag) { return std::string(1, tag) + std::string(9, '\xFF'); }
+
+void collect(const json::value& v, std::vector<std::string>& path, const Policy& policy,
+             std::vector<std::pair<std::string, std::string>>& out) {
+  if (v.is_object()) {
+    for (auto& m : v.as_object()) {
+      if (path.empty() && (m.key() == "_rid" || m.key() == "_self" || m.key() == "_etag" || m.key() == "_attachments" || m.key() == "_lsn"))
+        continue;
+      path.emplace_back(m.key());
+      collect(m.value(), path, policy, out);
+      path.pop_back();
+    }
+  } else if (v.is_array()) {
+    const auto& a = v.as_array();
+    for (size_t i = 0; i < a.size(); ++i) {
+      path.push_back(std::to_string(i));
+      collect(a[i], path, policy, out);
+      path.pop_back();
+    }
+  } else if (policy.indexed(path)) {
+    if (auto e = encode_index_value(v)) out.emplace_back(encode_path(path), std::move(*e));
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> index_entries(const json::object& doc, const Policy& policy) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (policy.none) return out;
+  std::vector<std::string> path;
+  collect(json::value(doc), path, policy, out);
+  return out;
+}
+
+void add_index(SqliteDb& db, int64_t cid, int64_t seq, const json::object& doc, const Policy& policy) {
+  for (auto& [path, val] : index_entries(doc, policy)) {
+    auto st = db.q("INSERT OR IGNORE INTO doc_index(cid,path,val,item) VALUES(?1,?2,?3,?4)");
+    st.bind(1, cid).bind(2, path).bind_blob(3, val).bind(4, seq);
+    st.step();
+  }
+}
+
+void remove_index(SqliteDb& db, int64_t cid, int64_t seq, const json::object& doc, const Policy& policy) {
+  for (auto& [path, val] : index_entries(doc, policy)) {
+    auto st = db.q("DELETE FROM doc_index WHERE cid=?1 AND path=?2 AND val=?3 AND item=?4");
+    st.bind(1, cid).bind(2, path).bind_blob(3, val).bind(4, seq);
+    st.step();
+  }
+}
+
+json::object parse_body(const std::string& text) {
+  boost::system::error_code ec;
+  json::parse_options opt;
+  opt.max_depth = api::kMaxItemDepth + 8;
+  json::value v = json::parse(text, ec, {}, opt);
+  if (ec || !v.is_object()) throw SqlError("a stored item is not a JSON object: " + ec.message());
+  return std::move(v.as_object());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Items.
+
+struct Row {
+  int64_t seq = 0;
+  std::string rid;
+  int64_t lsn = 0;
+  int64_t expires = 0;
+  std::string etag;
+  std::string body;
+};
+
+std::optional<Row> find_row(SqliteDb& db, int64_t cid, const std::string& pk, const std::string& id) {
+  auto st = db.q("SELECT seq, rid, lsn, expires, etag, body FROM doc_items WHERE cid=?1 AND pk=?2 AND id=?3");
+  st.bind(1, cid).bind(2, pk).bind(3, id);
+  if (!st.step()) return std::nullopt;
+  return Row{st.i64(0), st.text(1), st.i64(2), st.i64(3), st.text(4), st.text(5)};
+}
+
+void delete_row(SqliteDb& db, const Container& c, const Row& row) {
+  remove_index(db, c.cid, row.seq, parse_body(row.body), *c.policy);
+  auto st = db.q("DELETE FROM doc_items WHERE seq=?1");
+  st.bind(1, row.seq);
+  st.step();
+}
+
+std::string item_etag(const Container& c, int64_t lsn) {
+  static constexpr char hex[] = "0123456789abcdef";
+  auto h = [](uint64_t v, int digits) {
+    std::string s;
+    for (int i = digits - 1; i >= 0; --i) s.push_back(hex[(v >> (4 * i)) & 15]);
+    return s;
+  };
+  uint64_t l = static_cast<uint64_t>(lsn);
+  return "\"" + h(static_cast<uint64_t>(c.cid), 8) + "-0000-0000-" + h(l >> 48, 4) + "-" + h(l & 0xFFFFFFFFFFFFull, 12) + "\"";
+}
+
+int64_t expiry(const Container& c, const json::object& body, int64_t now) {
+  if (!c.spec.default_ttl) return kNever;
+  int64_t ttl = *c.spec.default_ttl;
+  if (auto* t = body.if_contains("ttl"); t && !t->is_null()) {
+    if (t->is_int64()) ttl = t->as_int64();
+    else if (t->is_uint64()) ttl = static_cast<int64_t>(std::min<uint64_t>(t->as_uint64(), 1ull << 40));
+  }
+  if (ttl <= 0) return kNever;
+  return now + std::min<int64_t>(ttl, int64_t{1} << 40) * 1000;
+}
+
+DocError wrong_item(const std::string& id, const api::ContainerRef& ref) {
+  return DocError{DocErrc::not_found, "item \"" + id + "\" is not in " + describe(ref) +
+                                          " under the given partition key (deleted, expired or never written); check the id and the partition key value"};
+}
+
+api::Item to_item(std::string text, std::string etag, int64_t lsn, bool created) {
+  api::Item item;
+  item.document = parse_body(text);
+  item.etag = std::move(etag);
+  item.lsn = lsn;
+  item.created = created;
+  return item;
+}
+
+}  // namespace
+
+std::optional<std::string> encode_index_value(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null: return std::string(1, kTagNull);
+    case json::kind::bool_: return std::string{kTagBool, static_cast<char>(v.as_bool() ? 1 : 0)};
+    case json::kind::int64: return encode_double(static_cast<double>(v.as_int64()));
+    case json::kind::uint64: return encode_double(static_cast<double>(v.as_uint64()));
+    case json::kind::double_:
+      if (!std::isfinite(v.as_double())) return std::nullopt;
+      return encode_double(v.as_double());
+    case json::kind::string: {
+      std::string_view s = v.as_string();
+      std::string out(1, kTagString);
+      out.append(s.substr(0, kIndexedStringBytes));
+      return out;
+    }
+    default: return std::nullopt;
+  }
+}
+
+std::string encode_path(const std::vector<std::string>& components) {
+  std::string out;
+  for (auto& c : components) {
+    out.push_back('/');
+    for (char ch : c) {
+      if (ch == '~') out += "~0";
+      else if (ch == '/') out += "~1";
+      else out.push_back(ch);
+    }
+  }
+  return out;
+}
+
+std::optional<DocError> check_body(const json::object& body) {
+  const json::value* id = body.if_contains("id");
+  if (!id) return bad("the item has no \"id\"; every item needs a string id (the SDK generates one unless disableAutomaticIdGeneration is set)");
+  if (!id->is_string()) return bad("the item's \"id\" is " + json::serialize(*id) + ", not a string; send the id as a JSON string");
+  if (auto e = api::check_resource_id(id->as_string()); !e.empty()) {
+    std::string shown(std::string_view(id->as_string()).substr(0, 80));
+    return bad("item id \"" + shown + (id->as_string().size() > 80 ? "...\"" : "\"") + " " + e);
+  }
+  if (auto* t = body.if_contains("ttl"); t && !t->is_null()) {
+    bool ok = (t->is_int64() && (t->as_int64() == -1 || t->as_int64() > 0)) || t->is_uint64();
+    if (!ok) return bad("item \"" + std::string(id->as_string()) + "\": ttl " + json::serialize(*t) + " is invalid; use -1 (never expire), a whole number of seconds > 0, or leave it out");
+  }
+  // Depth and numbers without recursion: a hostile body may nest far deeper than the stack.
+  std::vector<std::pair<const json::value*, int>> stack;
+  for (auto& m : body) stack.emplace_back(&m.value(), 2);
+  while (!stack.empty()) {
+    auto [v, depth] = stack.back();
+    stack.pop_back();
+    if ((v->is_object() || v->is_array()) && depth > api::kMaxItemDepth)
+      return bad("item \"" + std::string(id->as_string()) + "\" nests objects and arrays more than " + std::to_string(api::kMaxItemDepth) + " levels deep; flatten it");
+    if (v->is_double() && !std::isfinite(v->as_double()))
+      return bad("item \"" + std::string(id->as_string()) + "\" holds a number beyond the range of a double; store it as a string");
+    if (v->is_object())
+      for (auto& m : v->as_object()) stack.emplace_back(&m.value(), depth + 1);
+    else if (v->is_array())
+      for (auto& e : v->as_array()) stack.emplace_back(&e, depth + 1);
+  }
+  return std::nullopt;
+}
+
+// --- databases -------------------------------------------------------------------------------
+
+namespace {
+api::DatabaseInfo db_info(int64_t dbid, const std::string& name, const std::string& etag, int64_t ts) {
+  std::string rid = db_rid(dbid);
+  return api::DatabaseInfo{json::object{{"id", name}, {"_rid", rid}, {"_self", "dbs/" + rid + "/"}, {"_etag", etag}, {"_ts", ts}, {"_colls", "colls/"}, {"_users", "users/"}}};
+}
+DocError db_not_found(const std::string& id) {
+  return DocError{DocErrc::not_found, "database \"" + id + "\" does not exist; create it first (POST /dbs)"};
+}
+}  // namespace
+
+DocResult<api::DatabaseInfo> create_database(SqliteDb& db, const std::string& id) {
+  if (auto e = api::check_resource_id(id); !e.empty()) return bad("database id \"" + id + "\" " + e);
+  {
+    auto st = db.q("SELECT 1 FROM doc_databases WHERE name=?1");
+    st.bind(1, id);
+    if (st.step()) return DocError{DocErrc::conflict, "database \"" + id + "\" already exists; read it instead, or delete it first"};
+  }
+  std::string etag = quoted_uuid();
+  int64_t ts = db.now / 1000;
+  auto st = db.q("INSERT INTO doc_databases(name, etag, ts) VALUES(?1,?2,?3)");
+  st.bind(1, id).bind(2, etag).bind(3, ts);
+  st.step();
+  return db_info(sqlite3_last_insert_rowid(db.conn), id, etag, ts);
+}
+
+DocResult<api::DatabaseInfo> read_database(SqliteDb& db, const std::string& id) {
+  auto st = db.q("SELECT dbid, etag, ts FROM doc_databases WHERE name=?1");
+  st.bind(1, id);
+  if (!st.step()) return db_not_found(id);
+  return db_info(st.i64(0), id, st.text(1), st.i64(2));
+}
+
+DocResult<std::vector<api::DatabaseInfo>> list_databases(SqliteDb& db) {
+  std::vector<api::DatabaseInfo> out;
+  auto st = db.q("SELECT dbid, name, etag, ts FROM doc_databases ORDER BY name");
+  while (st.step()) out.push_back(db_info(st.i64(0), st.text(1), st.text(2), st.i64(3)));
+  return out;
+}
+
+DocResult<void> delete_database(SqliteDb& db, const std::string& id) {
+  std::vector<std::string> names;
+  {
+    auto st = db.q("SELECT 1 FROM doc_databases WHERE name=?1");
+    st.bind(1, id);
+    if (!st.step()) return db_not_found(id);
+  }
+  {
+    auto st = db.q("SELECT name FROM doc_containers WHERE database=?1");
+    st.bind(1, id);
+    while (st.step()) names.push_back(st.text(0));
+  }
+  for (auto& n : names) {
+    auto r = delete_container(db, {id, n});
+    if (!r) return r;
+  }
+  auto st = db.q("DELETE FROM doc_databases WHERE name=?1");
+  st.bind(1, id);
+  st.step();
+  return {};
+}
+
+// --- containers ------------------------------------------------------------------------------
+
+DocResult<api::ContainerInfo> create_container(SqliteDb& db, const std::string& database, const api::ContainerSpec& spec_in) {
+  // Re-validate through the JSON form, so a spec built in code obeys the REST rules.
+  auto spec = api::ContainerSpec::from_json(spec_to_json(spec_in));
+  if (!spec) return spec.error();
+  int64_t dbid = 0;
+  {
+    auto st = db.q("SELECT dbid FROM doc_databases WHERE name=?1");
+    st.bind(1, database);
+    if (!st.step()) return db_not_found(database);
+    dbid = st.i64(0);
+  }
+  api::ContainerRef ref{database, spec.value().id};
+  {
+    auto st = db.q("SELECT 1 FROM doc_containers WHERE database=?1 AND name=?2");
+    st.bind(1, database).bind(2, ref.container);
+    if (st.step()) return DocError{DocErrc::conflict, describe(ref) + " already exists; read it instead, or delete it first"};
+  }
+  Container c;
+  c.dbid = dbid;
+  c.ref = ref;
+  c.etag = quoted_uuid();
+  c.ts = db.now / 1000;
+  c.spec = std::move(spec.value());
+  std::string def = json::serialize(spec_to_json(c.spec));
+  auto st = db.q("INSERT INTO doc_containers(dbid, database, name, definition, lsn, etag, ts) VALUES(?1,?2,?3,?4,0,?5,?6)");
+  st.bind(1, dbid).bind(2, database).bind(3, ref.container).bind(4, def).bind(5, c.etag).bind(6, c.ts);
+  st.step();
+  c.cid = sqlite3_last_insert_rowid(db.conn);
+  return api::ContainerInfo{c.spec, container_resource(c)};
+}
+
+DocResult<api::ContainerInfo> read_container(SqliteDb& db, const api::ContainerRef& ref) {
+  auto c = load_container(db, ref);
+  if (!c) return container_not_found(ref);
+  return api::ContainerInfo{c->spec, container_resource(*c)};
+}
+
+DocResult<std::vector<api::ContainerInfo>> list_containers(SqliteDb& db, const std::string& database) {
+  {
+    auto st = db.q("SELECT 1 FROM doc_databases WHERE name=?1");
+    st.bind(1, database);
+    if (!st.step()) return db_not_found(database);
+  }
+  std::vector<std::string> names;
+  {
+    auto st = db.q("SELECT name FROM doc_containers WHERE database=?1 ORDER BY name");
+    st.bind(1, database);
+    while (st.step()) names.push_back(st.text(0));
+  }
+  std::vector<api::ContainerInfo> out;
+  for (auto& n : names)
+    if (auto c = load_container(db, {database, n})) out.push_back({c->spec, container_resource(*c)});
+  return out;
+}
+
+DocResult<void> delete_container(SqliteDb& db, const api::ContainerRef& ref) {
+  auto c = load_container(db, ref);
+  if (!c) return container_not_found(ref);
+  for (const char* sql : {"DELETE FROM doc_index WHERE cid=?1", "DELETE FROM doc_items WHERE cid=?1", "DELETE FROM doc_containers WHERE cid=?1"}) {
+    auto st = db.q(sql);
+    st.bind(1, c->cid);
+    st.step();
+  }
+  return {};
+}
+
+// --- items -----------------------------------------------------------------------------------
+
+DocResult<api::Item> write_item(SqliteDb& db, WriteMode mode, const api::ContainerRef& ref,
+                                const std::optional<api::PartitionKey>& given_pk,
+                                const json::object& body_in, const std::string* replace_id,
+                                const std::optional<std::string>& if_match) {
+  // 1. Everything that can fail, before the first write.
+  if (auto e = check_body(body_in)) return *e;
+  std::string id(body_in.at("id").as_string());
+  if (replace_id && *replace_id != id)
+    return bad("the body's id \"" + id + "\" differs from the id in the request (\"" + *replace_id + "\"); an item's id cannot change: create a new item instead");
+  auto c = load_container(db, ref);
+  if (!c) return container_not_found(ref);
+  auto body_pk = pk_of_body(body_in, *c);
+  if (auto* e = std::get_if<DocError>(&body_pk)) return *e;
+  auto pk = canonical_pk(std::get<api::PartitionKey>(body_pk), *c);
+  if (auto* e = std::get_if<DocError>(&pk)) return *e;
+  const std::string& pk_text = std::get<std::string>(pk);
+  if (given_pk) {
+    auto given = canonical_pk(*given_pk, *c);
+    if (auto* e = std::get_if<DocError>(&given)) return *e;
+    if (std::get<std::string>(given) != pk_text)
+      return bad("the partition key in the request (" + std::get<std::string>(given) + ") differs from the item's value (" + pk_text + ", from " +
+                 (c->spec.partition_key_paths.empty() ? std::string("no path") : c->spec.partition_key_paths[0]) + "); send the item's own partition key value");
+  }
+  auto existing = find_row(db, c->cid, pk_text, id);
+  bool live = existing && existing->expires > db.now;
+  if (mode == WriteMode::create && live)
+    return DocError{DocErrc::conflict, "item \"" + id + "\" already exists in partition " + pk_text + " of " + describe(ref) + "; replace or upsert it, or use another id"};
+  if (mode == WriteMode::replace && !live) return wrong_item(id, ref);
+  if (if_match && !if_match->empty() && *if_match != "*" && (!live || existing->etag != *if_match))
+    return DocError{DocErrc::precondition_failed, "item \"" + id + "\" of " + describe(ref) + " has changed since it was read (If-Match " + *if_match + ", current _etag " +
+                                                      (live ? existing->etag : std::string("none")) + "); read it again and retry with the new _etag"};
+  int64_t lsn = c->lsn + 1;
+  std::string rid = live ? existing->rid : rid_of(container_raw(*c) + be64(static_cast<uint64_t>(lsn)));
+  std::string etag = item_etag(*c, lsn);
+  json::object doc;
+  doc.reserve(body_in.size() + 6);
+  for (auto& m : body_in) {
+    auto k = m.key();
+    if (k == "_rid" || k == "_self" || k == "_etag" || k == "_ts" || k == "_lsn" || k == "_attachments") continue;
+    doc.emplace(k, m.value());
+  }
+  doc["_rid"] = rid;
+  doc["_self"] = "dbs/" + db_rid(c->dbid) + "/colls/" + container_rid(*c) + "/docs/" + rid + "/";
+  doc["_etag"] = etag;
+  doc["_attachments"] = "attachments/";
+  doc["_ts"] = db.now / 1000;
+  doc["_lsn"] = lsn;
+  std::string text = json::serialize(doc);
+  if (text.size() > api::kMaxItemBytes)
+    return DocError{DocErrc::too_large, "item \"" + id + "\" is " + std::to_string(text.size()) + " bytes with its system properties, over the 2 MB (2097152 bytes) limit; split it or store large payloads elsewhere"};
+  int64_t expires = expiry(*c, doc, db.now);
+
+  // 2. The writes.
+  bump_lsn(db, *c);
+  if (existing) {
+    remove_index(db, c->cid, existing->seq, parse_body(existing->body), *c->policy);
+    auto st = db.q("UPDATE doc_items SET rid=?2, lsn=?3, modified=?4, expires=?5, etag=?6, body=?7 WHERE seq=?1");
+    st.bind(1, existing->seq).bind(2, rid).bind(3, lsn).bind(4, db.now).bind(5, expires).bind(6, etag).bind_blob(7, text);
+    st.step();
+    add_index(db, c->cid, existing->seq, doc, *c->policy);
+  } else {
+    auto st = db.q("INSERT INTO doc_items(cid, pk, id, rid, lsn, modified, expires, etag, body) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+    st.bind(1, c->cid).bind(2, pk_text).bind(3, id).bind(4, rid).bind(5, lsn).bind(6, db.now).bind(7, expires).bind(8, etag).bind_blob(9, text);
+    st.step();
+    add_index(db, c->cid, sqlite3_last_insert_rowid(db.conn), doc, *c->policy);
+  }
+  db.notices.emplace_back(api::DocumentChanged{ref, lsn});
+  api::Item item;
+  item.document = std::move(doc);
+  item.etag = std::move(etag);
+  item.lsn = lsn;
+  item.created = !live;
+  return item;
+}
+
+DocResult<api::Item> read_item(SqliteDb& db, const api::ContainerRef& ref, const std::string& id, const api::PartitionKey& pk) {
+  auto c = load_container(db, ref);
+  if (!c) return container_not_found(ref);
+  auto pk_text = canonical_pk(pk, *c);
+  if (auto* e = std::get_if<DocError>(&pk_text)) return *e;
+  auto st = db.q("SELECT body, etag, lsn FROM doc_items WHERE cid=?1 AND pk=?2 AND id=?3 AND expires>?4");
+  st.bind(1, c->cid).bind(2, std::get<std::string>(pk_text)).bind(3, id).bind(4, db.now);
+  if (!st.step()) return wrong_item(id, ref);
+  return to_item(st.text(0), st.text(1), st.i64(2), false);
+}
+
+DocResult<int64_t> delete_item(SqliteDb& db, const api::ContainerRef& ref, const std::string& id, const api::PartitionKey& pk,
+                               const std::optional<std::string>& if_match) {
+  auto c = load_container(db, ref);
+  if (!c) return container_not_found(ref);
+  auto pk_text = canonical_pk(pk, *c);
+  if (auto* e = std::get_if<DocError>(&pk_text)) return *e;
+  auto row = find_row(db, c->cid, std::get<std::string>(pk_text), id);
+  if (!row || row->expires <= db.now) return wrong_item(id, ref);
+  if (if_match && !if_match->empty() && *if_match != "*" && *if_match != row->etag)
+    return DocError{DocErrc::precondition_failed, "item \"" + id + "\" of " + describe(ref) + " has changed since it was read (If-Match " + *if_match + ", current _etag " + row->etag +
+                                                      "); read it again and retry with the new _etag"};
+  bump_lsn(db, *c);
+  delete_row(db, *c, *row);
+  db.notices.emplace_back(api::DocumentChanged{ref, c->lsn});
+  return c->lsn;
+}
+
+namespace {
+
+std::variant<int, DocError> page_size(int requested) {
+  if (requested == -1 || requested == 0) return api::kDefaultMaxItemCount;
+  if (requested < -1 || requested > api::kMaxMaxItemCount)
+    return bad("x-ms-max-item-count " + std::to_string(requested) + " is out of range; use -1 (the default, 100) or 1..1000");
+  return requested;
+}
+
+DocError bad_continuation(const std::string& token) {
+  std::string shown = token.substr(0, 60);
+  return bad("continuation token \"" + shown + (token.size() > 60 ? "..." : "") + "\" is not one this store issued for this request; start again without a continuation");
+}
+
+}  // namespace
+
+DocResult<api::Page> read_feed(SqliteDb& db, const api::ContainerRef& ref, const api::FeedOptions& options) {
+  auto size = page_size(options.max_item_count);
+  if (auto* e = std::get_if<DocError>(&size)) return *e;
+  int n = std::get<int>(size);
+  auto c = load_container(db, ref);
+  if (!c) return container_not_found(ref);
+  // Keyset paging on (pk, id), the unique index: the continuation is the last key returned.
+  std::string after_pk, after_id;
+  bool has_after = false;
+  if (!options.continuation.empty()) {
+    std::string raw;
+    boost::system::error_code ec;
+    json::value v;
+    if (base64_decode(options.continuation, raw)) v = json::parse(raw, ec);
+    if (raw.empty() || ec || !v.is_array() || v.as_array().size() != 3 || v.as_array()[0] != "rf" || !v.as_array()[1].is_string() || !v.as_array()[2].is_string())
+      return bad_continuation(options.continuation);
+    after_pk = std::string(v.as_array()[1].as_string());
+    after_id = std::string(v.as_array()[2].as_string());
+    has_after = true;
+  }
+  std::string pk_filter;
+  if (options.partition_key) {
+    auto p = canonical_pk(*options.partition_key, *c);
+    if (auto* e = std::get_if<DocError>(&p)) return *e;
+    pk_filter = std::get<std::string>(p);
+  }
+  api::Page page;
+  auto st = db.q(
+      "SELECT pk, id, body FROM doc_items WHERE cid=?1 AND expires>?2 AND (?3=0 OR (pk,id)>(?4,?5)) AND (?6=0 OR pk=?7) "
+      "ORDER BY pk, id LIMIT ?8");
+  st.bind(1, c->cid).bind(2, db.now).bind(3, has_after ? 1 : 0).bind(4, after_pk).bind(5, after_id)
+      .bind(6, options.partition_key ? 1 : 0).bind(7, pk_filter).bind(8, n + 1);
+  std::string last_pk, last_id;
+  while (st.step()) {
+    if (static_cast<int>(page.items.size()) == n) {
+      page.continuation = base64_encode(json::serialize(json::array{"rf", json::string(last_pk), json::string(last_id)}));
+      break;
+    }
+    last_pk = st.text(0);
+    last_id = st.text(1);
+    page.items.emplace_back(parse_body(st.text(2)));
+  }
+  return page;
+}
+
+DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api::DocumentQuery& q, const api::FeedOptions& options) {
+  auto size = page_size(options.max_item_count);
+  if (auto* e = std::get_if<DocError>(&size)) return *e;
+  size_t n = static_cast<size_t>(std::get<int>(size));
+  size_t offset = 0;
+  if (!options.continuation.empty()) {
+    // "q:<offset>": the rows already returned. Queries re-run per page (the SQL engine keeps
+    // no cursor), so a page is stable only while the container does not change in between.
+    const std::string& t = options.continuation;
+    if (t.size() < 3 || t.compare(0, 2, "q:") != 0 || t.size() > 14 || !std::all_of(t.begin() + 2, t.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+      return bad_continuation(t);
+    offset = std::stoull(t.substr(2));
+  }
+  auto c = load_container(db, ref);
+  if (!c) return container_not_found(ref);
+  std::string single_path = c->spec.partition_key_paths.size() == 1 ? c->spec.partition_key_paths[0] : "";
+  api::QueryHints hints = q.hints(single_path);
+
+  std::optional<std::string> pk_filter;
+  if (options.partition_key) {
+    auto p = canonical_pk(*options.partition_key, *c);
+    if (auto* e = std::get_if<DocError>(&p)) return *e;
+    pk_filter = std::get<std::string>(p);
+  } else if (hints.partition_key && !single_path.empty()) {
+    if (auto p = canonical_pk(api::PartitionKey{*hints.partition_key}, *c); std::holds_alternative<std::string>(p))
+      pk_filter = std::get<std::string>(p);
+  }
+
+  // Candidates from the index: one equality (or IN) predicate if any, else the tightest range
+  // on one path. Any superset is correct (the query re-checks), so predicates on paths the
+  // policy does not index, or with values the index does not hold, are simply not used.
+  std::optional<std::vector<int64_t>> candidates;
+  auto usable = [&](const api::IndexPredicate& p) {
+    if (!c->policy->indexed(p.path) || p.values.empty()) return false;
+    for (auto& v : p.values) if (!encode_index_value(v)) return false;
+    return true;
+  };
+  auto lookup_eq = [&](const std::string& path, const std::vector<json::value>& values) {
+    std::vector<int64_t> out;
+    for (auto& v : values) {
+      std::string val = *encode_index_value(v);
+      auto st = db.q("SELECT item FROM doc_index WHERE cid=?1 AND path=?2 AND val=?3");
+      st.bind(1, c->cid).bind(2, path).bind_blob(3, val);
+      while (st.step()) out.push_back(st.i64(0));
+    }
+    return out;
+  };
+  if (hints.reads_documents && !c->policy->none) {
+    for (auto& p : hints.predicates)
+      if ((p.op == api::IndexPredicate::Op::eq || p.op == api::IndexPredicate::Op::in) && usable(p)) {
+        candidates = lookup_eq(encode_path(p.path), p.values);
+        break;
+      }
+    if (!candidates) {
+      for (auto& p : hints.predicates) {
+        if (p.op == api::IndexPredicate::Op::eq || p.op == api::IndexPredicate::Op::in || !usable(p)) continue;
+        // Every range predicate on this path narrows [lo, hi]; bounds stay inclusive.
+        std::string lo, hi;
+        char tag = (*encode_index_value(p.values[0]))[0];
+        lo = std::string(1, tag);
+        hi = type_end(tag);
+        for (auto& r : hints.predicates) {
+          if (r.path != p.path || r.op == api::IndexPredicate::Op::eq || r.op == api::IndexPredicate::Op::in || !usable(r)) continue;
+          std::string e = *encode_index_value(r.values[0]);
+          if (e[0] != tag) continue;
+          if (r.op == api::IndexPredicate::Op::gt || r.op == api::IndexPredicate::Op::ge) lo = std::max(lo, e);
+          else hi = std::min(hi, e);
+        }
+        std::vector<int64_t> out;
+        auto st = db.q("SELECT item FROM doc_index WHERE cid=?1 AND path=?2 AND val>=?3 AND val<=?4");
+        std::string path = encode_path(p.path);
+        st.bind(1, c->cid).bind(2, path).bind_blob(3, lo).bind_blob(4, hi);
+        while (st.step()) out.push_back(st.i64(0));
+        candidates = std::move(out);
+        break;
+      }
+    }
+  }
+
+  json::object current;
+  std::function<const json::object*()> next;
+  std::vector<int64_t> seqs;
+  size_t at = 0;
+  if (!hints.reads_documents) {
+    next = [] { return nullptr; };
+  } else if (candidates) {
+    seqs = std::move(*candidates);
+    std::sort(seqs.begin(), seqs.end());
+    seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
+    next = [&]() -> const json::object* {
+      while (at < seqs.size()) {
+        auto st = db.q("SELECT cid, pk, expires, body FROM doc_items WHERE seq=?1");
+        st.bind(1, seqs[at++]);
+        if (!st.step() || st.i64(0) != c->cid || st.i64(2) <= db.now) continue;
+        if (pk_filter && st.text(1) != *pk_filter) continue;
+        current = parse_body(st.text(3));
+        return &current;
+      }
+      return nullptr;
+    };
+  }
+  // Scans (no usable index predicate): one partition when the key is fixed, else the
+  // container, both in (pk, id) order along the unique index.
+  std::optional<SqliteDb::Query> scan;
+  if (hints.reads_documents && !candidates) {
+    if (pk_filter) {
+      scan.emplace(db.q("SELECT body FROM doc_items WHERE cid=?1 AND pk=?2 AND expires>?3 ORDER BY id"));
+      scan->bind(1, c->cid).bind(2, *pk_filter).bind(3, db.now);
+    } else {
+      scan.emplace(db.q("SELECT body FROM doc_items WHERE cid=?1 AND expires>?2 ORDER BY pk, id"));
+      scan->bind(1, c->cid).bind(2, db.now);
+    }
+    next = [&]() -> const json::object* {
+      if (!scan->step()) return nullptr;
+      current = parse_body(scan->text(0));
+      return &current;
+    };
+  }
+  auto rows = q.run(next);
+  scan.reset();
+  if (!rows) return rows.error();
+  auto& all = rows.value();
+  api::Page page;
+  if (offset > all.size()) return bad_continuation(options.continuation);
+  size_t end = std::min(all.size(), offset + n);
+  page.items.reserve(end - offset);
+  for (size_t i = offset; i < end; ++i) page.items.push_back(std::move(all[i]));
+  if (end < all.size()) page.continuation = "q:" + std::to_string(end);
+  return page;
+}
+
+DocResult<api::ChangeFeedPage> read_change_feed(SqliteDb& db, const api::ContainerRef& ref, const api::ChangeFeedOptions& options) {
+  auto size = page_size(options.max_item_count);
+  if (auto* e = std::get_if<DocError>(&size)) return *e;
+  int n = std::get<int>(size);
+  auto c = load_container(db, ref);
+  if (!c) return container_not_found(ref);
+  std::string pk_filter;
+  if (options.partition_key) {
+    auto p = canonical_pk(*options.partition_key, *c);
+    if (auto* e = std::get_if<DocError>(&p)) return *e;
+    pk_filter = std::get<std::string>(p);
+  }
+  api::ChangeFeedPage page;
+  using Kind = api::ChangeFeedStart::Kind;
+  if (options.start.kind == Kind::now) {
+    page.continuation_lsn = c->lsn;
+    page.not_modified = true;
+    return page;
+  }
+  if (options.start.kind == Kind::lsn && options.start.lsn < 0)
+    return bad("change feed continuation " + std::to_string(options.start.lsn) + " is negative; use the etag of an earlier response");
+  int64_t after = options.start.kind == Kind::lsn ? options.start.lsn : 0;
+  int64_t since = options.start.kind == Kind::time ? options.start.time_ms : std::numeric_limits<int64_t>::min();
+  // LatestVersion: one row per item holds its latest write, so "changed after L" is the rows
+  // with lsn > L, in lsn order, each once.
+  auto st = db.q(
+      "SELECT lsn, body FROM doc_items WHERE cid=?1 AND lsn>?2 AND expires>?3 AND modified>=?4 AND (?5=0 OR pk=?6) "
+      "ORDER BY lsn LIMIT ?7");
+  st.bind(1, c->cid).bind(2, after).bind(3, db.now).bind(4, since).bind(5, options.partition_key ? 1 : 0).bind(6, pk_filter).bind(7, n + 1);
+  int64_t last = after;
+  bool more = false;
+  while (st.step()) {
+    if (static_cast<int>(page.items.size()) == n) {
+      more = true;
+      break;
+    }
+    last = st.i64(0);
+    page.items.push_back(parse_body(st.text(1)));
+  }
+  // With nothing left after this page, everything up to the container's LSN is covered
+  // (deletes and other partitions' writes included), so the next read starts there.
+  page.continuation_lsn = more ? last : std::max(after, c->lsn);
+  page.not_modified = page.items.empty();
+  return page;
+}
+
+DocResult<RowCounts> row_counts(SqliteDb& db, const api::ContainerRef& ref) {
+  auto c = load_container(db, ref);
+  if (!c) return container_not_found(ref);
+  RowCounts rc;
+  {
+    auto st = db.q("SELECT count(*) FROM doc_items WHERE cid=?1");
+    st.bind(1, c->cid);
+    if (st.step()) rc.items = st.i64(0);
+  }
+  auto st = db.q("SELECT count(*) FROM doc_index WHERE cid=?1");
+  st.bind(1, c->cid);
+  if (st.step()) rc.index_entries = st.i64(0);
+  return rc;
+}
+
+void sweep_expired(SqliteDb& db, api::UnixMillis now, int limit) {
+  db.q("BEGIN IMMEDIATE").step();
+  try {
+    struct Expired { int64_t seq, cid; std::string body; };
+    std::vector<Expired> rows;
+    {
+      auto st = db.q("SELECT seq, cid, body FROM doc_items WHERE expires<=?1 AND expires<9223372036854775807 LIMIT ?2");
+      st.bind(1, now).bind(2, limit);
+      while (st.step()) rows.push_back({st.i64(0), st.i64(1), st.text(2)});
+    }
+    std::optional<Policy> policy;
+    int64_t policy_cid = -1;
+    for (auto& r : rows) {
+      if (r.cid != policy_cid) {
+        auto st = db.q("SELECT definition FROM doc_containers WHERE cid=?1");
+        st.bind(1, r.cid);
+        policy.reset();
+        if (st.step()) {
+          boost::system::error_code ec;
+          auto def = json::parse(st.text(0), ec);
+          if (!ec && def.is_object())
+            if (auto* ip = def.as_object().if_contains("indexingPolicy"); ip && ip->is_object()) policy.emplace(ip->as_object());
+        }
+        policy_cid = r.cid;
+      }
+      if (policy) remove_index(db, r.cid, r.seq, parse_body(r.body), *policy);
+      auto st = db.q("DELETE FROM doc_items WHERE seq=?1");
+      st.bind(1, r.seq);
+      st.step();
+    }
+    db.q("COMMIT").step();
+  } catch (const SqlError&) {
+    sqlite3_exec(db.conn, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+// --- the document parts of api::Effects --------------------------------------------------------
+
+namespace {
+api::QueueError to_queue_error(const DocError& e) {
+  return api::QueueError{e.code == DocErrc::too_large ? api::QueueErrc::message_too_large
+                         : e.code == DocErrc::unavailable ? api::QueueErrc::unavailable
+                         : e.code == DocErrc::storage_failure ? api::QueueErrc::storage_failure
+                                                              : api::QueueErrc::invalid_argument,
+                         e.message};
+}
+std::optional<api::QueueError> check_ref(const api::ContainerRef& r) {
+  if (r.database.empty() || r.container.empty())
+    return api::QueueError{api::QueueErrc::invalid_argument, "a document write names no database or container (\"" + r.database + "\"/\"" + r.container +
+                                                                 "\"); set the binding's databaseName and containerName"};
+  return std::nullopt;
+}
+}  // namespace
+
+std::optional<api::QueueError> check(const api::DocumentUpsert& w) {
+  if (auto e = check_ref(w.container)) return e;
+  if (auto e = check_body(w.document)) return to_queue_error(*e);
+  return std::nullopt;
+}
+
+std::optional<api::QueueError> check(const api::DocumentDelete& w) {
+  if (auto e = check_ref(w.container)) return e;
+  if (auto e = api::check_resource_id(w.id); !e.empty()) return api::QueueError{api::QueueErrc::invalid_argument, "item id \"" + w.id + "\" " + e};
+  return std::nullopt;
+}
+
+std::variant<api::WriteReceipt, api::QueueError> apply(SqliteDb& db, const api::DocumentUpsert& w) {
+  auto r = write_item(db, WriteMode::upsert, w.container, w.partition_key, w.document, nullptr, std::nullopt);
+  if (!r) return to_queue_error(r.error());
+  auto& item = r.value();
+  return api::WriteReceipt(api::DocumentReceipt{std::string(item.document.at("id").as_string()), item.etag, item.lsn, item.created});
+}
+
+std::variant<api::WriteReceipt, api::QueueError> apply(SqliteDb& db, const api::DocumentDelete& w) {
+  auto r = delete_item(db, w.container, w.id, w.partition_key, std::nullopt);
+  if (!r) return to_queue_error(r.error());
+  return api::WriteReceipt(api::DocumentReceipt{w.id, "", r.value(), false});
+}
+
+}  // namespace nimbus::storage::document_tables

@@ -1,0 +1,98 @@
+#pragma once
+// The document domain's set of tables on the storage engine (SqliteEngine): the schema, every
+// item operation as row changes, the typed path index, TTL, the change feed, and the document
+// parts of an api::Effects (DocumentUpsert, DocumentDelete) that the engine's commit applies.
+//
+// Tables:
+// - doc_databases (one row per database), doc_containers (one row per container: its
+//   definition as JSON and its LSN counter, so every item write takes the next LSN in the
+//   same transaction that writes the item);
+// - doc_items (one row per live item: container, canonical partition key text, id, LSN,
+//   modified time, expiry, etag, the stored JSON with system properties); unique on
+//   (cid, pk, id) — which is also the partition scan — and indexed on (cid, lsn) for the
+//   change feed;
+// - doc_index (cid, path, typed value, item): every scalar at every indexed path of every
+//   item, so an equality or range filter reads index entries instead of the container. Values
+//   are encoded so that memcmp order is Cosmos order within a type (type tag, then an
+//   order-preserving number or the UTF-8 bytes), and a range never crosses into another type.
+//   Entries are derived from the stored body and the container's index policy alone, so they
+//   are removed by recomputing them from the old body (no second index on item).
+//
+// Threading: every function runs on the engine's writer thread inside its batch transaction.
+// SQLite failures throw SqlError (the engine rolls the batch back); expected failures are
+// api::DocError values. Every operation checks everything before its first write, so a
+// failing operation changes nothing even though it shares the batch transaction.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "api/document_store.h"
+#include "api/effects.h"
+#include "storage/sqlite/sqlite_db.h"
+
+namespace nimbus::storage::document_tables {
+
+extern const char* const kSchema;
+
+using api::DocResult;
+
+// Database and container operations.
+DocResult<api::DatabaseInfo> create_database(SqliteDb& db, const std::string& id);
+DocResult<api::DatabaseInfo> read_database(SqliteDb& db, const std::string& id);
+DocResult<std::vector<api::DatabaseInfo>> list_databases(SqliteDb& db);
+DocResult<void> delete_database(SqliteDb& db, const std::string& id);
+DocResult<api::ContainerInfo> create_container(SqliteDb& db, const std::string& database,
+                                               const api::ContainerSpec& spec);
+DocResult<api::ContainerInfo> read_container(SqliteDb& db, const api::ContainerRef& ref);
+DocResult<std::vector<api::ContainerInfo>> list_containers(SqliteDb& db,
+                                                           const std::string& database);
+DocResult<void> delete_container(SqliteDb& db, const api::ContainerRef& ref);
+
+// Item operations (see api::DocumentStore for their meaning).
+enum class WriteMode { create, upsert, replace };
+DocResult<api::Item> write_item(SqliteDb& db, WriteMode mode, const api::ContainerRef& ref,
+                                const std::optional<api::PartitionKey>& pk,
+                                const boost::json::object& body, const std::string* replace_id,
+                                const std::optional<std::string>& if_match);
+DocResult<api::Item> read_item(SqliteDb& db, const api::ContainerRef& ref, const std::string& id,
+                               const api::PartitionKey& pk);
+DocResult<int64_t> delete_item(SqliteDb& db, const api::ContainerRef& ref, const std::string& id,
+                               const api::PartitionKey& pk,
+                               const std::optional<std::string>& if_match);
+DocResult<api::Page> read_feed(SqliteDb& db, const api::ContainerRef& ref,
+                               const api::FeedOptions& options);
+DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref,
+                           const api::DocumentQuery& query, const api::FeedOptions& options);
+DocResult<api::ChangeFeedPage> read_change_feed(SqliteDb& db, const api::ContainerRef& ref,
+                                                const api::ChangeFeedOptions& options);
+
+// Rows of a container, live and expired, and its index entries (tests: index maintenance and
+// TTL purge are observable without a second connection).
+struct RowCounts {
+  int64_t items = 0;
+  int64_t index_entries = 0;
+};
+DocResult<RowCounts> row_counts(SqliteDb& db, const api::ContainerRef& ref);
+
+// Deletes up to `limit` expired items (and their index entries) in its own transaction; call
+// between batches. Expiry takes no LSN (LatestVersion never shows deletes).
+void sweep_expired(SqliteDb& db, api::UnixMillis now, int limit = 2000);
+
+// Checks of an item body that need no reads: id, nesting depth, finite numbers, ttl type.
+std::optional<api::DocError> check_body(const boost::json::object& body);
+
+// --- the document parts of api::Effects ---
+std::optional<api::QueueError> check(const api::DocumentUpsert& w);
+std::optional<api::QueueError> check(const api::DocumentDelete& w);
+std::variant<api::WriteReceipt, api::QueueError> apply(SqliteDb& db, const api::DocumentUpsert& w);
+std::variant<api::WriteReceipt, api::QueueError> apply(SqliteDb& db, const api::DocumentDelete& w);
+
+// Exposed for unit tests: the order-preserving typed encoding of an index value (nullopt for
+// objects and arrays, which are not index values) and the stored path of a property path.
+std::optional<std::string> encode_index_value(const boost::json::value& v);
+std::string encode_path(const std::vector<std::string>& components);
+
+}  // namespace nimbus::storage::document_tables

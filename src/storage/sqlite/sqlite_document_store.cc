@@ -1,0 +1,147 @@
+#include "storage/sqlite/sqlite_document_store.h"
+
+#include "storage/sqlite/document_tables.h"
+#include "storage/sqlite/sqlite_db.h"
+
+namespace nimbus::storage {
+
+namespace json = boost::json;
+namespace dt = document_tables;
+
+namespace {
+
+// An engine operation whose body returns a DocResult<T>: the engine's batch failures
+// (shutting down, a failed transaction) become the document store's own codes.
+template <class T>
+struct DocOp final : SqliteEngine::Op {
+  std::function<api::DocResult<T>(SqliteDb&)> body;
+  api::DocCallback<T> done;
+  std::optional<api::DocResult<T>> result;
+
+  DocOp(std::function<api::DocResult<T>(SqliteDb&)> b, api::DocCallback<T> d)
+      : body(std::move(b)), done(std::move(d)) {}
+  void execute(SqliteDb& db) override { result.emplace(body(db)); }
+  void complete(const api::QueueError* failure) override {
+    if (!done) return;
+    if (failure) {
+      done(api::DocError{failure->code == api::QueueErrc::unavailable ? api::DocErrc::unavailable
+                                                                       : api::DocErrc::storage_failure,
+                         "document store: " + failure->message});
+    } else if (!result) {
+      done(api::DocError{api::DocErrc::storage_failure, "document store: the operation did not run; retry"});
+    } else {
+      done(std::move(*result));
+    }
+  }
+};
+
+template <class T, class F>
+std::unique_ptr<SqliteEngine::Op> op(F&& body, api::DocCallback<T> done) {
+  return std::make_unique<DocOp<T>>(std::forward<F>(body), std::move(done));
+}
+
+}  // namespace
+
+SqliteDocumentStore::SqliteDocumentStore(SqliteEngine& engine) : engine_(engine) {}
+SqliteDocumentStore::SqliteDocumentStore(std::unique_ptr<SqliteEngine> owned)
+    : owned_(std::move(owned)), engine_(*owned_) {}
+
+std::unique_ptr<SqliteDocumentStore> SqliteDocumentStore::open(Options options, std::string& error) {
+  auto engine = SqliteEngine::open(std::move(options), error);
+  if (!engine) return nullptr;
+  return std::unique_ptr<SqliteDocumentStore>(new SqliteDocumentStore(std::move(engine)));
+}
+
+void SqliteDocumentStore::create_database(std::string id, api::DocCallback<api::DatabaseInfo> done) {
+  engine_.submit(op<api::DatabaseInfo>([id = std::move(id)](SqliteDb& db) { return dt::create_database(db, id); }, std::move(done)));
+}
+void SqliteDocumentStore::read_database(std::string id, api::DocCallback<api::DatabaseInfo> done) {
+  engine_.submit(op<api::DatabaseInfo>([id = std::move(id)](SqliteDb& db) { return dt::read_database(db, id); }, std::move(done)));
+}
+void SqliteDocumentStore::list_databases(api::DocCallback<std::vector<api::DatabaseInfo>> done) {
+  engine_.submit(op<std::vector<api::DatabaseInfo>>([](SqliteDb& db) { return dt::list_databases(db); }, std::move(done)));
+}
+void SqliteDocumentStore::delete_database(std::string id, api::DocCallback<void> done) {
+  engine_.submit(op<void>([id = std::move(id)](SqliteDb& db) { return dt::delete_database(db, id); }, std::move(done)));
+}
+void SqliteDocumentStore::create_container(std::string database, api::ContainerSpec spec, api::DocCallback<api::ContainerInfo> done) {
+  engine_.submit(op<api::ContainerInfo>(
+      [database = std::move(database), spec = std::move(spec)](SqliteDb& db) { return dt::create_container(db, database, spec); }, std::move(done)));
+}
+void SqliteDocumentStore::read_container(api::ContainerRef ref, api::DocCallback<api::ContainerInfo> done) {
+  engine_.submit(op<api::ContainerInfo>([ref = std::move(ref)](SqliteDb& db) { return dt::read_container(db, ref); }, std::move(done)));
+}
+void SqliteDocumentStore::list_containers(std::string database, api::DocCallback<std::vector<api::ContainerInfo>> done) {
+  engine_.submit(op<std::vector<api::ContainerInfo>>([database = std::move(database)](SqliteDb& db) { return dt::list_containers(db, database); },
+                                                     std::move(done)));
+}
+void SqliteDocumentStore::delete_container(api::ContainerRef ref, api::DocCallback<void> done) {
+  engine_.submit(op<void>([ref = std::move(ref)](SqliteDb& db) { return dt::delete_container(db, ref); }, std::move(done)));
+}
+void SqliteDocumentStore::create_item(api::ContainerRef ref, std::optional<api::PartitionKey> pk, json::object body, api::DocCallback<api::Item> done) {
+  engine_.submit(op<api::Item>(
+      [ref = std::move(ref), pk = std::move(pk), body = std::move(body)](SqliteDb& db) {
+        return dt::write_item(db, dt::WriteMode::create, ref, pk, body, nullptr, std::nullopt);
+      },
+      std::move(done)));
+}
+void SqliteDocumentStore::upsert_item(api::ContainerRef ref, std::optional<api::PartitionKey> pk, json::object body, api::DocCallback<api::Item> done) {
+  engine_.submit(op<api::Item>(
+      [ref = std::move(ref), pk = std::move(pk), body = std::move(body)](SqliteDb& db) {
+        return dt::write_item(db, dt::WriteMode::upsert, ref, pk, body, nullptr, std::nullopt);
+      },
+      std::move(done)));
+}
+void SqliteDocumentStore::replace_item(api::ContainerRef ref, std::string id, std::optional<api::PartitionKey> pk, json::object body,
+                                       std::optional<std::string> if_match, api::DocCallback<api::Item> done) {
+  engine_.submit(op<api::Item>(
+      [ref = std::move(ref), id = std::move(id), pk = std::move(pk), body = std::move(body), if_match = std::move(if_match)](SqliteDb& db) {
+        return dt::write_item(db, dt::WriteMode::replace, ref, pk, body, &id, if_match);
+      },
+      std::move(done)));
+}
+void SqliteDocumentStore::read_item(api::ContainerRef ref, std::string id, api::PartitionKey pk, api::DocCallback<api::Item> done) {
+  engine_.submit(op<api::Item>(
+      [ref = std::move(ref), id = std::move(id), pk = std::move(pk)](SqliteDb& db) { return dt::read_item(db, ref, id, pk); }, std::move(done)));
+}
+void SqliteDocumentStore::delete_item(api::ContainerRef ref, std::string id, api::PartitionKey pk, std::optional<std::string> if_match,
+                                      api::DocCallback<void> done) {
+  engine_.submit(op<void>(
+      [ref = std::move(ref), id = std::move(id), pk = std::move(pk), if_match = std::move(if_match)](SqliteDb& db) -> api::DocResult<void> {
+        auto r = dt::delete_item(db, ref, id, pk, if_match);
+        if (!r) return r.error();
+        return {};
+      },
+      std::move(done)));
+}
+void SqliteDocumentStore::read_feed(api::ContainerRef ref, api::FeedOptions options, api::DocCallback<api::Page> done) {
+  engine_.submit(op<api::Page>(
+      [ref = std::move(ref), options = std::move(options)](SqliteDb& db) { return dt::read_feed(db, ref, options); }, std::move(done)));
+}
+void SqliteDocumentStore::query(api::ContainerRef ref, std::shared_ptr<const api::DocumentQuery> query, api::FeedOptions options,
+                                api::DocCallback<api::Page> done) {
+  if (!query) {
+    if (done) done(api::DocError{api::DocErrc::bad_request, "no query given; parse the query text first"});
+    return;
+  }
+  engine_.submit(op<api::Page>(
+      [ref = std::move(ref), query = std::move(query), options = std::move(options)](SqliteDb& db) {
+        return dt::query(db, ref, *query, options);
+      },
+      std::move(done)));
+}
+void SqliteDocumentStore::read_change_feed(api::ContainerRef ref, api::ChangeFeedOptions options, api::DocCallback<api::ChangeFeedPage> done) {
+  engine_.submit(op<api::ChangeFeedPage>(
+      [ref = std::move(ref), options = std::move(options)](SqliteDb& db) { return dt::read_change_feed(db, ref, options); }, std::move(done)));
+}
+void SqliteDocumentStore::row_counts(api::ContainerRef ref, api::DocCallback<RowCounts> done) {
+  engine_.submit(op<RowCounts>(
+      [ref = std::move(ref)](SqliteDb& db) -> api::DocResult<RowCounts> {
+        auto r = dt::row_counts(db, ref);
+        if (!r) return r.error();
+        return RowCounts{r.value().items, r.value().index_entries};
+      },
+      std::move(done)));
+}
+
+}  // namespace nimbus::storage

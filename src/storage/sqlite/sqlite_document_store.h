@@ -1,0 +1,72 @@
+#pragma once
+// api::DocumentStore as the document table set (document_tables.h) on the storage engine
+// (sqlite_engine.h): what the Cosmos REST service, the cosmosDB bindings and the conformance
+// suite use. Document writes made through api::Effects (DocumentUpsert / DocumentDelete) go
+// through the same table code, in the engine's commit.
+//
+// Every operation is one engine operation (inside the engine's group-commit transaction), so a
+// write is durable when its completion runs and reads see every acknowledged write.
+// Ownership: borrows an engine shared with the other table sets (the host: one database file,
+// one writer) or owns one opened for it alone (open(): tests, benchmarks, a standalone
+// service). Thread-safety: every method only enqueues; completions run on the writer thread.
+#include <memory>
+#include <string>
+
+#include "api/document_store.h"
+#include "storage/sqlite/sqlite_engine.h"
+
+namespace nimbus::storage {
+
+class SqliteDocumentStore final : public api::DocumentStore {
+ public:
+  using Options = SqliteEngine::Options;
+
+  explicit SqliteDocumentStore(SqliteEngine& engine);
+  static std::unique_ptr<SqliteDocumentStore> open(Options options, std::string& error);
+  SqliteDocumentStore(const SqliteDocumentStore&) = delete;
+  SqliteDocumentStore& operator=(const SqliteDocumentStore&) = delete;
+
+  SqliteEngine& engine() { return engine_; }
+
+  void create_database(std::string id, api::DocCallback<api::DatabaseInfo> done) override;
+  void read_database(std::string id, api::DocCallback<api::DatabaseInfo> done) override;
+  void list_databases(api::DocCallback<std::vector<api::DatabaseInfo>> done) override;
+  void delete_database(std::string id, api::DocCallback<void> done) override;
+  void create_container(std::string database, api::ContainerSpec spec,
+                        api::DocCallback<api::ContainerInfo> done) override;
+  void read_container(api::ContainerRef ref, api::DocCallback<api::ContainerInfo> done) override;
+  void list_containers(std::string database,
+                       api::DocCallback<std::vector<api::ContainerInfo>> done) override;
+  void delete_container(api::ContainerRef ref, api::DocCallback<void> done) override;
+  void create_item(api::ContainerRef ref, std::optional<api::PartitionKey> partition_key,
+                   boost::json::object body, api::DocCallback<api::Item> done) override;
+  void upsert_item(api::ContainerRef ref, std::optional<api::PartitionKey> partition_key,
+                   boost::json::object body, api::DocCallback<api::Item> done) override;
+  void replace_item(api::ContainerRef ref, std::string id,
+                    std::optional<api::PartitionKey> partition_key, boost::json::object body,
+                    std::optional<std::string> if_match, api::DocCallback<api::Item> done) override;
+  void read_item(api::ContainerRef ref, std::string id, api::PartitionKey partition_key,
+                 api::DocCallback<api::Item> done) override;
+  void delete_item(api::ContainerRef ref, std::string id, api::PartitionKey partition_key,
+                   std::optional<std::string> if_match, api::DocCallback<void> done) override;
+  void read_feed(api::ContainerRef ref, api::FeedOptions options,
+                 api::DocCallback<api::Page> done) override;
+  void query(api::ContainerRef ref, std::shared_ptr<const api::DocumentQuery> query,
+             api::FeedOptions options, api::DocCallback<api::Page> done) override;
+  void read_change_feed(api::ContainerRef ref, api::ChangeFeedOptions options,
+                        api::DocCallback<api::ChangeFeedPage> done) override;
+
+  // Test aid: stored item rows (live and expired) and index entries of a container.
+  struct RowCounts {
+    int64_t items = 0;
+    int64_t index_entries = 0;
+  };
+  void row_counts(api::ContainerRef ref, api::DocCallback<RowCounts> done);
+
+ private:
+  explicit SqliteDocumentStore(std::unique_ptr<SqliteEngine> owned);
+  std::unique_ptr<SqliteEngine> owned_;
+  SqliteEngine& engine_;
+};
+
+}  // namespace nimbus::storage

@@ -1,0 +1,671 @@
+// The document store conformance suite (document_store_conformance.h): every backend runs it.
+#include "document_store_conformance.h"
+
+#include <stdlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <set>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "documents/docsql_query.h"
+
+namespace nimbus::conformance {
+
+namespace json = boost::json;
+using api::DocErrc;
+
+api::DocResult<api::Page> SyncDocs::query(api::ContainerRef r, std::string sql, json::object params,
+                                          api::FeedOptions o) {
+  auto q = documents::DocsqlQuery::parse(sql, std::move(params));
+  if (!q) return q.error();
+  std::shared_ptr<const api::DocumentQuery> prepared = q.value();
+  return wait<api::Page>([&](auto cb) { s_.query(r, prepared, o, cb); });
+}
+
+void DocumentStoreConformance::SetUp() {
+  char tmpl[] = "/tmp/nimbus-docstore-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  dir_ = tmpl;
+  store_ = GetParam()->open(dir_, clock_);
+  ASSERT_NE(store_, nullptr);
+  docs_ = std::make_unique<SyncDocs>(*store_);
+}
+
+void DocumentStoreConformance::TearDown() {
+  docs_.reset();
+  store_.reset();
+  std::filesystem::remove_all(dir_);
+}
+
+void DocumentStoreConformance::reopen() {
+  docs_.reset();
+  store_.reset();
+  store_ = GetParam()->open(dir_, clock_);
+  ASSERT_NE(store_, nullptr);
+  docs_ = std::make_unique<SyncDocs>(*store_);
+}
+
+api::ContainerRef DocumentStoreConformance::make_container(std::string name, std::string pk_path,
+                                                           json::object extra) {
+  if (!docs_->read_db("db").ok()) {
+    EXPECT_TRUE(docs_->create_db("db").ok());
+  }
+  json::object body = std::move(extra);
+  body["id"] = name;
+  if (!pk_path.empty()) body["partitionKey"] = json::object{{"paths", json::array{json::string(pk_path)}}, {"kind", "Hash"}};
+  auto spec = api::ContainerSpec::from_json(body);
+  EXPECT_TRUE(spec.ok()) << (spec.ok() ? "" : spec.error().message);
+  auto c = docs_->create_container("db", spec.value());
+  EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message);
+  return {"db", name};
+}
+
+namespace {
+
+json::object obj(std::string_view text) { return json::parse(text).as_object(); }
+api::PartitionKey pk(json::value v) { return api::PartitionKey{std::move(v)}; }
+
+std::set<std::string> ids_of(const std::vector<json::value>& rows) {
+  std::set<std::string> out;
+  for (auto& r : rows) out.insert(std::string(r.as_object().at("id").as_string()));
+  return out;
+}
+
+#define EXPECT_ERR(expr, errc)                                                   \
+  do {                                                                           \
+    auto r_ = (expr);                                                            \
+    ASSERT_FALSE(r_.ok()) << #expr " succeeded";                                 \
+    EXPECT_EQ(r_.error().code, errc) << r_.error().message;                      \
+  } while (0)
+
+}  // namespace
+
+// --- databases and containers ----------------------------------------------------------------
+
+TEST_P(DocumentStoreConformance, DatabasesCreateReadListDelete) {
+  auto a = docs_->create_db("alpha");
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(a.value().resource.at("id").as_string(), "alpha");
+  for (auto* k : {"_rid", "_self", "_etag", "_ts"}) EXPECT_TRUE(a.value().resource.contains(k)) << k;
+  EXPECT_ERR(docs_->create_db("alpha"), DocErrc::conflict);
+  ASSERT_TRUE(docs_->create_db("beta").ok());
+  auto list = docs_->list_dbs();
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list.value().size(), 2u);
+  EXPECT_EQ(docs_->read_db("alpha").value().resource.at("_rid"), a.value().resource.at("_rid"));
+  ASSERT_TRUE(docs_->delete_db("alpha").ok());
+  EXPECT_ERR(docs_->read_db("alpha"), DocErrc::not_found);
+  EXPECT_ERR(docs_->delete_db("alpha"), DocErrc::not_found);
+}
+
+TEST_P(DocumentStoreConformance, BadDatabaseIdsAreRefusedWithTheIdAndTheRule) {
+  for (std::string id : std::vector<std::string>{"a/b", "a\\b", "a?b", "a#b", std::string(256, 'x'), "trailing ", ""}) {
+    auto r = docs_->create_db(id);
+    ASSERT_FALSE(r.ok()) << id;
+    EXPECT_EQ(r.error().code, DocErrc::bad_request) << id;
+    EXPECT_NE(r.error().message.find("database id"), std::string::npos) << r.error().message;
+  }
+  EXPECT_TRUE(docs_->create_db(std::string(255, 'x')).ok());
+}
+
+TEST_P(DocumentStoreConformance, ContainerKeepsPartitionKeyTtlIndexingAndUniqueKeys) {
+  ASSERT_TRUE(docs_->create_db("db").ok());
+  auto spec = api::ContainerSpec::from_json(obj(R"({"id":"orders","partitionKey":{"paths":["/customer/id"],"kind":"Hash","version":2},
+    "defaultTtl":3600,"indexingPolicy":{"excludedPaths":[{"path":"/blob/*"}]},
+    "uniqueKeyPolicy":{"uniqueKeys":[{"paths":["/email"]}]}})"));
+  ASSERT_TRUE(spec.ok()) << spec.error().message;
+  auto c = docs_->create_container("db", spec.value());
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_ERR(docs_->create_container("db", spec.value()), DocErrc::conflict);
+  auto read = docs_->read_container({"db", "orders"});
+  ASSERT_TRUE(read.ok());
+  const auto& res = read.value().resource;
+  EXPECT_EQ(res.at("partitionKey").at("paths").as_array()[0], "/customer/id");
+  EXPECT_EQ(res.at("partitionKey").at("kind"), "Hash");
+  EXPECT_EQ(res.at("defaultTtl"), 3600);
+  EXPECT_EQ(res.at("indexingPolicy").at("excludedPaths").as_array()[0].at("path"), "/blob/*");
+  EXPECT_EQ(res.at("uniqueKeyPolicy").at("uniqueKeys").as_array()[0].at("paths").as_array()[0], "/email");
+  for (auto* k : {"_rid", "_self", "_etag", "_ts", "_docs"}) EXPECT_TRUE(res.contains(k)) << k;
+  EXPECT_EQ(res.at("_rid"), c.value().resource.at("_rid"));  // stable: the change feed checks it
+  EXPECT_EQ(docs_->list_containers("db").value().size(), 1u);
+  ASSERT_TRUE(docs_->delete_container({"db", "orders"}).ok());
+  EXPECT_ERR(docs_->read_container({"db", "orders"}), DocErrc::not_found);
+  EXPECT_ERR(docs_->create_container("nodb", spec.value()), DocErrc::not_found);
+  EXPECT_ERR(docs_->list_containers("nodb"), DocErrc::not_found);
+}
+
+TEST_P(DocumentStoreConformance, BadContainerDefinitionsNameTheFieldAndTheFix) {
+  for (std::string body : {R"({"partitionKey":{"paths":["/pk"]}})", R"({"id":"c","partitionKey":{"paths":["pk"]}})",
+                           R"({"id":"c","partitionKey":{"paths":[]}})", R"({"id":"c","partitionKey":{"paths":["/a//b"]}})",
+                           R"({"id":"c","defaultTtl":0})", R"({"id":"c","defaultTtl":-5})", R"({"id":"c","defaultTtl":"1"})",
+                           R"({"id":"c","partitionKey":{"paths":["/a","/b"],"kind":"Hash"}})",
+                           R"({"id":"c","indexingPolicy":{"excludedPaths":[{"path":"/x"}]}})", R"({"id":"c/d"})"}) {
+    auto spec = api::ContainerSpec::from_json(obj(body));
+    ASSERT_FALSE(spec.ok()) << body;
+    EXPECT_EQ(spec.error().code, DocErrc::bad_request);
+    EXPECT_FALSE(spec.error().message.empty());
+  }
+}
+
+// --- items -----------------------------------------------------------------------------------
+
+TEST_P(DocumentStoreConformance, ItemLifecycleWithSystemPropertiesAndEtags) {
+  auto c = make_container("items");
+  auto created = docs_->create(c, obj(R"({"id":"a1","pk":"p","n":1})"), pk("p"));
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  const auto& d = created.value().document;
+  for (auto* k : {"_rid", "_self", "_etag", "_ts", "_lsn", "_attachments"}) EXPECT_TRUE(d.contains(k)) << k;
+  EXPECT_EQ(d.at("_etag").as_string(), created.value().etag);
+  EXPECT_EQ(d.at("_ts"), clock_.now.load() / 1000);
+  EXPECT_TRUE(created.value().created);
+  EXPECT_EQ(created.value().lsn, 1);
+
+  auto read = docs_->read(c, "a1", pk("p"));
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  EXPECT_EQ(read.value().document, d);
+
+  std::string etag1 = created.value().etag;
+  auto replaced = docs_->replace(c, "a1", obj(R"({"id":"a1","pk":"p","n":2})"), etag1, pk("p"));
+  ASSERT_TRUE(replaced.ok()) << replaced.error().message;
+  EXPECT_NE(replaced.value().etag, etag1);
+  EXPECT_EQ(replaced.value().document.at("_rid"), d.at("_rid"));  // _rid survives a replace
+  EXPECT_EQ(replaced.value().lsn, 2);
+
+  auto stale = docs_->replace(c, "a1", obj(R"({"id":"a1","pk":"p","n":3})"), etag1, pk("p"));
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error().code, DocErrc::precondition_failed);
+  EXPECT_NE(stale.error().message.find("a1"), std::string::npos);
+  EXPECT_EQ(docs_->read(c, "a1", pk("p")).value().document.at("n"), 2);
+
+  auto up = docs_->upsert(c, obj(R"({"id":"a1","pk":"p","n":4})"));
+  ASSERT_TRUE(up.ok());
+  EXPECT_FALSE(up.value().created);
+  auto up2 = docs_->upsert(c, obj(R"({"id":"a2","pk":"p"})"));
+  ASSERT_TRUE(up2.ok());
+  EXPECT_TRUE(up2.value().created);
+
+  EXPECT_ERR(docs_->remove(c, "a1", pk("p"), etag1), DocErrc::precondition_failed);
+  ASSERT_TRUE(docs_->remove(c, "a1", pk("p"), up.value().etag).ok());
+  EXPECT_ERR(docs_->read(c, "a1", pk("p")), DocErrc::not_found);
+  EXPECT_ERR(docs_->remove(c, "a1", pk("p")), DocErrc::not_found);
+  EXPECT_ERR(docs_->replace(c, "a1", obj(R"({"id":"a1","pk":"p"})")), DocErrc::not_found);
+  EXPECT_ERR(docs_->read({"db", "nope"}, "a1", pk("p")), DocErrc::not_found);
+}
+
+TEST_P(DocumentStoreConformance, DuplicateIdConflictsWithinItsLogicalPartitionOnly) {
+  auto c = make_container("dups");
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"x","pk":"a"})")).ok());
+  auto dup = docs_->create(c, obj(R"({"id":"x","pk":"a","v":2})"));
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().code, DocErrc::conflict);
+  EXPECT_NE(dup.error().message.find("\"x\""), std::string::npos) << dup.error().message;
+  EXPECT_TRUE(docs_->create(c, obj(R"({"id":"x","pk":"b"})")).ok());
+  EXPECT_FALSE(docs_->read(c, "x", pk("a")).value().document.contains("v"));
+}
+
+TEST_P(DocumentStoreConformance, BadItemIdsAreRefused) {
+  auto c = make_container("ids");
+  for (std::string id : std::vector<std::string>{"a/b", "a\\b", "a?b", "a#b", std::string(256, 'i'), "space ", ""}) {
+    json::object body{{"id", id}, {"pk", "p"}};
+    auto r = docs_->create(c, body);
+    ASSERT_FALSE(r.ok()) << id;
+    EXPECT_EQ(r.error().code, DocErrc::bad_request) << id;
+    EXPECT_NE(r.error().message.find("id"), std::string::npos) << r.error().message;
+  }
+  EXPECT_ERR(docs_->create(c, obj(R"({"id":7,"pk":"p"})")), DocErrc::bad_request);
+  EXPECT_ERR(docs_->create(c, obj(R"({"pk":"p"})")), DocErrc::bad_request);
+  EXPECT_TRUE(docs_->create(c, json::object{{"id", std::string(255, 'i')}, {"pk", "p"}}).ok());
+  EXPECT_TRUE(docs_->create(c, obj(R"({"id":"ünïcødé ✓","pk":"p"})")).ok());
+  EXPECT_TRUE(docs_->read(c, "ünïcødé ✓", pk("p")).ok());
+  EXPECT_EQ(docs_->feed(c).value().items.size(), 2u);  // nothing of the refused ones landed
+}
+
+TEST_P(DocumentStoreConformance, ItemOverTwoMegabytesIsTooLarge) {
+  auto c = make_container("big");
+  json::object body{{"id", "big"}, {"pk", "p"}, {"blob", std::string(api::kMaxItemBytes, 'x')}};
+  auto r = docs_->create(c, body);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, DocErrc::too_large);
+  EXPECT_NE(r.error().message.find("2 MB"), std::string::npos) << r.error().message;
+  EXPECT_ERR(docs_->read(c, "big", pk("p")), DocErrc::not_found);
+  json::object ok{{"id", "fits"}, {"pk", "p"}, {"blob", std::string(api::kMaxItemBytes - 1024, 'x')}};
+  EXPECT_TRUE(docs_->create(c, ok).ok());
+}
+
+TEST_P(DocumentStoreConformance, PartitionKeyMismatchesAreBadRequests) {
+  auto c = make_container("pks");
+  auto mismatch = docs_->create(c, obj(R"({"id":"a","pk":"x"})"), pk("y"));
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_EQ(mismatch.error().code, DocErrc::bad_request);
+  EXPECT_NE(mismatch.error().message.find("differs"), std::string::npos) << mismatch.error().message;
+  // A body without the key property belongs to the undefined partition, not to ["x"].
+  EXPECT_ERR(docs_->create(c, obj(R"({"id":"b"})"), pk("x")), DocErrc::bad_request);
+  EXPECT_ERR(docs_->create(c, obj(R"({"id":"c","pk":"x"})"), (api::PartitionKey{"x", "y"})), DocErrc::bad_request);
+  EXPECT_ERR(docs_->create(c, obj(R"({"id":"d","pk":{"a":1}})")), DocErrc::bad_request);
+  EXPECT_ERR(docs_->create(c, obj(R"({"id":"e","pk":[1]})")), DocErrc::bad_request);
+  EXPECT_ERR(docs_->read(c, "a", api::PartitionKey{}), DocErrc::bad_request);
+  json::object long_pk{{"id", "f"}, {"pk", std::string(3000, 'k')}};
+  EXPECT_ERR(docs_->create(c, long_pk), DocErrc::bad_request);
+  // Undefined partition: [{}] addresses items without the key.
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"u"})"), api::PartitionKey{json::object()}).ok());
+  EXPECT_TRUE(docs_->read(c, "u", api::PartitionKey{json::object()}).ok());
+  EXPECT_ERR(docs_->read(c, "u", pk(nullptr)), DocErrc::not_found);  // null is not undefined
+  // 1, 1.0 and 1e0 are one partition key value.
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"n","pk":1.0})"), pk(1)).ok());
+  EXPECT_TRUE(docs_->read(c, "n", pk(1.0)).ok());
+  EXPECT_EQ(docs_->feed(c).value().items.size(), 2u);
+}
+
+TEST_P(DocumentStoreConformance, NestedPartitionKeyPath) {
+  auto c = make_container("nested", "/a/b");
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"1","a":{"b":"k"}})"), pk("k")).ok());
+  EXPECT_TRUE(docs_->read(c, "1", pk("k")).ok());
+  EXPECT_ERR(docs_->create(c, obj(R"({"id":"2","a":{"b":"k"}})"), pk("j")), DocErrc::bad_request);
+  auto rows = docs_->query(c, "SELECT * FROM c WHERE c.a.b = 'k'");
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  EXPECT_EQ(rows.value().items.size(), 1u);
+}
+
+TEST_P(DocumentStoreConformance, HostileBodiesAreRefusedWithoutHarm) {
+  auto c = make_container("hostile");
+  {
+    json::value v = 1;
+    for (int i = 0; i < 10000; ++i) {
+      json::object o;
+      o["a"] = std::move(v);
+      v = std::move(o);
+    }
+    json::object body{{"id", "deep"}, {"pk", "p"}, {"x", std::move(v)}};
+    auto r = docs_->create(c, std::move(body));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, DocErrc::bad_request);
+    EXPECT_NE(r.error().message.find("levels deep"), std::string::npos) << r.error().message;
+  }
+  json::object inf{{"id", "inf"}, {"pk", "p"}, {"x", std::numeric_limits<double>::infinity()}};
+  EXPECT_ERR(docs_->create(c, inf), DocErrc::bad_request);
+  json::object nan{{"id", "nan"}, {"pk", "p"}, {"x", json::array{std::nan("")}}};
+  EXPECT_ERR(docs_->create(c, nan), DocErrc::bad_request);
+  EXPECT_ERR(docs_->create(c, obj(R"({"id":"t","pk":"p","ttl":0})")), DocErrc::bad_request);
+  EXPECT_ERR(docs_->create(c, obj(R"({"id":"t","pk":"p","ttl":"5"})")), DocErrc::bad_request);
+  // Big but finite numbers are values like any other.
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"big","pk":"p","u":18446744073709551615,"d":1.7e308})")).ok());
+  EXPECT_EQ(docs_->feed(c).value().items.size(), 1u);
+}
+
+TEST_P(DocumentStoreConformance, ClientSystemPropertiesAreIgnoredAndIdCannotChange) {
+  auto c = make_container("sys");
+  auto r = docs_->create(c, obj(R"({"id":"s","pk":"p","_etag":"\"mine\"","_lsn":999,"_rid":"zz","_ts":1})"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r.value().document.at("_etag"), "\"mine\"");
+  EXPECT_EQ(r.value().document.at("_lsn"), 1);
+  EXPECT_NE(r.value().document.at("_rid"), "zz");
+  // A read document can be sent back as is (the SDK's replace does).
+  auto again = docs_->replace(c, "s", r.value().document, r.value().etag);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_ERR(docs_->replace(c, "s", obj(R"({"id":"other","pk":"p"})")), DocErrc::bad_request);
+}
+
+TEST_P(DocumentStoreConformance, LsnIncreasesWithEveryWriteIncludingDeletes) {
+  auto c = make_container("lsn");
+  int64_t last = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto r = docs_->upsert(c, json::object{{"id", "i" + std::to_string(i % 2)}, {"pk", "p"}});
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.value().lsn, last + 1);
+    last = r.value().lsn;
+  }
+  ASSERT_TRUE(docs_->remove(c, "i0", pk("p")).ok());
+  auto r = docs_->create(c, obj(R"({"id":"z","pk":"p"})"));
+  EXPECT_EQ(r.value().lsn, last + 2);
+  // Another container has its own sequence.
+  auto other = make_container("lsn2");
+  EXPECT_EQ(docs_->create(other, obj(R"({"id":"z","pk":"p"})")).value().lsn, 1);
+}
+
+TEST_P(DocumentStoreConformance, EverythingSurvivesAReopen) {
+  auto c = make_container("durable");
+  auto r = docs_->create(c, obj(R"({"id":"d","pk":"p","v":1})"));
+  ASSERT_TRUE(r.ok());
+  reopen();
+  auto read = docs_->read(c, "d", pk("p"));
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read.value().etag, r.value().etag);
+  EXPECT_EQ(docs_->create(c, obj(R"({"id":"e","pk":"p"})")).value().lsn, 2);
+  EXPECT_EQ(docs_->read_container(c).value().resource.at("partitionKey").at("paths").as_array()[0], "/pk");
+}
+
+// --- read feed and queries -------------------------------------------------------------------
+
+TEST_P(DocumentStoreConformance, ReadFeedPagesThroughEveryItemOnce) {
+  auto c = make_container("feed");
+  for (int i = 0; i < 25; ++i)
+    ASSERT_TRUE(docs_->create(c, json::object{{"id", "i" + std::to_string(i)}, {"pk", "p" + std::to_string(i % 3)}}).ok());
+  std::set<std::string> seen;
+  api::FeedOptions o;
+  o.max_item_count = 10;
+  int pages = 0;
+  do {
+    auto page = docs_->feed(c, o);
+    ASSERT_TRUE(page.ok()) << page.error().message;
+    EXPECT_LE(page.value().items.size(), 10u);
+    for (auto& id : ids_of(page.value().items)) EXPECT_TRUE(seen.insert(id).second) << id;
+    o.continuation = page.value().continuation;
+    ++pages;
+  } while (!o.continuation.empty() && pages < 10);
+  EXPECT_EQ(seen.size(), 25u);
+  EXPECT_EQ(pages, 3);
+  api::FeedOptions one;
+  one.partition_key = pk("p1");
+  EXPECT_EQ(docs_->feed(c, one).value().items.size(), 8u);
+  api::FeedOptions bad;
+  bad.continuation = "not-a-token";
+  EXPECT_ERR(docs_->feed(c, bad), DocErrc::bad_request);
+  bad.continuation.clear();
+  bad.max_item_count = 5000;
+  EXPECT_ERR(docs_->feed(c, bad), DocErrc::bad_request);
+}
+
+TEST_P(DocumentStoreConformance, QueriesAnswerWithCosmosSemantics) {
+  auto c = make_container("q");
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"1","pk":"a","n":1,"s":"x","tags":["red","blue"]})")).ok());
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"2","pk":"a","n":5,"s":"y"})")).ok());
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"3","pk":"b","n":9,"s":"x"})")).ok());
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"4","pk":"b","n":"9","s":null})")).ok());
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"5","pk":"b","n":true})")).ok());
+  auto ids = [&](std::string sql, json::object params = {}, api::FeedOptions o = {}) {
+    auto r = docs_->query(c, sql, params, o);
+    EXPECT_TRUE(r.ok()) << sql << ": " << (r.ok() ? "" : r.error().message);
+    return r.ok() ? ids_of(r.value().items) : std::set<std::string>{};
+  };
+  using S = std::set<std::string>;
+  EXPECT_EQ(ids("SELECT * FROM c WHERE c.s = 'x'"), (S{"1", "3"}));
+  EXPECT_EQ(ids("SELECT * FROM c WHERE c.n > 4"), (S{"2", "3"}));  // "9" and true are other types
+  EXPECT_EQ(ids("SELECT * FROM c WHERE c.n >= 1 AND c.n < 9"), (S{"1", "2"}));
+  EXPECT_EQ(ids("SELECT * FROM c WHERE c.n BETWEEN 5 AND 9"), (S{"2", "3"}));
+  EXPECT_EQ(ids("SELECT * FROM c WHERE c.n IN (1, '9')"), (S{"1", "4"}));
+  EXPECT_EQ(ids("SELECT * FROM c WHERE c.s = null"), (S{"4"}));
+  EXPECT_EQ(ids("SELECT * FROM c WHERE c.n = true"), (S{"5"}));
+  EXPECT_EQ(ids("SELECT * FROM c WHERE c.tags[1] = 'blue'"), (S{"1"}));
+  EXPECT_EQ(ids("SELECT * FROM c WHERE c.pk = 'b' AND c.n > 0"), (S{"3"}));
+  EXPECT_EQ(ids("SELECT * FROM c WHERE c.id = @id", {{"@id", "2"}}), (S{"2"}));
+  api::FeedOptions in_b;
+  in_b.partition_key = pk("b");
+  EXPECT_EQ(ids("SELECT * FROM c", {}, in_b), (S{"3", "4", "5"}));
+  EXPECT_EQ(ids("SELECT * FROM c WHERE c.s = 'x'", {}, in_b), (S{"3"}));
+  auto count = docs_->query(c, "SELECT VALUE COUNT(1) FROM c");
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(count.value().items.at(0), 5);
+  auto top = docs_->query(c, "SELECT TOP 2 c.id FROM c WHERE IS_NUMBER(c.n) ORDER BY c.n DESC");
+  ASSERT_TRUE(top.ok());
+  ASSERT_EQ(top.value().items.size(), 2u);
+  EXPECT_EQ(top.value().items[0].at("id"), "3");
+  auto syntax = docs_->query(c, "SELECT * FORM c");
+  ASSERT_FALSE(syntax.ok());
+  EXPECT_EQ(syntax.error().code, DocErrc::bad_request);
+  EXPECT_NE(syntax.error().message.find("FORM"), std::string::npos) << syntax.error().message;
+  EXPECT_ERR(docs_->query({"db", "missing"}, "SELECT * FROM c"), DocErrc::not_found);
+}
+
+// The index only narrows: an indexed filter must answer exactly what the same filter answers
+// when it cannot use the index (an arithmetic no-op makes it non-sargable).
+TEST_P(DocumentStoreConformance, IndexedFiltersAgreeWithScans) {
+  auto c = make_container("agree", "/pk", obj(R"({"indexingPolicy":{"excludedPaths":[{"path":"/hidden/?"}]}})"));
+  std::mt19937 rng(7);
+  std::string long_prefix(300, 'L');
+  for (int i = 0; i < 300; ++i) {
+    json::object d{{"id", std::to_string(i)}, {"pk", "p" + std::to_string(i % 7)}};
+    switch (rng() % 6) {
+      case 0: d["v"] = static_cast<int64_t>(rng() % 50) - 25; break;
+      case 1: d["v"] = (rng() % 1000) / 10.0; break;
+      case 2: d["v"] = std::string(1, static_cast<char>('a' + rng() % 26)); break;
+      case 3: d["v"] = long_prefix + std::to_string(rng() % 5); break;
+      case 4: d["v"] = nullptr; break;
+      default: break;  // undefined
+    }
+    d["hidden"] = static_cast<int64_t>(rng() % 10);
+    d["arr"] = json::array{static_cast<int64_t>(rng() % 4), "s"};
+    ASSERT_TRUE(docs_->create(c, d).ok());
+  }
+  // Rewrites each filter so the index cannot help: the same truth, through a function call.
+  std::vector<std::pair<std::string, std::string>> filters = {
+      {"c.v = 3", "(c.v ?? undefined) = 3"},
+      {"c.v > 10", "(c.v ?? undefined) > 10"},
+      {"c.v <= -3.5", "(c.v ?? undefined) <= -3.5"},
+      {"c.v >= 'm'", "(c.v ?? undefined) >= 'm'"},
+      {"c.v < 'c'", "(c.v ?? undefined) < 'c'"},
+      {"c.v = '" + long_prefix + "3'", "(c.v ?? undefined) = '" + long_prefix + "3'"},
+      {"c.v > '" + long_prefix + "2'", "(c.v ?? undefined) > '" + long_prefix + "2'"},
+      {"c.v IN (1, 'q', null)", "(c.v ?? undefined) IN (1, 'q', null)"},
+      {"c.v BETWEEN 0 AND 20", "(c.v ?? undefined) BETWEEN 0 AND 20"},
+      {"c.hidden = 4", "(c.hidden ?? undefined) = 4"},
+      {"c.arr[0] = 2", "(c.arr[0] ?? undefined) = 2"},
+      {"c.pk = 'p3' AND c.v > 0", "(c.pk ?? undefined) = 'p3' AND (c.v ?? undefined) > 0"},
+      {"c._ts > 0", "(c._ts ?? undefined) > 0"},
+  };
+  for (auto& [indexed, scanned] : filters) {
+    api::FeedOptions all;
+    all.max_item_count = 1000;
+    auto a = docs_->query(c, "SELECT * FROM c WHERE " + indexed, {}, all);
+    auto b = docs_->query(c, "SELECT * FROM c WHERE " + scanned, {}, all);
+    ASSERT_TRUE(a.ok()) << indexed << ": " << a.error().message;
+    ASSERT_TRUE(b.ok()) << scanned << ": " << b.error().message;
+    EXPECT_EQ(ids_of(a.value().items), ids_of(b.value().items)) << indexed;
+    EXPECT_FALSE(b.value().items.empty() && indexed.find("hidden") != std::string::npos) << indexed;
+  }
+}
+
+TEST_P(DocumentStoreConformance, QueryPagesWithContinuations) {
+  auto c = make_container("qp");
+  for (int i = 0; i < 23; ++i) ASSERT_TRUE(docs_->create(c, json::object{{"id", std::to_string(i)}, {"pk", "p"}, {"n", i}}).ok());
+  api::FeedOptions o;
+  o.max_item_count = 10;
+  std::vector<int64_t> seen;
+  for (int page = 0; page < 5; ++page) {
+    auto r = docs_->query(c, "SELECT VALUE c.n FROM c ORDER BY c.n", {}, o);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    for (auto& v : r.value().items) seen.push_back(v.as_int64());
+    o.continuation = r.value().continuation;
+    if (o.continuation.empty()) break;
+  }
+  ASSERT_EQ(seen.size(), 23u);
+  for (int i = 0; i < 23; ++i) EXPECT_EQ(seen[i], i);
+  o.continuation = "q:zz";
+  EXPECT_ERR(docs_->query(c, "SELECT * FROM c", {}, o), DocErrc::bad_request);
+}
+
+// --- change feed -----------------------------------------------------------------------------
+
+TEST_P(DocumentStoreConformance, ChangeFeedGivesLatestVersionsInLsnOrder) {
+  auto c = make_container("cf");
+  auto empty = docs_->changes(c);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty.value().not_modified);
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"a","pk":"1","v":1})")).ok());
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"b","pk":"2","v":1})")).ok());
+  ASSERT_TRUE(docs_->upsert(c, obj(R"({"id":"a","pk":"1","v":2})")).ok());
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"gone","pk":"1"})")).ok());
+  ASSERT_TRUE(docs_->remove(c, "gone", pk("1")).ok());
+  auto all = docs_->changes(c);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all.value().items.size(), 2u);  // a once (latest), b; the deleted item not at all
+  EXPECT_EQ(all.value().items[0].at("id"), "b");
+  EXPECT_EQ(all.value().items[1].at("id"), "a");
+  EXPECT_EQ(all.value().items[1].at("v"), 2);
+  EXPECT_LT(all.value().items[0].at("_lsn").as_int64(), all.value().items[1].at("_lsn").as_int64());
+  EXPECT_FALSE(all.value().not_modified);
+  int64_t cont = all.value().continuation_lsn;
+  EXPECT_EQ(cont, 5);
+
+  api::ChangeFeedOptions next;
+  next.start = {api::ChangeFeedStart::Kind::lsn, cont, 0};
+  EXPECT_TRUE(docs_->changes(c, next).value().not_modified);
+  EXPECT_EQ(docs_->changes(c, next).value().continuation_lsn, cont);
+  ASSERT_TRUE(docs_->upsert(c, obj(R"({"id":"b","pk":"2","v":3})")).ok());
+  auto more = docs_->changes(c, next);
+  ASSERT_EQ(more.value().items.size(), 1u);
+  EXPECT_EQ(more.value().items[0].at("v"), 3);
+
+  // Paging: one item a page, continuing from each page's continuation.
+  api::ChangeFeedOptions paged;
+  paged.max_item_count = 1;
+  std::vector<std::string> order;
+  for (int i = 0; i < 4; ++i) {
+    auto p = docs_->changes(c, paged);
+    ASSERT_TRUE(p.ok());
+    if (p.value().not_modified) break;
+    for (auto& it : p.value().items) order.emplace_back(it.at("id").as_string());
+    paged.start = {api::ChangeFeedStart::Kind::lsn, p.value().continuation_lsn, 0};
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b"}));
+
+  // From now: nothing, then exactly what came after.
+  api::ChangeFeedOptions now;
+  now.start.kind = api::ChangeFeedStart::Kind::now;
+  auto n = docs_->changes(c, now);
+  EXPECT_TRUE(n.value().not_modified);
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"late","pk":"1"})")).ok());
+  api::ChangeFeedOptions after_now;
+  after_now.start = {api::ChangeFeedStart::Kind::lsn, n.value().continuation_lsn, 0};
+  auto late = docs_->changes(c, after_now);
+  ASSERT_EQ(late.value().items.size(), 1u);
+  EXPECT_EQ(late.value().items[0].at("id"), "late");
+
+  // One partition.
+  api::ChangeFeedOptions p1;
+  p1.partition_key = pk("1");
+  auto part = docs_->changes(c, p1);
+  EXPECT_EQ(ids_of(std::vector<json::value>(part.value().items.begin(), part.value().items.end())), (std::set<std::string>{"a", "late"}));
+  api::ChangeFeedOptions neg;
+  neg.start = {api::ChangeFeedStart::Kind::lsn, -1, 0};
+  EXPECT_ERR(docs_->changes(c, neg), DocErrc::bad_request);
+  EXPECT_ERR(docs_->changes({"db", "none"}), DocErrc::not_found);
+}
+
+TEST_P(DocumentStoreConformance, ChangeFeedFromATime) {
+  auto c = make_container("cft");
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"old","pk":"p"})")).ok());
+  clock_.advance_seconds(10);
+  int64_t t = clock_.now.load();
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"new","pk":"p"})")).ok());
+  api::ChangeFeedOptions o;
+  o.start = {api::ChangeFeedStart::Kind::time, 0, t};
+  auto r = docs_->changes(c, o);
+  ASSERT_EQ(r.value().items.size(), 1u);
+  EXPECT_EQ(r.value().items[0].at("id"), "new");
+}
+
+// --- TTL -------------------------------------------------------------------------------------
+
+TEST_P(DocumentStoreConformance, ExpiredItemsAreInvisibleEverywhere) {
+  auto c = make_container("ttl", "/pk", obj(R"({"defaultTtl":10})"));
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"short","pk":"p","n":1})")).ok());
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"forever","pk":"p","n":1,"ttl":-1})")).ok());
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"long","pk":"p","n":1,"ttl":100})")).ok());
+  clock_.advance_seconds(11);
+  EXPECT_ERR(docs_->read(c, "short", pk("p")), DocErrc::not_found);
+  EXPECT_EQ(ids_of(docs_->feed(c).value().items), (std::set<std::string>{"forever", "long"}));
+  EXPECT_EQ(ids_of(docs_->query(c, "SELECT * FROM c WHERE c.n = 1").value().items), (std::set<std::string>{"forever", "long"}));
+  EXPECT_EQ(docs_->changes(c).value().items.size(), 2u);
+  EXPECT_ERR(docs_->replace(c, "short", obj(R"({"id":"short","pk":"p"})")), DocErrc::not_found);
+  // The id is free again.
+  EXPECT_TRUE(docs_->create(c, obj(R"({"id":"short","pk":"p"})")).ok());
+  clock_.advance_seconds(100);
+  EXPECT_ERR(docs_->read(c, "long", pk("p")), DocErrc::not_found);
+  EXPECT_TRUE(docs_->read(c, "forever", pk("p")).ok());
+
+  // Without a container defaultTtl, an item's ttl does nothing (as in the service).
+  auto none = make_container("nottl");
+  ASSERT_TRUE(docs_->create(none, obj(R"({"id":"x","pk":"p","ttl":1})")).ok());
+  clock_.advance_seconds(5);
+  EXPECT_TRUE(docs_->read(none, "x", pk("p")).ok());
+}
+
+// --- Effects: documents commit with queue writes ---------------------------------------------
+
+TEST_P(DocumentStoreConformance, EffectsCommitDocumentsAndQueueWritesTogether) {
+  auto c = make_container("fx");
+  auto& fx_store = GetParam()->effects(*store_);
+  auto queues = GetParam()->queues(*store_);
+  std::mutex mu;
+  std::vector<api::CommitNotice> notices;
+  fx_store.set_notice_listener([&](const api::CommitNotice& n) {
+    std::lock_guard lk(mu);
+    notices.push_back(n);
+  });
+  api::QueueRef q{"devstoreaccount1", "out"};
+  auto commit = [&](api::Effects fx) {
+    std::promise<api::QueueResult<api::CommitReceipt>> p;
+    auto f = p.get_future();
+    fx_store.commit(std::move(fx), [&p](api::QueueResult<api::CommitReceipt> r) { p.set_value(std::move(r)); });
+    return f.get();
+  };
+  api::Effects ok;
+  ok.put({q, "hello"}).upsert(c, obj(R"({"id":"d1","pk":"p"})")).upsert(c, obj(R"({"id":"d2","pk":"p"})"));
+  ok.writes.emplace_back(api::DocumentUpsert{c, obj(R"({"id":"d1","pk":"p","v":2})"), pk("p")});
+  auto r = commit(std::move(ok));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r.value().writes.size(), 4u);
+  auto& d1 = std::get<api::DocumentReceipt>(r.value().writes[1]);
+  EXPECT_TRUE(d1.created);
+  EXPECT_EQ(d1.lsn, 1);
+  EXPECT_FALSE(std::get<api::DocumentReceipt>(r.value().writes[3]).created);
+  EXPECT_EQ(docs_->read(c, "d1", pk("p")).value().document.at("v"), 2);
+  {
+    std::lock_guard lk(mu);
+    int doc_notices = 0;
+    for (auto& n : notices)
+      if (auto* d = std::get_if<api::DocumentChanged>(&n)) {
+        ++doc_notices;
+        EXPECT_EQ(d->container, c);
+        EXPECT_EQ(d->lsn, 3);  // one notice per container per commit, its highest LSN
+      }
+    EXPECT_EQ(doc_notices, 1);
+  }
+
+  // A document write that fails undoes the whole Effects, queue put included.
+  api::Effects bad;
+  bad.put({q, "must not land"}).upsert({"db", "no-such-container"}, obj(R"({"id":"x","pk":"p"})"));
+  auto failed = commit(std::move(bad));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.error().message.find("no-such-container"), std::string::npos) << failed.error().message;
+  api::Effects bad_body;
+  bad_body.upsert(c, obj(R"({"id":"a/b","pk":"p"})"));
+  EXPECT_EQ(commit(std::move(bad_body)).error().code, api::QueueErrc::invalid_argument);
+  api::Effects del;
+  del.writes.emplace_back(api::DocumentDelete{c, "d2", pk("p")});
+  ASSERT_TRUE(commit(std::move(del)).ok());
+  EXPECT_ERR(docs_->read(c, "d2", pk("p")), DocErrc::not_found);
+  auto msgs = SyncQueueStore::wait<std::vector<api::QueueMessage>>([&](auto cb) { queues->peek_messages(q, 32, cb); });
+  ASSERT_TRUE(msgs.ok()) << msgs.error().message;
+  ASSERT_EQ(msgs.value().size(), 1u);
+  EXPECT_EQ(msgs.value()[0].text, "hello");
+  fx_store.set_notice_listener(nullptr);
+}
+
+TEST_P(DocumentStoreConformance, ConcurrentWritersEachGetADistinctLsn) {
+  auto c = make_container("conc");
+  constexpr int kWrites = 500;
+  std::mutex mu;
+  std::set<int64_t> lsns;
+  std::promise<void> all;
+  std::atomic<int> done{0};
+  for (int i = 0; i < kWrites; ++i)
+    store_->upsert_item(c, std::nullopt, json::object{{"id", std::to_string(i % 50)}, {"pk", "p"}}, [&](api::DocResult<api::Item> r) {
+      EXPECT_TRUE(r.ok());
+      if (r.ok()) {
+        std::lock_guard lk(mu);
+        lsns.insert(r.value().lsn);
+      }
+      if (++done == kWrites) all.set_value();
+    });
+  all.get_future().get();
+  EXPECT_EQ(lsns.size(), static_cast<size_t>(kWrites));
+  EXPECT_EQ(*lsns.rbegin(), kWrites);
+  EXPECT_EQ(docs_->changes(c).value().items.size(), 50u);
+}
+
+}  // namespace nimbus::conformance

@@ -1,0 +1,117 @@
+#pragma once
+// The conformance suite every api::DocumentStore backend must pass, with the api::EffectsStore
+// of the same backend (document writes commit atomically with queue writes). A backend test
+// file provides a DocumentStoreBackend and instantiates the suite:
+//   INSTANTIATE_TEST_SUITE_P(Backends, DocumentStoreConformance, ::testing::Values(&kSqlite),
+//                            [](const auto& i) { return std::string(i.param->name); });
+// Queries are prepared with the SQL engine's adapter (documents::DocsqlQuery), the same object
+// the REST service hands a store. The suite drives the store synchronously through SyncDocs.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+
+#include "api/document_store.h"
+#include "api/effects.h"
+#include "api/queue_store.h"
+#include "queue_store_conformance.h"  // FakeClock
+
+namespace nimbus::conformance {
+
+struct DocumentStoreBackend {
+  const char* name;
+  // Opens the store kept in `dir` (fresh, or the same dir again to check durability).
+  std::function<std::unique_ptr<api::DocumentStore>(const std::string& dir, FakeClock& clock)> open;
+  // The EffectsStore that commits for `store`, and a queue store on the same engine.
+  std::function<api::EffectsStore&(api::DocumentStore& store)> effects;
+  std::function<std::unique_ptr<api::QueueStore>(api::DocumentStore& store)> queues;
+};
+
+class SyncDocs {
+ public:
+  explicit SyncDocs(api::DocumentStore& s) : s_(s) {}
+
+  template <class T, class Submit>
+  static api::DocResult<T> wait(Submit&& submit) {
+    std::promise<api::DocResult<T>> p;
+    auto f = p.get_future();
+    submit([&p](api::DocResult<T> r) { p.set_value(std::move(r)); });
+    return f.get();
+  }
+
+  api::DocResult<api::DatabaseInfo> create_db(std::string id) {
+    return wait<api::DatabaseInfo>([&](auto cb) { s_.create_database(id, cb); });
+  }
+  api::DocResult<api::DatabaseInfo> read_db(std::string id) {
+    return wait<api::DatabaseInfo>([&](auto cb) { s_.read_database(id, cb); });
+  }
+  api::DocResult<std::vector<api::DatabaseInfo>> list_dbs() {
+    return wait<std::vector<api::DatabaseInfo>>([&](auto cb) { s_.list_databases(cb); });
+  }
+  api::DocResult<void> delete_db(std::string id) {
+    return wait<void>([&](auto cb) { s_.delete_database(id, cb); });
+  }
+  api::DocResult<api::ContainerInfo> create_container(std::string db, api::ContainerSpec spec) {
+    return wait<api::ContainerInfo>([&](auto cb) { s_.create_container(db, spec, cb); });
+  }
+  api::DocResult<api::ContainerInfo> read_container(api::ContainerRef r) {
+    return wait<api::ContainerInfo>([&](auto cb) { s_.read_container(r, cb); });
+  }
+  api::DocResult<std::vector<api::ContainerInfo>> list_containers(std::string db) {
+    return wait<std::vector<api::ContainerInfo>>([&](auto cb) { s_.list_containers(db, cb); });
+  }
+  api::DocResult<void> delete_container(api::ContainerRef r) {
+    return wait<void>([&](auto cb) { s_.delete_container(r, cb); });
+  }
+  api::DocResult<api::Item> create(api::ContainerRef r, boost::json::object body,
+                                   std::optional<api::PartitionKey> pk = std::nullopt) {
+    return wait<api::Item>([&](auto cb) { s_.create_item(r, pk, body, cb); });
+  }
+  api::DocResult<api::Item> upsert(api::ContainerRef r, boost::json::object body,
+                                   std::optional<api::PartitionKey> pk = std::nullopt) {
+    return wait<api::Item>([&](auto cb) { s_.upsert_item(r, pk, body, cb); });
+  }
+  api::DocResult<api::Item> replace(api::ContainerRef r, std::string id, boost::json::object body,
+                                    std::optional<std::string> if_match = std::nullopt,
+                                    std::optional<api::PartitionKey> pk = std::nullopt) {
+    return wait<api::Item>([&](auto cb) { s_.replace_item(r, id, pk, body, if_match, cb); });
+  }
+  api::DocResult<api::Item> read(api::ContainerRef r, std::string id, api::PartitionKey pk) {
+    return wait<api::Item>([&](auto cb) { s_.read_item(r, id, pk, cb); });
+  }
+  api::DocResult<void> remove(api::ContainerRef r, std::string id, api::PartitionKey pk,
+                              std::optional<std::string> if_match = std::nullopt) {
+    return wait<void>([&](auto cb) { s_.delete_item(r, id, pk, if_match, cb); });
+  }
+  api::DocResult<api::Page> feed(api::ContainerRef r, api::FeedOptions o = {}) {
+    return wait<api::Page>([&](auto cb) { s_.read_feed(r, o, cb); });
+  }
+  // Parses `sql` with the SQL engine; a parse error comes back as the query's error.
+  api::DocResult<api::Page> query(api::ContainerRef r, std::string sql,
+                                  boost::json::object params = {}, api::FeedOptions o = {});
+  api::DocResult<api::ChangeFeedPage> changes(api::ContainerRef r, api::ChangeFeedOptions o = {}) {
+    return wait<api::ChangeFeedPage>([&](auto cb) { s_.read_change_feed(r, o, cb); });
+  }
+
+ private:
+  api::DocumentStore& s_;
+};
+
+class DocumentStoreConformance : public ::testing::TestWithParam<const DocumentStoreBackend*> {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+  void reopen();
+  // A database "db" with container `name` partitioned on `pk_path` (and extra JSON fields).
+  api::ContainerRef make_container(std::string name, std::string pk_path = "/pk",
+                                   boost::json::object extra = {});
+
+  FakeClock clock_;
+  std::string dir_;
+  std::unique_ptr<api::DocumentStore> store_;
+  std::unique_ptr<SyncDocs> docs_;
+};
+
+}  // namespace nimbus::conformance

@@ -1,0 +1,133 @@
+// Runs the document store conformance suite on the SQLite backend, plus what only SQLite has:
+// the index rows behind queries and the purge of expired items.
+#include <filesystem>
+#include <thread>
+
+#include <boost/json/parse.hpp>
+
+#include "document_store_conformance.h"
+#include "storage/sqlite/document_tables.h"
+#include "storage/sqlite/sqlite_document_store.h"
+#include "storage/sqlite/sqlite_queue_store.h"
+
+namespace nimbus::conformance {
+namespace {
+
+namespace json = boost::json;
+using storage::SqliteDocumentStore;
+
+std::unique_ptr<SqliteDocumentStore> open_sqlite(const std::string& dir, FakeClock& clock,
+                                                 std::chrono::milliseconds sweep = std::chrono::milliseconds(30000)) {
+  SqliteDocumentStore::Options o;
+  o.path = dir + "/nimbus.db";
+  o.clock = [&clock] { return clock.now.load(); };
+  o.sweep_interval = sweep;
+  std::string error;
+  auto s = SqliteDocumentStore::open(o, error);
+  EXPECT_NE(s, nullptr) << error;
+  return s;
+}
+
+const DocumentStoreBackend kSqlite{
+    "Sqlite",
+    [](const std::string& dir, FakeClock& clock) -> std::unique_ptr<api::DocumentStore> { return open_sqlite(dir, clock); },
+    [](api::DocumentStore& s) -> api::EffectsStore& { return static_cast<SqliteDocumentStore&>(s).engine(); },
+    [](api::DocumentStore& s) -> std::unique_ptr<api::QueueStore> {
+      return std::make_unique<storage::SqliteQueueStore>(static_cast<SqliteDocumentStore&>(s).engine());
+    }};
+
+INSTANTIATE_TEST_SUITE_P(Backends, DocumentStoreConformance, ::testing::Values(&kSqlite),
+                         [](const auto& info) { return std::string(info.param->name); });
+
+struct Fixture {
+  FakeClock clock;
+  std::string dir;
+  std::unique_ptr<SqliteDocumentStore> store;
+  std::unique_ptr<SyncDocs> docs;
+  explicit Fixture(std::chrono::milliseconds sweep = std::chrono::milliseconds(30000)) {
+    char tmpl[] = "/tmp/nimbus-docstore-XXXXXX";
+    EXPECT_NE(mkdtemp(tmpl), nullptr);
+    dir = tmpl;
+    store = open_sqlite(dir, clock, sweep);
+    docs = std::make_unique<SyncDocs>(*store);
+  }
+  ~Fixture() {
+    docs.reset();
+    store.reset();
+    std::filesystem::remove_all(dir);
+  }
+  api::ContainerRef container(std::string body) {
+    if (!docs->read_db("db").ok()) EXPECT_TRUE(docs->create_db("db").ok());
+    auto spec = api::ContainerSpec::from_json(json::parse(body).as_object());
+    EXPECT_TRUE(spec.ok()) << (spec.ok() ? "" : spec.error().message);
+    EXPECT_TRUE(docs->create_container("db", spec.value()).ok());
+    return {"db", spec.value().id};
+  }
+  SqliteDocumentStore::RowCounts counts(api::ContainerRef c) {
+    auto r = SyncDocs::wait<SqliteDocumentStore::RowCounts>([&](auto cb) { store->row_counts(c, cb); });
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r.value() : SqliteDocumentStore::RowCounts{};
+  }
+};
+
+TEST(SqliteDocumentStore, IndexRowsFollowEveryWriteAndHonourExcludedPaths) {
+  Fixture f;
+  auto c = f.container(R"({"id":"c","partitionKey":{"paths":["/pk"]},"indexingPolicy":{"excludedPaths":[{"path":"/secret/*"},{"path":"/\"_etag\"/?"}]}})");
+  // pk, id, n, tags/0, tags/1, _ts = 6 entries; secret/* holds none.
+  ASSERT_TRUE(f.docs->create(c, json::parse(R"({"id":"a","pk":"p","n":1,"tags":["x","y"],"secret":{"k":1,"j":"s"}})").as_object()).ok());
+  EXPECT_EQ(f.counts(c).index_entries, 6);
+  ASSERT_TRUE(f.docs->upsert(c, json::parse(R"({"id":"a","pk":"p","n":2})").as_object()).ok());
+  EXPECT_EQ(f.counts(c).index_entries, 4);
+  ASSERT_TRUE(f.docs->remove(c, "a", {"p"}).ok());
+  EXPECT_EQ(f.counts(c).index_entries, 0);
+  EXPECT_EQ(f.counts(c).items, 0);
+  // Queries on an excluded path still answer (by scanning).
+  ASSERT_TRUE(f.docs->create(c, json::parse(R"({"id":"b","pk":"p","secret":{"k":7}})").as_object()).ok());
+  auto r = f.docs->query(c, "SELECT * FROM c WHERE c.secret.k = 7");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value().items.size(), 1u);
+
+  auto none = f.container(R"({"id":"none","partitionKey":{"paths":["/pk"]},"indexingPolicy":{"indexingMode":"none","automatic":false}})");
+  ASSERT_TRUE(f.docs->create(none, json::parse(R"({"id":"a","pk":"p","n":1})").as_object()).ok());
+  EXPECT_EQ(f.counts(none).index_entries, 0);
+  EXPECT_EQ(f.docs->query(none, "SELECT * FROM c WHERE c.n = 1").value().items.size(), 1u);
+}
+
+TEST(SqliteDocumentStore, ExpiredItemsArePurgedWithTheirIndexRows) {
+  Fixture f(std::chrono::milliseconds(20));
+  auto c = f.container(R"({"id":"t","partitionKey":{"paths":["/pk"]},"defaultTtl":5})");
+  for (int i = 0; i < 30; ++i)
+    ASSERT_TRUE(f.docs->create(c, json::object{{"id", std::to_string(i)}, {"pk", "p"}, {"ttl", i < 20 ? 5 : -1}}).ok());
+  EXPECT_EQ(f.counts(c).items, 30);
+  f.clock.advance_seconds(6);
+  // The sweep runs between batches every 20 ms; wait for it (bounded).
+  for (int i = 0; i < 200 && f.counts(c).items != 10; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  auto after = f.counts(c);
+  EXPECT_EQ(after.items, 10);
+  EXPECT_EQ(after.index_entries, 10 * 4);  // id, pk, ttl, _ts of the 10 that stay
+}
+
+TEST(SqliteDocumentStore, IndexValueEncodingOrdersLikeCosmosWithinEachType) {
+  using storage::document_tables::encode_index_value;
+  auto e = [](json::value v) { return *encode_index_value(v); };
+  EXPECT_LT(e(-1e300), e(-5));
+  EXPECT_LT(e(-5), e(-0.5));
+  EXPECT_EQ(e(0.0), e(-0.0));
+  EXPECT_EQ(e(0), e(0.0));
+  EXPECT_LT(e(0), e(1e-300));
+  EXPECT_LT(e(2), e(2.5));
+  EXPECT_LT(e(2.5), e(uint64_t{18446744073709551615ull}));
+  EXPECT_LT(e("a"), e("ab"));
+  EXPECT_LT(e("Z"), e("a"));  // ordinal
+  EXPECT_LT(e(false), e(true));
+  // Types never interleave: null < bools < numbers < strings.
+  EXPECT_LT(e(nullptr), e(false));
+  EXPECT_LT(e(true), e(-1e300));
+  EXPECT_LT(e(1e300), e(""));
+  EXPECT_FALSE(encode_index_value(json::object()).has_value());
+  EXPECT_FALSE(encode_index_value(json::array()).has_value());
+  EXPECT_EQ(storage::document_tables::encode_path({"a/b", "~x", "0"}), "/a~1b/~0x/0");
+}
+
+}  // namespace
+}  // namespace nimbus::conformance
