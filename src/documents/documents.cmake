@@ -21,12 +21,8 @@ target_compile_definitions(docsql_test PRIVATE
 add_executable(docsql_bench ${CMAKE_SOURCE_DIR}/src/documents/query/query_bench.cc)
 target_link_libraries(docsql_bench PRIVATE nimbus_docsql)
 
-# The document store (issue 9): the document table set and api::DocumentStore on the SQLite
-# engine. They join the engine's library (nimbus_queue_core, defined in src/queue/queue.cmake),
-# because the engine applies the document parts of api::Effects itself.
-target_sources(nimbus_queue_core PRIVATE
-  ${CMAKE_SOURCE_DIR}/src/storage/sqlite/document_tables.cc
-  ${CMAKE_SOURCE_DIR}/src/storage/sqlite/sqlite_document_store.cc)
+# The document store (issue 9) is a table set of the storage engine: library nimbus_storage,
+# top CMakeLists.txt.
 
 # The SQL engine behind api::DocumentQuery (what the REST service hands a store).
 add_library(nimbus_documents STATIC ${CMAKE_SOURCE_DIR}/src/documents/docsql_query.cc)

@@ -2,16 +2,14 @@
 # service, its tests and benchmarks. Included from the top CMakeLists.txt before the
 # NIMBUS_UNIT_ONLY cut, so unit tests come first and host-only targets are guarded.
 
-# Store + protocol pieces without Asio: XML, SharedKey, names, dates, error mapping.
+# Protocol pieces without Asio: XML, SharedKey, names, dates, error mapping; with the store
+# (nimbus_storage, top CMakeLists.txt) that the REST service and its tests run on.
 add_library(nimbus_queue_core STATIC
-  ${CMAKE_SOURCE_DIR}/src/storage/sqlite/sqlite_queue_store.cc
-  ${CMAKE_SOURCE_DIR}/src/storage/sqlite/sqlite_engine.cc
-  ${CMAKE_SOURCE_DIR}/src/storage/sqlite/queue_tables.cc
   ${CMAKE_SOURCE_DIR}/src/queue/queue_xml.cc
   ${CMAKE_SOURCE_DIR}/src/queue/shared_key.cc
   ${CMAKE_SOURCE_DIR}/src/queue/queue_protocol.cc
 )
-target_link_libraries(nimbus_queue_core PUBLIC nimbus_core SQLite::SQLite3 OpenSSL::Crypto Threads::Threads)
+target_link_libraries(nimbus_queue_core PUBLIC nimbus_core nimbus_storage OpenSSL::Crypto Threads::Threads)
 
 add_executable(queue_unit_test
   ${CMAKE_SOURCE_DIR}/src/queue/queue_xml_test.cc
