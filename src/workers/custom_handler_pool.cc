@@ -26,6 +26,7 @@ namespace {
 constexpr auto kReadyPoll = std::chrono::milliseconds(25);  // Azure polls GET / every 25 ms
 constexpr auto kMaxBackoff = std::chrono::seconds(10);
 constexpr const char* kHostVersion = "4.0.0-nimbus";
+constexpr const char* kUserAgent = "Azure-Functions-Host/4.0.0-nimbus";
 
 // Beast's header container cannot hold a field value over ~64 KiB and throws from inside the
 // parser (out of io_context::run) when asked to: the header section is bounded well below
@@ -127,6 +128,8 @@ struct CustomHandlerPool::Process {
   bool cold = true;
   std::shared_ptr<OutputCapture> output;  // its stdout/stderr, logged as Worker.Output
   std::vector<std::shared_ptr<Conn>> idle;  // keep-alive connections
+  std::string host_header;  // "127.0.0.1:<port>", once
+  std::string cached_name;  // name(), once the pid is known
   std::string name() const {
     return "handler-" + std::to_string(slot) + "/pid " + std::to_string(pid);
   }
@@ -196,6 +199,8 @@ awaitable<std::shared_ptr<CustomHandlerPool::Process>> CustomHandlerPool::launch
     pipes.close_all();
     co_return nullptr;
   }
+  p->host_header = "127.0.0.1:" + port;
+  p->cached_name = p->name();
   p->output = OutputCapture::start(io_, log_, p->name(), pipes);
   metrics_.worker_started("custom_handler");
   std::weak_ptr<Process> weak = p;
@@ -348,7 +353,7 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     result.error = "no custom handler process is running; see the restart errors above";
     co_return result;
   }
-  result.worker = p->name();
+  result.worker = p->cached_name;
   result.cold_start = p->cold;
   p->cold = false;
 
@@ -377,10 +382,10 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     header("Content-Type", "application/json");
     body = build_invocation_body(inv);
   }
-  header("Host", "127.0.0.1:" + std::to_string(p->port));
+  header("Host", p->host_header);
   header("X-Azure-Functions-InvocationId", inv.id);
   header("X-Azure-Functions-HostVersion", kHostVersion);
-  header("User-Agent", std::string("Azure-Functions-Host/") + kHostVersion);
+  header("User-Agent", kUserAgent);
   header("Content-Length", std::to_string(body.size()));
   head.append("\r\n");
   std::array<asio::const_buffer, 2> request{asio::buffer(head), asio::buffer(body)};

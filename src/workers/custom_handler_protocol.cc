@@ -1,6 +1,9 @@
 #include "workers/custom_handler_protocol.h"
 
+#include <chrono>
+#include <climits>
 #include <cmath>
+#include <cstring>
 
 #include <boost/json.hpp>
 #include <charconv>
@@ -161,6 +164,36 @@ void put_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
+// UtcNow as iso8601_now_ms() writes it ("2026-11-29T17:20:01.123Z"), with the date and time
+// of the current second formatted once per second instead of per invocation.
+void put_utc_now(std::string& out) {
+  thread_local int64_t cached_sec = INT64_MIN;
+  thread_local char prefix[24];  // "YYYY-MM-DDTHH:MM:SS"
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+  int64_t sec = ms / 1000;
+  if (sec != cached_sec) {
+    std::string full = iso8601_ms(sec * 1000);  // "...:SS.000Z"
+    size_t dot = full.find('.');
+    if (dot == std::string::npos || dot >= sizeof prefix) {
+      put_string(out, iso8601_now_ms());
+      return;
+    }
+    std::memcpy(prefix, full.data(), dot);
+    prefix[dot] = '\0';
+    cached_sec = sec;
+  }
+  int frac = static_cast<int>(ms % 1000);
+  out.push_back('"');
+  out.append(prefix);
+  out.push_back('.');
+  out.push_back(static_cast<char>('0' + frac / 100));
+  out.push_back(static_cast<char>('0' + frac / 10 % 10));
+  out.push_back(static_cast<char>('0' + frac % 10));
+  out.append("Z\"");
+}
+
 void put_key(std::string& out, std::string_view k) {
   put_string(out, k);
   out.push_back(':');
@@ -247,7 +280,7 @@ std::string build_invocation_body(const api::Invocation& inv) {
   out.append("\"sys\":{\"MethodName\":");
   put_string(out, inv.function->name);
   out.append(",\"UtcNow\":");
-  put_string(out, iso8601_now_ms());
+  put_utc_now(out);
   out.append(",\"RandGuid\":");
   put_string(out, new_uuid());
   out.append("}}}");

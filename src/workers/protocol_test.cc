@@ -3,6 +3,7 @@
 
 #include <boost/json.hpp>
 
+#include "common/ids.h"
 #include "workers/custom_handler_protocol.h"
 #include "workers/native_protocol.h"
 #include "workers/line_splitter.h"
@@ -337,4 +338,26 @@ TEST(CustomHandlerProtocol, DirectPayloadEqualsDomPayload) {
   fn.trigger_name = "";
   req.params.clear();
   same(req);
+}
+
+// UtcNow has iso8601_now_ms()'s shape ("YYYY-MM-DDTHH:MM:SS.mmmZ") and lies between two
+// readings of it taken before and after.
+TEST(CustomHandlerProtocol, UtcNowKeepsItsFormat) {
+  auto fn = http_fn();
+  api::HttpRequestData req;
+  req.method = "GET";
+  req.target = "/";
+  api::Invocation inv{"inv-1", &fn, &req, false, {}};
+  for (int i = 0; i < 3; ++i) {
+    std::string before = iso8601_now_ms();
+    auto doc = json::parse(workers::build_invocation_body(inv));
+    std::string now(doc.at("Metadata").at("sys").at("UtcNow").as_string());
+    std::string after = iso8601_now_ms();
+    ASSERT_EQ(now.size(), after.size()) << now;
+    // The same format orders as text as it does in time.
+    EXPECT_LE(before, now);
+    EXPECT_LE(now, after);
+    EXPECT_EQ(now[19], '.');
+    EXPECT_EQ(now.back(), 'Z');
+  }
 }
