@@ -426,7 +426,8 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     if (!reused && !ec) {
       co_await s->sock.async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), p->port),
                                      asio::redirect_error(use_awaitable, ec));
-      if (!ec) s->sock.set_option(tcp::no_delay(true), ec);
+      // No TCP_NODELAY here: each request is one write, and with it set the host woke about
+      // 1.6 times per request instead of 0.2 (strace -c, same load).
     }
     if (timed_out(ec)) {
       fail(api::Outcome::timed_out, "handler did not answer before the function timeout", "");
