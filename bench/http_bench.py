@@ -8,7 +8,9 @@ directly. A peer that cannot run is a row with its error, never a silently missi
 
 Usage: python3 bench/http_bench.py [seconds-per-wrk-run] [--only custom-handler] [--rounds N]
 Env: NIMBUS_BENCH_BUILD (default build/release), NIMBUS_BENCH_OUT (raw results directory,
-default bench/results/scratch). Writes http.json (every command, every wrk output, the table)
+default bench/results/scratch), NIMBUS_BENCH_BASELINE_BUILD (optional: a build directory of an
+earlier commit, whose nimbus joins the custom-handler rounds as one more row, so a change is
+measured before and after in the same run; NIMBUS_BENCH_BASELINE_COMMIT names its commit). Writes http.json (every command, every wrk output, the table)
 and one .txt per wrk run there; prints a Markdown table.
 """
 import json
@@ -35,6 +37,8 @@ _pos = [a for i, a in enumerate(_args) if not a.startswith("--") and (i == 0 or 
 DURATION = int(_pos[0]) if _pos else 10
 WORKERD = os.path.join(ROOT, "bench/peers/node_modules/.bin/workerd")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+BASELINE_BUILD = os.environ.get("NIMBUS_BENCH_BASELINE_BUILD")
+BASELINE = os.path.join(BASELINE_BUILD, "nimbus") if BASELINE_BUILD else None
 COMMANDS = []  # every command this run executed, in order (servers and load generators)
 
 
@@ -138,8 +142,8 @@ def stop(proc):
             pass
 
 
-def nimbus_cmd(app, port, data):
-    return [NIMBUS, "start", app, "--port", str(port), "--data", data, "--no-auth"]
+def nimbus_cmd(app, port, data, binary=None):
+    return [binary or NIMBUS, "start", app, "--port", str(port), "--data", data, "--no-auth"]
 
 
 def in_process_app(tmp):
@@ -286,6 +290,10 @@ def main():
     for _ in range(ROUNDS):
         p = free_port()
         measure("nimbus node custom handler", nimbus_cmd(node_app, p, data), f"http://127.0.0.1:{p}", "/api/hello/bench")
+        if BASELINE:
+            p = free_port()
+            measure("nimbus (baseline) node custom handler", nimbus_cmd(node_app, p, data, BASELINE),
+                    f"http://127.0.0.1:{p}", "/api/hello/bench")
         hp, p = free_port(), free_port()
         measure("nginx -> node handler", nginx_cmd(tmp, p, hp), f"http://127.0.0.1:{p}", "/hello",
                 script=direct_script, ready="/",
@@ -329,14 +337,40 @@ def main():
         "nginx_handler_over_direct": ratio("nginx -> node handler", "node handler direct"),
         "nimbus_handler_over_nginx": ratio("nimbus node custom handler", "nginx -> node handler"),
     }
+    if BASELINE:
+        ratios["baseline_handler_over_direct"] = ratio("nimbus (baseline) node custom handler", "node handler direct")
+        ratios["baseline_handler_over_nginx"] = ratio("nimbus (baseline) node custom handler", "nginx -> node handler")
+        ratios["nimbus_handler_over_baseline"] = ratio("nimbus node custom handler", "nimbus (baseline) node custom handler")
+    # Per-round ratios of the trio (each round's rows ran back to back).
+    per_round = []
+    trio = rows.get("nimbus node custom handler", [])
+    for i in range(len(trio)):
+        def rr(a, b):
+            ra = rows.get(a, [])[i] if i < len(rows.get(a, [])) else {}
+            rb = rows.get(b, [])[i] if i < len(rows.get(b, [])) else {}
+            return round(ra["rps"] / rb["rps"], 3) if "rps" in ra and "rps" in rb else None
+        entry = {"nimbus_over_nginx": rr("nimbus node custom handler", "nginx -> node handler"),
+                 "nimbus_over_direct": rr("nimbus node custom handler", "node handler direct"),
+                 "nginx_over_direct": rr("nginx -> node handler", "node handler direct")}
+        if BASELINE:
+            entry["baseline_over_nginx"] = rr("nimbus (baseline) node custom handler", "nginx -> node handler")
+            entry["baseline_over_direct"] = rr("nimbus (baseline) node custom handler", "node handler direct")
+        for label, key in (("nimbus node custom handler", "nimbus_p99"), ("nginx -> node handler", "nginx_p99"),
+                           ("node handler direct", "direct_p99"), ("nimbus (baseline) node custom handler", "baseline_p99")):
+            if i < len(rows.get(label, [])) and "p99" in rows[label][i]:
+                entry[key] = rows[label][i]["p99"]
+        per_round.append(entry)
     print()
     for k, v in ratios.items():
         print(f"- {k}: {v if v is not None else 'n/a'}")
+    for i, e in enumerate(per_round):
+        print(f"- round {i + 1}: {e}")
     if cold:
         print(f"- cold start, median of 10 (ms): {cold}")
     with open(os.path.join(RESULTS, "http.json"), "w") as f:
         json.dump({"duration_s": DURATION, "rounds": ROUNDS, "only": ONLY, "build": BUILD,
-                   "commands": COMMANDS, "table": table, "all_rounds": rows, "ratios": ratios,
+                   "commands": COMMANDS, "table": table, "per_round": per_round,
+                   "baseline_build": BASELINE_BUILD, "baseline_commit": os.environ.get("NIMBUS_BENCH_BASELINE_COMMIT"), "all_rounds": rows, "ratios": ratios,
                    "cold_start_ms": cold}, f, indent=1)
     shutil.rmtree(tmp, ignore_errors=True)
 

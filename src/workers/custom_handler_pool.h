@@ -8,6 +8,7 @@
 // serving the others (it may be handling many requests at once).
 // Threading: the host's single I/O thread; no locks.
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 
 #include "api/invoker.h"
@@ -37,6 +38,10 @@ class CustomHandlerPool final : public api::Invoker {
 
  private:
   struct Process;
+  struct Conn;
+  void track(const std::shared_ptr<Conn>& c, std::chrono::steady_clock::time_point deadline);
+  void untrack(Conn& c);
+  void on_sweep(boost::system::error_code ec);
   boost::asio::awaitable<std::shared_ptr<Process>> launch(int slot, std::string& error);
   boost::asio::awaitable<void> restart(int slot);
   std::shared_ptr<Process> pick();
@@ -50,6 +55,9 @@ class CustomHandlerPool final : public api::Invoker {
   std::vector<int> failures_;
   size_t next_ = 0;
   bool stopping_ = false;
+  std::vector<std::shared_ptr<Conn>> busy_;  // connections with an invocation in flight
+  boost::asio::steady_timer sweep_;          // cancels those past their deadline
+  bool sweeping_ = false;
 };
 
 }  // namespace nimbus::workers

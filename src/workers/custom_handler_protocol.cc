@@ -1,6 +1,9 @@
 #include "workers/custom_handler_protocol.h"
 
+#include <chrono>
+#include <climits>
 #include <cmath>
+#include <cstring>
 
 #include <boost/json.hpp>
 #include <charconv>
@@ -88,8 +91,9 @@ std::string build_queue_invocation_body(const api::Invocation& inv) {
   return json::serialize(json::object{{"Data", std::move(data)}, {"Metadata", std::move(metadata)}});
 }
 
-std::string build_invocation_body(const api::Invocation& inv) {
-  if (inv.queue()) return build_queue_invocation_body(inv);
+// The DOM builder: kept for requests with non-ASCII names, where two names may turn into the
+// same text once invalid bytes become U+FFFD and must then merge as JSON object keys do.
+std::string build_http_invocation_body_dom(const api::Invocation& inv) {
   const auto& r = *inv.http();
   json::object query, params, headers;
   for (const auto& [k, v] : r.query) query[valid_utf8(k)] = text(v);
@@ -120,6 +124,170 @@ std::string build_invocation_body(const api::Invocation& inv) {
 }
 
 namespace {
+bool is_ascii(std::string_view s) {
+  for (unsigned char c : s)
+    if (c >= 0x80) return false;
+  return true;
+}
+
+// Appends s as a JSON string, escaped as Boost.JSON escapes it; bytes that are not UTF-8
+// become U+FFFD (valid_utf8), as in the DOM builder.
+void put_string(std::string& out, std::string_view s) {
+  std::string fixed;
+  if (!is_ascii(s)) {
+    fixed = valid_utf8(s);
+    s = fixed;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  size_t run = 0;  // start of the bytes not yet copied
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out.append("\\\""); break;
+      case '\\': out.append("\\\\"); break;
+      case '\b': out.append("\\b"); break;
+      case '\f': out.append("\\f"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      case '\t': out.append("\\t"); break;
+      default:
+        out.append("\\u00");
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 15]);
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+}
+
+// UtcNow as iso8601_now_ms() writes it ("2026-11-29T17:20:01.123Z"), with the date and time
+// of the current second formatted once per second instead of per invocation.
+void put_utc_now(std::string& out) {
+  thread_local int64_t cached_sec = INT64_MIN;
+  thread_local char prefix[24];  // "YYYY-MM-DDTHH:MM:SS"
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+  int64_t sec = ms / 1000;
+  if (sec != cached_sec) {
+    std::string full = iso8601_ms(sec * 1000);  // "...:SS.000Z"
+    size_t dot = full.find('.');
+    if (dot == std::string::npos || dot >= sizeof prefix) {
+      put_string(out, iso8601_now_ms());
+      return;
+    }
+    std::memcpy(prefix, full.data(), dot);
+    prefix[dot] = '\0';
+    cached_sec = sec;
+  }
+  int frac = static_cast<int>(ms % 1000);
+  out.push_back('"');
+  out.append(prefix);
+  out.push_back('.');
+  out.push_back(static_cast<char>('0' + frac / 100));
+  out.push_back(static_cast<char>('0' + frac / 10 % 10));
+  out.push_back(static_cast<char>('0' + frac % 10));
+  out.append("Z\"");
+}
+
+void put_key(std::string& out, std::string_view k) {
+  put_string(out, k);
+  out.push_back(':');
+}
+
+// {"k":"v",...} from a map whose keys are unique (ASCII keys stay unique as JSON keys).
+void put_map(std::string& out, const std::map<std::string, std::string>& m, std::string_view skip = {}) {
+  out.push_back('{');
+  bool first = true;
+  for (const auto& [k, v] : m) {
+    if (!skip.empty() && k == skip) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    put_key(out, k);
+    put_string(out, v);
+  }
+}
+}  // namespace
+
+// The HTTP payload written straight into one buffer, no DOM: the same JSON value the DOM
+// builder makes (object keys unique, headers grouped by name into arrays in first-seen order,
+// a repeated key's last value) for names that are ASCII, which is every real request.
+std::string build_invocation_body(const api::Invocation& inv) {
+  if (inv.queue()) return build_queue_invocation_body(inv);
+  const auto& r = *inv.http();
+  for (const auto& [k, v] : r.query)
+    if (!is_ascii(k)) return build_http_invocation_body_dom(inv);
+  for (const auto& [k, v] : r.params)
+    if (!is_ascii(k)) return build_http_invocation_body_dom(inv);
+  for (const auto& [k, v] : r.headers)
+    if (!is_ascii(k)) return build_http_invocation_body_dom(inv);
+  bool binary = is_binary_content(r.header("content-type"));
+  std::string out;
+  out.reserve(384 + r.target.size() + r.host.size() + 2 * r.body.size() + 64 * r.headers.size());
+  out.append("{\"Data\":{");
+  put_key(out, inv.function->trigger_name.empty() ? std::string_view("req")
+                                                  : std::string_view(inv.function->trigger_name));
+  out.append("{\"Url\":");
+  {
+    std::string url;
+    url.reserve(7 + r.host.size() + r.target.size());
+    url.append("http://").append(r.host).append(r.target);
+    put_string(out, url);
+  }
+  out.append(",\"Method\":");
+  put_string(out, r.method);
+  out.append(",\"Query\":");
+  put_map(out, r.query);
+  out.append("},\"Headers\":{");
+  // Grouped by exact name, first-seen order, as the DOM's headers[k].push_back did.
+  const size_t n = r.headers.size();
+  bool first = true;
+  for (size_t i = 0; i < n; ++i) {
+    const auto& name = r.headers[i].first;
+    bool seen = false;
+    for (size_t j = 0; j < i && !seen; ++j) seen = r.headers[j].first == name;
+    if (seen) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    put_key(out, name);
+    out.push_back('[');
+    put_string(out, r.headers[i].second);
+    for (size_t j = i + 1; j < n; ++j)
+      if (r.headers[j].first == name) {
+        out.push_back(',');
+        put_string(out, r.headers[j].second);
+      }
+    out.push_back(']');
+  }
+  out.append("},\"Params\":");
+  put_map(out, r.params);
+  out.append("},\"Identities\":[],\"Body\":");
+  if (binary) {
+    out.push_back('"');
+    out.append(base64_encode(r.body));
+    out.push_back('"');
+  } else {
+    put_string(out, r.body);
+  }
+  out.append("}},\"Metadata\":");
+  // Route parameters and sys (a parameter named "sys" is replaced by sys, as in the DOM).
+  put_map(out, r.params, "sys");
+  if (out.back() != '{') out.push_back(',');
+  out.append("\"sys\":{\"MethodName\":");
+  put_string(out, inv.function->name);
+  out.append(",\"UtcNow\":");
+  put_utc_now(out);
+  out.append(",\"RandGuid\":");
+  put_string(out, new_uuid());
+  out.append("}}}");
+  return out;
+}
+
+namespace {
 // 1e999 parses as infinity and would be written back as "Infinity", which is not JSON: a
 // function's answer or queue message must not turn into text no JSON reader accepts.
 bool has_non_finite(const json::value& v) {
@@ -142,7 +310,11 @@ void map_invocation_response(const api::FunctionSpec& fn, int status, std::strin
   json::parse_options lenient;
   lenient.allow_invalid_utf8 = true;
   boost::system::error_code ec;
-  json::value doc = json::parse(body, ec, {}, lenient);
+  // The answer's DOM lives in one arena (a stack buffer first): no allocation per value.
+  alignas(16) unsigned char arena[4096];
+  json::monotonic_resource mr(arena, sizeof arena);
+  json::storage_ptr sp(&mr);
+  json::value doc = json::parse(body, ec, sp, lenient);
   // Logs are kept even when the invocation failed: they explain why.
   if (!ec && doc.is_object())
     if (auto* logs = doc.as_object().if_contains("Logs"); logs && logs->is_array())
@@ -201,10 +373,10 @@ void map_invocation_response(const api::FunctionSpec& fn, int status, std::strin
     out.response.status = 204;
     return;
   }
-  json::value parsed;
+  json::value parsed(sp);
   if (res->is_string()) {
     // Handlers often return the response object as a JSON string.
-    parsed = json::parse(res->as_string(), ec, {}, lenient);
+    parsed = json::parse(res->as_string(), ec, sp, lenient);
     if (!ec && parsed.is_object() && !has_non_finite(parsed)) res = &parsed;
   }
   if (!res->is_object()) {

@@ -12,6 +12,10 @@ namespace nimbus::workers {
 // valid UTF-8 JSON: request bytes that are not UTF-8 arrive as U+FFFD.
 std::string build_invocation_body(const api::Invocation& inv);
 
+// The same HTTP payload built through a Boost.JSON DOM (the fallback for non-ASCII names);
+// tests check that both give the same JSON value.
+std::string build_http_invocation_body_dom(const api::Invocation& inv);
+
 // Maps the handler's answer (status and body of its HTTP response) into `out`: the HTTP
 // output for HTTP triggers, and the values of every other declared output binding by name.
 // Non-2xx: the invocation failed. Not JSON or a malformed http output: bad_response.

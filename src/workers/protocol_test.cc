@@ -3,6 +3,7 @@
 
 #include <boost/json.hpp>
 
+#include "common/ids.h"
 #include "workers/custom_handler_protocol.h"
 #include "workers/native_protocol.h"
 #include "workers/line_splitter.h"
@@ -296,5 +297,67 @@ TEST(CustomHandlerProtocol, NumbersBeyondJsonsRangeAreABadResponseNotInvalidJson
     } else {
       EXPECT_EQ(r.outcome, api::Outcome::bad_response) << body;
     }
+  }
+}
+
+// The direct writer and the DOM builder give the same JSON value (sys's UtcNow and RandGuid
+// differ per call and are compared by presence).
+TEST(CustomHandlerProtocol, DirectPayloadEqualsDomPayload) {
+  auto fn = http_fn();
+  auto same = [&](api::HttpRequestData& req) {
+    api::Invocation inv{"inv-1", &fn, &req, false, {}};
+    boost::system::error_code ec;
+    auto a = json::parse(workers::build_invocation_body(inv), ec);
+    ASSERT_FALSE(ec) << workers::build_invocation_body(inv);
+    auto b = json::parse(workers::build_http_invocation_body_dom(inv), ec);
+    ASSERT_FALSE(ec);
+    for (auto* d : {&a, &b}) {
+      auto& sys = d->at("Metadata").at("sys").as_object();
+      ASSERT_TRUE(sys.at("UtcNow").is_string());
+      ASSERT_TRUE(sys.at("RandGuid").is_string());
+      sys.erase("UtcNow");
+      sys.erase("RandGuid");
+    }
+    EXPECT_EQ(a, b) << json::serialize(a) << "\n" << json::serialize(b);
+  };
+  api::HttpRequestData req;
+  req.method = "GET";
+  req.target = "/api/orders/7?x=1&y=%22";
+  req.host = "127.0.0.1:7071";
+  same(req);  // no query, params, headers or body
+  req.query = {{"x", "1"}, {"y", "\"q\\\n\t\x01\x7f"}, {"z", "caf\xE9"}};
+  req.params = {{"id", "7"}, {"sys", "shadowed"}, {"name", "\xF0\x9F\x98\x80"}};
+  req.headers = {{"Accept", "a"}, {"X-B", "1"}, {"Accept", "b"}, {"accept", "c"},
+                 {"Content-Type", "text/plain"}, {"X-Ctl", std::string("\0\x1f", 2)}};
+  req.body = "line1\r\nline2 \"quoted\" \\ \xFF end";
+  same(req);
+  req.headers.push_back({"content-type", "application/octet-stream"});
+  req.headers.erase(req.headers.begin() + 4);
+  req.body = std::string("\0\xff\x10", 3);
+  same(req);
+  fn.trigger_name = "";
+  req.params.clear();
+  same(req);
+}
+
+// UtcNow has iso8601_now_ms()'s shape ("YYYY-MM-DDTHH:MM:SS.mmmZ") and lies between two
+// readings of it taken before and after.
+TEST(CustomHandlerProtocol, UtcNowKeepsItsFormat) {
+  auto fn = http_fn();
+  api::HttpRequestData req;
+  req.method = "GET";
+  req.target = "/";
+  api::Invocation inv{"inv-1", &fn, &req, false, {}};
+  for (int i = 0; i < 3; ++i) {
+    std::string before = iso8601_now_ms();
+    auto doc = json::parse(workers::build_invocation_body(inv));
+    std::string now(doc.at("Metadata").at("sys").at("UtcNow").as_string());
+    std::string after = iso8601_now_ms();
+    ASSERT_EQ(now.size(), after.size()) << now;
+    // The same format orders as text as it does in time.
+    EXPECT_LE(before, now);
+    EXPECT_LE(now, after);
+    EXPECT_EQ(now[19], '.');
+    EXPECT_EQ(now.back(), 'Z');
   }
 }
