@@ -35,19 +35,25 @@ using namespace nimbus;
     if (!(cond)) broken(#cond); \
   } while (0)
 
-config::FunctionSpec fn(std::string name, std::string trigger, std::string http_output,
-                        std::vector<config::QueueOutput> queues) {
-  config::FunctionSpec f;
+// queues: (binding name, queue name) pairs.
+api::FunctionSpec fn(std::string name, std::string trigger, std::string http_output,
+                     std::vector<std::pair<std::string, std::string>> queues) {
+  api::FunctionSpec f;
   f.name = std::move(name);
-  f.trigger_type = std::move(trigger);
-  f.trigger_name = f.trigger_type == "httpTrigger" ? "req" : "myQueueItem";
-  f.http_output = std::move(http_output);
-  f.queue_outputs = std::move(queues);
+  bool http = trigger == "httpTrigger";
+  if (http)
+    f.trigger = api::HttpTriggerSpec{};
+  else
+    f.trigger = api::QueueTriggerSpec{"work"};
+  f.trigger_name = http ? "req" : "myQueueItem";
+  if (!http_output.empty()) f.outputs.push_back({std::move(http_output), api::HttpOutputSpec{}});
+  for (auto& [binding, queue] : queues)
+    f.outputs.push_back({std::move(binding), api::QueueOutputSpec{std::move(queue)}});
   return f;
 }
 
-const std::vector<config::FunctionSpec>& functions() {
-  static const std::vector<config::FunctionSpec> fns = {
+const std::vector<api::FunctionSpec>& functions() {
+  static const std::vector<api::FunctionSpec> fns = {
       fn("httpReturn", "httpTrigger", "$return", {}),
       fn("httpRes", "httpTrigger", "res", {{"out", "orders"}, {"audit", "audit-log"}}),
       fn("httpNone", "httpTrigger", "", {{"$return", "results"}}),
@@ -90,7 +96,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     workers::map_invocation_response(f, status, body, out, detail);
     if (status < 200 || status > 299) CHECK(out.outcome == api::Outcome::failed);
     if (out.outcome == api::Outcome::succeeded) {
-      if (f.trigger_type == "httpTrigger")
+      if (f.http())
         CHECK(out.response.status >= 100 && out.response.status <= 599);
       for (const auto& [name, value] : out.response.headers) CHECK(!workers::is_hop_by_hop(name));
       // A body the mapping serialized itself (it then adds the JSON content type) is JSON.
@@ -101,12 +107,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } else {
       CHECK(!out.error.empty());
     }
-    // Declared queues only. (A bad_response can carry outputs mapped before the http output
-    // was found malformed; callers write them only on success, so that is not checked.)
-    for (const auto& [queue, text] : out.queue_outputs) {
-      bool declared = false;
-      for (const auto& q : f.queue_outputs) declared = declared || q.queue == queue;
-      CHECK(declared);
+    // Declared store outputs only. (A bad_response can carry outputs mapped before the http
+    // output was found malformed; callers write them only on success, so that is not checked.)
+    for (const auto& o : out.outputs) {
+      const auto* b = f.output(o.binding);
+      CHECK(b && !std::holds_alternative<api::HttpOutputSpec>(b->spec));
     }
   }
   return 0;

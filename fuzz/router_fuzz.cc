@@ -21,7 +21,7 @@
 
 namespace {
 
-using nimbus::config::FunctionSpec;
+using nimbus::api::FunctionSpec;
 using nimbus::http::RouteMatch;
 using nimbus::http::RouteTemplate;
 using nimbus::http::Router;
@@ -38,11 +38,10 @@ using nimbus::http::Router;
 FunctionSpec http_fn(std::string name, std::string route, std::vector<std::string> methods) {
   FunctionSpec f;
   f.name = std::move(name);
-  f.trigger_type = "httpTrigger";
   f.trigger_name = "req";
-  f.http.route = std::move(route);
-  f.http.methods = std::move(methods);
-  f.http_output = "$return";
+  f.trigger = nimbus::api::HttpTriggerSpec{nimbus::api::AuthLevel::function, std::move(methods),
+                                           std::move(route)};
+  f.outputs.push_back({"$return", nimbus::api::HttpOutputSpec{}});
   return f;
 }
 
@@ -66,7 +65,7 @@ const std::vector<FunctionSpec>& fixed_functions() {
     v.push_back(std::move(disabled));
     FunctionSpec queue;
     queue.name = "work";
-    queue.trigger_type = "queueTrigger";
+    queue.trigger = nimbus::api::QueueTriggerSpec{"work-items"};
     v.push_back(std::move(queue));
     return v;
   }();

@@ -80,7 +80,7 @@ void round_trip(const json::object& header, std::string_view body) {
 
 // The host's invoke frame for an HTTP request and a queue message whose strings are `raw`.
 void invoke_with_raw_bytes(std::string_view raw) {
-  config::FunctionSpec fn;
+  api::FunctionSpec fn;
   fn.name = "fn";
   api::HttpRequestData req;
   req.method = "POST";
@@ -90,7 +90,7 @@ void invoke_with_raw_bytes(std::string_view raw) {
   req.params = {{"id", std::string(raw.substr(0, 8))}};
   req.headers = {{"X-Raw", std::string(raw)}};
   req.body = std::string(raw);
-  api::Invocation inv{"id-1", &fn, "http", &req, nullptr, {}};
+  api::Invocation inv{"id-1", &fn, &req, false, {}};
   json::object h = workers::invoke_header(inv);
   std::string bytes;
   workers::encode_frame(h, req.body, bytes);
@@ -105,17 +105,17 @@ void invoke_with_raw_bytes(std::string_view raw) {
   msg.id = std::string(raw.substr(0, 36));
   msg.text = std::string(raw);
   msg.pop_receipt = std::string(raw.substr(0, 8));
-  api::Invocation qinv{"id-2", &fn, "queue", nullptr, &msg, {}};
+  api::Invocation qinv{"id-2", &fn, &msg, false, {}};
   bytes.clear();
   workers::encode_frame(workers::invoke_header(qinv), msg.text, bytes);
   CHECK(decode_one(bytes, frame));
   QueueMessage m = workers::message_from_invoke(frame.header, frame.body);
   CHECK(m.text == msg.text && m.id == msg.id && m.pop_receipt == msg.pop_receipt);
 
-  // The worker's answer: user code's logs, headers and queue outputs are raw bytes too.
+  // The worker's answer: user code's logs, headers and output values are raw bytes too.
   Context ctx("id-3", "fn");
   ctx.log(std::string(raw));
-  ctx.enqueue("out", std::string(raw));
+  ctx.output("out", std::string(raw));
   HttpResponse res;
   res.status = 201;
   res.headers = {{"X-Raw", std::string(raw.substr(0, 32))}};
@@ -127,7 +127,10 @@ void invoke_with_raw_bytes(std::string_view raw) {
   std::string error;
   CHECK(workers::result_from_frame(frame, result, error));
   CHECK(result.outcome == api::Outcome::succeeded && result.response.status == 201);
-  CHECK(result.logs == ctx.logs() && result.queue_outputs == ctx.enqueued());
+  CHECK(result.logs == ctx.logs() && result.outputs.size() == ctx.outputs().size());
+  for (size_t i = 0; i < result.outputs.size(); ++i)
+    CHECK(result.outputs[i].binding == ctx.outputs()[i].first &&
+          result.outputs[i].data == ctx.outputs()[i].second);
   CHECK(result.response.headers == res.headers && result.response.body == res.body);
 
   bytes.clear();
