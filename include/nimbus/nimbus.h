@@ -130,16 +130,27 @@ struct QueueOutput {
   std::string queue;
 };
 
+// A document output binding: each value given to `name` is a JSON object (or an array of
+// them) upserted into `database`/`container` of the built-in document store, committed with
+// the invocation's other outputs. A document without an "id" gets a new one.
+struct DocumentOutput {
+  std::string name;
+  std::string database;
+  std::string container;
+};
+
 struct HttpOptions {
   std::string route;                 // template such as "items/{id:int}"; default: the name
   std::vector<std::string> methods;  // empty: every method
   AuthLevel auth = AuthLevel::function;  // Azure's default
   std::vector<QueueOutput> outputs;
+  std::vector<DocumentOutput> document_outputs;
 };
 
 struct QueueOptions {
   std::string queue;  // the queue to listen on
   std::vector<QueueOutput> outputs;
+  std::vector<DocumentOutput> document_outputs;
 };
 
 class App {

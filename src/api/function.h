@@ -6,7 +6,7 @@
 //
 // A new trigger kind (change feed, timer, orchestration, activity) is one more alternative in
 // TriggerSpec and a row in the loader's binding table; a new output kind (documents) one more
-// alternative in OutputSpec and one converter in triggers/output_bindings.
+// alternative in OutputSpec and one converter in bindings/outputs.cc.
 #include <chrono>
 #include <optional>
 #include <string>
@@ -62,7 +62,14 @@ struct QueueOutputSpec {
   std::string queue;
 };
 
-using OutputSpec = std::variant<HttpOutputSpec, QueueOutputSpec>;
+// Documents upserted into a container of the built-in document store (function.json type
+// "cosmosDB", direction "out"): a value is one JSON object, or an array of them.
+struct DocumentOutputSpec {
+  std::string database;
+  std::string container;
+};
+
+using OutputSpec = std::variant<HttpOutputSpec, QueueOutputSpec, DocumentOutputSpec>;
 
 struct OutputBinding {
   std::string name;  // binding name, or "$return"

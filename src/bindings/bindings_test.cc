@@ -122,5 +122,31 @@ TEST(Outputs, RefusesUndeclaredBindingsInvalidTargetsAndOversizedValues) {
   EXPECT_NE(e.find("HTTP response"), std::string::npos) << e;
 }
 
+TEST(Outputs, DocumentValuesBecomeUpsertsOnePerObject) {
+  auto fn = http_fn({{"res", api::HttpOutputSpec{}}, {"docs", api::DocumentOutputSpec{"shop", "orders"}}});
+  api::HttpRequestData req;
+  req.params = {{"kind", "books"}};
+  api::Invocation inv;
+  inv.function = &fn;
+  inv.input = &req;
+  api::Effects fx;
+  ASSERT_EQ(add_output_writes(inv, {{"docs", R"({"id":"a","n":1})"}, {"docs", R"([{"id":"b"},{"n":2}])"}},
+                              {"acct", true}, fx),
+            "");
+  ASSERT_EQ(fx.writes.size(), 3u);
+  const auto& first = std::get<api::DocumentUpsert>(fx.writes[0]);
+  EXPECT_EQ(first.container, (api::ContainerRef{"shop", "orders"}));
+  EXPECT_EQ(first.document.at("n"), 1);
+  const auto& generated = std::get<api::DocumentUpsert>(fx.writes[2]);
+  ASSERT_TRUE(generated.document.at("id").is_string()) << "an id is generated when absent";
+  EXPECT_EQ(generated.document.at("id").as_string().size(), 36u);
+  for (const char* bad : {"not json", "\"a string\"", "[1]", "42"}) {
+    api::Effects none;
+    auto e = add_output_writes(inv, {{"docs", bad}}, {"acct", true}, none);
+    EXPECT_NE(e.find("\"docs\""), std::string::npos) << bad << ": " << e;
+    EXPECT_NE(e.find("shop/orders"), std::string::npos) << bad << ": " << e;
+  }
+}
+
 }  // namespace
 }  // namespace nimbus::bindings

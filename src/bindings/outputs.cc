@@ -1,5 +1,7 @@
 #include "bindings/outputs.h"
 
+#include <boost/json.hpp>
+
 #include "bindings/expressions.h"
 #include "common/ids.h"
 #include "queue/queue_xml.h"
@@ -44,6 +46,36 @@ std::string queue_write(const api::Invocation& inv, const api::OutputBinding& b,
   return "";
 }
 
+// One document per value, or one per element of an array value: upserted, so a retried
+// invocation rewrites rather than duplicates. A document without an "id" gets a new UUID, as
+// the Azure output binding does (its docs say the id is generated when absent; unverified for
+// every extension version).
+std::string document_writes(const api::OutputBinding& b, const api::DocumentOutputSpec& spec,
+                            const std::string& text, api::Effects& fx) {
+  auto where = "output binding \"" + b.name + "\" (container \"" + spec.database + "/" +
+               spec.container + "\")";
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(text, ec);
+  if (ec)
+    return where + ": the value is not JSON (" + ec.message() +
+           "); give a JSON object, or an array of objects";
+  auto add = [&](boost::json::value& doc) -> std::string {
+    if (!doc.is_object())
+      return where + ": a document must be a JSON object, not " +
+             std::string(doc.is_array() ? "an array" : doc.is_string() ? "a string" : "a scalar");
+    auto& o = doc.as_object();
+    if (!o.contains("id")) o["id"] = new_uuid();
+    fx.upsert({spec.database, spec.container}, std::move(o));
+    return "";
+  };
+  if (v.is_array()) {
+    for (auto& d : v.as_array())
+      if (auto e = add(d); !e.empty()) return e;
+    return "";
+  }
+  return add(v);
+}
+
 }  // namespace
 
 std::string add_output_writes(const api::Invocation& inv,
@@ -61,6 +93,8 @@ std::string add_output_writes(const api::Invocation& inv,
           using T = std::decay_t<decltype(spec)>;
           if constexpr (std::is_same_v<T, api::QueueOutputSpec>)
             return queue_write(inv, *b, spec, value.data, options, fx);
+          else if constexpr (std::is_same_v<T, api::DocumentOutputSpec>)
+            return document_writes(*b, spec, value.data, fx);
           else
             return "output binding \"" + b->name +
                    "\" is the HTTP response; it is the trigger's answer, not a store write";

@@ -1,7 +1,7 @@
 #pragma once
 // Output bindings: turns what a function gave its named outputs (api::InvocationResult::
-// outputs) into writes of one api::Effects, one converter per binding type (queue today;
-// documents next). Every value is checked before anything is written, so a function learns
+// outputs) into writes of one api::Effects, one converter per binding type (queue messages,
+// documents). Every value is checked before anything is written, so a function learns
 // which binding failed and how to fix it, and the commit stays all or nothing.
 #include <string>
 #include <vector>

@@ -680,6 +680,39 @@ std::string parse_queue_output(const BindingContext& c, FunctionSpec& fn) {
   return {};
 }
 
+// function.json "cosmosDB" out: databaseName and containerName (collectionName in the v3
+// extension); connection is accepted and the built-in store is used.
+std::string parse_document_output(const BindingContext& c, FunctionSpec& fn) {
+  api::DocumentOutputSpec d;
+  auto field = [&](std::vector<const char*> keys, const char* what, std::string& out) {
+    for (const char* k : keys) {
+      auto* v = c.bo.if_contains(k);
+      if (!v) continue;
+      if (!v->is_string() || v->as_string().empty())
+        return err(c.display, c.bp + "." + k, "must be a non-empty string");
+      auto resolved = resolve_setting(std::string(v->as_string()), c.settings);
+      if (!resolved)
+        return err(c.display, c.bp + "." + k,
+                   quoted(*v) + " names an app setting that does not exist; add it to "
+                                "local.settings.json Values");
+      out = *resolved;
+      return std::string();
+    }
+    return err(c.display, c.bp + "." + keys.front(), std::string("is required: ") + what);
+  };
+  if (auto e = field({"databaseName"}, "the database's id", d.database); !e.empty()) return e;
+  if (auto e = field({"containerName", "collectionName"}, "the container's id", d.container);
+      !e.empty())
+    return e;
+  if (auto* create = c.bo.if_contains("createIfNotExists");
+      create && create->is_bool() && create->as_bool())
+    return err(c.display, c.bp + ".createIfNotExists",
+               "true is not supported yet; create the container first (with any Cosmos DB "
+               "client against the document endpoint) and set it to false");
+  fn.outputs.push_back({c.binding_name, std::move(d)});
+  return {};
+}
+
 struct BindingType {
   const char* type;
   const char* what;  // for errors: "a queue output binding"
@@ -693,6 +726,8 @@ constexpr BindingType kBindingTypes[] = {
     {"queueTrigger", "a queueTrigger binding", "in", true, parse_queue_trigger},
     {"http", "an http output binding", "out", false, parse_http_output},
     {"queue", "a queue output binding", "out", false, parse_queue_output},
+    {"cosmosDB", "a cosmosDB output binding (input bindings are not supported yet)", "out", false,
+     parse_document_output},
 };
 
 std::string supported_types(bool triggers) {

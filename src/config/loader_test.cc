@@ -372,3 +372,32 @@ TEST(FunctionJson, OutputBindingsAreNamedOnceAndTheirExpressionsChecked) {
     {"type":"http","direction":"out","name":"res2"}]})", error));
   EXPECT_NE(error.find("second http output"), std::string::npos) << error;
 }
+
+TEST(FunctionJson, CosmosDbOutputBindings) {
+  auto parse = [](const std::string& text, std::string& error) {
+    auto doc = boost::json::parse(text);
+    return nimbus::config::parse_function("orders", doc, "orders/function.json", error,
+                                          {{"DB", "shop"}});
+  };
+  std::string error;
+  auto fn = parse(R"({"bindings":[
+    {"type":"queueTrigger","direction":"in","name":"m","queueName":"jobs"},
+    {"type":"cosmosDB","direction":"out","name":"doc","databaseName":"%DB%","collectionName":"orders","connection":"CosmosDB"}]})",
+                  error);
+  ASSERT_TRUE(fn) << error;
+  const auto& d = std::get<nimbus::api::DocumentOutputSpec>(fn->output("doc")->spec);
+  EXPECT_EQ(d.database, "shop");
+  EXPECT_EQ(d.container, "orders");
+  EXPECT_FALSE(parse(R"({"bindings":[
+    {"type":"queueTrigger","direction":"in","name":"m","queueName":"jobs"},
+    {"type":"cosmosDB","direction":"out","name":"doc","databaseName":"shop"}]})", error));
+  EXPECT_NE(error.find("bindings[1].containerName: is required"), std::string::npos) << error;
+  EXPECT_FALSE(parse(R"({"bindings":[
+    {"type":"queueTrigger","direction":"in","name":"m","queueName":"jobs"},
+    {"type":"cosmosDB","direction":"out","name":"doc","databaseName":"shop","containerName":"o","createIfNotExists":true}]})", error));
+  EXPECT_NE(error.find("createIfNotExists"), std::string::npos) << error;
+  EXPECT_FALSE(parse(R"({"bindings":[
+    {"type":"queueTrigger","direction":"in","name":"m","queueName":"jobs"},
+    {"type":"cosmosDB","direction":"in","name":"doc","databaseName":"shop","containerName":"o"}]})", error));
+  EXPECT_NE(error.find("input bindings are not supported yet"), std::string::npos) << error;
+}

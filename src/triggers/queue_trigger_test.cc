@@ -8,6 +8,7 @@
 #include <future>
 
 #include "queue/async_queue_store.h"
+#include "storage/sqlite/sqlite_document_store.h"
 #include "storage/sqlite/sqlite_queue_store.h"
 #include "testing/fake_invoker.h"
 #include "testing/run_until.h"
@@ -192,4 +193,50 @@ TEST(QueueTrigger, UnwritableOutputFailsTheAttemptAndEndsInPoisonWithNothingWrit
   auto poison = h.peek("jobs-poison");
   ASSERT_EQ(poison.size(), 1u);
   EXPECT_EQ(poison[0].text, "beta");
+}
+
+// Documents and the message's deletion in one commit on the real engine: a queue function's
+// document output lands with its completion, and one aimed at a missing container fails the
+// attempt with nothing written, the message kept for its retry.
+TEST(QueueTrigger, DocumentOutputsCommitWithTheMessagesCompletion) {
+  QueueHost h(-1);
+  storage::SqliteDocumentStore docs(h.store->engine());
+  std::promise<api::DocResult<api::DatabaseInfo>> db;
+  docs.create_database("shop", [&](api::DocResult<api::DatabaseInfo> r) { db.set_value(std::move(r)); });
+  ASSERT_TRUE(db.get_future().get().ok());
+  api::ContainerSpec spec;
+  spec.id = "orders";
+  spec.partition_key_paths = {"/customer"};
+  std::promise<api::DocResult<api::ContainerInfo>> made;
+  docs.create_container("shop", spec, [&](api::DocResult<api::ContainerInfo> r) { made.set_value(std::move(r)); });
+  ASSERT_TRUE(made.get_future().get().ok());
+
+  h.app.functions[0].outputs.push_back({"order", api::DocumentOutputSpec{"shop", "orders"}});
+  h.app.functions[0].outputs.push_back({"lost", api::DocumentOutputSpec{"shop", "missing"}});
+  h.invoker->answer = [](const api::Invocation& inv) {
+    api::InvocationResult r;
+    const auto& text = inv.queue()->text;
+    if (text == "to-missing") {
+      r.outputs.push_back({"done", "side effect that must not land"});
+      r.outputs.push_back({"lost", R"({"id":"x","customer":"c"})"});
+    } else {
+      r.outputs.push_back({"order", R"({"id":")" + text + R"(","customer":"acme","total":3})"});
+      r.outputs.push_back({"done", text});
+    }
+    return r;
+  };
+  h.start();
+  h.put("jobs", "order-1");
+  ASSERT_TRUE(fakes::run_until(h.io, [&] { return h.counter(kProcessed) == 1; }));
+  std::promise<api::DocResult<api::Item>> got;
+  docs.read_item({"shop", "orders"}, "order-1", boost::json::array{"acme"},
+                 [&](api::DocResult<api::Item> r) { got.set_value(std::move(r)); });
+  auto item = got.get_future().get();
+  ASSERT_TRUE(item.ok()) << item.error().message;
+  EXPECT_EQ(item.value().document.at("total"), 3);
+  EXPECT_EQ(h.peek("jobs-done").size(), 1u);
+
+  h.put("jobs", "to-missing");
+  ASSERT_TRUE(fakes::run_until(h.io, [&] { return h.counter(kPoisoned) == 1; }));
+  EXPECT_EQ(h.peek("jobs-done").size(), 1u) << "the failed attempts wrote no queue output";
 }

@@ -81,6 +81,7 @@ json::array describe_functions(const App& app) {
   for (const auto& f : app.functions()) {
     json::array bindings;
     const auto& outputs = f.queue_handler ? f.queue.outputs : f.http.outputs;
+    const auto& documents = f.queue_handler ? f.queue.document_outputs : f.http.document_outputs;
     if (f.queue_handler) {
       bindings.push_back(json::object{{"type", "queueTrigger"}, {"direction", "in"},
                                       {"name", "message"}, {"queueName", f.queue.queue}});
@@ -101,6 +102,12 @@ json::array describe_functions(const App& app) {
     for (const auto& o : outputs)
       bindings.push_back(json::object{
           {"type", "queue"}, {"direction", "out"}, {"name", o.name}, {"queueName", o.queue}});
+    for (const auto& d : documents)
+      bindings.push_back(json::object{{"type", "cosmosDB"},
+                                      {"direction", "out"},
+                                      {"name", d.name},
+                                      {"databaseName", d.database},
+                                      {"containerName", d.container}});
     out.push_back(json::object{{"name", f.name}, {"bindings", std::move(bindings)}});
   }
   return out;
