@@ -11,7 +11,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { startQueueServer, serverBinary } from "./lib/queue_server.mjs";
 import { request } from "./lib/queue_signer.mjs";
-import { appPath, copyApp, request as httpRequest, startNimbus, stopNimbus, tempDir, BIN } from "../integration/lib/nimbus.mjs";
+import { appPath, copyApp, request as httpRequest, startNimbus, stopNimbus, tempDir, BIN, waitForLog } from "../integration/lib/nimbus.mjs";
 import { queueClient, b64 } from "../integration/lib/queues.mjs";
 
 const MINUTE = 60 * 1000;
@@ -323,8 +323,8 @@ describe("queue bindings and triggers in a host", { timeout: 180000 }, () => {
     }, 30000);
     const attempts = (host.logs.match(/bloat attempt \d+ for big one/g) || []).length;
     assert.equal(attempts, 3, "exactly maxDequeueCount attempts");
-    assert.match(host.logs, /output binding \\"out\\": queue output to \\"bloat-done\\" is \d+ bytes after base64 encoding, over the 65536-byte message limit/);
-    assert.match(host.logs, /Message has reached MaxDequeueCount of 3\. Moving message to queue 'bloat-jobs-poison'/);
+    await waitForLog(host, /output binding \\"out\\": queue output to \\"bloat-done\\" is \d+ bytes after base64 encoding, over the 65536-byte message limit/);
+    await waitForLog(host, /Message has reached MaxDequeueCount of 3\. Moving message to queue 'bloat-jobs-poison'/);
     assert.equal((await svc.getQueueClient("bloat-jobs").getProperties()).approximateMessagesCount, 0);
     assert.ok(!(await queueNames()).includes("bloat-done"));
   });
@@ -350,7 +350,7 @@ describe("retry.maxRetryCount bounds a queue message's attempts", { timeout: 120
     const m = (await httpRequest(host.port, "GET", "/metrics")).body
       .match(/nimbus_invocations_total\{function="doomed",trigger="queue",status="failed"\} (\d+)/);
     assert.equal(Number(m?.[1]), 2, "1 + maxRetryCount attempts, not maxDequeueCount (3)");
-    assert.match(host.logs, /Message has failed 2 attempts \(1 \+ retry\.maxRetryCount of 1\)\. Moving message to queue 'doomed-poison'/);
+    await waitForLog(host, /Message has failed 2 attempts \(1 \+ retry\.maxRetryCount of 1\)\. Moving message to queue 'doomed-poison'/);
   });
 });
 

@@ -21,7 +21,9 @@ test("a crash (abort) answers 502 with the invocation id; the host stays up", as
   assert.equal(r.status, 502);
   assert.equal(r.json.error.code, "WorkerCrashed");
   assert.match(r.json.error.invocationId, /^[0-9a-f-]{36}$/);
-  assert.ok(host.logs.includes(r.json.error.invocationId), "the log names the same invocation");
+  // The log arrives on another channel than the answer: wait for it, do not assume it is there.
+  await waitFor(() => host.logs.includes(r.json.error.invocationId),
+    { timeoutMs: 5000, what: "a log line naming the same invocation" });
   await okAfter();
 });
 

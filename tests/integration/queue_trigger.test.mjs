@@ -2,7 +2,7 @@
 // push delivery, queue outputs committed with completion, retries, poison queues, metrics.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { appPath, copyApp, request, startNimbus, stopNimbus, waitFor } from "./lib/nimbus.mjs";
+import { appPath, copyApp, request, startNimbus, stopNimbus, waitFor, waitForLog } from "./lib/nimbus.mjs";
 import { QueueServiceClient, approxCount, b64, drain, putAll, queueClient, unb64 } from "./lib/queues.mjs";
 
 async function metric(host, pattern) {
@@ -24,7 +24,7 @@ describe("native queue functions (base64 messages)", () => {
     const done = (await drain(svc.getQueueClient("jobs-done"), 3)).map(unb64).sort();
     assert.deepEqual(done, ["alpha|1", "beta|1", "gamma|1"]);
     assert.equal(await approxCount(jobs), 0, "completed messages are deleted");
-    assert.match(host.logs, /"category":"Function\.work\.User","msg":"working on alpha"/);
+    await waitForLog(host, /"category":"Function\.work\.User","msg":"working on alpha"/);
     assert.equal(await metric(host, /nimbus_queue_messages_total\{function="work",queue="jobs",outcome="processed"\} (\d+)/), 3);
   });
 
@@ -45,7 +45,7 @@ describe("native queue functions (base64 messages)", () => {
     assert.deepEqual(poison.map(unb64), ["bad order"], "original content preserved");
     assert.equal(await metric(host, /nimbus_invocations_total\{function="doomed",trigger="queue",status="failed"\} (\d+)/), 3);
     assert.equal(await metric(host, /nimbus_queue_messages_total\{function="doomed",queue="doomed",outcome="poisoned"\} (\d+)/), 1);
-    assert.match(host.logs, /Message has reached MaxDequeueCount of 3\. Moving message to queue 'doomed-poison'/);
+    await waitForLog(host, /Message has reached MaxDequeueCount of 3\. Moving message to queue 'doomed-poison'/);
     assert.equal(await approxCount(doomed), 0);
   });
 
@@ -53,7 +53,7 @@ describe("native queue functions (base64 messages)", () => {
     await svc.getQueueClient("jobs").sendMessage("not base64 at all!");
     const poison = await drain(svc.getQueueClient("jobs-poison"), 1);
     assert.deepEqual(poison, ["not base64 at all!"]);
-    assert.match(host.logs, /is not valid base64; producers must base64-encode/);
+    await waitForLog(host, /is not valid base64; producers must base64-encode/);
   });
 
   test("a run longer than the lease keeps its message hidden (renewal): it runs once", async () => {
