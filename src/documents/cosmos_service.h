@@ -1,0 +1,52 @@
+#pragma once
+// The Cosmos DB NoSQL REST API (gateway mode, name-based links) over api::DocumentStore, so
+// the unmodified `@azure/cosmos` client works against Nimbus: the account document,
+// databases, containers, /pkranges (one range), items (create, upsert, read, replace, delete
+// with If-Match / If-None-Match), read feed with paging, SQL queries (run whole on the server
+// by documents::DocsqlQuery; the query-plan request is answered with docsql::query_plan) and
+// the LatestVersion change feed (A-IM: Incremental feed; etag continuations; 304 when nothing
+// is new). Master-key signatures are verified (cosmos_auth.h) unless auth is off.
+//
+// Every answer is JSON (errors `{"code","message"}` with the store's status) and carries
+// x-ms-request-charge, x-ms-activity-id; items carry etag and x-ms-session-token; feeds
+// x-ms-item-count and x-ms-continuation.
+//
+// Wiring: construct with an AsyncDocumentStore on the I/O thread's executor and pass `handle`
+// as the HttpServer handler (Options::max_body >= kMaxRequestBody).
+// Ownership: borrows the store facade and the logger. Thread-safety: handle() runs on the I/O
+// thread and never blocks (store work completes through the facade).
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <string>
+
+#include "api/invocation.h"
+#include "common/log.h"
+#include "documents/async_document_store.h"
+#include "documents/cosmos_auth.h"
+
+namespace nimbus::documents {
+
+class CosmosService {
+ public:
+  // Bodies above this are refused with 413 before parsing (an item is at most 2 MiB).
+  static constexpr size_t kMaxRequestBody = 4u << 20;
+
+  struct Options {
+    MasterKeys keys = MasterKeys::emulator();
+    bool auth = true;  // false: every request is accepted unsigned (--no-auth)
+    // The scheme the listener serves; the account document advertises scheme://Host/ so the
+    // SDK's endpoint discovery keeps using the address it was given.
+    std::string scheme = "http";
+  };
+
+  CosmosService(AsyncDocumentStore& store, Options options, Logger& log);
+  ~CosmosService();
+
+  boost::asio::awaitable<api::HttpResponseData> handle(api::HttpRequestData& req);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nimbus::documents
