@@ -268,8 +268,10 @@ void CosmosService::Impl::account(const api::HttpRequestData& req, Reply& r) {
   std::string endpoint = options.scheme + "://" + host + "/";
   json::object loc{{"name", "Nimbus"}, {"databaseAccountEndpoint", endpoint}};
   json::object body{
-      {"id", "localhost"},
-      {"_rid", "localhost"},
+      // Not "localhost": the JS SDK ignores the location lists of an account with that id,
+      // other SDKs do not; echoing the client's own scheme and host serves both.
+      {"id", "nimbus"},
+      {"_rid", "nimbus"},
       {"_self", ""},
       {"_etag", ""},
       {"_dbs", "//dbs/"},
