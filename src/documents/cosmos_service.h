@@ -12,7 +12,7 @@
 // x-ms-item-count and x-ms-continuation.
 //
 // Wiring: construct with an AsyncDocumentStore on the I/O thread's executor and pass `handle`
-// as the HttpServer handler (Options::max_body >= kMaxRequestBody).
+// as the HttpServer handler (Options::max_body = kMaxHttpBody).
 // Ownership: borrows the store facade and the logger. Thread-safety: handle() runs on the I/O
 // thread and never blocks (store work completes through the facade).
 #include <boost/asio/awaitable.hpp>
@@ -30,6 +30,10 @@ class CosmosService {
  public:
   // Bodies above this are refused with 413 before parsing (an item is at most 2 MiB).
   static constexpr size_t kMaxRequestBody = 4u << 20;
+  // What to give HttpServer::Options::max_body: bodies up to this reach the handler, which
+  // answers those over kMaxRequestBody with the service's 413 {code, message}; larger ones get
+  // the HTTP server's own 413.
+  static constexpr size_t kMaxHttpBody = 16u << 20;
 
   struct Options {
     MasterKeys keys = MasterKeys::emulator();

@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
   http::HttpServer::Options ho;
   ho.address = host;
   ho.port = static_cast<uint16_t>(port);
-  ho.max_body = documents::CosmosService::kMaxRequestBody;
+  ho.max_body = documents::CosmosService::kMaxHttpBody;
   http::HttpServer server(
       io, ho, [&service](api::HttpRequestData& req) { return service.handle(req); }, log);
   if (!server.listen(error)) {

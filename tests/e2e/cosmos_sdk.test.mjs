@@ -307,8 +307,70 @@ describe("Cosmos DB NoSQL endpoint with the official SDK", { timeout: 180000 }, 
     });
     assert.equal(r.status, 200);
     assert.ok(r.json.queryInfo);
+    // Ids the service refuses, nesting 10,000 deep, a number beyond double, oversized items.
+    for (const [body, status, code, re] of [
+      ['{"id":"a/b","pk":"p1"}', 400, "BadRequest", /'\/'/],
+      ['{"id":"trailing ","pk":"p1"}', 400, "BadRequest", /space/],
+      ['{"id":"deep","pk":"p1","a":' + "[".repeat(10000) + "]".repeat(10000) + "}", 400, "BadRequest", /deep/],
+      ['{"id":"num","pk":"p1","v":1e400}', 400, "BadRequest", /double/],
+      ['{"id":"big","pk":"p1","s":"' + "x".repeat(3 << 20) + '"}', 413, "RequestEntityTooLarge", /2 MB/],
+      ['{"id":"huge","pk":"p1","s":"' + "x".repeat(5 << 20) + '"}', 413, "RequestEntityTooLarge", /bytes/],
+    ]) {
+      r = await raw(server.port, "POST", `/${link}/docs`, { type: "docs", link, body, headers: h });
+      assert.equal(r.status, status, body.slice(0, 40));
+      assert.equal(r.json.code, code);
+      assert.match(r.json.message, re);
+    }
+    r = await raw(server.port, "GET", `/${link}/docs`, { type: "docs", link, headers: { "x-ms-max-item-count": "lots" } });
+    assert.equal(r.status, 400);
+    assert.match(r.json.message, /x-ms-max-item-count/);
+    await assert.rejects(container.items.query("SELECT FOO(c.x) FROM c").fetchAll(), (e) => {
+      assert.equal(e.code, 400);
+      assert.match(e.message, /unknown function 'FOO'/);
+      return true;
+    });
     const { resource } = await database.read();
     assert.equal(resource.id, "e2e");
+  });
+
+  test("ids with spaces and non-ASCII characters round-trip (the signature covers the decoded link)", async () => {
+    for (const id of ["with space", "h\u00e9llo w\u00f6rld", "\u6587\u6863-1", "a+b=c&d"]) {
+      await container.items.create({ id, pk: "u" });
+      const { resource, statusCode } = await container.item(id, "u").read();
+      assert.equal(statusCode, 200, id);
+      assert.equal(resource.id, id);
+      await container.item(id, "u").replace({ id, pk: "u", x: 1 });
+      assert.equal((await container.item(id, "u").delete()).statusCode, 204);
+    }
+  });
+
+  test("change feed from a time (If-Modified-Since)", async () => {
+    const { container: t } = await database.containers.create({ id: "cftime", partitionKey: { paths: ["/pk"] } });
+    await t.items.create({ id: "old", pk: "p" });
+    await new Promise((r) => setTimeout(r, 2100));
+    const since = new Date();
+    await new Promise((r) => setTimeout(r, 1100));
+    await t.items.create({ id: "new", pk: "p" });
+    const it = t.items.getChangeFeedIterator({ changeFeedStartFrom: ChangeFeedStartFrom.Time(since) });
+    const page = await it.readNext();
+    assert.deepEqual(page.result.map((d) => d.id), ["new"]);
+  });
+});
+
+describe("--no-auth", { timeout: 60000 }, () => {
+  test("accepts unsigned requests and any key", async () => {
+    const server = await startDocsServer({ extraArgs: ["--no-auth"] });
+    try {
+      const res = await fetch(`http://127.0.0.1:${server.port}/dbs`, { method: "POST", body: '{"id":"open"}' });
+      assert.equal(res.status, 201);
+      const c = client(server.port, WRONG_KEY);
+      const { resource } = await c.database("open").read();
+      assert.equal(resource.id, "open");
+      assert.match(server.stderr(), /no-auth/);
+    } finally {
+      await server.stop();
+      server.cleanup();
+    }
   });
 });
 
