@@ -125,6 +125,14 @@ bool resource_of_path(std::string_view raw_path, ResourceAddress& out, std::stri
               "\" has a malformed percent escape; encode '%' as %25";
       return false;
     }
+    // An encoded '/' would make the decoded link name other segments than the path did (and
+    // no resource id may contain '/').
+    if (decoded.find('/') != std::string::npos) {
+      error = "the path segment \"" + std::string(seg) +
+              "\" decodes to a value containing '/', which no database, container or item id "
+              "may contain; rename the resource";
+      return false;
+    }
     out.segments.push_back(std::move(decoded));
     if (slash == std::string_view::npos) break;
     start = slash + 1;

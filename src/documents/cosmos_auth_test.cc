@@ -93,6 +93,9 @@ TEST(CosmosAuth, BadPaths) {
   EXPECT_FALSE(resource_of_path("/dbs/%zz", a, error));
   EXPECT_NE(error.find("%25"), std::string::npos);
   EXPECT_FALSE(resource_of_path("/dbs/%4", a, error));
+  // Found by cosmos_auth_fuzz: an encoded '/' would shift the link's segments.
+  EXPECT_FALSE(resource_of_path("/%2fffers/Ab", a, error));
+  EXPECT_NE(error.find("'/'"), std::string::npos);
 }
 
 TEST(CosmosAuth, Rfc1123) {
