@@ -53,6 +53,12 @@ if(NOT NIMBUS_UNIT_ONLY)
     ${CMAKE_SOURCE_DIR}/src/documents/cosmos_service.cc)
   target_link_libraries(nimbus_documents_host PUBLIC nimbus_documents nimbus_storage nimbus_host)
 
+  # The REST handler on the real store and on one whose writes fail.
+  add_executable(cosmos_service_test ${CMAKE_SOURCE_DIR}/src/documents/cosmos_service_test.cc)
+  target_link_libraries(cosmos_service_test PRIVATE nimbus_documents_host GTest::gtest_main)
+  add_test(NAME cosmos_service_test COMMAND cosmos_service_test)
+  set_tests_properties(cosmos_service_test PROPERTIES LABELS unit TIMEOUT 60)
+
   add_executable(nimbus-docs-server ${CMAKE_SOURCE_DIR}/src/documents/standalone_main.cc)
   target_link_libraries(nimbus-docs-server PRIVATE nimbus_documents_host)
 
