@@ -110,6 +110,16 @@ describe("Cosmos DB NoSQL endpoint with the official SDK", { timeout: 180000 }, 
     assert.ok(dbs.some((d) => d.id === "e2e"));
     const { resources: colls } = await database.containers.readAll().fetchAll();
     assert.deepEqual(colls.map((x) => x.id).sort(), ["items", "nested"]);
+    // The connection string form (AccountEndpoint=...;AccountKey=...;).
+    const fromString = new CosmosClient(`AccountEndpoint=http://127.0.0.1:${server.port}/;AccountKey=${EMULATOR_KEY};`);
+    assert.equal((await fromString.database("e2e").read()).resource.id, "e2e");
+    // Replacing a container with its own definition is accepted; changing it is refused with a fix.
+    assert.equal((await container.replace(def)).statusCode, 200);
+    await assert.rejects(container.replace({ ...def, defaultTtl: 60 }), (e) => {
+      assert.equal(e.code, 400);
+      assert.match(e.body.message, /re-create/);
+      return true;
+    });
     await rejectsWith(c.databases.create({ id: "e2e" }), 409);
     await rejectsWith(database.containers.create({ id: "items", partitionKey: { paths: ["/pk"] } }), 409);
     const { database: tmp } = await c.databases.create({ id: "temp-db" });
