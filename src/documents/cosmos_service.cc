@@ -137,32 +137,62 @@ CosmosService::CosmosService(AsyncDocumentStore& store, Options options, Logger&
     : impl_(std::make_unique<Impl>(store, std::move(options), log)) {}
 CosmosService::~CosmosService() = default;
 
+namespace {
+
+// Path and signature checks (no body needed): false with `r` filled when refused.
+bool precheck(const api::HttpRequestData& req, const CosmosService::Options& options,
+              ResourceAddress& addr, Reply& r) {
+  std::string error;
+  if (!resource_of_path(req.path, addr, error)) {
+    fail(r, 400, "BadRequest", "The request path is invalid: " + error + ".");
+    return false;
+  }
+  if (!options.auth) return true;
+  std::string_view date = req.header("x-ms-date");
+  if (date.empty()) date = req.header("date");
+  AuthVerdict v = verify_master(options.keys, req.method, req.path, req.header("authorization"),
+                                date, now_ms());
+  if (v.code != AuthVerdict::ok) {
+    fail(r, v.status, v.error_code, v.message);
+    return false;
+  }
+  return true;
+}
+
+void finish(Reply& r) {
+  if (r.data.status != 204 && r.data.status != 304)
+    r.data.headers.emplace_back("Content-Type", "application/json");
+  char charge[32];
+  std::snprintf(charge, sizeof charge, "%.2f", r.charge);
+  r.data.headers.emplace_back("x-ms-request-charge", charge);
+  r.data.headers.emplace_back("x-ms-activity-id", r.activity_id);
+  r.data.headers.emplace_back("x-ms-gatewayversion", "version=2.14.0");
+}
+
+}  // namespace
+
+std::optional<api::HttpResponseData> CosmosService::admit(api::HttpRequestData& req) {
+  Reply r;
+  ResourceAddress addr;
+  if (precheck(req, impl_->options, addr, r)) return std::nullopt;
+  finish(r);
+  return std::move(r.data);
+}
+
 awaitable<api::HttpResponseData> CosmosService::handle(api::HttpRequestData& req) {
   Impl& self = *impl_;
   Reply r;
   try {
     ResourceAddress addr;
-    std::string error;
-    if (!resource_of_path(req.path, addr, error)) {
-      fail(r, 400, "BadRequest", "The request path is invalid: " + error + ".");
+    if (!precheck(req, self.options, addr, r)) {
+      // answered
     } else if (req.body.size() > kMaxRequestBody) {
       fail(r, 413, "RequestEntityTooLarge",
            "The request body is " + std::to_string(req.body.size()) +
                " bytes; requests may carry at most " + std::to_string(kMaxRequestBody) +
                " bytes (an item at most " + std::to_string(api::kMaxItemBytes) + ").");
     } else {
-      AuthVerdict v;
-      if (self.options.auth) {
-        std::string_view date = req.header("x-ms-date");
-        if (date.empty()) date = req.header("date");
-        v = verify_master(self.options.keys, req.method, req.path, req.header("authorization"),
-                          date, now_ms());
-      }
-      if (v.code != AuthVerdict::ok) {
-        fail(r, v.status, v.error_code, v.message);
-      } else {
-        co_await self.dispatch(req, addr, r);
-      }
+      co_await self.dispatch(req, addr, r);
     }
   } catch (const std::exception& e) {
     self.log.error("Documents.Service", "request failed",
@@ -172,13 +202,7 @@ awaitable<api::HttpResponseData> CosmosService::handle(api::HttpRequestData& req
          "The server failed while handling this request; retry it. If it keeps failing, give "
          "the operator the ActivityId " + r.activity_id + ".");
   }
-  if (r.data.status != 204 && r.data.status != 304)
-    r.data.headers.emplace_back("Content-Type", "application/json");
-  char charge[32];
-  std::snprintf(charge, sizeof charge, "%.2f", r.charge);
-  r.data.headers.emplace_back("x-ms-request-charge", charge);
-  r.data.headers.emplace_back("x-ms-activity-id", r.activity_id);
-  r.data.headers.emplace_back("x-ms-gatewayversion", "version=2.14.0");
+  finish(r);
   co_return std::move(r.data);
 }
 

@@ -12,11 +12,12 @@
 // x-ms-item-count and x-ms-continuation.
 //
 // Wiring: construct with an AsyncDocumentStore on the I/O thread's executor and pass `handle`
-// as the HttpServer handler (Options::max_body = kMaxHttpBody).
+// as the HttpServer handler and `admit` as its Admit (Options::max_body = kMaxHttpBody).
 // Ownership: borrows the store facade and the logger. Thread-safety: handle() runs on the I/O
 // thread and never blocks (store work completes through the facade).
 #include <boost/asio/awaitable.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "api/invocation.h"
@@ -47,6 +48,12 @@ class CosmosService {
   ~CosmosService();
 
   boost::asio::awaitable<api::HttpResponseData> handle(api::HttpRequestData& req);
+
+  // For HttpServer's `admit` (headers only, before the body is read): the 400/401/403 answer
+  // to a request whose path or signature is bad, so an unsigned caller never makes the host
+  // buffer a body; nullopt to go on. handle() checks again (the signature never covers the
+  // body, so both decide alike).
+  std::optional<api::HttpResponseData> admit(api::HttpRequestData& req);
 
  private:
   struct Impl;

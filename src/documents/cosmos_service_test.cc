@@ -125,6 +125,14 @@ TEST_F(CosmosServiceTest, UnsignedRequestsAre401WhenAuthIsOn) {
   auto r = send("GET", "/dbs");
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(body(r).as_object()["code"], "Unauthorized");
+  // The same verdict at admission, before any body is read.
+  api::HttpRequestData head;
+  head.method = "POST";
+  head.path = "/dbs";
+  auto refused = service->admit(head);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 401);
+  EXPECT_NE(refused->body.find("Unauthorized"), std::string::npos);
   // Signed with the emulator key at the current time: accepted.
   std::string date = format_rfc1123(std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::system_clock::now().time_since_epoch()).count());
@@ -132,6 +140,12 @@ TEST_F(CosmosServiceTest, UnsignedRequestsAre401WhenAuthIsOn) {
                  {{"authorization", master_authorization(kEmulatorKey, "GET", "dbs", "", date)},
                   {"x-ms-date", date}});
   EXPECT_EQ(ok.status, 200) << ok.body;
+  api::HttpRequestData signed_head;
+  signed_head.method = "GET";
+  signed_head.path = "/dbs";
+  signed_head.headers = {{"authorization", master_authorization(kEmulatorKey, "GET", "dbs", "", date)},
+                         {"x-ms-date", date}};
+  EXPECT_FALSE(service->admit(signed_head));
 }
 
 TEST_F(CosmosServiceTest, ItemLifecycleStatusesAndHeaders) {

@@ -140,7 +140,8 @@ int main(int argc, char** argv) {
   ho.port = static_cast<uint16_t>(port);
   ho.max_body = documents::CosmosService::kMaxHttpBody;
   http::HttpServer server(
-      io, ho, [&service](api::HttpRequestData& req) { return service.handle(req); }, log);
+      io, ho, [&service](api::HttpRequestData& req) { return service.handle(req); }, log,
+      [&service](api::HttpRequestData& req) { return service.admit(req); });
   if (!server.listen(error)) {
     std::cerr << "nimbus-docs-server: " << error << "\n";
     return 1;
