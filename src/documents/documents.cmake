@@ -39,3 +39,37 @@ set_tests_properties(document_store_conformance_test PROPERTIES LABELS "unit;con
 # Not a test: creates/s and point reads/s through api::DocumentStore (src/documents/README.md).
 add_executable(document_store_bench ${CMAKE_SOURCE_DIR}/bench/documents/store_bench.cc)
 target_link_libraries(document_store_bench PRIVATE nimbus_queue_core)
+
+# The Cosmos DB NoSQL REST endpoint: master-key auth (Asio-free, with its unit test), then the
+# REST service, the I/O-thread store facade and nimbus-docs-server (host builds only).
+target_sources(nimbus_documents PRIVATE ${CMAKE_SOURCE_DIR}/src/documents/cosmos_auth.cc)
+target_link_libraries(nimbus_documents PUBLIC nimbus_common OpenSSL::Crypto)
+nimbus_unit_test(cosmos_auth_test ${CMAKE_SOURCE_DIR}/src/documents/cosmos_auth_test.cc)
+target_link_libraries(cosmos_auth_test PRIVATE nimbus_documents)
+
+if(NOT NIMBUS_UNIT_ONLY)
+  add_library(nimbus_documents_host STATIC
+    ${CMAKE_SOURCE_DIR}/src/documents/async_document_store.cc
+    ${CMAKE_SOURCE_DIR}/src/documents/cosmos_service.cc)
+  target_link_libraries(nimbus_documents_host PUBLIC nimbus_documents nimbus_storage nimbus_host)
+
+  # The REST handler on the real store and on one whose writes fail.
+  add_executable(cosmos_service_test ${CMAKE_SOURCE_DIR}/src/documents/cosmos_service_test.cc)
+  target_link_libraries(cosmos_service_test PRIVATE nimbus_documents_host GTest::gtest_main)
+  add_test(NAME cosmos_service_test COMMAND cosmos_service_test)
+  set_tests_properties(cosmos_service_test PROPERTIES LABELS unit TIMEOUT 60)
+
+  add_executable(nimbus-docs-server ${CMAKE_SOURCE_DIR}/src/documents/standalone_main.cc)
+  target_link_libraries(nimbus-docs-server PRIVATE nimbus_documents_host)
+
+  find_program(NIMBUS_DOCS_NODE node)
+  if(NIMBUS_DOCS_NODE)
+    # The official @azure/cosmos client, unmodified, against nimbus-docs-server over http.
+    add_test(NAME e2e_cosmos_sdk
+      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=240000
+              ${CMAKE_SOURCE_DIR}/tests/e2e/cosmos_sdk.test.mjs)
+    set_tests_properties(e2e_cosmos_sdk PROPERTIES
+      LABELS e2e TIMEOUT 300
+      ENVIRONMENT "NIMBUS_DOCS_SERVER_BIN=$<TARGET_FILE:nimbus-docs-server>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
+  endif()
+endif()

@@ -1,0 +1,322 @@
+#include "documents/cosmos_auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "common/ids.h"
+
+namespace nimbus::documents {
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+// encodeURIComponent: unreserved A-Z a-z 0-9 - _ . ! ~ * ' ( ) stay.
+std::string encode_uri_component(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '!' || c == '~' ||
+        c == '*' || c == '\'' || c == '(' || c == ')') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+// Printable form of the signed text for a message: newlines shown as \n.
+std::string shown(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+AuthVerdict deny(int status, std::string message) {
+  AuthVerdict v;
+  v.code = status == 403 ? AuthVerdict::forbidden : AuthVerdict::unauthorized;
+  v.status = status;
+  v.error_code = status == 403 ? "Forbidden" : "Unauthorized";
+  v.message = std::move(message);
+  return v;
+}
+
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+}  // namespace
+
+bool cosmos_percent_decode(std::string_view text, std::string& out) {
+  out.clear();
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) return false;
+    int hi = hex_value(text[i + 1]), lo = hex_value(text[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return true;
+}
+
+bool resource_of_path(std::string_view raw_path, ResourceAddress& out, std::string& error) {
+  out = ResourceAddress{};
+  size_t q = raw_path.find('?');
+  if (q != std::string_view::npos) raw_path = raw_path.substr(0, q);
+  // Leading and trailing slashes are not part of the link ("/dbs/d/" is "dbs/d").
+  while (!raw_path.empty() && raw_path.front() == '/') raw_path.remove_prefix(1);
+  while (!raw_path.empty() && raw_path.back() == '/') raw_path.remove_suffix(1);
+  if (raw_path.empty()) return true;  // the account: type "", link ""
+  size_t start = 0;
+  while (start <= raw_path.size()) {
+    size_t slash = raw_path.find('/', start);
+    std::string_view seg = raw_path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (seg.empty()) {
+      error = "the path /" + std::string(raw_path) +
+              " has an empty segment (\"//\"); name every resource, e.g. /dbs/{db}/colls/{coll}";
+      return false;
+    }
+    std::string decoded;
+    if (!cosmos_percent_decode(seg, decoded)) {
+      error = "the path segment \"" + std::string(seg) +
+              "\" has a malformed percent escape; encode '%' as %25";
+      return false;
+    }
+    // An encoded '/' would make the decoded link name other segments than the path did (and
+    // no resource id may contain '/').
+    if (decoded.find('/') != std::string::npos) {
+      error = "the path segment \"" + std::string(seg) +
+              "\" decodes to a value containing '/', which no database, container or item id "
+              "may contain; rename the resource";
+      return false;
+    }
+    out.segments.push_back(std::move(decoded));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  const auto& s = out.segments;
+  size_t n = s.size();
+  size_t link_segments = n % 2 == 0 ? n : n - 1;
+  out.type = n % 2 == 0 ? s[n - 2] : s[n - 1];
+  for (size_t i = 0; i < link_segments; ++i) {
+    if (i) out.link += '/';
+    out.link += s[i];
+  }
+  // Offers are signed with a lower-cased link (reference §2).
+  if (lower(out.type) == "offers") out.link = lower(out.link);
+  return true;
+}
+
+std::string string_to_sign(std::string_view verb, std::string_view resource_type,
+                           std::string_view resource_link, std::string_view date) {
+  std::string text;
+  text.reserve(verb.size() + resource_type.size() + resource_link.size() + date.size() + 5);
+  text += lower(verb);
+  text += '\n';
+  text += lower(resource_type);
+  text += '\n';
+  text += resource_link;
+  text += '\n';
+  text += lower(date);
+  text += '\n';
+  text += '\n';
+  return text;
+}
+
+std::string master_signature(std::string_view key_bytes, std::string_view text) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key_bytes.data(), static_cast<int>(key_bytes.size()),
+       reinterpret_cast<const unsigned char*>(text.data()), text.size(), mac, &len);
+  return base64_encode(std::string_view(reinterpret_cast<const char*>(mac), len));
+}
+
+std::string master_authorization(std::string_view key_base64, std::string_view verb,
+                                 std::string_view resource_type, std::string_view resource_link,
+                                 std::string_view date) {
+  std::string key;
+  base64_decode(key_base64, key);
+  std::string sig = master_signature(key, string_to_sign(verb, resource_type, resource_link, date));
+  return encode_uri_component("type=master&ver=1.0&sig=" + sig);
+}
+
+std::optional<int64_t> parse_rfc1123(std::string_view text) {
+  // "Tue, 01 Sep 2026 10:00:00 GMT"; the weekday is not checked.
+  static const char* months[] = {"jan", "feb", "mar", "apr", "may", "jun",
+                                 "jul", "aug", "sep", "oct", "nov", "dec"};
+  size_t comma = text.find(',');
+  if (comma == std::string_view::npos) return std::nullopt;
+  std::string rest(text.substr(comma + 1));
+  int day = 0, year = 0, hh = 0, mm = 0, ss = 0;
+  char mon[4] = {0}, zone[8] = {0};
+  int consumed = 0;
+  if (std::sscanf(rest.c_str(), " %2d %3s %4d %2d:%2d:%2d %7s%n", &day, mon, &year, &hh, &mm, &ss,
+                  zone, &consumed) != 7)
+    return std::nullopt;
+  if (static_cast<size_t>(consumed) != rest.size()) return std::nullopt;
+  if (!iequals(zone, "GMT") && !iequals(zone, "UTC")) return std::nullopt;
+  int m = -1;
+  for (int i = 0; i < 12; ++i)
+    if (iequals(mon, months[i])) m = i + 1;
+  if (m < 0 || day < 1 || day > 31 || year < 1970 || year > 9999 || hh > 23 || mm > 59 || ss > 60 ||
+      hh < 0 || mm < 0 || ss < 0)
+    return std::nullopt;
+  int64_t days = days_from_civil(year, static_cast<unsigned>(m), static_cast<unsigned>(day));
+  return ((days * 24 + hh) * 60 + mm) * 60000LL + ss * 1000LL;
+}
+
+std::string format_rfc1123(int64_t epoch_ms) {
+  std::time_t t = static_cast<std::time_t>(epoch_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+std::optional<MasterKeys> MasterKeys::parse(const std::vector<std::string>& base64_keys,
+                                            std::string& error) {
+  MasterKeys k;
+  for (const auto& b : base64_keys) {
+    std::string bytes;
+    if (b.empty() || !base64_decode(b, bytes) || bytes.empty()) {
+      error = "the key \"" + b.substr(0, 8) + "...\" is not base64; give the account key as " +
+              "the portal or emulator shows it (base64)";
+      return std::nullopt;
+    }
+    k.keys_.push_back(std::move(bytes));
+  }
+  if (k.keys_.empty()) {
+    error = "no keys given; give at least one base64 master key";
+    return std::nullopt;
+  }
+  return k;
+}
+
+MasterKeys MasterKeys::emulator() {
+  MasterKeys k;
+  std::string bytes;
+  base64_decode(kEmulatorKey, bytes);
+  k.keys_.push_back(std::move(bytes));
+  return k;
+}
+
+AuthVerdict verify_master(const MasterKeys& keys, std::string_view method,
+                          std::string_view raw_path, std::string_view authorization,
+                          std::string_view date, int64_t now_ms) {
+  if (authorization.empty())
+    return deny(401, "Required Header authorization is missing. Ensure a valid Authorization "
+                     "token is passed (type=master&ver=1.0&sig=...).");
+  std::string token;
+  if (!cosmos_percent_decode(authorization, token))
+    return deny(401, "The authorization header has a malformed percent escape; send "
+                     "encodeURIComponent(\"type=master&ver=1.0&sig=\" + signature).");
+  // type=master&ver=1.0&sig=...
+  std::string type, ver, sig;
+  {
+    size_t start = 0;
+    while (start <= token.size()) {
+      size_t amp = token.find('&', start);
+      std::string part = token.substr(start, amp == std::string::npos ? std::string::npos
+                                                                       : amp - start);
+      size_t eq = part.find('=');
+      if (eq != std::string::npos) {
+        std::string name = lower(part.substr(0, eq));
+        std::string value = part.substr(eq + 1);
+        if (name == "type") type = value;
+        else if (name == "ver") ver = value;
+        else if (name == "sig") sig = value;
+      }
+      if (amp == std::string::npos) break;
+      start = amp + 1;
+    }
+  }
+  if (!iequals(type, "master"))
+    return deny(401, "The authorization token type \"" + type +
+                         "\" is not supported here; this endpoint accepts master-key tokens "
+                         "(type=master&ver=1.0&sig=...). Connect with the account key.");
+  if (ver != "1.0")
+    return deny(401, "The authorization token version \"" + ver +
+                         "\" is not supported; use ver=1.0.");
+  if (sig.empty())
+    return deny(401, "The authorization token has no signature (sig=); sign the request with "
+                     "the master key.");
+  if (date.empty())
+    return deny(401, "The input date header is missing. Send x-ms-date in RFC 1123 format, e.g. "
+                     "\"" + format_rfc1123(now_ms) + "\".");
+  auto when = parse_rfc1123(date);
+  if (!when)
+    return deny(401, "The input date header \"" + std::string(date) +
+                         "\" is invalid format. Please pass in RFC 1123 style date format, e.g. "
+                         "\"" + format_rfc1123(now_ms) + "\".");
+  ResourceAddress addr;
+  std::string error;
+  if (!resource_of_path(raw_path, addr, error)) return deny(401, "Cannot sign this request: " + error);
+  std::string text = string_to_sign(method, addr.type, addr.link, date);
+  bool match = false;
+  for (const auto& key : keys.keys()) {
+    std::string expected = master_signature(key, text);
+    if (expected.size() == sig.size() &&
+        CRYPTO_memcmp(expected.data(), sig.data(), sig.size()) == 0)
+      match = true;
+  }
+  if (!match)
+    return deny(401, "The input authorization token can't serve the request. The wrong key is "
+                     "being used or the expected payload is not built as per the protocol. "
+                     "Server used the following payload to sign: '" + shown(text) +
+                         "'. Check the account key (the emulator's well-known key unless the "
+                         "server was given another).");
+  int64_t skew = *when - now_ms;
+  if (skew > kMaxClockSkewMs || skew < -kMaxClockSkewMs)
+    return deny(403, "The authorization token is not valid at the current time. Please create "
+                     "another token and retry (token time: " + std::string(date) +
+                         "; current server time: " + format_rfc1123(now_ms) +
+                         "). Check the client's clock: x-ms-date may differ from the server's "
+                         "by at most 15 minutes.");
+  return AuthVerdict{};
+}
+
+}  // namespace nimbus::documents

@@ -1,0 +1,88 @@
+#pragma once
+// Cosmos DB master-key authorization (the NoSQL REST API's "type=master&ver=1.0&sig=..."):
+// how a request path names the resource it signs, the string the client signed, the
+// signature, and the verdict on one request. Pure functions, no I/O, no Asio.
+//
+// The algorithm (the JS SDK's `utils/headers.ts` and `hmac.ts`; reference cosmos.md §2):
+//   text = lower(verb) \n lower(resourceType) \n resourceLink \n lower(x-ms-date) \n "" \n
+//   sig  = base64(HMAC-SHA256(base64decode(masterKey), text))
+//   Authorization = encodeURIComponent("type=master&ver=1.0&sig=" + sig)
+// The resource link is case-sensitive and percent-DEcoded (the SDK signs the plain link and
+// sends encodeURI(link)). A path with an even number of segments names a resource (type = the
+// second-to-last segment, link = the whole path); an odd number names a feed (type = the last
+// segment, link = its parent). `GET /` signs type "" and link "".
+//
+// Thread-safety: everything here is a pure function or immutable after construction.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nimbus::documents {
+
+// The Cosmos emulator's well-known master key (published in the emulator documentation, so
+// it authenticates nobody).
+inline constexpr std::string_view kEmulatorKey =
+    "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+
+// Allowed distance between x-ms-date and the server clock (the service's 15 minutes).
+inline constexpr int64_t kMaxClockSkewMs = 15 * 60 * 1000;
+
+// Percent-decodes `text` (%XX only; '+' stays '+'). False on a malformed escape.
+bool cosmos_percent_decode(std::string_view text, std::string& out);
+
+// The resource a request path addresses, as the signature names it.
+struct ResourceAddress {
+  std::string type;                   // "", "dbs", "colls", "docs", "pkranges", ...
+  std::string link;                   // "dbs/d/colls/c" (decoded, no leading slash)
+  std::vector<std::string> segments;  // the decoded path segments
+};
+// From the raw (percent-encoded) request path. False with `error` on a malformed escape or an
+// empty segment ("//").
+bool resource_of_path(std::string_view raw_path, ResourceAddress& out, std::string& error);
+
+// The string a client signs.
+std::string string_to_sign(std::string_view verb, std::string_view resource_type,
+                           std::string_view resource_link, std::string_view date);
+
+// base64(HMAC-SHA256(key_bytes, text)).
+std::string master_signature(std::string_view key_bytes, std::string_view text);
+
+// The Authorization header value the SDK sends (URL-encoded), for tests and tools.
+std::string master_authorization(std::string_view key_base64, std::string_view verb,
+                                 std::string_view resource_type, std::string_view resource_link,
+                                 std::string_view date);
+
+// Parses an RFC 1123 date ("Tue, 01 Sep 2026 10:00:00 GMT") to epoch milliseconds.
+std::optional<int64_t> parse_rfc1123(std::string_view text);
+// Formats epoch milliseconds as RFC 1123 (GMT).
+std::string format_rfc1123(int64_t epoch_ms);
+
+struct AuthVerdict {
+  enum Code { ok, unauthorized, forbidden } code = ok;
+  int status = 200;          // 401 / 403 when not ok
+  std::string error_code;    // "Unauthorized" / "Forbidden"
+  std::string message;       // for the client: what was wrong and how to fix it
+};
+
+// The master keys an endpoint accepts (decoded bytes).
+class MasterKeys {
+ public:
+  // Base64 keys; false with `error` naming the bad one.
+  static std::optional<MasterKeys> parse(const std::vector<std::string>& base64_keys,
+                                         std::string& error);
+  static MasterKeys emulator();
+  const std::vector<std::string>& keys() const { return keys_; }
+
+ private:
+  std::vector<std::string> keys_;
+};
+
+// Verifies one request: `authorization` and `date` are the header values as sent (the date
+// from x-ms-date, else Date), `raw_path` the percent-encoded path.
+AuthVerdict verify_master(const MasterKeys& keys, std::string_view method,
+                          std::string_view raw_path, std::string_view authorization,
+                          std::string_view date, int64_t now_ms);
+
+}  // namespace nimbus::documents

@@ -1,0 +1,834 @@
+#include "documents/cosmos_service.h"
+
+#include <boost/json.hpp>
+#include <cctype>
+#include <chrono>
+#include <exception>
+
+#include "common/ids.h"
+#include "documents/docsql_query.h"
+#include "documents/query/query.h"
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using asio::awaitable;
+
+namespace nimbus::documents {
+
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+bool header_true(const api::HttpRequestData& req, std::string_view name) {
+  return iequals(req.header(name), "true");
+}
+
+// The answer under construction.
+struct Reply {
+  api::HttpResponseData data;
+  std::string activity_id = new_uuid();
+  double charge = 1.0;
+};
+
+void json_body(Reply& r, int status, const json::value& body) {
+  r.data.status = status;
+  r.data.body = json::serialize(body);
+}
+
+void fail(Reply& r, int status, std::string_view code, std::string message) {
+  json::object o;
+  o["code"] = code;
+  o["message"] = message;
+  json_body(r, status, o);
+}
+
+// A DocError as the service answers it. Storage failures name files and SQLite errors: the
+// operator's business (logged), not the client's.
+void fail(Reply& r, const api::DocError& e, Logger& log) {
+  if (e.code == api::DocErrc::storage_failure) {
+    log.error("Documents.Service", "storage failure", {{"detail", e.message}, {"activityId", r.activity_id}});
+    fail(r, 500, "InternalServerError",
+         "The server encountered an internal error; retry the request. If it keeps failing, "
+         "give the operator the ActivityId " + r.activity_id + ".");
+    return;
+  }
+  fail(r, api::doc_errc_status(e.code), api::doc_errc_name(e.code), e.message);
+}
+
+std::string quoted(std::string_view s) {
+  std::string out = "\"";
+  out += s;
+  out += '"';
+  return out;
+}
+
+std::string unquoted(std::string_view s) {
+  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') return std::string(s.substr(1, s.size() - 2));
+  return std::string(s);
+}
+
+// The JSON object body of a write; a message naming the problem otherwise.
+std::optional<json::object> object_body(const std::string& body, std::string& error) {
+  if (body.empty()) {
+    error = "The request body is empty; send a JSON object.";
+    return std::nullopt;
+  }
+  json::parse_options po;
+  po.max_depth = api::kMaxItemDepth + 2;
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec, {}, po);
+  if (ec) {
+    error = "The request body is not valid JSON (" + ec.message() + "); send a JSON object" +
+            (ec == json::error::too_deep ? " nested at most " + std::to_string(api::kMaxItemDepth) + " levels deep" : "") + ".";
+    return std::nullopt;
+  }
+  if (!v.is_object()) {
+    error = "The request body is a JSON " + std::string(v.is_array() ? "array" : "scalar") +
+            "; send a JSON object.";
+    return std::nullopt;
+  }
+  return std::move(v.as_object());
+}
+
+}  // namespace
+
+struct CosmosService::Impl {
+  AsyncDocumentStore& store;
+  Options options;
+  Logger& log;
+
+  Impl(AsyncDocumentStore& s, Options o, Logger& l) : store(s), options(std::move(o)), log(l) {}
+
+  template <class T, class Submit>
+  awaitable<api::DocResult<T>> call(Submit submit) {
+    return store.call<T>(std::move(submit));
+  }
+
+  awaitable<void> dispatch(api::HttpRequestData& req, const ResourceAddress& addr, Reply& r);
+  void account(const api::HttpRequestData& req, Reply& r);
+  awaitable<void> databases(api::HttpRequestData& req, const std::vector<std::string>& s, Reply& r);
+  awaitable<void> containers(api::HttpRequestData& req, const std::vector<std::string>& s, Reply& r);
+  awaitable<void> docs_feed(api::HttpRequestData& req, const api::ContainerRef& ref, Reply& r);
+  awaitable<void> doc(api::HttpRequestData& req, const api::ContainerRef& ref,
+                      const std::string& id, Reply& r);
+  awaitable<void> query(api::HttpRequestData& req, const api::ContainerRef& ref, Reply& r);
+  awaitable<void> change_feed(api::HttpRequestData& req, const api::ContainerRef& ref, Reply& r);
+
+  // Reads x-ms-documentdb-partitionkey; false (and r filled with 400) when malformed.
+  bool partition_key(const api::HttpRequestData& req, std::optional<api::PartitionKey>& out,
+                     Reply& r);
+  bool max_item_count(const api::HttpRequestData& req, int& out, Reply& r);
+};
+
+CosmosService::CosmosService(AsyncDocumentStore& store, Options options, Logger& log)
+    : impl_(std::make_unique<Impl>(store, std::move(options), log)) {}
+CosmosService::~CosmosService() = default;
+
+namespace {
+
+// Path and signature checks (no body needed): false with `r` filled when refused.
+bool precheck(const api::HttpRequestData& req, const CosmosService::Options& options,
+              ResourceAddress& addr, Reply& r) {
+  std::string error;
+  if (!resource_of_path(req.path, addr, error)) {
+    fail(r, 400, "BadRequest", "The request path is invalid: " + error + ".");
+    return false;
+  }
+  if (!options.auth) return true;
+  std::string_view date = req.header("x-ms-date");
+  if (date.empty()) date = req.header("date");
+  AuthVerdict v = verify_master(options.keys, req.method, req.path, req.header("authorization"),
+                                date, now_ms());
+  if (v.code != AuthVerdict::ok) {
+    fail(r, v.status, v.error_code, v.message);
+    return false;
+  }
+  return true;
+}
+
+void finish(Reply& r) {
+  if (r.data.status != 204 && r.data.status != 304)
+    r.data.headers.emplace_back("Content-Type", "application/json");
+  char charge[32];
+  std::snprintf(charge, sizeof charge, "%.2f", r.charge);
+  r.data.headers.emplace_back("x-ms-request-charge", charge);
+  r.data.headers.emplace_back("x-ms-activity-id", r.activity_id);
+  r.data.headers.emplace_back("x-ms-gatewayversion", "version=2.14.0");
+}
+
+}  // namespace
+
+std::optional<api::HttpResponseData> CosmosService::admit(api::HttpRequestData& req) {
+  Reply r;
+  ResourceAddress addr;
+  if (precheck(req, impl_->options, addr, r)) return std::nullopt;
+  finish(r);
+  return std::move(r.data);
+}
+
+awaitable<api::HttpResponseData> CosmosService::handle(api::HttpRequestData& req) {
+  Impl& self = *impl_;
+  Reply r;
+  try {
+    ResourceAddress addr;
+    if (!precheck(req, self.options, addr, r)) {
+      // answered
+    } else if (req.body.size() > kMaxRequestBody) {
+      fail(r, 413, "RequestEntityTooLarge",
+           "The request body is " + std::to_string(req.body.size()) +
+               " bytes; requests may carry at most " + std::to_string(kMaxRequestBody) +
+               " bytes (an item at most " + std::to_string(api::kMaxItemBytes) + ").");
+    } else {
+      co_await self.dispatch(req, addr, r);
+    }
+  } catch (const std::exception& e) {
+    self.log.error("Documents.Service", "request failed",
+                   {{"error", e.what()}, {"path", req.path}, {"activityId", r.activity_id}});
+    r.data.headers.clear();
+    fail(r, 500, "InternalServerError",
+         "The server failed while handling this request; retry it. If it keeps failing, give "
+         "the operator the ActivityId " + r.activity_id + ".");
+  }
+  finish(r);
+  co_return std::move(r.data);
+}
+
+awaitable<void> CosmosService::Impl::dispatch(api::HttpRequestData& req,
+                                              const ResourceAddress& addr, Reply& r) {
+  const auto& s = addr.segments;
+  auto not_found = [&] {
+    std::string path = "/";
+    for (size_t i = 0; i < s.size(); ++i) path += (i ? "/" : "") + s[i];
+    fail(r, 404, "NotFound",
+         "The path " + path + " names no resource of this endpoint; Cosmos DB paths are /dbs, "
+         "/dbs/{db}/colls, /dbs/{db}/colls/{coll}/docs[/{id}] and /dbs/{db}/colls/{coll}/pkranges.");
+  };
+  if (s.empty()) {
+    if (req.method != "GET") {
+      fail(r, 405, "MethodNotAllowed", req.method + " / is not supported; the account is read with GET /.");
+      co_return;
+    }
+    account(req, r);
+    co_return;
+  }
+  if (s[0] != "dbs") {
+    not_found();
+    co_return;
+  }
+  if (s.size() <= 2) {
+    co_await databases(req, s, r);
+    co_return;
+  }
+  if (s[2] != "colls") {
+    not_found();
+    co_return;
+  }
+  if (s.size() <= 4) {
+    co_await containers(req, s, r);
+    co_return;
+  }
+  api::ContainerRef ref{s[1], s[3]};
+  if (s[4] == "pkranges" && s.size() == 5) {
+    if (req.method != "GET") {
+      fail(r, 405, "MethodNotAllowed", req.method + " on /pkranges is not supported; read it with GET.");
+      co_return;
+    }
+    auto c = co_await call<api::ContainerInfo>(
+        [&](auto cb) { store.store().read_container(ref, std::move(cb)); });
+    if (!c) {
+      fail(r, c.error(), log);
+      co_return;
+    }
+    const auto& res = c.value().resource;
+    std::string rid = res.contains("_rid") && res.at("_rid").is_string()
+                          ? std::string(res.at("_rid").as_string())
+                          : std::string();
+    json::object range{{"id", "0"},
+                       {"_rid", rid + "pkr0"},
+                       {"_self", "dbs/" + ref.database + "/colls/" + ref.container + "/pkranges/0/"},
+                       {"_etag", "\"00000000-0000-0000-0000-000000000000\""},
+                       {"minInclusive", ""},
+                       {"maxExclusive", "FF"},
+                       {"ridPrefix", 0},
+                       {"throughputFraction", 1},
+                       {"status", "online"},
+                       {"parents", json::array{}},
+                       {"_ts", now_ms() / 1000}};
+    json::object body{{"_rid", rid}, {"PartitionKeyRanges", json::array{range}}, {"_count", 1}};
+    r.data.headers.emplace_back("x-ms-item-count", "1");
+    json_body(r, 200, body);
+    co_return;
+  }
+  if (s[4] != "docs") {
+    fail(r, 400, "BadRequest",
+         "/" + s[4] + " resources (stored procedures, triggers, UDFs, conflicts, ...) are not "
+         "supported by this endpoint yet; use /docs.");
+    co_return;
+  }
+  if (s.size() == 5) {
+    co_await docs_feed(req, ref, r);
+  } else if (s.size() == 6) {
+    co_await doc(req, ref, s[5], r);
+  } else {
+    not_found();
+  }
+}
+
+void CosmosService::Impl::account(const api::HttpRequestData& req, Reply& r) {
+  std::string host = req.host.empty() ? std::string("localhost") : req.host;
+  std::string endpoint = options.scheme + "://" + host + "/";
+  json::object loc{{"name", "Nimbus"}, {"databaseAccountEndpoint", endpoint}};
+  json::object body{
+      // Not "localhost": the JS SDK ignores the location lists of an account with that id,
+      // other SDKs do not; echoing the client's own scheme and host serves both.
+      {"id", "nimbus"},
+      {"_rid", "nimbus"},
+      {"_self", ""},
+      {"_etag", ""},
+      {"_dbs", "//dbs/"},
+      {"media", "//media/"},
+      {"addresses", "//addresses/"},
+      {"writableLocations", json::array{loc}},
+      {"readableLocations", json::array{loc}},
+      {"enableMultipleWriteLocations", false},
+      {"userConsistencyPolicy", {{"defaultConsistencyLevel", "Session"}}},
+      {"userReplicationPolicy", {{"asyncReplication", false}, {"minReplicaSetSize", 1}, {"maxReplicasetSize", 4}}},
+      {"systemReplicationPolicy", {{"minReplicaSetSize", 1}, {"maxReplicasetSize", 4}}},
+      {"readPolicy", {{"primaryReadCoefficient", 1}, {"secondaryReadCoefficient", 1}}},
+      {"queryEngineConfiguration",
+       "{\"maxSqlQueryInputLength\":262144,\"maxJoinsPerSqlQuery\":64,"
+       "\"maxLogicalAndPerSqlQuery\":500,\"maxLogicalOrPerSqlQuery\":500,"
+       "\"maxUdfRefPerSqlQuery\":10,\"maxInExpressionItemsCount\":16000,"
+       "\"queryMaxInMemorySortDocumentCount\":500,\"maxQueryRequestTimeoutFraction\":0.9,"
+       "\"sqlAllowNonFiniteNumbers\":false,\"sqlAllowAggregateFunctions\":true,"
+       "\"sqlAllowSubQuery\":false,\"sqlAllowScalarSubQuery\":false,\"allowNewKeywords\":true,"
+       "\"sqlAllowLike\":false,\"sqlAllowGroupByClause\":true,\"maxSpatialQueryCells\":12,"
+       "\"spatialMaxGeometryPointCount\":256,\"sqlDisableQueryILOptimization\":false,"
+       "\"sqlDisableFilterPlanOptimization\":false}"}};
+  json_body(r, 200, body);
+}
+
+awaitable<void> CosmosService::Impl::databases(api::HttpRequestData& req,
+                                               const std::vector<std::string>& s, Reply& r) {
+  if (s.size() == 1) {
+    if (req.method == "POST" && !header_true(req, "x-ms-documentdb-isquery")) {
+      std::string error;
+      auto body = object_body(req.body, error);
+      if (!body) {
+        fail(r, 400, "BadRequest", error);
+        co_return;
+      }
+      auto it = body->find("id");
+      if (it == body->end() || !it->value().is_string()) {
+        fail(r, 400, "BadRequest", "The database body has no string \"id\"; send {\"id\": \"name\"}.");
+        co_return;
+      }
+      std::string id(it->value().as_string());
+      auto d = co_await call<api::DatabaseInfo>(
+          [&](auto cb) { store.store().create_database(id, std::move(cb)); });
+      if (!d) {
+        fail(r, d.error(), log);
+        co_return;
+      }
+      if (auto e = d.value().resource.if_contains("_etag"); e && e->is_string())
+        r.data.headers.emplace_back("etag", std::string(e->as_string()));
+      json_body(r, 201, d.value().resource);
+      co_return;
+    }
+    if (req.method == "GET" || req.method == "POST") {
+      // GET lists; a query over databases (POST + isquery) answers every database.
+      auto l = co_await call<std::vector<api::DatabaseInfo>>(
+          [&](auto cb) { store.store().list_databases(std::move(cb)); });
+      if (!l) {
+        fail(r, l.error(), log);
+        co_return;
+      }
+      json::array arr;
+      for (auto& d : l.value()) arr.push_back(std::move(d.resource));
+      r.data.headers.emplace_back("x-ms-item-count", std::to_string(arr.size()));
+      json::object body{{"_rid", ""}, {"_count", arr.size()}};
+      body["Databases"] = std::move(arr);
+      json_body(r, 200, body);
+      co_return;
+    }
+    fail(r, 405, "MethodNotAllowed", req.method + " /dbs is not supported; use GET or POST.");
+    co_return;
+  }
+  const std::string& id = s[1];
+  if (req.method == "GET") {
+    auto d = co_await call<api::DatabaseInfo>(
+        [&](auto cb) { store.store().read_database(id, std::move(cb)); });
+    if (!d) {
+      fail(r, d.error(), log);
+      co_return;
+    }
+    if (auto e = d.value().resource.if_contains("_etag"); e && e->is_string())
+      r.data.headers.emplace_back("etag", std::string(e->as_string()));
+    json_body(r, 200, d.value().resource);
+  } else if (req.method == "DELETE") {
+    auto d = co_await call<void>([&](auto cb) { store.store().delete_database(id, std::move(cb)); });
+    if (!d) {
+      fail(r, d.error(), log);
+      co_return;
+    }
+    r.data.status = 204;
+  } else {
+    fail(r, 405, "MethodNotAllowed", req.method + " /dbs/{db} is not supported; use GET or DELETE.");
+  }
+}
+
+awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
+                                                const std::vector<std::string>& s, Reply& r) {
+  const std::string& db = s[1];
+  if (s.size() == 3) {
+    if (req.method == "POST" && !header_true(req, "x-ms-documentdb-isquery")) {
+      std::string error;
+      auto body = object_body(req.body, error);
+      if (!body) {
+        fail(r, 400, "BadRequest", error);
+        co_return;
+      }
+      auto spec = api::ContainerSpec::from_json(*body);
+      if (!spec) {
+        fail(r, spec.error(), log);
+        co_return;
+      }
+      auto c = co_await call<api::ContainerInfo>([&](auto cb) {
+        store.store().create_container(db, std::move(spec.value()), std::move(cb));
+      });
+      if (!c) {
+        fail(r, c.error(), log);
+        co_return;
+      }
+      if (auto e = c.value().resource.if_contains("_etag"); e && e->is_string())
+        r.data.headers.emplace_back("etag", std::string(e->as_string()));
+      json_body(r, 201, c.value().resource);
+      co_return;
+    }
+    if (req.method == "GET" || req.method == "POST") {
+      auto l = co_await call<std::vector<api::ContainerInfo>>(
+          [&](auto cb) { store.store().list_containers(db, std::move(cb)); });
+      if (!l) {
+        fail(r, l.error(), log);
+        co_return;
+      }
+      json::array arr;
+      for (auto& c : l.value()) arr.push_back(std::move(c.resource));
+      r.data.headers.emplace_back("x-ms-item-count", std::to_string(arr.size()));
+      json::object body{{"_rid", ""}, {"_count", arr.size()}};
+      body["DocumentCollections"] = std::move(arr);
+      json_body(r, 200, body);
+      co_return;
+    }
+    fail(r, 405, "MethodNotAllowed", req.method + " /dbs/{db}/colls is not supported; use GET or POST.");
+    co_return;
+  }
+  api::ContainerRef ref{db, s[3]};
+  if (req.method == "GET") {
+    auto c = co_await call<api::ContainerInfo>(
+        [&](auto cb) { store.store().read_container(ref, std::move(cb)); });
+    if (!c) {
+      fail(r, c.error(), log);
+      co_return;
+    }
+    if (auto e = c.value().resource.if_contains("_etag"); e && e->is_string())
+      r.data.headers.emplace_back("etag", std::string(e->as_string()));
+    json_body(r, 200, c.value().resource);
+  } else if (req.method == "DELETE") {
+    auto d = co_await call<void>([&](auto cb) { store.store().delete_container(ref, std::move(cb)); });
+    if (!d) {
+      fail(r, d.error(), log);
+      co_return;
+    }
+    r.data.status = 204;
+  } else if (req.method == "PUT") {
+    // The store cannot change a container's definition yet. Accept a replace that changes
+    // nothing the store holds (the SDK's replace of an unchanged definition); refuse others.
+    std::string error;
+    auto body = object_body(req.body, error);
+    if (!body) {
+      fail(r, 400, "BadRequest", error);
+      co_return;
+    }
+    auto c = co_await call<api::ContainerInfo>(
+        [&](auto cb) { store.store().read_container(ref, std::move(cb)); });
+    if (!c) {
+      fail(r, c.error(), log);
+      co_return;
+    }
+    auto spec = api::ContainerSpec::from_json(*body);
+    if (!spec) {
+      fail(r, spec.error(), log);
+      co_return;
+    }
+    const auto& cur = c.value().spec;
+    const auto& want = spec.value();
+    if (want.id != cur.id || want.partition_key_paths != cur.partition_key_paths ||
+        want.default_ttl != cur.default_ttl || want.indexing_policy != cur.indexing_policy) {
+      fail(r, 400, "BadRequest",
+           "Replacing a container's definition (defaultTtl, indexingPolicy, ...) is not supported "
+           "by this endpoint yet; delete and re-create the container with the new definition.");
+      co_return;
+    }
+    if (auto e = c.value().resource.if_contains("_etag"); e && e->is_string())
+      r.data.headers.emplace_back("etag", std::string(e->as_string()));
+    json_body(r, 200, c.value().resource);
+  } else {
+    fail(r, 405, "MethodNotAllowed",
+         req.method + " /dbs/{db}/colls/{coll} is not supported; use GET, PUT or DELETE.");
+  }
+}
+
+bool CosmosService::Impl::partition_key(const api::HttpRequestData& req,
+                                        std::optional<api::PartitionKey>& out, Reply& r) {
+  std::string_view h = req.header("x-ms-documentdb-partitionkey");
+  out.reset();
+  if (h.empty()) return true;
+  boost::system::error_code ec;
+  json::parse_options po;
+  po.max_depth = 16;
+  json::value v = json::parse(h, ec, {}, po);
+  if (ec || !v.is_array()) {
+    fail(r, 400, "BadRequest",
+         "The partition key header x-ms-documentdb-partitionkey is \"" +
+             std::string(h.substr(0, 200)) +
+             "\", which is not a JSON array; send the value as an array, e.g. [\"value\"], "
+             "[5], [null] or [{}] for an item without the key.");
+    return false;
+  }
+  out = std::move(v.as_array());
+  return true;
+}
+
+bool CosmosService::Impl::max_item_count(const api::HttpRequestData& req, int& out, Reply& r) {
+  out = -1;
+  std::string_view h = req.header("x-ms-max-item-count");
+  if (h.empty()) return true;
+  long v = 0;
+  bool neg = false;
+  size_t i = 0;
+  if (h[0] == '-') {
+    neg = true;
+    i = 1;
+  }
+  bool ok = i < h.size() && h.size() < 12;
+  for (; ok && i < h.size(); ++i) {
+    if (h[i] < '0' || h[i] > '9') ok = false;
+    else v = v * 10 + (h[i] - '0');
+  }
+  if (neg) v = -v;
+  if (!ok || v < -1 || v > api::kMaxMaxItemCount) {
+    fail(r, 400, "BadRequest",
+         "The header x-ms-max-item-count is \"" + std::string(h.substr(0, 40)) +
+             "\"; give -1 (the server's page size) or a number from 1 to " +
+             std::to_string(api::kMaxMaxItemCount) + ".");
+    return false;
+  }
+  out = static_cast<int>(v);
+  return true;
+}
+
+namespace {
+
+void item_headers(Reply& r, const api::Item& item) {
+  r.data.headers.emplace_back("etag", item.etag);
+  r.data.headers.emplace_back("x-ms-session-token", "0:-1#" + std::to_string(item.lsn));
+  r.data.headers.emplace_back("lsn", std::to_string(item.lsn));
+}
+
+}  // namespace
+
+awaitable<void> CosmosService::Impl::docs_feed(api::HttpRequestData& req,
+                                               const api::ContainerRef& ref, Reply& r) {
+  if (req.method == "POST") {
+    if (iequals(req.header("x-ms-cosmos-is-query-plan-request"), "true") ||
+        header_true(req, "x-ms-documentdb-isquery")) {
+      co_await query(req, ref, r);
+      co_return;
+    }
+    if (!req.header("x-ms-cosmos-is-batch-request").empty()) {
+      fail(r, 400, "BadRequest",
+           "Bulk and transactional batch requests are not supported by this endpoint yet; send "
+           "the operations one by one.");
+      co_return;
+    }
+    std::optional<api::PartitionKey> pk;
+    if (!partition_key(req, pk, r)) co_return;
+    std::string error;
+    auto body = object_body(req.body, error);
+    if (!body) {
+      fail(r, 400, "BadRequest", error);
+      co_return;
+    }
+    bool upsert = header_true(req, "x-ms-documentdb-is-upsert");
+    auto item = co_await call<api::Item>([&](auto cb) {
+      if (upsert)
+        store.store().upsert_item(ref, std::move(pk), std::move(*body), std::move(cb));
+      else
+        store.store().create_item(ref, std::move(pk), std::move(*body), std::move(cb));
+    });
+    if (!item) {
+      fail(r, item.error(), log);
+      co_return;
+    }
+    item_headers(r, item.value());
+    json_body(r, upsert && !item.value().created ? 200 : 201, item.value().document);
+    co_return;
+  }
+  if (req.method != "GET") {
+    fail(r, 405, "MethodNotAllowed",
+         req.method + " /dbs/{db}/colls/{coll}/docs is not supported; use POST (create, upsert, "
+         "query) or GET (read feed, change feed).");
+    co_return;
+  }
+  if (!req.header("a-im").empty()) {
+    co_await change_feed(req, ref, r);
+    co_return;
+  }
+  api::FeedOptions fo;
+  if (!partition_key(req, fo.partition_key, r) || !max_item_count(req, fo.max_item_count, r))
+    co_return;
+  fo.continuation = std::string(req.header("x-ms-continuation"));
+  auto page = co_await call<api::Page>(
+      [&](auto cb) { store.store().read_feed(ref, std::move(fo), std::move(cb)); });
+  if (!page) {
+    fail(r, page.error(), log);
+    co_return;
+  }
+  json::array docs;
+  for (auto& v : page.value().items) docs.push_back(std::move(v));
+  r.data.headers.emplace_back("x-ms-item-count", std::to_string(docs.size()));
+  if (!page.value().continuation.empty())
+    r.data.headers.emplace_back("x-ms-continuation", page.value().continuation);
+  json::object body{{"_rid", ""}, {"_count", docs.size()}};
+  body["Documents"] = std::move(docs);
+  json_body(r, 200, body);
+}
+
+awaitable<void> CosmosService::Impl::query(api::HttpRequestData& req, const api::ContainerRef& ref,
+                                           Reply& r) {
+  bool plan_request = iequals(req.header("x-ms-cosmos-is-query-plan-request"), "true");
+  std::string error;
+  // The body is {"query": "...", "parameters": [{"name": "@x", "value": ...}]}; a bare JSON
+  // string is accepted as the query text too.
+  boost::system::error_code ec;
+  json::value v = json::parse(req.body, ec);
+  std::string text;
+  json::object params;
+  if (!ec && v.is_string()) {
+    text = std::string(v.as_string());
+  } else if (!ec && v.is_object() && v.as_object().contains("query") &&
+             v.as_object().at("query").is_string()) {
+    text = std::string(v.as_object().at("query").as_string());
+    if (auto* p = v.as_object().if_contains("parameters")) {
+      if (!p->is_array() && !p->is_null()) {
+        fail(r, 400, "BadRequest",
+             "The query's \"parameters\" is not an array; send [{\"name\": \"@x\", \"value\": 1}].");
+        co_return;
+      }
+      if (p->is_array()) {
+        for (const auto& e : p->as_array()) {
+          const json::object* o = e.if_object();
+          const json::value* name = o ? o->if_contains("name") : nullptr;
+          if (!name || !name->is_string() || name->as_string().empty() ||
+              name->as_string()[0] != '@') {
+            fail(r, 400, "BadRequest",
+                 "A query parameter " + json::serialize(e).substr(0, 200) +
+                     " has no \"name\" starting with '@'; send {\"name\": \"@x\", \"value\": ...}.");
+            co_return;
+          }
+          const json::value* value = o->if_contains("value");
+          // A parameter without a value is undefined in the query: left out of the object.
+          if (value) params[name->as_string()] = *value;
+        }
+      }
+    }
+  } else {
+    fail(r, 400, "BadRequest",
+         "The query body is not {\"query\": \"SELECT ...\", \"parameters\": [...]}" +
+             std::string(ec ? " (" + ec.message() + ")" : "") + "; send the query as JSON.");
+    co_return;
+  }
+  auto q = DocsqlQuery::parse(text, std::move(params));
+  if (!q) {
+    fail(r, q.error(), log);
+    co_return;
+  }
+  if (plan_request) {
+    json_body(r, 200, docsql::query_plan(q.value()->query()));
+    co_return;
+  }
+  api::FeedOptions fo;
+  if (!partition_key(req, fo.partition_key, r) || !max_item_count(req, fo.max_item_count, r))
+    co_return;
+  fo.continuation = std::string(req.header("x-ms-continuation"));
+  std::shared_ptr<const api::DocumentQuery> prepared = q.value();
+  auto page = co_await call<api::Page>([&](auto cb) {
+    store.store().query(ref, std::move(prepared), std::move(fo), std::move(cb));
+  });
+  if (!page) {
+    fail(r, page.error(), log);
+    co_return;
+  }
+  json::array docs;
+  for (auto& d : page.value().items) docs.push_back(std::move(d));
+  r.charge = 2.0 + static_cast<double>(docs.size()) * 0.1;
+  r.data.headers.emplace_back("x-ms-item-count", std::to_string(docs.size()));
+  if (!page.value().continuation.empty())
+    r.data.headers.emplace_back("x-ms-continuation", page.value().continuation);
+  json::object body{{"_rid", ""}, {"_count", docs.size()}};
+  body["Documents"] = std::move(docs);
+  json_body(r, 200, body);
+}
+
+awaitable<void> CosmosService::Impl::change_feed(api::HttpRequestData& req,
+                                                 const api::ContainerRef& ref, Reply& r) {
+  std::string_view aim = req.header("a-im");
+  if (!iequals(aim, "Incremental feed")) {
+    fail(r, 400, "BadRequest",
+         "A-IM \"" + std::string(aim.substr(0, 60)) +
+             "\" is not supported; this endpoint serves the LatestVersion change feed "
+             "(A-IM: Incremental feed). AllVersionsAndDeletes is not supported yet.");
+    co_return;
+  }
+  api::ChangeFeedOptions co;
+  if (!partition_key(req, co.partition_key, r) || !max_item_count(req, co.max_item_count, r))
+    co_return;
+  std::string_view inm = req.header("if-none-match");
+  std::string_view ims = req.header("if-modified-since");
+  if (!inm.empty()) {
+    if (inm == "*") {
+      co.start.kind = api::ChangeFeedStart::Kind::now;
+    } else {
+      std::string t = unquoted(inm);
+      int64_t lsn = 0;
+      bool ok = !t.empty() && t.size() < 19;
+      for (char c : t) {
+        if (c < '0' || c > '9') ok = false;
+        else lsn = lsn * 10 + (c - '0');
+      }
+      if (!ok) {
+        fail(r, 400, "BadRequest",
+             "The change feed continuation (If-None-Match) \"" + std::string(inm.substr(0, 60)) +
+                 "\" is not one this endpoint issued; send the etag of an earlier change feed "
+                 "response, \"*\" for changes from now, or none to start from the beginning.");
+        co_return;
+      }
+      co.start.kind = api::ChangeFeedStart::Kind::lsn;
+      co.start.lsn = lsn;
+    }
+  } else if (!ims.empty()) {
+    auto t = parse_rfc1123(ims);
+    if (!t) {
+      fail(r, 400, "BadRequest",
+           "If-Modified-Since \"" + std::string(ims.substr(0, 60)) +
+               "\" is not an RFC 1123 date; send e.g. \"" + format_rfc1123(now_ms()) + "\".");
+      co_return;
+    }
+    co.start.kind = api::ChangeFeedStart::Kind::time;
+    co.start.time_ms = *t;
+  }
+  auto page = co_await call<api::ChangeFeedPage>(
+      [&](auto cb) { store.store().read_change_feed(ref, std::move(co), std::move(cb)); });
+  if (!page) {
+    fail(r, page.error(), log);
+    co_return;
+  }
+  auto& p = page.value();
+  r.data.headers.emplace_back("etag", quoted(std::to_string(p.continuation_lsn)));
+  r.data.headers.emplace_back("x-ms-session-token", "0:-1#" + std::to_string(p.continuation_lsn));
+  r.data.headers.emplace_back("lsn", std::to_string(p.continuation_lsn));
+  if (p.not_modified) {
+    r.data.status = 304;
+    r.data.headers.emplace_back("x-ms-item-count", "0");
+    co_return;
+  }
+  json::array docs;
+  for (auto& d : p.items) docs.push_back(std::move(d));
+  r.data.headers.emplace_back("x-ms-item-count", std::to_string(docs.size()));
+  json::object body{{"_rid", ""}, {"_count", docs.size()}};
+  body["Documents"] = std::move(docs);
+  json_body(r, 200, body);
+}
+
+awaitable<void> CosmosService::Impl::doc(api::HttpRequestData& req, const api::ContainerRef& ref,
+                                         const std::string& id, Reply& r) {
+  std::optional<api::PartitionKey> pk;
+  if (!partition_key(req, pk, r)) co_return;
+  std::optional<std::string> if_match;
+  if (auto h = req.header("if-match"); !h.empty()) if_match = std::string(h);
+  if (req.method == "GET" || req.method == "DELETE") {
+    // Reads and deletes address one logical partition; without the header the service
+    // answers 400 too.
+    if (!pk) {
+      fail(r, 400, "BadRequest",
+           "The partition key header x-ms-documentdb-partitionkey is missing; point reads and "
+           "deletes name the item's partition key value, e.g. [\"value\"].");
+      co_return;
+    }
+  }
+  if (req.method == "GET") {
+    auto item = co_await call<api::Item>(
+        [&](auto cb) { store.store().read_item(ref, id, std::move(*pk), std::move(cb)); });
+    if (!item) {
+      fail(r, item.error(), log);
+      co_return;
+    }
+    std::string_view inm = req.header("if-none-match");
+    if (!inm.empty() && (inm == item.value().etag || inm == "*")) {
+      item_headers(r, item.value());
+      r.data.status = 304;
+      co_return;
+    }
+    item_headers(r, item.value());
+    json_body(r, 200, item.value().document);
+  } else if (req.method == "PUT") {
+    std::string error;
+    auto body = object_body(req.body, error);
+    if (!body) {
+      fail(r, 400, "BadRequest", error);
+      co_return;
+    }
+    auto item = co_await call<api::Item>([&](auto cb) {
+      store.store().replace_item(ref, id, std::move(pk), std::move(*body), std::move(if_match),
+                                 std::move(cb));
+    });
+    if (!item) {
+      fail(r, item.error(), log);
+      co_return;
+    }
+    item_headers(r, item.value());
+    json_body(r, 200, item.value().document);
+  } else if (req.method == "DELETE") {
+    auto d = co_await call<void>([&](auto cb) {
+      store.store().delete_item(ref, id, std::move(*pk), std::move(if_match), std::move(cb));
+    });
+    if (!d) {
+      fail(r, d.error(), log);
+      co_return;
+    }
+    r.data.status = 204;
+  } else if (req.method == "PATCH") {
+    fail(r, 400, "BadRequest",
+         "PATCH (partial document update) is not supported by this endpoint yet; read the item "
+         "and replace it (PUT) with If-Match.");
+  } else {
+    fail(r, 405, "MethodNotAllowed",
+         req.method + " on an item is not supported; use GET, PUT or DELETE.");
+  }
+}
+
+}  // namespace nimbus::documents

@@ -1,0 +1,241 @@
+// The Cosmos REST handler on the real SQLite store (a temporary file) and on a store whose
+// writes fail: status codes, JSON bodies, headers, what a storage failure shows a client, the
+// account document's echoed address and the query-plan answer. The SDK-level checks are in
+// tests/e2e/cosmos_sdk.test.mjs.
+#include "documents/cosmos_service.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json.hpp>
+#include <filesystem>
+
+#include "storage/sqlite/sqlite_document_store.h"
+
+namespace nimbus::documents {
+namespace {
+
+namespace json = boost::json;
+
+// Forwards to a real store, except that item writes fail as a broken disk would.
+class FailingWrites final : public api::DocumentStore {
+ public:
+  explicit FailingWrites(api::DocumentStore& s) : s_(s) {}
+  void create_database(std::string id, api::DocCallback<api::DatabaseInfo> d) override { s_.create_database(id, d); }
+  void read_database(std::string id, api::DocCallback<api::DatabaseInfo> d) override { s_.read_database(id, d); }
+  void list_databases(api::DocCallback<std::vector<api::DatabaseInfo>> d) override { s_.list_databases(d); }
+  void delete_database(std::string id, api::DocCallback<void> d) override { s_.delete_database(id, d); }
+  void create_container(std::string db, api::ContainerSpec spec, api::DocCallback<api::ContainerInfo> d) override { s_.create_container(db, spec, d); }
+  void read_container(api::ContainerRef r, api::DocCallback<api::ContainerInfo> d) override { s_.read_container(r, d); }
+  void list_containers(std::string db, api::DocCallback<std::vector<api::ContainerInfo>> d) override { s_.list_containers(db, d); }
+  void delete_container(api::ContainerRef r, api::DocCallback<void> d) override { s_.delete_container(r, d); }
+  void create_item(api::ContainerRef, std::optional<api::PartitionKey>, json::object, api::DocCallback<api::Item> d) override {
+    d(api::DocError{api::DocErrc::storage_failure, "disk I/O error in /secret/path/nimbus.db"});
+  }
+  void upsert_item(api::ContainerRef r, std::optional<api::PartitionKey> pk, json::object b, api::DocCallback<api::Item> d) override { s_.upsert_item(r, pk, b, d); }
+  void replace_item(api::ContainerRef r, std::string id, std::optional<api::PartitionKey> pk, json::object b, std::optional<std::string> m, api::DocCallback<api::Item> d) override { s_.replace_item(r, id, pk, b, m, d); }
+  void read_item(api::ContainerRef r, std::string id, api::PartitionKey pk, api::DocCallback<api::Item> d) override { s_.read_item(r, id, pk, d); }
+  void delete_item(api::ContainerRef r, std::string id, api::PartitionKey pk, std::optional<std::string> m, api::DocCallback<void> d) override { s_.delete_item(r, id, pk, m, d); }
+  void read_feed(api::ContainerRef r, api::FeedOptions o, api::DocCallback<api::Page> d) override { s_.read_feed(r, o, d); }
+  void query(api::ContainerRef r, std::shared_ptr<const api::DocumentQuery> q, api::FeedOptions o, api::DocCallback<api::Page> d) override { s_.query(r, q, o, d); }
+  void read_change_feed(api::ContainerRef r, api::ChangeFeedOptions o, api::DocCallback<api::ChangeFeedPage> d) override { s_.read_change_feed(r, o, d); }
+
+ private:
+  api::DocumentStore& s_;
+};
+
+class CosmosServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = std::filesystem::temp_directory_path() /
+          ("nimbus-cosmos-service-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    storage::SqliteDocumentStore::Options o;
+    o.path = (dir / "nimbus.db").string();
+    o.sync = storage::SqliteEngine::Sync::off;
+    std::string error;
+    store = storage::SqliteDocumentStore::open(o, error);
+    ASSERT_TRUE(store) << error;
+    failing = std::make_unique<FailingWrites>(*store);
+    log = std::make_unique<Logger>(LogLevel::none);
+    use(*store, false);
+  }
+  void TearDown() override {
+    service.reset();
+    async.reset();
+    store.reset();
+    std::filesystem::remove_all(dir);
+  }
+  void use(api::DocumentStore& s, bool auth) {
+    service.reset();
+    async = std::make_unique<AsyncDocumentStore>(s, io.get_executor());
+    CosmosService::Options o;
+    o.auth = auth;
+    service = std::make_unique<CosmosService>(*async, std::move(o), *log);
+  }
+  api::HttpResponseData send(std::string method, std::string path, std::string body = {},
+                             api::Headers headers = {}) {
+    api::HttpRequestData req;
+    req.method = std::move(method);
+    req.path = path;
+    req.target = path;
+    req.host = "docs.example:8081";
+    req.headers = std::move(headers);
+    req.body = std::move(body);
+    auto f = boost::asio::co_spawn(io, service->handle(req), boost::asio::use_future);
+    io.restart();
+    io.run();
+    return f.get();
+  }
+  static std::string header(const api::HttpResponseData& r, std::string_view name) {
+    for (auto& [k, v] : r.headers)
+      if (k == name) return v;
+    return "";
+  }
+  static json::value body(const api::HttpResponseData& r) { return json::parse(r.body); }
+
+  boost::asio::io_context io;
+  std::filesystem::path dir;
+  std::unique_ptr<storage::SqliteDocumentStore> store;
+  std::unique_ptr<FailingWrites> failing;
+  std::unique_ptr<Logger> log;
+  std::unique_ptr<AsyncDocumentStore> async;
+  std::unique_ptr<CosmosService> service;
+};
+
+TEST_F(CosmosServiceTest, AccountEchoesTheAddressTheClientUsed) {
+  auto r = send("GET", "/");
+  ASSERT_EQ(r.status, 200);
+  auto b = body(r).as_object();
+  EXPECT_EQ(b["writableLocations"].as_array()[0].as_object()["databaseAccountEndpoint"],
+            "http://docs.example:8081/");
+  EXPECT_EQ(b["readableLocations"].as_array()[0].as_object()["databaseAccountEndpoint"],
+            "http://docs.example:8081/");
+  EXPECT_NE(b["id"], "localhost");
+  EXPECT_FALSE(header(r, "x-ms-activity-id").empty());
+  EXPECT_FALSE(header(r, "x-ms-request-charge").empty());
+  EXPECT_EQ(header(r, "Content-Type"), "application/json");
+}
+
+TEST_F(CosmosServiceTest, UnsignedRequestsAre401WhenAuthIsOn) {
+  use(*store, true);
+  auto r = send("GET", "/dbs");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(body(r).as_object()["code"], "Unauthorized");
+  // The same verdict at admission, before any body is read.
+  api::HttpRequestData head;
+  head.method = "POST";
+  head.path = "/dbs";
+  auto refused = service->admit(head);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 401);
+  EXPECT_NE(refused->body.find("Unauthorized"), std::string::npos);
+  // Signed with the emulator key at the current time: accepted.
+  std::string date = format_rfc1123(std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch()).count());
+  auto ok = send("GET", "/dbs", "",
+                 {{"authorization", master_authorization(kEmulatorKey, "GET", "dbs", "", date)},
+                  {"x-ms-date", date}});
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  api::HttpRequestData signed_head;
+  signed_head.method = "GET";
+  signed_head.path = "/dbs";
+  signed_head.headers = {{"authorization", master_authorization(kEmulatorKey, "GET", "dbs", "", date)},
+                         {"x-ms-date", date}};
+  EXPECT_FALSE(service->admit(signed_head));
+}
+
+TEST_F(CosmosServiceTest, ItemLifecycleStatusesAndHeaders) {
+  ASSERT_EQ(send("POST", "/dbs", R"({"id":"d"})").status, 201);
+  ASSERT_EQ(send("POST", "/dbs/d/colls", R"({"id":"c","partitionKey":{"paths":["/pk"],"kind":"Hash"}})").status, 201);
+  api::Headers pk{{"x-ms-documentdb-partitionkey", R"(["p"])"}};
+  auto created = send("POST", "/dbs/d/colls/c/docs", R"({"id":"i","pk":"p"})", pk);
+  ASSERT_EQ(created.status, 201) << created.body;
+  std::string etag = header(created, "etag");
+  EXPECT_FALSE(etag.empty());
+  EXPECT_EQ(body(created).as_object()["_etag"].as_string(), etag);
+  EXPECT_EQ(header(created, "x-ms-session-token").rfind("0:-1#", 0), 0u);
+  EXPECT_EQ(send("POST", "/dbs/d/colls/c/docs", R"({"id":"i","pk":"p"})", pk).status, 409);
+
+  auto pk_inm = pk;
+  pk_inm.emplace_back("If-None-Match", etag);
+  auto nm = send("GET", "/dbs/d/colls/c/docs/i", "", pk_inm);
+  EXPECT_EQ(nm.status, 304);
+  EXPECT_TRUE(nm.body.empty());
+
+  auto pk_im = pk;
+  pk_im.emplace_back("If-Match", "\"stale\"");
+  auto stale = send("PUT", "/dbs/d/colls/c/docs/i", R"({"id":"i","pk":"p","n":2})", pk_im);
+  EXPECT_EQ(stale.status, 412);
+  EXPECT_EQ(body(stale).as_object()["code"], "PreconditionFailed");
+
+  auto del = send("DELETE", "/dbs/d/colls/c/docs/i", "", pk);
+  EXPECT_EQ(del.status, 204);
+  EXPECT_TRUE(del.body.empty());
+  auto gone = send("GET", "/dbs/d/colls/c/docs/i", "", pk);
+  EXPECT_EQ(gone.status, 404);
+  EXPECT_EQ(body(gone).as_object()["code"], "NotFound");
+  // A point read without the partition key header.
+  EXPECT_EQ(send("GET", "/dbs/d/colls/c/docs/i").status, 400);
+}
+
+TEST_F(CosmosServiceTest, QueryPlanAndChangeFeed) {
+  ASSERT_EQ(send("POST", "/dbs", R"({"id":"d"})").status, 201);
+  ASSERT_EQ(send("POST", "/dbs/d/colls", R"({"id":"c","partitionKey":{"paths":["/pk"]}})").status, 201);
+  auto plan = send("POST", "/dbs/d/colls/c/docs", R"({"query":"SELECT TOP 3 * FROM c ORDER BY c.n"})",
+                   {{"x-ms-cosmos-is-query-plan-request", "True"}});
+  ASSERT_EQ(plan.status, 200) << plan.body;
+  EXPECT_TRUE(body(plan).as_object().contains("queryInfo"));
+  auto bad = send("POST", "/dbs/d/colls/c/docs", R"({"query":"SELECT FROM"})",
+                  {{"x-ms-documentdb-isquery", "true"}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("position"), std::string::npos);
+
+  api::Headers cf{{"A-IM", "Incremental feed"}, {"x-ms-documentdb-partitionkeyrangeid", "0"}};
+  auto empty = send("GET", "/dbs/d/colls/c/docs", "", cf);
+  EXPECT_EQ(empty.status, 304);
+  std::string cont = header(empty, "etag");
+  ASSERT_FALSE(cont.empty());
+  ASSERT_EQ(send("POST", "/dbs/d/colls/c/docs", R"({"id":"a","pk":"p"})",
+                 {{"x-ms-documentdb-partitionkey", R"(["p"])"}}).status, 201);
+  auto next_headers = cf;
+  next_headers.emplace_back("If-None-Match", cont);
+  auto next = send("GET", "/dbs/d/colls/c/docs", "", next_headers);
+  ASSERT_EQ(next.status, 200) << next.body;
+  EXPECT_EQ(body(next).as_object()["Documents"].as_array().size(), 1u);
+  EXPECT_EQ(header(next, "x-ms-item-count"), "1");
+}
+
+TEST_F(CosmosServiceTest, StorageFailureShowsOnlyTheActivityId) {
+  ASSERT_EQ(send("POST", "/dbs", R"({"id":"d"})").status, 201);
+  ASSERT_EQ(send("POST", "/dbs/d/colls", R"({"id":"c","partitionKey":{"paths":["/pk"]}})").status, 201);
+  use(*failing, false);
+  auto r = send("POST", "/dbs/d/colls/c/docs", R"({"id":"i","pk":"p"})",
+                {{"x-ms-documentdb-partitionkey", R"(["p"])"}});
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(body(r).as_object()["code"], "InternalServerError");
+  EXPECT_EQ(r.body.find("/secret/path"), std::string::npos);
+  EXPECT_NE(r.body.find(header(r, "x-ms-activity-id")), std::string::npos);
+}
+
+TEST_F(CosmosServiceTest, BadInputIsAnsweredNeverCrashes) {
+  const char* bodies[] = {"", "{", "[1]", "\"x\"", "null", "{\"id\":5}", "{\"id\":\"\"}"};
+  for (const char* b : bodies) {
+    SCOPED_TRACE(b);
+    auto r = send("POST", "/dbs", b);
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(body(r).as_object()["code"], "BadRequest");
+  }
+  EXPECT_EQ(send("GET", "/dbs/%zz").status, 400);
+  EXPECT_EQ(send("GET", "/nothing").status, 404);
+  EXPECT_EQ(send("PATCH", "/dbs").status, 405);
+  EXPECT_EQ(send("GET", "/dbs/d/colls/c/docs", "", {{"x-ms-documentdb-partitionkey", "p"}}).status, 400);
+  EXPECT_EQ(send("GET", "/dbs/none/colls/c/docs").status, 404);
+  EXPECT_EQ(send("POST", "/dbs/d/colls/c/docs", std::string(CosmosService::kMaxRequestBody + 1, ' ')).status, 413);
+}
+
+}  // namespace
+}  // namespace nimbus::documents

@@ -1,0 +1,431 @@
+// End-to-end: the official @azure/cosmos client, unmodified, against nimbus-docs-server over
+// http on a free port: databases, containers (pk /pk and nested /a/b), item CRUD with ETags,
+// 409/412/404, read feed paging, parameterised queries (cross- and single-partition, ORDER BY,
+// TOP), the change feed iterator, auth failures (wrong key, clock skew), raw bad input, and
+// durability of acknowledged creates across a SIGKILL.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { CosmosClient, ChangeFeedStartFrom, StatusCodes } from "@azure/cosmos";
+
+const EMULATOR_KEY =
+  "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+const WRONG_KEY = Buffer.alloc(64, 7).toString("base64");
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+function serverBinary() {
+  return process.env.NIMBUS_DOCS_SERVER_BIN || join(root, "build", "release", "nimbus-docs-server");
+}
+
+// Starts the server; resolves { port, proc, dataDir, stop(), kill9(), cleanup() } once it listens.
+async function startDocsServer({ dataDir, extraArgs = [], timeoutMs = 10000 } = {}) {
+  const dir = dataDir || mkdtempSync(join(tmpdir(), "nimbus-docs-e2e-"));
+  const proc = spawn(serverBinary(), ["--port", "0", "--data", dir, "--log-level", "Warning", ...extraArgs], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  proc.stderr.on("data", (d) => { stderr += d; });
+  const port = await new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`docs server did not start in ${timeoutMs} ms: ${stderr}`)), timeoutMs);
+    proc.stdout.on("data", (d) => {
+      out += d;
+      const m = out.match(/listening on http:\/\/[^:]+:(\d+)/);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
+    proc.on("exit", (code) => { clearTimeout(timer); reject(new Error(`docs server exited with ${code}: ${stderr}`)); });
+  });
+  const exited = new Promise((r) => proc.on("exit", r));
+  return {
+    port, proc, dataDir: dir,
+    stderr: () => stderr,
+    async stop() {
+      proc.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (proc.exitCode === null) { proc.kill("SIGKILL"); await exited; }
+    },
+    async kill9() { proc.kill("SIGKILL"); await exited; },
+    cleanup() { rmSync(dir, { recursive: true, force: true }); },
+  };
+}
+
+function client(port, key = EMULATOR_KEY) {
+  return new CosmosClient({ endpoint: `http://127.0.0.1:${port}/`, key, connectionPolicy: { enableEndpointDiscovery: true } });
+}
+
+// A raw request signed as cosmos.md §2 says (for what the SDK never sends).
+async function raw(port, method, path, { link = "", type = "", body, headers = {}, date, key = EMULATOR_KEY } = {}) {
+  const d = date || new Date().toUTCString();
+  const text = `${method.toLowerCase()}\n${type.toLowerCase()}\n${link}\n${d.toLowerCase()}\n\n`;
+  const sig = crypto.createHmac("sha256", Buffer.from(key, "base64")).update(text, "utf8").digest("base64");
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method,
+    headers: {
+      authorization: encodeURIComponent(`type=master&ver=1.0&sig=${sig}`),
+      "x-ms-date": d,
+      "x-ms-version": "2020-07-15",
+      "content-type": "application/json",
+      ...headers,
+    },
+    body,
+  });
+  const t = await res.text();
+  return { status: res.status, headers: res.headers, text: t, json: t ? JSON.parse(t) : undefined };
+}
+
+async function rejectsWith(promise, status) {
+  await assert.rejects(promise, (e) => {
+    assert.equal(e.code, status, `status of ${e.message}`);
+    return true;
+  });
+}
+
+describe("Cosmos DB NoSQL endpoint with the official SDK", { timeout: 180000 }, () => {
+  let server, c, database, container, nested;
+  before(async () => {
+    server = await startDocsServer();
+    c = client(server.port);
+    ({ database } = await c.databases.createIfNotExists({ id: "e2e" }));
+    ({ container } = await database.containers.createIfNotExists({ id: "items", partitionKey: { paths: ["/pk"] } }));
+    ({ container: nested } = await database.containers.createIfNotExists({ id: "nested", partitionKey: { paths: ["/a/b"] } }));
+  });
+  after(async () => { await server.stop(); server.cleanup(); });
+
+  test("account, databases and containers: read back with partitionKey, listed, 409 on duplicates", async () => {
+    const { resource: account } = await c.getDatabaseAccount();
+    assert.ok(account.writableLocations[0].databaseAccountEndpoint.startsWith("http://127.0.0.1:"));
+    const { resource: db } = await database.read();
+    assert.equal(db.id, "e2e");
+    assert.ok(db._rid && db._self && db._etag && db._ts);
+    const { resource: def } = await container.read();
+    assert.deepEqual(def.partitionKey.paths, ["/pk"]);
+    const { resource: ndef } = await nested.read();
+    assert.deepEqual(ndef.partitionKey.paths, ["/a/b"]);
+    const { resources: dbs } = await c.databases.readAll().fetchAll();
+    assert.ok(dbs.some((d) => d.id === "e2e"));
+    const { resources: colls } = await database.containers.readAll().fetchAll();
+    assert.deepEqual(colls.map((x) => x.id).sort(), ["items", "nested"]);
+    // The connection string form (AccountEndpoint=...;AccountKey=...;).
+    const fromString = new CosmosClient(`AccountEndpoint=http://127.0.0.1:${server.port}/;AccountKey=${EMULATOR_KEY};`);
+    assert.equal((await fromString.database("e2e").read()).resource.id, "e2e");
+    // Replacing a container with its own definition is accepted; changing it is refused with a fix.
+    assert.equal((await container.replace(def)).statusCode, 200);
+    await assert.rejects(container.replace({ ...def, defaultTtl: 60 }), (e) => {
+      assert.equal(e.code, 400);
+      assert.match(e.body.message, /re-create/);
+      return true;
+    });
+    await rejectsWith(c.databases.create({ id: "e2e" }), 409);
+    await rejectsWith(database.containers.create({ id: "items", partitionKey: { paths: ["/pk"] } }), 409);
+    const { database: tmp } = await c.databases.create({ id: "temp-db" });
+    await tmp.delete();
+    await rejectsWith(tmp.read(), 404);
+  });
+
+  test("create, read, upsert, replace with If-Match (412 when stale), delete; 409 on a duplicate id", async () => {
+    const created = await container.items.create({ id: "item1", pk: "p1", n: 1 });
+    assert.equal(created.statusCode, 201);
+    assert.ok(created.requestCharge > 0);
+    assert.ok(created.headers["x-ms-activity-id"]);
+    const { resource: item, etag } = await container.item("item1", "p1").read();
+    assert.equal(item.n, 1);
+    assert.equal(item._etag, etag);
+    assert.ok(item._rid && item._self && item._ts && item._lsn);
+    await rejectsWith(container.items.create({ id: "item1", pk: "p1" }), 409);
+    // The same id in another logical partition is another item.
+    assert.equal((await container.items.create({ id: "item1", pk: "p2" })).statusCode, 201);
+
+    const up1 = await container.items.upsert({ id: "item2", pk: "p1", n: 2 });
+    assert.equal(up1.statusCode, 201);
+    const up2 = await container.items.upsert({ id: "item2", pk: "p1", n: 3 });
+    assert.equal(up2.statusCode, 200);
+    assert.equal(up2.resource.n, 3);
+
+    const replaced = await container.item("item1", "p1").replace(
+      { id: "item1", pk: "p1", n: 10 }, { accessCondition: { type: "IfMatch", condition: etag } });
+    assert.equal(replaced.statusCode, 200);
+    assert.notEqual(replaced.etag, etag);
+    await rejectsWith(container.item("item1", "p1").replace(
+      { id: "item1", pk: "p1", n: 11 }, { accessCondition: { type: "IfMatch", condition: etag } }), 412);
+    const { resource: after } = await container.item("item1", "p1").read();
+    assert.equal(after.n, 10);
+
+    // If-None-Match with the current etag: 304, no body.
+    const notModified = await container.item("item1", "p1").read({ accessCondition: { type: "IfNoneMatch", condition: replaced.etag } });
+    assert.equal(notModified.statusCode, 304);
+
+    const del = await container.item("item2", "p1").delete();
+    assert.equal(del.statusCode, 204);
+    const gone = await container.item("item2", "p1").read();
+    assert.equal(gone.statusCode, 404);
+    assert.equal(gone.resource, undefined);
+    await rejectsWith(container.item("item2", "p1").delete(), 404);
+  });
+
+  test("nested partition key path /a/b", async () => {
+    await nested.items.create({ id: "n1", a: { b: "x" }, v: 1 });
+    await nested.items.create({ id: "n2", a: { b: "y" }, v: 2 });
+    const { resource } = await nested.item("n1", "x").read();
+    assert.equal(resource.v, 1);
+    assert.equal((await nested.item("n1", "y").read()).statusCode, 404);
+    const { resources } = await nested.items.query("SELECT VALUE c.id FROM c", { partitionKey: "y" }).fetchAll();
+    assert.deepEqual(resources, ["n2"]);
+  });
+
+  test("read feed pages with x-ms-max-item-count and continuations", async () => {
+    const { container: feed } = await database.containers.create({ id: "feed", partitionKey: { paths: ["/pk"] } });
+    for (let i = 0; i < 23; i++) await feed.items.create({ id: `f${String(i).padStart(2, "0")}`, pk: `p${i % 4}` });
+    const it = feed.items.readAll({ maxItemCount: 5 });
+    const seen = [];
+    let pages = 0;
+    while (it.hasMoreResults()) {
+      const { resources } = await it.fetchNext();
+      if (resources.length === 0 && !it.hasMoreResults()) break;
+      assert.ok(resources.length <= 5);
+      seen.push(...resources.map((r) => r.id));
+      pages++;
+    }
+    assert.equal(seen.length, 23);
+    assert.equal(new Set(seen).size, 23);
+    assert.ok(pages >= 5, `pages ${pages}`);
+    const { resources: all } = await feed.items.readAll().fetchAll();
+    assert.equal(all.length, 23);
+  });
+
+  test("parameterised queries: cross-partition and single-partition, ORDER BY and TOP, paging", async () => {
+    const { container: q } = await database.containers.create({ id: "query", partitionKey: { paths: ["/pk"] } });
+    for (let i = 0; i < 30; i++) await q.items.create({ id: `q${i}`, pk: `p${i % 3}`, score: (i * 7) % 30, kind: i % 2 ? "odd" : "even" });
+    const spec = {
+      query: "SELECT TOP @n c.id, c.score FROM c WHERE c.kind = @k AND c.score >= @min ORDER BY c.score DESC",
+      parameters: [{ name: "@n", value: 4 }, { name: "@k", value: "odd" }, { name: "@min", value: 5 }],
+    };
+    const { resources: cross } = await q.items.query(spec).fetchAll();
+    const expected = [];
+    for (let i = 0; i < 30; i++) if (i % 2 && (i * 7) % 30 >= 5) expected.push({ id: `q${i}`, score: (i * 7) % 30 });
+    expected.sort((a, b) => b.score - a.score);
+    assert.deepEqual(cross, expected.slice(0, 4));
+
+    const { resources: single } = await q.items.query(
+      { query: "SELECT VALUE c.score FROM c WHERE c.score >= @min ORDER BY c.score", parameters: [{ name: "@min", value: 10 }] },
+      { partitionKey: "p1" }).fetchAll();
+    const exp1 = [];
+    for (let i = 1; i < 30; i += 3) if ((i * 7) % 30 >= 10) exp1.push((i * 7) % 30);
+    assert.deepEqual(single, exp1.sort((a, b) => a - b));
+
+    // Paged: three rows a page, every row once, in order.
+    const it = q.items.query("SELECT VALUE c.score FROM c ORDER BY c.score", { maxItemCount: 3 });
+    const rows = [];
+    while (it.hasMoreResults()) {
+      const { resources } = await it.fetchNext();
+      assert.ok(resources.length <= 3);
+      rows.push(...resources);
+    }
+    assert.equal(rows.length, 30);
+    assert.deepEqual(rows, [...rows].sort((a, b) => a - b));
+
+    const { resources: count } = await q.items.query("SELECT VALUE COUNT(1) FROM c").fetchAll();
+    assert.deepEqual(count, [30]);
+    // A syntax error: 400 naming the position.
+    await assert.rejects(q.items.query("SELECT * FROM c WHERE").fetchAll(), (e) => {
+      assert.equal(e.code, 400);
+      assert.match(e.message, /position|syntax/i);
+      return true;
+    });
+  });
+
+  test("change feed iterator: from the beginning, then nothing new (304), then a new write", async () => {
+    const { container: cf } = await database.containers.create({ id: "cf", partitionKey: { paths: ["/pk"] } });
+    await cf.items.create({ id: "a", pk: "p1", v: 1 });
+    await cf.items.create({ id: "b", pk: "p2", v: 1 });
+    await cf.items.upsert({ id: "a", pk: "p1", v: 2 });
+    const it = cf.items.getChangeFeedIterator({ changeFeedStartFrom: ChangeFeedStartFrom.Beginning() });
+    const first = await it.readNext();
+    assert.equal(first.statusCode, 200);
+    // The latest version of each item, in _lsn order.
+    assert.deepEqual(first.result.map((d) => [d.id, d.v]), [["b", 1], ["a", 2]]);
+    assert.ok(first.result[0]._lsn < first.result[1]._lsn);
+    const none = await it.readNext();
+    assert.equal(none.statusCode, StatusCodes.NotModified);
+    assert.equal(none.result.length, 0);
+    await cf.items.create({ id: "c", pk: "p1", v: 1 });
+    const next = await it.readNext();
+    assert.equal(next.statusCode, 200);
+    assert.deepEqual(next.result.map((d) => d.id), ["c"]);
+
+    // A continuation token resumes in a new iterator.
+    const resumed = cf.items.getChangeFeedIterator({ changeFeedStartFrom: ChangeFeedStartFrom.Continuation(next.continuationToken) });
+    assert.equal((await resumed.readNext()).statusCode, StatusCodes.NotModified);
+    // One partition key, from the beginning.
+    const p1 = cf.items.getChangeFeedIterator({ changeFeedStartFrom: ChangeFeedStartFrom.Beginning("p1") });
+    const r1 = await p1.readNext();
+    assert.deepEqual(r1.result.map((d) => d.id), ["a", "c"]);
+    // From now: nothing until the next write.
+    const now = cf.items.getChangeFeedIterator({ changeFeedStartFrom: ChangeFeedStartFrom.Now() });
+    assert.equal((await now.readNext()).statusCode, StatusCodes.NotModified);
+    await cf.items.create({ id: "d", pk: "p2" });
+    assert.deepEqual((await now.readNext()).result.map((d) => d.id), ["d"]);
+  });
+
+  test("a wrong key is 401 with the string the server signed; x-ms-date 16 minutes off is 403", async () => {
+    const bad = client(server.port, WRONG_KEY);
+    await assert.rejects(bad.database("e2e").read(), (e) => {
+      assert.equal(e.code, 401);
+      assert.equal(e.body?.code, "Unauthorized");
+      // The first request the client signs is the account read (GET /: type and link empty).
+      assert.match(e.body?.message, /payload to sign: 'get\\n/);
+      return true;
+    });
+    const old = new Date(Date.now() - 16 * 60 * 1000).toUTCString();
+    const r = await raw(server.port, "GET", "/dbs/e2e", { type: "dbs", link: "dbs/e2e", date: old });
+    assert.equal(r.status, 403);
+    assert.equal(r.json.code, "Forbidden");
+    const ok = await raw(server.port, "GET", "/dbs/e2e", { type: "dbs", link: "dbs/e2e" });
+    assert.equal(ok.status, 200);
+    const unsigned = await fetch(`http://127.0.0.1:${server.port}/dbs`);
+    assert.equal(unsigned.status, 401);
+    assert.equal((await unsigned.json()).code, "Unauthorized");
+  });
+
+  test("bad input gets 400 with JSON {code, message}; the server keeps serving", async () => {
+    const link = "dbs/e2e/colls/items";
+    const h = { "x-ms-documentdb-partitionkey": '["p1"]' };
+    let r = await raw(server.port, "POST", `/${link}/docs`, { type: "docs", link, body: "{not json", headers: h });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.code, "BadRequest");
+    assert.match(r.json.message, /JSON/);
+    r = await raw(server.port, "POST", `/${link}/docs`, { type: "docs", link, body: '{"id":"x","pk":"p1"}', headers: { "x-ms-documentdb-partitionkey": "p1" } });
+    assert.equal(r.status, 400);
+    assert.match(r.json.message, /x-ms-documentdb-partitionkey/);
+    r = await raw(server.port, "POST", `/${link}/docs`, { type: "docs", link, body: '{"id":"x","pk":"p2"}', headers: h });
+    assert.equal(r.status, 400);
+    r = await raw(server.port, "GET", `/${link}/docs`, { type: "docs", link, headers: { "x-ms-continuation": "garbage" } });
+    assert.equal(r.status, 400);
+    r = await raw(server.port, "GET", `/${link}/docs`, { type: "docs", link, headers: { "a-im": "Incremental feed", "if-none-match": "\"abc\"" } });
+    assert.equal(r.status, 400);
+    r = await raw(server.port, "GET", "/dbs/nope/colls/none/docs/x", { type: "docs", link: "dbs/nope/colls/none/docs/x", headers: h });
+    assert.equal(r.status, 404);
+    assert.equal(r.json.code, "NotFound");
+    // Query plan request: always 200 with a plan.
+    r = await raw(server.port, "POST", `/${link}/docs`, {
+      type: "docs", link, body: JSON.stringify({ query: "SELECT * FROM c ORDER BY c.n" }),
+      headers: { "x-ms-cosmos-is-query-plan-request": "True", "content-type": "application/query+json" },
+    });
+    assert.equal(r.status, 200);
+    assert.ok(r.json.queryInfo);
+    // Ids the service refuses, nesting 10,000 deep, a number beyond double, oversized items.
+    for (const [body, status, code, re] of [
+      ['{"id":"a/b","pk":"p1"}', 400, "BadRequest", /'\/'/],
+      ['{"id":"trailing ","pk":"p1"}', 400, "BadRequest", /space/],
+      ['{"id":"deep","pk":"p1","a":' + "[".repeat(10000) + "]".repeat(10000) + "}", 400, "BadRequest", /deep/],
+      ['{"id":"num","pk":"p1","v":1e400}', 400, "BadRequest", /double/],
+      ['{"id":"big","pk":"p1","s":"' + "x".repeat(3 << 20) + '"}', 413, "RequestEntityTooLarge", /2 MB/],
+      ['{"id":"huge","pk":"p1","s":"' + "x".repeat(5 << 20) + '"}', 413, "RequestEntityTooLarge", /bytes/],
+    ]) {
+      r = await raw(server.port, "POST", `/${link}/docs`, { type: "docs", link, body, headers: h });
+      assert.equal(r.status, status, body.slice(0, 40));
+      assert.equal(r.json.code, code);
+      assert.match(r.json.message, re);
+    }
+    r = await raw(server.port, "GET", `/${link}/docs`, { type: "docs", link, headers: { "x-ms-max-item-count": "lots" } });
+    assert.equal(r.status, 400);
+    assert.match(r.json.message, /x-ms-max-item-count/);
+    await assert.rejects(container.items.query("SELECT FOO(c.x) FROM c").fetchAll(), (e) => {
+      assert.equal(e.code, 400);
+      assert.match(e.message, /unknown function 'FOO'/);
+      return true;
+    });
+    const { resource } = await database.read();
+    assert.equal(resource.id, "e2e");
+  });
+
+  test("ids with spaces and non-ASCII characters round-trip (the signature covers the decoded link)", async () => {
+    for (const id of ["with space", "h\u00e9llo w\u00f6rld", "\u6587\u6863-1", "a+b=c&d"]) {
+      await container.items.create({ id, pk: "u" });
+      const { resource, statusCode } = await container.item(id, "u").read();
+      assert.equal(statusCode, 200, id);
+      assert.equal(resource.id, id);
+      await container.item(id, "u").replace({ id, pk: "u", x: 1 });
+      assert.equal((await container.item(id, "u").delete()).statusCode, 204);
+    }
+  });
+
+  test("change feed from a time (If-Modified-Since)", async () => {
+    const { container: t } = await database.containers.create({ id: "cftime", partitionKey: { paths: ["/pk"] } });
+    await t.items.create({ id: "old", pk: "p" });
+    await new Promise((r) => setTimeout(r, 2100));
+    const since = new Date();
+    await new Promise((r) => setTimeout(r, 1100));
+    await t.items.create({ id: "new", pk: "p" });
+    const it = t.items.getChangeFeedIterator({ changeFeedStartFrom: ChangeFeedStartFrom.Time(since) });
+    const page = await it.readNext();
+    assert.deepEqual(page.result.map((d) => d.id), ["new"]);
+  });
+});
+
+describe("--no-auth", { timeout: 60000 }, () => {
+  test("accepts unsigned requests and any key", async () => {
+    const server = await startDocsServer({ extraArgs: ["--no-auth"] });
+    try {
+      const res = await fetch(`http://127.0.0.1:${server.port}/dbs`, { method: "POST", body: '{"id":"open"}' });
+      assert.equal(res.status, 201);
+      const c = client(server.port, WRONG_KEY);
+      const { resource } = await c.database("open").read();
+      assert.equal(resource.id, "open");
+      assert.match(server.stderr(), /no-auth/);
+    } finally {
+      await server.stop();
+      server.cleanup();
+    }
+  });
+});
+
+describe("durability", { timeout: 120000 }, () => {
+  test("SIGKILL after N acknowledged creates: every one is there after a restart", async () => {
+    const server = await startDocsServer();
+    try {
+      const c = client(server.port);
+      const { database } = await c.databases.createIfNotExists({ id: "dur" });
+      const { container } = await database.containers.createIfNotExists({ id: "c", partitionKey: { paths: ["/pk"] } });
+      const acked = [];
+      let stop = false;
+      const writers = Array.from({ length: 16 }, async (_, w) => {
+        for (let i = 0; !stop; i++) {
+          const id = `w${w}-${i}`;
+          try {
+            await container.items.create({ id, pk: `p${w}` });
+            acked.push([id, `p${w}`]);
+          } catch {
+            return;
+          }
+          if (acked.length >= 400) stop = true;
+        }
+      });
+      while (acked.length < 300) await new Promise((r) => setTimeout(r, 10));
+      await server.kill9();
+      stop = true;
+      await Promise.allSettled(writers);
+      const n = acked.length;
+      const again = await startDocsServer({ dataDir: server.dataDir });
+      try {
+        const c2 = client(again.port);
+        const cont = c2.database("dur").container("c");
+        const { resources } = await cont.items.query("SELECT VALUE c.id FROM c").fetchAll();
+        const have = new Set(resources);
+        const lost = acked.filter(([id]) => !have.has(id));
+        console.log(`durability: ${n} acknowledged creates before SIGKILL, ${resources.length} present after restart, ${lost.length} lost`);
+        assert.equal(lost.length, 0, `lost: ${lost.slice(0, 5).join(" ")}`);
+        for (const [id, pk] of acked.slice(0, 20)) assert.equal((await cont.item(id, pk).read()).statusCode, 200);
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      if (server.proc.exitCode === null && server.proc.signalCode === null) await server.kill9();
+      server.cleanup();
+    }
+  });
+});
