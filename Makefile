@@ -14,6 +14,7 @@ CMAKE_COMMON := -G Ninja -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 QUEUE_PORT ?= 10001
+DOCS_PORT ?= 8081
 
 .PHONY: deps build run test unit-asan fuzz-build fuzz bench clean
 
@@ -25,7 +26,7 @@ build: deps
 	@cmake --build $(RELEASE_DIR) -j $(JOBS)
 
 run: build
-	$(RELEASE_DIR)/nimbus start $(APP) --port $(PORT) --queue-port $(QUEUE_PORT) --data .nimbus-data
+	$(RELEASE_DIR)/nimbus start $(APP) --port $(PORT) --queue-port $(QUEUE_PORT) --docs-port $(DOCS_PORT) --data .nimbus-data
 
 # Release build: unit + integration tests against the real binaries.
 # ASan/UBSan build: unit tests only (user code and workers run in release).

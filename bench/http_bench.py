@@ -143,7 +143,8 @@ def stop(proc):
 
 
 def nimbus_cmd(app, port, data, binary=None):
-    return [binary or NIMBUS, "start", app, "--port", str(port), "--data", data, "--no-auth"]
+    return [binary or NIMBUS, "start", app, "--port", str(port), "--queue-port", "0", "--docs-port", "0",
+            "--data", data, "--no-auth"]
 
 
 def in_process_app(tmp):

@@ -95,7 +95,7 @@ def drain_rate(app, label):
     with open(stamps, "wb") as f:
         f.write(b"\0" * 24)
     port, qport = free_port(), free_port()
-    cmd = [os.path.join(B, "nimbus"), "start", app, "--port", str(port), "--queue-port", str(qport),
+    cmd = [os.path.join(B, "nimbus"), "start", app, "--port", str(port), "--queue-port", str(qport), "--docs-port", "0",
            "--data", data, "--no-auth"]
     COMMANDS.append("NIMBUS_BENCH_STAMPS=<file> " + " ".join(cmd))
     host = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

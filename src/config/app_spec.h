@@ -35,6 +35,14 @@ struct QueueServiceSpec {
   std::string accounts;
 };
 
+// The built-in Cosmos DB NoSQL endpoint over the document store (host.json
+// nimbus.documentService). `key` empty: the emulator's well-known key.
+struct DocumentServiceSpec {
+  bool enabled = true;
+  int port = 8081;  // the emulator's
+  std::string key;  // base64 account key, or "%Setting%"
+};
+
 struct CustomHandlerSpec {
   std::string executable;  // resolved: absolute path, or a bare command looked up on PATH
   std::vector<std::string> arguments;
@@ -71,6 +79,7 @@ struct AppSpec {
   int max_concurrent_requests = -1;  // extensions.http.maxConcurrentRequests (-1 = unbounded)
   QueueTriggerOptions queues;
   QueueServiceSpec queue_service;
+  DocumentServiceSpec document_service;
   std::optional<api::RetryPolicy> retry;  // host.json "retry"
   bool synchronous_full = true;      // nimbus.storage.synchronous: FULL (default) or NORMAL
   std::map<std::string, std::string> values;  // local.settings.json Values: workers' env only

@@ -372,6 +372,27 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
                      "must be a string \"name:base64key[;name2:key2]\" (or \"%SETTING%\")");
         app.queue_service.accounts = std::string(acc->as_string());
       }
+    } else if (key == "documentService") {
+      if (!kv.value().is_object()) return err(file, path, "must be an object");
+      const auto& d = kv.value().as_object();
+      for (const auto& dk : d) {
+        std::string dp = path + "." + std::string(dk.key());
+        if (dk.key() == "enabled") {
+          if (!dk.value().is_bool()) return err(file, dp, "must be true or false");
+          app.document_service.enabled = dk.value().as_bool();
+        } else if (dk.key() == "port") {
+          if (auto e = int_field(d, "port", file, dp, 0, 65535, app.document_service.port);
+              !e.empty())
+            return e;
+        } else if (dk.key() == "key") {
+          if (!dk.value().is_string() || dk.value().as_string().empty())
+            return err(file, dp, "must be the account key (base64), or \"%SETTING%\"");
+          app.document_service.key = std::string(dk.value().as_string());
+        } else {
+          app.warnings.push_back(file + ": " + dp + ": unknown key, ignored (known: enabled, "
+                                                    "port, key)");
+        }
+      }
     } else if (key == "queues") {
       if (!kv.value().is_object()) return err(file, path, "must be an object");
       if (auto e = timespan_field(kv.value().as_object(), "leaseDuration", file,

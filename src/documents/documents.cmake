@@ -71,5 +71,12 @@ if(NOT NIMBUS_UNIT_ONLY)
     set_tests_properties(e2e_cosmos_sdk PROPERTIES
       LABELS e2e TIMEOUT 300
       ENVIRONMENT "NIMBUS_DOCS_SERVER_BIN=$<TARGET_FILE:nimbus-docs-server>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
+    # `nimbus start` serving the same API, with functions' cosmosDB output bindings.
+    add_test(NAME e2e_host_documents
+      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=120000
+              ${CMAKE_SOURCE_DIR}/tests/e2e/host_documents.test.mjs)
+    set_tests_properties(e2e_host_documents PROPERTIES
+      LABELS e2e TIMEOUT 180
+      ENVIRONMENT "NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
   endif()
 endif()

@@ -13,9 +13,12 @@
 #include "http/http_server.h"
 #include "http/router.h"
 #include "observability/metrics.h"
+#include "documents/async_document_store.h"
+#include "documents/cosmos_service.h"
 #include "queue/async_queue_store.h"
 #include "server/admin.h"
 #include "queue/queue_service.h"
+#include "storage/sqlite/sqlite_document_store.h"
 #include "storage/sqlite/sqlite_engine.h"
 #include "storage/sqlite/sqlite_queue_store.h"
 #include "triggers/queue_trigger.h"
@@ -83,9 +86,8 @@ std::string route_url(const config::AppSpec& app, const api::FunctionSpec& fn,
   return url + fn.http()->route;
 }
 
-// host.json nimbus.queueService.accounts, "%Setting%" resolved from app settings.
-std::string accounts_setting(const config::AppSpec& app) {
-  std::string spec = app.queue_service.accounts;
+// A host.json value that may be "%Setting%": resolved from app settings, then the environment.
+std::string setting(const config::AppSpec& app, std::string spec) {
   if (spec.size() > 2 && spec.front() == '%' && spec.back() == '%') {
     std::string name = spec.substr(1, spec.size() - 2);
     auto it = app.values.find(name);
@@ -191,6 +193,11 @@ class Host {
                "so serving it on " + options_.address + " opens its queues to the network; "
                "listen on 127.0.0.1, set nimbus.queueService.enabled to false in host.json, or "
                "add --allow-insecure-network";
+      if (draft_.document_service.enabled && draft_.document_service.key.empty())
+        return "the document service accepts the Cosmos DB emulator's published key, so "
+               "serving it on " + options_.address + " opens its documents to the network; "
+               "listen on 127.0.0.1, set nimbus.documentService.key (or enabled: false) in "
+               "host.json, or add --allow-insecure-network";
     }
     log_.warn("Host.Startup",
               "listening on " + options_.address + ", not loopback: " +
@@ -208,6 +215,7 @@ class Host {
     for (const auto& e : app_->function_errors) log_.error("Host.Startup", e);
     if (!open_store(error)) co_return fail(error, 2);  // like every refusal on bad input
     if (!start_queue_service(error)) co_return fail(error);
+    if (!start_document_service(error)) co_return fail(error);
     bind_functions();
     if (!start_queue_trigger(error)) co_return fail(error);
     if (!serve(error)) co_return fail(error);
@@ -259,7 +267,7 @@ class Host {
   // Phase 3: one database, one writer, every table set: the queue service, queue triggers and
   // output bindings all commit through it.
   bool open_store(std::string& error) {
-    bool needs_store = app_->queue_service.enabled;
+    bool needs_store = app_->queue_service.enabled || app_->document_service.enabled;
     for (const auto& fn : app_->functions)
       needs_store = needs_store || fn.queue() || fn.has_store_outputs();
     if (!needs_store) return true;
@@ -272,6 +280,43 @@ class Host {
     queue_store_ = std::make_unique<storage::SqliteQueueStore>(*engine_);
     async_store_ = std::make_unique<queue::AsyncQueueStore>(*queue_store_, io_.get_executor());
     effects_ = std::make_unique<runtime::EffectsCommitter>(*engine_, io_.get_executor());
+    doc_store_ = std::make_unique<storage::SqliteDocumentStore>(*engine_);
+    async_docs_ = std::make_unique<documents::AsyncDocumentStore>(*doc_store_, io_.get_executor());
+    return true;
+  }
+
+  // Phase 4b: the Cosmos DB NoSQL endpoint over the document store (same engine).
+  bool start_document_service(std::string& error) {
+    if (!app_->document_service.enabled) return true;
+    documents::CosmosService::Options o;
+    if (std::string key = setting(*app_, app_->document_service.key); !key.empty()) {
+      auto keys = documents::MasterKeys::parse({key}, error);
+      if (!keys) {
+        error = "host.json: nimbus.documentService.key: " + error;
+        return false;
+      }
+      o.keys = std::move(*keys);
+    }
+    o.auth = !options_.no_auth;
+    doc_service_ = std::make_unique<documents::CosmosService>(*async_docs_, std::move(o), log_);
+    int port = options_.docs_port >= 0 ? options_.docs_port : app_->document_service.port;
+    http::HttpServer::Options so{options_.address, static_cast<uint16_t>(port),
+                                 documents::CosmosService::kMaxHttpBody,
+                                 app_->max_request_headers};
+    so.limits = limits_;
+    doc_server_ = std::make_unique<http::HttpServer>(
+        io_, so, [this](api::HttpRequestData& r) { return doc_service_->handle(r); }, log_,
+        [this](api::HttpRequestData& r) { return doc_service_->admit(r); });
+    if (!doc_server_->listen(error)) {
+      error = "document service: " + error +
+              " (or --docs-port, or set nimbus.documentService.enabled to false in host.json)";
+      return false;
+    }
+    doc_server_->start();
+    log_.notice("Host.Startup",
+                "Document service (Cosmos DB NoSQL API) listening on http://" +
+                    options_.address + ":" + std::to_string(doc_server_->port()) + "/",
+                {{"docsPort", doc_server_->port()}});
     return true;
   }
 
@@ -280,7 +325,7 @@ class Host {
     if (!app_->queue_service.enabled) return true;
     // devstoreaccount1 always (triggers and bindings use it), plus configured accounts.
     queue::AccountSet accounts = queue::AccountSet::development();
-    if (std::string spec = accounts_setting(*app_); !spec.empty()) {
+    if (std::string spec = setting(*app_, app_->queue_service.accounts); !spec.empty()) {
       auto extra = queue::AccountSet::parse(spec, error);
       if (!extra) {
         error = "host.json: nimbus.queueService.accounts: " + error;
@@ -404,6 +449,7 @@ class Host {
     log_.info("Host.Shutdown", "draining", {{"signal", sig}});
     if (server_) server_->stop();
     if (queue_server_) queue_server_->stop();
+    if (doc_server_) doc_server_->stop();
     if (queue_trigger_) queue_trigger_->stop();
     stop_signals_.async_wait([this](auto ec, int sig) { on_signal(ec, sig); });
     asio::co_spawn(io_, drain(), log_if_thrown(log_, "Host.Shutdown", "drain failed"));
@@ -415,7 +461,8 @@ class Host {
     auto busy = [&] {
       return (dispatcher_ && dispatcher_->in_flight() > 0) ||
              (queue_trigger_ && queue_trigger_->in_flight() > 0) ||
-             (server_ && server_->busy() > 0) || (queue_server_ && queue_server_->busy() > 0);
+             (server_ && server_->busy() > 0) || (queue_server_ && queue_server_->busy() > 0) ||
+             (doc_server_ && doc_server_->busy() > 0);
     };
     while (busy() && std::chrono::steady_clock::now() < give_up) {
       tick.expires_after(std::chrono::milliseconds(10));
@@ -432,6 +479,10 @@ class Host {
     if (handler_pool_) handler_pool_->stop();
     if (effects_) effects_->set_notice_listener(nullptr);
     queue_trigger_.reset();
+    doc_server_.reset();
+    doc_service_.reset();
+    async_docs_.reset();
+    doc_store_.reset();
     queue_store_.reset();
     engine_.reset();
   }
@@ -459,6 +510,10 @@ class Host {
   std::unique_ptr<queue::AsyncQueueStore> async_store_;
   std::unique_ptr<runtime::EffectsCommitter> effects_;
   std::unique_ptr<queue::QueueService> queue_service_;
+  std::unique_ptr<storage::SqliteDocumentStore> doc_store_;
+  std::unique_ptr<documents::AsyncDocumentStore> async_docs_;
+  std::unique_ptr<documents::CosmosService> doc_service_;
+  std::unique_ptr<http::HttpServer> doc_server_;
   std::unique_ptr<http::HttpServer> queue_server_;
   std::unique_ptr<runtime::Dispatcher> dispatcher_;
   std::unique_ptr<http::Router> router_;

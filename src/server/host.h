@@ -14,6 +14,7 @@ struct StartOptions {
   // Allows --no-auth and the development-key queue service on a non-loopback address.
   bool allow_insecure_network = false;
   int queue_port = -1;  // -1: host.json nimbus.queueService.port (10001); 0: any free port
+  int docs_port = -1;   // -1: host.json nimbus.documentService.port (8081); 0: any free port
   std::string worker_exe;  // nimbus-worker beside the nimbus binary
 };
 

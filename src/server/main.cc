@@ -16,11 +16,12 @@ namespace {
 
 constexpr const char* kUsage =
     "usage:\n"
-    "  nimbus start APP_DIR [--port N] [--queue-port N] [--host ADDR] [--data DIR] [--no-auth]\n"
-    "               [--allow-insecure-network]\n"
+    "  nimbus start APP_DIR [--port N] [--queue-port N] [--docs-port N] [--host ADDR] [--data DIR]\n"
+    "               [--no-auth] [--allow-insecure-network]\n"
     "      Serve an Azure Functions app folder (host.json, <fn>/function.json) or a native app.\n"
     "      --port     HTTP port (default: local.settings.json Host.LocalHttpPort, else 7071)\n"
     "      --queue-port  Azure-Queue-compatible service port (default 10001; 0 picks a free one)\n"
+    "      --docs-port   Cosmos DB NoSQL API port (default 8081; 0 picks a free one)\n"
     "      --host     address to listen on (default 127.0.0.1)\n"
     "      --data     data directory for keys and state (default APP_DIR/.nimbus-data)\n"
     "      --no-auth  accept every request without a key (local development only)\n"
@@ -77,6 +78,9 @@ int main(int argc, char** argv) {
       } else if (a == "--queue-port") {
         if (!port(o.queue_port))
           return usage_error("--queue-port needs a number 0..65535 (0 picks a free port)");
+      } else if (a == "--docs-port") {
+        if (!port(o.docs_port))
+          return usage_error("--docs-port needs a number 0..65535 (0 picks a free port)");
       } else if (a == "--data") {
         const char* v = value();
         if (!v) return usage_error("--data needs a directory");

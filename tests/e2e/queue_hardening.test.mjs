@@ -231,7 +231,7 @@ describe("queue server start-up refusals", { timeout: 120000 }, () => {
     const fd = fs.openSync(db, "r+");
     fs.writeSync(fd, randomBytes(8192), 0, 8192, Math.floor(size / 2 / 4096) * 4096);
     fs.closeSync(fd);
-    const r = spawnSync(BIN, ["start", appPath("tests/apps/queue-native"), "--port", "0", "--queue-port", "0",
+    const r = spawnSync(BIN, ["start", appPath("tests/apps/queue-native"), "--port", "0", "--queue-port", "0", "--docs-port", "0",
       "--data", host.data, "--no-auth"], { encoding: "utf8", timeout: 20000 });
     // The host's exit code for start-up failures is its own (src/server); refused is non-zero.
     assert.notEqual(r.status, 0, r.stderr);
@@ -362,7 +362,7 @@ describe("a trigger queue whose poison queue would be invalid", { timeout: 60000
     const fn = path.join(app, "longq", "function.json");
     fs.writeFileSync(fn, fs.readFileSync(fn, "utf8").replace("QUEUE_NAME", queue));
     const data = tempDir("nimbus-data-");
-    const proc = spawn(BIN, ["start", app, "--port", "0", "--queue-port", "0", "--data", data, "--no-auth"], { stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(BIN, ["start", app, "--port", "0", "--queue-port", "0", "--docs-port", "0", "--data", data, "--no-auth"], { stdio: ["ignore", "pipe", "pipe"] });
     let logs = "";
     proc.stdout.on("data", (d) => (logs += d));
     proc.stderr.on("data", (d) => (logs += d));

@@ -75,13 +75,13 @@ test("a port in use is named with the fix (HTTP port and queue port)", async () 
   try {
     // Its own queue port (0: a free one), so only the HTTP port can be the one in use; without
     // it the second host would also want the default 10001, which anything else may hold.
-    const r = runNimbus(["start", appPath("examples/hello"), "--port", String(host.port), "--queue-port", "0",
+    const r = runNimbus(["start", appPath("examples/hello"), "--port", String(host.port), "--queue-port", "0", "--docs-port", "0",
       "--no-auth", "--data", tempDir()]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${host.port} .*choose another port with --port`));
     // And the other way round: a free HTTP port, the first host's queue port.
     assert.ok(host.queuePort > 0, "the first host runs a queue service");
-    const q = runNimbus(["start", appPath("examples/hello"), "--port", "0", "--queue-port", String(host.queuePort),
+    const q = runNimbus(["start", appPath("examples/hello"), "--port", "0", "--queue-port", String(host.queuePort), "--docs-port", "0",
       "--no-auth", "--data", tempDir()]);
     assert.notEqual(q.code, 0);
     assert.match(q.stderr, new RegExp(`queue service: .*${host.queuePort}.*--queue-port`));

@@ -183,10 +183,10 @@ for (const [label, patch] of [
 
 test("--no-auth or the development-key queue service on a non-loopback address is refused without the flag", () => {
   const app = appPath("examples/hello");
-  const noauth = runNimbus(["start", app, "--host", "0.0.0.0", "--port", "0", "--queue-port", "0", "--no-auth", "--data", tempDir()]);
+  const noauth = runNimbus(["start", app, "--host", "0.0.0.0", "--port", "0", "--queue-port", "0", "--docs-port", "0", "--no-auth", "--data", tempDir()]);
   assert.equal(noauth.code, 2, noauth.stderr);
   assert.match(noauth.stderr, /--no-auth on 0\.0\.0\.0 .*--allow-insecure-network/);
-  const queue = runNimbus(["start", app, "--host", "0.0.0.0", "--port", "0", "--queue-port", "0", "--data", tempDir()]);
+  const queue = runNimbus(["start", app, "--host", "0.0.0.0", "--port", "0", "--queue-port", "0", "--docs-port", "0", "--data", tempDir()]);
   assert.equal(queue.code, 2, queue.stderr);
   assert.match(queue.stderr, /published development key .*--allow-insecure-network/);
   const bad = runNimbus(["start", app, "--host", "not-an-ip", "--data", tempDir()]);

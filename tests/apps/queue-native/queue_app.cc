@@ -50,6 +50,19 @@ NIMBUS_APP(app) {
     ::sleep(5);  // longer than the 2 s lease: the host must renew it
     ctx.output("done", m.text + "|" + std::to_string(m.dequeue_count));
   });
+  // Document outputs: the body (a JSON object or array) upserted into shop/orders; a queue
+  // function that archives each message as a document, committed with the message's deletion.
+  app.http("save-order", {.route = "orders", .methods = {"POST"}, .auth = nimbus::AuthLevel::anonymous,
+                          .document_outputs = {{"doc", "shop", "orders"}}},
+           [](const nimbus::HttpRequest& req, nimbus::Context& ctx) {
+             ctx.output("doc", req.body);
+             return nimbus::HttpResponse::text(201, "saved");
+           });
+  app.queue("archive", {.queue = "archive-jobs", .document_outputs = {{"doc", "shop", "orders"}}},
+            [](const nimbus::QueueMessage& m, nimbus::Context& ctx) {
+              ctx.output("doc", "{\"id\":\"" + m.id + "\",\"customer\":\"archive\",\"text\":\"" +
+                                    m.text + "\"}");
+            });
   app.queue("doomed", {.queue = "doomed"}, [](const nimbus::QueueMessage& m, nimbus::Context&) {
     throw std::runtime_error("always fails: " + m.text);
   });

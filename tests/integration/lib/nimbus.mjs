@@ -33,12 +33,12 @@ export function copyApp(rel, patchHost) {
 // `wrapper` runs it through another command, e.g. ["bash", "-c", 'ulimit -n 160; exec "$@"', "nimbus"].
 export function startNimbus(app, args = [], { timeoutMs = 20000, wrapper } = {}) {
   const data = tempDir("nimbus-data-");
-  const argv = ["start", app, "--port", "0", "--queue-port", "0", "--data", data, ...args];
+  const argv = ["start", app, "--port", "0", "--queue-port", "0", "--docs-port", "0", "--data", data, ...args];
   const [cmd, ...pre] = wrapper ?? [BIN];
   const proc = spawn(cmd, wrapper ? [...pre, BIN, ...argv] : argv, {
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const host = { proc, data, logs: "", port: 0, queuePort: 0, exited: null };
+  const host = { proc, data, logs: "", port: 0, queuePort: 0, docsPort: 0, exited: null };
   proc.stdout.on("data", (d) => (host.logs += d));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -52,6 +52,8 @@ export function startNimbus(app, args = [], { timeoutMs = 20000, wrapper } = {})
         host.port = Number(m[1]);
         const q = /Queue service listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(host.logs);
         if (q) host.queuePort = Number(q[1]);
+        const d = /Document service \(Cosmos DB NoSQL API\) listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(host.logs);
+        if (d) host.docsPort = Number(d[1]);
         clearTimeout(timer);
         resolve(host);
       }

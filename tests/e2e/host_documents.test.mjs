@@ -1,0 +1,65 @@
+// End-to-end: `nimbus start` serves the Cosmos DB NoSQL API beside the functions, and native
+// functions' cosmosDB output bindings write into the same store: the official @azure/cosmos
+// client creates the container and reads back what an HTTP function and a queue-triggered
+// function wrote (the queue function's document commits with the message's deletion).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { CosmosClient } from "@azure/cosmos";
+import { appPath, request, startNimbus, stopNimbus, waitFor } from "../integration/lib/nimbus.mjs";
+import { queueClient } from "../integration/lib/queues.mjs";
+
+const EMULATOR_KEY =
+  "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+
+let host, container;
+before(async () => {
+  host = await startNimbus(appPath("tests/apps/queue-native"));
+  assert.ok(host.docsPort > 0, "the host logs its document service port");
+  const client = new CosmosClient({ endpoint: `http://127.0.0.1:${host.docsPort}/`, key: EMULATOR_KEY });
+  const { database } = await client.databases.createIfNotExists({ id: "shop" });
+  ({ container } = await database.containers.createIfNotExists({ id: "orders", partitionKey: { paths: ["/customer"] } }));
+});
+after(() => stopNimbus(host));
+
+test("an HTTP function's cosmosDB output is durable before its response and readable with the SDK", async () => {
+  const r = await request(host.port, "POST", "/api/orders", {
+    body: JSON.stringify([{ id: "o-1", customer: "acme", total: 5 }, { id: "o-2", customer: "bolt", total: 7 }]),
+  });
+  assert.equal(r.status, 201, r.body);
+  const { resource } = await container.item("o-2", "bolt").read();
+  assert.equal(resource.total, 7);
+  const { resources } = await container.items
+    .query({ query: "SELECT VALUE SUM(c.total) FROM c WHERE c.customer IN (@a, @b)", parameters: [{ name: "@a", value: "acme" }, { name: "@b", value: "bolt" }] })
+    .fetchAll();
+  assert.deepEqual(resources, [12]);
+});
+
+test("a value that is not a JSON object, or a document the store refuses, fails the call; nothing is written", async () => {
+  const r = await request(host.port, "POST", "/api/orders", { body: "[1, 2]" });
+  assert.equal(r.status, 500);
+  assert.match(r.body, /output binding \\"doc\\"/);
+  // Two documents, the second with an id the store refuses: all or nothing.
+  const bad = await request(host.port, "POST", "/api/orders", {
+    body: JSON.stringify([{ id: "o-3", customer: "acme" }, { id: "a/b", customer: "acme" }]),
+  });
+  assert.equal(bad.status, 500, "the store refuses an id with '/', so the call fails");
+  const { resources } = await container.items.query("SELECT VALUE COUNT(1) FROM c").fetchAll();
+  assert.deepEqual(resources, [2]);
+});
+
+test("a queue function's document lands with the message's completion", async () => {
+  const q = queueClient(host.queuePort).getQueueClient("archive-jobs");
+  await q.createIfNotExists();
+  await q.sendMessage(Buffer.from("hello archive").toString("base64"));
+  let doc;
+  await waitFor(async () => {
+    const { resources } = await container.items
+      .query({ query: "SELECT * FROM c WHERE c.customer = 'archive'" })
+      .fetchAll();
+    doc = resources[0];
+    return resources.length === 1;
+  }, { timeoutMs: 10000, what: "the archived document" });
+  assert.equal(doc.text, "hello archive");
+  await waitFor(async () => (await q.getProperties()).approximateMessagesCount === 0,
+    { timeoutMs: 5000, what: "the message deleted" });
+});
