@@ -50,7 +50,8 @@ target_link_libraries(cosmos_auth_test PRIVATE nimbus_documents)
 if(NOT NIMBUS_UNIT_ONLY)
   add_library(nimbus_documents_host STATIC
     ${CMAKE_SOURCE_DIR}/src/documents/async_document_store.cc
-    ${CMAKE_SOURCE_DIR}/src/documents/cosmos_service.cc)
+    ${CMAKE_SOURCE_DIR}/src/documents/cosmos_service.cc
+    ${CMAKE_SOURCE_DIR}/src/documents/docs_cli.cc)
   target_link_libraries(nimbus_documents_host PUBLIC nimbus_documents nimbus_storage nimbus_host)
 
   # The REST handler on the real store and on one whose writes fail.

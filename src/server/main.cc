@@ -8,6 +8,7 @@
 #include <iostream>
 #include <string>
 
+#include "documents/docs_cli.h"
 #include "queue/queue_cli.h"
 #include "security/keys.h"
 #include "server/host.h"
@@ -30,7 +31,9 @@ constexpr const char* kUsage =
     "  nimbus keys list [--data DIR | APP_DIR]\n"
     "      Show the master key and host keys.\n"
     "  nimbus queue list|create|put|peek|get|delete|clear ...\n"
-    "      Work with the queues of a running host (`nimbus queue --help` for details).\n";
+    "      Work with the queues of a running host (`nimbus queue --help` for details).\n"
+    "  nimbus docs databases|containers|create-database|create-container|get|put|delete|query ...\n"
+    "      Work with the documents of a running host (`nimbus docs --help` for details).\n";
 
 std::string self_dir() {
   char buf[PATH_MAX];
@@ -105,6 +108,7 @@ int main(int argc, char** argv) {
     return nimbus::server::run_host(o);
   }
   if (cmd == "queue") return nimbus::queue::run_cli(argc - 1, argv + 1);
+  if (cmd == "docs") return nimbus::documents::run_docs_cli(argc - 1, argv + 1);
   if (cmd == "keys") {
     if (argc < 3 || std::string(argv[2]) != "list") return usage_error("keys needs: list");
     std::string data;

@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { CosmosClient } from "@azure/cosmos";
-import { appPath, request, startNimbus, stopNimbus, waitFor } from "../integration/lib/nimbus.mjs";
+import { appPath, request, runNimbus, startNimbus, stopNimbus, waitFor } from "../integration/lib/nimbus.mjs";
 import { queueClient } from "../integration/lib/queues.mjs";
 
 const EMULATOR_KEY =
@@ -62,4 +62,27 @@ test("a queue function's document lands with the message's completion", async ()
   assert.equal(doc.text, "hello archive");
   await waitFor(async () => (await q.getProperties()).approximateMessagesCount === 0,
     { timeoutMs: 5000, what: "the message deleted" });
+});
+
+test("nimbus docs: list, put, get, query and delete from the command line, with clear refusals", () => {
+  const docs = (...args) => runNimbus(["docs", "--endpoint", `http://127.0.0.1:${host.docsPort}`, ...args]);
+  assert.deepEqual(docs("databases").stdout.trim().split("\n"), ["shop"]);
+  assert.equal(docs("containers", "shop").stdout.trim(), "orders");
+  const put = docs("put", "shop", "orders", '{"id":"cli-1","customer":"cli","total":9}');
+  assert.equal(put.code, 0, put.stderr);
+  assert.equal(JSON.parse(docs("get", "shop", "orders", "cli-1", "--pk", "cli").stdout).total, 9);
+  const q = docs("query", "shop", "orders", "SELECT VALUE c.id FROM c WHERE c.total >= @min ORDER BY c.total DESC", "--param", "@min=7");
+  assert.equal(q.code, 0, q.stderr);
+  assert.deepEqual(q.stdout.trim().split("\n"), ['"cli-1"', '"o-2"']);
+  const bad = docs("query", "shop", "orders", "SELECT * FROM c WHERE");
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /400 BadRequest: Syntax error at position 21/);
+  assert.equal(docs("delete", "shop", "orders", "cli-1", "--pk", "cli").code, 0);
+  const gone = docs("get", "shop", "orders", "cli-1", "--pk", "cli");
+  assert.equal(gone.code, 1);
+  assert.match(gone.stderr, /404 NotFound/);
+  const wrong = runNimbus(["docs", "--endpoint", `http://127.0.0.1:${host.docsPort}`, "--key", Buffer.alloc(64, 7).toString("base64"), "databases"]);
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /401 Unauthorized.*payload to sign/);
+  assert.equal(docs("get", "shop", "orders").code, 2, "usage errors exit 2");
 });
