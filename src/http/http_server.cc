@@ -6,6 +6,7 @@
 
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -218,29 +219,94 @@ api::HttpResponseData over_budget(std::string_view what) {
 
 }  // namespace
 
-ParsedRequest parse_request(std::string_view bytes, size_t max_headers, size_t max_body) {
+// What a session does with the bytes it has: parses them, consuming what was parsed, until
+// the head (header_only) or the whole message is done or more bytes are needed; `ec` is set
+// on a parse error. The session and parse_request (so the fuzz target) share it.
+void feed(RequestParser& p, beast::flat_buffer& buf, bool header_only,
+          boost::system::error_code& ec) {
+  auto done = [&] { return header_only ? p.is_header_done() : p.is_done(); };
+  while (buf.size() > 0 && !done()) {
+    size_t n = p.put(buf.data(), ec);
+    buf.consume(n);
+    if (ec == bhttp::error::need_more) {
+      ec = {};
+      return;
+    }
+    if (ec || n == 0) return;
+  }
+}
+
+// The end of the input, as Beast's read maps it: before a byte, a closed connection; within
+// a message, a truncated one.
+void end_of_input(RequestParser& p, bool header_only, boost::system::error_code& ec) {
+  ec = {};
+  if (!p.got_some()) {
+    ec = bhttp::error::end_of_stream;
+    return;
+  }
+  p.put_eof(ec);
+  if (!ec && !(header_only ? p.is_header_done() : p.is_done())) ec = bhttp::error::partial_message;
+}
+
+// The buffer of unparsed bytes a session holds at most: a head, or a chunk header with its
+// trailers (body bytes pass straight into the body). The cap stops a client streaming an
+// endless trailer into memory.
+size_t buffer_cap(size_t max_headers) { return std::max<size_t>(max_headers, 64u << 10) + (64u << 10); }
+
+ParsedRequest parse_request(std::string_view bytes, size_t max_headers, size_t max_body,
+                            size_t piece) {
   ParsedRequest out;
   RequestParser parser;
   parser.header_limit(static_cast<uint32_t>(max_headers));
   parser.body_limit(max_body);
-  parser.eager(true);
   boost::system::error_code ec;
-  size_t off = 0;
-  while (!parser.is_done() && off < bytes.size()) {
-    size_t n = parser.put(asio::buffer(bytes.data() + off, bytes.size() - off), ec);
-    off += n;
-    if (ec == bhttp::error::need_more) {
-      // All the input was offered: more is needed than there is. Offering the same bytes
-      // again breaks Beast's resume state (it asserts), as a socket read never would.
-      ec = {};
-      break;
+  if (piece == 0) {
+    parser.eager(true);
+    size_t off = 0;
+    while (!parser.is_done() && off < bytes.size()) {
+      size_t n = parser.put(asio::buffer(bytes.data() + off, bytes.size() - off), ec);
+      off += n;
+      if (ec == bhttp::error::need_more) {
+        // All the input was offered: more is needed than there is. Offering the same bytes
+        // again breaks Beast's resume state (it asserts), as a socket read never would.
+        ec = {};
+        break;
+      }
+      if (ec) break;
     }
-    if (ec) break;
-  }
-  if (!ec && !parser.is_done() && !parser.got_some()) ec = bhttp::error::partial_message;
-  if (!ec && !parser.is_done()) {
-    parser.put_eof(ec);
-    if (!ec && !parser.is_done()) ec = bhttp::error::partial_message;
+    if (!ec && !parser.is_done() && !parser.got_some()) ec = bhttp::error::partial_message;
+    if (!ec && !parser.is_done()) {
+      parser.put_eof(ec);
+      if (!ec && !parser.is_done()) ec = bhttp::error::partial_message;
+    }
+  } else {
+    // As a session reads: `piece` bytes per read into its capped buffer, the head first
+    // (the parser stops there, as for admission), then the body eagerly.
+    size_t cap = buffer_cap(max_headers);
+    beast::flat_buffer buf(cap);
+    size_t off = 0;
+    for (bool header_only : {true, false}) {
+      if (!header_only) parser.eager(true);
+      for (;;) {
+        feed(parser, buf, header_only, ec);
+        if (ec || (header_only ? parser.is_header_done() : parser.is_done())) break;
+        if (buf.size() >= cap) {
+          ec = bhttp::error::buffer_overflow;
+          break;
+        }
+        if (off == bytes.size()) {
+          end_of_input(parser, header_only, ec);
+          break;
+        }
+        size_t n = std::min({piece, bytes.size() - off, cap - buf.size()});
+        auto space = buf.prepare(n);
+        std::memcpy(space.data(), bytes.data() + off, n);
+        buf.commit(n);
+        off += n;
+      }
+      if (ec) break;
+    }
+    if (ec == bhttp::error::end_of_stream) ec = bhttp::error::partial_message;  // empty input
   }
   if (ec) {
     auto r = read_error_response(ec, max_body, max_headers);
@@ -461,19 +527,9 @@ struct HttpServer::Impl::Conn {
 awaitable<void> HttpServer::Impl::read_some(Conn& c, RequestParser& p, bool header_only,
                                             boost::system::error_code& ec) {
   auto done = [&] { return header_only ? p.is_header_done() : p.is_done(); };
-  bool read = false;
-  for (;;) {
-    while (c.buf.size() > 0 && !done()) {
-      size_t n = p.put(c.buf.data(), ec);
-      c.buf.consume(n);
-      if (ec == bhttp::error::need_more) {
-        ec = {};
-        break;
-      }
-      if (ec) co_return;
-      if (n == 0) break;
-    }
-    if (done() || read) co_return;
+  for (bool read = false;; read = true) {
+    feed(p, c.buf, header_only, ec);
+    if (ec || done() || read) co_return;
     if (c.buf.size() >= c.cap) {
       ec = bhttp::error::buffer_overflow;  // a head (or trailers) beyond the buffer: 431
       co_return;
@@ -482,20 +538,11 @@ awaitable<void> HttpServer::Impl::read_some(Conn& c, RequestParser& p, bool head
     size_t n = co_await c.sock.async_read_some(c.buf.prepare(space),
                                                 asio::redirect_error(use_awaitable, ec));
     if (ec == asio::error::eof) {
-      // As Beast's read: the end before a byte is a closed connection; within a message it
-      // is a truncated one.
-      ec = {};
-      if (!p.got_some()) {
-        ec = bhttp::error::end_of_stream;
-      } else {
-        p.put_eof(ec);
-        if (!ec && !done()) ec = bhttp::error::partial_message;
-      }
+      end_of_input(p, header_only, ec);
       co_return;
     }
     if (ec) co_return;
     c.buf.commit(n);
-    read = true;
   }
 }
 
@@ -520,10 +567,7 @@ awaitable<void> HttpServer::Impl::write(Conn& c, std::string_view head, std::str
 }
 
 awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
-  // Unparsed bytes are at most a head, or a chunk header with its trailers; body bytes pass
-  // straight into the body. The cap stops a client streaming an endless trailer into memory.
-  size_t cap = std::max<size_t>(opt.max_headers, 64u << 10) + (64u << 10);
-  auto conn = std::make_shared<Conn>(std::move(sock), cap);
+  auto conn = std::make_shared<Conn>(std::move(sock), buffer_cap(opt.max_headers));
   Conn& c = *conn;
   boost::system::error_code ec;
   c.sock.non_blocking(true, ec);

@@ -318,3 +318,44 @@ TEST(HttpServerLive, LargeAnswerIsWrittenInFull) {
   EXPECT_EQ(count(r, "Content-Length: " + std::to_string(size)), 2u);
   ::close(fd);
 }
+
+// The session's reading code (the head first, then the body, from a capped buffer filled a
+// piece at a time) parses what the whole-buffer parse does, for every piece size.
+TEST(HttpParse, PiecewiseReadingAgreesWithTheWholeParse) {
+  const std::string inputs[] = {
+      "POST /api/x/1?a=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nContent-Length: 11\r\n\r\nhello world",
+      "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n"
+      "X-T: 1\r\n\r\n",
+      "GET /g HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n",
+      "GET /g HTTP/1.0\r\n\r\n"};
+  for (const auto& in : inputs) {
+    auto whole = parse_request(in, 32768, 1024);
+    ASSERT_EQ(whole.status, 0) << whole.error;
+    for (size_t piece : {1u, 2u, 7u, 64u, 4096u}) {
+      auto split = parse_request(in, 32768, 1024, piece);
+      ASSERT_EQ(split.status, 0) << piece << ": " << split.error;
+      EXPECT_EQ(split.request.method, whole.request.method);
+      EXPECT_EQ(split.request.path, whole.request.path);
+      EXPECT_EQ(split.request.headers, whole.request.headers);
+      EXPECT_EQ(split.request.body, whole.request.body);
+    }
+  }
+  // Errors keep their answers when read in pieces too.
+  EXPECT_EQ(parse_request("POST / HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", 32768, 100, 3).status, 413);
+  EXPECT_EQ(parse_request("GET / HTTP/1.1\r\nX: " + std::string(40000, 'x') + "\r\n\r\n", 32768,
+                          100, 1000).status,
+            431);
+  EXPECT_EQ(parse_request("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab", 32768, 100, 1).status, 400);
+  EXPECT_EQ(parse_request("", 32768, 100, 5).status, 400);
+}
+
+// The handler never sees Expect (the server answers it) nor trailers, and sees each header
+// once, in order.
+TEST(HttpParse, HeadersAreHandedOnOnceWithoutExpect) {
+  auto r = parse_request("PUT /q HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nX-A: 1\r\nx-a: 2\r\n"
+                         "Content-Length: 0\r\n\r\n",
+                         32768, 100);
+  ASSERT_EQ(r.status, 0) << r.error;
+  nimbus::api::Headers want{{"Host", "h"}, {"X-A", "1"}, {"x-a", "2"}, {"Content-Length", "0"}};
+  EXPECT_EQ(r.request.headers, want);
+}
