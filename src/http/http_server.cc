@@ -226,6 +226,11 @@ void feed(RequestParser& p, beast::flat_buffer& buf, bool header_only,
           boost::system::error_code& ec) {
   auto done = [&] { return header_only ? p.is_header_done() : p.is_done(); };
   while (buf.size() > 0 && !done()) {
+    // Within a chunked body the unparsed bytes start at a chunk boundary, and every way to
+    // finish from there ("0\r\n\r\n" at least) is 5 bytes or more. Beast asserts on a final
+    // chunk header offered again in under 5 bytes ("0\r\n", then "0\r\nX" when a socket
+    // delivers the rest a byte at a time); fewer than 5 bytes wait for more.
+    if (p.chunked() && p.is_header_done() && buf.size() < 5) return;
     size_t n = p.put(buf.data(), ec);
     buf.consume(n);
     if (ec == bhttp::error::need_more) {
