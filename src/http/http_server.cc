@@ -690,12 +690,14 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     // after its head without copying it (bodies up to maxRequestBodySize would double).
     bool copy = response.body.size() <= kCopyBody;
     c.out.clear();
-    if (c.out.capacity() > (256u << 10)) std::string().swap(c.out);
     serialize_response_into(c.out, response, version, keep_alive, head, copy);
     bool separate_body = !copy && !head && response.status >= 200 && response.status != 204 &&
                          response.status != 304;
     co_await write(c, c.out, separate_body ? std::string_view(response.body) : std::string_view(),
                    std::chrono::seconds(30), ec);
+    // Small answers keep the buffer for the next one; a large one's memory goes now, so an
+    // idle keep-alive connection holds at most a few KiB of it.
+    if (c.out.capacity() > (16u << 10)) std::string().swap(c.out);
     if (ec || !keep_alive) {
       c.sock.shutdown(tcp::socket::shutdown_send, ec);
       co_return;
