@@ -21,7 +21,10 @@ test("a crash (abort) answers 502 with the invocation id; the host stays up", as
   assert.equal(r.status, 502);
   assert.equal(r.json.error.code, "WorkerCrashed");
   assert.match(r.json.error.invocationId, /^[0-9a-f-]{36}$/);
-  assert.ok(host.logs.includes(r.json.error.invocationId), "the log names the same invocation");
+  // The host writes the log line before the answer, but this process may read its socket
+  // before the host's stderr pipe: wait for the line rather than assume the order.
+  await waitFor(() => host.logs.includes(r.json.error.invocationId),
+    { timeoutMs: 5000, what: "the log naming the same invocation" });
   await okAfter();
 });
 
