@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <charconv>
+#include <cstring>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -53,15 +55,62 @@ namespace {
 // field with header_limit (431) instead.
 constexpr size_t kMaxField = 65000;
 
-class RequestParser : public bhttp::request_parser<bhttp::string_body> {
+// Beast's basic_parser with callbacks that write straight into the api::HttpRequestData the
+// handler gets: method, target and each header field once (no Beast field list to copy
+// from), the body appended as it arrives. Fields after the head (a chunked body's trailers)
+// are checked against the field size guard and dropped, as before: functions see the head.
+class RequestParser : public bhttp::basic_parser<true> {
+ public:
+  api::HttpRequestData data;
+  bhttp::verb verb = bhttp::verb::unknown;
+  unsigned version = 11;
+  bool expect_continue = false;  // the first Expect field is 100-continue
+
+ private:
+  bool seen_expect_ = false;
+  void on_request_impl(bhttp::verb method, beast::string_view method_str,
+                       beast::string_view target, int v, beast::error_code&) override {
+    verb = method;
+    data.method.assign(method_str.data(), method_str.size());
+    data.target.assign(target.data(), target.size());
+    version = static_cast<unsigned>(v);
+  }
+  void on_response_impl(int, beast::string_view, int, beast::error_code& ec) override {
+    ec = bhttp::error::bad_method;  // never called for a request parser
+  }
   void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
                      beast::error_code& ec) override {
     if (name_string.size() > kMaxField || value.size() > kMaxField) {
       ec = bhttp::error::header_limit;
       return;
     }
-    get().insert(name, name_string, value);
+    if (is_header_done()) return;  // a trailer
+    if (name == bhttp::field::expect) {
+      // Answered by the server after admission; never handed on (a proxied handler would
+      // answer it again).
+      if (!seen_expect_) expect_continue = beast::iequals(value, "100-continue");
+      seen_expect_ = true;
+      return;
+    }
+    if (name == bhttp::field::host) data.host.assign(value.data(), value.size());
+    data.headers.emplace_back(std::string(name_string.data(), name_string.size()),
+                              std::string(value.data(), value.size()));
   }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length, beast::error_code&) override {
+    // Called on the first body byte, after admission and the budget's reservation.
+    if (length) data.body.reserve(static_cast<size_t>(*length));
+  }
+  size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    data.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, beast::error_code&) override {
+    data.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
 };
 
 // Writes a response into one buffer: status line, headers, Content-Length, body. One write
@@ -76,14 +125,22 @@ void append_clean(std::string& out, std::string_view text) {
 // Large bodies are not copied: the caller writes them after the head (see kCopyBody).
 constexpr size_t kCopyBody = 64u << 10;
 
-std::string serialize_response(const api::HttpResponseData& r, unsigned version, bool keep_alive,
-                               bool head, bool with_body = true) {
-  std::string out;
-  out.reserve(128 + (with_body ? r.body.size() : 0));
+void append_number(std::string& out, size_t n) {
+  char digits[24];
+  auto r = std::to_chars(digits, digits + sizeof digits, n);
+  out.append(digits, r.ptr);
+}
+
+// Appends the response to `out` (a connection's buffer, reused across its requests, so a
+// small answer costs no allocation of its own).
+void serialize_response_into(std::string& out, const api::HttpResponseData& r, unsigned version,
+                             bool keep_alive, bool head, bool with_body = true) {
+  out.reserve(out.size() + 160 + (with_body ? r.body.size() : 0));
   out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  out += std::to_string(r.status);
+  append_number(out, static_cast<size_t>(r.status));
   out.push_back(' ');
-  out += bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
+  auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
+  out.append(reason.data(), reason.size());
   out += "\r\n";
   for (const auto& [k, v] : r.headers) {
     if (beast::iequals(k, "content-length") || beast::iequals(k, "transfer-encoding") ||
@@ -100,11 +157,17 @@ std::string serialize_response(const api::HttpResponseData& r, unsigned version,
   bool bodiless = (r.status >= 100 && r.status < 200) || r.status == 204 || r.status == 304;
   if (!bodiless) {
     out += "Content-Length: ";
-    out += std::to_string(r.body.size());
+    append_number(out, r.body.size());
     out += "\r\n";
   }
   out += "\r\n";
   if (!bodiless && !head && with_body) out += r.body;  // HEAD keeps the GET's Content-Length
+}
+
+std::string serialize_response(const api::HttpResponseData& r, unsigned version, bool keep_alive,
+                               bool head, bool with_body = true) {
+  std::string out;
+  serialize_response_into(out, r, version, keep_alive, head, with_body);
   return out;
 }
 
@@ -129,21 +192,15 @@ std::optional<api::HttpResponseData> read_error_response(const boost::system::er
   return json_error(400, "BadRequest", "malformed HTTP request: " + ec.message());
 }
 
-// Method, target, path, query and headers of a parsed head; false when the target is not a
-// valid origin-form path (the caller answers 400).
-bool fill_head(const bhttp::request<bhttp::string_body>& req, api::HttpRequestData& data) {
-  data.method = std::string(req.method_string());
-  data.target = std::string(req.target());
+// Path and query of a parsed head's target; false when the target is not a valid
+// origin-form path (the caller answers 400).
+bool parse_target(api::HttpRequestData& data) {
   auto url = boost::urls::parse_origin_form(data.target);
   if (!url) return false;
   data.path = std::string(url->encoded_path());
-  for (auto p : url->params())
-    data.query.emplace(std::string(p.key), std::string(p.value));  // first value wins
-  data.headers.reserve(static_cast<size_t>(std::distance(req.begin(), req.end())));
-  for (const auto& h : req) {
-    data.headers.emplace_back(std::string(h.name_string()), std::string(h.value()));
-    if (h.name() == bhttp::field::host) data.host = std::string(h.value());
-  }
+  if (url->has_query())
+    for (auto p : url->params())
+      data.query.emplace(std::string(p.key), std::string(p.value));  // first value wins
   return true;
 }
 
@@ -162,29 +219,99 @@ api::HttpResponseData over_budget(std::string_view what) {
 
 }  // namespace
 
-ParsedRequest parse_request(std::string_view bytes, size_t max_headers, size_t max_body) {
+// What a session does with the bytes it has: parses them, consuming what was parsed, until
+// the head (header_only) or the whole message is done or more bytes are needed; `ec` is set
+// on a parse error. The session and parse_request (so the fuzz target) share it.
+void feed(RequestParser& p, beast::flat_buffer& buf, bool header_only,
+          boost::system::error_code& ec) {
+  auto done = [&] { return header_only ? p.is_header_done() : p.is_done(); };
+  while (buf.size() > 0 && !done()) {
+    // Within a chunked body the unparsed bytes start at a chunk boundary, and every way to
+    // finish from there ("0\r\n\r\n" at least) is 5 bytes or more. Beast asserts on a final
+    // chunk header offered again in under 5 bytes ("0\r\n", then "0\r\nX" when a socket
+    // delivers the rest a byte at a time); fewer than 5 bytes wait for more.
+    if (p.chunked() && p.is_header_done() && buf.size() < 5) return;
+    size_t n = p.put(buf.data(), ec);
+    buf.consume(n);
+    if (ec == bhttp::error::need_more) {
+      ec = {};
+      return;
+    }
+    if (ec || n == 0) return;
+  }
+}
+
+// The end of the input, as Beast's read maps it: before a byte, a closed connection; within
+// a message, a truncated one.
+void end_of_input(RequestParser& p, bool header_only, boost::system::error_code& ec) {
+  ec = {};
+  if (!p.got_some()) {
+    ec = bhttp::error::end_of_stream;
+    return;
+  }
+  p.put_eof(ec);
+  if (!ec && !(header_only ? p.is_header_done() : p.is_done())) ec = bhttp::error::partial_message;
+}
+
+// The buffer of unparsed bytes a session holds at most: a head, or a chunk header with its
+// trailers (body bytes pass straight into the body). The cap stops a client streaming an
+// endless trailer into memory.
+size_t buffer_cap(size_t max_headers) { return std::max<size_t>(max_headers, 64u << 10) + (64u << 10); }
+
+ParsedRequest parse_request(std::string_view bytes, size_t max_headers, size_t max_body,
+                            size_t piece) {
   ParsedRequest out;
   RequestParser parser;
   parser.header_limit(static_cast<uint32_t>(max_headers));
   parser.body_limit(max_body);
-  parser.eager(true);
   boost::system::error_code ec;
-  size_t off = 0;
-  while (!parser.is_done() && off < bytes.size()) {
-    size_t n = parser.put(asio::buffer(bytes.data() + off, bytes.size() - off), ec);
-    off += n;
-    if (ec == bhttp::error::need_more) {
-      // All the input was offered: more is needed than there is. Offering the same bytes
-      // again breaks Beast's resume state (it asserts), as a socket read never would.
-      ec = {};
-      break;
+  if (piece == 0) {
+    parser.eager(true);
+    size_t off = 0;
+    while (!parser.is_done() && off < bytes.size()) {
+      size_t n = parser.put(asio::buffer(bytes.data() + off, bytes.size() - off), ec);
+      off += n;
+      if (ec == bhttp::error::need_more) {
+        // All the input was offered: more is needed than there is. Offering the same bytes
+        // again breaks Beast's resume state (it asserts), as a socket read never would.
+        ec = {};
+        break;
+      }
+      if (ec) break;
     }
-    if (ec) break;
-  }
-  if (!ec && !parser.is_done() && !parser.got_some()) ec = bhttp::error::partial_message;
-  if (!ec && !parser.is_done()) {
-    parser.put_eof(ec);
-    if (!ec && !parser.is_done()) ec = bhttp::error::partial_message;
+    if (!ec && !parser.is_done() && !parser.got_some()) ec = bhttp::error::partial_message;
+    if (!ec && !parser.is_done()) {
+      parser.put_eof(ec);
+      if (!ec && !parser.is_done()) ec = bhttp::error::partial_message;
+    }
+  } else {
+    // As a session reads: `piece` bytes per read into its capped buffer, the head first
+    // (the parser stops there, as for admission), then the body eagerly.
+    size_t cap = buffer_cap(max_headers);
+    beast::flat_buffer buf(cap);
+    size_t off = 0;
+    for (bool header_only : {true, false}) {
+      if (!header_only) parser.eager(true);
+      for (;;) {
+        feed(parser, buf, header_only, ec);
+        if (ec || (header_only ? parser.is_header_done() : parser.is_done())) break;
+        if (buf.size() >= cap) {
+          ec = bhttp::error::buffer_overflow;
+          break;
+        }
+        if (off == bytes.size()) {
+          end_of_input(parser, header_only, ec);
+          break;
+        }
+        size_t n = std::min({piece, bytes.size() - off, cap - buf.size()});
+        auto space = buf.prepare(n);
+        std::memcpy(space.data(), bytes.data() + off, n);
+        buf.commit(n);
+        off += n;
+      }
+      if (ec) break;
+    }
+    if (ec == bhttp::error::end_of_stream) ec = bhttp::error::partial_message;  // empty input
   }
   if (ec) {
     auto r = read_error_response(ec, max_body, max_headers);
@@ -192,12 +319,12 @@ ParsedRequest parse_request(std::string_view bytes, size_t max_headers, size_t m
     out.error = r ? r->body : ec.message();
     return out;
   }
-  if (!fill_head(parser.get(), out.request)) {
+  out.request = std::move(parser.data);
+  if (!parse_target(out.request)) {
     out.status = 400;
     out.error = bad_target(out.request).body;
     return out;
   }
-  out.request.body = std::move(parser.get().body());
   return out;
 }
 
@@ -206,6 +333,7 @@ struct HttpServer::Impl {
       : io(io), opt(std::move(o)), handler(std::move(h)), admit(std::move(a)), log(l),
         acceptor(io) {
     if (!opt.limits) opt.limits = std::make_shared<HostLimits>();
+    default_host = opt.address + ":" + std::to_string(opt.port);
   }
   asio::io_context& io;
   Options opt;
@@ -219,8 +347,15 @@ struct HttpServer::Impl {
   int lingering = 0;    // refused connections still being closed gracefully
   bool warned_fds = false;
 
+  std::string default_host;  // Host of a request that names none
+
+  struct Conn;
   awaitable<void> accept_loop();
   awaitable<void> session(tcp::socket sock);
+  awaitable<void> read_some(Conn& c, RequestParser& p, bool header_only,
+                            boost::system::error_code& ec);
+  awaitable<void> write(Conn& c, std::string_view head, std::string_view body,
+                        std::chrono::seconds limit, boost::system::error_code& ec);
   void refuse(tcp::socket sock, bool linger);
   awaitable<void> linger_close(tcp::socket sock);
 };
@@ -341,11 +476,118 @@ awaitable<void> HttpServer::Impl::accept_loop() {
   }
 }
 
+// One connection: its socket, its buffer of unparsed bytes, and its deadline. The deadline
+// is a time point the session moves as it goes (a stored value, no timer operation): set when
+// a request's head is awaited (idle timeout), again when its body is (idle timeout), and when
+// an answer cannot be written at once (30 s). One timer per connection, armed when it opens,
+// checks it: when the timer fires past the deadline, the socket is shut down and its pending
+// operation cancelled; before it, the timer waits again until the deadline. The deadline is
+// absolute for each phase, so a client trickling a byte at a time is cut off all the same.
+// While the handler runs there is no deadline (the function's own timeout applies).
+struct HttpServer::Impl::Conn {
+  using Clock = std::chrono::steady_clock;
+  Conn(tcp::socket s, size_t cap)
+      : sock(std::move(s)), timer(sock.get_executor()), buf(cap), cap(cap) {}
+  tcp::socket sock;
+  asio::steady_timer timer;
+  beast::flat_buffer buf;
+  size_t cap;
+  Clock::time_point deadline = Clock::time_point::max();
+  bool in_handler = false;
+  bool closed = false;  // the session ended: the timer's last wait only lets go
+  std::string out;      // the answer being written; its capacity is reused
+
+  // A later deadline only moves the value; an earlier one than the timer's (rare: a write
+  // that could not complete at once) re-arms it.
+  void expire_at(Clock::time_point t) {
+    deadline = t;
+    if (t < timer.expiry()) timer.expires_at(t);  // the aborted wait re-arms (watch)
+  }
+  static void watch(std::shared_ptr<Conn> c, std::chrono::seconds idle) {
+    auto* self = c.get();
+    self->timer.async_wait([c = std::move(c), idle](const boost::system::error_code& ec) mutable {
+      if (c->closed) return;
+      if (!ec) {
+        auto now = Clock::now();
+        if (c->in_handler) {
+          c->timer.expires_at(now + idle);
+        } else if (now >= c->deadline) {
+          // Past the deadline: pending reads and writes end now, and later ones at once.
+          boost::system::error_code ignored;
+          c->sock.shutdown(tcp::socket::shutdown_both, ignored);
+          c->sock.cancel(ignored);
+          return;
+        } else {
+          c->timer.expires_at(c->deadline);
+        }
+      }
+      // Fired early, or re-armed by expire_at (operation_aborted): wait again.
+      watch(std::move(c), idle);
+    });
+  }
+};
+
+// Parses what the buffer holds; when that is not enough, reads once and parses again. Ends
+// with the head (header_only) or the message complete, or with some progress, or an error.
+awaitable<void> HttpServer::Impl::read_some(Conn& c, RequestParser& p, bool header_only,
+                                            boost::system::error_code& ec) {
+  auto done = [&] { return header_only ? p.is_header_done() : p.is_done(); };
+  for (bool read = false;; read = true) {
+    feed(p, c.buf, header_only, ec);
+    if (ec || done() || read) co_return;
+    if (c.buf.size() >= c.cap) {
+      ec = bhttp::error::buffer_overflow;  // a head (or trailers) beyond the buffer: 431
+      co_return;
+    }
+    size_t space = std::min<size_t>(c.cap - c.buf.size(), 64u << 10);
+    size_t n = co_await c.sock.async_read_some(c.buf.prepare(space),
+                                                asio::redirect_error(use_awaitable, ec));
+    if (ec == asio::error::eof) {
+      end_of_input(p, header_only, ec);
+      co_return;
+    }
+    if (ec) co_return;
+    c.buf.commit(n);
+  }
+}
+
+// Writes head and body: at once when the socket takes them (the usual case: no suspension,
+// no deadline), else the rest asynchronously under a deadline of `limit`.
+awaitable<void> HttpServer::Impl::write(Conn& c, std::string_view head, std::string_view body,
+                                        std::chrono::seconds limit,
+                                        boost::system::error_code& ec) {
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(head.data(), head.size()),
+                                         asio::buffer(body.data(), body.size())};
+  size_t total = head.size() + body.size();
+  size_t n = c.sock.write_some(bufs, ec);  // non-blocking socket
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+    n = 0;
+  }
+  if (ec || n == total) co_return;
+  c.expire_at(Conn::Clock::now() + limit);
+  beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(bufs);
+  rest.consume(n);
+  co_await asio::async_write(c.sock, rest, asio::redirect_error(use_awaitable, ec));
+}
+
 awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
-  beast::tcp_stream stream(std::move(sock));
-  // Unparsed bytes are at most a head, or a chunk header with its trailers; body bytes pass
-  // straight into the body. The cap stops a client streaming an endless trailer into memory.
-  beast::flat_buffer buf(std::max<size_t>(opt.max_headers, 64u << 10) + (64u << 10));
+  auto conn = std::make_shared<Conn>(std::move(sock), buffer_cap(opt.max_headers));
+  Conn& c = *conn;
+  boost::system::error_code ec;
+  c.sock.non_blocking(true, ec);
+  c.deadline = Conn::Clock::now() + opt.idle_timeout;
+  c.timer.expires_at(c.deadline);
+  Conn::watch(conn, opt.idle_timeout);
+  struct End {
+    Conn& c;
+    ~End() {
+      c.closed = true;
+      boost::system::error_code ignored;
+      c.timer.cancel();
+      c.sock.close(ignored);
+    }
+  } end{c};
   auto& limits = *opt.limits;
   // Bytes of the budget this connection holds; given back on every way out.
   size_t reserved = 0;
@@ -361,30 +603,28 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     // bodies refused together would all hold theirs while each is answered.
     limits.give_body(reserved);
     reserved = 0;
-    std::string bytes = serialize_response(r, version, false, head);
-    boost::system::error_code ec;
-    stream.expires_after(std::chrono::seconds(5));
-    co_await asio::async_write(stream, asio::buffer(bytes), asio::redirect_error(use_awaitable, ec));
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    c.out.clear();
+    serialize_response_into(c.out, r, version, false, head);
+    boost::system::error_code wec;
+    co_await write(c, c.out, {}, std::chrono::seconds(5), wec);
+    c.sock.shutdown(tcp::socket::shutdown_send, wec);
   };
   for (;;) {
     RequestParser parser;
     parser.body_limit(opt.max_body);
     parser.header_limit(static_cast<uint32_t>(opt.max_headers));
-    stream.expires_after(opt.idle_timeout);
-    boost::system::error_code ec;
-    co_await bhttp::async_read_header(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+    c.expire_at(Conn::Clock::now() + opt.idle_timeout);
+    while (!ec && !parser.is_header_done()) co_await read_some(c, parser, true, ec);
     if (ec) {
       if (auto err = read_error_response(ec, opt.max_body, opt.max_headers))
         co_await answer_and_close(*err, 11, false);
       co_return;
     }
-    auto& head_msg = parser.get();
-    unsigned version = head_msg.version();
-    bool head = head_msg.method() == bhttp::verb::head;
-    api::HttpRequestData data;
-    if (!fill_head(head_msg, data)) co_return co_await answer_and_close(bad_target(data), version, head);
-    if (data.host.empty()) data.host = opt.address + ":" + std::to_string(opt.port);
+    unsigned version = parser.version;
+    bool head = parser.verb == bhttp::verb::head;
+    api::HttpRequestData& data = parser.data;
+    if (!parse_target(data)) co_return co_await answer_and_close(bad_target(data), version, head);
+    if (data.host.empty()) data.host = default_host;
 
     // Admission on the headers alone: route, method and key are known before the body.
     if (admit)
@@ -404,33 +644,26 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
             version, head);
       reserved = *announced;
     }
+    parser.eager(true);
     if (!parser.is_done()) {
-      // Expect: 100-continue is answered only now, after admission and the budget; the
-      // header is then ours, not the function's (a proxied handler would answer it again).
-      auto expect = head_msg[bhttp::field::expect];
-      if (version >= 11 && beast::iequals(expect, "100-continue")) {
+      // Expect: 100-continue is answered only now, after admission and the budget.
+      if (version >= 11 && parser.expect_continue) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        stream.expires_after(std::chrono::seconds(30));
-        co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()),
-                                   asio::redirect_error(use_awaitable, ec));
+        co_await write(c, kContinue, {}, std::chrono::seconds(30), ec);
         if (ec) co_return;
       }
-      stream.expires_after(opt.idle_timeout);
-      if (announced) {
-        co_await bhttp::async_read(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
-      } else {
+      c.expire_at(Conn::Clock::now() + opt.idle_timeout);
+      while (!ec && !parser.is_done()) {
+        co_await read_some(c, parser, false, ec);
         // Chunked: grow the reservation as the body grows.
-        while (!ec && !parser.is_done()) {
-          co_await bhttp::async_read_some(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
-          size_t have = parser.get().body().size();
-          if (!ec && have > reserved) {
-            if (!limits.take_body(have - reserved))
-              co_return co_await answer_and_close(
-                  over_budget("the host is buffering as many request bodies as "
-                              "nimbus.http.maxBufferedRequestBytes allows"),
-                  version, head);
-            reserved = have;
-          }
+        size_t have = data.body.size();
+        if (!ec && !announced && have > reserved) {
+          if (!limits.take_body(have - reserved))
+            co_return co_await answer_and_close(
+                over_budget("the host is buffering as many request bodies as "
+                            "nimbus.http.maxBufferedRequestBytes allows"),
+                version, head);
+          reserved = have;
         }
       }
       if (ec) {
@@ -439,17 +672,16 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
         co_return;
       }
     }
-    std::erase_if(data.headers, [](const auto& h) { return beast::iequals(h.first, "expect"); });
-    bool keep_alive = head_msg.keep_alive();
-    data.body = std::move(head_msg.body());
+    bool keep_alive = parser.keep_alive();
 
     ++busy;
     struct Busy {
       int& n;
       ~Busy() { --n; }
     } busy_guard{busy};
-    stream.expires_never();
+    c.in_handler = true;
     api::HttpResponseData response = co_await handler(data);
+    c.in_handler = false;
     std::string().swap(data.body);  // the request's memory goes before the answer is written
     limits.give_body(reserved);
     reserved = 0;
@@ -457,15 +689,17 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     // Small answers go out as one buffer (one write, cheapest); a large body is written
     // after its head without copying it (bodies up to maxRequestBodySize would double).
     bool copy = response.body.size() <= kCopyBody;
-    std::string bytes = serialize_response(response, version, keep_alive, head, copy);
+    c.out.clear();
+    serialize_response_into(c.out, response, version, keep_alive, head, copy);
     bool separate_body = !copy && !head && response.status >= 200 && response.status != 204 &&
                          response.status != 304;
-    std::array<asio::const_buffer, 2> out{
-        asio::buffer(bytes), separate_body ? asio::buffer(response.body) : asio::const_buffer()};
-    stream.expires_after(std::chrono::seconds(30));
-    co_await asio::async_write(stream, out, asio::redirect_error(use_awaitable, ec));
+    co_await write(c, c.out, separate_body ? std::string_view(response.body) : std::string_view(),
+                   std::chrono::seconds(30), ec);
+    // Small answers keep the buffer for the next one; a large one's memory goes now, so an
+    // idle keep-alive connection holds at most a few KiB of it.
+    if (c.out.capacity() > (16u << 10)) std::string().swap(c.out);
     if (ec || !keep_alive) {
-      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+      c.sock.shutdown(tcp::socket::shutdown_send, ec);
       co_return;
     }
   }

@@ -81,11 +81,14 @@ size_t default_max_connections();
 // Parses one complete HTTP/1.1 request from `bytes` with the server's own parser and
 // limits, as a session would: the request, or the status (400/413/431) and message the
 // server would answer. For the fuzz target and unit tests; sessions read from sockets.
+// `piece` > 0 delivers the bytes `piece` at a time through the session's own reading code
+// (its capped buffer, the head first, then the body); 0 offers them all at once.
 struct ParsedRequest {
   int status = 0;  // 0: parsed; else the error status
   std::string error;
   api::HttpRequestData request;
 };
-ParsedRequest parse_request(std::string_view bytes, size_t max_headers, size_t max_body);
+ParsedRequest parse_request(std::string_view bytes, size_t max_headers, size_t max_body,
+                            size_t piece = 0);
 
 }  // namespace nimbus::http
