@@ -89,3 +89,17 @@ test("a port in use is named with the fix (HTTP port and queue port)", async () 
     await stopNimbus(host);
   }
 });
+
+test("a second host on the same data directory is refused at start, naming the file and the fix", async () => {
+  const host = await startNimbus(appPath("examples/hello"), ["--no-auth"]);
+  try {
+    const r = runNimbus(["start", appPath("examples/hello"), "--port", "0", "--queue-port", "0", "--docs-port", "0",
+      "--no-auth", "--data", host.data]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /nimbus\.db is in use by another process .*its own --data DIR/);
+    // The first host keeps serving.
+    assert.equal((await request(host.port, "GET", "/api/hello/still")).status, 200);
+  } finally {
+    await stopNimbus(host);
+  }
+});

@@ -131,7 +131,9 @@ std::unique_ptr<SqliteEngine> SqliteEngine::open(Options options, std::string& e
             "; check that the data directory exists and is writable";
     return nullptr;
   }
-  sqlite3_busy_timeout(db->conn, 10000);
+  // Opening waits briefly for a lock: the one reason to wait here is another process on the
+  // same file, and it keeps its lock for its life (locking_mode EXCLUSIVE below).
+  sqlite3_busy_timeout(db->conn, 2000);
   auto is_damage = [&] {
     int code = sqlite3_errcode(db->conn) & 0xff;
     return code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
@@ -172,9 +174,16 @@ std::unique_ptr<SqliteEngine> SqliteEngine::open(Options options, std::string& e
     // spares every transaction the fcntl lock and unlock calls of the file and the WAL index
     // (six per commit). Set after the first WAL access, so the -shm file is kept as before.
     db->exec("PRAGMA locking_mode=EXCLUSIVE");
+    db->exec("BEGIN IMMEDIATE");  // take the locks now, so a second process is told at its start
+    db->exec("COMMIT");
+    sqlite3_busy_timeout(db->conn, 10000);
   } catch (const SqlError& e) {
     if (is_damage()) {
       error = damaged(path, e.what());
+    } else if ((sqlite3_errcode(db->conn) & 0xff) == SQLITE_BUSY) {
+      error = path + " is in use by another process (a nimbus host, nimbus-queue-server or "
+                     "nimbus-docs-server on the same data directory); one process owns a data "
+                     "directory: stop the other one, or give this one its own --data DIR";
     } else {
       error = "cannot prepare the queue database " + path + ": " + e.what() +
               "; if the file is not a Nimbus database, move it away";
