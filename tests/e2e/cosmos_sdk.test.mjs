@@ -357,6 +357,8 @@ describe("Cosmos DB NoSQL endpoint with the official SDK", { timeout: 180000 }, 
   test("change feed from a time (If-Modified-Since)", async () => {
     const { container: t } = await database.containers.create({ id: "cftime", partitionKey: { paths: ["/pk"] } });
     await t.items.create({ id: "old", pk: "p" });
+    // Not a wait for a state: _ts and If-Modified-Since have whole-second resolution, so the
+    // two writes must fall in different seconds on either side of `since`.
     await new Promise((r) => setTimeout(r, 2100));
     const since = new Date();
     await new Promise((r) => setTimeout(r, 1100));
@@ -405,7 +407,11 @@ describe("durability", { timeout: 120000 }, () => {
           if (acked.length >= 400) stop = true;
         }
       });
-      while (acked.length < 300) await new Promise((r) => setTimeout(r, 10));
+      const giveUp = Date.now() + 60000;
+      while (acked.length < 300) {
+        assert.ok(Date.now() < giveUp, `only ${acked.length} creates acknowledged within 60 s`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
       await server.kill9();
       stop = true;
       await Promise.allSettled(writers);
