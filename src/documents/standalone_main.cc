@@ -36,16 +36,6 @@ int usage(const std::string& error) {
   return 2;
 }
 
-bool is_loopback(const std::string& host) {
-  if (host == "localhost") return true;
-  boost::system::error_code ec;
-  auto a = boost::asio::ip::make_address(host, ec);
-  if (ec) return false;
-  if (a.is_v6() && a.to_v6().is_v4_mapped())
-    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6()).is_loopback();
-  return a.is_loopback();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,7 +93,7 @@ int main(int argc, char** argv) {
     opts.keys = std::move(*parsed);
   }
   bool published = keys.empty() || no_auth;
-  if (published && !is_loopback(host)) {
+  if (published && !nimbus::http::is_loopback_address(host)) {
     if (!allow_insecure_network)
       return usage("refusing to serve " + std::string(no_auth ? "without authentication (--no-auth)"
                                                               : "the emulator's published key") +

@@ -31,6 +31,16 @@ api::HttpResponseData json_error(int status, std::string_view code, std::string_
           json::serialize(json::object{{"error", std::move(err)}})};
 }
 
+bool is_loopback_address(const std::string& host) {
+  if (host == "localhost") return true;
+  boost::system::error_code ec;
+  auto a = boost::asio::ip::make_address(host, ec);
+  if (ec) return false;
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6()).is_loopback();
+  return a.is_loopback();
+}
+
 size_t default_max_connections() {
   rlimit rl{};
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;

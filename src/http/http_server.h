@@ -78,6 +78,10 @@ api::HttpResponseData json_error(int status, std::string_view code, std::string_
 // connection cap that leaves a reserve of descriptors for workers, the store and logs.
 size_t default_max_connections();
 
+// Whether `host` is an address no other machine can reach: a loopback IP (an IPv4-mapped one
+// included) or "localhost". Another host name is not trusted to stay loopback.
+bool is_loopback_address(const std::string& host);
+
 // Parses one complete HTTP/1.1 request from `bytes` with the server's own parser and
 // limits, as a session would: the request, or the status (400/413/431) and message the
 // server would answer. For the fuzz target and unit tests; sessions read from sockets.

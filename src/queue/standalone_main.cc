@@ -45,18 +45,6 @@ int usage(const std::string& error) {
   return 2;
 }
 
-// Only addresses no other machine can reach. A host name other than localhost is not trusted
-// to stay loopback (it resolves elsewhere tomorrow).
-bool is_loopback(const std::string& host) {
-  if (host == "localhost") return true;
-  boost::system::error_code ec;
-  auto a = boost::asio::ip::make_address(host, ec);
-  if (ec) return false;
-  if (a.is_v6() && a.to_v6().is_v4_mapped())
-    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6()).is_loopback();
-  return a.is_loopback();
-}
-
 // The account that still uses the published development key, or nullptr.
 const nimbus::queue::StorageAccount* published_key_account(const nimbus::queue::AccountSet& set) {
   std::string dev_key;
@@ -140,7 +128,7 @@ int main(int argc, char** argv) {
   }
 
   const queue::StorageAccount* published = published_key_account(accounts);
-  if (published && !is_loopback(host)) {
+  if (published && !nimbus::http::is_loopback_address(host)) {
     if (!allow_insecure_network)
       return usage("refusing to serve account \"" + published->name +
                    "\" with the published development key on --host " + host +

@@ -45,12 +45,6 @@ constexpr auto kDrainTimeout = std::chrono::seconds(10);
 // AzureWebJobsStorage = "UseDevelopmentStorage=true" names in Azure's tooling).
 constexpr const char* kTriggerAccount = "devstoreaccount1";
 
-bool is_loopback(const std::string& address) {
-  boost::system::error_code ec;
-  auto a = asio::ip::make_address(address, ec);
-  return !ec && a.is_loopback();
-}
-
 // Creates the data directory 0700 (it holds keys and the database); an existing one that
 // others can read is used, with a warning that says how to close it.
 std::string prepare_data_dir(const std::string& dir, Logger& log) {
@@ -182,7 +176,7 @@ class Host {
   // The published development key and --no-auth are for a machine's own loopback: on any
   // other address they would hand the queues and every function to the network.
   std::string network_refusal() {
-    if (is_loopback(options_.address)) return "";
+    if (http::is_loopback_address(options_.address)) return "";
     if (!options_.allow_insecure_network) {
       if (options_.no_auth)
         return "--no-auth on " + options_.address +
