@@ -23,7 +23,7 @@ ALLOWED = {
     "runtime": {"api", "common", "observability"},
     "workers": {"api", "common", "config", "observability", "http", "nimbus"},
     "documents": {"api", "common", "storage", "http"},
-    "triggers": {"api", "common", "bindings", "config", "http", "observability", "queue",
+    "triggers": {"api", "common", "bindings", "config", "documents", "http", "observability", "queue",
                  "runtime", "security"},
     "server": {"api", "bindings", "common", "config", "http", "observability", "queue",
                "runtime", "security", "storage", "triggers", "workers", "documents"},

@@ -79,5 +79,19 @@ if(NOT NIMBUS_UNIT_ONLY)
     set_tests_properties(e2e_host_documents PROPERTIES
       LABELS e2e TIMEOUT 180
       ENVIRONMENT "NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
+    # cosmosDBTrigger functions (custom handler) fed by the SDK: order, retries, restart, SIGKILL.
+    add_test(NAME e2e_host_change_feed
+      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=180000 --test-concurrency=1
+              ${CMAKE_SOURCE_DIR}/tests/e2e/host_change_feed.test.mjs)
+    set_tests_properties(e2e_host_change_feed PROPERTIES
+      LABELS e2e TIMEOUT 300
+      ENVIRONMENT "NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
+    # The documents examples (custom handler and native) as their READMEs use them.
+    add_test(NAME e2e_examples_documents
+      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=60000
+              ${CMAKE_SOURCE_DIR}/tests/e2e/examples_documents.test.mjs)
+    set_tests_properties(e2e_examples_documents PROPERTIES
+      LABELS e2e TIMEOUT 180
+      ENVIRONMENT "NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
   endif()
 endif()
