@@ -5,7 +5,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,7 +22,6 @@
 #include <gtest/gtest.h>
 
 #include "http/http_server.h"
-#include "security/tls_cert.h"
 #include "testing/temp_dir.h"
 
 namespace {
@@ -32,16 +33,48 @@ struct Pair {
   std::string cert, key;
 };
 
+// A self-signed certificate for localhost with its key, written to `p` (the http module may
+// not use security/tls_cert.h, which makes the real one; this is the least a TLS server
+// needs). False on any failure.
+bool write_test_certificate(const Pair& p) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* x = X509_new();
+  bool ok = key && x && X509_set_version(x, X509_VERSION_3) == 1 &&
+            ASN1_INTEGER_set(X509_get_serialNumber(x), 1) == 1 &&
+            X509_gmtime_adj(X509_getm_notBefore(x), -3600) && X509_gmtime_adj(X509_getm_notAfter(x), 86400) &&
+            X509_set_pubkey(x, key) == 1;
+  X509_NAME* name = ok ? X509_get_subject_name(x) : nullptr;
+  ok = ok && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                        reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0) == 1 &&
+       X509_set_issuer_name(x, name) == 1;
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
+  for (auto [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:TRUE"},
+                            std::pair{NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1"}}) {
+    X509_EXTENSION* ext = ok ? X509V3_EXT_conf_nid(nullptr, &ctx, nid, value) : nullptr;
+    ok = ext && X509_add_ext(x, ext, -1) == 1;
+    X509_EXTENSION_free(ext);
+  }
+  ok = ok && X509_sign(x, key, EVP_sha256()) > 0;
+  FILE* kf = ok ? std::fopen(p.key.c_str(), "w") : nullptr;
+  ok = kf && PEM_write_PrivateKey(kf, key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
+  if (kf) std::fclose(kf);
+  FILE* cf = ok ? std::fopen(p.cert.c_str(), "w") : nullptr;
+  ok = cf && PEM_write_X509(cf, x) == 1;
+  if (cf) std::fclose(cf);
+  X509_free(x);
+  EVP_PKEY_free(key);
+  return ok;
+}
+
 // One certificate for every test of this file (generating takes milliseconds, but once is
 // enough), removed with its directory at exit.
 const Pair& test_certificate() {
   static nimbus::fakes::TempDir dir("nimbus-tls-test-");
   static Pair pair = [] {
     Pair p{dir.path() + "/cert.pem", dir.path() + "/key.pem"};
-    std::string error;
-    auto now = std::chrono::system_clock::now();
-    EXPECT_TRUE(nimbus::security::write_self_signed({p.cert, p.key}, now - 1h, now + 24h, error))
-        << error;
+    EXPECT_TRUE(write_test_certificate(p));
     return p;
   }();
   return pair;
@@ -317,9 +350,8 @@ TEST(HttpTls, BadCertificateFilesFailListenNamingTheFile) {
   EXPECT_NE(e.find("both"), std::string::npos) << e;
   // Another pair's key.
   nimbus::fakes::TempDir dir;
-  std::string other_cert = dir.path() + "/c.pem", other_key = dir.path() + "/k.pem", error;
-  auto now = std::chrono::system_clock::now();
-  ASSERT_TRUE(nimbus::security::write_self_signed({other_cert, other_key}, now - 1h, now + 1h, error));
-  e = listen_error(good.cert, other_key);
+  Pair other{dir.path() + "/c.pem", dir.path() + "/k.pem"};
+  ASSERT_TRUE(write_test_certificate(other));
+  e = listen_error(good.cert, other.key);
   EXPECT_NE(e.find("is not the private key"), std::string::npos) << e;
 }
