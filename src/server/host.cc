@@ -323,9 +323,11 @@ class Host {
         io_, so, [this](api::HttpRequestData& r) { return doc_service_->handle(r); }, log_,
         [this](api::HttpRequestData& r) { return doc_service_->admit(r); });
     if (!doc_server_->listen(error)) {
+      bool tls_error = error.rfind("TLS ", 0) == 0;  // listen() names certificate errors so
       error = "document service: " + error +
-              " (or --docs-port, nimbus.documentService.certificate/certificateKey, or set "
-              "nimbus.documentService.enabled to false in host.json)";
+              (tls_error ? " (host.json nimbus.documentService.certificate / certificateKey)"
+                         : " (or --docs-port, or set nimbus.documentService.enabled to false in "
+                           "host.json)");
       return false;
     }
     doc_server_->start();
