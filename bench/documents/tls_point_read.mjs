@@ -5,6 +5,9 @@
 //
 //   node bench/documents/tls_point_read.mjs [--bin build/release/nimbus-docs-server]
 //        [--seconds 5] [--rounds 3] [--connections 16] [--max-requests 500000] [--out DIR]
+//        [--only http|https]
+//
+// The server's pid is printed on stderr first, for attaching a profiler (--only: one scheme).
 //
 // The client signs one request up front (the signature holds for 15 minutes) and sends it
 // again and again from `connections` loops, each on its own kept-alive socket, so the
@@ -27,6 +30,8 @@ const seconds = Number(args.seconds || 5);
 const rounds = Number(args.rounds || 3);
 const connections = Number(args.connections || 16);
 const maxRequests = Number(args["max-requests"] || 500000);
+const schemes = args.only ? [args.only] : ["http", "https"];
+if (!schemes.every((x) => x === "http" || x === "https")) throw new Error("--only http or --only https");
 if (!(seconds > 0 && seconds <= 60 && rounds > 0 && rounds <= 10 && connections > 0 && connections <= 256))
   throw new Error("--seconds 1..60, --rounds 1..10, --connections 1..256");
 
@@ -62,6 +67,7 @@ function cpuSeconds(pid) {
 
 const dir = mkdtempSync(join(tmpdir(), "nimbus-tls-bench-"));
 const proc = spawn(bin, ["--port", "0", "--data", dir, "--log-level", "Warning", "--sync", "normal"], { stdio: ["ignore", "pipe", "inherit"] });
+console.error(`server pid ${proc.pid}`);
 const { port, cert } = await new Promise((resolve, reject) => {
   let out = "";
   const timer = setTimeout(() => reject(new Error("server did not start in 10 s")), 10000);
@@ -113,10 +119,10 @@ try {
   }
 
   // An unrecorded second of each scheme first: page cache, the server's allocator, Node's JIT.
-  for (const scheme of ["http", "https"]) await round(scheme, 1);
+  for (const scheme of schemes) await round(scheme, 1);
   const rows = [];
   for (let r = 0; r < rounds; r++) {
-    const order = r % 2 === 0 ? ["http", "https"] : ["https", "http"];
+    const order = r % 2 === 0 ? schemes : [...schemes].reverse();
     for (const scheme of order) {
       const row = { round: r + 1, ...(await round(scheme)) };
       rows.push(row);
@@ -126,13 +132,13 @@ try {
   }
   const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]; };
   const summary = {};
-  for (const scheme of ["http", "https"]) {
+  for (const scheme of schemes) {
     const mine = rows.filter((x) => x.scheme === scheme);
     summary[scheme] = { median_rps: median(mine.map((x) => x.rps)),
                         median_server_cpu_us_per_read: median(mine.map((x) => x.server_cpu_us_per_read)) };
   }
-  summary.https_over_http_rps = summary.https.median_rps / summary.http.median_rps;
-  summary.https_over_http_cpu = summary.https.median_server_cpu_us_per_read / summary.http.median_server_cpu_us_per_read;
+  if (schemes.length === 2) summary.https_over_http_rps = summary.https.median_rps / summary.http.median_rps;
+  if (schemes.length === 2) summary.https_over_http_cpu = summary.https.median_server_cpu_us_per_read / summary.http.median_server_cpu_us_per_read;
   const result = {
     command: ["node", ...process.argv.slice(1)],
     config: { seconds, rounds, connections, maxRequests, document_bytes: JSON.stringify(doc).length },
