@@ -78,7 +78,7 @@ if(NOT NIMBUS_UNIT_ONLY)
               ${CMAKE_SOURCE_DIR}/tests/e2e/cosmos_https.test.mjs)
     set_tests_properties(e2e_cosmos_https PROPERTIES
       LABELS e2e TIMEOUT 300
-      ENVIRONMENT "NIMBUS_DOCS_SERVER_BIN=$<TARGET_FILE:nimbus-docs-server>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
+      ENVIRONMENT "NIMBUS_DOCS_SERVER_BIN=$<TARGET_FILE:nimbus-docs-server>;NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
     # `nimbus start` serving the same API, with functions' cosmosDB output bindings.
     add_test(NAME e2e_host_documents
       COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=120000

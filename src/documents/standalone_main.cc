@@ -148,10 +148,14 @@ int main(int argc, char** argv) {
     cert_file = made->files.certificate;
     key_file = made->files.key;
     generated_cert = true;
+    // A first certificate is routine; replacing one is worth a warning: clients that
+    // trusted the old file must be given the new one.
     if (made->generated)
-      log.info("Documents.Server", "generated a self-signed TLS certificate",
-               {{"certificate", cert_file}, {"notAfter", made->not_after},
-                {"reason", made->why}});
+      log.log(made->replaced ? LogLevel::warning : LogLevel::information, "Documents.Server",
+              made->replaced ? "replaced the self-signed TLS certificate (" + made->why +
+                                   "); clients must trust the new file"
+                             : std::string("generated a self-signed TLS certificate"),
+              {{"certificate", cert_file}, {"notAfter", made->not_after}});
   }
 
   boost::asio::io_context io(1);

@@ -198,11 +198,10 @@ std::optional<TlsCertificate> ensure_self_signed(const std::string& data_dir, st
   out.files = {(dir / "cert.pem").string(), (dir / "key.pem").string()};
   // A day's margin: a host started just before expiry would otherwise serve a certificate
   // that clients refuse an hour later, until its next restart.
-  if (!fs::exists(out.files.certificate, ec) && !fs::exists(out.files.key, ec)) {
-    out.why = "none yet";
-  } else {
+  if (fs::exists(out.files.certificate, ec) || fs::exists(out.files.key, ec)) {
     out.why = check_certificate(out.files, std::chrono::hours(24), &out.not_after);
     if (out.why.empty()) return out;
+    out.replaced = true;
   }
   auto now = std::chrono::system_clock::now();
   // Valid from an hour ago (a client's clock a little behind ours still accepts it) for a

@@ -19,7 +19,8 @@ struct TlsFiles {
 struct TlsCertificate {
   TlsFiles files;
   bool generated = false;  // written by this call
-  std::string why;         // when generated: why the previous one was not used
+  bool replaced = false;   // generated over an earlier pair that could not be used
+  std::string why;         // when replaced: why the earlier pair was not used
   std::string not_after;   // the certificate's expiry, e.g. "Nov 29 19:05:00 2027 GMT"
 };
 

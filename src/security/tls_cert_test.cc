@@ -43,6 +43,7 @@ TEST(TlsCert, GeneratedOnceForLocalhostWithAPrivateKey) {
   auto a = ensure_self_signed(dir.path(), error);
   ASSERT_TRUE(a) << error;
   EXPECT_TRUE(a->generated);
+  EXPECT_FALSE(a->replaced);
   EXPECT_EQ(a->files.certificate, dir.path() + "/tls/cert.pem");
   EXPECT_EQ(a->files.key, dir.path() + "/tls/key.pem");
   struct stat st {};
@@ -92,6 +93,7 @@ TEST(TlsCert, RegeneratedWhenExpiredUnreadableOrMismatched) {
   auto renewed = ensure_self_signed(dir.path(), error);
   ASSERT_TRUE(renewed) << error;
   EXPECT_TRUE(renewed->generated);
+  EXPECT_TRUE(renewed->replaced);
   EXPECT_NE(renewed->why.find("expired"), std::string::npos) << renewed->why;
   EXPECT_EQ(check_certificate(renewed->files, 0s), "");
 

@@ -314,10 +314,13 @@ class Host {
       so.tls_certificate_file = made->files.certificate;
       so.tls_key_file = made->files.key;
       cert_origin = "self-signed, in the data directory";
-      if (made->generated)
-        log_.info("Host.Startup", "generated a self-signed TLS certificate for the document service",
-                  {{"certificate", so.tls_certificate_file}, {"notAfter", made->not_after},
-                   {"reason", made->why}});
+      if (made->generated)  // a replacement is a warning: clients must trust the new file
+        log_.log(made->replaced ? LogLevel::warning : LogLevel::information, "Host.Startup",
+                 made->replaced ? "replaced the document service's self-signed TLS certificate (" +
+                                      made->why + "); clients must trust the new file"
+                                : std::string("generated a self-signed TLS certificate for the "
+                                              "document service"),
+                 {{"certificate", so.tls_certificate_file}, {"notAfter", made->not_after}});
     }
     doc_server_ = std::make_unique<http::HttpServer>(
         io_, so, [this](api::HttpRequestData& r) { return doc_service_->handle(r); }, log_,

@@ -177,3 +177,45 @@ describe("Cosmos DB NoSQL endpoint over https with the official SDK", { timeout:
     assert.match(err, /\/nonexistent\/key\.pem/);
   });
 });
+
+// `nimbus start` serves the same on its document port: the certificate generated into its data
+// directory, then one given in host.json.
+describe("nimbus start: https on the document port", { timeout: 120000, skip: !process.env.NIMBUS_BIN && "NIMBUS_BIN not set" }, () => {
+  let lib, host;
+  before(async () => { lib = await import("../integration/lib/nimbus.mjs"); });
+  after(async () => { if (host) await lib.stopNimbus(host); });
+
+  test("generated certificate, then host.json certificate/certificateKey", async () => {
+    host = await lib.startNimbus(lib.appPath("examples/hello"));
+    const cert = join(host.data, "tls", "cert.pem");
+    assert.match(host.logs, /Document service \(Cosmos DB NoSQL API\) listening on http:\/\/127\.0\.0\.1:\d+\/ and https:\/\/127\.0\.0\.1:\d+\//);
+    assert.ok(host.logs.includes(`NODE_EXTRA_CA_CERTS=${cert}`), "the start log says how to trust the certificate");
+    const a = new https.Agent({ ca: readFileSync(cert) });
+    const hc = new CosmosClient({ endpoint: `https://localhost:${host.docsPort}/`, key: EMULATOR_KEY, agent: a });
+    const { resource: account } = await hc.getDatabaseAccount();
+    assert.equal(account.writableLocations[0].databaseAccountEndpoint, `https://localhost:${host.docsPort}/`);
+    const { database } = await hc.databases.createIfNotExists({ id: "hosted" });
+    const { container } = await database.containers.createIfNotExists({ id: "c", partitionKey: { paths: ["/pk"] } });
+    await container.items.create({ id: "1", pk: "a" });
+    assert.equal((await container.item("1", "a").read()).resource.id, "1");
+    a.destroy();
+    await lib.stopNimbus(host);
+
+    // The same pair named in host.json (absolute paths here; relative ones are to the app folder).
+    const app = lib.copyApp("examples/hello", (h) => {
+      h.nimbus.documentService = { certificate: cert, certificateKey: join(host.data, "tls", "key.pem") };
+    });
+    const first = host;
+    host = await lib.startNimbus(app);
+    try {
+      assert.match(host.logs, /TLS certificate \(host\.json nimbus\.documentService\.certificate\)/);
+      const b = new https.Agent({ ca: readFileSync(cert) });
+      const again = new CosmosClient({ endpoint: `https://127.0.0.1:${host.docsPort}/`, key: EMULATOR_KEY, agent: b });
+      assert.equal((await again.databases.createIfNotExists({ id: "named" })).database.id, "named");
+      b.destroy();
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+      rmSync(first.data, { recursive: true, force: true });
+    }
+  });
+});
