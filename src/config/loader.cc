@@ -390,11 +390,34 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
           if (!dk.value().is_string() || dk.value().as_string().empty())
             return err(file, dp, "must be the account key (base64), or \"%SETTING%\"");
           app.document_service.key = std::string(dk.value().as_string());
+        } else if (dk.key() == "certificate" || dk.key() == "certificateKey") {
+          // PEM files for the endpoint's HTTPS, relative to the app folder; checked here so a
+          // typo is named with its key instead of failing at the first handshake.
+          bool is_cert = dk.key() == "certificate";
+          const char* what = is_cert ? "a PEM certificate file" : "the certificate's PEM private key file";
+          if (!dk.value().is_string() || dk.value().as_string().empty())
+            return err(file, dp, std::string("must be the path of ") + what +
+                                     " (relative to the app folder), or leave both certificate "
+                                     "and certificateKey out to use the one generated in "
+                                     "<data>/tls/");
+          fs::path p(std::string(dk.value().as_string()));
+          if (!p.is_absolute() && !app.root.empty()) p = fs::path(app.root) / p;
+          std::error_code ec;
+          if (!fs::is_regular_file(p, ec))
+            return err(file, dp, quoted(dk.value()) + " (" + p.string() + ") is not a file; give " +
+                                     what + ", relative to the app folder");
+          (is_cert ? app.document_service.certificate : app.document_service.certificate_key) =
+              p.string();
         } else {
           app.warnings.push_back(file + ": " + dp + ": unknown key, ignored (known: enabled, "
-                                                    "port, key)");
+                                                    "port, key, certificate, certificateKey)");
         }
       }
+      if (app.document_service.certificate.empty() != app.document_service.certificate_key.empty())
+        return err(file, path + (app.document_service.certificate.empty() ? ".certificate"
+                                                                          : ".certificateKey"),
+                   "is missing: give certificate and certificateKey together, or neither to use "
+                   "the certificate generated in <data>/tls/");
     } else if (key == "queues") {
       if (!kv.value().is_object()) return err(file, path, "must be an object");
       if (auto e = timespan_field(kv.value().as_object(), "leaseDuration", file,

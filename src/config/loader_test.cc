@@ -513,3 +513,34 @@ TEST(FunctionJson, CosmosDbTriggerDefaultsAndErrors) {
     "databaseName":"shop"}]})", error));
   EXPECT_NE(error.find("bindings[0].containerName: is required"), std::string::npos) << error;
 }
+
+TEST_F(TempApp, DocumentServiceCertificateIsAPairOfFilesInTheAppFolder) {
+  write("tls/c.pem", "cert");
+  write("tls/k.pem", "key");
+  write("host.json", R"({"version":"2.0","nimbus":{"documentService":{
+      "certificate":"tls/c.pem","certificateKey":"tls/k.pem"}}})");
+  auto r = load_app(root_.string());
+  ASSERT_TRUE(r.app) << r.fatal;
+  EXPECT_EQ(r.app->document_service.certificate, (root_ / "tls/c.pem").string());
+  EXPECT_EQ(r.app->document_service.certificate_key, (root_ / "tls/k.pem").string());
+
+  write("host.json", R"({"version":"2.0","nimbus":{"documentService":{"certificate":"tls/c.pem"}}})");
+  r = load_app(root_.string());
+  EXPECT_FALSE(r.app);
+  EXPECT_NE(r.fatal.find("nimbus.documentService.certificateKey: is missing"), std::string::npos)
+      << r.fatal;
+
+  write("host.json", R"({"version":"2.0","nimbus":{"documentService":{
+      "certificate":"tls/nope.pem","certificateKey":"tls/k.pem"}}})");
+  r = load_app(root_.string());
+  EXPECT_FALSE(r.app);
+  EXPECT_NE(r.fatal.find("nimbus.documentService.certificate: \"tls/nope.pem\""), std::string::npos)
+      << r.fatal;
+  EXPECT_NE(r.fatal.find("is not a file"), std::string::npos) << r.fatal;
+
+  write("host.json", R"({"version":"2.0","nimbus":{"documentService":{"certificateKey":5}}})");
+  r = load_app(root_.string());
+  EXPECT_FALSE(r.app);
+  EXPECT_NE(r.fatal.find("nimbus.documentService.certificateKey: must be the path"),
+            std::string::npos) << r.fatal;
+}

@@ -15,6 +15,7 @@
 #include "observability/metrics.h"
 #include "documents/async_document_store.h"
 #include "documents/cosmos_service.h"
+#include "security/tls_cert.h"
 #include "queue/async_queue_store.h"
 #include "server/admin.h"
 #include "queue/queue_service.h"
@@ -302,19 +303,51 @@ class Host {
                                  documents::CosmosService::kMaxHttpBody,
                                  app_->max_request_headers};
     so.limits = limits_;
+    // HTTPS on the same port, as the emulator's clients expect: host.json's certificate, or
+    // one generated (self-signed, localhost) into the data directory.
+    std::string cert_origin = "host.json nimbus.documentService.certificate";
+    so.tls_certificate_file = app_->document_service.certificate;
+    so.tls_key_file = app_->document_service.certificate_key;
+    if (so.tls_certificate_file.empty()) {
+      auto made = security::ensure_self_signed(data_dir_, error);
+      if (!made) {
+        error = "document service: " + error +
+                " (or set nimbus.documentService.certificate and certificateKey in host.json)";
+        return false;
+      }
+      so.tls_certificate_file = made->files.certificate;
+      so.tls_key_file = made->files.key;
+      cert_origin = "self-signed, in the data directory";
+      if (made->generated)  // a replacement is a warning: clients must trust the new file
+        log_.log(made->replaced ? LogLevel::warning : LogLevel::information, "Host.Startup",
+                 made->replaced ? "replaced the document service's self-signed TLS certificate (" +
+                                      made->why + "); clients must trust the new file"
+                                : std::string("generated a self-signed TLS certificate for the "
+                                              "document service"),
+                 {{"certificate", so.tls_certificate_file}, {"notAfter", made->not_after}});
+    }
     doc_server_ = std::make_unique<http::HttpServer>(
         io_, so, [this](api::HttpRequestData& r) { return doc_service_->handle(r); }, log_,
         [this](api::HttpRequestData& r) { return doc_service_->admit(r); });
     if (!doc_server_->listen(error)) {
+      bool tls_error = error.rfind("TLS ", 0) == 0;  // listen() names certificate errors so
       error = "document service: " + error +
-              " (or --docs-port, or set nimbus.documentService.enabled to false in host.json)";
+              (tls_error ? " (host.json nimbus.documentService.certificate / certificateKey)"
+                         : " (or --docs-port, or set nimbus.documentService.enabled to false in "
+                           "host.json)");
       return false;
     }
     doc_server_->start();
+    std::string hostport = options_.address + ":" + std::to_string(doc_server_->port());
     log_.notice("Host.Startup",
-                "Document service (Cosmos DB NoSQL API) listening on http://" +
-                    options_.address + ":" + std::to_string(doc_server_->port()) + "/",
-                {{"docsPort", doc_server_->port()}});
+                "Document service (Cosmos DB NoSQL API) listening on http://" + hostport +
+                    "/ and https://" + hostport + "/",
+                {{"docsPort", doc_server_->port()}, {"certificate", so.tls_certificate_file}});
+    log_.notice("Host.Startup",
+                "Document service TLS certificate (" + cert_origin + "): " +
+                    so.tls_certificate_file + "; https clients trust it with NODE_EXTRA_CA_CERTS=" +
+                    so.tls_certificate_file + " (Node), curl --cacert " +
+                    so.tls_certificate_file + ", or use http:// on the same port");
     return true;
   }
 
