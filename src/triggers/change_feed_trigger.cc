@@ -65,6 +65,10 @@ struct ChangeFeedTrigger::Listener {
   int64_t latest = 0;  // the container's highest LSN seen in a notice
   int in_flight = 0;
   bool stopped = false;
+  bool ready = false;  // the lease is read: the loop runs
+  // The monitored container did not exist when the function started: every change in it is
+  // newer than the function, so "from now" means from its beginning.
+  bool container_was_missing = false;
   asio::steady_timer wait;  // waits for containers, and between retries of a failed batch
   std::optional<runtime::PullListener> loop;
 };
@@ -137,6 +141,10 @@ void ChangeFeedTrigger::notify(const api::CommitNotice& notice) {
   if (!changed) return;
   for (auto& l : listeners_) {
     if (!(l->monitored == changed->container)) continue;
+    if (!l->ready) {
+      l->wait.cancel();  // waiting for the container: it has items now, so try again at once
+      continue;
+    }
     l->latest = std::max(l->latest, changed->lsn);
     report_lag(*l);
     l->loop->poke();
@@ -163,6 +171,7 @@ awaitable<void> ChangeFeedTrigger::run(std::shared_ptr<Listener> l) {
     backoff = std::min(backoff * 2, l->fn->documents()->feed_poll_delay);
   }
   if (l->stopped) co_return;
+  l->ready = true;
   log_.info("Host.Triggers.CosmosDB", "listening",
             {{"function", l->fn->name},
              {"database", l->monitored.database},
@@ -178,6 +187,7 @@ awaitable<bool> ChangeFeedTrigger::acquire(Listener& l, std::string& why) {
   auto monitored = co_await store_.call<api::ContainerInfo>(
       [&](auto cb) { store.read_container(l.monitored, std::move(cb)); });
   if (!monitored) {
+    l.container_was_missing = true;
     why = "cosmosDBTrigger of \"" + l.fn->name + "\": " + describe(l.monitored) +
           " cannot be read (" + monitored.error().message + "); create it";
     co_return false;
@@ -217,7 +227,7 @@ awaitable<bool> ChangeFeedTrigger::acquire(Listener& l, std::string& why) {
   if (!read && read.error().code == api::DocErrc::not_found) {
     // No lease yet: where to start is decided once, as Azure's startFrom* options are.
     int64_t start = 0;
-    if (!t.start_from_beginning) {
+    if (!t.start_from_beginning && (t.start_from_time_ms || !l.container_was_missing)) {
       api::ChangeFeedOptions o;
       o.max_item_count = 1;
       o.start.kind = api::ChangeFeedStart::Kind::now;

@@ -15,7 +15,9 @@
 // forever, backing off from 1 s to 60 s (Azure checkpoints a failed batch and loses it).
 //
 // No lease container and createLeaseContainerIfNotExists false, or no monitored container:
-// the function waits (logging why and the fix) and starts once they exist.
+// the function waits (logging why and the fix; the first write to the container wakes it)
+// and starts once they exist. "From now" is from when the function started: a container
+// created after that is read from its beginning, so its first writes are not lost.
 // Threading: the host's single I/O thread.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>

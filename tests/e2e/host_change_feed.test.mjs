@@ -6,6 +6,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { CosmosClient } from "@azure/cosmos";
+import { queueClient } from "../integration/lib/queues.mjs";
 import { appPath, request, startNimbus, stopNimbus, tempDir, waitFor, waitForLog, keys } from "../integration/lib/nimbus.mjs";
 
 const EMULATOR_KEY =
@@ -59,6 +60,23 @@ test("writes reach the cosmosDBTrigger function as batches with their system pro
   await waitForLog(host, /stats-leases[^\n]*createLeaseContainerIfNotExists[^\n]*starts once that is fixed/);
   await database.containers.create({ id: "stats-leases", partitionKey: { paths: ["/id"] } });
   await waitForLog(host, /"msg":"listening"[^\n]*"function":"stats"/, 15000);
+  await stopNimbus(host);
+});
+
+test("a container created after the function started is read from its first write (\"from now\" = from the start)", async () => {
+  host = await startNimbus(APP);
+  const { database } = await open(host);
+  await waitForLog(host, /container \\"late\\" of database \\"shop\\" cannot be read/);
+  const { container: late } = await database.containers.create({ id: "late", partitionKey: { paths: ["/id"] } });
+  for (let i = 0; i < 5; i++) await late.items.create({ id: `late-${i}` });
+  const q = queueClient(host.queuePort).getQueueClient("late-seen");
+  const seen = new Set();
+  await waitFor(async () => {
+    if (!(await q.exists())) return false;
+    const { receivedMessageItems } = await q.receiveMessages({ numberOfMessages: 32 });
+    for (const m of receivedMessageItems) seen.add(Buffer.from(m.messageText, "base64").toString());
+    return seen.size === 5;
+  }, { timeoutMs: 10000, what: "all five early writes delivered" });
   await stopNimbus(host);
 });
 

@@ -1,7 +1,8 @@
 // cosmosDBTrigger test handler. "audit" writes one audit document per changed order (no id,
 // so a batch run twice would show as duplicates) and one message per batch; an order with
 // "failTimes": n fails its first n deliveries. "stats" counts the documents of each batch.
-// "lookup" (HTTP) answers with its two cosmosDB inputs as it received them.
+// "lookup" (HTTP) answers with its two cosmosDB inputs as it received them. "late" watches a
+// container the tests create after the host started, sending each id to late-seen.
 const http = require("http");
 const failures = new Map();
 http
@@ -35,6 +36,8 @@ http
       }
       if (name === "lookup")
         return send({ Outputs: { res: { statusCode: 200, body: JSON.stringify({ order: inv.Data.order, mine: inv.Data.mine }) } } });
+      if (name === "late")
+        return send({ Outputs: { seen: JSON.parse(inv.Data.docs).map((d) => d.id) } });
       if (name === "stats") {
         const docs = JSON.parse(inv.Data.changes);
         return send({ Outputs: { counts: String(docs.length) } });
