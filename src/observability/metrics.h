@@ -31,6 +31,10 @@ class Metrics {
   // commit notice less the lease's position (0 when caught up).
   void change_feed_lag(const std::string& function, int64_t lsns);
   std::string render() const;
+  // The standard process_* metrics of this process (Prometheus client conventions):
+  // CPU seconds, resident and virtual memory, open and maximum file descriptors, start time;
+  // read from /proc at each scrape.
+  static std::string render_process();
 
  private:
   struct Histogram {
