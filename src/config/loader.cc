@@ -48,6 +48,11 @@ std::string upper(std::string s) {
   return s;
 }
 
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 std::string err(const std::string& file, const std::string& path, const std::string& msg) {
   return file + ": " + path + ": " + msg;
 }
@@ -624,6 +629,105 @@ std::optional<std::string> resolve_setting(const std::string& value,
   return std::nullopt;
 }
 
+// --- `connection`: which service a binding talks to ---
+// Azure resolves a binding's `connection` to an app setting (then "AzureWebJobs<name>") that
+// holds a connection string, or to "<name>__serviceUri"-style settings for identity-based
+// connections. Nimbus serves queues and documents itself and never reaches a cloud account, so
+// a connection that points anywhere else would silently go to the wrong place: it is refused
+// at start, naming the function's file, the binding, the setting and the fix.
+
+std::optional<std::string> setting_value(const std::string& name,
+                                         const std::map<std::string, std::string>& settings) {
+  for (const std::string& n : {name, "AzureWebJobs" + name}) {
+    if (auto it = settings.find(n); it != settings.end()) return it->second;
+    if (const char* env = std::getenv(n.c_str())) return std::string(env);
+  }
+  return std::nullopt;
+}
+
+// "Key=value;Key=value" with case-insensitive keys, as storage and Cosmos connection strings.
+std::map<std::string, std::string> connection_parts(std::string_view cs) {
+  std::map<std::string, std::string> out;
+  size_t i = 0;
+  while (i < cs.size()) {
+    size_t end = cs.find(';', i);
+    if (end == std::string_view::npos) end = cs.size();
+    std::string_view part = cs.substr(i, end - i);
+    if (auto eq = part.find('='); eq != std::string_view::npos)
+      out[lower(std::string(part.substr(0, eq)))] = std::string(part.substr(eq + 1));
+    i = end + 1;
+  }
+  return out;
+}
+
+// Whether a URL's host is this machine ("http://127.0.0.1:10001/devstoreaccount1").
+bool loopback_url(std::string_view url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return false;
+  std::string_view rest = url.substr(scheme + 3);
+  std::string_view host = rest.substr(0, rest.find_first_of("/"));
+  if (!host.empty() && host.front() == '[') host = host.substr(1, host.find(']') - 1);
+  else host = host.substr(0, host.find(':'));
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+enum class Service { queues, documents };
+
+std::string check_connection(const json::object& bo, const std::string& bp,
+                             const std::map<std::string, std::string>& settings,
+                             const std::string& display, Service service) {
+  const char* keys[] = {"connection", "connectionStringSetting", "leaseConnection"};
+  for (const char* key : keys) {
+    auto* v = bo.if_contains(key);
+    if (!v) continue;
+    if (!v->is_string()) return err(display, bp + "." + key, "must be a string (an app setting name)");
+    std::string name(v->as_string());
+    if (name.empty()) continue;
+    std::string where = bp + "." + key;
+    std::string fix = service == Service::queues
+                          ? "set it to \"UseDevelopmentStorage=true\" (the built-in queue service), or "
+                            "remove \"" + std::string(key) + "\" to use it"
+                          : "set it to \"AccountEndpoint=https://localhost:8081/;AccountKey=...\" (the "
+                            "built-in document service), or remove \"" + std::string(key) + "\" to use it";
+    auto value = setting_value(name, settings);
+    if (!value) {
+      // Identity-based connections: "<name>__queueServiceUri", "<name>__accountEndpoint".
+      for (const char* suffix : {"__queueServiceUri", "__serviceUri", "__accountEndpoint"})
+        if (auto uri = setting_value(name + suffix, settings)) {
+          if (loopback_url(*uri)) return {};
+          return err(display, where,
+                     "\"" + name + "\" connects to " + *uri + " (setting " + name + suffix +
+                         "), a service Nimbus does not reach: it serves this binding itself; " +
+                         fix);
+        }
+      if (service == Service::queues && name == "AzureWebJobsStorage") return {};
+      return err(display, where,
+                 "\"" + name + "\" names an app setting that does not exist; add it to "
+                 "local.settings.json Values, or remove \"" + std::string(key) +
+                     "\" to use the built-in " +
+                     (service == Service::queues ? "queue" : "document") + " service");
+    }
+    std::string v_lower = lower(*value);
+    auto parts = connection_parts(*value);
+    bool local = false;
+    if (service == Service::queues) {
+      auto ep = parts.find("queueendpoint");
+      auto account = parts.find("accountname");
+      local = v_lower.find("usedevelopmentstorage=true") != std::string::npos ||
+              (ep != parts.end() ? loopback_url(ep->second)
+                                 : account != parts.end() && account->second == "devstoreaccount1");
+    } else {
+      auto ep = parts.find("accountendpoint");
+      local = ep != parts.end() && loopback_url(ep->second);
+    }
+    if (!local)
+      return err(display, where,
+                 "\"" + name + "\" (app setting) is a connection string for a service Nimbus "
+                 "does not reach; Nimbus serves this binding itself; " + fix);
+  }
+  return {};
+}
+
 // The queue a queueTrigger or queue output names, settings resolved. A trigger's queue must
 // be a queue name; an output's may hold binding expressions ({id}), checked once the trigger
 // is known and resolved per invocation.
@@ -644,8 +748,7 @@ std::string queue_name_field(const json::object& bo, const std::string& bp,
     return err(display, bp + ".queueName",
                "\"" + *resolved + "\" is not a queue name; use 3-63 lower-case letters, digits "
                                    "and single hyphens, not at either end");
-  if (auto* c = bo.if_contains("connection"); c && !c->is_string())
-    return err(display, bp + ".connection", "must be a string (an app setting name)");
+  if (auto e = check_connection(bo, bp, settings, display, Service::queues); !e.empty()) return e;
   out = *resolved;
   return {};
 }
@@ -750,18 +853,13 @@ std::string string_field(const BindingContext& c, std::vector<const char*> keys,
   return err(c.display, c.bp + "." + keys.front(), std::string("is required: ") + what);
 }
 
-// `connection` names where the documents live; Nimbus serves them itself, so any value is
-// accepted (a cloud account's setting still reaches the built-in store), but it must be a
-// string as in Azure.
+// `connection` of a document binding: the built-in document service (see check_connection).
 std::string connection_field(const BindingContext& c) {
-  for (const char* k : {"connection", "connectionStringSetting", "leaseConnection"})
-    if (auto* v = c.bo.if_contains(k); v && !v->is_string())
-      return err(c.display, c.bp + "." + k, "must be a string (an app setting name)");
-  return {};
+  return check_connection(c.bo, c.bp, c.settings, c.display, Service::documents);
 }
 
 // function.json "cosmosDB" out: databaseName and containerName (collectionName in the v3
-// extension); connection is accepted and the built-in store is used.
+// extension).
 std::string parse_document_output(const BindingContext& c, FunctionSpec& fn) {
   api::DocumentOutputSpec d;
   if (auto e = string_field(c, {"databaseName"}, "the database's id", d.database); !e.empty())

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <vector>
 
 #include "common/ids.h"
@@ -377,8 +378,9 @@ TEST(FunctionJson, OutputBindingsAreNamedOnceAndTheirExpressionsChecked) {
 TEST(FunctionJson, CosmosDbOutputBindings) {
   auto parse = [](const std::string& text, std::string& error) {
     auto doc = boost::json::parse(text);
-    return nimbus::config::parse_function("orders", doc, "orders/function.json", error,
-                                          {{"DB", "shop"}});
+    return nimbus::config::parse_function(
+        "orders", doc, "orders/function.json", error,
+        {{"DB", "shop"}, {"CosmosDB", "AccountEndpoint=https://localhost:8081/;AccountKey=k;"}});
   };
   std::string error;
   auto fn = parse(R"({"bindings":[
@@ -452,8 +454,9 @@ TEST(FunctionJson, CosmosDbInputBindings) {
 TEST(FunctionJson, CosmosDbTriggerDefaultsAndErrors) {
   auto parse = [](std::string_view text, std::string& error) {
     auto doc = boost::json::parse(text);
-    return nimbus::config::parse_function("audit", doc, "audit/function.json", error,
-                                          {{"DB", "shop"}});
+    return nimbus::config::parse_function(
+        "audit", doc, "audit/function.json", error,
+        {{"DB", "shop"}, {"CosmosDB", "AccountEndpoint=https://localhost:8081/;AccountKey=k;"}});
   };
   std::string error;
   auto fn = parse(R"({"bindings":[{"type":"cosmosDBTrigger","direction":"in","name":"docs",
@@ -543,4 +546,51 @@ TEST_F(TempApp, DocumentServiceCertificateIsAPairOfFilesInTheAppFolder) {
   EXPECT_FALSE(r.app);
   EXPECT_NE(r.fatal.find("nimbus.documentService.certificateKey: must be the path"),
             std::string::npos) << r.fatal;
+}
+
+TEST(FunctionJson, ConnectionsMustNameTheBuiltInServices) {
+  const std::map<std::string, std::string> settings{
+      {"Local", "UseDevelopmentStorage=true"},
+      {"Loopback", "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=k;"
+                   "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"},
+      {"Cloud", "DefaultEndpointsProtocol=https;AccountName=prodacct;AccountKey=k;EndpointSuffix=core.windows.net"},
+      {"AzureWebJobsPrefixed", "UseDevelopmentStorage=true"},
+      {"Ident__queueServiceUri", "https://prodacct.queue.core.windows.net"},
+      {"Docs", "AccountEndpoint=https://127.0.0.1:8081/;AccountKey=k;"},
+      {"CloudDocs", "AccountEndpoint=https://prod.documents.azure.com:443/;AccountKey=k;"},
+  };
+  auto parse = [&](const std::string& binding, std::string& error) {
+    auto doc = boost::json::parse(R"({"bindings":[)" + binding + "]}");
+    return nimbus::config::parse_function("f", doc, "f/function.json", error, settings);
+  };
+  auto queue = [](const char* connection) {
+    return std::string(R"({"type":"queueTrigger","direction":"in","name":"m","queueName":"jobs","connection":")") +
+           connection + "\"}";
+  };
+  auto docs = [](const char* connection) {
+    return std::string(R"({"type":"cosmosDBTrigger","direction":"in","name":"d","databaseName":"db","containerName":"c","connection":")") +
+           connection + "\"}";
+  };
+  std::string error;
+  for (const char* ok : {"Local", "Loopback", "Prefixed", "AzureWebJobsStorage", ""})
+    EXPECT_TRUE(parse(queue(ok), error)) << ok << ": " << error;
+  EXPECT_TRUE(parse(docs("Docs"), error)) << error;
+  struct Bad {
+    std::string binding;
+    const char* expect;
+  };
+  for (const auto& b : {
+           Bad{queue("Cloud"), "bindings[0].connection: \"Cloud\" (app setting) is a connection string for a service Nimbus does not reach"},
+           Bad{queue("Missing"), "bindings[0].connection: \"Missing\" names an app setting that does not exist"},
+           Bad{queue("Ident"), "connects to https://prodacct.queue.core.windows.net"},
+           Bad{docs("CloudDocs"), "UseDevelopmentStorage"},
+           Bad{docs("Missing"), "remove \"connection\" to use the built-in document service"},
+       }) {
+    EXPECT_FALSE(parse(b.binding, error)) << b.binding;
+    if (std::string(b.expect) == "UseDevelopmentStorage")
+      EXPECT_NE(error.find("AccountEndpoint=https://localhost:8081/"), std::string::npos) << error;
+    else
+      EXPECT_NE(error.find(b.expect), std::string::npos) << error;
+    EXPECT_NE(error.find("f/function.json"), std::string::npos) << error;
+  }
 }
