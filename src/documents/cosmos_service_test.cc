@@ -42,6 +42,13 @@ class FailingWrites final : public api::DocumentStore {
   void read_feed(api::ContainerRef r, api::FeedOptions o, api::DocCallback<api::Page> d) override { s_.read_feed(r, o, d); }
   void query(api::ContainerRef r, std::shared_ptr<const api::DocumentQuery> q, api::FeedOptions o, api::DocCallback<api::Page> d) override { s_.query(r, q, o, d); }
   void read_change_feed(api::ContainerRef r, api::ChangeFeedOptions o, api::DocCallback<api::ChangeFeedPage> d) override { s_.read_change_feed(r, o, d); }
+  void patch_item(api::ContainerRef r, std::string id, api::PartitionKey pk, api::PatchSpec p, std::optional<std::string> m, api::DocCallback<api::Item> d) override {
+    s_.patch_item(r, id, pk, p, m, d);
+  }
+  void execute_batch(api::ContainerRef r, std::optional<api::PartitionKey> pk, std::vector<api::BatchOperation> ops, api::BatchOptions o,
+                     api::DocCallback<std::vector<api::BatchOperationResult>> d) override {
+    s_.execute_batch(r, pk, ops, o, d);
+  }
 
  private:
   api::DocumentStore& s_;
