@@ -936,7 +936,8 @@ bool is_system_property(std::string_view k) {
 }
 
 // A JSON pointer ("/a/b/0", `~0` = '~', `~1` = '/') as property names; an error text when it
-// is not one. The root ("" or "/") cannot be patched: an item is replaced with PUT.
+// is not one. The root ("" or "/") cannot be patched: an item is replaced with PUT. Unsure:
+// RFC 6901 allows empty property names ("/a//b"); we refuse them as the likelier typo.
 std::variant<std::vector<std::string>, std::string> parse_pointer(std::string_view p) {
   if (p.empty() || p[0] != '/') return std::string("does not start with '/'; paths look like \"/address/city\" or \"/tags/0\"");
   std::vector<std::string> out;
@@ -1106,7 +1107,9 @@ std::optional<DocError> apply_patch(json::object& doc, const std::vector<api::Pa
     }
     const auto& path = std::get<std::vector<std::string>>(segs);
     // The id and the store's own properties are not the client's to patch (a changed
-    // partition key is refused after all operations, where the new value is known).
+    // partition key is refused after all operations, where the new value is known). Unsure:
+    // the service's answer to a patch of /id or /_ts is undocumented; a replace ignores sent
+    // system properties, so refusing says plainly that such a patch would do nothing.
     auto protected_path = [&](const std::vector<std::string>& p) -> std::optional<DocError> {
       if (p.size() == 1 && p[0] == "id") return bad(what + "an item's id cannot change; create a new item instead");
       if (is_system_property(p[0])) return bad(what + p[0] + " is a system property the store maintains; patch your own properties");
