@@ -1575,9 +1575,14 @@ DocResult<RowCounts> row_counts(SqliteDb& db, const api::ContainerRef& ref) {
     st.bind(1, c->cid);
     if (st.step()) rc.items = st.i64(0);
   }
-  auto st = db.q("SELECT count(*) FROM doc_index WHERE cid=?1");
+  {
+    auto st = db.q("SELECT count(*) FROM doc_index WHERE cid=?1");
+    st.bind(1, c->cid);
+    if (st.step()) rc.index_entries = st.i64(0);
+  }
+  auto st = db.q("SELECT count(*) FROM doc_unique WHERE cid=?1");
   st.bind(1, c->cid);
-  if (st.step()) rc.index_entries = st.i64(0);
+  if (st.step()) rc.unique_entries = st.i64(0);
   return rc;
 }
 

@@ -92,6 +92,7 @@ DocResult<api::ChangeFeedPage> read_change_feed(SqliteDb& db, const api::Contain
 struct RowCounts {
   int64_t items = 0;
   int64_t index_entries = 0;
+  int64_t unique_entries = 0;  // doc_unique rows
 };
 DocResult<RowCounts> row_counts(SqliteDb& db, const api::ContainerRef& ref);
 

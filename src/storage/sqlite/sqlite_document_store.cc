@@ -157,7 +157,7 @@ void SqliteDocumentStore::row_counts(api::ContainerRef ref, api::DocCallback<Row
       [ref = std::move(ref)](SqliteDb& db) -> api::DocResult<RowCounts> {
         auto r = dt::row_counts(db, ref);
         if (!r) return r.error();
-        return RowCounts{r.value().items, r.value().index_entries};
+        return RowCounts{r.value().items, r.value().index_entries, r.value().unique_entries};
       },
       std::move(done)));
 }

@@ -62,10 +62,11 @@ class SqliteDocumentStore final : public api::DocumentStore {
                      std::vector<api::BatchOperation> operations, api::BatchOptions options,
                      api::DocCallback<std::vector<api::BatchOperationResult>> done) override;
 
-  // Test aid: stored item rows (live and expired) and index entries of a container.
+  // Test aid: stored item rows (live and expired), index and unique-key entries of a container.
   struct RowCounts {
     int64_t items = 0;
     int64_t index_entries = 0;
+    int64_t unique_entries = 0;
   };
   void row_counts(api::ContainerRef ref, api::DocCallback<RowCounts> done);
 
