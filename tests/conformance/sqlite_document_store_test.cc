@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <boost/json/parse.hpp>
+#include <sqlite3.h>
 
 #include "document_store_conformance.h"
 #include "storage/sqlite/document_tables.h"
@@ -131,6 +132,33 @@ TEST(SqliteDocumentStore, UniqueKeyRowsFollowWritesAndArePurgedWithTheirItems) {
   EXPECT_EQ(after.items, 2);
   EXPECT_EQ(after.unique_entries, 4);
   EXPECT_EQ(f.docs->create(c, obj(R"({"id":"again","pk":"q","email":"z"})")).error().code, api::DocErrc::conflict);
+}
+
+// A container whose unique keys were stored by an older version (no doc_unique rows, no
+// doc_unique_built mark): the first checked write builds the rows, then keys hold.
+TEST(SqliteDocumentStore, UniqueKeyRowsAreBuiltForContainersOfAnOlderVersion) {
+  Fixture f;
+  auto c = f.container(R"({"id":"legacy","partitionKey":{"paths":["/pk"]},"uniqueKeyPolicy":{"uniqueKeys":[{"paths":["/email"]}]}})");
+  auto obj = [](const char* t) { return json::parse(t).as_object(); };
+  ASSERT_TRUE(f.docs->create(c, obj(R"({"id":"1","pk":"p","email":"x"})")).ok());
+  ASSERT_TRUE(f.docs->create(c, obj(R"({"id":"2","pk":"p","email":"y"})")).ok());
+  f.docs.reset();
+  f.store.reset();
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open((f.dir + "/nimbus.db").c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, "DELETE FROM doc_unique; DELETE FROM doc_unique_built;", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  f.store = open_sqlite(f.dir, f.clock);
+  f.docs = std::make_unique<SyncDocs>(*f.store);
+  EXPECT_EQ(f.counts(c).unique_entries, 0);
+  auto dup = f.docs->create(c, obj(R"({"id":"3","pk":"p","email":"x"})"));
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().code, api::DocErrc::conflict);
+  EXPECT_EQ(f.counts(c).unique_entries, 2);
+  EXPECT_TRUE(f.docs->create(c, obj(R"({"id":"3","pk":"p","email":"z"})")).ok());
+  EXPECT_EQ(f.counts(c).unique_entries, 3);
 }
 
 TEST(SqliteDocumentStore, ApplyPatchEdgeCases) {

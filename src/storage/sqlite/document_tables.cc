@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS doc_unique(
   val BLOB NOT NULL,
   item INTEGER NOT NULL,
   PRIMARY KEY(cid, pk, k, val)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS doc_unique_built(cid INTEGER PRIMARY KEY);
 )sql";
 
 namespace {
@@ -536,6 +537,35 @@ void remove_unique(SqliteDb& db, int64_t cid, const std::vector<UniqueKey>& keys
   }
 }
 
+// Makes sure doc_unique holds the rows of every item of `c`. A container created before unique
+// keys were enforced (its policy was stored, not checked) has items without rows; the first
+// write that checks its keys builds them, so enforcement starts with the data as it is. A
+// value old items already share gets one row, the first item's: nothing is refused or changed,
+// and once that item lets go of the value it is free again although the others still hold it.
+void ensure_unique_rows(SqliteDb& db, const Container& c) {
+  {
+    auto st = db.q("SELECT 1 FROM doc_unique_built WHERE cid=?1");
+    st.bind(1, c.cid);
+    if (st.step()) return;
+  }
+  struct Old { int64_t seq; std::string pk, body; };
+  std::vector<Old> rows;
+  {
+    auto st = db.q("SELECT seq, pk, body FROM doc_items WHERE cid=?1 AND expires>?2");
+    st.bind(1, c.cid).bind(2, db.now);
+    while (st.step()) rows.push_back({st.i64(0), st.text(1), st.text(2)});
+  }
+  for (auto& r : rows)
+    for (auto& [k, val] : unique_entries(parse_body(r.body), c.unique_keys)) {
+      auto st = db.q("INSERT OR IGNORE INTO doc_unique(cid,pk,k,val,item) VALUES(?1,?2,?3,?4,?5)");
+      st.bind(1, c.cid).bind(2, r.pk).bind(3, k).bind_blob(4, val).bind(5, r.seq);
+      st.step();
+    }
+  auto st = db.q("INSERT INTO doc_unique_built(cid) VALUES(?1)");
+  st.bind(1, c.cid);
+  st.step();
+}
+
 // The first unique key `doc` would share with another live item of its partition, as a
 // conflict naming the key, the value and that item; nullopt when none. `self` is the item's
 // own row (its current values are no conflict), -1 for a new item.
@@ -764,6 +794,11 @@ DocResult<api::ContainerInfo> create_container(SqliteDb& db, const std::string& 
   st.bind(1, dbid).bind(2, database).bind(3, ref.container).bind(4, def).bind(5, c.etag).bind(6, c.ts);
   st.step();
   c.cid = sqlite3_last_insert_rowid(db.conn);
+  {
+    auto built = db.q("INSERT OR REPLACE INTO doc_unique_built(cid) VALUES(?1)");  // empty: nothing to build
+    built.bind(1, c.cid);
+    built.step();
+  }
   return api::ContainerInfo{c.spec, container_resource(c)};
 }
 
@@ -794,8 +829,8 @@ DocResult<std::vector<api::ContainerInfo>> list_containers(SqliteDb& db, const s
 DocResult<void> delete_container(SqliteDb& db, const api::ContainerRef& ref) {
   auto c = load_container(db, ref);
   if (!c) return container_not_found(ref);
-  for (const char* sql : {"DELETE FROM doc_index WHERE cid=?1", "DELETE FROM doc_unique WHERE cid=?1", "DELETE FROM doc_items WHERE cid=?1",
-                          "DELETE FROM doc_containers WHERE cid=?1"}) {
+  for (const char* sql : {"DELETE FROM doc_index WHERE cid=?1", "DELETE FROM doc_unique WHERE cid=?1", "DELETE FROM doc_unique_built WHERE cid=?1",
+                          "DELETE FROM doc_items WHERE cid=?1", "DELETE FROM doc_containers WHERE cid=?1"}) {
     auto st = db.q(sql);
     st.bind(1, c->cid);
     st.step();
@@ -856,8 +891,11 @@ DocResult<api::Item> write_item(SqliteDb& db, WriteMode mode, const api::Contain
   if (text.size() > api::kMaxItemBytes)
     return DocError{DocErrc::too_large, "item \"" + id + "\" is " + std::to_string(text.size()) + " bytes with its system properties, over the 2 MB (2097152 bytes) limit; split it or store large payloads elsewhere"};
   int64_t expires = expiry(*c, doc, db.now);
-  if (!c->unique_keys.empty())
+  if (!c->unique_keys.empty()) {
+    // Derived rows only (a container of an older version); harmless if this write then fails.
+    ensure_unique_rows(db, *c);
     if (auto e = unique_conflict(db, *c, pk_text, existing ? existing->seq : -1, doc)) return *e;
+  }
 
   // 2. The writes.
   bump_lsn(db, *c);

@@ -19,7 +19,9 @@
 //   are removed by recomputing them from the old body (no second index on item).
 // - doc_unique (cid, pk, unique key number, value tuple, item): the container's
 //   uniqueKeyPolicy per logical partition; the primary key makes the check one lookup; entries
-//   are derived from the body like doc_index entries.
+//   are derived from the body like doc_index entries. doc_unique_built (cid) marks containers
+//   whose rows are complete; for one of an older version the first checked write builds them
+//   (derived rows only: the one write before a check that may still refuse the operation).
 //
 // Threading: every function runs on the engine's writer thread inside its batch transaction.
 // SQLite failures throw SqlError (the engine rolls the batch back); expected failures are
