@@ -288,8 +288,8 @@ struct PatchOperation {
   enum class Op { add, set, replace, remove, incr, move };
   Op op = Op::set;
   std::string path;
-  std::string from;                // move only
-  boost::json::value value;        // add, set, replace, incr
+  std::string from;          // move only
+  boost::json::value value;  // add, set, replace, incr
 };
 
 struct PatchSpec {
@@ -314,7 +314,7 @@ struct BatchOperation {
   std::optional<PartitionKey> partition_key;
   boost::json::object body;  // create, upsert, replace
   PatchSpec patch;           // patch
-  std::optional<std::string> if_match;       // replace, remove, patch (and upsert of an existing item)
+  std::optional<std::string> if_match;       // replace, remove, patch, upsert
   std::optional<std::string> if_none_match;  // read: the current _etag answers 304
 };
 
