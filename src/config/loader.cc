@@ -7,9 +7,11 @@
 #include <filesystem>
 #include <set>
 
+#include "api/document_store.h"
 #include "api/queue_store.h"
 #include "bindings/expressions.h"
 #include "common/duration.h"
+#include "common/ids.h"
 #include "common/json_util.h"
 #include "http/route_template.h"
 
@@ -388,11 +390,34 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
           if (!dk.value().is_string() || dk.value().as_string().empty())
             return err(file, dp, "must be the account key (base64), or \"%SETTING%\"");
           app.document_service.key = std::string(dk.value().as_string());
+        } else if (dk.key() == "certificate" || dk.key() == "certificateKey") {
+          // PEM files for the endpoint's HTTPS, relative to the app folder; checked here so a
+          // typo is named with its key instead of failing at the first handshake.
+          bool is_cert = dk.key() == "certificate";
+          const char* what = is_cert ? "a PEM certificate file" : "the certificate's PEM private key file";
+          if (!dk.value().is_string() || dk.value().as_string().empty())
+            return err(file, dp, std::string("must be the path of ") + what +
+                                     " (relative to the app folder), or leave both certificate "
+                                     "and certificateKey out to use the one generated in "
+                                     "<data>/tls/");
+          fs::path p(std::string(dk.value().as_string()));
+          if (!p.is_absolute() && !app.root.empty()) p = fs::path(app.root) / p;
+          std::error_code ec;
+          if (!fs::is_regular_file(p, ec))
+            return err(file, dp, quoted(dk.value()) + " (" + p.string() + ") is not a file; give " +
+                                     what + ", relative to the app folder");
+          (is_cert ? app.document_service.certificate : app.document_service.certificate_key) =
+              p.string();
         } else {
           app.warnings.push_back(file + ": " + dp + ": unknown key, ignored (known: enabled, "
-                                                    "port, key)");
+                                                    "port, key, certificate, certificateKey)");
         }
       }
+      if (app.document_service.certificate.empty() != app.document_service.certificate_key.empty())
+        return err(file, path + (app.document_service.certificate.empty() ? ".certificate"
+                                                                          : ".certificateKey"),
+                   "is missing: give certificate and certificateKey together, or neither to use "
+                   "the certificate generated in <data>/tls/");
     } else if (key == "queues") {
       if (!kv.value().is_object()) return err(file, path, "must be an object");
       if (auto e = timespan_field(kv.value().as_object(), "leaseDuration", file,
@@ -701,36 +726,163 @@ std::string parse_queue_output(const BindingContext& c, FunctionSpec& fn) {
   return {};
 }
 
+// A string property of a binding, app settings resolved ("%Name%"); the first of `keys`
+// present wins (later keys are the v3 extension's older names). Required unless `fallback`.
+std::string string_field(const BindingContext& c, std::vector<const char*> keys, const char* what,
+                         std::string& out, const std::string* fallback = nullptr) {
+  for (const char* k : keys) {
+    auto* v = c.bo.if_contains(k);
+    if (!v) continue;
+    if (!v->is_string() || v->as_string().empty())
+      return err(c.display, c.bp + "." + k, "must be a non-empty string");
+    auto resolved = resolve_setting(std::string(v->as_string()), c.settings);
+    if (!resolved)
+      return err(c.display, c.bp + "." + k,
+                 quoted(*v) + " names an app setting that does not exist; add it to "
+                              "local.settings.json Values");
+    out = *resolved;
+    return std::string();
+  }
+  if (fallback) {
+    out = *fallback;
+    return std::string();
+  }
+  return err(c.display, c.bp + "." + keys.front(), std::string("is required: ") + what);
+}
+
+// `connection` names where the documents live; Nimbus serves them itself, so any value is
+// accepted (a cloud account's setting still reaches the built-in store), but it must be a
+// string as in Azure.
+std::string connection_field(const BindingContext& c) {
+  for (const char* k : {"connection", "connectionStringSetting", "leaseConnection"})
+    if (auto* v = c.bo.if_contains(k); v && !v->is_string())
+      return err(c.display, c.bp + "." + k, "must be a string (an app setting name)");
+  return {};
+}
+
 // function.json "cosmosDB" out: databaseName and containerName (collectionName in the v3
 // extension); connection is accepted and the built-in store is used.
 std::string parse_document_output(const BindingContext& c, FunctionSpec& fn) {
   api::DocumentOutputSpec d;
-  auto field = [&](std::vector<const char*> keys, const char* what, std::string& out) {
-    for (const char* k : keys) {
-      auto* v = c.bo.if_contains(k);
-      if (!v) continue;
-      if (!v->is_string() || v->as_string().empty())
-        return err(c.display, c.bp + "." + k, "must be a non-empty string");
-      auto resolved = resolve_setting(std::string(v->as_string()), c.settings);
-      if (!resolved)
-        return err(c.display, c.bp + "." + k,
-                   quoted(*v) + " names an app setting that does not exist; add it to "
-                                "local.settings.json Values");
-      out = *resolved;
-      return std::string();
-    }
-    return err(c.display, c.bp + "." + keys.front(), std::string("is required: ") + what);
-  };
-  if (auto e = field({"databaseName"}, "the database's id", d.database); !e.empty()) return e;
-  if (auto e = field({"containerName", "collectionName"}, "the container's id", d.container);
+  if (auto e = string_field(c, {"databaseName"}, "the database's id", d.database); !e.empty())
+    return e;
+  if (auto e = string_field(c, {"containerName", "collectionName"}, "the container's id",
+                            d.container);
       !e.empty())
     return e;
-  if (auto* create = c.bo.if_contains("createIfNotExists");
-      create && create->is_bool() && create->as_bool())
-    return err(c.display, c.bp + ".createIfNotExists",
-               "true is not supported yet; create the container first (with any Cosmos DB "
-               "client against the document endpoint) and set it to false");
+  if (auto e = connection_field(c); !e.empty()) return e;
+  if (auto* create = c.bo.if_contains("createIfNotExists")) {
+    if (!create->is_bool())
+      return err(c.display, c.bp + ".createIfNotExists", "must be true or false");
+    d.create_if_not_exists = create->as_bool();
+  }
+  std::string none;
+  if (auto e = string_field(c, {"partitionKey"}, "", d.partition_key_path, &none); !e.empty())
+    return e;
+  if (d.create_if_not_exists && (d.partition_key_path.size() < 2 || d.partition_key_path[0] != '/'))
+    return err(c.display, c.bp + ".partitionKey",
+               "is required with createIfNotExists: the path the new container is partitioned "
+               "on, e.g. \"/customerId\"");
   fn.outputs.push_back({c.binding_name, std::move(d)});
+  return {};
+}
+
+// function.json "cosmosDB" in: one document by id (+ partitionKey), or the rows of sqlQuery.
+std::string parse_document_input(const BindingContext& c, FunctionSpec& fn) {
+  api::DocumentInputSpec d;
+  std::string none;
+  if (auto e = string_field(c, {"databaseName"}, "the database's id", d.database); !e.empty())
+    return e;
+  if (auto e = string_field(c, {"containerName", "collectionName"}, "the container's id",
+                            d.container);
+      !e.empty())
+    return e;
+  if (auto e = connection_field(c); !e.empty()) return e;
+  if (auto e = string_field(c, {"id"}, "", d.id, &none); !e.empty()) return e;
+  if (auto e = string_field(c, {"partitionKey"}, "", d.partition_key, &none); !e.empty()) return e;
+  if (auto e = string_field(c, {"sqlQuery"}, "", d.sql_query, &none); !e.empty()) return e;
+  if (!d.id.empty() && !d.sql_query.empty())
+    return err(c.display, c.bp + ".sqlQuery",
+               "cannot be used with id; read one document by id, or query with sqlQuery");
+  if (d.id.empty() && d.sql_query.empty())
+    return err(c.display, c.bp + ".id",
+               "is required (with partitionKey), or give sqlQuery instead, e.g. "
+               "\"SELECT * FROM c WHERE c.customer = {customer}\"");
+  if (!d.id.empty() && d.partition_key.empty())
+    return err(c.display, c.bp + ".partitionKey",
+               "is required with id: the item's partition key value, e.g. \"{customer}\"");
+  if (fn.input(c.binding_name))
+    return err(c.display, c.bp + ".name",
+               "\"" + c.binding_name + "\" names another input binding too; give each its own name");
+  fn.inputs.push_back({c.binding_name, std::move(d)});
+  return {};
+}
+
+// function.json "cosmosDBTrigger" (extension 4.x names; v3's collectionName,
+// leaseCollectionName, leaseCollectionPrefix, createLeaseCollectionIfNotExists too).
+std::string parse_document_trigger(const BindingContext& c, FunctionSpec& fn) {
+  api::DocumentTriggerSpec t;
+  if (auto e = string_field(c, {"databaseName"}, "the monitored container's database", t.database);
+      !e.empty())
+    return e;
+  if (auto e = string_field(c, {"containerName", "collectionName"}, "the monitored container",
+                            t.container);
+      !e.empty())
+    return e;
+  if (auto e = connection_field(c); !e.empty()) return e;
+  if (auto e = string_field(c, {"leaseDatabaseName"}, "", t.lease_database, &t.database); !e.empty())
+    return e;
+  std::string leases = "leases", none;
+  if (auto e = string_field(c, {"leaseContainerName", "leaseCollectionName"}, "", t.lease_container,
+                            &leases);
+      !e.empty())
+    return e;
+  if (auto e = string_field(c, {"leaseContainerPrefix", "leaseCollectionPrefix"}, "",
+                            t.lease_prefix, &none);
+      !e.empty())
+    return e;
+  for (const char* k : {"createLeaseContainerIfNotExists", "createLeaseCollectionIfNotExists",
+                        "startFromBeginning"}) {
+    auto* v = c.bo.if_contains(k);
+    if (!v) continue;
+    if (!v->is_bool()) return err(c.display, c.bp + "." + k, "must be true or false");
+    (std::string_view(k) == "startFromBeginning" ? t.start_from_beginning
+                                                  : t.create_lease_container) = v->as_bool();
+  }
+  if (auto* v = c.bo.if_contains("startFromTime")) {
+    auto ms = v->is_string() ? parse_iso8601_ms(v->as_string()) : std::nullopt;
+    if (!ms)
+      return err(c.display, c.bp + ".startFromTime",
+                 quoted(*v) + " is not an ISO 8601 time; use e.g. \"2026-11-29T14:00:00Z\"");
+    if (t.start_from_beginning)
+      return err(c.display, c.bp + ".startFromTime",
+                 "cannot be used with startFromBeginning; keep one of them");
+    t.start_from_time_ms = *ms;
+  }
+  auto positive_int = [&](const char* k, int64_t max, int64_t& out) -> std::string {
+    auto* v = c.bo.if_contains(k);
+    if (!v) return {};
+    if (!v->is_int64() || v->as_int64() < 1 || v->as_int64() > max)
+      return err(c.display, c.bp + "." + k,
+                 quoted(*v) + " must be a whole number from 1 to " + std::to_string(max));
+    out = v->as_int64();
+    return {};
+  };
+  int64_t items = t.max_items_per_invocation, poll = t.feed_poll_delay.count();
+  // A batch is one invocation's payload: bounded so it stays far below the worker frame limit.
+  if (auto e = positive_int("maxItemsPerInvocation", api::kMaxMaxItemCount, items); !e.empty())
+    return e;
+  if (auto e = positive_int("feedPollDelay", 3'600'000, poll); !e.empty()) return e;
+  t.max_items_per_invocation = static_cast<int>(items);
+  t.feed_poll_delay = std::chrono::milliseconds(poll);
+  for (const std::string* id : {&t.database, &t.container, &t.lease_database, &t.lease_container})
+    if (auto e = api::check_resource_id(*id); !e.empty())
+      return err(c.display, c.bp, "\"" + *id + "\" " + e);
+  if (t.lease_database == t.database && t.lease_container == t.container)
+    return err(c.display, c.bp + ".leaseContainerName",
+               "names the monitored container itself; leases need a container of their own "
+               "(default \"leases\")");
+  fn.trigger = std::move(t);
   return {};
 }
 
@@ -747,8 +899,9 @@ constexpr BindingType kBindingTypes[] = {
     {"queueTrigger", "a queueTrigger binding", "in", true, parse_queue_trigger},
     {"http", "an http output binding", "out", false, parse_http_output},
     {"queue", "a queue output binding", "out", false, parse_queue_output},
-    {"cosmosDB", "a cosmosDB output binding (input bindings are not supported yet)", "out", false,
-     parse_document_output},
+    {"cosmosDBTrigger", "a cosmosDBTrigger binding", "in", true, parse_document_trigger},
+    {"cosmosDB", "a cosmosDB input binding", "in", false, parse_document_input},
+    {"cosmosDB", "a cosmosDB output binding", "out", false, parse_document_output},
 };
 
 std::string supported_types(bool triggers) {
@@ -758,19 +911,27 @@ std::string supported_types(bool triggers) {
   return out;
 }
 
-// Output binding properties with binding expressions, checked once the trigger is known.
-std::string check_output_expressions(const FunctionSpec& fn, const std::string& display) {
+// Binding properties with binding expressions (queue names, document ids, partition keys,
+// queries), checked once the trigger is known.
+std::string check_binding_expressions(const FunctionSpec& fn, const std::string& display) {
   std::vector<std::string> params;
   if (auto* h = fn.http()) {
     std::string ignored;
     if (auto t = http::RouteTemplate::parse(h->route, ignored)) params = t->parameter_names();
   }
-  for (size_t i = 0; i < fn.outputs.size(); ++i) {
-    const auto* q = std::get_if<api::QueueOutputSpec>(&fn.outputs[i].spec);
+  for (const auto& o : fn.outputs) {
+    const auto* q = std::get_if<api::QueueOutputSpec>(&o.spec);
     if (!q) continue;
     if (auto e = bindings::check_template(q->queue, fn, params); !e.empty())
-      return display + ": output binding \"" + fn.outputs[i].name + "\": queueName \"" +
-             q->queue + "\" " + e;
+      return display + ": output binding \"" + o.name + "\": queueName \"" + q->queue + "\" " + e;
+  }
+  for (const auto& in : fn.inputs) {
+    const auto& d = std::get<api::DocumentInputSpec>(in.spec);
+    for (auto [key, value] : {std::pair<const char*, const std::string*>{"id", &d.id},
+                              {"partitionKey", &d.partition_key},
+                              {"sqlQuery", &d.sql_query}})
+      if (auto e = bindings::check_template(*value, fn, params); !e.empty())
+        return display + ": input binding \"" + in.name + "\": " + key + " \"" + *value + "\" " + e;
   }
   return {};
 }
@@ -833,8 +994,10 @@ std::optional<FunctionSpec> parse_function(const std::string& name, const json::
       return fail(bp + ".direction",
                   quoted(bo.at("direction")) + " is not a direction; use \"in\" or \"out\"");
     const BindingType* type = nullptr;
+    // A type may have a row per direction (cosmosDB in and out): the matching one, else any,
+    // so the direction error below names what the type allows.
     for (const auto& t : kBindingTypes)
-      if (binding.type == t.type) type = &t;
+      if (binding.type == t.type && (!type || binding.direction == t.direction)) type = &t;
     if (!type) {
       bool is_trigger = binding.type.size() > 7 &&
                         binding.type.compare(binding.type.size() - 7, 7, "Trigger") == 0;
@@ -851,7 +1014,7 @@ std::optional<FunctionSpec> parse_function(const std::string& name, const json::
       if (++triggers > 1)
         return fail("bindings", "has more than one trigger; a function has exactly one");
       fn.trigger_name = binding.name;
-    } else if (fn.output(binding.name)) {
+    } else if (binding.direction == "out" && fn.output(binding.name)) {
       return fail(bp + ".name", "\"" + binding.name +
                                     "\" names another output binding too; give each its own name");
     }
@@ -871,7 +1034,7 @@ std::optional<FunctionSpec> parse_function(const std::string& name, const json::
     fn.retry = policy;
   }
   if (triggers == 0) return fail("bindings", "needs exactly one trigger binding (e.g. httpTrigger)");
-  if (auto e = check_output_expressions(fn, display); !e.empty()) {
+  if (auto e = check_binding_expressions(fn, display); !e.empty()) {
     error = e;
     return std::nullopt;
   }

@@ -384,7 +384,10 @@ awaitable<void> CosmosService::Impl::dispatch(api::HttpRequestData& req,
 
 void CosmosService::Impl::account(const api::HttpRequestData& req, Reply& r) {
   std::string host = req.host.empty() ? std::string("localhost") : req.host;
-  std::string endpoint = options.scheme + "://" + host + "/";
+  // A listener serving http and https on one port says which this request came over.
+  std::string_view proto = req.header("x-forwarded-proto");
+  std::string scheme = proto == "https" || proto == "http" ? std::string(proto) : options.scheme;
+  std::string endpoint = scheme + "://" + host + "/";
   json::object loc{{"name", "Nimbus"}, {"databaseAccountEndpoint", endpoint}};
   json::object body{
       // Not "localhost": the JS SDK ignores the location lists of an account with that id,

@@ -56,6 +56,16 @@ void Metrics::queue_message(const std::string& function, const std::string& queu
   ++queue_messages_[{function, queue, outcome}];
 }
 
+void Metrics::change_feed_batch(const std::string& function, const std::string& outcome) {
+  std::lock_guard lock(mu_);
+  ++change_feed_batches_[{function, outcome}];
+}
+
+void Metrics::change_feed_lag(const std::string& function, int64_t lsns) {
+  std::lock_guard lock(mu_);
+  change_feed_lag_[function] = lsns;
+}
+
 std::string Metrics::render() const {
   std::ostringstream o;
   std::lock_guard lock(mu_);
@@ -95,6 +105,17 @@ std::string Metrics::render() const {
   for (const auto& [k, v] : queue_messages_)
     o << "nimbus_queue_messages_total{function=\"" << esc(std::get<0>(k)) << "\",queue=\""
       << esc(std::get<1>(k)) << "\",outcome=\"" << esc(std::get<2>(k)) << "\"} " << v << "\n";
+  if (!change_feed_batches_.empty() || !change_feed_lag_.empty()) {
+    o << "# HELP nimbus_change_feed_batches_total cosmosDBTrigger batches by outcome.\n"
+         "# TYPE nimbus_change_feed_batches_total counter\n";
+    for (const auto& [k, v] : change_feed_batches_)
+      o << "nimbus_change_feed_batches_total{function=\"" << esc(k.first) << "\",outcome=\""
+        << esc(k.second) << "\"} " << v << "\n";
+    o << "# HELP nimbus_change_feed_lag_lsn Changes a cosmosDBTrigger lease is behind its "
+         "container.\n# TYPE nimbus_change_feed_lag_lsn gauge\n";
+    for (const auto& [f, v] : change_feed_lag_)
+      o << "nimbus_change_feed_lag_lsn{function=\"" << esc(f) << "\"} " << v << "\n";
+  }
   return o.str();
 }
 

@@ -145,6 +145,13 @@ api::HttpResponseData AdminRoutes::run_function(api::HttpRequestData& req) {
       !ec && body.is_object() ? body.as_object().if_contains("input") : nullptr;
   if (!input || !input->is_string())
     return http::json_error(400, "BadRequest", "the body must be {\"input\": \"<message text>\"}");
+  if (fn->documents()) {
+    if (!c_.change_feed_trigger)
+      return http::json_error(503, "Unavailable", "this host has no document store");
+    if (auto e = c_.change_feed_trigger->run_once(*fn, input->as_string()); !e.empty())
+      return http::json_error(400, "BadRequest", e);
+    return {202, {}, ""};
+  }
   if (!c_.queue_trigger) return http::json_error(503, "Unavailable", "this host has no queue store");
   c_.queue_trigger->run_once(*fn, std::string(input->as_string()));
   return {202, {}, ""};

@@ -679,6 +679,50 @@ TEST_P(DocumentStoreConformance, EffectsCommitDocumentsAndQueueWritesTogether) {
   fx_store.set_notice_listener(nullptr);
 }
 
+// A change-feed batch's outputs commit only with its lease's advance: a lease someone else
+// changed (stale If-Match) or deleted fails the whole Effects, outputs included, with the
+// codes the trigger reads as "lost the lease".
+TEST_P(DocumentStoreConformance, LeaseAdvanceCommitsWithTheOutputsOrNotAtAll) {
+  auto leases = make_container("leases", "/id");
+  auto out = make_container("out");
+  auto& fx_store = GetParam()->effects(*store_);
+  auto commit = [&](api::Effects fx) {
+    std::promise<api::QueueResult<api::CommitReceipt>> p;
+    auto f = p.get_future();
+    fx_store.commit(std::move(fx), [&p](api::QueueResult<api::CommitReceipt> r) { p.set_value(std::move(r)); });
+    return f.get();
+  };
+  auto lease = docs_->create(leases, obj(R"({"id":"L","ContinuationToken":"\"0\""})"));
+  ASSERT_TRUE(lease.ok()) << lease.error().message;
+  auto advance = [&](const std::string& etag, const char* token, const char* doc_id) {
+    api::Effects fx;
+    fx.upsert(out, obj(std::string(R"({"id":")") + doc_id + R"(","pk":"p"})"));
+    auto body = obj(std::string(R"({"id":"L","ContinuationToken":")") + token + "\"}");
+    fx.acknowledge(api::LeaseAdvance{leases, body, pk("L"), etag});
+    return commit(std::move(fx));
+  };
+  auto ok = advance(lease.value().etag, "5", "o1");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  ASSERT_TRUE(ok.value().lease.has_value());
+  auto now = docs_->read(leases, "L", pk("L"));
+  EXPECT_EQ(now.value().etag, ok.value().lease->etag);
+  EXPECT_EQ(now.value().document.at("ContinuationToken"), "5");
+  EXPECT_TRUE(docs_->read(out, "o1", pk("p")).ok());
+
+  // The old _etag is stale now: nothing of this Effects lands.
+  auto stale = advance(lease.value().etag, "9", "o2");
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error().code, api::QueueErrc::pop_receipt_mismatch) << stale.error().message;
+  EXPECT_ERR(docs_->read(out, "o2", pk("p")), DocErrc::not_found);
+  EXPECT_EQ(docs_->read(leases, "L", pk("L")).value().document.at("ContinuationToken"), "5");
+
+  ASSERT_TRUE(docs_->remove(leases, "L", pk("L")).ok());
+  auto gone = advance(ok.value().lease->etag, "9", "o3");
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, api::QueueErrc::message_not_found) << gone.error().message;
+  EXPECT_ERR(docs_->read(out, "o3", pk("p")), DocErrc::not_found);
+}
+
 TEST_P(DocumentStoreConformance, ConcurrentWritersEachGetADistinctLsn) {
   auto c = make_container("conc");
   constexpr int kWrites = 500;

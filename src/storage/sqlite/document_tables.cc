@@ -1710,4 +1710,25 @@ std::variant<api::WriteReceipt, api::QueueError> apply(SqliteDb& db, const api::
   return api::WriteReceipt(api::DocumentReceipt{w.id, "", r.value(), false});
 }
 
+std::optional<api::QueueError> check(const api::LeaseAdvance& a) {
+  if (auto e = check_ref(a.container)) return e;
+  auto* id = a.lease.if_contains("id");
+  if (!id || !id->is_string())
+    return api::QueueError{api::QueueErrc::invalid_argument, "a lease document has no string \"id\""};
+  if (auto e = check_body(a.lease)) return to_queue_error(*e);
+  return std::nullopt;
+}
+
+std::variant<api::DocumentReceipt, api::QueueError> apply(SqliteDb& db, const api::LeaseAdvance& a) {
+  std::string id(a.lease.at("id").as_string());
+  auto r = write_item(db, WriteMode::replace, a.container, a.partition_key, a.lease, &id, a.if_match);
+  if (!r) {
+    auto e = to_queue_error(r.error());
+    if (r.error().code == DocErrc::precondition_failed) e.code = api::QueueErrc::pop_receipt_mismatch;
+    if (r.error().code == DocErrc::not_found) e.code = api::QueueErrc::message_not_found;
+    return e;
+  }
+  return api::DocumentReceipt{id, r.value().etag, r.value().lsn, false};
+}
+
 }  // namespace nimbus::storage::document_tables

@@ -110,6 +110,10 @@ std::optional<api::QueueError> check(const api::DocumentUpsert& w);
 std::optional<api::QueueError> check(const api::DocumentDelete& w);
 std::variant<api::WriteReceipt, api::QueueError> apply(SqliteDb& db, const api::DocumentUpsert& w);
 std::variant<api::WriteReceipt, api::QueueError> apply(SqliteDb& db, const api::DocumentDelete& w);
+// A change-feed lease's advance (api::LeaseAdvance): a replace under If-Match. A changed lease
+// is pop_receipt_mismatch, a missing one message_not_found (the trigger's "lost the lease").
+std::optional<api::QueueError> check(const api::LeaseAdvance& a);
+std::variant<api::DocumentReceipt, api::QueueError> apply(SqliteDb& db, const api::LeaseAdvance& a);
 
 // Exposed for unit tests: the order-preserving typed encoding of an index value (nullopt for
 // objects and arrays, which are not index values) and the stored path of a property path.
