@@ -72,6 +72,13 @@ if(NOT NIMBUS_UNIT_ONLY)
     set_tests_properties(e2e_cosmos_sdk PROPERTIES
       LABELS e2e TIMEOUT 300
       ENVIRONMENT "NIMBUS_DOCS_SERVER_BIN=$<TARGET_FILE:nimbus-docs-server>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
+    # The same client on patch, transactional batch, bulk and unique keys (issue 9 item 2).
+    add_test(NAME e2e_cosmos_sdk_items
+      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=120000
+              ${CMAKE_SOURCE_DIR}/tests/e2e/cosmos_sdk_items.test.mjs)
+    set_tests_properties(e2e_cosmos_sdk_items PROPERTIES
+      LABELS e2e TIMEOUT 180
+      ENVIRONMENT "NIMBUS_DOCS_SERVER_BIN=$<TARGET_FILE:nimbus-docs-server>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
     # The same client over https (the generated self-signed certificate) on the same port.
     add_test(NAME e2e_cosmos_https
       COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=240000
