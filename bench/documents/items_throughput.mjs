@@ -1,7 +1,8 @@
-// Timing program (not a test; no ctest entry): creates one by one vs transactional batches vs
-// bulk, and patch vs read+replace, through @azure/cosmos against nimbus-docs-server. Run:
-//   cd tests/e2e && NIMBUS_DOCS_SERVER_BIN=../../build/release/nimbus-docs-server node measure_items.mjs
-import { startDocsServer, cosmosClient } from "./lib/docs_server.mjs";
+// Timing program: creates one by one vs transactional batches vs bulk, and patch vs
+// read+replace, through @azure/cosmos against nimbus-docs-server. Bounded: 2,000 items per
+// case. Run from the repository root:
+//   NIMBUS_DOCS_SERVER_BIN=build/release/nimbus-docs-server node bench/documents/items_throughput.mjs
+import { startDocsServer, cosmosClient } from "../../tests/e2e/lib/docs_server.mjs";
 const server = await startDocsServer();
 try {
   const c = cosmosClient(server.port);
