@@ -203,6 +203,15 @@ struct CosmosService::Impl {
   AsyncDocumentStore& store;
   Options options;
   Logger& log;
+  mutable std::mutex counts_mu;
+  std::map<std::pair<std::string, int>, uint64_t> counts;  // (operation, status) -> answers
+
+  void count(const api::HttpRequestData& req, const ResourceAddress& addr, int status) {
+    std::string op = operation_of(req, addr);
+    std::lock_guard lock(counts_mu);
+    ++counts[{std::move(op), status}];
+  }
+  static std::string operation_of(const api::HttpRequestData& req, const ResourceAddress& a);
 
   Impl(AsyncDocumentStore& s, Options o, Logger& l) : store(s), options(std::move(o)), log(l) {}
 
@@ -227,6 +236,45 @@ struct CosmosService::Impl {
                      Reply& r);
   bool max_item_count(const api::HttpRequestData& req, int& out, Reply& r);
 };
+
+std::string CosmosService::Impl::operation_of(const api::HttpRequestData& req,
+                                             const ResourceAddress& a) {
+  const std::string& m = req.method;
+  size_t n = a.segments.size();
+  if (a.type == "docs") {
+    bool item = n % 2 == 0;  // dbs/d/colls/c/docs/id
+    if (item)
+      return m == "GET" ? "read" : m == "PUT" ? "replace" : m == "PATCH" ? "patch"
+             : m == "DELETE" ? "delete" : "docs." + m;
+    if (m == "GET") return req.header("a-im").empty() ? "readFeed" : "changeFeed";
+    if (m != "POST") return "docs." + m;
+    if (header_true(req, "x-ms-cosmos-is-query-plan-request")) return "queryPlan";
+    if (header_true(req, "x-ms-documentdb-isquery") ||
+        req.header("content-type").starts_with("application/query+json"))
+      return "query";
+    if (header_true(req, "x-ms-cosmos-is-batch-request"))
+      return header_true(req, "x-ms-cosmos-batch-atomic") ? "batch" : "bulk";
+    return header_true(req, "x-ms-documentdb-is-upsert") ? "upsert" : "create";
+  }
+  std::string lower_method;
+  for (char c : m) lower_method += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string resource = a.type == "dbs"    ? "database"
+                         : a.type == "colls" ? "container"
+                         : a.type.empty()    ? "account"
+                                             : a.type;
+  return resource + "." + lower_method;
+}
+
+std::string CosmosService::render_metrics() const {
+  std::string out =
+      "# HELP nimbus_document_operations_total Document service requests by operation and "
+      "status.\n# TYPE nimbus_document_operations_total counter\n";
+  std::lock_guard lock(impl_->counts_mu);
+  for (const auto& [k, v] : impl_->counts)
+    out += "nimbus_document_operations_total{operation=\"" + k.first + "\",status=\"" +
+           std::to_string(k.second) + "\"} " + std::to_string(v) + "\n";
+  return out;
+}
 
 CosmosService::CosmosService(AsyncDocumentStore& store, Options options, Logger& log)
     : impl_(std::make_unique<Impl>(store, std::move(options), log)) {}
@@ -271,14 +319,15 @@ std::optional<api::HttpResponseData> CosmosService::admit(api::HttpRequestData& 
   ResourceAddress addr;
   if (precheck(req, impl_->options, addr, r)) return std::nullopt;
   finish(r);
+  impl_->count(req, addr, r.data.status);
   return std::move(r.data);
 }
 
 awaitable<api::HttpResponseData> CosmosService::handle(api::HttpRequestData& req) {
   Impl& self = *impl_;
   Reply r;
+  ResourceAddress addr;
   try {
-    ResourceAddress addr;
     if (!precheck(req, self.options, addr, r)) {
       // answered
     } else if (req.body.size() > kMaxRequestBody) {
@@ -298,6 +347,7 @@ awaitable<api::HttpResponseData> CosmosService::handle(api::HttpRequestData& req
          "the operator the ActivityId " + r.activity_id + ".");
   }
   finish(r);
+  self.count(req, addr, r.data.status);
   co_return std::move(r.data);
 }
 

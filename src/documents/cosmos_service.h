@@ -17,7 +17,9 @@
 // Ownership: borrows the store facade and the logger. Thread-safety: handle() runs on the I/O
 // thread and never blocks (store work completes through the facade).
 #include <boost/asio/awaitable.hpp>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -55,6 +57,12 @@ class CosmosService {
   // buffer a body; nullopt to go on. handle() checks again (the signature never covers the
   // body, so both decide alike).
   std::optional<api::HttpResponseData> admit(api::HttpRequestData& req);
+
+  // Requests answered so far, by operation and status, as Prometheus text
+  // (nimbus_document_operations_total{operation="create",status="201"}). Operations: create,
+  // upsert, read, replace, patch, delete, query, queryPlan, readFeed, changeFeed, batch, bulk,
+  // and "<resource>.<method>" for databases, containers, /pkranges and the account.
+  std::string render_metrics() const;
 
  private:
   struct Impl;

@@ -82,6 +82,7 @@ awaitable<api::HttpResponseData> AdminRoutes::metrics() {
   std::string text = c_.metrics.render() + observability::Metrics::render_process() +
                      "# HELP nimbus_build_info Nimbus version.\n# TYPE nimbus_build_info gauge\n"
                      "nimbus_build_info{version=\"" + kVersion + "\"} 1\n";
+  if (c_.documents) text += c_.documents->render_metrics();
   if (c_.store) {
     // Depth and age of the oldest message of every queue a trigger listens on, and of its
     // poison queue (where failed messages wait for someone to look).

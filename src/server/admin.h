@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "api/invocation.h"
+#include "documents/cosmos_service.h"
 #include "config/app_spec.h"
 #include "observability/metrics.h"
 #include "queue/async_queue_store.h"
@@ -27,6 +28,7 @@ class AdminRoutes {
     queue::AsyncQueueStore* store;           // null: the host has no store
     triggers::QueueTrigger* queue_trigger;   // null: no queue-triggered functions can run
     triggers::ChangeFeedTrigger* change_feed_trigger;  // null: the host has no store
+    const documents::CosmosService* documents;         // null: no document service
     std::string queue_account;               // whose queues /metrics reports
     std::chrono::steady_clock::time_point started;
   };

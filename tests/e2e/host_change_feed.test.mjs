@@ -90,6 +90,9 @@ test("a failing batch is retried, not skipped, and succeeds once the function do
   assert.match(m.body, /nimbus_change_feed_batches_total\{function="audit",outcome="failed"\} 2/);
   assert.match(m.body, /nimbus_change_feed_batches_total\{function="audit",outcome="processed"\} 1/);
   assert.match(m.body, /nimbus_change_feed_lag_lsn\{function="audit"\} 0/);
+  // The document service's own requests, by operation and status.
+  assert.match(m.body, /nimbus_document_operations_total\{operation="create",status="201"\} [1-9]/);
+  assert.match(m.body, /nimbus_document_operations_total\{operation="container.post",status="201"\} [1-9]/);
   await stopNimbus(host);
 });
 
