@@ -88,6 +88,8 @@ struct AppSpec {
   bool synchronous_full = true;      // nimbus.storage.synchronous: FULL (default) or NORMAL
   std::map<std::string, std::string> values;  // local.settings.json Values: workers' env only
   int local_http_port = 0;                    // local.settings.json Host.LocalHttpPort, 0 = unset
+  std::string cors;                           // local.settings.json Host.CORS ("" = off)
+  bool cors_credentials = false;              // local.settings.json Host.CORSCredentials
   std::vector<api::FunctionSpec> functions;
   std::vector<std::string> warnings;          // reported once at start
   std::vector<std::string> function_errors;   // functions refused, one message each

@@ -614,6 +614,20 @@ void apply_local_settings(const json::value& doc, AppSpec& app) {
         app.warnings.push_back(file + ": Host.LocalHttpPort: must be a port number 1..65535; "
                                       "ignored");
     }
+    // As Core Tools: allowed origins for the function port, checked when the host starts.
+    if (auto* cors = host->as_object().if_contains("CORS")) {
+      if (cors->is_string())
+        app.cors = std::string(cors->as_string());
+      else
+        app.warnings.push_back(file + ": Host.CORS: must be a string such as "
+                                      "\"http://localhost:3000\" or \"*\"; ignored");
+    }
+    if (auto* cred = host->as_object().if_contains("CORSCredentials")) {
+      if (cred->is_bool())
+        app.cors_credentials = cred->as_bool();
+      else
+        app.warnings.push_back(file + ": Host.CORSCredentials: must be true or false; ignored");
+    }
   }
 }
 

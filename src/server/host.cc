@@ -14,6 +14,7 @@
 #include "http/router.h"
 #include "observability/metrics.h"
 #include "documents/async_document_store.h"
+#include "http/cors.h"
 #include "documents/cosmos_service.h"
 #include "security/tls_cert.h"
 #include "queue/async_queue_store.h"
@@ -153,6 +154,17 @@ class Host {
     if (std::string refusal = network_refusal(); !refusal.empty()) {
       report(refusal);
       return 2;
+    }
+    std::string origins = options_.cors.empty() ? draft_.cors : options_.cors;
+    if (!origins.empty()) {
+      std::string error;
+      cors_ = http::CorsPolicy::parse(origins, options_.cors_credentials || draft_.cors_credentials,
+                                      error);
+      if (!cors_) {
+        report(std::string(options_.cors.empty() ? "local.settings.json: Host.CORS: "
+                                                 : "--cors: ") + error);
+        return 2;
+      }
     }
     if (options_.no_auth) {
       log_.warn("Host.Startup",
@@ -469,13 +481,20 @@ class Host {
         io_, so,
         [this](api::HttpRequestData& req) -> awaitable<api::HttpResponseData> {
           if (AdminRoutes::owns(req.path)) co_return co_await admin_->handle(req);
-          co_return co_await http_trigger_->handle(req);
+          api::HttpResponseData res = co_await http_trigger_->handle(req);
+          if (cors_) cors_->decorate(req, res);
+          co_return res;
         },
         log_,
-        // Refusals that need only the headers, so no body is read for them.
+        // Refusals that need only the headers, so no body is read for them; CORS preflights
+        // are answered here too, before routing (a route need not allow OPTIONS).
         [this](api::HttpRequestData& req) -> std::optional<api::HttpResponseData> {
           if (AdminRoutes::owns(req.path)) return admin_->admit(req);
-          return http_trigger_->admit(req);
+          if (cors_)
+            if (auto pre = cors_->preflight(req)) return pre;
+          auto refused = http_trigger_->admit(req);
+          if (refused && cors_) cors_->decorate(req, *refused);
+          return refused;
         });
     if (!server_->listen(error)) return false;
     server_->start();
@@ -597,6 +616,7 @@ class Host {
   std::unique_ptr<triggers::QueueTrigger> queue_trigger_;
   std::unique_ptr<triggers::ChangeFeedTrigger> change_feed_trigger_;
   std::unique_ptr<triggers::DocumentInputs> doc_inputs_;
+  std::optional<http::CorsPolicy> cors_;
   std::unique_ptr<AdminRoutes> admin_;
   std::unique_ptr<http::HttpServer> server_;
 };

@@ -16,6 +16,9 @@ struct StartOptions {
   int queue_port = -1;  // -1: host.json nimbus.queueService.port (10001); 0: any free port
   int docs_port = -1;   // -1: host.json nimbus.documentService.port (8081); 0: any free port
   std::string worker_exe;  // nimbus-worker beside the nimbus binary
+  // --cors ORIGINS / --cors-credentials: override local.settings.json Host.CORS(Credentials).
+  std::string cors;
+  bool cors_credentials = false;
 };
 
 // Runs the host; returns the process exit code.

@@ -18,13 +18,16 @@ namespace {
 constexpr const char* kUsage =
     "usage:\n"
     "  nimbus start APP_DIR [--port N] [--queue-port N] [--docs-port N] [--host ADDR] [--data DIR]\n"
-    "               [--no-auth] [--allow-insecure-network]\n"
+    "               [--cors ORIGINS] [--cors-credentials] [--no-auth] [--allow-insecure-network]\n"
     "      Serve an Azure Functions app folder (host.json, <fn>/function.json) or a native app.\n"
     "      --port     HTTP port (default: local.settings.json Host.LocalHttpPort, else 7071)\n"
     "      --queue-port  Azure-Queue-compatible service port (default 10001; 0 picks a free one)\n"
     "      --docs-port   Cosmos DB NoSQL API port (default 8081; 0 picks a free one)\n"
     "      --host     address to listen on (default 127.0.0.1)\n"
     "      --data     data directory for keys and state (default APP_DIR/.nimbus-data)\n"
+    "      --cors     allowed browser origins, comma-separated or '*' (default:\n"
+    "                 local.settings.json Host.CORS; off when neither is set)\n"
+    "      --cors-credentials  allow credentials in cross-origin calls (Host.CORSCredentials)\n"
     "      --no-auth  accept every request without a key (local development only)\n"
     "      --allow-insecure-network  allow --no-auth and the queue service's published\n"
     "                 development key on a --host that is not loopback (refused otherwise)\n"
@@ -92,6 +95,12 @@ int main(int argc, char** argv) {
         const char* v = value();
         if (!v) return usage_error("--host needs an address such as 127.0.0.1");
         o.address = v;
+      } else if (a == "--cors") {
+        const char* v = value();
+        if (!v) return usage_error("--cors needs origins, e.g. --cors http://localhost:3000 or --cors '*'");
+        o.cors = v;
+      } else if (a == "--cors-credentials") {
+        o.cors_credentials = true;
       } else if (a == "--no-auth") {
         o.no_auth = true;
       } else if (a == "--allow-insecure-network") {
