@@ -452,6 +452,7 @@ class Host {
   bool start_queue_trigger(std::string& error) {
     if (!async_store_) return true;
     if (error = triggers::QueueTrigger::check(*app_); !error.empty()) return false;
+    if (error = triggers::ChangeFeedTrigger::check(*app_); !error.empty()) return false;
     queue_trigger_ = std::make_unique<triggers::QueueTrigger>(
         io_, *async_store_, *effects_, *dispatcher_, *app_, kTriggerAccount, metrics_, log_);
     change_feed_trigger_ = std::make_unique<triggers::ChangeFeedTrigger>(

@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <map>
 
 #include "common/ids.h"
 #include "runtime/pull_listener.h"
@@ -75,6 +76,21 @@ struct ChangeFeedTrigger::Listener {
 
 std::string ChangeFeedTrigger::lease_id(const api::DocumentTriggerSpec& t) {
   return t.lease_prefix + "nimbus_" + t.database + "_" + t.container + "..0";
+}
+
+std::string ChangeFeedTrigger::check(const config::AppSpec& app) {
+  std::map<std::string, std::string> owners;  // lease container + id -> function
+  for (const auto& fn : app.functions) {
+    const auto* t = fn.documents();
+    if (fn.disabled || !t) continue;
+    std::string key = t->lease_database + "/" + t->lease_container + "/" + lease_id(*t);
+    auto [it, fresh] = owners.emplace(key, fn.name);
+    if (!fresh)
+      return "functions \"" + it->second + "\" and \"" + fn.name +
+             "\" both watch container \"" + t->container + "\" of database \"" + t->database +
+             "\" with the same lease (" + key + "); give each a different leaseContainerPrefix";
+  }
+  return "";
 }
 
 ChangeFeedTrigger::ChangeFeedTrigger(asio::io_context& io, documents::AsyncDocumentStore& store,
@@ -319,7 +335,18 @@ awaitable<void> ChangeFeedTrigger::process(std::shared_ptr<Listener> l, api::Cha
   api::DocumentBatchData data;
   json::array docs;
   docs.reserve(page.items.size());
-  for (auto& d : page.items) docs.emplace_back(std::move(d));
+  size_t bytes = 0;
+  for (auto& d : page.items) {
+    size_t size = json::serialize(d).size();
+    if (!docs.empty() && bytes + size > kMaxBatchBytes) {
+      // The rest comes in the next batch: this one ends at the last document it holds.
+      auto* lsn = docs.back().as_object().if_contains("_lsn");
+      if (lsn && lsn->is_int64()) page.continuation_lsn = lsn->as_int64();
+      break;
+    }
+    bytes += size;
+    docs.emplace_back(std::move(d));
+  }
   data.count = docs.size();
   auto lsn_of = [](const json::value& d) {
     auto* v = d.as_object().if_contains("_lsn");

@@ -43,6 +43,14 @@ class ChangeFeedTrigger {
                     const config::AppSpec& app, bindings::OutputOptions outputs,
                     observability::Metrics& metrics, Logger& log);
   ~ChangeFeedTrigger();
+  // A batch's documents are cut at this many bytes of JSON (at least one document each), so
+  // an invocation's payload stays small whatever maxItemsPerInvocation says.
+  static constexpr size_t kMaxBatchBytes = 4u << 20;
+  // "" when every enabled cosmosDBTrigger function can run; otherwise why not, for the host to
+  // refuse to start: two functions sharing one lease (same lease container, prefix and
+  // monitored container) would take each other's batches, so Azure requires distinct
+  // leaseContainerPrefix values.
+  static std::string check(const config::AppSpec& app);
   // One listener per enabled cosmosDBTrigger function.
   void start();
   void stop();

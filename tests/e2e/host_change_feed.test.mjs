@@ -7,7 +7,9 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { CosmosClient } from "@azure/cosmos";
 import { queueClient } from "../integration/lib/queues.mjs";
-import { appPath, request, startNimbus, stopNimbus, tempDir, waitFor, waitForLog, keys } from "../integration/lib/nimbus.mjs";
+import fs from "node:fs";
+import path from "node:path";
+import { appPath, copyApp, runNimbus, request, startNimbus, stopNimbus, tempDir, waitFor, waitForLog, keys } from "../integration/lib/nimbus.mjs";
 
 const EMULATOR_KEY =
   "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
@@ -60,6 +62,22 @@ test("writes reach the cosmosDBTrigger function as batches with their system pro
   await waitForLog(host, /stats-leases[^\n]*createLeaseContainerIfNotExists[^\n]*starts once that is fixed/);
   await database.containers.create({ id: "stats-leases", partitionKey: { paths: ["/id"] } });
   await waitForLog(host, /"msg":"listening"[^\n]*"function":"stats"/, 15000);
+  await stopNimbus(host);
+});
+
+test("a batch is cut at 4 MiB of documents: three 1.5 MB orders waiting together arrive in batches under it", async () => {
+  host = await startNimbus(APP);
+  const { orders, audit } = await open(host);
+  // The gate fails three times (200 ms apart), so the big orders pile up behind it.
+  await orders.items.create({ id: "gate", customer: "big", failTimes: 3 });
+  const pad = "x".repeat(1_500_000);
+  for (const id of ["big-0", "big-1", "big-2"]) await orders.items.create({ id, customer: "big", pad });
+  let rows;
+  await waitFor(async () => {
+    ({ resources: rows } = await audit.items.query("SELECT c.src, c.batch, c.bytes FROM c WHERE c.src = 'gate' OR STARTSWITH(c.src, 'big-')").fetchAll());
+    return rows.length === 4;
+  }, { timeoutMs: 15000, what: "the gate and three big orders audited" });
+  for (const r of rows) assert.ok(r.bytes <= 4 * 1024 * 1024, `${r.src} came in a batch of ${r.bytes} bytes`);
   await stopNimbus(host);
 });
 
@@ -182,6 +200,15 @@ test("cosmosDB inputs reach a custom handler: a document as an object, null when
   const none = await request(host.port, "GET", "/api/lookup/lk/nope");
   assert.equal(none.json.order, null);
   await stopNimbus(host);
+});
+
+test("two functions on one lease are refused at start, naming both and the fix", () => {
+  const app = copyApp("tests/apps/changefeed-node");
+  fs.mkdirSync(path.join(app, "audit2"));
+  fs.copyFileSync(path.join(app, "audit", "function.json"), path.join(app, "audit2", "function.json"));
+  const r = runNimbus(["start", app, "--port", "0", "--queue-port", "0", "--docs-port", "0", "--data", tempDir("nimbus-cf-")]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /functions "audit" and "audit2" both watch container "orders" of database "shop" with the same lease .*give each a different leaseContainerPrefix/);
 });
 
 test("run by hand through the admin API, with bad input refused", async () => {

@@ -28,7 +28,8 @@ http
         }
         return send({
           Outputs: {
-            audit: docs.map((d) => ({ src: d.id, v: d.v ?? null, lsn: d._lsn, payloadType: typeof raw })),
+            audit: docs.map((d) => ({ src: d.id, v: d.v ?? null, lsn: d._lsn, payloadType: typeof raw, batch: docs.length,
+              bytes: Buffer.byteLength(typeof raw === "string" ? raw : JSON.stringify(raw)) })),
             done: JSON.stringify({ batch: docs.map((d) => d.id) }),
           },
           Logs: [`audit ${docs.length}`],
