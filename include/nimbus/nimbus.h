@@ -135,6 +135,10 @@ class Context {
   void set_input(std::string binding, std::string json) {
     inputs_.emplace_back(std::move(binding), std::move(json));
   }
+  // This invocation's W3C trace context ("00-<trace id>-<span id>-<flags>"): send it as the
+  // `traceparent` header of outgoing calls so they join the caller's trace.
+  const std::string& traceparent() const { return traceparent_; }
+  void set_traceparent(std::string t) { traceparent_ = std::move(t); }
 
  private:
   std::string invocation_id_;
@@ -142,6 +146,7 @@ class Context {
   std::vector<std::string> logs_;
   std::vector<std::pair<std::string, std::string>> outputs_;
   std::vector<std::pair<std::string, std::string>> inputs_;
+  std::string traceparent_;
   std::string empty_;
 };
 

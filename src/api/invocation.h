@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "api/function.h"
+#include "common/trace.h"
 
 namespace nimbus::api {
 
@@ -75,6 +76,9 @@ struct Invocation {
   std::chrono::steady_clock::time_point deadline;
   // Filled by the dispatcher's input stage, one per FunctionSpec::inputs, in order.
   std::vector<InputValue> inputs;
+  // This invocation's span (W3C trace context): the HTTP trigger continues the caller's
+  // traceparent; the dispatcher starts a trace for anything that comes without one.
+  TraceContext trace;
 
   TriggerKind kind() const { return static_cast<TriggerKind>(input.index()); }
   HttpRequestData* http() const {

@@ -12,6 +12,7 @@ using Clock = std::chrono::steady_clock;
 boost::asio::awaitable<api::InvocationResult> Dispatcher::dispatch(api::Invocation& inv,
                                                                    Completion complete) {
   if (inv.id.empty()) inv.id = new_uuid();
+  if (inv.trace.trace_id.empty()) inv.trace = TraceContext::child_of(std::nullopt);
   auto start = Clock::now();
   if (inv.deadline == Clock::time_point{}) {
     // "-1" (no limit) still needs a finite deadline for timers: one year will do.
@@ -98,15 +99,19 @@ void Dispatcher::observe(const api::Invocation& inv, const api::InvocationResult
   if (!log_.enabled(ok ? LogLevel::information : LogLevel::error)) return;
   if (!result.logs.empty()) {
     std::string user_category = "Function." + inv.function->name + ".User";
-    for (const auto& line : result.logs) log_.info(user_category, line, {{"invocationId", inv.id}});
+    for (const auto& line : result.logs)
+      log_.info(user_category, line, {{"invocationId", inv.id}, {"traceId", inv.trace.trace_id}});
   }
   boost::json::object fields{{"invocationId", inv.id},
+                             {"traceId", inv.trace.trace_id},
+                             {"spanId", inv.trace.span_id},
                              {"function", inv.function->name},
                              {"trigger", inv.trigger_label()},
                              {"status", status},
                              {"durationUs", static_cast<int64_t>(seconds * 1e6)},
                              {"coldStart", result.cold_start},
                              {"worker", result.worker}};
+  if (!inv.trace.parent_id.empty()) fields["parentSpanId"] = inv.trace.parent_id;
   if (ok) {
     if (inv.http()) fields["httpStatus"] = result.response.status;
     log_.info("Function." + inv.function->name, "invocation finished", std::move(fields));

@@ -55,6 +55,7 @@ boost::asio::awaitable<api::HttpResponseData> HttpTrigger::handle(api::HttpReque
   api::Invocation inv;
   inv.function = &fn;
   inv.input = &req;
+  inv.trace = TraceContext::child_of(TraceContext::parse(req.header("traceparent")));
   // The completion: outputs are durable (all or none) before the response goes out, and a
   // failure to write them fails the invocation, so its log line and metrics say so too.
   bool output_failed = false;

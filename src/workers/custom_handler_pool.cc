@@ -375,7 +375,11 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     head.append(r.method).append(" ").append(r.target).append(" HTTP/1.1\r\n");
     std::string_view connection = r.header("connection");
     for (const auto& [k, v] : r.headers)
-      if (forwardable(k, connection)) header(k, v);
+      if (forwardable(k, connection) && !beast::iequals(k, "traceparent") &&
+          !beast::iequals(k, "tracestate"))
+        header(k, v);
+    // The caller's tracestate goes on with our span's traceparent (below).
+    if (auto state = r.header("tracestate"); !state.empty()) header("tracestate", state);
     body = std::move(inv.http()->body);
   } else {
     head.append("POST /").append(fn.name).append(" HTTP/1.1\r\n");
@@ -384,6 +388,8 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
   }
   header("Host", p->host_header);
   header("X-Azure-Functions-InvocationId", inv.id);
+  // This invocation's span, so the handler's own calls join the caller's trace.
+  if (!inv.trace.trace_id.empty()) header("traceparent", inv.trace.traceparent());
   header("X-Azure-Functions-HostVersion", kHostVersion);
   header("User-Agent", kUserAgent);
   header("Content-Length", std::to_string(body.size()));

@@ -48,6 +48,7 @@ boost::asio::awaitable<api::InvocationResult> InProcessInvoker::invoke(api::Invo
   // Straight from the invocation to SDK types: no protocol encoding on this path.
   Context ctx(inv.id, inv.function->name);
   for (const auto& in : inv.inputs) ctx.set_input(in.binding, in.json);
+  if (!inv.trace.trace_id.empty()) ctx.set_traceparent(inv.trace.traceparent());
   HttpResponse res;
   std::string error;
   bool ok;

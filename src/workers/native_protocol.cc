@@ -151,6 +151,7 @@ json::object invoke_header_without_inputs(const api::Invocation& inv);
 
 json::object invoke_header(const api::Invocation& inv) {
   json::object h = invoke_header_without_inputs(inv);
+  if (!inv.trace.trace_id.empty()) h["traceparent"] = inv.trace.traceparent();
   if (!inv.inputs.empty()) {
     json::object in;
     for (const auto& v : inv.inputs) in[v.binding] = v.json;
@@ -279,6 +280,8 @@ bool result_from_frame(Frame& frame, api::InvocationResult& out, std::string& er
 
 bool run_function(const App::Function& fn, const json::object& header, std::string body,
                   Context& ctx, HttpResponse& res, std::string& error) {
+  if (auto* t = header.if_contains("traceparent"); t && t->is_string())
+    ctx.set_traceparent(std::string(t->as_string()));
   if (auto* in = header.if_contains("inputs"); in && in->is_object())
     for (const auto& kv : in->as_object())
       if (kv.value().is_string()) ctx.set_input(std::string(kv.key()), std::string(kv.value().as_string()));

@@ -128,4 +128,17 @@ describe("forwarding mode", () => {
     assert.equal(r.json.body, "raw");
     assert.match(r.json.invocationId, /^[0-9a-f-]{36}$/);
   });
+  test("W3C trace context: the handler gets the caller's trace with a span of the invocation's own, and the log line says both", async () => {
+    const caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const r = await request(host.port, "GET", "/proxy/traced", { headers: { traceparent: caller, tracestate: "vendor=1" } });
+    const m = /^00-4bf92f3577b34da6a3ce929d0e0e4736-([0-9a-f]{16})-01$/.exec(r.json.traceparent);
+    assert.ok(m, `handler saw traceparent ${r.json.traceparent}`);
+    assert.notEqual(m[1], "00f067aa0ba902b7", "the invocation is a span of its own");
+    assert.equal(r.json.tracestate, "vendor=1");
+    await waitForLog(host, new RegExp(`"invocationId":"${r.json.invocationId}"[^\\n]*"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"${m[1]}"[^\\n]*"parentSpanId":"00f067aa0ba902b7"`));
+    // No (or an invalid) traceparent: a new trace.
+    const fresh = await request(host.port, "GET", "/proxy/untraced", { headers: { traceparent: "garbage" } });
+    assert.match(fresh.json.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    assert.ok(!fresh.json.traceparent.includes("4bf92f3577b34da6a3ce929d0e0e4736"));
+  });
 });

@@ -28,7 +28,8 @@ http
       res.writeHead(201, { "Content-Type": "application/json", "X-Handler": "forward" });
       res.end(JSON.stringify({ method: req.method, url: req.url, body: Buffer.concat(chunks).toString(),
         invocationId: req.headers["x-azure-functions-invocationid"] || null,
-        expect: req.headers.expect || null }));
+        expect: req.headers.expect || null,
+        traceparent: req.headers.traceparent || null, tracestate: req.headers.tracestate || null }));
     });
   })
   .listen(Number(process.env.FUNCTIONS_CUSTOMHANDLER_PORT), "127.0.0.1");
