@@ -530,7 +530,7 @@ TEST_P(DocumentStoreConformance, CountAnswersLiveItems) {
     ASSERT_TRUE(docs_->create(c, json::object{{"id", std::to_string(i)}, {"pk", i % 2 ? "odd" : "even"}, {"ttl", i < 5 ? 5 : -1}}).ok());
   auto count = [&](std::optional<std::string> partition) {
     api::FeedOptions o;
-    if (partition) o.partition_key = pk(*partition);
+    if (partition) o.partition_key = pk(json::string(*partition));
     auto r = docs_->query(c, "SELECT VALUE COUNT(1) FROM c", {}, o);
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() && r.value().items.size() == 1 ? r.value().items[0].to_number<int64_t>() : -1;
