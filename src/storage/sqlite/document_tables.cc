@@ -154,7 +154,7 @@ struct Container {
   std::string etag;
   int64_t ts = 0;
   api::ContainerSpec spec;
-  std::optional<Policy> policy;
+  std::shared_ptr<const Policy> policy;  // shared with the definition cache below
 };
 
 std::string rid_of(std::string_view raw) {
@@ -211,32 +211,12 @@ DocError container_not_found(const api::ContainerRef& r) {
   return DocError{DocErrc::not_found, describe(r) + " does not exist; create it first (POST /dbs/" + r.database + "/colls)"};
 }
 
-std::optional<Container> load_container(SqliteDb& db, const api::ContainerRef& ref) {
-  auto st = db.q("SELECT cid, dbid, definition, lsn, etag, ts FROM doc_containers WHERE database=?1 AND name=?2");
-  st.bind(1, ref.database).bind(2, ref.container);
-  if (!st.step()) return std::nullopt;
-  Container c;
-  c.cid = st.i64(0);
-  c.dbid = st.i64(1);
-  c.ref = ref;
-  c.lsn = st.i64(3);
-  c.etag = st.text(4);
-  c.ts = st.i64(5);
-  boost::system::error_code ec;
-  json::value def = json::parse(st.text(2), ec);
-  if (ec || !def.is_object()) throw SqlError("container definition of " + describe(ref) + " is not JSON");
-  auto spec = api::ContainerSpec::from_json(def.as_object());
-  if (!spec) throw SqlError("container definition of " + describe(ref) + " is invalid: " + spec.error().message);
-  c.spec = std::move(spec.value());
-  c.policy.emplace(c.spec.indexing_policy);
-  return c;
-}
 
-// Read paths: a container's definition parsed once, not per operation. Parsing the stored
-// JSON, re-validating it as a ContainerSpec and compiling its index policy cost more than the
-// point read itself. Each operation still reads the container's row (cid, etag, lsn: one
-// lookup on the UNIQUE(database, name) index) so a deleted or re-created container is seen at
-// once; the definition is reused while (cid, etag) is unchanged. The etag is a random UUID
+// A container's definition parsed once, not per operation: parsing the stored JSON,
+// re-validating it as a ContainerSpec and compiling its index policy cost more than a point
+// read itself. Each operation still reads the container's row (cid, etag, lsn: one lookup on
+// the UNIQUE(database, name) index), so a deleted or re-created container is seen at once, and
+// its LSN is always the stored one; the definition is reused while (cid, etag) is unchanged. The etag is a random UUID
 // set when the container is created (and would change with any future replace), so the key
 // cannot match another container or another database file in the same process.
 struct ContainerDef {
@@ -244,7 +224,7 @@ struct ContainerDef {
   int64_t dbid = 0;
   std::string etag;
   api::ContainerSpec spec;
-  std::optional<Policy> policy;
+  std::shared_ptr<const Policy> policy;
   // ORDER BY from the index (query()): per encoded path, whether every stored row holds an
   // index entry at exactly that path, and the container LSN that answer holds for
   // (every_row_indexed_at()).
@@ -287,33 +267,52 @@ DefinitionCache& definition_cache() {
   return *cache;
 }
 
+// The definition of container `cid` whose row carries `etag`, from the cache or parsed now.
+std::shared_ptr<const ContainerDef> definition(SqliteDb& db, int64_t cid, const std::string& etag, const api::ContainerRef& ref) {
+  if (auto def = definition_cache().get(cid, etag)) return def;
+  auto st = db.q("SELECT dbid, definition FROM doc_containers WHERE cid=?1");
+  st.bind(1, cid);
+  if (!st.step()) throw SqlError("container " + describe(ref) + " vanished while being read");
+  auto def = std::make_shared<ContainerDef>();
+  def->cid = cid;
+  def->dbid = st.i64(0);
+  def->etag = etag;
+  boost::system::error_code ec;
+  json::value text = json::parse(st.text(1), ec);
+  if (ec || !text.is_object()) throw SqlError("container definition of " + describe(ref) + " is not JSON");
+  auto spec = api::ContainerSpec::from_json(text.as_object());
+  if (!spec) throw SqlError("container definition of " + describe(ref) + " is invalid: " + spec.error().message);
+  def->spec = std::move(spec.value());
+  def->policy = std::make_shared<const Policy>(def->spec.indexing_policy);
+  definition_cache().put(cid, etag, def);
+  return def;
+}
+
+std::optional<Container> load_container(SqliteDb& db, const api::ContainerRef& ref) {
+  auto st = db.q("SELECT cid, dbid, lsn, etag, ts FROM doc_containers WHERE database=?1 AND name=?2");
+  st.bind(1, ref.database).bind(2, ref.container);
+  if (!st.step()) return std::nullopt;
+  Container c;
+  c.cid = st.i64(0);
+  c.dbid = st.i64(1);
+  c.ref = ref;
+  c.lsn = st.i64(2);
+  c.etag = st.text(3);
+  c.ts = st.i64(4);
+  auto def = definition(db, c.cid, c.etag, ref);
+  c.spec = def->spec;
+  c.policy = def->policy;
+  return c;
+}
+
 std::optional<ReadContainer> load_read_container(SqliteDb& db, const api::ContainerRef& ref) {
-  int64_t cid = 0, lsn = 0;
-  std::string etag;
-  {
-    auto st = db.q("SELECT cid, etag, lsn FROM doc_containers WHERE database=?1 AND name=?2");
-    st.bind(1, ref.database).bind(2, ref.container);
-    if (!st.step()) return std::nullopt;
-    cid = st.i64(0);
-    etag = st.text(1);
-    lsn = st.i64(2);
-  }
+  auto st = db.q("SELECT cid, etag, lsn FROM doc_containers WHERE database=?1 AND name=?2");
+  st.bind(1, ref.database).bind(2, ref.container);
+  if (!st.step()) return std::nullopt;
   ReadContainer rc;
   rc.ref = ref;
-  rc.lsn = lsn;
-  rc.def = definition_cache().get(cid, etag);
-  if (!rc.def) {
-    auto c = load_container(db, ref);  // parses and validates as the write paths do
-    if (!c || c->cid != cid) return std::nullopt;
-    auto def = std::make_shared<ContainerDef>();
-    def->cid = c->cid;
-    def->dbid = c->dbid;
-    def->etag = c->etag;
-    def->spec = std::move(c->spec);
-    def->policy = std::move(c->policy);
-    rc.def = def;
-    definition_cache().put(cid, etag, std::move(def));
-  }
+  rc.lsn = st.i64(2);
+  rc.def = definition(db, st.i64(0), st.text(1), ref);
   return rc;
 }
 
