@@ -13,11 +13,13 @@
 #     synchronous=FULL, 64 in flight).
 # Raw output: bench/results/<UTC time>-<commit>-docs/ (each step's output, steps.tsv with the
 # exact command, exit code and milliseconds, machine.txt with the load before and after,
-# summary.json with every "result:" line).
+# summary.json and summary.md with every figure: bench/documents/summarize.py).
 #   bash bench/documents/run_docs_bench.sh
 # Env: NIMBUS_BENCH_BUILD (build/release), NIMBUS_DOCS_ITEMS (1000000), NIMBUS_DOCS_CACHE
 # (where loaded directories are kept between runs: /tmp/nimbus-docbench), NIMBUS_DOCS_ITERS
-# (SDK iterations per query, 100), NIMBUS_DOCS_SKIP_PEER=1.
+# (SDK iterations per query, 100), NIMBUS_DOCS_SKIP_PEER=1, NIMBUS_DOCS_BASELINE_BIN and
+# NIMBUS_DOCS_BASELINE_STORE_BENCH (nimbus-docs-server and document_store_bench of an earlier
+# commit: measured in the same run, before/after).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${NIMBUS_BENCH_BUILD:-build/release}
@@ -66,18 +68,23 @@ step npm-deps 600 bash scripts/npm-deps.sh
 step load-1m 1800 "$BUILD/docs_bench" load --dir "$CACHE/items-$ITEMS" --items "$ITEMS" --partitions 1000 --in-flight 256 --sync normal
 step load-10k 300 "$BUILD/docs_bench" load --dir "$CACHE/items-$PEER_ITEMS" --items "$PEER_ITEMS" --partitions 1000 --in-flight 256 --sync normal
 step store-queries-1m 300 "$BUILD/docs_bench" queries --dir "$CACHE/items-$ITEMS" --items "$ITEMS" --partitions 1000 --iters 200
-step start-time-1m 120 python3 bench/documents/start_time.py "$BUILD/nimbus-docs-server" "$CACHE/items-$ITEMS" 10
+step start-time-1m 180 python3 bench/documents/start_time.py "$BUILD/nimbus-docs-server" "$CACHE/items-$ITEMS" 5
 
-# nimbus-docs-server (synchronous=FULL, the emulator's published key on loopback) at 1M and 10k.
-for n in "$ITEMS" "$PEER_ITEMS"; do
+# nimbus-docs-server (synchronous=FULL, the emulator's published key on loopback) at 1M and 10k;
+# with NIMBUS_DOCS_BASELINE_BIN (a nimbus-docs-server built from an earlier commit) that build
+# too, at 1M, on the same data, fewer iterations (its scans take seconds per query).
+targets=("nimbus:$BUILD/nimbus-docs-server:$ITEMS:$ITERS" "nimbus:$BUILD/nimbus-docs-server:$PEER_ITEMS:$ITERS")
+[ -n "${NIMBUS_DOCS_BASELINE_BIN:-}" ] && targets+=("nimbus-baseline:$NIMBUS_DOCS_BASELINE_BIN:$ITEMS:10")
+for t in "${targets[@]}"; do
+  IFS=: read -r label bin n iters <<< "$t"
   port=$(free_port)
-  "$BUILD/nimbus-docs-server" --port "$port" --data "$CACHE/items-$n" --log-level Warning > "$OUT/nimbus-$n.server.txt" 2>&1 &
+  "$bin" --port "$port" --data "$CACHE/items-$n" --log-level Warning > "$OUT/$label-$n.server.txt" 2>&1 &
   pid=$!; PIDS+=("$pid")
   if wait_http "$port"; then
-    step "sdk-nimbus-$n" 600 node bench/documents/sdk_queries.mjs --endpoint "http://127.0.0.1:$port/" --label "nimbus" --items "$n" --partitions 1000 --iters "$ITERS" --phase-seconds 60 --reads 4000
-    rss "$pid" "nimbus-$n"
+    step "sdk-$label-$n" 900 node bench/documents/sdk_queries.mjs --endpoint "http://127.0.0.1:$port/" --label "$label" --items "$n" --partitions 1000 --iters "$iters" --phase-seconds 60 --reads 4000
+    rss "$pid" "$label-$n"
   else
-    echo "result: {\"step\":\"sdk_fatal\",\"target\":\"nimbus\",\"items\":$n,\"error\":\"nimbus-docs-server did not answer in 15 s\"}" | tee "$OUT/sdk-nimbus-$n.txt"
+    echo "result: {\"step\":\"sdk_fatal\",\"target\":\"$label\",\"items\":$n,\"error\":\"$bin did not answer in 15 s\"}" | tee "$OUT/sdk-$label-$n.txt"
   fi
   kill "$pid"; wait "$pid" 2>/dev/null
 done
@@ -97,8 +104,18 @@ if [ "${NIMBUS_DOCS_SKIP_PEER:-}" != 1 ]; then
 fi
 
 # Durable creates and point reads at the store (synchronous=FULL, 64 in flight).
-step store-creates-reads 300 "$BUILD/document_store_bench" "$(mktemp -d /tmp/nimbus-docbench-crud-XXXXXX)" 20000 64
+# 64 in flight as measured before; 256 shows how far group commit goes when more are waiting.
+for f in 64 256; do
+  d=$(mktemp -d /tmp/nimbus-docbench-crud-XXXXXX)
+  step "store-creates-reads-$f" 300 "$BUILD/document_store_bench" "$d" 20000 "$f"
+  rm -rf "$d"
+  if [ -n "${NIMBUS_DOCS_BASELINE_STORE_BENCH:-}" ]; then
+    d=$(mktemp -d /tmp/nimbus-docbench-crud-XXXXXX)
+    step "store-creates-reads-$f-baseline" 300 "$NIMBUS_DOCS_BASELINE_STORE_BENCH" "$d" 20000 "$f"
+    rm -rf "$d"
+  fi
+done
 
 echo "after: $(uptime)" >> "$OUT/machine.txt"
-cat "$OUT"/*.txt | sed -n 's/^result: //p' | python3 -c 'import sys, json; print(json.dumps([json.loads(l) for l in sys.stdin], indent=1))' > "$OUT/summary.json"
+python3 bench/documents/summarize.py "$OUT"
 echo "raw results: $OUT"
