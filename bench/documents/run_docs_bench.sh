@@ -65,9 +65,9 @@ rss() {  # rss PID NAME: the process's resident memory now and at its peak, as a
 
 step install-peers 600 bash bench/install-peers.sh
 step npm-deps 600 bash scripts/npm-deps.sh
-step load-1m 1800 "$BUILD/docs_bench" load --dir "$CACHE/items-$ITEMS" --items "$ITEMS" --partitions 1000 --in-flight 256 --sync normal
-step load-10k 300 "$BUILD/docs_bench" load --dir "$CACHE/items-$PEER_ITEMS" --items "$PEER_ITEMS" --partitions 1000 --in-flight 256 --sync normal
-step store-queries-1m 300 "$BUILD/docs_bench" queries --dir "$CACHE/items-$ITEMS" --items "$ITEMS" --partitions 1000 --iters 200
+step load-1m 1800 "$BUILD/bench/docs_bench" load --dir "$CACHE/items-$ITEMS" --items "$ITEMS" --partitions 1000 --in-flight 256 --sync normal
+step load-10k 300 "$BUILD/bench/docs_bench" load --dir "$CACHE/items-$PEER_ITEMS" --items "$PEER_ITEMS" --partitions 1000 --in-flight 256 --sync normal
+step store-queries-1m 300 "$BUILD/bench/docs_bench" queries --dir "$CACHE/items-$ITEMS" --items "$ITEMS" --partitions 1000 --iters 200
 step start-time-1m 180 python3 bench/documents/start_time.py "$BUILD/nimbus-docs-server" "$CACHE/items-$ITEMS" 5
 
 # nimbus-docs-server (synchronous=FULL, the emulator's published key on loopback) at 1M and 10k;
