@@ -520,6 +520,11 @@ TEST_P(DocumentStoreConformance, OrderedTopAgreesWithTheFullOrderedAnswer) {
   EXPECT_EQ(last, std::vector<std::string>{"[1,2]"});
   ASSERT_TRUE(docs_->remove(c, "arr", pk("p1")).ok());
   check_all("back to scalars only");
+  // Writes of scalars after an ordered answer: the new lowest and highest values lead at once.
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"low","pk":"p2","n":1002,"v":null})")).ok());
+  ASSERT_TRUE(docs_->upsert(c, obj(R"({"id":"d0","pk":"p0","n":0,"v":"zzzz"})")).ok());
+  check_all("after scalar writes");
+  EXPECT_EQ(run("SELECT TOP 1 c.id, c.v FROM c ORDER BY c.v DESC"), std::vector<std::string>{"\"zzzz\""});
 }
 
 // COUNT(1) over the whole container and over one partition counts live items only (expired

@@ -938,31 +938,64 @@ int64_t count_live(SqliteDb& db, const ReadContainer& c, const std::optional<std
 // Whether every stored row of the container has an index entry at exactly `path` (a scalar
 // there, indexed by the policy). Only then does the index, read in order, hold every document
 // in ORDER BY order: a document without one (undefined, an array or an object there) sorts
-// before or after all scalars and would be missed. Two counts over 1,000,000 rows cost tens of
-// milliseconds, so the answer is kept per path until the container's next write (its LSN);
-// a sweep of expired rows removes rows and their entries together, which keeps a "yes" true.
-bool every_row_indexed_at(SqliteDb& db, const ReadContainer& c, const std::string& path) {
+// before or after all scalars and would be missed. Two counts over 1,000,000 rows cost tens to
+// hundreds of milliseconds, so a "yes" is kept per path with the container's LSN and carried
+// forward by checking only the rows written since (every write gives its row the new LSN, and
+// entries are derived from the body alone, so a row has the entry iff its body holds a scalar
+// there). Deletes and the sweep of expired rows remove rows with their entries, which keeps a
+// "yes" true. A "no" is recounted once the LSN moves (the row that made it "no" may be gone).
+constexpr int64_t kMaxRowsToCarryForward = 20000;
+
+bool holds_indexed_scalar(const json::object& doc, const std::vector<std::string>& comps) {
+  const json::object* o = &doc;
+  const json::value* v = nullptr;
+  for (size_t i = 0; i < comps.size(); ++i) {
+    v = o->if_contains(comps[i]);
+    if (!v) return false;
+    if (i + 1 < comps.size()) {
+      if (!v->is_object()) return false;
+      o = &v->as_object();
+    }
+  }
+  return v && encode_index_value(*v).has_value();
+}
+
+bool every_row_indexed_at(SqliteDb& db, const ReadContainer& c, const std::string& path,
+                          const std::vector<std::string>& comps) {
+  std::optional<int64_t> known_full_at;
   {
     std::lock_guard lk(c.def->mu);
     auto it = c.def->full_paths.find(path);
-    if (it != c.def->full_paths.end() && it->second.first == c.lsn) return it->second.second;
+    if (it != c.def->full_paths.end()) {
+      if (it->second.first == c.lsn) return it->second.second;
+      if (it->second.second && it->second.first < c.lsn) known_full_at = it->second.first;
+    }
   }
-  int64_t rows = 0, entries = -1;
-  {
-    auto st = db.q("SELECT count(*) FROM doc_items INDEXED BY doc_items_lsn WHERE cid=?1");
-    st.bind(1, c.cid());
-    if (st.step()) rows = st.i64(0);
+  std::optional<bool> full;
+  if (known_full_at && c.lsn - *known_full_at <= kMaxRowsToCarryForward) {
+    full = true;
+    auto st = db.q("SELECT body FROM doc_items WHERE cid=?1 AND lsn>?2");
+    st.bind(1, c.cid()).bind(2, *known_full_at);
+    while (*full && st.step()) full = holds_indexed_scalar(parse_body(st.text(0)), comps);
   }
-  {
-    auto st = db.q("SELECT count(*) FROM doc_index WHERE cid=?1 AND path=?2");
-    st.bind(1, c.cid()).bind(2, path);
-    if (st.step()) entries = st.i64(0);
+  if (!full) {
+    int64_t rows = 0, entries = -1;
+    {
+      auto st = db.q("SELECT count(*) FROM doc_items INDEXED BY doc_items_lsn WHERE cid=?1");
+      st.bind(1, c.cid());
+      if (st.step()) rows = st.i64(0);
+    }
+    {
+      auto st = db.q("SELECT count(*) FROM doc_index WHERE cid=?1 AND path=?2");
+      st.bind(1, c.cid()).bind(2, path);
+      if (st.step()) entries = st.i64(0);
+    }
+    full = rows == entries;
   }
-  bool full = rows == entries;
   std::lock_guard lk(c.def->mu);
   if (c.def->full_paths.size() >= 256) c.def->full_paths.clear();
-  c.def->full_paths[path] = {c.lsn, full};
-  return full;
+  c.def->full_paths[path] = {c.lsn, *full};
+  return *full;
 }
 
 // ORDER BY <path> with TOP / OFFSET LIMIT over the whole container: feed documents in index
@@ -982,7 +1015,7 @@ std::optional<DocResult<std::vector<json::value>>> ordered_by_index(SqliteDb& db
     if (comp.empty() || std::all_of(comp.begin(), comp.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) return std::nullopt;
   if (c.policy().none || !c.policy().indexed(comps)) return std::nullopt;
   std::string path = encode_path(comps);
-  if (!every_row_indexed_at(db, c, path)) return std::nullopt;
+  if (!every_row_indexed_at(db, c, path, comps)) return std::nullopt;
   int64_t take = *hints.take;
   int64_t want = std::max<int64_t>(1, take + std::max<int64_t>(0, hints.skip));
   int64_t feed = want;
