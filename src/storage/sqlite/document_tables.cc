@@ -229,7 +229,7 @@ struct ContainerDef {
   // index entry at exactly that path, and the container LSN that answer holds for
   // (every_row_indexed_at()).
   mutable std::mutex mu;
-  mutable std::map<std::string, std::pair<int64_t, bool>> full_paths;  // path -> (lsn, answer)
+  mutable std::map<std::string, std::pair<int64_t, bool>> full_paths;  // file + path -> (lsn, answer)
 };
 
 struct ReadContainer {
@@ -962,10 +962,14 @@ bool holds_indexed_scalar(const json::object& doc, const std::vector<std::string
 
 bool every_row_indexed_at(SqliteDb& db, const ReadContainer& c, const std::string& path,
                           const std::vector<std::string>& comps) {
+  // Keyed by the database file too: the definition cache is process-wide, and two copies of
+  // one file open in one process share (cid, etag) but not their later writes.
+  const char* file = sqlite3_db_filename(db.conn, "main");
+  std::string key = std::string(file ? file : "") + '\n' + path;
   std::optional<int64_t> known_full_at;
   {
     std::lock_guard lk(c.def->mu);
-    auto it = c.def->full_paths.find(path);
+    auto it = c.def->full_paths.find(key);
     if (it != c.def->full_paths.end()) {
       if (it->second.first == c.lsn) return it->second.second;
       if (it->second.second && it->second.first < c.lsn) known_full_at = it->second.first;
@@ -994,7 +998,7 @@ bool every_row_indexed_at(SqliteDb& db, const ReadContainer& c, const std::strin
   }
   std::lock_guard lk(c.def->mu);
   if (c.def->full_paths.size() >= 256) c.def->full_paths.clear();
-  c.def->full_paths[path] = {c.lsn, *full};
+  c.def->full_paths[key] = {c.lsn, *full};
   return *full;
 }
 
