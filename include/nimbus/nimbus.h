@@ -13,6 +13,11 @@
 //               [](const nimbus::QueueMessage& msg, nimbus::Context& ctx) {
 //                 ctx.output("done", msg.text);  // written with the completion
 //               });
+//     app.change_feed("audit", {.database = "shop", .container = "orders",
+//                               .create_lease_container = true},
+//                     [](const nimbus::DocumentBatch& batch, nimbus::Context& ctx) {
+//                       for (const auto& doc : batch.documents) ctx.log(doc);
+//                     });
 //   }
 //
 // The host loads the library into `nimbus-worker` processes (or, opt-in, into itself), asks
@@ -29,7 +34,7 @@
 
 namespace nimbus {
 
-inline constexpr int kSdkVersion = 3;
+inline constexpr int kSdkVersion = 4;
 
 enum class AuthLevel { anonymous, function, admin };
 
@@ -90,6 +95,15 @@ struct QueueMessage {
   std::string pop_receipt;
 };
 
+// A batch of a container's change feed as a cosmosDBTrigger function receives it: the latest
+// version of each changed document, in the order of their changes, each as JSON text (an
+// object with its system properties _rid, _etag, _ts, _lsn). `json` is the whole batch as one
+// JSON array, for code that parses it in one go.
+struct DocumentBatch {
+  std::vector<std::string> documents;
+  std::string json;
+};
+
 // Per-invocation context: ids, the function's log lines (attached to the invocation's log
 // record) and the values it gives its declared output bindings.
 class Context {
@@ -109,17 +123,33 @@ class Context {
     outputs_.emplace_back(std::move(binding), std::move(value));
   }
   const std::vector<std::pair<std::string, std::string>>& outputs() const { return outputs_; }
+  // The value of the input binding `binding` (declared in the function's options), read
+  // before the function ran, as JSON text: a document, "null" when no item has that id, or the
+  // array of a query's rows. Empty when the function declares no such input.
+  const std::string& input(std::string_view binding) const {
+    for (const auto& [name, value] : inputs_)
+      if (name == binding) return value;
+    return empty_;
+  }
+  // Set by the worker before the handler runs.
+  void set_input(std::string binding, std::string json) {
+    inputs_.emplace_back(std::move(binding), std::move(json));
+  }
 
  private:
   std::string invocation_id_;
   std::string function_name_;
   std::vector<std::string> logs_;
   std::vector<std::pair<std::string, std::string>> outputs_;
+  std::vector<std::pair<std::string, std::string>> inputs_;
+  std::string empty_;
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&, Context&)>;
 // Throwing fails the invocation: the message is retried, then moved to <queue>-poison.
 using QueueHandler = std::function<void(const QueueMessage&, Context&)>;
+// Throwing fails the batch: it is retried (never skipped silently), as the trigger's docs say.
+using ChangeFeedHandler = std::function<void(const DocumentBatch&, Context&)>;
 
 // A queue output binding: values given to `name` (ctx.output) are messages for `queue`. The
 // queue name may hold binding expressions resolved per invocation: a route parameter
@@ -137,6 +167,22 @@ struct DocumentOutput {
   std::string name;
   std::string database;
   std::string container;
+  // When set, the host creates the database and container at start (if missing), partitioned
+  // on this path, e.g. "/author" (the binding's createIfNotExists + partitionKey).
+  std::string create_with_partition_key;
+};
+
+// A document input binding: read from `database`/`container` before the function runs and
+// given as ctx.input(name). Either one item by `id` and `partition_key`, or the rows of
+// `sql_query`. All may hold binding expressions ("{id}", "{Query.customer}"); in the query each
+// becomes a parameter, never text.
+struct DocumentInput {
+  std::string name;
+  std::string database;
+  std::string container;
+  std::string id;
+  std::string partition_key;
+  std::string sql_query;
 };
 
 struct HttpOptions {
@@ -145,12 +191,34 @@ struct HttpOptions {
   AuthLevel auth = AuthLevel::function;  // Azure's default
   std::vector<QueueOutput> outputs;
   std::vector<DocumentOutput> document_outputs;
+  std::vector<DocumentInput> document_inputs;
 };
 
 struct QueueOptions {
   std::string queue;  // the queue to listen on
   std::vector<QueueOutput> outputs;
   std::vector<DocumentOutput> document_outputs;
+  std::vector<DocumentInput> document_inputs;
+};
+
+// A cosmosDBTrigger: the change feed of `database`/`container` of the built-in document
+// store, with the position kept in a lease document of `lease_container` (partition key /id;
+// created when missing if `create_lease_container`). Several functions on one container need
+// distinct `lease_prefix`es. With no lease yet: only new changes, or every item
+// (`start_from_beginning`), or those written at or after `start_from_time` (ISO 8601 UTC).
+struct ChangeFeedOptions {
+  std::string database;
+  std::string container;
+  std::string lease_container = "leases";
+  std::string lease_database;  // default: database
+  std::string lease_prefix;
+  bool create_lease_container = false;
+  bool start_from_beginning = false;
+  std::string start_from_time;
+  int max_items_per_invocation = 100;
+  std::vector<QueueOutput> outputs;
+  std::vector<DocumentOutput> document_outputs;
+  std::vector<DocumentInput> document_inputs;
 };
 
 class App {
@@ -161,14 +229,32 @@ class App {
     HttpHandler handler;  // set for HTTP functions
     QueueOptions queue;
     QueueHandler queue_handler;  // set for queue functions
+    ChangeFeedOptions change_feed;
+    ChangeFeedHandler change_feed_handler;  // set for change-feed functions
   };
 
   App& http(std::string name, HttpOptions options, HttpHandler handler) {
-    functions_.push_back({std::move(name), std::move(options), std::move(handler), {}, {}});
+    Function f;
+    f.name = std::move(name);
+    f.http = std::move(options);
+    f.handler = std::move(handler);
+    functions_.push_back(std::move(f));
     return *this;
   }
   App& queue(std::string name, QueueOptions options, QueueHandler handler) {
-    functions_.push_back({std::move(name), {}, {}, std::move(options), std::move(handler)});
+    Function f;
+    f.name = std::move(name);
+    f.queue = std::move(options);
+    f.queue_handler = std::move(handler);
+    functions_.push_back(std::move(f));
+    return *this;
+  }
+  App& change_feed(std::string name, ChangeFeedOptions options, ChangeFeedHandler handler) {
+    Function f;
+    f.name = std::move(name);
+    f.change_feed = std::move(options);
+    f.change_feed_handler = std::move(handler);
+    functions_.push_back(std::move(f));
     return *this;
   }
   const std::vector<Function>& functions() const { return functions_; }

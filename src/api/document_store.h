@@ -21,10 +21,11 @@
 // - Completions run on a backend-owned thread, exactly once, must be quick and must not block.
 // - Expected failures are DocError values (the closed set below, one Cosmos status each);
 //   nothing throws across this interface. Methods are thread-safe.
-// - Every write of an item (create, replace, upsert, delete, expiry excluded) takes the next
-//   value of its container's LSN (monotonically increasing, never reused, starting at 1); the
-//   item carries it as `_lsn`. The store maintains `_rid`, `_self`, `_etag`, `_ts` (epoch
-//   seconds) and `_lsn`; values a client sends for them are ignored.
+// - Every write of an item (create, replace, upsert, patch, delete, each write of a batch;
+//   expiry excluded) takes the next value of its container's LSN (monotonically increasing,
+//   never reused, starting at 1); the item carries it as `_lsn`. The store maintains `_rid`,
+//   `_self`, `_etag`, `_ts` (epoch seconds) and `_lsn`; values a client sends for them are
+//   ignored.
 // - Expired items (container defaultTtl, item `ttl`) are invisible at once and purged later.
 #include <cstdint>
 #include <functional>
@@ -174,7 +175,9 @@ struct ContainerSpec {
   // Kept as given (with defaults filled in); excludedPaths / includedPaths / indexingMode
   // "none" decide what the index holds.
   boost::json::object indexing_policy;
-  boost::json::object unique_key_policy;  // stored and returned; not enforced yet
+  // {"uniqueKeys": [{"paths": ["/email"]}, ...]}: enforced per logical partition by the
+  // store (conflict naming the key); a missing value counts as null, as the service does.
+  boost::json::object unique_key_policy;
 
   // The REST body of a create (`{id, partitionKey:{paths,kind,version}, defaultTtl?,
   // indexingPolicy?, uniqueKeyPolicy?}`), checked: what is wrong is named, with the fix.
@@ -276,6 +279,72 @@ struct ChangeFeedPage {
   bool not_modified = false;  // nothing new: the REST layer answers 304
 };
 
+// --- partial update (PATCH) ---
+
+// At most this many operations in one patch (the service's documented limit).
+inline constexpr size_t kMaxPatchOperations = 10;
+
+// One operation of a partial update, as the service defines them ("Partial document update in
+// Azure Cosmos DB"; JSON-Patch paths, `~0` = '~' and `~1` = '/' in property names):
+// - add: creates or replaces a property; into an array at an index <= its length (shifting
+//   the rest) or at "-" (append); an index beyond the length is bad_request.
+// - set: as add, except that an array index < length overwrites that element.
+// - replace: the path must exist (else bad_request); overwrites it.
+// - remove: the path must exist (else bad_request); an array element shifts the rest back.
+// - incr: adds the number `value` to the number at the path, or creates it with `value`;
+//   a non-number there is bad_request.
+// - move: removes the value at `from` (which must exist) and adds it at `path`.
+// The id, the partition key and the store's own properties (_rid, _etag, ...) cannot change.
+struct PatchOperation {
+  enum class Op { add, set, replace, remove, incr, move };
+  Op op = Op::set;
+  std::string path;
+  std::string from;          // move only
+  boost::json::value value;  // add, set, replace, incr
+};
+
+struct PatchSpec {
+  std::vector<PatchOperation> operations;  // 1..kMaxPatchOperations, applied in order
+  // The patch's `condition` ("FROM c WHERE ..."), prepared by the caller; null: none. The
+  // patch applies only if it selects the current item; else precondition_failed.
+  std::shared_ptr<const DocumentQuery> condition;
+  std::string condition_text;  // for messages
+};
+
+// --- transactional batch and bulk ---
+
+inline constexpr size_t kMaxBatchOperations = 100;  // per request, as the service allows
+
+struct BatchOperation {
+  enum class Type { create, upsert, read, replace, remove, patch };
+  Type type = Type::create;
+  std::string id;  // read, replace, remove, patch (create/upsert take the body's id)
+  // The operation's own partition key. Transactional batch: absent, or the batch's own.
+  // Bulk: required for read, remove and patch; create/upsert/replace take the body's when
+  // absent.
+  std::optional<PartitionKey> partition_key;
+  boost::json::object body;  // create, upsert, replace
+  PatchSpec patch;           // patch
+  std::optional<std::string> if_match;       // replace, remove, patch, upsert
+  std::optional<std::string> if_none_match;  // read: the current _etag answers 304
+};
+
+struct BatchOperationResult {
+  // The HTTP status of this operation: 200/201/204/304 when it succeeded; the DocError's status
+  // when it failed; 424 FailedDependency for the others of a failed transactional batch (or
+  // those a bulk without continue-on-error did not run).
+  int status = 0;
+  std::optional<Item> item;       // create, upsert, replace, read, patch that succeeded
+  std::optional<DocError> error;  // the failure, or why it was not applied (424)
+};
+
+struct BatchOptions {
+  // true: a transactional batch: one logical partition (`partition_key` required), all
+  // operations or none, in one store transaction. false: bulk: each operation on its own.
+  bool atomic = true;
+  bool continue_on_error = true;  // bulk only: false stops at the first failure (rest 424)
+};
+
 class DocumentStore {
  public:
   virtual ~DocumentStore() = default;
@@ -317,6 +386,23 @@ class DocumentStore {
                      FeedOptions options, DocCallback<Page> done) = 0;
   virtual void read_change_feed(ContainerRef ref, ChangeFeedOptions options,
                                 DocCallback<ChangeFeedPage> done) = 0;
+
+  // --- appended: partial update, batch, bulk (issue 9, item 2) ---
+  // Applies `patch` to the current item atomically: not_found when it is missing,
+  // precondition_failed when `if_match` differs or the condition does not select it,
+  // bad_request for an invalid operation (naming it), conflict for a unique key; the item takes
+  // the next LSN (the change feed shows it) and is returned.
+  virtual void patch_item(ContainerRef ref, std::string id, PartitionKey partition_key,
+                          PatchSpec patch, std::optional<std::string> if_match,
+                          DocCallback<Item> done) = 0;
+  // Runs up to kMaxBatchOperations operations in order (see BatchOptions). A result per
+  // operation, in order; the DocResult itself fails only for the request as a whole (no such
+  // container, too many operations, an operation of another partition in a transactional
+  // batch). A failed transactional batch changes nothing: its failing operation carries its
+  // error and the others 424.
+  virtual void execute_batch(ContainerRef ref, std::optional<PartitionKey> partition_key,
+                             std::vector<BatchOperation> operations, BatchOptions options,
+                             DocCallback<std::vector<BatchOperationResult>> done) = 0;
 };
 
 }  // namespace nimbus::api

@@ -44,7 +44,19 @@ struct QueueAck {
   std::string pop_receipt;
   std::optional<QueueRef> dead_letter;
 };
-using Acknowledgement = std::variant<QueueAck>;
+// Advances a change-feed lease: replaces the lease document `lease` (its id and partition key
+// `partition_key`, in `container`) only if its _etag is still `if_match`. Another writer (a
+// second host, a hand edit) having changed it fails the whole commit with
+// pop_receipt_mismatch, the same "you no longer hold this" as a stale pop receipt; a deleted
+// lease fails with message_not_found. So a batch's outputs commit exactly with the lease
+// moving past it, never twice for one lease position.
+struct LeaseAdvance {
+  ContainerRef container;
+  boost::json::object lease;
+  PartitionKey partition_key;
+  std::string if_match;
+};
+using Acknowledgement = std::variant<QueueAck, LeaseAdvance>;
 
 // --- writes ---
 
@@ -86,6 +98,10 @@ struct Effects {
     ack = std::move(a);
     return *this;
   }
+  Effects& acknowledge(LeaseAdvance a) {
+    ack = std::move(a);
+    return *this;
+  }
   Effects& put(NewMessage m) {
     writes.emplace_back(QueuePut{std::move(m)});
     return *this;
@@ -100,6 +116,7 @@ struct Effects {
 struct CommitReceipt {
   std::vector<WriteReceipt> writes;          // one per write, in order
   std::optional<MessageReceipt> dead_letter;  // the acknowledgement's dead-letter put, if any
+  std::optional<DocumentReceipt> lease;       // a LeaseAdvance's new lease _etag and LSN
 };
 
 // --- commit notices ---

@@ -8,6 +8,7 @@
 // TriggerSpec and a row in the loader's binding table; a new output kind (documents) one more
 // alternative in OutputSpec and one converter in bindings/outputs.cc.
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,9 +47,28 @@ struct QueueTriggerSpec {
   std::string queue;  // the queue it listens on (app settings resolved)
 };
 
-using TriggerSpec = std::variant<HttpTriggerSpec, QueueTriggerSpec>;
-enum class TriggerKind { http, queue };  // TriggerSpec's alternatives, in order
-const char* trigger_kind_name(TriggerKind kind);  // "http", "queue"
+// A container's change feed (function.json "cosmosDBTrigger"): batches of changed documents
+// (latest versions, in _lsn order), with the position kept in a lease document of
+// `lease_database`/`lease_container`, so a restart resumes after the last completed batch.
+struct DocumentTriggerSpec {
+  std::string database;
+  std::string container;
+  std::string lease_database;             // leaseDatabaseName; default: database
+  std::string lease_container = "leases";  // leaseContainerName
+  std::string lease_prefix;               // leaseContainerPrefix: several functions, one feed
+  bool create_lease_container = false;    // createLeaseContainerIfNotExists (Azure: false)
+  // Where a function with no lease yet starts: new changes only (Azure's default), the
+  // beginning, or changes at or after a time (startFromTime, epoch ms).
+  bool start_from_beginning = false;
+  std::optional<int64_t> start_from_time_ms;
+  int max_items_per_invocation = 100;     // maxItemsPerInvocation (Azure's target: 100)
+  // feedPollDelay: accepted and used only as the safety-net poll; writes are pushed.
+  std::chrono::milliseconds feed_poll_delay{5000};
+};
+
+using TriggerSpec = std::variant<HttpTriggerSpec, QueueTriggerSpec, DocumentTriggerSpec>;
+enum class TriggerKind { http, queue, document };  // TriggerSpec's alternatives, in order
+const char* trigger_kind_name(TriggerKind kind);  // "http", "queue", "cosmosDB"
 
 // --- output bindings ---
 
@@ -67,6 +87,10 @@ struct QueueOutputSpec {
 struct DocumentOutputSpec {
   std::string database;
   std::string container;
+  // createIfNotExists: the host creates the database and container at start, partitioned on
+  // `partition_key_path` (the binding's partitionKey, e.g. "/author"), when they are missing.
+  bool create_if_not_exists = false;
+  std::string partition_key_path;
 };
 
 using OutputSpec = std::variant<HttpOutputSpec, QueueOutputSpec, DocumentOutputSpec>;
@@ -74,6 +98,27 @@ using OutputSpec = std::variant<HttpOutputSpec, QueueOutputSpec, DocumentOutputS
 struct OutputBinding {
   std::string name;  // binding name, or "$return"
   OutputSpec spec;
+};
+
+// --- input bindings ---
+
+// Documents read from the built-in store before the function runs (function.json "cosmosDB",
+// direction "in"): one item by `id` and `partition_key`, or the rows of `sql_query`. All three
+// may hold binding expressions ("{id}", "{Query.customer}"); in `sql_query` each expression
+// becomes a query parameter, never text spliced into the query.
+struct DocumentInputSpec {
+  std::string database;
+  std::string container;
+  std::string id;
+  std::string partition_key;
+  std::string sql_query;
+};
+
+using InputSpec = std::variant<DocumentInputSpec>;
+
+struct InputBinding {
+  std::string name;
+  InputSpec spec;
 };
 
 // A binding object as written in function.json, kept for protocol fields Nimbus passes on.
@@ -89,6 +134,7 @@ struct FunctionSpec {
   Runtime runtime = Runtime::custom_handler;
   std::string trigger_name;  // the trigger binding's name, e.g. "req"
   TriggerSpec trigger;
+  std::vector<InputBinding> inputs;
   std::vector<OutputBinding> outputs;
   std::optional<RetryPolicy> retry;  // function.json "retry", overriding host.json's
   std::vector<Binding> bindings;
@@ -97,6 +143,12 @@ struct FunctionSpec {
   TriggerKind trigger_kind() const { return static_cast<TriggerKind>(trigger.index()); }
   const HttpTriggerSpec* http() const { return std::get_if<HttpTriggerSpec>(&trigger); }
   const QueueTriggerSpec* queue() const { return std::get_if<QueueTriggerSpec>(&trigger); }
+  const DocumentTriggerSpec* documents() const { return std::get_if<DocumentTriggerSpec>(&trigger); }
+  const InputBinding* input(std::string_view binding) const {
+    for (const auto& i : inputs)
+      if (i.name == binding) return &i;
+    return nullptr;
+  }
   const OutputBinding* output(std::string_view binding) const {
     for (const auto& o : outputs)
       if (o.name == binding) return &o;

@@ -30,6 +30,7 @@ const char* trigger_kind_name(TriggerKind kind) {
   switch (kind) {
     case TriggerKind::http: return "http";
     case TriggerKind::queue: return "queue";
+    case TriggerKind::document: return "cosmosDB";
   }
   return "unknown";
 }

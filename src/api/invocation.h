@@ -45,8 +45,25 @@ struct QueueMessageData {
   std::string insertion_time, expiration_time, next_visible_time, pop_receipt;
 };
 
+// A batch of a container's change feed handed to a cosmosDBTrigger function: the latest
+// version of each changed item, in _lsn order, as JSON text of an array of objects (both
+// worker protocols carry it as text, so it is serialized once).
+struct DocumentBatchData {
+  std::string documents;  // "[{...},{...}]"
+  size_t count = 0;
+  int64_t first_lsn = 0, last_lsn = 0;
+};
+
 // The triggering input, one alternative per trigger kind (api::TriggerKind, same order).
-using TriggerInput = std::variant<HttpRequestData*, const QueueMessageData*>;
+using TriggerInput =
+    std::variant<HttpRequestData*, const QueueMessageData*, const DocumentBatchData*>;
+
+// The value of one input binding, read before the function runs: JSON text (a document, the
+// array of a query's rows, or null when a document does not exist).
+struct InputValue {
+  std::string binding;
+  std::string json;
+};
 
 struct Invocation {
   std::string id;
@@ -56,6 +73,8 @@ struct Invocation {
   // as "manual"; admitted like any pulled trigger.
   bool manual = false;
   std::chrono::steady_clock::time_point deadline;
+  // Filled by the dispatcher's input stage, one per FunctionSpec::inputs, in order.
+  std::vector<InputValue> inputs;
 
   TriggerKind kind() const { return static_cast<TriggerKind>(input.index()); }
   HttpRequestData* http() const {
@@ -66,7 +85,11 @@ struct Invocation {
     auto* p = std::get_if<const QueueMessageData*>(&input);
     return p ? *p : nullptr;
   }
-  // The label logs and metrics use: "http", "queue" or "manual".
+  const DocumentBatchData* documents() const {
+    auto* p = std::get_if<const DocumentBatchData*>(&input);
+    return p ? *p : nullptr;
+  }
+  // The label logs and metrics use: "http", "queue", "cosmosDB" or "manual".
   const char* trigger_label() const { return manual ? "manual" : trigger_kind_name(kind()); }
 };
 

@@ -148,5 +148,24 @@ TEST(Outputs, DocumentValuesBecomeUpsertsOnePerObject) {
   }
 }
 
+TEST(Expressions, QueryExpressionsBecomeParametersNeverText) {
+  auto fn = http_fn({{"res", api::HttpOutputSpec{}}});
+  api::HttpRequestData req;
+  req.params = {{"kind", "x' OR 1=1 --"}};
+  req.query = {{"min", "5"}};
+  api::Invocation inv;
+  inv.function = &fn;
+  inv.input = &req;
+  std::string error;
+  auto q = parameterize("SELECT * FROM c WHERE c.kind = {kind} AND c.n > {Query.min}", inv, error);
+  ASSERT_TRUE(q) << error;
+  EXPECT_EQ(q->text, "SELECT * FROM c WHERE c.kind = @_p0 AND c.n > @_p1");
+  ASSERT_EQ(q->parameters.size(), 2u);
+  EXPECT_EQ(q->parameters[0].second, "x' OR 1=1 --");
+  EXPECT_EQ(q->parameters[1].second, "5");
+  EXPECT_FALSE(parameterize("SELECT * FROM c WHERE c.a = {Query.none}", inv, error));
+  EXPECT_NE(error.find("{Query.none}"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace nimbus::bindings

@@ -162,4 +162,23 @@ std::optional<std::string> resolve(std::string_view tmpl, const api::Invocation&
   return out;
 }
 
+std::optional<ParameterizedQuery> parameterize(std::string_view tmpl, const api::Invocation& inv,
+                                               std::string& error) {
+  auto parts = parse_template(tmpl, error);
+  if (!parts) return std::nullopt;
+  ParameterizedQuery q;
+  for (const auto& p : *parts) {
+    if (!p.expression) {
+      q.text += p.text;
+      continue;
+    }
+    auto value = resolve("{" + p.text + "}", inv, error);
+    if (!value) return std::nullopt;
+    std::string name = "@_p" + std::to_string(q.parameters.size());
+    q.text += name;
+    q.parameters.emplace_back(std::move(name), std::move(*value));
+  }
+  return q;
+}
+
 }  // namespace nimbus::bindings

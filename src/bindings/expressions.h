@@ -38,4 +38,14 @@ std::string check_template(std::string_view tmpl, const api::FunctionSpec& fn,
 std::optional<std::string> resolve(std::string_view tmpl, const api::Invocation& inv,
                                    std::string& error);
 
+// A cosmosDB input's sqlQuery with each binding expression turned into a query parameter
+// ("... = {customer}" -> "... = @_p0", {"@_p0": "acme"}), so no value is ever spliced into the
+// query text. Values are strings, as the trigger data holds them. nullopt as resolve().
+struct ParameterizedQuery {
+  std::string text;
+  std::vector<std::pair<std::string, std::string>> parameters;
+};
+std::optional<ParameterizedQuery> parameterize(std::string_view tmpl, const api::Invocation& inv,
+                                               std::string& error);
+
 }  // namespace nimbus::bindings

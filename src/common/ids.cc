@@ -97,4 +97,51 @@ std::string iso8601_ms(int64_t ms) {
   return buf;
 }
 
+std::optional<int64_t> parse_iso8601_ms(std::string_view t) {
+  size_t i = 0;
+  auto digits = [&](int n, int& out) {
+    out = 0;
+    for (int k = 0; k < n; ++k, ++i) {
+      if (i >= t.size() || t[i] < '0' || t[i] > '9') return false;
+      out = out * 10 + (t[i] - '0');
+    }
+    return true;
+  };
+  auto expect = [&](char c) { return i < t.size() && t[i++] == c; };
+  int y, mo, d, h, mi, s;
+  if (!digits(4, y) || !expect('-') || !digits(2, mo) || !expect('-') || !digits(2, d)) return std::nullopt;
+  if (i >= t.size() || (t[i] != 'T' && t[i] != 't' && t[i] != ' ')) return std::nullopt;
+  ++i;
+  if (!digits(2, h) || !expect(':') || !digits(2, mi) || !expect(':') || !digits(2, s)) return std::nullopt;
+  int64_t ms = 0;
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    int scale = 100, n = 0;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9') {
+      ms += (t[i] - '0') * scale;
+      scale /= 10;
+      ++i, ++n;
+    }
+    if (n == 0) return std::nullopt;
+  }
+  int64_t offset_min = 0;
+  if (i < t.size() && (t[i] == 'Z' || t[i] == 'z')) {
+    ++i;
+  } else if (i < t.size() && (t[i] == '+' || t[i] == '-')) {
+    int sign = t[i++] == '-' ? -1 : 1, oh, om;
+    if (!digits(2, oh) || !expect(':') || !digits(2, om) || oh > 23 || om > 59) return std::nullopt;
+    offset_min = sign * (oh * 60 + om);
+  }
+  if (i != t.size() || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+    return std::nullopt;
+  // Days from the civil date (proleptic Gregorian), so no time zone state is involved.
+  int yy = y - (mo <= 2);
+  int era = (yy >= 0 ? yy : yy - 399) / 400;
+  int yoe = yy - era * 400;
+  int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  int64_t days = static_cast<int64_t>(era) * 146097 + doe - 719468;
+  return ((days * 24 + h) * 60 + mi - offset_min) * 60000 + s * 1000 + ms;
+}
+
 }  // namespace nimbus

@@ -1,7 +1,9 @@
 #pragma once
 // Identifiers and wall-clock formatting shared by every module.
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace nimbus {
 
@@ -19,5 +21,9 @@ bool base64_decode(std::string_view text, std::string& out);
 std::string iso8601_now_ms();
 // A Unix time in milliseconds, in the same form.
 std::string iso8601_ms(int64_t unix_ms);
+// Parses "2026-11-29T14:19:29Z", with optional fractional seconds and a "Z" or "+hh:mm" /
+// "-hh:mm" offset (no offset: UTC, as Azure's startFromTime documents); Unix milliseconds, or
+// nullopt when the text is not such a time.
+std::optional<int64_t> parse_iso8601_ms(std::string_view text);
 
 }  // namespace nimbus

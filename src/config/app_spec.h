@@ -41,6 +41,10 @@ struct DocumentServiceSpec {
   bool enabled = true;
   int port = 8081;  // the emulator's
   std::string key;  // base64 account key, or "%Setting%"
+  // HTTPS on the same port (absolute paths of PEM files). Both empty: a self-signed
+  // certificate generated in <data>/tls/.
+  std::string certificate;
+  std::string certificate_key;
 };
 
 struct CustomHandlerSpec {

@@ -7,9 +7,11 @@
 #include <filesystem>
 #include <set>
 
+#include "api/document_store.h"
 #include "api/queue_store.h"
 #include "bindings/expressions.h"
 #include "common/duration.h"
+#include "common/ids.h"
 #include "common/json_util.h"
 #include "http/route_template.h"
 
@@ -43,6 +45,11 @@ const std::set<std::string, std::less<>> kHttpMethods = {"GET",     "POST", "PUT
 
 std::string upper(std::string s) {
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
@@ -388,11 +395,34 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
           if (!dk.value().is_string() || dk.value().as_string().empty())
             return err(file, dp, "must be the account key (base64), or \"%SETTING%\"");
           app.document_service.key = std::string(dk.value().as_string());
+        } else if (dk.key() == "certificate" || dk.key() == "certificateKey") {
+          // PEM files for the endpoint's HTTPS, relative to the app folder; checked here so a
+          // typo is named with its key instead of failing at the first handshake.
+          bool is_cert = dk.key() == "certificate";
+          const char* what = is_cert ? "a PEM certificate file" : "the certificate's PEM private key file";
+          if (!dk.value().is_string() || dk.value().as_string().empty())
+            return err(file, dp, std::string("must be the path of ") + what +
+                                     " (relative to the app folder), or leave both certificate "
+                                     "and certificateKey out to use the one generated in "
+                                     "<data>/tls/");
+          fs::path p(std::string(dk.value().as_string()));
+          if (!p.is_absolute() && !app.root.empty()) p = fs::path(app.root) / p;
+          std::error_code ec;
+          if (!fs::is_regular_file(p, ec))
+            return err(file, dp, quoted(dk.value()) + " (" + p.string() + ") is not a file; give " +
+                                     what + ", relative to the app folder");
+          (is_cert ? app.document_service.certificate : app.document_service.certificate_key) =
+              p.string();
         } else {
           app.warnings.push_back(file + ": " + dp + ": unknown key, ignored (known: enabled, "
-                                                    "port, key)");
+                                                    "port, key, certificate, certificateKey)");
         }
       }
+      if (app.document_service.certificate.empty() != app.document_service.certificate_key.empty())
+        return err(file, path + (app.document_service.certificate.empty() ? ".certificate"
+                                                                          : ".certificateKey"),
+                   "is missing: give certificate and certificateKey together, or neither to use "
+                   "the certificate generated in <data>/tls/");
     } else if (key == "queues") {
       if (!kv.value().is_object()) return err(file, path, "must be an object");
       if (auto e = timespan_field(kv.value().as_object(), "leaseDuration", file,
@@ -599,6 +629,105 @@ std::optional<std::string> resolve_setting(const std::string& value,
   return std::nullopt;
 }
 
+// --- `connection`: which service a binding talks to ---
+// Azure resolves a binding's `connection` to an app setting (then "AzureWebJobs<name>") that
+// holds a connection string, or to "<name>__serviceUri"-style settings for identity-based
+// connections. Nimbus serves queues and documents itself and never reaches a cloud account, so
+// a connection that points anywhere else would silently go to the wrong place: it is refused
+// at start, naming the function's file, the binding, the setting and the fix.
+
+std::optional<std::string> setting_value(const std::string& name,
+                                         const std::map<std::string, std::string>& settings) {
+  for (const std::string& n : {name, "AzureWebJobs" + name}) {
+    if (auto it = settings.find(n); it != settings.end()) return it->second;
+    if (const char* env = std::getenv(n.c_str())) return std::string(env);
+  }
+  return std::nullopt;
+}
+
+// "Key=value;Key=value" with case-insensitive keys, as storage and Cosmos connection strings.
+std::map<std::string, std::string> connection_parts(std::string_view cs) {
+  std::map<std::string, std::string> out;
+  size_t i = 0;
+  while (i < cs.size()) {
+    size_t end = cs.find(';', i);
+    if (end == std::string_view::npos) end = cs.size();
+    std::string_view part = cs.substr(i, end - i);
+    if (auto eq = part.find('='); eq != std::string_view::npos)
+      out[lower(std::string(part.substr(0, eq)))] = std::string(part.substr(eq + 1));
+    i = end + 1;
+  }
+  return out;
+}
+
+// Whether a URL's host is this machine ("http://127.0.0.1:10001/devstoreaccount1").
+bool loopback_url(std::string_view url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return false;
+  std::string_view rest = url.substr(scheme + 3);
+  std::string_view host = rest.substr(0, rest.find_first_of("/"));
+  if (!host.empty() && host.front() == '[') host = host.substr(1, host.find(']') - 1);
+  else host = host.substr(0, host.find(':'));
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+enum class Service { queues, documents };
+
+std::string check_connection(const json::object& bo, const std::string& bp,
+                             const std::map<std::string, std::string>& settings,
+                             const std::string& display, Service service) {
+  const char* keys[] = {"connection", "connectionStringSetting", "leaseConnection"};
+  for (const char* key : keys) {
+    auto* v = bo.if_contains(key);
+    if (!v) continue;
+    if (!v->is_string()) return err(display, bp + "." + key, "must be a string (an app setting name)");
+    std::string name(v->as_string());
+    if (name.empty()) continue;
+    std::string where = bp + "." + key;
+    std::string fix = service == Service::queues
+                          ? "set it to \"UseDevelopmentStorage=true\" (the built-in queue service), or "
+                            "remove \"" + std::string(key) + "\" to use it"
+                          : "set it to \"AccountEndpoint=https://localhost:8081/;AccountKey=...\" (the "
+                            "built-in document service), or remove \"" + std::string(key) + "\" to use it";
+    auto value = setting_value(name, settings);
+    if (!value) {
+      // Identity-based connections: "<name>__queueServiceUri", "<name>__accountEndpoint".
+      for (const char* suffix : {"__queueServiceUri", "__serviceUri", "__accountEndpoint"})
+        if (auto uri = setting_value(name + suffix, settings)) {
+          if (loopback_url(*uri)) return {};
+          return err(display, where,
+                     "\"" + name + "\" connects to " + *uri + " (setting " + name + suffix +
+                         "), a service Nimbus does not reach: it serves this binding itself; " +
+                         fix);
+        }
+      if (service == Service::queues && name == "AzureWebJobsStorage") return {};
+      return err(display, where,
+                 "\"" + name + "\" names an app setting that does not exist; add it to "
+                 "local.settings.json Values, or remove \"" + std::string(key) +
+                     "\" to use the built-in " +
+                     (service == Service::queues ? "queue" : "document") + " service");
+    }
+    std::string v_lower = lower(*value);
+    auto parts = connection_parts(*value);
+    bool local = false;
+    if (service == Service::queues) {
+      auto ep = parts.find("queueendpoint");
+      auto account = parts.find("accountname");
+      local = v_lower.find("usedevelopmentstorage=true") != std::string::npos ||
+              (ep != parts.end() ? loopback_url(ep->second)
+                                 : account != parts.end() && account->second == "devstoreaccount1");
+    } else {
+      auto ep = parts.find("accountendpoint");
+      local = ep != parts.end() && loopback_url(ep->second);
+    }
+    if (!local)
+      return err(display, where,
+                 "\"" + name + "\" (app setting) is a connection string for a service Nimbus "
+                 "does not reach; Nimbus serves this binding itself; " + fix);
+  }
+  return {};
+}
+
 // The queue a queueTrigger or queue output names, settings resolved. A trigger's queue must
 // be a queue name; an output's may hold binding expressions ({id}), checked once the trigger
 // is known and resolved per invocation.
@@ -619,8 +748,7 @@ std::string queue_name_field(const json::object& bo, const std::string& bp,
     return err(display, bp + ".queueName",
                "\"" + *resolved + "\" is not a queue name; use 3-63 lower-case letters, digits "
                                    "and single hyphens, not at either end");
-  if (auto* c = bo.if_contains("connection"); c && !c->is_string())
-    return err(display, bp + ".connection", "must be a string (an app setting name)");
+  if (auto e = check_connection(bo, bp, settings, display, Service::queues); !e.empty()) return e;
   out = *resolved;
   return {};
 }
@@ -701,36 +829,158 @@ std::string parse_queue_output(const BindingContext& c, FunctionSpec& fn) {
   return {};
 }
 
+// A string property of a binding, app settings resolved ("%Name%"); the first of `keys`
+// present wins (later keys are the v3 extension's older names). Required unless `fallback`.
+std::string string_field(const BindingContext& c, std::vector<const char*> keys, const char* what,
+                         std::string& out, const std::string* fallback = nullptr) {
+  for (const char* k : keys) {
+    auto* v = c.bo.if_contains(k);
+    if (!v) continue;
+    if (!v->is_string() || v->as_string().empty())
+      return err(c.display, c.bp + "." + k, "must be a non-empty string");
+    auto resolved = resolve_setting(std::string(v->as_string()), c.settings);
+    if (!resolved)
+      return err(c.display, c.bp + "." + k,
+                 quoted(*v) + " names an app setting that does not exist; add it to "
+                              "local.settings.json Values");
+    out = *resolved;
+    return std::string();
+  }
+  if (fallback) {
+    out = *fallback;
+    return std::string();
+  }
+  return err(c.display, c.bp + "." + keys.front(), std::string("is required: ") + what);
+}
+
+// `connection` of a document binding: the built-in document service (see check_connection).
+std::string connection_field(const BindingContext& c) {
+  return check_connection(c.bo, c.bp, c.settings, c.display, Service::documents);
+}
+
 // function.json "cosmosDB" out: databaseName and containerName (collectionName in the v3
-// extension); connection is accepted and the built-in store is used.
+// extension).
 std::string parse_document_output(const BindingContext& c, FunctionSpec& fn) {
   api::DocumentOutputSpec d;
-  auto field = [&](std::vector<const char*> keys, const char* what, std::string& out) {
-    for (const char* k : keys) {
-      auto* v = c.bo.if_contains(k);
-      if (!v) continue;
-      if (!v->is_string() || v->as_string().empty())
-        return err(c.display, c.bp + "." + k, "must be a non-empty string");
-      auto resolved = resolve_setting(std::string(v->as_string()), c.settings);
-      if (!resolved)
-        return err(c.display, c.bp + "." + k,
-                   quoted(*v) + " names an app setting that does not exist; add it to "
-                                "local.settings.json Values");
-      out = *resolved;
-      return std::string();
-    }
-    return err(c.display, c.bp + "." + keys.front(), std::string("is required: ") + what);
-  };
-  if (auto e = field({"databaseName"}, "the database's id", d.database); !e.empty()) return e;
-  if (auto e = field({"containerName", "collectionName"}, "the container's id", d.container);
+  if (auto e = string_field(c, {"databaseName"}, "the database's id", d.database); !e.empty())
+    return e;
+  if (auto e = string_field(c, {"containerName", "collectionName"}, "the container's id",
+                            d.container);
       !e.empty())
     return e;
-  if (auto* create = c.bo.if_contains("createIfNotExists");
-      create && create->is_bool() && create->as_bool())
-    return err(c.display, c.bp + ".createIfNotExists",
-               "true is not supported yet; create the container first (with any Cosmos DB "
-               "client against the document endpoint) and set it to false");
+  if (auto e = connection_field(c); !e.empty()) return e;
+  if (auto* create = c.bo.if_contains("createIfNotExists")) {
+    if (!create->is_bool())
+      return err(c.display, c.bp + ".createIfNotExists", "must be true or false");
+    d.create_if_not_exists = create->as_bool();
+  }
+  std::string none;
+  if (auto e = string_field(c, {"partitionKey"}, "", d.partition_key_path, &none); !e.empty())
+    return e;
+  if (d.create_if_not_exists && (d.partition_key_path.size() < 2 || d.partition_key_path[0] != '/'))
+    return err(c.display, c.bp + ".partitionKey",
+               "is required with createIfNotExists: the path the new container is partitioned "
+               "on, e.g. \"/customerId\"");
   fn.outputs.push_back({c.binding_name, std::move(d)});
+  return {};
+}
+
+// function.json "cosmosDB" in: one document by id (+ partitionKey), or the rows of sqlQuery.
+std::string parse_document_input(const BindingContext& c, FunctionSpec& fn) {
+  api::DocumentInputSpec d;
+  std::string none;
+  if (auto e = string_field(c, {"databaseName"}, "the database's id", d.database); !e.empty())
+    return e;
+  if (auto e = string_field(c, {"containerName", "collectionName"}, "the container's id",
+                            d.container);
+      !e.empty())
+    return e;
+  if (auto e = connection_field(c); !e.empty()) return e;
+  if (auto e = string_field(c, {"id"}, "", d.id, &none); !e.empty()) return e;
+  if (auto e = string_field(c, {"partitionKey"}, "", d.partition_key, &none); !e.empty()) return e;
+  if (auto e = string_field(c, {"sqlQuery"}, "", d.sql_query, &none); !e.empty()) return e;
+  if (!d.id.empty() && !d.sql_query.empty())
+    return err(c.display, c.bp + ".sqlQuery",
+               "cannot be used with id; read one document by id, or query with sqlQuery");
+  if (d.id.empty() && d.sql_query.empty())
+    return err(c.display, c.bp + ".id",
+               "is required (with partitionKey), or give sqlQuery instead, e.g. "
+               "\"SELECT * FROM c WHERE c.customer = {customer}\"");
+  if (!d.id.empty() && d.partition_key.empty())
+    return err(c.display, c.bp + ".partitionKey",
+               "is required with id: the item's partition key value, e.g. \"{customer}\"");
+  if (fn.input(c.binding_name))
+    return err(c.display, c.bp + ".name",
+               "\"" + c.binding_name + "\" names another input binding too; give each its own name");
+  fn.inputs.push_back({c.binding_name, std::move(d)});
+  return {};
+}
+
+// function.json "cosmosDBTrigger" (extension 4.x names; v3's collectionName,
+// leaseCollectionName, leaseCollectionPrefix, createLeaseCollectionIfNotExists too).
+std::string parse_document_trigger(const BindingContext& c, FunctionSpec& fn) {
+  api::DocumentTriggerSpec t;
+  if (auto e = string_field(c, {"databaseName"}, "the monitored container's database", t.database);
+      !e.empty())
+    return e;
+  if (auto e = string_field(c, {"containerName", "collectionName"}, "the monitored container",
+                            t.container);
+      !e.empty())
+    return e;
+  if (auto e = connection_field(c); !e.empty()) return e;
+  if (auto e = string_field(c, {"leaseDatabaseName"}, "", t.lease_database, &t.database); !e.empty())
+    return e;
+  std::string leases = "leases", none;
+  if (auto e = string_field(c, {"leaseContainerName", "leaseCollectionName"}, "", t.lease_container,
+                            &leases);
+      !e.empty())
+    return e;
+  if (auto e = string_field(c, {"leaseContainerPrefix", "leaseCollectionPrefix"}, "",
+                            t.lease_prefix, &none);
+      !e.empty())
+    return e;
+  for (const char* k : {"createLeaseContainerIfNotExists", "createLeaseCollectionIfNotExists",
+                        "startFromBeginning"}) {
+    auto* v = c.bo.if_contains(k);
+    if (!v) continue;
+    if (!v->is_bool()) return err(c.display, c.bp + "." + k, "must be true or false");
+    (std::string_view(k) == "startFromBeginning" ? t.start_from_beginning
+                                                  : t.create_lease_container) = v->as_bool();
+  }
+  if (auto* v = c.bo.if_contains("startFromTime")) {
+    auto ms = v->is_string() ? parse_iso8601_ms(v->as_string()) : std::nullopt;
+    if (!ms)
+      return err(c.display, c.bp + ".startFromTime",
+                 quoted(*v) + " is not an ISO 8601 time; use e.g. \"2026-11-29T14:00:00Z\"");
+    if (t.start_from_beginning)
+      return err(c.display, c.bp + ".startFromTime",
+                 "cannot be used with startFromBeginning; keep one of them");
+    t.start_from_time_ms = *ms;
+  }
+  auto positive_int = [&](const char* k, int64_t max, int64_t& out) -> std::string {
+    auto* v = c.bo.if_contains(k);
+    if (!v) return {};
+    if (!v->is_int64() || v->as_int64() < 1 || v->as_int64() > max)
+      return err(c.display, c.bp + "." + k,
+                 quoted(*v) + " must be a whole number from 1 to " + std::to_string(max));
+    out = v->as_int64();
+    return {};
+  };
+  int64_t items = t.max_items_per_invocation, poll = t.feed_poll_delay.count();
+  // A batch is one invocation's payload: bounded so it stays far below the worker frame limit.
+  if (auto e = positive_int("maxItemsPerInvocation", api::kMaxMaxItemCount, items); !e.empty())
+    return e;
+  if (auto e = positive_int("feedPollDelay", 3'600'000, poll); !e.empty()) return e;
+  t.max_items_per_invocation = static_cast<int>(items);
+  t.feed_poll_delay = std::chrono::milliseconds(poll);
+  for (const std::string* id : {&t.database, &t.container, &t.lease_database, &t.lease_container})
+    if (auto e = api::check_resource_id(*id); !e.empty())
+      return err(c.display, c.bp, "\"" + *id + "\" " + e);
+  if (t.lease_database == t.database && t.lease_container == t.container)
+    return err(c.display, c.bp + ".leaseContainerName",
+               "names the monitored container itself; leases need a container of their own "
+               "(default \"leases\")");
+  fn.trigger = std::move(t);
   return {};
 }
 
@@ -747,8 +997,9 @@ constexpr BindingType kBindingTypes[] = {
     {"queueTrigger", "a queueTrigger binding", "in", true, parse_queue_trigger},
     {"http", "an http output binding", "out", false, parse_http_output},
     {"queue", "a queue output binding", "out", false, parse_queue_output},
-    {"cosmosDB", "a cosmosDB output binding (input bindings are not supported yet)", "out", false,
-     parse_document_output},
+    {"cosmosDBTrigger", "a cosmosDBTrigger binding", "in", true, parse_document_trigger},
+    {"cosmosDB", "a cosmosDB input binding", "in", false, parse_document_input},
+    {"cosmosDB", "a cosmosDB output binding", "out", false, parse_document_output},
 };
 
 std::string supported_types(bool triggers) {
@@ -758,19 +1009,27 @@ std::string supported_types(bool triggers) {
   return out;
 }
 
-// Output binding properties with binding expressions, checked once the trigger is known.
-std::string check_output_expressions(const FunctionSpec& fn, const std::string& display) {
+// Binding properties with binding expressions (queue names, document ids, partition keys,
+// queries), checked once the trigger is known.
+std::string check_binding_expressions(const FunctionSpec& fn, const std::string& display) {
   std::vector<std::string> params;
   if (auto* h = fn.http()) {
     std::string ignored;
     if (auto t = http::RouteTemplate::parse(h->route, ignored)) params = t->parameter_names();
   }
-  for (size_t i = 0; i < fn.outputs.size(); ++i) {
-    const auto* q = std::get_if<api::QueueOutputSpec>(&fn.outputs[i].spec);
+  for (const auto& o : fn.outputs) {
+    const auto* q = std::get_if<api::QueueOutputSpec>(&o.spec);
     if (!q) continue;
     if (auto e = bindings::check_template(q->queue, fn, params); !e.empty())
-      return display + ": output binding \"" + fn.outputs[i].name + "\": queueName \"" +
-             q->queue + "\" " + e;
+      return display + ": output binding \"" + o.name + "\": queueName \"" + q->queue + "\" " + e;
+  }
+  for (const auto& in : fn.inputs) {
+    const auto& d = std::get<api::DocumentInputSpec>(in.spec);
+    for (auto [key, value] : {std::pair<const char*, const std::string*>{"id", &d.id},
+                              {"partitionKey", &d.partition_key},
+                              {"sqlQuery", &d.sql_query}})
+      if (auto e = bindings::check_template(*value, fn, params); !e.empty())
+        return display + ": input binding \"" + in.name + "\": " + key + " \"" + *value + "\" " + e;
   }
   return {};
 }
@@ -833,8 +1092,10 @@ std::optional<FunctionSpec> parse_function(const std::string& name, const json::
       return fail(bp + ".direction",
                   quoted(bo.at("direction")) + " is not a direction; use \"in\" or \"out\"");
     const BindingType* type = nullptr;
+    // A type may have a row per direction (cosmosDB in and out): the matching one, else any,
+    // so the direction error below names what the type allows.
     for (const auto& t : kBindingTypes)
-      if (binding.type == t.type) type = &t;
+      if (binding.type == t.type && (!type || binding.direction == t.direction)) type = &t;
     if (!type) {
       bool is_trigger = binding.type.size() > 7 &&
                         binding.type.compare(binding.type.size() - 7, 7, "Trigger") == 0;
@@ -851,7 +1112,7 @@ std::optional<FunctionSpec> parse_function(const std::string& name, const json::
       if (++triggers > 1)
         return fail("bindings", "has more than one trigger; a function has exactly one");
       fn.trigger_name = binding.name;
-    } else if (fn.output(binding.name)) {
+    } else if (binding.direction == "out" && fn.output(binding.name)) {
       return fail(bp + ".name", "\"" + binding.name +
                                     "\" names another output binding too; give each its own name");
     }
@@ -871,7 +1132,7 @@ std::optional<FunctionSpec> parse_function(const std::string& name, const json::
     fn.retry = policy;
   }
   if (triggers == 0) return fail("bindings", "needs exactly one trigger binding (e.g. httpTrigger)");
-  if (auto e = check_output_expressions(fn, display); !e.empty()) {
+  if (auto e = check_binding_expressions(fn, display); !e.empty()) {
     error = e;
     return std::nullopt;
   }

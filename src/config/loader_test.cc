@@ -6,8 +6,10 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <vector>
 
+#include "common/ids.h"
 #include "common/json_util.h"
 
 namespace fs = std::filesystem;
@@ -376,8 +378,9 @@ TEST(FunctionJson, OutputBindingsAreNamedOnceAndTheirExpressionsChecked) {
 TEST(FunctionJson, CosmosDbOutputBindings) {
   auto parse = [](const std::string& text, std::string& error) {
     auto doc = boost::json::parse(text);
-    return nimbus::config::parse_function("orders", doc, "orders/function.json", error,
-                                          {{"DB", "shop"}});
+    return nimbus::config::parse_function(
+        "orders", doc, "orders/function.json", error,
+        {{"DB", "shop"}, {"CosmosDB", "AccountEndpoint=https://localhost:8081/;AccountKey=k;"}});
   };
   std::string error;
   auto fn = parse(R"({"bindings":[
@@ -395,9 +398,199 @@ TEST(FunctionJson, CosmosDbOutputBindings) {
   EXPECT_FALSE(parse(R"({"bindings":[
     {"type":"queueTrigger","direction":"in","name":"m","queueName":"jobs"},
     {"type":"cosmosDB","direction":"out","name":"doc","databaseName":"shop","containerName":"o","createIfNotExists":true}]})", error));
-  EXPECT_NE(error.find("createIfNotExists"), std::string::npos) << error;
+  EXPECT_NE(error.find("bindings[1].partitionKey: is required with createIfNotExists"), std::string::npos) << error;
+  fn = parse(R"({"bindings":[
+    {"type":"queueTrigger","direction":"in","name":"m","queueName":"jobs"},
+    {"type":"cosmosDB","direction":"out","name":"doc","databaseName":"shop","containerName":"o","createIfNotExists":true,"partitionKey":"/customer"}]})", error);
+  ASSERT_TRUE(fn) << error;
+  EXPECT_TRUE(std::get<nimbus::api::DocumentOutputSpec>(fn->output("doc")->spec).create_if_not_exists);
   EXPECT_FALSE(parse(R"({"bindings":[
     {"type":"queueTrigger","direction":"in","name":"m","queueName":"jobs"},
     {"type":"cosmosDB","direction":"in","name":"doc","databaseName":"shop","containerName":"o"}]})", error));
-  EXPECT_NE(error.find("input bindings are not supported yet"), std::string::npos) << error;
+  EXPECT_NE(error.find("bindings[1].id: is required (with partitionKey), or give sqlQuery"), std::string::npos) << error;
+}
+
+TEST(FunctionJson, CosmosDbInputBindings) {
+  auto parse = [](std::string_view text, std::string& error) {
+    auto doc = boost::json::parse(text);
+    return nimbus::config::parse_function("get", doc, "get/function.json", error);
+  };
+  std::string error;
+  auto fn = parse(R"({"bindings":[
+    {"type":"httpTrigger","direction":"in","name":"req","route":"orders/{customer}/{id}"},
+    {"type":"http","direction":"out","name":"res"},
+    {"type":"cosmosDB","direction":"in","name":"order","databaseName":"shop","containerName":"orders","id":"{id}","partitionKey":"{customer}"},
+    {"type":"cosmosDB","direction":"in","name":"recent","databaseName":"shop","containerName":"orders",
+     "sqlQuery":"SELECT * FROM c WHERE c.customer = {customer} AND c.total > {Query.min}"}]})", error);
+  ASSERT_TRUE(fn) << error;
+  ASSERT_EQ(fn->inputs.size(), 2u);
+  const auto& order = std::get<nimbus::api::DocumentInputSpec>(fn->input("order")->spec);
+  EXPECT_EQ(order.id, "{id}");
+  EXPECT_EQ(order.partition_key, "{customer}");
+  EXPECT_FALSE(std::get<nimbus::api::DocumentInputSpec>(fn->input("recent")->spec).sql_query.empty());
+
+  struct Bad {
+    const char* binding;
+    const char* expect;
+  };
+  for (const auto& b : {
+           Bad{R"({"type":"cosmosDB","direction":"in","name":"x","databaseName":"shop","containerName":"o","id":"{id}"})",
+               "bindings[2].partitionKey: is required with id"},
+           Bad{R"({"type":"cosmosDB","direction":"in","name":"x","databaseName":"shop","containerName":"o","id":"{id}","partitionKey":"p","sqlQuery":"SELECT * FROM c"})",
+               "bindings[2].sqlQuery: cannot be used with id"},
+           Bad{R"({"type":"cosmosDB","direction":"in","name":"x","databaseName":"shop","containerName":"o","id":"{nope}","partitionKey":"p"})",
+               "input binding \"x\": id \"{nope}\" uses {nope}"},
+           Bad{R"({"type":"cosmosDB","direction":"in","name":"x","databaseName":"shop","containerName":"o","sqlQuery":"SELECT * FROM c WHERE c.a = {"})",
+               "sqlQuery"},
+       }) {
+    std::string text = std::string(R"({"bindings":[
+      {"type":"httpTrigger","direction":"in","name":"req","route":"orders/{customer}/{id}"},
+      {"type":"http","direction":"out","name":"res"},)") + b.binding + "]}";
+    EXPECT_FALSE(parse(text, error)) << b.binding;
+    EXPECT_NE(error.find(b.expect), std::string::npos) << error;
+  }
+}
+
+TEST(FunctionJson, CosmosDbTriggerDefaultsAndErrors) {
+  auto parse = [](std::string_view text, std::string& error) {
+    auto doc = boost::json::parse(text);
+    return nimbus::config::parse_function(
+        "audit", doc, "audit/function.json", error,
+        {{"DB", "shop"}, {"CosmosDB", "AccountEndpoint=https://localhost:8081/;AccountKey=k;"}});
+  };
+  std::string error;
+  auto fn = parse(R"({"bindings":[{"type":"cosmosDBTrigger","direction":"in","name":"docs",
+    "databaseName":"%DB%","collectionName":"orders","connection":"CosmosDB"}]})", error);
+  ASSERT_TRUE(fn) << error;
+  const auto* t = fn->documents();
+  ASSERT_TRUE(t);
+  // Azure's defaults: leases in "leases" of the same database, not created, from now, 100.
+  EXPECT_EQ(t->database, "shop");
+  EXPECT_EQ(t->container, "orders");
+  EXPECT_EQ(t->lease_database, "shop");
+  EXPECT_EQ(t->lease_container, "leases");
+  EXPECT_FALSE(t->create_lease_container);
+  EXPECT_FALSE(t->start_from_beginning);
+  EXPECT_FALSE(t->start_from_time_ms);
+  EXPECT_EQ(t->max_items_per_invocation, 100);
+  EXPECT_EQ(t->feed_poll_delay.count(), 5000);
+  EXPECT_EQ(fn->trigger_kind(), nimbus::api::TriggerKind::document);
+
+  fn = parse(R"({"bindings":[{"type":"cosmosDBTrigger","direction":"in","name":"docs",
+    "databaseName":"shop","containerName":"orders","leaseDatabaseName":"ops",
+    "leaseContainerName":"l","leaseContainerPrefix":"p-","createLeaseContainerIfNotExists":true,
+    "startFromTime":"2026-11-29T10:00:00Z","maxItemsPerInvocation":7,"feedPollDelay":250}]})",
+             error);
+  ASSERT_TRUE(fn) << error;
+  t = fn->documents();
+  EXPECT_EQ(t->lease_database, "ops");
+  EXPECT_EQ(t->lease_container, "l");
+  EXPECT_EQ(t->lease_prefix, "p-");
+  EXPECT_TRUE(t->create_lease_container);
+  EXPECT_EQ(t->start_from_time_ms, nimbus::parse_iso8601_ms("2026-11-29T10:00:00Z"));
+  EXPECT_EQ(t->max_items_per_invocation, 7);
+  EXPECT_EQ(t->feed_poll_delay.count(), 250);
+
+  struct Bad {
+    const char* extra;
+    const char* expect;
+  };
+  for (const auto& b : {
+           Bad{R"("startFromTime":"yesterday")", "bindings[0].startFromTime: \"yesterday\" is not an ISO 8601 time"},
+           Bad{R"("startFromTime":"2026-11-29T10:00:00Z","startFromBeginning":true)", "cannot be used with startFromBeginning"},
+           Bad{R"("maxItemsPerInvocation":0)", "bindings[0].maxItemsPerInvocation: 0 must be a whole number from 1 to 1000"},
+           Bad{R"("feedPollDelay":"5s")", "bindings[0].feedPollDelay"},
+           Bad{R"("leaseContainerName":"orders")", "names the monitored container itself"},
+           Bad{R"("leaseContainerName":"a/b")", "contains '/'"},
+           Bad{R"("startFromBeginning":"yes")", "bindings[0].startFromBeginning: must be true or false"},
+           Bad{R"("connection":5)", "bindings[0].connection: must be a string"},
+       }) {
+    std::string text = std::string(R"({"bindings":[{"type":"cosmosDBTrigger","direction":"in",)"
+                                   R"("name":"docs","databaseName":"shop","containerName":"orders",)") +
+                       b.extra + "}]}";
+    EXPECT_FALSE(parse(text, error)) << b.extra;
+    EXPECT_NE(error.find(b.expect), std::string::npos) << error;
+    EXPECT_NE(error.find("audit/function.json"), std::string::npos) << error;
+  }
+  EXPECT_FALSE(parse(R"({"bindings":[{"type":"cosmosDBTrigger","direction":"in","name":"docs",
+    "databaseName":"shop"}]})", error));
+  EXPECT_NE(error.find("bindings[0].containerName: is required"), std::string::npos) << error;
+}
+
+TEST_F(TempApp, DocumentServiceCertificateIsAPairOfFilesInTheAppFolder) {
+  write("tls/c.pem", "cert");
+  write("tls/k.pem", "key");
+  write("host.json", R"({"version":"2.0","nimbus":{"documentService":{
+      "certificate":"tls/c.pem","certificateKey":"tls/k.pem"}}})");
+  auto r = load_app(root_.string());
+  ASSERT_TRUE(r.app) << r.fatal;
+  EXPECT_EQ(r.app->document_service.certificate, (root_ / "tls/c.pem").string());
+  EXPECT_EQ(r.app->document_service.certificate_key, (root_ / "tls/k.pem").string());
+
+  write("host.json", R"({"version":"2.0","nimbus":{"documentService":{"certificate":"tls/c.pem"}}})");
+  r = load_app(root_.string());
+  EXPECT_FALSE(r.app);
+  EXPECT_NE(r.fatal.find("nimbus.documentService.certificateKey: is missing"), std::string::npos)
+      << r.fatal;
+
+  write("host.json", R"({"version":"2.0","nimbus":{"documentService":{
+      "certificate":"tls/nope.pem","certificateKey":"tls/k.pem"}}})");
+  r = load_app(root_.string());
+  EXPECT_FALSE(r.app);
+  EXPECT_NE(r.fatal.find("nimbus.documentService.certificate: \"tls/nope.pem\""), std::string::npos)
+      << r.fatal;
+  EXPECT_NE(r.fatal.find("is not a file"), std::string::npos) << r.fatal;
+
+  write("host.json", R"({"version":"2.0","nimbus":{"documentService":{"certificateKey":5}}})");
+  r = load_app(root_.string());
+  EXPECT_FALSE(r.app);
+  EXPECT_NE(r.fatal.find("nimbus.documentService.certificateKey: must be the path"),
+            std::string::npos) << r.fatal;
+}
+
+TEST(FunctionJson, ConnectionsMustNameTheBuiltInServices) {
+  const std::map<std::string, std::string> settings{
+      {"Local", "UseDevelopmentStorage=true"},
+      {"Loopback", "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=k;"
+                   "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"},
+      {"Cloud", "DefaultEndpointsProtocol=https;AccountName=prodacct;AccountKey=k;EndpointSuffix=core.windows.net"},
+      {"AzureWebJobsPrefixed", "UseDevelopmentStorage=true"},
+      {"Ident__queueServiceUri", "https://prodacct.queue.core.windows.net"},
+      {"Docs", "AccountEndpoint=https://127.0.0.1:8081/;AccountKey=k;"},
+      {"CloudDocs", "AccountEndpoint=https://prod.documents.azure.com:443/;AccountKey=k;"},
+  };
+  auto parse = [&](const std::string& binding, std::string& error) {
+    auto doc = boost::json::parse(R"({"bindings":[)" + binding + "]}");
+    return nimbus::config::parse_function("f", doc, "f/function.json", error, settings);
+  };
+  auto queue = [](const char* connection) {
+    return std::string(R"({"type":"queueTrigger","direction":"in","name":"m","queueName":"jobs","connection":")") +
+           connection + "\"}";
+  };
+  auto docs = [](const char* connection) {
+    return std::string(R"({"type":"cosmosDBTrigger","direction":"in","name":"d","databaseName":"db","containerName":"c","connection":")") +
+           connection + "\"}";
+  };
+  std::string error;
+  for (const char* ok : {"Local", "Loopback", "Prefixed", "AzureWebJobsStorage", ""})
+    EXPECT_TRUE(parse(queue(ok), error)) << ok << ": " << error;
+  EXPECT_TRUE(parse(docs("Docs"), error)) << error;
+  struct Bad {
+    std::string binding;
+    const char* expect;
+  };
+  for (const auto& b : {
+           Bad{queue("Cloud"), "bindings[0].connection: \"Cloud\" (app setting) is a connection string for a service Nimbus does not reach"},
+           Bad{queue("Missing"), "bindings[0].connection: \"Missing\" names an app setting that does not exist"},
+           Bad{queue("Ident"), "connects to https://prodacct.queue.core.windows.net"},
+           Bad{docs("CloudDocs"), "UseDevelopmentStorage"},
+           Bad{docs("Missing"), "remove \"connection\" to use the built-in document service"},
+       }) {
+    EXPECT_FALSE(parse(b.binding, error)) << b.binding;
+    if (std::string(b.expect) == "UseDevelopmentStorage")
+      EXPECT_NE(error.find("AccountEndpoint=https://localhost:8081/"), std::string::npos) << error;
+    else
+      EXPECT_NE(error.find(b.expect), std::string::npos) << error;
+    EXPECT_NE(error.find("f/function.json"), std::string::npos) << error;
+  }
 }

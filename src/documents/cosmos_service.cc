@@ -103,6 +103,100 @@ std::optional<json::object> object_body(const std::string& body, std::string& er
   return std::move(v.as_object());
 }
 
+// The patch condition as a query: the service takes "FROM c WHERE ..." (no SELECT); a full
+// SELECT is accepted as given. The store applies the patch only when it yields a row.
+api::DocResult<std::shared_ptr<const DocsqlQuery>> parse_condition(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+  bool from_first = text.size() >= i + 4 && iequals(std::string_view(text).substr(i, 4), "from");
+  std::string sql = from_first ? "SELECT VALUE 1 " + text : text;
+  auto q = DocsqlQuery::parse(sql, {});
+  if (!q)
+    return api::DocError{api::DocErrc::bad_request,
+                         "The patch condition \"" + text.substr(0, 200) + "\" is not a valid filter (" + q.error().message +
+                             (from_first ? "; it runs as \"SELECT VALUE 1 " + text.substr(0, 60) + "...\"" : std::string()) +
+                             "); write it as \"FROM c WHERE c.field = value\"."};
+  return q;
+}
+
+// A patch body: {"operations": [...], "condition": "FROM c WHERE ..."} or the bare operations
+// array (the SDK sends either). `where` names the body in messages ("The PATCH body",
+// "Batch operation 3's resourceBody"). False with `error` set when it is not one.
+bool parse_patch(const json::value& v, const std::string& where, api::PatchSpec& out, std::string& error) {
+  const json::array* ops = v.if_array();
+  if (const json::object* o = v.if_object()) {
+    const json::value* a = o->if_contains("operations");
+    ops = a ? a->if_array() : nullptr;
+    if (!ops) {
+      error = where + " has no \"operations\" array; send {\"operations\": [{\"op\": \"set\", \"path\": \"/x\", \"value\": 1}]}.";
+      return false;
+    }
+    if (const json::value* c = o->if_contains("condition"); c && !c->is_null()) {
+      if (!c->is_string()) {
+        error = where + ": \"condition\" is not a string; send a filter such as \"FROM c WHERE c.status = 'open'\".";
+        return false;
+      }
+      auto q = parse_condition(std::string(c->as_string()));
+      if (!q) {
+        error = q.error().message;
+        return false;
+      }
+      out.condition = q.value();
+      out.condition_text = std::string(c->as_string());
+    }
+  }
+  if (!ops) {
+    error = where + " is neither an operations array nor {\"operations\": [...], \"condition\": \"...\"}.";
+    return false;
+  }
+  if (ops->empty() || ops->size() > api::kMaxPatchOperations) {
+    error = where + " has " + std::to_string(ops->size()) +
+            " operations; a patch holds 1 to 10, so split it into several patches.";
+    return false;
+  }
+  using Op = api::PatchOperation::Op;
+  for (size_t i = 0; i < ops->size(); ++i) {
+    std::string at = where + ", operation " + std::to_string(i);
+    const json::object* o = (*ops)[i].if_object();
+    const json::value* name = o ? o->if_contains("op") : nullptr;
+    const json::value* path = o ? o->if_contains("path") : nullptr;
+    if (!name || !name->is_string() || !path || !path->is_string()) {
+      error = at + " is not {\"op\": \"...\", \"path\": \"/...\", ...}; give both as strings.";
+      return false;
+    }
+    api::PatchOperation p;
+    std::string_view n = name->as_string();
+    if (n == "add") p.op = Op::add;
+    else if (n == "set") p.op = Op::set;
+    else if (n == "replace") p.op = Op::replace;
+    else if (n == "remove") p.op = Op::remove;
+    else if (n == "incr") p.op = Op::incr;
+    else if (n == "move") p.op = Op::move;
+    else {
+      error = at + ": op \"" + std::string(n.substr(0, 40)) + "\" is unknown; use add, set, replace, remove, incr or move.";
+      return false;
+    }
+    p.path = std::string(path->as_string());
+    if (p.op == Op::move) {
+      const json::value* from = o->if_contains("from");
+      if (!from || !from->is_string()) {
+        error = at + ": move needs \"from\", the path of the value to move.";
+        return false;
+      }
+      p.from = std::string(from->as_string());
+    } else if (p.op != Op::remove) {
+      const json::value* value = o->if_contains("value");
+      if (!value) {
+        error = at + ": " + std::string(n) + " needs a \"value\".";
+        return false;
+      }
+      p.value = *value;
+    }
+    out.operations.push_back(std::move(p));
+  }
+  return true;
+}
+
 }  // namespace
 
 struct CosmosService::Impl {
@@ -126,6 +220,7 @@ struct CosmosService::Impl {
                       const std::string& id, Reply& r);
   awaitable<void> query(api::HttpRequestData& req, const api::ContainerRef& ref, Reply& r);
   awaitable<void> change_feed(api::HttpRequestData& req, const api::ContainerRef& ref, Reply& r);
+  awaitable<void> batch(api::HttpRequestData& req, const api::ContainerRef& ref, Reply& r);
 
   // Reads x-ms-documentdb-partitionkey; false (and r filled with 400) when malformed.
   bool partition_key(const api::HttpRequestData& req, std::optional<api::PartitionKey>& out,
@@ -289,7 +384,10 @@ awaitable<void> CosmosService::Impl::dispatch(api::HttpRequestData& req,
 
 void CosmosService::Impl::account(const api::HttpRequestData& req, Reply& r) {
   std::string host = req.host.empty() ? std::string("localhost") : req.host;
-  std::string endpoint = options.scheme + "://" + host + "/";
+  // A listener serving http and https on one port says which this request came over.
+  std::string_view proto = req.header("x-forwarded-proto");
+  std::string scheme = proto == "https" || proto == "http" ? std::string(proto) : options.scheme;
+  std::string endpoint = scheme + "://" + host + "/";
   json::object loc{{"name", "Nimbus"}, {"databaseAccountEndpoint", endpoint}};
   json::object body{
       // Not "localhost": the JS SDK ignores the location lists of an account with that id,
@@ -559,10 +657,8 @@ awaitable<void> CosmosService::Impl::docs_feed(api::HttpRequestData& req,
       co_await query(req, ref, r);
       co_return;
     }
-    if (!req.header("x-ms-cosmos-is-batch-request").empty()) {
-      fail(r, 400, "BadRequest",
-           "Bulk and transactional batch requests are not supported by this endpoint yet; send "
-           "the operations one by one.");
+    if (header_true(req, "x-ms-cosmos-is-batch-request")) {
+      co_await batch(req, ref, r);
       co_return;
     }
     std::optional<api::PartitionKey> pk;
@@ -822,13 +918,203 @@ awaitable<void> CosmosService::Impl::doc(api::HttpRequestData& req, const api::C
     }
     r.data.status = 204;
   } else if (req.method == "PATCH") {
-    fail(r, 400, "BadRequest",
-         "PATCH (partial document update) is not supported by this endpoint yet; read the item "
-         "and replace it (PUT) with If-Match.");
+    if (!pk) {
+      fail(r, 400, "BadRequest",
+           "The partition key header x-ms-documentdb-partitionkey is missing; a patch names the "
+           "item's partition key value, e.g. [\"value\"].");
+      co_return;
+    }
+    boost::system::error_code ec;
+    json::parse_options po;
+    po.max_depth = api::kMaxItemDepth + 4;
+    json::value v = req.body.empty() ? json::value() : json::parse(req.body, ec, {}, po);
+    if (req.body.empty() || ec) {
+      fail(r, 400, "BadRequest",
+           "The PATCH body is " + (ec ? "not valid JSON (" + ec.message() + ")" : std::string("empty")) +
+               "; send {\"operations\": [{\"op\": \"set\", \"path\": \"/x\", \"value\": 1}], "
+               "\"condition\": \"FROM c WHERE ...\"} (condition optional).");
+      co_return;
+    }
+    api::PatchSpec spec;
+    std::string error;
+    if (!parse_patch(v, "The PATCH body", spec, error)) {
+      fail(r, 400, "BadRequest", error);
+      co_return;
+    }
+    auto item = co_await call<api::Item>([&](auto cb) {
+      store.store().patch_item(ref, id, std::move(*pk), std::move(spec), std::move(if_match),
+                               std::move(cb));
+    });
+    if (!item) {
+      fail(r, item.error(), log);
+      co_return;
+    }
+    item_headers(r, item.value());
+    json_body(r, 200, item.value().document);
   } else {
     fail(r, 405, "MethodNotAllowed",
-         req.method + " on an item is not supported; use GET, PUT or DELETE.");
+         req.method + " on an item is not supported; use GET, PUT, PATCH or DELETE.");
   }
+}
+
+
+// Transactional batch (x-ms-cosmos-batch-atomic: True, one logical partition named by
+// x-ms-documentdb-partitionkey) and bulk (atomic absent or false: `container.items.bulk()` and
+// `executeBulkOperations` send each operation's own "partitionKey"). The body is the SDK's
+// operations array: {operationType, id?, partitionKey? (a JSON string, e.g. "[\"a\"]"),
+// resourceBody?, ifMatch?, ifNoneMatch?}. The answer is the array of per-operation results
+// {statusCode, requestCharge, eTag?, resourceBody?} (the SDK's OperationResponse), with 200
+// when every operation succeeded and 207 Multi-Status otherwise: a failed transactional batch
+// carries the failing operation's status and 424 for all others (the SDK's BulkResponse reads
+// the first non-424 failure of a 207).
+awaitable<void> CosmosService::Impl::batch(api::HttpRequestData& req, const api::ContainerRef& ref,
+                                           Reply& r) {
+  api::BatchOptions bo;
+  bo.atomic = header_true(req, "x-ms-cosmos-batch-atomic");
+  std::string_view coe = req.header("x-ms-cosmos-batch-continue-on-error");
+  bo.continue_on_error = coe.empty() || iequals(coe, "true");
+  std::optional<api::PartitionKey> pk;
+  if (!partition_key(req, pk, r)) co_return;
+  if (bo.atomic && !pk) {
+    fail(r, 400, "BadRequest",
+         "A transactional batch (x-ms-cosmos-batch-atomic: True) names its logical partition in "
+         "x-ms-documentdb-partitionkey, e.g. [\"value\"]; every operation runs in it.");
+    co_return;
+  }
+  boost::system::error_code ec;
+  json::parse_options po;
+  po.max_depth = api::kMaxItemDepth + 4;
+  json::value v = req.body.empty() ? json::value() : json::parse(req.body, ec, {}, po);
+  if (req.body.empty() || ec || !v.is_array()) {
+    fail(r, 400, "BadRequest",
+         "The batch body is " + std::string(req.body.empty() ? "empty" : ec ? "not valid JSON (" + ec.message() + ")" : "not a JSON array") +
+             "; send an array of operations, e.g. [{\"operationType\": \"Create\", "
+             "\"resourceBody\": {\"id\": \"a\", ...}}].");
+    co_return;
+  }
+  auto& arr = v.as_array();
+  if (arr.empty() || arr.size() > api::kMaxBatchOperations) {
+    fail(r, 400, "BadRequest",
+         "The batch has " + std::to_string(arr.size()) +
+             " operations; one request holds 1 to 100, so split it.");
+    co_return;
+  }
+  using Type = api::BatchOperation::Type;
+  std::vector<api::BatchOperation> ops;
+  ops.reserve(arr.size());
+  for (size_t i = 0; i < arr.size(); ++i) {
+    std::string at = "Batch operation " + std::to_string(i);
+    auto bad_op = [&](const std::string& m) { fail(r, 400, "BadRequest", at + " " + m); };
+    json::object* o = arr[i].if_object();
+    json::value* t = o ? o->if_contains("operationType") : nullptr;
+    if (!t || !t->is_string()) {
+      bad_op("has no \"operationType\"; give Create, Upsert, Read, Replace, Delete or Patch.");
+      co_return;
+    }
+    api::BatchOperation op;
+    std::string_view tn = t->as_string();
+    if (iequals(tn, "Create")) op.type = Type::create;
+    else if (iequals(tn, "Upsert")) op.type = Type::upsert;
+    else if (iequals(tn, "Read")) op.type = Type::read;
+    else if (iequals(tn, "Replace")) op.type = Type::replace;
+    else if (iequals(tn, "Delete")) op.type = Type::remove;
+    else if (iequals(tn, "Patch")) op.type = Type::patch;
+    else {
+      bad_op("has operationType \"" + std::string(tn.substr(0, 40)) +
+             "\"; use Create, Upsert, Read, Replace, Delete or Patch.");
+      co_return;
+    }
+    if (json::value* id = o->if_contains("id"); id && !id->is_null()) {
+      if (!id->is_string()) {
+        bad_op("has an \"id\" that is not a string.");
+        co_return;
+      }
+      op.id = std::string(id->as_string());
+    }
+    if (json::value* p = o->if_contains("partitionKey"); p && !p->is_null()) {
+      // The SDK sends the key as a JSON string holding the array ("[\"a\"]").
+      json::value parsed;
+      if (p->is_string()) {
+        boost::system::error_code pec;
+        parsed = json::parse(p->as_string(), pec);
+        if (pec) parsed = json::value();
+      } else {
+        parsed = *p;
+      }
+      if (!parsed.is_array()) {
+        bad_op("has a \"partitionKey\" that is not a JSON array (or a string holding one), e.g. \"[\\\"value\\\"]\".");
+        co_return;
+      }
+      op.partition_key = std::move(parsed.as_array());
+    }
+    for (const char* h : {"ifMatch", "ifNoneMatch"})
+      if (json::value* e = o->if_contains(h); e && !e->is_null()) {
+        if (!e->is_string()) {
+          bad_op("has an \"" + std::string(h) + "\" that is not a string; give the item's _etag.");
+          co_return;
+        }
+        (std::string_view(h) == "ifMatch" ? op.if_match : op.if_none_match) = std::string(e->as_string());
+      }
+    json::value* body = o->if_contains("resourceBody");
+    if (op.type == Type::create || op.type == Type::upsert || op.type == Type::replace) {
+      if (!body || !body->is_object()) {
+        bad_op("(" + std::string(tn) + ") has no \"resourceBody\" object; send the item.");
+        co_return;
+      }
+      op.body = std::move(body->as_object());
+      if (op.type == Type::replace && op.id.empty())
+        if (auto* bid = op.body.if_contains("id"); bid && bid->is_string()) op.id = std::string(bid->as_string());
+    } else if (op.type == Type::patch) {
+      std::string error;
+      if (!body || !parse_patch(*body, at + "'s resourceBody", op.patch, error)) {
+        fail(r, 400, "BadRequest", body ? error : at + " (Patch) has no \"resourceBody\"; send {\"operations\": [...]}.");
+        co_return;
+      }
+    }
+    if (op.type != Type::create && op.type != Type::upsert && op.id.empty()) {
+      bad_op("(" + std::string(tn) + ") has no \"id\"; name the item.");
+      co_return;
+    }
+    ops.push_back(std::move(op));
+  }
+  std::vector<Type> types;
+  for (auto& op : ops) types.push_back(op.type);
+  auto results = co_await call<std::vector<api::BatchOperationResult>>([&](auto cb) {
+    store.store().execute_batch(ref, std::move(pk), std::move(ops), bo, std::move(cb));
+  });
+  if (!results) {
+    fail(r, results.error(), log);
+    co_return;
+  }
+  bool minimal = req.header("prefer").find("return=minimal") != std::string_view::npos;
+  json::array out;
+  bool all_ok = true;
+  int64_t last_lsn = 0;
+  for (size_t i = 0; i < results.value().size(); ++i) {
+    auto& res = results.value()[i];
+    json::object e;
+    e["statusCode"] = res.status;
+    e["requestCharge"] = res.status < 400 ? 1.0 : 0.0;
+    if (res.item) {
+      e["eTag"] = res.item->etag;
+      last_lsn = std::max(last_lsn, res.item->lsn);
+      // Prefer: return=minimal (contentResponseOnWriteEnabled: false) drops written bodies;
+      // a read still answers its item.
+      if (!minimal || types[i] == Type::read) e["resourceBody"] = std::move(res.item->document);
+    }
+    if (res.error) {
+      e["subStatusCode"] = 0;
+      e["message"] = res.error->code == api::DocErrc::storage_failure
+                         ? "The server encountered an internal error; retry the request."
+                         : res.error->message;
+    }
+    if (res.status >= 400) all_ok = false;
+    out.push_back(std::move(e));
+  }
+  r.charge = static_cast<double>(out.size());
+  if (last_lsn > 0)
+    r.data.headers.emplace_back("x-ms-session-token", "0:-1#" + std::to_string(last_lsn));
+  json_body(r, all_ok ? 200 : 207, out);
 }
 
 }  // namespace nimbus::documents

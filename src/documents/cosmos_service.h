@@ -2,10 +2,11 @@
 // The Cosmos DB NoSQL REST API (gateway mode, name-based links) over api::DocumentStore, so
 // the unmodified `@azure/cosmos` client works against Nimbus: the account document,
 // databases, containers, /pkranges (one range), items (create, upsert, read, replace, delete
-// with If-Match / If-None-Match), read feed with paging, SQL queries (run whole on the server
-// by documents::DocsqlQuery; the query-plan request is answered with docsql::query_plan) and
-// the LatestVersion change feed (A-IM: Incremental feed; etag continuations; 304 when nothing
-// is new). Master-key signatures are verified (cosmos_auth.h) unless auth is off.
+// with If-Match / If-None-Match, PATCH with conditions, transactional batch and bulk), read
+// feed with paging, SQL queries (run whole on the server by documents::DocsqlQuery; the
+// query-plan request is answered with docsql::query_plan) and the LatestVersion change feed
+// (A-IM: Incremental feed; etag continuations; 304 when nothing is new). Master-key signatures
+// are verified (cosmos_auth.h) unless auth is off.
 //
 // Every answer is JSON (errors `{"code","message"}` with the store's status) and carries
 // x-ms-request-charge, x-ms-activity-id; items carry etag and x-ms-session-token; feeds

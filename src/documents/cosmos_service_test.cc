@@ -42,6 +42,13 @@ class FailingWrites final : public api::DocumentStore {
   void read_feed(api::ContainerRef r, api::FeedOptions o, api::DocCallback<api::Page> d) override { s_.read_feed(r, o, d); }
   void query(api::ContainerRef r, std::shared_ptr<const api::DocumentQuery> q, api::FeedOptions o, api::DocCallback<api::Page> d) override { s_.query(r, q, o, d); }
   void read_change_feed(api::ContainerRef r, api::ChangeFeedOptions o, api::DocCallback<api::ChangeFeedPage> d) override { s_.read_change_feed(r, o, d); }
+  void patch_item(api::ContainerRef, std::string, api::PartitionKey, api::PatchSpec, std::optional<std::string>, api::DocCallback<api::Item> d) override {
+    d(api::DocError{api::DocErrc::storage_failure, "disk I/O error in /secret/path/nimbus.db"});
+  }
+  void execute_batch(api::ContainerRef, std::optional<api::PartitionKey>, std::vector<api::BatchOperation>, api::BatchOptions,
+                     api::DocCallback<std::vector<api::BatchOperationResult>> d) override {
+    d(api::DocError{api::DocErrc::storage_failure, "disk I/O error in /secret/path/nimbus.db"});
+  }
 
  private:
   api::DocumentStore& s_;
@@ -219,6 +226,101 @@ TEST_F(CosmosServiceTest, StorageFailureShowsOnlyTheActivityId) {
   EXPECT_EQ(body(r).as_object()["code"], "InternalServerError");
   EXPECT_EQ(r.body.find("/secret/path"), std::string::npos);
   EXPECT_NE(r.body.find(header(r, "x-ms-activity-id")), std::string::npos);
+}
+
+TEST_F(CosmosServiceTest, PatchTakesBothBodyFormsAndAnswersTheItem) {
+  ASSERT_EQ(send("POST", "/dbs", R"({"id":"d"})").status, 201);
+  ASSERT_EQ(send("POST", "/dbs/d/colls", R"({"id":"c","partitionKey":{"paths":["/pk"]}})").status, 201);
+  api::Headers pk{{"x-ms-documentdb-partitionkey", R"(["p"])"}};
+  ASSERT_EQ(send("POST", "/dbs/d/colls/c/docs", R"({"id":"i","pk":"p","n":1})", pk).status, 201);
+  // The bare operations array (what the SDK sends for item.patch([...])).
+  auto a = send("PATCH", "/dbs/d/colls/c/docs/i", R"([{"op":"incr","path":"/n","value":2}])", pk);
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(body(a).at("n"), 3);
+  EXPECT_EQ(header(a, "etag"), body(a).at("_etag").as_string());
+  EXPECT_EQ(header(a, "x-ms-session-token"), "0:-1#" + std::to_string(body(a).at("_lsn").as_int64()));
+  // {operations, condition}; the condition's syntax error names its position.
+  auto b = send("PATCH", "/dbs/d/colls/c/docs/i", R"({"operations":[{"op":"set","path":"/s","value":"x"}],"condition":"from c where c.n = 3"})", pk);
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(body(b).at("s"), "x");
+  auto bad_cond = send("PATCH", "/dbs/d/colls/c/docs/i", R"({"operations":[{"op":"set","path":"/s","value":1}],"condition":"from c where"})", pk);
+  EXPECT_EQ(bad_cond.status, 400);
+  EXPECT_NE(bad_cond.body.find("condition"), std::string::npos);
+  auto no_pk = send("PATCH", "/dbs/d/colls/c/docs/i", R"([{"op":"set","path":"/s","value":1}])");
+  EXPECT_EQ(no_pk.status, 400);
+  EXPECT_NE(no_pk.body.find("x-ms-documentdb-partitionkey"), std::string::npos);
+  for (const char* bad : {"", "{", "5", R"({"ops":[]})", R"([{"op":"set"}])", R"([{"op":"set","path":"/x"}])", R"([{"op":"move","path":"/x"}])",
+                          R"({"operations":[{"op":"set","path":"/x","value":1}],"condition":7})"}) {
+    SCOPED_TRACE(bad);
+    auto r = send("PATCH", "/dbs/d/colls/c/docs/i", bad, pk);
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(body(r).at("code"), "BadRequest");
+  }
+  EXPECT_EQ(send("GET", "/dbs/d/colls/c/docs/i", "", pk).status, 200);
+}
+
+TEST_F(CosmosServiceTest, BatchAndBulkAnswerPerOperationResults) {
+  ASSERT_EQ(send("POST", "/dbs", R"({"id":"d"})").status, 201);
+  ASSERT_EQ(send("POST", "/dbs/d/colls", R"({"id":"c","partitionKey":{"paths":["/pk"]}})").status, 201);
+  api::Headers atomic{{"x-ms-cosmos-is-batch-request", "True"}, {"x-ms-cosmos-batch-atomic", "True"}, {"x-ms-documentdb-partitionkey", R"(["p"])"}};
+  auto ok = send("POST", "/dbs/d/colls/c/docs",
+                 R"([{"operationType":"Create","resourceBody":{"id":"a","pk":"p"}},{"operationType":"Read","id":"a","partitionKey":"[\"p\"]"}])", atomic);
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  json::value okb = body(ok);
+  auto& results = okb.as_array();
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].at("statusCode"), 201);
+  EXPECT_EQ(results[0].at("resourceBody").at("id"), "a");
+  EXPECT_EQ(results[0].at("eTag"), results[0].at("resourceBody").at("_etag"));
+  EXPECT_TRUE(results[0].at("requestCharge").is_number());
+  EXPECT_EQ(header(ok, "x-ms-session-token").rfind("0:-1#", 0), 0u);
+  // Prefer: return=minimal drops written bodies but keeps a read's.
+  auto minimal = atomic;
+  minimal.emplace_back("Prefer", "return=minimal");
+  auto m = send("POST", "/dbs/d/colls/c/docs", R"([{"operationType":"Upsert","resourceBody":{"id":"a","pk":"p","v":2}},{"operationType":"Read","id":"a"}])", minimal);
+  ASSERT_EQ(m.status, 200) << m.body;
+  EXPECT_FALSE(body(m).as_array()[0].as_object().contains("resourceBody"));
+  EXPECT_EQ(body(m).as_array()[1].at("resourceBody").at("v"), 2);
+  // A failed batch: 207, the failure's status and message, the others 424.
+  auto failed = send("POST", "/dbs/d/colls/c/docs", R"([{"operationType":"Create","resourceBody":{"id":"b","pk":"p"}},{"operationType":"Create","resourceBody":{"id":"a","pk":"p"}}])", atomic);
+  ASSERT_EQ(failed.status, 207) << failed.body;
+  EXPECT_EQ(body(failed).as_array()[0].at("statusCode"), 424);
+  EXPECT_EQ(body(failed).as_array()[1].at("statusCode"), 409);
+  EXPECT_NE(body(failed).as_array()[1].at("message").as_string().find("already exists"), std::string::npos);
+  EXPECT_EQ(send("GET", "/dbs/d/colls/c/docs/b", "", {{"x-ms-documentdb-partitionkey", R"(["p"])"}}).status, 404);
+  // Bulk: atomic false, each operation with its own partition key (a JSON string, as the SDK
+  // sends it), each on its own.
+  api::Headers bulk{{"x-ms-cosmos-is-batch-request", "True"}, {"x-ms-cosmos-batch-atomic", "False"}, {"x-ms-documentdb-partitionkeyrangeid", "0"}};
+  auto bk = send("POST", "/dbs/d/colls/c/docs",
+                 R"([{"operationType":"Create","partitionKey":"[\"q\"]","resourceBody":{"id":"x","pk":"q"}},{"operationType":"Create","partitionKey":"[\"p\"]","resourceBody":{"id":"a","pk":"p"}},{"operationType":"Delete","id":"a","partitionKey":"[\"p\"]"}])",
+                 bulk);
+  ASSERT_EQ(bk.status, 207) << bk.body;
+  EXPECT_EQ(body(bk).as_array()[0].at("statusCode"), 201);
+  EXPECT_EQ(body(bk).as_array()[1].at("statusCode"), 409);
+  EXPECT_EQ(body(bk).as_array()[2].at("statusCode"), 204);
+  // Hostile bodies are refused whole, naming the operation.
+  for (const char* bad : {R"([5])", R"([{"operationType":"Create","resourceBody":[]}])", R"([{"operationType":"Read","id":7}])",
+                          R"([{"operationType":"Read","id":"a","partitionKey":"not json"}])", R"([{"operationType":"Replace","resourceBody":{"pk":"p"}}])",
+                          R"([{"operationType":"Delete","id":"a","ifMatch":5}])"}) {
+    SCOPED_TRACE(bad);
+    auto r = send("POST", "/dbs/d/colls/c/docs", bad, atomic);
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(body(r).at("message").as_string().find("Batch operation 0"), std::string::npos) << r.body;
+  }
+}
+
+TEST_F(CosmosServiceTest, PatchAndBatchStorageFailuresShowOnlyTheActivityId) {
+  ASSERT_EQ(send("POST", "/dbs", R"({"id":"d"})").status, 201);
+  ASSERT_EQ(send("POST", "/dbs/d/colls", R"({"id":"c","partitionKey":{"paths":["/pk"]}})").status, 201);
+  use(*failing, false);
+  auto p = send("PATCH", "/dbs/d/colls/c/docs/i", R"([{"op":"set","path":"/x","value":1}])", {{"x-ms-documentdb-partitionkey", R"(["p"])"}});
+  auto b = send("POST", "/dbs/d/colls/c/docs", R"([{"operationType":"Read","id":"i"}])",
+                {{"x-ms-cosmos-is-batch-request", "True"}, {"x-ms-cosmos-batch-atomic", "True"}, {"x-ms-documentdb-partitionkey", R"(["p"])"}});
+  for (auto* r : {&p, &b}) {
+    EXPECT_EQ(r->status, 500);
+    EXPECT_EQ(r->body.find("/secret/path"), std::string::npos);
+    EXPECT_NE(r->body.find(header(*r, "x-ms-activity-id")), std::string::npos);
+  }
 }
 
 TEST_F(CosmosServiceTest, BadInputIsAnsweredNeverCrashes) {

@@ -61,7 +61,7 @@ if(NOT NIMBUS_UNIT_ONLY)
   set_tests_properties(cosmos_service_test PROPERTIES LABELS unit TIMEOUT 60)
 
   add_executable(nimbus-docs-server ${CMAKE_SOURCE_DIR}/src/documents/standalone_main.cc)
-  target_link_libraries(nimbus-docs-server PRIVATE nimbus_documents_host)
+  target_link_libraries(nimbus-docs-server PRIVATE nimbus_documents_host nimbus_security)
 
   find_program(NIMBUS_DOCS_NODE node)
   if(NIMBUS_DOCS_NODE)
@@ -72,11 +72,39 @@ if(NOT NIMBUS_UNIT_ONLY)
     set_tests_properties(e2e_cosmos_sdk PROPERTIES
       LABELS e2e TIMEOUT 300
       ENVIRONMENT "NIMBUS_DOCS_SERVER_BIN=$<TARGET_FILE:nimbus-docs-server>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
+    # The same client on patch, transactional batch, bulk and unique keys (issue 9 item 2).
+    add_test(NAME e2e_cosmos_sdk_items
+      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=120000
+              ${CMAKE_SOURCE_DIR}/tests/e2e/cosmos_sdk_items.test.mjs)
+    set_tests_properties(e2e_cosmos_sdk_items PROPERTIES
+      LABELS e2e TIMEOUT 180
+      ENVIRONMENT "NIMBUS_DOCS_SERVER_BIN=$<TARGET_FILE:nimbus-docs-server>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
+    # The same client over https (the generated self-signed certificate) on the same port.
+    add_test(NAME e2e_cosmos_https
+      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=240000
+              ${CMAKE_SOURCE_DIR}/tests/e2e/cosmos_https.test.mjs)
+    set_tests_properties(e2e_cosmos_https PROPERTIES
+      LABELS e2e TIMEOUT 300
+      ENVIRONMENT "NIMBUS_DOCS_SERVER_BIN=$<TARGET_FILE:nimbus-docs-server>;NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
     # `nimbus start` serving the same API, with functions' cosmosDB output bindings.
     add_test(NAME e2e_host_documents
       COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=120000
               ${CMAKE_SOURCE_DIR}/tests/e2e/host_documents.test.mjs)
     set_tests_properties(e2e_host_documents PROPERTIES
+      LABELS e2e TIMEOUT 180
+      ENVIRONMENT "NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
+    # cosmosDBTrigger functions (custom handler) fed by the SDK: order, retries, restart, SIGKILL.
+    add_test(NAME e2e_host_change_feed
+      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=180000 --test-concurrency=1
+              ${CMAKE_SOURCE_DIR}/tests/e2e/host_change_feed.test.mjs)
+    set_tests_properties(e2e_host_change_feed PROPERTIES
+      LABELS e2e TIMEOUT 300
+      ENVIRONMENT "NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
+    # The documents examples (custom handler and native) as their READMEs use them.
+    add_test(NAME e2e_examples_documents
+      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=60000
+              ${CMAKE_SOURCE_DIR}/tests/e2e/examples_documents.test.mjs)
+    set_tests_properties(e2e_examples_documents PROPERTIES
       LABELS e2e TIMEOUT 180
       ENVIRONMENT "NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
   endif()

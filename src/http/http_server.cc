@@ -8,15 +8,19 @@
 #include <charconv>
 #include <cstring>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
+#include <openssl/err.h>
+#include <openssl/x509.h>
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace json = boost::json;
+namespace ssl = boost::asio::ssl;
 using asio::awaitable;
 using asio::use_awaitable;
 using asio::ip::tcp;
@@ -189,6 +193,10 @@ std::optional<api::HttpResponseData> read_error_response(const boost::system::er
       ec == beast::error::timeout || ec == asio::error::connection_reset ||
       ec == asio::error::operation_aborted || ec == bhttp::error::partial_message)
     return std::nullopt;
+  // A TLS record that did not decrypt, or a peer gone without close_notify: no HTTP answer
+  // can reach it over that connection.
+  if (ec.category() == asio::error::get_ssl_category() || ec == ssl::error::stream_truncated)
+    return std::nullopt;
   if (ec == bhttp::error::body_limit)
     return json_error(413, "RequestBodyTooLarge",
                       "request body exceeds the limit of " + std::to_string(max_body) +
@@ -216,6 +224,14 @@ bool parse_target(api::HttpRequestData& data) {
 
 api::HttpResponseData bad_target(const api::HttpRequestData& data) {
   return json_error(400, "BadRequest", "request target \"" + data.target + "\" is not a valid path");
+}
+
+// Which scheme the request came over, for handlers that build absolute URLs (the Cosmos
+// account document): set by the server on TLS-capable listeners only, replacing what a
+// client sent, so the value always describes this connection.
+void set_forwarded_proto(api::Headers& headers, bool tls) {
+  std::erase_if(headers, [](const auto& h) { return beast::iequals(h.first, "x-forwarded-proto"); });
+  headers.emplace_back("X-Forwarded-Proto", tls ? "https" : "http");
 }
 
 api::HttpResponseData over_budget(std::string_view what) {
@@ -356,6 +372,8 @@ struct HttpServer::Impl {
   int spare_fd = -1;    // closed to accept (and refuse) one connection when out of descriptors
   int lingering = 0;    // refused connections still being closed gracefully
   bool warned_fds = false;
+  bool warned_handshake = false;  // the first failed TLS handshake is a warning, later ones debug
+  std::unique_ptr<ssl::context> tls;  // null: plain HTTP only
 
   std::string default_host;  // Host of a request that names none
 
@@ -368,6 +386,9 @@ struct HttpServer::Impl {
                         std::chrono::seconds limit, boost::system::error_code& ec);
   void refuse(tcp::socket sock, bool linger);
   awaitable<void> linger_close(tcp::socket sock);
+  bool load_tls(std::string& error);
+  awaitable<bool> maybe_start_tls(Conn& c);
+  awaitable<void> close_output(Conn& c);
 };
 
 HttpServer::HttpServer(asio::io_context& io, Options options, Handler handler, Logger& log,
@@ -379,6 +400,7 @@ HttpServer::~HttpServer() {
 }
 
 bool HttpServer::listen(std::string& error) {
+  if (!impl_->load_tls(error)) return false;
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(impl_->opt.address, ec);
   if (ec) {
@@ -397,6 +419,54 @@ bool HttpServer::listen(std::string& error) {
     return false;
   }
   impl_->spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return true;
+}
+
+// The certificate is loaded once, before binding, so a wrong path or a key that does not
+// match fails the start with the file's name instead of every handshake later.
+bool HttpServer::Impl::load_tls(std::string& error) {
+  const auto& cert = opt.tls_certificate_file;
+  const auto& key = opt.tls_key_file;
+  if (cert.empty() && key.empty()) return true;
+  if (cert.empty() || key.empty()) {
+    error = "TLS needs both a certificate and its private key (only " +
+            std::string(cert.empty() ? "the key " + key : "the certificate " + cert) +
+            " was given); give both, or neither for plain HTTP";
+    return false;
+  }
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+  // TLS 1.2 and 1.3 only: what every supported client speaks; older versions have known
+  // breaks. Renegotiation is off (OpenSSL 3 refuses client-initiated renegotiation).
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                   ssl::context::single_dh_use);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(cert, ec);
+  if (ec) {
+    error = "TLS certificate " + cert + " cannot be loaded (" + ec.message() +
+            "); give a PEM certificate file";
+    return false;
+  }
+  ctx->use_private_key_file(key, ssl::context::pem, ec);
+  // OpenSSL checks the pair while loading the key; its "key values mismatch" is said plainly.
+  if (ec && ec.category() == asio::error::get_ssl_category() &&
+      ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {
+    error = "TLS key " + key + " is not the private key of the certificate " + cert +
+            "; give the matching pair";
+    return false;
+  }
+  if (ec) {
+    error = "TLS key " + key + " cannot be loaded (" + ec.message() +
+            "); give the certificate's PEM private key, without a passphrase";
+    return false;
+  }
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    ERR_clear_error();
+    error = "TLS key " + key + " is not the private key of the certificate " + cert +
+            "; give the matching pair";
+    return false;
+  }
+  tls = std::move(ctx);
   return true;
 }
 
@@ -419,7 +489,9 @@ void HttpServer::stop() {
 // empty) and is closed. Closing with the request unread would send a reset that can destroy
 // the 503 before the client reads it, so a bounded number are closed gracefully: our side
 // shut, the request drained for up to two seconds. Not when out of descriptors: lingering
-// would hold the very descriptor the next refusal needs.
+// would hold the very descriptor the next refusal needs. A TLS client gets the same plain
+// bytes, which it reports as a handshake failure: refusing before any TLS work is what keeps
+// a flood of connections cheap.
 void HttpServer::Impl::refuse(tcp::socket sock, bool linger) {
   std::string bytes = serialize_response(
       over_budget("the host has " + std::to_string(opt.limits->max_connections) +
@@ -506,6 +578,9 @@ struct HttpServer::Impl::Conn {
   bool in_handler = false;
   bool closed = false;  // the session ended: the timer's last wait only lets go
   std::string out;      // the answer being written; its capacity is reused
+  // Over TLS: the stream on `sock` (declared after it, so destroyed first). The timer still
+  // shuts down and cancels `sock` itself, which ends the stream's pending operation too.
+  std::unique_ptr<ssl::stream<tcp::socket&>> tls;
 
   // A later deadline only moves the value; an earlier one than the timer's (rare: a write
   // that could not complete at once) re-arms it.
@@ -550,9 +625,13 @@ awaitable<void> HttpServer::Impl::read_some(Conn& c, RequestParser& p, bool head
       co_return;
     }
     size_t space = std::min<size_t>(c.cap - c.buf.size(), 64u << 10);
-    size_t n = co_await c.sock.async_read_some(c.buf.prepare(space),
-                                                asio::redirect_error(use_awaitable, ec));
-    if (ec == asio::error::eof) {
+    size_t n = c.tls ? co_await c.tls->async_read_some(c.buf.prepare(space),
+                                                       asio::redirect_error(use_awaitable, ec))
+                     : co_await c.sock.async_read_some(c.buf.prepare(space),
+                                                       asio::redirect_error(use_awaitable, ec));
+    // A TLS peer that closes without close_notify ends its stream "truncated"; after a
+    // complete request that is an ordinary end of a keep-alive connection.
+    if (ec == asio::error::eof || (c.tls && ec == ssl::error::stream_truncated)) {
       end_of_input(p, header_only, ec);
       co_return;
     }
@@ -568,6 +647,13 @@ awaitable<void> HttpServer::Impl::write(Conn& c, std::string_view head, std::str
                                         boost::system::error_code& ec) {
   std::array<asio::const_buffer, 2> bufs{asio::buffer(head.data(), head.size()),
                                          asio::buffer(body.data(), body.size())};
+  if (c.tls) {
+    // The SSL stream has no non-blocking write of its own to try first: every answer is
+    // written asynchronously under the deadline (it usually completes without waiting).
+    c.expire_at(Conn::Clock::now() + limit);
+    co_await asio::async_write(*c.tls, bufs, asio::redirect_error(use_awaitable, ec));
+    co_return;
+  }
   size_t total = head.size() + body.size();
   size_t n = c.sock.write_some(bufs, ec);  // non-blocking socket
   if (ec == asio::error::would_block || ec == asio::error::try_again) {
@@ -598,6 +684,7 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
       c.sock.close(ignored);
     }
   } end{c};
+  if (tls && !co_await maybe_start_tls(c)) co_return;
   auto& limits = *opt.limits;
   // Bytes of the budget this connection holds; given back on every way out.
   size_t reserved = 0;
@@ -617,7 +704,7 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     serialize_response_into(c.out, r, version, false, head);
     boost::system::error_code wec;
     co_await write(c, c.out, {}, std::chrono::seconds(5), wec);
-    c.sock.shutdown(tcp::socket::shutdown_send, wec);
+    co_await close_output(c);
   };
   for (;;) {
     RequestParser parser;
@@ -635,6 +722,7 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     api::HttpRequestData& data = parser.data;
     if (!parse_target(data)) co_return co_await answer_and_close(bad_target(data), version, head);
     if (data.host.empty()) data.host = default_host;
+    if (tls) set_forwarded_proto(data.headers, c.tls != nullptr);
 
     // Admission on the headers alone: route, method and key are known before the body.
     if (admit)
@@ -709,10 +797,69 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     // idle keep-alive connection holds at most a few KiB of it.
     if (c.out.capacity() > (16u << 10)) std::string().swap(c.out);
     if (ec || !keep_alive) {
-      c.sock.shutdown(tcp::socket::shutdown_send, ec);
+      if (!ec) co_await close_output(c);
       co_return;
     }
   }
+}
+
+}  // namespace nimbus::http
+
+namespace nimbus::http {
+
+// On a TLS-capable listener: waits (under the head's deadline, which the session set) for the
+// connection's first byte and peeks at it without consuming it. 0x16 opens a TLS handshake
+// record; every HTTP request starts with a method's letter. False when the connection
+// ended, or its handshake failed; the failure closes that connection only.
+awaitable<bool> HttpServer::Impl::maybe_start_tls(Conn& c) {
+  boost::system::error_code ec;
+  co_await c.sock.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return false;
+  unsigned char first = 0;
+  size_t n = c.sock.receive(asio::buffer(&first, 1), tcp::socket::message_peek, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    // Readable but nothing to peek (a spurious wakeup): let the plain reader wait for it
+    // and take it as HTTP. A TLS client always sends its ClientHello at once, so this path
+    // only ever meets plain clients.
+    co_return true;
+  }
+  if (ec || n == 0) co_return false;
+  if (first != 0x16) co_return true;
+  c.tls = std::make_unique<ssl::stream<tcp::socket&>>(c.sock, *tls);
+  co_await c.tls->async_handshake(ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
+  if (!ec) co_return true;
+  // Clients that do not trust the certificate abort here (alert "unknown ca" / "bad
+  // certificate"); so do scanners. The first failure is worth a warning with the fix, the
+  // rest would only flood the log.
+  boost::system::error_code ignored;
+  auto peer = c.sock.remote_endpoint(ignored);
+  std::string why = ec == asio::error::operation_aborted || ec == asio::error::shut_down
+                        ? std::string("no handshake before the deadline")
+                        : ec.message();
+  boost::json::object fields{{"peer", peer.address().to_string() + ":" + std::to_string(peer.port())},
+                             {"error", why}};
+  if (!warned_handshake) {
+    warned_handshake = true;
+    log.warn("Host.Http",
+             "TLS handshake failed; the connection is closed. If the client does not trust the "
+             "certificate, give it the certificate file (NODE_EXTRA_CA_CERTS, curl --cacert). "
+             "Later failures are logged at Debug",
+             std::move(fields));
+  } else {
+    log.log(LogLevel::debug, "Host.Http", "TLS handshake failed", std::move(fields));
+  }
+  co_return false;
+}
+
+// Ends our side of the connection: over TLS a close_notify first (bounded, as an error
+// answer's write is), so the client sees a clean end rather than a truncated stream.
+awaitable<void> HttpServer::Impl::close_output(Conn& c) {
+  boost::system::error_code ec;
+  if (c.tls) {
+    c.expire_at(Conn::Clock::now() + std::chrono::seconds(5));
+    co_await c.tls->async_shutdown(asio::redirect_error(use_awaitable, ec));
+  }
+  c.sock.shutdown(tcp::socket::shutdown_send, ec);
 }
 
 }  // namespace nimbus::http

@@ -8,7 +8,8 @@
 // before a byte of the body is read, so a caller without a key never makes the host buffer
 // 100 MB; `Expect: 100-continue` is answered only after admission. The body is then read
 // into memory against a host-wide budget (BodyBudget) shared by every server of the host.
-// Beast stays inside http_server.cc. Threading: the host's single I/O thread.
+// Optionally HTTPS on the same port (Options::tls_*). Beast and Asio's SSL stream stay inside
+// http_server.cc. Threading: the host's single I/O thread.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <functional>
@@ -51,11 +52,20 @@ class HttpServer {
     size_t max_headers = 32u << 10;
     std::chrono::seconds idle_timeout{120};
     std::shared_ptr<HostLimits> limits;  // null: limits of this server's own (defaults)
+    // TLS on the same port as plain HTTP: a connection whose first byte starts a TLS
+    // handshake record (0x16; no HTTP method starts with it) is served over TLS 1.2+ with
+    // this PEM certificate (chain) and private key; any other stays plain HTTP. Both empty:
+    // plain HTTP only. When set, every request carries `X-Forwarded-Proto: https` or `http`
+    // as its connection was (a client's own such header is replaced), so a handler can build
+    // absolute URLs with the scheme the client used.
+    std::string tls_certificate_file;
+    std::string tls_key_file;
   };
   HttpServer(boost::asio::io_context& io, Options options, Handler handler, Logger& log,
              Admit admit = {});
   ~HttpServer();
-  // Binds; false with `error` naming the address and the fix.
+  // Loads the TLS certificate (if any), then binds; false with `error` naming the address or
+  // the certificate file and the fix.
   bool listen(std::string& error);
   uint16_t port() const;
   void start();

@@ -1,6 +1,12 @@
 #include "observability/metrics.h"
 
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace nimbus::observability {
 
@@ -56,6 +62,16 @@ void Metrics::queue_message(const std::string& function, const std::string& queu
   ++queue_messages_[{function, queue, outcome}];
 }
 
+void Metrics::change_feed_batch(const std::string& function, const std::string& outcome) {
+  std::lock_guard lock(mu_);
+  ++change_feed_batches_[{function, outcome}];
+}
+
+void Metrics::change_feed_lag(const std::string& function, int64_t lsns) {
+  std::lock_guard lock(mu_);
+  change_feed_lag_[function] = lsns;
+}
+
 std::string Metrics::render() const {
   std::ostringstream o;
   std::lock_guard lock(mu_);
@@ -95,6 +111,67 @@ std::string Metrics::render() const {
   for (const auto& [k, v] : queue_messages_)
     o << "nimbus_queue_messages_total{function=\"" << esc(std::get<0>(k)) << "\",queue=\""
       << esc(std::get<1>(k)) << "\",outcome=\"" << esc(std::get<2>(k)) << "\"} " << v << "\n";
+  if (!change_feed_batches_.empty() || !change_feed_lag_.empty()) {
+    o << "# HELP nimbus_change_feed_batches_total cosmosDBTrigger batches by outcome.\n"
+         "# TYPE nimbus_change_feed_batches_total counter\n";
+    for (const auto& [k, v] : change_feed_batches_)
+      o << "nimbus_change_feed_batches_total{function=\"" << esc(k.first) << "\",outcome=\""
+        << esc(k.second) << "\"} " << v << "\n";
+    o << "# HELP nimbus_change_feed_lag_lsn Changes a cosmosDBTrigger lease is behind its "
+         "container.\n# TYPE nimbus_change_feed_lag_lsn gauge\n";
+    for (const auto& [f, v] : change_feed_lag_)
+      o << "nimbus_change_feed_lag_lsn{function=\"" << esc(f) << "\"} " << v << "\n";
+  }
+  return o.str();
+}
+
+std::string Metrics::render_process() {
+  std::ostringstream o;
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  // /proc/self/stat: the fields after the command name (which may hold spaces) start at
+  // state (field 3); utime and stime are fields 14 and 15, starttime 22, vsize 23, rss 24.
+  std::ifstream stat("/proc/self/stat");
+  std::string line;
+  std::getline(stat, line);
+  auto close = line.rfind(')');
+  if (close != std::string::npos) {
+    std::istringstream f(line.substr(close + 2));
+    std::vector<std::string> v;
+    for (std::string x; f >> x;) v.push_back(x);
+    auto field = [&](int n) { return n - 3 < static_cast<int>(v.size()) ? std::stod(v[n - 3]) : 0.0; };
+    double boot = 0;
+    std::ifstream st("/proc/stat");
+    for (std::string l; std::getline(st, l);)
+      if (l.rfind("btime ", 0) == 0) boot = std::stod(l.substr(6));
+    o << "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+         "# TYPE process_cpu_seconds_total counter\n"
+      << "process_cpu_seconds_total " << (field(14) + field(15)) / ticks << "\n"
+      << "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+         "# TYPE process_resident_memory_bytes gauge\n"
+      << "process_resident_memory_bytes " << static_cast<uint64_t>(field(24) * page) << "\n"
+      << "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+         "# TYPE process_virtual_memory_bytes gauge\n"
+      << "process_virtual_memory_bytes " << static_cast<uint64_t>(field(23)) << "\n"
+      << "# HELP process_start_time_seconds Start time of the process since the epoch in seconds.\n"
+         "# TYPE process_start_time_seconds gauge\n"
+      << "process_start_time_seconds " << static_cast<uint64_t>(boot + field(22) / ticks) << "\n";
+  }
+  int fds = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') ++fds;
+    closedir(d);
+    --fds;  // the descriptor opendir itself holds
+  }
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  o << "# HELP process_open_fds Number of open file descriptors.\n"
+       "# TYPE process_open_fds gauge\n"
+    << "process_open_fds " << fds << "\n"
+    << "# HELP process_max_fds Maximum number of open file descriptors.\n"
+       "# TYPE process_max_fds gauge\n"
+    << "process_max_fds " << lim.rlim_cur << "\n";
   return o.str();
 }
 

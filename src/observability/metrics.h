@@ -24,7 +24,17 @@ class Metrics {
   // Queue-triggered messages by outcome: "processed", "failed" (will retry), "poisoned".
   void queue_message(const std::string& function, const std::string& queue,
                      const std::string& outcome);
+  // Change-feed batches of a cosmosDBTrigger function by outcome: "processed", "failed" (will
+  // retry), "skipped" (retries spent; logged as an error).
+  void change_feed_batch(const std::string& function, const std::string& outcome);
+  // How far a function's lease is behind its container: the container's highest LSN seen in a
+  // commit notice less the lease's position (0 when caught up).
+  void change_feed_lag(const std::string& function, int64_t lsns);
   std::string render() const;
+  // The standard process_* metrics of this process (Prometheus client conventions):
+  // CPU seconds, resident and virtual memory, open and maximum file descriptors, start time;
+  // read from /proc at each scrape.
+  static std::string render_process();
 
  private:
   struct Histogram {
@@ -51,6 +61,8 @@ class Metrics {
   std::map<std::string, Histogram, std::less<>> durations_;
   std::map<std::string, uint64_t> worker_starts_, worker_crashes_;
   std::map<std::tuple<std::string, std::string, std::string>, uint64_t> queue_messages_;
+  std::map<std::pair<std::string, std::string>, uint64_t> change_feed_batches_;
+  std::map<std::string, int64_t> change_feed_lag_;
   std::atomic<int64_t> in_flight_{0};
 };
 

@@ -36,8 +36,25 @@ boost::asio::awaitable<api::InvocationResult> Dispatcher::dispatch(api::Invocati
     result.outcome = api::Outcome::unavailable;
     result.error = "function has no worker bound";
   } else {
-    // 3. Invoke.
-    result = co_await invoke(inv, *it->second);
+    // 3. Inputs, then invoke.
+    std::string input_error;
+    if (!inv.function->inputs.empty()) {
+      if (!load_inputs_)
+        input_error = "this host has no document store for the function's input bindings";
+      else
+        try {
+          input_error = co_await load_inputs_(inv);
+        } catch (...) {
+          input_error = "internal error while reading inputs: " +
+                        exception_message(std::current_exception());
+        }
+    }
+    if (!input_error.empty()) {
+      result.outcome = api::Outcome::failed;
+      result.error = input_error;
+    } else {
+      result = co_await invoke(inv, *it->second);
+    }
   }
   permit.release();
   // 4. The trigger's completion: effects committed, the outcome as committed.

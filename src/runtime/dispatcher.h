@@ -1,6 +1,7 @@
 #pragma once
 // The one path every invocation takes, whatever its trigger, as a pipeline:
-//   admission (per trigger kind) -> filters (a worker is bound) -> invoke -> the trigger's
+//   admission (per trigger kind) -> filters (a worker is bound) -> inputs (input bindings
+//   read) -> invoke -> the trigger's
 //   completion (its effects committed) -> observers (one structured log line, metrics).
 // Triggers build an api::Invocation and call dispatch(); they never talk to workers themselves.
 //
@@ -43,7 +44,11 @@ class Dispatcher {
         metrics_(metrics),
         log_(log),
         http_admission_(options.max_concurrent_requests) {}
+  // The input stage: reads a function's input bindings into inv.inputs before it runs; returns
+  // "" or why the function cannot run (the invocation then fails without running).
+  using InputLoader = std::function<boost::asio::awaitable<std::string>(api::Invocation&)>;
   void bind(const std::string& function, api::Invoker* invoker) { invokers_[function] = invoker; }
+  void set_input_loader(InputLoader loader) { load_inputs_ = std::move(loader); }
   // Invocations running now, of every trigger kind.
   int in_flight() const { return in_flight_; }
   // The gate of pushed HTTP invocations (extensions.http.maxConcurrentRequests).
@@ -67,6 +72,7 @@ class Dispatcher {
   observability::Metrics& metrics_;
   Logger& log_;
   std::map<std::string, api::Invoker*> invokers_;
+  InputLoader load_inputs_;
   Admission http_admission_;
   int in_flight_ = 0;
 };

@@ -79,9 +79,12 @@ awaitable<api::HttpResponseData> AdminRoutes::handle(api::HttpRequestData& req) 
 }
 
 awaitable<api::HttpResponseData> AdminRoutes::metrics() {
-  std::string text = c_.metrics.render();
+  std::string text = c_.metrics.render() + observability::Metrics::render_process() +
+                     "# HELP nimbus_build_info Nimbus version.\n# TYPE nimbus_build_info gauge\n"
+                     "nimbus_build_info{version=\"" + kVersion + "\"} 1\n";
   if (c_.store) {
-    // Depth and age of the oldest message of every queue a trigger listens on.
+    // Depth and age of the oldest message of every queue a trigger listens on, and of its
+    // poison queue (where failed messages wait for someone to look).
     std::string depth =
         "# HELP nimbus_queue_depth Approximate number of messages in a triggered queue.\n"
         "# TYPE nimbus_queue_depth gauge\n";
@@ -92,9 +95,13 @@ awaitable<api::HttpResponseData> AdminRoutes::metrics() {
     auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
+    std::vector<std::string> queues;
     for (const auto& fn : c_.app.functions) {
       if (!fn.queue() || !seen.insert(fn.queue()->queue).second) continue;
-      const std::string& name = fn.queue()->queue;
+      queues.push_back(fn.queue()->queue);
+      queues.push_back(fn.queue()->queue + "-poison");
+    }
+    for (const auto& name : queues) {
       api::QueueRef ref{c_.queue_account, name};
       auto props = co_await c_.store->get_queue_properties(ref);
       auto head = co_await c_.store->peek_messages(ref, 1);
@@ -145,6 +152,13 @@ api::HttpResponseData AdminRoutes::run_function(api::HttpRequestData& req) {
       !ec && body.is_object() ? body.as_object().if_contains("input") : nullptr;
   if (!input || !input->is_string())
     return http::json_error(400, "BadRequest", "the body must be {\"input\": \"<message text>\"}");
+  if (fn->documents()) {
+    if (!c_.change_feed_trigger)
+      return http::json_error(503, "Unavailable", "this host has no document store");
+    if (auto e = c_.change_feed_trigger->run_once(*fn, input->as_string()); !e.empty())
+      return http::json_error(400, "BadRequest", e);
+    return {202, {}, ""};
+  }
   if (!c_.queue_trigger) return http::json_error(503, "Unavailable", "this host has no queue store");
   c_.queue_trigger->run_once(*fn, std::string(input->as_string()));
   return {202, {}, ""};

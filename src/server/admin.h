@@ -13,6 +13,7 @@
 #include "observability/metrics.h"
 #include "queue/async_queue_store.h"
 #include "security/keys.h"
+#include "triggers/change_feed_trigger.h"
 #include "triggers/queue_trigger.h"
 
 namespace nimbus::server {
@@ -25,6 +26,7 @@ class AdminRoutes {
     observability::Metrics& metrics;
     queue::AsyncQueueStore* store;           // null: the host has no store
     triggers::QueueTrigger* queue_trigger;   // null: no queue-triggered functions can run
+    triggers::ChangeFeedTrigger* change_feed_trigger;  // null: the host has no store
     std::string queue_account;               // whose queues /metrics reports
     std::chrono::steady_clock::time_point started;
   };

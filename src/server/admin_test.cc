@@ -16,7 +16,7 @@ struct AdminHost {
   config::AppSpec app;
   security::KeyStore keys = security::KeyStore::from_keys("master-key-0123456789", {});
   observability::Metrics metrics;
-  server::AdminRoutes admin{{app, &keys, metrics, nullptr, nullptr, "devstoreaccount1",
+  server::AdminRoutes admin{{app, &keys, metrics, nullptr, nullptr, nullptr, "devstoreaccount1",
                              std::chrono::steady_clock::now()}};
   fakes::TestServer server{
       [this](api::HttpRequestData& req) { return admin.handle(req); },

@@ -15,12 +15,15 @@
 #include "observability/metrics.h"
 #include "documents/async_document_store.h"
 #include "documents/cosmos_service.h"
+#include "security/tls_cert.h"
 #include "queue/async_queue_store.h"
 #include "server/admin.h"
 #include "queue/queue_service.h"
 #include "storage/sqlite/sqlite_document_store.h"
 #include "storage/sqlite/sqlite_engine.h"
 #include "storage/sqlite/sqlite_queue_store.h"
+#include "triggers/change_feed_trigger.h"
+#include "triggers/document_inputs.h"
 #include "triggers/queue_trigger.h"
 #include "runtime/dispatcher.h"
 #include "runtime/effects_committer.h"
@@ -210,6 +213,7 @@ class Host {
     if (!open_store(error)) co_return fail(error, 2);  // like every refusal on bad input
     if (!start_queue_service(error)) co_return fail(error);
     if (!start_document_service(error)) co_return fail(error);
+    co_await create_containers();
     bind_functions();
     if (!start_queue_trigger(error)) co_return fail(error);
     if (!serve(error)) co_return fail(error);
@@ -263,7 +267,8 @@ class Host {
   bool open_store(std::string& error) {
     bool needs_store = app_->queue_service.enabled || app_->document_service.enabled;
     for (const auto& fn : app_->functions)
-      needs_store = needs_store || fn.queue() || fn.has_store_outputs();
+      needs_store = needs_store || fn.queue() || fn.documents() || !fn.inputs.empty() ||
+                    fn.has_store_outputs();
     if (!needs_store) return true;
     storage::SqliteEngine::Options so;
     so.path = (std::filesystem::path(data_dir_) / "nimbus.db").string();
@@ -298,20 +303,79 @@ class Host {
                                  documents::CosmosService::kMaxHttpBody,
                                  app_->max_request_headers};
     so.limits = limits_;
+    // HTTPS on the same port, as the emulator's clients expect: host.json's certificate, or
+    // one generated (self-signed, localhost) into the data directory.
+    std::string cert_origin = "host.json nimbus.documentService.certificate";
+    so.tls_certificate_file = app_->document_service.certificate;
+    so.tls_key_file = app_->document_service.certificate_key;
+    if (so.tls_certificate_file.empty()) {
+      auto made = security::ensure_self_signed(data_dir_, error);
+      if (!made) {
+        error = "document service: " + error +
+                " (or set nimbus.documentService.certificate and certificateKey in host.json)";
+        return false;
+      }
+      so.tls_certificate_file = made->files.certificate;
+      so.tls_key_file = made->files.key;
+      cert_origin = "self-signed, in the data directory";
+      if (made->generated)  // a replacement is a warning: clients must trust the new file
+        log_.log(made->replaced ? LogLevel::warning : LogLevel::information, "Host.Startup",
+                 made->replaced ? "replaced the document service's self-signed TLS certificate (" +
+                                      made->why + "); clients must trust the new file"
+                                : std::string("generated a self-signed TLS certificate for the "
+                                              "document service"),
+                 {{"certificate", so.tls_certificate_file}, {"notAfter", made->not_after}});
+    }
     doc_server_ = std::make_unique<http::HttpServer>(
         io_, so, [this](api::HttpRequestData& r) { return doc_service_->handle(r); }, log_,
         [this](api::HttpRequestData& r) { return doc_service_->admit(r); });
     if (!doc_server_->listen(error)) {
+      bool tls_error = error.rfind("TLS ", 0) == 0;  // listen() names certificate errors so
       error = "document service: " + error +
-              " (or --docs-port, or set nimbus.documentService.enabled to false in host.json)";
+              (tls_error ? " (host.json nimbus.documentService.certificate / certificateKey)"
+                         : " (or --docs-port, or set nimbus.documentService.enabled to false in "
+                           "host.json)");
       return false;
     }
     doc_server_->start();
+    std::string hostport = options_.address + ":" + std::to_string(doc_server_->port());
     log_.notice("Host.Startup",
-                "Document service (Cosmos DB NoSQL API) listening on http://" +
-                    options_.address + ":" + std::to_string(doc_server_->port()) + "/",
-                {{"docsPort", doc_server_->port()}});
+                "Document service (Cosmos DB NoSQL API) listening on http://" + hostport +
+                    "/ and https://" + hostport + "/",
+                {{"docsPort", doc_server_->port()}, {"certificate", so.tls_certificate_file}});
+    log_.notice("Host.Startup",
+                "Document service TLS certificate (" + cert_origin + "): " +
+                    so.tls_certificate_file + "; https clients trust it with NODE_EXTRA_CA_CERTS=" +
+                    so.tls_certificate_file + " (Node), curl --cacert " +
+                    so.tls_certificate_file + ", or use http:// on the same port");
     return true;
+  }
+
+  // Phase 4c: containers that cosmosDB output bindings ask for (createIfNotExists), made
+  // before any function runs. A failure is logged; the binding's writes then fail naming it.
+  awaitable<void> create_containers() {
+    if (!async_docs_) co_return;
+    auto& store = async_docs_->store();
+    for (const auto& fn : app_->functions)
+      for (const auto& o : fn.outputs) {
+        const auto* d = std::get_if<api::DocumentOutputSpec>(&o.spec);
+        if (!d || !d->create_if_not_exists || fn.disabled) continue;
+        co_await async_docs_->call<api::DatabaseInfo>(
+            [&](auto cb) { store.create_database(d->database, std::move(cb)); });
+        api::ContainerSpec spec;
+        spec.id = d->container;
+        spec.partition_key_paths = {d->partition_key_path};
+        auto r = co_await async_docs_->call<api::ContainerInfo>(
+            [&](auto cb) { store.create_container(d->database, spec, std::move(cb)); });
+        if (r)
+          log_.info("Host.Startup", "created container for a cosmosDB output binding",
+                    {{"function", fn.name}, {"database", d->database},
+                     {"container", d->container}, {"partitionKey", d->partition_key_path}});
+        else if (r.error().code != api::DocErrc::conflict)
+          log_.error("Host.Startup", "cannot create container " + d->database + "/" +
+                                         d->container + ": " + r.error().message,
+                     {{"function", fn.name}});
+      }
   }
 
   // Phase 4: the Azure-Queue-compatible REST service.
@@ -361,6 +425,11 @@ class Host {
                                         : static_cast<api::Invoker*>(native_pool_.get());
       dispatcher_->bind(fn.name, inv);
     }
+    if (async_docs_) {
+      doc_inputs_ = std::make_unique<triggers::DocumentInputs>(*async_docs_);
+      dispatcher_->set_input_loader(
+          [this](api::Invocation& inv) { return doc_inputs_->load(inv); });
+    }
     router_ = std::make_unique<http::Router>(app_->route_prefix, app_->functions);
     http_trigger_ = std::make_unique<triggers::HttpTrigger>(
         *router_, keys_ ? &*keys_ : nullptr, *dispatcher_, effects_.get(),
@@ -373,8 +442,15 @@ class Host {
     if (error = triggers::QueueTrigger::check(*app_); !error.empty()) return false;
     queue_trigger_ = std::make_unique<triggers::QueueTrigger>(
         io_, *async_store_, *effects_, *dispatcher_, *app_, kTriggerAccount, metrics_, log_);
-    effects_->set_notice_listener([this](const api::CommitNotice& n) { queue_trigger_->notify(n); });
+    change_feed_trigger_ = std::make_unique<triggers::ChangeFeedTrigger>(
+        io_, *async_docs_, *effects_, *dispatcher_, *app_,
+        bindings::OutputOptions{kTriggerAccount, app_->queues.base64}, metrics_, log_);
+    effects_->set_notice_listener([this](const api::CommitNotice& n) {
+      queue_trigger_->notify(n);
+      change_feed_trigger_->notify(n);
+    });
     queue_trigger_->start();
+    change_feed_trigger_->start();
     return true;
   }
 
@@ -382,7 +458,7 @@ class Host {
   bool serve(std::string& error) {
     admin_ = std::make_unique<AdminRoutes>(AdminRoutes::Context{
         *app_, keys_ ? &*keys_ : nullptr, metrics_, async_store_.get(), queue_trigger_.get(),
-        kTriggerAccount, started_});
+        change_feed_trigger_.get(), kTriggerAccount, started_});
     int port = options_.port >= 0            ? options_.port
                : app_->local_http_port != 0 ? app_->local_http_port
                                             : 7071;
@@ -413,6 +489,9 @@ class Host {
         fields["url"] = route_url(*app_, fn, options_.address, bound);
       } else if (const auto* q = fn.queue()) {
         fields["queue"] = q->queue;
+      } else if (const auto* d = fn.documents()) {
+        fields["database"] = d->database;
+        fields["container"] = d->container;
       }
       log_.info("Host.Startup", "function ready", std::move(fields));
     }
@@ -445,6 +524,7 @@ class Host {
     if (queue_server_) queue_server_->stop();
     if (doc_server_) doc_server_->stop();
     if (queue_trigger_) queue_trigger_->stop();
+    if (change_feed_trigger_) change_feed_trigger_->stop();
     stop_signals_.async_wait([this](auto ec, int sig) { on_signal(ec, sig); });
     asio::co_spawn(io_, drain(), log_if_thrown(log_, "Host.Shutdown", "drain failed"));
   }
@@ -455,6 +535,7 @@ class Host {
     auto busy = [&] {
       return (dispatcher_ && dispatcher_->in_flight() > 0) ||
              (queue_trigger_ && queue_trigger_->in_flight() > 0) ||
+             (change_feed_trigger_ && change_feed_trigger_->in_flight() > 0) ||
              (server_ && server_->busy() > 0) || (queue_server_ && queue_server_->busy() > 0) ||
              (doc_server_ && doc_server_->busy() > 0);
     };
@@ -473,6 +554,7 @@ class Host {
     if (handler_pool_) handler_pool_->stop();
     if (effects_) effects_->set_notice_listener(nullptr);
     queue_trigger_.reset();
+    change_feed_trigger_.reset();
     doc_server_.reset();
     doc_service_.reset();
     async_docs_.reset();
@@ -513,6 +595,8 @@ class Host {
   std::unique_ptr<http::Router> router_;
   std::unique_ptr<triggers::HttpTrigger> http_trigger_;
   std::unique_ptr<triggers::QueueTrigger> queue_trigger_;
+  std::unique_ptr<triggers::ChangeFeedTrigger> change_feed_trigger_;
+  std::unique_ptr<triggers::DocumentInputs> doc_inputs_;
   std::unique_ptr<AdminRoutes> admin_;
   std::unique_ptr<http::HttpServer> server_;
 };

@@ -76,11 +76,26 @@ json::object sys_metadata(const api::Invocation& inv) {
                       {"RandGuid", new_uuid()}};
 }
 
+// Input bindings join Data by name. As Azure's HTTP worker converts values (functions-host.md
+// §5): a JSON object (one document) stays an object, null stays null, anything else (a
+// query's array of rows) is passed as its JSON text.
+void add_inputs(json::object& data, const api::Invocation& inv) {
+  for (const auto& in : inv.inputs) {
+    boost::system::error_code ec;
+    json::value v = json::parse(in.json, ec);
+    if (!ec && (v.is_object() || v.is_null()))
+      data[in.binding] = std::move(v);
+    else
+      data[in.binding] = in.json;
+  }
+}
+
 // Queue trigger: Data.<name> is the message text; Metadata carries the message's properties.
 std::string build_queue_invocation_body(const api::Invocation& inv) {
   const auto& m = *inv.queue();
   json::object data;
   data[inv.function->trigger_name] = text(m.text);
+  add_inputs(data, inv);
   json::object metadata{{"DequeueCount", m.dequeue_count},
                         {"Id", m.id},
                         {"InsertionTime", m.insertion_time},
@@ -88,6 +103,19 @@ std::string build_queue_invocation_body(const api::Invocation& inv) {
                         {"NextVisibleTime", m.next_visible_time},
                         {"PopReceipt", m.pop_receipt},
                         {"sys", sys_metadata(inv)}};
+  return json::serialize(json::object{{"Data", std::move(data)}, {"Metadata", std::move(metadata)}});
+}
+
+// cosmosDBTrigger: Data.<name> is the batch as a JSON string holding the array of documents.
+// Why a string: Azure's HTTP worker passes a binding value that is not a single JSON object
+// as its serialized JSON (functions-host.md §5), and the Cosmos trigger's value is a list.
+// That reading of the host's conversion is ours, not a documented example; handlers written
+// for either shape work if they accept both (Array.isArray(x) ? x : JSON.parse(x)).
+std::string build_documents_invocation_body(const api::Invocation& inv) {
+  json::object data;
+  data[inv.function->trigger_name] = inv.documents()->documents;
+  add_inputs(data, inv);
+  json::object metadata{{"sys", sys_metadata(inv)}};
   return json::serialize(json::object{{"Data", std::move(data)}, {"Metadata", std::move(metadata)}});
 }
 
@@ -120,6 +148,7 @@ std::string build_http_invocation_body_dom(const api::Invocation& inv) {
   metadata["sys"] = sys_metadata(inv);
   json::object data;
   data[inv.function->trigger_name.empty() ? "req" : inv.function->trigger_name] = std::move(req);
+  add_inputs(data, inv);
   return json::serialize(json::object{{"Data", std::move(data)}, {"Metadata", std::move(metadata)}});
 }
 
@@ -218,7 +247,9 @@ void put_map(std::string& out, const std::map<std::string, std::string>& m, std:
 // a repeated key's last value) for names that are ASCII, which is every real request.
 std::string build_invocation_body(const api::Invocation& inv) {
   if (inv.queue()) return build_queue_invocation_body(inv);
+  if (inv.documents()) return build_documents_invocation_body(inv);
   const auto& r = *inv.http();
+  if (!inv.inputs.empty()) return build_http_invocation_body_dom(inv);  // read from a store anyway
   for (const auto& [k, v] : r.query)
     if (!is_ascii(k)) return build_http_invocation_body_dom(inv);
   for (const auto& [k, v] : r.params)

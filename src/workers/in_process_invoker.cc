@@ -47,6 +47,7 @@ boost::asio::awaitable<api::InvocationResult> InProcessInvoker::invoke(api::Invo
   }
   // Straight from the invocation to SDK types: no protocol encoding on this path.
   Context ctx(inv.id, inv.function->name);
+  for (const auto& in : inv.inputs) ctx.set_input(in.binding, in.json);
   HttpResponse res;
   std::string error;
   bool ok;
@@ -55,6 +56,8 @@ boost::asio::awaitable<api::InvocationResult> InProcessInvoker::invoke(api::Invo
     ok = run_queue_function(*fn, {m.id, m.text, m.dequeue_count, m.insertion_time,
                                   m.expiration_time, m.next_visible_time, m.pop_receipt},
                             ctx, res, error);
+  } else if (inv.documents()) {
+    ok = run_change_feed_function(*fn, inv.documents()->documents, ctx, res, error);
   } else {
     auto& r = *inv.http();
     ok = run_http_function(*fn, {r.method, r.target, r.path, r.query, r.params, r.headers,

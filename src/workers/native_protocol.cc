@@ -78,13 +78,53 @@ bool decode_header(std::string_view text, json::object& out) {
 
 json::array describe_functions(const App& app) {
   json::array out;
+  auto outputs_of = [](const auto& o, json::array& bindings) {
+    for (const auto& q : o.outputs)
+      bindings.push_back(json::object{
+          {"type", "queue"}, {"direction", "out"}, {"name", q.name}, {"queueName", q.queue}});
+    for (const auto& d : o.document_outputs) {
+      json::object b{{"type", "cosmosDB"},          {"direction", "out"},
+                     {"name", d.name},              {"databaseName", d.database},
+                     {"containerName", d.container}};
+      if (!d.create_with_partition_key.empty()) {
+        b["createIfNotExists"] = true;
+        b["partitionKey"] = d.create_with_partition_key;
+      }
+      bindings.push_back(std::move(b));
+    }
+    for (const auto& d : o.document_inputs) {
+      json::object b{{"type", "cosmosDB"},          {"direction", "in"},
+                     {"name", d.name},              {"databaseName", d.database},
+                     {"containerName", d.container}};
+      if (!d.id.empty()) b["id"] = d.id;
+      if (!d.partition_key.empty()) b["partitionKey"] = d.partition_key;
+      if (!d.sql_query.empty()) b["sqlQuery"] = d.sql_query;
+      bindings.push_back(std::move(b));
+    }
+  };
   for (const auto& f : app.functions()) {
     json::array bindings;
-    const auto& outputs = f.queue_handler ? f.queue.outputs : f.http.outputs;
-    const auto& documents = f.queue_handler ? f.queue.document_outputs : f.http.document_outputs;
     if (f.queue_handler) {
       bindings.push_back(json::object{{"type", "queueTrigger"}, {"direction", "in"},
                                       {"name", "message"}, {"queueName", f.queue.queue}});
+      outputs_of(f.queue, bindings);
+    } else if (f.change_feed_handler) {
+      // Reported as function.json would say it, so the host checks it with the same loader.
+      const auto& c = f.change_feed;
+      json::object t{{"type", "cosmosDBTrigger"},
+                     {"direction", "in"},
+                     {"name", "documents"},
+                     {"databaseName", c.database},
+                     {"containerName", c.container},
+                     {"leaseContainerName", c.lease_container},
+                     {"createLeaseContainerIfNotExists", c.create_lease_container},
+                     {"startFromBeginning", c.start_from_beginning},
+                     {"maxItemsPerInvocation", c.max_items_per_invocation}};
+      if (!c.lease_database.empty()) t["leaseDatabaseName"] = c.lease_database;
+      if (!c.lease_prefix.empty()) t["leaseContainerPrefix"] = c.lease_prefix;
+      if (!c.start_from_time.empty()) t["startFromTime"] = c.start_from_time;
+      bindings.push_back(std::move(t));
+      outputs_of(c, bindings);
     } else {
       json::object trigger{{"type", "httpTrigger"},
                            {"direction", "in"},
@@ -98,22 +138,32 @@ json::array describe_functions(const App& app) {
       }
       bindings.push_back(std::move(trigger));
       bindings.push_back(json::object{{"type", "http"}, {"direction", "out"}, {"name", "$return"}});
+      outputs_of(f.http, bindings);
     }
-    for (const auto& o : outputs)
-      bindings.push_back(json::object{
-          {"type", "queue"}, {"direction", "out"}, {"name", o.name}, {"queueName", o.queue}});
-    for (const auto& d : documents)
-      bindings.push_back(json::object{{"type", "cosmosDB"},
-                                      {"direction", "out"},
-                                      {"name", d.name},
-                                      {"databaseName", d.database},
-                                      {"containerName", d.container}});
     out.push_back(json::object{{"name", f.name}, {"bindings", std::move(bindings)}});
   }
   return out;
 }
 
+namespace {
+json::object invoke_header_without_inputs(const api::Invocation& inv);
+}  // namespace
+
 json::object invoke_header(const api::Invocation& inv) {
+  json::object h = invoke_header_without_inputs(inv);
+  if (!inv.inputs.empty()) {
+    json::object in;
+    for (const auto& v : inv.inputs) in[v.binding] = v.json;
+    h["inputs"] = std::move(in);
+  }
+  return h;
+}
+
+namespace {
+json::object invoke_header_without_inputs(const api::Invocation& inv) {
+  if (inv.documents())  // the batch itself is the frame's body
+    return json::object{{"type", "invoke"}, {"id", inv.id}, {"function", inv.function->name},
+                        {"trigger", "cosmosDB"}};
   if (inv.queue()) {
     const auto& m = *inv.queue();
     return json::object{{"type", "invoke"}, {"id", inv.id}, {"function", inv.function->name},
@@ -137,6 +187,7 @@ json::object invoke_header(const api::Invocation& inv) {
                       {"query", std::move(q)},    {"params", std::move(p)},
                       {"headers", std::move(h)}};
 }
+}  // namespace
 
 HttpRequest request_from_invoke(const json::object& header, std::string body) {
   HttpRequest req;
@@ -228,8 +279,12 @@ bool result_from_frame(Frame& frame, api::InvocationResult& out, std::string& er
 
 bool run_function(const App::Function& fn, const json::object& header, std::string body,
                   Context& ctx, HttpResponse& res, std::string& error) {
+  if (auto* in = header.if_contains("inputs"); in && in->is_object())
+    for (const auto& kv : in->as_object())
+      if (kv.value().is_string()) ctx.set_input(std::string(kv.key()), std::string(kv.value().as_string()));
   if (fn.queue_handler)
     return run_queue_function(fn, message_from_invoke(header, std::move(body)), ctx, res, error);
+  if (fn.change_feed_handler) return run_change_feed_function(fn, std::move(body), ctx, res, error);
   return run_http_function(fn, request_from_invoke(header, std::move(body)), ctx, res, error);
 }
 
@@ -258,6 +313,24 @@ bool run_queue_function(const App::Function& fn, const QueueMessage& msg, Contex
                         HttpResponse& res, std::string& error) {
   return guarded([&] {
     fn.queue_handler(msg, ctx);
+    res.status = 200;
+  }, error);
+}
+
+bool run_change_feed_function(const App::Function& fn, std::string documents, Context& ctx,
+                              HttpResponse& res, std::string& error) {
+  DocumentBatch batch;
+  boost::system::error_code ec;
+  json::value v = json::parse(documents, ec);
+  if (ec || !v.is_array()) {
+    error = "the host sent a change-feed batch that is not a JSON array";
+    return false;
+  }
+  batch.documents.reserve(v.as_array().size());
+  for (const auto& d : v.as_array()) batch.documents.push_back(json::serialize(d));
+  batch.json = std::move(documents);
+  return guarded([&] {
+    fn.change_feed_handler(batch, ctx);
     res.status = 200;
   }, error);
 }

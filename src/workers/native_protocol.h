@@ -59,5 +59,8 @@ bool run_http_function(const App::Function& fn, const HttpRequest& req, Context&
                        HttpResponse& res, std::string& error);
 bool run_queue_function(const App::Function& fn, const QueueMessage& msg, Context& ctx,
                         HttpResponse& res, std::string& error);
+// `documents` is the batch as a JSON array text; each element is handed over as its own text.
+bool run_change_feed_function(const App::Function& fn, std::string documents, Context& ctx,
+                              HttpResponse& res, std::string& error);
 
 }  // namespace nimbus::workers

@@ -340,6 +340,7 @@ awaitable<api::InvocationResult> NativeWorkerPool::invoke(api::Invocation& inv) 
   encode_frame(invoke_header(inv),
                inv.http()    ? std::string_view(inv.http()->body)
                : inv.queue() ? std::string_view(inv.queue()->text)
+               : inv.documents() ? std::string_view(inv.documents()->documents)
                              : std::string_view(),
                frame);
   for (;;) {

@@ -38,7 +38,7 @@ TEST(CustomHandlerProtocol, HttpPayloadHasAzureShape) {
   req.params = {{"id", "7"}};
   req.headers = {{"Accept", "a"}, {"Accept", "b"}, {"Content-Type", "text/plain"}};
   req.body = "hello";
-  api::Invocation inv{"inv-1", &fn, &req, false, {}};
+  api::Invocation inv{"inv-1", &fn, &req, false, {}, {}};
   auto doc = json::parse(workers::build_invocation_body(inv)).as_object();
   const auto& r = doc["Data"].as_object()["req"].as_object();
   EXPECT_EQ(r.at("Url"), "http://127.0.0.1:7071/api/orders/7?x=1");
@@ -62,7 +62,7 @@ TEST(CustomHandlerProtocol, QueuePayloadCarriesMetadata) {
   fn.trigger = api::QueueTriggerSpec{"jobs"};
   fn.trigger_name = "myQueueItem";
   api::QueueMessageData m{"id-1", "text", 3, "t1", "t2", "t3", "pop"};
-  api::Invocation inv{"inv-2", &fn, &m, false, {}};
+  api::Invocation inv{"inv-2", &fn, &m, false, {}, {}};
   auto doc = json::parse(workers::build_invocation_body(inv)).as_object();
   EXPECT_EQ(doc["Data"].as_object()["myQueueItem"], "text");
   auto& md = doc["Metadata"].as_object();
@@ -200,7 +200,7 @@ TEST(CustomHandlerProtocol, PayloadIsValidUtf8JsonWhateverTheRequestBytes) {
     req.params = {{"id", bad + pair}};
     req.headers = {{"X-Raw", bad}, {"Content-Type", "text/plain"}};
     req.body = pair + bad;
-    api::Invocation inv{"inv-1", &fn, &req, false, {}};
+    api::Invocation inv{"inv-1", &fn, &req, false, {}, {}};
     boost::system::error_code ec;
     auto doc = json::parse(workers::build_invocation_body(inv), ec);  // strict: UTF-8 checked
     ASSERT_FALSE(ec) << b;
@@ -211,7 +211,7 @@ TEST(CustomHandlerProtocol, PayloadIsValidUtf8JsonWhateverTheRequestBytes) {
   qfn.trigger = api::QueueTriggerSpec{"jobs"};
   qfn.trigger_name = "item";
   api::QueueMessageData m{"id-1", "caf\xE9", 1, "t1", "t2", "t3", "pop"};
-  api::Invocation qinv{"inv-2", &qfn, &m, false, {}};
+  api::Invocation qinv{"inv-2", &qfn, &m, false, {}, {}};
   boost::system::error_code ec;
   auto q = json::parse(workers::build_invocation_body(qinv), ec);
   ASSERT_FALSE(ec);
@@ -238,7 +238,7 @@ TEST(NativeProtocol, EveryStringRoundTripsByteForByte) {
     req.query = {{s, s}};
     req.params = {{"p", s}};
     req.headers = {{"X-Raw", s}};
-    api::Invocation inv{"inv", &fn, &req, false, {}};
+    api::Invocation inv{"inv", &fn, &req, false, {}, {}};
     std::string bytes;
     workers::encode_frame(workers::invoke_header(inv), "", bytes);
     uint32_t hl, bl;
@@ -305,7 +305,7 @@ TEST(CustomHandlerProtocol, NumbersBeyondJsonsRangeAreABadResponseNotInvalidJson
 TEST(CustomHandlerProtocol, DirectPayloadEqualsDomPayload) {
   auto fn = http_fn();
   auto same = [&](api::HttpRequestData& req) {
-    api::Invocation inv{"inv-1", &fn, &req, false, {}};
+    api::Invocation inv{"inv-1", &fn, &req, false, {}, {}};
     boost::system::error_code ec;
     auto a = json::parse(workers::build_invocation_body(inv), ec);
     ASSERT_FALSE(ec) << workers::build_invocation_body(inv);
@@ -347,7 +347,7 @@ TEST(CustomHandlerProtocol, UtcNowKeepsItsFormat) {
   api::HttpRequestData req;
   req.method = "GET";
   req.target = "/";
-  api::Invocation inv{"inv-1", &fn, &req, false, {}};
+  api::Invocation inv{"inv-1", &fn, &req, false, {}, {}};
   for (int i = 0; i < 3; ++i) {
     std::string before = iso8601_now_ms();
     auto doc = json::parse(workers::build_invocation_body(inv));

@@ -26,6 +26,39 @@ api::DocResult<api::Page> SyncDocs::query(api::ContainerRef r, std::string sql, 
   return wait<api::Page>([&](auto cb) { s_.query(r, prepared, o, cb); });
 }
 
+// The operations array parsed by hand here (the REST layer has its own parser): the suite
+// tests the store's semantics, so a malformed op is a test bug and fails loudly.
+std::vector<api::PatchOperation> patch_ops(std::string_view ops) {
+  std::vector<api::PatchOperation> out;
+  json::value parsed = json::parse(ops);
+  for (auto& v : parsed.as_array()) {
+    const auto& o = v.as_object();
+    api::PatchOperation p;
+    std::string_view n = o.at("op").as_string();
+    using Op = api::PatchOperation::Op;
+    p.op = n == "add" ? Op::add : n == "set" ? Op::set : n == "replace" ? Op::replace : n == "remove" ? Op::remove : n == "incr" ? Op::incr : Op::move;
+    EXPECT_TRUE(n == "add" || n == "set" || n == "replace" || n == "remove" || n == "incr" || n == "move") << n;
+    p.path = std::string(o.at("path").as_string());
+    if (auto* f = o.if_contains("from")) p.from = std::string(f->as_string());
+    if (auto* val = o.if_contains("value")) p.value = *val;
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+api::DocResult<api::Item> SyncDocs::patch(api::ContainerRef r, std::string id, api::PartitionKey pk, std::string_view ops,
+                                          std::string condition, std::optional<std::string> if_match) {
+  api::PatchSpec spec;
+  spec.operations = patch_ops(ops);
+  if (!condition.empty()) {
+    auto q = documents::DocsqlQuery::parse("SELECT VALUE 1 " + condition, {});
+    if (!q) return q.error();
+    spec.condition = q.value();
+    spec.condition_text = condition;
+  }
+  return wait<api::Item>([&](auto cb) { s_.patch_item(r, id, pk, spec, if_match, cb); });
+}
+
 void DocumentStoreConformance::SetUp() {
   char tmpl[] = "/tmp/nimbus-docstore-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
@@ -764,6 +797,50 @@ TEST_P(DocumentStoreConformance, EffectsCommitDocumentsAndQueueWritesTogether) {
   fx_store.set_notice_listener(nullptr);
 }
 
+// A change-feed batch's outputs commit only with its lease's advance: a lease someone else
+// changed (stale If-Match) or deleted fails the whole Effects, outputs included, with the
+// codes the trigger reads as "lost the lease".
+TEST_P(DocumentStoreConformance, LeaseAdvanceCommitsWithTheOutputsOrNotAtAll) {
+  auto leases = make_container("leases", "/id");
+  auto out = make_container("out");
+  auto& fx_store = GetParam()->effects(*store_);
+  auto commit = [&](api::Effects fx) {
+    std::promise<api::QueueResult<api::CommitReceipt>> p;
+    auto f = p.get_future();
+    fx_store.commit(std::move(fx), [&p](api::QueueResult<api::CommitReceipt> r) { p.set_value(std::move(r)); });
+    return f.get();
+  };
+  auto lease = docs_->create(leases, obj(R"({"id":"L","ContinuationToken":"\"0\""})"));
+  ASSERT_TRUE(lease.ok()) << lease.error().message;
+  auto advance = [&](const std::string& etag, const char* token, const char* doc_id) {
+    api::Effects fx;
+    fx.upsert(out, obj(std::string(R"({"id":")") + doc_id + R"(","pk":"p"})"));
+    auto body = obj(std::string(R"({"id":"L","ContinuationToken":")") + token + "\"}");
+    fx.acknowledge(api::LeaseAdvance{leases, body, pk("L"), etag});
+    return commit(std::move(fx));
+  };
+  auto ok = advance(lease.value().etag, "5", "o1");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  ASSERT_TRUE(ok.value().lease.has_value());
+  auto now = docs_->read(leases, "L", pk("L"));
+  EXPECT_EQ(now.value().etag, ok.value().lease->etag);
+  EXPECT_EQ(now.value().document.at("ContinuationToken"), "5");
+  EXPECT_TRUE(docs_->read(out, "o1", pk("p")).ok());
+
+  // The old _etag is stale now: nothing of this Effects lands.
+  auto stale = advance(lease.value().etag, "9", "o2");
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error().code, api::QueueErrc::pop_receipt_mismatch) << stale.error().message;
+  EXPECT_ERR(docs_->read(out, "o2", pk("p")), DocErrc::not_found);
+  EXPECT_EQ(docs_->read(leases, "L", pk("L")).value().document.at("ContinuationToken"), "5");
+
+  ASSERT_TRUE(docs_->remove(leases, "L", pk("L")).ok());
+  auto gone = advance(ok.value().lease->etag, "9", "o3");
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, api::QueueErrc::message_not_found) << gone.error().message;
+  EXPECT_ERR(docs_->read(out, "o3", pk("p")), DocErrc::not_found);
+}
+
 TEST_P(DocumentStoreConformance, ConcurrentWritersEachGetADistinctLsn) {
   auto c = make_container("conc");
   constexpr int kWrites = 500;
@@ -784,6 +861,317 @@ TEST_P(DocumentStoreConformance, ConcurrentWritersEachGetADistinctLsn) {
   EXPECT_EQ(lsns.size(), static_cast<size_t>(kWrites));
   EXPECT_EQ(*lsns.rbegin(), kWrites);
   EXPECT_EQ(docs_->changes(c).value().items.size(), 50u);
+}
+
+
+// --- partial update (PATCH) ------------------------------------------------------------------
+
+namespace {
+int64_t container_lsn(SyncDocs& d, const api::ContainerRef& c) {
+  api::ChangeFeedOptions now;
+  now.start.kind = api::ChangeFeedStart::Kind::now;
+  return d.changes(c, now).value().continuation_lsn;
+}
+}  // namespace
+
+TEST_P(DocumentStoreConformance, PatchAppliesEachOperationAsTheServiceDefinesIt) {
+  auto c = make_container("patch");
+  // The example of "Partial document update in Azure Cosmos DB", plus the array cases.
+  auto made = docs_->create(c, obj(R"({"id":"bike","pk":"road","name":"R-410","price":455.95,"inventory":{"quantity":15},
+    "used":false,"tags":["r-series"],"n":1})"));
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  auto p = docs_->patch(c, "bike", pk("road"), R"([
+    {"op":"add","path":"/color","value":"silver"},
+    {"op":"remove","path":"/used"},
+    {"op":"set","path":"/price","value":355.45},
+    {"op":"incr","path":"/inventory/quantity","value":10},
+    {"op":"add","path":"/tags/-","value":"featured-bikes"},
+    {"op":"move","from":"/color","path":"/inventory/color"},
+    {"op":"add","path":"/tags/0","value":"first"},
+    {"op":"set","path":"/tags/1","value":"R-SERIES"},
+    {"op":"replace","path":"/name","value":"R-420"},
+    {"op":"incr","path":"/views","value":-3}])");
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  const auto& d = p.value().document;
+  EXPECT_EQ(d.at("price"), 355.45);
+  EXPECT_FALSE(d.contains("used"));
+  EXPECT_FALSE(d.contains("color"));
+  EXPECT_EQ(d.at("inventory"), json::parse(R"({"quantity":25,"color":"silver"})"));
+  EXPECT_EQ(d.at("tags"), json::parse(R"(["first","R-SERIES","featured-bikes"])"));
+  EXPECT_EQ(d.at("name"), "R-420");
+  EXPECT_EQ(d.at("views"), -3);  // incr of a missing field creates it with the increment
+  EXPECT_TRUE(d.at("inventory").at("quantity").is_int64());  // integers stay integers
+  // A write like any other: new etag and LSN, the change feed and reads see it.
+  EXPECT_NE(p.value().etag, made.value().etag);
+  EXPECT_EQ(p.value().lsn, made.value().lsn + 1);
+  EXPECT_EQ(d.at("_lsn"), p.value().lsn);
+  EXPECT_EQ(docs_->read(c, "bike", pk("road")).value().document, d);
+  auto feed = docs_->changes(c);
+  ASSERT_EQ(feed.value().items.size(), 1u);
+  EXPECT_EQ(feed.value().items[0].at("_lsn"), p.value().lsn);
+  // incr with a double makes a double; remove and replace of array elements shift / overwrite.
+  auto q = docs_->patch(c, "bike", pk("road"), R"([{"op":"incr","path":"/n","value":0.5},
+    {"op":"remove","path":"/tags/0"},{"op":"replace","path":"/tags/1","value":"last"},{"op":"incr","path":"/inventory/quantity","value":-25}])");
+  ASSERT_TRUE(q.ok()) << q.error().message;
+  EXPECT_EQ(q.value().document.at("n"), 1.5);
+  EXPECT_EQ(q.value().document.at("tags"), json::parse(R"(["R-SERIES","last"])"));
+  EXPECT_EQ(q.value().document.at("inventory").at("quantity"), 0);
+  // Escaped property names: ~1 is '/', ~0 is '~'.
+  auto e = docs_->patch(c, "bike", pk("road"), R"([{"op":"set","path":"/a~1b~0c","value":1}])");
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e.value().document.at("a/b~c"), 1);
+}
+
+TEST_P(DocumentStoreConformance, PatchRefusesWhatTheServiceRefusesAndChangesNothing) {
+  auto c = make_container("patchbad");
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"a","pk":"p","s":"text","arr":[1,2],"o":{"x":1}})")).ok());
+  int64_t before = container_lsn(*docs_, c);
+  std::string eleven = "[";
+  for (int i = 0; i < 11; ++i) eleven += std::string(i ? "," : "") + R"({"op":"set","path":"/f)" + std::to_string(i) + R"(","value":1})";
+  eleven += "]";
+  struct Case { const char* why; std::string ops; const char* says; };
+  std::vector<Case> cases = {
+      {"remove of a missing path", R"([{"op":"remove","path":"/missing"}])", "does not exist"},
+      {"replace of a missing path", R"([{"op":"replace","path":"/missing","value":1}])", "does not exist"},
+      {"incr on a string", R"([{"op":"incr","path":"/s","value":1}])", "not a number"},
+      {"incr by a string", R"([{"op":"incr","path":"/n","value":"1"}])", "not a number"},
+      {"add beyond the array's end", R"([{"op":"add","path":"/arr/3","value":1}])", "beyond the end"},
+      {"remove beyond the array's end", R"([{"op":"remove","path":"/arr/2"}])", "does not exist"},
+      {"a missing parent", R"([{"op":"set","path":"/none/deeper","value":1}])", "does not exist"},
+      {"a scalar parent", R"([{"op":"set","path":"/s/x","value":1}])", "not an object or array"},
+      {"a path without '/'", R"([{"op":"set","path":"x","value":1}])", "start with '/'"},
+      {"the id", R"([{"op":"set","path":"/id","value":"b"}])", "id cannot change"},
+      {"a system property", R"([{"op":"set","path":"/_etag","value":"x"}])", "system property"},
+      {"the partition key", R"([{"op":"set","path":"/pk","value":"q"}])", "partition key"},
+      {"move from a missing path", R"([{"op":"move","from":"/missing","path":"/y"}])", "does not exist"},
+      {"move into itself", R"([{"op":"move","from":"/o","path":"/o/inner"}])", "into itself"},
+      {"11 operations", eleven, "at most 10"},
+      {"no operations", "[]", "no operations"},
+      // The first operations succeed, the last fails: nothing of it is kept.
+      {"a failing last operation", R"([{"op":"set","path":"/kept","value":1},{"op":"remove","path":"/missing"}])", "does not exist"},
+  };
+  for (auto& k : cases) {
+    auto r = docs_->patch(c, "a", pk("p"), k.ops);
+    ASSERT_FALSE(r.ok()) << k.why;
+    EXPECT_EQ(r.error().code, DocErrc::bad_request) << k.why;
+    EXPECT_NE(r.error().message.find(k.says), std::string::npos) << k.why << ": " << r.error().message;
+  }
+  EXPECT_EQ(container_lsn(*docs_, c), before);
+  EXPECT_EQ(docs_->read(c, "a", pk("p")).value().document.at("_lsn"), before);
+  EXPECT_FALSE(docs_->read(c, "a", pk("p")).value().document.contains("kept"));
+}
+
+TEST_P(DocumentStoreConformance, PatchHonoursIfMatchAndItsCondition) {
+  auto c = make_container("patchcond");
+  auto made = docs_->create(c, obj(R"({"id":"a","pk":"p","status":"open","n":1})"));
+  ASSERT_TRUE(made.ok());
+  const char* ops = R"([{"op":"incr","path":"/n","value":1}])";
+  EXPECT_ERR(docs_->patch(c, "a", pk("p"), ops, "FROM c WHERE c.status = 'closed'"), DocErrc::precondition_failed);
+  auto ok = docs_->patch(c, "a", pk("p"), ops, "FROM c WHERE c.status = 'open' AND c.n < 5");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok.value().document.at("n"), 2);
+  EXPECT_ERR(docs_->patch(c, "a", pk("p"), ops, "", made.value().etag), DocErrc::precondition_failed);
+  auto matched = docs_->patch(c, "a", pk("p"), ops, "", ok.value().etag);
+  ASSERT_TRUE(matched.ok()) << matched.error().message;
+  EXPECT_EQ(matched.value().document.at("n"), 3);
+  EXPECT_ERR(docs_->patch(c, "missing", pk("p"), ops), DocErrc::not_found);
+  EXPECT_ERR(docs_->patch(c, "a", pk("other"), ops), DocErrc::not_found);
+  EXPECT_ERR(docs_->patch({"db", "nope"}, "a", pk("p"), ops), DocErrc::not_found);
+}
+
+// --- transactional batch and bulk ------------------------------------------------------------
+
+namespace {
+api::BatchOperation bop(api::BatchOperation::Type t, std::string id, std::string_view body = "{}") {
+  api::BatchOperation o;
+  o.type = t;
+  o.id = std::move(id);
+  o.body = obj(body);
+  return o;
+}
+api::BatchOperation bpatch(std::string id, std::string_view ops) {
+  api::BatchOperation o;
+  o.type = api::BatchOperation::Type::patch;
+  o.id = std::move(id);
+  o.patch.operations = patch_ops(ops);
+  return o;
+}
+std::vector<int> statuses(const std::vector<api::BatchOperationResult>& r) {
+  std::vector<int> out;
+  for (auto& x : r) out.push_back(x.status);
+  return out;
+}
+using T = api::BatchOperation::Type;
+}  // namespace
+
+TEST_P(DocumentStoreConformance, TransactionalBatchRunsEveryOperationInOrder) {
+  auto c = make_container("batch");
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"old","pk":"p","v":1})")).ok());
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"doomed","pk":"p"})")).ok());
+  int64_t before = container_lsn(*docs_, c);
+  auto r = docs_->batch(c, pk("p"), {bop(T::create, "", R"({"id":"new","pk":"p","v":1})"), bop(T::upsert, "", R"({"id":"old","pk":"p","v":2})"),
+                                     bpatch("new", R"([{"op":"incr","path":"/v","value":41}])"), bop(T::read, "new"), bop(T::remove, "doomed"),
+                                     bop(T::replace, "old", R"({"id":"old","pk":"p","v":3})"), bop(T::upsert, "", R"({"id":"fresh","pk":"p"})")});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(statuses(r.value()), (std::vector<int>{201, 200, 200, 200, 204, 200, 201}));
+  EXPECT_EQ(r.value()[3].item->document.at("v"), 42);  // the read sees the batch's own writes
+  EXPECT_EQ(r.value()[5].item->document.at("v"), 3);
+  // Every write took its own LSN, in order.
+  EXPECT_EQ(container_lsn(*docs_, c), before + 6);
+  EXPECT_EQ(r.value()[0].item->lsn, before + 1);
+  EXPECT_EQ(r.value()[6].item->lsn, before + 6);
+  EXPECT_ERR(docs_->read(c, "doomed", pk("p")), DocErrc::not_found);
+  EXPECT_EQ(docs_->read(c, "old", pk("p")).value().document.at("v"), 3);
+  auto feed = docs_->changes(c);
+  EXPECT_EQ(ids_of(std::vector<json::value>(feed.value().items.begin(), feed.value().items.end())), (std::set<std::string>{"new", "old", "fresh"}));
+}
+
+TEST_P(DocumentStoreConformance, FailedTransactionalBatchAppliesNothing) {
+  auto c = make_container("batchfail");
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"taken","pk":"p","v":1})")).ok());
+  auto snapshot = docs_->read(c, "taken", pk("p")).value();
+  int64_t before = container_lsn(*docs_, c);
+  auto changes_before = docs_->changes(c).value().items.size();
+  // Three operations succeed, the fourth conflicts: the failing one carries 409, the others
+  // 424, and none of the three is kept.
+  auto r = docs_->batch(c, pk("p"), {bop(T::create, "", R"({"id":"x","pk":"p"})"), bop(T::upsert, "", R"({"id":"taken","pk":"p","v":99})"),
+                                     bop(T::remove, "taken"), bop(T::create, "", R"({"id":"x","pk":"p"})"), bop(T::create, "", R"({"id":"y","pk":"p"})")});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(statuses(r.value()), (std::vector<int>{424, 424, 424, 409, 424}));
+  ASSERT_TRUE(r.value()[3].error.has_value());
+  EXPECT_EQ(r.value()[3].error->code, DocErrc::conflict);
+  EXPECT_FALSE(r.value()[0].item.has_value());
+  EXPECT_EQ(container_lsn(*docs_, c), before);
+  EXPECT_ERR(docs_->read(c, "x", pk("p")), DocErrc::not_found);
+  EXPECT_EQ(docs_->read(c, "taken", pk("p")).value().document, snapshot.document);
+  EXPECT_EQ(docs_->changes(c).value().items.size(), changes_before);
+  // Other failures roll back the same way: a bad patch, a stale If-Match, a missing item.
+  auto stale = bop(T::replace, "taken", R"({"id":"taken","pk":"p"})");
+  stale.if_match = "\"not-the-etag\"";
+  for (auto& failing : std::vector<api::BatchOperation>{bpatch("taken", R"([{"op":"remove","path":"/nope"}])"), stale, bop(T::read, "missing")}) {
+    auto f = docs_->batch(c, pk("p"), {bop(T::create, "", R"({"id":"z","pk":"p"})"), failing});
+    ASSERT_TRUE(f.ok());
+    EXPECT_EQ(f.value()[0].status, 424);
+    EXPECT_GE(f.value()[1].status, 400);
+    EXPECT_NE(f.value()[1].status, 424);
+    EXPECT_ERR(docs_->read(c, "z", pk("p")), DocErrc::not_found);
+  }
+  EXPECT_EQ(container_lsn(*docs_, c), before);
+}
+
+TEST_P(DocumentStoreConformance, TransactionalBatchStaysInOnePartitionAndWithinLimits) {
+  auto c = make_container("batchlim");
+  auto other = bop(T::read, "a");
+  other.partition_key = pk("q");
+  auto r = docs_->batch(c, pk("p"), {bop(T::create, "", R"({"id":"a","pk":"p"})"), other});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, DocErrc::bad_request);
+  EXPECT_NE(r.error().message.find("one logical partition"), std::string::npos) << r.error().message;
+  // A body of another partition fails as its operation (400), the rest 424.
+  auto body = docs_->batch(c, pk("p"), {bop(T::create, "", R"({"id":"a","pk":"p"})"), bop(T::create, "", R"({"id":"b","pk":"q"})")});
+  ASSERT_TRUE(body.ok());
+  EXPECT_EQ(statuses(body.value()), (std::vector<int>{424, 400}));
+  std::vector<api::BatchOperation> many;
+  for (int i = 0; i < 101; ++i) many.push_back(bop(T::create, "", R"({"id":"i)" + std::to_string(i) + R"(","pk":"p"})"));
+  auto too_many = docs_->batch(c, pk("p"), many);
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_NE(too_many.error().message.find("at most 100"), std::string::npos);
+  many.pop_back();
+  auto hundred = docs_->batch(c, pk("p"), many);
+  ASSERT_TRUE(hundred.ok()) << hundred.error().message;
+  EXPECT_EQ(hundred.value().size(), 100u);
+  EXPECT_EQ(docs_->feed(c, {.max_item_count = 1000}).value().items.size(), 100u);
+  EXPECT_ERR(docs_->batch(c, std::nullopt, {bop(T::read, "i1")}), DocErrc::bad_request);
+  EXPECT_ERR(docs_->batch(c, pk("p"), {}), DocErrc::bad_request);
+  EXPECT_ERR(docs_->batch({"db", "nope"}, pk("p"), {bop(T::read, "i1")}), DocErrc::not_found);
+}
+
+TEST_P(DocumentStoreConformance, BulkRunsEachOperationOnItsOwn) {
+  auto c = make_container("bulk");
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"dup","pk":"b"})")).ok());
+  auto read_a = bop(T::read, "a");
+  read_a.partition_key = pk("a");
+  auto no_pk = bop(T::remove, "a");  // bulk reads, deletes and patches name their partition
+  api::BatchOptions bulk{.atomic = false, .continue_on_error = true};
+  auto r = docs_->batch(c, std::nullopt, {bop(T::create, "", R"({"id":"a","pk":"a"})"), bop(T::create, "", R"({"id":"dup","pk":"b"})"),
+                                          bop(T::create, "", R"({"id":"c","pk":"c"})"), read_a, no_pk}, bulk);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(statuses(r.value()), (std::vector<int>{201, 409, 201, 200, 400}));
+  EXPECT_TRUE(docs_->read(c, "a", pk("a")).ok());
+  EXPECT_TRUE(docs_->read(c, "c", pk("c")).ok());
+  // Without continue-on-error: what ran before the failure stays, the rest is not run (424).
+  api::BatchOptions stop{.atomic = false, .continue_on_error = false};
+  auto s = docs_->batch(c, std::nullopt, {bop(T::create, "", R"({"id":"d","pk":"d"})"), bop(T::create, "", R"({"id":"dup","pk":"b"})"),
+                                          bop(T::create, "", R"({"id":"e","pk":"e"})")}, stop);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(statuses(s.value()), (std::vector<int>{201, 409, 424}));
+  EXPECT_TRUE(docs_->read(c, "d", pk("d")).ok());
+  EXPECT_ERR(docs_->read(c, "e", pk("e")), DocErrc::not_found);
+}
+
+// --- unique keys -----------------------------------------------------------------------------
+
+TEST_P(DocumentStoreConformance, UniqueKeysAreEnforcedPerLogicalPartition) {
+  auto c = make_container("users", "/tenant", obj(R"({"uniqueKeyPolicy":{"uniqueKeys":[{"paths":["/email"]},{"paths":["/first","/last"]}]}})"));
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"u1","tenant":"t1","email":"a@x","first":"Ada","last":"L"})")).ok());
+  auto dup = docs_->create(c, obj(R"({"id":"u2","tenant":"t1","email":"a@x"})"));
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().code, DocErrc::conflict);
+  EXPECT_NE(dup.error().message.find("/email"), std::string::npos) << dup.error().message;
+  EXPECT_NE(dup.error().message.find("u1"), std::string::npos) << dup.error().message;
+  // Another logical partition has its own values.
+  EXPECT_TRUE(docs_->create(c, obj(R"({"id":"u2","tenant":"t2","email":"a@x","first":"Ada","last":"L"})")).ok());
+  // Composite key: both values together.
+  EXPECT_TRUE(docs_->create(c, obj(R"({"id":"u3","tenant":"t1","email":"b@x","first":"Ada","last":"M"})")).ok());
+  auto both = docs_->create(c, obj(R"({"id":"u4","tenant":"t1","email":"c@x","first":"Ada","last":"L"})"));
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.error().message.find("(/first, /last)"), std::string::npos) << both.error().message;
+  // A missing value is null, and null is a value: only one item may lack it.
+  EXPECT_TRUE(docs_->create(c, obj(R"({"id":"n1","tenant":"t1","first":"N","last":"1"})")).ok());
+  EXPECT_ERR(docs_->create(c, obj(R"({"id":"n2","tenant":"t1","first":"N","last":"2"})")), DocErrc::conflict);
+  EXPECT_ERR(docs_->create(c, obj(R"({"id":"n3","tenant":"t1","email":null,"first":"N","last":"3"})")), DocErrc::conflict);
+  // 1 and 1.0 are one value.
+  EXPECT_TRUE(docs_->create(c, obj(R"({"id":"num1","tenant":"t3","email":1})")).ok());
+  EXPECT_ERR(docs_->create(c, obj(R"({"id":"num2","tenant":"t3","email":1.0})")), DocErrc::conflict);
+  // An item keeps its own values through replace and upsert; taking another's is a conflict.
+  EXPECT_TRUE(docs_->replace(c, "u1", obj(R"({"id":"u1","tenant":"t1","email":"a@x","first":"Ada","last":"L","v":2})")).ok());
+  EXPECT_ERR(docs_->replace(c, "u3", obj(R"({"id":"u3","tenant":"t1","email":"a@x","first":"Ada","last":"M"})")), DocErrc::conflict);
+  EXPECT_ERR(docs_->upsert(c, obj(R"({"id":"u3","tenant":"t1","email":"a@x","first":"Ada","last":"M"})")), DocErrc::conflict);
+  EXPECT_ERR(docs_->patch(c, "u3", pk("t1"), R"([{"op":"set","path":"/email","value":"a@x"}])"), DocErrc::conflict);
+  // A value given up is free: by replace, patch, delete.
+  ASSERT_TRUE(docs_->patch(c, "u1", pk("t1"), R"([{"op":"set","path":"/email","value":"z@x"}])").ok());
+  EXPECT_TRUE(docs_->patch(c, "u3", pk("t1"), R"([{"op":"set","path":"/email","value":"a@x"}])").ok());
+  ASSERT_TRUE(docs_->remove(c, "u3", pk("t1")).ok());
+  EXPECT_TRUE(docs_->create(c, obj(R"({"id":"u5","tenant":"t1","email":"a@x"})")).ok());
+  // A batch that would break a key applies nothing.
+  auto b = docs_->batch(c, pk("t1"), {bop(T::create, "", R"({"id":"b1","tenant":"t1","email":"new@x","first":"B","last":"1"})"),
+                                      bop(T::create, "", R"({"id":"b2","tenant":"t1","email":"new@x","first":"B","last":"2"})")});
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(statuses(b.value()), (std::vector<int>{424, 409}));
+  EXPECT_ERR(docs_->read(c, "b1", pk("t1")), DocErrc::not_found);
+  EXPECT_TRUE(docs_->create(c, obj(R"({"id":"b3","tenant":"t1","email":"new@x","first":"B","last":"3"})")).ok());
+  // Enforced after a reopen too (the entries are stored, not rebuilt).
+  reopen();
+  EXPECT_ERR(docs_->create(c, obj(R"({"id":"b4","tenant":"t1","email":"new@x"})")), DocErrc::conflict);
+}
+
+TEST_P(DocumentStoreConformance, UniqueKeysAreFreedByExpiryAndPolicyErrorsAreNamed) {
+  auto c = make_container("uttl", "/pk", obj(R"({"defaultTtl":10,"uniqueKeyPolicy":{"uniqueKeys":[{"paths":["/code"]}]}})"));
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"a","pk":"p","code":"X"})")).ok());
+  EXPECT_ERR(docs_->create(c, obj(R"({"id":"b","pk":"p","code":"X"})")), DocErrc::conflict);
+  clock_.advance_seconds(11);
+  EXPECT_TRUE(docs_->create(c, obj(R"({"id":"b","pk":"p","code":"X"})")).ok());
+  EXPECT_ERR(docs_->create(c, obj(R"({"id":"c","pk":"p","code":"X"})")), DocErrc::conflict);
+
+  for (std::string policy : {R"({"uniqueKeys":"x"})", R"({"uniqueKeys":[{"paths":[]}]})", R"({"uniqueKeys":[{"paths":["email"]}]})",
+                             R"({"uniqueKeys":[{"paths":["/a/*"]}]})", R"({"other":1})"}) {
+    auto spec = api::ContainerSpec::from_json(obj(R"({"id":"bad","partitionKey":{"paths":["/pk"]},"uniqueKeyPolicy":)" + policy + "}"));
+    ASSERT_TRUE(spec.ok()) << policy;
+    auto r = docs_->create_container("db", spec.value());
+    ASSERT_FALSE(r.ok()) << policy;
+    EXPECT_EQ(r.error().code, DocErrc::bad_request);
+    EXPECT_NE(r.error().message.find("uniqueKeyPolicy"), std::string::npos) << r.error().message;
+  }
 }
 
 }  // namespace nimbus::conformance

@@ -94,6 +94,17 @@ class SyncDocs {
   api::DocResult<api::ChangeFeedPage> changes(api::ContainerRef r, api::ChangeFeedOptions o = {}) {
     return wait<api::ChangeFeedPage>([&](auto cb) { s_.read_change_feed(r, o, cb); });
   }
+  // Patches with `ops` (a JSON operations array, as the REST body carries it: [{"op", "path",
+  // "value"|"from"}]) and an optional condition ("FROM c WHERE ...", prepared with the engine).
+  api::DocResult<api::Item> patch(api::ContainerRef r, std::string id, api::PartitionKey pk,
+                                  std::string_view ops, std::string condition = "",
+                                  std::optional<std::string> if_match = std::nullopt);
+  api::DocResult<std::vector<api::BatchOperationResult>> batch(
+      api::ContainerRef r, std::optional<api::PartitionKey> pk, std::vector<api::BatchOperation> ops,
+      api::BatchOptions o = {}) {
+    return wait<std::vector<api::BatchOperationResult>>(
+        [&](auto cb) { s_.execute_batch(r, pk, ops, o, cb); });
+  }
 
  private:
   api::DocumentStore& s_;

@@ -88,10 +88,16 @@ describe("native queue functions (base64 messages)", () => {
     assert.match(bad.json.error.message, /\{"input": "<message text>"\}/);
   });
 
-  test("queue depth and oldest-message age are in /metrics", async () => {
+  test("queue depth (poison queues too), oldest-message age and process metrics are in /metrics", async () => {
     const m = (await request(host.port, "GET", "/metrics")).body;
     assert.match(m, /nimbus_queue_depth\{queue="jobs"\} \d+/);
+    assert.match(m, /nimbus_queue_depth\{queue="jobs-poison"\} \d+/);
     assert.match(m, /nimbus_queue_oldest_message_age_seconds\{queue="jobs"\} [\d.]+/);
+    assert.match(m, /process_cpu_seconds_total [\d.]+/);
+    assert.match(m, /process_open_fds [1-9]\d*/);
+    assert.match(m, /nimbus_build_info\{version="[^"]+"\} 1/);
+    const rss = Number(/process_resident_memory_bytes (\d+)/.exec(m)[1]);
+    assert.ok(rss > 1e6 && rss < 1e9, `resident memory ${rss}`);
   });
 });
 

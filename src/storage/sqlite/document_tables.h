@@ -17,6 +17,11 @@
 //   order-preserving number or the UTF-8 bytes), and a range never crosses into another type.
 //   Entries are derived from the stored body and the container's index policy alone, so they
 //   are removed by recomputing them from the old body (no second index on item).
+// - doc_unique (cid, pk, unique key number, value tuple, item): the container's
+//   uniqueKeyPolicy per logical partition; the primary key makes the check one lookup; entries
+//   are derived from the body like doc_index entries. doc_unique_built (cid) marks containers
+//   whose rows are complete; for one of an older version the first checked write builds them
+//   (derived rows only: the one write before a check that may still refuse the operation).
 //
 // Threading: every function runs on the engine's writer thread inside its batch transaction.
 // SQLite failures throw SqlError (the engine rolls the batch back); expected failures are
@@ -62,6 +67,21 @@ DocResult<api::Item> read_item(SqliteDb& db, const api::ContainerRef& ref, const
 DocResult<int64_t> delete_item(SqliteDb& db, const api::ContainerRef& ref, const std::string& id,
                                const api::PartitionKey& pk,
                                const std::optional<std::string>& if_match);
+// Partial update: the operations on the current item (If-Match and the condition checked
+// first), then a replace of that version (unique keys, size, LSN as for any write).
+DocResult<api::Item> patch_item(SqliteDb& db, const api::ContainerRef& ref, const std::string& id,
+                                const api::PartitionKey& pk, const api::PatchSpec& patch,
+                                const std::optional<std::string>& if_match);
+// A transactional batch (all or nothing, under a savepoint inside the engine's transaction) or
+// a bulk request (each operation on its own); see api::DocumentStore::execute_batch.
+DocResult<std::vector<api::BatchOperationResult>> execute_batch(
+    SqliteDb& db, const api::ContainerRef& ref, const std::optional<api::PartitionKey>& pk,
+    const std::vector<api::BatchOperation>& ops, const api::BatchOptions& options);
+// Exposed for unit tests: the patch operations applied to `doc` in order (no store access). On
+// failure `doc` is partly changed and the error names the operation, its path and the fix.
+std::optional<api::DocError> apply_patch(boost::json::object& doc,
+                                         const std::vector<api::PatchOperation>& ops,
+                                         const std::string& item);
 DocResult<api::Page> read_feed(SqliteDb& db, const api::ContainerRef& ref,
                                const api::FeedOptions& options);
 DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref,
@@ -74,6 +94,7 @@ DocResult<api::ChangeFeedPage> read_change_feed(SqliteDb& db, const api::Contain
 struct RowCounts {
   int64_t items = 0;
   int64_t index_entries = 0;
+  int64_t unique_entries = 0;  // doc_unique rows
 };
 DocResult<RowCounts> row_counts(SqliteDb& db, const api::ContainerRef& ref);
 
@@ -89,6 +110,10 @@ std::optional<api::QueueError> check(const api::DocumentUpsert& w);
 std::optional<api::QueueError> check(const api::DocumentDelete& w);
 std::variant<api::WriteReceipt, api::QueueError> apply(SqliteDb& db, const api::DocumentUpsert& w);
 std::variant<api::WriteReceipt, api::QueueError> apply(SqliteDb& db, const api::DocumentDelete& w);
+// A change-feed lease's advance (api::LeaseAdvance): a replace under If-Match. A changed lease
+// is pop_receipt_mismatch, a missing one message_not_found (the trigger's "lost the lease").
+std::optional<api::QueueError> check(const api::LeaseAdvance& a);
+std::variant<api::DocumentReceipt, api::QueueError> apply(SqliteDb& db, const api::LeaseAdvance& a);
 
 // Exposed for unit tests: the order-preserving typed encoding of an index value (nullopt for
 // objects and arrays, which are not index values) and the stored path of a property path.

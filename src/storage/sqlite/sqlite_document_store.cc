@@ -134,12 +134,30 @@ void SqliteDocumentStore::read_change_feed(api::ContainerRef ref, api::ChangeFee
   engine_.submit(op<api::ChangeFeedPage>(
       [ref = std::move(ref), options = std::move(options)](SqliteDb& db) { return dt::read_change_feed(db, ref, options); }, std::move(done)));
 }
+void SqliteDocumentStore::patch_item(api::ContainerRef ref, std::string id, api::PartitionKey pk, api::PatchSpec patch,
+                                     std::optional<std::string> if_match, api::DocCallback<api::Item> done) {
+  engine_.submit(op<api::Item>(
+      [ref = std::move(ref), id = std::move(id), pk = std::move(pk), patch = std::move(patch), if_match = std::move(if_match)](SqliteDb& db) {
+        return dt::patch_item(db, ref, id, pk, patch, if_match);
+      },
+      std::move(done)));
+}
+void SqliteDocumentStore::execute_batch(api::ContainerRef ref, std::optional<api::PartitionKey> pk, std::vector<api::BatchOperation> operations,
+                                        api::BatchOptions options, api::DocCallback<std::vector<api::BatchOperationResult>> done) {
+  // One engine operation: a transactional batch is one unit inside the group-commit
+  // transaction, so it commits (or not) with one fsync like any single write.
+  engine_.submit(op<std::vector<api::BatchOperationResult>>(
+      [ref = std::move(ref), pk = std::move(pk), operations = std::move(operations), options](SqliteDb& db) {
+        return dt::execute_batch(db, ref, pk, operations, options);
+      },
+      std::move(done)));
+}
 void SqliteDocumentStore::row_counts(api::ContainerRef ref, api::DocCallback<RowCounts> done) {
   engine_.submit(op<RowCounts>(
       [ref = std::move(ref)](SqliteDb& db) -> api::DocResult<RowCounts> {
         auto r = dt::row_counts(db, ref);
         if (!r) return r.error();
-        return RowCounts{r.value().items, r.value().index_entries};
+        return RowCounts{r.value().items, r.value().index_entries, r.value().unique_entries};
       },
       std::move(done)));
 }

@@ -55,11 +55,18 @@ class SqliteDocumentStore final : public api::DocumentStore {
              api::FeedOptions options, api::DocCallback<api::Page> done) override;
   void read_change_feed(api::ContainerRef ref, api::ChangeFeedOptions options,
                         api::DocCallback<api::ChangeFeedPage> done) override;
+  void patch_item(api::ContainerRef ref, std::string id, api::PartitionKey partition_key,
+                  api::PatchSpec patch, std::optional<std::string> if_match,
+                  api::DocCallback<api::Item> done) override;
+  void execute_batch(api::ContainerRef ref, std::optional<api::PartitionKey> partition_key,
+                     std::vector<api::BatchOperation> operations, api::BatchOptions options,
+                     api::DocCallback<std::vector<api::BatchOperationResult>> done) override;
 
-  // Test aid: stored item rows (live and expired) and index entries of a container.
+  // Test aid: stored item rows (live and expired), index and unique-key entries of a container.
   struct RowCounts {
     int64_t items = 0;
     int64_t index_entries = 0;
+    int64_t unique_entries = 0;
   };
   void row_counts(api::ContainerRef ref, api::DocCallback<RowCounts> done);
 

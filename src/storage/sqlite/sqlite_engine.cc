@@ -57,14 +57,22 @@ api::QueueResult<api::CommitReceipt> apply_effects(SqliteDb& db, const api::Effe
   savepoint("SAVEPOINT effects");
   api::CommitReceipt receipt;
   if (fx.ack) {
-    auto acked = std::visit([&](const auto& a) { return queue_tables::apply(db, a); }, *fx.ack);
-    if (auto* e = std::get_if<QueueError>(&acked)) {
+    std::optional<QueueError> failed;
+    if (auto* q = std::get_if<api::QueueAck>(&*fx.ack)) {
+      auto acked = queue_tables::apply(db, *q);
+      if (auto* e = std::get_if<QueueError>(&acked)) failed = *e;
+      else receipt.dead_letter = std::move(std::get<0>(acked));
+    } else {
+      auto acked = document_tables::apply(db, std::get<api::LeaseAdvance>(*fx.ack));
+      if (auto* e = std::get_if<QueueError>(&acked)) failed = *e;
+      else receipt.lease = std::move(std::get<0>(acked));
+    }
+    if (failed) {
       savepoint("ROLLBACK TO effects");
       savepoint("RELEASE effects");
       db.notices.resize(notices_before);
-      return *e;
+      return *failed;
     }
-    receipt.dead_letter = std::move(std::get<0>(acked));
   }
   receipt.writes.reserve(fx.writes.size());
   for (const auto& w : fx.writes) {

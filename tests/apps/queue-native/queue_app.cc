@@ -63,6 +63,39 @@ NIMBUS_APP(app) {
               ctx.output("doc", "{\"id\":\"" + m.id + "\",\"customer\":\"archive\",\"text\":\"" +
                                     m.text + "\"}");
             });
+  // Document inputs: one order by route values (404 when the input is null), and a query
+  // whose {customer} becomes a parameter.
+  app.http("get-order", {.route = "orders/{customer}/{id}", .methods = {"GET"},
+                         .auth = nimbus::AuthLevel::anonymous,
+                         .document_inputs = {{"order", "shop", "orders", "{id}", "{customer}", ""}}},
+           [](const nimbus::HttpRequest&, nimbus::Context& ctx) {
+             const std::string& order = ctx.input("order");
+             if (order == "null") return nimbus::HttpResponse::text(404, "no such order");
+             return nimbus::HttpResponse::json(200, order);
+           });
+  app.http("customer-orders",
+           {.route = "customers/{customer}/orders", .methods = {"GET"},
+            .auth = nimbus::AuthLevel::anonymous,
+            .document_inputs = {{"ids", "shop", "orders", "", "",
+                                 "SELECT VALUE c.id FROM c WHERE c.customer = {customer} ORDER BY c.id"}}},
+           [](const nimbus::HttpRequest&, nimbus::Context& ctx) {
+             return nimbus::HttpResponse::json(200, ctx.input("ids"));
+           });
+  // The change feed of shop/orders: each batch's ids, as one message to orders-fed.
+  app.change_feed("order-feed",
+                  {.database = "shop", .container = "orders", .lease_container = "leases",
+                   .lease_database = "ops", .create_lease_container = true,
+                   .start_from_beginning = true, .outputs = {{"fed", "orders-fed"}}},
+                  [](const nimbus::DocumentBatch& batch, nimbus::Context& ctx) {
+                    std::string ids;
+                    for (const auto& d : batch.documents) {
+                      auto at = d.find("\"id\":\"");
+                      if (at == std::string::npos) continue;
+                      auto end = d.find('"', at + 6);
+                      ids += (ids.empty() ? "" : ",") + d.substr(at + 6, end - at - 6);
+                    }
+                    ctx.output("fed", ids);
+                  });
   app.queue("doomed", {.queue = "doomed"}, [](const nimbus::QueueMessage& m, nimbus::Context&) {
     throw std::runtime_error("always fails: " + m.text);
   });

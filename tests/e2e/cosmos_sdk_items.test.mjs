@@ -1,0 +1,263 @@
+// End-to-end: the official @azure/cosmos client (4.9.3), unmodified, against nimbus-docs-server
+// for the item features of issue 9 item 2: partial update (item.patch, with conditions and
+// If-Match), transactional batch (container.items.batch), bulk (executeBulkOperations and the
+// older items.bulk), unique keys, and the refusals: 11 patch operations, remove of a missing
+// path, incr on a string, a batch over 100 operations, a batch across partitions.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { ChangeFeedStartFrom, StatusCodes } from "@azure/cosmos";
+import { startDocsServer, cosmosClient, signedRequest } from "./lib/docs_server.mjs";
+
+// What a rejected SDK call carried: its status code and the service's message.
+async function refusal(promise) {
+  try {
+    await promise;
+  } catch (e) {
+    return { code: e.code, message: String(e.body?.message ?? e.message) };
+  }
+  assert.fail("the call succeeded; a refusal was expected");
+}
+
+describe("@azure/cosmos items: patch, batch, bulk, unique keys", () => {
+  let server;
+  let db;
+  let items;   // partition key /pk
+  let users;   // partition key /tenant, unique keys /email and (/first, /last)
+
+  before(async () => {
+    server = await startDocsServer();
+    const c = cosmosClient(server.port);
+    ({ database: db } = await c.databases.createIfNotExists({ id: "itemsdb" }));
+    ({ container: items } = await db.containers.createIfNotExists({ id: "items", partitionKey: { paths: ["/pk"] } }));
+    ({ container: users } = await db.containers.createIfNotExists({
+      id: "users",
+      partitionKey: { paths: ["/tenant"] },
+      uniqueKeyPolicy: { uniqueKeys: [{ paths: ["/email"] }, { paths: ["/first", "/last"] }] },
+    }));
+  });
+
+  after(async () => {
+    if (server) { await server.stop(); server.cleanup(); }
+  });
+
+  test("item.patch applies set, add, replace, remove, incr and move and answers the new item", async () => {
+    await items.items.create({ id: "bike", pk: "road", name: "R-410", price: 455.95, inventory: { quantity: 15 }, used: false, tags: ["r-series"] });
+    const res = await items.item("bike", "road").patch([
+      { op: "add", path: "/color", value: "silver" },
+      { op: "remove", path: "/used" },
+      { op: "set", path: "/price", value: 355.45 },
+      { op: "incr", path: "/inventory/quantity", value: 10 },
+      { op: "add", path: "/tags/-", value: "featured-bikes" },
+      { op: "move", from: "/color", path: "/inventory/color" },
+      { op: "replace", path: "/name", value: "R-420" },
+      { op: "add", path: "/tags/0", value: "first" },
+    ]);
+    assert.equal(res.statusCode, 200);
+    const d = res.resource;
+    assert.equal(d.price, 355.45);
+    assert.equal(d.used, undefined);
+    assert.deepEqual(d.inventory, { quantity: 25, color: "silver" });
+    assert.deepEqual(d.tags, ["first", "r-series", "featured-bikes"]);
+    assert.equal(d.name, "R-420");
+    assert.equal(res.etag, d._etag);
+    const { resource: read } = await items.item("bike", "road").read();
+    assert.deepEqual(read, d);
+  });
+
+  test("a patch condition that does not hold and a stale If-Match are 412; a holding one applies", async () => {
+    const { resource: made } = await items.items.create({ id: "cond", pk: "c", n: 1, status: "open" });
+    const failed = await refusal(items.item("cond", "c").patch({
+      condition: "from c where c.status = 'closed'",
+      operations: [{ op: "incr", path: "/n", value: 1 }],
+    }));
+    assert.equal(failed.code, StatusCodes.PreconditionFailed);
+    assert.match(failed.message, /condition/);
+    const ok = await items.item("cond", "c").patch({
+      condition: "FROM c WHERE c.status = 'open' AND c.n = 1",
+      operations: [{ op: "incr", path: "/n", value: 1 }],
+    });
+    assert.equal(ok.resource.n, 2);
+    const stale = await refusal(items.item("cond", "c").patch([{ op: "set", path: "/n", value: 0 }],
+      { accessCondition: { type: "IfMatch", condition: made._etag } }));
+    assert.equal(stale.code, StatusCodes.PreconditionFailed);
+    const fresh = await items.item("cond", "c").patch([{ op: "set", path: "/n", value: 0 }],
+      { accessCondition: { type: "IfMatch", condition: ok.resource._etag } });
+    assert.equal(fresh.resource.n, 0);
+    const missing = await refusal(items.item("nope", "c").patch([{ op: "set", path: "/n", value: 0 }]));
+    assert.equal(missing.code, StatusCodes.NotFound);
+  });
+
+  test("bad patches are 400 with a message naming the operation, and change nothing", async () => {
+    const { resource: made } = await items.items.create({ id: "victim", pk: "v", s: "text", n: 1 });
+    const eleven = Array.from({ length: 11 }, (_, i) => ({ op: "set", path: `/f${i}`, value: i }));
+    const cases = [
+      [eleven, /at most 10|1 to 10/],
+      [[{ op: "remove", path: "/missing" }], /operation 0 \(remove "\/missing"\).*does not exist/],
+      [[{ op: "incr", path: "/s", value: 1 }], /operation 0 \(incr "\/s"\).*not a number/],
+      [[{ op: "set", path: "/ok", value: 1 }, { op: "replace", path: "/absent", value: 2 }], /operation 1 \(replace/],
+      [[{ op: "frobnicate", path: "/n", value: 1 }], /op "frobnicate" is unknown/],
+      [[{ op: "set", path: "/pk", value: "other" }], /partition key/],
+    ];
+    for (const [ops, says] of cases) {
+      const r = await refusal(items.item("victim", "v").patch(ops));
+      assert.equal(r.code, StatusCodes.BadRequest, JSON.stringify(ops));
+      assert.match(r.message, says);
+    }
+    const { resource: after } = await items.item("victim", "v").read();
+    assert.equal(after._etag, made._etag);
+    assert.equal(after.ok, undefined);
+  });
+
+  test("a patched item reaches the change feed with its new _lsn", async () => {
+    const cf = items.items.getChangeFeedIterator({ changeFeedStartFrom: ChangeFeedStartFrom.Now() });
+    assert.equal((await cf.readNext()).statusCode, StatusCodes.NotModified);
+    await items.item("bike", "road").patch([{ op: "incr", path: "/inventory/quantity", value: 1 }]);
+    const page = await cf.readNext();
+    assert.deepEqual(page.result.map((d) => [d.id, d.inventory.quantity]), [["bike", 26]]);
+  });
+
+  test("container.items.batch runs every operation in one partition and answers each", async () => {
+    await items.items.create({ id: "b-old", pk: "batch", v: 1 });
+    await items.items.create({ id: "b-gone", pk: "batch" });
+    const res = await items.items.batch([
+      { operationType: "Create", resourceBody: { id: "b-new", pk: "batch", v: 1 } },
+      { operationType: "Upsert", resourceBody: { id: "b-old", pk: "batch", v: 2 } },
+      { operationType: "Read", id: "b-old" },
+      { operationType: "Replace", id: "b-new", resourceBody: { id: "b-new", pk: "batch", v: 5 } },
+      { operationType: "Patch", id: "b-new", resourceBody: { operations: [{ op: "incr", path: "/v", value: 37 }] } },
+      { operationType: "Delete", id: "b-gone" },
+    ], "batch");
+    assert.equal(res.code, 200);
+    assert.deepEqual(res.result.map((r) => r.statusCode), [201, 200, 200, 200, 200, 204]);
+    assert.equal(res.result[2].resourceBody.v, 2);
+    assert.equal(res.result[4].resourceBody.v, 42);
+    assert.ok(res.result[0].eTag);
+    assert.equal((await items.item("b-new", "batch").read()).resource.v, 42);
+    assert.equal((await items.item("b-gone", "batch").read()).statusCode, StatusCodes.NotFound);
+  });
+
+  test("a failing transactional batch applies nothing: 207, the failing status, the rest 424", async () => {
+    await items.items.create({ id: "t-taken", pk: "tx", v: 1 });
+    const res = await items.items.batch([
+      { operationType: "Create", resourceBody: { id: "t-a", pk: "tx" } },
+      { operationType: "Upsert", resourceBody: { id: "t-taken", pk: "tx", v: 99 } },
+      { operationType: "Create", resourceBody: { id: "t-taken", pk: "tx" } },
+      { operationType: "Create", resourceBody: { id: "t-b", pk: "tx" } },
+    ], "tx");
+    assert.equal(res.code, 207);
+    assert.deepEqual(res.result.map((r) => r.statusCode), [424, 424, 409, 424]);
+    assert.equal((await items.item("t-a", "tx").read()).statusCode, StatusCodes.NotFound);
+    assert.equal((await items.item("t-taken", "tx").read()).resource.v, 1);
+    // A body of another partition fails as its own operation.
+    const other = await items.items.batch([
+      { operationType: "Create", resourceBody: { id: "t-c", pk: "tx" } },
+      { operationType: "Create", resourceBody: { id: "t-d", pk: "elsewhere" } },
+    ], "tx");
+    assert.equal(other.code, 207);
+    assert.deepEqual(other.result.map((r) => r.statusCode), [424, 400]);
+  });
+
+  test("a batch across partitions and one over 100 operations are refused", async () => {
+    // The operation names another partition: the service refuses the whole request (400),
+    // which the SDK rethrows as "Batch request error".
+    await assert.rejects(
+      items.items.batch([
+        { operationType: "Create", resourceBody: { id: "x-1", pk: "one" } },
+        { operationType: "Read", id: "x-1", partitionKey: "two" },
+      ], "one"),
+      /one logical partition/);
+    // The SDK refuses 101 operations itself; the server refuses them too when sent raw.
+    const many = Array.from({ length: 101 }, (_, i) => ({ operationType: "Create", resourceBody: { id: `m${i}`, pk: "many" } }));
+    await assert.rejects(items.items.batch(many, "many"), /more than 100/);
+    const raw = await signedRequest(server.port, "POST", "/dbs/itemsdb/colls/items/docs", {
+      link: "dbs/itemsdb/colls/items", type: "docs",
+      headers: {
+        "x-ms-cosmos-is-batch-request": "True", "x-ms-cosmos-batch-atomic": "True",
+        "x-ms-documentdb-partitionkey": '["many"]',
+      },
+      body: JSON.stringify(many),
+    });
+    assert.equal(raw.status, 400);
+    assert.match(raw.json.message, /101 operations.*1 to 100/);
+    const none = await items.items.query("SELECT VALUE COUNT(1) FROM c WHERE c.pk = 'many'").fetchAll();
+    assert.deepEqual(none.resources, [0]);
+    const hundred = await items.items.batch(many.slice(0, 100), "many");
+    assert.equal(hundred.code, 200);
+    assert.equal(hundred.result.length, 100);
+  });
+
+  test("executeBulkOperations and items.bulk run each operation on its own", async () => {
+    await items.items.create({ id: "k-dup", pk: "k2" });
+    // executeBulkOperations (4.9.3) wants every operation's partitionKey.
+    const results = await items.items.executeBulkOperations([
+      { operationType: "Create", partitionKey: "k1", resourceBody: { id: "k-1", pk: "k1" } },
+      { operationType: "Create", partitionKey: "k2", resourceBody: { id: "k-dup", pk: "k2" } },
+      { operationType: "Upsert", partitionKey: "k3", resourceBody: { id: "k-3", pk: "k3", v: 1 } },
+      { operationType: "Patch", id: "k-3", partitionKey: "k3", resourceBody: { operations: [{ op: "set", path: "/v", value: 2 }] } },
+    ]);
+    assert.equal(results.length, 4);
+    assert.equal(results[0].response?.statusCode, 201);
+    assert.equal(results[1].error?.code ?? results[1].response?.statusCode, 409);
+    assert.ok([200, 201].includes(results[2].response?.statusCode));
+    assert.equal(results[3].response?.statusCode, 200);
+    assert.equal((await items.item("k-1", "k1").read()).statusCode, 200);
+    assert.equal((await items.item("k-3", "k3").read()).resource.v, 2);
+    const old = await items.items.bulk([
+      { operationType: "Create", resourceBody: { id: "k-4", pk: "k4" } },
+      { operationType: "Delete", id: "k-1", partitionKey: "k1" },
+      { operationType: "Read", id: "k-none", partitionKey: "k4" },
+    ]);
+    assert.deepEqual(old.map((r) => r.statusCode), [201, 204, 404]);
+    assert.equal((await items.item("k-1", "k1").read()).statusCode, StatusCodes.NotFound);
+  });
+
+  test("unique keys: a second item with the same value in the partition is 409 naming the key", async () => {
+    await users.items.create({ id: "u1", tenant: "t1", email: "ada@example.org", first: "Ada", last: "Lovelace" });
+    const dup = await refusal(users.items.create({ id: "u2", tenant: "t1", email: "ada@example.org", first: "A", last: "B" }));
+    assert.equal(dup.code, StatusCodes.Conflict);
+    assert.match(dup.message, /unique key \/email/);
+    const pair = await refusal(users.items.create({ id: "u3", tenant: "t1", email: "x@example.org", first: "Ada", last: "Lovelace" }));
+    assert.equal(pair.code, StatusCodes.Conflict);
+    assert.match(pair.message, /\(\/first, \/last\)/);
+    // Another logical partition has its own values.
+    const elsewhere = await users.items.create({ id: "u2", tenant: "t2", email: "ada@example.org", first: "Ada", last: "Lovelace" });
+    assert.equal(elsewhere.statusCode, 201);
+    // Upsert, replace, patch and batch are checked too.
+    await users.items.create({ id: "u4", tenant: "t1", email: "b@example.org", first: "B", last: "B" });
+    assert.equal((await refusal(users.items.upsert({ id: "u4", tenant: "t1", email: "ada@example.org", first: "B", last: "B" }))).code, 409);
+    assert.equal((await refusal(users.item("u4", "t1").replace({ id: "u4", tenant: "t1", email: "ada@example.org", first: "B", last: "B" }))).code, 409);
+    assert.equal((await refusal(users.item("u4", "t1").patch([{ op: "set", path: "/email", value: "ada@example.org" }]))).code, 409);
+    const batch = await users.items.batch([
+      { operationType: "Create", resourceBody: { id: "u5", tenant: "t1", email: "c@example.org", first: "C", last: "C" } },
+      { operationType: "Create", resourceBody: { id: "u6", tenant: "t1", email: "c@example.org", first: "D", last: "D" } },
+    ], "t1");
+    assert.deepEqual(batch.result.map((r) => r.statusCode), [424, 409]);
+    // Deleting the holder frees the value.
+    await users.item("u1", "t1").delete();
+    assert.equal((await users.items.create({ id: "u7", tenant: "t1", email: "ada@example.org", first: "E", last: "E" })).statusCode, 201);
+  });
+
+  test("raw batch bodies that are not operations are 400 naming the operation and the fix", async () => {
+    const send = (body, headers = {}) => signedRequest(server.port, "POST", "/dbs/itemsdb/colls/items/docs", {
+      link: "dbs/itemsdb/colls/items", type: "docs",
+      headers: { "x-ms-cosmos-is-batch-request": "True", "x-ms-cosmos-batch-atomic": "True", "x-ms-documentdb-partitionkey": '["r"]', ...headers },
+      body,
+    });
+    const cases = [
+      ["{}", /not a JSON array/],
+      ["[]", /0 operations/],
+      ['[{"operationType":"Explode"}]', /Batch operation 0 has operationType "Explode"/],
+      ['[{"operationType":"Create"}]', /Batch operation 0 \(Create\) has no "resourceBody"/],
+      ['[{"operationType":"Read"}]', /has no "id"/],
+      ['[{"operationType":"Patch","id":"a","resourceBody":{"operations":[]}}]', /1 to 10/],
+    ];
+    for (const [body, says] of cases) {
+      const r = await send(body);
+      assert.equal(r.status, 400, body);
+      assert.match(r.json.message, says);
+    }
+    const noPk = await send('[{"operationType":"Read","id":"a"}]', { "x-ms-documentdb-partitionkey": "" });
+    assert.equal(noPk.status, 400);
+    assert.match(noPk.json.message, /names its logical partition/);
+  });
+});
