@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the peers Nimbus is benchmarked against (not needed to build or test):
-#   npm: workerd and Azurite, into bench/peers/node_modules (git-ignored), from package.json;
+#   npm: workerd, Azurite and @vercel/cosmosdb-server, into bench/peers/node_modules (git-ignored), from package.json;
 #   Debian: nginx (a reverse proxy in front of the same custom handler Nimbus fronts).
 # Idempotent; a peer that cannot be installed is reported, and bench/run.sh records the error in
 # its results instead of leaving the row out silently. Loopback-only use; no service is enabled.
@@ -8,6 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
 if [ ! -d bench/peers/node_modules/workerd ] || [ ! -d bench/peers/node_modules/azurite ] ||
+   [ ! -d bench/peers/node_modules/@vercel/cosmosdb-server ] ||
    [ bench/peers/package.json -nt bench/peers/node_modules ]; then
   if (cd bench/peers && npm install --no-audit --no-fund --loglevel=error); then
     touch bench/peers/node_modules

@@ -225,6 +225,17 @@ struct QueryHints {
   std::vector<IndexPredicate> predicates;  // all must hold; typed (another type never matches)
   std::optional<boost::json::value> partition_key;  // WHERE fixes the (single) key path to this
   bool reads_documents = true;  // false: the query reads no documents at all (SELECT 1)
+  // A single ORDER BY key on a document path. With `take` set, the answer is the first
+  // `skip + take` rows in that order and nothing else (TOP / OFFSET LIMIT; no GROUP BY,
+  // aggregate, DISTINCT or JOIN): a store may feed documents in that order and stop once run()
+  // answers `take` rows and every document not fed sorts strictly after the last one fed.
+  std::optional<std::vector<std::string>> order_path;
+  bool order_descending = false;
+  std::optional<int64_t> take;
+  int64_t skip = 0;
+  // The query is `SELECT VALUE COUNT(<literal>) FROM c` and nothing else: its answer is
+  // [the number of documents in scope], which a store may count without reading bodies.
+  bool count_only = false;
 };
 
 class DocumentQuery {

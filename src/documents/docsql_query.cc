@@ -32,6 +32,13 @@ api::QueryHints DocsqlQuery::hints(std::string_view partition_key_path) const {
   api::QueryHints out;
   out.reads_documents = h.reads_documents;
   out.partition_key = std::move(h.partition_key);
+  if (h.order) {
+    out.order_path = std::move(h.order->path);
+    out.order_descending = h.order->descending;
+  }
+  out.take = h.take;
+  out.skip = h.skip;
+  out.count_only = h.count_only;
   out.predicates.reserve(h.predicates.size());
   for (auto& p : h.predicates) {
     api::IndexPredicate ip;

@@ -1,5 +1,8 @@
 #include "documents/query/plan.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "documents/query/parser.h"
 #include "documents/query/value.h"
 
@@ -236,6 +239,36 @@ IndexHints index_hints(const Query& q, const json::object& params, std::string_v
       h.order = std::move(o);
     }
   }
+  // A bounded answer in ORDER BY order (see IndexHints::take). Counts resolve as the executor
+  // resolves them; one it would refuse leaves `take` unset (the executor reports the error).
+  if (h.order && !q.grouped && !q.distinct && q.joins.empty() && !q.from.iterate &&
+      (q.top.present || q.limit.present)) {
+    auto count = [&](const CountSpec& c) -> std::optional<int64_t> {
+      if (!c.present) return std::nullopt;
+      if (c.param.empty()) return c.value;
+      const json::value* v = params.if_contains(c.param);
+      if (!v || !v->is_number()) return std::nullopt;
+      double d = as_double(*v);
+      if (d < 0 || d != std::floor(d) || d > 9.0e15) return std::nullopt;
+      return static_cast<int64_t>(d);
+    };
+    auto top = count(q.top), offset = count(q.offset), limit = count(q.limit);
+    bool resolved = (!q.top.present || top) && (!q.offset.present || offset) && (!q.limit.present || limit);
+    if (resolved) {
+      int64_t take = top ? *top : *limit;
+      if (limit) take = std::min(take, *limit);
+      h.take = take;
+      h.skip = offset ? *offset : 0;
+    }
+  }
+  // SELECT VALUE COUNT(1) FROM c: COUNT of a literal counts every row, and with nothing but
+  // FROM c every document is one row.
+  if (q.select_value && q.select.size() == 1 && q.select[0].expr->kind == ExprKind::aggregate &&
+      q.select[0].expr->agg == AggKind::count && q.select[0].expr->kids.size() == 1 &&
+      q.select[0].expr->kids[0]->kind == ExprKind::literal && !q.where && q.joins.empty() &&
+      !q.from.iterate && q.from.path.empty() && q.group_by.empty() && !q.distinct &&
+      !q.top.present && !q.offset.present && !q.limit.present && q.order_by.empty())
+    h.count_only = true;
   return h;
 }
 

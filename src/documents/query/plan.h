@@ -49,6 +49,18 @@ struct IndexHints {
   // False when the query has no FROM document iteration a store can narrow (e.g. FROM x IN
   // c.arr still filters documents, so hints apply; no FROM at all: nothing to read).
   bool reads_documents = true;
+  // Set with `order` when the answer is the first rows in that order and nothing else:
+  // TOP n / OFFSET s LIMIT m (parameters resolved), no GROUP BY, aggregate, DISTINCT or JOIN,
+  // FROM binding the document itself. `take` is the most rows the answer holds after `skip`.
+  // A store that feeds documents in index order may stop once the answer is full and every
+  // document not fed sorts strictly after the last one fed (the executor still sorts and
+  // re-checks WHERE, so feeding more is always correct).
+  std::optional<int64_t> take;
+  int64_t skip = 0;
+  // `SELECT VALUE COUNT(<literal>) FROM c` with nothing else (no WHERE, JOIN, TOP, OFFSET,
+  // DISTINCT, GROUP BY, FROM path): the answer is [number of documents], so a store may count
+  // rows instead of reading them: the answer is [that number].
+  bool count_only = false;
 };
 
 // partition_key_path: the container's partition key path as in its definition ("/pk",

@@ -231,6 +231,40 @@ TEST(DocSqlHints, NotSargable) {
   EXPECT_FALSE(none.reads_documents);
 }
 
+// take/skip: set only when the answer is the first rows in the single ORDER BY order and
+// nothing else; count_only only for SELECT VALUE COUNT(<literal>) FROM c alone.
+TEST(DocSqlHints, TakeSkipAndCountOnly) {
+  auto top = hints("SELECT TOP 10 * FROM c WHERE c.kind = 'a' ORDER BY c.score DESC");
+  ASSERT_TRUE(top.order.has_value());
+  ASSERT_TRUE(top.take.has_value());
+  EXPECT_EQ(*top.take, 10);
+  EXPECT_EQ(top.skip, 0);
+  auto window = hints("SELECT c.id FROM c ORDER BY c.n OFFSET @o LIMIT @l", json::object{{"@o", 7}, {"@l", 3}});
+  ASSERT_TRUE(window.take.has_value());
+  EXPECT_EQ(*window.take, 3);
+  EXPECT_EQ(window.skip, 7);
+  // Unresolvable or refused counts, shapes whose rows are not documents in order: no take.
+  EXPECT_FALSE(hints("SELECT TOP @t * FROM c ORDER BY c.n").take.has_value());
+  EXPECT_FALSE(hints("SELECT TOP @t * FROM c ORDER BY c.n", json::object{{"@t", -1}}).take.has_value());
+  EXPECT_FALSE(hints("SELECT TOP 3 * FROM c").take.has_value());
+  EXPECT_FALSE(hints("SELECT * FROM c ORDER BY c.n").take.has_value());
+  EXPECT_FALSE(hints("SELECT DISTINCT TOP 3 c.n FROM c ORDER BY c.n").take.has_value());
+  EXPECT_FALSE(hints("SELECT TOP 3 c.n FROM c JOIN t IN c.tags ORDER BY c.n").take.has_value());
+  EXPECT_FALSE(hints("SELECT TOP 3 * FROM c ORDER BY c.a, c.b").take.has_value());
+
+  EXPECT_TRUE(hints("SELECT VALUE COUNT(1) FROM c").count_only);
+  EXPECT_TRUE(hints("SELECT VALUE COUNT('x') FROM root r").count_only);
+  EXPECT_FALSE(hints("SELECT COUNT(1) FROM c").count_only);
+  EXPECT_FALSE(hints("SELECT VALUE COUNT(c.id) FROM c").count_only);
+  EXPECT_FALSE(hints("SELECT VALUE COUNT(undefined) FROM c").count_only);
+  EXPECT_FALSE(hints("SELECT VALUE COUNT(1) FROM c WHERE c.a = 1").count_only);
+  EXPECT_FALSE(hints("SELECT VALUE COUNT(1) FROM c JOIN t IN c.tags").count_only);
+  EXPECT_FALSE(hints("SELECT VALUE COUNT(1) FROM c.a x").count_only);
+  EXPECT_FALSE(hints("SELECT VALUE COUNT(1) FROM x IN c.tags").count_only);
+  EXPECT_FALSE(hints("SELECT VALUE COUNT(1) FROM c GROUP BY c.a").count_only);
+  EXPECT_FALSE(hints("SELECT TOP 0 VALUE COUNT(1) FROM c").count_only);
+}
+
 TEST(DocSqlHints, HintsAreCandidatesExecutorRechecks) {
   // A store that trusted only the index would return the string "5"; the executor refuses it.
   auto q = must_parse("SELECT VALUE c.id FROM c WHERE c.n >= 5 AND c.n < 7");

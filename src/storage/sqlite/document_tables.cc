@@ -5,6 +5,9 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 
 #include <boost/json/parse.hpp>
@@ -253,7 +256,7 @@ struct Container {
   std::string etag;
   int64_t ts = 0;
   api::ContainerSpec spec;
-  std::optional<Policy> policy;
+  std::shared_ptr<const Policy> policy;  // shared with the definition cache below
   std::vector<UniqueKey> unique_keys;
 };
 
@@ -311,26 +314,112 @@ DocError container_not_found(const api::ContainerRef& r) {
   return DocError{DocErrc::not_found, describe(r) + " does not exist; create it first (POST /dbs/" + r.database + "/colls)"};
 }
 
+
+// A container's definition parsed once, not per operation: parsing the stored JSON,
+// re-validating it as a ContainerSpec and compiling its index policy cost more than a point
+// read itself. Each operation still reads the container's row (cid, etag, lsn: one lookup on
+// the UNIQUE(database, name) index), so a deleted or re-created container is seen at once, and
+// its LSN is always the stored one; the definition is reused while (cid, etag) is unchanged. The etag is a random UUID
+// set when the container is created (and would change with any future replace), so the key
+// cannot match another container or another database file in the same process.
+struct ContainerDef {
+  int64_t cid = 0;
+  int64_t dbid = 0;
+  std::string etag;
+  api::ContainerSpec spec;
+  std::shared_ptr<const Policy> policy;
+  std::vector<UniqueKey> unique_keys;
+  // ORDER BY from the index (query()): per encoded path, whether every stored row holds an
+  // index entry at exactly that path, and the container LSN that answer holds for
+  // (every_row_indexed_at()).
+  mutable std::mutex mu;
+  mutable std::map<std::string, std::pair<int64_t, bool>> full_paths;  // file + path -> (lsn, answer)
+};
+
+struct ReadContainer {
+  std::shared_ptr<const ContainerDef> def;
+  api::ContainerRef ref;
+  int64_t lsn = 0;
+  const api::ContainerSpec& spec() const { return def->spec; }
+  const Policy& policy() const { return *def->policy; }
+  int64_t cid() const { return def->cid; }
+};
+
+// Process-wide, shared by every engine and thread (tests open many stores in one process);
+// bounded: past kMaxEntries it starts over, which only costs a re-parse per container.
+class DefinitionCache {
+ public:
+  std::shared_ptr<const ContainerDef> get(int64_t cid, const std::string& etag) {
+    std::lock_guard lk(mu_);
+    auto it = map_.find({cid, etag});
+    return it == map_.end() ? nullptr : it->second;
+  }
+  void put(int64_t cid, const std::string& etag, std::shared_ptr<const ContainerDef> def) {
+    std::lock_guard lk(mu_);
+    if (map_.size() >= kMaxEntries) map_.clear();
+    map_[{cid, etag}] = std::move(def);
+  }
+
+ private:
+  static constexpr size_t kMaxEntries = 1024;
+  std::mutex mu_;
+  std::map<std::pair<int64_t, std::string>, std::shared_ptr<const ContainerDef>> map_;
+};
+
+DefinitionCache& definition_cache() {
+  static DefinitionCache* cache = new DefinitionCache;  // never destroyed: used until exit
+  return *cache;
+}
+
+// The definition of container `cid` whose row carries `etag`, from the cache or parsed now.
+std::shared_ptr<const ContainerDef> definition(SqliteDb& db, int64_t cid, const std::string& etag, const api::ContainerRef& ref) {
+  if (auto def = definition_cache().get(cid, etag)) return def;
+  auto st = db.q("SELECT dbid, definition FROM doc_containers WHERE cid=?1");
+  st.bind(1, cid);
+  if (!st.step()) throw SqlError("container " + describe(ref) + " vanished while being read");
+  auto def = std::make_shared<ContainerDef>();
+  def->cid = cid;
+  def->dbid = st.i64(0);
+  def->etag = etag;
+  boost::system::error_code ec;
+  json::value text = json::parse(st.text(1), ec);
+  if (ec || !text.is_object()) throw SqlError("container definition of " + describe(ref) + " is not JSON");
+  auto spec = api::ContainerSpec::from_json(text.as_object());
+  if (!spec) throw SqlError("container definition of " + describe(ref) + " is invalid: " + spec.error().message);
+  def->spec = std::move(spec.value());
+  def->policy = std::make_shared<const Policy>(def->spec.indexing_policy);
+  def->unique_keys = unique_keys_of(def->spec.unique_key_policy);
+  definition_cache().put(cid, etag, def);
+  return def;
+}
+
 std::optional<Container> load_container(SqliteDb& db, const api::ContainerRef& ref) {
-  auto st = db.q("SELECT cid, dbid, definition, lsn, etag, ts FROM doc_containers WHERE database=?1 AND name=?2");
+  auto st = db.q("SELECT cid, dbid, lsn, etag, ts FROM doc_containers WHERE database=?1 AND name=?2");
   st.bind(1, ref.database).bind(2, ref.container);
   if (!st.step()) return std::nullopt;
   Container c;
   c.cid = st.i64(0);
   c.dbid = st.i64(1);
   c.ref = ref;
-  c.lsn = st.i64(3);
-  c.etag = st.text(4);
-  c.ts = st.i64(5);
-  boost::system::error_code ec;
-  json::value def = json::parse(st.text(2), ec);
-  if (ec || !def.is_object()) throw SqlError("container definition of " + describe(ref) + " is not JSON");
-  auto spec = api::ContainerSpec::from_json(def.as_object());
-  if (!spec) throw SqlError("container definition of " + describe(ref) + " is invalid: " + spec.error().message);
-  c.spec = std::move(spec.value());
-  c.policy.emplace(c.spec.indexing_policy);
-  c.unique_keys = unique_keys_of(c.spec.unique_key_policy);
+  c.lsn = st.i64(2);
+  c.etag = st.text(3);
+  c.ts = st.i64(4);
+  auto def = definition(db, c.cid, c.etag, ref);
+  c.spec = def->spec;
+  c.policy = def->policy;
+  c.unique_keys = def->unique_keys;
   return c;
+}
+
+std::optional<ReadContainer> load_read_container(SqliteDb& db, const api::ContainerRef& ref) {
+  auto st = db.q("SELECT cid, etag, lsn FROM doc_containers WHERE database=?1 AND name=?2");
+  st.bind(1, ref.database).bind(2, ref.container);
+  if (!st.step()) return std::nullopt;
+  ReadContainer rc;
+  rc.ref = ref;
+  rc.lsn = st.i64(2);
+  rc.def = definition(db, st.i64(0), st.text(1), ref);
+  return rc;
 }
 
 void bump_lsn(SqliteDb& db, Container& c) {
@@ -370,24 +459,31 @@ std::optional<json::value> canonical_component(const json::value& v) {
   return std::nullopt;
 }
 
-std::variant<std::string, DocError> canonical_pk(const api::PartitionKey& pk, const Container& c) {
-  size_t n = c.spec.partition_key_paths.size();
+std::variant<std::string, DocError> canonical_pk(const api::PartitionKey& pk, const api::ContainerSpec& spec,
+                                                 const api::ContainerRef& ref) {
+  size_t n = spec.partition_key_paths.size();
   if (n == 0) {
     if (pk.empty() || (pk.size() == 1 && pk[0].is_object() && pk[0].as_object().empty())) return std::string("[]");
-    return bad("partition key " + json::serialize(pk) + " given for " + describe(c.ref) + ", which is not partitioned; send [] or no partition key");
+    return bad("partition key " + json::serialize(pk) + " given for " + describe(ref) + ", which is not partitioned; send [] or no partition key");
   }
   if (pk.size() != n)
-    return bad("partition key " + json::serialize(pk) + " has " + std::to_string(pk.size()) + " component(s), but " + describe(c.ref) + " has " + std::to_string(n) + " partition key path(s); send one value per path, e.g. [\"v\"]");
+    return bad("partition key " + json::serialize(pk) + " has " + std::to_string(pk.size()) + " component(s), but " + describe(ref) + " has " + std::to_string(n) + " partition key path(s); send one value per path, e.g. [\"v\"]");
   json::array out;
   for (auto& v : pk) {
     auto cv = canonical_component(v);
-    if (!cv) return bad("partition key " + json::serialize(pk) + " for " + describe(c.ref) + " has a component that is an object, array or non-finite number; partition key values are strings, numbers, booleans or null");
+    if (!cv) return bad("partition key " + json::serialize(pk) + " for " + describe(ref) + " has a component that is an object, array or non-finite number; partition key values are strings, numbers, booleans or null");
     out.push_back(std::move(*cv));
   }
   std::string text = json::serialize(out);
   if (text.size() > api::kMaxPartitionKeyBytes)
-    return bad("partition key value of " + std::to_string(text.size()) + " bytes for " + describe(c.ref) + " is over the limit of 2048 bytes; use a shorter value");
+    return bad("partition key value of " + std::to_string(text.size()) + " bytes for " + describe(ref) + " is over the limit of 2048 bytes; use a shorter value");
   return text;
+}
+std::variant<std::string, DocError> canonical_pk(const api::PartitionKey& pk, const Container& c) {
+  return canonical_pk(pk, c.spec, c.ref);
+}
+std::variant<std::string, DocError> canonical_pk(const api::PartitionKey& pk, const ReadContainer& c) {
+  return canonical_pk(pk, c.spec(), c.ref);
 }
 
 std::vector<std::string> split_path(std::string_view p) {
@@ -926,12 +1022,12 @@ DocResult<api::Item> write_item(SqliteDb& db, WriteMode mode, const api::Contain
 }
 
 DocResult<api::Item> read_item(SqliteDb& db, const api::ContainerRef& ref, const std::string& id, const api::PartitionKey& pk) {
-  auto c = load_container(db, ref);
+  auto c = load_read_container(db, ref);
   if (!c) return container_not_found(ref);
   auto pk_text = canonical_pk(pk, *c);
   if (auto* e = std::get_if<DocError>(&pk_text)) return *e;
   auto st = db.q("SELECT body, etag, lsn FROM doc_items WHERE cid=?1 AND pk=?2 AND id=?3 AND expires>?4");
-  st.bind(1, c->cid).bind(2, std::get<std::string>(pk_text)).bind(3, id).bind(4, db.now);
+  st.bind(1, c->cid()).bind(2, std::get<std::string>(pk_text)).bind(3, id).bind(4, db.now);
   if (!st.step()) return wrong_item(id, ref);
   return to_item(st.text(0), st.text(1), st.i64(2), false);
 }
@@ -1386,7 +1482,7 @@ DocResult<api::Page> read_feed(SqliteDb& db, const api::ContainerRef& ref, const
   auto size = page_size(options.max_item_count);
   if (auto* e = std::get_if<DocError>(&size)) return *e;
   int n = std::get<int>(size);
-  auto c = load_container(db, ref);
+  auto c = load_read_container(db, ref);
   if (!c) return container_not_found(ref);
   // Keyset paging on (pk, id), the unique index: the continuation is the last key returned.
   std::string after_pk, after_id;
@@ -1412,7 +1508,7 @@ DocResult<api::Page> read_feed(SqliteDb& db, const api::ContainerRef& ref, const
   auto st = db.q(
       "SELECT pk, id, body FROM doc_items WHERE cid=?1 AND expires>?2 AND (?3=0 OR (pk,id)>(?4,?5)) AND (?6=0 OR pk=?7) "
       "ORDER BY pk, id LIMIT ?8");
-  st.bind(1, c->cid).bind(2, db.now).bind(3, has_after ? 1 : 0).bind(4, after_pk).bind(5, after_id)
+  st.bind(1, c->cid()).bind(2, db.now).bind(3, has_after ? 1 : 0).bind(4, after_pk).bind(5, after_id)
       .bind(6, options.partition_key ? 1 : 0).bind(7, pk_filter).bind(8, n + 1);
   std::string last_pk, last_id;
   while (st.step()) {
@@ -1427,6 +1523,148 @@ DocResult<api::Page> read_feed(SqliteDb& db, const api::ContainerRef& ref, const
   return page;
 }
 
+namespace {
+
+// Live rows of a container (or of one partition) without reading them: every row counted on
+// the smallest index, less the expired rows not yet swept (the partial expiry index holds
+// only rows with a TTL, so that count is small).
+int64_t count_live(SqliteDb& db, const ReadContainer& c, const std::optional<std::string>& pk) {
+  if (pk) {
+    auto st = db.q("SELECT count(*) FROM doc_items WHERE cid=?1 AND pk=?2 AND expires>?3");
+    st.bind(1, c.cid()).bind(2, *pk).bind(3, db.now);
+    return st.step() ? st.i64(0) : 0;
+  }
+  int64_t all = 0, expired = 0;
+  {
+    auto st = db.q("SELECT count(*) FROM doc_items INDEXED BY doc_items_lsn WHERE cid=?1");
+    st.bind(1, c.cid());
+    if (st.step()) all = st.i64(0);
+  }
+  auto st = db.q("SELECT count(*) FROM doc_items INDEXED BY doc_items_expiry WHERE expires<=?2 AND expires<9223372036854775807 AND cid=?1");
+  st.bind(1, c.cid()).bind(2, db.now);
+  if (st.step()) expired = st.i64(0);
+  return all - expired;
+}
+
+// Whether every stored row of the container has an index entry at exactly `path` (a scalar
+// there, indexed by the policy). Only then does the index, read in order, hold every document
+// in ORDER BY order: a document without one (undefined, an array or an object there) sorts
+// before or after all scalars and would be missed. Two counts over 1,000,000 rows cost tens to
+// hundreds of milliseconds, so a "yes" is kept per path with the container's LSN and carried
+// forward by checking only the rows written since (every write gives its row the new LSN, and
+// entries are derived from the body alone, so a row has the entry iff its body holds a scalar
+// there). Deletes and the sweep of expired rows remove rows with their entries, which keeps a
+// "yes" true. A "no" is recounted once the LSN moves (the row that made it "no" may be gone).
+constexpr int64_t kMaxRowsToCarryForward = 20000;
+
+bool holds_indexed_scalar(const json::object& doc, const std::vector<std::string>& comps) {
+  const json::object* o = &doc;
+  const json::value* v = nullptr;
+  for (size_t i = 0; i < comps.size(); ++i) {
+    v = o->if_contains(comps[i]);
+    if (!v) return false;
+    if (i + 1 < comps.size()) {
+      if (!v->is_object()) return false;
+      o = &v->as_object();
+    }
+  }
+  return v && encode_index_value(*v).has_value();
+}
+
+bool every_row_indexed_at(SqliteDb& db, const ReadContainer& c, const std::string& path,
+                          const std::vector<std::string>& comps) {
+  // Keyed by the database file too: the definition cache is process-wide, and two copies of
+  // one file open in one process share (cid, etag) but not their later writes.
+  const char* file = sqlite3_db_filename(db.conn, "main");
+  std::string key = std::string(file ? file : "") + '\n' + path;
+  std::optional<int64_t> known_full_at;
+  {
+    std::lock_guard lk(c.def->mu);
+    auto it = c.def->full_paths.find(key);
+    if (it != c.def->full_paths.end()) {
+      if (it->second.first == c.lsn) return it->second.second;
+      if (it->second.second && it->second.first < c.lsn) known_full_at = it->second.first;
+    }
+  }
+  std::optional<bool> full;
+  if (known_full_at && c.lsn - *known_full_at <= kMaxRowsToCarryForward) {
+    full = true;
+    auto st = db.q("SELECT body FROM doc_items WHERE cid=?1 AND lsn>?2");
+    st.bind(1, c.cid()).bind(2, *known_full_at);
+    while (*full && st.step()) full = holds_indexed_scalar(parse_body(st.text(0)), comps);
+  }
+  if (!full) {
+    int64_t rows = 0, entries = -1;
+    {
+      auto st = db.q("SELECT count(*) FROM doc_items INDEXED BY doc_items_lsn WHERE cid=?1");
+      st.bind(1, c.cid());
+      if (st.step()) rows = st.i64(0);
+    }
+    {
+      auto st = db.q("SELECT count(*) FROM doc_index WHERE cid=?1 AND path=?2");
+      st.bind(1, c.cid()).bind(2, path);
+      if (st.step()) entries = st.i64(0);
+    }
+    full = rows == entries;
+  }
+  std::lock_guard lk(c.def->mu);
+  if (c.def->full_paths.size() >= 256) c.def->full_paths.clear();
+  c.def->full_paths[key] = {c.lsn, *full};
+  return *full;
+}
+
+// ORDER BY <path> with TOP / OFFSET LIMIT over the whole container: feed documents in index
+// order and stop early. Correct when every row has an entry at the path (above) and the
+// path has no array-index-like component (an object key "0" and an array element 0 share an
+// index path, while the query reads only one of them). After `feed` documents the walk goes on
+// through every entry equal to the last one fed (ties, and strings equal in their indexed
+// prefix), so every document not fed sorts strictly after every one fed; if the executor's
+// answer (which re-checks WHERE) is then full, it is the answer over the whole container.
+// Otherwise the walk restarts with four times as many documents, up to all of them.
+// nullopt: the walk does not apply; the caller runs the query as a scan.
+std::optional<DocResult<std::vector<json::value>>> ordered_by_index(SqliteDb& db, const ReadContainer& c,
+                                                                     const api::DocumentQuery& q,
+                                                                     const api::QueryHints& hints) {
+  const auto& comps = *hints.order_path;
+  for (auto& comp : comps)
+    if (comp.empty() || std::all_of(comp.begin(), comp.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) return std::nullopt;
+  if (c.policy().none || !c.policy().indexed(comps)) return std::nullopt;
+  std::string path = encode_path(comps);
+  if (!every_row_indexed_at(db, c, path, comps)) return std::nullopt;
+  int64_t take = *hints.take;
+  int64_t want = std::max<int64_t>(1, take + std::max<int64_t>(0, hints.skip));
+  int64_t feed = want;
+  for (;;) {
+    auto walk = hints.order_descending ? db.q("SELECT val, item FROM doc_index WHERE cid=?1 AND path=?2 ORDER BY val DESC, item DESC")
+                                       : db.q("SELECT val, item FROM doc_index WHERE cid=?1 AND path=?2 ORDER BY val, item");
+    walk.bind(1, c.cid()).bind(2, path);
+    int64_t fed = 0;
+    bool exhausted = false;
+    std::string last_val;
+    json::object current;
+    std::function<const json::object*()> next = [&]() -> const json::object* {
+      while (walk.step()) {
+        std::string val = walk.text(0);
+        if (fed >= feed && val != last_val) return nullptr;  // the rest sorts strictly after
+        auto doc = db.q("SELECT expires, body FROM doc_items WHERE seq=?1 AND cid=?2");
+        doc.bind(1, walk.i64(1)).bind(2, c.cid());
+        if (!doc.step() || doc.i64(0) <= db.now) continue;  // expired, not yet swept
+        last_val = std::move(val);
+        ++fed;
+        current = parse_body(doc.text(1));
+        return &current;
+      }
+      exhausted = true;
+      return nullptr;
+    };
+    auto rows = q.run(next);
+    if (!rows || exhausted || static_cast<int64_t>(rows.value().size()) >= take) return rows;
+    feed *= 4;
+  }
+}
+
+}  // namespace
+
 DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api::DocumentQuery& q, const api::FeedOptions& options) {
   auto size = page_size(options.max_item_count);
   if (auto* e = std::get_if<DocError>(&size)) return *e;
@@ -1440,9 +1678,9 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
       return bad_continuation(t);
     offset = std::stoull(t.substr(2));
   }
-  auto c = load_container(db, ref);
+  auto c = load_read_container(db, ref);
   if (!c) return container_not_found(ref);
-  std::string single_path = c->spec.partition_key_paths.size() == 1 ? c->spec.partition_key_paths[0] : "";
+  std::string single_path = c->spec().partition_key_paths.size() == 1 ? c->spec().partition_key_paths[0] : "";
   api::QueryHints hints = q.hints(single_path);
 
   std::optional<std::string> pk_filter;
@@ -1460,7 +1698,7 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
   // policy does not index, or with values the index does not hold, are simply not used.
   std::optional<std::vector<int64_t>> candidates;
   auto usable = [&](const api::IndexPredicate& p) {
-    if (!c->policy->indexed(p.path) || p.values.empty()) return false;
+    if (!c->policy().indexed(p.path) || p.values.empty()) return false;
     for (auto& v : p.values) if (!encode_index_value(v)) return false;
     return true;
   };
@@ -1469,12 +1707,12 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
     for (auto& v : values) {
       std::string val = *encode_index_value(v);
       auto st = db.q("SELECT item FROM doc_index WHERE cid=?1 AND path=?2 AND val=?3");
-      st.bind(1, c->cid).bind(2, path).bind_blob(3, val);
+      st.bind(1, c->cid()).bind(2, path).bind_blob(3, val);
       while (st.step()) out.push_back(st.i64(0));
     }
     return out;
   };
-  if (hints.reads_documents && !c->policy->none) {
+  if (hints.reads_documents && !c->policy().none) {
     for (auto& p : hints.predicates)
       if ((p.op == api::IndexPredicate::Op::eq || p.op == api::IndexPredicate::Op::in) && usable(p)) {
         candidates = lookup_eq(encode_path(p.path), p.values);
@@ -1498,7 +1736,7 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
         std::vector<int64_t> out;
         auto st = db.q("SELECT item FROM doc_index WHERE cid=?1 AND path=?2 AND val>=?3 AND val<=?4");
         std::string path = encode_path(p.path);
-        st.bind(1, c->cid).bind(2, path).bind_blob(3, lo).bind_blob(4, hi);
+        st.bind(1, c->cid()).bind(2, path).bind_blob(3, lo).bind_blob(4, hi);
         while (st.step()) out.push_back(st.i64(0));
         candidates = std::move(out);
         break;
@@ -1520,7 +1758,7 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
       while (at < seqs.size()) {
         auto st = db.q("SELECT cid, pk, expires, body FROM doc_items WHERE seq=?1");
         st.bind(1, seqs[at++]);
-        if (!st.step() || st.i64(0) != c->cid || st.i64(2) <= db.now) continue;
+        if (!st.step() || st.i64(0) != c->cid() || st.i64(2) <= db.now) continue;
         if (pk_filter && st.text(1) != *pk_filter) continue;
         current = parse_body(st.text(3));
         return &current;
@@ -1534,10 +1772,10 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
   if (hints.reads_documents && !candidates) {
     if (pk_filter) {
       scan.emplace(db.q("SELECT body FROM doc_items WHERE cid=?1 AND pk=?2 AND expires>?3 ORDER BY id"));
-      scan->bind(1, c->cid).bind(2, *pk_filter).bind(3, db.now);
+      scan->bind(1, c->cid()).bind(2, *pk_filter).bind(3, db.now);
     } else {
       scan.emplace(db.q("SELECT body FROM doc_items WHERE cid=?1 AND expires>?2 ORDER BY pk, id"));
-      scan->bind(1, c->cid).bind(2, db.now);
+      scan->bind(1, c->cid()).bind(2, db.now);
     }
     next = [&]() -> const json::object* {
       if (!scan->step()) return nullptr;
@@ -1545,7 +1783,14 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
       return &current;
     };
   }
-  auto rows = q.run(next);
+  std::optional<DocResult<std::vector<json::value>>> answered;
+  if (hints.count_only) {
+    // SELECT VALUE COUNT(1) FROM c: the answer is the number of live rows; no body is read.
+    answered.emplace(std::vector<json::value>{json::value(count_live(db, *c, pk_filter))});
+  } else if (hints.reads_documents && !candidates && !pk_filter && hints.order_path && hints.take) {
+    answered = ordered_by_index(db, *c, q, hints);
+  }
+  auto rows = answered ? std::move(*answered) : q.run(next);
   scan.reset();
   if (!rows) return rows.error();
   auto& all = rows.value();
@@ -1562,7 +1807,7 @@ DocResult<api::ChangeFeedPage> read_change_feed(SqliteDb& db, const api::Contain
   auto size = page_size(options.max_item_count);
   if (auto* e = std::get_if<DocError>(&size)) return *e;
   int n = std::get<int>(size);
-  auto c = load_container(db, ref);
+  auto c = load_read_container(db, ref);
   if (!c) return container_not_found(ref);
   std::string pk_filter;
   if (options.partition_key) {
@@ -1586,7 +1831,7 @@ DocResult<api::ChangeFeedPage> read_change_feed(SqliteDb& db, const api::Contain
   auto st = db.q(
       "SELECT lsn, body FROM doc_items WHERE cid=?1 AND lsn>?2 AND expires>?3 AND modified>=?4 AND (?5=0 OR pk=?6) "
       "ORDER BY lsn LIMIT ?7");
-  st.bind(1, c->cid).bind(2, after).bind(3, db.now).bind(4, since).bind(5, options.partition_key ? 1 : 0).bind(6, pk_filter).bind(7, n + 1);
+  st.bind(1, c->cid()).bind(2, after).bind(3, db.now).bind(4, since).bind(5, options.partition_key ? 1 : 0).bind(6, pk_filter).bind(7, n + 1);
   int64_t last = after;
   bool more = false;
   while (st.step()) {
