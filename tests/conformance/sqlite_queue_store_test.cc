@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "queue_store_conformance.h"
+#include "storage/sqlite/sqlite_engine.h"
 #include "storage/sqlite/sqlite_queue_store.h"
 
 namespace nimbus::conformance {
@@ -162,6 +163,42 @@ TEST(SqliteQueueStore, OpenRefusesADamagedFileNamingItAndTheRecovery) {
     EXPECT_NE(error.find("backup"), std::string::npos) << error;
     std::filesystem::remove_all(dir);
   }
+}
+
+// The page check at open runs unless the file is exactly as a clean shutdown left it: a clean
+// restart skips it (a large store starts at once), a crash (no marker) or any change to the
+// file since (here one byte rewritten right after the shutdown, in the same clock tick) runs it.
+TEST(SqliteQueueStore, PageCheckIsSkippedOnlyForAFileACleanShutdownLeft) {
+  FakeClock clock;
+  std::string dir = populated_db(clock);
+  std::string db = dir + "/nimbus.db";
+  storage::SqliteEngine::Options o;
+  o.path = db;
+  std::string error;
+  {
+    auto e = storage::SqliteEngine::open(o, error);
+    ASSERT_TRUE(e) << error;
+    EXPECT_FALSE(e->checked_pages_at_open()) << "a clean shutdown left the file";
+  }
+  {
+    std::filesystem::remove(db + ".clean");  // as after a crash
+    auto e = storage::SqliteEngine::open(o, error);
+    ASSERT_TRUE(e) << error;
+    EXPECT_TRUE(e->checked_pages_at_open());
+  }
+  {
+    // Rewrite the last byte with itself: same size, same content, but touched.
+    std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-1, std::ios::end);
+    char c = static_cast<char>(f.get());
+    f.seekp(-1, std::ios::end);
+    f.put(c);
+  }
+  auto e = storage::SqliteEngine::open(o, error);
+  ASSERT_TRUE(e) << error;
+  EXPECT_TRUE(e->checked_pages_at_open());
+  e.reset();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(SqliteQueueStore, DatabaseWalAndShmFilesAreOwnerOnly) {

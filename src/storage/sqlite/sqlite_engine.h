@@ -84,6 +84,9 @@ class SqliteEngine final : public api::EffectsStore {
 
   // Transactions committed so far (a benchmark and test aid: ops / commits = batch size).
   uint64_t commit_count() const;
+  // Whether open() ran the page-by-page check (PRAGMA quick_check): always, unless the file
+  // was exactly as a clean shutdown of this engine left it (tests).
+  bool checked_pages_at_open() const { return checked_pages_at_open_; }
   // Batches whose commit waited for the window (a benchmark and test aid).
   uint64_t windowed_count() const { return windowed_.load(std::memory_order_relaxed); }
   const std::string& path() const { return options_.path; }
@@ -99,6 +102,7 @@ class SqliteEngine final : public api::EffectsStore {
 
   Options options_;
   std::unique_ptr<SqliteDb> db_;  // used only by the writer thread after open()
+  bool checked_pages_at_open_ = true;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Op>> pending_;  // guarded by mu_
