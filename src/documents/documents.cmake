@@ -86,6 +86,13 @@ if(NOT NIMBUS_UNIT_ONLY)
     set_tests_properties(e2e_cosmos_https PROPERTIES
       LABELS e2e TIMEOUT 300
       ENVIRONMENT "NIMBUS_DOCS_SERVER_BIN=$<TARGET_FILE:nimbus-docs-server>;NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
+    # SIGKILL during a burst of 10,000 creates: acknowledged means durable, nothing torn.
+    add_test(NAME e2e_cosmos_durability
+      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=150000
+              ${CMAKE_SOURCE_DIR}/tests/e2e/cosmos_durability.test.mjs)
+    set_tests_properties(e2e_cosmos_durability PROPERTIES
+      LABELS e2e TIMEOUT 200
+      ENVIRONMENT "NIMBUS_DOCS_SERVER_BIN=$<TARGET_FILE:nimbus-docs-server>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
     # `nimbus start` serving the same API, with functions' cosmosDB output bindings.
     add_test(NAME e2e_host_documents
       COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=120000

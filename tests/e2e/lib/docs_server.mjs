@@ -16,9 +16,10 @@ function serverBinary() {
   return process.env.NIMBUS_DOCS_SERVER_BIN || join(root, "build", "release", "nimbus-docs-server");
 }
 
-// Resolves { port, stop(), cleanup(), stderr() } once the server prints where it listens.
-export async function startDocsServer({ timeoutMs = 10000 } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), "nimbus-docs-e2e-"));
+// Resolves { port, dataDir, stop(), kill9(), cleanup(), stderr() } once the server prints where it listens.
+// `dataDir`: reuse a directory (a restart after kill9()); default a new temporary one.
+export async function startDocsServer({ timeoutMs = 10000, dataDir } = {}) {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), "nimbus-docs-e2e-"));
   const proc = spawn(serverBinary(), ["--port", "0", "--data", dir, "--log-level", "Warning"], {
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -37,7 +38,12 @@ export async function startDocsServer({ timeoutMs = 10000 } = {}) {
   const exited = new Promise((r) => proc.on("exit", r));
   return {
     port,
+    dataDir: dir,
     stderr: () => stderr,
+    async kill9() {
+      proc.kill("SIGKILL");
+      await exited;
+    },
     async stop() {
       proc.kill("SIGTERM");
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
