@@ -691,8 +691,14 @@ std::string check_connection(const json::object& bo, const std::string& bp,
                              const std::map<std::string, std::string>& settings,
                              const std::string& display, Service service) {
   const char* keys[] = {"connection", "connectionStringSetting", "leaseConnection"};
+  bool named = false;
+  for (const char* key : keys) named = named || bo.contains(key);
+  // No connection on a queue binding: Azure uses AzureWebJobsStorage, so that setting, when
+  // present, must point here too.
+  const json::object implicit{{"connection", "AzureWebJobsStorage"}};
+  const json::object& b = !named && service == Service::queues ? implicit : bo;
   for (const char* key : keys) {
-    auto* v = bo.if_contains(key);
+    auto* v = b.if_contains(key);
     if (!v) continue;
     if (!v->is_string()) return err(display, bp + "." + key, "must be a string (an app setting name)");
     std::string name(v->as_string());

@@ -575,6 +575,14 @@ TEST(FunctionJson, ConnectionsMustNameTheBuiltInServices) {
   for (const char* ok : {"Local", "Loopback", "Prefixed", "AzureWebJobsStorage", ""})
     EXPECT_TRUE(parse(queue(ok), error)) << ok << ": " << error;
   EXPECT_TRUE(parse(docs("Docs"), error)) << error;
+  // No connection: AzureWebJobsStorage, when set, must point here too.
+  auto no_connection = boost::json::parse(
+      R"({"bindings":[{"type":"queueTrigger","direction":"in","name":"m","queueName":"jobs"}]})");
+  EXPECT_TRUE(nimbus::config::parse_function("f", no_connection, "f/function.json", error, settings)) << error;
+  EXPECT_FALSE(nimbus::config::parse_function("f", no_connection, "f/function.json", error,
+                                              {{"AzureWebJobsStorage", settings.at("Cloud")}}));
+  EXPECT_NE(error.find("\"AzureWebJobsStorage\" (app setting) is a connection string for a service Nimbus does not reach"),
+            std::string::npos) << error;
   struct Bad {
     std::string binding;
     const char* expect;
