@@ -694,8 +694,10 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     ~Release() { l.give_body(n); }
   } release{limits, reserved};
   // Answers and closes: for errors and refusals whose body (if any) was not read.
+  const api::HttpRequestData* current = nullptr;  // the request whose head was read
   auto answer_and_close = [&](const api::HttpResponseData& r, unsigned version,
                               bool head) -> awaitable<void> {
+    if (opt.on_refused) opt.on_refused(r, current);
     // The body will not be read: its reservation goes back now, not after the write, or
     // bodies refused together would all hold theirs while each is answered.
     limits.give_body(reserved);
@@ -711,6 +713,7 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     parser.body_limit(opt.max_body);
     parser.header_limit(static_cast<uint32_t>(opt.max_headers));
     c.expire_at(Conn::Clock::now() + opt.idle_timeout);
+    current = nullptr;
     while (!ec && !parser.is_header_done()) co_await read_some(c, parser, true, ec);
     if (ec) {
       if (auto err = read_error_response(ec, opt.max_body, opt.max_headers))
@@ -720,6 +723,7 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     unsigned version = parser.version;
     bool head = parser.verb == bhttp::verb::head;
     api::HttpRequestData& data = parser.data;
+    current = &data;
     if (!parse_target(data)) co_return co_await answer_and_close(bad_target(data), version, head);
     if (data.host.empty()) data.host = default_host;
     if (tls) set_forwarded_proto(data.headers, c.tls != nullptr);

@@ -60,6 +60,12 @@ class HttpServer {
     // absolute URLs with the scheme the client used.
     std::string tls_certificate_file;
     std::string tls_key_file;
+    // Told of every answer the server gives without calling the handler (a head or body it
+    // cannot read, a bad target, an admit refusal, a body over the budget), with the request
+    // when its head was read (else null); on the I/O thread, before the answer is written.
+    // The host counts and logs them.
+    std::function<void(const api::HttpResponseData& answer, const api::HttpRequestData* request)>
+        on_refused;
   };
   HttpServer(boost::asio::io_context& io, Options options, Handler handler, Logger& log,
              Admit admit = {});

@@ -72,6 +72,11 @@ void Metrics::change_feed_lag(const std::string& function, int64_t lsns) {
   change_feed_lag_[function] = lsns;
 }
 
+void Metrics::http_refused(int status) {
+  std::lock_guard lock(mu_);
+  ++http_refused_[status];
+}
+
 std::string Metrics::render() const {
   std::ostringstream o;
   std::lock_guard lock(mu_);
@@ -111,6 +116,10 @@ std::string Metrics::render() const {
   for (const auto& [k, v] : queue_messages_)
     o << "nimbus_queue_messages_total{function=\"" << esc(std::get<0>(k)) << "\",queue=\""
       << esc(std::get<1>(k)) << "\",outcome=\"" << esc(std::get<2>(k)) << "\"} " << v << "\n";
+  o << "# HELP nimbus_http_refused_total Requests answered without running a function, by "
+       "status.\n# TYPE nimbus_http_refused_total counter\n";
+  for (const auto& [status, v] : http_refused_)
+    o << "nimbus_http_refused_total{status=\"" << status << "\"} " << v << "\n";
   if (!change_feed_batches_.empty() || !change_feed_lag_.empty()) {
     o << "# HELP nimbus_change_feed_batches_total cosmosDBTrigger batches by outcome.\n"
          "# TYPE nimbus_change_feed_batches_total counter\n";

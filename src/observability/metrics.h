@@ -30,6 +30,9 @@ class Metrics {
   // How far a function's lease is behind its container: the container's highest LSN seen in a
   // commit notice less the lease's position (0 when caught up).
   void change_feed_lag(const std::string& function, int64_t lsns);
+  // Requests the function port answered without running a function (401, 404, 405, 413,
+  // 429, 431, 503, ...), by status.
+  void http_refused(int status);
   std::string render() const;
   // The standard process_* metrics of this process (Prometheus client conventions):
   // CPU seconds, resident and virtual memory, open and maximum file descriptors, start time;
@@ -63,6 +66,7 @@ class Metrics {
   std::map<std::tuple<std::string, std::string, std::string>, uint64_t> queue_messages_;
   std::map<std::pair<std::string, std::string>, uint64_t> change_feed_batches_;
   std::map<std::string, int64_t> change_feed_lag_;
+  std::map<int, uint64_t> http_refused_;
   std::atomic<int64_t> in_flight_{0};
 };
 

@@ -467,6 +467,25 @@ class Host {
     return true;
   }
 
+  // A request the function port answered without running a function: counted by status and
+  // logged (method, path, status, the error code of the answer), so refusals are visible.
+  void refused(const api::HttpResponseData& r, const api::HttpRequestData* req) {
+    if (r.status < 400) return;  // a CORS preflight answered at admission is no refusal
+    metrics_.http_refused(r.status);
+    if (!log_.enabled(LogLevel::information)) return;
+    json::object fields{{"status", r.status}};
+    if (req) {
+      fields["method"] = req->method;
+      fields["path"] = req->path;
+    }
+    boost::system::error_code ec;
+    json::value body = json::parse(r.body, ec);
+    if (!ec && body.is_object())
+      if (auto* e = body.as_object().if_contains("error"); e && e->is_object())
+        if (auto* code = e->as_object().if_contains("code")) fields["code"] = *code;
+    log_.info("Host.Http", "request refused", std::move(fields));
+  }
+
   // Phase 7: the function port (functions and the admin route table).
   bool serve(std::string& error) {
     admin_ = std::make_unique<AdminRoutes>(AdminRoutes::Context{
@@ -478,12 +497,16 @@ class Host {
     http::HttpServer::Options so{options_.address, static_cast<uint16_t>(port),
                                  app_->max_request_body, app_->max_request_headers};
     so.limits = limits_;
+    so.on_refused = [this](const api::HttpResponseData& r, const api::HttpRequestData* req) {
+      refused(r, req);
+    };
     server_ = std::make_unique<http::HttpServer>(
         io_, so,
         [this](api::HttpRequestData& req) -> awaitable<api::HttpResponseData> {
           if (AdminRoutes::owns(req.path)) co_return co_await admin_->handle(req);
           api::HttpResponseData res = co_await http_trigger_->handle(req);
           if (cors_) cors_->decorate(req, res);
+          if (res.status == 429) refused(res, &req);  // throttled before it ran
           co_return res;
         },
         log_,
