@@ -1,5 +1,6 @@
 #include "queue/queue_cli.h"
 
+#include <climits>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -256,7 +257,7 @@ int run_cli(int argc, char** argv) {
     } else if (a == "-n" || a == "--count") {
       if (!next(v) || !parse_count(v, 1, 32, n)) return bad_usage(a + " needs a number from 1 to 32");
     } else if (a == "--ttl") {
-      if (!next(v) || !parse_count(v, -1, 2147483647, ttl) || ttl == 0)
+      if (!next(v) || !parse_count(v, -1, LONG_MAX, ttl) || ttl == 0)
         return bad_usage("--ttl needs seconds >= 1, or -1 for never");
     } else if (a == "--delay") {
       if (!next(v) || !parse_count(v, 0, 604800, delay)) return bad_usage("--delay needs seconds from 0 to 604800");

@@ -313,6 +313,24 @@ std::variant<std::vector<api::SignedIdentifier>, ServiceError> parse_signed_iden
       if (auto e = ap->child("Start")) s.start = e->text;
       if (auto e = ap->child("Expiry")) s.expiry = e->text;
       if (auto e = ap->child("Permission")) s.permission = e->text;
+      // Queue permissions are r (read), a (add), u (update), p (process), each at most once:
+      // a policy granting letters that mean nothing would be stored and never honoured.
+      std::string seen;
+      for (char c : s.permission) {
+        if (std::string_view("raup").find(c) == std::string_view::npos || seen.find(c) != std::string::npos)
+          return invalid_xml("<Permission>" + s.permission + "</Permission> of signed identifier \"" +
+                             s.id + "\" " +
+                             (seen.find(c) != std::string::npos ? "repeats '" + std::string(1, c) + "'"
+                                                                : "has '" + std::string(1, c) + "'") +
+                             "; queue permissions are r (read), a (add), u (update) and p (process), "
+                             "each at most once, e.g. \"raup\".");
+        seen.push_back(c);
+      }
+      for (const auto* t : {&s.start, &s.expiry})
+        if (!t->empty() && !parse_iso8601_ms(*t))
+          return invalid_xml("<" + std::string(t == &s.start ? "Start" : "Expiry") + ">" + *t +
+                             "</...> of signed identifier \"" + s.id +
+                             "\" is not an ISO 8601 UTC time; write e.g. 2026-11-29T12:00:00Z.");
     }
     out.push_back(std::move(s));
   }

@@ -87,6 +87,24 @@ TEST(Bodies, SignedIdentifiersRoundTripAndLimit) {
   EXPECT_TRUE(std::get<0>(parse_signed_identifiers("")).empty());
 }
 
+TEST(Bodies, SignedIdentifierPermissionsAndTimesAreChecked) {
+  auto acl = [](std::string permission, std::string start = "", std::string expiry = "") {
+    return signed_identifiers_xml({{"p1", std::move(start), std::move(expiry), std::move(permission)}});
+  };
+  for (const char* ok : {"r", "raup", "pu", ""})
+    EXPECT_TRUE(std::holds_alternative<std::vector<api::SignedIdentifier>>(parse_signed_identifiers(acl(ok)))) << ok;
+  auto bad = std::get<ServiceError>(parse_signed_identifiers(acl("rwdl")));
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.code, "InvalidXmlDocument");
+  EXPECT_NE(bad.message.find("has 'w'; queue permissions are r (read), a (add), u (update) and p (process)"),
+            std::string::npos) << bad.message;
+  EXPECT_NE(std::get<ServiceError>(parse_signed_identifiers(acl("rr"))).message.find("repeats 'r'"),
+            std::string::npos);
+  auto time = std::get<ServiceError>(parse_signed_identifiers(acl("r", "tomorrow")));
+  EXPECT_NE(time.message.find("<Start>tomorrow</...> of signed identifier \"p1\" is not an ISO 8601 UTC time"),
+            std::string::npos) << time.message;
+}
+
 TEST(Bodies, ErrorXmlCarriesCodeMessageAndDetails) {
   ServiceError e{400, "OutOfRangeQueryParameterValue", "bad", {{"QueryParameterName", "numofmessages"}}};
   auto x = error_xml(e, "rid", "2025-01-01T00:00:00.000Z");

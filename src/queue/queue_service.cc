@@ -407,9 +407,15 @@ awaitable<void> QueueService::Impl::messages_op(api::HttpRequestData& req, const
   if (req.method == "POST") {
     api::NewMessage m;
     m.queue = q;
-    if (!take(int_param(req.query, "messagettl", -1, INT_MAX, api::kDefaultMessageTtlSeconds),
+    if (!take(int_param(req.query, "messagettl", -1, INT64_MAX, api::kDefaultMessageTtlSeconds),
               m.ttl_seconds, reply))
       co_return;
+    // Any positive TTL is allowed; one that reaches past 9999-12-31T23:59:59Z (the latest
+    // ExpirationTime the service writes) is a message that never expires.
+    constexpr int64_t kLastSecond = 253402300799;  // 9999-12-31T23:59:59Z
+    int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch()).count();
+    if (m.ttl_seconds > kLastSecond - now_s) m.ttl_seconds = api::kMessageTtlForever;
     if (m.ttl_seconds == 0) {
       auto e = bad(400, "OutOfRangeQueryParameterValue",
                    "One of the query parameters specified in the request URI is outside the "

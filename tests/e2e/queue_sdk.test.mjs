@@ -295,6 +295,15 @@ describe("queue service on the wire (raw signed HTTP)", { timeout: 60000 }, () =
       body: "<QueueMessage><MessageText>x</MessageText></QueueMessage>" });
     assert.equal(r.headers["x-ms-error-code"], "OutOfRangeQueryParameterValue");
     assert.match(r.body, /<QueryParameterName>messagettl<\/QueryParameterName>/);
+    // Any positive TTL is allowed; past year 9999 it means "never expires".
+    r = await request(server.port, { method: "POST", path: "/devstoreaccount1/params-q/messages", query: "messagettl=9223372036854775807",
+      body: "<QueueMessage><MessageText>x</MessageText></QueueMessage>" });
+    assert.equal(r.status, 201, r.body);
+    assert.match(r.body, /<ExpirationTime>Fri, 31 Dec 9999 23:59:59 GMT<\/ExpirationTime>/);
+    r = await request(server.port, { method: "POST", path: "/devstoreaccount1/params-q/messages", query: "messagettl=3000000000",
+      body: "<QueueMessage><MessageText>x</MessageText></QueueMessage>" });
+    assert.equal(r.status, 201, r.body);
+    assert.doesNotMatch(r.body, /9999/, "95 years is a real expiry");
   });
 
   test("SharedKeyLite is accepted", async () => {
