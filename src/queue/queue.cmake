@@ -66,5 +66,12 @@ if(NOT NIMBUS_UNIT_ONLY)
     set_tests_properties(e2e_queue_hardening PROPERTIES
       LABELS e2e TIMEOUT 300
       ENVIRONMENT "NIMBUS_QUEUE_SERVER_BIN=$<TARGET_FILE:nimbus-queue-server>;NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
+    # The host's queue port over https with the official queue client.
+    add_test(NAME e2e_queue_https
+      COMMAND ${NIMBUS_QUEUE_NODE} --test --test-timeout=90000
+              ${CMAKE_SOURCE_DIR}/tests/e2e/queue_https.test.mjs)
+    set_tests_properties(e2e_queue_https PROPERTIES
+      LABELS e2e TIMEOUT 120
+      ENVIRONMENT "NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
   endif()
 endif()

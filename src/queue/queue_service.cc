@@ -283,7 +283,9 @@ awaitable<void> QueueService::Impl::service_op(api::HttpRequestData& req, const 
       fail(reply, r.error());
       co_return;
     }
-    std::string endpoint = "http://" + req.host + "/" + route.account + "/";
+    // The scheme the client used (the server sets X-Forwarded-Proto when it also serves TLS).
+    std::string scheme = req.header("x-forwarded-proto") == "https" ? "https" : "http";
+    std::string endpoint = scheme + "://" + req.host + "/" + route.account + "/";
     xml(reply, 200, list_queues_xml(endpoint, o, prefix_given, marker_given, max_given, r.value()));
     co_return;
   }

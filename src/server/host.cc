@@ -315,29 +315,8 @@ class Host {
                                  documents::CosmosService::kMaxHttpBody,
                                  app_->max_request_headers};
     so.limits = limits_;
-    // HTTPS on the same port, as the emulator's clients expect: host.json's certificate, or
-    // one generated (self-signed, localhost) into the data directory.
-    std::string cert_origin = "host.json nimbus.documentService.certificate";
-    so.tls_certificate_file = app_->document_service.certificate;
-    so.tls_key_file = app_->document_service.certificate_key;
-    if (so.tls_certificate_file.empty()) {
-      auto made = security::ensure_self_signed(data_dir_, error);
-      if (!made) {
-        error = "document service: " + error +
-                " (or set nimbus.documentService.certificate and certificateKey in host.json)";
-        return false;
-      }
-      so.tls_certificate_file = made->files.certificate;
-      so.tls_key_file = made->files.key;
-      cert_origin = "self-signed, in the data directory";
-      if (made->generated)  // a replacement is a warning: clients must trust the new file
-        log_.log(made->replaced ? LogLevel::warning : LogLevel::information, "Host.Startup",
-                 made->replaced ? "replaced the document service's self-signed TLS certificate (" +
-                                      made->why + "); clients must trust the new file"
-                                : std::string("generated a self-signed TLS certificate for the "
-                                              "document service"),
-                 {{"certificate", so.tls_certificate_file}, {"notAfter", made->not_after}});
-    }
+    // HTTPS on the same port, as the emulator's clients expect.
+    if (!use_tls_certificate(so, "document service", error)) return false;
     doc_server_ = std::make_unique<http::HttpServer>(
         io_, so, [this](api::HttpRequestData& r) { return doc_service_->handle(r); }, log_,
         [this](api::HttpRequestData& r) { return doc_service_->admit(r); });
@@ -356,10 +335,42 @@ class Host {
                     "/ and https://" + hostport + "/",
                 {{"docsPort", doc_server_->port()}, {"certificate", so.tls_certificate_file}});
     log_.notice("Host.Startup",
-                "Document service TLS certificate (" + cert_origin + "): " +
+                "TLS certificate of the document and queue ports (" + tls_origin_ + "): " +
                     so.tls_certificate_file + "; https clients trust it with NODE_EXTRA_CA_CERTS=" +
                     so.tls_certificate_file + " (Node), curl --cacert " +
                     so.tls_certificate_file + ", or use http:// on the same port");
+    return true;
+  }
+
+  // The certificate the document and queue ports serve HTTPS with (plain HTTP stays on the
+  // same ports): host.json's nimbus.documentService.certificate/certificateKey, or one
+  // generated (self-signed for localhost, 127.0.0.1 and ::1) into the data directory, resolved
+  // once for both.
+  bool use_tls_certificate(http::HttpServer::Options& so, const char* service, std::string& error) {
+    if (tls_cert_.empty()) {
+      tls_origin_ = "host.json nimbus.documentService.certificate";
+      tls_cert_ = app_->document_service.certificate;
+      tls_key_ = app_->document_service.certificate_key;
+      if (tls_cert_.empty()) {
+        auto made = security::ensure_self_signed(data_dir_, error);
+        if (!made) {
+          error = std::string(service) + ": " + error +
+                  " (or set nimbus.documentService.certificate and certificateKey in host.json)";
+          return false;
+        }
+        tls_cert_ = made->files.certificate;
+        tls_key_ = made->files.key;
+        tls_origin_ = "self-signed, in the data directory";
+        if (made->generated)  // a replacement is a warning: clients must trust the new file
+          log_.log(made->replaced ? LogLevel::warning : LogLevel::information, "Host.Startup",
+                   made->replaced ? "replaced the host's self-signed TLS certificate (" +
+                                        made->why + "); clients must trust the new file"
+                                  : std::string("generated a self-signed TLS certificate"),
+                   {{"certificate", tls_cert_}, {"notAfter", made->not_after}});
+      }
+    }
+    so.tls_certificate_file = tls_cert_;
+    so.tls_key_file = tls_key_;
     return true;
   }
 
@@ -409,6 +420,9 @@ class Host {
     http::HttpServer::Options qo{options_.address, static_cast<uint16_t>(port),
                                  queue::QueueService::kMaxRequestBody, app_->max_request_headers};
     qo.limits = limits_;
+    // HTTPS on the same port too (the SDKs' DefaultEndpointsProtocol=https, and what bearer
+    // tokens will need), with the host's one certificate.
+    if (!use_tls_certificate(qo, "queue service", error)) return false;
     queue_server_ = std::make_unique<http::HttpServer>(
         io_, qo, [this](api::HttpRequestData& req) { return queue_service_->handle(req); }, log_);
     if (!queue_server_->listen(error)) {
@@ -419,6 +433,8 @@ class Host {
     queue_server_->start();
     log_.notice("Host.Startup",
                 "Queue service listening on http://" + options_.address + ":" +
+                    std::to_string(queue_server_->port()) + "/" + kTriggerAccount +
+                    " and https://" + options_.address + ":" +
                     std::to_string(queue_server_->port()) + "/" + kTriggerAccount,
                 {{"queuePort", queue_server_->port()}});
     return true;
@@ -641,6 +657,7 @@ class Host {
   std::unique_ptr<triggers::ChangeFeedTrigger> change_feed_trigger_;
   std::unique_ptr<triggers::DocumentInputs> doc_inputs_;
   std::optional<http::CorsPolicy> cors_;
+  std::string tls_cert_, tls_key_, tls_origin_;  // use_tls_certificate()
   std::unique_ptr<AdminRoutes> admin_;
   std::unique_ptr<http::HttpServer> server_;
 };

@@ -208,7 +208,7 @@ describe("nimbus start: https on the document port", { timeout: 120000, skip: !p
     const first = host;
     host = await lib.startNimbus(app);
     try {
-      assert.match(host.logs, /TLS certificate \(host\.json nimbus\.documentService\.certificate\)/);
+      assert.match(host.logs, /TLS certificate of the document and queue ports \(host\.json nimbus\.documentService\.certificate\)/);
       const b = new https.Agent({ ca: readFileSync(cert) });
       const again = new CosmosClient({ endpoint: `https://127.0.0.1:${host.docsPort}/`, key: EMULATOR_KEY, agent: b });
       assert.equal((await again.databases.createIfNotExists({ id: "named" })).database.id, "named");
