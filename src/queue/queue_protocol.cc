@@ -1,5 +1,7 @@
 #include "queue/queue_protocol.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -437,6 +439,89 @@ std::string service_stats_xml(api::UnixMillis now) {
   element(out, "LastSyncTime", rfc1123(now));
   out += "</GeoReplication></StorageServiceStats>";
   return out;
+}
+
+namespace {
+std::vector<std::string> comma_list(std::string_view text) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i <= text.size()) {
+    size_t end = text.find(',', i);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view item = text.substr(i, end - i);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (!item.empty()) out.emplace_back(item);
+    i = end + 1;
+  }
+  return out;
+}
+
+bool same_text(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+bool header_allowed(const std::vector<std::string>& allowed, std::string_view header) {
+  for (const auto& a : allowed) {
+    if (a == "*") return true;
+    if (!a.empty() && a.back() == '*') {
+      std::string_view prefix(a.data(), a.size() - 1);
+      if (header.size() >= prefix.size() && same_text(header.substr(0, prefix.size()), prefix))
+        return true;
+    } else if (same_text(a, header)) {
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+bool CorsRule::any_origin() const {
+  return std::find(origins.begin(), origins.end(), "*") != origins.end();
+}
+
+std::vector<CorsRule> cors_rules(std::string_view xml_text) {
+  std::vector<CorsRule> out;
+  if (xml_text.empty()) return out;
+  auto parsed = parse_xml(xml_text);
+  if (!parsed.root) return out;
+  const XmlElement* cors = parsed.root->child("Cors");
+  if (!cors) return out;
+  for (const auto& r : cors->children) {
+    if (r.name != "CorsRule") continue;
+    CorsRule rule;
+    auto text = [&](const char* name) {
+      const XmlElement* e = r.child(name);
+      return e ? std::string_view(e->text) : std::string_view();
+    };
+    rule.origins = comma_list(text("AllowedOrigins"));
+    rule.methods = comma_list(text("AllowedMethods"));
+    rule.allowed_headers = comma_list(text("AllowedHeaders"));
+    rule.exposed_headers = comma_list(text("ExposedHeaders"));
+    std::string_view age = text("MaxAgeInSeconds");
+    std::from_chars(age.data(), age.data() + age.size(), rule.max_age_seconds);
+    out.push_back(std::move(rule));
+  }
+  return out;
+}
+
+const CorsRule* match_cors(const std::vector<CorsRule>& rules, std::string_view origin,
+                           std::string_view method, std::string_view requested_headers) {
+  if (origin.empty()) return nullptr;
+  auto requested = comma_list(requested_headers);
+  for (const auto& r : rules) {
+    bool origin_ok = r.any_origin() || std::find(r.origins.begin(), r.origins.end(), origin) != r.origins.end();
+    bool method_ok = false;
+    for (const auto& m : r.methods) method_ok = method_ok || same_text(m, method);
+    bool headers_ok = true;
+    for (const auto& h : requested) headers_ok = headers_ok && header_allowed(r.allowed_headers, h);
+    if (origin_ok && method_ok && headers_ok) return &r;
+  }
+  return nullptr;
 }
 
 }  // namespace nimbus::queue

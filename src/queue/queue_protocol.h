@@ -42,6 +42,23 @@ struct Route {
 std::optional<Route> parse_route(std::string_view raw_path, std::string_view host,
                                  std::string& error);
 
+// CORS rules of the queue service (Set Queue Service Properties, <Cors><CorsRule>...), applied
+// as the service applies them: a preflight (OPTIONS) is answered from the first rule that
+// allows its origin, method and every requested header, else 403 CorsPreflightFailure; an
+// actual request from an allowed origin gets Access-Control-Allow-Origin and the rule's
+// exposed headers. Lists are comma-separated; "*" matches anything; a header entry ending in
+// "*" is a prefix ("x-ms-meta-*"); names compare case-insensitively, origins exactly.
+struct CorsRule {
+  std::vector<std::string> origins, methods, allowed_headers, exposed_headers;
+  int max_age_seconds = 0;
+  bool any_origin() const;
+};
+std::vector<CorsRule> cors_rules(std::string_view service_properties_xml);
+// The first rule allowing `origin`, `method` and (for a preflight) every header in
+// `requested_headers` (a comma-separated list); nullptr when none does.
+const CorsRule* match_cors(const std::vector<CorsRule>& rules, std::string_view origin,
+                           std::string_view method, std::string_view requested_headers = {});
+
 // 3..63 of [a-z0-9-], starting and ending with a letter or digit, no "--". nullopt when valid.
 std::optional<ServiceError> check_queue_name(std::string_view name);
 

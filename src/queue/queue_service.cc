@@ -65,6 +65,10 @@ struct QueueService::Impl {
   awaitable<void> queue_op(api::HttpRequestData& req, const Route& route, Reply& reply);
   awaitable<void> messages_op(api::HttpRequestData& req, const Route& route, Reply& reply);
   awaitable<void> message_op(api::HttpRequestData& req, const Route& route, Reply& reply);
+  // CORS (queue_protocol.h: cors_rules / match_cors) from the account's service properties.
+  awaitable<std::vector<CorsRule>> rules_of(const std::string& account);
+  awaitable<void> preflight(api::HttpRequestData& req, const Route& route, Reply& reply);
+  awaitable<void> cors_headers(api::HttpRequestData& req, const Route& route, Reply& reply);
 };
 
 QueueService::QueueService(AsyncQueueStore& store, AccountSet accounts, Logger& log)
@@ -179,7 +183,9 @@ awaitable<api::HttpResponseData> QueueService::Impl::handle(api::HttpRequestData
       route->account.resize(route->account.size() - 10);
       secondary = true;
     }
-    if (!route) {
+    if (route && req.method == "OPTIONS") {
+      co_await preflight(req, *route, reply);
+    } else if (!route) {
       fail(reply, bad(400, "InvalidUri",
                       "The requested URI does not represent any resource on the server. " + error +
                           "."));
@@ -231,6 +237,14 @@ awaitable<api::HttpResponseData> QueueService::Impl::handle(api::HttpRequestData
     fail(reply, bad(500, "InternalError",
                     "The server encountered an internal error. Please retry the request."));
   }
+  if (req.method != "OPTIONS" && !req.header("origin").empty()) {
+    try {
+      std::string error;
+      if (auto r = parse_route(req.path, req.host, error)) co_await cors_headers(req, *r, reply);
+    } catch (const std::exception&) {
+      // No CORS headers: the browser blocks the answer, nothing else changes.
+    }
+  }
   auto& h = reply.data.headers;
   h.emplace_back("x-ms-request-id", reply.request_id);
   h.emplace_back("x-ms-version", version.empty() ? kDefaultVersion : version);
@@ -249,6 +263,60 @@ awaitable<api::HttpResponseData> QueueService::Impl::handle(api::HttpRequestData
                 {"requestId", reply.request_id}});
   }
   co_return std::move(reply.data);
+}
+
+awaitable<std::vector<CorsRule>> QueueService::Impl::rules_of(const std::string& account) {
+  std::string base = account;
+  if (!accounts.find(base) && base.ends_with("-secondary")) base.resize(base.size() - 10);
+  if (!accounts.find(base)) co_return std::vector<CorsRule>{};
+  auto props = co_await store.get_service_properties(base);
+  co_return props ? cors_rules(props.value()) : std::vector<CorsRule>{};
+}
+
+awaitable<void> QueueService::Impl::preflight(api::HttpRequestData& req, const Route& route,
+                                              Reply& reply) {
+  std::string origin(req.header("origin"));
+  std::string method(req.header("access-control-request-method"));
+  std::string headers(req.header("access-control-request-headers"));
+  auto refuse = [&](std::string why) {
+    fail(reply, bad(403, "CorsPreflightFailure",
+                    "CORS not enabled or no matching rule found for this request. " + why));
+  };
+  if (origin.empty() || method.empty()) {
+    refuse("A preflight needs Origin and Access-Control-Request-Method headers.");
+    co_return;
+  }
+  auto rules = co_await rules_of(route.account);
+  const CorsRule* rule = match_cors(rules, origin, method, headers);
+  if (!rule) {
+    refuse("No CORS rule of the service properties allows origin " + origin + ", method " +
+           method + (headers.empty() ? "" : " and headers " + headers) +
+           "; add one with Set Queue Service Properties.");
+    co_return;
+  }
+  reply.data.status = 200;
+  auto& h = reply.data.headers;
+  h.emplace_back("Access-Control-Allow-Origin", rule->any_origin() ? "*" : origin);
+  if (!rule->any_origin()) h.emplace_back("Access-Control-Allow-Credentials", "true");
+  h.emplace_back("Access-Control-Allow-Methods", method);
+  if (!headers.empty()) h.emplace_back("Access-Control-Allow-Headers", headers);
+  h.emplace_back("Access-Control-Max-Age", std::to_string(rule->max_age_seconds));
+  h.emplace_back("Vary", "Origin");
+}
+
+awaitable<void> QueueService::Impl::cors_headers(api::HttpRequestData& req, const Route& route,
+                                                 Reply& reply) {
+  std::string origin(req.header("origin"));
+  auto rules = co_await rules_of(route.account);
+  const CorsRule* rule = match_cors(rules, origin, req.method);
+  if (!rule) co_return;
+  auto& h = reply.data.headers;
+  h.emplace_back("Access-Control-Allow-Origin", rule->any_origin() ? "*" : origin);
+  if (!rule->any_origin()) h.emplace_back("Access-Control-Allow-Credentials", "true");
+  std::string exposed;
+  for (const auto& e : rule->exposed_headers) exposed += (exposed.empty() ? "" : ",") + e;
+  if (!exposed.empty()) h.emplace_back("Access-Control-Expose-Headers", exposed);
+  h.emplace_back("Vary", "Origin");
 }
 
 awaitable<void> QueueService::Impl::dispatch(api::HttpRequestData& req, const Route& route,

@@ -108,6 +108,36 @@ describe("queue service with the official SDK", { timeout: 120000 }, () => {
     assert.equal(stats.geoReplication.status, "live");
   });
 
+  test("CORS rules of the service properties are applied: preflights, actual requests, refusals", async () => {
+    const props = await svc.getProperties();
+    props.cors = [{ allowedOrigins: "http://app.example", allowedMethods: "GET,PUT", allowedHeaders: "x-ms-meta-*,content-type",
+      exposedHeaders: "x-ms-request-id", maxAgeInSeconds: 90 }];
+    await svc.setProperties(props);
+    const pre = (origin, method, headers) => request(server.port, { method: "OPTIONS", path: "/devstoreaccount1/cors-q", auth: false,
+      headers: { origin, "access-control-request-method": method, ...(headers ? { "access-control-request-headers": headers } : {}) } });
+    let r = await pre("http://app.example", "PUT", "x-ms-meta-owner, Content-Type");
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.headers["access-control-allow-origin"], "http://app.example");
+    assert.equal(r.headers["access-control-allow-methods"], "PUT");
+    assert.equal(r.headers["access-control-max-age"], "90");
+    for (const [origin, method, headers] of [["http://evil.example", "GET"], ["http://app.example", "DELETE"],
+                                             ["http://app.example", "PUT", "x-other"]]) {
+      r = await pre(origin, method, headers);
+      assert.equal(r.status, 403, `${origin} ${method} ${headers}`);
+      assert.equal(r.headers["x-ms-error-code"], "CorsPreflightFailure");
+      assert.equal(r.headers["access-control-allow-origin"], undefined);
+    }
+    // An actual (signed) request from the allowed origin carries the headers; another does not.
+    r = await request(server.port, { path: "/devstoreaccount1", query: "comp=list", headers: { origin: "http://app.example" } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["access-control-allow-origin"], "http://app.example");
+    assert.equal(r.headers["access-control-expose-headers"], "x-ms-request-id");
+    assert.equal(r.headers["vary"], "Origin");
+    r = await request(server.port, { path: "/devstoreaccount1", query: "comp=list", headers: { origin: "http://evil.example" } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["access-control-allow-origin"], undefined);
+  });
+
   test("the read-only <account>-secondary location: stats and reads served, writes refused", async () => {
     const { StorageSharedKeyCredential } = await import("@azure/storage-queue");
     const q = svc.getQueueClient("geo-q");
