@@ -1,5 +1,7 @@
 #include "server/admin.h"
 
+#include "documents/docsql_query.h"
+
 #include <boost/asio.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/json.hpp>
@@ -83,6 +85,7 @@ awaitable<api::HttpResponseData> AdminRoutes::metrics() {
                      "# HELP nimbus_build_info Nimbus version.\n# TYPE nimbus_build_info gauge\n"
                      "nimbus_build_info{version=\"" + kVersion + "\"} 1\n";
   if (c_.documents) text += c_.documents->render_metrics();
+  if (c_.docs) text += co_await document_counts();
   if (c_.store) {
     // Depth and age of the oldest message of every queue a trigger listens on, and of its
     // poison queue (where failed messages wait for someone to look).
@@ -118,6 +121,40 @@ awaitable<api::HttpResponseData> AdminRoutes::metrics() {
   }
   co_return api::HttpResponseData{200, {{"Content-Type", "text/plain; version=0.0.4"}},
                                   std::move(text)};
+}
+
+// Documents in each container the app's bindings name (trigger, inputs, outputs), counted at
+// scrape time with SELECT VALUE COUNT(1) (index entries, not documents: ~45 ms at 1,000,000
+// items, on the store's writer thread). Only the bound containers, so a scrape stays cheap.
+awaitable<std::string> AdminRoutes::document_counts() {
+  std::set<std::pair<std::string, std::string>> containers;
+  for (const auto& fn : c_.app.functions) {
+    if (fn.disabled) continue;
+    if (const auto* t = fn.documents()) containers.insert({t->database, t->container});
+    for (const auto& in : fn.inputs)
+      if (const auto* d = std::get_if<api::DocumentInputSpec>(&in.spec))
+        containers.insert({d->database, d->container});
+    for (const auto& o : fn.outputs)
+      if (const auto* d = std::get_if<api::DocumentOutputSpec>(&o.spec))
+        containers.insert({d->database, d->container});
+  }
+  if (containers.empty()) co_return std::string();
+  auto parsed = documents::DocsqlQuery::parse("SELECT VALUE COUNT(1) FROM c", {});
+  if (!parsed) co_return std::string();
+  std::shared_ptr<const api::DocumentQuery> count = parsed.value();
+  std::string out =
+      "# HELP nimbus_documents Documents in a container the app's bindings name.\n"
+      "# TYPE nimbus_documents gauge\n";
+  auto& store = c_.docs->store();
+  for (const auto& [database, container] : containers) {
+    api::ContainerRef ref{database, container};
+    auto page = co_await c_.docs->call<api::Page>(
+        [&](auto cb) { store.query(ref, count, api::FeedOptions{}, std::move(cb)); });
+    if (!page || page.value().items.empty() || !page.value().items[0].is_int64()) continue;
+    out += "nimbus_documents{database=\"" + database + "\",container=\"" + container + "\"} " +
+           std::to_string(page.value().items[0].as_int64()) + "\n";
+  }
+  co_return out;
 }
 
 api::HttpResponseData AdminRoutes::ping() { return {200, {{"Cache-Control", "no-store"}}, ""}; }

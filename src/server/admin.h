@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "api/invocation.h"
+#include "documents/async_document_store.h"
 #include "documents/cosmos_service.h"
 #include "config/app_spec.h"
 #include "observability/metrics.h"
@@ -29,6 +30,7 @@ class AdminRoutes {
     triggers::QueueTrigger* queue_trigger;   // null: no queue-triggered functions can run
     triggers::ChangeFeedTrigger* change_feed_trigger;  // null: the host has no store
     const documents::CosmosService* documents;         // null: no document service
+    documents::AsyncDocumentStore* docs;               // null: the host has no document store
     std::string queue_account;               // whose queues /metrics reports
     std::chrono::steady_clock::time_point started;
   };
@@ -47,6 +49,7 @@ class AdminRoutes {
   struct Route;
   static const Route* find(const api::HttpRequestData& req, bool& path_known);
   boost::asio::awaitable<api::HttpResponseData> metrics();
+  boost::asio::awaitable<std::string> document_counts();
   api::HttpResponseData ping();
   api::HttpResponseData status();
   api::HttpResponseData run_function(api::HttpRequestData& req);

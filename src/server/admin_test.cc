@@ -17,7 +17,7 @@ struct AdminHost {
   security::KeyStore keys = security::KeyStore::from_keys("master-key-0123456789", {});
   observability::Metrics metrics;
   server::AdminRoutes admin{{app, &keys, metrics, nullptr, nullptr, nullptr, nullptr,
-                             "devstoreaccount1",
+                             nullptr, "devstoreaccount1",
                              std::chrono::steady_clock::now()}};
   fakes::TestServer server{
       [this](api::HttpRequestData& req) { return admin.handle(req); },

@@ -506,7 +506,8 @@ class Host {
   bool serve(std::string& error) {
     admin_ = std::make_unique<AdminRoutes>(AdminRoutes::Context{
         *app_, keys_ ? &*keys_ : nullptr, metrics_, async_store_.get(), queue_trigger_.get(),
-        change_feed_trigger_.get(), doc_service_.get(), kTriggerAccount, started_});
+        change_feed_trigger_.get(), doc_service_.get(), async_docs_.get(), kTriggerAccount,
+        started_});
     int port = options_.port >= 0            ? options_.port
                : app_->local_http_port != 0 ? app_->local_http_port
                                             : 7071;

@@ -111,6 +111,9 @@ test("a failing batch is retried, not skipped, and succeeds once the function do
   // The document service's own requests, by operation and status.
   assert.match(m.body, /nimbus_document_operations_total\{operation="create",status="201"\} [1-9]/);
   assert.match(m.body, /nimbus_document_operations_total\{operation="container.post",status="201"\} [1-9]/);
+  // Documents in the containers the app's bindings name: the one order, its one audit.
+  assert.match(m.body, /nimbus_documents\{database="shop",container="orders"\} 1\n/);
+  assert.match(m.body, /nimbus_documents\{database="shop",container="audit"\} 1\n/);
   await stopNimbus(host);
 });
 
