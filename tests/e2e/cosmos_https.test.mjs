@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CosmosClient, ChangeFeedStartFrom, StatusCodes } from "@azure/cosmos";
+import { startDocsServer } from "./lib/docs_server.mjs";
 
 const EMULATOR_KEY =
   "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
@@ -23,36 +24,6 @@ function serverBinary() {
   return process.env.NIMBUS_DOCS_SERVER_BIN || join(root, "build", "release", "nimbus-docs-server");
 }
 
-// Starts the server; resolves { port, cert, stop(), cleanup() } once it prints its addresses.
-async function startDocsServer({ extraArgs = [], timeoutMs = 10000 } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), "nimbus-docs-https-"));
-  const proc = spawn(serverBinary(), ["--port", "0", "--data", dir, "--log-level", "Warning", ...extraArgs], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  proc.stderr.on("data", (d) => { stderr += d; });
-  const exited = new Promise((r) => proc.on("exit", r));
-  const { port, cert } = await new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`docs server did not start in ${timeoutMs} ms: ${stderr}`)), timeoutMs);
-    proc.stdout.on("data", (d) => {
-      out += d;
-      const m = out.match(/listening on http:\/\/[^:]+:(\d+) and https:\/\/[^:]+:\d+ \(certificate (.+)\)\n/);
-      if (m) { clearTimeout(timer); resolve({ port: Number(m[1]), cert: m[2] }); }
-    });
-    proc.on("exit", (code) => { clearTimeout(timer); reject(new Error(`docs server exited with ${code}: ${stderr}`)); });
-  });
-  return {
-    port, cert, dataDir: dir,
-    stderr: () => stderr,
-    async stop() {
-      proc.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (proc.exitCode === null) { proc.kill("SIGKILL"); await exited; }
-    },
-    cleanup() { rmSync(dir, { recursive: true, force: true }); },
-  };
-}
 
 // Runs `code` (an ES module) in a node process of its own with `env` added; resolves with its
 // exit code and output, or rejects when it has not finished within `timeoutMs`.

@@ -6,53 +6,14 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
 import { CosmosClient, ChangeFeedStartFrom, StatusCodes } from "@azure/cosmos";
+import { startDocsServer } from "./lib/docs_server.mjs";
 
 const EMULATOR_KEY =
   "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
 const WRONG_KEY = Buffer.alloc(64, 7).toString("base64");
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
-function serverBinary() {
-  return process.env.NIMBUS_DOCS_SERVER_BIN || join(root, "build", "release", "nimbus-docs-server");
-}
 
-// Starts the server; resolves { port, proc, dataDir, stop(), kill9(), cleanup() } once it listens.
-async function startDocsServer({ dataDir, extraArgs = [], timeoutMs = 10000 } = {}) {
-  const dir = dataDir || mkdtempSync(join(tmpdir(), "nimbus-docs-e2e-"));
-  const proc = spawn(serverBinary(), ["--port", "0", "--data", dir, "--log-level", "Warning", ...extraArgs], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  proc.stderr.on("data", (d) => { stderr += d; });
-  const port = await new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`docs server did not start in ${timeoutMs} ms: ${stderr}`)), timeoutMs);
-    proc.stdout.on("data", (d) => {
-      out += d;
-      const m = out.match(/listening on http:\/\/[^:]+:(\d+)/);
-      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-    });
-    proc.on("exit", (code) => { clearTimeout(timer); reject(new Error(`docs server exited with ${code}: ${stderr}`)); });
-  });
-  const exited = new Promise((r) => proc.on("exit", r));
-  return {
-    port, proc, dataDir: dir,
-    stderr: () => stderr,
-    async stop() {
-      proc.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (proc.exitCode === null) { proc.kill("SIGKILL"); await exited; }
-    },
-    async kill9() { proc.kill("SIGKILL"); await exited; },
-    cleanup() { rmSync(dir, { recursive: true, force: true }); },
-  };
-}
 
 function client(port, key = EMULATOR_KEY) {
   return new CosmosClient({ endpoint: `http://127.0.0.1:${port}/`, key, connectionPolicy: { enableEndpointDiscovery: true } });

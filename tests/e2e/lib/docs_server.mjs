@@ -16,38 +16,42 @@ function serverBinary() {
   return process.env.NIMBUS_DOCS_SERVER_BIN || join(root, "build", "release", "nimbus-docs-server");
 }
 
-// Resolves { port, dataDir, stop(), kill9(), cleanup(), stderr() } once the server prints where it listens.
-// `dataDir`: reuse a directory (a restart after kill9()); default a new temporary one.
-export async function startDocsServer({ timeoutMs = 10000, dataDir } = {}) {
+// Starts nimbus-docs-server on a free port; resolves { port, cert, proc, dataDir, stderr(),
+// stop(), kill9(), cleanup() } once it prints where it listens (`cert`: the certificate it
+// serves https with, when it does). `dataDir`: reuse a directory (a restart after kill9());
+// default a new temporary one. `extraArgs`: more command-line options.
+export async function startDocsServer({ timeoutMs = 10000, dataDir, extraArgs = [] } = {}) {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "nimbus-docs-e2e-"));
-  const proc = spawn(serverBinary(), ["--port", "0", "--data", dir, "--log-level", "Warning"], {
+  const proc = spawn(serverBinary(), ["--port", "0", "--data", dir, "--log-level", "Warning", ...extraArgs], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
   proc.stderr.on("data", (d) => { stderr += d; });
-  const port = await new Promise((resolve, reject) => {
+  const exited = new Promise((r) => proc.on("exit", r));
+  const { port, cert } = await new Promise((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`docs server did not start in ${timeoutMs} ms: ${stderr}`)), timeoutMs);
     proc.stdout.on("data", (d) => {
       out += d;
-      const m = out.match(/listening on http:\/\/[^:]+:(\d+)/);
-      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+      const m = out.match(/listening on http:\/\/[^:]+:(\d+)(?: and https:\/\/[^:]+:\d+ \(certificate (.+)\))?\n/);
+      if (m) { clearTimeout(timer); resolve({ port: Number(m[1]), cert: m[2] }); }
     });
     proc.on("exit", (code) => { clearTimeout(timer); reject(new Error(`docs server exited with ${code}: ${stderr}`)); });
   });
-  const exited = new Promise((r) => proc.on("exit", r));
   return {
     port,
+    cert,
+    proc,
     dataDir: dir,
     stderr: () => stderr,
-    async kill9() {
-      proc.kill("SIGKILL");
-      await exited;
-    },
     async stop() {
       proc.kill("SIGTERM");
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
       if (proc.exitCode === null) { proc.kill("SIGKILL"); await exited; }
+    },
+    async kill9() {
+      proc.kill("SIGKILL");
+      await exited;
     },
     cleanup() { rmSync(dir, { recursive: true, force: true }); },
   };
