@@ -63,56 +63,18 @@ if(NOT NIMBUS_UNIT_ONLY)
   add_executable(nimbus-docs-server ${CMAKE_SOURCE_DIR}/src/documents/standalone_main.cc)
   target_link_libraries(nimbus-docs-server PRIVATE nimbus_documents_host nimbus_security)
 
-  find_program(NIMBUS_DOCS_NODE node)
-  if(NIMBUS_DOCS_NODE)
-    # The official @azure/cosmos client, unmodified, against nimbus-docs-server over http.
-    add_test(NAME e2e_cosmos_sdk
-      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=240000
-              ${CMAKE_SOURCE_DIR}/tests/e2e/cosmos_sdk.test.mjs)
-    set_tests_properties(e2e_cosmos_sdk PROPERTIES
-      LABELS e2e TIMEOUT 300
-      ENVIRONMENT "NIMBUS_DOCS_SERVER_BIN=$<TARGET_FILE:nimbus-docs-server>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
-    # The same client on patch, transactional batch, bulk and unique keys (issue 9 item 2).
-    add_test(NAME e2e_cosmos_sdk_items
-      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=120000
-              ${CMAKE_SOURCE_DIR}/tests/e2e/cosmos_sdk_items.test.mjs)
-    set_tests_properties(e2e_cosmos_sdk_items PROPERTIES
-      LABELS e2e TIMEOUT 180
-      ENVIRONMENT "NIMBUS_DOCS_SERVER_BIN=$<TARGET_FILE:nimbus-docs-server>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
-    # The same client over https (the generated self-signed certificate) on the same port.
-    add_test(NAME e2e_cosmos_https
-      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=240000
-              ${CMAKE_SOURCE_DIR}/tests/e2e/cosmos_https.test.mjs)
-    set_tests_properties(e2e_cosmos_https PROPERTIES
-      LABELS e2e TIMEOUT 300
-      ENVIRONMENT "NIMBUS_DOCS_SERVER_BIN=$<TARGET_FILE:nimbus-docs-server>;NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
-    # SIGKILL during a burst of 10,000 creates: acknowledged means durable, nothing torn.
-    add_test(NAME e2e_cosmos_durability
-      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=150000
-              ${CMAKE_SOURCE_DIR}/tests/e2e/cosmos_durability.test.mjs)
-    set_tests_properties(e2e_cosmos_durability PROPERTIES
-      LABELS e2e TIMEOUT 200
-      ENVIRONMENT "NIMBUS_DOCS_SERVER_BIN=$<TARGET_FILE:nimbus-docs-server>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
-    # `nimbus start` serving the same API, with functions' cosmosDB output bindings.
-    add_test(NAME e2e_host_documents
-      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=120000
-              ${CMAKE_SOURCE_DIR}/tests/e2e/host_documents.test.mjs)
-    set_tests_properties(e2e_host_documents PROPERTIES
-      LABELS e2e TIMEOUT 180
-      ENVIRONMENT "NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
-    # cosmosDBTrigger functions (custom handler) fed by the SDK: order, retries, restart, SIGKILL.
-    add_test(NAME e2e_host_change_feed
-      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=180000 --test-concurrency=1
-              ${CMAKE_SOURCE_DIR}/tests/e2e/host_change_feed.test.mjs)
-    set_tests_properties(e2e_host_change_feed PROPERTIES
-      LABELS e2e TIMEOUT 300
-      ENVIRONMENT "NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
-    # The documents examples (custom handler and native) as their READMEs use them.
-    add_test(NAME e2e_examples_documents
-      COMMAND ${NIMBUS_DOCS_NODE} --test --test-timeout=60000
-              ${CMAKE_SOURCE_DIR}/tests/e2e/examples_documents.test.mjs)
-    set_tests_properties(e2e_examples_documents PROPERTIES
-      LABELS e2e TIMEOUT 180
-      ENVIRONMENT "NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
-  endif()
+  # The official @azure/cosmos client, unmodified, against nimbus-docs-server over http.
+  nimbus_e2e_test(e2e_cosmos_sdk cosmos_sdk.test.mjs 240000 300)
+  # The same client on patch, transactional batch, bulk and unique keys (issue 9 item 2).
+  nimbus_e2e_test(e2e_cosmos_sdk_items cosmos_sdk_items.test.mjs 120000 180)
+  # The same client over https (the generated self-signed certificate) on the same port.
+  nimbus_e2e_test(e2e_cosmos_https cosmos_https.test.mjs 240000 300)
+  # SIGKILL during a burst of 10,000 creates: acknowledged means durable, nothing torn.
+  nimbus_e2e_test(e2e_cosmos_durability cosmos_durability.test.mjs 150000 200)
+  # `nimbus start` serving the same API, with functions' cosmosDB output bindings.
+  nimbus_e2e_test(e2e_host_documents host_documents.test.mjs 120000 180)
+  # cosmosDBTrigger functions (custom handler) fed by the SDK: order, retries, restart, SIGKILL.
+  nimbus_e2e_test(e2e_host_change_feed host_change_feed.test.mjs 180000 300 --test-concurrency=1)
+  # The documents examples (custom handler and native) as their READMEs use them.
+  nimbus_e2e_test(e2e_examples_documents examples_documents.test.mjs 60000 180)
 endif()

@@ -51,27 +51,9 @@ if(NOT NIMBUS_UNIT_ONLY)
   add_executable(nimbus-queue-loadgen ${CMAKE_SOURCE_DIR}/bench/queue/loadgen.cc)
   target_link_libraries(nimbus-queue-loadgen PRIVATE nimbus_queue_core Boost::headers)
 
-  find_program(NIMBUS_QUEUE_NODE node)
-  if(NIMBUS_QUEUE_NODE)
-    add_test(NAME e2e_queue_sdk
-      COMMAND ${NIMBUS_QUEUE_NODE} --test --test-timeout=240000
-              ${CMAKE_SOURCE_DIR}/tests/e2e/queue_sdk.test.mjs)
-    set_tests_properties(e2e_queue_sdk PROPERTIES
-      LABELS e2e TIMEOUT 300
-      ENVIRONMENT "NIMBUS_QUEUE_SERVER_BIN=$<TARGET_FILE:nimbus-queue-server>;NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
-    # The attacks of the hardening issue, each against the running service or host.
-    add_test(NAME e2e_queue_hardening
-      COMMAND ${NIMBUS_QUEUE_NODE} --test --test-timeout=240000
-              ${CMAKE_SOURCE_DIR}/tests/e2e/queue_hardening.test.mjs)
-    set_tests_properties(e2e_queue_hardening PROPERTIES
-      LABELS e2e TIMEOUT 300
-      ENVIRONMENT "NIMBUS_QUEUE_SERVER_BIN=$<TARGET_FILE:nimbus-queue-server>;NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
-    # The host's queue port over https with the official queue client.
-    add_test(NAME e2e_queue_https
-      COMMAND ${NIMBUS_QUEUE_NODE} --test --test-timeout=90000
-              ${CMAKE_SOURCE_DIR}/tests/e2e/queue_https.test.mjs)
-    set_tests_properties(e2e_queue_https PROPERTIES
-      LABELS e2e TIMEOUT 120
-      ENVIRONMENT "NIMBUS_BIN=$<TARGET_FILE:nimbus>;NIMBUS_ROOT=${CMAKE_SOURCE_DIR}")
-  endif()
+  nimbus_e2e_test(e2e_queue_sdk queue_sdk.test.mjs 240000 300)
+  # The attacks of the hardening issue, each against the running service or host.
+  nimbus_e2e_test(e2e_queue_hardening queue_hardening.test.mjs 240000 300)
+  # The host's queue port over https with the official queue client.
+  nimbus_e2e_test(e2e_queue_https queue_https.test.mjs 90000 120)
 endif()
