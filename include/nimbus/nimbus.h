@@ -18,6 +18,15 @@
 //                     [](const nimbus::DocumentBatch& batch, nimbus::Context& ctx) {
 //                       for (const auto& doc : batch.documents) ctx.log(doc);
 //                     });
+//     // Durable orchestrations (coroutines; include <nimbus/durable.h>):
+//     app.orchestrator("Hello", [](nimbus::durable::OrchestrationContext& ctx)
+//                                   -> nimbus::durable::Orchestration {
+//       std::string a = co_await ctx.call_activity("Greet", ctx.input());
+//       co_return a;
+//     });
+//     app.activity("Greet", [](const std::string& input, nimbus::Context& ctx) {
+//       return input;  // JSON text in, JSON text out
+//     });
 //   }
 //
 // The host loads the library into `nimbus-worker` processes (or, opt-in, into itself), asks
@@ -27,14 +36,17 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "nimbus/durable_types.h"
+
 namespace nimbus {
 
-inline constexpr int kSdkVersion = 4;
+inline constexpr int kSdkVersion = 5;
 
 enum class AuthLevel { anonymous, function, admin };
 
@@ -140,6 +152,27 @@ class Context {
   const std::string& traceparent() const { return traceparent_; }
   void set_traceparent(std::string t) { traceparent_ = std::move(t); }
 
+  // Starts an orchestration (the durable client of a native function): committed with the
+  // invocation's outputs, so a queue-triggered starter starts it exactly when its message is
+  // completed, and not at all when the function fails. `input` is JSON text; an empty
+  // `instance_id` gets a new random one. Returns the instance id. The orchestrator must be a
+  // function of this app; starting an instance id that is still running fails the invocation.
+  std::string start_new(std::string_view orchestrator, std::string input = "null",
+                        std::string instance_id = "") {
+    if (instance_id.empty()) instance_id = random_id();
+    std::string v = "{\"name\":";
+    append_json_string(v, orchestrator);
+    v += ",\"instanceId\":";
+    append_json_string(v, instance_id);
+    v += ",\"input\":";
+    v += input.empty() ? std::string("null") : input;
+    v += "}";
+    outputs_.emplace_back(kStartsBinding, std::move(v));
+    return instance_id;
+  }
+  // The output binding name start_new() writes under (reserved).
+  static constexpr const char* kStartsBinding = "$orchestrations";
+
  private:
   std::string invocation_id_;
   std::string function_name_;
@@ -148,6 +181,36 @@ class Context {
   std::vector<std::pair<std::string, std::string>> inputs_;
   std::string traceparent_;
   std::string empty_;
+
+  static void append_json_string(std::string& out, std::string_view s) {
+    static const char* hex = "0123456789abcdef";
+    out += '"';
+    for (unsigned char c : s) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += static_cast<char>(c);
+      } else if (c < 0x20) {
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    out += '"';
+  }
+  // 32 hex digits from the OS's random source (instance ids need not be UUIDs; Azure's are
+  // 32 hex digits too).
+  static std::string random_id() {
+    static const char* hex = "0123456789abcdef";
+    std::random_device rd;
+    std::string id;
+    for (int i = 0; i < 4; ++i) {
+      uint32_t r = rd();
+      for (int j = 0; j < 8; ++j, r >>= 4) id += hex[r & 15];
+    }
+    return id;
+  }
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&, Context&)>;
@@ -155,6 +218,14 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&, Context&)>;
 using QueueHandler = std::function<void(const QueueMessage&, Context&)>;
 // Throwing fails the batch: it is retried (never skipped silently), as the trigger's docs say.
 using ChangeFeedHandler = std::function<void(const DocumentBatch&, Context&)>;
+// An activity of durable orchestrations: JSON text in (the orchestrator's input for it), JSON
+// text out (its result; "" means null). Throwing fails the activity: the orchestrator sees a
+// failed task, which its retry options may retry. Runs at least once per scheduling.
+using ActivityHandler = std::function<std::string(const std::string& input, Context&)>;
+// An orchestrator after the SDK's replay executor wrapped it (nimbus/durable.h builds these
+// from coroutines): one episode, history in, new actions out. Must be deterministic.
+using OrchestratorHandler =
+    std::function<void(const durable::OrchestratorRequest&, durable::OrchestratorResponse&)>;
 
 // A queue output binding: values given to `name` (ctx.output) are messages for `queue`. The
 // queue name may hold binding expressions resolved per invocation: a route parameter
@@ -226,6 +297,13 @@ struct ChangeFeedOptions {
   std::vector<DocumentInput> document_inputs;
 };
 
+// An activity's bindings: outputs commit with the activity's result, atomically.
+struct ActivityOptions {
+  std::vector<QueueOutput> outputs;
+  std::vector<DocumentOutput> document_outputs;
+  std::vector<DocumentInput> document_inputs;
+};
+
 class App {
  public:
   struct Function {
@@ -236,6 +314,9 @@ class App {
     QueueHandler queue_handler;  // set for queue functions
     ChangeFeedOptions change_feed;
     ChangeFeedHandler change_feed_handler;  // set for change-feed functions
+    OrchestratorHandler orchestrator_handler;  // set for orchestrators
+    ActivityOptions activity;
+    ActivityHandler activity_handler;  // set for activities
   };
 
   App& http(std::string name, HttpOptions options, HttpHandler handler) {
@@ -261,6 +342,28 @@ class App {
     f.change_feed_handler = std::move(handler);
     functions_.push_back(std::move(f));
     return *this;
+  }
+  // An orchestrator written as a coroutine (defined in nimbus/durable.h; include it).
+  template <class F>
+  App& orchestrator(std::string name, F coroutine_function);
+  // An orchestrator already wrapped by a replay executor.
+  App& orchestrator_handler(std::string name, OrchestratorHandler handler) {
+    Function f;
+    f.name = std::move(name);
+    f.orchestrator_handler = std::move(handler);
+    functions_.push_back(std::move(f));
+    return *this;
+  }
+  App& activity(std::string name, ActivityOptions options, ActivityHandler handler) {
+    Function f;
+    f.name = std::move(name);
+    f.activity = std::move(options);
+    f.activity_handler = std::move(handler);
+    functions_.push_back(std::move(f));
+    return *this;
+  }
+  App& activity(std::string name, ActivityHandler handler) {
+    return activity(std::move(name), {}, std::move(handler));
   }
   const std::vector<Function>& functions() const { return functions_; }
   const Function* find(std::string_view name) const {
