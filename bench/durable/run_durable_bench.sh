@@ -88,6 +88,38 @@ children_rss_kb() {  # the summed VmRSS of PID's descendants
   done
   echo "$total"
 }
+cpu_s() {  # user+system CPU seconds of PID so far (and of its reaped children)
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15 + $16 + $17) / hz }' "/proc/$1/stat" 2>/dev/null || echo null
+}
+children_cpu_s() {  # the summed CPU seconds of PID's live descendants
+  local total=0 c
+  for c in $(pgrep -P "$1"); do
+    total=$(python3 -c "print(round($total + $(cpu_s "$c") + $(children_cpu_s "$c"), 2))")
+  done
+  echo "$total"
+}
+tree_cpu_s() {  # CPU seconds of PID and its live descendants
+  python3 -c "print(round($(cpu_s "$1") + $(children_cpu_s "$1"), 2))"
+}
+# measured NAME COUNT PIDS -- COMMAND...: step NAME with the CPU seconds its servers (PIDS and
+# their descendants) spent during it, as a result line (cpu-NAME) with ms per instance.
+measured() {
+  local name=$1 count=$2; shift 2
+  local pids=()
+  while [ "$1" != -- ]; do pids+=("$1"); shift; done
+  shift
+  local before=() i=0 p
+  for p in "${pids[@]}"; do before+=("$(tree_cpu_s "$p")"); done
+  step "$name" "$@"
+  local parts=""
+  for p in "${pids[@]}"; do
+    local d
+    d=$(python3 -c "print(round($(tree_cpu_s "$p") - ${before[$i]}, 2))")
+    parts+="{\"pid\":$p,\"comm\":\"$(cat /proc/$p/comm 2>/dev/null)\",\"cpu_s\":$d,\"cpu_ms_per_instance\":$(python3 -c "print(round(1000 * $d / max(1, $count), 2))")},"
+    i=$((i + 1))
+  done
+  note "cpu-$name" "{\"step\":\"cpu\",\"of\":\"$name\",\"instances\":$count,\"servers\":[${parts%,}]}"
+}
 jstr() { python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()[-600:]))'; }
 
 if [ -z "${NIMBUS_DURABLE_OUT:-}" ]; then
@@ -119,12 +151,12 @@ if [ "${NIMBUS_DURABLE_SKIP_NIMBUS:-}" != 1 ]; then
     BASE=http://127.0.0.1:$PORT
     N=(--base "$BASE" --key "$KEY" --concurrency "$CONC")
     step nimbus-warmup 120 "${DRIVE[@]}" nimbus "${N[@]}" --name FanOut --input '{"n":10}' --count 50 --prefix w-fan- --label nimbus-warmup --timeout 60 --expect '{"sum":385}'
-    step nimbus-chain5 600 "${DRIVE[@]}" nimbus "${N[@]}" --name Chain --input '{"steps":5}' --count "$CHAINS" --prefix p-chain- --label nimbus-chain5 --timeout 300 --activities-per-instance 5 --expect 25 --history-sample 100
+    measured nimbus-chain5 "$CHAINS" "$NPID" -- 600 "${DRIVE[@]}" nimbus "${N[@]}" --name Chain --input '{"steps":5}' --count "$CHAINS" --prefix p-chain- --label nimbus-chain5 --timeout 300 --activities-per-instance 5 --expect 25 --history-sample 100
     SUM_BIG=$(python3 -c "n=$BIG; print(n*(n+1)*(2*n+1)//6)")
-    step nimbus-fanout-big 600 "${DRIVE[@]}" nimbus "${N[@]}" --name FanOut --input "{\"n\":$BIG}" --count 1 --concurrency 1 --prefix p-big- --label nimbus-fanout$BIG --timeout 300 --activities-per-instance "$BIG" --expect "{\"sum\":$SUM_BIG}"
-    step nimbus-fanout10 600 "${DRIVE[@]}" nimbus "${N[@]}" --name FanOut --input '{"n":10}' --count "$FANOUTS" --prefix p-fan- --label nimbus-fanout10 --timeout 300 --activities-per-instance 10 --expect '{"sum":385}'
+    measured nimbus-fanout-big 1 "$NPID" -- 600 "${DRIVE[@]}" nimbus "${N[@]}" --name FanOut --input "{\"n\":$BIG}" --count 1 --concurrency 1 --prefix p-big- --label nimbus-fanout$BIG --timeout 300 --activities-per-instance "$BIG" --expect "{\"sum\":$SUM_BIG}"
+    measured nimbus-fanout10 "$FANOUTS" "$NPID" -- 600 "${DRIVE[@]}" nimbus "${N[@]}" --name FanOut --input '{"n":10}' --count "$FANOUTS" --prefix p-fan- --label nimbus-fanout10 --timeout 300 --activities-per-instance 10 --expect '{"sum":385}'
     if [ -d "/proc/$NPID" ]; then
-      note rss "{\"step\":\"rss\",\"target\":\"nimbus host\",\"rss_kb\":$(mem_kb "$NPID" VmRSS),\"hwm_kb\":$(mem_kb "$NPID" VmHWM),\"children\":$(pgrep -P "$NPID" | wc -l),\"children_rss_kb\":$(children_rss_kb "$NPID"),\"instances\":$(( 50 + CHAINS + 1 + FANOUTS ))}"
+      note rss "{\"step\":\"rss\",\"target\":\"nimbus host\",\"rss_kb\":$(mem_kb "$NPID" VmRSS),\"hwm_kb\":$(mem_kb "$NPID" VmHWM),\"children\":$(pgrep -P "$NPID" | wc -l),\"children_rss_kb\":$(children_rss_kb "$NPID"),\"cpu_s\":$(cpu_s "$NPID"),\"children_cpu_s\":$(children_cpu_s "$NPID"),\"instances\":$(( 50 + CHAINS + 1 + FANOUTS ))}"
     else
       note rss "{\"step\":\"rss\",\"target\":\"nimbus host\",\"error\":\"the host exited\",\"log\":$(jstr < "$OUT/nimbus.server.txt")}"
     fi
@@ -178,10 +210,10 @@ EOF
     else
       R=(--ingress "http://127.0.0.1:$P_INGRESS" --admin "http://127.0.0.1:$P_ADMIN" --n 10 --concurrency "$CONC")
       step restate-warmup 120 "${DRIVE[@]}" restate "${R[@]}" --count 50 --prefix w-rs- --label restate-warmup --timeout 60
-      step restate-fanout10 600 "${DRIVE[@]}" restate "${R[@]}" --count "$RS_COUNT" --prefix r-fan- --label restate-fanout10 --timeout 300 --mode send
-      step restate-fanout10-call 600 "${DRIVE[@]}" restate "${R[@]}" --count "$RS_CALLS" --prefix r-call- --label restate-fanout10-call --timeout 300 --mode call
+      measured restate-fanout10 "$RS_COUNT" "$RPID" "$SPID" -- 600 "${DRIVE[@]}" restate "${R[@]}" --count "$RS_COUNT" --prefix r-fan- --label restate-fanout10 --timeout 300 --mode send
+      measured restate-fanout10-call "$RS_CALLS" "$RPID" "$SPID" -- 600 "${DRIVE[@]}" restate "${R[@]}" --count "$RS_CALLS" --prefix r-call- --label restate-fanout10-call --timeout 300 --mode call
       if [ -d "/proc/$RPID" ]; then
-        note rss "{\"step\":\"rss\",\"target\":\"restate-server\",\"rss_kb\":$(mem_kb "$RPID" VmRSS),\"hwm_kb\":$(mem_kb "$RPID" VmHWM),\"service_rss_kb\":$(mem_kb "$SPID" VmRSS || echo null),\"instances\":$(( 50 + RS_COUNT + RS_CALLS ))}"
+        note rss "{\"step\":\"rss\",\"target\":\"restate-server\",\"rss_kb\":$(mem_kb "$RPID" VmRSS),\"hwm_kb\":$(mem_kb "$RPID" VmHWM),\"service_rss_kb\":$(mem_kb "$SPID" VmRSS || echo null),\"cpu_s\":$(cpu_s "$RPID"),\"service_cpu_s\":$(cpu_s "$SPID"),\"instances\":$(( 50 + RS_COUNT + RS_CALLS ))}"
       fi
     fi
     kill "$SPID" "$RPID" 2>/dev/null; wait "$SPID" "$RPID" 2>/dev/null

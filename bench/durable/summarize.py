@@ -103,6 +103,9 @@ md.append("")
 for r in results:
     if r.get("step") == "rss":
         md.append(f"- RSS {r.get('target')}: " + ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("step", "target")))
+    elif r.get("step") == "cpu":
+        md.append(f"- CPU during {r.get('of')} ({r.get('instances')} instances): " + "; ".join(
+            f"{x.get('comm')} {x.get('cpu_s')} s = {x.get('cpu_ms_per_instance')} ms per instance" for x in r.get("servers", [])))
     elif "fatal" in r or str(r.get("step", "")).endswith("_fatal"):
         md.append(f"- FATAL {r.get('step')}: {json.dumps(r)[:600]}")
 for k, v in ratios.items():
