@@ -34,7 +34,13 @@ def logs_errors(name, pattern):
     if not p.exists():
         return None
     lines = [l for l in p.read_text(errors="replace").splitlines() if re.search(pattern, l)]
-    return {"count": len(lines), "sample": lines[:5]}
+    kinds = {}
+    for l in lines:  # one kind per message with its time, ids and numbers taken out
+        k = re.sub(r"^\S+Z\s+", "", l)
+        k = re.sub(r"(inv|dp)_[A-Za-z0-9]+|\d+", "#", k)[:160]
+        kinds[k] = kinds.get(k, 0) + 1
+    top = sorted(kinds.items(), key=lambda kv: -kv[1])[:5]
+    return {"count": len(lines), "kinds": [{"n": n, "message": k} for k, n in top], "sample": lines[:3]}
 
 
 summary = {
@@ -113,7 +119,7 @@ for k, v in ratios.items():
 for k in ("restate_server_warn_error", "restate_service_errors", "nimbus_server_errors"):
     v = summary.get(k)
     if v is not None:
-        md.append(f"- {k}: {v['count']} lines" + (f", e.g. `{v['sample'][0][:200]}`" if v["sample"] else ""))
+        md.append(f"- {k}: {v['count']} lines" + "".join(f"\n  - {x['n']} × `{x['message']}`" for x in v["kinds"]))
 md += ["", "| step | exit | ms | load (1/5/15) | command |", "|---|---|---|---|---|"]
 for s in steps:
     md.append(f"| {s['name']} | {s['exit']} | {s['ms']} | {s['load']} | `{s['command'][:200]}` |")
