@@ -173,6 +173,8 @@ if [ "${NIMBUS_DURABLE_SKIP_RESTATE:-}" != 1 ]; then
     note restate-fatal "{\"step\":\"restate_fatal\",\"error\":\"no restate-server binary under bench/peers/node_modules/@restatedev (see install-peers.txt)\"}"
   else
     "$RBIN" --version > "$OUT/restate-version.txt" 2>&1
+    RNODE=${NIMBUS_DURABLE_RESTATE_NODE:-node}
+    echo "service deployment: $("$RNODE" --version) ($RNODE)" >> "$OUT/restate-version.txt"
     P_NODE=$(free_port); P_ADMIN=$(free_port); P_INGRESS=$(free_port); P_SVC=$(free_port)
     # Defaults otherwise (24 partitions, fsync on); telemetry off, nothing listens beyond loopback.
     cat > "$RDIR/restate.toml" <<EOF
@@ -194,7 +196,7 @@ EOF
     cp "$RDIR/restate.toml" "$OUT/restate.toml"
     "$RBIN" --no-logo --config-file "$RDIR/restate.toml" > "$OUT/restate.server.txt" 2>&1 &
     RPID=$!; PIDS+=("$RPID")
-    node bench/durable/restate_service.mjs "$P_SVC" > "$OUT/restate.service.txt" 2>&1 &
+    "$RNODE" bench/durable/restate_service.mjs "$P_SVC" > "$OUT/restate.service.txt" 2>&1 &
     SPID=$!; PIDS+=("$SPID")
     ok=0; reg=""
     end=$(( $(date +%s) + 60 ))
