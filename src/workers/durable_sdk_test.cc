@@ -759,6 +759,30 @@ TEST(DurableSdk, AppOrchestratorWrapsTheCoroutine) {
   expect_task(only(resp), 1, "Upper", "\"x\"");
 }
 
+// An app defining an orchestrator as a lambda inside NIMBUS_APP, as the SDK's usage comment
+// shows: GCC 12 failed to assemble that when the body was the extern "C" function itself.
+}  // namespace
+NIMBUS_APP(app) {
+  namespace df = nimbus::durable;
+  app.orchestrator("Inline", [](df::OrchestrationContext& ctx) -> df::Orchestration {
+    co_return co_await ctx.call_activity("Step", ctx.input());
+  });
+}
+namespace {
+
+TEST(DurableSdk, OrchestratorLambdaInsideNimbusApp) {
+  EXPECT_EQ(nimbus_sdk_version(), nimbus::kSdkVersion);
+  nimbus::App app;
+  nimbus_define_app(app);
+  const auto* f = app.find("Inline");
+  ASSERT_NE(f, nullptr);
+  df::OrchestratorRequest req;
+  req.new_events = {orchestrator_started(kT0), execution_started("1")};
+  df::OrchestratorResponse resp;
+  f->orchestrator_handler(req, resp);
+  expect_task(only(resp), 1, "Step", "1");
+}
+
 TEST(DurableSdk, CheckStatusResponse) {
   nimbus::HttpRequest req;
   req.headers = {{"host", "example.test:7071"}};
