@@ -646,6 +646,63 @@ TEST(DurableSdk, NonDeterminismHistoryEventNeverIssued) {
   expect_failed(r, "NonDeterminismError", "task_scheduled 'A' (event id 2)");
 }
 
+TEST(DurableSdk, NonDeterminismCompletionOfAnotherKind) {
+  auto fn = [](OrchestrationContext& ctx) -> Orchestration {
+    co_await ctx.call_activity("A");
+    co_return "";
+  };
+  auto r = run_once(fn, {orchestrator_started(kT0), execution_started(""), task_scheduled(1, "A")},
+                    {orchestrator_started(kT0 + 1), timer_fired(1)});
+  expect_failed(r, "NonDeterminismError", "timer_fired for id 1");
+}
+
+TEST(DurableSdk, DuplicateAndUnknownCompletionsAreIgnored) {
+  auto fn = [](OrchestrationContext& ctx) -> Orchestration {
+    std::string a = co_await ctx.call_activity("A");
+    std::string b = co_await ctx.call_activity("B");
+    co_return a + b;
+  };
+  Host host;
+  host.start(fn);
+  expect_task(only(host.episode(fn, {task_completed(1, "1"), task_completed(1, "9"),
+                                     task_completed(77, "9")})),
+              2, "B", "null");
+  expect_completed(only(host.episode(fn, {task_completed(2, "2")})), "12");
+}
+
+TEST(DurableSdk, SubOrchestrationRetry) {
+  df::RetryOptions retry{.first_retry_interval = milliseconds(250), .max_number_of_attempts = 2};
+  auto fn = [&retry](OrchestrationContext& ctx) -> Orchestration {
+    co_return co_await ctx.call_sub_orchestrator("Child", "5", "", &retry);
+  };
+  Host host;
+  EXPECT_EQ(only(host.start(fn)).kind, Action::Kind::create_sub_orchestration);
+  int64_t at = host.clock;
+  const Action timer = only(host.episode(fn, {sub_failed(1, "E", "once")}));
+  EXPECT_EQ(timer.kind, Action::Kind::create_timer);
+  EXPECT_EQ(timer.fire_at_ms, at + 250);
+  const Action again = only(host.episode(fn, {timer_fired(2)}));
+  EXPECT_EQ(again.kind, Action::Kind::create_sub_orchestration);
+  EXPECT_EQ(again.id, 3);
+  EXPECT_EQ(again.input, "5");
+  expect_completed(only(host.episode(fn, {sub_completed(3, "\"done\"")})), "\"done\"");
+}
+
+TEST(DurableSdk, NothingRunsAfterTheOrchestratorReturned) {
+  auto side = [](OrchestrationContext& ctx) -> Task<void> {
+    co_await ctx.wait_for_external_event("late");
+    ctx.call_activity("TooLate");
+  };
+  auto fn = [&side](OrchestrationContext& ctx) -> Orchestration {
+    auto s = side(ctx);
+    co_return co_await ctx.wait_for_external_event("first");
+  };
+  Host host;
+  EXPECT_TRUE(host.start(fn).actions.empty());
+  expect_completed(only(host.episode(fn, {event_raised("first", "1"), event_raised("late", "2")})),
+                   "1");
+}
+
 TEST(DurableSdk, UncaughtExceptionFailsWithItsTypeAndMessage) {
   auto fn = [](OrchestrationContext& ctx) -> Orchestration {
     ctx.send_event("peer", "dropped");  // the failure replaces every other action
