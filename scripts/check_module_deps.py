@@ -12,7 +12,7 @@ import sys
 # module -> modules it may include (besides itself). `nimbus` is the public SDK header.
 ALLOWED = {
     "common": set(),
-    "api": {"common"},
+    "api": {"common", "nimbus"},  # nimbus: the SDK's std-only durable_types.h
     "observability": {"common"},
     "http": {"api", "common"},
     "security": {"api", "common"},
@@ -26,7 +26,11 @@ ALLOWED = {
     "documents": {"api", "common", "storage", "http", "security"},
     "triggers": {"api", "common", "bindings", "config", "documents", "http", "observability", "queue",
                  "runtime", "security"},
-    "server": {"api", "bindings", "common", "config", "http", "observability", "queue",
+    # durable: the engine runs invocations through the runtime's dispatcher and commits through
+    # the storage engine's Effects; its HTTP API uses the http helpers and the key store.
+    "durable": {"api", "bindings", "common", "config", "http", "observability", "runtime",
+                "security", "triggers"},
+    "server": {"api", "durable", "bindings", "common", "config", "http", "observability", "queue",
                "runtime", "security", "storage", "triggers", "workers", "documents"},
 }
 # Tests may also use the shared test helpers in testing/ and the embedded store.

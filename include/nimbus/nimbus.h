@@ -380,9 +380,16 @@ class App {
 
 // Defines the app's entry points. The host checks nimbus_sdk_version() before calling
 // nimbus_define_app(), so a library built against another SDK is refused with a clear error.
+// The body is an ordinary C++ function that the extern "C" entry point calls: GCC 12 emits
+// the clones of a coroutine lambda (an orchestrator) written directly inside an extern "C"
+// function under one symbol, which the assembler rejects ("symbol ... is already defined").
 #define NIMBUS_APP(app_var)                                                              \
+  static void nimbus_define_app_body(::nimbus::App&);                                    \
   extern "C" __attribute__((visibility("default"))) int nimbus_sdk_version() {           \
     return ::nimbus::kSdkVersion;                                                        \
   }                                                                                      \
   extern "C" __attribute__((visibility("default"))) void nimbus_define_app(::nimbus::App& \
-                                                                               app_var)
+                                                                               app) {    \
+    nimbus_define_app_body(app);                                                         \
+  }                                                                                      \
+  static void nimbus_define_app_body(::nimbus::App& app_var)

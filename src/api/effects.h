@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "api/document_store.h"
+#include "api/durable_store.h"
 #include "api/queue_store.h"
 
 namespace nimbus::api {
@@ -56,7 +57,9 @@ struct LeaseAdvance {
   PartitionKey partition_key;
   std::string if_match;
 };
-using Acknowledgement = std::variant<QueueAck, LeaseAdvance>;
+// EpisodeAck and ActivityAck (api/durable_store.h) consume an orchestration episode's inbox
+// events and an activity's work item.
+using Acknowledgement = std::variant<QueueAck, LeaseAdvance, EpisodeAck, ActivityAck>;
 
 // --- writes ---
 
@@ -78,7 +81,9 @@ struct DocumentDelete {
   std::string id;
   PartitionKey partition_key;
 };
-using Write = std::variant<QueuePut, DocumentUpsert, DocumentDelete>;
+// OrchestrationStart, OrchestrationEvent and ActivityTask: api/durable_store.h.
+using Write = std::variant<QueuePut, DocumentUpsert, DocumentDelete, OrchestrationStart,
+                           OrchestrationEvent, ActivityTask>;
 // What a document write left: the item's id, its new _etag ("" after a delete) and the LSN the
 // write took.
 struct DocumentReceipt {
@@ -87,7 +92,12 @@ struct DocumentReceipt {
   int64_t lsn = 0;
   bool created = false;
 };
-using WriteReceipt = std::variant<MessageReceipt, DocumentReceipt>;
+// What a durable write left: the inbox or work-item sequence number (0 when an event was
+// dropped because its instance does not exist).
+struct DurableReceipt {
+  int64_t seq = 0;
+};
+using WriteReceipt = std::variant<MessageReceipt, DocumentReceipt, DurableReceipt>;
 
 struct Effects {
   std::optional<Acknowledgement> ack;
@@ -99,6 +109,14 @@ struct Effects {
     return *this;
   }
   Effects& acknowledge(LeaseAdvance a) {
+    ack = std::move(a);
+    return *this;
+  }
+  Effects& acknowledge(EpisodeAck a) {
+    ack = std::move(a);
+    return *this;
+  }
+  Effects& acknowledge(ActivityAck a) {
     ack = std::move(a);
     return *this;
   }
@@ -132,7 +150,9 @@ struct DocumentChanged {
   ContainerRef container;
   int64_t lsn = 0;
 };
-using CommitNotice = std::variant<QueueVisible, DocumentChanged>;
+// OrchestrationReady and ActivityReady: api/durable_store.h.
+using CommitNotice =
+    std::variant<QueueVisible, DocumentChanged, OrchestrationReady, ActivityReady>;
 using NoticeListener = std::function<void(const CommitNotice&)>;
 
 // The unit-of-change side of a storage engine: every domain's writes commit through it.

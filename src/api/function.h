@@ -66,9 +66,19 @@ struct DocumentTriggerSpec {
   std::chrono::milliseconds feed_poll_delay{5000};
 };
 
-using TriggerSpec = std::variant<HttpTriggerSpec, QueueTriggerSpec, DocumentTriggerSpec>;
-enum class TriggerKind { http, queue, document };  // TriggerSpec's alternatives, in order
-const char* trigger_kind_name(TriggerKind kind);  // "http", "queue", "cosmosDB"
+// A durable orchestrator (function.json "orchestrationTrigger"; native SDK
+// app.orchestrator): run by the durable engine one episode at a time per instance.
+struct OrchestrationTriggerSpec {};
+// A durable activity ("activityTrigger"; app.activity): run for each work item an
+// orchestration schedules, its JSON input in, its JSON result out.
+struct ActivityTriggerSpec {};
+
+using TriggerSpec = std::variant<HttpTriggerSpec, QueueTriggerSpec, DocumentTriggerSpec,
+                                 OrchestrationTriggerSpec, ActivityTriggerSpec>;
+// TriggerSpec's alternatives, in order.
+enum class TriggerKind { http, queue, document, orchestration, activity };
+// "http", "queue", "cosmosDB", "orchestration", "activity"
+const char* trigger_kind_name(TriggerKind kind);
 
 // --- output bindings ---
 
@@ -114,7 +124,14 @@ struct DocumentInputSpec {
   std::string sql_query;
 };
 
-using InputSpec = std::variant<DocumentInputSpec>;
+// function.json "durableClient" (direction "in"): a custom handler receives the management
+// API's URLs and keys (Azure's client payload), so its code starts and manages orchestrations
+// over HTTP.
+struct DurableClientInputSpec {
+  std::string task_hub;  // taskHub, echoed in the payload
+};
+
+using InputSpec = std::variant<DocumentInputSpec, DurableClientInputSpec>;
 
 struct InputBinding {
   std::string name;
@@ -144,6 +161,8 @@ struct FunctionSpec {
   const HttpTriggerSpec* http() const { return std::get_if<HttpTriggerSpec>(&trigger); }
   const QueueTriggerSpec* queue() const { return std::get_if<QueueTriggerSpec>(&trigger); }
   const DocumentTriggerSpec* documents() const { return std::get_if<DocumentTriggerSpec>(&trigger); }
+  bool orchestrator() const { return std::holds_alternative<OrchestrationTriggerSpec>(trigger); }
+  bool activity() const { return std::holds_alternative<ActivityTriggerSpec>(trigger); }
   const InputBinding* input(std::string_view binding) const {
     for (const auto& i : inputs)
       if (i.name == binding) return &i;

@@ -31,6 +31,8 @@ const char* trigger_kind_name(TriggerKind kind) {
     case TriggerKind::http: return "http";
     case TriggerKind::queue: return "queue";
     case TriggerKind::document: return "cosmosDB";
+    case TriggerKind::orchestration: return "orchestration";
+    case TriggerKind::activity: return "activity";
   }
   return "unknown";
 }

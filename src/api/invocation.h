@@ -55,9 +55,24 @@ struct DocumentBatchData {
   int64_t first_lsn = 0, last_lsn = 0;
 };
 
+// One episode of an orchestration: the OrchestratorRequest as JSON text
+// (api/durable_events.h); the worker answers the OrchestratorResponse as the response body.
+struct OrchestrationData {
+  std::string instance_id;
+  std::string request;
+};
+// One activity work item: its input JSON text in; the result JSON text comes back as the
+// response body.
+struct ActivityData {
+  std::string instance_id;
+  int task_id = 0;
+  std::string input;
+};
+
 // The triggering input, one alternative per trigger kind (api::TriggerKind, same order).
 using TriggerInput =
-    std::variant<HttpRequestData*, const QueueMessageData*, const DocumentBatchData*>;
+    std::variant<HttpRequestData*, const QueueMessageData*, const DocumentBatchData*,
+                 const OrchestrationData*, const ActivityData*>;
 
 // The value of one input binding, read before the function runs: JSON text (a document, the
 // array of a query's rows, or null when a document does not exist).
@@ -93,7 +108,16 @@ struct Invocation {
     auto* p = std::get_if<const DocumentBatchData*>(&input);
     return p ? *p : nullptr;
   }
-  // The label logs and metrics use: "http", "queue", "cosmosDB" or "manual".
+  const OrchestrationData* orchestration() const {
+    auto* p = std::get_if<const OrchestrationData*>(&input);
+    return p ? *p : nullptr;
+  }
+  const ActivityData* activity() const {
+    auto* p = std::get_if<const ActivityData*>(&input);
+    return p ? *p : nullptr;
+  }
+  // The label logs and metrics use: "http", "queue", "cosmosDB", "orchestration", "activity"
+  // or "manual".
   const char* trigger_label() const { return manual ? "manual" : trigger_kind_name(kind()); }
 };
 

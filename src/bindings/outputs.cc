@@ -1,5 +1,9 @@
 #include "bindings/outputs.h"
 
+#include <chrono>
+
+#include "api/durable_events.h"
+
 #include <boost/json.hpp>
 
 #include "bindings/expressions.h"
@@ -76,6 +80,33 @@ std::string document_writes(const api::OutputBinding& b, const api::DocumentOutp
   return add(v);
 }
 
+// A native function's ctx.start_new: {"name","instanceId","input"} (input: the JSON value).
+std::string orchestration_start(const std::string& text, const OutputOptions& options,
+                                api::Effects& fx) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  const boost::json::object* o = !ec ? v.if_object() : nullptr;
+  auto field = [&](const char* k) -> std::string {
+    if (!o) return {};
+    auto* x = o->if_contains(k);
+    return x && x->is_string() ? std::string(x->as_string()) : std::string();
+  };
+  std::string name = field("name"), id = field("instanceId");
+  if (!o || name.empty() || id.empty())
+    return "an orchestration start must be {\"name\",\"instanceId\",\"input\"}; use "
+           "ctx.start_new(orchestrator, input)";
+  if (!options.orchestrator_exists || !options.orchestrator_exists(name))
+    return "ctx.start_new(\"" + name + "\"): no orchestrator of that name in this app; check the "
+           "name (case matters)";
+  std::string input = "null";
+  if (auto* in = o->if_contains("input")) input = boost::json::serialize(*in);
+  api::UnixMillis now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  fx.writes.emplace_back(api::durable_events::start_write(name, id, input, "", now));
+  return "";
+}
+
 }  // namespace
 
 std::string add_output_writes(const api::Invocation& inv,
@@ -83,6 +114,10 @@ std::string add_output_writes(const api::Invocation& inv,
                               const OutputOptions& options, api::Effects& fx) {
   fx.writes.reserve(fx.writes.size() + outputs.size());
   for (const auto& value : outputs) {
+    if (value.binding == kOrchestrationStarts) {
+      if (auto e = orchestration_start(value.data, options, fx); !e.empty()) return e;
+      continue;
+    }
     const api::OutputBinding* b = inv.function->output(value.binding);
     if (!b)
       return "the function gave a value to output binding \"" + value.binding +

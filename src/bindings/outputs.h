@@ -3,6 +3,7 @@
 // outputs) into writes of one api::Effects, one converter per binding type (queue messages,
 // documents). Every value is checked before anything is written, so a function learns
 // which binding failed and how to fix it, and the commit stays all or nothing.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,15 @@ namespace nimbus::bindings {
 struct OutputOptions {
   std::string queue_account;  // the built-in store's account queue bindings write to
   bool base64 = true;         // extensions.queues.messageEncoding: outputs encode as triggers decode
+  // Whether the app has an orchestrator of this name: orchestration starts (a native
+  // function's ctx.start_new, binding "$orchestrations") are checked against it. Empty: the
+  // host runs no orchestrations, so starts fail the invocation.
+  std::function<bool(std::string_view)> orchestrator_exists;
 };
+
+// The output binding name a native function's ctx.start_new writes under (nimbus.h's
+// Context::kStartsBinding): each value starts an orchestration in the same commit.
+inline constexpr const char* kOrchestrationStarts = "$orchestrations";
 
 // Adds one write per value in `outputs` to `fx`. "" on success; otherwise why (naming the
 // binding, the resolved target and the fix) and `fx` may be partly filled: do not commit it.

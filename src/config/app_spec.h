@@ -26,6 +26,20 @@ struct QueueTriggerOptions {
   std::chrono::milliseconds lease{30000};
 };
 
+// Durable orchestrations: host.json extensions.durableTask and nimbus.durable.
+struct DurableOptions {
+  std::string hub_name = "TestHubName";  // extensions.durableTask.hubName (Azure's local default)
+  // maxConcurrentActivityFunctions / maxConcurrentOrchestratorFunctions: Azure's default is
+  // 10 x cores; Nimbus's episodes and activities are cheap, so it admits more by default.
+  int max_concurrent_activities = 64;
+  int max_concurrent_orchestrations = 64;
+  // nimbus.durable.retention: terminal instances are purged this long after they ended.
+  std::chrono::milliseconds retention{std::chrono::hours(24 * 7)};
+  // nimbus.durable.maxHistoryBytes: an execution whose history grows past this fails with an
+  // error that names continue-as-new (a warning is logged once at a quarter of it).
+  int64_t max_history_bytes = 64ll << 20;
+};
+
 // The built-in Azure-Queue-compatible service (host.json nimbus.queueService).
 struct QueueServiceSpec {
   bool enabled = true;
@@ -82,6 +96,7 @@ struct AppSpec {
   size_t max_buffered_request_bytes = 0;
   int max_concurrent_requests = -1;  // extensions.http.maxConcurrentRequests (-1 = unbounded)
   QueueTriggerOptions queues;
+  DurableOptions durable;
   QueueServiceSpec queue_service;
   DocumentServiceSpec document_service;
   std::optional<api::RetryPolicy> retry;  // host.json "retry"

@@ -431,6 +431,16 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
         return e;
       if (app.queues.lease < std::chrono::seconds(1))
         return err(file, path + ".leaseDuration", "must be at least \"00:00:01\"");
+    } else if (key == "durable") {
+      if (!kv.value().is_object()) return err(file, path, "must be an object");
+      const auto& d = kv.value().as_object();
+      if (auto e = timespan_field(d, "retention", file, path + ".retention", app.durable.retention);
+          !e.empty())
+        return e;
+      if (auto e = int64_field(d, "maxHistoryBytes", file, path + ".maxHistoryBytes", 1 << 16,
+                               1ll << 32, app.durable.max_history_bytes);
+          !e.empty())
+        return e;
     } else if (key == "storage") {
       if (!kv.value().is_object()) return err(file, path, "must be an object");
       if (auto* sync = kv.value().as_object().if_contains("synchronous")) {
@@ -514,6 +524,25 @@ std::string apply_host_json(const json::value& doc, AppSpec& app) {
       } else if (kv.key() == "queues") {
         if (!kv.value().is_object()) return err(file, path, "must be an object");
         if (auto e = parse_queues_extension(kv.value().as_object(), file, app); !e.empty()) return e;
+      } else if (kv.key() == "durableTask") {
+        if (!kv.value().is_object()) return err(file, path, "must be an object");
+        const auto& d = kv.value().as_object();
+        for (const auto& f : d) {
+          std::string fp = path + "." + std::string(f.key());
+          if (f.key() == "hubName") {
+            if (!f.value().is_string() || f.value().as_string().empty())
+              return err(file, fp, "must be a non-empty string, e.g. \"MyTaskHub\"");
+            app.durable.hub_name = f.value().as_string();
+          } else if (f.key() == "maxConcurrentActivityFunctions") {
+            if (auto e = int_field(d, f.key(), file, fp, 1, 100000, app.durable.max_concurrent_activities); !e.empty())
+              return e;
+          } else if (f.key() == "maxConcurrentOrchestratorFunctions") {
+            if (auto e = int_field(d, f.key(), file, fp, 1, 100000, app.durable.max_concurrent_orchestrations); !e.empty())
+              return e;
+          } else if (f.key() != "storageProvider" && f.key() != "tracing") {
+            app.warnings.push_back(file + ": " + fp + ": not supported by Nimbus yet, ignored");
+          }
+        }
       } else {
         app.warnings.push_back(file + ": " + path + ": not supported by Nimbus yet, ignored");
       }
@@ -1004,6 +1033,23 @@ std::string parse_document_trigger(const BindingContext& c, FunctionSpec& fn) {
   return {};
 }
 
+std::string parse_orchestration_trigger(const BindingContext& c, FunctionSpec& fn) {
+  fn.trigger = api::OrchestrationTriggerSpec{};
+  return {};
+}
+
+std::string parse_activity_trigger(const BindingContext& c, FunctionSpec& fn) {
+  fn.trigger = api::ActivityTriggerSpec{};
+  return {};
+}
+
+std::string parse_durable_client(const BindingContext& c, FunctionSpec& fn) {
+  api::DurableClientInputSpec d;
+  if (auto* v = c.bo.if_contains("taskHub"); v && v->is_string()) d.task_hub = v->as_string();
+  fn.inputs.push_back({c.binding_name, std::move(d)});
+  return {};
+}
+
 struct BindingType {
   const char* type;
   const char* what;  // for errors: "a queue output binding"
@@ -1020,6 +1066,12 @@ constexpr BindingType kBindingTypes[] = {
     {"cosmosDBTrigger", "a cosmosDBTrigger binding", "in", true, parse_document_trigger},
     {"cosmosDB", "a cosmosDB input binding", "in", false, parse_document_input},
     {"cosmosDB", "a cosmosDB output binding", "out", false, parse_document_output},
+    {"orchestrationTrigger", "an orchestrationTrigger binding", "in", true,
+     parse_orchestration_trigger},
+    {"activityTrigger", "an activityTrigger binding", "in", true, parse_activity_trigger},
+    {"durableClient", "a durableClient binding", "in", false, parse_durable_client},
+    // The v1 name of durableClient.
+    {"orchestrationClient", "an orchestrationClient binding", "in", false, parse_durable_client},
 };
 
 std::string supported_types(bool triggers) {
@@ -1044,7 +1096,9 @@ std::string check_binding_expressions(const FunctionSpec& fn, const std::string&
       return display + ": output binding \"" + o.name + "\": queueName \"" + q->queue + "\" " + e;
   }
   for (const auto& in : fn.inputs) {
-    const auto& d = std::get<api::DocumentInputSpec>(in.spec);
+    const auto* dp = std::get_if<api::DocumentInputSpec>(&in.spec);
+    if (!dp) continue;
+    const auto& d = *dp;
     for (auto [key, value] : {std::pair<const char*, const std::string*>{"id", &d.id},
                               {"partitionKey", &d.partition_key},
                               {"sqlQuery", &d.sql_query}})
@@ -1211,6 +1265,16 @@ LoadResult load_app(const std::string& app_dir) {
       app.function_errors.push_back(
           display + ": no worker to run it; add \"customHandler\" to host.json (see "
                     "examples/hello-node)");
+      continue;
+    }
+    if (fn->orchestrator()) {
+      // Orchestrators replay their history in the worker; only the native SDK has the replay
+      // executor today. Handlers in other languages will drive the same engine through the
+      // Durable Task gRPC protocol.
+      app.function_errors.push_back(
+          display + ": orchestrationTrigger functions run in native C++ apps for now "
+                    "(app.orchestrator in <nimbus/durable.h>; see examples/durable-fanout); "
+                    "activityTrigger and durableClient functions run in custom handlers too");
       continue;
     }
     fn->runtime = api::Runtime::custom_handler;

@@ -72,6 +72,16 @@ void Metrics::change_feed_lag(const std::string& function, int64_t lsns) {
   change_feed_lag_[function] = lsns;
 }
 
+void Metrics::orchestration_finished(const std::string& orchestrator, const std::string& status) {
+  std::lock_guard lock(mu_);
+  ++orchestrations_[{orchestrator, status}];
+}
+
+void Metrics::activity_item(const std::string& activity, const std::string& outcome) {
+  std::lock_guard lock(mu_);
+  ++activities_[{activity, outcome}];
+}
+
 void Metrics::http_refused(int status) {
   std::lock_guard lock(mu_);
   ++http_refused_[status];
@@ -130,6 +140,21 @@ std::string Metrics::render() const {
          "container.\n# TYPE nimbus_change_feed_lag_lsn gauge\n";
     for (const auto& [f, v] : change_feed_lag_)
       o << "nimbus_change_feed_lag_lsn{function=\"" << esc(f) << "\"} " << v << "\n";
+  }
+  if (!orchestrations_.empty()) {
+    o << "# HELP nimbus_orchestrations_total Durable orchestrations that reached a final "
+         "status.\n# TYPE nimbus_orchestrations_total counter\n";
+    for (const auto& [k, v] : orchestrations_)
+      o << "nimbus_orchestrations_total{orchestrator=\"" << esc(k.first) << "\",status=\""
+        << esc(k.second) << "\"} " << v << "\n";
+  }
+  if (!activities_.empty()) {
+    o << "# HELP nimbus_activity_items_total Durable activity work items by outcome "
+         "(rerun: run again after a worker failure).\n"
+         "# TYPE nimbus_activity_items_total counter\n";
+    for (const auto& [k, v] : activities_)
+      o << "nimbus_activity_items_total{activity=\"" << esc(k.first) << "\",outcome=\""
+        << esc(k.second) << "\"} " << v << "\n";
   }
   return o.str();
 }

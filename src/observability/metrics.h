@@ -33,6 +33,11 @@ class Metrics {
   // Requests the function port answered without running a function (401, 404, 405, 413,
   // 429, 431, 503, ...), by status.
   void http_refused(int status);
+  // Durable orchestrations that reached a final status ("Completed", "Failed", "Terminated"),
+  // by orchestrator; and activity work items by outcome: "completed", "failed" (the
+  // orchestrator sees a failed task), "rerun" (infrastructure failure: run again).
+  void orchestration_finished(const std::string& orchestrator, const std::string& status);
+  void activity_item(const std::string& activity, const std::string& outcome);
   std::string render() const;
   // The standard process_* metrics of this process (Prometheus client conventions):
   // CPU seconds, resident and virtual memory, open and maximum file descriptors, start time;
@@ -67,6 +72,7 @@ class Metrics {
   std::map<std::pair<std::string, std::string>, uint64_t> change_feed_batches_;
   std::map<std::string, int64_t> change_feed_lag_;
   std::map<int, uint64_t> http_refused_;
+  std::map<std::pair<std::string, std::string>, uint64_t> orchestrations_, activities_;
   std::atomic<int64_t> in_flight_{0};
 };
 

@@ -14,6 +14,8 @@
 #include "http/router.h"
 #include "observability/metrics.h"
 #include "documents/async_document_store.h"
+#include "durable/engine.h"
+#include "durable/management_api.h"
 #include "http/cors.h"
 #include "documents/cosmos_service.h"
 #include "security/tls_cert.h"
@@ -21,6 +23,7 @@
 #include "server/admin.h"
 #include "queue/queue_service.h"
 #include "storage/sqlite/sqlite_document_store.h"
+#include "storage/sqlite/sqlite_durable_store.h"
 #include "storage/sqlite/sqlite_engine.h"
 #include "storage/sqlite/sqlite_queue_store.h"
 #include "triggers/change_feed_trigger.h"
@@ -440,6 +443,19 @@ class Host {
     return true;
   }
 
+  // What every trigger's output bindings write with: the trigger account, the message
+  // encoding, and the app's orchestrators (for ctx.start_new).
+  bindings::OutputOptions output_options() const {
+    bindings::OutputOptions o{kTriggerAccount, app_->queues.base64, {}};
+    if (engine_)
+      o.orchestrator_exists = [app = app_](std::string_view name) {
+        for (const auto& f : app->functions)
+          if (f.name == name && f.orchestrator() && !f.disabled) return true;
+        return false;
+      };
+    return o;
+  }
+
   // Phase 5: every enabled function to its invoker; the router and the HTTP trigger.
   void bind_functions() {
     dispatcher_ = std::make_unique<runtime::Dispatcher>(
@@ -453,15 +469,27 @@ class Host {
                                         : static_cast<api::Invoker*>(native_pool_.get());
       dispatcher_->bind(fn.name, inv);
     }
-    if (async_docs_) {
-      doc_inputs_ = std::make_unique<triggers::DocumentInputs>(*async_docs_);
-      dispatcher_->set_input_loader(
-          [this](api::Invocation& inv) { return doc_inputs_->load(inv); });
-    }
+    if (async_docs_) doc_inputs_ = std::make_unique<triggers::DocumentInputs>(*async_docs_);
+    dispatcher_->set_input_loader([this](api::Invocation& inv) -> awaitable<std::string> {
+      inv.inputs.clear();
+      if (doc_inputs_)
+        if (auto e = co_await doc_inputs_->load(inv); !e.empty()) co_return e;
+      for (const auto& in : inv.function->inputs) {
+        const auto* d = std::get_if<api::DurableClientInputSpec>(&in.spec);
+        if (!d) continue;
+        std::string base = inv.http() && !inv.http()->host.empty()
+                               ? "http://" + inv.http()->host
+                               : "http://127.0.0.1:" + std::to_string(server_ ? server_->port() : 0);
+        inv.inputs.push_back({in.name, durable::ManagementApi::client_payload(
+                                           base, keys_ ? keys_->master_key() : "",
+                                           d->task_hub.empty() ? app_->durable.hub_name : d->task_hub)});
+      }
+      co_return "";
+    });
     router_ = std::make_unique<http::Router>(app_->route_prefix, app_->functions);
     http_trigger_ = std::make_unique<triggers::HttpTrigger>(
         *router_, keys_ ? &*keys_ : nullptr, *dispatcher_, effects_.get(),
-        bindings::OutputOptions{kTriggerAccount, app_->queues.base64}, &log_);
+        output_options(), &log_);
   }
 
   // Phase 6: pushed queue triggers, woken by the store's commit notices.
@@ -471,13 +499,21 @@ class Host {
     if (error = triggers::ChangeFeedTrigger::check(*app_); !error.empty()) return false;
     queue_trigger_ = std::make_unique<triggers::QueueTrigger>(
         io_, *async_store_, *effects_, *dispatcher_, *app_, kTriggerAccount, metrics_, log_);
+    queue_trigger_->set_output_options(output_options());
     change_feed_trigger_ = std::make_unique<triggers::ChangeFeedTrigger>(
         io_, *async_docs_, *effects_, *dispatcher_, *app_,
-        bindings::OutputOptions{kTriggerAccount, app_->queues.base64}, metrics_, log_);
+        output_options(), metrics_, log_);
+    durable_store_ = std::make_unique<storage::SqliteDurableStore>(*engine_);
+    durable_ = std::make_unique<durable::Engine>(io_, *durable_store_, *effects_, *dispatcher_,
+                                                 *app_, output_options(), metrics_, log_);
+    durable_api_ = std::make_unique<durable::ManagementApi>(*durable_, keys_ ? &*keys_ : nullptr,
+                                                            app_->durable.hub_name);
     effects_->set_notice_listener([this](const api::CommitNotice& n) {
       queue_trigger_->notify(n);
       change_feed_trigger_->notify(n);
+      durable_->notify(n);
     });
+    durable_->start();
     queue_trigger_->start();
     change_feed_trigger_->start();
     return true;
@@ -521,6 +557,8 @@ class Host {
         io_, so,
         [this](api::HttpRequestData& req) -> awaitable<api::HttpResponseData> {
           if (AdminRoutes::owns(req.path)) co_return co_await admin_->handle(req);
+          if (durable_api_ && durable::ManagementApi::owns(req.path))
+            co_return co_await durable_api_->handle(req);
           api::HttpResponseData res = co_await http_trigger_->handle(req);
           if (cors_) cors_->decorate(req, res);
           if (res.status == 429) refused(res, &req);  // throttled before it ran
@@ -531,6 +569,7 @@ class Host {
         // are answered here too, before routing (a route need not allow OPTIONS).
         [this](api::HttpRequestData& req) -> std::optional<api::HttpResponseData> {
           if (AdminRoutes::owns(req.path)) return admin_->admit(req);
+          if (durable_api_ && durable::ManagementApi::owns(req.path)) return durable_api_->admit(req);
           if (cors_)
             if (auto pre = cors_->preflight(req)) return pre;
           auto refused = http_trigger_->admit(req);
@@ -552,6 +591,9 @@ class Host {
       } else if (const auto* d = fn.documents()) {
         fields["database"] = d->database;
         fields["container"] = d->container;
+      } else if (fn.orchestrator()) {
+        fields["start"] = "POST http://" + options_.address + ":" + std::to_string(bound) +
+                          std::string(durable::kWebhookBase) + "/orchestrators/" + fn.name;
       }
       log_.info("Host.Startup", "function ready", std::move(fields));
     }
@@ -585,6 +627,7 @@ class Host {
     if (doc_server_) doc_server_->stop();
     if (queue_trigger_) queue_trigger_->stop();
     if (change_feed_trigger_) change_feed_trigger_->stop();
+    if (durable_) durable_->stop();
     stop_signals_.async_wait([this](auto ec, int sig) { on_signal(ec, sig); });
     asio::co_spawn(io_, drain(), log_if_thrown(log_, "Host.Shutdown", "drain failed"));
   }
@@ -596,6 +639,7 @@ class Host {
       return (dispatcher_ && dispatcher_->in_flight() > 0) ||
              (queue_trigger_ && queue_trigger_->in_flight() > 0) ||
              (change_feed_trigger_ && change_feed_trigger_->in_flight() > 0) ||
+             (durable_ && durable_->in_flight() > 0) ||
              (server_ && server_->busy() > 0) || (queue_server_ && queue_server_->busy() > 0) ||
              (doc_server_ && doc_server_->busy() > 0);
     };
@@ -615,6 +659,8 @@ class Host {
     if (effects_) effects_->set_notice_listener(nullptr);
     queue_trigger_.reset();
     change_feed_trigger_.reset();
+    durable_api_.reset();
+    durable_.reset();
     doc_server_.reset();
     doc_service_.reset();
     async_docs_.reset();
@@ -657,6 +703,9 @@ class Host {
   std::unique_ptr<triggers::QueueTrigger> queue_trigger_;
   std::unique_ptr<triggers::ChangeFeedTrigger> change_feed_trigger_;
   std::unique_ptr<triggers::DocumentInputs> doc_inputs_;
+  std::unique_ptr<storage::SqliteDurableStore> durable_store_;
+  std::unique_ptr<durable::Engine> durable_;
+  std::unique_ptr<durable::ManagementApi> durable_api_;
   std::optional<http::CorsPolicy> cors_;
   std::string tls_cert_, tls_key_, tls_origin_;  // use_tls_certificate()
   std::unique_ptr<AdminRoutes> admin_;

@@ -13,9 +13,10 @@ namespace nimbus::triggers {
 
 awaitable<std::string> DocumentInputs::load(api::Invocation& inv) {
   auto& store = store_.store();
-  inv.inputs.clear();
   for (const auto& in : inv.function->inputs) {
-    const auto& d = std::get<api::DocumentInputSpec>(in.spec);
+    const auto* dp = std::get_if<api::DocumentInputSpec>(&in.spec);
+    if (!dp) continue;  // other input kinds are loaded by their own stage
+    const auto& d = *dp;
     api::ContainerRef ref{d.database, d.container};
     std::string where = "input binding \"" + in.name + "\" (" + d.database + "/" + d.container + ")";
     std::string error;

@@ -78,7 +78,7 @@ QueueTrigger::QueueTrigger(asio::io_context& io, queue::AsyncQueueStore& store,
       dispatcher_(dispatcher),
       app_(app),
       account_(std::move(account)),
-      outputs_{account_, app.queues.base64},
+      outputs_{account_, app.queues.base64, {}},
       metrics_(metrics),
       log_(log) {}
 

@@ -49,6 +49,9 @@ class QueueTrigger {
   // Starts one listener per enabled queueTrigger function (skipping, with an error in the log,
   // any that check() refuses).
   void start();
+  // The output options of every function it runs (the host adds its orchestrators, so a
+  // queue-triggered ctx.start_new commits with the message's completion).
+  void set_output_options(bindings::OutputOptions o) { outputs_ = std::move(o); }
   void stop();
   // From the engine's commit notices, re-posted to the I/O thread: wakes the listeners of a
   // queue of the trigger's account that has (or will have, at visible_at) visible messages.

@@ -119,6 +119,19 @@ std::string build_documents_invocation_body(const api::Invocation& inv) {
   return json::serialize(json::object{{"Data", std::move(data)}, {"Metadata", std::move(metadata)}});
 }
 
+// activityTrigger: Data.<name> is the activity's input as a JSON value (custom handlers get
+// no durable support on Azure; this shape is Nimbus's: what the orchestrator passed, parsed),
+// and the handler's ReturnValue is the result.
+std::string build_activity_invocation_body(const api::Invocation& inv) {
+  json::object data;
+  boost::system::error_code ec;
+  json::value input = json::parse(inv.activity()->input, ec);
+  data[inv.function->trigger_name] = ec ? json::value(inv.activity()->input) : std::move(input);
+  add_inputs(data, inv);
+  json::object metadata{{"instanceId", inv.activity()->instance_id}, {"sys", sys_metadata(inv)}};
+  return json::serialize(json::object{{"Data", std::move(data)}, {"Metadata", std::move(metadata)}});
+}
+
 // The DOM builder: kept for requests with non-ASCII names, where two names may turn into the
 // same text once invalid bytes become U+FFFD and must then merge as JSON object keys do.
 std::string build_http_invocation_body_dom(const api::Invocation& inv) {
@@ -248,6 +261,7 @@ void put_map(std::string& out, const std::map<std::string, std::string>& m, std:
 std::string build_invocation_body(const api::Invocation& inv) {
   if (inv.queue()) return build_queue_invocation_body(inv);
   if (inv.documents()) return build_documents_invocation_body(inv);
+  if (inv.activity()) return build_activity_invocation_body(inv);
   const auto& r = *inv.http();
   if (!inv.inputs.empty()) return build_http_invocation_body_dom(inv);  // read from a store anyway
   for (const auto& [k, v] : r.query)
@@ -392,6 +406,12 @@ void map_invocation_response(const api::FunctionSpec& fn, int status, std::strin
       for (const auto& x : v->as_array()) add(x);
     else
       add(*v);
+  }
+  if (fn.activity()) {
+    // The activity's result: ReturnValue as JSON (absent: null).
+    const json::value* rv = obj.if_contains("ReturnValue");
+    out.response.body = rv ? json::serialize(*rv) : "null";
+    return;
   }
   if (!fn.http()) return;
   std::string http_output(fn.http_output());

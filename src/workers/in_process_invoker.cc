@@ -59,6 +59,10 @@ boost::asio::awaitable<api::InvocationResult> InProcessInvoker::invoke(api::Invo
                             ctx, res, error);
   } else if (inv.documents()) {
     ok = run_change_feed_function(*fn, inv.documents()->documents, ctx, res, error);
+  } else if (inv.orchestration()) {
+    ok = run_orchestrator(*fn, inv.orchestration()->request, res, error);
+  } else if (inv.activity()) {
+    ok = run_activity_function(*fn, inv.activity()->input, ctx, res, error);
   } else {
     auto& r = *inv.http();
     ok = run_http_function(*fn, {r.method, r.target, r.path, r.query, r.params, r.headers,

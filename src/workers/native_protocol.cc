@@ -1,5 +1,7 @@
 #include "workers/native_protocol.h"
 
+#include "api/durable_events.h"
+
 #include <boost/json.hpp>
 #include <cstring>
 
@@ -108,6 +110,13 @@ json::array describe_functions(const App& app) {
       bindings.push_back(json::object{{"type", "queueTrigger"}, {"direction", "in"},
                                       {"name", "message"}, {"queueName", f.queue.queue}});
       outputs_of(f.queue, bindings);
+    } else if (f.orchestrator_handler) {
+      bindings.push_back(json::object{
+          {"type", "orchestrationTrigger"}, {"direction", "in"}, {"name", "context"}});
+    } else if (f.activity_handler) {
+      bindings.push_back(
+          json::object{{"type", "activityTrigger"}, {"direction", "in"}, {"name", "input"}});
+      outputs_of(f.activity, bindings);
     } else if (f.change_feed_handler) {
       // Reported as function.json would say it, so the host checks it with the same loader.
       const auto& c = f.change_feed;
@@ -162,6 +171,12 @@ json::object invoke_header(const api::Invocation& inv) {
 
 namespace {
 json::object invoke_header_without_inputs(const api::Invocation& inv) {
+  if (inv.orchestration())  // the episode request is the frame's body
+    return json::object{{"type", "invoke"}, {"id", inv.id}, {"function", inv.function->name},
+                        {"trigger", "orchestration"}};
+  if (inv.activity())  // the input is the frame's body
+    return json::object{{"type", "invoke"}, {"id", inv.id}, {"function", inv.function->name},
+                        {"trigger", "activity"}, {"instanceId", inv.activity()->instance_id}};
   if (inv.documents())  // the batch itself is the frame's body
     return json::object{{"type", "invoke"}, {"id", inv.id}, {"function", inv.function->name},
                         {"trigger", "cosmosDB"}};
@@ -288,6 +303,8 @@ bool run_function(const App::Function& fn, const json::object& header, std::stri
   if (fn.queue_handler)
     return run_queue_function(fn, message_from_invoke(header, std::move(body)), ctx, res, error);
   if (fn.change_feed_handler) return run_change_feed_function(fn, std::move(body), ctx, res, error);
+  if (fn.orchestrator_handler) return run_orchestrator(fn, body, res, error);
+  if (fn.activity_handler) return run_activity_function(fn, body, ctx, res, error);
   return run_http_function(fn, request_from_invoke(header, std::move(body)), ctx, res, error);
 }
 
@@ -334,6 +351,30 @@ bool run_change_feed_function(const App::Function& fn, std::string documents, Co
   batch.json = std::move(documents);
   return guarded([&] {
     fn.change_feed_handler(batch, ctx);
+    res.status = 200;
+  }, error);
+}
+
+bool run_orchestrator(const App::Function& fn, std::string_view request, HttpResponse& res,
+                      std::string& error) {
+  durable::OrchestratorRequest req;
+  if (!api::durable_events::decode_request(request, req, error)) {
+    error = "the host sent an orchestration episode this worker cannot read: " + error;
+    return false;
+  }
+  durable::OrchestratorResponse out;
+  // The SDK's executor turns orchestrator exceptions into a failed completion itself; a throw
+  // here is the executor's own failure.
+  if (!guarded([&] { fn.orchestrator_handler(req, out); }, error)) return false;
+  res.status = 200;
+  res.body = api::durable_events::encode_response(out);
+  return true;
+}
+
+bool run_activity_function(const App::Function& fn, const std::string& input, Context& ctx,
+                           HttpResponse& res, std::string& error) {
+  return guarded([&] {
+    res.body = fn.activity_handler(input, ctx);
     res.status = 200;
   }, error);
 }

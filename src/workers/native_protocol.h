@@ -63,4 +63,12 @@ bool run_queue_function(const App::Function& fn, const QueueMessage& msg, Contex
 bool run_change_feed_function(const App::Function& fn, std::string documents, Context& ctx,
                               HttpResponse& res, std::string& error);
 
+// An orchestration episode: `request` is the OrchestratorRequest JSON; the response body is the
+// OrchestratorResponse JSON (api/durable_events.h).
+bool run_orchestrator(const App::Function& fn, std::string_view request, HttpResponse& res,
+                      std::string& error);
+// An activity: JSON input in, the result JSON text as the response body.
+bool run_activity_function(const App::Function& fn, const std::string& input, Context& ctx,
+                           HttpResponse& res, std::string& error);
+
 }  // namespace nimbus::workers

@@ -341,6 +341,8 @@ awaitable<api::InvocationResult> NativeWorkerPool::invoke(api::Invocation& inv) 
                inv.http()    ? std::string_view(inv.http()->body)
                : inv.queue() ? std::string_view(inv.queue()->text)
                : inv.documents() ? std::string_view(inv.documents()->documents)
+               : inv.orchestration() ? std::string_view(inv.orchestration()->request)
+               : inv.activity() ? std::string_view(inv.activity()->input)
                              : std::string_view(),
                frame);
   for (;;) {

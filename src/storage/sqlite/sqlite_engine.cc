@@ -15,6 +15,7 @@
 
 #include "common/ids.h"
 #include "storage/sqlite/document_tables.h"
+#include "storage/sqlite/durable_tables.h"
 #include "storage/sqlite/queue_tables.h"
 #include "storage/sqlite/sqlite_db.h"
 
@@ -26,7 +27,8 @@ using api::QueueError;
 namespace {
 
 // The schema of every table set on the engine, created at open when missing.
-const char* const kTableSets[] = {queue_tables::kSchema, document_tables::kSchema};
+const char* const kTableSets[] = {queue_tables::kSchema, document_tables::kSchema,
+                                  durable_tables::kSchema};
 
 QueueError err(QueueErrc code, std::string message) { return QueueError{code, std::move(message)}; }
 
@@ -66,9 +68,13 @@ using WriteOutcome = std::variant<api::WriteReceipt, QueueError>;
 WriteOutcome apply_write(SqliteDb& db, const api::QueuePut& p) { return api::WriteReceipt(queue_tables::apply(db, p)); }
 WriteOutcome apply_write(SqliteDb& db, const api::DocumentUpsert& p) { return document_tables::apply(db, p); }
 WriteOutcome apply_write(SqliteDb& db, const api::DocumentDelete& p) { return document_tables::apply(db, p); }
+WriteOutcome apply_write(SqliteDb& db, const api::OrchestrationStart& p) { return durable_tables::apply(db, p); }
+WriteOutcome apply_write(SqliteDb& db, const api::OrchestrationEvent& p) { return durable_tables::apply(db, p); }
+WriteOutcome apply_write(SqliteDb& db, const api::ActivityTask& p) { return durable_tables::apply(db, p); }
 
 api::QueueResult<api::CommitReceipt> apply_effects(SqliteDb& db, const api::Effects& fx) {
   using document_tables::check;
+  using durable_tables::check;
   using queue_tables::check;
   if (fx.ack)
     if (auto e = std::visit([](const auto& a) { return check(a); }, *fx.ack))
@@ -88,10 +94,14 @@ api::QueueResult<api::CommitReceipt> apply_effects(SqliteDb& db, const api::Effe
       auto acked = queue_tables::apply(db, *q);
       if (auto* e = std::get_if<QueueError>(&acked)) failed = *e;
       else receipt.dead_letter = std::move(std::get<0>(acked));
-    } else {
-      auto acked = document_tables::apply(db, std::get<api::LeaseAdvance>(*fx.ack));
+    } else if (auto* l = std::get_if<api::LeaseAdvance>(&*fx.ack)) {
+      auto acked = document_tables::apply(db, *l);
       if (auto* e = std::get_if<QueueError>(&acked)) failed = *e;
       else receipt.lease = std::move(std::get<0>(acked));
+    } else if (auto* ep = std::get_if<api::EpisodeAck>(&*fx.ack)) {
+      failed = durable_tables::apply(db, *ep);
+    } else {
+      failed = durable_tables::apply(db, std::get<api::ActivityAck>(*fx.ack));
     }
     if (failed) {
       savepoint("ROLLBACK TO effects");

@@ -1,0 +1,335 @@
+#include "storage/sqlite/durable_tables.h"
+
+#include <algorithm>
+
+namespace nimbus::storage::durable_tables {
+
+using api::QueueErrc;
+using api::QueueError;
+
+const char* const kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS durable_instances(
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  execution_id TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  input TEXT NOT NULL DEFAULT '',
+  output TEXT NOT NULL DEFAULT '',
+  custom_status TEXT NOT NULL DEFAULT '',
+  failure TEXT NOT NULL DEFAULT '',
+  parent TEXT NOT NULL DEFAULT '',
+  created INTEGER NOT NULL,
+  updated INTEGER NOT NULL,
+  completed INTEGER NOT NULL DEFAULT 0,
+  history_events INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS durable_instances_created ON durable_instances(created);
+CREATE TABLE IF NOT EXISTS durable_history(
+  instance TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  PRIMARY KEY(instance, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS durable_inbox(
+  seq INTEGER PRIMARY KEY,
+  instance TEXT NOT NULL,
+  visible INTEGER NOT NULL,
+  event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS durable_inbox_instance ON durable_inbox(instance, seq);
+CREATE TABLE IF NOT EXISTS durable_tasks(
+  seq INTEGER PRIMARY KEY,
+  instance TEXT NOT NULL,
+  execution_id TEXT NOT NULL,
+  task_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  input TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS durable_tasks_instance ON durable_tasks(instance);
+)sql";
+
+namespace {
+
+QueueError err(QueueErrc code, std::string message) { return {code, std::move(message)}; }
+
+constexpr const char* kInstanceColumns =
+    "id,name,execution_id,status,input,output,custom_status,failure,parent,created,updated,"
+    "completed,history_events";
+
+api::InstanceState read_row(SqliteDb::Query& st) {
+  api::InstanceState s;
+  s.id = st.text(0);
+  s.name = st.text(1);
+  s.execution_id = st.text(2);
+  s.status = static_cast<api::RuntimeStatus>(st.i64(3));
+  s.input = st.text(4);
+  s.output = st.text(5);
+  s.custom_status = st.text(6);
+  s.failure = st.text(7);
+  s.parent = st.text(8);
+  s.created = st.i64(9);
+  s.updated = st.i64(10);
+  s.completed = st.i64(11);
+  s.history_events = st.i64(12);
+  return s;
+}
+
+// Instance ids appear in URLs and logs; Azure allows 1..100 characters without '/', '\', '#',
+// '?' or control characters.
+std::optional<QueueError> check_id(std::string_view id) {
+  if (id.empty() || id.size() > 100)
+    return err(QueueErrc::invalid_argument,
+               "instance id '" + std::string(id.substr(0, 120)) +
+                   "' must be 1 to 100 characters long");
+  for (unsigned char c : id)
+    if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '#' || c == '?')
+      return err(QueueErrc::invalid_argument,
+                 "instance id '" + std::string(id) +
+                     "' holds a character ids may not (/ \\ # ? or a control character)");
+  return std::nullopt;
+}
+
+int64_t insert_inbox(SqliteDb& db, std::string_view instance, UnixMillis visible,
+                     std::string_view event) {
+  auto st = db.q("INSERT INTO durable_inbox(instance,visible,event) VALUES(?1,?2,?3)");
+  st.bind(1, instance).bind(2, visible).bind(3, event);
+  st.step();
+  return sqlite3_last_insert_rowid(db.conn);
+}
+
+void notice_ready(SqliteDb& db, std::string_view instance, UnixMillis visible) {
+  // One notice per instance per batch is enough when it carries the earliest time.
+  for (auto& n : db.notices)
+    if (auto* r = std::get_if<api::OrchestrationReady>(&n); r && r->instance_id == instance) {
+      r->visible_at = std::min(r->visible_at, visible);
+      return;
+    }
+  db.notices.emplace_back(api::OrchestrationReady{std::string(instance), visible});
+}
+
+}  // namespace
+
+std::optional<api::InstanceState> find_instance(SqliteDb& db, std::string_view id) {
+  auto st = db.q(
+      "SELECT id,name,execution_id,status,input,output,custom_status,failure,parent,created,"
+      "updated,completed,history_events FROM durable_instances WHERE id=?1");
+  st.bind(1, id);
+  if (!st.step()) return std::nullopt;
+  return read_row(st);
+}
+
+std::vector<std::string> read_history(SqliteDb& db, std::string_view id) {
+  std::vector<std::string> out;
+  auto st = db.q("SELECT event FROM durable_history WHERE instance=?1 ORDER BY seq");
+  st.bind(1, id);
+  while (st.step()) out.push_back(st.text(0));
+  return out;
+}
+
+api::Episode load_episode(SqliteDb& db, std::string_view id, bool with_history, int max_inbox) {
+  api::Episode ep;
+  auto inst = find_instance(db, id);
+  if (!inst) return ep;
+  ep.instance = std::move(*inst);
+  if (with_history) ep.history = read_history(db, id);
+  auto st = db.q("SELECT seq,visible,event FROM durable_inbox WHERE instance=?1 ORDER BY seq");
+  st.bind(1, id);
+  while (st.step()) {
+    UnixMillis visible = st.i64(1);
+    if (visible > db.now) {
+      if (ep.next_visible == 0 || visible < ep.next_visible) ep.next_visible = visible;
+      continue;
+    }
+    if (static_cast<int>(ep.inbox.size()) >= max_inbox) {
+      ep.next_visible = db.now;  // more is waiting now
+      break;
+    }
+    ep.inbox.push_back({st.i64(0), st.text(2)});
+  }
+  return ep;
+}
+
+api::InstancePage list(SqliteDb& db, const api::InstanceQuery& q) {
+  api::InstancePage page;
+  int top = std::clamp(q.top, 1, 1000);
+  // Filters are few and optional; one ordered walk by id with the checks in code keeps the
+  // SQL fixed (one cached statement) and the continuation a plain id.
+  auto st = db.q(
+      "SELECT id,name,execution_id,status,input,output,custom_status,failure,parent,created,"
+      "updated,completed,history_events FROM durable_instances WHERE id>?1 AND id>=?2 "
+      "ORDER BY id");
+  st.bind(1, q.after).bind(2, q.id_prefix);
+  while (st.step()) {
+    auto s = read_row(st);
+    if (!q.id_prefix.empty() && s.id.compare(0, q.id_prefix.size(), q.id_prefix) != 0) break;
+    if (q.created_from && s.created < q.created_from) continue;
+    if (q.created_to && s.created > q.created_to) continue;
+    if (q.completed_before && (s.completed == 0 || s.completed >= q.completed_before)) continue;
+    if (!q.statuses.empty() &&
+        std::find(q.statuses.begin(), q.statuses.end(), s.status) == q.statuses.end())
+      continue;
+    if (static_cast<int>(page.instances.size()) == top) {
+      page.continuation = page.instances.back().id;
+      break;
+    }
+    page.instances.push_back(std::move(s));
+  }
+  return page;
+}
+
+void delete_instance(SqliteDb& db, std::string_view id) {
+  {
+    auto st = db.q("DELETE FROM durable_history WHERE instance=?1");
+    st.bind(1, id);
+    st.step();
+  }
+  {
+    auto st = db.q("DELETE FROM durable_inbox WHERE instance=?1");
+    st.bind(1, id);
+    st.step();
+  }
+  {
+    auto st = db.q("DELETE FROM durable_tasks WHERE instance=?1");
+    st.bind(1, id);
+    st.step();
+  }
+  auto st = db.q("DELETE FROM durable_instances WHERE id=?1");
+  st.bind(1, id);
+  st.step();
+}
+
+api::DurableRecovery recover(SqliteDb& db) {
+  api::DurableRecovery r;
+  {
+    auto st = db.q(
+        "SELECT seq,instance,execution_id,task_id,name,input FROM durable_tasks ORDER BY seq");
+    while (st.step()) {
+      api::ActivityReady a;
+      a.task = st.i64(0);
+      a.item.instance_id = st.text(1);
+      a.item.execution_id = st.text(2);
+      a.item.task_id = static_cast<int>(st.i64(3));
+      a.item.name = st.text(4);
+      a.item.input = st.text(5);
+      r.tasks.push_back(std::move(a));
+    }
+  }
+  auto st = db.q("SELECT instance, MIN(visible) FROM durable_inbox GROUP BY instance");
+  while (st.step()) r.ready.push_back({st.text(0), st.i64(1)});
+  return r;
+}
+
+// --- Effects parts ---
+
+std::optional<QueueError> check(const api::OrchestrationStart& w) {
+  if (auto e = check_id(w.instance.id)) return e;
+  if (w.instance.name.empty())
+    return err(QueueErrc::invalid_argument, "an orchestration start needs an orchestrator name");
+  return std::nullopt;
+}
+std::optional<QueueError> check(const api::OrchestrationEvent& w) { return check_id(w.instance_id); }
+std::optional<QueueError> check(const api::ActivityTask& w) { return check_id(w.instance_id); }
+std::optional<QueueError> check(const api::EpisodeAck& a) { return check_id(a.instance_id); }
+std::optional<QueueError> check(const api::ActivityAck&) { return std::nullopt; }
+
+std::variant<api::WriteReceipt, QueueError> apply(SqliteDb& db, const api::OrchestrationStart& w) {
+  if (auto old = find_instance(db, w.instance.id)) {
+    if (!api::is_terminal(old->status))
+      return err(QueueErrc::queue_already_exists,
+                 "orchestration instance '" + w.instance.id + "' already exists and is " +
+                     api::runtime_status_name(old->status) +
+                     "; use another instance id, or terminate or purge it first");
+    delete_instance(db, w.instance.id);
+  }
+  const auto& i = w.instance;
+  auto st = db.q(
+      "INSERT INTO durable_instances(id,name,execution_id,status,input,parent,created,updated) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?7)");
+  st.bind(1, i.id).bind(2, i.name).bind(3, i.execution_id)
+      .bind(4, static_cast<int64_t>(api::RuntimeStatus::pending)).bind(5, i.input)
+      .bind(6, i.parent).bind(7, db.now);
+  st.step();
+  UnixMillis visible = std::max(w.start_at, db.now);
+  int64_t seq = insert_inbox(db, i.id, visible, w.started);
+  notice_ready(db, i.id, visible);
+  return api::WriteReceipt(api::DurableReceipt{seq});
+}
+
+std::variant<api::WriteReceipt, QueueError> apply(SqliteDb& db, const api::OrchestrationEvent& w) {
+  auto st = db.q("SELECT 1 FROM durable_instances WHERE id=?1");
+  st.bind(1, w.instance_id);
+  if (!st.step()) {
+    if (w.require_instance)
+      return err(QueueErrc::queue_not_found,
+                 "orchestration instance '" + w.instance_id + "' does not exist");
+    return api::WriteReceipt(api::DurableReceipt{0});
+  }
+  UnixMillis visible = std::max(w.visible_at, db.now);
+  int64_t seq = insert_inbox(db, w.instance_id, visible, w.event);
+  notice_ready(db, w.instance_id, visible);
+  return api::WriteReceipt(api::DurableReceipt{seq});
+}
+
+std::variant<api::WriteReceipt, QueueError> apply(SqliteDb& db, const api::ActivityTask& w) {
+  auto st = db.q(
+      "INSERT INTO durable_tasks(instance,execution_id,task_id,name,input) "
+      "VALUES(?1,?2,?3,?4,?5)");
+  st.bind(1, w.instance_id).bind(2, w.execution_id).bind(3, static_cast<int64_t>(w.task_id))
+      .bind(4, w.name).bind(5, w.input);
+  st.step();
+  int64_t seq = sqlite3_last_insert_rowid(db.conn);
+  db.notices.emplace_back(api::ActivityReady{seq, w});
+  return api::WriteReceipt(api::DurableReceipt{seq});
+}
+
+std::optional<QueueError> apply(SqliteDb& db, const api::EpisodeAck& a) {
+  auto inst = find_instance(db, a.instance_id);
+  if (!inst || inst->execution_id != a.execution_id)
+    return err(QueueErrc::pop_receipt_mismatch,
+               "orchestration instance '" + a.instance_id + "' execution '" + a.execution_id +
+                   "' is gone (purged, restarted or replaced); the episode is dropped");
+  for (int64_t seq : a.consumed) {
+    auto st = db.q("DELETE FROM durable_inbox WHERE seq=?1 AND instance=?2");
+    st.bind(1, seq).bind(2, a.instance_id);
+    st.step();
+    if (db.changes() != 1)
+      return err(QueueErrc::pop_receipt_mismatch,
+                 "inbox event " + std::to_string(seq) + " of orchestration instance '" +
+                     a.instance_id + "' was already consumed; the episode is dropped");
+  }
+  int64_t next = inst->history_events;
+  if (a.reset_history) {
+    auto st = db.q("DELETE FROM durable_history WHERE instance=?1");
+    st.bind(1, a.instance_id);
+    st.step();
+    next = 0;
+  }
+  for (const auto& e : a.history) {
+    auto st = db.q("INSERT INTO durable_history(instance,seq,event) VALUES(?1,?2,?3)");
+    st.bind(1, a.instance_id).bind(2, next++).bind(3, e);
+    st.step();
+  }
+  const bool terminal = api::is_terminal(a.status);
+  auto st = db.q(
+      "UPDATE durable_instances SET status=?2, execution_id=?3, input=?4, output=?5, "
+      "custom_status=?6, failure=?7, updated=?8, completed=?9, history_events=?10 WHERE id=?1");
+  st.bind(1, a.instance_id).bind(2, static_cast<int64_t>(a.status))
+      .bind(3, a.new_execution_id.empty() ? inst->execution_id : a.new_execution_id)
+      .bind(4, a.input ? *a.input : inst->input).bind(5, a.output).bind(6, a.custom_status)
+      .bind(7, a.failure).bind(8, db.now).bind(9, terminal ? db.now : int64_t{0})
+      .bind(10, next);
+  st.step();
+  return std::nullopt;
+}
+
+std::optional<QueueError> apply(SqliteDb& db, const api::ActivityAck& a) {
+  auto st = db.q("DELETE FROM durable_tasks WHERE seq=?1");
+  st.bind(1, a.task);
+  st.step();
+  if (db.changes() != 1)
+    return err(QueueErrc::message_not_found,
+               "activity work item " + std::to_string(a.task) + " was already completed");
+  return std::nullopt;
+}
+
+}  // namespace nimbus::storage::durable_tables
