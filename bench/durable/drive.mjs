@@ -9,8 +9,8 @@
 //   latency_ms    created -> completed per instance (p50/p90/p99/max), ms resolution
 // Every loop is bounded by a count and a deadline; loopback only.
 //
-//   node drive.mjs nimbus  --base http://127.0.0.1:P --key KEY --name Chain --input '{"steps":5}'
-//                          --count 2000 --concurrency 50 --prefix p-chain- --label chain5
+//   NIMBUS_DURABLE_KEY=<master key> node drive.mjs nimbus --base http://127.0.0.1:P --name Chain --input '{"steps":5}'
+//                          --count 2000 --concurrency 50 --prefix p-chain- --label chain5 [--key KEY]
 //                          [--activities-per-instance 5] [--expect '...'] [--history-sample 100]
 //   node drive.mjs restate --ingress http://127.0.0.1:P --admin http://127.0.0.1:Q --n 10
 //                          --count 1000 --concurrency 50 --prefix r-fan- --label restate-fanout10
@@ -109,7 +109,7 @@ const sumOfSquares = (n) => (n * (n + 1) * (2 * n + 1)) / 6;
 // ---------------------------------------------------------------- Nimbus
 async function nimbus() {
   const base = A.base.replace(/\/$/, "");
-  const key = A.key;
+  const key = A.key ?? process.env.NIMBUS_DURABLE_KEY;  // from the environment: not in logs
   const name = A.name ?? "FanOut";
   const input = A.input ?? '{"n":10}';
   const perInstance = Number(A["activities-per-instance"] ?? 0);

@@ -149,7 +149,8 @@ if [ "${NIMBUS_DURABLE_SKIP_NIMBUS:-}" != 1 ]; then
     note nimbus-fatal "{\"step\":\"nimbus_fatal\",\"error\":\"nimbus did not listen in 60 s or has no keys.json\",\"log\":$(jstr < "$OUT/nimbus.server.txt")}"
   else
     BASE=http://127.0.0.1:$PORT
-    N=(--base "$BASE" --key "$KEY" --concurrency "$CONC")
+    export NIMBUS_DURABLE_KEY=$KEY  # the data directory's master key, kept out of the logs
+    N=(--base "$BASE" --concurrency "$CONC")
     step nimbus-warmup 120 "${DRIVE[@]}" nimbus "${N[@]}" --name FanOut --input '{"n":10}' --count 50 --prefix w-fan- --label nimbus-warmup --timeout 60 --expect '{"sum":385}'
     measured nimbus-chain5 "$CHAINS" "$NPID" -- 600 "${DRIVE[@]}" nimbus "${N[@]}" --name Chain --input '{"steps":5}' --count "$CHAINS" --prefix p-chain- --label nimbus-chain5 --timeout 300 --activities-per-instance 5 --expect 25 --history-sample 100
     SUM_BIG=$(python3 -c "n=$BIG; print(n*(n+1)*(2*n+1)//6)")
