@@ -209,6 +209,14 @@ bool decode_request(std::string_view text, OrchestratorRequest& out, std::string
       return false;
     }
     for (const auto& e : a->as_array()) {
+      // Terminate, suspend and resume are carried out by the host; they stay in the history
+      // (the management API shows them) but are not events the SDK replays.
+      if (auto* o = e.if_object()) {
+        auto kind = str(*o, "kind");
+        if (kind == "executionSuspended" || kind == "executionResumed" ||
+            kind == "executionTerminated")
+          continue;
+      }
       HistoryEvent ev;
       if (!from_json(e, ev, error)) return false;
       list->push_back(std::move(ev));

@@ -601,10 +601,8 @@ std::string apply_host_json(const json::value& doc, AppSpec& app) {
       app.warnings.push_back(file + ": " + std::string(k) +
                              ": unknown key, ignored (check the spelling)");
   }
-  if (app.custom_handler && app.native)
-    return err(file, "nimbus.native",
-               "an app is either a custom handler or a native app; remove one of "
-               "\"customHandler\" and \"nimbus.native\"");
+  // Both may be set: the native library's functions (orchestrators, say) and function.json
+  // functions run by the custom handler (activities in any language) form one app.
   return {};
 }
 
@@ -1256,9 +1254,11 @@ LoadResult load_app(const std::string& app_dir) {
       app.function_errors.push_back(error);
       continue;
     }
-    if (app.native) {
+    if (app.native && !app.custom_handler) {
       app.function_errors.push_back(display + ": a native app declares its functions in code; "
-                                              "this function.json is ignored");
+                                              "this function.json is ignored (add "
+                                              "\"customHandler\" to host.json to run it beside "
+                                              "the library)");
       continue;
     }
     if (!app.custom_handler) {

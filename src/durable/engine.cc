@@ -79,8 +79,8 @@ Engine::Engine(asio::io_context& io, api::DurableStore& store, runtime::EffectsC
       outputs_(std::move(outputs)),
       metrics_(metrics),
       log_(log),
-      episode_gate_(app.durable.max_concurrent_orchestrations),
-      activity_gate_(app.durable.max_concurrent_activities),
+      episode_gate_(std::make_shared<runtime::Admission>(app.durable.max_concurrent_orchestrations)),
+      activity_gate_(std::make_shared<runtime::Admission>(app.durable.max_concurrent_activities)),
       timer_(io),
       retention_timer_(io) {
   for (const auto& f : app.functions)
@@ -156,7 +156,7 @@ void Engine::mark_ready(const std::string& id) {
 
 void Engine::pump() {
   while (!stopped_ && !ready_.empty()) {
-    auto permit = episode_gate_.try_acquire(1);
+    auto permit = episode_gate_->try_acquire(1);
     if (!permit) break;
     std::string id = std::move(ready_.front());
     ready_.pop_front();
@@ -164,15 +164,17 @@ void Engine::pump() {
     slot.queued = false;
     slot.running = true;
     ++running_episodes_;
-    asio::co_spawn(io_, run_instance(std::move(id), std::move(permit)), asio::detached);
+    asio::co_spawn(io_, run_instance(episode_gate_, std::move(id), std::move(permit)),
+                   asio::detached);
   }
   while (!stopped_ && !activities_.empty()) {
-    auto permit = activity_gate_.try_acquire(1);
+    auto permit = activity_gate_->try_acquire(1);
     if (!permit) break;
     auto a = std::move(activities_.front());
     activities_.pop_front();
     ++running_activities_;
-    asio::co_spawn(io_, run_activity(std::move(a), std::move(permit)), asio::detached);
+    asio::co_spawn(io_, run_activity(activity_gate_, std::move(a), std::move(permit)),
+                   asio::detached);
   }
 }
 
@@ -213,16 +215,17 @@ void Engine::arm_timer() {
 
 // --- episodes ---
 
-awaitable<void> Engine::run_instance(std::string id, runtime::Admission::Permit permit) {
+awaitable<void> Engine::run_instance(std::shared_ptr<runtime::Admission> gate, std::string id,
+                                     runtime::Admission::Permit permit) {
   auto alive = alive_;
   for (;;) {
     Slot* slot = slots_[id].get();
     slot->dirty = false;
-    bool worked = co_await episode(id, *slot);
+    bool again = co_await episode(id, *slot);
     if (!*alive) co_return;
     slot = slots_[id].get();
     if (stopped_) break;
-    if (!worked && !slot->dirty) break;
+    if (!again && !slot->dirty) break;
     // Let other instances have the permit between episodes of a busy one.
     if (!ready_.empty()) {
       slot->running = false;
@@ -375,7 +378,7 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
       metrics_.orchestration_finished(inst.name, "Terminated");
       log_.info(kCategory, "orchestration terminated", {{"instanceId", id}, {"reason", terminate_reason}});
     }
-    co_return true;
+    co_return !r;
   }
   if (suspended || fresh.empty() || api::is_terminal(inst.status)) {
     // Only control events (or nothing deliverable): record them; deliverable events of a
@@ -592,7 +595,9 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
         // with the reason.
         s->fail_with = r.error().message;
         conflict = true;
-      } else if (r.error().code != api::QueueErrc::pop_receipt_mismatch) {
+      } else if (r.error().code == api::QueueErrc::pop_receipt_mismatch) {
+        conflict = true;  // the instance changed under us: read it again
+      } else {
         retry = true;
       }
       co_return;
@@ -648,12 +653,14 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     co_return false;
   }
   slot->failures = 0;
-  co_return true;
+  // Events that arrived meanwhile (or past kMaxInbox) set the slot dirty; nothing else to do.
+  co_return false;
 }
 
 // --- activities ---
 
-awaitable<void> Engine::run_activity(api::ActivityReady a, runtime::Admission::Permit permit) {
+awaitable<void> Engine::run_activity(std::shared_ptr<runtime::Admission> gate,
+                                     api::ActivityReady a, runtime::Admission::Permit permit) {
   auto alive = alive_;
   const api::FunctionSpec* fn = function(a.item.name, false);
   api::ActivityData data;
@@ -875,8 +882,9 @@ awaitable<OpResult> Engine::restart(std::string instance_id, bool new_id) {
                                 "restartWithNewInstanceId=true",
                        instance_id};
   // Read the original input from the execution's start (the row holds the latest execution's).
-  co_return co_await start_new(inst.value().name, new_id ? std::string() : instance_id,
-                               inst.value().input);
+  std::string name = inst.value().name, input = inst.value().input;
+  std::string id = new_id ? std::string() : instance_id;  // not a ?: temporary in co_await
+  co_return co_await start_new(std::move(name), std::move(id), std::move(input));
 }
 
 }  // namespace nimbus::durable

@@ -248,7 +248,10 @@ awaitable<api::HttpResponseData> ManagementApi::handle(api::HttpRequestData& req
     if (m != "POST") co_return error(405, "MethodNotAllowed", "start an orchestration with POST");
     std::string input, bad;
     if (!body_json(input, bad)) co_return error(400, "BadRequest", bad);
-    auto r = co_await engine_.start_new(seg[1], seg.size() == 3 ? seg[2] : "", input);
+    // Arguments as named locals: GCC 12 mishandles temporaries made by ?: inside co_await.
+    std::string name = seg[1];
+    std::string instance = seg.size() == 3 ? seg[2] : std::string();
+    auto r = co_await engine_.start_new(std::move(name), std::move(instance), std::move(input));
     if (r.status != 202) co_return error(r.status, r.status == 409 ? "Conflict" : "BadRequest", r.message);
     auto res = json_answer(202, json::parse(management_urls(base_url(req), code(), r.instance_id)));
     std::string loc = base_url(req) + std::string(kWebhookBase) + "/instances/" + r.instance_id;
@@ -288,7 +291,8 @@ awaitable<api::HttpResponseData> ManagementApi::handle(api::HttpRequestData& req
       r = co_await engine_.resume(id, reason);
     } else if (op == "restart") {
       std::string v = query_value(req, "restartWithNewInstanceId");
-      r = co_await engine_.restart(id, v.empty() || v == "true" || v == "True");
+      bool new_id = v.empty() || v == "true" || v == "True";
+      r = co_await engine_.restart(id, new_id);
       if (r.status == 202) {
         auto res = json_answer(202, json::parse(management_urls(base_url(req), code(), r.instance_id)));
         res.headers.emplace_back("Location", base_url(req) + std::string(kWebhookBase) +

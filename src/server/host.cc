@@ -265,6 +265,14 @@ class Host {
           continue;
         }
         spec->runtime = api::Runtime::native;
+        bool taken = false;
+        for (const auto& other : draft_.functions) taken = taken || other.name == name;
+        if (taken) {
+          draft_.function_errors.push_back(
+              lib + ": function \"" + name + "\" is also defined by " + name +
+              "/function.json; give one of them another name");
+          continue;
+        }
         draft_.functions.push_back(std::move(*spec));
       }
     }
@@ -283,7 +291,7 @@ class Host {
     bool needs_store = app_->queue_service.enabled || app_->document_service.enabled;
     for (const auto& fn : app_->functions)
       needs_store = needs_store || fn.queue() || fn.documents() || !fn.inputs.empty() ||
-                    fn.has_store_outputs();
+                    fn.has_store_outputs() || fn.orchestrator() || fn.activity();
     if (!needs_store) return true;
     storage::SqliteEngine::Options so;
     so.path = (std::filesystem::path(data_dir_) / "nimbus.db").string();

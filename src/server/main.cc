@@ -9,6 +9,7 @@
 #include <string>
 
 #include "documents/docs_cli.h"
+#include "durable/durable_cli.h"
 #include "queue/queue_cli.h"
 #include "security/keys.h"
 #include "server/host.h"
@@ -36,7 +37,9 @@ constexpr const char* kUsage =
     "  nimbus queue list|create|put|peek|get|delete|clear ...\n"
     "      Work with the queues of a running host (`nimbus queue --help` for details).\n"
     "  nimbus docs databases|containers|create-database|create-container|get|put|delete|query ...\n"
-    "      Work with the documents of a running host (`nimbus docs --help` for details).\n";
+    "      Work with the documents of a running host (`nimbus docs --help` for details).\n"
+    "  nimbus durable start|status|list|raise|terminate|suspend|resume|restart|purge ...\n"
+    "      Start and manage orchestrations of a running host (`nimbus durable --help`).\n";
 
 std::string self_dir() {
   char buf[PATH_MAX];
@@ -118,6 +121,7 @@ int main(int argc, char** argv) {
   }
   if (cmd == "queue") return nimbus::queue::run_cli(argc - 1, argv + 1);
   if (cmd == "docs") return nimbus::documents::run_docs_cli(argc - 1, argv + 1);
+  if (cmd == "durable") return nimbus::durable::run_durable_cli(argc - 1, argv + 1);
   if (cmd == "keys") {
     if (argc < 3 || std::string(argv[2]) != "list") return usage_error("keys needs: list");
     std::string data;

@@ -29,8 +29,9 @@ function app(runLog) {
   return dir;
 }
 
-function api(h) {
-  const code = keys(h).masterKey;
+// `dataDir`: the host's --data when the test chose it (keys.json lives there).
+function api(h, dataDir) {
+  const code = dataDir ? JSON.parse(fs.readFileSync(path.join(dataDir, "keys.json"), "utf8")).masterKey : keys(h).masterKey;
   const call = (method, p, body) => request(h.port, method, `${BASE}${p}${p.includes("?") ? "&" : "?"}code=${code}`, {
     headers: body === undefined ? {} : { "content-type": "application/json" },
     body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
@@ -205,7 +206,7 @@ async function killAndCount(name, input, count, expected, label) {
   const data = tempDir("nimbus-durable-data-");
   const dir = app(runLog);
   host = await startNimbus(dir, ["--data", data]);
-  const a = api(host);
+  const a = api(host, data);
   const ids = [];
   for (let i = 0; i < count; i += 50) {
     const batch = [];
@@ -222,11 +223,12 @@ async function killAndCount(name, input, count, expected, label) {
   await new Promise((r) => host.proc.on("exit", r));
   const before = fs.readFileSync(runLog, "utf8").split("\n").filter(Boolean).length;
   host = await startNimbus(dir, ["--data", data]);
+  const code = JSON.parse(fs.readFileSync(path.join(data, "keys.json"), "utf8")).masterKey;
   const results = await waitFor(async () => {
     const out = [];
     let token = "";
     for (;;) {
-      const page = await request(host.port, "GET", `${BASE}/instances?top=1000&instanceIdPrefix=${label}-&code=${keys(host).masterKey}`,
+      const page = await request(host.port, "GET", `${BASE}/instances?top=1000&instanceIdPrefix=${label}-&code=${code}`,
         { headers: token ? { "x-ms-continuation-token": token } : {} });
       out.push(...page.json);
       token = page.headers["x-ms-continuation-token"];

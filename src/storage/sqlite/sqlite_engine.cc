@@ -411,6 +411,14 @@ void SqliteEngine::notify() {
   if (!listener) return;
   // One notice per queue (the earliest time something in it becomes visible) and one per
   // container (its highest LSN): sorted by (kind, names, order key), the first of each wins.
+  // Durable notices are already one per instance (durable_tables coalesces them) and one per
+  // activity work item; they keep their order and follow.
+  auto durable = [](const api::CommitNotice& n) {
+    return std::holds_alternative<api::OrchestrationReady>(n) ||
+           std::holds_alternative<api::ActivityReady>(n);
+  };
+  auto split = std::stable_partition(db.notices.begin(), db.notices.end(),
+                                     [&](const auto& n) { return !durable(n); });
   auto key = [](const api::CommitNotice& n) {
     if (auto* q = std::get_if<api::QueueVisible>(&n))
       return std::make_tuple(0, std::cref(q->queue.account), std::cref(q->queue.name), q->visible_at);
@@ -421,15 +429,17 @@ void SqliteEngine::notify() {
     return std::get<0>(x) == std::get<0>(y) && std::get<1>(x) == std::get<1>(y) &&
            std::get<2>(x) == std::get<2>(y);
   };
-  std::sort(db.notices.begin(), db.notices.end(), [&](const auto& a, const auto& b) {
+  std::sort(db.notices.begin(), split, [&](const auto& a, const auto& b) {
     auto x = key(a), y = key(b);
     return std::tie(std::get<0>(x), std::get<1>(x), std::get<2>(x), std::get<3>(x)) <
            std::tie(std::get<0>(y), std::get<1>(y), std::get<2>(y), std::get<3>(y));
   });
-  for (size_t i = 0; i < db.notices.size(); ++i) {
+  size_t first_durable = static_cast<size_t>(split - db.notices.begin());
+  for (size_t i = 0; i < first_durable; ++i) {
     if (i > 0 && same(key(db.notices[i]), key(db.notices[i - 1]))) continue;
     listener(db.notices[i]);
   }
+  for (size_t i = first_durable; i < db.notices.size(); ++i) listener(db.notices[i]);
 }
 
 void SqliteEngine::sweep() {
