@@ -199,6 +199,20 @@ test("a non-deterministic orchestrator fails its own instance with the action an
   await stopNimbus(host);
 });
 
+test("a worker killed during an episode and during an activity: the episode and the activity run again", async () => {
+  const runLog = path.join(tempDir("nimbus-durable-"), "runs.log");
+  host = await startNimbus(app(runLog));
+  const a = api(host);
+  const flag = path.join(tempDir("nimbus-crash-"), "flag");
+  await a.start("CrashingEpisode", { flag }, "crash-1");
+  const done = await finished(a, "crash-1", 30000);
+  assert.equal(done.json.runtimeStatus, "Completed", done.body);
+  assert.equal(done.json.output, "survived");
+  assert.ok(fs.existsSync(flag) && fs.existsSync(flag + ".activity"), "both crashes happened");
+  assert.match(host.logs, /orchestration episode could not run; trying again/);
+  await stopNimbus(host);
+});
+
 // Kills the host with SIGKILL while `count` instances run, restarts on the same data, and
 // checks every result. Prints how many activities ran more than once.
 async function killAndCount(name, input, count, expected, label) {
