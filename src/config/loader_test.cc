@@ -602,3 +602,64 @@ TEST(FunctionJson, ConnectionsMustNameTheBuiltInServices) {
     EXPECT_NE(error.find("f/function.json"), std::string::npos) << error;
   }
 }
+
+TEST(FunctionJson, DurableBindings) {
+  auto parse = [](const char* text) {
+    std::string error;
+    auto fn = parse_function("f", json::parse(text), "f/function.json", error);
+    EXPECT_TRUE(fn) << error;
+    return fn;
+  };
+  auto act = parse(R"({"bindings":[{"type":"activityTrigger","direction":"in","name":"k"}]})");
+  ASSERT_TRUE(act);
+  EXPECT_TRUE(act->activity());
+  EXPECT_EQ(act->trigger_name, "k");
+  auto orch = parse(R"({"bindings":[{"type":"orchestrationTrigger","direction":"in","name":"c"}]})");
+  ASSERT_TRUE(orch);
+  EXPECT_TRUE(orch->orchestrator());
+  auto client = parse(R"({"bindings":[
+      {"type":"httpTrigger","direction":"in","name":"req"},
+      {"type":"durableClient","direction":"in","name":"starter","taskHub":"Hub1"},
+      {"type":"http","direction":"out","name":"res"}]})");
+  ASSERT_TRUE(client);
+  ASSERT_EQ(client->inputs.size(), 1u);
+  EXPECT_EQ(client->inputs[0].name, "starter");
+  EXPECT_EQ(std::get<nimbus::api::DurableClientInputSpec>(client->inputs[0].spec).task_hub, "Hub1");
+  EXPECT_NE(parse_fn_error(R"({"bindings":[{"type":"activityTrigger","direction":"out","name":"k"}]})")
+                .find("an activityTrigger binding must have direction \"in\""),
+            std::string::npos);
+}
+
+TEST(HostJson, DurableTaskExtensionAndRetention) {
+  AppSpec app;
+  app.root = "/tmp";
+  EXPECT_EQ(apply_host_json(json::parse(R"({"version":"2.0","extensions":{"durableTask":{
+      "hubName":"Orders","maxConcurrentActivityFunctions":7,"maxConcurrentOrchestratorFunctions":3}},
+      "nimbus":{"durable":{"retention":"01:00:00","maxHistoryBytes":1048576}}})"), app), "");
+  EXPECT_EQ(app.durable.hub_name, "Orders");
+  EXPECT_EQ(app.durable.max_concurrent_activities, 7);
+  EXPECT_EQ(app.durable.max_concurrent_orchestrations, 3);
+  EXPECT_EQ(app.durable.retention, std::chrono::hours(1));
+  EXPECT_EQ(app.durable.max_history_bytes, 1048576);
+  EXPECT_NE(host_error(R"({"version":"2.0","extensions":{"durableTask":{"maxConcurrentActivityFunctions":0}}})")
+                .find("extensions.durableTask.maxConcurrentActivityFunctions: 0 is out of range"),
+            std::string::npos);
+  EXPECT_NE(host_error(R"({"version":"2.0","nimbus":{"durable":{"retention":"a week"}}})")
+                .find("nimbus.durable.retention"), std::string::npos);
+}
+
+TEST_F(TempApp, OrchestratorsInCustomHandlersAreRefusedAndMixedAppsLoadTheirFunctionJson) {
+  write("host.json", R"({"version":"2.0","customHandler":{"description":{
+      "defaultExecutablePath":"node","arguments":["h.js"]}},"nimbus":{"native":{"library":"lib.so"}}})");
+  write("lib.so", "");  // never loaded here; the loader only checks that it exists
+  write("Square/function.json", R"({"bindings":[{"type":"activityTrigger","direction":"in","name":"k"}]})");
+  write("Orch/function.json", R"({"bindings":[{"type":"orchestrationTrigger","direction":"in","name":"c"}]})");
+  auto r = load_app(root_.string());
+  ASSERT_TRUE(r.app) << r.fatal;
+  ASSERT_EQ(r.app->functions.size(), 1u);
+  EXPECT_EQ(r.app->functions[0].name, "Square");
+  EXPECT_EQ(r.app->functions[0].runtime, nimbus::api::Runtime::custom_handler);
+  ASSERT_EQ(r.app->function_errors.size(), 1u);
+  EXPECT_NE(r.app->function_errors[0].find("Orch/function.json: orchestrationTrigger functions run in native C++ apps"),
+            std::string::npos);
+}
