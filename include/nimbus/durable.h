@@ -44,6 +44,8 @@
 //   destroyed then (its locals' destructors run); the next episode replays it from the start.
 // - Orchestrators end with `co_return <JSON text>;` (`co_return "";` for null output). Falling
 //   off the end of a coroutine without co_return is undefined behaviour in C++.
+// - GCC 12 rejects a braced temporary inside a co_await expression ("array used as
+//   initializer"): name the vector first, then `co_await when_all(tasks)`.
 //
 // Header-only, standard library only (plus <cxxabi.h> when present, for exception type names).
 #include <algorithm>

@@ -102,7 +102,11 @@ struct Host {
     req.past_events = history;
     req.new_events = events;
     df::OrchestratorResponse resp;
-    df::execute(fn, req, resp);
+    if constexpr (std::is_invocable_v<F&, const df::OrchestratorRequest&,
+                                      df::OrchestratorResponse&>)
+      fn(req, resp);  // an App's wrapped handler
+    else
+      df::execute(fn, req, resp);
     history.insert(history.end(), events.begin(), events.end());
     for (const auto& a : resp.actions) {
       HistoryEvent e;
@@ -798,6 +802,20 @@ TEST(DurableSdk, HelperCoroutineFailurePropagatesItsException) {
 TEST(DurableSdk, TasksOutsideAnEpisodeAreRefused) {
   auto helper = []() -> Task<void> { co_return; };
   EXPECT_THROW(helper(), std::logic_error);
+}
+
+Orchestration free_orchestrator(OrchestrationContext& ctx) {
+  co_await ctx.create_timer(milliseconds(1));
+  co_return ctx.instance_id();
+}
+
+TEST(DurableSdk, AppOrchestratorTakesAFreeFunction) {
+  nimbus::App app;
+  app.orchestrator("Free", free_orchestrator);
+  Host host;
+  auto& handler = app.find("Free")->orchestrator_handler;
+  host.start(handler);
+  expect_completed(only(host.episode(handler, {timer_fired(1)})), "inst-1");
 }
 
 TEST(DurableSdk, AppOrchestratorWrapsTheCoroutine) {
