@@ -324,6 +324,22 @@ TEST(DurableSdk, ExternalEventsAreBufferedInOrderAndMatchedCaseInsensitively) {
   expect_completed(only(host.episode(fn, {event_raised("Item", "3")})), "123");
 }
 
+TEST(DurableSdk, AnEventGoesToTheCurrentWaitNotToOneAbandonedAfterATimeout) {
+  auto fn = [](OrchestrationContext& ctx) -> Orchestration {
+    for (int turn = 0;; ++turn) {
+      Task<std::string> reply = ctx.wait_for_external_event("reply");
+      Task<void> timeout = ctx.create_timer(milliseconds(100));
+      if (co_await df::when_any(reply, timeout) == 0)
+        co_return std::to_string(turn) + ":" + co_await reply;
+    }
+  };
+  Host host;
+  EXPECT_EQ(only(host.start(fn)).id, 1);
+  EXPECT_EQ(only(host.episode(fn, {timer_fired(1)})).id, 2);  // turn 0 timed out
+  EXPECT_EQ(only(host.episode(fn, {timer_fired(2)})).id, 3);  // turn 1 timed out
+  expect_completed(only(host.episode(fn, {event_raised("reply", "\"hi\"")})), "2:\"hi\"");
+}
+
 TEST(DurableSdk, RetryFailsTwiceThenSucceedsWithBackoffTimers) {
   df::RetryOptions retry{.first_retry_interval = milliseconds(1000),
                          .backoff_coefficient = 2.0,
