@@ -317,7 +317,10 @@ class WhenAll {
 // The awaiter of when_any: the index of the first task to complete (successfully or not).
 class WhenAny {
  public:
-  explicit WhenAny(std::vector<StatePtr> states) : states_(std::move(states)) {}
+  explicit WhenAny(std::vector<StatePtr> states) : states_(std::move(states)) {
+    // Would wait forever: better a clear failure of the orchestration.
+    if (states_.empty()) throw std::invalid_argument("when_any needs at least one task");
+  }
   bool await_ready() const noexcept { return first_done() < states_.size(); }
   void await_suspend(std::coroutine_handle<> waiter) {
     auto fired = std::make_shared<bool>(false);

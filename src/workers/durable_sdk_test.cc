@@ -306,6 +306,19 @@ TEST(DurableSdk, WhenAnyOfAlreadyCompletedTasksGivesTheLowestIndex) {
       "0");
 }
 
+TEST(DurableSdk, WhenAllOfNothingIsReadyWhenAnyOfNothingFails) {
+  auto fn = [](OrchestrationContext& ctx) -> Orchestration {
+    std::vector<Task<std::string>> none;
+    auto all = co_await df::when_all(none);
+    if (ctx.input() == "any") co_await df::when_any(none);
+    co_return std::to_string(all.size());
+  };
+  Host host;
+  expect_completed(only(host.start(fn)), "0");
+  Host other;
+  expect_failed(other.start(fn, "any"), "std::invalid_argument", "at least one task");
+}
+
 TEST(DurableSdk, ExternalEventsAreBufferedInOrderAndMatchedCaseInsensitively) {
   auto fn = [](OrchestrationContext& ctx) -> Orchestration {
     co_await ctx.create_timer(milliseconds(1));
