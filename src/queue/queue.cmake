@@ -59,4 +59,6 @@ if(NOT NIMBUS_UNIT_ONLY)
   nimbus_e2e_test(e2e_queue_hardening queue_hardening.test.mjs 240000 300)
   # The host's queue port over https with the official queue client.
   nimbus_e2e_test(e2e_queue_https queue_https.test.mjs 90000 120)
+  # Shared access signatures and bearer tokens with the official queue client.
+  nimbus_e2e_test(e2e_queue_sas queue_sas.test.mjs 120000 150)
 endif()

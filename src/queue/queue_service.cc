@@ -250,7 +250,10 @@ awaitable<api::HttpResponseData> QueueService::Impl::handle(api::HttpRequestData
             if (!sas->account() && !sas->si.empty()) {
               // The stored policy is read only after the signature proved the key holder made
               // this SAS: an unsigned request costs no store access.
-              auto r = co_await store.get_queue_acl({route->account, route->queue});
+              // A named argument: GCC 12 destroys a braced temporary in a co_await
+              // expression twice (free(): invalid size).
+              api::QueueRef queue_ref{route->account, route->queue};
+              auto r = co_await store.get_queue_acl(queue_ref);
               if (r) {
                 acl = std::move(r.value());
                 for (const auto& id : acl)
