@@ -100,8 +100,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             CHECK(!refused.ok && signature_refusal(refused));
             // The grant: with and without a stored policy of the same fields.
             api::SignedIdentifier policy{good.si, good.st, good.se, good.sp};
-            for (const api::SignedIdentifier* p : {static_cast<const api::SignedIdentifier*>(nullptr),
-                                                   &policy}) {
+            const api::SignedIdentifier* policies[] = {nullptr, &policy};
+            for (const api::SignedIdentifier* p : policies) {
               auto d = queue::authorize_sas(good, p, r);
               if (!d.ok) check_refusal(d.error);
             }

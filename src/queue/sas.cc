@@ -289,7 +289,7 @@ SasDecision verify_sas_signature(const AccountSet& accounts, const SasToken& t,
                          ".");
     if (auto e = check_letters("ss", t.ss, "bqtf", "blob, queue, table, file")) return auth_failed(*e);
     if (auto e = check_letters("srt", t.srt, "sco", "service, container, object")) return auth_failed(*e);
-    if (auto e = check_letters("sp", t.sp, "rwdxyltfmeopacuiS",
+    if (auto e = check_letters("sp", t.sp, "rwdxyltfmeopacui",
                                "the account SAS permissions; for queues r, w, d, l, a, c, u, p"))
       return auth_failed(*e);
   } else {
