@@ -205,6 +205,15 @@ describe("queue SAS and bearer tokens with the official SDK", { timeout: 120000 
     });`);
     assert.equal(r.peek.ok, true, JSON.stringify(r.peek));
     await anonQueue(await mk({ protocol: SASProtocol.HttpsAndHttp })).peekMessages();
+    // The scheme and the address are the connection's: headers a client writes do not count.
+    const spoof = async (url, headers) => new Promise((resolve, reject) => {
+      const u = new URL(url);
+      http.get({ host: u.hostname, port: u.port, path: `${u.pathname}/messages${u.search}&peekonly=true`, headers },
+        (r) => { r.resume(); r.on("end", () => resolve(r.headers["x-ms-error-code"])); }).on("error", reject);
+    });
+    assert.equal(await spoof(httpsOnly, { "x-forwarded-proto": "https" }), "AuthorizationProtocolMismatch");
+    assert.equal(await spoof(await mk({ ipRange: { start: "10.1.0.1" } }),
+      { "x-forwarded-for": "10.1.0.1", "x-real-ip": "10.1.0.1" }), "AuthorizationSourceIPMismatch");
   });
 
   test("SAS connection string", async () => {
