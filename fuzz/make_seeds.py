@@ -200,3 +200,40 @@ for name, doc in CH.items():
     write("custom_handler_fuzz", name, "200\n" + json.dumps(doc))
 write("custom_handler_fuzz", "failed_500", '500\n{"Logs":["crashed"],"Outputs":{}}')
 write("custom_handler_fuzz", "not_json", "200\n<html>oops</html>")
+
+# --- queue_sas_fuzz: query string, queue name, client IP, Authorization value ----------------
+def sas_sig(string_to_sign):
+    mac = hmac.new(base64.b64decode(DEV_KEY), string_to_sign.encode(), hashlib.sha256).digest()
+    return urllib.parse.quote(base64.b64encode(mac).decode(), safe="")
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+ACCOUNT_STS = (f"{DEV_ACCOUNT}\nrwdlacup\nq\nsco\n2026-01-01T00:00:00Z\n2026-12-31T23:59:59Z\n"
+               "0.0.0.0-255.255.255.255\nhttps,http\n2019-02-02\n")
+write("queue_sas_fuzz", "account_sas", (
+    "sv=2019-02-02&ss=q&srt=sco&spr=https%2Chttp&st=2026-01-01T00%3A00%3A00Z"
+    "&se=2026-12-31T23%3A59%3A59Z&sip=0.0.0.0-255.255.255.255&sp=rwdlacup&sig="
+    + sas_sig(ACCOUNT_STS) + "&comp=list\n\n127.0.0.1\n"))
+SCOPED_STS = f"{DEV_ACCOUNT}\nrl\nbq\ns\n\n2026-12-31\n\n\n2025-05-05\nscope\n"
+write("queue_sas_fuzz", "account_sas_ses", (
+    "sv=2025-05-05&ss=bq&srt=s&sp=rl&se=2026-12-31&ses=scope&sig=" + sas_sig(SCOPED_STS)
+    + "\n\n10.1.2.3\n"))
+QUEUE_STS = (f"raup\n2026-01-01T00:00Z\n2026-12-31T23:59:59Z\n/queue/{DEV_ACCOUNT}/orders\n\n"
+             "10.0.0.1-10.0.0.9\nhttps\n2016-05-31")
+write("queue_sas_fuzz", "service_sas", (
+    "sv=2016-05-31&spr=https&st=2026-01-01T00%3A00Z&se=2026-12-31T23%3A59%3A59Z"
+    "&sip=10.0.0.1-10.0.0.9&sp=raup&sig=" + sas_sig(QUEUE_STS) + "&peekonly=true\norders\n"
+    "10.0.0.5\n"))
+SI_STS = f"\n\n\n/queue/{DEV_ACCOUNT}/orders\npolicy-1\n\n\n2026-04-06"
+write("queue_sas_fuzz", "stored_policy", (
+    "sv=2026-04-06&si=policy-1&sig=" + sas_sig(SI_STS) + "&popreceipt=AAAA\norders\n::1\n"))
+write("queue_sas_fuzz", "bearer", "comp=list\n\n127.0.0.1\nBearer " + b64url(
+    {"alg": "none", "typ": "JWT"}) + "." + b64url(
+    {"iss": "https://sts.windows.net/tenant/", "aud": ["https://storage.azure.com"],
+     "nbf": 1770000000, "exp": 1790000000, "iat": 1770000000, "tid": "tenant"}) + ".")
+write("queue_sas_fuzz", "bad_fields",
+      "sv=20x&ss=qz&srt=q&sp=rr&st=never&se=2026-13-40&sip=1.2.3.4-1.2.3.3&spr=http&sig=%%\n"
+      "q\n999.1.1.1\nBearer a.b.c.d")

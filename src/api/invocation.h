@@ -28,6 +28,11 @@ struct HttpRequestData {
   const FunctionSpec* function = nullptr;
   Headers headers;
   std::string body;
+  // Set by the HTTP server from the connection, never from what the client sent: whether it
+  // came over TLS and the peer's IP address (an IPv4-mapped IPv6 peer as plain IPv4). Shared
+  // access signatures restrict both (`spr`, `sip`); a bearer token is accepted only over TLS.
+  bool secure = false;
+  std::string remote_address;
   std::string_view header(std::string_view name) const;
 };
 
