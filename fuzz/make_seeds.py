@@ -237,3 +237,42 @@ write("queue_sas_fuzz", "bearer", "comp=list\n\n127.0.0.1\nBearer " + b64url(
 write("queue_sas_fuzz", "bad_fields",
       "sv=20x&ss=qz&srt=q&sp=rr&st=never&se=2026-13-40&sip=1.2.3.4-1.2.3.3&spr=http&sig=%%\n"
       "q\n999.1.1.1\nBearer a.b.c.d")
+
+# --- durable_events_fuzz: a worker's episode answer, an episode request, a stored event --------
+write("durable_events_fuzz", "response_fanout", json.dumps({
+    "actions": [{"kind": "scheduleTask", "id": 1, "name": "Square", "input": "3"},
+                {"kind": "createTimer", "id": 2, "fireAt": 1750000060000},
+                {"kind": "createSubOrchestration", "id": 3, "name": "Child", "input": "{}",
+                 "instanceId": "child-1"},
+                {"kind": "sendEvent", "id": 4, "name": "Ping", "instanceId": "other",
+                 "input": "null"}],
+    "customStatus": "{\"step\":1}"}))
+write("durable_events_fuzz", "response_continue_as_new", json.dumps({
+    "actions": [{"kind": "completeOrchestration", "id": 5, "status": 2, "result": "[1,2]",
+                 "carryover": [{"kind": "eventRaised", "eventId": -1, "ts": 1750000000000,
+                                "name": "Go", "input": "true"}]}]}))
+write("durable_events_fuzz", "response_failed", json.dumps({
+    "actions": [{"kind": "completeOrchestration", "id": 1, "status": 3,
+                 "failure": {"errorType": "NonDeterminismError", "errorMessage": "x"}}]}))
+write("durable_events_fuzz", "request", json.dumps({
+    "instanceId": "order-1", "executionId": "0123456789abcdef0123456789abcdef",
+    "past": [{"kind": "orchestratorStarted", "eventId": -1, "ts": 1750000000000},
+             {"kind": "executionStarted", "eventId": -1, "ts": 1750000000000, "name": "Flow",
+              "input": "\"in\"", "instanceId": "order-1", "executionId": "e"},
+             {"kind": "taskScheduled", "eventId": 1, "ts": 1750000000001, "name": "Square",
+              "input": "3"},
+             {"kind": "executionSuspended", "eventId": -1, "ts": 1750000000002}],
+    "new": [{"kind": "orchestratorStarted", "eventId": -1, "ts": 1750000001000},
+            {"kind": "taskCompleted", "eventId": -1, "ts": 1750000001000,
+             "taskScheduledId": 1, "result": "9"},
+            {"kind": "timerFired", "eventId": -1, "taskScheduledId": 2, "fireAt": 1750000060000},
+            {"kind": "taskFailed", "eventId": -1, "taskScheduledId": 3,
+             "failure": {"errorType": "E", "errorMessage": "m"}}]}))
+write("durable_events_fuzz", "event_completed", json.dumps({
+    "kind": "executionCompleted", "eventId": 7, "ts": 1750000002000, "status": 1,
+    "result": "\"done\""}))
+# Found at once by the first run: a number out of int64 range (1e999 parses as infinity) was
+# converted to an integer field with undefined behaviour.
+write("durable_events_fuzz", "regress_number_out_of_range",
+      '{"actions":[{"kind":"createTimer","id":1e300,"fireAt":1e999}],'
+      '"past":[{"kind":"timerFired","ts":-1e999}],"new":[],"kind":"timerCreated","eventId":1e19}')

@@ -5,6 +5,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <algorithm>
 #include <chrono>
 
 #include "api/durable_events.h"
@@ -49,6 +50,22 @@ std::string control_event(const char* kind, const std::string& reason, api::Unix
   json::object o{{"kind", kind}, {"eventId", -1}, {"ts", now}};
   if (!reason.empty()) o["input"] = reason;
   return json::serialize(o);
+}
+
+// A store call as an awaitable that resumes on the I/O thread. (The submit lambda captures by
+// reference: GCC 12 destroys by-value captures of an async_initiate lambda in a coroutine
+// twice.)
+template <class T, class Submit>
+awaitable<api::QueueResult<T>> store_call(asio::io_context& io, Submit submit) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(api::QueueResult<T>)>(
+      [&io, submit = std::move(submit)](auto handler) mutable {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        submit([h, ex = io.get_executor()](api::QueueResult<T> r) {
+          auto rr = std::make_shared<api::QueueResult<T>>(std::move(r));
+          asio::post(ex, [h, rr] { (*h)(std::move(*rr)); });
+        });
+      },
+      asio::use_awaitable);
 }
 
 }  // namespace
@@ -252,17 +269,9 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
   Slot* slot = &slot_ref;
   // 1. Load the visible inbox (and the history when not cached).
   const bool with_history = !slot->cached;
-  auto loaded = co_await asio::async_initiate<const asio::use_awaitable_t<>&,
-                                              void(api::QueueResult<api::Episode>)>(
-      [this, &id, with_history](auto handler) {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        store_.load_episode(id, with_history, kMaxInbox,
-                            [h, ex = io_.get_executor()](api::QueueResult<api::Episode> r) {
-                              auto rr = std::make_shared<api::QueueResult<api::Episode>>(std::move(r));
-                              asio::post(ex, [h, rr] { (*h)(std::move(*rr)); });
-                            });
-      },
-      asio::use_awaitable);
+  auto loaded = co_await store_call<api::Episode>(io_, [&](auto cb) {
+    store_.load_episode(id, with_history, kMaxInbox, std::move(cb));
+  });
   if (!*alive || stopped_) co_return false;
   slot = slots_[id].get();
   if (!loaded) {
@@ -416,17 +425,18 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     return s;
   }());
   fresh.insert(fresh.begin(), started_event);
+  if (slot->history_bytes > app_.durable.max_history_bytes / 4 && !slot->warned) {
+    slot->warned = true;
+    log_.warn(kCategory, "orchestration history is large; consider continue_as_new",
+              {{"instanceId", id}, {"bytes", slot->history_bytes},
+               {"limit", app_.durable.max_history_bytes}});
+  }
   if (slot->history_bytes > app_.durable.max_history_bytes) {
     run_error = "the history of orchestration instance '" + id + "' holds " +
                 std::to_string(slot->history_bytes) + " bytes, over nimbus.durable.maxHistoryBytes (" +
                 std::to_string(app_.durable.max_history_bytes) +
                 "); an eternal or very long orchestration should call continue_as_new to start "
                 "over with a fresh history";
-  } else if (slot->history_bytes > app_.durable.max_history_bytes / 4 && !slot->warned) {
-    slot->warned = true;
-    log_.warn(kCategory, "orchestration history is large; consider continue_as_new",
-              {{"instanceId", id}, {"bytes", slot->history_bytes},
-               {"limit", app_.durable.max_history_bytes}});
   }
   if (!fn && run_error.empty())
     run_error = "orchestrator '" + inst.name + "' is not a function of this app (or is disabled)";
@@ -751,22 +761,17 @@ awaitable<void> Engine::run_activity(std::shared_ptr<runtime::Admission> gate,
 awaitable<void> Engine::retention_loop() {
   auto alive = alive_;
   for (;;) {
-    retention_timer_.expires_after(std::chrono::minutes(1));
+    // Every minute, or twice per retention period when that is shorter (tests use seconds).
+    auto every = std::clamp<milliseconds>(app_.durable.retention / 2, milliseconds(100),
+                                          std::chrono::minutes(1));
+    retention_timer_.expires_after(every);
     boost::system::error_code ec;
     co_await retention_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (!*alive || stopped_) co_return;
     api::InstanceQuery q;
     q.completed_before = now_ms() - app_.durable.retention.count();
-    auto n = co_await asio::async_initiate<const asio::use_awaitable_t<>&,
-                                           void(api::QueueResult<int64_t>)>(
-        [this, q](auto handler) {
-          auto h = std::make_shared<decltype(handler)>(std::move(handler));
-          store_.purge_matching(q, [h, ex = io_.get_executor()](api::QueueResult<int64_t> r) {
-            auto rr = std::make_shared<api::QueueResult<int64_t>>(std::move(r));
-            asio::post(ex, [h, rr] { (*h)(std::move(*rr)); });
-          });
-        },
-        asio::use_awaitable);
+    auto n = co_await store_call<int64_t>(
+        io_, [&](auto cb) { store_.purge_matching(q, std::move(cb)); });
     if (!*alive || stopped_) co_return;
     if (n && n.value() > 0)
       log_.info(kCategory, "purged finished orchestrations past their retention",
@@ -776,20 +781,6 @@ awaitable<void> Engine::retention_loop() {
 
 // --- management ---
 
-namespace {
-template <class T, class Submit>
-awaitable<api::QueueResult<T>> store_call(asio::io_context& io, Submit submit) {
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(api::QueueResult<T>)>(
-      [&io, submit = std::move(submit)](auto handler) mutable {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        submit([h, ex = io.get_executor()](api::QueueResult<T> r) {
-          auto rr = std::make_shared<api::QueueResult<T>>(std::move(r));
-          asio::post(ex, [h, rr] { (*h)(std::move(*rr)); });
-        });
-      },
-      asio::use_awaitable);
-}
-}  // namespace
 
 awaitable<OpResult> Engine::start_new(std::string orchestrator, std::string instance_id,
                                       std::string input, api::UnixMillis start_at) {

@@ -14,13 +14,13 @@ const BASE = "/runtime/webhooks/durabletask";
 let host;
 after(() => stopNimbus(host));
 
-function app(runLog) {
+function app(runLog, nimbusSection = {}) {
   const dir = copyApp("tests/apps/durable-native");
   // The library is built into the repo's app folder; point the copy at it.
   const lib = path.join(process.env.NIMBUS_ROOT, "tests/apps/durable-native/bin/libdurableapp.so");
   fs.writeFileSync(path.join(dir, "host.json"), JSON.stringify({
     version: "2.0",
-    nimbus: { native: { library: lib } },
+    nimbus: { native: { library: lib }, ...nimbusSection },
   }));
   fs.writeFileSync(path.join(dir, "local.settings.json"), JSON.stringify({
     IsEncrypted: false,
@@ -211,6 +211,28 @@ test("a worker killed during an episode and during an activity: the episode and 
   assert.ok(fs.existsSync(flag) && fs.existsSync(flag + ".activity"), "both crashes happened");
   assert.match(host.logs, /orchestration episode could not run; trying again/);
   await stopNimbus(host);
+});
+
+test("retention purges finished instances; a history over maxHistoryBytes fails its instance naming continue-as-new", async () => {
+  const runLog = path.join(tempDir("nimbus-durable-"), "runs.log");
+  host = await startNimbus(app(runLog, { durable: { retention: "00:00:01", maxHistoryBytes: 65536 } }));
+  try {
+  const a = api(host);
+  await a.start("FanOut", { n: 3 }, "short-lived");
+  assert.deepEqual((await finished(a, "short-lived")).json.output, { sum: 14 });
+  await waitFor(async () => (await a.status("short-lived")).status === 404,
+                { timeoutMs: 10000, what: "the finished instance to be purged after 1 s" });
+  assert.match(host.logs, /purged finished orchestrations past their retention/);
+  // 1,000 activities make a history far over 64 KiB.
+  await a.start("FanOut", { n: 1000 }, "too-big");
+  const big = await finished(a, "too-big", 60000);
+  assert.equal(big.json.runtimeStatus, "Failed");
+  assert.match(JSON.stringify(big.json.output), /maxHistoryBytes/);
+  assert.match(JSON.stringify(big.json.output), /continue_as_new/);
+  assert.match(host.logs, /orchestration history is large; consider continue_as_new/);
+  } finally {
+    await stopNimbus(host);
+  }
 });
 
 // Kills the host with SIGKILL while `count` instances run, restarts on the same data, and

@@ -7,6 +7,12 @@ namespace nimbus::storage::durable_tables {
 using api::QueueErrc;
 using api::QueueError;
 
+// Inbox and work-item numbers are AUTOINCREMENT: an EpisodeAck or ActivityAck names rows by
+// them, and a plain rowid reuses the number of a deleted last row, so a duplicate activity run
+// (or a stale episode) acknowledged a newer work item (inbox event) that took the consumed
+// one's number instead of failing (conformance suite,
+// WorkItemAndInboxNumbersAreNeverReusedAfterTheyAreConsumed). Files created before this keep
+// their tables as they are (CREATE TABLE IF NOT EXISTS).
 const char* const kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS durable_instances(
   id TEXT PRIMARY KEY,
@@ -31,14 +37,14 @@ CREATE TABLE IF NOT EXISTS durable_history(
   PRIMARY KEY(instance, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS durable_inbox(
-  seq INTEGER PRIMARY KEY,
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
   instance TEXT NOT NULL,
   visible INTEGER NOT NULL,
   event TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS durable_inbox_instance ON durable_inbox(instance, seq);
 CREATE TABLE IF NOT EXISTS durable_tasks(
-  seq INTEGER PRIMARY KEY,
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
   instance TEXT NOT NULL,
   execution_id TEXT NOT NULL,
   task_id INTEGER NOT NULL,
@@ -98,12 +104,16 @@ int64_t insert_inbox(SqliteDb& db, std::string_view instance, UnixMillis visible
 }
 
 void notice_ready(SqliteDb& db, std::string_view instance, UnixMillis visible) {
-  // One notice per instance per batch is enough when it carries the earliest time.
-  for (auto& n : db.notices)
-    if (auto* r = std::get_if<api::OrchestrationReady>(&n); r && r->instance_id == instance) {
-      r->visible_at = std::min(r->visible_at, visible);
+  // One notice per instance per batch is enough when it carries the earliest time. An earlier
+  // notice is never changed in place: it may belong to an earlier Effects of the batch, and a
+  // rollback of this Effects only truncates db.notices, so an in-place change would survive
+  // it (a rolled-back event pulled a committed notice forward; conformance suite,
+  // SqliteDurableStore.ARolledBackEffectsDoesNotChangeTheNoticesOfItsBatch). A later notice
+  // for the same instance is appended instead; SqliteEngine::notify keeps the earliest.
+  for (const auto& n : db.notices)
+    if (auto* r = std::get_if<api::OrchestrationReady>(&n);
+        r && r->instance_id == instance && r->visible_at <= visible)
       return;
-    }
   db.notices.emplace_back(api::OrchestrationReady{std::string(instance), visible});
 }
 

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <tuple>
+#include <unordered_map>
 
 #include "common/ids.h"
 #include "storage/sqlite/document_tables.h"
@@ -411,8 +412,11 @@ void SqliteEngine::notify() {
   if (!listener) return;
   // One notice per queue (the earliest time something in it becomes visible) and one per
   // container (its highest LSN): sorted by (kind, names, order key), the first of each wins.
-  // Durable notices are already one per instance (durable_tables coalesces them) and one per
-  // activity work item; they keep their order and follow.
+  // Durable notices are one per activity work item, and one per instance at its earliest time:
+  // durable_tables appends a notice for an instance only when it is earlier than the ones it
+  // has (never changing one in place, which a rolled-back Effects could not undo), so the
+  // earliest of an instance's is announced, at the place of its first. They keep their order
+  // and follow.
   auto durable = [](const api::CommitNotice& n) {
     return std::holds_alternative<api::OrchestrationReady>(n) ||
            std::holds_alternative<api::ActivityReady>(n);
@@ -439,7 +443,22 @@ void SqliteEngine::notify() {
     if (i > 0 && same(key(db.notices[i]), key(db.notices[i - 1]))) continue;
     listener(db.notices[i]);
   }
-  for (size_t i = first_durable; i < db.notices.size(); ++i) listener(db.notices[i]);
+  std::unordered_map<std::string_view, UnixMillis> earliest;
+  for (size_t i = first_durable; i < db.notices.size(); ++i)
+    if (auto* r = std::get_if<api::OrchestrationReady>(&db.notices[i])) {
+      auto [it, fresh] = earliest.try_emplace(r->instance_id, r->visible_at);
+      if (!fresh) it->second = std::min(it->second, r->visible_at);
+    }
+  for (size_t i = first_durable; i < db.notices.size(); ++i) {
+    if (auto* r = std::get_if<api::OrchestrationReady>(&db.notices[i])) {
+      auto it = earliest.find(r->instance_id);
+      if (it == earliest.end()) continue;  // announced already
+      listener(api::CommitNotice(api::OrchestrationReady{r->instance_id, it->second}));
+      earliest.erase(it);
+      continue;
+    }
+    listener(db.notices[i]);
+  }
 }
 
 void SqliteEngine::sweep() {
