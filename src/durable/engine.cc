@@ -83,6 +83,22 @@ struct Engine::Slot {
   bool warned = false;
   int failures = 0;  // consecutive episodes that could not run
   std::string fail_with;  // the next episode fails the instance with this
+  // The inbox as this engine knows it: rows from loads and from commit notices (which carry
+  // the rows they added), minus what its own episodes consumed. `complete` says it holds every
+  // visible row (a load that was not cut short, kept up by notices), so with a cached history
+  // an episode needs no read at all. A timer that comes due, a failed commit or a stale cache
+  // clears it, and the next episode reads the store again.
+  std::map<int64_t, std::string> pending;
+  bool complete = false;
+  api::InstanceState instance;  // as of the last load or commit
+
+  void forget() {
+    cached = false;
+    complete = false;
+    pending.clear();
+    history.clear();
+    history_bytes = 0;
+  }
 };
 
 Engine::Engine(asio::io_context& io, api::DurableStore& store, runtime::EffectsCommitter& effects,
@@ -147,10 +163,16 @@ void Engine::stop() {
 void Engine::notify(const api::CommitNotice& notice) {
   if (!enabled_ || stopped_) return;
   if (auto* r = std::get_if<api::OrchestrationReady>(&notice)) {
-    if (r->visible_at > now_ms())
-      add_timer(r->instance_id, r->visible_at);
-    else
-      mark_ready(r->instance_id);
+    api::UnixMillis now = now_ms();
+    auto& slot = slots_[r->instance_id];
+    if (!slot) slot = std::make_unique<Slot>();
+    for (const auto& e : r->events) {
+      if (e.visible_at <= now)
+        slot->pending.emplace(e.seq, e.event);
+      else
+        add_timer(r->instance_id, e.visible_at);  // read from the store when it comes due
+    }
+    if (r->visible_at <= now) mark_ready(r->instance_id);
   } else if (auto* a = std::get_if<api::ActivityReady>(&notice)) {
     enqueue_activity(*a);
   }
@@ -224,6 +246,8 @@ void Engine::arm_timer() {
     while (!timers_.empty() && timers_.begin()->first <= now) {
       std::string id = std::move(timers_.begin()->second);
       timers_.erase(timers_.begin());
+      // A row that became visible is not in `pending`: read the inbox.
+      if (auto it = slots_.find(id); it != slots_.end()) it->second->complete = false;
       mark_ready(id);
     }
     arm_timer();
@@ -267,37 +291,57 @@ awaitable<void> Engine::run_instance(std::shared_ptr<runtime::Admission> gate, s
 awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
   auto alive = alive_;
   Slot* slot = &slot_ref;
-  // 1. Load the visible inbox (and the history when not cached).
-  const bool with_history = !slot->cached;
-  auto loaded = co_await store_call<api::Episode>(io_, [&](auto cb) {
-    store_.load_episode(id, with_history, kMaxInbox, std::move(cb));
-  });
-  if (!*alive || stopped_) co_return false;
-  slot = slots_[id].get();
-  if (!loaded) {
-    if (loaded.error().code == api::QueueErrc::queue_not_found) {  // purged meanwhile
-      slot->cached = false;
+  // 1. The visible inbox and the instance: from memory when the history is cached and the
+  //    inbox known complete, else read (with the history when not cached).
+  api::Episode ep;
+  if (slot->cached && slot->complete) {
+    if (slot->pending.empty()) co_return false;
+    ep.instance = slot->instance;
+    for (const auto& [seq, event] : slot->pending) {
+      if (static_cast<int>(ep.inbox.size()) == kMaxInbox) break;
+      ep.inbox.push_back({seq, event});
+    }
+  } else {
+    const bool with_history = !slot->cached;
+    auto loaded = co_await store_call<api::Episode>(io_, [&](auto cb) {
+      store_.load_episode(id, with_history, kMaxInbox, std::move(cb));
+    });
+    if (!*alive || stopped_) co_return false;
+    slot = slots_[id].get();
+    if (!loaded) {
+      slot->forget();
+      if (loaded.error().code == api::QueueErrc::queue_not_found) co_return false;  // purged
+      log_.warn(kCategory, "could not load orchestration instance: " + loaded.error().message,
+                {{"instanceId", id}});
       co_return false;
     }
-    log_.warn(kCategory, "could not load orchestration instance: " + loaded.error().message,
-              {{"instanceId", id}});
-    co_return false;
+    ep = std::move(loaded.value());
+    const bool cut_short = static_cast<int>(ep.inbox.size()) >= kMaxInbox;
+    if (ep.next_visible && !cut_short) add_timer(id, ep.next_visible);
+    if (with_history) {
+      slot->history = std::move(ep.history);
+      slot->execution_id = ep.instance.execution_id;
+      slot->history_bytes = 0;
+      for (const auto& e : slot->history) slot->history_bytes += static_cast<int64_t>(e.size());
+      slot->cached = true;
+    } else if (slot->execution_id != ep.instance.execution_id) {
+      // The instance was replaced (restart, continue-as-new elsewhere): read it again.
+      slot->forget();
+      co_return true;
+    }
+    // Rows announced by notices while the read ran are kept: the union is the inbox.
+    for (auto& item : ep.inbox) slot->pending.emplace(item.seq, std::move(item.event));
+    slot->complete = !cut_short;
+    slot->instance = ep.instance;
+    ep.inbox.clear();
+    for (const auto& [seq, event] : slot->pending) {
+      if (static_cast<int>(ep.inbox.size()) == kMaxInbox) break;
+      ep.inbox.push_back({seq, event});
+    }
+    if (cut_short) slot->dirty = true;  // more is waiting: another episode right after
   }
-  api::Episode ep = std::move(loaded.value());
-  if (ep.next_visible) add_timer(id, ep.next_visible);
   if (ep.inbox.empty()) co_return false;
   auto& inst = ep.instance;
-  if (with_history) {
-    slot->history = std::move(ep.history);
-    slot->execution_id = inst.execution_id;
-    slot->history_bytes = 0;
-    for (const auto& e : slot->history) slot->history_bytes += static_cast<int64_t>(e.size());
-    slot->cached = true;
-  } else if (slot->execution_id != inst.execution_id) {
-    // The instance was replaced (restart, continue-as-new elsewhere): read it again.
-    slot->cached = false;
-    co_return true;
-  }
 
   const api::UnixMillis now = now_ms();
   api::EpisodeAck ack;
@@ -382,7 +426,7 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     auto r = co_await effects_.commit(std::move(fx));
     if (!*alive) co_return false;
     slot = slots_[id].get();
-    slot->cached = false;
+    slot->forget();  // finished (or refused): nothing to keep
     if (r) {
       metrics_.orchestration_finished(inst.name, "Terminated");
       log_.info(kCategory, "orchestration terminated", {{"instanceId", id}, {"reason", terminate_reason}});
@@ -398,14 +442,18 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
       ack.status = suspended ? api::RuntimeStatus::suspended : api::RuntimeStatus::running;
     api::Effects fx;
     auto appended = ack.history;
+    auto consumed = ack.consumed;
+    auto status = ack.status;
     fx.acknowledge(std::move(ack));
     auto r = co_await effects_.commit(std::move(fx));
     if (!*alive) co_return false;
     slot = slots_[id].get();
     if (!r) {
-      slot->cached = false;
+      slot->forget();
       co_return true;
     }
+    for (auto seq : consumed) slot->pending.erase(seq);
+    slot->instance.status = status;
     for (auto& e : appended) {
       slot->history_bytes += static_cast<int64_t>(e.size());
       slot->history.push_back(std::move(e));
@@ -593,12 +641,15 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     bool reset = ack.reset_history;
     std::string new_exec = ack.new_execution_id;
     auto status = ack.status;
+    auto consumed = ack.consumed;
+    std::optional<std::string> new_input = ack.input;
+    std::string output = ack.output, custom_status = ack.custom_status, failure = ack.failure;
     fx.acknowledge(std::move(ack));
     auto r = co_await effects_.commit(std::move(fx));
     if (!*alive) co_return;
     Slot* s = slots_[id].get();
     if (!r) {
-      s->cached = false;
+      s->forget();
       if (r.error().code == api::QueueErrc::queue_already_exists) {
         // A sub-orchestration id already running: the episode cannot commit as asked, and
         // retrying would fail the same way forever, so the next episode fails the instance
@@ -613,9 +664,16 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
       co_return;
     }
     committed = true;
+    for (auto seq : consumed) s->pending.erase(seq);
+    s->instance.status = status;
+    s->instance.output = std::move(output);
+    s->instance.custom_status = std::move(custom_status);
+    s->instance.failure = std::move(failure);
+    if (new_input) s->instance.input = *new_input;
     if (reset) {
       s->history = std::move(appended);
       s->execution_id = new_exec;
+      s->instance.execution_id = new_exec;
       s->history_bytes = 0;
       s->warned = false;
     } else {
@@ -625,8 +683,7 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
       }
     }
     if (api::is_terminal(status)) {
-      s->cached = false;
-      s->history.clear();
+      s->forget();
       s->history.shrink_to_fit();
       metrics_.orchestration_finished(inst.name, final_status);
     }
@@ -658,7 +715,7 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     auto delay = backoff(slot->failures);
     log_.warn(kCategory, "orchestration episode could not run; trying again",
               {{"instanceId", id}, {"retryInMs", delay.count()}});
-    slot->cached = false;
+    slot->forget();
     add_timer(id, now_ms() + delay.count());
     co_return false;
   }

@@ -103,18 +103,15 @@ int64_t insert_inbox(SqliteDb& db, std::string_view instance, UnixMillis visible
   return sqlite3_last_insert_rowid(db.conn);
 }
 
-void notice_ready(SqliteDb& db, std::string_view instance, UnixMillis visible) {
-  // One notice per instance per batch is enough when it carries the earliest time. An earlier
-  // notice is never changed in place: it may belong to an earlier Effects of the batch, and a
-  // rollback of this Effects only truncates db.notices, so an in-place change would survive
-  // it (a rolled-back event pulled a committed notice forward; conformance suite,
-  // SqliteDurableStore.ARolledBackEffectsDoesNotChangeTheNoticesOfItsBatch). A later notice
-  // for the same instance is appended instead; SqliteEngine::notify keeps the earliest.
-  for (const auto& n : db.notices)
-    if (auto* r = std::get_if<api::OrchestrationReady>(&n);
-        r && r->instance_id == instance && r->visible_at <= visible)
-      return;
-  db.notices.emplace_back(api::OrchestrationReady{std::string(instance), visible});
+void notice_ready(SqliteDb& db, std::string_view instance, UnixMillis visible, int64_t seq,
+                  std::string_view event) {
+  // One notice per inbox row, always appended (never changed in place: a rollback of this
+  // Effects only truncates db.notices, so an in-place change to an earlier Effects' notice
+  // would survive it; conformance suite,
+  // SqliteDurableStore.ARolledBackEffectsDoesNotChangeTheNoticesOfItsBatch).
+  // SqliteEngine::notify merges an instance's notices into one, at the earliest time.
+  db.notices.emplace_back(api::OrchestrationReady{
+      std::string(instance), visible, {api::InboxAddition{seq, visible, std::string(event)}}});
 }
 
 }  // namespace
@@ -261,7 +258,7 @@ std::variant<api::WriteReceipt, QueueError> apply(SqliteDb& db, const api::Orche
   st.step();
   UnixMillis visible = std::max(w.start_at, db.now);
   int64_t seq = insert_inbox(db, i.id, visible, w.started);
-  notice_ready(db, i.id, visible);
+  notice_ready(db, i.id, visible, seq, w.started);
   return api::WriteReceipt(api::DurableReceipt{seq});
 }
 
@@ -276,7 +273,7 @@ std::variant<api::WriteReceipt, QueueError> apply(SqliteDb& db, const api::Orche
   }
   UnixMillis visible = std::max(w.visible_at, db.now);
   int64_t seq = insert_inbox(db, w.instance_id, visible, w.event);
-  notice_ready(db, w.instance_id, visible);
+  notice_ready(db, w.instance_id, visible, seq, w.event);
   return api::WriteReceipt(api::DurableReceipt{seq});
 }
 

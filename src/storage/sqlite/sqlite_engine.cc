@@ -443,20 +443,22 @@ void SqliteEngine::notify() {
     if (i > 0 && same(key(db.notices[i]), key(db.notices[i - 1]))) continue;
     listener(db.notices[i]);
   }
-  std::unordered_map<std::string_view, UnixMillis> earliest;
-  for (size_t i = first_durable; i < db.notices.size(); ++i)
-    if (auto* r = std::get_if<api::OrchestrationReady>(&db.notices[i])) {
-      auto [it, fresh] = earliest.try_emplace(r->instance_id, r->visible_at);
-      if (!fresh) it->second = std::min(it->second, r->visible_at);
-    }
+  // An instance's notices become one, announced at the place of its first, with the earliest
+  // time and every added inbox row in order.
+  std::unordered_map<std::string_view, size_t> first;  // instance -> index of its first notice
   for (size_t i = first_durable; i < db.notices.size(); ++i) {
-    if (auto* r = std::get_if<api::OrchestrationReady>(&db.notices[i])) {
-      auto it = earliest.find(r->instance_id);
-      if (it == earliest.end()) continue;  // announced already
-      listener(api::CommitNotice(api::OrchestrationReady{r->instance_id, it->second}));
-      earliest.erase(it);
+    auto* r = std::get_if<api::OrchestrationReady>(&db.notices[i]);
+    if (!r) continue;
+    auto [it, fresh] = first.try_emplace(r->instance_id, i);
+    if (fresh) continue;
+    auto& into = std::get<api::OrchestrationReady>(db.notices[it->second]);
+    into.visible_at = std::min(into.visible_at, r->visible_at);
+    for (auto& e : r->events) into.events.push_back(std::move(e));
+    r->instance_id.clear();  // merged: not announced on its own
+  }
+  for (size_t i = first_durable; i < db.notices.size(); ++i) {
+    if (auto* r = std::get_if<api::OrchestrationReady>(&db.notices[i]); r && r->instance_id.empty())
       continue;
-    }
     listener(db.notices[i]);
   }
 }
