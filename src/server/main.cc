@@ -14,6 +14,7 @@
 #include "queue/queue_cli.h"
 #include "security/keys.h"
 #include "server/host.h"
+#include "server/scaffold.h"
 
 namespace {
 
@@ -36,6 +37,10 @@ constexpr const char* kUsage =
     "                 development key on a --host that is not loopback (refused otherwise)\n"
     "      --functions  run only the functions named (space- or comma-separated; put it\n"
     "                 after APP_DIR); an unknown name is refused\n"
+    "  nimbus init DIR --worker native|node|python\n"
+    "      Create an app folder with one HTTP function, hello (DIR must be new or empty).\n"
+    "  nimbus new NAME --template http|queue [--queue QUEUE] [DIR]\n"
+    "      Add a function to the app in DIR (default .) and print the code to add for it.\n"
     "  nimbus keys list [--data DIR | APP_DIR]\n"
     "      Show the master key and host keys.\n"
     "  nimbus queue list|create|put|peek|get|delete|clear ...\n"
@@ -137,6 +142,8 @@ int main(int argc, char** argv) {
                              : "start needs APP_DIR, the folder with host.json, before --functions");
     return nimbus::server::run_host(o);
   }
+  if (cmd == "init") return nimbus::server::run_init(argc - 1, argv + 1, self_dir());
+  if (cmd == "new") return nimbus::server::run_new(argc - 1, argv + 1);
   if (cmd == "queue") return nimbus::queue::run_cli(argc - 1, argv + 1);
   if (cmd == "docs") return nimbus::documents::run_docs_cli(argc - 1, argv + 1);
   if (cmd == "durable") return nimbus::durable::run_durable_cli(argc - 1, argv + 1);
