@@ -546,7 +546,8 @@ int run_init(int argc, char** argv, const std::string& exe_dir) {
                 << " with <prefix>/lib/cmake/Nimbus after `cmake --install <nimbus>/build/release "
                    "--prefix <prefix>`)\n";
   }
-  std::cout << "Run it:\n  nimbus start " << dir
+  // This very binary, so the line works from a build tree where nimbus is not on PATH.
+  std::cout << "Run it:\n  " << (fs::path(exe_dir) / "nimbus").string() << " start " << dir
             << "\n  curl http://127.0.0.1:7071/api/hello/ada\n";
   return 0;
 }
@@ -612,6 +613,8 @@ int run_new(int argc, char** argv) {
     std::cout << "A native app declares its functions in code, so nothing was written. Paste "
                  "this into NIMBUS_APP(app) { ... } (hello.cc), then rebuild and restart:\n\n"
               << native_snippet(tmpl, name, queue);
+    if (tmpl == "queue")
+      std::cout << "\nPut a message on it: nimbus queue put " << queue << " hello --base64\n";
     return 0;
   }
   if (!has_handler)
