@@ -10,7 +10,16 @@ import { BIN, request, runNimbus, startNimbus, stopNimbus, tempDir, waitForLog }
 
 const esc = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 const hosts = [];
-after(() => Promise.all(hosts.map(stopNimbus)));
+const made = []; // temp folders of apps, builds and the install prefix (a copy of nimbus)
+after(async () => {
+  await Promise.all(hosts.map(stopNimbus));
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+const scratch = (prefix) => {
+  const d = tempDir(prefix);
+  made.push(d);
+  return d;
+};
 async function start(app, args) {
   const host = await startNimbus(app, args);
   hosts.push(host);
@@ -18,7 +27,7 @@ async function start(app, args) {
 }
 
 function init(worker) {
-  const dir = path.join(tempDir("nimbus-init-"), `${worker}-app`);
+  const dir = path.join(scratch("nimbus-init-"), `${worker}-app`);
   const r = runNimbus(["init", dir, "--worker", worker]);
   assert.equal(r.code, 0, r.stderr);
   return { dir, out: r.stdout };
@@ -42,7 +51,7 @@ for (const worker of ["node", "python"]) {
 }
 
 test("init refuses a folder that is not empty, naming it", () => {
-  const dir = tempDir("nimbus-init-full-");
+  const dir = scratch("nimbus-init-full-");
   fs.writeFileSync(path.join(dir, "keep.txt"), "mine");
   const r = runNimbus(["init", dir, "--worker", "node"]);
   assert.equal(r.code, 1);
@@ -89,12 +98,12 @@ test("init --worker native: a missing library is named at start; CMake builds it
 });
 
 test("cmake --install: the prefix's nimbus scaffolds an app that builds against the installed package", async () => {
-  const prefix = path.join(tempDir("nimbus-prefix-"), "p");
+  const prefix = path.join(scratch("nimbus-prefix-"), "p");
   const inst = spawnSync("cmake", ["--install", path.dirname(BIN), "--prefix", prefix], { encoding: "utf8", timeout: 60000 });
   assert.equal(inst.status, 0, inst.stdout + inst.stderr);
   for (const f of ["include/nimbus/nimbus.h", "include/nimbus/durable.h", "lib/cmake/Nimbus/NimbusConfig.cmake", "bin/nimbus", "bin/nimbus-worker"])
     assert.ok(fs.existsSync(path.join(prefix, f)), f);
-  const dir = path.join(tempDir("nimbus-init-"), "installed-app");
+  const dir = path.join(scratch("nimbus-init-"), "installed-app");
   const r = spawnSync(path.join(prefix, "bin/nimbus"), ["init", dir, "--worker", "native"], { encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
   const cmakeDir = path.join(prefix, "lib/cmake/Nimbus");
