@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, test } from "node:test";
-import { BIN, request, runNimbus, startNimbus, stopNimbus, tempDir, waitForLog } from "./lib/nimbus.mjs";
+import { BIN, keys, request, runNimbus, startNimbus, stopNimbus, tempDir, waitForLog } from "./lib/nimbus.mjs";
 
 const esc = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 const hosts = [];
@@ -117,7 +117,7 @@ test("cmake --install: the prefix's nimbus scaffolds an app that builds against 
   await stopNimbus(host);
 });
 
-test("new --template queue in a node app: listed at start, and the printed code runs", async () => {
+test("new --template queue and http in a node app: listed at start, and the printed code runs", async () => {
   const { dir } = init("node");
   const n = runNimbus(["new", "orders", "--template", "queue", "--queue", "orders-in", dir]);
   assert.equal(n.code, 0, n.stderr);
@@ -131,10 +131,19 @@ test("new --template queue in a node app: listed at start, and the printed code 
   assert.equal(runNimbus(["new", "orders", "--template", "http", dir]).code, 1); // exists
   const again = runNimbus(["new", "Orders", "--template", "http", dir]);
   assert.match(again.stderr, /exists/);
+  const web = runNimbus(["new", "web", "--template", "http", dir]);
+  assert.equal(web.code, 0, web.stderr);
+  const webSnippet = web.stdout.split("\n\n")[1];
+  fs.writeFileSync(handler, fs.readFileSync(handler, "utf8").replace("const functions = {\n", `const functions = {\n${webSnippet}\n`));
 
   const host = await start(dir);
   await waitForLog(host, /"function":"orders"[^\n]*"queue":"orders-in"|"queue":"orders-in"[^\n]*"function":"orders"/);
   await saysHello(host);
+  // A new HTTP function needs a function key (authLevel function, Azure's default).
+  assert.equal((await request(host.port, "GET", "/api/web")).status, 401);
+  const w = await request(host.port, "GET", "/api/web", { headers: { "x-functions-key": keys(host).functionKeys.default } });
+  assert.equal(w.status, 200, w.body);
+  assert.equal(w.body, "web ran");
   const put = runNimbus(["queue", "put", "orders-in", "first order", "--base64",
     "--endpoint", `http://127.0.0.1:${host.queuePort}/devstoreaccount1`]);
   assert.equal(put.code, 0, put.stderr);
@@ -144,12 +153,13 @@ test("new --template queue in a node app: listed at start, and the printed code 
   await stopNimbus(host);
   const subset = await start(dir, ["--functions", "HELLO"]);
   await saysHello(subset);
-  assert.match(subset.logs, /--functions: not running orders/);
+  assert.match(subset.logs, /--functions: not running orders, web/);
+  assert.equal((await request(subset.port, "GET", "/api/web")).status, 404);
   assert.doesNotMatch(subset.logs, /"queue":"orders-in"/);
   await stopNimbus(subset);
 
   const unknown = runNimbus(["start", dir, "--port", "0", "--queue-port", "0", "--docs-port", "0",
     "--data", tempDir(), "--functions", "hello", "nope,missing"]);
   assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, /--functions: no function named nope, missing in \S+ \(its functions: hello, orders\)/);
+  assert.match(unknown.stderr, /--functions: no function named nope, missing in \S+ \(its functions: hello, orders, web\)/);
 });
