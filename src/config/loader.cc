@@ -299,7 +299,10 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
       std::error_code ec;
       if (!fs::is_regular_file(p, ec))
         return err(file, path + ".library",
-                   quoted(lib->value()) + " does not exist; build the app first (make build)");
+                   quoted(lib->value()) + " does not exist (" + p.lexically_normal().string() +
+                       "); build the app first: `cmake -S . -B build && cmake --build build` "
+                       "in an app made by `nimbus init` (its README.md), `make build` for the "
+                       "examples; or fix the path");
       spec.library = fs::weakly_canonical(p).string();
       if (auto e = int_field(n, "workerCount", file, path + ".workerCount", 1, 256,
                              spec.worker_count);

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <boost/asio.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
@@ -223,8 +224,10 @@ class Host {
   awaitable<void> start() {
     std::string error;
     if (!co_await start_workers(error)) co_return fail(error);
+    // Logged before --functions is checked: a name it refuses may be a function that failed.
+    for (const auto& e : draft_.function_errors) log_.error("Host.Startup", e);
+    if (!select_functions(error)) co_return fail(error, 2);
     app_ = std::make_shared<const config::AppSpec>(std::move(draft_));
-    for (const auto& e : app_->function_errors) log_.error("Host.Startup", e);
     if (!open_store(error)) co_return fail(error, 2);  // like every refusal on bad input
     if (!start_queue_service(error)) co_return fail(error);
     if (!start_document_service(error)) co_return fail(error);
@@ -283,6 +286,40 @@ class Host {
       if (!co_await handler_pool_->start(error)) co_return false;
     }
     co_return true;
+  }
+
+  // Phase 2b: --functions. The others are dropped from the app before it is frozen, so no
+  // trigger, route or listing sees them (as Azure's host.json "functions" list, which Core
+  // Tools' --functions sets); they are named once in the log. Runs after the workers because
+  // a native library reports its functions only then.
+  bool select_functions(std::string& error) {
+    if (options_.functions.empty()) return true;
+    auto is = [](std::string_view a, std::string_view b) { return boost::beast::iequals(a, b); };
+    std::string unknown, known, skipped;
+    for (const auto& want : options_.functions) {
+      bool found = false;
+      for (const auto& fn : draft_.functions) found = found || is(fn.name, want);
+      if (!found) unknown += (unknown.empty() ? "" : ", ") + want;
+    }
+    if (!unknown.empty()) {
+      for (const auto& fn : draft_.functions) known += (known.empty() ? "" : ", ") + fn.name;
+      error = "--functions: no function named " + unknown + " in " + draft_.root +
+              (known.empty() ? " (it has no functions)" : " (its functions: " + known + ")") +
+              "; check the spelling or the function's definition";
+      return false;
+    }
+    json::array skipped_names;
+    std::erase_if(draft_.functions, [&](const api::FunctionSpec& fn) {
+      for (const auto& want : options_.functions)
+        if (is(fn.name, want)) return false;
+      skipped += (skipped.empty() ? "" : ", ") + fn.name;
+      skipped_names.emplace_back(fn.name);
+      return true;
+    });
+    if (!skipped.empty())
+      log_.info("Host.Startup", "--functions: not running " + skipped,
+                {{"skipped", std::move(skipped_names)}});
+    return true;
   }
 
   // Phase 3: one database, one writer, every table set: the queue service, queue triggers and
