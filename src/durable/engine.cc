@@ -340,6 +340,8 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     }
     if (cut_short) slot->dirty = true;  // more is waiting: another episode right after
   }
+  // More known than one episode takes (kMaxInbox): another episode right after this one.
+  if (slot->pending.size() > ep.inbox.size()) slot->dirty = true;
   if (ep.inbox.empty()) co_return false;
   auto& inst = ep.instance;
 

@@ -71,6 +71,11 @@ test("fan-out/fan-in, chains with timers, sub-orchestrations, retries and contin
   assert.deepEqual(fan.json.output, { sum: (50 * 51 * 101) / 6 });
   assert.deepEqual(fan.json.input, { n: 50 });
 
+  // More completions than one episode takes (2,000): the fan-in spans several episodes.
+  const wide = await a.start("FanOut", { n: 3000 });
+  const w = await finished(a, wide.json.id, 60000);
+  assert.deepEqual(w.json.output, { sum: (3000 * 3001 * 6001) / 6 });
+
   const chain = await a.start("TimerChain", { steps: 5, timerMs: 30 }, "chain-1");
   assert.equal(chain.json.id, "chain-1");
   const c = await finished(a, "chain-1");
