@@ -21,6 +21,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 let faults = {};
 const stats = { calls: 0, byOutcome: {} };
 let failCounter = 0;
+let hangCounter = 0;
 const hanging = new Set();
 
 // "latency=200,status=429,fail=30,malformed,hang" -> object
@@ -34,8 +35,9 @@ function parseFaultSpec(spec) {
     else if (k === 'failstatus') out.failStatus = Number(v);
     else if (k === 'malformed') out.malformed = true;
     else if (k === 'hang') out.hang = true;
+    else if (k === 'hangpct') out.hangPercent = Number(v);
     else if (k === 'retryafter') out.retryAfter = Number(v);
-    else throw new Error(`unknown fault "${k}"; known: latency=ms, status=code, fail=percent, failstatus=code, retryafter=s, malformed, hang`);
+    else throw new Error(`unknown fault "${k}"; known: latency=ms, status=code, fail=percent, failstatus=code, retryafter=s, malformed, hang, hangpct=percent`);
   }
   return out;
 }
@@ -96,11 +98,11 @@ function count(outcome) { stats.byOutcome[outcome] = (stats.byOutcome[outcome] |
 
 // Deterministic "X % of calls": call n fails when floor(n*p/100) advances, so any window of
 // 100 calls holds exactly p failures, spread out, with no randomness to make tests flaky.
-function failsThisCall(percent) {
-  if (!(percent > 0)) return false;
-  const n = failCounter++;
+function spread(n, percent) {
   return Math.floor(((n + 1) * percent) / 100) > Math.floor((n * percent) / 100);
 }
+function failsThisCall(percent) { return percent > 0 && spread(failCounter++, percent); }
+function hangsThisCall(percent) { return percent > 0 && spread(hangCounter++, percent); }
 
 function userText(body) {
   const contents = Array.isArray(body.contents) ? body.contents : [];
@@ -131,7 +133,7 @@ async function handleGenerate(req, res, model, raw) {
   const text = userText(body);
   if (!text) { count('400'); return apiError(res, 400, 'INVALID_ARGUMENT', 'contents[].parts[].text is empty'); }
   if (f.latencyMs > 0) await new Promise((r) => setTimeout(r, f.latencyMs));
-  if (f.hang) { count('hang'); hanging.add(res); res.on('close', () => hanging.delete(res)); return; }
+  if (f.hang || hangsThisCall(f.hangPercent)) { count('hang'); hanging.add(res); res.on('close', () => hanging.delete(res)); return; }
   let status = f.status;
   if (!status && failsThisCall(f.failPercent)) status = f.failStatus || 500;
   if (status === 429) {
@@ -166,6 +168,7 @@ const server = http.createServer((req, res) => {
         const b = raw.trim() ? JSON.parse(raw) : {};
         faults = typeof b.spec === 'string' ? parseFaultSpec(b.spec) : b;
         failCounter = 0;
+        hangCounter = 0;
       } catch (e) { return apiError(res, 400, 'INVALID_ARGUMENT', `/_double/faults: ${e.message}`); }
       res.writeHead(200, { 'content-type': 'application/json' });
       return res.end(JSON.stringify({ faults }));
