@@ -142,7 +142,7 @@ TEST(ResilientModerator, HangingProviderFailsOpenWithinTheBudget) {
   EXPECT_TRUE(v.fail_open);
   EXPECT_NE(v.reason.find("timeout"), std::string::npos) << v.reason;
   // Two 100 ms attempts, a wait, and the last attempt cut to what the budget leaves.
-  EXPECT_LE(v.latency, r.total_budget + 100ms);
+  EXPECT_LE(v.latency, r.total_budget + 200ms);  // grace 50 ms + scheduling
   for (auto t : *h.provider->timeouts) EXPECT_LE(t, r.attempt_timeout);
   EXPECT_EQ(h.moderator->metrics().failures_of(FailureKind::timeout),
             static_cast<uint64_t>(v.attempts));
@@ -276,6 +276,9 @@ struct Client {
   }
 };
 
+// Fail-open must come within the budget plus the guard's 50 ms grace; another 150 ms absorbs
+// scheduling on a loaded 2-core machine (the figures measured are in src/ai/README.md).
+constexpr milliseconds kSlack{200};
 const RetryConfig kDoubleRetry{.max_attempts = 3, .base_delay = 20ms, .max_delay = 80ms,
                                .attempt_timeout = 300ms, .total_budget = 800ms};
 
@@ -303,7 +306,7 @@ TEST_F(GeminiDouble, FailOpenOn500WithinBudget) {
   EXPECT_TRUE(v.fail_open);
   EXPECT_EQ(v.attempts, 3);
   EXPECT_NE(v.reason.find("HTTP 500"), std::string::npos) << v.reason;
-  EXPECT_LE(v.latency, kDoubleRetry.total_budget + 100ms);
+  EXPECT_LE(v.latency, kDoubleRetry.total_budget + kSlack);
   RecordProperty("fail_open_latency_ms", static_cast<int>(v.latency.count()));
 }
 
@@ -313,7 +316,7 @@ TEST_F(GeminiDouble, FailOpenOnHangWithinBudget) {
   auto v = c.moderate("hello");
   EXPECT_TRUE(v.fail_open);
   EXPECT_NE(v.reason.find("timeout"), std::string::npos) << v.reason;
-  EXPECT_LE(v.latency, kDoubleRetry.total_budget + 100ms) << v.reason;
+  EXPECT_LE(v.latency, kDoubleRetry.total_budget + kSlack) << v.reason;
   RecordProperty("fail_open_latency_ms", static_cast<int>(v.latency.count()));
 }
 
