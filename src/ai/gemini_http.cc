@@ -46,6 +46,14 @@ class GeminiProvider final : public Provider {
       : io_(io), settings_(std::move(s)), endpoint_(std::move(e)),
         ssl_(asio::ssl::context::tls_client) {
     ssl_.set_default_verify_paths();
+    if (!settings_.ca_file.empty()) {
+      boost::system::error_code ec;
+      ssl_.load_verify_file(settings_.ca_file, ec);
+      if (ec)
+        throw std::invalid_argument("GEMINI_CA_FILE \"" + settings_.ca_file +
+                                    "\" cannot be loaded (" + ec.message() +
+                                    "); name a readable PEM certificate or unset it");
+    }
     ssl_.set_verify_mode(asio::ssl::verify_peer);
     target_ = endpoint_.base_path + gemini_path(settings_.model);
   }
@@ -162,7 +170,10 @@ class GeminiProvider final : public Provider {
       co_return o;
     }
     beast::ssl_stream<beast::tcp_stream> stream(ex, ssl_);
-    if (!SSL_set_tlsext_host_name(stream.native_handle(), endpoint_.host.c_str())) {
+    // SNI carries names only (RFC 6066): an address literal is sent without it.
+    boost::system::error_code not_ip;
+    asio::ip::make_address(endpoint_.host, not_ip);
+    if (not_ip && !SSL_set_tlsext_host_name(stream.native_handle(), endpoint_.host.c_str())) {
       ProviderOutcome o;
       o.detail = "TLS: the host name " + endpoint_.host + " cannot be sent as SNI";
       co_return o;

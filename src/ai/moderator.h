@@ -52,6 +52,9 @@ struct GeminiSettings {
   std::string api_key;
   std::string endpoint = "https://generativelanguage.googleapis.com";
   std::string model{"gemini-2.0-flash"};
+  // A PEM certificate the endpoint may also chain to (a private gateway, the TLS test
+  // double); the system trust store is always used as well. Empty: the system store only.
+  std::string ca_file;
 };
 
 struct ModerationSettings {
@@ -61,7 +64,7 @@ struct ModerationSettings {
 };
 
 // From app settings: GEMINI_API_KEY (absent or empty: local rules), GEMINI_ENDPOINT (http://
-// or https://host[:port][/base]), GEMINI_MODEL. Returns nullopt with *error naming the setting
+// or https://host[:port][/base]), GEMINI_MODEL, GEMINI_CA_FILE. Returns nullopt with *error naming the setting
 // and the fix when a value is unusable.
 std::optional<ModerationSettings> settings_from_app(
     const std::function<std::optional<std::string>(std::string_view)>& lookup, std::string* error);

@@ -21,7 +21,9 @@
 
 #include "ai/moderation_async.h"
 #include "ai/moderator.h"
+#include "security/tls_cert.h"
 #include "testing/run_until.h"
+#include "testing/temp_dir.h"
 
 extern char** environ;
 
@@ -194,7 +196,8 @@ TEST(BlockingModerator, LocalRulesFromAnotherThread) {
 
 class GeminiDouble : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { start({}); }
+  void start(std::vector<std::string> extra) {
     const char* root = std::getenv("NIMBUS_ROOT");
     std::string script = std::string(root ? root : NIMBUS_SOURCE_DIR) + "/tools/gemini-double/server.mjs";
     int fds[2];
@@ -203,8 +206,12 @@ class GeminiDouble : public ::testing::Test {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     posix_spawn_file_actions_addclose(&fa, fds[0]);
-    const char* argv[] = {"node", script.c_str(), "--port", "0", nullptr};
-    int rc = posix_spawnp(&pid_, "node", &fa, nullptr, const_cast<char**>(argv), environ);
+    std::vector<std::string> args{"node", script, "--port", "0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int rc = posix_spawnp(&pid_, "node", &fa, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
     if (rc != 0) {
@@ -359,6 +366,47 @@ TEST_F(GeminiDouble, WrongKeyIsAClientErrorNamingTheSetting) {
   auto v = c.moderate("hello");
   EXPECT_TRUE(v.fail_open);
   EXPECT_NE(v.reason.find("GEMINI_API_KEY"), std::string::npos) << v.reason;
+}
+
+// HTTPS: the double with a certificate made by security/tls_cert (SAN IP:127.0.0.1).
+class GeminiDoubleTls : public GeminiDouble {
+ protected:
+  void SetUp() override {
+    std::string error;
+    auto cert = nimbus::security::ensure_self_signed(dir_.path(), error);
+    ASSERT_TRUE(cert) << error;
+    files_ = cert->files;
+    start({"--tls-cert", files_.certificate, "--tls-key", files_.key});
+  }
+  nimbus::fakes::TempDir dir_{"nimbus-ai-tls-"};
+  nimbus::security::TlsFiles files_;
+};
+
+TEST_F(GeminiDoubleTls, VerifiesTheCertificateAndAnswers) {
+  auto s = settings();
+  s.endpoint = "https://127.0.0.1:" + std::to_string(port_);
+  s.ca_file = files_.certificate;
+  Client trusted(s, kDoubleRetry, kLoose);
+  auto v = trusted.moderate("I hate this");
+  EXPECT_EQ(v.status, VerdictStatus::rejected) << v.reason;
+  EXPECT_FALSE(v.fail_open);
+
+  s.ca_file.clear();  // the system store does not know the test certificate
+  Client untrusted(s, kDoubleRetry, kLoose);
+  auto w = untrusted.moderate("hello");
+  EXPECT_TRUE(w.fail_open);
+  EXPECT_NE(w.reason.find("TLS handshake"), std::string::npos) << w.reason;
+}
+
+TEST(GeminiProvider, UnreadableCaFileNamesTheSetting) {
+  asio::io_context io;
+  GeminiSettings s{.api_key = "k", .endpoint = "https://127.0.0.1:1", .ca_file = "/nonexistent.pem"};
+  try {
+    make_gemini_provider(io, s);
+    FAIL() << "expected invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("GEMINI_CA_FILE"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

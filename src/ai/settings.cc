@@ -83,6 +83,7 @@ std::optional<ModerationSettings> settings_from_app(
       }
     g.model = *m;
   }
+  if (auto ca = lookup("GEMINI_CA_FILE"); ca && !ca->empty()) g.ca_file = *ca;
   s.gemini = std::move(g);
   return s;
 }

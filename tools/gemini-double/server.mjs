@@ -5,13 +5,24 @@
 //
 //   node tools/gemini-double/server.mjs [--port N]   (0 or absent: ephemeral)
 // Prints one line `gemini-double listening <port>` on stdout once it accepts connections.
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 
 const args = process.argv.slice(2);
 let port = 0;
+let tlsCert, tlsKey;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--port') port = Number(args[++i]);
-  else { console.error(`gemini-double: unknown argument "${args[i]}"; use --port N`); process.exit(2); }
+  else if (args[i] === '--tls-cert') tlsCert = args[++i];
+  else if (args[i] === '--tls-key') tlsKey = args[++i];
+  else {
+    console.error(`gemini-double: unknown argument "${args[i]}"; use --port N [--tls-cert PEM --tls-key PEM]`);
+    process.exit(2);
+  }
+}
+if (!tlsCert !== !tlsKey) {
+  console.error('gemini-double: --tls-cert and --tls-key go together (HTTPS needs both)'); process.exit(2);
 }
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`gemini-double: --port "${port}" is not 0..65535`); process.exit(2);
@@ -155,7 +166,7 @@ async function handleGenerate(req, res, model, raw) {
   res.end(JSON.stringify(judge(text)));
 }
 
-const server = http.createServer((req, res) => {
+function onRequest(req, res) {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
@@ -179,7 +190,10 @@ const server = http.createServer((req, res) => {
     }
     apiError(res, 404, 'NOT_FOUND', `no route ${req.method} ${url.pathname}; the double serves POST /v1beta/models/{model}:generateContent`);
   });
-});
+}
+const server = tlsCert
+  ? https.createServer({ cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) }, onRequest)
+  : http.createServer(onRequest);
 // Hanging requests must not keep the double alive past a test.
 server.keepAliveTimeout = 1000;
 process.on('SIGTERM', () => { for (const r of hanging) r.destroy(); server.close(() => process.exit(0)); });
