@@ -118,6 +118,28 @@ TEST(LatencyHistogram, BucketsByUpperBound) {
   EXPECT_EQ(h.total, 4u);
 }
 
+TEST(Metrics, JsonHasCumulativeBucketsAndEveryFailureKind) {
+  ModerationMetrics m;
+  m.calls = 3;
+  m.failures[static_cast<size_t>(FailureKind::rate_limited)] = 2;
+  m.breaker_state = BreakerState::half_open;
+  m.latency.record(3ms);
+  m.latency.record(30ms);
+  m.latency.record(9000ms);
+  auto o = to_json(m);
+  EXPECT_EQ(o.at("calls").as_uint64(), 3u);
+  EXPECT_EQ(o.at("breakerState").as_string(), "half-open");
+  EXPECT_EQ(o.at("failures").as_object().size(), kFailureKinds);
+  EXPECT_EQ(o.at("failures").at("rate-limited").as_uint64(), 2u);
+  const auto& b = o.at("latencyMs").at("buckets").as_array();
+  ASSERT_EQ(b.size(), LatencyHistogram::kBoundsMs.size() + 1);
+  EXPECT_EQ(b[0].at("count").as_uint64(), 1u);                  // le 5
+  EXPECT_EQ(b[3].at("count").as_uint64(), 2u);                  // le 50
+  EXPECT_EQ(b.back().at("le").as_string(), "+Inf");
+  EXPECT_EQ(b.back().at("count").as_uint64(), 3u);
+  EXPECT_EQ(o.at("latencyMs").at("sum").as_int64(), 9033);
+}
+
 std::string model_answer(std::string_view verdict_json, std::string_view ratings = "[]",
                          std::string_view finish = "STOP") {
   boost::json::object cand{{"content", {{"role", "model"},

@@ -1,6 +1,7 @@
 #include "ai/resilience.h"
 
 #include <algorithm>
+#include <boost/json/array.hpp>
 
 namespace nimbus::ai {
 
@@ -88,6 +89,35 @@ milliseconds CircuitBreaker::retry_in(Clock::time_point now) const {
   if (state_ != BreakerState::open) return milliseconds(0);
   auto left = std::chrono::duration_cast<milliseconds>(opened_at_ + config_.open_for - now);
   return std::max(left, milliseconds(0));
+}
+
+boost::json::object to_json(const ModerationMetrics& m) {
+  boost::json::object failures;
+  for (size_t i = 0; i < kFailureKinds; ++i)
+    failures[to_string(static_cast<FailureKind>(i))] = m.failures[i];
+  boost::json::array buckets;
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < m.latency.counts.size(); ++i) {
+    cumulative += m.latency.counts[i];
+    boost::json::object b{{"count", cumulative}};
+    if (i < LatencyHistogram::kBoundsMs.size()) b["le"] = LatencyHistogram::kBoundsMs[i];
+    else b["le"] = "+Inf";
+    buckets.push_back(std::move(b));
+  }
+  return boost::json::object{
+      {"calls", m.calls},
+      {"approved", m.approved},
+      {"rejected", m.rejected},
+      {"pendingReview", m.pending_review},
+      {"attempts", m.attempts},
+      {"retries", m.retries},
+      {"failures", std::move(failures)},
+      {"failOpen", m.fail_open},
+      {"shortCircuited", m.short_circuited},
+      {"breakerState", to_string(m.breaker_state)},
+      {"breakerOpens", m.breaker_opens},
+      {"latencyMs", {{"buckets", std::move(buckets)}, {"count", m.latency.total},
+                     {"sum", m.latency.sum_ms}}}};
 }
 
 void LatencyHistogram::record(milliseconds latency) {

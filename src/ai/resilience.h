@@ -3,6 +3,7 @@
 // metrics. No clocks or randomness of their own (callers pass `now` and a uniform number), so
 // the unit tests drive them exactly; resilient_moderator.cc applies them with Asio timers.
 #include <array>
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -97,5 +98,10 @@ struct ModerationMetrics {
 
   uint64_t failures_of(FailureKind kind) const { return failures[static_cast<size_t>(kind)]; }
 };
+
+// {"calls", "approved", ..., "failures": {"timeout": n, ...}, "breakerState": "half-open",
+//  "latencyMs": {"buckets": [{"le": 5, "count": n}, ..., {"le": "+Inf", ...}], "count", "sum"}}
+// with cumulative bucket counts, as Prometheus histograms have them, so rendering is a loop.
+boost::json::object to_json(const ModerationMetrics& metrics);
 
 }  // namespace nimbus::ai
