@@ -276,3 +276,26 @@ write("durable_events_fuzz", "event_completed", json.dumps({
 write("durable_events_fuzz", "regress_number_out_of_range",
       '{"actions":[{"kind":"createTimer","id":1e300,"fireAt":1e999}],'
       '"past":[{"kind":"timerFired","ts":-1e999}],"new":[],"kind":"timerCreated","eventId":1e19}')
+
+# --- gemini_response_fuzz: generateContent answers (the public REST shapes) and model texts ---
+def _gemini(verdict=None, finish="STOP", ratings=None, prompt_block=None):
+    if prompt_block:
+        return json.dumps({"promptFeedback": {"blockReason": prompt_block, "safetyRatings": [
+            {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}]}})
+    cand = {"finishReason": finish, "index": 0, "safetyRatings": ratings or [
+        {"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE"}]}
+    if verdict is not None:
+        cand["content"] = {"role": "model", "parts": [{"text": verdict}]}
+    return json.dumps({"candidates": [cand],
+                       "usageMetadata": {"promptTokenCount": 3, "totalTokenCount": 9}})
+
+
+write("gemini_response_fuzz", "approve", _gemini(json.dumps(
+    {"decision": "approve", "categories": [{"name": "spam", "score": 0.1}], "reason": "fine"})))
+write("gemini_response_fuzz", "reject_high_rating", _gemini(json.dumps(
+    {"decision": "approve", "categories": [], "reason": "ok"}), ratings=[
+    {"category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH"}]))
+write("gemini_response_fuzz", "safety_finish", _gemini(finish="SAFETY"))
+write("gemini_response_fuzz", "prompt_blocked", _gemini(prompt_block="SAFETY"))
+write("gemini_response_fuzz", "truncated", '{"candidates":[{"content":{"parts":[{"text":"{\\"decision\\": \\"appr')
+write("gemini_response_fuzz", "model_text", '{"decision":"review","categories":[{"name":"x","score":1e999}],"reason":""}')
