@@ -276,3 +276,16 @@ write("durable_events_fuzz", "event_completed", json.dumps({
 write("durable_events_fuzz", "regress_number_out_of_range",
       '{"actions":[{"kind":"createTimer","id":1e300,"fireAt":1e999}],'
       '"past":[{"kind":"timerFired","ts":-1e999}],"new":[],"kind":"timerCreated","eventId":1e19}')
+
+
+# --- ncrontab_fuzz: a timerTrigger schedule -----------------------------------------------------
+NCRONTAB = {
+    "every_second": "*/1 * * * * *",
+    "weekdays": "0 30 9 * * MON-FRI",
+    "lists": "0-30/15 0 0 13 JAN,jul FRI",
+    "timespan": "00:05:00",
+    "five_fields": "*/15 * * * *",
+    "never": "0 0 0 30 2 *",
+}
+for name, text in NCRONTAB.items():
+    write("ncrontab_fuzz", name, text)
