@@ -35,7 +35,9 @@ describe("timerTrigger (custom handler)", () => {
     const runs = await runsOf(host, "tick", 4);
     for (let i = 1; i < runs.length; i++) {
       const gap = runs[i].start - runs[i - 1].start;
-      assert.ok(gap >= 700 && gap <= 1600, `runs one second apart, got ${gap} ms`);
+      // One run per occurrence: never two for one second; the upper bound only allows for a
+      // loaded machine.
+      assert.ok(gap >= 500 && gap <= 3000, `runs about one second apart, got ${gap} ms`);
     }
     for (const r of runs) {
       assert.equal(r.timer.IsPastDue, false);
