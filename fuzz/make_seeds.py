@@ -299,3 +299,15 @@ write("gemini_response_fuzz", "safety_finish", _gemini(finish="SAFETY"))
 write("gemini_response_fuzz", "prompt_blocked", _gemini(prompt_block="SAFETY"))
 write("gemini_response_fuzz", "truncated", '{"candidates":[{"content":{"parts":[{"text":"{\\"decision\\": \\"appr')
 write("gemini_response_fuzz", "model_text", '{"decision":"review","categories":[{"name":"x","score":1e999}],"reason":""}')
+
+# --- ncrontab_fuzz: a timerTrigger schedule -----------------------------------------------------
+NCRONTAB = {
+    "every_second": "*/1 * * * * *",
+    "weekdays": "0 30 9 * * MON-FRI",
+    "lists": "0-30/15 0 0 13 JAN,jul FRI",
+    "timespan": "00:05:00",
+    "five_fields": "*/15 * * * *",
+    "never": "0 0 0 30 2 *",
+}
+for name, text in NCRONTAB.items():
+    write("ncrontab_fuzz", name, text)

@@ -74,10 +74,20 @@ struct ActivityData {
   std::string input;
 };
 
+// One occurrence of a timerTrigger schedule: Azure's TimerInfo. Times are ISO 8601 UTC
+// strings ("" when unknown: no status kept, or the first run ever).
+struct TimerData {
+  std::string last, next, last_updated;  // ScheduleStatus
+  bool is_past_due = false;  // the occurrence is late (missed while down, or a run overran)
+  bool adjust_for_dst = false;  // Schedule.AdjustForDST: always false, schedules are UTC
+  // TimerInfo as Azure serializes it: {"Schedule":{..},"ScheduleStatus":{..}|null,"IsPastDue"}
+  std::string to_json() const;
+};
+
 // The triggering input, one alternative per trigger kind (api::TriggerKind, same order).
 using TriggerInput =
     std::variant<HttpRequestData*, const QueueMessageData*, const DocumentBatchData*,
-                 const OrchestrationData*, const ActivityData*>;
+                 const OrchestrationData*, const ActivityData*, const TimerData*>;
 
 // The value of one input binding, read before the function runs: JSON text (a document, the
 // array of a query's rows, or null when a document does not exist).
@@ -121,8 +131,12 @@ struct Invocation {
     auto* p = std::get_if<const ActivityData*>(&input);
     return p ? *p : nullptr;
   }
-  // The label logs and metrics use: "http", "queue", "cosmosDB", "orchestration", "activity"
-  // or "manual".
+  const TimerData* timer() const {
+    auto* p = std::get_if<const TimerData*>(&input);
+    return p ? *p : nullptr;
+  }
+  // The label logs and metrics use: "http", "queue", "cosmosDB", "orchestration", "activity",
+  // "timer" or "manual".
   const char* trigger_label() const { return manual ? "manual" : trigger_kind_name(kind()); }
 };
 

@@ -663,3 +663,64 @@ TEST_F(TempApp, OrchestratorsInCustomHandlersAreRefusedAndMixedAppsLoadTheirFunc
   EXPECT_NE(r.app->function_errors[0].find("Orch/function.json: orchestrationTrigger functions run in native C++ apps"),
             std::string::npos);
 }
+
+namespace {
+std::optional<nimbus::api::FunctionSpec> timer_fn(const std::string& binding, std::string& error,
+                                                  const std::map<std::string, std::string>& settings = {}) {
+  auto doc = nimbus::parse_json_text(R"({"bindings":[)" + binding + "]}", "cleanup/function.json");
+  EXPECT_TRUE(doc.value) << doc.error;
+  return parse_function("cleanup", *doc.value, "cleanup/function.json", error, settings);
+}
+}  // namespace
+
+TEST(FunctionJson, TimerTriggerDefaultsAndSettings) {
+  std::string e;
+  auto fn = timer_fn(R"({"type":"timerTrigger","direction":"in","name":"t","schedule":"0 */5 * * * *"})", e);
+  ASSERT_TRUE(fn) << e;
+  ASSERT_TRUE(fn->timer());
+  EXPECT_EQ(fn->trigger_kind(), nimbus::api::TriggerKind::timer);
+  EXPECT_FALSE(fn->timer()->run_on_startup);
+  EXPECT_TRUE(fn->timer()->use_monitor);  // period of 5 minutes >= 1 minute
+  fn = timer_fn(R"({"type":"timerTrigger","direction":"in","name":"t","schedule":"*/10 * * * * *"})", e);
+  ASSERT_TRUE(fn) << e;
+  EXPECT_FALSE(fn->timer()->use_monitor);  // every 10 s: no monitor by default, as Azure
+  fn = timer_fn(R"({"type":"timerTrigger","direction":"in","name":"t","schedule":"%EVERY%",
+                   "runOnStartup":true,"useMonitor":true})", e, {{"EVERY", "00:00:02"}});
+  ASSERT_TRUE(fn) << e;
+  EXPECT_TRUE(fn->timer()->schedule.is_interval());
+  EXPECT_TRUE(fn->timer()->run_on_startup);
+  EXPECT_TRUE(fn->timer()->use_monitor);
+}
+
+TEST(FunctionJson, TimerTriggerErrorsNameFileBindingExpressionAndFix) {
+  struct Case {
+    const char* binding;
+    std::map<std::string, std::string> settings;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {R"({"type":"timerTrigger","direction":"in","name":"t"})", {},
+       "cleanup/function.json: bindings[0].schedule: is required: an NCRONTAB expression"},
+      {R"({"type":"timerTrigger","direction":"in","name":"t","schedule":"0 61 * * * *"})", {},
+       "cleanup/function.json: bindings[0].schedule: \"0 61 * * * *\" field 2 (minute) \"61\": 61 "
+       "is out of range 0-59"},
+      {R"({"type":"timerTrigger","direction":"in","name":"t","schedule":"%S%"})", {{"S", "* * *"}},
+       "bindings[0].schedule: \"%S%\" (= \"* * *\") has 3 fields; NCRONTAB needs 6"},
+      {R"({"type":"timerTrigger","direction":"in","name":"t","schedule":"%MISSING%"})", {},
+       "bindings[0].schedule: \"%MISSING%\" names an app setting that does not exist"},
+      {R"({"type":"timerTrigger","direction":"in","name":"t","schedule":"0 0 0 * * *",
+           "runOnStartup":"yes"})", {},
+       "bindings[0].runOnStartup: must be true or false"},
+      {R"({"type":"timerTrigger","direction":"in","name":"t","schedule":"0 0 0 * * *"})",
+       {{"WEBSITE_TIME_ZONE", "Pacific Standard Time"}},
+       "WEBSITE_TIME_ZONE is set (\"Pacific Standard Time\"), but Nimbus evaluates timer schedules "
+       "in UTC only"},
+      {R"({"type":"timerTrigger","direction":"out","name":"t","schedule":"0 0 0 * * *"})", {},
+       "a timerTrigger binding must have direction \"in\""},
+  };
+  for (const auto& c : cases) {
+    std::string e;
+    EXPECT_FALSE(timer_fn(c.binding, e, c.settings)) << c.binding;
+    EXPECT_NE(e.find(c.expect), std::string::npos) << c.binding << "\n got: " << e;
+  }
+}

@@ -17,6 +17,7 @@
 #include "common/ids.h"
 #include "storage/sqlite/document_tables.h"
 #include "storage/sqlite/durable_tables.h"
+#include "storage/sqlite/timer_tables.h"
 #include "storage/sqlite/queue_tables.h"
 #include "storage/sqlite/sqlite_db.h"
 
@@ -29,7 +30,7 @@ namespace {
 
 // The schema of every table set on the engine, created at open when missing.
 const char* const kTableSets[] = {queue_tables::kSchema, document_tables::kSchema,
-                                  durable_tables::kSchema};
+                                  durable_tables::kSchema, timer_tables::kSchema};
 
 QueueError err(QueueErrc code, std::string message) { return QueueError{code, std::move(message)}; }
 
