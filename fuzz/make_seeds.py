@@ -200,3 +200,114 @@ for name, doc in CH.items():
     write("custom_handler_fuzz", name, "200\n" + json.dumps(doc))
 write("custom_handler_fuzz", "failed_500", '500\n{"Logs":["crashed"],"Outputs":{}}')
 write("custom_handler_fuzz", "not_json", "200\n<html>oops</html>")
+
+# --- queue_sas_fuzz: query string, queue name, client IP, Authorization value ----------------
+def sas_sig(string_to_sign):
+    mac = hmac.new(base64.b64decode(DEV_KEY), string_to_sign.encode(), hashlib.sha256).digest()
+    return urllib.parse.quote(base64.b64encode(mac).decode(), safe="")
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+ACCOUNT_STS = (f"{DEV_ACCOUNT}\nrwdlacup\nq\nsco\n2026-01-01T00:00:00Z\n2026-12-31T23:59:59Z\n"
+               "0.0.0.0-255.255.255.255\nhttps,http\n2019-02-02\n")
+write("queue_sas_fuzz", "account_sas", (
+    "sv=2019-02-02&ss=q&srt=sco&spr=https%2Chttp&st=2026-01-01T00%3A00%3A00Z"
+    "&se=2026-12-31T23%3A59%3A59Z&sip=0.0.0.0-255.255.255.255&sp=rwdlacup&sig="
+    + sas_sig(ACCOUNT_STS) + "&comp=list\n\n127.0.0.1\n"))
+SCOPED_STS = f"{DEV_ACCOUNT}\nrl\nbq\ns\n\n2026-12-31\n\n\n2025-05-05\nscope\n"
+write("queue_sas_fuzz", "account_sas_ses", (
+    "sv=2025-05-05&ss=bq&srt=s&sp=rl&se=2026-12-31&ses=scope&sig=" + sas_sig(SCOPED_STS)
+    + "\n\n10.1.2.3\n"))
+QUEUE_STS = (f"raup\n2026-01-01T00:00Z\n2026-12-31T23:59:59Z\n/queue/{DEV_ACCOUNT}/orders\n\n"
+             "10.0.0.1-10.0.0.9\nhttps\n2016-05-31")
+write("queue_sas_fuzz", "service_sas", (
+    "sv=2016-05-31&spr=https&st=2026-01-01T00%3A00Z&se=2026-12-31T23%3A59%3A59Z"
+    "&sip=10.0.0.1-10.0.0.9&sp=raup&sig=" + sas_sig(QUEUE_STS) + "&peekonly=true\norders\n"
+    "10.0.0.5\n"))
+SI_STS = f"\n\n\n/queue/{DEV_ACCOUNT}/orders\npolicy-1\n\n\n2026-04-06"
+write("queue_sas_fuzz", "stored_policy", (
+    "sv=2026-04-06&si=policy-1&sig=" + sas_sig(SI_STS) + "&popreceipt=AAAA\norders\n::1\n"))
+write("queue_sas_fuzz", "bearer", "comp=list\n\n127.0.0.1\nBearer " + b64url(
+    {"alg": "none", "typ": "JWT"}) + "." + b64url(
+    {"iss": "https://sts.windows.net/tenant/", "aud": ["https://storage.azure.com"],
+     "nbf": 1770000000, "exp": 1790000000, "iat": 1770000000, "tid": "tenant"}) + ".")
+write("queue_sas_fuzz", "bad_fields",
+      "sv=20x&ss=qz&srt=q&sp=rr&st=never&se=2026-13-40&sip=1.2.3.4-1.2.3.3&spr=http&sig=%%\n"
+      "q\n999.1.1.1\nBearer a.b.c.d")
+
+# --- durable_events_fuzz: a worker's episode answer, an episode request, a stored event --------
+write("durable_events_fuzz", "response_fanout", json.dumps({
+    "actions": [{"kind": "scheduleTask", "id": 1, "name": "Square", "input": "3"},
+                {"kind": "createTimer", "id": 2, "fireAt": 1750000060000},
+                {"kind": "createSubOrchestration", "id": 3, "name": "Child", "input": "{}",
+                 "instanceId": "child-1"},
+                {"kind": "sendEvent", "id": 4, "name": "Ping", "instanceId": "other",
+                 "input": "null"}],
+    "customStatus": "{\"step\":1}"}))
+write("durable_events_fuzz", "response_continue_as_new", json.dumps({
+    "actions": [{"kind": "completeOrchestration", "id": 5, "status": 2, "result": "[1,2]",
+                 "carryover": [{"kind": "eventRaised", "eventId": -1, "ts": 1750000000000,
+                                "name": "Go", "input": "true"}]}]}))
+write("durable_events_fuzz", "response_failed", json.dumps({
+    "actions": [{"kind": "completeOrchestration", "id": 1, "status": 3,
+                 "failure": {"errorType": "NonDeterminismError", "errorMessage": "x"}}]}))
+write("durable_events_fuzz", "request", json.dumps({
+    "instanceId": "order-1", "executionId": "0123456789abcdef0123456789abcdef",
+    "past": [{"kind": "orchestratorStarted", "eventId": -1, "ts": 1750000000000},
+             {"kind": "executionStarted", "eventId": -1, "ts": 1750000000000, "name": "Flow",
+              "input": "\"in\"", "instanceId": "order-1", "executionId": "e"},
+             {"kind": "taskScheduled", "eventId": 1, "ts": 1750000000001, "name": "Square",
+              "input": "3"},
+             {"kind": "executionSuspended", "eventId": -1, "ts": 1750000000002}],
+    "new": [{"kind": "orchestratorStarted", "eventId": -1, "ts": 1750000001000},
+            {"kind": "taskCompleted", "eventId": -1, "ts": 1750000001000,
+             "taskScheduledId": 1, "result": "9"},
+            {"kind": "timerFired", "eventId": -1, "taskScheduledId": 2, "fireAt": 1750000060000},
+            {"kind": "taskFailed", "eventId": -1, "taskScheduledId": 3,
+             "failure": {"errorType": "E", "errorMessage": "m"}}]}))
+write("durable_events_fuzz", "event_completed", json.dumps({
+    "kind": "executionCompleted", "eventId": 7, "ts": 1750000002000, "status": 1,
+    "result": "\"done\""}))
+# Found at once by the first run: a number out of int64 range (1e999 parses as infinity) was
+# converted to an integer field with undefined behaviour.
+write("durable_events_fuzz", "regress_number_out_of_range",
+      '{"actions":[{"kind":"createTimer","id":1e300,"fireAt":1e999}],'
+      '"past":[{"kind":"timerFired","ts":-1e999}],"new":[],"kind":"timerCreated","eventId":1e19}')
+
+# --- gemini_response_fuzz: generateContent answers (the public REST shapes) and model texts ---
+def _gemini(verdict=None, finish="STOP", ratings=None, prompt_block=None):
+    if prompt_block:
+        return json.dumps({"promptFeedback": {"blockReason": prompt_block, "safetyRatings": [
+            {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}]}})
+    cand = {"finishReason": finish, "index": 0, "safetyRatings": ratings or [
+        {"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE"}]}
+    if verdict is not None:
+        cand["content"] = {"role": "model", "parts": [{"text": verdict}]}
+    return json.dumps({"candidates": [cand],
+                       "usageMetadata": {"promptTokenCount": 3, "totalTokenCount": 9}})
+
+
+write("gemini_response_fuzz", "approve", _gemini(json.dumps(
+    {"decision": "approve", "categories": [{"name": "spam", "score": 0.1}], "reason": "fine"})))
+write("gemini_response_fuzz", "reject_high_rating", _gemini(json.dumps(
+    {"decision": "approve", "categories": [], "reason": "ok"}), ratings=[
+    {"category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH"}]))
+write("gemini_response_fuzz", "safety_finish", _gemini(finish="SAFETY"))
+write("gemini_response_fuzz", "prompt_blocked", _gemini(prompt_block="SAFETY"))
+write("gemini_response_fuzz", "truncated", '{"candidates":[{"content":{"parts":[{"text":"{\\"decision\\": \\"appr')
+write("gemini_response_fuzz", "model_text", '{"decision":"review","categories":[{"name":"x","score":1e999}],"reason":""}')
+
+# --- ncrontab_fuzz: a timerTrigger schedule -----------------------------------------------------
+NCRONTAB = {
+    "every_second": "*/1 * * * * *",
+    "weekdays": "0 30 9 * * MON-FRI",
+    "lists": "0-30/15 0 0 13 JAN,jul FRI",
+    "timespan": "00:05:00",
+    "five_fields": "*/15 * * * *",
+    "never": "0 0 0 30 2 *",
+}
+for name, text in NCRONTAB.items():
+    write("ncrontab_fuzz", name, text)

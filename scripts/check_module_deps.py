@@ -16,8 +16,12 @@ ALLOWED = {
     "observability": {"common"},
     "http": {"api", "common"},
     "security": {"api", "common"},
+    # ai: moderation providers and their resilience (src/ai/README.md); http/security for the
+    # host-side wiring to come (routes, keys), not used yet.
+    "ai": {"api", "common", "http", "security"},
     "storage": {"api", "common"},
-    "queue": {"api", "common", "http", "storage"},
+    # security: nimbus-queue-server --tls generates its TLS certificate (security/tls_cert.h).
+    "queue": {"api", "common", "http", "storage", "security"},
     "bindings": {"api", "common", "queue"},
     "config": {"api", "common", "http", "bindings"},
     "runtime": {"api", "common", "observability"},

@@ -44,6 +44,8 @@
 //   destroyed then (its locals' destructors run); the next episode replays it from the start.
 // - Orchestrators end with `co_return <JSON text>;` (`co_return "";` for null output). Falling
 //   off the end of a coroutine without co_return is undefined behaviour in C++.
+// - GCC 12 rejects a braced temporary inside a co_await expression ("array used as
+//   initializer"): name the vector first, then `co_await when_all(tasks)`.
 //
 // Header-only, standard library only (plus <cxxabi.h> when present, for exception type names).
 #include <algorithm>
@@ -315,7 +317,10 @@ class WhenAll {
 // The awaiter of when_any: the index of the first task to complete (successfully or not).
 class WhenAny {
  public:
-  explicit WhenAny(std::vector<StatePtr> states) : states_(std::move(states)) {}
+  explicit WhenAny(std::vector<StatePtr> states) : states_(std::move(states)) {
+    // Would wait forever: better a clear failure of the orchestration.
+    if (states_.empty()) throw std::invalid_argument("when_any needs at least one task");
+  }
   bool await_ready() const noexcept { return first_done() < states_.size(); }
   void await_suspend(std::coroutine_handle<> waiter) {
     auto fired = std::make_shared<bool>(false);
@@ -353,8 +358,9 @@ detail::WhenAll<T> when_all(const std::vector<Task<T>>& tasks) {
 
 // Races tasks of any kinds: `size_t i = co_await when_any(event, timer);` gives the index of
 // the first to complete (the lowest index if several already were). It never throws: await
-// the winner itself for its result or failure. The losers keep running (a durable timer still
-// fires later, unobserved; an event wait still takes the next event of its name).
+// the winner itself for its result or failure. The losers keep running: a durable timer still
+// fires later, unobserved; an event wait still takes the next event of its name while its task
+// is held (drop the task to give up the wait).
 template <class... Ts>
 detail::WhenAny when_any(const Task<Ts>&... tasks) {
   return detail::WhenAny(std::vector<detail::StatePtr>{tasks.state()...});
@@ -425,7 +431,8 @@ class OrchestrationContext {
     return create_timer(now() + std::chrono::duration_cast<Clock::duration>(delay));
   }
   // The next event raised to this instance under `name` (case-insensitive), JSON text. Events
-  // that arrived before anyone waited are kept and handed out in arrival order.
+  // that arrived before anyone waited are kept and handed out in arrival order; an event goes
+  // to the oldest wait whose task still exists (a dropped task gives up its wait).
   Task<std::string> wait_for_external_event(std::string_view name);
   // Fire and forget: raises an event on another instance.
   void send_event(std::string instance_id, std::string name, std::string input = "null") {
@@ -811,11 +818,19 @@ inline void OrchestrationContext::completed(const HistoryEvent& e, Action::Kind 
 inline void OrchestrationContext::event_raised(const HistoryEvent& e) {
   if (!finished_) {
     auto it = event_waiters_.find(detail::lower_ascii(e.name));
-    if (it != event_waiters_.end() && !it->second.empty()) {
-      auto state = std::move(it->second.front());
-      it->second.pop_front();
-      state->complete(e.input);
-      return;
+    if (it != event_waiters_.end()) {
+      auto& waiters = it->second;
+      // A wait whose task the orchestrator no longer holds (say, one that lost a when_any
+      // against a timer in an earlier loop turn) can never be observed: giving it the event
+      // would lose the event. Only this queue holds such a task. Deterministic, as the
+      // code's lifetimes are the same on every replay.
+      while (!waiters.empty() && waiters.front().use_count() == 1) waiters.pop_front();
+      if (!waiters.empty()) {
+        auto state = std::move(waiters.front());
+        waiters.pop_front();
+        state->complete(e.input);
+        return;
+      }
     }
   }
   unconsumed_events_.push_back(e);

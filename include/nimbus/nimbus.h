@@ -18,6 +18,10 @@
 //                     [](const nimbus::DocumentBatch& batch, nimbus::Context& ctx) {
 //                       for (const auto& doc : batch.documents) ctx.log(doc);
 //                     });
+//     app.timer("cleanup", {.schedule = "0 */5 * * * *"},  // NCRONTAB, UTC: every 5 minutes
+//               [](const nimbus::TimerInfo& timer, nimbus::Context& ctx) {
+//                 if (timer.is_past_due) ctx.log("running late");
+//               });
 //     // Durable orchestrations (coroutines; include <nimbus/durable.h>):
 //     app.orchestrator("Hello", [](nimbus::durable::OrchestrationContext& ctx)
 //                                   -> nimbus::durable::Orchestration {
@@ -46,7 +50,7 @@
 
 namespace nimbus {
 
-inline constexpr int kSdkVersion = 5;
+inline constexpr int kSdkVersion = 6;  // 6: app.timer (App::Function grew)
 
 enum class AuthLevel { anonymous, function, admin };
 
@@ -114,6 +118,16 @@ struct QueueMessage {
 struct DocumentBatch {
   std::vector<std::string> documents;
   std::string json;
+};
+
+// One occurrence of a timer function's schedule (Azure's TimerInfo). Times are ISO 8601 UTC,
+// "" when unknown (no schedule status without use_monitor, or the first run ever).
+struct TimerInfo {
+  bool is_past_due = false;  // late: missed while the host was down, or a run overran it
+  std::string last;          // ScheduleStatus.Last: the occurrence that ran before
+  std::string next;          // ScheduleStatus.Next: the occurrence this run stands for
+  std::string last_updated;  // ScheduleStatus.LastUpdated
+  std::string json;          // the whole TimerInfo as JSON, as custom handlers get it
 };
 
 // Per-invocation context: ids, the function's log lines (attached to the invocation's log
@@ -218,6 +232,8 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&, Context&)>;
 using QueueHandler = std::function<void(const QueueMessage&, Context&)>;
 // Throwing fails the batch: it is retried (never skipped silently), as the trigger's docs say.
 using ChangeFeedHandler = std::function<void(const DocumentBatch&, Context&)>;
+// Throwing fails that run only; the next occurrence runs as scheduled (no retry, as in Azure).
+using TimerHandler = std::function<void(const TimerInfo&, Context&)>;
 // An activity of durable orchestrations: JSON text in (the orchestrator's input for it), JSON
 // text out (its result; "" means null). Throwing fails the activity: the orchestrator sees a
 // failed task, which its retry options may retry. Runs at least once per scheduling.
@@ -297,6 +313,20 @@ struct ChangeFeedOptions {
   std::vector<DocumentInput> document_inputs;
 };
 
+// A timerTrigger: `schedule` is NCRONTAB with seconds ("0 */5 * * * *"), five fields, or a
+// TimeSpan ("00:05:00"); "%Setting%" reads it from an app setting. Always UTC. One run at a
+// time. `run_on_startup` also runs it when the host starts. `use_monitor` keeps the schedule
+// status in the store so an occurrence missed while the host was down runs once at start with
+// is_past_due; unset means Azure's default: on when the schedule's period is a minute or more.
+struct TimerOptions {
+  std::string schedule;
+  bool run_on_startup = false;
+  int use_monitor = -1;  // -1: default, 0: off, 1: on
+  std::vector<QueueOutput> outputs;
+  std::vector<DocumentOutput> document_outputs;
+  std::vector<DocumentInput> document_inputs;
+};
+
 // An activity's bindings: outputs commit with the activity's result, atomically.
 struct ActivityOptions {
   std::vector<QueueOutput> outputs;
@@ -317,6 +347,8 @@ class App {
     OrchestratorHandler orchestrator_handler;  // set for orchestrators
     ActivityOptions activity;
     ActivityHandler activity_handler;  // set for activities
+    TimerOptions timer;
+    TimerHandler timer_handler;  // set for timer functions
   };
 
   App& http(std::string name, HttpOptions options, HttpHandler handler) {
@@ -364,6 +396,14 @@ class App {
   }
   App& activity(std::string name, ActivityHandler handler) {
     return activity(std::move(name), {}, std::move(handler));
+  }
+  App& timer(std::string name, TimerOptions options, TimerHandler handler) {
+    Function f;
+    f.name = std::move(name);
+    f.timer = std::move(options);
+    f.timer_handler = std::move(handler);
+    functions_.push_back(std::move(f));
+    return *this;
   }
   const std::vector<Function>& functions() const { return functions_; }
   const Function* find(std::string_view name) const {

@@ -29,7 +29,12 @@ int64_t num(const json::object& o, std::string_view key, int64_t fallback) {
   if (auto* v = o.if_contains(key)) {
     if (v->is_int64()) return v->as_int64();
     if (v->is_uint64()) return static_cast<int64_t>(v->as_uint64());
-    if (v->is_double()) return static_cast<int64_t>(v->as_double());
+    // A double out of int64's range (1e300, or 1e999, which parses as infinity) is not a
+    // value of these fields; converting it is undefined behaviour (durable_events_fuzz).
+    if (v->is_double()) {
+      double d = v->as_double();
+      return d >= -0x1p63 && d < 0x1p63 ? static_cast<int64_t>(d) : fallback;
+    }
   }
   return fallback;
 }
@@ -209,6 +214,14 @@ bool decode_request(std::string_view text, OrchestratorRequest& out, std::string
       return false;
     }
     for (const auto& e : a->as_array()) {
+      // Terminate, suspend and resume are carried out by the host; they stay in the history
+      // (the management API shows them) but are not events the SDK replays.
+      if (auto* o = e.if_object()) {
+        auto kind = str(*o, "kind");
+        if (kind == "executionSuspended" || kind == "executionResumed" ||
+            kind == "executionTerminated")
+          continue;
+      }
       HistoryEvent ev;
       if (!from_json(e, ev, error)) return false;
       list->push_back(std::move(ev));

@@ -104,9 +104,18 @@ struct ActivityAck {
 // --- commit notices ---
 
 // An instance has inbox events, visible from `visible_at`.
+// `events` are the inbox rows this commit added for the instance (sequence number, visible
+// time, event), in order, so an engine holding the instance's state in memory can run its next
+// episode without reading the inbox back.
+struct InboxAddition {
+  int64_t seq = 0;
+  UnixMillis visible_at = 0;
+  std::string event;
+};
 struct OrchestrationReady {
   std::string instance_id;
   UnixMillis visible_at = 0;
+  std::vector<InboxAddition> events;
 };
 // A new activity work item (everything needed to run it, so no read is needed).
 struct ActivityReady {

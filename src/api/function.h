@@ -17,6 +17,8 @@
 
 #include <boost/json/object.hpp>
 
+#include "common/ncrontab.h"
+
 namespace nimbus::api {
 
 enum class AuthLevel { anonymous, function, admin };
@@ -73,11 +75,23 @@ struct OrchestrationTriggerSpec {};
 // orchestration schedules, its JSON input in, its JSON result out.
 struct ActivityTriggerSpec {};
 
+// function.json "timerTrigger" (native SDK app.timer): fires at each occurrence of its
+// schedule, UTC, one run at a time. `schedule` is parsed at load (settings resolved), so a
+// bad expression never reaches the trigger.
+struct TimerTriggerSpec {
+  TimerSchedule schedule;
+  bool run_on_startup = false;  // runOnStartup (Azure: false)
+  // useMonitor: the schedule status (last, next) is kept in the store, so an occurrence missed
+  // while the host was down runs once at start, past due. Azure's default: on when the
+  // schedule's period is at least a minute.
+  bool use_monitor = true;
+};
+
 using TriggerSpec = std::variant<HttpTriggerSpec, QueueTriggerSpec, DocumentTriggerSpec,
-                                 OrchestrationTriggerSpec, ActivityTriggerSpec>;
+                                 OrchestrationTriggerSpec, ActivityTriggerSpec, TimerTriggerSpec>;
 // TriggerSpec's alternatives, in order.
-enum class TriggerKind { http, queue, document, orchestration, activity };
-// "http", "queue", "cosmosDB", "orchestration", "activity"
+enum class TriggerKind { http, queue, document, orchestration, activity, timer };
+// "http", "queue", "cosmosDB", "orchestration", "activity", "timer"
 const char* trigger_kind_name(TriggerKind kind);
 
 // --- output bindings ---
@@ -163,6 +177,7 @@ struct FunctionSpec {
   const DocumentTriggerSpec* documents() const { return std::get_if<DocumentTriggerSpec>(&trigger); }
   bool orchestrator() const { return std::holds_alternative<OrchestrationTriggerSpec>(trigger); }
   bool activity() const { return std::holds_alternative<ActivityTriggerSpec>(trigger); }
+  const TimerTriggerSpec* timer() const { return std::get_if<TimerTriggerSpec>(&trigger); }
   const InputBinding* input(std::string_view binding) const {
     for (const auto& i : inputs)
       if (i.name == binding) return &i;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include <boost/json.hpp>
+
 namespace nimbus::api {
 
 std::string_view HttpRequestData::header(std::string_view name) const {
@@ -15,6 +17,19 @@ std::string_view HttpRequestData::header(std::string_view name) const {
     if (eq) return v;
   }
   return {};
+}
+
+std::string TimerData::to_json() const {
+  namespace json = boost::json;
+  json::object o;
+  o["Schedule"] = json::object{{"AdjustForDST", adjust_for_dst}};
+  // Azure gives ScheduleStatus null when no status is kept (useMonitor false).
+  if (last.empty() && next.empty() && last_updated.empty())
+    o["ScheduleStatus"] = nullptr;
+  else
+    o["ScheduleStatus"] = json::object{{"Last", last}, {"Next", next}, {"LastUpdated", last_updated}};
+  o["IsPastDue"] = is_past_due;
+  return json::serialize(o);
 }
 
 const char* auth_level_name(AuthLevel level) {
@@ -33,6 +48,7 @@ const char* trigger_kind_name(TriggerKind kind) {
     case TriggerKind::document: return "cosmosDB";
     case TriggerKind::orchestration: return "orchestration";
     case TriggerKind::activity: return "activity";
+    case TriggerKind::timer: return "timer";
   }
   return "unknown";
 }

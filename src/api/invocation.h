@@ -28,6 +28,11 @@ struct HttpRequestData {
   const FunctionSpec* function = nullptr;
   Headers headers;
   std::string body;
+  // Set by the HTTP server from the connection, never from what the client sent: whether it
+  // came over TLS and the peer's IP address (an IPv4-mapped IPv6 peer as plain IPv4). Shared
+  // access signatures restrict both (`spr`, `sip`); a bearer token is accepted only over TLS.
+  bool secure = false;
+  std::string remote_address;
   std::string_view header(std::string_view name) const;
 };
 
@@ -69,10 +74,20 @@ struct ActivityData {
   std::string input;
 };
 
+// One occurrence of a timerTrigger schedule: Azure's TimerInfo. Times are ISO 8601 UTC
+// strings ("" when unknown: no status kept, or the first run ever).
+struct TimerData {
+  std::string last, next, last_updated;  // ScheduleStatus
+  bool is_past_due = false;  // the occurrence is late (missed while down, or a run overran)
+  bool adjust_for_dst = false;  // Schedule.AdjustForDST: always false, schedules are UTC
+  // TimerInfo as Azure serializes it: {"Schedule":{..},"ScheduleStatus":{..}|null,"IsPastDue"}
+  std::string to_json() const;
+};
+
 // The triggering input, one alternative per trigger kind (api::TriggerKind, same order).
 using TriggerInput =
     std::variant<HttpRequestData*, const QueueMessageData*, const DocumentBatchData*,
-                 const OrchestrationData*, const ActivityData*>;
+                 const OrchestrationData*, const ActivityData*, const TimerData*>;
 
 // The value of one input binding, read before the function runs: JSON text (a document, the
 // array of a query's rows, or null when a document does not exist).
@@ -116,8 +131,12 @@ struct Invocation {
     auto* p = std::get_if<const ActivityData*>(&input);
     return p ? *p : nullptr;
   }
-  // The label logs and metrics use: "http", "queue", "cosmosDB", "orchestration", "activity"
-  // or "manual".
+  const TimerData* timer() const {
+    auto* p = std::get_if<const TimerData*>(&input);
+    return p ? *p : nullptr;
+  }
+  // The label logs and metrics use: "http", "queue", "cosmosDB", "orchestration", "activity",
+  // "timer" or "manual".
   const char* trigger_label() const { return manual ? "manual" : trigger_kind_name(kind()); }
 };
 

@@ -91,7 +91,7 @@ TEST(Outputs, QueueValuesBecomePutsInOrderEncodedAsTheTriggerDecodes) {
   inv.function = &fn;
   inv.input = &req;
   api::Effects fx;
-  ASSERT_EQ(add_output_writes(inv, {{"out", "a"}, {"out", "b"}}, {"acct", true}, fx), "");
+  ASSERT_EQ(add_output_writes(inv, {{"out", "a"}, {"out", "b"}}, {"acct", true, {}}, fx), "");
   ASSERT_EQ(fx.writes.size(), 2u);
   const auto& put = std::get<api::QueuePut>(fx.writes[1]).message;
   EXPECT_EQ(put.queue.account, "acct");
@@ -110,15 +110,15 @@ TEST(Outputs, RefusesUndeclaredBindingsInvalidTargetsAndOversizedValues) {
   inv.function = &fn;
   inv.input = &req;
   api::Effects fx;
-  auto e = add_output_writes(inv, {{"audit", "x"}}, {"acct", true}, fx);
+  auto e = add_output_writes(inv, {{"audit", "x"}}, {"acct", true, {}}, fx);
   EXPECT_NE(e.find("\"audit\""), std::string::npos) << e;
   EXPECT_NE(e.find("does not declare"), std::string::npos) << e;
-  e = add_output_writes(inv, {{"out", "x"}}, {"acct", true}, fx);
+  e = add_output_writes(inv, {{"out", "x"}}, {"acct", true, {}}, fx);
   EXPECT_NE(e.find("Not_A_Queue"), std::string::npos) << e;
   req.params = {{"kind", "fine"}};
-  e = add_output_writes(inv, {{"out", std::string(64 * 1024, 'x')}}, {"acct", true}, fx);
+  e = add_output_writes(inv, {{"out", std::string(64 * 1024, 'x')}}, {"acct", true, {}}, fx);
   EXPECT_NE(e.find("after base64 encoding"), std::string::npos) << e;
-  e = add_output_writes(inv, {{"res", "x"}}, {"acct", true}, fx);
+  e = add_output_writes(inv, {{"res", "x"}}, {"acct", true, {}}, fx);
   EXPECT_NE(e.find("HTTP response"), std::string::npos) << e;
 }
 
@@ -131,7 +131,7 @@ TEST(Outputs, DocumentValuesBecomeUpsertsOnePerObject) {
   inv.input = &req;
   api::Effects fx;
   ASSERT_EQ(add_output_writes(inv, {{"docs", R"({"id":"a","n":1})"}, {"docs", R"([{"id":"b"},{"n":2}])"}},
-                              {"acct", true}, fx),
+                              {"acct", true, {}}, fx),
             "");
   ASSERT_EQ(fx.writes.size(), 3u);
   const auto& first = std::get<api::DocumentUpsert>(fx.writes[0]);
@@ -142,7 +142,7 @@ TEST(Outputs, DocumentValuesBecomeUpsertsOnePerObject) {
   EXPECT_EQ(generated.document.at("id").as_string().size(), 36u);
   for (const char* bad : {"not json", "\"a string\"", "[1]", "42"}) {
     api::Effects none;
-    auto e = add_output_writes(inv, {{"docs", bad}}, {"acct", true}, none);
+    auto e = add_output_writes(inv, {{"docs", bad}}, {"acct", true, {}}, none);
     EXPECT_NE(e.find("\"docs\""), std::string::npos) << bad << ": " << e;
     EXPECT_NE(e.find("shop/orders"), std::string::npos) << bad << ": " << e;
   }

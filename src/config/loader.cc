@@ -299,7 +299,10 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
       std::error_code ec;
       if (!fs::is_regular_file(p, ec))
         return err(file, path + ".library",
-                   quoted(lib->value()) + " does not exist; build the app first (make build)");
+                   quoted(lib->value()) + " does not exist (" + p.lexically_normal().string() +
+                       "); build the app first: `cmake -S . -B build && cmake --build build` "
+                       "in an app made by `nimbus init` (its README.md), `make build` for the "
+                       "examples; or fix the path");
       spec.library = fs::weakly_canonical(p).string();
       if (auto e = int_field(n, "workerCount", file, path + ".workerCount", 1, 256,
                              spec.worker_count);
@@ -601,10 +604,8 @@ std::string apply_host_json(const json::value& doc, AppSpec& app) {
       app.warnings.push_back(file + ": " + std::string(k) +
                              ": unknown key, ignored (check the spelling)");
   }
-  if (app.custom_handler && app.native)
-    return err(file, "nimbus.native",
-               "an app is either a custom handler or a native app; remove one of "
-               "\"customHandler\" and \"nimbus.native\"");
+  // Both may be set: the native library's functions (orchestrators, say) and function.json
+  // functions run by the custom handler (activities in any language) form one app.
   return {};
 }
 
@@ -1043,6 +1044,54 @@ std::string parse_activity_trigger(const BindingContext& c, FunctionSpec& fn) {
   return {};
 }
 
+// function.json "timerTrigger": schedule (NCRONTAB or TimeSpan, "%Setting%" allowed),
+// runOnStartup, useMonitor. The schedule is parsed here so a bad one is refused at load with
+// the file, the binding's path, the expression and what is wrong.
+std::string parse_timer_trigger(const BindingContext& c, FunctionSpec& fn) {
+  api::TimerTriggerSpec t;
+  std::string text;
+  if (auto e = string_field(c, {"schedule"},
+                            "an NCRONTAB expression such as \"0 */5 * * * *\" or a TimeSpan such "
+                            "as \"00:05:00\"",
+                            text);
+      !e.empty())
+    return e;
+  // Schedules are evaluated in UTC only; a time zone Nimbus would ignore must not shift every
+  // occurrence silently.
+  std::string tz;
+  if (auto it = c.settings.find("WEBSITE_TIME_ZONE"); it != c.settings.end()) tz = it->second;
+  else if (const char* env = std::getenv("WEBSITE_TIME_ZONE")) tz = env;
+  if (!tz.empty())
+    return err(c.display, c.bp + ".schedule",
+               "WEBSITE_TIME_ZONE is set (\"" + tz + "\"), but Nimbus evaluates timer schedules "
+               "in UTC only; remove the setting and write the schedule in UTC");
+  std::string why;
+  auto schedule = TimerSchedule::parse(text, why);
+  if (!schedule) {
+    auto* raw = c.bo.if_contains("schedule");
+    std::string shown = raw && raw->is_string() && std::string_view(raw->as_string()) != text
+                            ? quoted(*raw) + " (= \"" + text + "\")"
+                            : "\"" + text + "\"";
+    return err(c.display, c.bp + ".schedule", shown + " " + why);
+  }
+  t.schedule = std::move(*schedule);
+  for (const char* k : {"runOnStartup", "useMonitor"}) {
+    auto* v = c.bo.if_contains(k);
+    if (!v) continue;
+    if (!v->is_bool()) return err(c.display, c.bp + "." + k, "must be true or false");
+  }
+  if (auto* v = c.bo.if_contains("runOnStartup")) t.run_on_startup = v->as_bool();
+  if (auto* v = c.bo.if_contains("useMonitor"))
+    t.use_monitor = v->as_bool();
+  else
+    t.use_monitor = t.schedule.shortest_period(TimerSchedule::TimePoint(
+                        std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()))) >=
+                    std::chrono::minutes(1);
+  fn.trigger = std::move(t);
+  return {};
+}
+
 std::string parse_durable_client(const BindingContext& c, FunctionSpec& fn) {
   api::DurableClientInputSpec d;
   if (auto* v = c.bo.if_contains("taskHub"); v && v->is_string()) d.task_hub = v->as_string();
@@ -1069,6 +1118,7 @@ constexpr BindingType kBindingTypes[] = {
     {"orchestrationTrigger", "an orchestrationTrigger binding", "in", true,
      parse_orchestration_trigger},
     {"activityTrigger", "an activityTrigger binding", "in", true, parse_activity_trigger},
+    {"timerTrigger", "a timerTrigger binding", "in", true, parse_timer_trigger},
     {"durableClient", "a durableClient binding", "in", false, parse_durable_client},
     // The v1 name of durableClient.
     {"orchestrationClient", "an orchestrationClient binding", "in", false, parse_durable_client},
@@ -1256,9 +1306,11 @@ LoadResult load_app(const std::string& app_dir) {
       app.function_errors.push_back(error);
       continue;
     }
-    if (app.native) {
+    if (app.native && !app.custom_handler) {
       app.function_errors.push_back(display + ": a native app declares its functions in code; "
-                                              "this function.json is ignored");
+                                              "this function.json is ignored (add "
+                                              "\"customHandler\" to host.json to run it beside "
+                                              "the library)");
       continue;
     }
     if (!app.custom_handler) {

@@ -602,3 +602,125 @@ TEST(FunctionJson, ConnectionsMustNameTheBuiltInServices) {
     EXPECT_NE(error.find("f/function.json"), std::string::npos) << error;
   }
 }
+
+TEST(FunctionJson, DurableBindings) {
+  auto parse = [](const char* text) {
+    std::string error;
+    auto fn = parse_function("f", json::parse(text), "f/function.json", error);
+    EXPECT_TRUE(fn) << error;
+    return fn;
+  };
+  auto act = parse(R"({"bindings":[{"type":"activityTrigger","direction":"in","name":"k"}]})");
+  ASSERT_TRUE(act);
+  EXPECT_TRUE(act->activity());
+  EXPECT_EQ(act->trigger_name, "k");
+  auto orch = parse(R"({"bindings":[{"type":"orchestrationTrigger","direction":"in","name":"c"}]})");
+  ASSERT_TRUE(orch);
+  EXPECT_TRUE(orch->orchestrator());
+  auto client = parse(R"({"bindings":[
+      {"type":"httpTrigger","direction":"in","name":"req"},
+      {"type":"durableClient","direction":"in","name":"starter","taskHub":"Hub1"},
+      {"type":"http","direction":"out","name":"res"}]})");
+  ASSERT_TRUE(client);
+  ASSERT_EQ(client->inputs.size(), 1u);
+  EXPECT_EQ(client->inputs[0].name, "starter");
+  EXPECT_EQ(std::get<nimbus::api::DurableClientInputSpec>(client->inputs[0].spec).task_hub, "Hub1");
+  EXPECT_NE(parse_fn_error(R"({"bindings":[{"type":"activityTrigger","direction":"out","name":"k"}]})")
+                .find("an activityTrigger binding must have direction \"in\""),
+            std::string::npos);
+}
+
+TEST(HostJson, DurableTaskExtensionAndRetention) {
+  AppSpec app;
+  app.root = "/tmp";
+  EXPECT_EQ(apply_host_json(json::parse(R"({"version":"2.0","extensions":{"durableTask":{
+      "hubName":"Orders","maxConcurrentActivityFunctions":7,"maxConcurrentOrchestratorFunctions":3}},
+      "nimbus":{"durable":{"retention":"01:00:00","maxHistoryBytes":1048576}}})"), app), "");
+  EXPECT_EQ(app.durable.hub_name, "Orders");
+  EXPECT_EQ(app.durable.max_concurrent_activities, 7);
+  EXPECT_EQ(app.durable.max_concurrent_orchestrations, 3);
+  EXPECT_EQ(app.durable.retention, std::chrono::hours(1));
+  EXPECT_EQ(app.durable.max_history_bytes, 1048576);
+  EXPECT_NE(host_error(R"({"version":"2.0","extensions":{"durableTask":{"maxConcurrentActivityFunctions":0}}})")
+                .find("extensions.durableTask.maxConcurrentActivityFunctions: 0 is out of range"),
+            std::string::npos);
+  EXPECT_NE(host_error(R"({"version":"2.0","nimbus":{"durable":{"retention":"a week"}}})")
+                .find("nimbus.durable.retention"), std::string::npos);
+}
+
+TEST_F(TempApp, OrchestratorsInCustomHandlersAreRefusedAndMixedAppsLoadTheirFunctionJson) {
+  write("host.json", R"({"version":"2.0","customHandler":{"description":{
+      "defaultExecutablePath":"node","arguments":["h.js"]}},"nimbus":{"native":{"library":"lib.so"}}})");
+  write("lib.so", "");  // never loaded here; the loader only checks that it exists
+  write("Square/function.json", R"({"bindings":[{"type":"activityTrigger","direction":"in","name":"k"}]})");
+  write("Orch/function.json", R"({"bindings":[{"type":"orchestrationTrigger","direction":"in","name":"c"}]})");
+  auto r = load_app(root_.string());
+  ASSERT_TRUE(r.app) << r.fatal;
+  ASSERT_EQ(r.app->functions.size(), 1u);
+  EXPECT_EQ(r.app->functions[0].name, "Square");
+  EXPECT_EQ(r.app->functions[0].runtime, nimbus::api::Runtime::custom_handler);
+  ASSERT_EQ(r.app->function_errors.size(), 1u);
+  EXPECT_NE(r.app->function_errors[0].find("Orch/function.json: orchestrationTrigger functions run in native C++ apps"),
+            std::string::npos);
+}
+
+namespace {
+std::optional<nimbus::api::FunctionSpec> timer_fn(const std::string& binding, std::string& error,
+                                                  const std::map<std::string, std::string>& settings = {}) {
+  auto doc = nimbus::parse_json_text(R"({"bindings":[)" + binding + "]}", "cleanup/function.json");
+  EXPECT_TRUE(doc.value) << doc.error;
+  return parse_function("cleanup", *doc.value, "cleanup/function.json", error, settings);
+}
+}  // namespace
+
+TEST(FunctionJson, TimerTriggerDefaultsAndSettings) {
+  std::string e;
+  auto fn = timer_fn(R"({"type":"timerTrigger","direction":"in","name":"t","schedule":"0 */5 * * * *"})", e);
+  ASSERT_TRUE(fn) << e;
+  ASSERT_TRUE(fn->timer());
+  EXPECT_EQ(fn->trigger_kind(), nimbus::api::TriggerKind::timer);
+  EXPECT_FALSE(fn->timer()->run_on_startup);
+  EXPECT_TRUE(fn->timer()->use_monitor);  // period of 5 minutes >= 1 minute
+  fn = timer_fn(R"({"type":"timerTrigger","direction":"in","name":"t","schedule":"*/10 * * * * *"})", e);
+  ASSERT_TRUE(fn) << e;
+  EXPECT_FALSE(fn->timer()->use_monitor);  // every 10 s: no monitor by default, as Azure
+  fn = timer_fn(R"({"type":"timerTrigger","direction":"in","name":"t","schedule":"%EVERY%",
+                   "runOnStartup":true,"useMonitor":true})", e, {{"EVERY", "00:00:02"}});
+  ASSERT_TRUE(fn) << e;
+  EXPECT_TRUE(fn->timer()->schedule.is_interval());
+  EXPECT_TRUE(fn->timer()->run_on_startup);
+  EXPECT_TRUE(fn->timer()->use_monitor);
+}
+
+TEST(FunctionJson, TimerTriggerErrorsNameFileBindingExpressionAndFix) {
+  struct Case {
+    const char* binding;
+    std::map<std::string, std::string> settings;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {R"({"type":"timerTrigger","direction":"in","name":"t"})", {},
+       "cleanup/function.json: bindings[0].schedule: is required: an NCRONTAB expression"},
+      {R"({"type":"timerTrigger","direction":"in","name":"t","schedule":"0 61 * * * *"})", {},
+       "cleanup/function.json: bindings[0].schedule: \"0 61 * * * *\" field 2 (minute) \"61\": 61 "
+       "is out of range 0-59"},
+      {R"({"type":"timerTrigger","direction":"in","name":"t","schedule":"%S%"})", {{"S", "* * *"}},
+       "bindings[0].schedule: \"%S%\" (= \"* * *\") has 3 fields; NCRONTAB needs 6"},
+      {R"({"type":"timerTrigger","direction":"in","name":"t","schedule":"%MISSING%"})", {},
+       "bindings[0].schedule: \"%MISSING%\" names an app setting that does not exist"},
+      {R"({"type":"timerTrigger","direction":"in","name":"t","schedule":"0 0 0 * * *",
+           "runOnStartup":"yes"})", {},
+       "bindings[0].runOnStartup: must be true or false"},
+      {R"({"type":"timerTrigger","direction":"in","name":"t","schedule":"0 0 0 * * *"})",
+       {{"WEBSITE_TIME_ZONE", "Pacific Standard Time"}},
+       "WEBSITE_TIME_ZONE is set (\"Pacific Standard Time\"), but Nimbus evaluates timer schedules "
+       "in UTC only"},
+      {R"({"type":"timerTrigger","direction":"out","name":"t","schedule":"0 0 0 * * *"})", {},
+       "a timerTrigger binding must have direction \"in\""},
+  };
+  for (const auto& c : cases) {
+    std::string e;
+    EXPECT_FALSE(timer_fn(c.binding, e, c.settings)) << c.binding;
+    EXPECT_NE(e.find(c.expect), std::string::npos) << c.binding << "\n got: " << e;
+  }
+}

@@ -5,6 +5,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <algorithm>
 #include <chrono>
 
 #include "api/durable_events.h"
@@ -51,6 +52,22 @@ std::string control_event(const char* kind, const std::string& reason, api::Unix
   return json::serialize(o);
 }
 
+// A store call as an awaitable that resumes on the I/O thread. (The submit lambda captures by
+// reference: GCC 12 destroys by-value captures of an async_initiate lambda in a coroutine
+// twice.)
+template <class T, class Submit>
+awaitable<api::QueueResult<T>> store_call(asio::io_context& io, Submit submit) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(api::QueueResult<T>)>(
+      [&io, submit = std::move(submit)](auto handler) mutable {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        submit([h, ex = io.get_executor()](api::QueueResult<T> r) {
+          auto rr = std::make_shared<api::QueueResult<T>>(std::move(r));
+          asio::post(ex, [h, rr] { (*h)(std::move(*rr)); });
+        });
+      },
+      asio::use_awaitable);
+}
+
 }  // namespace
 
 struct Engine::Slot {
@@ -66,6 +83,22 @@ struct Engine::Slot {
   bool warned = false;
   int failures = 0;  // consecutive episodes that could not run
   std::string fail_with;  // the next episode fails the instance with this
+  // The inbox as this engine knows it: rows from loads and from commit notices (which carry
+  // the rows they added), minus what its own episodes consumed. `complete` says it holds every
+  // visible row (a load that was not cut short, kept up by notices), so with a cached history
+  // an episode needs no read at all. A timer that comes due, a failed commit or a stale cache
+  // clears it, and the next episode reads the store again.
+  std::map<int64_t, std::string> pending;
+  bool complete = false;
+  api::InstanceState instance;  // as of the last load or commit
+
+  void forget() {
+    cached = false;
+    complete = false;
+    pending.clear();
+    history.clear();
+    history_bytes = 0;
+  }
 };
 
 Engine::Engine(asio::io_context& io, api::DurableStore& store, runtime::EffectsCommitter& effects,
@@ -79,8 +112,8 @@ Engine::Engine(asio::io_context& io, api::DurableStore& store, runtime::EffectsC
       outputs_(std::move(outputs)),
       metrics_(metrics),
       log_(log),
-      episode_gate_(app.durable.max_concurrent_orchestrations),
-      activity_gate_(app.durable.max_concurrent_activities),
+      episode_gate_(std::make_shared<runtime::Admission>(app.durable.max_concurrent_orchestrations)),
+      activity_gate_(std::make_shared<runtime::Admission>(app.durable.max_concurrent_activities)),
       timer_(io),
       retention_timer_(io) {
   for (const auto& f : app.functions)
@@ -130,10 +163,16 @@ void Engine::stop() {
 void Engine::notify(const api::CommitNotice& notice) {
   if (!enabled_ || stopped_) return;
   if (auto* r = std::get_if<api::OrchestrationReady>(&notice)) {
-    if (r->visible_at > now_ms())
-      add_timer(r->instance_id, r->visible_at);
-    else
-      mark_ready(r->instance_id);
+    api::UnixMillis now = now_ms();
+    auto& slot = slots_[r->instance_id];
+    if (!slot) slot = std::make_unique<Slot>();
+    for (const auto& e : r->events) {
+      if (e.visible_at <= now)
+        slot->pending.emplace(e.seq, e.event);
+      else
+        add_timer(r->instance_id, e.visible_at);  // read from the store when it comes due
+    }
+    if (r->visible_at <= now) mark_ready(r->instance_id);
   } else if (auto* a = std::get_if<api::ActivityReady>(&notice)) {
     enqueue_activity(*a);
   }
@@ -156,7 +195,7 @@ void Engine::mark_ready(const std::string& id) {
 
 void Engine::pump() {
   while (!stopped_ && !ready_.empty()) {
-    auto permit = episode_gate_.try_acquire(1);
+    auto permit = episode_gate_->try_acquire(1);
     if (!permit) break;
     std::string id = std::move(ready_.front());
     ready_.pop_front();
@@ -164,15 +203,17 @@ void Engine::pump() {
     slot.queued = false;
     slot.running = true;
     ++running_episodes_;
-    asio::co_spawn(io_, run_instance(std::move(id), std::move(permit)), asio::detached);
+    asio::co_spawn(io_, run_instance(episode_gate_, std::move(id), std::move(permit)),
+                   asio::detached);
   }
   while (!stopped_ && !activities_.empty()) {
-    auto permit = activity_gate_.try_acquire(1);
+    auto permit = activity_gate_->try_acquire(1);
     if (!permit) break;
     auto a = std::move(activities_.front());
     activities_.pop_front();
     ++running_activities_;
-    asio::co_spawn(io_, run_activity(std::move(a), std::move(permit)), asio::detached);
+    asio::co_spawn(io_, run_activity(activity_gate_, std::move(a), std::move(permit)),
+                   asio::detached);
   }
 }
 
@@ -205,6 +246,8 @@ void Engine::arm_timer() {
     while (!timers_.empty() && timers_.begin()->first <= now) {
       std::string id = std::move(timers_.begin()->second);
       timers_.erase(timers_.begin());
+      // A row that became visible is not in `pending`: read the inbox.
+      if (auto it = slots_.find(id); it != slots_.end()) it->second->complete = false;
       mark_ready(id);
     }
     arm_timer();
@@ -213,16 +256,17 @@ void Engine::arm_timer() {
 
 // --- episodes ---
 
-awaitable<void> Engine::run_instance(std::string id, runtime::Admission::Permit permit) {
+awaitable<void> Engine::run_instance(std::shared_ptr<runtime::Admission> gate, std::string id,
+                                     runtime::Admission::Permit permit) {
   auto alive = alive_;
   for (;;) {
     Slot* slot = slots_[id].get();
     slot->dirty = false;
-    bool worked = co_await episode(id, *slot);
+    bool again = co_await episode(id, *slot);
     if (!*alive) co_return;
     slot = slots_[id].get();
     if (stopped_) break;
-    if (!worked && !slot->dirty) break;
+    if (!again && !slot->dirty) break;
     // Let other instances have the permit between episodes of a busy one.
     if (!ready_.empty()) {
       slot->running = false;
@@ -247,45 +291,59 @@ awaitable<void> Engine::run_instance(std::string id, runtime::Admission::Permit 
 awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
   auto alive = alive_;
   Slot* slot = &slot_ref;
-  // 1. Load the visible inbox (and the history when not cached).
-  const bool with_history = !slot->cached;
-  auto loaded = co_await asio::async_initiate<const asio::use_awaitable_t<>&,
-                                              void(api::QueueResult<api::Episode>)>(
-      [this, &id, with_history](auto handler) {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        store_.load_episode(id, with_history, kMaxInbox,
-                            [h, ex = io_.get_executor()](api::QueueResult<api::Episode> r) {
-                              auto rr = std::make_shared<api::QueueResult<api::Episode>>(std::move(r));
-                              asio::post(ex, [h, rr] { (*h)(std::move(*rr)); });
-                            });
-      },
-      asio::use_awaitable);
-  if (!*alive || stopped_) co_return false;
-  slot = slots_[id].get();
-  if (!loaded) {
-    if (loaded.error().code == api::QueueErrc::queue_not_found) {  // purged meanwhile
-      slot->cached = false;
+  // 1. The visible inbox and the instance: from memory when the history is cached and the
+  //    inbox known complete, else read (with the history when not cached).
+  api::Episode ep;
+  if (slot->cached && slot->complete) {
+    if (slot->pending.empty()) co_return false;
+    ep.instance = slot->instance;
+    for (const auto& [seq, event] : slot->pending) {
+      if (static_cast<int>(ep.inbox.size()) == kMaxInbox) break;
+      ep.inbox.push_back({seq, event});
+    }
+  } else {
+    const bool with_history = !slot->cached;
+    auto loaded = co_await store_call<api::Episode>(io_, [&](auto cb) {
+      store_.load_episode(id, with_history, kMaxInbox, std::move(cb));
+    });
+    if (!*alive || stopped_) co_return false;
+    slot = slots_[id].get();
+    if (!loaded) {
+      slot->forget();
+      if (loaded.error().code == api::QueueErrc::queue_not_found) co_return false;  // purged
+      log_.warn(kCategory, "could not load orchestration instance: " + loaded.error().message,
+                {{"instanceId", id}});
       co_return false;
     }
-    log_.warn(kCategory, "could not load orchestration instance: " + loaded.error().message,
-              {{"instanceId", id}});
-    co_return false;
+    ep = std::move(loaded.value());
+    const bool cut_short = static_cast<int>(ep.inbox.size()) >= kMaxInbox;
+    if (ep.next_visible && !cut_short) add_timer(id, ep.next_visible);
+    if (with_history) {
+      slot->history = std::move(ep.history);
+      slot->execution_id = ep.instance.execution_id;
+      slot->history_bytes = 0;
+      for (const auto& e : slot->history) slot->history_bytes += static_cast<int64_t>(e.size());
+      slot->cached = true;
+    } else if (slot->execution_id != ep.instance.execution_id) {
+      // The instance was replaced (restart, continue-as-new elsewhere): read it again.
+      slot->forget();
+      co_return true;
+    }
+    // Rows announced by notices while the read ran are kept: the union is the inbox.
+    for (auto& item : ep.inbox) slot->pending.emplace(item.seq, std::move(item.event));
+    slot->complete = !cut_short;
+    slot->instance = ep.instance;
+    ep.inbox.clear();
+    for (const auto& [seq, event] : slot->pending) {
+      if (static_cast<int>(ep.inbox.size()) == kMaxInbox) break;
+      ep.inbox.push_back({seq, event});
+    }
+    if (cut_short) slot->dirty = true;  // more is waiting: another episode right after
   }
-  api::Episode ep = std::move(loaded.value());
-  if (ep.next_visible) add_timer(id, ep.next_visible);
+  // More known than one episode takes (kMaxInbox): another episode right after this one.
+  if (slot->pending.size() > ep.inbox.size()) slot->dirty = true;
   if (ep.inbox.empty()) co_return false;
   auto& inst = ep.instance;
-  if (with_history) {
-    slot->history = std::move(ep.history);
-    slot->execution_id = inst.execution_id;
-    slot->history_bytes = 0;
-    for (const auto& e : slot->history) slot->history_bytes += static_cast<int64_t>(e.size());
-    slot->cached = true;
-  } else if (slot->execution_id != inst.execution_id) {
-    // The instance was replaced (restart, continue-as-new elsewhere): read it again.
-    slot->cached = false;
-    co_return true;
-  }
 
   const api::UnixMillis now = now_ms();
   api::EpisodeAck ack;
@@ -370,12 +428,12 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     auto r = co_await effects_.commit(std::move(fx));
     if (!*alive) co_return false;
     slot = slots_[id].get();
-    slot->cached = false;
+    slot->forget();  // finished (or refused): nothing to keep
     if (r) {
       metrics_.orchestration_finished(inst.name, "Terminated");
       log_.info(kCategory, "orchestration terminated", {{"instanceId", id}, {"reason", terminate_reason}});
     }
-    co_return true;
+    co_return !r;
   }
   if (suspended || fresh.empty() || api::is_terminal(inst.status)) {
     // Only control events (or nothing deliverable): record them; deliverable events of a
@@ -386,14 +444,18 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
       ack.status = suspended ? api::RuntimeStatus::suspended : api::RuntimeStatus::running;
     api::Effects fx;
     auto appended = ack.history;
+    auto consumed = ack.consumed;
+    auto status = ack.status;
     fx.acknowledge(std::move(ack));
     auto r = co_await effects_.commit(std::move(fx));
     if (!*alive) co_return false;
     slot = slots_[id].get();
     if (!r) {
-      slot->cached = false;
+      slot->forget();
       co_return true;
     }
+    for (auto seq : consumed) slot->pending.erase(seq);
+    slot->instance.status = status;
     for (auto& e : appended) {
       slot->history_bytes += static_cast<int64_t>(e.size());
       slot->history.push_back(std::move(e));
@@ -413,17 +475,18 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     return s;
   }());
   fresh.insert(fresh.begin(), started_event);
+  if (slot->history_bytes > app_.durable.max_history_bytes / 4 && !slot->warned) {
+    slot->warned = true;
+    log_.warn(kCategory, "orchestration history is large; consider continue_as_new",
+              {{"instanceId", id}, {"bytes", slot->history_bytes},
+               {"limit", app_.durable.max_history_bytes}});
+  }
   if (slot->history_bytes > app_.durable.max_history_bytes) {
     run_error = "the history of orchestration instance '" + id + "' holds " +
                 std::to_string(slot->history_bytes) + " bytes, over nimbus.durable.maxHistoryBytes (" +
                 std::to_string(app_.durable.max_history_bytes) +
                 "); an eternal or very long orchestration should call continue_as_new to start "
                 "over with a fresh history";
-  } else if (slot->history_bytes > app_.durable.max_history_bytes / 4 && !slot->warned) {
-    slot->warned = true;
-    log_.warn(kCategory, "orchestration history is large; consider continue_as_new",
-              {{"instanceId", id}, {"bytes", slot->history_bytes},
-               {"limit", app_.durable.max_history_bytes}});
   }
   if (!fn && run_error.empty())
     run_error = "orchestrator '" + inst.name + "' is not a function of this app (or is disabled)";
@@ -580,27 +643,39 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     bool reset = ack.reset_history;
     std::string new_exec = ack.new_execution_id;
     auto status = ack.status;
+    auto consumed = ack.consumed;
+    std::optional<std::string> new_input = ack.input;
+    std::string output = ack.output, custom_status = ack.custom_status, failure = ack.failure;
     fx.acknowledge(std::move(ack));
     auto r = co_await effects_.commit(std::move(fx));
     if (!*alive) co_return;
     Slot* s = slots_[id].get();
     if (!r) {
-      s->cached = false;
+      s->forget();
       if (r.error().code == api::QueueErrc::queue_already_exists) {
         // A sub-orchestration id already running: the episode cannot commit as asked, and
         // retrying would fail the same way forever, so the next episode fails the instance
         // with the reason.
         s->fail_with = r.error().message;
         conflict = true;
-      } else if (r.error().code != api::QueueErrc::pop_receipt_mismatch) {
+      } else if (r.error().code == api::QueueErrc::pop_receipt_mismatch) {
+        conflict = true;  // the instance changed under us: read it again
+      } else {
         retry = true;
       }
       co_return;
     }
     committed = true;
+    for (auto seq : consumed) s->pending.erase(seq);
+    s->instance.status = status;
+    s->instance.output = std::move(output);
+    s->instance.custom_status = std::move(custom_status);
+    s->instance.failure = std::move(failure);
+    if (new_input) s->instance.input = *new_input;
     if (reset) {
       s->history = std::move(appended);
       s->execution_id = new_exec;
+      s->instance.execution_id = new_exec;
       s->history_bytes = 0;
       s->warned = false;
     } else {
@@ -610,8 +685,7 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
       }
     }
     if (api::is_terminal(status)) {
-      s->cached = false;
-      s->history.clear();
+      s->forget();
       s->history.shrink_to_fit();
       metrics_.orchestration_finished(inst.name, final_status);
     }
@@ -643,17 +717,19 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     auto delay = backoff(slot->failures);
     log_.warn(kCategory, "orchestration episode could not run; trying again",
               {{"instanceId", id}, {"retryInMs", delay.count()}});
-    slot->cached = false;
+    slot->forget();
     add_timer(id, now_ms() + delay.count());
     co_return false;
   }
   slot->failures = 0;
-  co_return true;
+  // Events that arrived meanwhile (or past kMaxInbox) set the slot dirty; nothing else to do.
+  co_return false;
 }
 
 // --- activities ---
 
-awaitable<void> Engine::run_activity(api::ActivityReady a, runtime::Admission::Permit permit) {
+awaitable<void> Engine::run_activity(std::shared_ptr<runtime::Admission> gate,
+                                     api::ActivityReady a, runtime::Admission::Permit permit) {
   auto alive = alive_;
   const api::FunctionSpec* fn = function(a.item.name, false);
   api::ActivityData data;
@@ -744,22 +820,17 @@ awaitable<void> Engine::run_activity(api::ActivityReady a, runtime::Admission::P
 awaitable<void> Engine::retention_loop() {
   auto alive = alive_;
   for (;;) {
-    retention_timer_.expires_after(std::chrono::minutes(1));
+    // Every minute, or twice per retention period when that is shorter (tests use seconds).
+    auto every = std::clamp<milliseconds>(app_.durable.retention / 2, milliseconds(100),
+                                          std::chrono::minutes(1));
+    retention_timer_.expires_after(every);
     boost::system::error_code ec;
     co_await retention_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (!*alive || stopped_) co_return;
     api::InstanceQuery q;
     q.completed_before = now_ms() - app_.durable.retention.count();
-    auto n = co_await asio::async_initiate<const asio::use_awaitable_t<>&,
-                                           void(api::QueueResult<int64_t>)>(
-        [this, q](auto handler) {
-          auto h = std::make_shared<decltype(handler)>(std::move(handler));
-          store_.purge_matching(q, [h, ex = io_.get_executor()](api::QueueResult<int64_t> r) {
-            auto rr = std::make_shared<api::QueueResult<int64_t>>(std::move(r));
-            asio::post(ex, [h, rr] { (*h)(std::move(*rr)); });
-          });
-        },
-        asio::use_awaitable);
+    auto n = co_await store_call<int64_t>(
+        io_, [&](auto cb) { store_.purge_matching(q, std::move(cb)); });
     if (!*alive || stopped_) co_return;
     if (n && n.value() > 0)
       log_.info(kCategory, "purged finished orchestrations past their retention",
@@ -769,20 +840,6 @@ awaitable<void> Engine::retention_loop() {
 
 // --- management ---
 
-namespace {
-template <class T, class Submit>
-awaitable<api::QueueResult<T>> store_call(asio::io_context& io, Submit submit) {
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(api::QueueResult<T>)>(
-      [&io, submit = std::move(submit)](auto handler) mutable {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        submit([h, ex = io.get_executor()](api::QueueResult<T> r) {
-          auto rr = std::make_shared<api::QueueResult<T>>(std::move(r));
-          asio::post(ex, [h, rr] { (*h)(std::move(*rr)); });
-        });
-      },
-      asio::use_awaitable);
-}
-}  // namespace
 
 awaitable<OpResult> Engine::start_new(std::string orchestrator, std::string instance_id,
                                       std::string input, api::UnixMillis start_at) {
@@ -875,8 +932,9 @@ awaitable<OpResult> Engine::restart(std::string instance_id, bool new_id) {
                                 "restartWithNewInstanceId=true",
                        instance_id};
   // Read the original input from the execution's start (the row holds the latest execution's).
-  co_return co_await start_new(inst.value().name, new_id ? std::string() : instance_id,
-                               inst.value().input);
+  std::string name = inst.value().name, input = inst.value().input;
+  std::string id = new_id ? std::string() : instance_id;  // not a ?: temporary in co_await
+  co_return co_await start_new(std::move(name), std::move(id), std::move(input));
 }
 
 }  // namespace nimbus::durable

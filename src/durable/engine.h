@@ -84,11 +84,14 @@ class Engine {
   struct Slot;
   void mark_ready(const std::string& id);
   void pump();
-  boost::asio::awaitable<void> run_instance(std::string id, runtime::Admission::Permit permit);
-  // One episode; false when the instance has nothing visible to process now.
+  boost::asio::awaitable<void> run_instance(std::shared_ptr<runtime::Admission> gate,
+                                            std::string id, runtime::Admission::Permit permit);
+  // One episode; true when it must run again at once (its cache was stale, a commit was
+  // refused); events that arrive meanwhile mark the slot dirty instead.
   boost::asio::awaitable<bool> episode(const std::string& id, Slot& slot);
   void enqueue_activity(api::ActivityReady a);
-  boost::asio::awaitable<void> run_activity(api::ActivityReady a, runtime::Admission::Permit permit);
+  boost::asio::awaitable<void> run_activity(std::shared_ptr<runtime::Admission> gate,
+                                            api::ActivityReady a, runtime::Admission::Permit permit);
   void add_timer(const std::string& id, api::UnixMillis at);
   void arm_timer();
   boost::asio::awaitable<void> retention_loop();
@@ -107,8 +110,10 @@ class Engine {
   bool enabled_ = false;
   bool stopped_ = false;
 
-  runtime::Admission episode_gate_;
-  runtime::Admission activity_gate_;
+  // Shared with the coroutines holding their permits, so a permit released while the host
+  // tears down (frames destroyed with the io_context) never writes into a freed gate.
+  std::shared_ptr<runtime::Admission> episode_gate_;
+  std::shared_ptr<runtime::Admission> activity_gate_;
   std::unordered_map<std::string, std::unique_ptr<Slot>> slots_;
   std::deque<std::string> ready_;  // instances waiting for an episode permit
   std::deque<api::ActivityReady> activities_;  // work items waiting for a permit

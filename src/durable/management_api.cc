@@ -117,11 +117,11 @@ json::object instance_json(const api::InstanceState& s, bool show_input) {
   return o;
 }
 
+// A store call as an awaitable resuming on `ex`. Not a coroutine itself: GCC 12 destroys the
+// by-value captures of an async_initiate lambda made inside a coroutine twice.
 template <class T, class Submit>
-awaitable<api::QueueResult<T>> store_call(Submit submit) {
-  auto ex = co_await asio::this_coro::executor;
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&,
-                                          void(api::QueueResult<T>)>(
+awaitable<api::QueueResult<T>> store_call(asio::any_io_executor ex, Submit submit) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(api::QueueResult<T>)>(
       [ex, submit = std::move(submit)](auto handler) mutable {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
         submit([h, ex](api::QueueResult<T> r) {
@@ -248,7 +248,10 @@ awaitable<api::HttpResponseData> ManagementApi::handle(api::HttpRequestData& req
     if (m != "POST") co_return error(405, "MethodNotAllowed", "start an orchestration with POST");
     std::string input, bad;
     if (!body_json(input, bad)) co_return error(400, "BadRequest", bad);
-    auto r = co_await engine_.start_new(seg[1], seg.size() == 3 ? seg[2] : "", input);
+    // Arguments as named locals: GCC 12 mishandles temporaries made by ?: inside co_await.
+    std::string name = seg[1];
+    std::string instance = seg.size() == 3 ? seg[2] : std::string();
+    auto r = co_await engine_.start_new(std::move(name), std::move(instance), std::move(input));
     if (r.status != 202) co_return error(r.status, r.status == 409 ? "Conflict" : "BadRequest", r.message);
     auto res = json_answer(202, json::parse(management_urls(base_url(req), code(), r.instance_id)));
     std::string loc = base_url(req) + std::string(kWebhookBase) + "/instances/" + r.instance_id;
@@ -288,7 +291,8 @@ awaitable<api::HttpResponseData> ManagementApi::handle(api::HttpRequestData& req
       r = co_await engine_.resume(id, reason);
     } else if (op == "restart") {
       std::string v = query_value(req, "restartWithNewInstanceId");
-      r = co_await engine_.restart(id, v.empty() || v == "true" || v == "True");
+      bool new_id = v.empty() || v == "true" || v == "True";
+      r = co_await engine_.restart(id, new_id);
       if (r.status == 202) {
         auto res = json_answer(202, json::parse(management_urls(base_url(req), code(), r.instance_id)));
         res.headers.emplace_back("Location", base_url(req) + std::string(kWebhookBase) +
@@ -320,8 +324,9 @@ awaitable<api::HttpResponseData> ManagementApi::handle(api::HttpRequestData& req
 
 awaitable<api::HttpResponseData> ManagementApi::status(const api::HttpRequestData& req,
                                                        const std::string& id) {
+  auto ex = co_await asio::this_coro::executor;
   auto& store = engine_.store();
-  auto inst = co_await store_call<api::InstanceState>(
+  auto inst = co_await store_call<api::InstanceState>(ex,
       [&](auto cb) { store.get_instance(id, std::move(cb)); });
   if (!inst) {
     if (inst.error().code == api::QueueErrc::queue_not_found)
@@ -332,7 +337,7 @@ awaitable<api::HttpResponseData> ManagementApi::status(const api::HttpRequestDat
   std::string show_input = query_value(req, "showInput");
   json::object o = instance_json(s, show_input != "false" && show_input != "False");
   if (flag(req, "showHistory")) {
-    auto h = co_await store_call<std::vector<std::string>>(
+    auto h = co_await store_call<std::vector<std::string>>(ex,
         [&](auto cb) { store.get_history(id, std::move(cb)); });
     json::array events;
     if (h)
@@ -358,6 +363,7 @@ awaitable<api::HttpResponseData> ManagementApi::status(const api::HttpRequestDat
 }
 
 awaitable<api::HttpResponseData> ManagementApi::list(const api::HttpRequestData& req) {
+  auto ex = co_await asio::this_coro::executor;
   api::InstanceQuery q;
   std::string bad;
   auto from = time_param(req, "createdTimeFrom", bad);
@@ -375,7 +381,7 @@ awaitable<api::HttpResponseData> ManagementApi::list(const api::HttpRequestData&
   }
   q.after = std::string(req.header("x-ms-continuation-token"));
   auto& store = engine_.store();
-  auto page = co_await store_call<api::InstancePage>(
+  auto page = co_await store_call<api::InstancePage>(ex,
       [&](auto cb) { store.list_instances(q, std::move(cb)); });
   if (!page) co_return error(503, "ServiceUnavailable", page.error().message);
   json::array out;
@@ -389,10 +395,11 @@ awaitable<api::HttpResponseData> ManagementApi::list(const api::HttpRequestData&
 
 awaitable<api::HttpResponseData> ManagementApi::purge(const api::HttpRequestData& req,
                                                       const std::string& id) {
+  auto ex = co_await asio::this_coro::executor;
   auto& store = engine_.store();
   int64_t deleted = 0;
   if (!id.empty()) {
-    auto inst = co_await store_call<api::InstanceState>(
+    auto inst = co_await store_call<api::InstanceState>(ex,
         [&](auto cb) { store.get_instance(id, std::move(cb)); });
     if (!inst) co_return error(404, "NotFound", inst.error().message);
     if (!api::is_terminal(inst.value().status))
@@ -400,7 +407,7 @@ awaitable<api::HttpResponseData> ManagementApi::purge(const api::HttpRequestData
                       "orchestration instance '" + id + "' is " +
                           api::runtime_status_name(inst.value().status) +
                           "; only finished instances are purged (terminate it first)");
-    auto n = co_await store_call<int64_t>(
+    auto n = co_await store_call<int64_t>(ex,
         [&](auto cb) { store.purge({id}, std::move(cb)); });
     if (!n) co_return error(503, "ServiceUnavailable", n.error().message);
     deleted = n.value();
@@ -414,7 +421,7 @@ awaitable<api::HttpResponseData> ManagementApi::purge(const api::HttpRequestData
     q.created_to = *to;
     // Bounded batches, repeated until one deletes nothing.
     for (int i = 0; i < 100000; ++i) {
-      auto n = co_await store_call<int64_t>(
+      auto n = co_await store_call<int64_t>(ex,
           [&](auto cb) { store.purge_matching(q, std::move(cb)); });
       if (!n) co_return error(503, "ServiceUnavailable", n.error().message);
       deleted += n.value();

@@ -685,6 +685,18 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     }
   } end{c};
   if (tls && !co_await maybe_start_tls(c)) co_return;
+  // The peer, once per connection: what handlers that restrict by address (SAS `sip`) see.
+  std::string peer_address;
+  {
+    boost::system::error_code pec;
+    auto peer = c.sock.remote_endpoint(pec);
+    if (!pec) {
+      auto a = peer.address();
+      if (a.is_v6() && a.to_v6().is_v4_mapped())
+        a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+      peer_address = a.to_string();
+    }
+  }
   auto& limits = *opt.limits;
   // Bytes of the budget this connection holds; given back on every way out.
   size_t reserved = 0;
@@ -727,6 +739,8 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     if (!parse_target(data)) co_return co_await answer_and_close(bad_target(data), version, head);
     if (data.host.empty()) data.host = default_host;
     if (tls) set_forwarded_proto(data.headers, c.tls != nullptr);
+    data.secure = c.tls != nullptr;
+    data.remote_address = peer_address;
 
     // Admission on the headers alone: route, method and key are known before the body.
     if (admit)

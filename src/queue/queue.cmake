@@ -8,6 +8,8 @@ add_library(nimbus_queue_core STATIC
   ${CMAKE_SOURCE_DIR}/src/queue/queue_xml.cc
   ${CMAKE_SOURCE_DIR}/src/queue/shared_key.cc
   ${CMAKE_SOURCE_DIR}/src/queue/queue_protocol.cc
+  ${CMAKE_SOURCE_DIR}/src/queue/sas.cc
+  ${CMAKE_SOURCE_DIR}/src/queue/bearer.cc
 )
 target_link_libraries(nimbus_queue_core PUBLIC nimbus_core nimbus_storage OpenSSL::Crypto Threads::Threads)
 
@@ -15,6 +17,7 @@ add_executable(queue_unit_test
   ${CMAKE_SOURCE_DIR}/src/queue/queue_xml_test.cc
   ${CMAKE_SOURCE_DIR}/src/queue/shared_key_test.cc
   ${CMAKE_SOURCE_DIR}/src/queue/queue_protocol_test.cc
+  ${CMAKE_SOURCE_DIR}/src/queue/sas_test.cc
 )
 target_link_libraries(queue_unit_test PRIVATE nimbus_queue_core GTest::gtest_main)
 add_test(NAME queue_unit_test COMMAND queue_unit_test)
@@ -56,4 +59,6 @@ if(NOT NIMBUS_UNIT_ONLY)
   nimbus_e2e_test(e2e_queue_hardening queue_hardening.test.mjs 240000 300)
   # The host's queue port over https with the official queue client.
   nimbus_e2e_test(e2e_queue_https queue_https.test.mjs 90000 120)
+  # Shared access signatures and bearer tokens with the official queue client.
+  nimbus_e2e_test(e2e_queue_sas queue_sas.test.mjs 120000 150)
 endif()

@@ -15,6 +15,7 @@
 
 #include "common/ids.h"
 #include "queue/queue_protocol.h"
+#include "queue/sas.h"
 #include "queue/shared_key.h"
 
 namespace nimbus::queue {
@@ -189,6 +190,99 @@ TEST(QueueService, RunsExactlyTheQueryParametersTheSignatureCovered) {
   peek = h.run(signed_request("GET", path, "peekonly=true", "peekonly=true&numofmessages="));
   EXPECT_EQ(peek.status, 200) << peek.body;
   EXPECT_EQ(h.fake.calls, (std::vector<std::string>{"get 1 30", "peek 1"}));
+}
+
+// A queue service SAS for q01 (fields as in the query, unencoded), signed now.
+std::string queue_sas(std::string fields) {
+  auto parsed = parse_query(fields);
+  SasToken t = *sas_token([&] {
+    auto pairs = std::get<std::vector<QueryPair>>(parsed);
+    pairs.push_back({"sig", "x", true});
+    return pairs;
+  }());
+  std::string key;
+  base64_decode(kDevAccountKey, key);
+  std::string sig = hmac_sha256_base64(key, queue_sas_string_to_sign("devstoreaccount1", "q01", t));
+  std::string enc;
+  for (char c : sig) enc += c == '+' ? "%2B" : c == '/' ? "%2F" : c == '=' ? "%3D" : std::string(1, c);
+  return fields + "&sig=" + enc;
+}
+
+api::HttpRequestData sas_request(std::string method, std::string path, std::string query) {
+  api::HttpRequestData r;
+  r.method = method;
+  r.path = path;
+  r.target = path + "?" + query;
+  r.host = "127.0.0.1:10001";
+  r.headers = {{"x-ms-version", "2025-05-05"}};
+  r.remote_address = "127.0.0.1";
+  return r;
+}
+
+TEST(QueueService, SasIsCheckedAgainstTheConnectionAndItsFieldsNeverRun) {
+  Harness h;
+  h.fake.record = true;
+  const std::string se = iso8601_ms(now_ms() + 3600 * 1000).substr(0, 19) + "Z";
+  std::string sas = queue_sas("sv=2025-05-05&sp=rp&se=" + se + "&sip=127.0.0.1&spr=https");
+  auto req = sas_request("GET", "/devstoreaccount1/q01/messages", "numofmessages=2&" + sas);
+  // Over plain HTTP, whatever the headers say.
+  req.headers.emplace_back("X-Forwarded-Proto", "https");
+  auto r = h.run(req);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(header(r, "x-ms-error-code"), "AuthorizationProtocolMismatch");
+  req.secure = true;
+  EXPECT_EQ(h.run(req).status, 200);
+  req.remote_address = "10.0.0.1";
+  EXPECT_EQ(header(h.run(req), "x-ms-error-code"), "AuthorizationSourceIPMismatch");
+  EXPECT_EQ(h.fake.calls, (std::vector<std::string>{"get 2 30"}));
+  // Wrong key: the string to sign in the detail, nothing run.
+  auto bad = sas_request("GET", "/devstoreaccount1/q01/messages", sas.substr(0, sas.size() - 4) + "AAAA");
+  bad.secure = true;
+  auto b = h.run(bad);
+  EXPECT_EQ(b.status, 403);
+  EXPECT_NE(b.body.find("<AuthenticationErrorDetail>Signature did not match"), std::string::npos) << b.body;
+}
+
+TEST(QueueService, AStoredPolicyLookupThatFailsIsAGenericErrorNotAnAuthDecision) {
+  Harness h;  // get_queue_acl fails as a broken store does
+  auto r = h.run(sas_request("GET", "/devstoreaccount1/q01/messages",
+                             queue_sas("sv=2025-05-05&si=readers")));
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(header(r, "x-ms-error-code"), "InternalError");
+  EXPECT_EQ(r.body.find(kSecretPath), std::string::npos) << r.body;
+  // An unsigned SAS never reaches the store.
+  auto u = h.run(sas_request("GET", "/devstoreaccount1/q01/messages", "sv=2025-05-05&si=readers&sig=AAAA"));
+  EXPECT_EQ(u.status, 403);
+}
+
+TEST(QueueService, BearerTokensOnlyOverTls) {
+  Harness h;
+  h.fake.record = true;
+  auto part = [](std::string json) {
+    std::string b = base64_encode(json);
+    for (char& c : b) c = c == '+' ? '-' : c == '/' ? '_' : c;
+    while (!b.empty() && b.back() == '=') b.pop_back();
+    return b;
+  };
+  std::string exp = std::to_string(now_ms() / 1000 + 3600);
+  std::string token = part(R"({"alg":"none"})") + "." +
+                      part(R"({"iss":"https://sts.windows.net/t/","aud":"https://storage.azure.com","exp":)" + exp + "}") + ".";
+  api::HttpRequestData req;
+  req.method = "GET";
+  req.path = "/devstoreaccount1/q01/messages";
+  req.target = req.path + "?peekonly=true";
+  req.host = "127.0.0.1:10001";
+  req.headers = {{"Authorization", "Bearer " + token}};
+  auto plain = h.run(req);
+  EXPECT_EQ(plain.status, 403);
+  EXPECT_NE(plain.body.find("not allowed with HTTP"), std::string::npos) << plain.body;
+  req.secure = true;
+  EXPECT_EQ(h.run(req).status, 200);
+  req.headers = {{"Authorization", "Bearer x.y.z"}};
+  auto bad = h.run(req);
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_NE(header(bad, "WWW-Authenticate").find("resource_id=https://storage.azure.com"), std::string::npos);
+  EXPECT_EQ(h.fake.calls, (std::vector<std::string>{"peek 1"}));
 }
 
 }  // namespace

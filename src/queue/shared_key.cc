@@ -484,8 +484,9 @@ AuthDecision verify_shared_key(const AccountSet& accounts, std::string_view acco
   if (auth.empty())
     return {AuthDecision::no_credentials,
             "This request is not authorized to perform this operation: it carries no "
-            "Authorization header. Sign it with SharedKey (the account key) as the Azure SDKs "
-            "do."};
+            "Authorization header nor a shared access signature. Sign it with SharedKey (the "
+            "account key) as the Azure SDKs do, add a SAS to the query (?sv=...&sig=...), or "
+            "send a bearer token over https."};
   bool lite = false;
   std::string_view rest;
   if (auth.substr(0, 10) == "SharedKey ") {

@@ -5,9 +5,11 @@
 //   nimbus-queue-server [--host 127.0.0.1] [--port 10001] [--data DIR] [--sync full|normal|off]
 //                       [--commit-window MICROSECONDS]
 //                       [--accounts name:key[:key2][;...]] [--log-level Information]
-//                       [--allow-insecure-network]
+//                       [--allow-insecure-network] [--tls | --cert FILE --key FILE]
 //   nimbus-queue-server queue <command> ...   (the `nimbus queue` CLI)
 //
+// --tls serves HTTPS on the same port too, with a self-signed localhost certificate generated
+// into DIR/tls (or the --cert/--key pair).
 // Prints "nimbus-queue-server listening on http://HOST:PORT" on stdout once it accepts
 // connections (with --port 0 the system picks the port). SIGINT/SIGTERM stop it after every
 // acknowledged operation is committed.
@@ -31,6 +33,7 @@
 #include "queue/queue_cli.h"
 #include "queue/queue_service.h"
 #include "queue/shared_key.h"
+#include "security/tls_cert.h"
 #include "storage/sqlite/sqlite_queue_store.h"
 
 namespace {
@@ -41,7 +44,8 @@ int usage(const std::string& error) {
                "                           [--sync full|normal|off] [--accounts name:key[;...]]\n"
                "                           [--commit-window MICROSECONDS]\n"
                "                           [--log-level Trace|Debug|Information|Warning|Error]\n"
-               "                           [--allow-insecure-network]\n";
+               "                           [--allow-insecure-network]\n"
+               "                           [--tls | --cert FILE --key FILE]\n";
   return 2;
 }
 
@@ -67,6 +71,8 @@ int main(int argc, char** argv) {
   long port = 10001;
   long window_us = -1;  // the engine's default
   bool allow_insecure_network = false;
+  bool tls = false;
+  std::string cert_file, key_file;
   if (const char* env = std::getenv("NIMBUS_QUEUE_ACCOUNTS")) accounts_spec = env;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -98,6 +104,14 @@ int main(int argc, char** argv) {
       if (!value(accounts_spec)) return usage("--accounts needs name:key[;name2:key2]");
     } else if (a == "--log-level") {
       if (!value(level_text)) return usage("--log-level needs a level name");
+    } else if (a == "--tls") {
+      tls = true;
+    } else if (a == "--cert") {
+      if (!value(cert_file)) return usage("--cert needs a PEM certificate file");
+      tls = true;
+    } else if (a == "--key") {
+      if (!value(key_file)) return usage("--key needs a PEM private key file");
+      tls = true;
     } else if (a == "--allow-insecure-network") {
       allow_insecure_network = true;
     } else if (a == "--help" || a == "-h") {
@@ -161,6 +175,20 @@ int main(int argc, char** argv) {
   ho.address = host;
   ho.port = static_cast<uint16_t>(port);
   ho.max_body = queue::QueueService::kMaxRequestBody;
+  if (tls) {
+    // HTTPS beside HTTP on the same port (bearer tokens and spr=https SAS need it): the
+    // given pair, else a self-signed localhost certificate kept in <data>/tls.
+    if (cert_file.empty() != key_file.empty())
+      return usage("--cert and --key go together (or give neither for a generated certificate)");
+    if (cert_file.empty()) {
+      auto generated = security::ensure_self_signed(data, error);
+      if (!generated) return usage("--tls: " + error);
+      cert_file = generated->files.certificate;
+      key_file = generated->files.key;
+    }
+    ho.tls_certificate_file = cert_file;
+    ho.tls_key_file = key_file;
+  }
   http::HttpServer server(
       io, ho, [&service](api::HttpRequestData& req) { return service.handle(req); }, log);
   if (!server.listen(error)) {
@@ -175,7 +203,11 @@ int main(int argc, char** argv) {
   });
   log.info("Queue.Server", "listening",
            {{"address", host}, {"port", server.port()}, {"db", so.path}, {"sync", sync_text}});
-  std::printf("nimbus-queue-server listening on http://%s:%u\n", host.c_str(), server.port());
+  if (tls)
+    std::printf("nimbus-queue-server listening on http://%s:%u and https://%s:%u (certificate %s)\n",
+                host.c_str(), server.port(), host.c_str(), server.port(), cert_file.c_str());
+  else
+    std::printf("nimbus-queue-server listening on http://%s:%u\n", host.c_str(), server.port());
   std::fflush(stdout);
   io.run();
   store.reset();  // finishes every submitted operation before exit

@@ -184,6 +184,13 @@ api::HttpResponseData AdminRoutes::run_function(api::HttpRequestData& req) {
   if (fn->http())
     return http::json_error(400, "BadRequest",
                             "\"" + fn->name + "\" is HTTP-triggered; call its route instead");
+  // A timer's run takes no input (Azure sends {"input": ""} for one and ignores it).
+  if (fn->timer()) {
+    if (!c_.timer_trigger) return http::json_error(503, "Unavailable", "no timer is running");
+    if (auto e = c_.timer_trigger->run_once(*fn); !e.empty())
+      return http::json_error(409, "Conflict", e);
+    return {202, {}, ""};
+  }
   boost::system::error_code ec;
   json::value body = json::parse(req.body, ec);
   const json::value* input =

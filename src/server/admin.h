@@ -17,6 +17,7 @@
 #include "security/keys.h"
 #include "triggers/change_feed_trigger.h"
 #include "triggers/queue_trigger.h"
+#include "triggers/timer_trigger.h"
 
 namespace nimbus::server {
 
@@ -33,6 +34,7 @@ class AdminRoutes {
     documents::AsyncDocumentStore* docs;               // null: the host has no document store
     std::string queue_account;               // whose queues /metrics reports
     std::chrono::steady_clock::time_point started;
+    triggers::TimerTrigger* timer_trigger = nullptr;  // null: no timerTrigger functions run
   };
   explicit AdminRoutes(Context c) : c_(std::move(c)) {}
 

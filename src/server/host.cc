@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <boost/asio.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
@@ -26,9 +27,11 @@
 #include "storage/sqlite/sqlite_durable_store.h"
 #include "storage/sqlite/sqlite_engine.h"
 #include "storage/sqlite/sqlite_queue_store.h"
+#include "storage/sqlite/timer_tables.h"
 #include "triggers/change_feed_trigger.h"
 #include "triggers/document_inputs.h"
 #include "triggers/queue_trigger.h"
+#include "triggers/timer_trigger.h"
 #include "runtime/dispatcher.h"
 #include "runtime/effects_committer.h"
 #include "security/keys.h"
@@ -223,14 +226,17 @@ class Host {
   awaitable<void> start() {
     std::string error;
     if (!co_await start_workers(error)) co_return fail(error);
+    // Logged before --functions is checked: a name it refuses may be a function that failed.
+    for (const auto& e : draft_.function_errors) log_.error("Host.Startup", e);
+    if (!select_functions(error)) co_return fail(error, 2);
     app_ = std::make_shared<const config::AppSpec>(std::move(draft_));
-    for (const auto& e : app_->function_errors) log_.error("Host.Startup", e);
     if (!open_store(error)) co_return fail(error, 2);  // like every refusal on bad input
     if (!start_queue_service(error)) co_return fail(error);
     if (!start_document_service(error)) co_return fail(error);
     co_await create_containers();
     bind_functions();
     if (!start_queue_trigger(error)) co_return fail(error);
+    start_timer_trigger();
     if (!serve(error)) co_return fail(error);
   }
 
@@ -265,6 +271,14 @@ class Host {
           continue;
         }
         spec->runtime = api::Runtime::native;
+        bool taken = false;
+        for (const auto& other : draft_.functions) taken = taken || other.name == name;
+        if (taken) {
+          draft_.function_errors.push_back(
+              lib + ": function \"" + name + "\" is also defined by " + name +
+              "/function.json; give one of them another name");
+          continue;
+        }
         draft_.functions.push_back(std::move(*spec));
       }
     }
@@ -277,13 +291,48 @@ class Host {
     co_return true;
   }
 
+  // Phase 2b: --functions. The others are dropped from the app before it is frozen, so no
+  // trigger, route or listing sees them (as Azure's host.json "functions" list, which Core
+  // Tools' --functions sets); they are named once in the log. Runs after the workers because
+  // a native library reports its functions only then.
+  bool select_functions(std::string& error) {
+    if (options_.functions.empty()) return true;
+    auto is = [](std::string_view a, std::string_view b) { return boost::beast::iequals(a, b); };
+    std::string unknown, known, skipped;
+    for (const auto& want : options_.functions) {
+      bool found = false;
+      for (const auto& fn : draft_.functions) found = found || is(fn.name, want);
+      if (!found) unknown += (unknown.empty() ? "" : ", ") + want;
+    }
+    if (!unknown.empty()) {
+      for (const auto& fn : draft_.functions) known += (known.empty() ? "" : ", ") + fn.name;
+      error = "--functions: no function named " + unknown + " in " + draft_.root +
+              (known.empty() ? " (it has no functions)" : " (its functions: " + known + ")") +
+              "; check the spelling or the function's definition";
+      return false;
+    }
+    json::array skipped_names;
+    std::erase_if(draft_.functions, [&](const api::FunctionSpec& fn) {
+      for (const auto& want : options_.functions)
+        if (is(fn.name, want)) return false;
+      skipped += (skipped.empty() ? "" : ", ") + fn.name;
+      skipped_names.emplace_back(fn.name);
+      return true;
+    });
+    if (!skipped.empty())
+      log_.info("Host.Startup", "--functions: not running " + skipped,
+                {{"skipped", std::move(skipped_names)}});
+    return true;
+  }
+
   // Phase 3: one database, one writer, every table set: the queue service, queue triggers and
   // output bindings all commit through it.
   bool open_store(std::string& error) {
     bool needs_store = app_->queue_service.enabled || app_->document_service.enabled;
     for (const auto& fn : app_->functions)
       needs_store = needs_store || fn.queue() || fn.documents() || !fn.inputs.empty() ||
-                    fn.has_store_outputs();
+                    fn.has_store_outputs() || fn.orchestrator() || fn.activity() ||
+                    (fn.timer() && fn.timer()->use_monitor && !fn.disabled);
     if (!needs_store) return true;
     storage::SqliteEngine::Options so;
     so.path = (std::filesystem::path(data_dir_) / "nimbus.db").string();
@@ -519,6 +568,18 @@ class Host {
     return true;
   }
 
+  // Phase 6b: one timer per timerTrigger function; the schedule status lives in the store
+  // when one is open (useMonitor needs it, so open_store opens one for such functions).
+  void start_timer_trigger() {
+    bool any = false;
+    for (const auto& fn : app_->functions) any = any || (fn.timer() && !fn.disabled);
+    if (!any) return;
+    if (engine_) timer_store_ = std::make_unique<storage::SqliteTimerStore>(*engine_);
+    timer_trigger_ = std::make_unique<triggers::TimerTrigger>(
+        io_, timer_store_.get(), effects_.get(), *dispatcher_, *app_, output_options(), log_);
+    timer_trigger_->start();
+  }
+
   // A request the function port answered without running a function: counted by status and
   // logged (method, path, status, the error code of the answer), so refusals are visible.
   void refused(const api::HttpResponseData& r, const api::HttpRequestData* req) {
@@ -543,7 +604,7 @@ class Host {
     admin_ = std::make_unique<AdminRoutes>(AdminRoutes::Context{
         *app_, keys_ ? &*keys_ : nullptr, metrics_, async_store_.get(), queue_trigger_.get(),
         change_feed_trigger_.get(), doc_service_.get(), async_docs_.get(), kTriggerAccount,
-        started_});
+        started_, timer_trigger_.get()});
     int port = options_.port >= 0            ? options_.port
                : app_->local_http_port != 0 ? app_->local_http_port
                                             : 7071;
@@ -591,6 +652,10 @@ class Host {
       } else if (const auto* d = fn.documents()) {
         fields["database"] = d->database;
         fields["container"] = d->container;
+      } else if (const auto* t = fn.timer()) {
+        fields["schedule"] = t->schedule.text();
+        fields["runOnStartup"] = t->run_on_startup;
+        fields["useMonitor"] = t->use_monitor;
       } else if (fn.orchestrator()) {
         fields["start"] = "POST http://" + options_.address + ":" + std::to_string(bound) +
                           std::string(durable::kWebhookBase) + "/orchestrators/" + fn.name;
@@ -627,6 +692,7 @@ class Host {
     if (doc_server_) doc_server_->stop();
     if (queue_trigger_) queue_trigger_->stop();
     if (change_feed_trigger_) change_feed_trigger_->stop();
+    if (timer_trigger_) timer_trigger_->stop();
     if (durable_) durable_->stop();
     stop_signals_.async_wait([this](auto ec, int sig) { on_signal(ec, sig); });
     asio::co_spawn(io_, drain(), log_if_thrown(log_, "Host.Shutdown", "drain failed"));
@@ -639,6 +705,7 @@ class Host {
       return (dispatcher_ && dispatcher_->in_flight() > 0) ||
              (queue_trigger_ && queue_trigger_->in_flight() > 0) ||
              (change_feed_trigger_ && change_feed_trigger_->in_flight() > 0) ||
+             (timer_trigger_ && timer_trigger_->in_flight() > 0) ||
              (durable_ && durable_->in_flight() > 0) ||
              (server_ && server_->busy() > 0) || (queue_server_ && queue_server_->busy() > 0) ||
              (doc_server_ && doc_server_->busy() > 0);
@@ -659,6 +726,8 @@ class Host {
     if (effects_) effects_->set_notice_listener(nullptr);
     queue_trigger_.reset();
     change_feed_trigger_.reset();
+    timer_trigger_.reset();
+    timer_store_.reset();
     durable_api_.reset();
     durable_.reset();
     doc_server_.reset();
@@ -703,6 +772,8 @@ class Host {
   std::unique_ptr<triggers::QueueTrigger> queue_trigger_;
   std::unique_ptr<triggers::ChangeFeedTrigger> change_feed_trigger_;
   std::unique_ptr<triggers::DocumentInputs> doc_inputs_;
+  std::unique_ptr<storage::SqliteTimerStore> timer_store_;
+  std::unique_ptr<triggers::TimerTrigger> timer_trigger_;
   std::unique_ptr<storage::SqliteDurableStore> durable_store_;
   std::unique_ptr<durable::Engine> durable_;
   std::unique_ptr<durable::ManagementApi> durable_api_;

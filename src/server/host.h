@@ -2,6 +2,7 @@
 // Wiring: the only place that names concrete classes. Loads the app, starts its workers,
 // builds router, dispatcher and triggers, serves HTTP until SIGINT/SIGTERM.
 #include <string>
+#include <vector>
 
 namespace nimbus::server {
 
@@ -19,6 +20,8 @@ struct StartOptions {
   // --cors ORIGINS / --cors-credentials: override local.settings.json Host.CORS(Credentials).
   std::string cors;
   bool cors_credentials = false;
+  // --functions a b: run only these (case-insensitive, as Azure's function names); empty: all.
+  std::vector<std::string> functions;
 };
 
 // Runs the host; returns the process exit code.

@@ -7,11 +7,14 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <string_view>
 
 #include "documents/docs_cli.h"
+#include "durable/durable_cli.h"
 #include "queue/queue_cli.h"
 #include "security/keys.h"
 #include "server/host.h"
+#include "server/scaffold.h"
 
 namespace {
 
@@ -19,6 +22,7 @@ constexpr const char* kUsage =
     "usage:\n"
     "  nimbus start APP_DIR [--port N] [--queue-port N] [--docs-port N] [--host ADDR] [--data DIR]\n"
     "               [--cors ORIGINS] [--cors-credentials] [--no-auth] [--allow-insecure-network]\n"
+    "               [--functions NAME...]\n"
     "      Serve an Azure Functions app folder (host.json, <fn>/function.json) or a native app.\n"
     "      --port     HTTP port (default: local.settings.json Host.LocalHttpPort, else 7071)\n"
     "      --queue-port  Azure-Queue-compatible service port (default 10001; 0 picks a free one)\n"
@@ -31,12 +35,20 @@ constexpr const char* kUsage =
     "      --no-auth  accept every request without a key (local development only)\n"
     "      --allow-insecure-network  allow --no-auth and the queue service's published\n"
     "                 development key on a --host that is not loopback (refused otherwise)\n"
+    "      --functions  run only the functions named (space- or comma-separated; put it\n"
+    "                 after APP_DIR); an unknown name is refused\n"
+    "  nimbus init DIR --worker native|node|python\n"
+    "      Create an app folder with one HTTP function, hello (DIR must be new or empty).\n"
+    "  nimbus new NAME --template http|queue [--queue QUEUE] [DIR]\n"
+    "      Add a function to the app in DIR (default .) and print the code to add for it.\n"
     "  nimbus keys list [--data DIR | APP_DIR]\n"
     "      Show the master key and host keys.\n"
     "  nimbus queue list|create|put|peek|get|delete|clear ...\n"
     "      Work with the queues of a running host (`nimbus queue --help` for details).\n"
     "  nimbus docs databases|containers|create-database|create-container|get|put|delete|query ...\n"
-    "      Work with the documents of a running host (`nimbus docs --help` for details).\n";
+    "      Work with the documents of a running host (`nimbus docs --help` for details).\n"
+    "  nimbus durable start|status|list|raise|terminate|suspend|resume|restart|purge ...\n"
+    "      Start and manage orchestrations of a running host (`nimbus durable --help`).\n";
 
 std::string self_dir() {
   char buf[PATH_MAX];
@@ -105,6 +117,17 @@ int main(int argc, char** argv) {
         o.no_auth = true;
       } else if (a == "--allow-insecure-network") {
         o.allow_insecure_network = true;
+      } else if (a == "--functions") {
+        // As Core Tools: the names follow as separate arguments (commas also separate).
+        size_t before = o.functions.size();
+        for (; i + 1 < argc && argv[i + 1][0] != '-'; ++i)
+          for (std::string_view rest = argv[i + 1]; !rest.empty();) {
+            size_t comma = rest.find(',');
+            if (comma != 0) o.functions.emplace_back(rest.substr(0, comma));
+            rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
+          }
+        if (o.functions.size() == before)
+          return usage_error("--functions needs one or more function names, e.g. --functions hello orders");
       } else if (!a.empty() && a[0] == '-') {
         return usage_error("unknown option " + a);
       } else if (o.app_dir.empty()) {
@@ -113,11 +136,17 @@ int main(int argc, char** argv) {
         return usage_error("more than one APP_DIR given (" + o.app_dir + ", " + a + ")");
       }
     }
-    if (o.app_dir.empty()) return usage_error("start needs APP_DIR, the folder with host.json");
+    if (o.app_dir.empty())
+      return usage_error(o.functions.empty()
+                             ? "start needs APP_DIR, the folder with host.json"
+                             : "start needs APP_DIR, the folder with host.json, before --functions");
     return nimbus::server::run_host(o);
   }
+  if (cmd == "init") return nimbus::server::run_init(argc - 1, argv + 1, self_dir());
+  if (cmd == "new") return nimbus::server::run_new(argc - 1, argv + 1);
   if (cmd == "queue") return nimbus::queue::run_cli(argc - 1, argv + 1);
   if (cmd == "docs") return nimbus::documents::run_docs_cli(argc - 1, argv + 1);
+  if (cmd == "durable") return nimbus::durable::run_durable_cli(argc - 1, argv + 1);
   if (cmd == "keys") {
     if (argc < 3 || std::string(argv[2]) != "list") return usage_error("keys needs: list");
     std::string data;

@@ -39,7 +39,7 @@ struct HttpHost {
     dispatcher.bind("orders", &invoker);
     trigger = std::make_unique<triggers::HttpTrigger>(
         *router, nullptr, dispatcher, with_store ? &effects : nullptr,
-        bindings::OutputOptions{"devstoreaccount1", false}, &log);
+        bindings::OutputOptions{"devstoreaccount1", false, {}}, &log);
   }
 
   api::HttpResponseData call(const std::string& path) {

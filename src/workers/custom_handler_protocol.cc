@@ -132,6 +132,16 @@ std::string build_activity_invocation_body(const api::Invocation& inv) {
   return json::serialize(json::object{{"Data", std::move(data)}, {"Metadata", std::move(metadata)}});
 }
 
+// timerTrigger: Data.<name> is Azure's TimerInfo object, {"Schedule":{"AdjustForDST":false},
+// "ScheduleStatus":{"Last","Next","LastUpdated"} (null without useMonitor),"IsPastDue":bool}.
+std::string build_timer_invocation_body(const api::Invocation& inv) {
+  json::object data;
+  data[inv.function->trigger_name] = json::parse(inv.timer()->to_json());
+  add_inputs(data, inv);
+  json::object metadata{{"sys", sys_metadata(inv)}};
+  return json::serialize(json::object{{"Data", std::move(data)}, {"Metadata", std::move(metadata)}});
+}
+
 // The DOM builder: kept for requests with non-ASCII names, where two names may turn into the
 // same text once invalid bytes become U+FFFD and must then merge as JSON object keys do.
 std::string build_http_invocation_body_dom(const api::Invocation& inv) {
@@ -262,6 +272,7 @@ std::string build_invocation_body(const api::Invocation& inv) {
   if (inv.queue()) return build_queue_invocation_body(inv);
   if (inv.documents()) return build_documents_invocation_body(inv);
   if (inv.activity()) return build_activity_invocation_body(inv);
+  if (inv.timer()) return build_timer_invocation_body(inv);
   const auto& r = *inv.http();
   if (!inv.inputs.empty()) return build_http_invocation_body_dom(inv);  // read from a store anyway
   for (const auto& [k, v] : r.query)

@@ -102,7 +102,11 @@ struct Host {
     req.past_events = history;
     req.new_events = events;
     df::OrchestratorResponse resp;
-    df::execute(fn, req, resp);
+    if constexpr (std::is_invocable_v<F&, const df::OrchestratorRequest&,
+                                      df::OrchestratorResponse&>)
+      fn(req, resp);  // an App's wrapped handler
+    else
+      df::execute(fn, req, resp);
     history.insert(history.end(), events.begin(), events.end());
     for (const auto& a : resp.actions) {
       HistoryEvent e;
@@ -302,6 +306,19 @@ TEST(DurableSdk, WhenAnyOfAlreadyCompletedTasksGivesTheLowestIndex) {
       "0");
 }
 
+TEST(DurableSdk, WhenAllOfNothingIsReadyWhenAnyOfNothingFails) {
+  auto fn = [](OrchestrationContext& ctx) -> Orchestration {
+    std::vector<Task<std::string>> none;
+    auto all = co_await df::when_all(none);
+    if (ctx.input() == "any") co_await df::when_any(none);
+    co_return std::to_string(all.size());
+  };
+  Host host;
+  expect_completed(only(host.start(fn)), "0");
+  Host other;
+  expect_failed(other.start(fn, "any"), "std::invalid_argument", "at least one task");
+}
+
 TEST(DurableSdk, ExternalEventsAreBufferedInOrderAndMatchedCaseInsensitively) {
   auto fn = [](OrchestrationContext& ctx) -> Orchestration {
     co_await ctx.create_timer(milliseconds(1));
@@ -318,6 +335,22 @@ TEST(DurableSdk, ExternalEventsAreBufferedInOrderAndMatchedCaseInsensitively) {
                   .actions.empty());
   EXPECT_TRUE(host.episode(fn, {timer_fired(1)}).actions.empty());
   expect_completed(only(host.episode(fn, {event_raised("Item", "3")})), "123");
+}
+
+TEST(DurableSdk, AnEventGoesToTheCurrentWaitNotToOneAbandonedAfterATimeout) {
+  auto fn = [](OrchestrationContext& ctx) -> Orchestration {
+    for (int turn = 0;; ++turn) {
+      Task<std::string> reply = ctx.wait_for_external_event("reply");
+      Task<void> timeout = ctx.create_timer(milliseconds(100));
+      if (co_await df::when_any(reply, timeout) == 0)
+        co_return std::to_string(turn) + ":" + co_await reply;
+    }
+  };
+  Host host;
+  EXPECT_EQ(only(host.start(fn)).id, 1);
+  EXPECT_EQ(only(host.episode(fn, {timer_fired(1)})).id, 2);  // turn 0 timed out
+  EXPECT_EQ(only(host.episode(fn, {timer_fired(2)})).id, 3);  // turn 1 timed out
+  expect_completed(only(host.episode(fn, {event_raised("reply", "\"hi\"")})), "2:\"hi\"");
 }
 
 TEST(DurableSdk, RetryFailsTwiceThenSucceedsWithBackoffTimers) {
@@ -798,6 +831,20 @@ TEST(DurableSdk, HelperCoroutineFailurePropagatesItsException) {
 TEST(DurableSdk, TasksOutsideAnEpisodeAreRefused) {
   auto helper = []() -> Task<void> { co_return; };
   EXPECT_THROW(helper(), std::logic_error);
+}
+
+Orchestration free_orchestrator(OrchestrationContext& ctx) {
+  co_await ctx.create_timer(milliseconds(1));
+  co_return ctx.instance_id();
+}
+
+TEST(DurableSdk, AppOrchestratorTakesAFreeFunction) {
+  nimbus::App app;
+  app.orchestrator("Free", free_orchestrator);
+  Host host;
+  auto& handler = app.find("Free")->orchestrator_handler;
+  host.start(handler);
+  expect_completed(only(host.episode(handler, {timer_fired(1)})), "inst-1");
 }
 
 TEST(DurableSdk, AppOrchestratorWrapsTheCoroutine) {

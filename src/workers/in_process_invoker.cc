@@ -63,6 +63,8 @@ boost::asio::awaitable<api::InvocationResult> InProcessInvoker::invoke(api::Invo
     ok = run_orchestrator(*fn, inv.orchestration()->request, res, error);
   } else if (inv.activity()) {
     ok = run_activity_function(*fn, inv.activity()->input, ctx, res, error);
+  } else if (inv.timer()) {
+    ok = run_timer_function(*fn, inv.timer()->to_json(), ctx, res, error);
   } else {
     auto& r = *inv.http();
     ok = run_http_function(*fn, {r.method, r.target, r.path, r.query, r.params, r.headers,

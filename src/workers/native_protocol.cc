@@ -117,6 +117,15 @@ json::array describe_functions(const App& app) {
       bindings.push_back(
           json::object{{"type", "activityTrigger"}, {"direction", "in"}, {"name", "input"}});
       outputs_of(f.activity, bindings);
+    } else if (f.timer_handler) {
+      json::object t{{"type", "timerTrigger"},
+                     {"direction", "in"},
+                     {"name", "timer"},
+                     {"schedule", f.timer.schedule},
+                     {"runOnStartup", f.timer.run_on_startup}};
+      if (f.timer.use_monitor >= 0) t["useMonitor"] = f.timer.use_monitor > 0;
+      bindings.push_back(std::move(t));
+      outputs_of(f.timer, bindings);
     } else if (f.change_feed_handler) {
       // Reported as function.json would say it, so the host checks it with the same loader.
       const auto& c = f.change_feed;
@@ -177,6 +186,9 @@ json::object invoke_header_without_inputs(const api::Invocation& inv) {
   if (inv.activity())  // the input is the frame's body
     return json::object{{"type", "invoke"}, {"id", inv.id}, {"function", inv.function->name},
                         {"trigger", "activity"}, {"instanceId", inv.activity()->instance_id}};
+  if (inv.timer())  // TimerInfo JSON is the frame's body
+    return json::object{{"type", "invoke"}, {"id", inv.id}, {"function", inv.function->name},
+                        {"trigger", "timer"}};
   if (inv.documents())  // the batch itself is the frame's body
     return json::object{{"type", "invoke"}, {"id", inv.id}, {"function", inv.function->name},
                         {"trigger", "cosmosDB"}};
@@ -305,6 +317,7 @@ bool run_function(const App::Function& fn, const json::object& header, std::stri
   if (fn.change_feed_handler) return run_change_feed_function(fn, std::move(body), ctx, res, error);
   if (fn.orchestrator_handler) return run_orchestrator(fn, body, res, error);
   if (fn.activity_handler) return run_activity_function(fn, body, ctx, res, error);
+  if (fn.timer_handler) return run_timer_function(fn, body, ctx, res, error);
   return run_http_function(fn, request_from_invoke(header, std::move(body)), ctx, res, error);
 }
 
@@ -369,6 +382,29 @@ bool run_orchestrator(const App::Function& fn, std::string_view request, HttpRes
   res.status = 200;
   res.body = api::durable_events::encode_response(out);
   return true;
+}
+
+bool run_timer_function(const App::Function& fn, std::string timer_info, Context& ctx,
+                        HttpResponse& res, std::string& error) {
+  TimerInfo info;
+  boost::system::error_code ec;
+  json::value v = json::parse(timer_info, ec);
+  if (ec || !v.is_object()) {
+    error = "the host sent a TimerInfo that is not a JSON object";
+    return false;
+  }
+  const auto& o = v.as_object();
+  if (auto* p = o.if_contains("IsPastDue"); p && p->is_bool()) info.is_past_due = p->as_bool();
+  if (auto* st = o.if_contains("ScheduleStatus"); st && st->is_object()) {
+    info.last = str(st->as_object(), "Last");
+    info.next = str(st->as_object(), "Next");
+    info.last_updated = str(st->as_object(), "LastUpdated");
+  }
+  info.json = std::move(timer_info);
+  return guarded([&] {
+    fn.timer_handler(info, ctx);
+    res.status = 200;
+  }, error);
 }
 
 bool run_activity_function(const App::Function& fn, const std::string& input, Context& ctx,

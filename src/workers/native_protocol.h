@@ -67,6 +67,9 @@ bool run_change_feed_function(const App::Function& fn, std::string documents, Co
 // OrchestratorResponse JSON (api/durable_events.h).
 bool run_orchestrator(const App::Function& fn, std::string_view request, HttpResponse& res,
                       std::string& error);
+// A timer: `timer_info` is TimerInfo as JSON (api::TimerData::to_json).
+bool run_timer_function(const App::Function& fn, std::string timer_info, Context& ctx,
+                        HttpResponse& res, std::string& error);
 // An activity: JSON input in, the result JSON text as the response body.
 bool run_activity_function(const App::Function& fn, const std::string& input, Context& ctx,
                            HttpResponse& res, std::string& error);

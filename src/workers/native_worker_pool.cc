@@ -337,12 +337,15 @@ awaitable<void> NativeWorkerPool::restart(int slot) {
 awaitable<api::InvocationResult> NativeWorkerPool::invoke(api::Invocation& inv) {
   api::InvocationResult result;
   std::string frame;
+  // A timer's TimerInfo is the frame's body (JSON), as a custom handler's Data.<name> is.
+  const std::string timer_body = inv.timer() ? inv.timer()->to_json() : std::string();
   encode_frame(invoke_header(inv),
                inv.http()    ? std::string_view(inv.http()->body)
                : inv.queue() ? std::string_view(inv.queue()->text)
                : inv.documents() ? std::string_view(inv.documents()->documents)
                : inv.orchestration() ? std::string_view(inv.orchestration()->request)
                : inv.activity() ? std::string_view(inv.activity()->input)
+               : inv.timer() ? std::string_view(timer_body)
                              : std::string_view(),
                frame);
   for (;;) {

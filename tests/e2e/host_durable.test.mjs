@@ -14,13 +14,13 @@ const BASE = "/runtime/webhooks/durabletask";
 let host;
 after(() => stopNimbus(host));
 
-function app(runLog) {
+function app(runLog, nimbusSection = {}) {
   const dir = copyApp("tests/apps/durable-native");
   // The library is built into the repo's app folder; point the copy at it.
   const lib = path.join(process.env.NIMBUS_ROOT, "tests/apps/durable-native/bin/libdurableapp.so");
   fs.writeFileSync(path.join(dir, "host.json"), JSON.stringify({
     version: "2.0",
-    nimbus: { native: { library: lib } },
+    nimbus: { native: { library: lib }, ...nimbusSection },
   }));
   fs.writeFileSync(path.join(dir, "local.settings.json"), JSON.stringify({
     IsEncrypted: false,
@@ -29,8 +29,9 @@ function app(runLog) {
   return dir;
 }
 
-function api(h) {
-  const code = keys(h).masterKey;
+// `dataDir`: the host's --data when the test chose it (keys.json lives there).
+function api(h, dataDir) {
+  const code = dataDir ? JSON.parse(fs.readFileSync(path.join(dataDir, "keys.json"), "utf8")).masterKey : keys(h).masterKey;
   const call = (method, p, body) => request(h.port, method, `${BASE}${p}${p.includes("?") ? "&" : "?"}code=${code}`, {
     headers: body === undefined ? {} : { "content-type": "application/json" },
     body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
@@ -69,6 +70,11 @@ test("fan-out/fan-in, chains with timers, sub-orchestrations, retries and contin
   assert.equal(fan.json.runtimeStatus, "Completed");
   assert.deepEqual(fan.json.output, { sum: (50 * 51 * 101) / 6 });
   assert.deepEqual(fan.json.input, { n: 50 });
+
+  // More completions than one episode takes (2,000): the fan-in spans several episodes.
+  const wide = await a.start("FanOut", { n: 3000 });
+  const w = await finished(a, wide.json.id, 60000);
+  assert.deepEqual(w.json.output, { sum: (3000 * 3001 * 6001) / 6 });
 
   const chain = await a.start("TimerChain", { steps: 5, timerMs: 30 }, "chain-1");
   assert.equal(chain.json.id, "chain-1");
@@ -198,6 +204,42 @@ test("a non-deterministic orchestrator fails its own instance with the action an
   await stopNimbus(host);
 });
 
+test("a worker killed during an episode and during an activity: the episode and the activity run again", async () => {
+  const runLog = path.join(tempDir("nimbus-durable-"), "runs.log");
+  host = await startNimbus(app(runLog));
+  const a = api(host);
+  const flag = path.join(tempDir("nimbus-crash-"), "flag");
+  await a.start("CrashingEpisode", { flag }, "crash-1");
+  const done = await finished(a, "crash-1", 30000);
+  assert.equal(done.json.runtimeStatus, "Completed", done.body);
+  assert.equal(done.json.output, "survived");
+  assert.ok(fs.existsSync(flag) && fs.existsSync(flag + ".activity"), "both crashes happened");
+  assert.match(host.logs, /orchestration episode could not run; trying again/);
+  await stopNimbus(host);
+});
+
+test("retention purges finished instances; a history over maxHistoryBytes fails its instance naming continue-as-new", async () => {
+  const runLog = path.join(tempDir("nimbus-durable-"), "runs.log");
+  host = await startNimbus(app(runLog, { durable: { retention: "00:00:01", maxHistoryBytes: 65536 } }));
+  try {
+  const a = api(host);
+  await a.start("FanOut", { n: 3 }, "short-lived");
+  assert.deepEqual((await finished(a, "short-lived")).json.output, { sum: 14 });
+  await waitFor(async () => (await a.status("short-lived")).status === 404,
+                { timeoutMs: 10000, what: "the finished instance to be purged after 1 s" });
+  assert.match(host.logs, /purged finished orchestrations past their retention/);
+  // 1,000 activities make a history far over 64 KiB.
+  await a.start("FanOut", { n: 1000 }, "too-big");
+  const big = await finished(a, "too-big", 60000);
+  assert.equal(big.json.runtimeStatus, "Failed");
+  assert.match(JSON.stringify(big.json.output), /maxHistoryBytes/);
+  assert.match(JSON.stringify(big.json.output), /continue_as_new/);
+  assert.match(host.logs, /orchestration history is large; consider continue_as_new/);
+  } finally {
+    await stopNimbus(host);
+  }
+});
+
 // Kills the host with SIGKILL while `count` instances run, restarts on the same data, and
 // checks every result. Prints how many activities ran more than once.
 async function killAndCount(name, input, count, expected, label) {
@@ -205,7 +247,7 @@ async function killAndCount(name, input, count, expected, label) {
   const data = tempDir("nimbus-durable-data-");
   const dir = app(runLog);
   host = await startNimbus(dir, ["--data", data]);
-  const a = api(host);
+  const a = api(host, data);
   const ids = [];
   for (let i = 0; i < count; i += 50) {
     const batch = [];
@@ -216,17 +258,20 @@ async function killAndCount(name, input, count, expected, label) {
     }
   }
   // Kill once some work has run but (very likely) not all.
-  await waitFor(() => fs.existsSync(runLog) && fs.readFileSync(runLog, "utf8").split("\n").length > 200,
-                { timeoutMs: 30000, what: "some activities to run" });
+  // Checked every 2 ms: the whole burst takes about a second, and the kill must land mid-way.
+  const activities = count * (label === "fan" ? 10 : 20);
+  await waitFor(() => fs.existsSync(runLog) && fs.readFileSync(runLog, "utf8").split("\n").length > activities / 5,
+                { timeoutMs: 30000, intervalMs: 2, what: "a fifth of the activities to run" });
   host.proc.kill("SIGKILL");
   await new Promise((r) => host.proc.on("exit", r));
   const before = fs.readFileSync(runLog, "utf8").split("\n").filter(Boolean).length;
   host = await startNimbus(dir, ["--data", data]);
+  const code = JSON.parse(fs.readFileSync(path.join(data, "keys.json"), "utf8")).masterKey;
   const results = await waitFor(async () => {
     const out = [];
     let token = "";
     for (;;) {
-      const page = await request(host.port, "GET", `${BASE}/instances?top=1000&instanceIdPrefix=${label}-&code=${keys(host).masterKey}`,
+      const page = await request(host.port, "GET", `${BASE}/instances?top=1000&instanceIdPrefix=${label}-&code=${code}`,
         { headers: token ? { "x-ms-continuation-token": token } : {} });
       out.push(...page.json);
       token = page.headers["x-ms-continuation-token"];
@@ -236,7 +281,7 @@ async function killAndCount(name, input, count, expected, label) {
   }, { timeoutMs: 120000, intervalMs: 500, what: `all ${count} ${name} instances to complete after the restart` });
   for (const s of results) assert.deepEqual(s.output, expected, `${s.instanceId} result`);
   const runs = fs.readFileSync(runLog, "utf8").split("\n").filter(Boolean).length;
-  const minimum = count * (label === "fan" ? 10 : 20);
+  const minimum = activities;
   console.log(`${label}: ${count} instances, ${runs} activity runs for ${minimum} activities ` +
               `(${runs - minimum} re-runs; ${before} ran before the SIGKILL)`);
   assert.ok(runs >= minimum);

@@ -7,6 +7,12 @@ namespace nimbus::storage::durable_tables {
 using api::QueueErrc;
 using api::QueueError;
 
+// Inbox and work-item numbers are AUTOINCREMENT: an EpisodeAck or ActivityAck names rows by
+// them, and a plain rowid reuses the number of a deleted last row, so a duplicate activity run
+// (or a stale episode) acknowledged a newer work item (inbox event) that took the consumed
+// one's number instead of failing (conformance suite,
+// WorkItemAndInboxNumbersAreNeverReusedAfterTheyAreConsumed). Files created before this keep
+// their tables as they are (CREATE TABLE IF NOT EXISTS).
 const char* const kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS durable_instances(
   id TEXT PRIMARY KEY,
@@ -31,14 +37,14 @@ CREATE TABLE IF NOT EXISTS durable_history(
   PRIMARY KEY(instance, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS durable_inbox(
-  seq INTEGER PRIMARY KEY,
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
   instance TEXT NOT NULL,
   visible INTEGER NOT NULL,
   event TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS durable_inbox_instance ON durable_inbox(instance, seq);
 CREATE TABLE IF NOT EXISTS durable_tasks(
-  seq INTEGER PRIMARY KEY,
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
   instance TEXT NOT NULL,
   execution_id TEXT NOT NULL,
   task_id INTEGER NOT NULL,
@@ -97,14 +103,15 @@ int64_t insert_inbox(SqliteDb& db, std::string_view instance, UnixMillis visible
   return sqlite3_last_insert_rowid(db.conn);
 }
 
-void notice_ready(SqliteDb& db, std::string_view instance, UnixMillis visible) {
-  // One notice per instance per batch is enough when it carries the earliest time.
-  for (auto& n : db.notices)
-    if (auto* r = std::get_if<api::OrchestrationReady>(&n); r && r->instance_id == instance) {
-      r->visible_at = std::min(r->visible_at, visible);
-      return;
-    }
-  db.notices.emplace_back(api::OrchestrationReady{std::string(instance), visible});
+void notice_ready(SqliteDb& db, std::string_view instance, UnixMillis visible, int64_t seq,
+                  std::string_view event) {
+  // One notice per inbox row, always appended (never changed in place: a rollback of this
+  // Effects only truncates db.notices, so an in-place change to an earlier Effects' notice
+  // would survive it; conformance suite,
+  // SqliteDurableStore.ARolledBackEffectsDoesNotChangeTheNoticesOfItsBatch).
+  // SqliteEngine::notify merges an instance's notices into one, at the earliest time.
+  db.notices.emplace_back(api::OrchestrationReady{
+      std::string(instance), visible, {api::InboxAddition{seq, visible, std::string(event)}}});
 }
 
 }  // namespace
@@ -251,7 +258,7 @@ std::variant<api::WriteReceipt, QueueError> apply(SqliteDb& db, const api::Orche
   st.step();
   UnixMillis visible = std::max(w.start_at, db.now);
   int64_t seq = insert_inbox(db, i.id, visible, w.started);
-  notice_ready(db, i.id, visible);
+  notice_ready(db, i.id, visible, seq, w.started);
   return api::WriteReceipt(api::DurableReceipt{seq});
 }
 
@@ -266,7 +273,7 @@ std::variant<api::WriteReceipt, QueueError> apply(SqliteDb& db, const api::Orche
   }
   UnixMillis visible = std::max(w.visible_at, db.now);
   int64_t seq = insert_inbox(db, w.instance_id, visible, w.event);
-  notice_ready(db, w.instance_id, visible);
+  notice_ready(db, w.instance_id, visible, seq, w.event);
   return api::WriteReceipt(api::DurableReceipt{seq});
 }
 

@@ -1,5 +1,7 @@
 #include "storage/sqlite/sqlite_durable_store.h"
 
+#include <algorithm>
+
 #include "storage/sqlite/durable_tables.h"
 
 namespace nimbus::storage {
@@ -73,10 +75,19 @@ void SqliteDurableStore::purge(std::vector<std::string> ids, api::QueueCallback<
 void SqliteDurableStore::purge_matching(api::InstanceQuery query, api::QueueCallback<int64_t> done) {
   engine_.submit(make_op<int64_t>(
       [query = std::move(query)](SqliteDb& db) mutable -> QueueResult<int64_t> {
-        // Only terminal instances are purged, whatever the filter says (as Azure does).
-        if (query.statuses.empty())
-          query.statuses = {api::RuntimeStatus::completed, api::RuntimeStatus::failed,
-                            api::RuntimeStatus::terminated, api::RuntimeStatus::canceled};
+        // Only terminal instances are purged, whatever the filter says (as Azure does). The
+        // filter's non-terminal statuses are dropped before listing: kept, they could fill the
+        // bounded page below with instances that are never deleted, so a caller repeating
+        // until 0 stopped before the terminal ones (conformance suite,
+        // RepeatedPurgeMatchingReachesTerminalInstancesBehindManyRunning).
+        std::vector<api::RuntimeStatus> terminal;
+        for (auto st : {api::RuntimeStatus::completed, api::RuntimeStatus::failed,
+                        api::RuntimeStatus::terminated, api::RuntimeStatus::canceled})
+          if (query.statuses.empty() ||
+              std::find(query.statuses.begin(), query.statuses.end(), st) != query.statuses.end())
+            terminal.push_back(st);
+        if (terminal.empty()) return int64_t{0};
+        query.statuses = std::move(terminal);
         int64_t n = 0;
         query.top = 1000;
         // Bounded per call so one purge never holds the writer for long; the caller repeats.

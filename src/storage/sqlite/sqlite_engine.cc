@@ -12,10 +12,12 @@
 #include <cerrno>
 #include <cstring>
 #include <tuple>
+#include <unordered_map>
 
 #include "common/ids.h"
 #include "storage/sqlite/document_tables.h"
 #include "storage/sqlite/durable_tables.h"
+#include "storage/sqlite/timer_tables.h"
 #include "storage/sqlite/queue_tables.h"
 #include "storage/sqlite/sqlite_db.h"
 
@@ -28,7 +30,7 @@ namespace {
 
 // The schema of every table set on the engine, created at open when missing.
 const char* const kTableSets[] = {queue_tables::kSchema, document_tables::kSchema,
-                                  durable_tables::kSchema};
+                                  durable_tables::kSchema, timer_tables::kSchema};
 
 QueueError err(QueueErrc code, std::string message) { return QueueError{code, std::move(message)}; }
 
@@ -411,6 +413,17 @@ void SqliteEngine::notify() {
   if (!listener) return;
   // One notice per queue (the earliest time something in it becomes visible) and one per
   // container (its highest LSN): sorted by (kind, names, order key), the first of each wins.
+  // Durable notices are one per activity work item, and one per instance at its earliest time:
+  // durable_tables appends a notice for an instance only when it is earlier than the ones it
+  // has (never changing one in place, which a rolled-back Effects could not undo), so the
+  // earliest of an instance's is announced, at the place of its first. They keep their order
+  // and follow.
+  auto durable = [](const api::CommitNotice& n) {
+    return std::holds_alternative<api::OrchestrationReady>(n) ||
+           std::holds_alternative<api::ActivityReady>(n);
+  };
+  auto split = std::stable_partition(db.notices.begin(), db.notices.end(),
+                                     [&](const auto& n) { return !durable(n); });
   auto key = [](const api::CommitNotice& n) {
     if (auto* q = std::get_if<api::QueueVisible>(&n))
       return std::make_tuple(0, std::cref(q->queue.account), std::cref(q->queue.name), q->visible_at);
@@ -421,13 +434,32 @@ void SqliteEngine::notify() {
     return std::get<0>(x) == std::get<0>(y) && std::get<1>(x) == std::get<1>(y) &&
            std::get<2>(x) == std::get<2>(y);
   };
-  std::sort(db.notices.begin(), db.notices.end(), [&](const auto& a, const auto& b) {
+  std::sort(db.notices.begin(), split, [&](const auto& a, const auto& b) {
     auto x = key(a), y = key(b);
     return std::tie(std::get<0>(x), std::get<1>(x), std::get<2>(x), std::get<3>(x)) <
            std::tie(std::get<0>(y), std::get<1>(y), std::get<2>(y), std::get<3>(y));
   });
-  for (size_t i = 0; i < db.notices.size(); ++i) {
+  size_t first_durable = static_cast<size_t>(split - db.notices.begin());
+  for (size_t i = 0; i < first_durable; ++i) {
     if (i > 0 && same(key(db.notices[i]), key(db.notices[i - 1]))) continue;
+    listener(db.notices[i]);
+  }
+  // An instance's notices become one, announced at the place of its first, with the earliest
+  // time and every added inbox row in order.
+  std::unordered_map<std::string_view, size_t> first;  // instance -> index of its first notice
+  for (size_t i = first_durable; i < db.notices.size(); ++i) {
+    auto* r = std::get_if<api::OrchestrationReady>(&db.notices[i]);
+    if (!r) continue;
+    auto [it, fresh] = first.try_emplace(r->instance_id, i);
+    if (fresh) continue;
+    auto& into = std::get<api::OrchestrationReady>(db.notices[it->second]);
+    into.visible_at = std::min(into.visible_at, r->visible_at);
+    for (auto& e : r->events) into.events.push_back(std::move(e));
+    r->instance_id.clear();  // merged: not announced on its own
+  }
+  for (size_t i = first_durable; i < db.notices.size(); ++i) {
+    if (auto* r = std::get_if<api::OrchestrationReady>(&db.notices[i]); r && r->instance_id.empty())
+      continue;
     listener(db.notices[i]);
   }
 }

@@ -2,6 +2,9 @@
 // honour, driven from tests/e2e/host_durable.test.mjs.
 #include <nimbus/durable.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -70,6 +73,29 @@ NIMBUS_APP(app) {
     std::ofstream(path) << runs;
     if (runs <= times) throw std::runtime_error("flaky run " + std::to_string(runs));
     return std::to_string(runs);
+  });
+
+  // {"flag": path}: the first run (no flag file yet) creates the file and kills its own worker
+  // process mid-activity; the re-run returns "survived".
+  app.activity("CrashOnce", [](const std::string& input, nimbus::Context&) -> std::string {
+    std::string flag = string_field(input, "flag");
+    if (!std::ifstream(flag).good()) {
+      std::ofstream(flag) << "crashed";
+      ::kill(::getpid(), SIGKILL);
+    }
+    return "\"survived\"";
+  });
+
+  // {"flag": path}: kills its worker during its first episode (creating the flag file first),
+  // then runs CrashOnce with a second flag.
+  app.orchestrator("CrashingEpisode", [](nimbus::durable::OrchestrationContext& ctx)
+                                          -> nimbus::durable::Orchestration {
+    std::string flag = string_field(ctx.input(), "flag");
+    if (!std::ifstream(flag).good()) {
+      std::ofstream(flag) << "crashed";
+      ::kill(::getpid(), SIGKILL);
+    }
+    co_return co_await ctx.call_activity("CrashOnce", "{\"flag\":\"" + flag + ".activity\"}");
   });
 
   app.orchestrator("FanOut", [](nimbus::durable::OrchestrationContext& ctx)

@@ -21,10 +21,13 @@ export function connectionString(port, account = DEV_ACCOUNT, key = DEV_KEY) {
     `QueueEndpoint=http://127.0.0.1:${port}/${account};`;
 }
 
-// Starts the server; resolves { port, proc, dataDir, stop(), kill9() } once it listens.
-export async function startQueueServer({ dataDir, extraArgs = [], timeoutMs = 10000 } = {}) {
+// Starts the server; resolves { port, proc, dataDir, cert, stop(), kill9() } once it listens.
+// `tls: true` serves https on the same port too; `cert` is then the generated certificate's
+// path (trust it with an https.Agent's `ca` or NODE_EXTRA_CA_CERTS).
+export async function startQueueServer({ dataDir, extraArgs = [], timeoutMs = 10000, tls = false } = {}) {
   const dir = dataDir || mkdtempSync(join(tmpdir(), "nimbus-queue-e2e-"));
-  const proc = spawn(serverBinary(), ["--port", "0", "--data", dir, "--log-level", "Warning", ...extraArgs], {
+  const args = ["--port", "0", "--data", dir, "--log-level", "Warning", ...(tls ? ["--tls"] : []), ...extraArgs];
+  const proc = spawn(serverBinary(), args, {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
@@ -41,7 +44,7 @@ export async function startQueueServer({ dataDir, extraArgs = [], timeoutMs = 10
   });
   const exited = new Promise((r) => proc.on("exit", r));
   return {
-    port, proc, dataDir: dir,
+    port, proc, dataDir: dir, cert: tls ? join(dir, "tls", "cert.pem") : undefined,
     stderr: () => stderr,
     async stop() {
       proc.kill("SIGTERM");

@@ -1,0 +1,140 @@
+// Runs the durable store conformance suite on the SQLite backend (a SqliteDurableStore on an
+// engine opened with SqliteEngine::open; the engine is the EffectsStore), plus what only SQLite
+// has: several Effects sharing one group-commit transaction.
+#include <filesystem>
+#include <future>
+
+#include "durable_store_conformance.h"
+#include "storage/sqlite/sqlite_durable_store.h"
+#include "storage/sqlite/sqlite_engine.h"
+#include "storage/sqlite/sqlite_queue_store.h"
+
+namespace nimbus::conformance {
+namespace {
+
+using storage::SqliteEngine;
+
+// The engine and the store borrowing it, as one object the suite owns (the store goes first).
+class OwnedSqliteDurableStore final : public api::DurableStore {
+ public:
+  explicit OwnedSqliteDurableStore(std::unique_ptr<SqliteEngine> engine)
+      : engine_(std::move(engine)), store_(*engine_) {}
+  SqliteEngine& engine() { return *engine_; }
+
+  void get_instance(std::string id, api::QueueCallback<api::InstanceState> done) override {
+    store_.get_instance(std::move(id), std::move(done));
+  }
+  void load_episode(std::string id, bool with_history, int max_inbox,
+                    api::QueueCallback<api::Episode> done) override {
+    store_.load_episode(std::move(id), with_history, max_inbox, std::move(done));
+  }
+  void get_history(std::string id, api::QueueCallback<std::vector<std::string>> done) override {
+    store_.get_history(std::move(id), std::move(done));
+  }
+  void list_instances(api::InstanceQuery q, api::QueueCallback<api::InstancePage> done) override {
+    store_.list_instances(std::move(q), std::move(done));
+  }
+  void purge(std::vector<std::string> ids, api::QueueCallback<int64_t> done) override {
+    store_.purge(std::move(ids), std::move(done));
+  }
+  void purge_matching(api::InstanceQuery q, api::QueueCallback<int64_t> done) override {
+    store_.purge_matching(std::move(q), std::move(done));
+  }
+  void recover(api::QueueCallback<api::DurableRecovery> done) override {
+    store_.recover(std::move(done));
+  }
+
+ private:
+  std::unique_ptr<SqliteEngine> engine_;
+  storage::SqliteDurableStore store_;
+};
+
+std::unique_ptr<OwnedSqliteDurableStore> open_sqlite(const std::string& dir, FakeClock& clock) {
+  SqliteEngine::Options o;
+  o.path = dir + "/nimbus.db";
+  o.clock = [&clock] { return clock.now.load(); };
+  std::string error;
+  auto engine = SqliteEngine::open(o, error);
+  EXPECT_NE(engine, nullptr) << error;
+  if (!engine) return nullptr;
+  return std::make_unique<OwnedSqliteDurableStore>(std::move(engine));
+}
+
+const DurableStoreBackend kSqlite{
+    "Sqlite",
+    [](const std::string& dir, FakeClock& clock) -> std::unique_ptr<api::DurableStore> {
+      return open_sqlite(dir, clock);
+    },
+    [](api::DurableStore& s) -> api::EffectsStore& {
+      return static_cast<OwnedSqliteDurableStore&>(s).engine();
+    },
+    [](api::DurableStore& s) -> std::unique_ptr<api::QueueStore> {
+      return std::make_unique<storage::SqliteQueueStore>(
+          static_cast<OwnedSqliteDurableStore&>(s).engine());
+    }};
+
+INSTANTIATE_TEST_SUITE_P(Backends, DurableStoreConformance, ::testing::Values(&kSqlite),
+                         [](const auto& info) { return std::string(info.param->name); });
+
+// Holds the writer thread inside a batch until released, so the commits submitted meanwhile
+// are applied together in the next batch (one transaction, one round of notices).
+struct GateOp final : SqliteEngine::Op {
+  std::shared_future<void> open;
+  explicit GateOp(std::shared_future<void> f) : open(std::move(f)) {}
+  void execute(storage::SqliteDb&) override { open.wait(); }
+  void complete(const api::QueueError*) override {}
+};
+
+// One batch holds Effects A (an event for "x" an hour from now, committed) and Effects B (an
+// event for "x" now, then a write that fails: rolled back). Only A's time may be
+// announced: B's rolled-back event must not pull the notice of A forward.
+TEST(SqliteDurableStore, ARolledBackEffectsDoesNotChangeTheNoticesOfItsBatch) {
+  char tmpl[] = "/tmp/nimbus-sqlite-durable-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  FakeClock clock;
+  {
+    auto store = open_sqlite(tmpl, clock);
+    ASSERT_NE(store, nullptr);
+    SyncDurable sync(*store, store->engine());
+    api::OrchestrationStart w;
+    w.instance.id = "x";
+    w.instance.name = "Flow";
+    w.instance.execution_id = "e1";
+    w.started = "{}";
+    api::Effects start;
+    start.writes.emplace_back(std::move(w));
+    ASSERT_TRUE(sync.commit(std::move(start)).ok());
+
+    NoticeLog heard;
+    store->engine().set_notice_listener(std::ref(heard));
+    std::promise<void> gate;
+    store->engine().submit(std::make_unique<GateOp>(gate.get_future().share()));
+    api::UnixMillis later = clock.now + 3'600'000;
+    api::Effects a;
+    a.writes.emplace_back(api::OrchestrationEvent{"x", "{\"n\":\"a\"}", later, false});
+    api::Effects b;
+    b.writes.emplace_back(api::OrchestrationEvent{"x", "{\"n\":\"b\"}", 0, false});
+    // After its event, B fails (the acknowledgement would run before the writes).
+    b.writes.emplace_back(api::OrchestrationEvent{"nobody", "{}", 0, true});
+    std::promise<api::QueueResult<api::CommitReceipt>> ra, rb;
+    store->engine().commit(std::move(a), [&](auto r) { ra.set_value(std::move(r)); });
+    store->engine().commit(std::move(b), [&](auto r) { rb.set_value(std::move(r)); });
+    gate.set_value();
+    ASSERT_TRUE(ra.get_future().get().ok());
+    auto b_result = rb.get_future().get();
+    ASSERT_FALSE(b_result.ok());
+    EXPECT_EQ(b_result.error().code, api::QueueErrc::queue_not_found);
+
+    std::vector<api::UnixMillis> times;
+    for (const auto& n : heard.take())
+      if (auto* r = std::get_if<api::OrchestrationReady>(&n)) times.push_back(r->visible_at);
+    EXPECT_EQ(times, std::vector<api::UnixMillis>{later});
+    auto ep = sync.episode("x").value();
+    EXPECT_EQ(ep.inbox.size(), 1u) << "only the started event is visible";
+    store->engine().set_notice_listener(nullptr);
+  }
+  std::filesystem::remove_all(tmpl);
+}
+
+}  // namespace
+}  // namespace nimbus::conformance
