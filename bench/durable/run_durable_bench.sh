@@ -227,4 +227,6 @@ fi
 
 echo "after: $(uptime)" >> "$OUT/machine.txt"
 python3 bench/durable/summarize.py "$OUT"
+# The servers' logs (one line per invocation at their default levels: megabytes) kept compressed.
+for f in "$OUT"/nimbus.server.txt "$OUT"/restate.server.txt "$OUT"/restate.service.txt; do [ -f "$f" ] && gzip -9 -f "$f"; done
 echo "raw results: $OUT"
