@@ -935,21 +935,9 @@ inline HttpResponse create_check_status_response(const HttpRequest& request,
     return out;
   };
   auto json = [](std::string_view s) {
-    static const char* hex = "0123456789abcdef";
-    std::string out = "\"";
-    for (unsigned char c : s) {
-      if (c == '"' || c == '\\') {
-        out += '\\';
-        out += static_cast<char>(c);
-      } else if (c < 0x20) {
-        out += "\\u00";
-        out += hex[c >> 4];
-        out += hex[c & 15];
-      } else {
-        out += static_cast<char>(c);
-      }
-    }
-    return out + "\"";
+    std::string out;
+    ::nimbus::detail::append_json_string(out, s);
+    return out;
   };
   std::string host(request.header("Host"));
   if (host.empty()) host = "localhost";

@@ -130,6 +130,29 @@ struct TimerInfo {
   std::string json;          // the whole TimerInfo as JSON, as custom handlers get it
 };
 
+namespace detail {
+// Appends `s` as a JSON string literal (quotes, backslashes and control characters escaped):
+// the SDK builds the little JSON it writes (ctx.start_new, create_check_status_response)
+// without a JSON library.
+inline void append_json_string(std::string& out, std::string_view s) {
+  static const char* hex = "0123456789abcdef";
+  out += '"';
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      out += "\\u00";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+}
+}  // namespace detail
+
 // Per-invocation context: ids, the function's log lines (attached to the invocation's log
 // record) and the values it gives its declared output bindings.
 class Context {
@@ -175,9 +198,9 @@ class Context {
                         std::string instance_id = "") {
     if (instance_id.empty()) instance_id = random_id();
     std::string v = "{\"name\":";
-    append_json_string(v, orchestrator);
+    detail::append_json_string(v, orchestrator);
     v += ",\"instanceId\":";
-    append_json_string(v, instance_id);
+    detail::append_json_string(v, instance_id);
     v += ",\"input\":";
     v += input.empty() ? std::string("null") : input;
     v += "}";
@@ -196,23 +219,6 @@ class Context {
   std::string traceparent_;
   std::string empty_;
 
-  static void append_json_string(std::string& out, std::string_view s) {
-    static const char* hex = "0123456789abcdef";
-    out += '"';
-    for (unsigned char c : s) {
-      if (c == '"' || c == '\\') {
-        out += '\\';
-        out += static_cast<char>(c);
-      } else if (c < 0x20) {
-        out += "\\u00";
-        out += hex[c >> 4];
-        out += hex[c & 15];
-      } else {
-        out += static_cast<char>(c);
-      }
-    }
-    out += '"';
-  }
   // 32 hex digits from the OS's random source (instance ids need not be UUIDs; Azure's are
   // 32 hex digits too).
   static std::string random_id() {

@@ -1,11 +1,8 @@
 #include "bindings/outputs.h"
 
-#include <chrono>
-
-#include "api/durable_events.h"
-
 #include <boost/json.hpp>
 
+#include "api/durable_events.h"
 #include "bindings/expressions.h"
 #include "common/ids.h"
 #include "queue/queue_xml.h"
@@ -100,10 +97,7 @@ std::string orchestration_start(const std::string& text, const OutputOptions& op
            "name (case matters)";
   std::string input = "null";
   if (auto* in = o->if_contains("input")) input = boost::json::serialize(*in);
-  api::UnixMillis now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-  fx.writes.emplace_back(api::durable_events::start_write(name, id, input, "", now));
+  fx.writes.emplace_back(api::durable_events::start_write(name, id, input, "", unix_now_ms()));
   return "";
 }
 

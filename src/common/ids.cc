@@ -80,11 +80,13 @@ bool base64_decode(std::string_view text, std::string& out) {
   return true;
 }
 
-std::string iso8601_now_ms() {
-  auto now = std::chrono::system_clock::now();
-  return iso8601_ms(
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
+
+std::string iso8601_now_ms() { return iso8601_ms(unix_now_ms()); }
 
 std::string iso8601_ms(int64_t ms) {
   std::time_t secs = static_cast<std::time_t>(ms / 1000);

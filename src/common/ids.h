@@ -17,6 +17,8 @@ std::string base64url_encode(std::string_view bytes);
 std::string base64_encode(std::string_view bytes);
 // False when `text` is not valid standard base64.
 bool base64_decode(std::string_view text, std::string& out);
+// Now, in Unix milliseconds (the wall clock every store and trigger stamps times with).
+int64_t unix_now_ms();
 // Now, as 2026-11-26T13:29:00.123Z.
 std::string iso8601_now_ms();
 // A Unix time in milliseconds, in the same form.

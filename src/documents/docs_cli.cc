@@ -1,9 +1,5 @@
 #include "documents/docs_cli.h"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdlib>
@@ -14,13 +10,12 @@
 #include <vector>
 
 #include "documents/cosmos_auth.h"
+#include "http/http_client.h"
 
 namespace nimbus::documents {
 
 namespace {
 
-namespace asio = boost::asio;
-namespace bhttp = boost::beast::http;
 namespace json = boost::json;
 
 constexpr const char* kEmulatorKey =
@@ -53,16 +48,7 @@ struct Client {
   std::string key = kEmulatorKey;
 };
 
-struct Response {
-  int status = 0;
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string header(std::string_view name) const {
-    for (const auto& [k, v] : headers)
-      if (boost::beast::iequals(k, name)) return v;
-    return {};
-  }
-};
+using Response = http::ClientResponse;
 
 bool parse_endpoint(std::string_view url, Client& c, std::string& error) {
   if (url.substr(0, 7) != "http://") {
@@ -121,37 +107,14 @@ std::optional<Response> call(const Client& c, const std::string& method,
   headers.emplace_back("x-ms-date", date);
   headers.emplace_back("x-ms-version", "2020-07-15");
   headers.emplace_back("authorization", master_authorization(c.key, method, type, link, date));
-  try {
-    asio::io_context io;
-    asio::ip::tcp::resolver resolver(io);
-    boost::beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::seconds(30));
-    stream.connect(resolver.resolve(c.host, c.port));
-    bhttp::request<bhttp::string_body> req(bhttp::string_to_verb(method), path, 11);
-    req.set(bhttp::field::host, c.host + ":" + c.port);
-    for (auto& [k, v] : headers) req.set(k, v);
-    req.body() = std::move(body);
-    req.prepare_payload();
-    bhttp::write(stream, req);
-    boost::beast::flat_buffer buf;
-    bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(64u << 20);
-    bhttp::read(stream, buf, parser);
-    auto res = parser.release();
-    Response out;
-    out.status = static_cast<int>(res.result_int());
-    out.body = std::move(res.body());
-    for (auto& h : res) out.headers.emplace_back(std::string(h.name_string()), std::string(h.value()));
-    return out;
-  } catch (const boost::system::system_error& e) {
-    error = "cannot reach the document service at http://" + c.host + ":" + c.port + " (" +
-            e.code().message() + "); start it with `nimbus start` or pass --endpoint";
-    return std::nullopt;
-  } catch (const std::exception& e) {
-    error = "no answer from the document service at http://" + c.host + ":" + c.port + " (" +
-            e.what() + ")";
-    return std::nullopt;
-  }
+  bool network = false;
+  auto r = http::send_request(c.host, c.port, method, path, headers, std::move(body), error,
+                              &network);
+  if (!r)
+    error = (network ? "cannot reach the document service at http://" : "no answer from the document service at http://") +
+            c.host + ":" + c.port + " (" + error + ")" +
+            (network ? "; start it with `nimbus start` or pass --endpoint" : "");
+  return r;
 }
 
 int refused(const Response& r) {

@@ -1,9 +1,5 @@
 #include "durable/durable_cli.h"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <cstdlib>
 #include <filesystem>
@@ -14,12 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "http/http_client.h"
+
 namespace nimbus::durable {
 
 namespace {
 
-namespace asio = boost::asio;
-namespace bhttp = boost::beast::http;
 namespace json = boost::json;
 
 constexpr const char* kUsage =
@@ -37,69 +33,25 @@ constexpr const char* kUsage =
     "  --key KEY        the master key (or NIMBUS_KEY); default: read from --data\n"
     "  --data DIR       the host's data directory, default .nimbus-data\n";
 
-struct Response {
-  int status = 0;
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string header(std::string_view name) const {
-    for (const auto& [k, v] : headers)
-      if (boost::beast::iequals(k, name)) return v;
-    return {};
-  }
-};
+using Response = http::ClientResponse;
 
 struct Client {
   std::string host, port, key;
 };
 
-std::string encode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
+using http::url_encode;
 
 std::optional<Response> call(const Client& c, const std::string& method, std::string path,
-                             std::string body, std::vector<std::pair<std::string, std::string>> headers,
-                             std::string& error) {
+                             std::string body, const api::Headers& headers, std::string& error) {
   path = "/runtime/webhooks/durabletask" + path;
-  if (!c.key.empty()) path += (path.find('?') == std::string::npos ? "?" : "&") + ("code=" + encode(c.key));
-  try {
-    asio::io_context io;
-    asio::ip::tcp::resolver resolver(io);
-    boost::beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::seconds(30));
-    stream.connect(resolver.resolve(c.host, c.port));
-    bhttp::request<bhttp::string_body> req(bhttp::string_to_verb(method), path, 11);
-    req.set(bhttp::field::host, c.host + ":" + c.port);
-    for (auto& [k, v] : headers) req.set(k, v);
-    if (!body.empty()) req.set(bhttp::field::content_type, "application/json");
-    req.body() = std::move(body);
-    req.prepare_payload();
-    bhttp::write(stream, req);
-    boost::beast::flat_buffer buf;
-    bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(256u << 20);
-    bhttp::read(stream, buf, parser);
-    auto res = parser.release();
-    Response out;
-    out.status = static_cast<int>(res.result_int());
-    out.body = std::move(res.body());
-    for (auto& h : res) out.headers.emplace_back(std::string(h.name_string()), std::string(h.value()));
-    return out;
-  } catch (const std::exception& e) {
-    error = "cannot reach Nimbus at http://" + c.host + ":" + c.port + " (" + e.what() +
+  if (!c.key.empty()) path += (path.find('?') == std::string::npos ? "?" : "&") + ("code=" + url_encode(c.key));
+  api::Headers all = headers;
+  if (!body.empty()) all.emplace_back("Content-Type", "application/json");
+  auto r = http::send_request(c.host, c.port, method, path, all, std::move(body), error);
+  if (!r)
+    error = "cannot reach Nimbus at http://" + c.host + ":" + c.port + " (" + error +
             "); start it with `nimbus start APP` or pass --endpoint";
-    return std::nullopt;
-  }
+  return r;
 }
 
 int refused(const Response& r) {
@@ -181,36 +133,36 @@ int run_durable_cli(int argc, char** argv) {
   const std::string& cmd = pos[0];
   auto need = [&](size_t n) { return pos.size() >= n; };
   std::string error, method = "GET", path, body;
-  std::vector<std::pair<std::string, std::string>> headers;
+  api::Headers headers;
   if (cmd == "start") {
     if (!need(2)) return usage("start needs NAME");
     method = "POST";
-    path = "/orchestrators/" + encode(pos[1]) + (id.empty() ? "" : "/" + encode(id));
+    path = "/orchestrators/" + url_encode(pos[1]) + (id.empty() ? "" : "/" + url_encode(id));
     body = pos.size() > 2 ? pos[2] : "";
   } else if (cmd == "status") {
     if (!need(2)) return usage("status needs ID");
-    path = "/instances/" + encode(pos[1]) + (history ? "?showHistory=true&showHistoryOutput=true" : "");
+    path = "/instances/" + url_encode(pos[1]) + (history ? "?showHistory=true&showHistoryOutput=true" : "");
   } else if (cmd == "raise") {
     if (!need(3)) return usage("raise needs ID and EVENT");
     method = "POST";
-    path = "/instances/" + encode(pos[1]) + "/raiseEvent/" + encode(pos[2]);
+    path = "/instances/" + url_encode(pos[1]) + "/raiseEvent/" + url_encode(pos[2]);
     body = pos.size() > 3 ? pos[3] : "";
   } else if (cmd == "terminate" || cmd == "suspend" || cmd == "resume") {
     if (!need(2)) return usage(cmd + " needs ID");
     method = "POST";
-    path = "/instances/" + encode(pos[1]) + "/" + cmd + (reason.empty() ? "" : "?reason=" + encode(reason));
+    path = "/instances/" + url_encode(pos[1]) + "/" + cmd + (reason.empty() ? "" : "?reason=" + url_encode(reason));
   } else if (cmd == "restart") {
     if (!need(2)) return usage("restart needs ID");
     method = "POST";
-    path = "/instances/" + encode(pos[1]) + "/restart?restartWithNewInstanceId=" + (same_id ? "false" : "true");
+    path = "/instances/" + url_encode(pos[1]) + "/restart?restartWithNewInstanceId=" + (same_id ? "false" : "true");
   } else if (cmd == "purge") {
     if (!need(2)) return usage("purge needs ID");
     method = "DELETE";
-    path = "/instances/" + encode(pos[1]);
+    path = "/instances/" + url_encode(pos[1]);
   } else if (cmd == "list") {
-    std::string q = "?top=" + (top.empty() ? std::string("100") : encode(top));
-    if (!statuses.empty()) q += "&runtimeStatus=" + encode(statuses);
-    if (!prefix.empty()) q += "&instanceIdPrefix=" + encode(prefix);
+    std::string q = "?top=" + (top.empty() ? std::string("100") : url_encode(top));
+    if (!statuses.empty()) q += "&runtimeStatus=" + url_encode(statuses);
+    if (!prefix.empty()) q += "&instanceIdPrefix=" + url_encode(prefix);
     std::string token;
     for (int page = 0; page < 100000; ++page) {
       headers.clear();

@@ -1,5 +1,7 @@
 #include "durable/engine.h"
 
+#include "durable/store_call.h"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -28,11 +30,7 @@ constexpr int kMaxInbox = 2000;
 constexpr milliseconds kFirstRetry{100};
 constexpr milliseconds kMaxRetry{30000};
 
-api::UnixMillis now_ms() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+api::UnixMillis now_ms() { return unix_now_ms(); }
 
 milliseconds backoff(int attempt) {
   auto d = kFirstRetry * (1 << std::min(attempt, 9));
@@ -45,27 +43,25 @@ std::string_view kind_of(const json::object& o) {
   return {};
 }
 
+// The event telling a sub-orchestration's parent how it ended, addressed from the instance
+// row's `parent` ({"instanceId","executionId","taskScheduledId"}); nothing for a top-level one.
+std::optional<api::OrchestrationEvent> to_parent(const std::string& parent,
+                                                 nimbus::durable::HistoryEvent e) {
+  if (parent.empty()) return std::nullopt;
+  boost::system::error_code ec;
+  auto p = json::parse(parent, ec);
+  if (ec || !p.is_object()) return std::nullopt;
+  const auto& o = p.as_object();
+  e.task_scheduled_id = static_cast<int>(o.at("taskScheduledId").to_number<int64_t>());
+  e.execution_id = std::string(o.at("executionId").as_string());
+  return api::OrchestrationEvent{std::string(o.at("instanceId").as_string()), ev::to_json(e)};
+}
+
 // Events only the host makes: terminate, suspend, resume (they never reach the SDK).
 std::string control_event(const char* kind, const std::string& reason, api::UnixMillis now) {
   json::object o{{"kind", kind}, {"eventId", -1}, {"ts", now}};
   if (!reason.empty()) o["input"] = reason;
   return json::serialize(o);
-}
-
-// A store call as an awaitable that resumes on the I/O thread. (The submit lambda captures by
-// reference: GCC 12 destroys by-value captures of an async_initiate lambda in a coroutine
-// twice.)
-template <class T, class Submit>
-awaitable<api::QueueResult<T>> store_call(asio::io_context& io, Submit submit) {
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(api::QueueResult<T>)>(
-      [&io, submit = std::move(submit)](auto handler) mutable {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        submit([h, ex = io.get_executor()](api::QueueResult<T> r) {
-          auto rr = std::make_shared<api::QueueResult<T>>(std::move(r));
-          asio::post(ex, [h, rr] { (*h)(std::move(*rr)); });
-        });
-      },
-      asio::use_awaitable);
 }
 
 }  // namespace
@@ -303,7 +299,7 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     }
   } else {
     const bool with_history = !slot->cached;
-    auto loaded = co_await store_call<api::Episode>(io_, [&](auto cb) {
+    auto loaded = co_await store_call<api::Episode>(io_.get_executor(), [&](auto cb) {
       store_.load_episode(id, with_history, kMaxInbox, std::move(cb));
     });
     if (!*alive || stopped_) co_return false;
@@ -408,22 +404,13 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     ack.status = api::RuntimeStatus::terminated;
     ack.output = done.result;
     api::Effects fx;
-    if (!inst.parent.empty()) {
-      // The parent sees a failed sub-orchestration.
-      boost::system::error_code ec;
-      auto p = json::parse(inst.parent, ec);
-      if (!ec && p.is_object()) {
-        nimbus::durable::HistoryEvent f;
-        f.kind = ev::EventKind::sub_orchestration_failed;
-        f.timestamp_ms = now;
-        f.task_scheduled_id = static_cast<int>(p.as_object().at("taskScheduledId").to_number<int64_t>());
-        f.failure = {"Terminated", "sub-orchestration '" + id + "' was terminated" +
-                                       (terminate_reason.empty() ? "" : ": " + terminate_reason)};
-        f.execution_id = std::string(p.as_object().at("executionId").as_string());
-        fx.writes.emplace_back(api::OrchestrationEvent{
-            std::string(p.as_object().at("instanceId").as_string()), ev::to_json(f)});
-      }
-    }
+    // The parent, if any, sees a failed sub-orchestration.
+    nimbus::durable::HistoryEvent f;
+    f.kind = ev::EventKind::sub_orchestration_failed;
+    f.timestamp_ms = now;
+    f.failure = {"Terminated", "sub-orchestration '" + id + "' was terminated" +
+                                   (terminate_reason.empty() ? "" : ": " + terminate_reason)};
+    if (auto w = to_parent(inst.parent, std::move(f))) fx.writes.emplace_back(std::move(*w));
     fx.acknowledge(std::move(ack));
     auto r = co_await effects_.commit(std::move(fx));
     if (!*alive) co_return false;
@@ -525,11 +512,6 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
       fail.failure = {"OrchestrationError", run_error};
       response.actions.push_back(std::move(fail));
     }
-    json::value parent;
-    if (!inst.parent.empty()) {
-      boost::system::error_code ec;
-      parent = json::parse(inst.parent, ec);
-    }
     std::string final_status;
     for (auto& a : response.actions) {
       nimbus::durable::HistoryEvent h;
@@ -621,19 +603,13 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
           ack.output = a.result;
           ack.failure = a.failure.empty() ? "" : json::serialize(ev::failure_object(a.failure));
           final_status = api::runtime_status_name(ack.status);
-          if (parent.is_object()) {
-            const auto& p = parent.as_object();
-            nimbus::durable::HistoryEvent back;
-            back.kind = a.status == S::failed ? ev::EventKind::sub_orchestration_failed
-                                              : ev::EventKind::sub_orchestration_completed;
-            back.timestamp_ms = now;
-            back.task_scheduled_id = static_cast<int>(p.at("taskScheduledId").to_number<int64_t>());
-            back.result = a.result;
-            back.failure = a.failure;
-            back.execution_id = std::string(p.at("executionId").as_string());
-            fx.writes.emplace_back(api::OrchestrationEvent{std::string(p.at("instanceId").as_string()),
-                                                           ev::to_json(back)});
-          }
+          nimbus::durable::HistoryEvent back;
+          back.kind = a.status == S::failed ? ev::EventKind::sub_orchestration_failed
+                                            : ev::EventKind::sub_orchestration_completed;
+          back.timestamp_ms = now;
+          back.result = a.result;
+          back.failure = a.failure;
+          if (auto w = to_parent(inst.parent, std::move(back))) fx.writes.emplace_back(std::move(*w));
           break;
         }
       }
@@ -830,7 +806,7 @@ awaitable<void> Engine::retention_loop() {
     api::InstanceQuery q;
     q.completed_before = now_ms() - app_.durable.retention.count();
     auto n = co_await store_call<int64_t>(
-        io_, [&](auto cb) { store_.purge_matching(q, std::move(cb)); });
+        io_.get_executor(), [&](auto cb) { store_.purge_matching(q, std::move(cb)); });
     if (!*alive || stopped_) co_return;
     if (n && n.value() > 0)
       log_.info(kCategory, "purged finished orchestrations past their retention",
@@ -865,7 +841,7 @@ awaitable<OpResult> Engine::start_new(std::string orchestrator, std::string inst
 
 awaitable<OpResult> Engine::control(std::string instance_id, const char* kind, std::string reason) {
   auto inst = co_await store_call<api::InstanceState>(
-      io_, [&](auto cb) { store_.get_instance(instance_id, std::move(cb)); });
+      io_.get_executor(), [&](auto cb) { store_.get_instance(instance_id, std::move(cb)); });
   if (!inst) {
     if (inst.error().code == api::QueueErrc::queue_not_found)
       co_return OpResult{404, inst.error().message, instance_id};
@@ -887,7 +863,7 @@ awaitable<OpResult> Engine::control(std::string instance_id, const char* kind, s
 awaitable<OpResult> Engine::raise_event(std::string instance_id, std::string event,
                                         std::string data) {
   auto inst = co_await store_call<api::InstanceState>(
-      io_, [&](auto cb) { store_.get_instance(instance_id, std::move(cb)); });
+      io_.get_executor(), [&](auto cb) { store_.get_instance(instance_id, std::move(cb)); });
   if (!inst)
     co_return OpResult{inst.error().code == api::QueueErrc::queue_not_found ? 404 : 503,
                        inst.error().message, instance_id};
@@ -921,7 +897,7 @@ awaitable<OpResult> Engine::resume(std::string instance_id, std::string reason) 
 
 awaitable<OpResult> Engine::restart(std::string instance_id, bool new_id) {
   auto inst = co_await store_call<api::InstanceState>(
-      io_, [&](auto cb) { store_.get_instance(instance_id, std::move(cb)); });
+      io_.get_executor(), [&](auto cb) { store_.get_instance(instance_id, std::move(cb)); });
   if (!inst)
     co_return OpResult{inst.error().code == api::QueueErrc::queue_not_found ? 404 : 503,
                        inst.error().message, instance_id};

@@ -1,5 +1,7 @@
 #include "durable/management_api.h"
 
+#include "durable/store_call.h"
+
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
@@ -117,21 +119,6 @@ json::object instance_json(const api::InstanceState& s, bool show_input) {
   return o;
 }
 
-// A store call as an awaitable resuming on `ex`. Not a coroutine itself: GCC 12 destroys the
-// by-value captures of an async_initiate lambda made inside a coroutine twice.
-template <class T, class Submit>
-awaitable<api::QueueResult<T>> store_call(asio::any_io_executor ex, Submit submit) {
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(api::QueueResult<T>)>(
-      [ex, submit = std::move(submit)](auto handler) mutable {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        submit([h, ex](api::QueueResult<T> r) {
-          auto rr = std::make_shared<api::QueueResult<T>>(std::move(r));
-          asio::post(ex, [h, rr] { (*h)(std::move(*rr)); });
-        });
-      },
-      asio::use_awaitable);
-}
-
 std::optional<int64_t> time_param(const api::HttpRequestData& req, const char* name,
                                   std::string& bad) {
   auto v = query_value(req, name);
@@ -163,6 +150,18 @@ bool statuses(const api::HttpRequestData& req, std::vector<api::RuntimeStatus>& 
     pos = comma + 1;
   }
   return true;
+}
+
+// The filters list and bulk purge share: createdTimeFrom/To and runtimeStatus. "" or what is
+// wrong with them.
+std::string read_filter(const api::HttpRequestData& req, api::InstanceQuery& q) {
+  std::string bad;
+  auto from = time_param(req, "createdTimeFrom", bad);
+  auto to = time_param(req, "createdTimeTo", bad);
+  if (!bad.empty() || !statuses(req, q.statuses, bad)) return bad;
+  q.created_from = *from;
+  q.created_to = *to;
+  return {};
 }
 
 }  // namespace
@@ -365,12 +364,7 @@ awaitable<api::HttpResponseData> ManagementApi::status(const api::HttpRequestDat
 awaitable<api::HttpResponseData> ManagementApi::list(const api::HttpRequestData& req) {
   auto ex = co_await asio::this_coro::executor;
   api::InstanceQuery q;
-  std::string bad;
-  auto from = time_param(req, "createdTimeFrom", bad);
-  auto to = time_param(req, "createdTimeTo", bad);
-  if (!bad.empty() || !statuses(req, q.statuses, bad)) co_return error(400, "BadRequest", bad);
-  q.created_from = *from;
-  q.created_to = *to;
+  if (std::string bad = read_filter(req, q); !bad.empty()) co_return error(400, "BadRequest", bad);
   q.id_prefix = query_value(req, "instanceIdPrefix");
   if (auto t = query_value(req, "top"); !t.empty()) {
     char* end = nullptr;
@@ -413,12 +407,7 @@ awaitable<api::HttpResponseData> ManagementApi::purge(const api::HttpRequestData
     deleted = n.value();
   } else {
     api::InstanceQuery q;
-    std::string bad;
-    auto from = time_param(req, "createdTimeFrom", bad);
-    auto to = time_param(req, "createdTimeTo", bad);
-    if (!bad.empty() || !statuses(req, q.statuses, bad)) co_return error(400, "BadRequest", bad);
-    q.created_from = *from;
-    q.created_to = *to;
+    if (std::string bad = read_filter(req, q); !bad.empty()) co_return error(400, "BadRequest", bad);
     // Bounded batches, repeated until one deletes nothing.
     for (int i = 0; i < 100000; ++i) {
       auto n = co_await store_call<int64_t>(ex,

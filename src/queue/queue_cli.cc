@@ -1,10 +1,6 @@
 #include "queue/queue_cli.h"
 
 #include <climits>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <cstdlib>
 #include <iostream>
@@ -14,6 +10,7 @@
 #include <vector>
 
 #include "common/ids.h"
+#include "http/http_client.h"
 #include "queue/queue_protocol.h"
 #include "queue/queue_xml.h"
 #include "queue/shared_key.h"
@@ -22,8 +19,6 @@ namespace nimbus::queue {
 
 namespace {
 
-namespace asio = boost::asio;
-namespace bhttp = boost::beast::http;
 
 constexpr const char* kUsage =
     "usage: nimbus queue <command> [options]\n"
@@ -108,27 +103,8 @@ bool parse_connection_string(std::string_view cs, Endpoint& ep, std::string& err
   return true;
 }
 
-std::string url_encode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
-struct Response {
-  int status = 0;
-  std::string body;
-  api::Headers headers;
-  std::string header(std::string_view n) const { return std::string(find_header(headers, n)); }
-};
+using http::url_encode;
+using Response = http::ClientResponse;
 
 // One signed request; nullopt with `error` when the endpoint cannot be reached.
 std::optional<Response> call(const Endpoint& ep, std::string method, std::string path_and_query,
@@ -152,31 +128,12 @@ std::optional<Response> call(const Endpoint& ep, std::string method, std::string
   std::string sig = hmac_sha256_base64(
       key, shared_key_string_to_sign(method, headers, ep.account, raw_path, raw_query));
   headers.emplace_back("Authorization", "SharedKey " + ep.account + ":" + sig);
-  try {
-    asio::io_context io;
-    asio::ip::tcp::resolver resolver(io);
-    boost::beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::seconds(30));
-    stream.connect(resolver.resolve(ep.host, ep.port));
-    bhttp::request<bhttp::string_body> req(bhttp::string_to_verb(method), path_and_query, 11);
-    req.set(bhttp::field::host, ep.host + ":" + ep.port);
-    for (auto& [k, v] : headers) req.set(k, v);
-    req.body() = std::move(body);
-    req.prepare_payload();
-    bhttp::write(stream, req);
-    boost::beast::flat_buffer buf;
-    bhttp::response<bhttp::string_body> res;
-    bhttp::read(stream, buf, res);
-    Response out;
-    out.status = static_cast<int>(res.result_int());
-    out.body = std::move(res.body());
-    for (auto& h : res) out.headers.emplace_back(std::string(h.name_string()), std::string(h.value()));
-    return out;
-  } catch (const std::exception& e) {
-    error = "cannot reach the queue service at http://" + ep.host + ":" + ep.port + " (" +
-            e.what() + "); start it with `nimbus start` or pass --endpoint";
-    return std::nullopt;
-  }
+  auto r = http::send_request(ep.host, ep.port, method, path_and_query, headers, std::move(body),
+                              error);
+  if (!r)
+    error = "cannot reach the queue service at http://" + ep.host + ":" + ep.port + " (" + error +
+            "); start it with `nimbus start` or pass --endpoint";
+  return r;
 }
 
 int refused(const Response& r) {
