@@ -6,7 +6,7 @@ ASAN_DIR := build/asan
 FUZZ_DIR := build/fuzz
 FUZZ_SECONDS ?= 300
 PORT ?= 7071
-APP ?= examples/hello
+APP ?= examples/moderation
 JOBS ?= $(shell nproc)
 CMAKE_COMMON := -G Ninja -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 # ccache keys on paths relative to the checkout, so a fresh clone elsewhere (CI) reuses what
@@ -16,7 +16,7 @@ export CCACHE_NOHASHDIR := true
 QUEUE_PORT ?= 10001
 DOCS_PORT ?= 8081
 
-.PHONY: deps build run test unit-asan fuzz-build fuzz bench clean
+.PHONY: deps build run demo-chaos test unit-asan fuzz-build fuzz bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -27,6 +27,10 @@ build: deps
 
 run: build
 	$(RELEASE_DIR)/nimbus start $(APP) --port $(PORT) --queue-port $(QUEUE_PORT) --docs-port $(DOCS_PORT) --data .nimbus-data
+
+# The reference app's fail-open and recovery, live, against the Gemini test double.
+demo-chaos: build
+	PORT=$(PORT) NIMBUS_BIN=$(RELEASE_DIR)/nimbus node examples/moderation/demo-chaos.mjs
 
 # Release build: unit + integration tests against the real binaries.
 # ASan/UBSan build: unit tests only (user code and workers run in release).
