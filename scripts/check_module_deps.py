@@ -34,8 +34,9 @@ ALLOWED = {
     # the storage engine's Effects; its HTTP API uses the http helpers and the key store.
     "durable": {"api", "bindings", "common", "config", "http", "observability", "runtime",
                 "security", "triggers"},
-    "server": {"api", "durable", "bindings", "common", "config", "http", "observability", "queue",
-               "runtime", "security", "storage", "triggers", "workers", "documents"},
+    # ai: the host owns the app's moderator and loads moderation input bindings with it.
+    "server": {"ai", "api", "durable", "bindings", "common", "config", "http", "observability",
+               "queue", "runtime", "security", "storage", "triggers", "workers", "documents"},
 }
 # Tests may also use the shared test helpers in testing/ and the embedded store.
 TEST_EXTRA = {"testing", "storage"}  # tests may run on the real embedded store

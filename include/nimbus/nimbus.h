@@ -50,7 +50,8 @@
 
 namespace nimbus {
 
-inline constexpr int kSdkVersion = 6;  // 6: app.timer (App::Function grew)
+// 7: moderation_inputs (every options struct grew)
+inline constexpr int kSdkVersion = 7;
 
 enum class AuthLevel { anonymous, function, admin };
 
@@ -173,8 +174,9 @@ class Context {
   }
   const std::vector<std::pair<std::string, std::string>>& outputs() const { return outputs_; }
   // The value of the input binding `binding` (declared in the function's options), read
-  // before the function ran, as JSON text: a document, "null" when no item has that id, or the
-  // array of a query's rows. Empty when the function declares no such input.
+  // before the function ran, as JSON text: a document, "null" when no item has that id, the
+  // array of a query's rows, or a moderation verdict. Empty when the function declares no such
+  // input.
   const std::string& input(std::string_view binding) const {
     for (const auto& [name, value] : inputs_)
       if (name == binding) return value;
@@ -283,6 +285,21 @@ struct DocumentInput {
   std::string sql_query;
 };
 
+// A moderation input binding: before the function runs, the host moderates `text` with the
+// app's moderator (Gemini when GEMINI_API_KEY is set, else the local rules; retries, a circuit
+// breaker, fail-open) and ctx.input(name) is the verdict as JSON:
+//   {"status":"approved"|"rejected"|"pending-review","categories":[{"name","score",..}],
+//    "provider","reason","latencyMs","attempts","failOpen"}
+// `text` is a binding expression such as "{text}" (a property of an HTTP request's JSON body, a
+// JSON queue message or an activity's JSON input), "{queueTrigger}", "{Query.q}". When its
+// value is missing the invocation fails before the function runs. Empty `text`: ctx.input(name)
+// is the moderator's health instead, {"provider":"gemini"|"local-rules",
+// "breaker":"closed"|"open"|"half-open","healthy":bool}.
+struct ModerationInput {
+  std::string name;
+  std::string text;
+};
+
 struct HttpOptions {
   std::string route;                 // template such as "items/{id:int}"; default: the name
   std::vector<std::string> methods;  // empty: every method
@@ -290,6 +307,7 @@ struct HttpOptions {
   std::vector<QueueOutput> outputs;
   std::vector<DocumentOutput> document_outputs;
   std::vector<DocumentInput> document_inputs;
+  std::vector<ModerationInput> moderation_inputs;
 };
 
 struct QueueOptions {
@@ -297,6 +315,7 @@ struct QueueOptions {
   std::vector<QueueOutput> outputs;
   std::vector<DocumentOutput> document_outputs;
   std::vector<DocumentInput> document_inputs;
+  std::vector<ModerationInput> moderation_inputs;
 };
 
 // A cosmosDBTrigger: the change feed of `database`/`container` of the built-in document
@@ -317,6 +336,7 @@ struct ChangeFeedOptions {
   std::vector<QueueOutput> outputs;
   std::vector<DocumentOutput> document_outputs;
   std::vector<DocumentInput> document_inputs;
+  std::vector<ModerationInput> moderation_inputs;
 };
 
 // A timerTrigger: `schedule` is NCRONTAB with seconds ("0 */5 * * * *"), five fields, or a
@@ -331,6 +351,7 @@ struct TimerOptions {
   std::vector<QueueOutput> outputs;
   std::vector<DocumentOutput> document_outputs;
   std::vector<DocumentInput> document_inputs;
+  std::vector<ModerationInput> moderation_inputs;
 };
 
 // An activity's bindings: outputs commit with the activity's result, atomically.
@@ -338,6 +359,7 @@ struct ActivityOptions {
   std::vector<QueueOutput> outputs;
   std::vector<DocumentOutput> document_outputs;
   std::vector<DocumentInput> document_inputs;
+  std::vector<ModerationInput> moderation_inputs;
 };
 
 class App {

@@ -145,7 +145,16 @@ struct DurableClientInputSpec {
   std::string task_hub;  // taskHub, echoed in the payload
 };
 
-using InputSpec = std::variant<DocumentInputSpec, DurableClientInputSpec>;
+// function.json "moderation" (direction "in"): the host moderates `text` (a binding template,
+// "{text}" from an HTTP body or a queue message) with the app's one moderator before the
+// function runs, and passes the verdict JSON (ai::to_json: status, categories, provider, reason,
+// latencyMs, attempts, failOpen). No text: the moderator's health instead ({provider, breaker,
+// healthy}), for status endpoints.
+struct ModerationInputSpec {
+  std::optional<std::string> text;
+};
+
+using InputSpec = std::variant<DocumentInputSpec, DurableClientInputSpec, ModerationInputSpec>;
 
 struct InputBinding {
   std::string name;

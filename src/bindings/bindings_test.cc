@@ -39,12 +39,60 @@ TEST(Expressions, CheckKnowsWhatEachTriggerProvides) {
   auto fn = http_fn({});
   EXPECT_EQ(check_template("out-{kind}", fn, {"kind"}), "");
   EXPECT_EQ(check_template("{Query.x}-{Headers.y}-{rand-guid}", fn, {"kind"}), "");
-  auto e = check_template("{nope}", fn, {"kind"});
-  EXPECT_NE(e.find("{nope}"), std::string::npos) << e;
-  EXPECT_NE(e.find("{kind}"), std::string::npos) << e;  // names what would work
+  // Any other name may be a property of a JSON body: known only when the request comes.
+  EXPECT_EQ(check_template("{text}", fn, {"kind"}), "");
   api::FunctionSpec q;
   q.trigger = api::QueueTriggerSpec{"jobs"};
   EXPECT_EQ(check_template("{customer}", q, {}), "");  // may be a JSON message property
+  api::FunctionSpec a;
+  a.trigger = api::ActivityTriggerSpec{};
+  EXPECT_EQ(check_template("{comment}", a, {}), "");  // may be a property of the input
+  // A timer has no payload: an unknown name is refused at load, naming what would work.
+  api::FunctionSpec t;
+  t.trigger = api::TimerTriggerSpec{};
+  auto e = check_template("{nope}", t, {});
+  EXPECT_NE(e.find("{nope}"), std::string::npos) << e;
+  EXPECT_NE(e.find("{rand-guid}"), std::string::npos) << e;
+}
+
+TEST(Expressions, ResolveFromAnHttpJsonBodyAfterRouteQueryAndHeaders) {
+  auto fn = http_fn({});
+  api::HttpRequestData req;
+  req.params = {{"kind", "books"}};
+  req.body = R"( {"text":"hello there","kind":"ignored","n":2.5,"ok":true,"deep":{"a":1},"nil":null})";
+  api::Invocation inv;
+  inv.function = &fn;
+  inv.input = &req;
+  std::string error;
+  // Route parameters win over a body property of the same name (as in Azure).
+  EXPECT_EQ(resolve("{TEXT}|{kind}|{n}|{ok}", inv, error), "hello there|books|2.5|true") << error;
+  for (const char* absent : {"{deep}", "{nil}", "{missing}"}) {
+    error.clear();
+    EXPECT_FALSE(resolve(absent, inv, error)) << absent;
+    EXPECT_NE(error.find(std::string(absent)), std::string::npos) << error;
+    EXPECT_NE(error.find("body"), std::string::npos) << error;  // says where it looked
+  }
+  for (const char* body : {"", "[1,2]", "\"text\"", "{not json", "text=1"}) {
+    req.body = body;
+    EXPECT_FALSE(resolve("{text}", inv, error)) << body;
+  }
+}
+
+TEST(Expressions, ResolveFromAnActivitysJsonInput) {
+  api::FunctionSpec fn;
+  fn.name = "Moderate";
+  fn.trigger = api::ActivityTriggerSpec{};
+  api::ActivityData a{"inst-1", 3, R"({"comment":"nice post","score":7})"};
+  api::Invocation inv;
+  inv.function = &fn;
+  inv.input = &a;
+  std::string error;
+  EXPECT_EQ(resolve("{comment}/{score}", inv, error), "nice post/7") << error;
+  EXPECT_FALSE(resolve("{missing}", inv, error));
+  EXPECT_NE(error.find("activity's input"), std::string::npos) << error;
+  api::ActivityData text{"inst-1", 4, R"("just a string")"};
+  inv.input = &text;
+  EXPECT_FALSE(resolve("{comment}", inv, error));
 }
 
 TEST(Expressions, ResolveFromHttpTriggerData) {

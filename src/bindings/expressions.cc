@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <cctype>
+#include <charconv>
 
 #include "common/ids.h"
 
@@ -38,6 +39,32 @@ std::optional<std::string> global_value(std::string_view name, const api::Invoca
   return std::nullopt;
 }
 
+// A top-level scalar property of `text` when it is a JSON object (a queue message, an HTTP
+// body, an activity's input): strings as they are, numbers and booleans as JSON writes them.
+// Objects, arrays and null have no single text form, so they count as absent.
+std::optional<std::string> json_property(std::string_view text, std::string_view name) {
+  // Cheap rejection first: most bodies and messages that are not objects never get parsed.
+  size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos || text[first] != '{') return std::nullopt;
+  boost::system::error_code ec;
+  json::value doc = json::parse(text, ec);
+  if (ec || !doc.is_object()) return std::nullopt;
+  for (const auto& kv : doc.as_object()) {
+    if (!iequals(kv.key(), name)) continue;
+    const auto& v = kv.value();
+    if (v.is_string()) return std::string(v.as_string());
+    if (v.is_double()) {
+      // The shortest text that reads back as the same number ("2.5"), not Boost.JSON's "2.5E0".
+      char buf[32];
+      auto r = std::to_chars(buf, buf + sizeof buf, v.as_double());
+      return std::string(buf, r.ptr);
+    }
+    if (v.is_number() || v.is_bool()) return json::serialize(v);
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> http_value(std::string_view name, const api::HttpRequestData& r) {
   if (istarts(name, "Query.")) {
     auto key = name.substr(6);
@@ -52,7 +79,8 @@ std::optional<std::string> http_value(std::string_view name, const api::HttpRequ
   }
   for (const auto& [k, v] : r.params)
     if (iequals(k, name)) return v;
-  return std::nullopt;
+  // Route parameters win over the body, as in Azure; then a JSON object body's properties.
+  return json_property(r.body, name);
 }
 
 std::optional<std::string> queue_value(std::string_view name, const api::QueueMessageData& m) {
@@ -64,17 +92,7 @@ std::optional<std::string> queue_value(std::string_view name, const api::QueueMe
   if (iequals(name, "NextVisibleTime")) return m.next_visible_time;
   if (iequals(name, "PopReceipt")) return m.pop_receipt;
   // A JSON object message: its top-level scalar properties.
-  boost::system::error_code ec;
-  json::value doc = json::parse(m.text, ec);
-  if (ec || !doc.is_object()) return std::nullopt;
-  for (const auto& kv : doc.as_object()) {
-    if (!iequals(kv.key(), name)) continue;
-    const auto& v = kv.value();
-    if (v.is_string()) return std::string(v.as_string());
-    if (v.is_number() || v.is_bool()) return json::serialize(v);
-    return std::nullopt;
-  }
-  return std::nullopt;
+  return json_property(m.text, name);
 }
 
 }  // namespace
@@ -124,8 +142,11 @@ std::string check_template(std::string_view tmpl, const api::FunctionSpec& fn,
       for (const auto& r : route_params) known = known || iequals(p.text, r);
       offered += ", {Query.<name>}, {Headers.<name>}";
       for (const auto& r : route_params) offered += ", {" + r + "}";
-    } else if (fn.queue()) {
-      // Any other name may be a property of a JSON message: only known when it arrives.
+      // Any other name may be a property of a JSON body: only known when the request comes.
+      known = true;
+    } else if (fn.queue() || fn.activity()) {
+      // Any other name may be a property of a JSON message or activity input: only known when
+      // it arrives.
       known = true;
     }
     if (!known)
@@ -149,12 +170,17 @@ std::optional<std::string> resolve(std::string_view tmpl, const api::Invocation&
     std::optional<std::string> v = global_value(p.text, inv);
     if (!v && inv.http()) v = http_value(p.text, *inv.http());
     if (!v && inv.queue()) v = queue_value(p.text, *inv.queue());
+    if (!v && inv.activity()) v = json_property(inv.activity()->input, p.text);
     if (!v) {
       error = "binding expression {" + p.text + "} has no value for this invocation" +
-              (inv.http()    ? " (no such route parameter, query parameter or header)"
+              (inv.http()    ? " (no such route parameter, query parameter or header, and the "
+                               "body is not a JSON object with that top-level string, number or "
+                               "boolean property)"
                : inv.queue() ? " (no such message property; the message must be a JSON object "
                                "with that top-level property)"
-                             : "");
+               : inv.activity() ? " (the activity's input must be a JSON object with that "
+                                  "top-level string, number or boolean property)"
+                                : "");
       return std::nullopt;
     }
     out += *v;

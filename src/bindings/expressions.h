@@ -1,14 +1,19 @@
 #pragma once
 // Binding expressions: "{name}" placeholders in binding properties (a queue output's
-// queueName today; a document binding's id and partitionKey next), resolved per invocation
-// from its trigger data, as Azure Functions resolves them:
-//   any trigger  {rand-guid} {DateTime} {sys.MethodName} {sys.UtcNow} {sys.RandGuid}
-//   httpTrigger  {<route parameter>} {Query.<name>} {Headers.<name>}
-//   queueTrigger {queueTrigger} (the message text) {Id} {DequeueCount} {InsertionTime}
-//                {ExpirationTime} {NextVisibleTime} {PopReceipt}, and {<property>} of a message
-//                that is a JSON object (string, number or boolean values)
-// Names match case-insensitively. "%Setting%" (app settings) is resolved earlier, at load.
-// Not supported (yet): properties of an HTTP request's JSON body, nested paths ({a.b}).
+// queueName, a document input's id, partitionKey and sqlQuery, a moderation input's text),
+// resolved per invocation from its trigger data, as Azure Functions resolves them:
+//   any trigger      {rand-guid} {DateTime} {sys.MethodName} {sys.UtcNow} {sys.RandGuid}
+//   httpTrigger      {<route parameter>} {Query.<name>} {Headers.<name>}, then {<property>} of
+//                    a body that is a JSON object (route parameters win over the body)
+//   queueTrigger     {queueTrigger} (the message text) {Id} {DequeueCount} {InsertionTime}
+//                    {ExpirationTime} {NextVisibleTime} {PopReceipt}, and {<property>} of a
+//                    message that is a JSON object
+//   activityTrigger  {<property>} of an input that is a JSON object
+// Properties are top-level only, with string, number or boolean values (numbers and booleans
+// as JSON writes them). Names match case-insensitively. "%Setting%" (app settings) is resolved
+// earlier, at load. Because a body, message or input property is only known when it arrives,
+// check_template accepts any name for HTTP, queue and activity triggers; resolve() then fails
+// the invocation with an error naming the expression. Not supported (yet): nested paths ({a.b}).
 #include <optional>
 #include <string>
 #include <string_view>

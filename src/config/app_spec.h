@@ -63,6 +63,12 @@ struct DocumentServiceSpec {
   std::string certificate_key;
 };
 
+// host.json nimbus.moderation: where fail-open verdicts are meant to be re-reviewed. The host
+// reports the queue's depth as nimbus_moderation_rereview_backlog; the app writes to it.
+struct ModerationOptions {
+  std::string rereview_queue = "moderation-rereview";  // reReviewQueue
+};
+
 struct CustomHandlerSpec {
   std::string executable;  // resolved: absolute path, or a bare command looked up on PATH
   std::vector<std::string> arguments;
@@ -101,6 +107,7 @@ struct AppSpec {
   DurableOptions durable;
   QueueServiceSpec queue_service;
   DocumentServiceSpec document_service;
+  ModerationOptions moderation;
   std::optional<api::RetryPolicy> retry;  // host.json "retry"
   bool synchronous_full = true;      // nimbus.storage.synchronous: FULL (default) or NORMAL
   std::map<std::string, std::string> values;  // local.settings.json Values: workers' env only

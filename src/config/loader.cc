@@ -444,6 +444,20 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
                                1ll << 32, app.durable.max_history_bytes);
           !e.empty())
         return e;
+    } else if (key == "moderation") {
+      if (!kv.value().is_object()) return err(file, path, "must be an object");
+      for (const auto& mk : kv.value().as_object()) {
+        std::string mp = path + "." + std::string(mk.key());
+        if (mk.key() == "reReviewQueue") {
+          if (!mk.value().is_string() || !api::is_valid_queue_name(mk.value().as_string()))
+            return err(file, mp,
+                       quoted(mk.value()) + " is not a queue name; use 3-63 lower-case letters, "
+                                            "digits and single hyphens, e.g. \"moderation-rereview\"");
+          app.moderation.rereview_queue = std::string(mk.value().as_string());
+        } else {
+          app.warnings.push_back(file + ": " + mp + ": unknown key, ignored (known: reReviewQueue)");
+        }
+      }
     } else if (key == "storage") {
       if (!kv.value().is_object()) return err(file, path, "must be an object");
       if (auto* sync = kv.value().as_object().if_contains("synchronous")) {
@@ -1099,6 +1113,30 @@ std::string parse_durable_client(const BindingContext& c, FunctionSpec& fn) {
   return {};
 }
 
+// function.json "moderation" in: `text` is a binding template ("{text}", "{queueTrigger}")
+// the host moderates before the call; without `text` the input is the moderator's health.
+// The template's syntax is checked here, its names once the trigger is known
+// (check_binding_expressions).
+std::string parse_moderation_input(const BindingContext& c, FunctionSpec& fn) {
+  api::ModerationInputSpec m;
+  if (auto* v = c.bo.if_contains("text")) {
+    if (!v->is_string() || v->as_string().empty())
+      return err(c.display, c.bp + ".text",
+                 quoted(*v) + " must be a non-empty string: the content to moderate as a binding "
+                              "expression such as \"{text}\" (a JSON body's or message's property) "
+                              "or \"{queueTrigger}\"; leave text out to get the moderator's health");
+    std::string why;
+    if (!bindings::parse_template(v->as_string(), why))
+      return err(c.display, c.bp + ".text", quoted(*v) + " " + why);
+    m.text = std::string(v->as_string());
+  }
+  if (fn.input(c.binding_name))
+    return err(c.display, c.bp + ".name",
+               "\"" + c.binding_name + "\" names another input binding too; give each its own name");
+  fn.inputs.push_back({c.binding_name, std::move(m)});
+  return {};
+}
+
 struct BindingType {
   const char* type;
   const char* what;  // for errors: "a queue output binding"
@@ -1122,6 +1160,7 @@ constexpr BindingType kBindingTypes[] = {
     {"durableClient", "a durableClient binding", "in", false, parse_durable_client},
     // The v1 name of durableClient.
     {"orchestrationClient", "an orchestrationClient binding", "in", false, parse_durable_client},
+    {"moderation", "a moderation input binding", "in", false, parse_moderation_input},
 };
 
 std::string supported_types(bool triggers) {
@@ -1146,6 +1185,11 @@ std::string check_binding_expressions(const FunctionSpec& fn, const std::string&
       return display + ": output binding \"" + o.name + "\": queueName \"" + q->queue + "\" " + e;
   }
   for (const auto& in : fn.inputs) {
+    if (const auto* m = std::get_if<api::ModerationInputSpec>(&in.spec); m && m->text) {
+      if (auto e = bindings::check_template(*m->text, fn, params); !e.empty())
+        return display + ": input binding \"" + in.name + "\": text \"" + *m->text + "\" " + e;
+      continue;
+    }
     const auto* dp = std::get_if<api::DocumentInputSpec>(&in.spec);
     if (!dp) continue;
     const auto& d = *dp;

@@ -354,11 +354,17 @@ TEST(FunctionJson, OutputBindingsAreNamedOnceAndTheirExpressionsChecked) {
   ASSERT_TRUE(fn) << error;
   EXPECT_EQ(std::get<nimbus::api::QueueOutputSpec>(fn->output("out")->spec).queue,
             "orders-{kind}-{Query.region}");
-  EXPECT_FALSE(parse(R"({"bindings":[
+  // An HTTP function's unknown name may be a JSON body property: accepted at load.
+  EXPECT_TRUE(parse(R"({"bindings":[
     {"type":"httpTrigger","direction":"in","name":"req","route":"orders/{kind}"},
+    {"type":"queue","direction":"out","name":"out","queueName":"orders-{knid}"}]})", error))
+      << error;
+  // A timer has no payload: an unknown name is refused, naming what would work.
+  EXPECT_FALSE(parse(R"({"bindings":[
+    {"type":"timerTrigger","direction":"in","name":"t","schedule":"0 */5 * * * *"},
     {"type":"queue","direction":"out","name":"out","queueName":"orders-{knid}"}]})", error));
   EXPECT_NE(error.find("{knid}"), std::string::npos) << error;
-  EXPECT_NE(error.find("{kind}"), std::string::npos) << error << " (names what would work)";
+  EXPECT_NE(error.find("{rand-guid}"), std::string::npos) << error << " (names what would work)";
   EXPECT_FALSE(parse(R"({"bindings":[
     {"type":"httpTrigger","direction":"in","name":"req"},
     {"type":"queue","direction":"out","name":"out","queueName":"a-{b"}]})", error));
@@ -438,8 +444,6 @@ TEST(FunctionJson, CosmosDbInputBindings) {
                "bindings[2].partitionKey: is required with id"},
            Bad{R"({"type":"cosmosDB","direction":"in","name":"x","databaseName":"shop","containerName":"o","id":"{id}","partitionKey":"p","sqlQuery":"SELECT * FROM c"})",
                "bindings[2].sqlQuery: cannot be used with id"},
-           Bad{R"({"type":"cosmosDB","direction":"in","name":"x","databaseName":"shop","containerName":"o","id":"{nope}","partitionKey":"p"})",
-               "input binding \"x\": id \"{nope}\" uses {nope}"},
            Bad{R"({"type":"cosmosDB","direction":"in","name":"x","databaseName":"shop","containerName":"o","sqlQuery":"SELECT * FROM c WHERE c.a = {"})",
                "sqlQuery"},
        }) {
@@ -601,6 +605,71 @@ TEST(FunctionJson, ConnectionsMustNameTheBuiltInServices) {
       EXPECT_NE(error.find(b.expect), std::string::npos) << error;
     EXPECT_NE(error.find("f/function.json"), std::string::npos) << error;
   }
+}
+
+TEST(FunctionJson, ModerationInputBindings) {
+  auto parse = [](std::string_view text, std::string& error) {
+    auto doc = boost::json::parse(text);
+    return nimbus::config::parse_function("post", doc, "post/function.json", error);
+  };
+  std::string error;
+  auto fn = parse(R"({"bindings":[
+    {"type":"httpTrigger","direction":"in","name":"req","methods":["POST"]},
+    {"type":"http","direction":"out","name":"res"},
+    {"type":"moderation","direction":"in","name":"verdict","text":"{text}"},
+    {"type":"moderation","direction":"in","name":"health"}]})", error);
+  ASSERT_TRUE(fn) << error;
+  ASSERT_EQ(fn->inputs.size(), 2u);
+  const auto& v = std::get<nimbus::api::ModerationInputSpec>(fn->input("verdict")->spec);
+  ASSERT_TRUE(v.text);
+  EXPECT_EQ(*v.text, "{text}");
+  EXPECT_FALSE(std::get<nimbus::api::ModerationInputSpec>(fn->input("health")->spec).text);
+  // Queue and activity functions: any name may be a property of the JSON payload.
+  EXPECT_TRUE(parse(R"({"bindings":[{"type":"queueTrigger","direction":"in","name":"m","queueName":"posts"},
+    {"type":"moderation","direction":"in","name":"verdict","text":"{body} / {queueTrigger}"}]})", error))
+      << error;
+  EXPECT_TRUE(parse(R"({"bindings":[{"type":"activityTrigger","direction":"in","name":"input"},
+    {"type":"moderation","direction":"in","name":"verdict","text":"{comment}"}]})", error))
+      << error;
+
+  struct Bad {
+    const char* bindings;
+    const char* expect;
+  };
+  const char* http = R"({"type":"httpTrigger","direction":"in","name":"req"},)";
+  for (const auto& b : {
+           Bad{R"({"type":"moderation","direction":"in","name":"verdict","text":42})",
+               "post/function.json: bindings[1].text: 42 must be a non-empty string"},
+           Bad{R"({"type":"moderation","direction":"in","name":"verdict","text":""})",
+               "bindings[1].text: \"\" must be a non-empty string"},
+           Bad{R"({"type":"moderation","direction":"in","name":"verdict","text":"{text"})",
+               "bindings[1].text: \"{text\" has a '{' at character 0 that is not closed"},
+           Bad{R"({"type":"moderation","direction":"out","name":"verdict","text":"{text}"})",
+               "bindings[1].direction: a moderation input binding must have direction \"in\""},
+           Bad{R"({"type":"moderation","direction":"in","name":"v"},{"type":"moderation","direction":"in","name":"v","text":"{a}"})",
+               "bindings[2].name: \"v\" names another input binding too"},
+       }) {
+    EXPECT_FALSE(parse(std::string(R"({"bindings":[)") + http + b.bindings + "]}", error))
+        << b.bindings;
+    EXPECT_NE(error.find(b.expect), std::string::npos) << error;
+  }
+  // A timer has no payload to take a name from: refused at load with the binding named.
+  EXPECT_FALSE(parse(R"({"bindings":[{"type":"timerTrigger","direction":"in","name":"t","schedule":"0 */5 * * * *"},
+    {"type":"moderation","direction":"in","name":"verdict","text":"{text}"}]})", error));
+  EXPECT_NE(error.find("input binding \"verdict\": text \"{text}\" uses {text}"),
+            std::string::npos) << error;
+}
+
+TEST(HostJson, ModerationReReviewQueue) {
+  AppSpec app;
+  app.root = "/tmp";
+  EXPECT_EQ(app.moderation.rereview_queue, "moderation-rereview");
+  EXPECT_EQ(apply_host_json(json::parse(R"({"version":"2.0","nimbus":{"moderation":{
+      "reReviewQueue":"posts-review"}}})"), app), "");
+  EXPECT_EQ(app.moderation.rereview_queue, "posts-review");
+  EXPECT_NE(host_error(R"({"version":"2.0","nimbus":{"moderation":{"reReviewQueue":"Bad_Name"}}})")
+                .find("nimbus.moderation.reReviewQueue: \"Bad_Name\" is not a queue name"),
+            std::string::npos);
 }
 
 TEST(FunctionJson, DurableBindings) {

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "http/http_server.h"
+#include "server/moderation_inputs.h"
 #include "triggers/http_trigger.h"
 
 namespace json = boost::json;
@@ -118,6 +119,19 @@ awaitable<api::HttpResponseData> AdminRoutes::metrics() {
              std::to_string(oldest) + "\n";
     }
     text += depth + age;
+  }
+  if (c_.moderation) {
+    // The re-review backlog is read at scrape time from the store's writer thread (the
+    // awaitable store call), never on this I/O thread; a queue that does not exist yet is 0.
+    int64_t backlog = 0;
+    if (c_.store) {
+      // A named QueueRef, not a braced temporary in the co_await: GCC 12 destroys such
+      // temporaries twice (a double free that corrupted the heap here).
+      api::QueueRef ref{c_.queue_account, c_.app.moderation.rereview_queue};
+      auto props = co_await c_.store->get_queue_properties(ref);
+      if (props) backlog = props.value().approximate_message_count;
+    }
+    text += ModerationInputs::render_metrics(c_.moderation->metrics(), backlog);
   }
   co_return api::HttpResponseData{200, {{"Content-Type", "text/plain; version=0.0.4"}},
                                   std::move(text)};

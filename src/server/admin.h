@@ -21,6 +21,8 @@
 
 namespace nimbus::server {
 
+class ModerationInputs;  // server/moderation_inputs.h
+
 class AdminRoutes {
  public:
   struct Context {
@@ -35,6 +37,7 @@ class AdminRoutes {
     std::string queue_account;               // whose queues /metrics reports
     std::chrono::steady_clock::time_point started;
     triggers::TimerTrigger* timer_trigger = nullptr;  // null: no timerTrigger functions run
+    const ModerationInputs* moderation = nullptr;  // null: no function moderates
   };
   explicit AdminRoutes(Context c) : c_(std::move(c)) {}
 

@@ -6,6 +6,7 @@
 
 #include <boost/asio.hpp>
 
+#include "server/moderation_inputs.h"
 #include "testing/test_server.h"
 
 using namespace nimbus;
@@ -76,4 +77,50 @@ TEST(AdminRoutes, ManualRunChecksTheFunctionAndTheBody) {
   EXPECT_NE(h.last.find("{\\\"input\\\""), std::string::npos) << h.last;
   // A queue function, but this host has no store to run it with.
   EXPECT_EQ(h.status("POST", "/admin/functions/work", key, R"({"input":"x"})"), 503);
+}
+
+// The moderation metrics as Prometheus text: names, labels, breaker state as a number and a
+// cumulative latency histogram in seconds.
+TEST(ModerationMetrics, RenderPrometheusText) {
+  ai::ModerationMetrics m;
+  m.calls = 6;
+  m.approved = 3;
+  m.rejected = 1;
+  m.pending_review = 2;
+  m.fail_open = 2;
+  m.retries = 4;
+  m.short_circuited = 1;
+  m.failures[static_cast<size_t>(ai::FailureKind::server_error)] = 5;
+  m.failures[static_cast<size_t>(ai::FailureKind::rate_limited)] = 1;
+  m.breaker_state = ai::BreakerState::half_open;
+  m.breaker_opens = 1;
+  m.latency.record(std::chrono::milliseconds(3));
+  m.latency.record(std::chrono::milliseconds(40));
+  m.latency.record(std::chrono::milliseconds(9000));
+  std::string t = server::ModerationInputs::render_metrics(m, 7);
+  for (const char* line : {
+           "nimbus_moderation_calls_total{outcome=\"approved\"} 3\n",
+           "nimbus_moderation_calls_total{outcome=\"rejected\"} 1\n",
+           "nimbus_moderation_calls_total{outcome=\"pending_review\"} 2\n",
+           "nimbus_moderation_fail_open_total 2\n",
+           "nimbus_moderation_failures_total{kind=\"server_error\"} 5\n",
+           "nimbus_moderation_failures_total{kind=\"rate_limited\"} 1\n",
+           "nimbus_moderation_failures_total{kind=\"timeout\"} 0\n",
+           "nimbus_moderation_retries_total 4\n",
+           "nimbus_moderation_short_circuited_total 1\n",
+           "nimbus_moderation_breaker_state 1\n",
+           "nimbus_moderation_breaker_opens_total 1\n",
+           "# TYPE nimbus_moderation_latency_seconds histogram\n",
+           "nimbus_moderation_latency_seconds_bucket{le=\"0.005\"} 1\n",
+           "nimbus_moderation_latency_seconds_bucket{le=\"0.05\"} 2\n",
+           "nimbus_moderation_latency_seconds_bucket{le=\"5\"} 2\n",
+           "nimbus_moderation_latency_seconds_bucket{le=\"+Inf\"} 3\n",
+           "nimbus_moderation_latency_seconds_sum 9.043\n",
+           "nimbus_moderation_latency_seconds_count 3\n",
+           "nimbus_moderation_rereview_backlog 7\n",
+       })
+    EXPECT_NE(t.find(line), std::string::npos) << line << "\n" << t;
+  m.breaker_state = ai::BreakerState::open;
+  EXPECT_NE(server::ModerationInputs::render_metrics(m, 0).find("nimbus_moderation_breaker_state 2\n"),
+            std::string::npos);
 }

@@ -22,6 +22,7 @@
 #include "security/tls_cert.h"
 #include "queue/async_queue_store.h"
 #include "server/admin.h"
+#include "server/moderation_inputs.h"
 #include "queue/queue_service.h"
 #include "storage/sqlite/sqlite_document_store.h"
 #include "storage/sqlite/sqlite_durable_store.h"
@@ -234,6 +235,7 @@ class Host {
     if (!start_queue_service(error)) co_return fail(error);
     if (!start_document_service(error)) co_return fail(error);
     co_await create_containers();
+    if (!start_moderation(error)) co_return fail(error, 2);
     bind_functions();
     if (!start_queue_trigger(error)) co_return fail(error);
     start_timer_trigger();
@@ -505,6 +507,43 @@ class Host {
     return o;
   }
 
+  // Phase 4b: the app's one moderator, made only when an enabled function has a moderation
+  // input (a moderator with no user costs nothing, but its settings could still refuse a start).
+  // Settings come from local.settings.json Values, then the environment, as for host.json
+  // "%Setting%" values. GEMINI_API_KEY absent: the local rules answer.
+  bool start_moderation(std::string& error) {
+    bool wanted = false;
+    for (const auto& fn : app_->functions)
+      for (const auto& in : fn.inputs)
+        wanted = wanted || (!fn.disabled && std::holds_alternative<api::ModerationInputSpec>(in.spec));
+    if (!wanted) return true;
+    auto lookup = [app = app_](std::string_view name) -> std::optional<std::string> {
+      if (auto it = app->values.find(std::string(name)); it != app->values.end()) return it->second;
+      if (const char* env = std::getenv(std::string(name).c_str())) return std::string(env);
+      return std::nullopt;
+    };
+    std::string why;
+    auto settings = ai::settings_from_app(lookup, &why);
+    if (!settings) {
+      error = "moderation input bindings: app setting " + why +
+              " (local.settings.json Values or the environment)";
+      return false;
+    }
+    std::string provider = settings->gemini ? "gemini" : "local-rules";
+    json::object fields{{"provider", provider}};
+    if (settings->gemini) {
+      fields["endpoint"] = settings->gemini->endpoint;  // never the key
+      fields["model"] = settings->gemini->model;
+    }
+    log_.info("Host.Moderation",
+              settings->gemini ? "moderation inputs use Gemini"
+                               : "moderation inputs use the local rules (GEMINI_API_KEY is not set)",
+              std::move(fields));
+    moderation_ = std::make_unique<ModerationInputs>(ai::make_moderator(io_, *settings),
+                                                     std::move(provider), log_);
+    return true;
+  }
+
   // Phase 5: every enabled function to its invoker; the router and the HTTP trigger.
   void bind_functions() {
     dispatcher_ = std::make_unique<runtime::Dispatcher>(
@@ -523,6 +562,8 @@ class Host {
       inv.inputs.clear();
       if (doc_inputs_)
         if (auto e = co_await doc_inputs_->load(inv); !e.empty()) co_return e;
+      if (moderation_)
+        if (auto e = co_await moderation_->load(inv); !e.empty()) co_return e;
       for (const auto& in : inv.function->inputs) {
         const auto* d = std::get_if<api::DurableClientInputSpec>(&in.spec);
         if (!d) continue;
@@ -604,7 +645,7 @@ class Host {
     admin_ = std::make_unique<AdminRoutes>(AdminRoutes::Context{
         *app_, keys_ ? &*keys_ : nullptr, metrics_, async_store_.get(), queue_trigger_.get(),
         change_feed_trigger_.get(), doc_service_.get(), async_docs_.get(), kTriggerAccount,
-        started_, timer_trigger_.get()});
+        started_, timer_trigger_.get(), moderation_.get()});
     int port = options_.port >= 0            ? options_.port
                : app_->local_http_port != 0 ? app_->local_http_port
                                             : 7071;
@@ -707,6 +748,7 @@ class Host {
              (change_feed_trigger_ && change_feed_trigger_->in_flight() > 0) ||
              (timer_trigger_ && timer_trigger_->in_flight() > 0) ||
              (durable_ && durable_->in_flight() > 0) ||
+             (moderation_ && moderation_->in_flight() > 0) ||
              (server_ && server_->busy() > 0) || (queue_server_ && queue_server_->busy() > 0) ||
              (doc_server_ && doc_server_->busy() > 0);
     };
@@ -730,6 +772,8 @@ class Host {
     timer_store_.reset();
     durable_api_.reset();
     durable_.reset();
+    // Before the io_context it runs on (a member declared earlier, destroyed later).
+    moderation_.reset();
     doc_server_.reset();
     doc_service_.reset();
     async_docs_.reset();
@@ -772,6 +816,7 @@ class Host {
   std::unique_ptr<triggers::QueueTrigger> queue_trigger_;
   std::unique_ptr<triggers::ChangeFeedTrigger> change_feed_trigger_;
   std::unique_ptr<triggers::DocumentInputs> doc_inputs_;
+  std::unique_ptr<ModerationInputs> moderation_;
   std::unique_ptr<storage::SqliteTimerStore> timer_store_;
   std::unique_ptr<triggers::TimerTrigger> timer_trigger_;
   std::unique_ptr<storage::SqliteDurableStore> durable_store_;

@@ -103,6 +103,11 @@ json::array describe_functions(const App& app) {
       if (!d.sql_query.empty()) b["sqlQuery"] = d.sql_query;
       bindings.push_back(std::move(b));
     }
+    for (const auto& m : o.moderation_inputs) {
+      json::object b{{"type", "moderation"}, {"direction", "in"}, {"name", m.name}};
+      if (!m.text.empty()) b["text"] = m.text;  // none: the moderator's health
+      bindings.push_back(std::move(b));
+    }
   };
   for (const auto& f : app.functions()) {
     json::array bindings;

@@ -148,6 +148,32 @@ TEST(NativeProtocol, UserExceptionsAreCaught) {
   EXPECT_EQ(described[1].as_object().at("bindings").as_array()[0].as_object().at("queueName"), "jobs");
 }
 
+// Moderation inputs are reported as function.json would declare them (the loader checks them
+// the same way); an empty text is the health form, with no "text" key.
+TEST(NativeProtocol, ModerationInputsAreReportedAsBindings) {
+  App app;
+  app.http("m", {.moderation_inputs = {{"verdict", "{text}"}, {"health", ""}}},
+           [](const HttpRequest&, Context& ctx) { return HttpResponse::json(200, ctx.input("verdict")); });
+  app.activity("a", {.moderation_inputs = {{"verdict", "{comment}"}}},
+               [](const std::string&, Context& ctx) { return ctx.input("verdict"); });
+  auto described = workers::describe_functions(app);
+  const auto& http = described[0].as_object().at("bindings").as_array();
+  ASSERT_EQ(http.size(), 4u);
+  EXPECT_EQ(http[2], (json::object{{"type", "moderation"}, {"direction", "in"}, {"name", "verdict"},
+                                   {"text", "{text}"}}));
+  EXPECT_EQ(http[3], (json::object{{"type", "moderation"}, {"direction", "in"}, {"name", "health"}}));
+  const auto& act = described[1].as_object().at("bindings").as_array();
+  EXPECT_EQ(act.back().as_object().at("text"), "{comment}");
+  // The verdict reaches ctx.input through the invoke frame's inputs.
+  Context ctx("i", "m");
+  HttpResponse res;
+  std::string error;
+  ASSERT_TRUE(workers::run_function(
+      app.functions()[0], json::object{{"inputs", json::object{{"verdict", R"({"status":"approved"})"}}}},
+      "", ctx, res, error)) << error;
+  EXPECT_EQ(res.body, R"({"status":"approved"})");
+}
+
 TEST(CustomHandlerProtocol, StatusCodeMustBeAnIntegerFrom100To599) {
   // Values that wrap to 200 when cast to int, fractions, out-of-range and non-numeric forms.
   for (const char* sc : {"4294967496", "-4294967096", "18446744073709551816", "1e3", "200.5",
