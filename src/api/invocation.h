@@ -106,6 +106,10 @@ struct Invocation {
   std::chrono::steady_clock::time_point deadline;
   // Filled by the dispatcher's input stage, one per FunctionSpec::inputs, in order.
   std::vector<InputValue> inputs;
+  // Set by the input stage when an input failed because the trigger data lacks a value a
+  // binding expression names (a missing query parameter, body property or message property):
+  // the caller's mistake, so an HTTP trigger answers 400 naming it instead of 500.
+  bool input_from_request_missing = false;
   // This invocation's span (W3C trace context): the HTTP trigger continues the caller's
   // traceparent; the dispatcher starts a trace for anything that comes without one.
   TraceContext trace;
@@ -163,6 +167,10 @@ struct InvocationResult {
   HttpResponseData response;  // the HTTP output, when the function has one
   std::vector<std::string> logs;
   std::string error;  // for anything but succeeded: what went wrong, for the log and the body
+  // The failure was in the input stage (the function did not run): `error` is the host's own
+  // text naming the binding, safe to show; `bad_request` when the trigger data was at fault.
+  bool input_failed = false;
+  bool bad_request = false;
   bool cold_start = false;  // first invocation served by this worker process
   std::string worker;       // e.g. "native-2/pid 1234"
   // Values the function gave its output bindings (other than the HTTP response), one entry

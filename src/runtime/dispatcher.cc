@@ -53,6 +53,8 @@ boost::asio::awaitable<api::InvocationResult> Dispatcher::dispatch(api::Invocati
     if (!input_error.empty()) {
       result.outcome = api::Outcome::failed;
       result.error = input_error;
+      result.input_failed = true;
+      result.bad_request = inv.input_from_request_missing;
     } else {
       result = co_await invoke(inv, *it->second);
     }

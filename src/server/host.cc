@@ -560,6 +560,7 @@ class Host {
     if (async_docs_) doc_inputs_ = std::make_unique<triggers::DocumentInputs>(*async_docs_);
     dispatcher_->set_input_loader([this](api::Invocation& inv) -> awaitable<std::string> {
       inv.inputs.clear();
+      inv.input_from_request_missing = false;
       if (doc_inputs_)
         if (auto e = co_await doc_inputs_->load(inv); !e.empty()) co_return e;
       if (moderation_)

@@ -30,9 +30,11 @@ awaitable<std::string> ModerationInputs::load(api::Invocation& inv) {
     }
     std::string error;
     auto text = bindings::resolve(*m->text, inv, error);
-    if (!text)
+    if (!text) {
+      inv.input_from_request_missing = true;
       co_return "input binding \"" + in.name + "\" (moderation): text \"" + *m->text + "\": " +
                 error;
+    }
     ++in_flight_;
     ai::ModerationVerdict v;
     try {

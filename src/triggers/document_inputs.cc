@@ -23,7 +23,10 @@ awaitable<std::string> DocumentInputs::load(api::Invocation& inv) {
     if (!d.id.empty()) {
       auto id = bindings::resolve(d.id, inv, error);
       auto pk = id ? bindings::resolve(d.partition_key, inv, error) : std::nullopt;
-      if (!id || !pk) co_return where + ": " + error;
+      if (!id || !pk) {
+        inv.input_from_request_missing = true;
+        co_return where + ": " + error;
+      }
       auto item = co_await store_.call<api::Item>([&](auto cb) {
         store.read_item(ref, *id, api::PartitionKey{json::string(*pk)}, std::move(cb));
       });
@@ -40,7 +43,10 @@ awaitable<std::string> DocumentInputs::load(api::Invocation& inv) {
       continue;
     }
     auto q = bindings::parameterize(d.sql_query, inv, error);
-    if (!q) co_return where + ": " + error;
+    if (!q) {
+      inv.input_from_request_missing = true;
+      co_return where + ": " + error;
+    }
     json::object params;
     for (auto& [name, value] : q->parameters) params[name] = value;
     auto parsed = documents::DocsqlQuery::parse(q->text, std::move(params));

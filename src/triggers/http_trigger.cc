@@ -69,6 +69,12 @@ boost::asio::awaitable<api::HttpResponseData> HttpTrigger::handle(api::HttpReque
     case api::Outcome::succeeded:
       co_return std::move(result.response);
     case api::Outcome::failed:
+      // The input stage failed before user code ran: the host's own message names the binding
+      // and the expression (no user data, no secrets), so the caller can fix the request.
+      if (result.input_failed)
+        co_return http::json_error(result.bad_request ? 400 : 500,
+                                   result.bad_request ? "BadRequest" : "InputBindingFailed",
+                                   result.error, inv.id);
       // What user code threw may hold anything (a connection string, a stack); like Azure,
       // the client learns only that it failed, and the log has the error under this id.
       co_return http::json_error(500, "FunctionFailed",

@@ -93,6 +93,10 @@ test("local rules: posts, analyze, author lists and statistics, bulk import, poi
     assert.equal(analyze.status, 200, analyze.body);
     assert.ok(["approved", "rejected", "pending-review"].includes(analyze.json.status));
     assert.equal(analyze.json.provider, "local-rules");
+    // No "text" for the binding's {text}: 400 naming the binding and the expression.
+    const noText = await request(p, "POST", "/api/analyze", json({ txt: "typo" }));
+    assert.equal(noText.status, 400, noText.body);
+    assert.match(noText.json.error.message, /input binding "verdict" \(moderation\): text "\{text\}"/);
 
     const list = await request(p, "GET", "/api/authors/ada/posts");
     assert.equal(list.status, 200);
