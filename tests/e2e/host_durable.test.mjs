@@ -24,7 +24,8 @@ function app(runLog, nimbusSection = {}) {
   }));
   fs.writeFileSync(path.join(dir, "local.settings.json"), JSON.stringify({
     IsEncrypted: false,
-    Values: { DURABLE_RUN_LOG: runLog },
+    // GEMINI_API_KEY empty: moderation inputs use the local rules whatever the environment holds.
+    Values: { DURABLE_RUN_LOG: runLog, GEMINI_API_KEY: "" },
   }));
   return dir;
 }
@@ -158,6 +159,24 @@ test("external events race timers; terminate, suspend, resume, restart and purge
   assert.equal(purge.json.instancesDeleted, 1);
   assert.equal((await a.status("appr-1")).status, 404);
   assert.equal((await a.purge("appr-1")).status, 404);
+});
+
+test("an activity's moderation input is computed from its JSON input before it runs", async () => {
+  const a = api(host);
+  await a.start("Moderated", { comment: "a calm day at the lake" }, "mod-ok");
+  const ok = (await finished(a, "mod-ok")).json;
+  assert.equal(ok.runtimeStatus, "Completed");
+  assert.equal(ok.output.status, "approved");
+  assert.equal(ok.output.provider, "local-rules");
+  await a.start("Moderated", { comment: "I hate you, vermin" }, "mod-bad");
+  const bad = (await finished(a, "mod-bad")).json;
+  assert.notEqual(bad.output.status, "approved");
+  assert.equal(bad.output.provider, "local-rules");
+  // No "comment" in the input: the activity fails before it runs, naming binding and expression.
+  await a.start("Moderated", { other: 1 }, "mod-missing");
+  const missing = (await finished(a, "mod-missing")).json;
+  assert.match(missing.output.failed, /input binding "verdict" \(moderation\): text "\{comment\}": binding expression \{comment\} has no value/);
+  assert.match(missing.output.failed, /activity's input/);
 });
 
 test("bad input to the management API is answered with the cause", async () => {

@@ -98,6 +98,26 @@ NIMBUS_APP(app) {
     co_return co_await ctx.call_activity("CrashOnce", "{\"flag\":\"" + flag + ".activity\"}");
   });
 
+  // A moderation input on an activity: the host moderates the input's "comment" property
+  // before the activity runs (the local rules: the tests set no GEMINI_API_KEY) and the
+  // verdict JSON is the activity's result.
+  app.activity("ModerateComment", {.moderation_inputs = {{"verdict", "{comment}"}}},
+               [](const std::string&, nimbus::Context& ctx) { return ctx.input("verdict"); });
+  // {"comment": ...}: the verdict; an input without "comment" fails the activity before it
+  // runs, which this returns as {"failed": <message>}.
+  app.orchestrator("Moderated", [](nimbus::durable::OrchestrationContext& ctx)
+                                    -> nimbus::durable::Orchestration {
+    std::string failed;
+    try {
+      co_return co_await ctx.call_activity("ModerateComment", ctx.input());
+    } catch (const nimbus::durable::TaskFailed& e) {
+      failed = e.what();
+    }
+    std::string out = "{\"failed\":";
+    nimbus::detail::append_json_string(out, failed);
+    co_return out + "}";
+  });
+
   app.orchestrator("FanOut", [](nimbus::durable::OrchestrationContext& ctx)
                                  -> nimbus::durable::Orchestration {
     long long n = number_field(ctx.input(), "n", 10);
