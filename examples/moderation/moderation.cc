@@ -251,7 +251,7 @@ void write_verdict(nimbus::Context& ctx, json::object post, const json::array& c
                                                       {"lastDecidedAt", decided}}));
   if (rereview)
     ctx.output("rereview", json::serialize(json::object{
-                               {"id", id}, {"author", author}, {"text", post.at("text")}}));
+                               {"postId", id}, {"author", author}, {"text", post.at("text")}}));
   ctx.output("post", json::serialize(post));
 }
 
@@ -418,15 +418,21 @@ NIMBUS_APP(app) {
   app.queue("ReReview",
             {.queue = "moderation-rereview",
              .document_outputs = kVerdictOutputs,
-             .document_inputs = {{"current", kDb, "posts", "{id}", "{author}", ""}},
+             // {postId}, not {id}: in a queue trigger's expressions {Id} is the message's own id.
+             .document_inputs = {{"current", kDb, "posts", "{postId}", "{author}", ""}},
              .moderation_inputs = {{"verdict", "{text}"}}},
-            [](const nimbus::QueueMessage&, nimbus::Context& ctx) {
-              if (ctx.input("current") == "null") return;  // deleted since
+            [](const nimbus::QueueMessage& msg, nimbus::Context& ctx) {
+              if (ctx.input("current") == "null") {
+                ctx.log("the post of message " + msg.id + " no longer exists; nothing to review");
+                return;
+              }
               json::object post = parse_object(ctx.input("current"), "the stored post");
               json::object* mod = post["moderation"].if_object();
               if (!mod || string_field(*mod, "status") != "pending-review" ||
-                  !mod->if_contains("failOpen") || mod->at("failOpen") != true)
+                  !mod->if_contains("failOpen") || mod->at("failOpen") != true) {
+                ctx.log("post " + string_field(post, "id") + " is no longer waiting for re-review");
                 return;
+              }
               json::object ai = ai_check(ctx);
               if (ai["failOpen"] == true)
                 throw std::runtime_error("the AI provider still cannot answer (" +
@@ -448,7 +454,7 @@ NIMBUS_APP(app) {
             {.schedule = "%REREVIEW_SCHEDULE%",
              .outputs = {{"rereview", "moderation-rereview"}},
              .document_inputs = {{"pending", kDb, "posts", "", "",
-                                  "SELECT TOP 100 c.id, c.author, c.text FROM c "
+                                  "SELECT TOP 100 c.id AS postId, c.author, c.text FROM c "
                                   "WHERE c.moderation.status = 'pending-review' AND c.moderation.failOpen = true"}},
              .moderation_inputs = {{"health", ""}}},
             [](const nimbus::TimerInfo&, nimbus::Context& ctx) {

@@ -93,6 +93,10 @@ struct ModerationMetrics {
   uint64_t fail_open = 0;        // moderations answered pending-review because the provider could not
   uint64_t short_circuited = 0;  // moderations the open breaker answered without a call
   BreakerState breaker_state = BreakerState::closed;
+  // While open: when the next call may go through as a probe. A snapshot is only refreshed by
+  // calls, so a reader with no calls of its own (the health input) needs this to see that the
+  // cool-down is over.
+  Clock::time_point probe_at{};
   uint64_t breaker_opens = 0;
   LatencyHistogram latency;      // whole moderations, retries and waits included
 

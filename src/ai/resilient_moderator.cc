@@ -192,6 +192,8 @@ class ResilientModerator final : public Moderator {
     }
     metrics_.latency.record(v.latency);
     metrics_.breaker_state = breaker_.state();
+    auto now = Clock::now();
+    metrics_.probe_at = now + breaker_.retry_in(now);
     metrics_.breaker_opens = breaker_.opens();
     co_return v;
   }

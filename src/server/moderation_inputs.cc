@@ -59,10 +59,15 @@ awaitable<std::string> ModerationInputs::load(api::Invocation& inv) {
 }
 
 std::string ModerationInputs::health_json() const {
-  auto state = moderator_->metrics().breaker_state;
+  // healthy: a moderation now would reach the provider. An open breaker whose cool-down has
+  // passed lets the next call through as a probe, so it counts as healthy: otherwise a caller
+  // that waits for health before moderating (the reference app's re-review sweep) would wait
+  // for ever, since only a call moves the breaker on.
+  auto m = moderator_->metrics();
+  bool healthy = m.breaker_state != ai::BreakerState::open || ai::Clock::now() >= m.probe_at;
   return json::serialize(json::object{{"provider", provider_},
-                                      {"breaker", ai::to_string(state)},
-                                      {"healthy", state == ai::BreakerState::closed}});
+                                      {"breaker", ai::to_string(m.breaker_state)},
+                                      {"healthy", healthy}});
 }
 
 std::string ModerationInputs::render_metrics(const ai::ModerationMetrics& m,

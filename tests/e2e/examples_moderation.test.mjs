@@ -37,7 +37,7 @@ async function moderated(port, id, author, { timeoutMs = 20000, status } = {}) {
 }
 
 let gemini = null;
-after(() => gemini?.kill("SIGTERM"));
+after(() => gemini?.child.kill("SIGTERM"));
 
 function startGeminiDouble() {
   const child = spawn(process.execPath, [path.join(ROOT, "tools/gemini-double/server.mjs"), "--port", "0"],
