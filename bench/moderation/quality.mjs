@@ -32,6 +32,8 @@ const KILL_EVERY = Number(args["kill-every"] ?? 10);
 const STEADY = Number(args.steady ?? RATE / 10);
 const AUTHORS = Number(args.authors ?? 250);
 const COLD_STARTS = Number(args["cold-starts"] ?? 10);
+// host.json nimbus.moderation overrides for the load run, as JSON ('{"attemptTimeout":"00:00:00.150"}').
+const MODERATION = JSON.parse(args.moderation ?? "{}");
 fs.mkdirSync(OUT, { recursive: true });
 const log = (...a) => { const s = a.join(" "); console.log(s); fs.appendFileSync(path.join(OUT, "run.log"), s + "\n"); };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -62,9 +64,13 @@ const pct = (xs, p) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 
-function copyApp(values) {
+function copyApp(values, moderation = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "moderation-app-"));
   fs.cpSync(path.join(ROOT, "examples/moderation"), dir, { recursive: true });
+  const hostFile = path.join(dir, "host.json");
+  const hostJson = JSON.parse(fs.readFileSync(hostFile, "utf8"));
+  Object.assign(hostJson.nimbus.moderation, moderation);
+  fs.writeFileSync(hostFile, JSON.stringify(hostJson, null, 2));
   fs.writeFileSync(path.join(dir, "local.settings.json"),
     JSON.stringify({ IsEncrypted: false, Values: { REREVIEW_SCHEDULE: "*/5 * * * * *", ...values } }));
   return dir;
@@ -160,11 +166,11 @@ async function main() {
 
   const dbl = await startDouble();
   await request(dbl.port, "POST", "/_double/faults", JSON.stringify({ spec: `fail=${FAIL},hangpct=${HANG}` }));
-  const app = copyApp({ GEMINI_API_KEY: "bench-key", GEMINI_ENDPOINT: `http://127.0.0.1:${dbl.port}` });
+  const app = copyApp({ GEMINI_API_KEY: "bench-key", GEMINI_ENDPOINT: `http://127.0.0.1:${dbl.port}` }, MODERATION);
   const data = fs.mkdtempSync(path.join(os.tmpdir(), "moderation-load-"));
   const host = await startHost(app, data, path.join(OUT, "host.log"));
   log(`load: ${RATE} posts/s for ${SECONDS} s (10x a steady ${STEADY}/s), Gemini double fail=${FAIL}% hang=${HANG}%, ` +
-      `a worker SIGKILLed every ${KILL_EVERY} s`);
+      `a worker SIGKILLed every ${KILL_EVERY} s; nimbus.moderation ${JSON.stringify(MODERATION)}`);
 
   const accepted = [];
   const apiMs = [];
@@ -261,7 +267,7 @@ async function main() {
     (0.0004 / 1e4) * cost.perPost.queueOps * monthPosts;
 
   const summary = {
-    config: { rate: RATE, seconds: SECONDS, fail: FAIL, hang: HANG, killEvery: KILL_EVERY, steady: STEADY, authors: AUTHORS },
+    config: { moderation: MODERATION, rate: RATE, seconds: SECONDS, fail: FAIL, hang: HANG, killEvery: KILL_EVERY, steady: STEADY, authors: AUTHORS },
     coldStartMs: { runs: cold.length, p50: pct(cold, 50), max: Math.max(...cold) },
     api: { sent: n, statuses, p50: pct(apiMs, 50), p99: pct(apiMs, 99), max: Math.max(...apiMs) },
     postToVerdictMs: { n: toVerdict.length, p50: pct(toVerdict, 50), p99: pct(toVerdict, 99), max: Math.max(...toVerdict) },

@@ -65,8 +65,15 @@ struct DocumentServiceSpec {
 
 // host.json nimbus.moderation: where fail-open verdicts are meant to be re-reviewed. The host
 // reports the queue's depth as nimbus_moderation_rereview_backlog; the app writes to it.
+// The resilience knobs override src/ai's defaults (3 attempts, 1.5 s each, 3 s in all; the
+// breaker opens after 5 consecutive failed calls for 5 s); zero means "the default".
 struct ModerationOptions {
   std::string rereview_queue = "moderation-rereview";  // reReviewQueue
+  std::chrono::milliseconds attempt_timeout{0};        // attemptTimeout (TimeSpan)
+  std::chrono::milliseconds total_budget{0};           // totalBudget (TimeSpan)
+  int max_attempts = 0;                                // maxAttempts
+  int breaker_failures = 0;                            // breakerFailureThreshold
+  std::chrono::milliseconds breaker_open_for{0};       // breakerOpenFor (TimeSpan)
 };
 
 struct CustomHandlerSpec {

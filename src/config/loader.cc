@@ -454,10 +454,34 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
                        quoted(mk.value()) + " is not a queue name; use 3-63 lower-case letters, "
                                             "digits and single hyphens, e.g. \"moderation-rereview\"");
           app.moderation.rereview_queue = std::string(mk.value().as_string());
+        } else if (mk.key() == "attemptTimeout" || mk.key() == "totalBudget" ||
+                   mk.key() == "breakerOpenFor") {
+          auto& out = mk.key() == "attemptTimeout" ? app.moderation.attempt_timeout
+                      : mk.key() == "totalBudget"  ? app.moderation.total_budget
+                                                   : app.moderation.breaker_open_for;
+          if (auto e = timespan_field(kv.value().as_object(), mk.key(), file, mp, out); !e.empty())
+            return e;
+          if (out.count() <= 0)
+            return err(file, mp, "must be longer than zero, e.g. \"00:00:01.5\"");
+        } else if (mk.key() == "maxAttempts" || mk.key() == "breakerFailureThreshold") {
+          int64_t v = 0;
+          if (auto e = int64_field(kv.value().as_object(), mk.key(), file, mp, 1,
+                                   mk.key() == "maxAttempts" ? 10 : 1000, v);
+              !e.empty())
+            return e;
+          (mk.key() == "maxAttempts" ? app.moderation.max_attempts
+                                     : app.moderation.breaker_failures) = static_cast<int>(v);
         } else {
-          app.warnings.push_back(file + ": " + mp + ": unknown key, ignored (known: reReviewQueue)");
+          app.warnings.push_back(file + ": " + mp +
+                                 ": unknown key, ignored (known: reReviewQueue, attemptTimeout, "
+                                 "totalBudget, maxAttempts, breakerFailureThreshold, "
+                                 "breakerOpenFor)");
         }
       }
+      if (app.moderation.attempt_timeout.count() && app.moderation.total_budget.count() &&
+          app.moderation.total_budget < app.moderation.attempt_timeout)
+        return err(file, path + ".totalBudget",
+                   "is shorter than attemptTimeout; the budget covers every attempt and wait");
     } else if (key == "storage") {
       if (!kv.value().is_object()) return err(file, path, "must be an object");
       if (auto* sync = kv.value().as_object().if_contains("synchronous")) {

@@ -672,6 +672,28 @@ TEST(HostJson, ModerationReReviewQueue) {
             std::string::npos);
 }
 
+TEST(HostJson, ModerationResilienceKnobs) {
+  AppSpec app;
+  app.root = "/tmp";
+  EXPECT_EQ(apply_host_json(json::parse(R"({"version":"2.0","nimbus":{"moderation":{
+      "attemptTimeout":"00:00:00.150","totalBudget":"00:00:00.400","maxAttempts":2,
+      "breakerFailureThreshold":20,"breakerOpenFor":"00:00:02"}}})"), app), "");
+  EXPECT_EQ(app.moderation.attempt_timeout, std::chrono::milliseconds(150));
+  EXPECT_EQ(app.moderation.total_budget, std::chrono::milliseconds(400));
+  EXPECT_EQ(app.moderation.max_attempts, 2);
+  EXPECT_EQ(app.moderation.breaker_failures, 20);
+  EXPECT_EQ(app.moderation.breaker_open_for, std::chrono::milliseconds(2000));
+  EXPECT_NE(host_error(R"({"version":"2.0","nimbus":{"moderation":{"maxAttempts":0}}})")
+                .find("nimbus.moderation.maxAttempts: 0 is out of range; use 1..10"),
+            std::string::npos);
+  EXPECT_NE(host_error(R"({"version":"2.0","nimbus":{"moderation":{"attemptTimeout":"soon"}}})")
+                .find("nimbus.moderation.attemptTimeout: \"soon\" is not a TimeSpan"),
+            std::string::npos);
+  EXPECT_NE(host_error(R"({"version":"2.0","nimbus":{"moderation":{"attemptTimeout":"00:00:02",
+      "totalBudget":"00:00:01"}}})").find("totalBudget: is shorter than attemptTimeout"),
+            std::string::npos);
+}
+
 TEST(FunctionJson, DurableBindings) {
   auto parse = [](const char* text) {
     std::string error;

@@ -529,6 +529,15 @@ class Host {
               " (local.settings.json Values or the environment)";
       return false;
     }
+    const auto& mo = app_->moderation;
+    if (mo.attempt_timeout.count()) settings->retry.attempt_timeout = mo.attempt_timeout;
+    if (mo.total_budget.count()) settings->retry.total_budget = mo.total_budget;
+    if (mo.max_attempts) settings->retry.max_attempts = mo.max_attempts;
+    if (mo.breaker_failures) settings->breaker.failure_threshold = mo.breaker_failures;
+    if (mo.breaker_open_for.count()) settings->breaker.open_for = mo.breaker_open_for;
+    // A budget shorter than one default attempt shortens the attempt too.
+    settings->retry.attempt_timeout = std::min(settings->retry.attempt_timeout,
+                                               settings->retry.total_budget);
     std::string provider = settings->gemini ? "gemini" : "local-rules";
     json::object fields{{"provider", provider}};
     if (settings->gemini) {
