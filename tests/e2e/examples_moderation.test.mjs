@@ -19,8 +19,8 @@ import { b64, queueClient } from "../integration/lib/queues.mjs";
 const json = (body) => ({ body: JSON.stringify(body), headers: { "content-type": "application/json" } });
 
 // The app with its local.settings.json Values replaced (the Gemini settings, a fast sweep).
-function app(values = {}) {
-  const dir = copyApp("examples/moderation");
+function app(values = {}, patchHost) {
+  const dir = copyApp("examples/moderation", patchHost);
   fs.writeFileSync(path.join(dir, "local.settings.json"), JSON.stringify({
     IsEncrypted: false, Values: { REREVIEW_SCHEDULE: "*/1 * * * * *", ...values },
   }));
@@ -152,10 +152,14 @@ test("local rules: posts, analyze, author lists and statistics, bulk import, poi
   }
 });
 
-test("Gemini down: fail open to pending-review, breaker opens, re-review approves after recovery", async () => {
+// maxDequeueCount 1: a re-review message that fails once goes straight to the poison queue, so
+// after the recovery only the timer (ReReviewSweep, every second here) can bring the posts back:
+// this is the path for posts whose re-review ran out of attempts during a long outage.
+test("Gemini down: fail open to pending-review, breaker opens, the re-review timer approves after recovery", async () => {
   gemini = await startGeminiDouble();
   await setFaults(gemini.port, "status=500");
-  const host = await startNimbus(app({ GEMINI_API_KEY: "test-key", GEMINI_ENDPOINT: `http://127.0.0.1:${gemini.port}` }));
+  const host = await startNimbus(app({ GEMINI_API_KEY: "test-key", GEMINI_ENDPOINT: `http://127.0.0.1:${gemini.port}` },
+    (h) => { h.extensions.queues.maxDequeueCount = 1; }));
   try {
     const p = host.port;
     const ids = [];
@@ -179,6 +183,9 @@ test("Gemini down: fail open to pending-review, breaker opens, re-review approve
     await waitFor(async () => (await metricValue(host, /nimbus_moderation_breaker_state(?:\{[^}]*\})? (\d+)/)) === 2 || null,
       { timeoutMs: 20000, what: "the breaker to open" });
     assert.ok(await metricValue(host, /nimbus_moderation_fail_open_total(?:\{[^}]*\})? (\d+)/) >= 5);
+    // Every re-review message failed and was poisoned: nothing waits in the re-review queue.
+    await waitFor(async () => (await metricValue(host, /nimbus_queue_depth\{queue="moderation-rereview-poison"\} (\d+)/)) >= 4 || null,
+      { timeoutMs: 20000, what: "the failed re-review messages in moderation-rereview-poison" });
 
     // Recovery: the double answers again; the re-review queue (and the sweep) approve them.
     await setFaults(gemini.port, "");
@@ -188,6 +195,7 @@ test("Gemini down: fail open to pending-review, breaker opens, re-review approve
       assert.equal(ai.provider, "gemini");
       assert.equal(ai.failOpen, false);
     }
+    assert.match(host.logs, /"category":"Function\.ReReviewSweep\.User","msg":"re-queued \d+ post\(s\)"/);
     // A model rejection through the real client path.
     const hate = await request(p, "POST", "/api/posts", json({ author: "lin", text: "I hate you" }));
     assert.equal((await moderated(p, hate.json.id, "lin")).moderation.status, "rejected");
