@@ -15,7 +15,8 @@ const PORT = Number(process.env.PORT || 7071);
 const children = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const say = (s) => console.log(`\n\x1b[1m== ${s}\x1b[0m`);
-process.on("SIGINT", () => { for (const c of children) c.kill("SIGTERM"); process.exit(130); });
+for (const sig of ["SIGINT", "SIGTERM"])
+  process.on(sig, () => { for (const c of children) c.kill("SIGTERM"); process.exit(130); });
 
 function request(port, method, p, body) {
   return new Promise((resolve) => {
@@ -94,7 +95,11 @@ async function main() {
   say("the provider recovers: the re-review queue and the timer moderate the waiting posts");
   await faults("");
   console.log("the six posts:", await waitStatus(down, ["approved", "rejected"], 90));
-  console.log(`breaker ${await breaker()}, re-review backlog ${await metric("nimbus_moderation_rereview_backlog")}`);
+  console.log(`breaker ${await breaker()}`);
+  // Messages queued twice (by a retry and by the sweep) come back after their retry delay,
+  // find their post already decided and are dropped: the backlog drains to zero.
+  for (let i = 0; i < 120 && (await metric("nimbus_moderation_rereview_backlog")) > 0; i++) await sleep(500);
+  console.log(`re-review backlog ${await metric("nimbus_moderation_rereview_backlog")}`);
 
   say(`the app keeps running on http://127.0.0.1:${PORT} (metrics at /metrics); Ctrl-C stops it`);
   await new Promise(() => {});

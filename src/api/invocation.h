@@ -50,6 +50,8 @@ struct QueueMessageData {
   int64_t dequeue_count = 0;
   std::string insertion_time, expiration_time, next_visible_time, pop_receipt;
 };
+// (The message's traceparent is not here: the queue trigger makes the invocation's span a
+// child of it, Invocation::trace.)
 
 // A batch of a container's change feed handed to a cosmosDBTrigger function: the latest
 // version of each changed item, in _lsn order, as JSON text of an array of objects (both

@@ -136,6 +136,9 @@ struct NewMessage {
   std::string text;
   int64_t ttl_seconds = kDefaultMessageTtlSeconds;  // >= 1, or kMessageTtlForever
   int64_t visibility_delay_seconds = 0;             // 0..7 days, and < ttl
+  // The W3C traceparent of the work that put the message ("" when none): kept beside the
+  // text, never in it, so the invocation the message triggers continues that trace.
+  std::string traceparent;
 };
 
 // What Put Message answers.
@@ -156,6 +159,7 @@ struct QueueMessage {
   std::string pop_receipt;
   int64_t dequeue_count = 0;
   std::string text;
+  std::string traceparent;  // as put (NewMessage::traceparent); not part of the REST answers
 };
 
 struct UpdateReceipt {

@@ -43,6 +43,8 @@ std::string queue_write(const api::Invocation& inv, const api::OutputBinding& b,
   api::NewMessage m;
   m.queue = {opt.queue_account, std::move(*queue)};
   m.text = opt.base64 ? base64_encode(text) : std::move(text);
+  // The message carries this invocation's span, so the invocation it triggers joins the trace.
+  if (!inv.trace.trace_id.empty()) m.traceparent = inv.trace.traceparent();
   fx.put(std::move(m));
   return "";
 }

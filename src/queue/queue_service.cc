@@ -4,6 +4,7 @@
 #include <climits>
 
 #include "common/ids.h"
+#include "common/trace.h"
 #include "queue/bearer.h"
 #include "queue/queue_protocol.h"
 #include "queue/sas.h"
@@ -605,6 +606,10 @@ awaitable<void> QueueService::Impl::messages_op(api::HttpRequestData& req, const
       co_return;
     }
     if (!take(parse_queue_message_body(req.body), m.text, reply)) co_return;
+    // A producer's W3C trace context (the Azure SDKs send it when tracing is on) is kept with
+    // the message, so the function the message triggers continues the producer's trace. An
+    // invalid header is ignored, as the spec tells receivers.
+    if (auto tp = TraceContext::parse(req.header("traceparent"))) m.traceparent = tp->traceparent();
     auto r = co_await store.put_message(std::move(m));
     if (!r) {
       fail(reply, r.error());

@@ -216,6 +216,9 @@ awaitable<void> QueueTrigger::process(std::shared_ptr<Listener> l, api::QueueMes
   api::Invocation inv;
   inv.function = &fn;
   inv.input = &data;
+  // A message put by a traced invocation (an output binding) or with a traceparent header
+  // continues that trace; otherwise the dispatcher starts one.
+  if (!msg.traceparent.empty()) inv.trace = TraceContext::child_of(TraceContext::parse(msg.traceparent));
   // The trigger's completion, run by the dispatcher before it logs: the outcome it reports is
   // the one committed here.
   auto complete = [&](api::Invocation& inv, api::InvocationResult& result) -> awaitable<void> {

@@ -373,6 +373,27 @@ TEST_P(QueueStoreConformance, MoveToPoisonKeepsOriginalContent) {
   EXPECT_EQ(p[0].dequeue_count, 0);
 }
 
+// The traceparent is kept beside the text: a got message has it, a poisoned one keeps it, and a
+// message put without one has none (issue 8: trace context across a queue).
+TEST_P(QueueStoreConformance, TraceparentTravelsWithTheMessageAndIntoThePoisonQueue) {
+  ASSERT_OK(sync().create(q_));
+  const std::string tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  api::NewMessage traced{q_, "traced", api::kDefaultMessageTtlSeconds, 0, tp};
+  ASSERT_OK(sync().put_all({traced}));
+  ASSERT_OK(sync().put(q_, "plain"));
+  auto got = sync().get(q_, 2).value();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].text, "traced");
+  EXPECT_EQ(got[0].traceparent, tp);
+  EXPECT_EQ(got[1].traceparent, "");
+  ASSERT_OK(sync().poison(q_, got[0].id, got[0].pop_receipt));
+  api::QueueRef poison{q_.account, q_.name + "-poison"};
+  auto again = sync().get(poison).value();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].text, "traced");
+  EXPECT_EQ(again[0].traceparent, tp);
+}
+
 TEST_P(QueueStoreConformance, PutMessagesWritesAllInOrderCreatingQueues) {
   api::QueueRef a{q_.account, "batch-a"}, b{q_.account, "batch-b"};
   auto r = sync().put_all({{a, "1"}, {b, "2", api::kMessageTtlForever, 0}, {a, "3"}});

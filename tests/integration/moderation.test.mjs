@@ -102,9 +102,11 @@ describe("custom handler with the Gemini double", () => {
     assert.match(host.logs, /moderation inputs use Gemini/);
   });
 
-  test("a text expression with no value fails the invocation, naming the binding", async () => {
+  test("a text expression with no value answers 400 naming the binding; the function does not run", async () => {
     const r = await post(host, "moderate", { other: "no text here" });
-    assert.equal(r.status, 500);
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.code, "BadRequest");
+    assert.match(r.json.error.message, /input binding "verdict" \(moderation\): text "\{text\}"/);
     await waitForLog(host, /input binding \\"verdict\\" \(moderation\): text \\"\{text\}\\": binding expression \{text\} has no value/);
   });
 

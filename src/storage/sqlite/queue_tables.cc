@@ -28,12 +28,21 @@ CREATE TABLE IF NOT EXISTS queue_messages(
   visible INTEGER NOT NULL,
   pop INTEGER NOT NULL,
   dequeue INTEGER NOT NULL DEFAULT 0,
-  body BLOB NOT NULL);
+  body BLOB NOT NULL,
+  trace TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS queue_messages_next ON queue_messages(qid, visible, seq, expires);
 CREATE TABLE IF NOT EXISTS queue_service(
   account TEXT PRIMARY KEY,
   properties TEXT NOT NULL);
 )sql";
+
+void migrate(SqliteDb& db) {
+  // Data directories made before messages carried a traceparent lack the column.
+  bool has_trace = false;
+  auto st = db.q("SELECT name FROM pragma_table_info('queue_messages')");
+  while (st.step()) has_trace = has_trace || st.text(0) == "trace";
+  if (!has_trace) db.exec("ALTER TABLE queue_messages ADD COLUMN trace TEXT NOT NULL DEFAULT ''");
+}
 
 QueueError err(QueueErrc code, std::string message) { return QueueError{code, std::move(message)}; }
 
@@ -258,15 +267,16 @@ api::MessageReceipt insert(SqliteDb& db, int64_t qid, const api::NewMessage& m) 
   UnixMillis visible = now + m.visibility_delay_seconds * 1000;
   uint64_t salt = db.random64(), pop = db.random64();
   auto st = db.q(
-      "INSERT INTO queue_messages(qid,salt,inserted,expires,visible,pop,dequeue,body) "
-      "VALUES(?1,?2,?3,?4,?5,?6,0,?7)");
+      "INSERT INTO queue_messages(qid,salt,inserted,expires,visible,pop,dequeue,body,trace) "
+      "VALUES(?1,?2,?3,?4,?5,?6,0,?7,?8)");
   st.bind(1, qid)
       .bind(2, static_cast<int64_t>(salt))
       .bind(3, now)
       .bind(4, expires)
       .bind(5, visible)
       .bind(6, static_cast<int64_t>(pop))
-      .bind_blob(7, m.text);
+      .bind_blob(7, m.text)
+      .bind(8, m.traceparent);
   st.step();
   auto seq = static_cast<uint64_t>(sqlite3_last_insert_rowid(db.conn));
   db.notices.emplace_back(api::QueueVisible{m.queue, visible});
@@ -283,7 +293,7 @@ std::variant<Located, QueueError> locate(SqliteDb& db, int64_t qid, const api::Q
                    " (deleted, expired or never there); get messages again for current ids");
   };
   if (!parse_message_id(id, salt, seq)) return not_found();
-  auto st = db.q("SELECT qid, salt, expires, pop, body FROM queue_messages WHERE seq=?1");
+  auto st = db.q("SELECT qid, salt, expires, pop, body, trace FROM queue_messages WHERE seq=?1");
   st.bind(1, static_cast<int64_t>(seq));
   if (!st.step() || st.i64(0) != qid || static_cast<uint64_t>(st.i64(1)) != salt ||
       st.i64(2) <= db.now)
@@ -294,7 +304,7 @@ std::variant<Located, QueueError> locate(SqliteDb& db, int64_t qid, const api::Q
                "pop receipt \"" + std::string(pop_receipt) + "\" does not match message \"" +
                    std::string(id) + "\" in " + describe(queue) +
                    ": it was received or updated again since; use the latest pop receipt");
-  return Located{static_cast<int64_t>(seq), st.text(4)};
+  return Located{static_cast<int64_t>(seq), st.text(4), st.text(5)};
 }
 
 void delete_row(SqliteDb& db, int64_t seq) {
@@ -349,7 +359,7 @@ std::variant<std::optional<api::MessageReceipt>, QueueError> apply(SqliteDb& db,
   delete_row(db, located.seq);
   if (!ack.dead_letter) return std::optional<api::MessageReceipt>();
   api::NewMessage moved{*ack.dead_letter, std::move(located.body), api::kDefaultMessageTtlSeconds,
-                        0};
+                        0, std::move(located.trace)};
   return std::optional<api::MessageReceipt>(insert(db, ensure_queue(db, moved.queue), moved));
 }
 

@@ -24,6 +24,8 @@
 namespace nimbus::storage::queue_tables {
 
 extern const char* const kSchema;
+// Brings a data directory made by an earlier version up to kSchema (adds missing columns).
+void migrate(SqliteDb& db);
 
 api::QueueError err(api::QueueErrc code, std::string message);
 std::string describe(const api::QueueRef& q);
@@ -57,6 +59,7 @@ api::MessageReceipt insert(SqliteDb& db, int64_t qid, const api::NewMessage& m);
 struct Located {
   int64_t seq;
   std::string body;
+  std::string trace;
 };
 // Finds an unexpired message of `qid` by id and checks its pop receipt.
 std::variant<Located, api::QueueError> locate(SqliteDb& db, int64_t qid,

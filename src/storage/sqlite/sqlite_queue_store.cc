@@ -222,7 +222,7 @@ void SqliteQueueStore::get_messages(api::QueueRef queue, int count,
         std::vector<std::pair<int64_t, uint64_t>> rows;  // seq, salt
         {
           auto st = db.q(
-              "SELECT seq, salt, inserted, expires, dequeue, body FROM queue_messages "
+              "SELECT seq, salt, inserted, expires, dequeue, body, trace FROM queue_messages "
               "WHERE qid=?1 AND visible<=?2 AND expires>?2 ORDER BY visible, seq LIMIT ?3");
           st.bind(1, *qid).bind(2, db.now).bind(3, count);
           while (st.step()) {
@@ -232,6 +232,7 @@ void SqliteQueueStore::get_messages(api::QueueRef queue, int count,
             m.expiration_time = st.i64(3);
             m.dequeue_count = st.i64(4) + 1;
             m.text = st.text(5);
+            m.traceparent = st.text(6);
             out.push_back(std::move(m));
           }
         }
