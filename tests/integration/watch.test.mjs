@@ -105,6 +105,22 @@ describe("nimbus start --watch", () => {
     }
   });
 
+  test("a handler that no longer starts leaves the old processes serving", async () => {
+    const app = copyApp("examples/hello-node");
+    const host = await startNimbus(app, ["--watch", "--no-auth"]);
+    try {
+      await waitForLog(host, /--watch: reloading on saved changes/);
+      fs.appendFileSync(path.join(app, "handler.js"), "\nthis is not javascript(\n");
+      const rec = JSON.parse((await waitForLog(host, /\{[^\n]*"msg":"reload failed: [^\n]*\n/, 20000))[0]);
+      assert.match(rec.msg, /exited during start-up.*the previous handler processes keep serving/);
+      assert.deepEqual(rec.changed, ["handler.js"]);
+      const r = await request(host.port, "GET", "/api/hello/old");
+      assert.deepEqual(r.json, { hello: "old", from: "node" });
+    } finally {
+      await stopNimbus(host);
+    }
+  });
+
   test("a rebuilt native library restarts the native workers with no failed request", async () => {
     const app = copyApp("examples/hello");
     const lib = path.join(app, "bin", "libhello.so");
