@@ -53,12 +53,19 @@ describe("nimbus start --watch", () => {
     const app = copyApp("examples/hello-node", (h) => {
       h.nimbus = { customHandler: { processCount: 2 } };
     });
+    // Each answer takes 150 ms, so invocations are in flight on the old processes when the
+    // new ones take over: they must finish there, not fail.
+    const handler = path.join(app, "handler.js");
+    const slow = fs.readFileSync(handler, "utf8").replace("const result = fn(JSON.parse(body));",
+      "await new Promise((r) => setTimeout(r, 150));\n    const result = fn(JSON.parse(body));");
+    assert.ok(slow.includes("setTimeout(r, 150)"));
+    fs.writeFileSync(handler, slow);
     const host = await startNimbus(app, ["--watch", "--no-auth"]);
     try {
       await waitForLog(host, /--watch: reloading on saved changes/);
       const traffic = load(host.port, "/api/hello/w");
       await waitFor(() => traffic.ok >= 20, { what: "requests before the change" });
-      rewrite(path.join(app, "handler.js"), (b) => b.toString().replace('from: "node"', 'from: "node-v2"'));
+      rewrite(handler, (b) => b.toString().replace('from: "node"', 'from: "node-v2"'));
       // The new code answers once its processes are up; the old ones finish first.
       await waitFor(() => [...traffic.bodies.keys()].some((b) => b.includes("node-v2")),
         { timeoutMs: 20000, what: "an answer from the changed handler" });
@@ -122,21 +129,23 @@ describe("nimbus start --watch", () => {
   });
 
   test("a rebuilt native library restarts the native workers with no failed request", async () => {
-    const app = copyApp("examples/hello");
-    const lib = path.join(app, "bin", "libhello.so");
-    assert.ok(fs.existsSync(lib), "examples/hello is built with nimbus");
+    // /api/slow takes 500 ms: invocations are running and queued on the old workers when the
+    // new ones take over; they must finish there, not fail.
+    const app = copyApp("tests/apps/faulty-native");
+    const lib = path.join(app, "bin", "libfaulty.so");
+    assert.ok(fs.existsSync(lib), "tests/apps/faulty-native is built with nimbus");
     const host = await startNimbus(app, ["--watch", "--no-auth"]);
     try {
       await waitForLog(host, /--watch: reloading on saved changes/);
-      const traffic = load(host.port, "/api/hello/n");
-      await waitFor(() => traffic.ok >= 50, { what: "requests before the rebuild" });
+      const traffic = load(host.port, "/api/slow");
+      await waitFor(() => traffic.ok >= 4, { what: "requests before the rebuild" });
       rewrite(lib);
-      await waitForLog(host, /reloaded: bin\/libhello\.so changed; restarted the native workers in \d+ ms/, 20000);
+      await waitForLog(host, /reloaded: bin\/libfaulty\.so changed; restarted the native workers in \d+ ms/, 20000);
       const okAtSwitch = traffic.ok;
-      await waitFor(() => traffic.ok >= okAtSwitch + 50, { what: "requests after the rebuild" });
+      await waitFor(() => traffic.ok >= okAtSwitch + 8, { what: "requests after the rebuild" });
       const done = await traffic.stop();
       assert.deepEqual(done.failures, [], "no request may fail across the reload");
-      assert.equal((await request(host.port, "GET", "/api/hello/after")).status, 200);
+      assert.equal((await request(host.port, "GET", "/api/ok")).status, 200);
       // The replaced workers were stopped once idle, not retired as failures.
       assert.doesNotMatch(host.logs, /worker retired/);
     } finally {
