@@ -121,6 +121,108 @@ std::string escape_log_json(std::string_view in) {
   return out;
 }
 
+namespace {
+
+// Text for a terminal: printable UTF-8 kept; C0/C1 controls, DEL and bytes that are not UTF-8
+// become the visible \xHH (C1 as \u0080..\u009f).
+void append_text(std::string& out, std::string_view in) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < in.size();) {
+    unsigned char c = static_cast<unsigned char>(in[i]);
+    size_t n = (c < 0x20 || c == 0x7F) ? 0 : utf8_sequence_length(in.substr(i));
+    if (n == 2 && c == 0xC2 && static_cast<unsigned char>(in[i + 1]) < 0xA0) {
+      unsigned char cp = static_cast<unsigned char>(in[i + 1]);
+      out += "\\u00";
+      out.push_back(kHex[cp >> 4]);
+      out.push_back(kHex[cp & 15]);
+      i += 2;
+    } else if (n == 0) {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+      ++i;
+    } else {
+      out.append(in, i, n);
+      i += n;
+    }
+  }
+}
+
+void append_value(std::string& out, const boost::json::value& v) {
+  if (v.is_string()) append_text(out, v.get_string());
+  else append_text(out, boost::json::serialize(v));
+}
+
+std::string_view field_string(const boost::json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
+}
+
+}  // namespace
+
+std::string format_log_text(std::string_view ts, LogLevel level, std::string_view category,
+                            std::string_view msg, const boost::json::object& fields, bool color) {
+  std::string out;
+  if (msg == "function ready") return out;  // the "Functions:" list names each function
+  const char* on = !color                                        ? nullptr
+                   : level >= LogLevel::error                    ? "\x1b[31m"
+                   : level == LogLevel::warning                  ? "\x1b[33m"
+                   : level <= LogLevel::debug                    ? "\x1b[90m"
+                                                                 : nullptr;
+  if (on) out += on;
+  const auto* list = fields.if_contains("functions");
+  if (msg == "Functions:" && list && list->is_array()) {
+    out += "\nFunctions:\n";
+    for (const auto& f : list->get_array()) {
+      if (!f.is_object()) continue;
+      out += "\n        ";
+      append_text(out, field_string(f.get_object(), "name"));
+      out += ": ";
+      append_text(out, field_string(f.get_object(), "detail"));
+    }
+    out += "\n";
+    if (on) out += "\x1b[0m";
+    return out;
+  }
+  out += "[";
+  out.append(ts);
+  out += "] ";
+  bool invocation = (msg == "invocation finished" || msg == "invocation failed") &&
+                    category.starts_with("Function.") && fields.contains("function");
+  if (invocation) {
+    out += "Executed 'Functions.";
+    append_text(out, field_string(fields, "function"));
+    out += msg == "invocation finished" ? "' (Succeeded, Id=" : "' (Failed, Id=";
+    append_text(out, field_string(fields, "invocationId"));
+    int64_t us = 0;
+    if (const auto* d = fields.if_contains("durationUs"); d && d->is_int64()) us = d->get_int64();
+    out += ", Duration=" + std::to_string((us + 500) / 1000) + "ms)";
+    if (msg == "invocation failed") {
+      out += " ";
+      append_text(out, field_string(fields, "status"));
+      out += ": ";
+      append_text(out, field_string(fields, "error"));
+    }
+  } else {
+    if (level >= LogLevel::warning) {
+      append_text(out, log_level_name(level));
+      out += ": ";
+    }
+    append_text(out, msg);
+    bool first = true;
+    for (const auto& kv : fields) {
+      out += first ? " (" : ", ";
+      first = false;
+      append_text(out, kv.key());
+      out += "=";
+      append_value(out, kv.value());
+    }
+    if (!first) out += ")";
+  }
+  if (on) out += "\x1b[0m";
+  return out;
+}
+
 std::string exception_message(std::exception_ptr e) {
   if (!e) return {};
   try {
@@ -140,15 +242,22 @@ void Logger::log(LogLevel level, std::string_view category, std::string_view msg
 void Logger::write(LogLevel level, std::string_view category, std::string_view msg,
                    boost::json::object fields) {
   if (min_ == LogLevel::none) return;
-  boost::json::object line;
-  line["ts"] = iso8601_now_ms();
-  line["level"] = log_level_name(level);
-  line["category"] = category;
-  line["msg"] = msg;
-  for (auto& kv : fields) line[kv.key()] = std::move(kv.value());
-  std::string text = escape_log_json(boost::json::serialize(line));
+  std::string text;
+  if (format_ == LogFormat::text) {
+    text = format_log_text(iso8601_now_ms(), level, category, msg, fields, color_);
+    if (text.empty()) return;
+  } else {
+    boost::json::object line;
+    line["ts"] = iso8601_now_ms();
+    line["level"] = log_level_name(level);
+    line["category"] = category;
+    line["msg"] = msg;
+    for (auto& kv : fields) line[kv.key()] = std::move(kv.value());
+    text = escape_log_json(boost::json::serialize(line));
+  }
   text.push_back('\n');
   std::lock_guard lock(mu_);
+
   size_t off = 0;
   while (off < text.size()) {
     ssize_t n = ::write(fd_, text.data() + off, text.size() - off);

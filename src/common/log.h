@@ -1,6 +1,8 @@
 #pragma once
-// One way to log: every line is a JSON object on stderr, written whole under a mutex so
-// lines from several threads never interleave. The level filter comes from host.json
+// One way to log: every record is one line on stderr, written whole under a mutex so
+// lines from several threads never interleave. Two formats of the same records: JSON (one
+// object a line, for pipes and CI) and text (Core Tools style, for a person at a terminal;
+// `--log-format`). The text format is a second rendering here, never a second logging path. The level filter comes from host.json
 // (logging.logLevel.default). Thread-safe; the Logger is owned by the Host and passed down.
 //
 // Every line is valid UTF-8 JSON whatever bytes user code or a client supplied: control
@@ -17,6 +19,7 @@
 namespace nimbus {
 
 enum class LogLevel { trace, debug, information, warning, error, critical, none };
+enum class LogFormat { json, text };
 
 // Parses Azure's level names (case-insensitive); false when the name is unknown.
 bool parse_log_level(std::string_view name, LogLevel& out);
@@ -26,6 +29,13 @@ class Logger {
  public:
   explicit Logger(LogLevel min = LogLevel::information, int fd = 2) : min_(min), fd_(fd) {}
   void set_level(LogLevel level) { min_ = level; }
+  // Set before the first record (not synchronized with writers). `color`: ANSI colours by
+  // level in the text format (only for a terminal).
+  void set_format(LogFormat format, bool color = false) {
+    format_ = format;
+    color_ = color;
+  }
+  LogFormat format() const { return format_; }
   bool enabled(LogLevel level) const { return level >= min_ && min_ != LogLevel::none; }
   // Writes {"ts","level","category","msg", ...fields}.
   void log(LogLevel level, std::string_view category, std::string_view msg,
@@ -50,6 +60,8 @@ class Logger {
              boost::json::object fields);
   LogLevel min_;
   int fd_;
+  LogFormat format_ = LogFormat::json;
+  bool color_ = false;
   std::mutex mu_;
 };
 
@@ -61,6 +73,16 @@ std::string valid_utf8(std::string_view text);
 size_t utf8_sequence_length(std::string_view s);
 // A serialized JSON text made safe for a log line (see the class comment); exposed for tests.
 std::string escape_log_json(std::string_view json_text);
+
+// One record as a text line (no newline), Core Tools style: "[ts] msg (key=value, ...)";
+// invocation records as "Executed 'Functions.<name>' (Succeeded, Id=..., Duration=3ms)"; the
+// start-up function list ("Functions:" with a `functions` array) as an indented list. Control
+// characters and bytes that are not UTF-8 are written as visible \xHH, so no input can forge
+// a line or reach the terminal as an escape sequence. "" for a record the text console leaves
+// out ("function ready": the function list says it). Exposed for tests.
+std::string format_log_text(std::string_view ts, LogLevel level, std::string_view category,
+                            std::string_view msg, const boost::json::object& fields,
+                            bool color = false);
 
 // What an exception says; "" for none, "unknown exception" for a non-std one.
 std::string exception_message(std::exception_ptr e);

@@ -95,3 +95,35 @@ TEST(Utf8, ValidUtf8ReplacesEachInvalidByte) {
       EXPECT_FALSE(ec) << a << " " << b;
     }
 }
+
+// The text console (--log-format text): the same records, one readable line each.
+TEST(LogText, InvocationLineFunctionListAndEscapes) {
+  json::object inv{{"invocationId", "abc"}, {"function", "hello"}, {"durationUs", 3400},
+                   {"status", "succeeded"}};
+  EXPECT_EQ(format_log_text("2026-11-30T01:02:03.456Z", LogLevel::information, "Function.hello",
+                            "invocation finished", inv),
+            "[2026-11-30T01:02:03.456Z] Executed 'Functions.hello' (Succeeded, Id=abc, Duration=3ms)");
+  inv["status"] = "timed_out";
+  inv["error"] = "too slow";
+  EXPECT_EQ(format_log_text("T", LogLevel::error, "Function.hello", "invocation failed", inv),
+            "[T] Executed 'Functions.hello' (Failed, Id=abc, Duration=3ms) timed_out: too slow");
+  json::object list{{"functions", json::array{json::object{{"name", "hello"},
+                                                           {"detail", "GET,POST http://x/api/hello"}}}}};
+  EXPECT_EQ(format_log_text("T", LogLevel::information, "Host.Startup", "Functions:", list),
+            "\nFunctions:\n\n        hello: GET,POST http://x/api/hello\n");
+  EXPECT_EQ(format_log_text("T", LogLevel::information, "Host.Startup", "function ready", {}), "");
+  // No input reaches the terminal as a control sequence or ends the line.
+  std::string line = format_log_text("T", LogLevel::warning, "Worker.Output", "a\x1b[2J\nb\xff",
+                                     {{"worker", "w\r"}, {"n", 3}});
+  EXPECT_EQ(line, "[T] Warning: a\\x1b[2J\\x0ab\\xff (worker=w\\x0d, n=3)");
+  EXPECT_EQ(format_log_text("T", LogLevel::error, "C", "m", {}, true), "\x1b[31m[T] Error: m\x1b[0m");
+}
+
+TEST(LogText, LoggerWritesTextLines) {
+  std::string out = capture([](Logger& log) {
+    log.set_format(LogFormat::text);
+    log.info("Host", "hello", {{"k", "v"}});
+  });
+  EXPECT_NE(out.find("] hello (k=v)\n"), std::string::npos) << out;
+  EXPECT_EQ(out.front(), '[');
+}

@@ -1,6 +1,7 @@
 #include "server/host.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core/string.hpp>
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 #include "common/log.h"
 #include "config/loader.h"
@@ -22,6 +24,7 @@
 #include "security/tls_cert.h"
 #include "queue/async_queue_store.h"
 #include "server/admin.h"
+#include "server/app_watcher.h"
 #include "server/moderation_inputs.h"
 #include "queue/queue_service.h"
 #include "storage/sqlite/sqlite_document_store.h"
@@ -112,6 +115,10 @@ class Host {
       : options_(options), started_(std::chrono::steady_clock::now()), io_(1), reaper_(io_) {}
 
   int run() {
+    // Before the first record: text for a person at a terminal, JSON for pipes and CI.
+    bool tty = ::isatty(2) == 1;
+    bool text = options_.log_format == "text" || (options_.log_format.empty() && tty);
+    log_.set_format(text ? LogFormat::text : LogFormat::json, text && tty);
     if (int code = configure(); code != 0) return code;
     boost::asio::co_spawn(io_, start(), [this](std::exception_ptr e) {
       if (e) fail("start-up failed: " + exception_message(e));
@@ -127,7 +134,8 @@ class Host {
   // A start-up failure goes to the structured log and, plainly, to the person at the terminal.
   void report(const std::string& msg) {
     log_.error("Host.Startup", msg);
-    std::cerr << "nimbus: " << msg << "\n";
+    // The text console already showed it as a line of its own.
+    if (log_.format() == LogFormat::json) std::cerr << "nimbus: " << msg << "\n";
   }
   void fail(const std::string& msg, int code = 1) {
     report(msg);
@@ -240,6 +248,7 @@ class Host {
     if (!start_queue_trigger(error)) co_return fail(error);
     start_timer_trigger();
     if (!serve(error)) co_return fail(error);
+    start_watch();
   }
 
   // Phase 2: worker processes (or the in-process library); native functions join the app.
@@ -691,6 +700,7 @@ class Host {
     if (!server_->listen(error)) return false;
     server_->start();
     uint16_t bound = server_->port();
+    log_functions(bound);
     for (const auto& fn : app_->functions) {
       if (fn.disabled) continue;
       json::object fields{{"function", fn.name}, {"trigger", api::trigger_kind_name(fn.trigger_kind())}};
@@ -726,6 +736,139 @@ class Host {
     return true;
   }
 
+  // The function list as Core Tools prints it at start (the text console renders it as an
+  // indented list): each function's name and its URL or trigger source.
+  void log_functions(uint16_t port) {
+    json::array list;
+    for (const auto& fn : app_->functions) {
+      if (fn.disabled) continue;
+      std::string detail;
+      if (const auto* h = fn.http()) {
+        std::string methods;
+        for (const auto& m : h->methods) methods += (methods.empty() ? "" : ",") + m;
+        detail = (methods.empty() ? "ALL" : methods) + " " +
+                 route_url(*app_, fn, options_.address, port);
+      } else if (const auto* q = fn.queue()) {
+        detail = "queueTrigger: " + q->queue;
+      } else if (const auto* d = fn.documents()) {
+        detail = "cosmosDBTrigger: " + d->database + "/" + d->container;
+      } else if (const auto* t = fn.timer()) {
+        detail = "timerTrigger: " + t->schedule.text();
+      } else if (fn.orchestrator()) {
+        detail = "orchestrationTrigger";
+      } else if (fn.activity()) {
+        detail = "activityTrigger";
+      } else {
+        detail = api::trigger_kind_name(fn.trigger_kind());
+      }
+      list.push_back(json::object{{"name", fn.name}, {"detail", std::move(detail)}});
+    }
+    log_.notice("Host.Startup", "Functions:", {{"functions", std::move(list)}});
+  }
+
+  // --watch (phase 8): saved changes to the app folder, sorted by what they affect.
+  void start_watch() {
+    if (!options_.watch) return;
+    AppWatcher::Options o;
+    o.root = app_->root;
+    o.library = app_->native ? app_->native->library : "";
+    o.handler_files = app_->custom_handler.has_value();
+    o.data_dir = data_dir_;
+    watcher_ = std::make_unique<AppWatcher>(io_, o, log_);
+    watcher_->start([this](AppChanges c) { return reload(std::move(c)); });
+    log_.info("Host.Reload",
+              "--watch: reloading on saved changes to " + app_->root +
+                  (app_->custom_handler ? " (the custom handler's files restart its processes)"
+                   : app_->native       ? " (" + app_->native->library +
+                                        " restarts the native workers)"
+                                        : ""));
+  }
+
+  // What a change restarts: a custom handler's files, its processes; the native library, the
+  // native workers (in both cases the old ones finish their invocations first). The app spec
+  // (host.json, function.json, local.settings.json) is loaded again to check it: an error is
+  // logged and the running app keeps serving; a valid change is applied only by a restart of
+  // `nimbus start` (routes, triggers and settings are frozen in the running snapshot).
+  awaitable<void> reload(AppChanges c) {
+    if (draining_) co_return;
+    auto t0 = std::chrono::steady_clock::now();
+    auto ms = [&] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now() - t0)
+          .count();
+    };
+    json::array changed;
+    for (const auto* list : {&c.spec, &c.library, &c.handler})
+      for (const auto& f : *list) changed.emplace_back(f);
+    if (!c.spec.empty()) {
+      std::string files;
+      for (const auto& f : c.spec) files += (files.empty() ? "" : ", ") + f;
+      auto loaded = config::load_app(options_.app_dir);
+      std::vector<std::string> errors;
+      if (!loaded.app) errors.push_back(loaded.fatal);
+      else errors = loaded.app->function_errors;
+      if (loaded.app)
+        for (const auto& w : loaded.app->warnings) log_.warn("Host.Reload", w);
+      for (const auto& e : errors)
+        log_.error("Host.Reload",
+                   "reload failed: " + e + ". Still serving the app as it was before " + files +
+                       " changed; fix the file and save it again",
+                   {{"changed", json::value_from(c.spec)}});
+      if (errors.empty())
+        log_.warn("Host.Reload",
+                  files + " changed and loads without errors, but function definitions, routes, "
+                          "triggers and settings are not reloaded while running: stop and start "
+                          "nimbus to apply them",
+                  {{"changed", json::value_from(c.spec)}, {"restartNeeded", true}});
+    }
+    std::string restarted, error;
+    if (!c.library.empty()) {
+      if (in_process_) {
+        log_.warn("Host.Reload",
+                  c.describe() + " changed, but nimbus.native.inProcess loaded it into the host: "
+                  "stop and start nimbus to load the new build",
+                  {{"changed", json::value_from(c.library)}, {"restartNeeded", true}});
+      } else if (native_pool_) {
+        auto functions = co_await native_pool_->reload(error);
+        if (!functions) {
+          log_.error("Host.Reload",
+                     "reload failed: " + error + "; the previous workers keep serving. Fix the "
+                     "library and build it again",
+                     {{"changed", json::value_from(c.library)}});
+        } else {
+          restarted = "native workers";
+          std::set<std::string> now, before;
+          for (const auto& f : *functions)
+            if (const auto* o = f.if_object())
+              if (const auto* name = o->if_contains("name"); name && name->is_string())
+                now.insert(std::string(name->get_string()));
+          for (const auto& fn : app_->functions)
+            if (fn.runtime == api::Runtime::native) before.insert(fn.name);
+          if (now != before)
+            log_.warn("Host.Reload",
+                      "the new library declares a different set of functions; the running host "
+                      "keeps the functions it started with: stop and start nimbus to apply them",
+                      {{"restartNeeded", true}});
+        }
+      }
+    }
+    if (!c.handler.empty() && handler_pool_) {
+      if (co_await handler_pool_->reload(error)) {
+        restarted += std::string(restarted.empty() ? "" : " and ") + "custom handler processes";
+      } else {
+        log_.error("Host.Reload",
+                   "reload failed: " + error + "; the previous handler processes keep serving "
+                   "where no new one started. Fix the handler and save it again",
+                   {{"changed", json::value_from(c.handler)}});
+      }
+    }
+    if (!restarted.empty())
+      log_.info("Host.Reload",
+                "reloaded: " + c.describe() + " changed; restarted the " + restarted + " in " +
+                    std::to_string(ms()) + " ms",
+                {{"changed", std::move(changed)}, {"restarted", restarted}, {"durationMs", ms()}});
+  }
+
   // SIGINT/SIGTERM: stop taking work, let what was accepted finish (bounded), then stop. A
   // second signal stops at once. Queue messages still running when the drain gives up are not
   // lost: they reappear when their lease ends.
@@ -738,6 +881,7 @@ class Host {
     }
     draining_ = true;
     log_.info("Host.Shutdown", "draining", {{"signal", sig}});
+    if (watcher_) watcher_->stop();
     if (server_) server_->stop();
     if (queue_server_) queue_server_->stop();
     if (doc_server_) doc_server_->stop();
@@ -835,6 +979,7 @@ class Host {
   std::optional<http::CorsPolicy> cors_;
   std::string tls_cert_, tls_key_, tls_origin_;  // use_tls_certificate()
   std::unique_ptr<AdminRoutes> admin_;
+  std::unique_ptr<AppWatcher> watcher_;
   std::unique_ptr<http::HttpServer> server_;
 };
 

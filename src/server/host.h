@@ -22,6 +22,10 @@ struct StartOptions {
   bool cors_credentials = false;
   // --functions a b: run only these (case-insensitive, as Azure's function names); empty: all.
   std::vector<std::string> functions;
+  // --watch: poll the app folder and reload what changed (see FileWatcher in host.cc).
+  bool watch = false;
+  // --log-format: "json" or "text"; "" picks text when stderr is a terminal, else json.
+  std::string log_format;
 };
 
 // Runs the host; returns the process exit code.

@@ -22,7 +22,7 @@ constexpr const char* kUsage =
     "usage:\n"
     "  nimbus start APP_DIR [--port N] [--queue-port N] [--docs-port N] [--host ADDR] [--data DIR]\n"
     "               [--cors ORIGINS] [--cors-credentials] [--no-auth] [--allow-insecure-network]\n"
-    "               [--functions NAME...]\n"
+    "               [--watch] [--log-format text|json] [--functions NAME...]\n"
     "      Serve an Azure Functions app folder (host.json, <fn>/function.json) or a native app.\n"
     "      --port     HTTP port (default: local.settings.json Host.LocalHttpPort, else 7071)\n"
     "      --queue-port  Azure-Queue-compatible service port (default 10001; 0 picks a free one)\n"
@@ -35,6 +35,12 @@ constexpr const char* kUsage =
     "      --no-auth  accept every request without a key (local development only)\n"
     "      --allow-insecure-network  allow --no-auth and the queue service's published\n"
     "                 development key on a --host that is not loopback (refused otherwise)\n"
+    "      --watch    reload on saved changes: a custom handler's files or the native library\n"
+    "                 restart the workers (accepted requests finish first, none fail);\n"
+    "                 host.json, function.json and local.settings.json are checked and the\n"
+    "                 result logged (errors keep the running app; valid changes need a restart)\n"
+    "      --log-format text|json  text: a readable console with the function list; json:\n"
+    "                 one JSON object a line (default: text on a terminal, json otherwise)\n"
     "      --functions  run only the functions named (space- or comma-separated; put it\n"
     "                 after APP_DIR); an unknown name is refused\n"
     "  nimbus init DIR --worker native|node|python\n"
@@ -113,6 +119,14 @@ int main(int argc, char** argv) {
         o.cors = v;
       } else if (a == "--cors-credentials") {
         o.cors_credentials = true;
+      } else if (a == "--watch") {
+        o.watch = true;
+      } else if (a == "--log-format") {
+        const char* v = value();
+        if (!v || (std::strcmp(v, "text") && std::strcmp(v, "json")))
+          return usage_error(std::string("--log-format ") + (v ? v : "(missing)") +
+                             ": not a log format; use --log-format text or --log-format json");
+        o.log_format = v;
       } else if (a == "--no-auth") {
         o.no_auth = true;
       } else if (a == "--allow-insecure-network") {

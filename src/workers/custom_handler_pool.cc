@@ -126,6 +126,7 @@ struct CustomHandlerPool::Process {
   uint16_t port = 0;
   bool alive = true;
   bool cold = true;
+  int in_flight = 0;  // invocations using it (a reload stops it when this reaches 0)
   std::shared_ptr<OutputCapture> output;  // its stdout/stderr, logged as Worker.Output
   std::vector<std::shared_ptr<Conn>> idle;  // keep-alive connections
   std::string host_header;  // "127.0.0.1:<port>", once
@@ -213,7 +214,8 @@ awaitable<std::shared_ptr<CustomHandlerPool::Process>> CustomHandlerPool::launch
     log_.warn("Host.Workers",
               "custom handler exited unexpectedly (" + ProcessReaper::describe_status(status) + ")",
               {{"worker", p->name()}});
-    if (!stopping_)
+    // A process a reload already replaced is not restarted.
+    if (!stopping_ && procs_[static_cast<size_t>(p->slot)] == p)
       asio::co_spawn(io_, restart(p->slot),
                      log_if_thrown(log_, "Host.Workers", "custom handler restart failed"));
   });
@@ -261,6 +263,40 @@ awaitable<bool> CustomHandlerPool::start(std::string& error) {
   for (int slot = 0; slot < static_cast<int>(procs_.size()); ++slot)
     if (!(co_await launch(slot, error))) co_return false;
   co_return true;
+}
+
+awaitable<bool> CustomHandlerPool::reload(std::string& error) {
+  bool ok = true;
+  for (int slot = 0; slot < static_cast<int>(procs_.size()) && !stopping_; ++slot) {
+    auto old = procs_[static_cast<size_t>(slot)];
+    std::string e;
+    if (!co_await launch(slot, e)) {  // launch installs the new process only once it is ready
+      if (ok) error = e;
+      ok = false;
+      continue;
+    }
+    failures_[static_cast<size_t>(slot)] = 0;
+    if (old && old != procs_[static_cast<size_t>(slot)])
+      asio::co_spawn(io_, retire_when_idle(std::move(old)),
+                     log_if_thrown(log_, "Host.Workers", "retiring a custom handler failed"));
+  }
+  co_return ok;
+}
+
+awaitable<void> CustomHandlerPool::retire_when_idle(std::shared_ptr<Process> p) {
+  // Each invocation on it ends by its own deadline (the sweep cancels late ones).
+  asio::steady_timer t(io_);
+  while (p->alive && p->in_flight > 0 && !stopping_) {
+    t.expires_after(std::chrono::milliseconds(10));
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+  if (!p->alive) co_return;
+  p->alive = false;
+  p->idle.clear();
+  reaper_.forget(p->pid);
+  reaper_.terminate(p->pid);
+  log_.log(LogLevel::debug, "Host.Workers", "custom handler replaced", {{"worker", p->name()}});
 }
 
 awaitable<void> CustomHandlerPool::restart(int slot) {
@@ -353,6 +389,8 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     result.error = "no custom handler process is running; see the restart errors above";
     co_return result;
   }
+  ++p->in_flight;
+  ScopeExit done([&p] { --p->in_flight; });
   result.worker = p->cached_name;
   result.cold_start = p->cold;
   p->cold = false;

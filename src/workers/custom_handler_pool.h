@@ -34,6 +34,12 @@ class CustomHandlerPool final : public api::Invoker {
   // Starts every process and waits for readiness; false (with `error`) if none comes up.
   boost::asio::awaitable<bool> start(std::string& error);
   boost::asio::awaitable<api::InvocationResult> invoke(api::Invocation& inv) override;
+  // `nimbus start --watch`: starts a fresh process for each slot and, once it answers GET /,
+  // routes new invocations to it; the process it replaces finishes what it is running, then
+  // is stopped. So no accepted invocation fails. A slot whose new process does not come up
+  // keeps its old one (false, with `error`); the others stay replaced. Returns after every
+  // slot has its new process (the old ones drain in the background).
+  boost::asio::awaitable<bool> reload(std::string& error);
   void stop();
 
  private:
@@ -44,6 +50,7 @@ class CustomHandlerPool final : public api::Invoker {
   void on_sweep(boost::system::error_code ec);
   boost::asio::awaitable<std::shared_ptr<Process>> launch(int slot, std::string& error);
   boost::asio::awaitable<void> restart(int slot);
+  boost::asio::awaitable<void> retire_when_idle(std::shared_ptr<Process> p);
   std::shared_ptr<Process> pick();
 
   boost::asio::io_context& io_;

@@ -163,6 +163,46 @@ awaitable<std::optional<json::array>> NativeWorkerPool::start(std::string& error
   co_return functions;
 }
 
+awaitable<std::optional<json::array>> NativeWorkerPool::reload(std::string& error) {
+  json::array functions;
+  bool ok = true, reported = false;
+  for (int slot = 0; slot < opt_.count && !stopping_; ++slot) {
+    auto old = live_[static_cast<size_t>(slot)];
+    std::string e;
+    // launch installs the new worker in live_ only once it has reported ready.
+    auto w = co_await launch(slot, reported ? nullptr : &functions, e);
+    if (!w) {
+      if (ok) error = e;
+      ok = false;
+      continue;
+    }
+    reported = true;
+    failures_[static_cast<size_t>(slot)] = 0;
+    wake_waiters(static_cast<size_t>(opt_.pipeline_depth));
+    if (old && old != w)
+      asio::co_spawn(io_, retire_when_idle(std::move(old)),
+                     log_if_thrown(log_, "Host.Workers", "retiring a worker failed"));
+  }
+  if (!ok) co_return std::nullopt;
+  co_return functions;
+}
+
+awaitable<void> NativeWorkerPool::retire_when_idle(std::shared_ptr<Worker> w) {
+  // No new invocation reaches it (it left live_); each queued one ends by its deadline.
+  asio::steady_timer t(io_);
+  while (!w->retired && !w->pending.empty() && !stopping_) {
+    t.expires_after(std::chrono::milliseconds(10));
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+  if (w->retired) co_return;
+  w->retired = true;  // so its end is no crash: the reaper logs it at debug level
+  reaper_.terminate(w->pid);
+  boost::system::error_code ec;
+  w->sock.close(ec);
+  log_.log(LogLevel::debug, "Host.Workers", "worker replaced", {{"worker", w->name()}});
+}
+
 std::shared_ptr<NativeWorkerPool::Worker> NativeWorkerPool::pick() {
   // Least-loaded worker with room. A worker whose running invocation has gone on for a while
   // (possibly hung) is passed over while another has room, so fewer invocations queue behind
@@ -303,10 +343,12 @@ void NativeWorkerPool::retire(const std::shared_ptr<Worker>& w, const std::strin
   reaper_.terminate(w->pid);
   boost::system::error_code ec;
   w->sock.close(ec);  // the reader wakes and settles the pending invocations
-  if (live_[static_cast<size_t>(w->slot)] == w) live_[static_cast<size_t>(w->slot)].reset();
+  // A worker a reload replaced (no longer in live_) is not restarted: its slot has one.
+  bool current = live_[static_cast<size_t>(w->slot)] == w;
+  if (current) live_[static_cast<size_t>(w->slot)].reset();
   metrics_.worker_crashed("native");
   log_.warn("Host.Workers", "worker retired: " + why, {{"worker", w->name()}});
-  if (!stopping_)
+  if (!stopping_ && current)
     asio::co_spawn(io_, restart(w->slot), log_if_thrown(log_, "Host.Workers", "worker restart failed"));
 }
 

@@ -38,6 +38,12 @@ class NativeWorkerPool final : public api::Invoker {
   // Starts every slot; returns the functions the app defines (function.json form).
   boost::asio::awaitable<std::optional<boost::json::array>> start(std::string& error);
   boost::asio::awaitable<api::InvocationResult> invoke(api::Invocation& inv) override;
+  // `nimbus start --watch` after the library changed: starts a fresh worker for each slot
+  // (loading the library anew) and, once it reports ready, sends new invocations to it; the
+  // worker it replaces finishes the invocations queued on it, then is stopped, so none fails.
+  // A slot whose new worker does not start keeps its old one (nullopt, with `error`). Returns
+  // the functions the new library reports.
+  boost::asio::awaitable<std::optional<boost::json::array>> reload(std::string& error);
   void stop();
 
  private:
@@ -55,6 +61,7 @@ class NativeWorkerPool final : public api::Invoker {
   boost::asio::awaitable<void> reader(std::shared_ptr<Worker> w);
   void retire(const std::shared_ptr<Worker>& w, const std::string& why);
   boost::asio::awaitable<void> restart(int slot);
+  boost::asio::awaitable<void> retire_when_idle(std::shared_ptr<Worker> w);
 
   boost::asio::io_context& io_;
   Options opt_;
