@@ -87,6 +87,10 @@ struct EpisodeAck {
   std::string instance_id;
   std::string execution_id;
   std::vector<int64_t> consumed;  // inbox sequence numbers
+  // Activity work items whose results this episode delivers straight from memory (never put in
+  // the inbox): deleted in the same commit. One already gone fails the Effects with
+  // pop_receipt_mismatch (a duplicate run delivered it already).
+  std::vector<int64_t> tasks_done;
   bool reset_history = false;
   std::vector<std::string> history;  // appended in order
   // The instance row after the episode.

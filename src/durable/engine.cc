@@ -64,6 +64,17 @@ std::string control_event(const char* kind, const std::string& reason, api::Unix
   return json::serialize(o);
 }
 
+// Inbox keys below zero are activity results not yet committed (Slot::pending): their work
+// items are deleted by the episode's own commit instead of being consumed from the inbox.
+api::EpisodeAck with_direct_results(api::EpisodeAck ack) {
+  std::erase_if(ack.consumed, [&](int64_t seq) {
+    if (seq >= 0) return false;
+    ack.tasks_done.push_back(-seq);
+    return true;
+  });
+  return ack;
+}
+
 }  // namespace
 
 struct Engine::Slot {
@@ -84,6 +95,13 @@ struct Engine::Slot {
   // visible row (a load that was not cut short, kept up by notices), so with a cached history
   // an episode needs no read at all. A timer that comes due, a failed commit or a stale cache
   // clears it, and the next episode reads the store again.
+  //
+  // An activity result for a cached instance is not committed on its own: it waits here under
+  // the key -(work item seq) ("direct") and the next episode commits it with its own effects
+  // (EpisodeAck::tasks_done deletes the work item), which saves one commit per step. Until
+  // then its work item is still in the store, so a crash runs the activity again (at least
+  // once, as before). Whatever drops the cache first commits the waiting results the old way
+  // (Engine::forget).
   std::map<int64_t, std::string> pending;
   bool complete = false;
   api::InstanceState instance;  // as of the last load or commit
@@ -175,6 +193,43 @@ void Engine::notify(const api::CommitNotice& notice) {
 }
 
 // --- scheduling ---
+
+void Engine::forget(const std::string& id, Slot& slot) {
+  // Activity results waiting for this instance's next episode are committed on their own, as
+  // they would have been without the cache: the inbox takes them, and a notice brings them
+  // back. A work item already completed meanwhile answers message_not_found: dropped.
+  for (auto it = slot.pending.begin(); it != slot.pending.end() && it->first < 0;) {
+    asio::co_spawn(io_, flush_result(-it->first, id, std::move(it->second)), asio::detached);
+    it = slot.pending.erase(it);
+  }
+  slot.forget();
+}
+
+awaitable<void> Engine::flush_result(int64_t task, std::string instance_id, std::string event) {
+  auto alive = alive_;
+  // Retried like an activity's own commit: the result exists only here now.
+  for (int attempt = 0; *alive && !stopped_; ++attempt) {
+    if (co_await commit_result(task, instance_id, event, {})) co_return;
+    if (!*alive) co_return;
+    asio::steady_timer wait(io_, backoff(attempt));
+    boost::system::error_code ec;
+    co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+awaitable<bool> Engine::commit_result(int64_t task, std::string instance_id, std::string event,
+                                      api::Effects fx) {
+  auto alive = alive_;
+  fx.acknowledge(api::ActivityAck{task});
+  fx.writes.emplace_back(api::OrchestrationEvent{instance_id, std::move(event)});
+  auto r = co_await effects_.commit(std::move(fx));
+  if (!*alive || r) co_return true;
+  // Already completed (a duplicate run) or its instance is gone: nothing to do.
+  if (r.error().code == api::QueueErrc::message_not_found) co_return true;
+  log_.warn(kCategory, "could not commit an activity result: " + r.error().message,
+            {{"instanceId", instance_id}, {"task", task}});
+  co_return false;
+}
 
 void Engine::mark_ready(const std::string& id) {
   auto& slot = slots_[id];
@@ -305,7 +360,7 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     if (!*alive || stopped_) co_return false;
     slot = slots_[id].get();
     if (!loaded) {
-      slot->forget();
+      forget(id, *slot);
       if (loaded.error().code == api::QueueErrc::queue_not_found) co_return false;  // purged
       log_.warn(kCategory, "could not load orchestration instance: " + loaded.error().message,
                 {{"instanceId", id}});
@@ -322,7 +377,7 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
       slot->cached = true;
     } else if (slot->execution_id != ep.instance.execution_id) {
       // The instance was replaced (restart, continue-as-new elsewhere): read it again.
-      slot->forget();
+      forget(id, *slot);
       co_return true;
     }
     // Rows announced by notices while the read ran are kept: the union is the inbox.
@@ -411,11 +466,11 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     f.failure = {"Terminated", "sub-orchestration '" + id + "' was terminated" +
                                    (terminate_reason.empty() ? "" : ": " + terminate_reason)};
     if (auto w = to_parent(inst.parent, std::move(f))) fx.writes.emplace_back(std::move(*w));
-    fx.acknowledge(std::move(ack));
+    fx.acknowledge(with_direct_results(std::move(ack)));
     auto r = co_await effects_.commit(std::move(fx));
     if (!*alive) co_return false;
     slot = slots_[id].get();
-    slot->forget();  // finished (or refused): nothing to keep
+    forget(id, *slot);  // finished (or refused): nothing to keep
     if (r) {
       metrics_.orchestration_finished(inst.name, "Terminated");
       log_.info(kCategory, "orchestration terminated", {{"instanceId", id}, {"reason", terminate_reason}});
@@ -433,12 +488,12 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     auto appended = ack.history;
     auto consumed = ack.consumed;
     auto status = ack.status;
-    fx.acknowledge(std::move(ack));
+    fx.acknowledge(with_direct_results(std::move(ack)));
     auto r = co_await effects_.commit(std::move(fx));
     if (!*alive) co_return false;
     slot = slots_[id].get();
     if (!r) {
-      slot->forget();
+      forget(id, *slot);
       co_return true;
     }
     for (auto seq : consumed) slot->pending.erase(seq);
@@ -622,12 +677,12 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     auto consumed = ack.consumed;
     std::optional<std::string> new_input = ack.input;
     std::string output = ack.output, custom_status = ack.custom_status, failure = ack.failure;
-    fx.acknowledge(std::move(ack));
+    fx.acknowledge(with_direct_results(std::move(ack)));
     auto r = co_await effects_.commit(std::move(fx));
     if (!*alive) co_return;
     Slot* s = slots_[id].get();
     if (!r) {
-      s->forget();
+      forget(id, *s);
       if (r.error().code == api::QueueErrc::queue_already_exists) {
         // A sub-orchestration id already running: the episode cannot commit as asked, and
         // retrying would fail the same way forever, so the next episode fails the instance
@@ -661,7 +716,7 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
       }
     }
     if (api::is_terminal(status)) {
-      s->forget();
+      forget(id, *s);
       s->history.shrink_to_fit();
       metrics_.orchestration_finished(inst.name, final_status);
     }
@@ -693,7 +748,7 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     auto delay = backoff(slot->failures);
     log_.warn(kCategory, "orchestration episode could not run; trying again",
               {{"instanceId", id}, {"retryInMs", delay.count()}});
-    slot->forget();
+    forget(id, *slot);
     add_timer(id, now_ms() + delay.count());
     co_return false;
   }
@@ -727,19 +782,22 @@ awaitable<void> Engine::run_activity(std::shared_ptr<runtime::Admission> gate,
         e.kind = ev::EventKind::task_failed;
         e.failure = *failure;
       }
-      fx.acknowledge(api::ActivityAck{a.task});
-      fx.writes.emplace_back(api::OrchestrationEvent{a.item.instance_id, ev::to_json(e)});
-      auto r = co_await effects_.commit(std::move(fx));
-      if (!*alive) co_return true;
-      if (r) {
-        metrics_.activity_item(a.item.name, result ? "completed" : "failed");
-        co_return true;
+      // The instance's history is cached here: hand the result to its next episode, which
+      // commits it (Slot::pending). Not when the result carries output-binding writes, which
+      // must commit with it.
+      if (fx.writes.empty() && !stopped_) {
+        auto it = slots_.find(a.item.instance_id);
+        if (it != slots_.end() && it->second->cached &&
+            it->second->execution_id == a.item.execution_id) {
+          it->second->pending.emplace(-a.task, ev::to_json(e));
+          metrics_.activity_item(a.item.name, result ? "completed" : "failed");
+          mark_ready(a.item.instance_id);
+          co_return true;
+        }
       }
-      // Already completed (a duplicate run) or its instance is gone: nothing to do.
-      if (r.error().code == api::QueueErrc::message_not_found) co_return true;
-      log_.warn(kCategory, "could not commit an activity result: " + r.error().message,
-                {{"activity", a.item.name}, {"instanceId", a.item.instance_id}});
-      co_return false;
+      bool ok = co_await commit_result(a.task, a.item.instance_id, ev::to_json(e), std::move(fx));
+      if (ok && *alive) metrics_.activity_item(a.item.name, result ? "completed" : "failed");
+      co_return ok;
     };
     if (!fn) {
       nimbus::durable::Failure f{"ActivityNotFound",

@@ -13,7 +13,10 @@
 // inbox events, so nothing stays Pending after a crash.
 //
 // Activities run at least once: a work item is deleted in the same commit that delivers its
-// result (ActivityAck + taskCompleted); a crash before that commit runs it again. User failures
+// result; a crash before that commit runs it again. The result of an instance whose history is
+// cached here is delivered by its next episode, in that episode's commit (EpisodeAck::
+// tasks_done), saving a commit per step; otherwise it commits alone (ActivityAck +
+// taskCompleted into the inbox). User failures
 // (a throw, a timeout) become taskFailed, which the orchestrator's retry options may retry;
 // infrastructure failures (a worker crashed, none available) re-run the activity after a
 // backoff, because they say nothing about the activity.
@@ -89,6 +92,15 @@ class Engine {
   // One episode; true when it must run again at once (its cache was stale, a commit was
   // refused); events that arrive meanwhile mark the slot dirty instead.
   boost::asio::awaitable<bool> episode(const std::string& id, Slot& slot);
+  // Drops the instance's cache, first committing the activity results waiting in it.
+  void forget(const std::string& id, Slot& slot);
+  // Commits one activity result on its own (work item deleted + inbox event): true when done
+  // (or nothing left to do), false to retry.
+  boost::asio::awaitable<bool> commit_result(int64_t task, std::string instance_id,
+                                             std::string event, api::Effects fx);
+  // commit_result until it holds, with the activity backoff (a result flushed by forget).
+  boost::asio::awaitable<void> flush_result(int64_t task, std::string instance_id,
+                                            std::string event);
   void enqueue_activity(api::ActivityReady a);
   boost::asio::awaitable<void> run_activity(std::shared_ptr<runtime::Admission> gate,
                                             api::ActivityReady a, runtime::Admission::Permit permit);

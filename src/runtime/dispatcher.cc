@@ -97,13 +97,20 @@ void Dispatcher::observe(const api::Invocation& inv, const api::InvocationResult
   const char* status = api::outcome_name(result.outcome);
   metrics_.invocation_finished(inv.function->name, inv.trigger_label(), status, seconds);
   bool ok = result.outcome == api::Outcome::succeeded;
-  // Build the log record only when it will be written: this runs once per invocation.
-  if (!log_.enabled(ok ? LogLevel::information : LogLevel::error)) return;
-  if (!result.logs.empty()) {
+  // A durable orchestration runs one orchestrator episode per step and one activity per task
+  // (a fan-out of 10,000 is ~10,000 invocations): their successes are logged at Debug, so an
+  // app's log is not flooded with lines that say nothing went wrong, and the host does not
+  // spend a JSON record and a write per activity on them. Failures stay at Error, every
+  // invocation is still counted in the metrics above, and user log lines stay at Information.
+  bool durable = inv.orchestration() || inv.activity();
+  LogLevel level = !ok ? LogLevel::error : durable ? LogLevel::debug : LogLevel::information;
+  if (!result.logs.empty() && log_.enabled(LogLevel::information)) {
     std::string user_category = "Function." + inv.function->name + ".User";
     for (const auto& line : result.logs)
       log_.info(user_category, line, {{"invocationId", inv.id}, {"traceId", inv.trace.trace_id}});
   }
+  // Build the log record only when it will be written: this runs once per invocation.
+  if (!log_.enabled(level)) return;
   boost::json::object fields{{"invocationId", inv.id},
                              {"traceId", inv.trace.trace_id},
                              {"spanId", inv.trace.span_id},
@@ -116,7 +123,8 @@ void Dispatcher::observe(const api::Invocation& inv, const api::InvocationResult
   if (!inv.trace.parent_id.empty()) fields["parentSpanId"] = inv.trace.parent_id;
   if (ok) {
     if (inv.http()) fields["httpStatus"] = result.response.status;
-    log_.info("Function." + inv.function->name, "invocation finished", std::move(fields));
+    log_.log(level, "Function." + inv.function->name, "invocation finished",
+             std::move(fields));
   } else {
     fields["error"] = result.error;
     log_.error("Function." + inv.function->name, "invocation failed", std::move(fields));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
+#include <cstdio>
 #include <optional>
 
 #include "testing/fake_invoker.h"
@@ -145,6 +146,57 @@ TEST(Dispatcher, ObserversReportTheOutcomeTheCompletionCommitted) {
             std::string::npos)
       << text;
   EXPECT_EQ(text.find("status=\"succeeded\""), std::string::npos) << text;
+}
+
+// Orchestrator episodes and activities are many (one per step, one per task): a success says
+// "invocation finished" only at Debug; a failure still says "invocation failed" at Error; other
+// triggers keep their Information line.
+TEST(Dispatcher, DurableSuccessesLogAtDebugFailuresAtError) {
+  auto logged = [](LogLevel level, bool activity, bool fail) {
+    FILE* f = std::tmpfile();
+    EXPECT_NE(f, nullptr);
+    {
+      asio::io_context io;
+      observability::Metrics metrics;
+      Logger log(level, fileno(f));
+      runtime::Dispatcher d({std::chrono::minutes(5), -1}, metrics, log);
+      fakes::FakeInvoker invoker(io.get_executor());
+      if (fail)
+        invoker.answer = [](const api::Invocation&) {
+          api::InvocationResult r;
+          r.outcome = api::Outcome::failed;
+          r.error = "boom";
+          return r;
+        };
+      api::FunctionSpec fn;
+      fn.name = "work";
+      d.bind("work", &invoker);
+      api::ActivityData act;
+      api::QueueMessageData msg;
+      api::Invocation inv;
+      inv.function = &fn;
+      if (activity) inv.input = &act;
+      else inv.input = &msg;
+      bool done = false;
+      asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+        co_await d.dispatch(inv);
+        done = true;
+      }, asio::detached);
+      EXPECT_TRUE(fakes::run_until(io, [&] { return done; }));
+    }
+    std::string text;
+    std::rewind(f);
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+    std::fclose(f);
+    return text;
+  };
+  EXPECT_EQ(logged(LogLevel::information, true, false).find("invocation finished"), std::string::npos);
+  EXPECT_NE(logged(LogLevel::debug, true, false).find("invocation finished"), std::string::npos);
+  auto failed = logged(LogLevel::information, true, true);
+  EXPECT_NE(failed.find("\"level\":\"Error\""), std::string::npos) << failed;
+  EXPECT_NE(failed.find("invocation failed"), std::string::npos) << failed;
+  EXPECT_NE(logged(LogLevel::information, false, false).find("invocation finished"), std::string::npos);
 }
 
 TEST(Admission, PermitsAreTakenWholeSplitAndReturnedOnDestruction) {

@@ -477,6 +477,38 @@ TEST_P(DurableStoreConformance, ActivityAckOfACompletedWorkItemIsNotFoundAndAppl
   EXPECT_ERR(commit(std::move(never)), QueueErrc::message_not_found);
 }
 
+// An episode may deliver an activity result straight from the engine's memory: its work item is
+// deleted by the episode's own commit (tasks_done), with the history it appends. A work item
+// already gone (a duplicate run delivered it) fails the whole Effects with nothing applied.
+TEST_P(DurableStoreConformance, EpisodeAckDeletesTheWorkItemsItDeliversOrFailsWholeIfOneIsGone) {
+  int64_t s0 = start("direct");
+  api::Effects fx = with({task("direct", "direct-e1", 1), task("direct", "direct-e1", 2)});
+  fx.acknowledge(ack("direct", "direct-e1", {s0}, {hist(1)}));
+  auto r = commit(std::move(fx));
+  ASSERT_OK(r);
+  int64_t t1 = seq_of(r.value(), 0), t2 = seq_of(r.value(), 1);
+  ASSERT_EQ(sync().recover().value().tasks.size(), 2u);
+
+  auto a = ack("direct", "direct-e1", {}, {hist(2)});
+  a.tasks_done = {t1};
+  api::Effects ep;
+  ep.acknowledge(std::move(a));
+  ASSERT_OK(commit(std::move(ep)));
+  auto left = sync().recover().value().tasks;
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].task, t2);
+  EXPECT_EQ(sync().history("direct").value().size(), 2u);
+
+  // t1 again (with t2): refused whole; t2 stays, the history does not grow.
+  auto again = ack("direct", "direct-e1", {}, {hist(3)});
+  again.tasks_done = {t2, t1};
+  api::Effects dup;
+  dup.acknowledge(std::move(again));
+  EXPECT_ERR(commit(std::move(dup)), QueueErrc::pop_receipt_mismatch);
+  EXPECT_EQ(sync().recover().value().tasks.size(), 1u);
+  EXPECT_EQ(sync().history("direct").value().size(), 2u);
+}
+
 // Work-item numbers are what a duplicate run acknowledges: a number given out once must never
 // name another work item later, or the duplicate would consume (and answer for) the new one.
 TEST_P(DurableStoreConformance, WorkItemAndInboxNumbersAreNeverReusedAfterTheyAreConsumed) {

@@ -304,6 +304,15 @@ std::optional<QueueError> apply(SqliteDb& db, const api::EpisodeAck& a) {
                  "inbox event " + std::to_string(seq) + " of orchestration instance '" +
                      a.instance_id + "' was already consumed; the episode is dropped");
   }
+  for (int64_t seq : a.tasks_done) {
+    auto st = db.q("DELETE FROM durable_tasks WHERE seq=?1 AND instance=?2");
+    st.bind(1, seq).bind(2, a.instance_id);
+    st.step();
+    if (db.changes() != 1)
+      return err(QueueErrc::pop_receipt_mismatch,
+                 "activity work item " + std::to_string(seq) + " of orchestration instance '" +
+                     a.instance_id + "' was already completed; the episode is dropped");
+  }
   int64_t next = inst->history_events;
   if (a.reset_history) {
     auto st = db.q("DELETE FROM durable_history WHERE instance=?1");
