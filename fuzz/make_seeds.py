@@ -311,3 +311,15 @@ NCRONTAB = {
 }
 for name, text in NCRONTAB.items():
     write("ncrontab_fuzz", name, text)
+
+# --- binding_expressions_fuzz: "<template>\n<body>" and the whole input as a traceparent -------
+EXPRESSIONS = {
+    "body_text": '{text}\n{"text":"hello","n":2.5,"ok":true}',
+    "route_and_query": "{id}-{Query.q}-{Headers.traceparent}\nplain body",
+    "query_text": "SELECT * FROM c WHERE c.author = {author} AND c.id = {id}\n{\"author\":\"ada\"}",
+    "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "unclosed": "{text\n{}",
+    "system": "{rand-guid}/{DateTime}/{sys.MethodName}\n[]",
+}
+for name, text in EXPRESSIONS.items():
+    write("binding_expressions_fuzz", name, text)
