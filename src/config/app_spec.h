@@ -116,6 +116,9 @@ struct AppSpec {
   DocumentServiceSpec document_service;
   ModerationOptions moderation;
   std::optional<api::RetryPolicy> retry;  // host.json "retry"
+  // host.json "functions": the only functions to run (names, case-insensitive); empty: all.
+  // `nimbus start --functions` overrides it, as Core Tools' flag does.
+  std::vector<std::string> only_functions;
   bool synchronous_full = true;      // nimbus.storage.synchronous: FULL (default) or NORMAL
   std::map<std::string, std::string> values;  // local.settings.json Values: workers' env only
   int local_http_port = 0;                    // local.settings.json Host.LocalHttpPort, 0 = unset

@@ -596,6 +596,19 @@ std::string apply_host_json(const json::value& doc, AppSpec& app) {
     app.retry = policy;
   }
 
+  if (auto* fs = obj.if_contains("functions")) {
+    if (!fs->is_array())
+      return err(file, "functions",
+                 "must be an array of function names, e.g. [\"hello\", \"orders\"]");
+    for (size_t i = 0; i < fs->as_array().size(); ++i) {
+      const auto& v = fs->as_array()[i];
+      if (!v.is_string() || v.as_string().empty())
+        return err(file, "functions[" + std::to_string(i) + "]",
+                   quoted(v) + " is not a function name; use the function's folder name");
+      app.only_functions.emplace_back(v.as_string());
+    }
+  }
+
   if (auto* lg = obj.if_contains("logging")) {
     if (!lg->is_object()) return err(file, "logging", "must be an object");
     for (const auto& kv : lg->as_object()) {
@@ -633,7 +646,7 @@ std::string apply_host_json(const json::value& doc, AppSpec& app) {
   for (const auto& kv : obj) {
     std::string_view k = kv.key();
     if (k == "version" || k == "functionTimeout" || k == "customHandler" || k == "httpWorker" || k == "retry" ||
-        k == "extensions" || k == "logging" || k == "nimbus" || kHarmlessHostKeys.count(k))
+        k == "functions" || k == "extensions" || k == "logging" || k == "nimbus" || kHarmlessHostKeys.count(k))
       continue;
     if (kAzureHostKeys.count(k))
       app.warnings.push_back(file + ": " + std::string(k) +

@@ -307,31 +307,35 @@ class Host {
   // Tools' --functions sets); they are named once in the log. Runs after the workers because
   // a native library reports its functions only then.
   bool select_functions(std::string& error) {
-    if (options_.functions.empty()) return true;
+    // --functions overrides host.json "functions" (as in Core Tools).
+    const bool from_flag = !options_.functions.empty();
+    const auto& wanted = from_flag ? options_.functions : draft_.only_functions;
+    const std::string source = from_flag ? "--functions" : "host.json: functions";
+    if (wanted.empty()) return true;
     auto is = [](std::string_view a, std::string_view b) { return boost::beast::iequals(a, b); };
     std::string unknown, known, skipped;
-    for (const auto& want : options_.functions) {
+    for (const auto& want : wanted) {
       bool found = false;
       for (const auto& fn : draft_.functions) found = found || is(fn.name, want);
       if (!found) unknown += (unknown.empty() ? "" : ", ") + want;
     }
     if (!unknown.empty()) {
       for (const auto& fn : draft_.functions) known += (known.empty() ? "" : ", ") + fn.name;
-      error = "--functions: no function named " + unknown + " in " + draft_.root +
+      error = source + ": no function named " + unknown + " in " + draft_.root +
               (known.empty() ? " (it has no functions)" : " (its functions: " + known + ")") +
               "; check the spelling or the function's definition";
       return false;
     }
     json::array skipped_names;
     std::erase_if(draft_.functions, [&](const api::FunctionSpec& fn) {
-      for (const auto& want : options_.functions)
+      for (const auto& want : wanted)
         if (is(fn.name, want)) return false;
       skipped += (skipped.empty() ? "" : ", ") + fn.name;
       skipped_names.emplace_back(fn.name);
       return true;
     });
     if (!skipped.empty())
-      log_.info("Host.Startup", "--functions: not running " + skipped,
+      log_.info("Host.Startup", source + ": not running " + skipped,
                 {{"skipped", std::move(skipped_names)}});
     return true;
   }

@@ -162,4 +162,21 @@ test("new --template queue and http in a node app: listed at start, and the prin
     "--data", tempDir(), "--functions", "hello", "nope,missing"]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /--functions: no function named nope, missing in \S+ \(its functions: hello, orders, web\)/);
+
+  // host.json "functions" does the same; --functions overrides it; a bad list is refused.
+  const hostFile = path.join(dir, "host.json");
+  const original = fs.readFileSync(hostFile, "utf8");
+  fs.writeFileSync(hostFile, JSON.stringify({ ...JSON.parse(original), functions: ["web"] }));
+  const listed = await start(dir);
+  assert.match(listed.logs, /host.json: functions: not running hello, orders/);
+  assert.equal((await request(listed.port, "GET", "/api/hello/ada")).status, 404);
+  await stopNimbus(listed);
+  const overridden = await start(dir, ["--functions", "hello"]);
+  await saysHello(overridden);
+  await stopNimbus(overridden);
+  fs.writeFileSync(hostFile, JSON.stringify({ ...JSON.parse(original), functions: "web" }));
+  const bad = runNimbus(["start", dir, "--port", "0", "--queue-port", "0", "--docs-port", "0", "--data", tempDir()]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /host.json: functions: must be an array of function names/);
+  fs.writeFileSync(hostFile, original);
 });
