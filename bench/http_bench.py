@@ -238,6 +238,7 @@ def main():
     worker_app = quiet_app(tmp, "examples/hello", "hello-worker")
     inproc_app = in_process_app(tmp)
     node_app = quiet_app(tmp, "examples/hello-node", "hello-node")
+    python_app = quiet_app(tmp, "examples/hello-python", "hello-python")
     direct_script = os.path.join(ROOT, "bench/peers/handler_direct.lua")
 
     def measure(label, cmd, url, path, script=None, env=None, cwd=None, before=None, ready=None):
@@ -265,7 +266,7 @@ def main():
     def handler_env(port):
         return dict(os.environ, FUNCTIONS_CUSTOMHANDLER_PORT=str(port))
 
-    if ONLY != "custom-handler":
+    if ONLY is None:
         p = free_port()
         measure("nimbus native in-process", nimbus_cmd(inproc_app, p, data), f"http://127.0.0.1:{p}", "/api/hello")
         p = free_port()
@@ -282,13 +283,13 @@ def main():
             f.write(template.replace("@PORT@", str(port)))
         return [WORKERD, "serve", conf]
 
-    if ONLY != "custom-handler":
+    if ONLY is None:
         p = free_port()
         measure("workerd hello", workerd_cmd(p), f"http://127.0.0.1:{p}", "/")
 
     # The custom-handler trio, interleaved per round: Nimbus in front of the handler, nginx in
     # front of the same handler (same payload as the direct call), the handler called directly.
-    for _ in range(ROUNDS):
+    for _ in range(ROUNDS if ONLY != "python" else 0):
         p = free_port()
         measure("nimbus node custom handler", nimbus_cmd(node_app, p, data), f"http://127.0.0.1:{p}", "/api/hello/bench")
         if BASELINE:
@@ -303,8 +304,18 @@ def main():
         measure("node handler direct", ["node", "handler.js"], f"http://127.0.0.1:{p}", "/hello",
                 script=direct_script, env=handler_env(p), cwd=node_app, ready="/")
 
+    # The Python custom handler (http.server, issue 8 item 7) behind Nimbus and called directly
+    # with the same payload: the pair shows what Nimbus adds in front of a Python handler.
+    if ONLY in (None, "python"):
+        p = free_port()
+        measure("nimbus python custom handler", nimbus_cmd(python_app, p, data), f"http://127.0.0.1:{p}",
+                "/api/hello/bench")
+        p = free_port()
+        measure("python handler direct", ["python3", "handler.py"], f"http://127.0.0.1:{p}", "/hello",
+                script=direct_script, env=handler_env(p), cwd=python_app, ready="/")
+
     cold = {}
-    if ONLY != "custom-handler":
+    if ONLY is None:
         def timed(name, fn):
             try:
                 cold[name] = round(fn(), 1)
@@ -337,6 +348,7 @@ def main():
         "nimbus_handler_over_direct": ratio("nimbus node custom handler", "node handler direct"),
         "nginx_handler_over_direct": ratio("nginx -> node handler", "node handler direct"),
         "nimbus_handler_over_nginx": ratio("nimbus node custom handler", "nginx -> node handler"),
+        "nimbus_python_handler_over_direct": ratio("nimbus python custom handler", "python handler direct"),
     }
     if BASELINE:
         ratios["baseline_handler_over_direct"] = ratio("nimbus (baseline) node custom handler", "node handler direct")
