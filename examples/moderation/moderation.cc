@@ -139,6 +139,13 @@ size_t count_of(const std::string& haystack, std::string_view needle) {
   return n;
 }
 
+// Unicode code points of UTF-8 text (every byte that is not a continuation byte starts one).
+size_t code_points(std::string_view text) {
+  size_t n = 0;
+  for (unsigned char c : text) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
 // Links and spam: deterministic rules, independent of the AI provider.
 json::object check_rules(const std::string& text) {
   std::string t = lower(text);
@@ -168,7 +175,7 @@ json::object check_rules(const std::string& text) {
 // heuristic (common English words, or the share of non-ASCII letters) reported for the
 // reviewers; it never rejects.
 json::object check_length(const std::string& text) {
-  size_t words = 0, chars = 0, non_ascii = 0;
+  size_t words = 0, non_ascii = 0;
   bool in_word = false;
   std::string word, t = lower(text);
   size_t english = 0;
@@ -178,8 +185,8 @@ json::object check_length(const std::string& text) {
       if (word == w) ++english;
     word.clear();
   };
+  size_t chars = code_points(t);
   for (unsigned char c : t) {
-    if ((c & 0xC0) != 0x80) ++chars;  // a UTF-8 lead byte: one code point
     if (c >= 0x80 && (c & 0xC0) != 0x80) ++non_ascii;
     bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r';
     if (!space && !in_word) ++words;
@@ -481,9 +488,7 @@ NIMBUS_APP(app) {
                       std::string status;
                       if (json::value* m = post.if_contains("moderation"); m && m->is_object())
                         status = string_field(m->as_object(), "status");
-                      std::string t = string_field(post, "text");
-                      size_t chars = 0;
-                      for (unsigned char c : t) chars += (c & 0xC0) != 0x80;
+                      size_t chars = code_points(string_field(post, "text"));
                       rows.push_back(json::object{{"id", post["id"]},
                                                   {"author", post["author"]},
                                                   {"status", status},

@@ -1,6 +1,6 @@
 #include "durable/engine.h"
 
-#include "durable/store_call.h"
+#include "runtime/store_call.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -354,7 +354,7 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     }
   } else {
     const bool with_history = !slot->cached;
-    auto loaded = co_await store_call<api::Episode>(io_.get_executor(), [&](auto cb) {
+    auto loaded = co_await runtime::store_call<api::Episode>(io_.get_executor(), [&](auto cb) {
       store_.load_episode(id, with_history, kMaxInbox, std::move(cb));
     });
     if (!*alive || stopped_) co_return false;
@@ -863,7 +863,7 @@ awaitable<void> Engine::retention_loop() {
     if (!*alive || stopped_) co_return;
     api::InstanceQuery q;
     q.completed_before = now_ms() - app_.durable.retention.count();
-    auto n = co_await store_call<int64_t>(
+    auto n = co_await runtime::store_call<int64_t>(
         io_.get_executor(), [&](auto cb) { store_.purge_matching(q, std::move(cb)); });
     if (!*alive || stopped_) co_return;
     if (n && n.value() > 0)
@@ -898,7 +898,7 @@ awaitable<OpResult> Engine::start_new(std::string orchestrator, std::string inst
 }
 
 awaitable<OpResult> Engine::control(std::string instance_id, const char* kind, std::string reason) {
-  auto inst = co_await store_call<api::InstanceState>(
+  auto inst = co_await runtime::store_call<api::InstanceState>(
       io_.get_executor(), [&](auto cb) { store_.get_instance(instance_id, std::move(cb)); });
   if (!inst) {
     if (inst.error().code == api::QueueErrc::queue_not_found)
@@ -920,7 +920,7 @@ awaitable<OpResult> Engine::control(std::string instance_id, const char* kind, s
 
 awaitable<OpResult> Engine::raise_event(std::string instance_id, std::string event,
                                         std::string data) {
-  auto inst = co_await store_call<api::InstanceState>(
+  auto inst = co_await runtime::store_call<api::InstanceState>(
       io_.get_executor(), [&](auto cb) { store_.get_instance(instance_id, std::move(cb)); });
   if (!inst)
     co_return OpResult{inst.error().code == api::QueueErrc::queue_not_found ? 404 : 503,
@@ -954,7 +954,7 @@ awaitable<OpResult> Engine::resume(std::string instance_id, std::string reason) 
 }
 
 awaitable<OpResult> Engine::restart(std::string instance_id, bool new_id) {
-  auto inst = co_await store_call<api::InstanceState>(
+  auto inst = co_await runtime::store_call<api::InstanceState>(
       io_.get_executor(), [&](auto cb) { store_.get_instance(instance_id, std::move(cb)); });
   if (!inst)
     co_return OpResult{inst.error().code == api::QueueErrc::queue_not_found ? 404 : 503,

@@ -1,6 +1,6 @@
 #include "durable/management_api.h"
 
-#include "durable/store_call.h"
+#include "runtime/store_call.h"
 
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -325,7 +325,7 @@ awaitable<api::HttpResponseData> ManagementApi::status(const api::HttpRequestDat
                                                        const std::string& id) {
   auto ex = co_await asio::this_coro::executor;
   auto& store = engine_.store();
-  auto inst = co_await store_call<api::InstanceState>(ex,
+  auto inst = co_await runtime::store_call<api::InstanceState>(ex,
       [&](auto cb) { store.get_instance(id, std::move(cb)); });
   if (!inst) {
     if (inst.error().code == api::QueueErrc::queue_not_found)
@@ -336,7 +336,7 @@ awaitable<api::HttpResponseData> ManagementApi::status(const api::HttpRequestDat
   std::string show_input = query_value(req, "showInput");
   json::object o = instance_json(s, show_input != "false" && show_input != "False");
   if (flag(req, "showHistory")) {
-    auto h = co_await store_call<std::vector<std::string>>(ex,
+    auto h = co_await runtime::store_call<std::vector<std::string>>(ex,
         [&](auto cb) { store.get_history(id, std::move(cb)); });
     json::array events;
     if (h)
@@ -375,7 +375,7 @@ awaitable<api::HttpResponseData> ManagementApi::list(const api::HttpRequestData&
   }
   q.after = std::string(req.header("x-ms-continuation-token"));
   auto& store = engine_.store();
-  auto page = co_await store_call<api::InstancePage>(ex,
+  auto page = co_await runtime::store_call<api::InstancePage>(ex,
       [&](auto cb) { store.list_instances(q, std::move(cb)); });
   if (!page) co_return error(503, "ServiceUnavailable", page.error().message);
   json::array out;
@@ -393,7 +393,7 @@ awaitable<api::HttpResponseData> ManagementApi::purge(const api::HttpRequestData
   auto& store = engine_.store();
   int64_t deleted = 0;
   if (!id.empty()) {
-    auto inst = co_await store_call<api::InstanceState>(ex,
+    auto inst = co_await runtime::store_call<api::InstanceState>(ex,
         [&](auto cb) { store.get_instance(id, std::move(cb)); });
     if (!inst) co_return error(404, "NotFound", inst.error().message);
     if (!api::is_terminal(inst.value().status))
@@ -401,7 +401,7 @@ awaitable<api::HttpResponseData> ManagementApi::purge(const api::HttpRequestData
                       "orchestration instance '" + id + "' is " +
                           api::runtime_status_name(inst.value().status) +
                           "; only finished instances are purged (terminate it first)");
-    auto n = co_await store_call<int64_t>(ex,
+    auto n = co_await runtime::store_call<int64_t>(ex,
         [&](auto cb) { store.purge({id}, std::move(cb)); });
     if (!n) co_return error(503, "ServiceUnavailable", n.error().message);
     deleted = n.value();
@@ -410,7 +410,7 @@ awaitable<api::HttpResponseData> ManagementApi::purge(const api::HttpRequestData
     if (std::string bad = read_filter(req, q); !bad.empty()) co_return error(400, "BadRequest", bad);
     // Bounded batches, repeated until one deletes nothing.
     for (int i = 0; i < 100000; ++i) {
-      auto n = co_await store_call<int64_t>(ex,
+      auto n = co_await runtime::store_call<int64_t>(ex,
           [&](auto cb) { store.purge_matching(q, std::move(cb)); });
       if (!n) co_return error(503, "ServiceUnavailable", n.error().message);
       deleted += n.value();

@@ -3,6 +3,7 @@
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 
+#include "runtime/store_call.h"
 #include "triggers/output_commit.h"
 
 namespace asio = boost::asio;
@@ -24,23 +25,6 @@ TimePoint now_utc() {
 api::UnixMillis ms(TimePoint t) { return t.time_since_epoch().count(); }
 TimePoint at(api::UnixMillis v) { return TimePoint(milliseconds(v)); }
 std::string utc(api::UnixMillis v) { return v ? format_utc(at(v)) : std::string(); }
-
-// A store call as an awaitable: the store completes on its own thread, the coroutine resumes
-// on the I/O thread. Not a coroutine itself: it returns the initiation's awaitable directly
-// (GCC 12 mis-destroys this lambda's frame when it is wrapped in one more coroutine).
-template <class T, class Start>
-awaitable<api::QueueResult<T>> on_executor(asio::any_io_executor ex, Start start) {
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(api::QueueResult<T>)>(
-      [ex, start = std::move(start)](auto handler) mutable {
-        // std::function needs a copyable callable; the handler is move-only.
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        start([ex, h](api::QueueResult<T> r) {
-          auto result = std::make_shared<api::QueueResult<T>>(std::move(r));
-          asio::post(ex, [h, result] { (*h)(std::move(*result)); });
-        });
-      },
-      asio::use_awaitable);
-}
 
 }  // namespace
 
@@ -109,13 +93,13 @@ std::string TimerTrigger::run_once(const api::FunctionSpec& fn) {
 
 awaitable<api::QueueResult<std::optional<api::TimerStatus>>> TimerTrigger::read_status(
     const std::string& function) {
-  return on_executor<std::optional<api::TimerStatus>>(
+  return runtime::store_call<std::optional<api::TimerStatus>>(
       io_.get_executor(),
       [store = store_, function](auto done) { store->get_status(function, done); });
 }
 
 awaitable<api::QueueResult<void>> TimerTrigger::write_status(api::TimerStatus status) {
-  return on_executor<void>(io_.get_executor(), [store = store_, status](auto done) {
+  return runtime::store_call<void>(io_.get_executor(), [store = store_, status](auto done) {
     store->put_status(status, done);
   });
 }

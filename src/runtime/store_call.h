@@ -1,6 +1,6 @@
 #pragma once
-// A DurableStore call (callback on the storage engine's writer thread) as an awaitable that
-// resumes on `ex`, the host's I/O thread. Not a coroutine itself on purpose: GCC 12 destroys
+// A store call (callback on the storage engine's writer thread: durable and timer stores) as an
+// awaitable that resumes on `ex`, the host's I/O thread. Not a coroutine itself on purpose: GCC 12 destroys
 // the by-value captures of an async_initiate lambda made inside a coroutine twice, so callers
 // pass `submit` lambdas that capture by reference and this plain function owns the copies.
 #include <boost/asio/any_io_executor.hpp>
@@ -12,7 +12,7 @@
 
 #include "api/queue_store.h"
 
-namespace nimbus::durable {
+namespace nimbus::runtime {
 
 template <class T, class Submit>
 boost::asio::awaitable<api::QueueResult<T>> store_call(boost::asio::any_io_executor ex,
@@ -29,4 +29,4 @@ boost::asio::awaitable<api::QueueResult<T>> store_call(boost::asio::any_io_execu
       asio::use_awaitable);
 }
 
-}  // namespace nimbus::durable
+}  // namespace nimbus::runtime
