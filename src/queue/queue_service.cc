@@ -192,6 +192,16 @@ awaitable<api::HttpResponseData> QueueService::Impl::handle(api::HttpRequestData
       fail(reply, bad(400, "InvalidUri",
                       "The requested URI does not represent any resource on the server. " + error +
                           "."));
+    } else if (!accounts.find(route->account)) {
+      // Whatever the credential: an account this service does not hold is a missing resource
+      // (Azure cannot even resolve its host name; Azurite and our reference answer 404).
+      std::string held;
+      for (const auto& a : accounts.accounts()) held += (held.empty() ? "" : ", ") + a.name;
+      fail(reply, bad(404, "ResourceNotFound",
+                      "The specified resource does not exist. The account \"" + route->account +
+                          "\" is not configured on this queue service (it holds " + held +
+                          "); address one of those, or add the account to the service's "
+                          "accounts setting."));
     } else if (req.body.size() > kMaxRequestBody) {
       auto e = bad(413, "RequestBodyTooLarge",
                    "The request body is too large and exceeds the maximum permissible limit of " +
@@ -359,7 +369,12 @@ awaitable<void> QueueService::Impl::preflight(api::HttpRequestData& req, const R
                     "CORS not enabled or no matching rule found for this request. " + why));
   };
   if (origin.empty() || method.empty()) {
-    refuse("A preflight needs Origin and Access-Control-Request-Method headers.");
+    // Azure answers a preflight without its two headers 400, not 403 (CORS support for the
+    // Azure Storage services, "Preflight request").
+    fail(reply, bad(400, "InvalidHeaderValue",
+                    "A required CORS header is not present. A preflight needs " +
+                        std::string(origin.empty() ? "an Origin" : "an Access-Control-Request-Method") +
+                        " header."));
     co_return;
   }
   auto rules = co_await rules_of(route.account);
@@ -385,14 +400,21 @@ awaitable<void> QueueService::Impl::cors_headers(api::HttpRequestData& req, cons
   std::string origin(req.header("origin"));
   auto rules = co_await rules_of(route.account);
   const CorsRule* rule = match_cors(rules, origin, req.method);
-  if (!rule) co_return;
   auto& h = reply.data.headers;
+  // Vary as Azure's table in "CORS support for the Azure Storage services" sets it: the
+  // answer depends on Origin unless the matching rule allows every origin. With rules but no
+  // match, only Vary. (A request without Origin gets no CORS headers here; the table's row for
+  // that case is read differently by Azurite, whose suite expects no Vary: we follow it.)
+  if (!rule) {
+    if (!rules.empty()) h.emplace_back("Vary", "Origin");
+    co_return;
+  }
   h.emplace_back("Access-Control-Allow-Origin", rule->any_origin() ? "*" : origin);
   if (!rule->any_origin()) h.emplace_back("Access-Control-Allow-Credentials", "true");
   std::string exposed;
   for (const auto& e : rule->exposed_headers) exposed += (exposed.empty() ? "" : ",") + e;
   if (!exposed.empty()) h.emplace_back("Access-Control-Expose-Headers", exposed);
-  h.emplace_back("Vary", "Origin");
+  if (!rule->any_origin()) h.emplace_back("Vary", "Origin");
 }
 
 awaitable<void> QueueService::Impl::dispatch(api::HttpRequestData& req, const Route& route,

@@ -136,6 +136,26 @@ describe("queue service with the official SDK", { timeout: 120000 }, () => {
     r = await request(server.port, { path: "/devstoreaccount1", query: "comp=list", headers: { origin: "http://evil.example" } });
     assert.equal(r.status, 200);
     assert.equal(r.headers["access-control-allow-origin"], undefined);
+    // Rules exist but none matched: the answer still depends on Origin (Azure's Vary table).
+    assert.equal(r.headers["vary"], "Origin");
+    // A preflight without Access-Control-Request-Method (or Origin) is malformed: 400, not 403.
+    for (const headers of [{ origin: "http://app.example" }, { "access-control-request-method": "GET" }]) {
+      r = await request(server.port, { method: "OPTIONS", path: "/devstoreaccount1/cors-q", auth: false, headers });
+      assert.equal(r.status, 400, JSON.stringify(headers));
+      assert.equal(r.headers["x-ms-error-code"], "InvalidHeaderValue");
+      assert.match(r.body, /A required CORS header is not present/);
+    }
+    // A rule for every origin answers "*", with no Vary and no credentials.
+    props.cors = [{ allowedOrigins: "*", allowedMethods: "GET", allowedHeaders: "", exposedHeaders: "x-ms-request-id",
+      maxAgeInSeconds: 5 }];
+    await svc.setProperties(props);
+    r = await request(server.port, { path: "/devstoreaccount1", query: "comp=list", headers: { origin: "http://any.example" } });
+    assert.equal(r.headers["access-control-allow-origin"], "*");
+    assert.equal(r.headers["access-control-expose-headers"], "x-ms-request-id");
+    assert.equal(r.headers["vary"], undefined);
+    assert.equal(r.headers["access-control-allow-credentials"], undefined);
+    props.cors = [];
+    await svc.setProperties(props);
   });
 
   test("the read-only <account>-secondary location: stats and reads served, writes refused", async () => {
@@ -159,7 +179,7 @@ describe("queue service with the official SDK", { timeout: 120000 }, () => {
     // An unknown account's -secondary is still an unknown account.
     const stranger = new QueueServiceClient(`http://127.0.0.1:${server.port}/nobody-secondary`,
       new StorageSharedKeyCredential("nobody", DEV_KEY), { retryOptions: { maxTries: 1 } });
-    await assert.rejects(stranger.getStatistics(), (e) => e.statusCode === 403);
+    await assert.rejects(stranger.getStatistics(), (e) => e.statusCode === 404 && e.code === "ResourceNotFound");
   });
 
   test("send, receive, peek, update, delete with pop receipts", async () => {
@@ -322,16 +342,18 @@ describe("queue service on the wire (raw signed HTTP)", { timeout: 60000 }, () =
     assert.equal(meta.headers["x-ms-approximate-messages-count"], "0");
   });
 
-  test("missing or broken credentials are 403 and change nothing", async () => {
+  test("missing or broken credentials are 403, an unknown account 404, and nothing changes", async () => {
     const none = await request(server.port, { method: "PUT", path: "/devstoreaccount1/noauth-q", auth: false });
     assert.equal(none.status, 403);
     assert.equal(none.headers["x-ms-error-code"], "AuthorizationFailure");
     const noDate = await request(server.port, { method: "PUT", path: "/devstoreaccount1/noauth-q",
       headers: { "x-ms-date": "" } });
     assert.equal(noDate.status, 403);
+    // An account the service does not hold is a missing resource, whatever the credential.
     const other = await request(server.port, { method: "PUT", path: "/otheraccount/noauth-q", account: "otheraccount" });
-    assert.equal(other.status, 403);
-    assert.equal(other.headers["x-ms-error-code"], "AuthenticationFailed");
+    assert.equal(other.status, 404);
+    assert.equal(other.headers["x-ms-error-code"], "ResourceNotFound");
+    assert.match(other.body, /&quot;otheraccount&quot; is not configured on this queue service \(it holds devstoreaccount1\)/);
     const check = await request(server.port, { path: "/devstoreaccount1/noauth-q", query: "comp=metadata" });
     assert.equal(check.status, 404);
   });
@@ -377,7 +399,7 @@ describe("queue service on the wire (raw signed HTTP)", { timeout: 60000 }, () =
 });
 
 describe("more accounts", { timeout: 30000 }, () => {
-  test("a configured account works with its key, and devstoreaccount1 is then refused", async () => {
+  test("a configured account works with its key, and devstoreaccount1 is then unknown (404)", async () => {
     const key = Buffer.alloc(64, 3).toString("base64");
     const server = await startQueueServer({ extraArgs: ["--accounts", `acctone:${key}`] });
     try {
@@ -386,7 +408,7 @@ describe("more accounts", { timeout: 30000 }, () => {
       await svc.getQueueClient("mine").sendMessage("m");
       assert.equal((await svc.getQueueClient("mine").getProperties()).approximateMessagesCount, 1);
       const dev = QueueServiceClient.fromConnectionString(connectionString(server.port), { retryOptions: { maxTries: 1 } });
-      await rejectsWith(dev.getQueueClient("mine").create(), 403, "AuthenticationFailed");
+      await rejectsWith(dev.getQueueClient("mine").create(), 404, "ResourceNotFound");
     } finally {
       await server.stop();
       server.cleanup();
