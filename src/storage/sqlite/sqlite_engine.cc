@@ -1,5 +1,6 @@
 #include "storage/sqlite/sqlite_engine.h"
 
+#include <filesystem>
 #include <fstream>
 
 #include <sys/stat.h>
@@ -11,6 +12,7 @@
 #include <cmath>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <tuple>
 #include <unordered_map>
 
@@ -226,6 +228,10 @@ std::unique_ptr<SqliteEngine> SqliteEngine::open(Options options, std::string& e
     db->exec("PRAGMA locking_mode=EXCLUSIVE");
     db->exec("BEGIN IMMEDIATE");  // take the locks now, so a second process is told at its start
     db->exec("COMMIT");
+    // Everything up to here committed under the mode asked for (the schema is synced under
+    // full). From now on the sync thread makes commits durable (see the header), so SQLite
+    // itself must not sync at each commit; it still syncs around its checkpoints.
+    if (store->options_.sync == Sync::full) db->exec("PRAGMA synchronous=NORMAL");
     sqlite3_busy_timeout(db->conn, 10000);
   } catch (const SqlError& e) {
     if (is_damage()) {
@@ -245,6 +251,8 @@ std::unique_ptr<SqliteEngine> SqliteEngine::open(Options options, std::string& e
   db->rng.seed(seq);
   store->db_ = std::move(db);
   store->thread_ = std::thread([s = store.get()] { s->run(); });
+  if (store->options_.sync == Sync::full)
+    store->syncer_ = std::thread([s = store.get()] { s->run_syncer(); });
   return store;
 }
 
@@ -255,6 +263,14 @@ SqliteEngine::~SqliteEngine() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  // The writer has handed over its last batch; the sync thread drains them all, then ends.
+  {
+    std::lock_guard lk(sync_mu_);
+    sync_stopping_ = true;
+  }
+  sync_cv_.notify_all();
+  if (syncer_.joinable()) syncer_.join();
+  if (wal_fd_ >= 0) ::close(wal_fd_);
   // Everything is committed; closing checkpoints the WAL into the file. Only then is the file
   // as the next start will find it.
   std::string path = options_.path;
@@ -372,6 +388,21 @@ void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
   };
   db.now = options_.clock();
   db.notices.clear();
+  if (options_.sync == Sync::full) {
+    std::string failed;
+    {
+      std::lock_guard lk(sync_mu_);
+      failed = sync_failure_;
+    }
+    if (!failed.empty()) {
+      // Nothing more is committed after a failed sync: its outcome on disk is unknown.
+      QueueError failure = err(QueueErrc::storage_failure, failed);
+      executed();
+      for (auto& op : batch) op->complete(&failure);
+      return;
+    }
+  }
+  const int64_t changes_before = sqlite3_total_changes64(db.conn);
   try {
     db.q("BEGIN IMMEDIATE").step();  // cached statements: no parse per batch
   } catch (const SqlError& e) {
@@ -397,15 +428,83 @@ void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
   }
   commits_.fetch_add(1, std::memory_order_relaxed);
   executed();
+  if (options_.sync == Sync::full) {
+    bool wrote = sqlite3_total_changes64(db.conn) != changes_before;
+    std::unique_lock lk(sync_mu_);
+    if (wrote || syncing_ || !to_sync_.empty()) {
+      // To the sync thread; completed after a sync that covers it (or, for reads only, after
+      // the syncs of the batches before it, which is all a read can have seen).
+      to_sync_.push_back(Committed{std::move(batch), std::move(db.notices), wrote});
+      sync_cv_.notify_one();
+      return;
+    }
+    // Reads only, and everything before them already synced: nothing to wait for.
+  }
   // Notify before completing, so a producer whose put was acknowledged knows the trigger
   // has already been told.
-  notify();
+  notify(db.notices);
   for (auto& op : batch) op->complete(nullptr);
 }
 
-void SqliteEngine::notify() {
-  SqliteDb& db = *db_;
-  if (db.notices.empty()) return;
+void SqliteEngine::run_syncer() {
+  std::deque<Committed> work;
+  for (;;) {
+    {
+      std::unique_lock lk(sync_mu_);
+      sync_cv_.wait(lk, [&] { return sync_stopping_ || !to_sync_.empty(); });
+      if (to_sync_.empty()) return;  // stopping, and nothing is left
+      work.swap(to_sync_);
+      syncing_ = true;
+    }
+    // One sync covers every batch committed so far: they all sit in the WAL before it.
+    bool wrote = std::any_of(work.begin(), work.end(), [](const auto& c) { return c.wrote; });
+    std::string failed;
+    {
+      std::lock_guard lk(sync_mu_);
+      failed = sync_failure_;
+    }
+    if (failed.empty() && wrote) failed = sync_wal();
+    std::optional<QueueError> failure;
+    if (!failed.empty()) failure = err(QueueErrc::storage_failure, failed);
+    for (auto& c : work) {
+      if (!failure) notify(c.notices);
+      for (auto& op : c.ops) op->complete(failure ? &*failure : nullptr);
+    }
+    work.clear();
+    std::lock_guard lk(sync_mu_);
+    syncing_ = false;
+    if (!failed.empty() && sync_failure_.empty()) sync_failure_ = failed;
+  }
+}
+
+std::string SqliteEngine::sync_wal() {
+  std::string wal = options_.path + "-wal";
+  auto failed = [&](const char* what, const std::string& file) {
+    return std::string("the store could not make its commits durable: ") + what + " of " + file +
+           " failed (" + std::strerror(errno) +
+           "); nothing is acknowledged after this, because the disk may have dropped the "
+           "write: check the disk and free space, then restart the host (it replays the WAL)";
+  };
+  if (wal_fd_ < 0) {
+    // The WAL file exists from the open (WAL mode) and is kept, never replaced, while the
+    // connection lives (one process, EXCLUSIVE locking); fdatasync on any descriptor of it
+    // flushes the file. Its directory entry is synced once, as SQLite does for a new WAL.
+    wal_fd_ = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
+    if (wal_fd_ < 0) return failed("opening", wal);
+    std::string dir = std::filesystem::path(options_.path).parent_path().string();
+    if (dir.empty()) dir = ".";
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return failed("opening", dir);
+    int rc = ::fsync(dfd);
+    ::close(dfd);
+    if (rc != 0) return failed("fsync", dir);
+  }
+  if (::fdatasync(wal_fd_) != 0) return failed("fdatasync", wal);
+  return {};
+}
+
+void SqliteEngine::notify(std::vector<api::CommitNotice>& notices) {
+  if (notices.empty()) return;
   api::NoticeListener listener;
   {
     std::lock_guard lk(mu_);
@@ -423,7 +522,7 @@ void SqliteEngine::notify() {
     return std::holds_alternative<api::OrchestrationReady>(n) ||
            std::holds_alternative<api::ActivityReady>(n);
   };
-  auto split = std::stable_partition(db.notices.begin(), db.notices.end(),
+  auto split = std::stable_partition(notices.begin(), notices.end(),
                                      [&](const auto& n) { return !durable(n); });
   auto key = [](const api::CommitNotice& n) {
     if (auto* q = std::get_if<api::QueueVisible>(&n))
@@ -435,33 +534,33 @@ void SqliteEngine::notify() {
     return std::get<0>(x) == std::get<0>(y) && std::get<1>(x) == std::get<1>(y) &&
            std::get<2>(x) == std::get<2>(y);
   };
-  std::sort(db.notices.begin(), split, [&](const auto& a, const auto& b) {
+  std::sort(notices.begin(), split, [&](const auto& a, const auto& b) {
     auto x = key(a), y = key(b);
     return std::tie(std::get<0>(x), std::get<1>(x), std::get<2>(x), std::get<3>(x)) <
            std::tie(std::get<0>(y), std::get<1>(y), std::get<2>(y), std::get<3>(y));
   });
-  size_t first_durable = static_cast<size_t>(split - db.notices.begin());
+  size_t first_durable = static_cast<size_t>(split - notices.begin());
   for (size_t i = 0; i < first_durable; ++i) {
-    if (i > 0 && same(key(db.notices[i]), key(db.notices[i - 1]))) continue;
-    listener(db.notices[i]);
+    if (i > 0 && same(key(notices[i]), key(notices[i - 1]))) continue;
+    listener(notices[i]);
   }
   // An instance's notices become one, announced at the place of its first, with the earliest
   // time and every added inbox row in order.
   std::unordered_map<std::string_view, size_t> first;  // instance -> index of its first notice
-  for (size_t i = first_durable; i < db.notices.size(); ++i) {
-    auto* r = std::get_if<api::OrchestrationReady>(&db.notices[i]);
+  for (size_t i = first_durable; i < notices.size(); ++i) {
+    auto* r = std::get_if<api::OrchestrationReady>(&notices[i]);
     if (!r) continue;
     auto [it, fresh] = first.try_emplace(r->instance_id, i);
     if (fresh) continue;
-    auto& into = std::get<api::OrchestrationReady>(db.notices[it->second]);
+    auto& into = std::get<api::OrchestrationReady>(notices[it->second]);
     into.visible_at = std::min(into.visible_at, r->visible_at);
     for (auto& e : r->events) into.events.push_back(std::move(e));
     r->instance_id.clear();  // merged: not announced on its own
   }
-  for (size_t i = first_durable; i < db.notices.size(); ++i) {
-    if (auto* r = std::get_if<api::OrchestrationReady>(&db.notices[i]); r && r->instance_id.empty())
+  for (size_t i = first_durable; i < notices.size(); ++i) {
+    if (auto* r = std::get_if<api::OrchestrationReady>(&notices[i]); r && r->instance_id.empty())
       continue;
-    listener(db.notices[i]);
+    listener(notices[i]);
   }
 }
 

@@ -5,17 +5,28 @@
 // one api::Effects (api/effects.h).
 //
 // Why this shape: one fsync costs about as much as thousands of row writes, so the writer
-// thread drains every pending operation into ONE transaction, commits once (one fsync under
-// synchronous=FULL), and only then completes each caller. Acknowledged therefore means durable
-// without paying an fsync per operation. Each Effects runs inside a savepoint of that
-// transaction, so it lands whole or not at all even when batched with others.
+// thread drains every pending operation into ONE transaction, commits once, and only after that
+// commit is on disk completes each caller. Acknowledged therefore means durable without paying
+// an fsync per operation. Each Effects runs inside a savepoint of that transaction, so it lands
+// whole or not at all even when batched with others.
 //
-// Ownership and threads: the engine owns its connection and its thread; submit() and commit()
-// only enqueue and return. Completions and the notice listener run on the writer thread, after
-// the commit that made their effect durable (notices before completions, so a producer whose
-// write was acknowledged knows the triggers were told). Destruction finishes everything already
-// submitted, then joins the thread; later submissions complete at once, on the submitting
-// thread, with QueueErrc::unavailable. One process at a time may open a given file.
+// The sync is pipelined under Sync::full: SQLite commits into the WAL without syncing
+// (synchronous=NORMAL), the batch goes to a sync thread that fdatasyncs the WAL file, and only
+// then are its notices sent and its operations completed, while the writer already runs the
+// next batch. Durability is unchanged (nothing is acknowledged before a sync that covers it);
+// the writer's CPU work and the disk's flush overlap instead of taking turns. Reads run on the
+// writer too, so a read may see a batch whose sync is still running: its answer is therefore
+// held until every earlier batch is synced (a client never sees data that a crash could take
+// back). A failed sync is final (the kernel may have dropped the pages it could not write): that
+// batch and every later operation fail, and the host must be restarted, which replays the WAL.
+//
+// Ownership and threads: the engine owns its connection and its two threads; submit() and
+// commit() only enqueue and return. Completions and the notice listener run on the writer
+// thread (Sync::normal/off) or the sync thread (Sync::full), after the commit that made their
+// effect durable (notices before completions, so a producer whose write was acknowledged knows
+// the triggers were told), in submission order either way. Destruction finishes everything
+// already submitted, then joins the threads; later submissions complete at once, on the
+// submitting thread, with QueueErrc::unavailable. One process at a time may open a given file.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -39,7 +50,8 @@ class SqliteEngine final : public api::EffectsStore {
     off,     // no fsync: survives a process crash only while the OS stays up (benchmarks)
     normal,  // WAL without fsync at commit: survives kill -9, may lose the last commits on
              // power loss
-    full,    // fsync at every group commit: survives power loss (default)
+    full,    // every group commit synced to disk before any of its operations completes:
+             // survives power loss (default). The sync runs on its own thread (see below).
   };
   struct Options {
     std::string path;  // the database file, e.g. <data>/nimbus.db
@@ -98,7 +110,18 @@ class SqliteEngine final : public api::EffectsStore {
   // Under mu_: holds the batch open for the window when other operations overlapped lately.
   void wait_for_window(std::unique_lock<std::mutex>& lk);
   void sweep();
-  void notify();
+  void notify(std::vector<api::CommitNotice>& notices);
+  // Sync::full: the sync thread's loop, and one fdatasync of the WAL ("" or what failed).
+  void run_syncer();
+  std::string sync_wal();
+
+  // A committed batch waiting for the sync thread: its operations, its notices, and whether it
+  // wrote anything (a batch of reads only needs the syncs before it, not one of its own).
+  struct Committed {
+    std::deque<std::unique_ptr<Op>> ops;
+    std::vector<api::CommitNotice> notices;
+    bool wrote = false;
+  };
 
   Options options_;
   std::unique_ptr<SqliteDb> db_;  // used only by the writer thread after open()
@@ -117,6 +140,15 @@ class SqliteEngine final : public api::EffectsStore {
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> windowed_{0};
   std::thread thread_;
+
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::deque<Committed> to_sync_;  // guarded by sync_mu_
+  bool syncing_ = false;           // guarded by sync_mu_: the sync thread holds batches
+  bool sync_stopping_ = false;     // guarded by sync_mu_
+  std::string sync_failure_;       // guarded by sync_mu_: set once, by a failed sync; final
+  int wal_fd_ = -1;                // sync thread only: the WAL file, opened at the first sync
+  std::thread syncer_;
 };
 
 // An Op from a body returning a QueueResult<T> and the caller's callback.

@@ -1,0 +1,149 @@
+// Server CPU per item operation (issue 9's target: Nimbus <= 1/4 of @vercel/cosmosdb-server's
+// for create, point read, upsert, replace with If-Match and delete, every Nimbus write
+// fsync-durable), with the official @azure/cosmos and the same script for both servers.
+//
+// Per round and server: a fresh server, one container (partition key /pk, 100 partitions),
+// then five bounded phases of --ops operations each, --inflight at a time: create, read,
+// upsert, replace with If-Match (the etag the upsert returned), delete. Server CPU per phase is
+// utime+stime of the server process from /proc/<pid>/stat (10 ms ticks; --ops keeps a phase at
+// tens of ticks). Rounds alternate which server goes first. Loopback only.
+//
+// Run from the repository root (peers from bench/install-peers.sh):
+//   node bench/documents/crud_cpu.mjs [--ops 3000] [--inflight 32] [--rounds 2]
+//        [--nimbus-bin build/release/nimbus-docs-server] [--out DIR] [--only nimbus|peer]
+import { spawn } from "node:child_process";
+import { readFileSync, mkdirSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir, loadavg, cpus } from "node:os";
+import { join } from "node:path";
+import net from "node:net";
+import { createRequire } from "node:module";
+
+const require = createRequire(join(process.cwd(), "tests/e2e/package.json"));
+const { CosmosClient } = require("@azure/cosmos");
+const KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
+  (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+const OPS = Number(args.ops ?? 3000);
+const INFLIGHT = Number(args.inflight ?? 32);
+const ROUNDS = Number(args.rounds ?? 2);
+const NIMBUS_BIN = args["nimbus-bin"] ?? "build/release/nimbus-docs-server";
+const PEER_CLI = "bench/peers/node_modules/@vercel/cosmosdb-server/lib/cli.js";
+const OUT = args.out;
+const ONLY = args.only;  // "nimbus" or "peer": one server (profiling); default both
+const PHASE_DEADLINE_MS = 120000;  // a phase that takes longer is cut and reported as such
+
+const ticksPerSecond = 100;  // Linux USER_HZ on this platform
+function cpuSeconds(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+  return (Number(rest[11]) + Number(rest[12])) / ticksPerSecond;  // utime, stime
+}
+
+function freePort() {
+  return new Promise((res) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); }); });
+}
+
+async function waitListening(port, proc, deadlineMs = 15000) {
+  const end = Date.now() + deadlineMs;
+  while (Date.now() < end) {
+    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}`);
+    const ok = await new Promise((r) => { const s = net.connect(port, "127.0.0.1", () => { s.destroy(); r(true); }); s.on("error", () => r(false)); });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`nothing listens on ${port} after ${deadlineMs} ms`);
+}
+
+async function startServer(kind) {
+  const port = await freePort();
+  let proc, dir;
+  if (kind === "nimbus") {
+    dir = mkdtempSync(join(tmpdir(), "nimbus-crud-cpu-"));
+    proc = spawn(NIMBUS_BIN, ["--port", String(port), "--data", dir, "--sync", "full", "--log-level", "Warning"], { stdio: ["ignore", "ignore", "pipe"] });
+  } else {
+    proc = spawn(process.execPath, [PEER_CLI, "-p", String(port), "--no-ssl"], { stdio: ["ignore", "ignore", "pipe"] });
+  }
+  let stderr = "";
+  proc.stderr.on("data", (d) => { stderr += d; });
+  await waitListening(port, proc);
+  return {
+    port, proc, stderr: () => stderr,
+    async stop() {
+      const exited = new Promise((r) => proc.on("exit", r));
+      proc.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (proc.exitCode === null && proc.signalCode === null) { proc.kill("SIGKILL"); await exited; }
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function pool(n, f) {
+  let next = 0, errors = 0, firstError = "";
+  const end = Date.now() + PHASE_DEADLINE_MS;
+  await Promise.all(Array.from({ length: INFLIGHT }, async () => {
+    while (next < n && Date.now() < end) {
+      const i = next++;
+      try { await f(i); } catch (e) { errors++; if (!firstError) firstError = `${e.code ?? ""} ${String(e.message).slice(0, 200)}`; }
+    }
+  }));
+  return { done: Math.min(next, n), errors, firstError };
+}
+
+async function runOne(kind, round) {
+  const server = await startServer(kind);
+  const rows = [];
+  try {
+    const client = new CosmosClient({ endpoint: `http://127.0.0.1:${server.port}/`, key: KEY,
+      connectionPolicy: { enableEndpointDiscovery: false } });
+    const { database } = await client.databases.createIfNotExists({ id: "bench" });
+    const { container } = await database.containers.createIfNotExists({ id: "items", partitionKey: { paths: ["/pk"] } });
+    const doc = (i, v) => ({ id: `item-${i}`, pk: `p${i % 100}`, n: i, v, tag: `t${i % 37}`, name: `name ${i}` });
+    const etags = new Array(OPS);
+    const phases = [
+      ["create", (i) => container.items.create(doc(i, 0))],
+      ["read", async (i) => { const r = await container.item(`item-${i}`, `p${i % 100}`).read(); if (r.statusCode !== 200) throw new Error(`read ${r.statusCode}`); }],
+      ["upsert", async (i) => { const r = await container.items.upsert(doc(i, 1)); etags[i] = r.etag; }],
+      ["replace If-Match", (i) => container.item(`item-${i}`, `p${i % 100}`).replace(doc(i, 2), { accessCondition: { type: "IfMatch", condition: etags[i] } })],
+      ["delete", (i) => container.item(`item-${i}`, `p${i % 100}`).delete()],
+    ];
+    for (const [name, f] of phases) {
+      const cpu0 = cpuSeconds(server.proc.pid);
+      const t0 = process.hrtime.bigint();
+      const r = await pool(OPS, f);
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      const cpu = cpuSeconds(server.proc.pid) - cpu0;
+      const ok = r.done - r.errors;
+      const row = { round, server: kind, op: name, ops: r.done, errors: r.errors, first_error: r.firstError,
+        seconds: ms / 1000, ops_per_s: ok / (ms / 1000), server_cpu_s: cpu,
+        server_cpu_us_per_op: ok > 0 ? (cpu / ok) * 1e6 : null, load1: loadavg()[0] };
+      rows.push(row);
+      console.error(`round ${round} ${kind.padEnd(6)} ${name.padEnd(17)} ${ok}/${OPS} ok, ${r.errors} errors, ` +
+        `${row.ops_per_s.toFixed(0)}/s, ${row.server_cpu_us_per_op?.toFixed(1)} µs server CPU/op` +
+        (r.firstError ? ` (first error: ${r.firstError})` : ""));
+    }
+  } finally {
+    await server.stop();
+    if (server.stderr().trim()) console.error(`${kind} stderr: ${server.stderr().trim().slice(0, 2000)}`);
+  }
+  return rows;
+}
+
+const rows = [];
+for (let round = 1; round <= ROUNDS; round++) {
+  const order = round % 2 ? ["nimbus", "peer"] : ["peer", "nimbus"];
+  for (const kind of order) if (!ONLY || ONLY === kind) rows.push(...await runOne(kind, round));
+}
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const summary = {};
+for (const op of [...new Set(rows.map((r) => r.op))]) {
+  const of = (kind) => median(rows.filter((r) => r.op === op && r.server === kind).map((r) => r.server_cpu_us_per_op));
+  summary[op] = { nimbus_us: of("nimbus"), peer_us: of("peer"), peer_over_nimbus: of("peer") / of("nimbus") };
+}
+const result = { ops: OPS, inflight: INFLIGHT, rounds: ROUNDS, rows, summary,
+  machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version } };
+console.log(JSON.stringify(result, null, 1));
+for (const [op, s] of Object.entries(summary))
+  console.error(`median ${op.padEnd(17)} Nimbus ${s.nimbus_us.toFixed(1)} µs, cosmosdb-server ${s.peer_us.toFixed(1)} µs: ${s.peer_over_nimbus.toFixed(2)}x`);
+if (OUT) { mkdirSync(OUT, { recursive: true }); writeFileSync(join(OUT, "crud_cpu.json"), JSON.stringify(result, null, 1)); }
