@@ -12,7 +12,6 @@ counted, are their CPU per request. Bounded: every wrk run has -d and a timeout.
 """
 import json, os, re, shutil, signal, subprocess, sys, tempfile, time, urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TICK = os.sysconf("SC_CLK_TCK")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -28,12 +28,13 @@ constexpr auto kMaxBackoff = std::chrono::seconds(10);
 constexpr const char* kHostVersion = "4.0.0-nimbus";
 constexpr const char* kUserAgent = "Azure-Functions-Host/4.0.0-nimbus";
 
-// Beast's header container cannot hold a field value over ~64 KiB and throws from inside the
-// parser (out of io_context::run) when asked to: the header section is bounded well below
-// that, so an oversized header is a parse error (header_limit) instead.
+// The answer's header section is bounded, so a handler cannot make the host hold an endless
+// head: over the bound is a parse error (header_limit). (When Beast's field container held the
+// fields, this also kept every value below the ~64 KiB it throws on; AnswerParser has no such
+// limit, the bound stays.)
 constexpr size_t kMaxAnswerHeader = 32 * 1024;
 // Chunked trailers are not covered by the header limit; the read buffer bounds them (Beast
-// needs the whole trailer section in the buffer), again below 64 KiB.
+// needs the whole trailer section in the buffer).
 constexpr size_t kMaxReadBuffer = 48 * 1024;
 // Interim answers (100 Continue, 103 Early Hints) skipped before the real one.
 constexpr int kMaxInterim = 8;
