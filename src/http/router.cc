@@ -21,6 +21,7 @@ Router::Router(std::string prefix, const std::vector<api::FunctionSpec>& functio
 RouteMatch Router::match(std::string_view method, std::string_view path) const {
   RouteMatch out;
   std::vector<std::string> segs;
+  segs.reserve(8);  // one allocation for a usual path, not one per growth step
   if (!split_path(path, segs)) {
     out.kind = RouteMatch::Kind::bad_path;
     return out;

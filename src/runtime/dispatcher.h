@@ -65,7 +65,6 @@ class Dispatcher {
                                                          Completion complete = {});
 
  private:
-  boost::asio::awaitable<api::InvocationResult> invoke(api::Invocation& inv, api::Invoker& invoker);
   void observe(const api::Invocation& inv, const api::InvocationResult& result, double seconds);
 
   Options options_;

@@ -61,6 +61,8 @@ boost::asio::awaitable<api::HttpResponseData> HttpTrigger::handle(api::HttpReque
   bool output_failed = false;
   auto complete = [&](api::Invocation& inv,
                       api::InvocationResult& r) -> boost::asio::awaitable<void> {
+    // Most HTTP functions return no outputs: skip commit_outputs's coroutine frame for them.
+    if (r.outputs.empty()) co_return;
     output_failed = co_await commit_outputs(effects_, inv, r, outputs_, log_);
   };
   auto result = co_await dispatcher_.dispatch(inv, complete);

@@ -28,17 +28,66 @@ constexpr auto kMaxBackoff = std::chrono::seconds(10);
 constexpr const char* kHostVersion = "4.0.0-nimbus";
 constexpr const char* kUserAgent = "Azure-Functions-Host/4.0.0-nimbus";
 
-// Beast's header container cannot hold a field value over ~64 KiB and throws from inside the
-// parser (out of io_context::run) when asked to: the header section is bounded well below
-// that, so an oversized header is a parse error (header_limit) instead.
+// The answer's header section is bounded, so a handler cannot make the host hold an endless
+// head: over the bound is a parse error (header_limit). (When Beast's field container held the
+// fields, this also kept every value below the ~64 KiB it throws on; AnswerParser has no such
+// limit, the bound stays.)
 constexpr size_t kMaxAnswerHeader = 32 * 1024;
 // Chunked trailers are not covered by the header limit; the read buffer bounds them (Beast
-// needs the whole trailer section in the buffer), again below 64 KiB.
+// needs the whole trailer section in the buffer).
 constexpr size_t kMaxReadBuffer = 48 * 1024;
 // Interim answers (100 Continue, 103 Early Hints) skipped before the real one.
 constexpr int kMaxInterim = 8;
 
-using AnswerParser = bhttp::response_parser<bhttp::string_body>;
+// The handler's answer: status, body and, only when the request is forwarded, its fields, in
+// the order sent (trailers of a chunked answer included, as Beast's field list held them).
+// Beast's response_parser keeps every field in a container that allocates per field, and the
+// default mode reads none of them (keep-alive and framing are the base parser's), so this
+// parser stores them only when asked: measured, see bench/README.md (branch spineperf).
+class AnswerParser : public bhttp::basic_parser<false> {
+ public:
+  explicit AnswerParser(bool keep_fields) : keep_fields_(keep_fields) {}
+  unsigned status = 0;
+  std::string body;
+  std::string connection;  // the first Connection field (forwarding drops what it names)
+  api::Headers fields;     // only with keep_fields
+
+ private:
+  bool keep_fields_;
+  bool seen_connection_ = false;
+  void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int,
+                       beast::error_code& ec) override {
+    ec = bhttp::error::bad_method;  // never called for a response parser
+  }
+  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
+    status = static_cast<unsigned>(code);
+  }
+  void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
+                     beast::error_code&) override {
+    if (!keep_fields_) return;
+    if (name == bhttp::field::connection && !seen_connection_) {
+      seen_connection_ = true;
+      connection.assign(value.data(), value.size());
+    }
+    fields.emplace_back(std::string(name_string.data(), name_string.size()),
+                        std::string(value.data(), value.size()));
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length, beast::error_code&) override {
+    // The base parser has already refused a length over body_limit.
+    if (length) body.reserve(static_cast<size_t>(*length));
+  }
+  size_t on_body_impl(beast::string_view s, beast::error_code&) override {
+    body.append(s.data(), s.size());
+    return s.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  size_t on_chunk_body_impl(std::uint64_t, beast::string_view s, beast::error_code&) override {
+    body.append(s.data(), s.size());
+    return s.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+};
 
 uint16_t free_port() {
   asio::io_context io;
@@ -52,16 +101,17 @@ uint16_t free_port() {
 template <class Stream>
 awaitable<boost::system::error_code> read_answer(Stream& s, beast::flat_buffer& buf,
                                                  std::optional<AnswerParser>& parser,
-                                                 uint64_t body_limit, bool head) {
+                                                 uint64_t body_limit, bool head,
+                                                 bool keep_fields) {
   boost::system::error_code ec;
   for (int interim = 0;; ++interim) {
-    parser.emplace();
+    parser.emplace(keep_fields);
     parser->body_limit(body_limit);
     parser->header_limit(kMaxAnswerHeader);
     if (head) parser->skip(true);
     co_await bhttp::async_read(s, buf, *parser, asio::redirect_error(use_awaitable, ec));
     if (ec) co_return ec;
-    unsigned status = parser->get().result_int();
+    unsigned status = parser->status;
     if (status >= 200 || status == 101) co_return ec;  // 101: the caller refuses it
     if (interim == kMaxInterim) co_return bhttp::error::bad_status;
   }
@@ -115,6 +165,10 @@ struct CustomHandlerPool::Conn {
   explicit Conn(asio::io_context& io) : sock(io) {}
   tcp::socket sock;
   beast::flat_buffer buf{kMaxReadBuffer};
+  // The answer being read. Kept here, not in invoke()'s coroutine frame, which is allocated
+  // per invocation: the frame shrank from 1,424 to 1,232 bytes (still above the 1,032 bytes
+  // glibc serves from its per-thread cache; see bench/README.md, branch spineperf).
+  std::optional<AnswerParser> parser;
   Clock::time_point deadline;
   bool timed_out = false;
   size_t busy_index = 0;  // its place in CustomHandlerPool::busy_ while in use
@@ -235,7 +289,7 @@ awaitable<std::shared_ptr<CustomHandlerPool::Process>> CustomHandlerPool::launch
       co_await bhttp::async_write(s, req, asio::redirect_error(use_awaitable, ec));
       beast::flat_buffer buf(kMaxReadBuffer);
       std::optional<AnswerParser> res;
-      if (!ec) ec = co_await read_answer(s, buf, res, opt_.max_body, false);
+      if (!ec) ec = co_await read_answer(s, buf, res, opt_.max_body, false, false);
       if (!ec) {
         procs_[static_cast<size_t>(slot)] = p;
         log_.log(LogLevel::debug, "Host.Workers", "custom handler ready", {{"worker", p->name()}});
@@ -372,18 +426,41 @@ std::shared_ptr<CustomHandlerPool::Process> CustomHandlerPool::pick() {
   return nullptr;
 }
 
-awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv) {
-  api::InvocationResult result;
-  const auto& fn = *inv.function;
-  auto p = pick();
+// The rare waits of invoke() are coroutines of their own, so their timers are not part of
+// the frame every invocation allocates.
+awaitable<std::shared_ptr<CustomHandlerPool::Process>> CustomHandlerPool::wait_for_process(
+    Clock::time_point deadline) {
   // While every process is restarting, wait for one (bounded by the deadline).
+  std::shared_ptr<Process> p;
   asio::steady_timer wait(io_);
-  while (!p && Clock::now() < inv.deadline) {
+  while (!p && Clock::now() < deadline) {
     wait.expires_after(std::chrono::milliseconds(20));
     boost::system::error_code ec;
     co_await wait.async_wait(asio::redirect_error(use_awaitable, ec));
     p = pick();
   }
+  co_return p;
+}
+
+awaitable<bool> CustomHandlerPool::died(std::shared_ptr<Process> p) {
+  // The socket closes a moment before the exiting process turns into a zombie: give it up to
+  // 100 ms to tell a crash from a handler that merely dropped the connection.
+  bool dead = !p->alive || process_exited(p->pid);
+  asio::steady_timer grace(io_);
+  for (int i = 0; i < 5 && !dead; ++i) {
+    grace.expires_after(std::chrono::milliseconds(20));
+    boost::system::error_code ignored;
+    co_await grace.async_wait(asio::redirect_error(use_awaitable, ignored));
+    dead = !p->alive || process_exited(p->pid);
+  }
+  co_return dead;
+}
+
+awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv) {
+  api::InvocationResult result;
+  const auto& fn = *inv.function;
+  auto p = pick();
+  if (!p) p = co_await wait_for_process(inv.deadline);
   if (!p) {
     result.outcome = api::Outcome::unavailable;
     result.error = "no custom handler process is running; see the restart errors above";
@@ -488,52 +565,43 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
         co_await asio::async_write(s->sock, request, asio::redirect_error(use_awaitable, ec));
     if (ec && reused && written == 0 && attempt == 0 && !timed_out(ec)) continue;
     auto& buf = s->buf;
-    std::optional<AnswerParser> parser;
-    if (!ec) ec = co_await read_answer(s->sock, buf, parser, body_limit, head_request);
+    auto& parser = s->parser;
+    if (!ec) ec = co_await read_answer(s->sock, buf, parser, body_limit, head_request, forward);
     if (timed_out(ec)) {
       fail(api::Outcome::timed_out, "handler did not answer before the function timeout", "");
       co_return result;
     }
     if (ec) {
-      // The socket closes a moment before the exiting process turns into a zombie: give it
-      // up to 100 ms to tell a crash from a handler that merely dropped the connection.
-      bool dead = !p->alive || process_exited(p->pid);
-      for (int i = 0; i < 5 && !dead; ++i) {
-        asio::steady_timer grace(io_, std::chrono::milliseconds(20));
-        boost::system::error_code ignored;
-        co_await grace.async_wait(asio::redirect_error(use_awaitable, ignored));
-        dead = !p->alive || process_exited(p->pid);
-      }
-      if (dead)
+      if (co_await died(p))
         fail(api::Outcome::worker_crashed, "handler process died during the invocation", "");
       else
         fail(api::Outcome::bad_response, read_failure(ec, body_limit), ec.message());
       co_return result;
     }
-    auto res = parser->release();
-    if (res.result_int() == 101) {
+    auto& res = *parser;
+    if (res.status == 101) {
       fail(api::Outcome::bad_response, "handler answer is not valid HTTP",
            "101 Switching Protocols to a request that asked for no upgrade");
       co_return result;
     }
     // Reuse only a connection whose answer was read completely and cleanly: keep-alive, and
     // nothing after it (extra bytes would become the next caller's answer).
-    if (res.keep_alive() && !parser->need_eof() && buf.size() == 0 && p->alive && !s->timed_out)
+    if (res.keep_alive() && !res.need_eof() && buf.size() == 0 && p->alive && !s->timed_out)
       p->idle.push_back(std::move(s));
     if (forward) {
       result.outcome = api::Outcome::succeeded;
-      result.response.status = static_cast<int>(res.result_int());
-      std::string connection(res[bhttp::field::connection]);
-      for (const auto& h : res)
-        if (forwardable(h.name_string(), connection))
-          result.response.headers.emplace_back(std::string(h.name_string()), std::string(h.value()));
-      result.response.body = std::move(res.body());
+      result.response.status = static_cast<int>(res.status);
+      for (auto& [name, value] : res.fields)
+        if (forwardable(name, res.connection))
+          result.response.headers.emplace_back(std::move(name), std::move(value));
+      result.response.body = std::move(res.body);
     } else {
       std::string detail;
-      map_invocation_response(fn, static_cast<int>(res.result_int()), res.body(), result, detail);
+      map_invocation_response(fn, static_cast<int>(res.status), res.body, result, detail);
       if (!detail.empty())
         log_.warn("Function." + fn.name, detail, {{"invocationId", inv.id}, {"worker", p->name()}});
     }
+    parser.reset();  // an idle connection holds no answer (it may be large)
     failures_[static_cast<size_t>(p->slot)] = 0;
     co_return result;
   }

@@ -52,6 +52,9 @@ class CustomHandlerPool final : public api::Invoker {
   boost::asio::awaitable<void> restart(int slot);
   boost::asio::awaitable<void> retire_when_idle(std::shared_ptr<Process> p);
   std::shared_ptr<Process> pick();
+  boost::asio::awaitable<std::shared_ptr<Process>> wait_for_process(
+      std::chrono::steady_clock::time_point deadline);
+  boost::asio::awaitable<bool> died(std::shared_ptr<Process> p);
 
   boost::asio::io_context& io_;
   Options opt_;
