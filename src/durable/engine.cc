@@ -413,6 +413,14 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
   std::string terminate_reason;
   std::vector<std::string> control_history;
   for (auto& item : ep.inbox) {
+    // An activity result held in memory (a negative key: Slot::pending) was made by this
+    // host for this execution (a continue-as-new flushes the old execution's, see
+    // build_and_commit): nothing to look up in it, so no parse per activity.
+    if (item.seq < 0 && !api::is_terminal(inst.status)) {
+      deliver_seqs.push_back(item.seq);
+      fresh.push_back(std::move(item.event));
+      continue;
+    }
     boost::system::error_code ec;
     auto v = json::parse(item.event, ec);
     if (ec || !v.is_object()) {
@@ -704,6 +712,13 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     s->instance.failure = std::move(failure);
     if (new_input) s->instance.input = *new_input;
     if (reset) {
+      // Results still held for the old execution leave memory the way a dropped cache sends
+      // them (committed into the inbox, where the next episode drops them as stale): every
+      // held result belongs to the cached execution, which lets the episode skip parsing it.
+      for (auto it = s->pending.begin(); it != s->pending.end() && it->first < 0;) {
+        asio::co_spawn(io_, flush_result(-it->first, id, std::move(it->second)), asio::detached);
+        it = s->pending.erase(it);
+      }
       s->history = std::move(appended);
       s->execution_id = new_exec;
       s->instance.execution_id = new_exec;

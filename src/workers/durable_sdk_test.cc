@@ -6,6 +6,10 @@
 
 #include <regex>
 
+#include <boost/json/serialize.hpp>
+
+#include "api/durable_events.h"
+
 namespace {
 
 namespace df = nimbus::durable;
@@ -908,6 +912,33 @@ TEST(DurableSdk, CheckStatusResponse) {
                         "\",\"suspendPostUri\":\"" + base +
                         "/suspend?reason={text}\",\"resumePostUri\":\"" + base +
                         "/resume?reason={text}\"}");
+}
+
+// The host writes history events as text directly (to_json); it must be exactly the text of
+// the JSON object form, escapes included, or stored histories would differ by path.
+TEST(DurableEvents, ToJsonIsTheSerializedObjectForm) {
+  namespace de = nimbus::api::durable_events;
+  std::vector<HistoryEvent> events;
+  auto done = ev(EventKind::task_completed);
+  done.timestamp_ms = kT0;
+  done.task_scheduled_id = 3;
+  done.execution_id = "0123456789abcdef0123456789abcdef";
+  done.result = "9";
+  events.push_back(done);
+  auto odd = ev(EventKind::event_raised);
+  odd.event_id = 12;
+  odd.name = "quote\" back\\slash \n\t\x01 del\x7f";
+  odd.input = std::string("utf8 \xc3\xa9 and a raw \xff byte and nul ") + std::string(1, '\0');
+  odd.instance_id = "/id?";
+  events.push_back(odd);
+  auto fin = ev(EventKind::execution_completed);
+  fin.status = df::OrchestrationStatus::failed;
+  fin.failure = {"std::runtime_error", "bad \"thing\""};
+  fin.fire_at_ms = -5;
+  events.push_back(fin);
+  events.push_back(ev(EventKind::orchestrator_started));
+  for (const auto& e : events)
+    EXPECT_EQ(de::to_json(e), boost::json::serialize(de::to_object(e)));
 }
 
 }  // namespace

@@ -52,7 +52,8 @@ struct NativeWorkerPool::Worker {
   std::string outbuf;  // frames waiting for the writer
   bool writing = false;
   std::shared_ptr<OutputCapture> output;  // its stdout/stderr, logged as Worker.Output
-  std::string name() const { return "native-" + std::to_string(slot) + "/pid " + std::to_string(pid); }
+  std::string label;  // "native-<slot>/pid <pid>", made once: every result carries it
+  const std::string& name() const { return label; }
 };
 
 struct NativeWorkerPool::Waiter {
@@ -114,6 +115,7 @@ awaitable<std::shared_ptr<NativeWorkerPool::Worker>> NativeWorkerPool::launch(
   auto w = std::make_shared<Worker>(io_);
   w->slot = slot;
   w->pid = pid;
+  w->label = "native-" + std::to_string(slot) + "/pid " + std::to_string(pid);
   w->sock.assign(asio::local::stream_protocol(), fds[0]);
   w->output = OutputCapture::start(io_, log_, w->name(), pipes);
   metrics_.worker_started("native");

@@ -290,11 +290,19 @@ std::variant<api::WriteReceipt, QueueError> apply(SqliteDb& db, const api::Activ
 }
 
 std::optional<QueueError> apply(SqliteDb& db, const api::EpisodeAck& a) {
-  auto inst = find_instance(db, a.instance_id);
-  if (!inst || inst->execution_id != a.execution_id)
-    return err(QueueErrc::pop_receipt_mismatch,
-               "orchestration instance '" + a.instance_id + "' execution '" + a.execution_id +
-                   "' is gone (purged, restarted or replaced); the episode is dropped");
+  // Only what the checks and the history numbering need: an episode commits once per step,
+  // and the row's input and output may be large.
+  int64_t next = 0;
+  {
+    auto st = db.q("SELECT execution_id,history_events FROM durable_instances WHERE id=?1");
+    st.bind(1, a.instance_id);
+    bool found = st.step();
+    if (!found || st.text_view(0) != a.execution_id)
+      return err(QueueErrc::pop_receipt_mismatch,
+                 "orchestration instance '" + a.instance_id + "' execution '" + a.execution_id +
+                     "' is gone (purged, restarted or replaced); the episode is dropped");
+    next = st.i64(1);
+  }
   for (int64_t seq : a.consumed) {
     auto st = db.q("DELETE FROM durable_inbox WHERE seq=?1 AND instance=?2");
     st.bind(1, seq).bind(2, a.instance_id);
@@ -313,7 +321,6 @@ std::optional<QueueError> apply(SqliteDb& db, const api::EpisodeAck& a) {
                  "activity work item " + std::to_string(seq) + " of orchestration instance '" +
                      a.instance_id + "' was already completed; the episode is dropped");
   }
-  int64_t next = inst->history_events;
   if (a.reset_history) {
     auto st = db.q("DELETE FROM durable_history WHERE instance=?1");
     st.bind(1, a.instance_id);
@@ -326,14 +333,16 @@ std::optional<QueueError> apply(SqliteDb& db, const api::EpisodeAck& a) {
     st.step();
   }
   const bool terminal = api::is_terminal(a.status);
+  // Execution id and input change only with continue-as-new: unbound (NULL) keeps them.
   auto st = db.q(
-      "UPDATE durable_instances SET status=?2, execution_id=?3, input=?4, output=?5, "
-      "custom_status=?6, failure=?7, updated=?8, completed=?9, history_events=?10 WHERE id=?1");
-  st.bind(1, a.instance_id).bind(2, static_cast<int64_t>(a.status))
-      .bind(3, a.new_execution_id.empty() ? inst->execution_id : a.new_execution_id)
-      .bind(4, a.input ? *a.input : inst->input).bind(5, a.output).bind(6, a.custom_status)
-      .bind(7, a.failure).bind(8, db.now).bind(9, terminal ? db.now : int64_t{0})
-      .bind(10, next);
+      "UPDATE durable_instances SET status=?2, execution_id=COALESCE(?3,execution_id), "
+      "input=COALESCE(?4,input), output=?5, custom_status=?6, failure=?7, updated=?8, "
+      "completed=?9, history_events=?10 WHERE id=?1");
+  st.bind(1, a.instance_id).bind(2, static_cast<int64_t>(a.status));
+  if (!a.new_execution_id.empty()) st.bind(3, a.new_execution_id);
+  if (a.input) st.bind(4, *a.input);
+  st.bind(5, a.output).bind(6, a.custom_status).bind(7, a.failure).bind(8, db.now)
+      .bind(9, terminal ? db.now : int64_t{0}).bind(10, next);
   st.step();
   return std::nullopt;
 }

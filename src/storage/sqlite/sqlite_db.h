@@ -86,6 +86,12 @@ struct SqliteDb {
       db_.fail("step");
     }
     int64_t i64(int col) { return sqlite3_column_int64(s_, col); }
+    // Valid until the next step or the end of the Query.
+    std::string_view text_view(int col) {
+      auto p = static_cast<const char*>(sqlite3_column_blob(s_, col));
+      int n = sqlite3_column_bytes(s_, col);
+      return p ? std::string_view(p, static_cast<size_t>(n)) : std::string_view();
+    }
     std::string text(int col) {
       auto p = static_cast<const char*>(sqlite3_column_blob(s_, col));
       int n = sqlite3_column_bytes(s_, col);
