@@ -837,8 +837,8 @@ class Host {
   struct SpecChange {
     std::shared_ptr<config::AppSpec> app;
     std::vector<std::string> added, removed, changed;
-    std::vector<std::string> start_listening;            // queue functions of `app`, by name
-    std::vector<const api::FunctionSpec*> stop_listening;  // of the running app
+    std::vector<std::string> start_listening;  // queue functions of `app`, by name
+    std::vector<std::string> stop_listening;   // the running versions of these functions
     std::vector<std::string> restart_needed;             // "<what>: <why>", the old one kept
     bool settings_changed = false;                       // local.settings.json Values
   };
@@ -970,7 +970,7 @@ class Host {
         continue;
       }
       (!was ? plan.added : !now ? plan.removed : plan.changed).push_back(name);
-      if (running(was) && was->queue()) plan.stop_listening.push_back(was);
+      if (running(was) && was->queue()) plan.stop_listening.push_back(name);
       if (running(now) && now->queue()) plan.start_listening.push_back(name);
     }
   }
@@ -982,16 +982,23 @@ class Host {
     std::shared_ptr<const config::AppSpec> next = plan.app;
     co_await create_containers(*next);
     bind_invokers(*next);
+    auto find = [&](const std::string& name) -> const api::FunctionSpec* {
+      for (const auto& fn : next->functions)
+        if (fn.name == name) return &fn;
+      return nullptr;
+    };
     if (queue_trigger_)
-      for (const auto& name : plan.start_listening)
-        for (const auto& fn : next->functions)
-          if (fn.name == name) queue_trigger_->start_function(fn, next);
+      for (const auto& name : plan.start_listening) queue_trigger_->start_function(*find(name), next);
     serving_ = make_serving(next);
     app_ = next;
     admin_->set_app(next);
     log_.set_level(next->log_level);
+    // By name: an unchanged function's listener runs the copy of an earlier version.
     if (queue_trigger_)
-      for (const auto* fn : plan.stop_listening) queue_trigger_->stop_function(*fn);
+      for (const auto& name : plan.stop_listening) {
+        bool restarted = std::count(plan.start_listening.begin(), plan.start_listening.end(), name);
+        queue_trigger_->stop_function(name, restarted ? find(name) : nullptr);
+      }
     for (const auto& fn : next->functions)
       for (const auto* list : {&plan.added, &plan.changed})
         if (std::find(list->begin(), list->end(), fn.name) != list->end()) log_function_ready(fn);

@@ -122,13 +122,13 @@ void QueueTrigger::start_function(const api::FunctionSpec& fn, std::shared_ptr<c
                  log_if_thrown(log_, "Host.Triggers.Queue", "listener for " + fn.name + " stopped"));
 }
 
-void QueueTrigger::stop_function(const api::FunctionSpec& fn) {
+void QueueTrigger::stop_function(const std::string& name, const api::FunctionSpec* except) {
   for (auto& l : listeners_)
-    if (l->fn == &fn && !l->stopped) {
+    if (l->fn->name == name && l->fn != except && !l->stopped) {
       l->stopped = true;
       l->loop->stop();
       log_.info("Host.Triggers.Queue", "stopped listening",
-                {{"function", fn.name}, {"queue", l->queue.name}, {"inFlight", l->in_flight}});
+                {{"function", name}, {"queue", l->queue.name}, {"inFlight", l->in_flight}});
     }
 }
 

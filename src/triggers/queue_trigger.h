@@ -51,10 +51,11 @@ class QueueTrigger {
   void start();
   // `nimbus start --watch` applying a new app: a listener for `fn` (an enabled queueTrigger
   // function of that app, which `keep` holds alive as long as the listener or a message it
-  // runs needs it); and stopping the listener of `fn`: it fetches no more, while the messages
-  // it is running finish (or, failing, are released for redelivery as always).
+  // runs needs it); and stopping the listeners of the function `name` (but the one running
+  // `except`, its new version): they fetch no more, while the messages they are running
+  // finish (or, failing, are released for redelivery as always).
   void start_function(const api::FunctionSpec& fn, std::shared_ptr<const void> keep);
-  void stop_function(const api::FunctionSpec& fn);
+  void stop_function(const std::string& name, const api::FunctionSpec* except = nullptr);
   // The output options of every function it runs (the host adds its orchestrators, so a
   // queue-triggered ctx.start_new commits with the message's completion).
   void set_output_options(bindings::OutputOptions o) { outputs_ = std::move(o); }

@@ -113,7 +113,7 @@ describe("nimbus start --watch", () => {
     }
   });
 
-  test("function.json added, changed and removed apply live with no failed request", async () => {
+  test("function.json added, changed, removed and a setting changed apply live with no failed request", async () => {
     const app = copyApp("examples/hello-node");
     // The handler already knows "greet" (its code is not what this test changes); "hello"
     // takes 100 ms, so invocations are in flight on the old version of the app at each swap.
@@ -121,7 +121,8 @@ describe("nimbus start --watch", () => {
     const code = fs.readFileSync(handler, "utf8")
       .replace("const functions = {", `const functions = {
   greet(invocation) {
-    return { Outputs: { res: { statusCode: 200, body: "greet " + invocation.Data.req.Params.name } }, Logs: [], ReturnValue: null };
+    const word = process.env.GREETING || "greet";
+    return { Outputs: { res: { statusCode: 200, body: word + " " + invocation.Data.req.Params.name } }, Logs: [], ReturnValue: null };
   },`)
       .replace("const result = fn(JSON.parse(body));",
         "if (name === \"hello\") await new Promise((r) => setTimeout(r, 100));\n    const result = fn(JSON.parse(body));");
@@ -151,6 +152,14 @@ describe("nimbus start --watch", () => {
       await waitFor(async () => (await status("/api/salute/b")) === 200,
         { timeoutMs: 15000, what: "the changed route" });
       assert.equal(await status("/api/greet/a"), 404);
+      // Nothing so far restarted the handler: the swaps were of the app's version.
+      assert.doesNotMatch(host.logs, /restarted the custom handler processes/);
+      // A setting: the handler's processes restart with it (new ones first).
+      fs.writeFileSync(path.join(app, "local.settings.json"),
+        JSON.stringify({ IsEncrypted: false, Values: { GREETING: "hey" } }));
+      await waitFor(async () => (await request(host.port, "GET", "/api/salute/c")).body === "hey c",
+        { timeoutMs: 20000, what: "the changed setting in the handler" });
+      await waitForLog(host, /reloaded: local\.settings\.json changed; applied settings; restarted the custom handler processes/);
       // Removed.
       fs.rmSync(path.dirname(fnFile), { recursive: true });
       await waitFor(async () => (await status("/api/salute/b")) === 404,
@@ -160,8 +169,6 @@ describe("nimbus start --watch", () => {
       await waitFor(() => traffic.ok >= okAtEnd + 4, { what: "requests after the changes" });
       const done = await traffic.stop();
       assert.deepEqual(done.failures, [], "no request on the unchanged route may fail");
-      // Nothing restarted the handler: the swaps were of the app's version, not its processes.
-      assert.doesNotMatch(host.logs, /restarted the custom handler processes/);
     } finally {
       await stopNimbus(host);
     }
