@@ -35,6 +35,7 @@ struct RetryPolicy {
   std::chrono::milliseconds minimum{0}, maximum{0};  // exponentialBackoff
   // Delay before attempt `attempt + 1` after `attempt` failures (attempt >= 1).
   std::chrono::milliseconds delay_after(int attempt) const;
+  bool operator==(const RetryPolicy&) const = default;
 };
 
 // --- triggers ---
@@ -43,10 +44,12 @@ struct HttpTriggerSpec {
   AuthLevel auth = AuthLevel::function;  // Azure's default when authLevel is absent
   std::vector<std::string> methods;      // upper-case; empty = every method
   std::string route;                     // template without the route prefix
+  bool operator==(const HttpTriggerSpec&) const = default;
 };
 
 struct QueueTriggerSpec {
   std::string queue;  // the queue it listens on (app settings resolved)
+  bool operator==(const QueueTriggerSpec&) const = default;
 };
 
 // A container's change feed (function.json "cosmosDBTrigger"): batches of changed documents
@@ -66,14 +69,19 @@ struct DocumentTriggerSpec {
   int max_items_per_invocation = 100;     // maxItemsPerInvocation (Azure's target: 100)
   // feedPollDelay: accepted and used only as the safety-net poll; writes are pushed.
   std::chrono::milliseconds feed_poll_delay{5000};
+  bool operator==(const DocumentTriggerSpec&) const = default;
 };
 
 // A durable orchestrator (function.json "orchestrationTrigger"; native SDK
 // app.orchestrator): run by the durable engine one episode at a time per instance.
-struct OrchestrationTriggerSpec {};
+struct OrchestrationTriggerSpec {
+  bool operator==(const OrchestrationTriggerSpec&) const = default;
+};
 // A durable activity ("activityTrigger"; app.activity): run for each work item an
 // orchestration schedules, its JSON input in, its JSON result out.
-struct ActivityTriggerSpec {};
+struct ActivityTriggerSpec {
+  bool operator==(const ActivityTriggerSpec&) const = default;
+};
 
 // function.json "timerTrigger" (native SDK app.timer): fires at each occurrence of its
 // schedule, UTC, one run at a time. `schedule` is parsed at load (settings resolved), so a
@@ -85,6 +93,7 @@ struct TimerTriggerSpec {
   // while the host was down runs once at start, past due. Azure's default: on when the
   // schedule's period is at least a minute.
   bool use_monitor = true;
+  bool operator==(const TimerTriggerSpec&) const = default;
 };
 
 using TriggerSpec = std::variant<HttpTriggerSpec, QueueTriggerSpec, DocumentTriggerSpec,
@@ -97,13 +106,16 @@ const char* trigger_kind_name(TriggerKind kind);
 // --- output bindings ---
 
 // The HTTP response of an HTTP-triggered function ("res" or "$return").
-struct HttpOutputSpec {};
+struct HttpOutputSpec {
+  bool operator==(const HttpOutputSpec&) const = default;
+};
 
 // Messages written to `queue` when the invocation succeeds. `queue` may hold binding
 // expressions ("{id}", "{Query.kind}", "{rand-guid}") resolved per invocation from its
 // trigger data (api/binding_data.h); the resolved name is validated at write time.
 struct QueueOutputSpec {
   std::string queue;
+  bool operator==(const QueueOutputSpec&) const = default;
 };
 
 // Documents upserted into a container of the built-in document store (function.json type
@@ -115,6 +127,7 @@ struct DocumentOutputSpec {
   // `partition_key_path` (the binding's partitionKey, e.g. "/author"), when they are missing.
   bool create_if_not_exists = false;
   std::string partition_key_path;
+  bool operator==(const DocumentOutputSpec&) const = default;
 };
 
 using OutputSpec = std::variant<HttpOutputSpec, QueueOutputSpec, DocumentOutputSpec>;
@@ -122,6 +135,7 @@ using OutputSpec = std::variant<HttpOutputSpec, QueueOutputSpec, DocumentOutputS
 struct OutputBinding {
   std::string name;  // binding name, or "$return"
   OutputSpec spec;
+  bool operator==(const OutputBinding&) const = default;
 };
 
 // --- input bindings ---
@@ -136,6 +150,7 @@ struct DocumentInputSpec {
   std::string id;
   std::string partition_key;
   std::string sql_query;
+  bool operator==(const DocumentInputSpec&) const = default;
 };
 
 // function.json "durableClient" (direction "in"): a custom handler receives the management
@@ -143,6 +158,7 @@ struct DocumentInputSpec {
 // over HTTP.
 struct DurableClientInputSpec {
   std::string task_hub;  // taskHub, echoed in the payload
+  bool operator==(const DurableClientInputSpec&) const = default;
 };
 
 // function.json "moderation" (direction "in"): the host moderates `text` (a binding template,
@@ -152,6 +168,7 @@ struct DurableClientInputSpec {
 // healthy}), for status endpoints.
 struct ModerationInputSpec {
   std::optional<std::string> text;
+  bool operator==(const ModerationInputSpec&) const = default;
 };
 
 using InputSpec = std::variant<DocumentInputSpec, DurableClientInputSpec, ModerationInputSpec>;
@@ -159,6 +176,7 @@ using InputSpec = std::variant<DocumentInputSpec, DurableClientInputSpec, Modera
 struct InputBinding {
   std::string name;
   InputSpec spec;
+  bool operator==(const InputBinding&) const = default;
 };
 
 // A binding object as written in function.json, kept for protocol fields Nimbus passes on.
@@ -167,8 +185,11 @@ struct Binding {
   std::string direction;  // "in", "out", "inout"
   std::string name;
   boost::json::object raw;
+  bool operator==(const Binding&) const = default;
 };
 
+// Specs compare by value (operator==): `nimbus start --watch` restarts only what a reload
+// changed.
 struct FunctionSpec {
   std::string name;
   Runtime runtime = Runtime::custom_handler;
@@ -208,6 +229,7 @@ struct FunctionSpec {
       if (!std::holds_alternative<HttpOutputSpec>(o.spec)) return true;
     return false;
   }
+  bool operator==(const FunctionSpec&) const = default;
 };
 
 }  // namespace nimbus::api

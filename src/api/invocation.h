@@ -4,6 +4,7 @@
 // Invoker (native worker, in-process, custom handler) runs it. Plain data, no locking.
 #include <chrono>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <variant>
@@ -26,6 +27,9 @@ struct HttpRequestData {
   // The function the router matched when the request was admitted on its headers (before
   // its body was read); null until then.
   const FunctionSpec* function = nullptr;
+  // Keeps *function alive while the request runs: the version of the app that admitted it
+  // (`nimbus start --watch` may replace the running app meanwhile). Null when not needed.
+  std::shared_ptr<const void> function_owner;
   Headers headers;
   std::string body;
   // Set by the HTTP server from the connection, never from what the client sent: whether it

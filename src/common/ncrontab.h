@@ -41,6 +41,7 @@ class TimerSchedule {
   bool is_interval() const { return interval_.count() > 0; }
   std::chrono::milliseconds interval() const { return interval_; }
   const std::string& text() const { return text_; }
+  bool operator==(const TimerSchedule&) const = default;
 
  private:
   std::string text_;

@@ -24,6 +24,7 @@ struct QueueTriggerOptions {
   // How long a dequeued message stays hidden; renewed at half-time while the function runs.
   // After a host crash, its messages reappear once the lease ends.
   std::chrono::milliseconds lease{30000};
+  bool operator==(const QueueTriggerOptions&) const = default;
 };
 
 // Durable orchestrations: host.json extensions.durableTask and nimbus.durable.
@@ -40,6 +41,7 @@ struct DurableOptions {
   // nimbus.durable.maxHistoryBytes: an execution whose history grows past this fails with an
   // error that names continue-as-new (a warning is logged once at a quarter of it).
   int64_t max_history_bytes = 64ll << 20;
+  bool operator==(const DurableOptions&) const = default;
 };
 
 // The built-in Azure-Queue-compatible service (host.json nimbus.queueService).
@@ -49,6 +51,7 @@ struct QueueServiceSpec {
   // More storage accounts besides devstoreaccount1, in Azurite's AZURITE_ACCOUNTS form
   // "name:base64key[:base64key2];name2:key"; "%Setting%" reads it from an app setting.
   std::string accounts;
+  bool operator==(const QueueServiceSpec&) const = default;
 };
 
 // The built-in Cosmos DB NoSQL endpoint over the document store (host.json
@@ -61,6 +64,7 @@ struct DocumentServiceSpec {
   // certificate generated in <data>/tls/.
   std::string certificate;
   std::string certificate_key;
+  bool operator==(const DocumentServiceSpec&) const = default;
 };
 
 // host.json nimbus.moderation: where fail-open verdicts are meant to be re-reviewed. The host
@@ -74,6 +78,7 @@ struct ModerationOptions {
   int max_attempts = 0;                                // maxAttempts
   int breaker_failures = 0;                            // breakerFailureThreshold
   std::chrono::milliseconds breaker_open_for{0};       // breakerOpenFor (TimeSpan)
+  bool operator==(const ModerationOptions&) const = default;
 };
 
 struct CustomHandlerSpec {
@@ -83,6 +88,7 @@ struct CustomHandlerSpec {
   bool forwarding = false;        // enableForwardingHttpRequest
   int process_count = 1;          // Nimbus extension: a pool instead of exactly one process
   std::chrono::milliseconds startup_timeout{30000};
+  bool operator==(const CustomHandlerSpec&) const = default;
 };
 
 struct NativeSpec {
@@ -93,6 +99,7 @@ struct NativeSpec {
   // they run on another worker.
   int pipeline_depth = 16;
   bool in_process = false;  // opt-in: run user code inside the host for maximum speed
+  bool operator==(const NativeSpec&) const = default;
 };
 
 struct AppSpec {

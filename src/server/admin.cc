@@ -101,7 +101,7 @@ awaitable<api::HttpResponseData> AdminRoutes::metrics() {
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
     std::vector<std::string> queues;
-    for (const auto& fn : c_.app.functions) {
+    for (const auto& fn : c_.app->functions) {
       if (!fn.queue() || !seen.insert(fn.queue()->queue).second) continue;
       queues.push_back(fn.queue()->queue);
       queues.push_back(fn.queue()->queue + "-poison");
@@ -127,7 +127,7 @@ awaitable<api::HttpResponseData> AdminRoutes::metrics() {
     if (c_.store) {
       // A named QueueRef, not a braced temporary in the co_await: GCC 12 destroys such
       // temporaries twice (a double free that corrupted the heap here).
-      api::QueueRef ref{c_.queue_account, c_.app.moderation.rereview_queue};
+      api::QueueRef ref{c_.queue_account, c_.app->moderation.rereview_queue};
       auto props = co_await c_.store->get_queue_properties(ref);
       if (props) backlog = props.value().approximate_message_count;
     }
@@ -142,7 +142,7 @@ awaitable<api::HttpResponseData> AdminRoutes::metrics() {
 // items, on the store's writer thread). Only the bound containers, so a scrape stays cheap.
 awaitable<std::string> AdminRoutes::document_counts() {
   std::set<std::pair<std::string, std::string>> containers;
-  for (const auto& fn : c_.app.functions) {
+  for (const auto& fn : c_.app->functions) {
     if (fn.disabled) continue;
     if (const auto* t = fn.documents()) containers.insert({t->database, t->container});
     for (const auto& in : fn.inputs)
@@ -175,15 +175,15 @@ api::HttpResponseData AdminRoutes::ping() { return {200, {{"Cache-Control", "no-
 
 api::HttpResponseData AdminRoutes::status() {
   json::array errors;
-  for (const auto& e : c_.app.function_errors) errors.emplace_back(e);
+  for (const auto& e : c_.app->function_errors) errors.emplace_back(e);
   double uptime =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - c_.started).count();
-  json::object status{{"id", std::filesystem::path(c_.app.root).filename().string()},
+  json::object status{{"id", std::filesystem::path(c_.app->root).filename().string()},
                       {"state", "Running"},
                       {"version", kVersion},
                       {"versionDetails", std::string("Nimbus ") + kVersion},
                       {"processUptime", static_cast<int64_t>(uptime * 1000)},
-                      {"functions", c_.app.functions.size()},
+                      {"functions", c_.app->functions.size()},
                       {"errors", std::move(errors)}};
   return {200, {{"Content-Type", "application/json"}}, json::serialize(status)};
 }
@@ -192,7 +192,7 @@ api::HttpResponseData AdminRoutes::status() {
 api::HttpResponseData AdminRoutes::run_function(api::HttpRequestData& req) {
   std::string name = req.path.substr(std::string_view("/admin/functions/").size());
   const api::FunctionSpec* fn = nullptr;
-  for (const auto& f : c_.app.functions)
+  for (const auto& f : c_.app->functions)
     if (!f.disabled && boost::beast::iequals(f.name, name)) fn = &f;
   if (!fn) return http::json_error(404, "NotFound", "no enabled function named \"" + name + "\"");
   if (fn->http())
@@ -214,12 +214,12 @@ api::HttpResponseData AdminRoutes::run_function(api::HttpRequestData& req) {
   if (fn->documents()) {
     if (!c_.change_feed_trigger)
       return http::json_error(503, "Unavailable", "this host has no document store");
-    if (auto e = c_.change_feed_trigger->run_once(*fn, input->as_string()); !e.empty())
+    if (auto e = c_.change_feed_trigger->run_once(*fn, input->as_string(), c_.app); !e.empty())
       return http::json_error(400, "BadRequest", e);
     return {202, {}, ""};
   }
   if (!c_.queue_trigger) return http::json_error(503, "Unavailable", "this host has no queue store");
-  c_.queue_trigger->run_once(*fn, std::string(input->as_string()));
+  c_.queue_trigger->run_once(*fn, std::string(input->as_string()), c_.app);
   return {202, {}, ""};
 }
 

@@ -26,7 +26,7 @@ class ModerationInputs;  // server/moderation_inputs.h
 class AdminRoutes {
  public:
   struct Context {
-    const config::AppSpec& app;
+    std::shared_ptr<const config::AppSpec> app;  // the running app; --watch replaces it
     const security::KeyStore* keys;  // null: --no-auth
     observability::Metrics& metrics;
     queue::AsyncQueueStore* store;           // null: the host has no store
@@ -40,6 +40,8 @@ class AdminRoutes {
     const ModerationInputs* moderation = nullptr;  // null: no function moderates
   };
   explicit AdminRoutes(Context c) : c_(std::move(c)) {}
+  // `nimbus start --watch` applied a new version of the app.
+  void set_app(std::shared_ptr<const config::AppSpec> app) { c_.app = std::move(app); }
 
   // Whether this request is for the host rather than a function.
   static bool owns(std::string_view path) {

@@ -14,7 +14,7 @@ using namespace nimbus;
 namespace {
 
 struct AdminHost {
-  config::AppSpec app;
+  std::shared_ptr<config::AppSpec> app = std::make_shared<config::AppSpec>();
   security::KeyStore keys = security::KeyStore::from_keys("master-key-0123456789", {});
   observability::Metrics metrics;
   server::AdminRoutes admin{{app, &keys, metrics, nullptr, nullptr, nullptr, nullptr,
@@ -25,12 +25,12 @@ struct AdminHost {
       [this](api::HttpRequestData& req) { return admin.admit(req); }};
 
   AdminHost() {
-    app.root = "/apps/demo";
+    app->root = "/apps/demo";
     api::FunctionSpec fn;
     fn.name = "work";
     fn.trigger = api::QueueTriggerSpec{"jobs"};
-    app.functions.push_back(fn);
-    app.function_errors.push_back("broken/function.json: bindings: is required");
+    app->functions.push_back(fn);
+    app->function_errors.push_back("broken/function.json: bindings: is required");
   }
   int status(const std::string& method, const std::string& path, const std::string& key = "",
              const std::string& body = "") {

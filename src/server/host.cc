@@ -105,10 +105,29 @@ std::string setting(const config::AppSpec& app, std::string spec) {
   return spec;
 }
 
+// What serves function requests for one version of the app (`nimbus start --watch` makes a
+// new one for each applied change and swaps it in for new requests): the app, its router and
+// its HTTP trigger. A request runs on the version that admitted it, which it holds
+// (HttpRequestData::function_owner) until it is answered.
+struct Serving {
+  Serving(std::shared_ptr<const config::AppSpec> a, const security::KeyStore* keys,
+          runtime::Dispatcher& dispatcher, runtime::EffectsCommitter* effects,
+          bindings::OutputOptions outputs, Logger& log)
+      : app(std::move(a)),
+        router(app->route_prefix, app->functions),
+        http(router, keys, dispatcher, effects, std::move(outputs), &log) {}
+  Serving(const Serving&) = delete;
+
+  const std::shared_ptr<const config::AppSpec> app;
+  const http::Router router;
+  triggers::HttpTrigger http;
+};
+
 // The host, phase by phase. configure() runs before the I/O loop; start() runs on it, so
 // workers report their functions before the router exists and no request races the function
 // list. Once the app is complete it is frozen (app_): everything that serves requests reads
-// that one immutable snapshot. Threading: one I/O thread; nothing here takes a lock.
+// that one immutable snapshot, which --watch replaces with a new one (reload()).
+// Threading: one I/O thread; nothing here takes a lock.
 class Host {
  public:
   explicit Host(const StartOptions& options)
@@ -237,12 +256,13 @@ class Host {
     if (!co_await start_workers(error)) co_return fail(error);
     // Logged before --functions is checked: a name it refuses may be a function that failed.
     for (const auto& e : draft_.function_errors) log_.error("Host.Startup", e);
-    if (!select_functions(error)) co_return fail(error, 2);
+    if (!select_functions(draft_, error)) co_return fail(error, 2);
     app_ = std::make_shared<const config::AppSpec>(std::move(draft_));
+    boot_app_ = app_;
     if (!open_store(error)) co_return fail(error, 2);  // like every refusal on bad input
     if (!start_queue_service(error)) co_return fail(error);
     if (!start_document_service(error)) co_return fail(error);
-    co_await create_containers();
+    co_await create_containers(*app_);
     if (!start_moderation(error)) co_return fail(error, 2);
     bind_functions();
     if (!start_queue_trigger(error)) co_return fail(error);
@@ -306,28 +326,28 @@ class Host {
   // trigger, route or listing sees them (as Azure's host.json "functions" list, which Core
   // Tools' --functions sets); they are named once in the log. Runs after the workers because
   // a native library reports its functions only then.
-  bool select_functions(std::string& error) {
+  bool select_functions(config::AppSpec& app, std::string& error) {
     // --functions overrides host.json "functions" (as in Core Tools).
     const bool from_flag = !options_.functions.empty();
-    const auto& wanted = from_flag ? options_.functions : draft_.only_functions;
+    const auto& wanted = from_flag ? options_.functions : app.only_functions;
     const std::string source = from_flag ? "--functions" : "host.json: functions";
     if (wanted.empty()) return true;
     auto is = [](std::string_view a, std::string_view b) { return boost::beast::iequals(a, b); };
     std::string unknown, known, skipped;
     for (const auto& want : wanted) {
       bool found = false;
-      for (const auto& fn : draft_.functions) found = found || is(fn.name, want);
+      for (const auto& fn : app.functions) found = found || is(fn.name, want);
       if (!found) unknown += (unknown.empty() ? "" : ", ") + want;
     }
     if (!unknown.empty()) {
-      for (const auto& fn : draft_.functions) known += (known.empty() ? "" : ", ") + fn.name;
-      error = source + ": no function named " + unknown + " in " + draft_.root +
+      for (const auto& fn : app.functions) known += (known.empty() ? "" : ", ") + fn.name;
+      error = source + ": no function named " + unknown + " in " + app.root +
               (known.empty() ? " (it has no functions)" : " (its functions: " + known + ")") +
               "; check the spelling or the function's definition";
       return false;
     }
     json::array skipped_names;
-    std::erase_if(draft_.functions, [&](const api::FunctionSpec& fn) {
+    std::erase_if(app.functions, [&](const api::FunctionSpec& fn) {
       for (const auto& want : wanted)
         if (is(fn.name, want)) return false;
       skipped += (skipped.empty() ? "" : ", ") + fn.name;
@@ -340,15 +360,18 @@ class Host {
     return true;
   }
 
+  static bool needs_store(const api::FunctionSpec& fn) {
+    return fn.queue() || fn.documents() || !fn.inputs.empty() || fn.has_store_outputs() ||
+           fn.orchestrator() || fn.activity() ||
+           (fn.timer() && fn.timer()->use_monitor && !fn.disabled);
+  }
+
   // Phase 3: one database, one writer, every table set: the queue service, queue triggers and
   // output bindings all commit through it.
   bool open_store(std::string& error) {
-    bool needs_store = app_->queue_service.enabled || app_->document_service.enabled;
-    for (const auto& fn : app_->functions)
-      needs_store = needs_store || fn.queue() || fn.documents() || !fn.inputs.empty() ||
-                    fn.has_store_outputs() || fn.orchestrator() || fn.activity() ||
-                    (fn.timer() && fn.timer()->use_monitor && !fn.disabled);
-    if (!needs_store) return true;
+    bool wanted = app_->queue_service.enabled || app_->document_service.enabled;
+    for (const auto& fn : app_->functions) wanted = wanted || needs_store(fn);
+    if (!wanted) return true;
     storage::SqliteEngine::Options so;
     so.path = (std::filesystem::path(data_dir_) / "nimbus.db").string();
     so.sync = app_->synchronous_full ? storage::SqliteEngine::Sync::full
@@ -443,10 +466,10 @@ class Host {
 
   // Phase 4c: containers that cosmosDB output bindings ask for (createIfNotExists), made
   // before any function runs. A failure is logged; the binding's writes then fail naming it.
-  awaitable<void> create_containers() {
+  awaitable<void> create_containers(const config::AppSpec& app) {
     if (!async_docs_) co_return;
     auto& store = async_docs_->store();
-    for (const auto& fn : app_->functions)
+    for (const auto& fn : app.functions)
       for (const auto& o : fn.outputs) {
         const auto* d = std::get_if<api::DocumentOutputSpec>(&o.spec);
         if (!d || !d->create_if_not_exists || fn.disabled) continue;
@@ -571,14 +594,7 @@ class Host {
     dispatcher_ = std::make_unique<runtime::Dispatcher>(
         runtime::Dispatcher::Options{app_->function_timeout, app_->max_concurrent_requests},
         metrics_, log_);
-    for (const auto& fn : app_->functions) {
-      if (fn.disabled) continue;
-      api::Invoker* inv = fn.runtime == api::Runtime::custom_handler
-                              ? static_cast<api::Invoker*>(handler_pool_.get())
-                          : in_process_ ? static_cast<api::Invoker*>(in_process_.get())
-                                        : static_cast<api::Invoker*>(native_pool_.get());
-      dispatcher_->bind(fn.name, inv);
-    }
+    bind_invokers(*app_);
     if (async_docs_) doc_inputs_ = std::make_unique<triggers::DocumentInputs>(*async_docs_);
     dispatcher_->set_input_loader([this](api::Invocation& inv) -> awaitable<std::string> {
       inv.inputs.clear();
@@ -599,10 +615,26 @@ class Host {
       }
       co_return "";
     });
-    router_ = std::make_unique<http::Router>(app_->route_prefix, app_->functions);
-    http_trigger_ = std::make_unique<triggers::HttpTrigger>(
-        *router_, keys_ ? &*keys_ : nullptr, *dispatcher_, effects_.get(),
-        output_options(), &log_);
+    serving_ = make_serving(app_);
+  }
+
+  // Every enabled function of `app` to the worker pool that runs its kind. The dispatcher's
+  // map only grows: a name --watch removed stays bound to the same shared pool, harmless
+  // (nothing routes to it) and safe for an invocation of it still in flight.
+  void bind_invokers(const config::AppSpec& app) {
+    for (const auto& fn : app.functions) {
+      if (fn.disabled) continue;
+      api::Invoker* inv = fn.runtime == api::Runtime::custom_handler
+                              ? static_cast<api::Invoker*>(handler_pool_.get())
+                          : in_process_ ? static_cast<api::Invoker*>(in_process_.get())
+                                        : static_cast<api::Invoker*>(native_pool_.get());
+      dispatcher_->bind(fn.name, inv);
+    }
+  }
+
+  std::shared_ptr<const Serving> make_serving(std::shared_ptr<const config::AppSpec> app) {
+    return std::make_shared<Serving>(std::move(app), keys_ ? &*keys_ : nullptr, *dispatcher_,
+                                     effects_.get(), output_options(), log_);
   }
 
   // Phase 6: pushed queue triggers, woken by the store's commit notices.
@@ -666,7 +698,7 @@ class Host {
   // Phase 7: the function port (functions and the admin route table).
   bool serve(std::string& error) {
     admin_ = std::make_unique<AdminRoutes>(AdminRoutes::Context{
-        *app_, keys_ ? &*keys_ : nullptr, metrics_, async_store_.get(), queue_trigger_.get(),
+        app_, keys_ ? &*keys_ : nullptr, metrics_, async_store_.get(), queue_trigger_.get(),
         change_feed_trigger_.get(), doc_service_.get(), async_docs_.get(), kTriggerAccount,
         started_, timer_trigger_.get(), moderation_.get()});
     int port = options_.port >= 0            ? options_.port
@@ -684,7 +716,12 @@ class Host {
           if (AdminRoutes::owns(req.path)) co_return co_await admin_->handle(req);
           if (durable_api_ && durable::ManagementApi::owns(req.path))
             co_return co_await durable_api_->handle(req);
-          api::HttpResponseData res = co_await http_trigger_->handle(req);
+          // The version of the app that admitted the request (or the running one), held until
+          // it is answered: --watch may swap in another meanwhile.
+          std::shared_ptr<const Serving> serving =
+              req.function ? std::static_pointer_cast<const Serving>(req.function_owner) : serving_;
+          if (!serving) serving = serving_;
+          api::HttpResponseData res = co_await serving->http.handle(req);
           if (cors_) cors_->decorate(req, res);
           if (res.status == 429) refused(res, &req);  // throttled before it ran
           co_return res;
@@ -697,7 +734,8 @@ class Host {
           if (durable_api_ && durable::ManagementApi::owns(req.path)) return durable_api_->admit(req);
           if (cors_)
             if (auto pre = cors_->preflight(req)) return pre;
-          auto refused = http_trigger_->admit(req);
+          auto refused = serving_->http.admit(req);
+          if (!refused) req.function_owner = serving_;
           if (refused && cors_) cors_->decorate(req, *refused);
           return refused;
         });
@@ -705,28 +743,7 @@ class Host {
     server_->start();
     uint16_t bound = server_->port();
     log_functions(bound);
-    for (const auto& fn : app_->functions) {
-      if (fn.disabled) continue;
-      json::object fields{{"function", fn.name}, {"trigger", api::trigger_kind_name(fn.trigger_kind())}};
-      if (const auto* h = fn.http()) {
-        fields["methods"] = h->methods.empty() ? json::value("ALL") : json::value_from(h->methods);
-        fields["authLevel"] = api::auth_level_name(h->auth);
-        fields["url"] = route_url(*app_, fn, options_.address, bound);
-      } else if (const auto* q = fn.queue()) {
-        fields["queue"] = q->queue;
-      } else if (const auto* d = fn.documents()) {
-        fields["database"] = d->database;
-        fields["container"] = d->container;
-      } else if (const auto* t = fn.timer()) {
-        fields["schedule"] = t->schedule.text();
-        fields["runOnStartup"] = t->run_on_startup;
-        fields["useMonitor"] = t->use_monitor;
-      } else if (fn.orchestrator()) {
-        fields["start"] = "POST http://" + options_.address + ":" + std::to_string(bound) +
-                          std::string(durable::kWebhookBase) + "/orchestrators/" + fn.name;
-      }
-      log_.info("Host.Startup", "function ready", std::move(fields));
-    }
+    for (const auto& fn : app_->functions) log_function_ready(fn);
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                   std::chrono::steady_clock::now() - started_)
                   .count();
@@ -738,6 +755,32 @@ class Host {
                  {"dataDir", data_dir_},
                  {"auth", !options_.no_auth}});
     return true;
+  }
+
+  // One record per function: its trigger and where it is reached (at start, and for each
+  // function --watch adds or changes).
+  void log_function_ready(const api::FunctionSpec& fn) {
+    if (fn.disabled) return;
+    uint16_t bound = server_->port();
+    json::object fields{{"function", fn.name}, {"trigger", api::trigger_kind_name(fn.trigger_kind())}};
+    if (const auto* h = fn.http()) {
+      fields["methods"] = h->methods.empty() ? json::value("ALL") : json::value_from(h->methods);
+      fields["authLevel"] = api::auth_level_name(h->auth);
+      fields["url"] = route_url(*app_, fn, options_.address, bound);
+    } else if (const auto* q = fn.queue()) {
+      fields["queue"] = q->queue;
+    } else if (const auto* d = fn.documents()) {
+      fields["database"] = d->database;
+      fields["container"] = d->container;
+    } else if (const auto* t = fn.timer()) {
+      fields["schedule"] = t->schedule.text();
+      fields["runOnStartup"] = t->run_on_startup;
+      fields["useMonitor"] = t->use_monitor;
+    } else if (fn.orchestrator()) {
+      fields["start"] = "POST http://" + options_.address + ":" + std::to_string(bound) +
+                        std::string(durable::kWebhookBase) + "/orchestrators/" + fn.name;
+    }
+    log_.info("Host.Startup", "function ready", std::move(fields));
   }
 
   // The function list as Core Tools prints it at start (the text console renders it as an
@@ -788,11 +831,185 @@ class Host {
                                         : ""));
   }
 
-  // What a change restarts: a custom handler's files, its processes; the native library, the
-  // native workers (in both cases the old ones finish their invocations first). The app spec
-  // (host.json, function.json, local.settings.json) is loaded again to check it: an error is
-  // logged and the running app keeps serving; a valid change is applied only by a restart of
-  // `nimbus start` (routes, triggers and settings are frozen in the running snapshot).
+  // A valid change of the app spec, worked out before anything runs: the next version of the
+  // app, what it starts and stops, and what it keeps from the running one because only a
+  // restart of `nimbus start` can change it.
+  struct SpecChange {
+    std::shared_ptr<config::AppSpec> app;
+    std::vector<std::string> added, removed, changed;
+    std::vector<std::string> start_listening;  // queue functions of `app`, by name
+    std::vector<std::string> stop_listening;   // the running versions of these functions
+    std::vector<std::string> restart_needed;             // "<what>: <why>", the old one kept
+    bool settings_changed = false;                       // local.settings.json Values
+  };
+
+  // Loads host.json, every function.json and local.settings.json again and checks the result
+  // as a start would (plus --functions and the queue trigger's checks). An error is logged,
+  // naming the file and the fix, and nothing is returned: the running app keeps serving.
+  std::optional<SpecChange> plan_spec_change(const AppChanges& c) {
+    std::string files;
+    for (const auto& f : c.spec) files += (files.empty() ? "" : ", ") + f;
+    auto loaded = config::load_app(options_.app_dir);
+    std::vector<std::string> errors;
+    if (!loaded.app) errors.push_back(loaded.fatal);
+    else errors = loaded.app->function_errors;
+    if (loaded.app)
+      for (const auto& w : loaded.app->warnings) log_.warn("Host.Reload", w);
+    SpecChange plan;
+    if (errors.empty()) {
+      plan.app = std::make_shared<config::AppSpec>(std::move(*loaded.app));
+      auto& next = *plan.app;
+      // A native library's functions are in no file: they are carried over (the library's
+      // own changes are reloaded on its own, below).
+      for (const auto& fn : app_->functions) {
+        if (fn.runtime != api::Runtime::native) continue;
+        bool taken = false;
+        for (const auto& other : next.functions) taken = taken || other.name == fn.name;
+        if (taken)
+          errors.push_back(fn.name + "/function.json: function \"" + fn.name +
+                           "\" is also defined by the native library; give one of them "
+                           "another name");
+        else
+          next.functions.push_back(fn);
+      }
+      std::string error;
+      if (!select_functions(next, error)) errors.push_back(error);
+      else if (error = triggers::QueueTrigger::check(next); !error.empty()) errors.push_back(error);
+    }
+    for (const auto& e : errors)
+      log_.error("Host.Reload",
+                 "reload failed: " + e + ". Still serving the app as it was before " + files +
+                     " changed; fix the file and save it again",
+                 {{"changed", json::value_from(c.spec)}});
+    if (!errors.empty()) return std::nullopt;
+    keep_fixed_settings(plan);
+    diff_functions(plan);
+    return plan;
+  }
+
+  // Host-wide settings that need a restart (ports, limits, storage, worker set-up, trigger
+  // options the running triggers were built with) keep their running values, each named.
+  void keep_fixed_settings(SpecChange& plan) {
+    auto& next = *plan.app;
+    const auto& was = *app_;
+    auto keep = [&](const char* what, auto& now, const auto& old) {
+      if (now == old) return;
+      now = old;
+      plan.restart_needed.push_back(std::string(what) + ": it is read once, at start");
+    };
+    keep("host.json customHandler", next.custom_handler, was.custom_handler);
+    keep("host.json nimbus.native", next.native, was.native);
+    keep("host.json functionTimeout", next.function_timeout, was.function_timeout);
+    keep("host.json nimbus.http maxRequestBodySize", next.max_request_body, was.max_request_body);
+    keep("host.json nimbus.http maxRequestHeaderSize", next.max_request_headers,
+         was.max_request_headers);
+    keep("host.json nimbus.http maxConnections", next.max_connections, was.max_connections);
+    keep("host.json nimbus.http maxBufferedRequestBytes", next.max_buffered_request_bytes,
+         was.max_buffered_request_bytes);
+    keep("host.json extensions.http.maxConcurrentRequests", next.max_concurrent_requests,
+         was.max_concurrent_requests);
+    keep("host.json extensions.queues", next.queues, was.queues);
+    keep("host.json extensions.durableTask / nimbus.durable", next.durable, was.durable);
+    keep("host.json nimbus.queueService (the queue port and accounts)", next.queue_service,
+         was.queue_service);
+    keep("host.json nimbus.documentService (the document port, key and certificate)",
+         next.document_service, was.document_service);
+    keep("host.json nimbus.moderation", next.moderation, was.moderation);
+    keep("host.json retry", next.retry, was.retry);
+    keep("host.json nimbus.storage (the storage backend)", next.synchronous_full,
+         was.synchronous_full);
+    keep("local.settings.json Host.LocalHttpPort (the function port)", next.local_http_port,
+         was.local_http_port);
+    keep("local.settings.json Host.CORS", next.cors, was.cors);
+    keep("local.settings.json Host.CORSCredentials", next.cors_credentials, was.cors_credentials);
+    plan.settings_changed = next.values != was.values;
+    if (plan.settings_changed && in_process_) {
+      next.values = was.values;
+      plan.settings_changed = false;
+      plan.restart_needed.push_back(
+          "local.settings.json Values: nimbus.native.inProcess runs the functions inside the "
+          "host, whose environment is set at start");
+    }
+  }
+
+  // Function by function: HTTP and queue functions are applied live (a new router; queue
+  // listeners started and stopped). Change-feed, timer and durable functions run on triggers
+  // built once at start: a change to one keeps it as it runs now, with "restart needed".
+  void diff_functions(SpecChange& plan) {
+    auto& next = *plan.app;
+    auto find = [](const config::AppSpec& app, const std::string& name) -> const api::FunctionSpec* {
+      for (const auto& fn : app.functions)
+        if (fn.name == name) return &fn;
+      return nullptr;
+    };
+    auto running = [](const api::FunctionSpec* fn) { return fn && !fn->disabled; };
+    std::set<std::string> names;
+    for (const config::AppSpec* app : {app_.get(), static_cast<const config::AppSpec*>(&next)})
+      for (const auto& fn : app->functions) names.insert(fn.name);
+    for (const auto& name : names) {
+      const auto* was = find(*app_, name);
+      const auto* now = find(next, name);
+      if (was && now && *was == *now) continue;
+      std::string why;
+      for (const auto* fn : {was, now}) {
+        if (!running(fn) || fn->http() || fn->queue()) continue;
+        why = std::string(api::trigger_kind_name(fn->trigger_kind())) +
+              "-triggered functions are started once, at start";
+      }
+      if (running(now) && why.empty()) {
+        if ((now->queue() || needs_store(*now)) && !engine_)
+          why = "it needs the store, which this host did not open at start";
+        for (const auto& in : now->inputs)
+          if (std::holds_alternative<api::ModerationInputSpec>(in.spec) && !moderation_)
+            why = "its moderation input needs the moderator, made only at start";
+      }
+      if (!why.empty()) {
+        plan.restart_needed.push_back("function \"" + name + "\": " + why);
+        std::erase_if(next.functions, [&](const api::FunctionSpec& fn) { return fn.name == name; });
+        if (was) next.functions.push_back(*was);
+        continue;
+      }
+      (!was ? plan.added : !now ? plan.removed : plan.changed).push_back(name);
+      if (running(was) && was->queue()) plan.stop_listening.push_back(name);
+      if (running(now) && now->queue()) plan.start_listening.push_back(name);
+    }
+  }
+
+  // Applies a planned change: what the new version needs starts first (containers, worker
+  // bindings, queue listeners), then it takes new requests; requests and messages already
+  // running finish on the version they started on, and the listeners it no longer has stop.
+  awaitable<void> apply_spec_change(SpecChange plan) {
+    std::shared_ptr<const config::AppSpec> next = plan.app;
+    co_await create_containers(*next);
+    bind_invokers(*next);
+    auto find = [&](const std::string& name) -> const api::FunctionSpec* {
+      for (const auto& fn : next->functions)
+        if (fn.name == name) return &fn;
+      return nullptr;
+    };
+    if (queue_trigger_)
+      for (const auto& name : plan.start_listening) queue_trigger_->start_function(*find(name), next);
+    serving_ = make_serving(next);
+    app_ = next;
+    admin_->set_app(next);
+    log_.set_level(next->log_level);
+    // By name: an unchanged function's listener runs the copy of an earlier version.
+    if (queue_trigger_)
+      for (const auto& name : plan.stop_listening) {
+        bool restarted = std::count(plan.start_listening.begin(), plan.start_listening.end(), name);
+        queue_trigger_->stop_function(name, restarted ? find(name) : nullptr);
+      }
+    for (const auto& fn : next->functions)
+      for (const auto* list : {&plan.added, &plan.changed})
+        if (std::find(list->begin(), list->end(), fn.name) != list->end()) log_function_ready(fn);
+  }
+
+  // What a change restarts or applies. The app spec (host.json, function.json,
+  // local.settings.json) is loaded and checked in full first; an invalid one is logged and
+  // the running app keeps serving. Then worker processes: a custom handler's files (or
+  // changed settings) restart its processes, the native library the native workers, new
+  // processes first and the old ones once idle. Then a valid spec change is applied
+  // (apply_spec_change), so new routes reach the new code.
   awaitable<void> reload(AppChanges c) {
     if (draining_) co_return;
     auto t0 = std::chrono::steady_clock::now();
@@ -804,35 +1021,21 @@ class Host {
     json::array changed;
     for (const auto* list : {&c.spec, &c.library, &c.handler})
       for (const auto& f : *list) changed.emplace_back(f);
-    if (!c.spec.empty()) {
-      std::string files;
-      for (const auto& f : c.spec) files += (files.empty() ? "" : ", ") + f;
-      auto loaded = config::load_app(options_.app_dir);
-      std::vector<std::string> errors;
-      if (!loaded.app) errors.push_back(loaded.fatal);
-      else errors = loaded.app->function_errors;
-      if (loaded.app)
-        for (const auto& w : loaded.app->warnings) log_.warn("Host.Reload", w);
-      for (const auto& e : errors)
-        log_.error("Host.Reload",
-                   "reload failed: " + e + ". Still serving the app as it was before " + files +
-                       " changed; fix the file and save it again",
-                   {{"changed", json::value_from(c.spec)}});
-      if (errors.empty())
-        log_.warn("Host.Reload",
-                  files + " changed and loads without errors, but function definitions, routes, "
-                          "triggers and settings are not reloaded while running: stop and start "
-                          "nimbus to apply them",
-                  {{"changed", json::value_from(c.spec)}, {"restartNeeded", true}});
+    std::optional<SpecChange> plan;
+    if (!c.spec.empty()) plan = plan_spec_change(c);
+    bool settings = plan && plan->settings_changed;
+    if (settings) {
+      if (handler_pool_) handler_pool_->set_env(plan->app->values);
+      if (native_pool_) native_pool_->set_env(plan->app->values);
     }
     std::string restarted, error;
-    if (!c.library.empty()) {
-      if (in_process_) {
-        log_.warn("Host.Reload",
-                  c.describe() + " changed, but nimbus.native.inProcess loaded it into the host: "
-                  "stop and start nimbus to load the new build",
-                  {{"changed", json::value_from(c.library)}, {"restartNeeded", true}});
-      } else if (native_pool_) {
+    if ((!c.library.empty() || (settings && native_pool_)) && in_process_) {
+      log_.warn("Host.Reload",
+                "restart needed for " + c.describe() + ": nimbus.native.inProcess loaded it "
+                "into the host; stop and start nimbus to load the new build",
+                {{"changed", json::value_from(c.library)}, {"restartNeeded", true}});
+    } else if (!c.library.empty() || (settings && native_pool_)) {
+      if (native_pool_) {
         auto functions = co_await native_pool_->reload(error);
         if (!functions) {
           log_.error("Host.Reload",
@@ -850,27 +1053,58 @@ class Host {
             if (fn.runtime == api::Runtime::native) before.insert(fn.name);
           if (now != before)
             log_.warn("Host.Reload",
-                      "the new library declares a different set of functions; the running host "
-                      "keeps the functions it started with: stop and start nimbus to apply them",
+                      "restart needed for the native library's functions: the new library "
+                      "declares a different set of functions, and the running host keeps the "
+                      "ones it started with; stop and start nimbus to apply them",
                       {{"restartNeeded", true}});
         }
       }
     }
-    if (!c.handler.empty() && handler_pool_) {
+    if ((!c.handler.empty() || settings) && handler_pool_) {
       if (co_await handler_pool_->reload(error)) {
         restarted += std::string(restarted.empty() ? "" : " and ") + "custom handler processes";
       } else {
         log_.error("Host.Reload",
                    "reload failed: " + error + "; the previous handler processes keep serving "
                    "where no new one started. Fix the handler and save it again",
-                   {{"changed", json::value_from(c.handler)}});
+                   {{"changed", json::value_from(changed)}});
       }
     }
-    if (!restarted.empty())
-      log_.info("Host.Reload",
-                "reloaded: " + c.describe() + " changed; restarted the " + restarted + " in " +
-                    std::to_string(ms()) + " ms",
-                {{"changed", std::move(changed)}, {"restarted", restarted}, {"durationMs", ms()}});
+    json::object fields{{"changed", std::move(changed)}};
+    std::string applied;
+    if (plan) {
+      for (const auto& r : plan->restart_needed)
+        log_.warn("Host.Reload",
+                  "restart needed for " + r + "; the running host keeps it as it was (stop and "
+                  "start nimbus to apply it)",
+                  {{"restartNeeded", true}});
+      auto names = [](const std::vector<std::string>& v) {
+        std::string out;
+        for (const auto& n : v) out += (out.empty() ? "" : ", ") + n;
+        return out;
+      };
+      using Names = std::pair<const char*, const std::vector<std::string>*>;
+      for (auto [what, list] : {Names{"added", &plan->added}, Names{"removed", &plan->removed},
+                                Names{"changed", &plan->changed}}) {
+        if (list->empty()) continue;
+        applied += std::string(applied.empty() ? "" : "; ") + what + " " + names(*list);
+        fields[what] = json::value_from(*list);
+      }
+      if (plan->settings_changed) applied += std::string(applied.empty() ? "" : "; ") + "settings";
+      if (applied.empty() && plan->restart_needed.empty())
+        log_.info("Host.Reload", c.describe() + " changed; nothing to apply (the app is the same)");
+      co_await apply_spec_change(std::move(*plan));
+    }
+    if (restarted.empty() && applied.empty()) co_return;
+    if (!restarted.empty()) fields["restarted"] = restarted;
+    fields["durationMs"] = ms();
+    log_.info("Host.Reload",
+              "reloaded: " + c.describe() + " changed; " +
+                  (applied.empty() ? "" : "applied " + applied) +
+                  (!applied.empty() && !restarted.empty() ? "; " : "") +
+                  (restarted.empty() ? "" : "restarted the " + restarted) + " in " +
+                  std::to_string(ms()) + " ms",
+              std::move(fields));
   }
 
   // SIGINT/SIGTERM: stop taking work, let what was accepted finish (bounded), then stop. A
@@ -945,6 +1179,9 @@ class Host {
   Logger log_;
   config::AppSpec draft_;                       // being completed until start_workers()
   std::shared_ptr<const config::AppSpec> app_;  // then frozen: what serves requests reads
+  // The app as started: the change-feed, timer and durable triggers run its functions for the
+  // host's life, and every trigger reads its host-wide options (--watch keeps those).
+  std::shared_ptr<const config::AppSpec> boot_app_;
   std::string data_dir_;
   std::optional<security::KeyStore> keys_;
   std::shared_ptr<http::HostLimits> limits_;
@@ -969,8 +1206,7 @@ class Host {
   std::unique_ptr<http::HttpServer> doc_server_;
   std::unique_ptr<http::HttpServer> queue_server_;
   std::unique_ptr<runtime::Dispatcher> dispatcher_;
-  std::unique_ptr<http::Router> router_;
-  std::unique_ptr<triggers::HttpTrigger> http_trigger_;
+  std::shared_ptr<const Serving> serving_;  // the router and HTTP trigger of app_
   std::unique_ptr<triggers::QueueTrigger> queue_trigger_;
   std::unique_ptr<triggers::ChangeFeedTrigger> change_feed_trigger_;
   std::unique_ptr<triggers::DocumentInputs> doc_inputs_;

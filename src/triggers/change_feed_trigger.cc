@@ -453,7 +453,8 @@ awaitable<bool> ChangeFeedTrigger::settle(Listener& l, const api::ChangeFeedPage
   co_return false;
 }
 
-std::string ChangeFeedTrigger::run_once(const api::FunctionSpec& fn, std::string_view documents) {
+std::string ChangeFeedTrigger::run_once(const api::FunctionSpec& fn, std::string_view documents,
+                                        std::shared_ptr<const void> keep) {
   boost::system::error_code ec;
   json::value v = json::parse(documents, ec);
   json::array docs;
@@ -471,7 +472,7 @@ std::string ChangeFeedTrigger::run_once(const api::FunctionSpec& fn, std::string
   ++manual_in_flight_;
   asio::co_spawn(
       io_,
-      [this, &fn, data]() -> awaitable<void> {
+      [this, &fn, data, keep = std::move(keep)]() -> awaitable<void> {
         api::Invocation inv;
         inv.function = &fn;
         inv.input = data.get();

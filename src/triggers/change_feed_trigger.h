@@ -60,8 +60,10 @@ class ChangeFeedTrigger {
   int in_flight() const;
   // POST /admin/functions/{name}: runs `fn` once with `documents` (a JSON object or an array
   // of objects) as its batch, outside the feed (no lease, no retries); its outputs commit.
-  // "" when started, else what is wrong with the input.
-  std::string run_once(const api::FunctionSpec& fn, std::string_view documents);
+  // "" when started, else what is wrong with the input. `keep` holds `fn` alive until the
+  // run is done (the app it belongs to may be replaced by --watch).
+  std::string run_once(const api::FunctionSpec& fn, std::string_view documents,
+                       std::shared_ptr<const void> keep = nullptr);
 
   // The id of a function's lease document (Azure's lease ids hold the account and resource
   // ids; ours the names, so a user can find it in the lease container).

@@ -48,7 +48,7 @@ std::optional<api::HttpResponseData> HttpTrigger::admit(api::HttpRequestData& re
   return std::nullopt;
 }
 
-boost::asio::awaitable<api::HttpResponseData> HttpTrigger::handle(api::HttpRequestData& req) {
+boost::asio::awaitable<api::HttpResponseData> HttpTrigger::handle(api::HttpRequestData& req) const {
   if (!req.function)
     if (auto refused = admit(req)) co_return std::move(*refused);
   const auto& fn = *req.function;

@@ -31,7 +31,7 @@ class HttpTrigger {
   // Route, method and key, on the headers alone (HttpServer calls it before reading the
   // body): an error answer, or nothing with req.function and req.params set.
   std::optional<api::HttpResponseData> admit(api::HttpRequestData& req) const;
-  boost::asio::awaitable<api::HttpResponseData> handle(api::HttpRequestData& req);
+  boost::asio::awaitable<api::HttpResponseData> handle(api::HttpRequestData& req) const;
 
  private:
   const http::Router& router_;

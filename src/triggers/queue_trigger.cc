@@ -61,6 +61,8 @@ std::string QueueTrigger::check(const config::AppSpec& app) {
 
 struct QueueTrigger::Listener {
   const api::FunctionSpec* fn = nullptr;
+  std::shared_ptr<const void> keep;  // what keeps *fn alive (null: the trigger's own app)
+  bool stopped = false;              // by stop_function(): finishing what it runs
   api::QueueRef queue;
   int in_flight = 0;
   int threshold = 8;
@@ -85,34 +87,49 @@ QueueTrigger::QueueTrigger(asio::io_context& io, queue::AsyncQueueStore& store,
 QueueTrigger::~QueueTrigger() { stop(); }
 
 void QueueTrigger::start() {
-  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  for (const auto& fn : app_.functions) {
-    if (fn.disabled || !fn.queue()) continue;
-    if (auto e = poison_name_error(fn); !e.empty()) {
-      log_.error("Host.Triggers.Queue", e + "; the function is not started",
-                 {{"function", fn.name}, {"queue", fn.queue()->queue}});
-      continue;
-    }
-    // Azure: newBatchThreshold defaults to batchSize / 2 * processor count.
-    int threshold = app_.queues.new_batch_threshold >= 0 ? app_.queues.new_batch_threshold
-                                                        : app_.queues.batch_size / 2 * cores;
-    runtime::PullListener::Options o{app_.queues.batch_size, app_.queues.batch_size + threshold,
-                                     app_.queues.max_polling_interval};
-    // The fetch captures the listener weakly: the listener owns the loop that calls it.
-    auto l = std::make_shared<Listener>();
-    l->loop.emplace(io_.get_executor(), o,
-                    [this, w = std::weak_ptr<Listener>(l)](
-                        runtime::Admission::Permit batch) -> awaitable<int> {
-                      auto l = w.lock();
-                      co_return l ? co_await fetch(l, std::move(batch)) : 0;
-                    });
-    l->fn = &fn;
-    l->queue = {account_, fn.queue()->queue};
-    l->threshold = threshold;
-    listeners_.push_back(l);
-    asio::co_spawn(io_, run(l),
-                   log_if_thrown(log_, "Host.Triggers.Queue", "listener for " + fn.name + " stopped"));
+  for (const auto& fn : app_.functions)
+    if (!fn.disabled && fn.queue()) start_function(fn, nullptr);
+}
+
+void QueueTrigger::start_function(const api::FunctionSpec& fn, std::shared_ptr<const void> keep) {
+  if (auto e = poison_name_error(fn); !e.empty()) {
+    log_.error("Host.Triggers.Queue", e + "; the function is not started",
+               {{"function", fn.name}, {"queue", fn.queue()->queue}});
+    return;
   }
+  // Listeners stopped earlier whose last message is done are forgotten here.
+  listeners_.remove_if([](const auto& l) { return l->stopped && l->in_flight == 0; });
+  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Azure: newBatchThreshold defaults to batchSize / 2 * processor count.
+  int threshold = app_.queues.new_batch_threshold >= 0 ? app_.queues.new_batch_threshold
+                                                      : app_.queues.batch_size / 2 * cores;
+  runtime::PullListener::Options o{app_.queues.batch_size, app_.queues.batch_size + threshold,
+                                   app_.queues.max_polling_interval};
+  // The fetch captures the listener weakly: the listener owns the loop that calls it.
+  auto l = std::make_shared<Listener>();
+  l->loop.emplace(io_.get_executor(), o,
+                  [this, w = std::weak_ptr<Listener>(l)](
+                      runtime::Admission::Permit batch) -> awaitable<int> {
+                    auto l = w.lock();
+                    co_return l ? co_await fetch(l, std::move(batch)) : 0;
+                  });
+  l->fn = &fn;
+  l->keep = std::move(keep);
+  l->queue = {account_, fn.queue()->queue};
+  l->threshold = threshold;
+  listeners_.push_back(l);
+  asio::co_spawn(io_, run(l),
+                 log_if_thrown(log_, "Host.Triggers.Queue", "listener for " + fn.name + " stopped"));
+}
+
+void QueueTrigger::stop_function(const std::string& name, const api::FunctionSpec* except) {
+  for (auto& l : listeners_)
+    if (l->fn->name == name && l->fn != except && !l->stopped) {
+      l->stopped = true;
+      l->loop->stop();
+      log_.info("Host.Triggers.Queue", "stopped listening",
+                {{"function", name}, {"queue", l->queue.name}, {"inFlight", l->in_flight}});
+    }
 }
 
 void QueueTrigger::stop() {
@@ -125,11 +142,12 @@ int QueueTrigger::in_flight() const {
   return n;
 }
 
-void QueueTrigger::run_once(const api::FunctionSpec& fn, std::string input) {
+void QueueTrigger::run_once(const api::FunctionSpec& fn, std::string input,
+                            std::shared_ptr<const void> keep) {
   ++manual_in_flight_;
   asio::co_spawn(
       io_,
-      [this, &fn, input = std::move(input)]() -> awaitable<void> {
+      [this, &fn, input = std::move(input), keep = std::move(keep)]() -> awaitable<void> {
         auto now = unix_now();
         api::QueueMessageData data{new_uuid(), input, 1, iso8601_ms(now),
                                    iso8601_ms(now), iso8601_ms(now), ""};
@@ -153,7 +171,7 @@ void QueueTrigger::notify(const api::CommitNotice& notice) {
   const auto* visible = std::get_if<api::QueueVisible>(&notice);
   if (!visible || visible->queue.account != account_) return;
   for (auto& l : listeners_)
-    if (l->queue.name == visible->queue.name) l->loop->due_at(visible->visible_at);
+    if (!l->stopped && l->queue.name == visible->queue.name) l->loop->due_at(visible->visible_at);
 }
 
 awaitable<void> QueueTrigger::run(std::shared_ptr<Listener> l) {

@@ -49,6 +49,13 @@ class QueueTrigger {
   // Starts one listener per enabled queueTrigger function (skipping, with an error in the log,
   // any that check() refuses).
   void start();
+  // `nimbus start --watch` applying a new app: a listener for `fn` (an enabled queueTrigger
+  // function of that app, which `keep` holds alive as long as the listener or a message it
+  // runs needs it); and stopping the listeners of the function `name` (but the one running
+  // `except`, its new version): they fetch no more, while the messages they are running
+  // finish (or, failing, are released for redelivery as always).
+  void start_function(const api::FunctionSpec& fn, std::shared_ptr<const void> keep);
+  void stop_function(const std::string& name, const api::FunctionSpec* except = nullptr);
   // The output options of every function it runs (the host adds its orchestrators, so a
   // queue-triggered ctx.start_new commits with the message's completion).
   void set_output_options(bindings::OutputOptions o) { outputs_ = std::move(o); }
@@ -61,7 +68,9 @@ class QueueTrigger {
   // Azure's "run a non-HTTP function manually" (POST /admin/functions/{name}): invokes `fn`
   // once with `input` as the message text, outside the queue (no retries, no poison), and
   // writes its queue outputs. Fire-and-forget; the result is in the log and metrics.
-  void run_once(const api::FunctionSpec& fn, std::string input);
+  // `keep` holds `fn` alive until the run is done (the app it belongs to may be replaced).
+  void run_once(const api::FunctionSpec& fn, std::string input,
+                std::shared_ptr<const void> keep = nullptr);
 
  private:
   struct Listener;

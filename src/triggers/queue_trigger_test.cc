@@ -240,3 +240,35 @@ TEST(QueueTrigger, DocumentOutputsCommitWithTheMessagesCompletion) {
   ASSERT_TRUE(fakes::run_until(h.io, [&] { return h.counter(kPoisoned) == 1; }));
   EXPECT_EQ(h.peek("jobs-done").size(), 1u) << "the failed attempts wrote no queue output";
 }
+
+// `nimbus start --watch` replacing a queue function: the new version's listener starts beside
+// the old one, which is stopped while a message runs on it; that message completes on the old
+// version, later ones run on the new one, and none runs twice or is lost.
+TEST(QueueTrigger, ReplacedFunctionFinishesItsMessageAndTheNewVersionTakesTheRest) {
+  QueueHost h(-1);
+  std::vector<const api::FunctionSpec*> ran;
+  h.invoker->answer = [&](const api::Invocation& inv) {
+    ran.push_back(inv.function);
+    return api::InvocationResult{};
+  };
+  h.invoker->hold();
+  h.start();
+  h.put("jobs", "first");
+  ASSERT_TRUE(fakes::run_until(h.io, [&] { return h.invoker->running() == 1; }));
+
+  auto next = std::make_shared<config::AppSpec>(h.app);
+  next->functions[0].outputs.clear();  // a changed definition of "work"
+  h.trigger->start_function(next->functions[0], next);
+  h.trigger->stop_function("work", &next->functions[0]);
+  EXPECT_EQ(h.trigger->in_flight(), 1) << "the stopped listener's message still counts";
+
+  h.invoker->release();
+  ASSERT_TRUE(fakes::run_until(h.io, [&] { return h.counter(kProcessed) == 1; }));
+  h.put("jobs", "second");
+  ASSERT_TRUE(fakes::run_until(h.io, [&] { return h.counter(kProcessed) == 2; }));
+  ASSERT_EQ(ran.size(), 2u);
+  EXPECT_EQ(ran[0], &h.app.functions[0]) << "the running message finished on the old version";
+  EXPECT_EQ(ran[1], &next->functions[0]) << "later messages run on the new version";
+  EXPECT_EQ(h.depth("jobs"), 0);
+  EXPECT_EQ(h.depth("jobs-poison"), 0);
+}

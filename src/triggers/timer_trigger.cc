@@ -82,7 +82,8 @@ int TimerTrigger::in_flight() const {
 
 std::string TimerTrigger::run_once(const api::FunctionSpec& fn) {
   for (auto& t : timers_) {
-    if (t->fn != &fn) continue;
+    // By name: `fn` may be from an app --watch reloaded, its timer from the app at start.
+    if (t->fn->name != fn.name) continue;
     if (t->stopped) return "the host is shutting down";
     ++t->manual_pending;
     t->wait.cancel();  // wakes the loop; a run in progress finishes first

@@ -40,6 +40,8 @@ class CustomHandlerPool final : public api::Invoker {
   // keeps its old one (false, with `error`); the others stay replaced. Returns after every
   // slot has its new process (the old ones drain in the background).
   boost::asio::awaitable<bool> reload(std::string& error);
+  // The app settings (local.settings.json Values) the next reload() starts processes with.
+  void set_env(std::map<std::string, std::string> env) { opt_.env = std::move(env); }
   void stop();
 
  private:

@@ -44,6 +44,8 @@ class NativeWorkerPool final : public api::Invoker {
   // A slot whose new worker does not start keeps its old one (nullopt, with `error`). Returns
   // the functions the new library reports.
   boost::asio::awaitable<std::optional<boost::json::array>> reload(std::string& error);
+  // The app settings (local.settings.json Values) the next reload() starts processes with.
+  void set_env(std::map<std::string, std::string> env) { opt_.env = std::move(env); }
   void stop();
 
  private:

@@ -6,6 +6,7 @@ import http from "node:http";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { copyApp, request, runNimbus, startNimbus, stopNimbus, waitFor, waitForLog } from "./lib/nimbus.mjs";
+import { drain, queueClient } from "./lib/queues.mjs";
 
 // `clients` keep-alive-free loops of GET `urlPath` until stop(); every answer that is not a
 // 200 (or a connection error) is a failure. `bodies` counts the answers seen.
@@ -102,11 +103,113 @@ describe("nimbus start --watch", () => {
       const r = await request(host.port, "GET", "/api/hello/still");
       assert.equal(r.status, 200);
       assert.deepEqual(r.json, { hello: "still", from: "node" });
-      // A valid change is checked, and the log is honest that applying it needs a restart.
+      // Fixed, it is applied: the route moves.
       fs.writeFileSync(fnFile, good.replace('"hello/{name?}"', '"hi/{name?}"'));
-      const ok = JSON.parse((await waitForLog(host, /\{[^\n]*"restartNeeded":true[^\n]*\n/, 15000))[0]);
-      assert.match(ok.msg, /hello\/function\.json changed and loads without errors.*stop and start nimbus/);
-      assert.equal((await request(host.port, "GET", "/api/hello/x")).status, 200);
+      await waitFor(async () => (await request(host.port, "GET", "/api/hi/x")).status === 200,
+        { timeoutMs: 15000, what: "the fixed function.json applied" });
+      assert.equal((await request(host.port, "GET", "/api/hello/x")).status, 404);
+    } finally {
+      await stopNimbus(host);
+    }
+  });
+
+  test("function.json added, changed, removed and a setting changed apply live with no failed request", async () => {
+    const app = copyApp("examples/hello-node");
+    // The handler already knows "greet" (its code is not what this test changes); "hello"
+    // takes 100 ms, so invocations are in flight on the old version of the app at each swap.
+    const handler = path.join(app, "handler.js");
+    const code = fs.readFileSync(handler, "utf8")
+      .replace("const functions = {", `const functions = {
+  greet(invocation) {
+    const word = process.env.GREETING || "greet";
+    return { Outputs: { res: { statusCode: 200, body: word + " " + invocation.Data.req.Params.name } }, Logs: [], ReturnValue: null };
+  },`)
+      .replace("const result = fn(JSON.parse(body));",
+        "if (name === \"hello\") await new Promise((r) => setTimeout(r, 100));\n    const result = fn(JSON.parse(body));");
+    assert.ok(code.includes("greet(invocation)") && code.includes("setTimeout(r, 100)"));
+    fs.writeFileSync(handler, code);
+    const host = await startNimbus(app, ["--watch", "--no-auth"]);
+    const status = async (p) => (await request(host.port, "GET", p)).status;
+    try {
+      await waitForLog(host, /--watch: reloading on saved changes/);
+      const traffic = load(host.port, "/api/hello/w");
+      await waitFor(() => traffic.ok >= 8, { what: "requests before the change" });
+      assert.equal(await status("/api/greet/a"), 404);
+      // Added: the new route answers.
+      const fnFile = path.join(app, "greet", "function.json");
+      fs.mkdirSync(path.dirname(fnFile));
+      const spec = (route) => JSON.stringify({ bindings: [
+        { type: "httpTrigger", direction: "in", name: "req", methods: ["get"], authLevel: "anonymous", route },
+        { type: "http", direction: "out", name: "res" }] });
+      fs.writeFileSync(fnFile, spec("greet/{name}"));
+      await waitFor(async () => (await status("/api/greet/a")) === 200,
+        { timeoutMs: 15000, what: "the added function's route" });
+      assert.equal((await request(host.port, "GET", "/api/greet/a")).body, "greet a");
+      const added = JSON.parse((await waitForLog(host, /\{[^\n]*"msg":"reloaded: greet\/function\.json changed; applied added greet[^\n]*\n/))[0]);
+      assert.deepEqual(added.added, ["greet"]);
+      // Changed: the old route is gone, the new one answers.
+      fs.writeFileSync(fnFile, spec("salute/{name}"));
+      await waitFor(async () => (await status("/api/salute/b")) === 200,
+        { timeoutMs: 15000, what: "the changed route" });
+      assert.equal(await status("/api/greet/a"), 404);
+      // Nothing so far restarted the handler: the swaps were of the app's version.
+      assert.doesNotMatch(host.logs, /restarted the custom handler processes/);
+      // A setting: the handler's processes restart with it (new ones first).
+      fs.writeFileSync(path.join(app, "local.settings.json"),
+        JSON.stringify({ IsEncrypted: false, Values: { GREETING: "hey" } }));
+      await waitFor(async () => (await request(host.port, "GET", "/api/salute/c")).body === "hey c",
+        { timeoutMs: 20000, what: "the changed setting in the handler" });
+      await waitForLog(host, /reloaded: local\.settings\.json changed; applied settings; restarted the custom handler processes/);
+      // Removed.
+      fs.rmSync(path.dirname(fnFile), { recursive: true });
+      await waitFor(async () => (await status("/api/salute/b")) === 404,
+        { timeoutMs: 15000, what: "the removed function's route gone" });
+      await waitForLog(host, /reloaded: greet\/function\.json changed; applied removed greet/);
+      const okAtEnd = traffic.ok;
+      await waitFor(() => traffic.ok >= okAtEnd + 4, { what: "requests after the changes" });
+      const done = await traffic.stop();
+      assert.deepEqual(done.failures, [], "no request on the unchanged route may fail");
+    } finally {
+      await stopNimbus(host);
+    }
+  });
+
+  test("an added queue function gets a listener, a removed one stops; fixed settings say restart", async () => {
+    // queue-node without its "work" function (queue "jobs", output to "jobs-done").
+    const app = copyApp("tests/apps/queue-node");
+    const workFile = path.join(app, "work", "function.json");
+    const work = fs.readFileSync(workFile, "utf8");
+    fs.rmSync(path.dirname(workFile), { recursive: true });
+    const host = await startNimbus(app, ["--watch", "--no-auth"]);
+    try {
+      await waitForLog(host, /--watch: reloading on saved changes/);
+      assert.doesNotMatch(host.logs, /"function":"work"/);
+      fs.mkdirSync(path.dirname(workFile));
+      fs.writeFileSync(workFile, work);
+      await waitForLog(host, /\{[^\n]*"msg":"listening"[^\n]*"function":"work"[^\n]*"queue":"jobs"/, 15000);
+      const svc = queueClient(host.queuePort);
+      await svc.getQueueClient("jobs").sendMessage("live");
+      const out = await drain(svc.getQueueClient("jobs-done"), 1, 15000);
+      assert.equal(out.length, 1, "the added function processed the message");
+      assert.equal(JSON.parse(out[0]).item, "live");
+      // A queue option the running listeners were built with needs a restart: named, and the
+      // old value kept (so the function keeps running as it did).
+      const hostFile = path.join(app, "host.json");
+      const h = JSON.parse(fs.readFileSync(hostFile, "utf8"));
+      h.extensions.queues.maxDequeueCount = 7;
+      fs.writeFileSync(hostFile, JSON.stringify(h));
+      const warn = JSON.parse((await waitForLog(host, /\{[^\n]*"msg":"restart needed for host\.json extensions\.queues[^\n]*\n/, 15000))[0]);
+      assert.equal(warn.restartNeeded, true);
+      assert.equal(warn.level, "Warning");
+      // Timer functions run on a trigger built at start: an added one is named, not started.
+      fs.mkdirSync(path.join(app, "tick"));
+      fs.writeFileSync(path.join(app, "tick", "function.json"), JSON.stringify({ bindings: [
+        { type: "timerTrigger", direction: "in", name: "t", schedule: "*/5 * * * * *" }] }));
+      await waitForLog(host, /restart needed for function \\"tick\\": timer-triggered functions are started once, at start/, 15000);
+      // Removed: its listener stops.
+      fs.rmSync(path.dirname(workFile), { recursive: true });
+      await waitForLog(host, /\{[^\n]*"msg":"stopped listening"[^\n]*"function":"work"/, 15000);
+      await waitForLog(host, /reloaded: work\/function\.json changed; applied removed work/);
     } finally {
       await stopNimbus(host);
     }
