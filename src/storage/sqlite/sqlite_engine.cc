@@ -429,6 +429,8 @@ void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
   commits_.fetch_add(1, std::memory_order_relaxed);
   executed();
   if (options_.sync == Sync::full) {
+    // Rows inserted, updated or deleted: every write of every table set is one of those (the
+    // schemas are created at open, never at run time), so an unchanged count means reads only.
     bool wrote = sqlite3_total_changes64(db.conn) != changes_before;
     std::unique_lock lk(sync_mu_);
     if (wrote || syncing_ || !to_sync_.empty()) {

@@ -22,7 +22,8 @@
 //
 // Ownership and threads: the engine owns its connection and its two threads; submit() and
 // commit() only enqueue and return. Completions and the notice listener run on the writer
-// thread (Sync::normal/off) or the sync thread (Sync::full), after the commit that made their
+// thread (Sync::normal/off, and under full a batch of reads with no earlier batch still to be
+// synced) or on the sync thread (the rest under Sync::full), after the commit that made their
 // effect durable (notices before completions, so a producer whose write was acknowledged knows
 // the triggers were told), in submission order either way. Destruction finishes everything
 // already submitted, then joins the threads; later submissions complete at once, on the
