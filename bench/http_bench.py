@@ -289,20 +289,33 @@ def main():
 
     # The custom-handler trio, interleaved per round: Nimbus in front of the handler, nginx in
     # front of the same handler (same payload as the direct call), the handler called directly.
-    for _ in range(ROUNDS if ONLY != "python" else 0):
+    # The order rotates every round (round r starts with row r): on this shared machine the row
+    # that runs first in a round was measured slower, so a fixed order ranks the rows by place.
+    def nimbus_row():
         p = free_port()
         measure("nimbus node custom handler", nimbus_cmd(node_app, p, data), f"http://127.0.0.1:{p}", "/api/hello/bench")
-        if BASELINE:
-            p = free_port()
-            measure("nimbus (baseline) node custom handler", nimbus_cmd(node_app, p, data, BASELINE),
-                    f"http://127.0.0.1:{p}", "/api/hello/bench")
+
+    def baseline_row():
+        p = free_port()
+        measure("nimbus (baseline) node custom handler", nimbus_cmd(node_app, p, data, BASELINE),
+                f"http://127.0.0.1:{p}", "/api/hello/bench")
+
+    def nginx_row():
         hp, p = free_port(), free_port()
         measure("nginx -> node handler", nginx_cmd(tmp, p, hp), f"http://127.0.0.1:{p}", "/hello",
                 script=direct_script, ready="/",
                 before=(["node", "handler.js"], f"http://127.0.0.1:{hp}/", handler_env(hp), node_app))
+
+    def direct_row():
         p = free_port()
         measure("node handler direct", ["node", "handler.js"], f"http://127.0.0.1:{p}", "/hello",
                 script=direct_script, env=handler_env(p), cwd=node_app, ready="/")
+
+    round_rows = [nimbus_row] + ([baseline_row] if BASELINE else []) + [nginx_row, direct_row]
+    for r in range(ROUNDS if ONLY != "python" else 0):
+        k = r % len(round_rows)
+        for row in round_rows[k:] + round_rows[:k]:
+            row()
 
     # The Python custom handler (http.server, issue 8 item 7) behind Nimbus and called directly
     # with the same payload: the pair shows what Nimbus adds in front of a Python handler.
@@ -381,7 +394,7 @@ def main():
     if cold:
         print(f"- cold start, median of 10 (ms): {cold}")
     with open(os.path.join(RESULTS, "http.json"), "w") as f:
-        json.dump({"duration_s": DURATION, "rounds": ROUNDS, "only": ONLY, "build": BUILD,
+        json.dump({"duration_s": DURATION, "rounds": ROUNDS, "row_order": "rotated per round (round r starts with row r)", "only": ONLY, "build": BUILD,
                    "commands": COMMANDS, "table": table, "per_round": per_round,
                    "baseline_build": BASELINE_BUILD, "baseline_commit": os.environ.get("NIMBUS_BENCH_BASELINE_COMMIT"), "all_rounds": rows, "ratios": ratios,
                    "cold_start_ms": cold}, f, indent=1)
