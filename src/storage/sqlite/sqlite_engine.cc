@@ -432,15 +432,38 @@ void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
     // Rows inserted, updated or deleted: every write of every table set is one of those (the
     // schemas are created at open, never at run time), so an unchanged count means reads only.
     bool wrote = sqlite3_total_changes64(db.conn) != changes_before;
+    bool more_work;
+    {
+      std::lock_guard lk(mu_);
+      more_work = !pending_.empty();
+    }
     std::unique_lock lk(sync_mu_);
-    if (wrote || syncing_ || !to_sync_.empty()) {
+    bool sync_idle = !syncing_ && to_sync_.empty();
+    if (!sync_idle || (wrote && more_work)) {
       // To the sync thread; completed after a sync that covers it (or, for reads only, after
-      // the syncs of the batches before it, which is all a read can have seen).
+      // the syncs of the batches before it, which is all a read can have seen). Meanwhile
+      // this thread runs the operations already waiting.
       to_sync_.push_back(Committed{std::move(batch), std::move(db.notices), wrote});
       sync_cv_.notify_one();
       return;
     }
-    // Reads only, and everything before them already synced: nothing to wait for.
+    lk.unlock();
+    if (wrote) {
+      // Nothing waits to run and nothing earlier is unsynced: a hand-off would only add two
+      // thread wake-ups per batch (a sequential client's every operation), so sync here. The
+      // sync thread is idle and stays so, since only this thread gives it work.
+      std::string failed = sync_wal();
+      if (!failed.empty()) {
+        {
+          std::lock_guard flk(sync_mu_);
+          if (sync_failure_.empty()) sync_failure_ = failed;
+        }
+        QueueError failure = err(QueueErrc::storage_failure, failed);
+        for (auto& op : batch) op->complete(&failure);
+        return;
+      }
+    }
+    // Synced here, or reads only with everything before them already synced.
   }
   // Notify before completing, so a producer whose put was acknowledged knows the trigger
   // has already been told.

@@ -11,9 +11,10 @@
 // whole or not at all even when batched with others.
 //
 // The sync is pipelined under Sync::full: SQLite commits into the WAL without syncing
-// (synchronous=NORMAL), the batch goes to a sync thread that fdatasyncs the WAL file, and only
-// then are its notices sent and its operations completed, while the writer already runs the
-// next batch. Durability is unchanged (nothing is acknowledged before a sync that covers it);
+// (synchronous=NORMAL); when more operations are already waiting, the batch goes to a sync
+// thread that fdatasyncs the WAL file, and only then are its notices sent and its operations
+// completed, while the writer already runs the next batch. When nothing waits (a sequential
+// client), the writer syncs itself: a hand-off would only add thread wake-ups. Durability is unchanged (nothing is acknowledged before a sync that covers it);
 // the writer's CPU work and the disk's flush overlap instead of taking turns. Reads run on the
 // writer too, so a read may see a batch whose sync is still running: its answer is therefore
 // held until every earlier batch is synced (a client never sees data that a crash could take
@@ -22,10 +23,10 @@
 //
 // Ownership and threads: the engine owns its connection and its two threads; submit() and
 // commit() only enqueue and return. Completions and the notice listener run on the writer
-// thread (Sync::normal/off, and under full a batch of reads with no earlier batch still to be
-// synced) or on the sync thread (the rest under Sync::full), after the commit that made their
-// effect durable (notices before completions, so a producer whose write was acknowledged knows
-// the triggers were told), in submission order either way. Destruction finishes everything
+// thread (Sync::normal/off, and under full a batch the writer synced itself or a batch of reads
+// with no earlier batch still to be synced) or on the sync thread (batches handed to it), after
+// the commit that made their effect durable (notices before completions, so a producer whose
+// write was acknowledged knows the triggers were told), in submission order either way. Destruction finishes everything
 // already submitted, then joins the threads; later submissions complete at once, on the
 // submitting thread, with QueueErrc::unavailable. One process at a time may open a given file.
 #include <atomic>
@@ -148,7 +149,8 @@ class SqliteEngine final : public api::EffectsStore {
   bool syncing_ = false;           // guarded by sync_mu_: the sync thread holds batches
   bool sync_stopping_ = false;     // guarded by sync_mu_
   std::string sync_failure_;       // guarded by sync_mu_: set once, by a failed sync; final
-  int wal_fd_ = -1;                // sync thread only: the WAL file, opened at the first sync
+  int wal_fd_ = -1;  // the WAL file, opened at the first sync; used by one thread at a time
+                    // (the writer only while the sync thread is idle with nothing queued)
   std::thread syncer_;
 };
 
