@@ -92,25 +92,8 @@ def nimbus(build, app, seconds):
         kill(p); shutil.rmtree(data, ignore_errors=True)
 
 
-NGINX_CONF = """worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/body;
-  proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fastcgi;
-  uwsgi_temp_path {dir}/uwsgi;
-  scgi_temp_path {dir}/scgi;
-  upstream handler {{ server 127.0.0.1:{upstream}; keepalive 64; }}
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{ proxy_pass http://handler; proxy_http_version 1.1; proxy_set_header Connection ""; }}
-  }}
-}}
-"""
+from nginx_peer import NGINX_CONF  # the same proxy as http_bench.py
+
 
 
 def nginx(app, seconds):

@@ -181,33 +181,8 @@ def cold_start(cmd_for_port, path, runs=10, env=None, cwd=None, env_for_port=Non
     return statistics.median(times)
 
 
-NGINX_CONF = """# nginx as a peer: one worker, a keep-alive upstream to the Node custom handler.
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/body;
-  proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fastcgi;
-  uwsgi_temp_path {dir}/uwsgi;
-  scgi_temp_path {dir}/scgi;
-  upstream handler {{
-    server 127.0.0.1:{upstream};
-    keepalive 64;
-  }}
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{
-      proxy_pass http://handler;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }}
-  }}
-}}
-"""
+from nginx_peer import NGINX_CONF  # one worker, keep-alive upstream (shared with ch_cpu.py)
+
 
 
 def nginx_cmd(tmp, port, upstream):
