@@ -84,13 +84,25 @@ std::string valid_utf8(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// `prefix` then the byte as two lower-case hex digits: the visible form of a byte the log
+// will not pass through (as \u00XX in JSON, \xHH in text).
+void append_hex(std::string& out, std::string_view prefix, unsigned char byte) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += prefix;
+  out.push_back(kHex[byte >> 4]);
+  out.push_back(kHex[byte & 15]);
+}
+
+}  // namespace
+
 std::string escape_log_json(std::string_view in) {
   // Boost.JSON escapes '"', '\\' and C0 controls but copies other bytes as they are; every byte
   // >= 0x7F in its output is inside a string, so it can be rewritten in place here.
   size_t i = 0;
   while (i < in.size() && static_cast<unsigned char>(in[i]) < 0x7F) ++i;
   if (i == in.size()) return std::string(in);  // the common case: plain ASCII
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out(in.substr(0, i));
   out.reserve(in.size() + 16);
   while (i < in.size()) {
@@ -103,15 +115,10 @@ std::string escape_log_json(std::string_view in) {
     size_t n = c == 0x7F ? 1 : utf8_sequence_length(in.substr(i));
     if (c == 0x7F || (n == 2 && c == 0xC2 && static_cast<unsigned char>(in[i + 1]) < 0xA0)) {
       // DEL and the C1 controls (CSI is U+009B) mean something to terminals.
-      unsigned char cp = c == 0x7F ? c : static_cast<unsigned char>(in[i + 1]);
-      out += "\\u00";
-      out.push_back(kHex[cp >> 4]);
-      out.push_back(kHex[cp & 15]);
+      append_hex(out, "\\u00", c == 0x7F ? c : static_cast<unsigned char>(in[i + 1]));
       i += n;
     } else if (n == 0) {
-      out += "\\\\x";  // JSON for a visible backslash, then x and two hex digits
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
+      append_hex(out, "\\\\x", c);  // JSON for a visible backslash, then x and two hex digits
       ++i;
     } else {
       out.append(in, i, n);
@@ -126,20 +133,14 @@ namespace {
 // Text for a terminal: printable UTF-8 kept; C0/C1 controls, DEL and bytes that are not UTF-8
 // become the visible \xHH (C1 as \u0080..\u009f).
 void append_text(std::string& out, std::string_view in) {
-  static constexpr char kHex[] = "0123456789abcdef";
   for (size_t i = 0; i < in.size();) {
     unsigned char c = static_cast<unsigned char>(in[i]);
     size_t n = (c < 0x20 || c == 0x7F) ? 0 : utf8_sequence_length(in.substr(i));
     if (n == 2 && c == 0xC2 && static_cast<unsigned char>(in[i + 1]) < 0xA0) {
-      unsigned char cp = static_cast<unsigned char>(in[i + 1]);
-      out += "\\u00";
-      out.push_back(kHex[cp >> 4]);
-      out.push_back(kHex[cp & 15]);
+      append_hex(out, "\\u00", static_cast<unsigned char>(in[i + 1]));
       i += 2;
     } else if (n == 0) {
-      out += "\\x";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
+      append_hex(out, "\\x", c);
       ++i;
     } else {
       out.append(in, i, n);

@@ -386,45 +386,32 @@ void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
     std::lock_guard lk(mu_);
     executing_ = false;
   };
+  auto fail_all = [&](const std::string& message) {
+    QueueError failure = err(QueueErrc::storage_failure, message);
+    executed();
+    for (auto& op : batch) op->complete(&failure);
+  };
   db.now = options_.clock();
   db.notices.clear();
   if (options_.sync == Sync::full) {
-    std::string failed;
-    {
-      std::lock_guard lk(sync_mu_);
-      failed = sync_failure_;
-    }
-    if (!failed.empty()) {
-      // Nothing more is committed after a failed sync: its outcome on disk is unknown.
-      QueueError failure = err(QueueErrc::storage_failure, failed);
-      executed();
-      for (auto& op : batch) op->complete(&failure);
-      return;
-    }
+    // Nothing more is committed after a failed sync: its outcome on disk is unknown.
+    if (std::string failed = sync_failure(); !failed.empty()) return fail_all(failed);
   }
   const int64_t changes_before = sqlite3_total_changes64(db.conn);
   try {
     db.q("BEGIN IMMEDIATE").step();  // cached statements: no parse per batch
   } catch (const SqlError& e) {
-    QueueError failure = err(QueueErrc::storage_failure,
-                             std::string("queue store could not start a transaction on ") +
-                                 options_.path + ": " + e.what() + "; retry");
-    executed();
-    for (auto& op : batch) op->complete(&failure);
-    return;
+    return fail_all(std::string("queue store could not start a transaction on ") +
+                    options_.path + ": " + e.what() + "; retry");
   }
   try {
     for (auto& op : batch) op->execute(db);
     db.q("COMMIT").step();
   } catch (const SqlError& e) {
     sqlite3_exec(db.conn, "ROLLBACK", nullptr, nullptr, nullptr);
-    QueueError failure = err(QueueErrc::storage_failure,
-                             std::string("queue store transaction on ") + options_.path +
-                                 " failed and was rolled back: " + e.what() +
-                                 "; check free disk space and retry");
-    executed();
-    for (auto& op : batch) op->complete(&failure);
-    return;
+    return fail_all(std::string("queue store transaction on ") + options_.path +
+                    " failed and was rolled back: " + e.what() +
+                    "; check free disk space and retry");
   }
   commits_.fetch_add(1, std::memory_order_relaxed);
   executed();
@@ -452,16 +439,7 @@ void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
       // Nothing waits to run and nothing earlier is unsynced: a hand-off would only add two
       // thread wake-ups per batch (a sequential client's every operation), so sync here. The
       // sync thread is idle and stays so, since only this thread gives it work.
-      std::string failed = sync_wal();
-      if (!failed.empty()) {
-        {
-          std::lock_guard flk(sync_mu_);
-          if (sync_failure_.empty()) sync_failure_ = failed;
-        }
-        QueueError failure = err(QueueErrc::storage_failure, failed);
-        for (auto& op : batch) op->complete(&failure);
-        return;
-      }
+      if (std::string failed = sync_wal(); !failed.empty()) return fail_all(failed);
     }
     // Synced here, or reads only with everything before them already synced.
   }
@@ -483,12 +461,7 @@ void SqliteEngine::run_syncer() {
     }
     // One sync covers every batch committed so far: they all sit in the WAL before it.
     bool wrote = std::any_of(work.begin(), work.end(), [](const auto& c) { return c.wrote; });
-    std::string failed;
-    {
-      std::lock_guard lk(sync_mu_);
-      failed = sync_failure_;
-    }
-    if (failed.empty() && wrote) failed = sync_wal();
+    std::string failed = wrote ? sync_wal() : sync_failure();
     std::optional<QueueError> failure;
     if (!failed.empty()) failure = err(QueueErrc::storage_failure, failed);
     for (auto& c : work) {
@@ -498,17 +471,27 @@ void SqliteEngine::run_syncer() {
     work.clear();
     std::lock_guard lk(sync_mu_);
     syncing_ = false;
-    if (!failed.empty() && sync_failure_.empty()) sync_failure_ = failed;
   }
 }
 
+std::string SqliteEngine::sync_failure() {
+  std::lock_guard lk(sync_mu_);
+  return sync_failure_;
+}
+
 std::string SqliteEngine::sync_wal() {
+  // Final once failed: a retry could succeed on pages the kernel dropped (see the header).
+  if (std::string earlier = sync_failure(); !earlier.empty()) return earlier;
   std::string wal = options_.path + "-wal";
   auto failed = [&](const char* what, const std::string& file) {
-    return std::string("the store could not make its commits durable: ") + what + " of " + file +
-           " failed (" + std::strerror(errno) +
-           "); nothing is acknowledged after this, because the disk may have dropped the "
-           "write: check the disk and free space, then restart the host (it replays the WAL)";
+    std::string message =
+        std::string("the store could not make its commits durable: ") + what + " of " + file +
+        " failed (" + std::strerror(errno) +
+        "); nothing is acknowledged after this, because the disk may have dropped the "
+        "write: check the disk and free space, then restart the host (it replays the WAL)";
+    std::lock_guard lk(sync_mu_);
+    sync_failure_ = message;
+    return message;
   };
   if (wal_fd_ < 0) {
     // The WAL file exists from the open (WAL mode) and is kept, never replaced, while the

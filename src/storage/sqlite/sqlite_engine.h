@@ -113,9 +113,11 @@ class SqliteEngine final : public api::EffectsStore {
   void wait_for_window(std::unique_lock<std::mutex>& lk);
   void sweep();
   void notify(std::vector<api::CommitNotice>& notices);
-  // Sync::full: the sync thread's loop, and one fdatasync of the WAL ("" or what failed).
+  // Sync::full: the sync thread's loop; one fdatasync of the WAL ("" or what failed, recorded
+  // for good); the recorded failure ("" while every sync succeeded).
   void run_syncer();
   std::string sync_wal();
+  std::string sync_failure();
 
   // A committed batch waiting for the sync thread: its operations, its notices, and whether it
   // wrote anything (a batch of reads only needs the syncs before it, not one of its own).
