@@ -108,6 +108,11 @@ TEST(CosmosAuth, Rfc1123) {
   EXPECT_FALSE(parse_rfc1123("Thu, 27 Foo 2017 00:51:12 GMT"));
   EXPECT_FALSE(parse_rfc1123("Thu, 27 Apr 2017 00:51:12 GMT trailing"));
   EXPECT_FALSE(parse_rfc1123(""));
+  EXPECT_FALSE(parse_rfc1123("Thu, 27 Apr 2017 00:51"));
+  EXPECT_FALSE(parse_rfc1123("Thu, 27 Apr 2017 00:51:12"));
+  EXPECT_FALSE(parse_rfc1123("Thu, 27 Apr 2017 00:51:12 "));
+  EXPECT_FALSE(parse_rfc1123("Thu, 27 Apr 2017 24:00:00 GMT"));
+  EXPECT_FALSE(parse_rfc1123("Thu, 27Apr 2017 00:51:12 GMT"));
 }
 
 TEST(CosmosAuth, VerifyAcceptsTheSdkHeader) {

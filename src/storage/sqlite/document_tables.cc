@@ -586,6 +586,32 @@ void remove_index(SqliteDb& db, int64_t cid, int64_t seq, const json::object& do
   }
 }
 
+// A rewrite of an item touches only the index rows whose path or value changed: an upsert that
+// changes one field of a six-field item was fourteen index B-tree writes, now two.
+void update_index(SqliteDb& db, int64_t cid, int64_t seq, const json::object& old_doc,
+                  const json::object& new_doc, const Policy& policy) {
+  auto before = index_entries(old_doc, policy);
+  auto after = index_entries(new_doc, policy);
+  std::sort(before.begin(), before.end());
+  std::sort(after.begin(), after.end());
+  size_t i = 0, j = 0;
+  while (i < before.size() || j < after.size()) {
+    if (j == after.size() || (i < before.size() && before[i] < after[j])) {
+      auto st = db.q("DELETE FROM doc_index WHERE cid=?1 AND path=?2 AND val=?3 AND item=?4");
+      st.bind(1, cid).bind(2, before[i].first).bind_blob(3, before[i].second).bind(4, seq);
+      st.step();
+      ++i;
+    } else if (i == before.size() || after[j] < before[i]) {
+      auto st = db.q("INSERT OR IGNORE INTO doc_index(cid,path,val,item) VALUES(?1,?2,?3,?4)");
+      st.bind(1, cid).bind(2, after[j].first).bind_blob(3, after[j].second).bind(4, seq);
+      st.step();
+      ++j;
+    } else {
+      ++i, ++j;  // the same row before and after
+    }
+  }
+}
+
 json::object parse_body(const std::string& text) {
   boost::system::error_code ec;
   json::parse_options opt;
@@ -998,11 +1024,10 @@ DocResult<api::Item> write_item(SqliteDb& db, WriteMode mode, const api::Contain
   if (existing) {
     json::object old = parse_body(existing->body);
     remove_unique(db, c->cid, c->unique_keys, pk_text, existing->seq, old);
-    remove_index(db, c->cid, existing->seq, old, *c->policy);
     auto st = db.q("UPDATE doc_items SET rid=?2, lsn=?3, modified=?4, expires=?5, etag=?6, body=?7 WHERE seq=?1");
     st.bind(1, existing->seq).bind(2, rid).bind(3, lsn).bind(4, db.now).bind(5, expires).bind(6, etag).bind_blob(7, text);
     st.step();
-    add_index(db, c->cid, existing->seq, doc, *c->policy);
+    update_index(db, c->cid, existing->seq, old, doc, *c->policy);
     add_unique(db, *c, pk_text, existing->seq, doc);
   } else {
     auto st = db.q("INSERT INTO doc_items(cid, pk, id, rid, lsn, modified, expires, etag, body) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
