@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
   int reads = creates * 2;
   t = run(reads, in_flight, [&](int i, auto fin) {
     int k = (i * 7919) % creates;
-    store->read_item(ref, "item-" + std::to_string(k), api::PartitionKey{json::string("p" + std::to_string(k % 1000))},
+    store->read_item(ref, "item-" + std::to_string(k), api::PartitionKey{json::string("p" + std::to_string(k % 1000))}, api::ItemForm::text,
                      [fin](api::DocResult<api::Item> r) { fin(r.ok()); });
   });
   std::printf("point reads: %d in %.3f s = %.0f/s\n", reads, t, reads / t);

@@ -194,8 +194,14 @@ struct ContainerInfo {
 // --- items ---
 
 // An item as stored: the body with its system properties.
+enum class ItemForm { parsed, text };
+
 struct Item {
-  boost::json::object document;
+  boost::json::object document;  // empty when read in ItemForm::text
+  // The document as stored (its JSON text, system properties included) when the store had it
+  // at hand: after every create, upsert and replace, and on a read. Callers that only send the
+  // item on (the Cosmos endpoint) answer with it instead of serializing `document` again.
+  std::string text;
   std::string etag;  // == document["_etag"]
   int64_t lsn = 0;   // == document["_lsn"]
   bool created = false;  // upsert: true when it inserted (201), false when it replaced (200)
@@ -375,8 +381,10 @@ class DocumentStore {
   virtual void replace_item(ContainerRef ref, std::string id,
                             std::optional<PartitionKey> partition_key, boost::json::object body,
                             std::optional<std::string> if_match, DocCallback<Item> done) = 0;
+  // `form`: text leaves Item::document empty and hands over only Item::text (no parse), for a
+  // caller that sends the item on unchanged.
   virtual void read_item(ContainerRef ref, std::string id, PartitionKey partition_key,
-                         DocCallback<Item> done) = 0;
+                         ItemForm form, DocCallback<Item> done) = 0;
   virtual void delete_item(ContainerRef ref, std::string id, PartitionKey partition_key,
                            std::optional<std::string> if_match, DocCallback<void> done) = 0;
   // Every live item (or those of one partition), a page at a time, in a stable order.

@@ -37,6 +37,9 @@ struct HttpRequestData {
   // access signatures restrict both (`spr`, `sip`); a bearer token is accepted only over TLS.
   bool secure = false;
   std::string remote_address;
+  // Set by a service's admit step once it verified the request's signature on the head, so
+  // the handler does not verify it again; never from anything the client sent.
+  bool authenticated = false;
   std::string_view header(std::string_view name) const;
 };
 

@@ -264,6 +264,15 @@ MasterKeys MasterKeys::emulator() {
 AuthVerdict verify_master(const MasterKeys& keys, std::string_view method,
                           std::string_view raw_path, std::string_view authorization,
                           std::string_view date, int64_t now_ms) {
+  ResourceAddress addr;
+  std::string error;
+  if (!resource_of_path(raw_path, addr, error)) return deny(401, "Cannot sign this request: " + error);
+  return verify_master(keys, method, addr, authorization, date, now_ms);
+}
+
+AuthVerdict verify_master(const MasterKeys& keys, std::string_view method,
+                          const ResourceAddress& addr, std::string_view authorization,
+                          std::string_view date, int64_t now_ms) {
   if (authorization.empty())
     return deny(401, "Required Header authorization is missing. Ensure a valid Authorization "
                      "token is passed (type=master&ver=1.0&sig=...).");
@@ -309,9 +318,6 @@ AuthVerdict verify_master(const MasterKeys& keys, std::string_view method,
     return deny(401, "The input date header \"" + std::string(date) +
                          "\" is invalid format. Please pass in RFC 1123 style date format, e.g. "
                          "\"" + format_rfc1123(now_ms) + "\".");
-  ResourceAddress addr;
-  std::string error;
-  if (!resource_of_path(raw_path, addr, error)) return deny(401, "Cannot sign this request: " + error);
   std::string text = string_to_sign(method, addr.type, addr.link, date);
   bool match = false;
   for (const auto& key : keys.keys()) {

@@ -84,5 +84,9 @@ class MasterKeys {
 AuthVerdict verify_master(const MasterKeys& keys, std::string_view method,
                           std::string_view raw_path, std::string_view authorization,
                           std::string_view date, int64_t now_ms);
+// The same, for a path the caller already parsed with resource_of_path.
+AuthVerdict verify_master(const MasterKeys& keys, std::string_view method,
+                          const ResourceAddress& addr, std::string_view authorization,
+                          std::string_view date, int64_t now_ms);
 
 }  // namespace nimbus::documents

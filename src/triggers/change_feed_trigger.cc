@@ -239,7 +239,7 @@ awaitable<bool> ChangeFeedTrigger::acquire(Listener& l, std::string& why) {
   }
   api::PartitionKey pk{json::string(l.lease_id)};
   auto read = co_await store_.call<api::Item>(
-      [&](auto cb) { store.read_item(l.leases, l.lease_id, pk, std::move(cb)); });
+      [&](auto cb) { store.read_item(l.leases, l.lease_id, pk, api::ItemForm::parsed, std::move(cb)); });
   if (!read && read.error().code == api::DocErrc::not_found) {
     // No lease yet: where to start is decided once, as Azure's startFrom* options are.
     int64_t start = 0;
@@ -279,7 +279,7 @@ awaitable<bool> ChangeFeedTrigger::acquire(Listener& l, std::string& why) {
         [&](auto cb) { store.create_item(l.leases, pk, lease, std::move(cb)); });
     if (!created && created.error().code == api::DocErrc::conflict)
       read = co_await store_.call<api::Item>(
-          [&](auto cb) { store.read_item(l.leases, l.lease_id, pk, std::move(cb)); });
+          [&](auto cb) { store.read_item(l.leases, l.lease_id, pk, api::ItemForm::parsed, std::move(cb)); });
     else
       read = std::move(created);
   }

@@ -28,7 +28,7 @@ awaitable<std::string> DocumentInputs::load(api::Invocation& inv) {
         co_return where + ": " + error;
       }
       auto item = co_await store_.call<api::Item>([&](auto cb) {
-        store.read_item(ref, *id, api::PartitionKey{json::string(*pk)}, std::move(cb));
+        store.read_item(ref, *id, api::PartitionKey{json::string(*pk)}, api::ItemForm::parsed, std::move(cb));
       });
       if (item) {
         inv.inputs.push_back({in.name, json::serialize(item.value().document)});

@@ -229,7 +229,7 @@ TEST(QueueTrigger, DocumentOutputsCommitWithTheMessagesCompletion) {
   h.put("jobs", "order-1");
   ASSERT_TRUE(fakes::run_until(h.io, [&] { return h.counter(kProcessed) == 1; }));
   std::promise<api::DocResult<api::Item>> got;
-  docs.read_item({"shop", "orders"}, "order-1", boost::json::array{"acme"},
+  docs.read_item({"shop", "orders"}, "order-1", boost::json::array{"acme"}, api::ItemForm::parsed,
                  [&](api::DocResult<api::Item> r) { got.set_value(std::move(r)); });
   auto item = got.get_future().get();
   ASSERT_TRUE(item.ok()) << item.error().message;

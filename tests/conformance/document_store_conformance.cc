@@ -229,6 +229,31 @@ TEST_P(DocumentStoreConformance, ItemLifecycleWithSystemPropertiesAndEtags) {
   EXPECT_ERR(docs_->read({"db", "nope"}, "a1", pk("p")), DocErrc::not_found);
 }
 
+// Item::text is the stored JSON of the item: what a write stored and what a read in either form
+// finds, so a caller may send it on instead of serializing Item::document.
+TEST_P(DocumentStoreConformance, ItemTextIsTheStoredDocument) {
+  auto c = make_container("text");
+  auto created = docs_->create(c, obj(R"({"id":"t1","pk":"p","n":[1,{"x":"y"}]})"));
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  if (!created.value().text.empty())
+    EXPECT_EQ(json::parse(created.value().text), json::value(created.value().document));
+  auto parsed = docs_->read(c, "t1", json::array{"p"});
+  ASSERT_TRUE(parsed.ok());
+  auto text = docs_->read(c, "t1", json::array{"p"}, api::ItemForm::text);
+  ASSERT_TRUE(text.ok());
+  ASSERT_FALSE(text.value().text.empty());
+  EXPECT_TRUE(text.value().document.empty());
+  EXPECT_EQ(json::parse(text.value().text), json::value(parsed.value().document));
+  EXPECT_EQ(text.value().etag, parsed.value().etag);
+  EXPECT_EQ(text.value().lsn, parsed.value().lsn);
+  auto replaced = docs_->upsert(c, obj(R"({"id":"t1","pk":"p","n":2})"));
+  ASSERT_TRUE(replaced.ok());
+  auto after = docs_->read(c, "t1", json::array{"p"}, api::ItemForm::text);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(json::parse(after.value().text), json::value(replaced.value().document));
+  EXPECT_FALSE(docs_->read(c, "none", json::array{"p"}, api::ItemForm::text).ok());
+}
+
 TEST_P(DocumentStoreConformance, DuplicateIdConflictsWithinItsLogicalPartitionOnly) {
   auto c = make_container("dups");
   ASSERT_TRUE(docs_->create(c, obj(R"({"id":"x","pk":"a"})")).ok());

@@ -78,8 +78,9 @@ class SyncDocs {
                                     std::optional<api::PartitionKey> pk = std::nullopt) {
     return wait<api::Item>([&](auto cb) { s_.replace_item(r, id, pk, body, if_match, cb); });
   }
-  api::DocResult<api::Item> read(api::ContainerRef r, std::string id, api::PartitionKey pk) {
-    return wait<api::Item>([&](auto cb) { s_.read_item(r, id, pk, cb); });
+  api::DocResult<api::Item> read(api::ContainerRef r, std::string id, api::PartitionKey pk,
+                                 api::ItemForm form = api::ItemForm::parsed) {
+    return wait<api::Item>([&](auto cb) { s_.read_item(r, id, pk, form, cb); });
   }
   api::DocResult<void> remove(api::ContainerRef r, std::string id, api::PartitionKey pk,
                               std::optional<std::string> if_match = std::nullopt) {

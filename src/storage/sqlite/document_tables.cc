@@ -752,6 +752,7 @@ DocError wrong_item(const std::string& id, const api::ContainerRef& ref) {
 api::Item to_item(std::string text, std::string etag, int64_t lsn, bool created) {
   api::Item item;
   item.document = parse_body(text);
+  item.text = std::move(text);
   item.etag = std::move(etag);
   item.lsn = lsn;
   item.created = created;
@@ -1040,13 +1041,14 @@ DocResult<api::Item> write_item(SqliteDb& db, WriteMode mode, const api::Contain
   db.notices.emplace_back(api::DocumentChanged{ref, lsn});
   api::Item item;
   item.document = std::move(doc);
+  item.text = std::move(text);
   item.etag = std::move(etag);
   item.lsn = lsn;
   item.created = !live;
   return item;
 }
 
-DocResult<api::Item> read_item(SqliteDb& db, const api::ContainerRef& ref, const std::string& id, const api::PartitionKey& pk) {
+DocResult<api::Item> read_item(SqliteDb& db, const api::ContainerRef& ref, const std::string& id, const api::PartitionKey& pk, api::ItemForm form) {
   auto c = load_read_container(db, ref);
   if (!c) return container_not_found(ref);
   auto pk_text = canonical_pk(pk, *c);
@@ -1054,6 +1056,13 @@ DocResult<api::Item> read_item(SqliteDb& db, const api::ContainerRef& ref, const
   auto st = db.q("SELECT body, etag, lsn FROM doc_items WHERE cid=?1 AND pk=?2 AND id=?3 AND expires>?4");
   st.bind(1, c->cid()).bind(2, std::get<std::string>(pk_text)).bind(3, id).bind(4, db.now);
   if (!st.step()) return wrong_item(id, ref);
+  if (form == api::ItemForm::text) {
+    api::Item item;
+    item.text = st.text(0);
+    item.etag = st.text(1);
+    item.lsn = st.i64(2);
+    return item;
+  }
   return to_item(st.text(0), st.text(1), st.i64(2), false);
 }
 

@@ -45,7 +45,7 @@ class SqliteDocumentStore final : public api::DocumentStore {
   void replace_item(api::ContainerRef ref, std::string id,
                     std::optional<api::PartitionKey> partition_key, boost::json::object body,
                     std::optional<std::string> if_match, api::DocCallback<api::Item> done) override;
-  void read_item(api::ContainerRef ref, std::string id, api::PartitionKey partition_key,
+  void read_item(api::ContainerRef ref, std::string id, api::PartitionKey partition_key, api::ItemForm form,
                  api::DocCallback<api::Item> done) override;
   void delete_item(api::ContainerRef ref, std::string id, api::PartitionKey partition_key,
                    std::optional<std::string> if_match, api::DocCallback<void> done) override;
