@@ -541,15 +541,23 @@ std::string encode_double(double d) {
 std::string type_end(char tag) { return std::string(1, tag) + std::string(9, '\xFF'); }
 
 void collect(const json::value& v, std::vector<std::string>& path, const Policy& policy,
+             std::vector<std::pair<std::string, std::string>>& out);
+
+void collect_members(const json::object& o, std::vector<std::string>& path, const Policy& policy,
+                     std::vector<std::pair<std::string, std::string>>& out) {
+  for (auto& m : o) {
+    if (path.empty() && (m.key() == "_rid" || m.key() == "_self" || m.key() == "_etag" || m.key() == "_attachments" || m.key() == "_lsn"))
+      continue;
+    path.emplace_back(m.key());
+    collect(m.value(), path, policy, out);
+    path.pop_back();
+  }
+}
+
+void collect(const json::value& v, std::vector<std::string>& path, const Policy& policy,
              std::vector<std::pair<std::string, std::string>>& out) {
   if (v.is_object()) {
-    for (auto& m : v.as_object()) {
-      if (path.empty() && (m.key() == "_rid" || m.key() == "_self" || m.key() == "_etag" || m.key() == "_attachments" || m.key() == "_lsn"))
-        continue;
-      path.emplace_back(m.key());
-      collect(m.value(), path, policy, out);
-      path.pop_back();
-    }
+    collect_members(v.as_object(), path, policy, out);
   } else if (v.is_array()) {
     const auto& a = v.as_array();
     for (size_t i = 0; i < a.size(); ++i) {
@@ -566,7 +574,7 @@ std::vector<std::pair<std::string, std::string>> index_entries(const json::objec
   std::vector<std::pair<std::string, std::string>> out;
   if (policy.none) return out;
   std::vector<std::string> path;
-  collect(json::value(doc), path, policy, out);
+  collect_members(doc, path, policy, out);  // not through a json::value: that copies the item
   return out;
 }
 
