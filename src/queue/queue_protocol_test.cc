@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <ctime>
+#include <random>
+
 namespace nimbus::queue {
 namespace {
 
@@ -58,6 +61,23 @@ TEST(QueryParams, DefaultRangeAndErrors) {
 TEST(Dates, Rfc1123) {
   EXPECT_EQ(rfc1123(1255122270000), "Fri, 09 Oct 2009 21:04:30 GMT");
   EXPECT_EQ(rfc1123(api::kNeverExpires), "Fri, 31 Dec 9999 23:59:59 GMT");
+  EXPECT_EQ(rfc1123(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+  EXPECT_EQ(rfc1123(951782400000), "Tue, 29 Feb 2000 00:00:00 GMT");
+  EXPECT_EQ(rfc1123(4107542399999), "Sun, 28 Feb 2100 23:59:59 GMT");
+  // The hand-written conversion agrees with the C library's over the whole range a message
+  // date can take (1970 .. 9999), leap days and the ends of days included.
+  std::mt19937_64 rng(42);
+  for (int i = 0; i < 20000; ++i) {
+    api::UnixMillis t = static_cast<api::UnixMillis>(rng() % 253402300800000ULL);
+    if (i % 4 == 0) t -= t % 86400000;            // a midnight
+    if (i % 4 == 1) t += 86399999 - t % 86400000;  // the last millisecond of a day
+    std::time_t secs = static_cast<std::time_t>(t / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[40];
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    ASSERT_EQ(rfc1123(t), buf) << t;
+  }
 }
 
 TEST(Bodies, QueueMessageTextLimitAndShape) {
