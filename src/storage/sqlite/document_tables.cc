@@ -578,12 +578,45 @@ std::vector<std::pair<std::string, std::string>> index_entries(const json::objec
   return out;
 }
 
-void add_index(SqliteDb& db, int64_t cid, int64_t seq, const json::object& doc, const Policy& policy) {
-  for (auto& [path, val] : index_entries(doc, policy)) {
-    auto st = db.q("INSERT OR IGNORE INTO doc_index(cid,path,val,item) VALUES(?1,?2,?3,?4)");
-    st.bind(1, cid).bind(2, path).bind_blob(3, val).bind(4, seq);
+// Index rows go in up to kIndexRowsPerInsert at a time: one statement per row cost a
+// statement's start, cursor and reset for every path of every item written.
+constexpr size_t kIndexRowsPerInsert = 8;
+
+// The INSERT for n rows (1..kIndexRowsPerInsert); static, since prepared statements are cached
+// by the address of their text.
+const char* index_insert_sql(size_t n) {
+  static const std::vector<std::string> sql = [] {
+    std::vector<std::string> v(kIndexRowsPerInsert + 1);
+    for (size_t k = 1; k <= kIndexRowsPerInsert; ++k) {
+      v[k] = "INSERT OR IGNORE INTO doc_index(cid,path,val,item) VALUES";
+      for (size_t r = 0; r < k; ++r)
+        v[k] += std::string(r ? "," : "") + "(?1,?" + std::to_string(3 + 2 * r) + ",?" +
+                std::to_string(4 + 2 * r) + ",?2)";
+    }
+    return v;
+  }();
+  return sql[n].c_str();
+}
+
+void insert_index_rows(SqliteDb& db, int64_t cid, int64_t seq,
+                       const std::vector<const std::pair<std::string, std::string>*>& rows) {
+  for (size_t at = 0; at < rows.size(); at += kIndexRowsPerInsert) {
+    size_t n = std::min(kIndexRowsPerInsert, rows.size() - at);
+    auto st = db.q(index_insert_sql(n));
+    st.bind(1, cid).bind(2, seq);
+    for (size_t r = 0; r < n; ++r)
+      st.bind(static_cast<int>(3 + 2 * r), rows[at + r]->first)
+          .bind_blob(static_cast<int>(4 + 2 * r), rows[at + r]->second);
     st.step();
   }
+}
+
+void add_index(SqliteDb& db, int64_t cid, int64_t seq, const json::object& doc, const Policy& policy) {
+  auto entries = index_entries(doc, policy);
+  std::vector<const std::pair<std::string, std::string>*> rows;
+  rows.reserve(entries.size());
+  for (auto& e : entries) rows.push_back(&e);
+  insert_index_rows(db, cid, seq, rows);
 }
 
 void remove_index(SqliteDb& db, int64_t cid, int64_t seq, const json::object& doc, const Policy& policy) {
@@ -602,6 +635,7 @@ void update_index(SqliteDb& db, int64_t cid, int64_t seq, const json::object& ol
   auto after = index_entries(new_doc, policy);
   std::sort(before.begin(), before.end());
   std::sort(after.begin(), after.end());
+  std::vector<const std::pair<std::string, std::string>*> added;
   size_t i = 0, j = 0;
   while (i < before.size() || j < after.size()) {
     if (j == after.size() || (i < before.size() && before[i] < after[j])) {
@@ -610,14 +644,13 @@ void update_index(SqliteDb& db, int64_t cid, int64_t seq, const json::object& ol
       st.step();
       ++i;
     } else if (i == before.size() || after[j] < before[i]) {
-      auto st = db.q("INSERT OR IGNORE INTO doc_index(cid,path,val,item) VALUES(?1,?2,?3,?4)");
-      st.bind(1, cid).bind(2, after[j].first).bind_blob(3, after[j].second).bind(4, seq);
-      st.step();
+      added.push_back(&after[j]);
       ++j;
     } else {
       ++i, ++j;  // the same row before and after
     }
   }
+  insert_index_rows(db, cid, seq, added);
 }
 
 json::object parse_body(const std::string& text) {
