@@ -196,6 +196,11 @@ struct ContainerInfo {
 // An item as stored: the body with its system properties.
 enum class ItemForm { parsed, text };
 
+struct ContainerItems {
+  ContainerRef ref;
+  int64_t items = 0;
+};
+
 struct Item {
   boost::json::object document;  // empty when read in ItemForm::text
   // The document as stored (its JSON text, system properties included) when the store had it
@@ -411,6 +416,10 @@ class DocumentStore {
   virtual void execute_batch(ContainerRef ref, std::optional<PartitionKey> partition_key,
                              std::vector<BatchOperation> operations, BatchOptions options,
                              DocCallback<std::vector<BatchOperationResult>> done) = 0;
+
+  // Every container with the number of items it holds (an expired item counts until the TTL
+  // sweep removes it), read from a count each write keeps: O(containers), for /metrics.
+  virtual void item_counts(DocCallback<std::vector<ContainerItems>> done) = 0;
 };
 
 }  // namespace nimbus::api

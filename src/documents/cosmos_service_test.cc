@@ -38,6 +38,7 @@ class FailingWrites final : public api::DocumentStore {
   void upsert_item(api::ContainerRef r, std::optional<api::PartitionKey> pk, json::object b, api::DocCallback<api::Item> d) override { s_.upsert_item(r, pk, b, d); }
   void replace_item(api::ContainerRef r, std::string id, std::optional<api::PartitionKey> pk, json::object b, std::optional<std::string> m, api::DocCallback<api::Item> d) override { s_.replace_item(r, id, pk, b, m, d); }
   void read_item(api::ContainerRef r, std::string id, api::PartitionKey pk, api::ItemForm f, api::DocCallback<api::Item> d) override { s_.read_item(r, id, pk, f, d); }
+  void item_counts(api::DocCallback<std::vector<api::ContainerItems>> d) override { s_.item_counts(d); }
   void delete_item(api::ContainerRef r, std::string id, api::PartitionKey pk, std::optional<std::string> m, api::DocCallback<void> d) override { s_.delete_item(r, id, pk, m, d); }
   void read_feed(api::ContainerRef r, api::FeedOptions o, api::DocCallback<api::Page> d) override { s_.read_feed(r, o, d); }
   void query(api::ContainerRef r, std::shared_ptr<const api::DocumentQuery> q, api::FeedOptions o, api::DocCallback<api::Page> d) override { s_.query(r, q, o, d); }

@@ -1055,6 +1055,38 @@ TEST_P(DocumentStoreConformance, TransactionalBatchRunsEveryOperationInOrder) {
   EXPECT_EQ(ids_of(std::vector<json::value>(feed.value().items.begin(), feed.value().items.end())), (std::set<std::string>{"new", "old", "fresh"}));
 }
 
+// The per-container counts /metrics shows follow creates, upserts that insert or replace,
+// deletes, batches (a failed one counts nothing) and Effects writes, and survive a reopen.
+TEST_P(DocumentStoreConformance, ItemCountsFollowEveryKindOfWrite) {
+  auto a = make_container("counted-a");
+  auto b = make_container("counted-b");
+  auto count_of = [&](const api::ContainerRef& c) -> int64_t {
+    auto r = docs_->item_counts();
+    EXPECT_TRUE(r.ok());
+    if (!r.ok()) return -1;
+    for (auto& e : r.value())
+      if (e.ref == c) return e.items;
+    return -1;
+  };
+  EXPECT_EQ(count_of(a), 0);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(docs_->create(a, obj(R"({"pk":"p","id":")" + std::to_string(i) + "\"}")).ok());
+  ASSERT_TRUE(docs_->upsert(a, obj(R"({"id":"0","pk":"p","v":1})")).ok());  // replaces
+  ASSERT_TRUE(docs_->upsert(a, obj(R"({"id":"9","pk":"p"})")).ok());        // inserts
+  ASSERT_TRUE(docs_->replace(a, "1", obj(R"({"id":"1","pk":"p","v":2})")).ok());
+  ASSERT_TRUE(docs_->remove(a, "2", pk("p")).ok());
+  EXPECT_FALSE(docs_->remove(a, "2", pk("p")).ok());  // already gone: counts nothing
+  EXPECT_EQ(count_of(a), 3);
+  ASSERT_TRUE(docs_->batch(b, pk("q"), {bop(T::create, "", R"({"id":"x","pk":"q"})"), bop(T::create, "", R"({"id":"y","pk":"q"})"),
+                                        bop(T::remove, "x")}).ok());
+  auto failed = docs_->batch(b, pk("q"), {bop(T::create, "", R"({"id":"z","pk":"q"})"), bop(T::create, "", R"({"id":"y","pk":"q"})")});
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(statuses(failed.value()), (std::vector<int>{424, 409}));
+  EXPECT_EQ(count_of(b), 1);
+  reopen();
+  EXPECT_EQ(count_of(a), 3);
+  EXPECT_EQ(count_of(b), 1);
+}
+
 TEST_P(DocumentStoreConformance, FailedTransactionalBatchAppliesNothing) {
   auto c = make_container("batchfail");
   ASSERT_TRUE(docs_->create(c, obj(R"({"id":"taken","pk":"p","v":1})")).ok());

@@ -86,6 +86,9 @@ class SyncDocs {
                               std::optional<std::string> if_match = std::nullopt) {
     return wait<void>([&](auto cb) { s_.delete_item(r, id, pk, if_match, cb); });
   }
+  api::DocResult<std::vector<api::ContainerItems>> item_counts() {
+    return wait<std::vector<api::ContainerItems>>([&](auto cb) { s_.item_counts(cb); });
+  }
   api::DocResult<api::Page> feed(api::ContainerRef r, api::FeedOptions o = {}) {
     return wait<api::Page>([&](auto cb) { s_.read_feed(r, o, cb); });
   }

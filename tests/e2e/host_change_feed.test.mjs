@@ -111,9 +111,11 @@ test("a failing batch is retried, not skipped, and succeeds once the function do
   // The document service's own requests, by operation and status.
   assert.match(m.body, /nimbus_document_operations_total\{operation="create",status="201"\} [1-9]/);
   assert.match(m.body, /nimbus_document_operations_total\{operation="container.post",status="201"\} [1-9]/);
-  // Documents in the containers the app's bindings name: the one order, its one audit.
+  // Documents in every container: the one order, its one audit, and the lease container no
+  // binding names as an input or output (its lease documents are counted too).
   assert.match(m.body, /nimbus_documents\{database="shop",container="orders"\} 1\n/);
   assert.match(m.body, /nimbus_documents\{database="shop",container="audit"\} 1\n/);
+  assert.match(m.body, /nimbus_documents\{database="shop",container="leases"\} [1-9]\d*\n/);
   await stopNimbus(host);
 });
 

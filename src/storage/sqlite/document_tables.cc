@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS doc_containers(
   lsn INTEGER NOT NULL DEFAULT 0,
   etag TEXT NOT NULL,
   ts INTEGER NOT NULL,
+  items INTEGER NOT NULL DEFAULT 0,
   UNIQUE(database, name));
 CREATE TABLE IF NOT EXISTS doc_items(
   seq INTEGER PRIMARY KEY,
@@ -422,10 +423,12 @@ std::optional<ReadContainer> load_read_container(SqliteDb& db, const api::Contai
   return rc;
 }
 
-void bump_lsn(SqliteDb& db, Container& c) {
+// `items_delta`: +1 when the write adds a row to doc_items, -1 when it deletes one, so
+// doc_containers.items always counts the container's rows (a metric read in O(containers)).
+void bump_lsn(SqliteDb& db, Container& c, int64_t items_delta = 0) {
   ++c.lsn;
-  auto st = db.q("UPDATE doc_containers SET lsn=?2 WHERE cid=?1");
-  st.bind(1, c.cid).bind(2, c.lsn);
+  auto st = db.q("UPDATE doc_containers SET lsn=?2, items=items+?3 WHERE cid=?1");
+  st.bind(1, c.cid).bind(2, c.lsn).bind(3, items_delta);
   st.step();
 }
 
@@ -1062,7 +1065,7 @@ DocResult<api::Item> write_item(SqliteDb& db, WriteMode mode, const api::Contain
   }
 
   // 2. The writes.
-  bump_lsn(db, *c);
+  bump_lsn(db, *c, existing ? 0 : 1);
   if (existing) {
     json::object old = parse_body(existing->body);
     remove_unique(db, c->cid, c->unique_keys, pk_text, existing->seq, old);
@@ -1118,7 +1121,7 @@ DocResult<int64_t> delete_item(SqliteDb& db, const api::ContainerRef& ref, const
   if (if_match && !if_match->empty() && *if_match != "*" && *if_match != row->etag)
     return DocError{DocErrc::precondition_failed, "item \"" + id + "\" of " + describe(ref) + " has changed since it was read (If-Match " + *if_match + ", current _etag " + row->etag +
                                                       "); read it again and retry with the new _etag"};
-  bump_lsn(db, *c);
+  bump_lsn(db, *c, -1);
   delete_row(db, *c, *row, std::get<std::string>(pk_text));
   db.notices.emplace_back(api::DocumentChanged{ref, c->lsn});
   return c->lsn;
@@ -1938,10 +1941,33 @@ DocResult<RowCounts> row_counts(SqliteDb& db, const api::ContainerRef& ref) {
     st.bind(1, c->cid);
     if (st.step()) rc.index_entries = st.i64(0);
   }
-  auto st = db.q("SELECT count(*) FROM doc_unique WHERE cid=?1");
+  {
+    auto st = db.q("SELECT count(*) FROM doc_unique WHERE cid=?1");
+    st.bind(1, c->cid);
+    if (st.step()) rc.unique_entries = st.i64(0);
+  }
+  auto st = db.q("SELECT items FROM doc_containers WHERE cid=?1");
   st.bind(1, c->cid);
-  if (st.step()) rc.unique_entries = st.i64(0);
+  if (st.step()) rc.counted_items = st.i64(0);
   return rc;
+}
+
+std::vector<api::ContainerItems> item_counts(SqliteDb& db) {
+  std::vector<api::ContainerItems> out;
+  auto st = db.q("SELECT database, name, items FROM doc_containers ORDER BY database, name");
+  while (st.step()) out.push_back({api::ContainerRef{st.text(0), st.text(1)}, st.i64(2)});
+  return out;
+}
+
+void migrate(SqliteDb& db) {
+  bool has_items = false;
+  {
+    auto st = db.q("SELECT name FROM pragma_table_info('doc_containers')");
+    while (st.step()) has_items = has_items || st.text(0) == "items";
+  }
+  if (has_items) return;
+  db.exec("ALTER TABLE doc_containers ADD COLUMN items INTEGER NOT NULL DEFAULT 0");
+  db.exec("UPDATE doc_containers SET items=(SELECT count(*) FROM doc_items WHERE doc_items.cid=doc_containers.cid)");
 }
 
 void sweep_expired(SqliteDb& db, api::UnixMillis now, int limit) {
@@ -1979,6 +2005,9 @@ void sweep_expired(SqliteDb& db, api::UnixMillis now, int limit) {
       auto st = db.q("DELETE FROM doc_items WHERE seq=?1");
       st.bind(1, r.seq);
       st.step();
+      auto count = db.q("UPDATE doc_containers SET items=items-1 WHERE cid=?1");
+      count.bind(1, r.cid);
+      count.step();
     }
     db.q("COMMIT").step();
   } catch (const SqlError&) {

@@ -95,8 +95,12 @@ struct RowCounts {
   int64_t items = 0;
   int64_t index_entries = 0;
   int64_t unique_entries = 0;  // doc_unique rows
+  int64_t counted_items = 0;   // doc_containers.items, kept by every write
 };
 DocResult<RowCounts> row_counts(SqliteDb& db, const api::ContainerRef& ref);
+std::vector<api::ContainerItems> item_counts(SqliteDb& db);
+// Files made before doc_containers counted items get the column, counted once.
+void migrate(SqliteDb& db);
 
 // Deletes up to `limit` expired items (and their index entries) in its own transaction; call
 // between batches. Expiry takes no LSN (LatestVersion never shows deletes).

@@ -157,8 +157,14 @@ void SqliteDocumentStore::row_counts(api::ContainerRef ref, api::DocCallback<Row
       [ref = std::move(ref)](SqliteDb& db) -> api::DocResult<RowCounts> {
         auto r = dt::row_counts(db, ref);
         if (!r) return r.error();
-        return RowCounts{r.value().items, r.value().index_entries, r.value().unique_entries};
+        return RowCounts{r.value().items, r.value().index_entries, r.value().unique_entries,
+                         r.value().counted_items};
       },
+      std::move(done)));
+}
+void SqliteDocumentStore::item_counts(api::DocCallback<std::vector<api::ContainerItems>> done) {
+  engine_.submit(op<std::vector<api::ContainerItems>>(
+      [](SqliteDb& db) -> api::DocResult<std::vector<api::ContainerItems>> { return dt::item_counts(db); },
       std::move(done)));
 }
 

@@ -62,11 +62,15 @@ class SqliteDocumentStore final : public api::DocumentStore {
                      std::vector<api::BatchOperation> operations, api::BatchOptions options,
                      api::DocCallback<std::vector<api::BatchOperationResult>> done) override;
 
-  // Test aid: stored item rows (live and expired), index and unique-key entries of a container.
+  void item_counts(api::DocCallback<std::vector<api::ContainerItems>> done) override;
+
+  // Test aid: stored item rows (live and expired), index and unique-key entries of a container,
+  // and the item count its writes keep (which must equal `items`).
   struct RowCounts {
     int64_t items = 0;
     int64_t index_entries = 0;
     int64_t unique_entries = 0;
+    int64_t counted_items = 0;
   };
   void row_counts(api::ContainerRef ref, api::DocCallback<RowCounts> done);
 

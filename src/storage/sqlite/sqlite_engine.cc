@@ -227,6 +227,7 @@ std::unique_ptr<SqliteEngine> SqliteEngine::open(Options options, std::string& e
     db->exec("PRAGMA temp_store=MEMORY");
     for (const char* schema : kTableSets) db->exec(schema);
     queue_tables::migrate(*db);
+    document_tables::migrate(*db);
     // One process owns the file (see the header): keeping its locks for the connection's life
     // spares every transaction the fcntl lock and unlock calls of the file and the WAL index
     // (six per commit). Set after the first WAL access, so the -shm file is kept as before.
