@@ -563,7 +563,8 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     api::Effects fx;
     for (auto s : deliver_seqs) ack.consumed.push_back(s);
     ack.history = std::move(control_history);
-    for (auto& e : fresh) ack.history.push_back(e);
+    // build_and_commit runs once per episode: nothing reads `fresh` after this.
+    for (auto& e : fresh) ack.history.push_back(std::move(e));
     ack.custom_status = response.custom_status.empty() ? ack.custom_status : response.custom_status;
     ack.status = api::RuntimeStatus::running;
     if (!run_error.empty()) {

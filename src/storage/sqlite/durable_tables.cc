@@ -114,6 +114,36 @@ void notice_ready(SqliteDb& db, std::string_view instance, UnixMillis visible, i
       std::string(instance), visible, {api::InboxAddition{seq, visible, std::string(event)}}});
 }
 
+// The events of one episode row (apply(EpisodeAck)): a JSON array of event objects, cut at the
+// commas between its elements, outside strings, without parsing the events themselves.
+void split_row(std::string_view row, std::vector<std::string>& out) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  size_t start = 1;
+  for (size_t i = 0; i < row.size(); ++i) {
+    char c = row[i];
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) {
+        if (i > start) out.emplace_back(row.substr(start, i - start));
+        return;
+      }
+    } else if (c == ',' && depth == 1) {
+      out.emplace_back(row.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+}
+
 }  // namespace
 
 std::optional<api::InstanceState> find_instance(SqliteDb& db, std::string_view id) {
@@ -129,7 +159,13 @@ std::vector<std::string> read_history(SqliteDb& db, std::string_view id) {
   std::vector<std::string> out;
   auto st = db.q("SELECT event FROM durable_history WHERE instance=?1 ORDER BY seq");
   st.bind(1, id);
-  while (st.step()) out.push_back(st.text(0));
+  while (st.step()) {
+    std::string_view row = st.text_view(0);
+    if (!row.empty() && row.front() == '[')
+      split_row(row, out);
+    else
+      out.emplace_back(row);  // one event (every row of a file written before episode rows)
+  }
   return out;
 }
 
@@ -327,10 +363,27 @@ std::optional<QueueError> apply(SqliteDb& db, const api::EpisodeAck& a) {
     st.step();
     next = 0;
   }
-  for (const auto& e : a.history) {
+  if (!a.history.empty()) {
+    // One row per episode, numbered by its first event: an episode appends a dozen events
+    // (a fan-out of 10: orchestratorStarted, executionStarted and 10 taskScheduled), and a row
+    // each cost more than the events' bytes (read_history splits the rows again).
+    std::string joined;
+    if (a.history.size() > 1) {
+      size_t bytes = a.history.size() + 1;
+      for (const auto& e : a.history) bytes += e.size();
+      joined.reserve(bytes);
+      joined += '[';
+      for (const auto& e : a.history) {
+        if (joined.size() > 1) joined += ',';
+        joined += e;
+      }
+      joined += ']';
+    }
     auto st = db.q("INSERT INTO durable_history(instance,seq,event) VALUES(?1,?2,?3)");
-    st.bind(1, a.instance_id).bind(2, next++).bind(3, e);
+    st.bind(1, a.instance_id).bind(2, next)
+        .bind(3, a.history.size() > 1 ? std::string_view(joined) : std::string_view(a.history[0]));
     st.step();
+    next += static_cast<int64_t>(a.history.size());
   }
   const bool terminal = api::is_terminal(a.status);
   // Execution id and input change only with continue-as-new: unbound (NULL) keeps them.

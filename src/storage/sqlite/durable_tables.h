@@ -6,7 +6,9 @@
 // (OrchestrationReady, ActivityReady).
 //
 // Tables: durable_instances (one row per instance, by id), durable_history ((instance, seq):
-// the current execution's events, seq from 0), durable_inbox (seq: FIFO per instance, with a
+// the current execution's events, one row per episode: a JSON array of its events, or one event
+// object as files written before episode rows hold; seq = the number of the row's first event,
+// from 0), durable_inbox (seq: FIFO per instance, with a
 // visible time), durable_tasks (seq: activity work items, deleted when their result commits).
 //
 // Threading: every function runs on the engine's writer thread inside its batch transaction.
