@@ -138,7 +138,7 @@ TEST(SqliteDurableStore, ARolledBackEffectsDoesNotChangeTheNoticesOfItsBatch) {
   std::filesystem::remove_all(tmpl);
 }
 
-// An episode's events are one history row (a JSON array) since 2026-11-30; files written before
+// An episode's events share history rows (JSON arrays) since 2026-11-30; files written before
 // hold one row per event. Both kinds read back as events in order, and events whose strings
 // hold commas, brackets and escaped quotes are cut at the right places.
 TEST(SqliteDurableStore, HistoryReadsEpisodeRowsAndTheOneEventRowsOfEarlierFiles) {
@@ -194,9 +194,16 @@ TEST(SqliteDurableStore, HistoryReadsEpisodeRowsAndTheOneEventRowsOfEarlierFiles
     ASSERT_TRUE(sync.commit(ack({tricky1, tricky2})).ok());
     std::vector<std::string> expected{first, R"({"kind":"old","eventId":1})",
                                       R"({"kind":"old","eventId":2})", tricky1, tricky2};
+    // An episode of 30 events of ~100 bytes: several rows (each kept under ~1,000 bytes).
+    std::vector<std::string> many;
+    for (int i = 0; i < 30; ++i)
+      many.push_back(R"({"kind":"taskScheduled","eventId":)" + std::to_string(i) +
+                     R"(,"input":")" + std::string(70, 'x') + R"("})");
+    ASSERT_TRUE(sync.commit(ack(many)).ok());
+    expected.insert(expected.end(), many.begin(), many.end());
     EXPECT_EQ(sync.history("x").value(), expected);
     EXPECT_EQ(sync.episode("x").value().history, expected);
-    EXPECT_EQ(sync.get("x").value().history_events, 5);
+    EXPECT_EQ(sync.get("x").value().history_events, 35);
   }
   std::filesystem::remove_all(tmpl);
 }

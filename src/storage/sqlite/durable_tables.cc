@@ -114,7 +114,7 @@ void notice_ready(SqliteDb& db, std::string_view instance, UnixMillis visible, i
       std::string(instance), visible, {api::InboxAddition{seq, visible, std::string(event)}}});
 }
 
-// The events of one episode row (apply(EpisodeAck)): a JSON array of event objects, cut at the
+// The events of one row of several (apply(EpisodeAck)): a JSON array of event objects, cut at the
 // commas between its elements, outside strings, without parsing the events themselves.
 void split_row(std::string_view row, std::vector<std::string>& out) {
   int depth = 0;
@@ -164,7 +164,7 @@ std::vector<std::string> read_history(SqliteDb& db, std::string_view id) {
     if (!row.empty() && row.front() == '[')
       split_row(row, out);
     else
-      out.emplace_back(row);  // one event (every row of a file written before episode rows)
+      out.emplace_back(row);  // one event (every row of a file written before 2026-11-30)
   }
   return out;
 }
@@ -363,28 +363,40 @@ std::optional<QueueError> apply(SqliteDb& db, const api::EpisodeAck& a) {
     st.step();
     next = 0;
   }
-  if (!a.history.empty()) {
-    // One row per episode, numbered by its first event: an episode appends a dozen events
-    // (a fan-out of 10: orchestratorStarted, executionStarted and 10 taskScheduled), and a row
-    // each cost more than the events' bytes (read_history splits the rows again).
+  // An episode's events go in as few rows as keep each row inside its b-tree page: a JSON array
+  // of the events, numbered by its first. A fan-out of 10 appends 12 events per episode, and a
+  // row each cost more than the bytes; but a row over ~1,000 bytes (the in-page limit of a
+  // WITHOUT ROWID table on 4 KiB pages) spills into an overflow page of its own, and writing
+  // those pages to the WAL cost more (kernel time) than the rows saved. read_history splits
+  // the rows again.
+  constexpr size_t kRowText = 850;  // + an instance id of up to 100 bytes and the seq
+  auto insert_row = [&](size_t first, size_t end) {
     std::string joined;
-    if (a.history.size() > 1) {
-      size_t bytes = a.history.size() + 1;
-      for (const auto& e : a.history) bytes += e.size();
-      joined.reserve(bytes);
+    if (end - first > 1) {
       joined += '[';
-      for (const auto& e : a.history) {
-        if (joined.size() > 1) joined += ',';
-        joined += e;
+      for (size_t i = first; i < end; ++i) {
+        if (i > first) joined += ',';
+        joined += a.history[i];
       }
       joined += ']';
     }
     auto st = db.q("INSERT INTO durable_history(instance,seq,event) VALUES(?1,?2,?3)");
-    st.bind(1, a.instance_id).bind(2, next)
-        .bind(3, a.history.size() > 1 ? std::string_view(joined) : std::string_view(a.history[0]));
+    st.bind(1, a.instance_id).bind(2, next + static_cast<int64_t>(first))
+        .bind(3, end - first > 1 ? std::string_view(joined) : std::string_view(a.history[first]));
     st.step();
-    next += static_cast<int64_t>(a.history.size());
+  };
+  size_t first = 0, bytes = 0;
+  for (size_t i = 0; i < a.history.size(); ++i) {
+    size_t size = a.history[i].size() + 1;  // and its comma or bracket
+    if (i > first && bytes + size + 1 > kRowText) {
+      insert_row(first, i);
+      first = i;
+      bytes = 0;
+    }
+    bytes += size;
   }
+  if (first < a.history.size()) insert_row(first, a.history.size());
+  next += static_cast<int64_t>(a.history.size());
   const bool terminal = api::is_terminal(a.status);
   // Execution id and input change only with continue-as-new: unbound (NULL) keeps them.
   auto st = db.q(

@@ -6,8 +6,8 @@
 // (OrchestrationReady, ActivityReady).
 //
 // Tables: durable_instances (one row per instance, by id), durable_history ((instance, seq):
-// the current execution's events, one row per episode: a JSON array of its events, or one event
-// object as files written before episode rows hold; seq = the number of the row's first event,
+// the current execution's events, a few per row: a JSON array of events, or one event
+// object (every row of files written before 2026-11-30); seq = the number of the row's first event,
 // from 0), durable_inbox (seq: FIFO per instance, with a
 // visible time), durable_tasks (seq: activity work items, deleted when their result commits).
 //
