@@ -1,5 +1,6 @@
 #include "api/durable_events.h"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -257,8 +258,12 @@ std::string encode_request(std::string_view instance_id, std::string_view execut
 }
 
 bool decode_request(std::string_view text, OrchestratorRequest& out, std::string& error) {
+  // A worker decodes one request per episode, the whole history each time (see
+  // decode_response).
+  unsigned char buf[4096];
+  json::monotonic_resource mr(buf, sizeof buf);
   boost::system::error_code ec;
-  auto v = json::parse(text, ec);
+  auto v = json::parse(text, ec, &mr);
   if (ec || !v.is_object()) {
     error = "an orchestrator request must be a JSON object";
     return false;
@@ -298,8 +303,12 @@ std::string encode_response(const OrchestratorResponse& r) {
 }
 
 bool decode_response(std::string_view text, OrchestratorResponse& out, std::string& error) {
+  // The host decodes one answer per episode: the parsed tree lives in one buffer (on the
+  // stack while it fits) instead of an allocation per value.
+  unsigned char buf[4096];
+  json::monotonic_resource mr(buf, sizeof buf);
   boost::system::error_code ec;
-  auto v = json::parse(text, ec);
+  auto v = json::parse(text, ec, &mr);
   if (ec || !v.is_object()) {
     error = "an orchestrator response must be a JSON object";
     return false;

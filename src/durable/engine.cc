@@ -4,6 +4,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -310,6 +311,11 @@ void Engine::arm_timer() {
 awaitable<void> Engine::run_instance(std::shared_ptr<runtime::Admission> gate, std::string id,
                                      runtime::Admission::Permit permit) {
   auto alive = alive_;
+  // Start after the handlers already queued: the results of an instance's other activities
+  // often come in the same read from the worker, and then one episode takes them all instead
+  // of one episode taking the first and replaying the history again for the rest.
+  co_await asio::post(io_, asio::use_awaitable);
+  if (!*alive) co_return;
   for (;;) {
     Slot* slot = slots_[id].get();
     slot->dirty = false;
@@ -563,7 +569,8 @@ awaitable<bool> Engine::episode(const std::string& id, Slot& slot_ref) {
     api::Effects fx;
     for (auto s : deliver_seqs) ack.consumed.push_back(s);
     ack.history = std::move(control_history);
-    for (auto& e : fresh) ack.history.push_back(e);
+    // build_and_commit runs once per episode: nothing reads `fresh` after this.
+    for (auto& e : fresh) ack.history.push_back(std::move(e));
     ack.custom_status = response.custom_status.empty() ? ack.custom_status : response.custom_status;
     ack.status = api::RuntimeStatus::running;
     if (!run_error.empty()) {

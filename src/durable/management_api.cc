@@ -20,12 +20,16 @@ using asio::awaitable;
 
 namespace {
 
-api::HttpResponseData json_answer(int status, const json::value& body) {
+// `body` is JSON text already.
+api::HttpResponseData json_answer(int status, std::string body) {
   api::HttpResponseData r;
   r.status = status;
   r.headers.emplace_back("Content-Type", "application/json; charset=utf-8");
-  r.body = json::serialize(body);
+  r.body = std::move(body);
   return r;
+}
+api::HttpResponseData json_answer(int status, const json::value& body) {
+  return json_answer(status, json::serialize(body));
 }
 
 api::HttpResponseData error(int status, std::string_view code, std::string message) {
@@ -252,7 +256,7 @@ awaitable<api::HttpResponseData> ManagementApi::handle(api::HttpRequestData& req
     std::string instance = seg.size() == 3 ? seg[2] : std::string();
     auto r = co_await engine_.start_new(std::move(name), std::move(instance), std::move(input));
     if (r.status != 202) co_return error(r.status, r.status == 409 ? "Conflict" : "BadRequest", r.message);
-    auto res = json_answer(202, json::parse(management_urls(base_url(req), code(), r.instance_id)));
+    auto res = json_answer(202, management_urls(base_url(req), code(), r.instance_id));
     std::string loc = base_url(req) + std::string(kWebhookBase) + "/instances/" + r.instance_id;
     if (!code().empty()) loc += "?code=" + code();
     res.headers.emplace_back("Location", loc);
@@ -293,7 +297,7 @@ awaitable<api::HttpResponseData> ManagementApi::handle(api::HttpRequestData& req
       bool new_id = v.empty() || v == "true" || v == "True";
       r = co_await engine_.restart(id, new_id);
       if (r.status == 202) {
-        auto res = json_answer(202, json::parse(management_urls(base_url(req), code(), r.instance_id)));
+        auto res = json_answer(202, management_urls(base_url(req), code(), r.instance_id));
         res.headers.emplace_back("Location", base_url(req) + std::string(kWebhookBase) +
                                                  "/instances/" + r.instance_id);
         co_return res;

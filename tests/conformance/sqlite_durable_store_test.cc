@@ -1,6 +1,8 @@
 // Runs the durable store conformance suite on the SQLite backend (a SqliteDurableStore on an
 // engine opened with SqliteEngine::open; the engine is the EffectsStore), plus what only SQLite
 // has: several Effects sharing one group-commit transaction.
+#include <sqlite3.h>
+
 #include <filesystem>
 #include <future>
 
@@ -132,6 +134,76 @@ TEST(SqliteDurableStore, ARolledBackEffectsDoesNotChangeTheNoticesOfItsBatch) {
     auto ep = sync.episode("x").value();
     EXPECT_EQ(ep.inbox.size(), 1u) << "only the started event is visible";
     store->engine().set_notice_listener(nullptr);
+  }
+  std::filesystem::remove_all(tmpl);
+}
+
+// An episode's events share history rows (JSON arrays) since 2026-11-30; files written before
+// hold one row per event. Both kinds read back as events in order, and events whose strings
+// hold commas, brackets and escaped quotes are cut at the right places.
+TEST(SqliteDurableStore, HistoryReadsEpisodeRowsAndTheOneEventRowsOfEarlierFiles) {
+  char tmpl[] = "/tmp/nimbus-sqlite-durable-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  FakeClock clock;
+  auto ack = [](std::vector<std::string> history) {
+    api::EpisodeAck a;
+    a.instance_id = "x";
+    a.execution_id = "e1";
+    a.status = api::RuntimeStatus::running;
+    a.history = std::move(history);
+    api::Effects fx;
+    fx.acknowledge(std::move(a));
+    return fx;
+  };
+  const std::string first = R"({"kind":"executionStarted","eventId":-1,"input":"[1,2]"})";
+  const std::string tricky1 =
+      R"({"kind":"taskCompleted","eventId":-1,"result":"{\"a\":\"x,y]}\\\\\",[{\"}"})";
+  const std::string tricky2 = R"({"kind":"taskCompleted","eventId":-1,"result":"[],{}"})";
+  {
+    auto store = open_sqlite(tmpl, clock);
+    ASSERT_NE(store, nullptr);
+    SyncDurable sync(*store, store->engine());
+    api::OrchestrationStart w;
+    w.instance.id = "x";
+    w.instance.name = "Flow";
+    w.instance.execution_id = "e1";
+    w.started = "{}";
+    api::Effects start;
+    start.writes.emplace_back(std::move(w));
+    ASSERT_TRUE(sync.commit(std::move(start)).ok());
+    ASSERT_TRUE(sync.commit(ack({first})).ok());
+  }
+  {
+    // What an earlier version wrote for a two-event episode: a row per event.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((std::string(tmpl) + "/nimbus.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "INSERT INTO durable_history(instance,seq,event) VALUES"
+                           "('x',1,'{\"kind\":\"old\",\"eventId\":1}'),"
+                           "('x',2,'{\"kind\":\"old\",\"eventId\":2}');"
+                           "UPDATE durable_instances SET history_events=3 WHERE id='x';",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  {
+    auto store = open_sqlite(tmpl, clock);
+    ASSERT_NE(store, nullptr);
+    SyncDurable sync(*store, store->engine());
+    ASSERT_TRUE(sync.commit(ack({tricky1, tricky2})).ok());
+    std::vector<std::string> expected{first, R"({"kind":"old","eventId":1})",
+                                      R"({"kind":"old","eventId":2})", tricky1, tricky2};
+    // An episode of 30 events of ~100 bytes: several rows (each kept under ~1,000 bytes).
+    std::vector<std::string> many;
+    for (int i = 0; i < 30; ++i)
+      many.push_back(R"({"kind":"taskScheduled","eventId":)" + std::to_string(i) +
+                     R"(,"input":")" + std::string(70, 'x') + R"("})");
+    ASSERT_TRUE(sync.commit(ack(many)).ok());
+    expected.insert(expected.end(), many.begin(), many.end());
+    EXPECT_EQ(sync.history("x").value(), expected);
+    EXPECT_EQ(sync.episode("x").value().history, expected);
+    EXPECT_EQ(sync.get("x").value().history_events, 35);
   }
   std::filesystem::remove_all(tmpl);
 }

@@ -6,7 +6,9 @@
 // (OrchestrationReady, ActivityReady).
 //
 // Tables: durable_instances (one row per instance, by id), durable_history ((instance, seq):
-// the current execution's events, seq from 0), durable_inbox (seq: FIFO per instance, with a
+// the current execution's events, a few per row: a JSON array of events, or one event
+// object (every row of files written before 2026-11-30); seq = the number of the row's first event,
+// from 0), durable_inbox (seq: FIFO per instance, with a
 // visible time), durable_tasks (seq: activity work items, deleted when their result commits).
 //
 // Threading: every function runs on the engine's writer thread inside its batch transaction.
