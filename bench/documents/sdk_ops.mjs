@@ -1,0 +1,32 @@
+// One bounded phase of Cosmos DB item operations with the official @azure/cosmos against a
+// document endpoint on 127.0.0.1:PORT, 32 in flight (bench/sdk_instructions.sh drives it).
+//   node bench/documents/sdk_ops.mjs PORT create|read|upsert N
+// create: items 0..N-1 (database "bench", container "items", partition key /pk, 100
+// partitions); read: point reads of items 0..N-1, five times over (5N reads); upsert: items
+// 0..N-1 again with one field changed. Exits non-zero on the first failed operation.
+import { createRequire } from "node:module";
+import { join } from "node:path";
+
+const require = createRequire(join(process.cwd(), "tests/e2e/package.json"));
+const { CosmosClient } = require("@azure/cosmos");
+const KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+const [port, mode, nText] = process.argv.slice(2);
+const N = Number(nText);
+if (!port || !["create", "read", "upsert"].includes(mode) || !(N > 0)) {
+  console.error("usage: node bench/documents/sdk_ops.mjs PORT create|read|upsert N");
+  process.exit(2);
+}
+const client = new CosmosClient({ endpoint: `http://127.0.0.1:${port}/`, key: KEY,
+  connectionPolicy: { enableEndpointDiscovery: false } });
+const { database } = await client.databases.createIfNotExists({ id: "bench" });
+const { container } = await database.containers.createIfNotExists({ id: "items", partitionKey: { paths: ["/pk"] } });
+const doc = (i, v) => ({ id: `item-${i}`, pk: `p${i % 100}`, n: i, v, tag: `t${i % 37}`, name: `name ${i}` });
+async function pool(n, f) {
+  let next = 0;
+  await Promise.all(Array.from({ length: 32 }, async () => { while (next < n) await f(next++); }));
+}
+const t0 = Date.now();
+if (mode === "create") await pool(N, (i) => container.items.create(doc(i, 0)));
+if (mode === "upsert") await pool(N, (i) => container.items.upsert(doc(i, 1)));
+if (mode === "read") for (let r = 0; r < 5; r++) await pool(N, (i) => container.item(`item-${i}`, `p${i % 100}`).read());
+console.log(JSON.stringify({ mode, operations: mode === "read" ? 5 * N : N, ms: Date.now() - t0 }));
