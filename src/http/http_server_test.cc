@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/url/parse.hpp>
+
 using nimbus::http::parse_request;
 
 TEST(HttpParse, ParsesARequestWithItsQueryAndBody) {
@@ -15,6 +17,28 @@ TEST(HttpParse, ParsesARequestWithItsQueryAndBody) {
   EXPECT_EQ(r.request.query.at("b"), " ");
   EXPECT_EQ(r.request.host, "h");
   EXPECT_EQ(r.request.body, "hi");
+}
+
+// A plain path skips the URL parser; it must be taken exactly where Boost.URL takes the
+// target, with the same path. Every printable byte, alone, doubled and between segments.
+TEST(HttpParse, PlainPathsParseAsTheUrlParserParsesThem) {
+  std::vector<std::string> targets = {"/", "//", "/api/hello/bench", "/a//b/", "/%41", "/a?",
+                                      "/a?b=1", "/a#f", "a", "*", "/\x7f", "/\x80"};
+  for (int c = 0x21; c < 0x7f; ++c) {
+    std::string ch(1, static_cast<char>(c));
+    targets.push_back("/" + ch);
+    targets.push_back("/x" + ch + ch + "/y");
+  }
+  for (const auto& t : targets) {
+    auto r = parse_request("GET " + t + " HTTP/1.1\r\nHost: h\r\n\r\n", 32768, 1024);
+    auto url = boost::urls::parse_origin_form(t);
+    if (!url) {
+      EXPECT_NE(r.status, 0) << t;
+      continue;
+    }
+    ASSERT_EQ(r.status, 0) << t << ": " << r.error;
+    EXPECT_EQ(r.request.path, std::string(url->encoded_path())) << t;
+  }
 }
 
 // Beast's field storage throws std::length_error for a field over 65,533 bytes; in a server

@@ -18,14 +18,6 @@ bool valid_name(std::string_view n) {
   return true;
 }
 
-bool iequal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 bool satisfies(const std::string& constraint, const std::string& v) {
   if (constraint.empty()) return true;
   if (constraint == "int" || constraint == "long") {
@@ -34,7 +26,7 @@ bool satisfies(const std::string& constraint, const std::string& v) {
     if (ec != std::errc() || p != v.data() + v.size()) return false;
     return constraint == "long" || (x >= INT32_MIN && x <= INT32_MAX);
   }
-  if (constraint == "bool") return iequal(v, "true") || iequal(v, "false");
+  if (constraint == "bool") return ascii_iequals(v, "true") || ascii_iequals(v, "false");
   if (constraint == "alpha")
     return !v.empty() && std::all_of(v.begin(), v.end(), [](char c) {
       return std::isalpha(static_cast<unsigned char>(c));
@@ -185,7 +177,7 @@ bool RouteTemplate::match(const std::vector<std::string>& segs,
       return false;
     }
     if (s.kind == RouteSegment::Kind::literal) {
-      if (!iequal(s.text, segs[i])) return false;
+      if (!ascii_iequals(s.text, segs[i])) return false;
     } else {
       if (!satisfies(s.constraint, segs[i])) return false;
       out[s.text] = segs[i];

@@ -10,6 +10,17 @@
 
 namespace nimbus::http {
 
+// Case-insensitive in ASCII only, as route literals compare (no locale call per character:
+// the router runs on every request).
+inline bool ascii_iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x != y && ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z')) return false;
+  }
+  return true;
+}
+
 struct RouteSegment {
   enum class Kind { literal, param, catch_all };
   Kind kind = Kind::literal;

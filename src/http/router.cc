@@ -28,14 +28,7 @@ RouteMatch Router::match(std::string_view method, std::string_view path) const {
   }
   if (segs.size() < prefix_.size()) return out;
   for (size_t i = 0; i < prefix_.size(); ++i) {
-    const auto& a = segs[i];
-    const auto& b = prefix_[i];
-    if (a.size() != b.size() ||
-        !std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-          return std::tolower(static_cast<unsigned char>(x)) ==
-                 std::tolower(static_cast<unsigned char>(y));
-        }))
-      return out;
+    if (!ascii_iequals(segs[i], prefix_[i])) return out;
   }
   segs.erase(segs.begin(), segs.begin() + static_cast<long>(prefix_.size()));
   for (const auto& e : entries_) {

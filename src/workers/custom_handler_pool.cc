@@ -97,7 +97,10 @@ uint16_t free_port() {
 
 // Reads the handler's final answer into `parser` (re-created after each interim 1xx answer,
 // which carries no body and is not the answer). `head`: the request was HEAD, so the answer
-// has no body whatever its Content-Length says.
+// has no body whatever its Content-Length says. The stream's own async_read_some feeds the
+// parser from `buf`, as Beast's http::async_read does, without its two layers of composed
+// operations per read (each with its own work tracking); measured, see bench/README.md
+// (branch chfast). End of stream, buffer bound and errors are mapped as Beast maps them.
 template <class Stream>
 awaitable<boost::system::error_code> read_answer(Stream& s, beast::flat_buffer& buf,
                                                  std::optional<AnswerParser>& parser,
@@ -108,13 +111,44 @@ awaitable<boost::system::error_code> read_answer(Stream& s, beast::flat_buffer& 
     parser.emplace(keep_fields);
     parser->body_limit(body_limit);
     parser->header_limit(kMaxAnswerHeader);
+    parser->eager(true);
     if (head) parser->skip(true);
-    co_await bhttp::async_read(s, buf, *parser, asio::redirect_error(use_awaitable, ec));
-    if (ec) co_return ec;
+    while (!parser->is_done()) {
+      if (buf.size() > 0) {
+        size_t used = parser->put(buf.data(), ec);
+        buf.consume(used);
+        if (ec && ec != bhttp::error::need_more) co_return ec;
+        bool need_more = ec == bhttp::error::need_more;
+        ec = {};
+        if (!need_more && used > 0) continue;  // progress: parse the rest first
+      }
+      size_t room = std::min<size_t>(buf.max_size() - buf.size(), 65536);
+      if (room == 0) co_return bhttp::error::buffer_overflow;
+      size_t n = co_await s.async_read_some(
+          buf.prepare(std::min(std::max<size_t>(512, buf.capacity() - buf.size()), room)),
+          asio::redirect_error(use_awaitable, ec));
+      if (ec == asio::error::eof) {
+        if (!parser->got_some()) co_return bhttp::error::end_of_stream;
+        ec = {};
+        parser->put_eof(ec);  // completes an answer framed by the close, else partial_message
+        co_return ec;
+      }
+      if (ec) co_return ec;
+      buf.commit(n);
+    }
     unsigned status = parser->status;
     if (status >= 200 || status == 101) co_return ec;  // 101: the caller refuses it
     if (interim == kMaxInterim) co_return bhttp::error::bad_status;
   }
+}
+
+// What the socket did not take at once (a large forwarded body), written asynchronously; a
+// coroutine of its own, so its state is not part of invoke()'s frame, allocated per call.
+awaitable<size_t> write_rest(tcp::socket& s, std::array<asio::const_buffer, 2> request,
+                             size_t written, boost::system::error_code& ec) {
+  beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(request);
+  rest.consume(written);
+  co_return co_await asio::async_write(s, rest, asio::redirect_error(use_awaitable, ec));
 }
 
 // An idle keep-alive connection may be reused only if the handler neither closed it nor sent
@@ -481,7 +515,7 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
   std::string head;
   head.reserve(512);
   auto header = [&](std::string_view k, std::string_view v) {
-    head.append(k).append(": ").append(v).append("\r\n");
+    head.append(k).append(": ", 2).append(v).append("\r\n", 2);
   };
   bool head_request = false;
   if (forward) {
@@ -550,6 +584,7 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
       // TCP_NODELAY: measured in one run against the same build without it (8 s wrk rounds,
       // bench/http_bench.py with the other build as baseline): 1.03-1.13x the rate, lower p99.
       if (!ec) s->sock.set_option(tcp::no_delay(true), ec);
+      if (!ec) s->sock.non_blocking(true, ec);
     }
     if (timed_out(ec)) {
       fail(api::Outcome::timed_out, "handler did not answer before the function timeout", "");
@@ -561,8 +596,16 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
            "handler refused the connection", ec.message());
       co_return result;
     }
-    size_t written =
-        co_await asio::async_write(s->sock, request, asio::redirect_error(use_awaitable, ec));
+    // The socket is non-blocking: the request (a few hundred bytes) usually leaves in this
+    // one call, with no composed operation and no completion posted to the loop; only what
+    // the socket does not take is written asynchronously.
+    size_t written = s->sock.write_some(request, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec = {};
+      written = 0;
+    }
+    if (!ec && written < head.size() + body.size())
+      written += co_await write_rest(s->sock, request, written, ec);
     if (ec && reused && written == 0 && attempt == 0 && !timed_out(ec)) continue;
     auto& buf = s->buf;
     auto& parser = s->parser;

@@ -1,5 +1,6 @@
 #include "workers/custom_handler_protocol.h"
 
+#include <array>
 #include <chrono>
 #include <climits>
 #include <cmath>
@@ -13,16 +14,20 @@
 #include "common/log.h"
 
 namespace json = boost::json;
+using namespace std::string_view_literals;
 
 namespace nimbus::workers {
 
 namespace {
 
+// ASCII only (header names), without a locale call per character.
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x != y && ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z')) return false;
+  }
+  return true;
 }
 
 bool is_binary_content(std::string_view content_type) {
@@ -182,20 +187,34 @@ bool is_ascii(std::string_view s) {
   return true;
 }
 
+// What put_string does with a byte: copies it (0), escapes it (1: a control character, '"'
+// or '\\'), or, for a byte of a multi-byte sequence (2), first checks the string is UTF-8.
+// One table lookup per byte, in one pass over the string (the payload's every string goes
+// through here).
+constexpr std::array<unsigned char, 256> kByteClass = [] {
+  std::array<unsigned char, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[static_cast<size_t>(c)] = 1;
+  t['"'] = t['\\'] = 1;
+  for (int c = 0x80; c < 0x100; ++c) t[static_cast<size_t>(c)] = 2;
+  return t;
+}();
+
 // Appends s as a JSON string, escaped as Boost.JSON escapes it; bytes that are not UTF-8
-// become U+FFFD (valid_utf8), as in the DOM builder.
-void put_string(std::string& out, std::string_view s) {
-  std::string fixed;
-  if (!is_ascii(s)) {
-    fixed = valid_utf8(s);
-    s = fixed;
-  }
+// become U+FFFD (valid_utf8), as in the DOM builder. `utf8`: s is known to be valid UTF-8.
+void put_string(std::string& out, std::string_view s, bool utf8 = false) {
   static constexpr char kHex[] = "0123456789abcdef";
+  const size_t start = out.size();
   out.push_back('"');
   size_t run = 0;  // start of the bytes not yet copied
   for (size_t i = 0; i < s.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    unsigned char k = kByteClass[c];
+    if (k == 0 || (k == 2 && utf8)) continue;
+    if (k == 2) {  // not ASCII: write the string again from its valid UTF-8 form
+      out.resize(start);
+      put_string(out, valid_utf8(s), true);
+      return;
+    }
     out.append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {
@@ -284,21 +303,21 @@ std::string build_invocation_body(const api::Invocation& inv) {
   bool binary = is_binary_content(r.header("content-type"));
   std::string out;
   out.reserve(384 + r.target.size() + r.host.size() + 2 * r.body.size() + 64 * r.headers.size());
-  out.append("{\"Data\":{");
+  out.append("{\"Data\":{"sv);
   put_key(out, inv.function->trigger_name.empty() ? std::string_view("req")
                                                   : std::string_view(inv.function->trigger_name));
-  out.append("{\"Url\":");
+  out.append("{\"Url\":"sv);
   {
     std::string url;
     url.reserve(7 + r.host.size() + r.target.size());
     url.append("http://").append(r.host).append(r.target);
     put_string(out, url);
   }
-  out.append(",\"Method\":");
+  out.append(",\"Method\":"sv);
   put_string(out, r.method);
-  out.append(",\"Query\":");
+  out.append(",\"Query\":"sv);
   put_map(out, r.query);
-  out.append("},\"Headers\":{");
+  out.append("},\"Headers\":{"sv);
   // Grouped by exact name, first-seen order, as the DOM's headers[k].push_back did.
   const size_t n = r.headers.size();
   bool first = true;
@@ -319,9 +338,9 @@ std::string build_invocation_body(const api::Invocation& inv) {
       }
     out.push_back(']');
   }
-  out.append("},\"Params\":");
+  out.append("},\"Params\":"sv);
   put_map(out, r.params);
-  out.append("},\"Identities\":[],\"Body\":");
+  out.append("},\"Identities\":[],\"Body\":"sv);
   if (binary) {
     out.push_back('"');
     out.append(base64_encode(r.body));
@@ -329,17 +348,17 @@ std::string build_invocation_body(const api::Invocation& inv) {
   } else {
     put_string(out, r.body);
   }
-  out.append("}},\"Metadata\":");
+  out.append("}},\"Metadata\":"sv);
   // Route parameters and sys (a parameter named "sys" is replaced by sys, as in the DOM).
   put_map(out, r.params, "sys");
   if (out.back() != '{') out.push_back(',');
-  out.append("\"sys\":{\"MethodName\":");
+  out.append("\"sys\":{\"MethodName\":"sv);
   put_string(out, inv.function->name);
-  out.append(",\"UtcNow\":");
+  out.append(",\"UtcNow\":"sv);
   put_utc_now(out);
-  out.append(",\"RandGuid\":");
+  out.append(",\"RandGuid\":"sv);
   put_string(out, new_uuid());
-  out.append("}}}");
+  out.append("}}}"sv);
   return out;
 }
 
