@@ -66,6 +66,17 @@ struct Fixture {
     EXPECT_TRUE(docs->create_container("db", spec.value()).ok());
     return {"db", spec.value().id};
   }
+  // Closes the store, runs `sql` on its file as another program would, and opens it again.
+  void reopen_after(const char* sql) {
+    docs.reset();
+    store.reset();
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open((dir + "/nimbus.db").c_str(), &raw), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(raw, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+    sqlite3_close(raw);
+    store = open_sqlite(dir, clock);
+    docs = std::make_unique<SyncDocs>(*store);
+  }
   SqliteDocumentStore::RowCounts counts(api::ContainerRef c) {
     auto r = SyncDocs::wait<SqliteDocumentStore::RowCounts>([&](auto cb) { store->row_counts(c, cb); });
     EXPECT_TRUE(r.ok());
@@ -105,14 +116,7 @@ TEST(SqliteDocumentStore, FilesWithoutItemCountsAreCountedAtOpen) {
   auto c = f.container(R"({"id":"old","partitionKey":{"paths":["/pk"]}})");
   for (int i = 0; i < 3; ++i)
     ASSERT_TRUE(f.docs->create(c, json::object{{"id", std::to_string(i)}, {"pk", "p"}}).ok());
-  f.docs.reset();
-  f.store.reset();
-  sqlite3* raw = nullptr;
-  ASSERT_EQ(sqlite3_open((f.dir + "/nimbus.db").c_str(), &raw), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(raw, "ALTER TABLE doc_containers DROP COLUMN items", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(raw);
-  f.store = open_sqlite(f.dir, f.clock);
-  f.docs = std::make_unique<SyncDocs>(*f.store);
+  f.reopen_after("ALTER TABLE doc_containers DROP COLUMN items");
   EXPECT_EQ(f.counts(c).counted_items, 3);
   ASSERT_TRUE(f.docs->create(c, json::object{{"id", "3"}, {"pk", "p"}}).ok());
   EXPECT_EQ(f.counts(c).counted_items, 4);
@@ -164,16 +168,7 @@ TEST(SqliteDocumentStore, UniqueKeyRowsAreBuiltForContainersOfAnOlderVersion) {
   auto obj = [](const char* t) { return json::parse(t).as_object(); };
   ASSERT_TRUE(f.docs->create(c, obj(R"({"id":"1","pk":"p","email":"x"})")).ok());
   ASSERT_TRUE(f.docs->create(c, obj(R"({"id":"2","pk":"p","email":"y"})")).ok());
-  f.docs.reset();
-  f.store.reset();
-  {
-    sqlite3* raw = nullptr;
-    ASSERT_EQ(sqlite3_open((f.dir + "/nimbus.db").c_str(), &raw), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(raw, "DELETE FROM doc_unique; DELETE FROM doc_unique_built;", nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_close(raw);
-  }
-  f.store = open_sqlite(f.dir, f.clock);
-  f.docs = std::make_unique<SyncDocs>(*f.store);
+  f.reopen_after("DELETE FROM doc_unique; DELETE FROM doc_unique_built;");
   EXPECT_EQ(f.counts(c).unique_entries, 0);
   auto dup = f.docs->create(c, obj(R"({"id":"3","pk":"p","email":"x"})"));
   ASSERT_FALSE(dup.ok());

@@ -78,6 +78,18 @@ const DurableStoreBackend kSqlite{
 INSTANTIATE_TEST_SUITE_P(Backends, DurableStoreConformance, ::testing::Values(&kSqlite),
                          [](const auto& info) { return std::string(info.param->name); });
 
+// The start of instance "x" (execution "e1") of orchestrator "Flow".
+api::Effects start_of_x() {
+  api::OrchestrationStart w;
+  w.instance.id = "x";
+  w.instance.name = "Flow";
+  w.instance.execution_id = "e1";
+  w.started = "{}";
+  api::Effects start;
+  start.writes.emplace_back(std::move(w));
+  return start;
+}
+
 // Holds the writer thread inside a batch until released, so the commits submitted meanwhile
 // are applied together in the next batch (one transaction, one round of notices).
 struct GateOp final : SqliteEngine::Op {
@@ -98,14 +110,7 @@ TEST(SqliteDurableStore, ARolledBackEffectsDoesNotChangeTheNoticesOfItsBatch) {
     auto store = open_sqlite(tmpl, clock);
     ASSERT_NE(store, nullptr);
     SyncDurable sync(*store, store->engine());
-    api::OrchestrationStart w;
-    w.instance.id = "x";
-    w.instance.name = "Flow";
-    w.instance.execution_id = "e1";
-    w.started = "{}";
-    api::Effects start;
-    start.writes.emplace_back(std::move(w));
-    ASSERT_TRUE(sync.commit(std::move(start)).ok());
+    ASSERT_TRUE(sync.commit(start_of_x()).ok());
 
     NoticeLog heard;
     store->engine().set_notice_listener(std::ref(heard));
@@ -163,14 +168,7 @@ TEST(SqliteDurableStore, HistoryReadsEpisodeRowsAndTheOneEventRowsOfEarlierFiles
     auto store = open_sqlite(tmpl, clock);
     ASSERT_NE(store, nullptr);
     SyncDurable sync(*store, store->engine());
-    api::OrchestrationStart w;
-    w.instance.id = "x";
-    w.instance.name = "Flow";
-    w.instance.execution_id = "e1";
-    w.started = "{}";
-    api::Effects start;
-    start.writes.emplace_back(std::move(w));
-    ASSERT_TRUE(sync.commit(std::move(start)).ok());
+    ASSERT_TRUE(sync.commit(start_of_x()).ok());
     ASSERT_TRUE(sync.commit(ack({first})).ok());
   }
   {
