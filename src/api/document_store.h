@@ -204,8 +204,9 @@ struct ContainerItems {
 struct Item {
   boost::json::object document;  // empty when read in ItemForm::text
   // The document as stored (its JSON text, system properties included) when the store had it
-  // at hand: after every create, upsert and replace, and on a read. Callers that only send the
-  // item on (the Cosmos endpoint) answer with it instead of serializing `document` again.
+  // at hand: after a create, upsert or replace (not in a batch's results) and on a read in
+  // ItemForm::text. Callers that only send the item on (the Cosmos endpoint) answer with it
+  // instead of serializing `document` again.
   std::string text;
   std::string etag;  // == document["_etag"]
   int64_t lsn = 0;   // == document["_lsn"]

@@ -62,6 +62,9 @@ TEST(Dates, Rfc1123) {
   EXPECT_EQ(rfc1123(1255122270000), "Fri, 09 Oct 2009 21:04:30 GMT");
   EXPECT_EQ(rfc1123(api::kNeverExpires), "Fri, 31 Dec 9999 23:59:59 GMT");
   EXPECT_EQ(rfc1123(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+  // Outside what a message can hold (a client's token times in an error): held to the range.
+  EXPECT_EQ(rfc1123(-86400000), "Thu, 01 Jan 1970 00:00:00 GMT");
+  EXPECT_EQ(rfc1123(api::kNeverExpires + 1000LL * 86400 * 365 * 100), "Fri, 31 Dec 9999 23:59:59 GMT");
   EXPECT_EQ(rfc1123(951782400000), "Tue, 29 Feb 2000 00:00:00 GMT");
   EXPECT_EQ(rfc1123(4107542399999), "Sun, 28 Feb 2100 23:59:59 GMT");
   // The hand-written conversion agrees with the C library's over the whole range a message

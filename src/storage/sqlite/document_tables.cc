@@ -796,7 +796,6 @@ DocError wrong_item(const std::string& id, const api::ContainerRef& ref) {
 api::Item to_item(std::string text, std::string etag, int64_t lsn, bool created) {
   api::Item item;
   item.document = parse_body(text);
-  item.text = std::move(text);
   item.etag = std::move(etag);
   item.lsn = lsn;
   item.created = created;
@@ -1428,6 +1427,9 @@ api::BatchOperationResult op_done(int status, std::optional<api::Item> item) {
   api::BatchOperationResult r;
   r.status = status;
   r.item = std::move(item);
+  // A batch answers with the parsed items: keeping each one's text too would hold every item
+  // of up to 100 operations twice.
+  if (r.item) r.item->text = std::string();
   return r;
 }
 
@@ -1966,8 +1968,17 @@ void migrate(SqliteDb& db) {
     while (st.step()) has_items = has_items || st.text(0) == "items";
   }
   if (has_items) return;
-  db.exec("ALTER TABLE doc_containers ADD COLUMN items INTEGER NOT NULL DEFAULT 0");
-  db.exec("UPDATE doc_containers SET items=(SELECT count(*) FROM doc_items WHERE doc_items.cid=doc_containers.cid)");
+  // One transaction: a column added but not yet counted would pass for counted at every later
+  // open (and go negative with the first deletes).
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    db.exec("ALTER TABLE doc_containers ADD COLUMN items INTEGER NOT NULL DEFAULT 0");
+    db.exec("UPDATE doc_containers SET items=(SELECT count(*) FROM doc_items WHERE doc_items.cid=doc_containers.cid)");
+    db.exec("COMMIT");
+  } catch (const SqlError&) {
+    sqlite3_exec(db.conn, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
 }
 
 void sweep_expired(SqliteDb& db, api::UnixMillis now, int limit) {
