@@ -254,11 +254,12 @@ std::string rfc1123(api::UnixMillis t) {
   // snprintf cost about a tenth of the server's CPU per put, whose answer carries three dates.
   static constexpr char kDays[] = "ThuFriSatSunMonTueWed";  // 1970-01-01 was a Thursday
   static constexpr char kMonths[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-  // Message times stay in 1970..9999; a time from elsewhere (a token's nbf or exp named in an
-  // error) is held to that range rather than printed as a year of other than four digits.
-  t = std::clamp<api::UnixMillis>(t, 0, api::kNeverExpires);
-  int64_t secs = t / 1000;
-  int64_t days = secs / 86400;
+  // Four-digit years only (0000..9999, what parse_rfc1123 reads back): a time from elsewhere (a
+  // token's nbf or exp named in an error) is held to that range rather than printed wrong.
+  constexpr api::UnixMillis kYearZero = -62167219200000;  // 0000-01-01T00:00:00Z
+  t = std::clamp<api::UnixMillis>(t, kYearZero, api::kNeverExpires);
+  int64_t secs = t / 1000 - (t % 1000 < 0 ? 1 : 0);
+  int64_t days = secs / 86400 - (secs % 86400 < 0 ? 1 : 0);
   int64_t sod = secs - days * 86400;
   int64_t z = days + 719468;
   int64_t era = (z >= 0 ? z : z - 146096) / 146097;

@@ -1,4 +1,5 @@
 #include "queue/queue_protocol.h"
+#include "queue/shared_key.h"
 
 #include <gtest/gtest.h>
 
@@ -62,19 +63,23 @@ TEST(Dates, Rfc1123) {
   EXPECT_EQ(rfc1123(1255122270000), "Fri, 09 Oct 2009 21:04:30 GMT");
   EXPECT_EQ(rfc1123(api::kNeverExpires), "Fri, 31 Dec 9999 23:59:59 GMT");
   EXPECT_EQ(rfc1123(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-  // Outside what a message can hold (a client's token times in an error): held to the range.
-  EXPECT_EQ(rfc1123(-86400000), "Thu, 01 Jan 1970 00:00:00 GMT");
+  EXPECT_EQ(rfc1123(-1), "Wed, 31 Dec 1969 23:59:59 GMT");
+  EXPECT_EQ(rfc1123(-30000000000000), "Tue, 04 May 1019 18:40:00 GMT");
+  // Beyond four-digit years (a client's token times in an error): held to the range.
+  EXPECT_EQ(rfc1123(-62167219200000 - 1), "Sat, 01 Jan 0000 00:00:00 GMT");
   EXPECT_EQ(rfc1123(api::kNeverExpires + 1000LL * 86400 * 365 * 100), "Fri, 31 Dec 9999 23:59:59 GMT");
+  EXPECT_EQ(parse_rfc1123(rfc1123(-62167219200000)), -62167219200000);
   EXPECT_EQ(rfc1123(951782400000), "Tue, 29 Feb 2000 00:00:00 GMT");
   EXPECT_EQ(rfc1123(4107542399999), "Sun, 28 Feb 2100 23:59:59 GMT");
   // The hand-written conversion agrees with the C library's over the whole range a message
   // date can take (1970 .. 9999), leap days and the ends of days included.
   std::mt19937_64 rng(42);
   for (int i = 0; i < 20000; ++i) {
-    api::UnixMillis t = static_cast<api::UnixMillis>(rng() % 253402300800000ULL);
+    // Years 1000..9999 (strftime writes earlier years with fewer than four digits).
+    api::UnixMillis t = -30610224000000 + static_cast<api::UnixMillis>(rng() % 284012524800000ULL);
     if (i % 4 == 0) t -= t % 86400000;            // a midnight
     if (i % 4 == 1) t += 86399999 - t % 86400000;  // the last millisecond of a day
-    std::time_t secs = static_cast<std::time_t>(t / 1000);
+    std::time_t secs = static_cast<std::time_t>(t / 1000 - (t % 1000 < 0 ? 1 : 0));  // floor
     std::tm tm{};
     gmtime_r(&secs, &tm);
     char buf[40];
