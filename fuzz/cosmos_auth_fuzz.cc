@@ -78,7 +78,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   auto when = parse_rfc1123(date);
   if (when) {
-    auto again = parse_rfc1123(format_rfc1123(*when));
+    auto again = parse_rfc1123(nimbus::rfc1123(*when));
     CHECK(again.has_value());
     CHECK(*again / 1000 == *when / 1000);
   }

@@ -150,7 +150,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Dates: what parses, formatted again, parses to the same instant.
   for (const auto& [name, value] : req.headers) {
     if (auto t = queue::parse_rfc1123(value)) {
-      auto again = queue::parse_rfc1123(queue::rfc1123(*t));
+      auto again = queue::parse_rfc1123(nimbus::rfc1123(*t));
       CHECK(again && *again == *t);
     }
   }

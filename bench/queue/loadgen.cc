@@ -57,7 +57,7 @@ class Signer {
     auto sec = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
     if (sec != date_sec_) {
       date_sec_ = sec;
-      date_ = queue::rfc1123(sec * 1000);
+      date_ = nimbus::rfc1123(sec * 1000);
     }
     req.set("x-ms-date", date_);
     req.set("x-ms-version", "2025-05-05");

@@ -23,6 +23,12 @@ int64_t unix_now_ms();
 std::string iso8601_now_ms();
 // A Unix time in milliseconds, in the same form.
 std::string iso8601_ms(int64_t unix_ms);
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's civil-days algorithm).
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d);
+// A Unix time in milliseconds as an HTTP date, "Thu, 01 Jan 1970 00:00:00 GMT" (RFC 1123, the
+// x-ms-date and Date form of the queue and document services). Held to four-digit years
+// (0000..9999); seconds are floored.
+std::string rfc1123(int64_t unix_ms);
 // Parses "2026-11-29T14:19:29Z", with optional fractional seconds and a "Z" or "+hh:mm" /
 // "-hh:mm" offset (no offset: UTC, as Azure's startFromTime documents); Unix milliseconds, or
 // nullopt when the text is not such a time.

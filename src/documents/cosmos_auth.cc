@@ -5,7 +5,6 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 
 #include "common/hmac.h"
 #include "common/ids.h"
@@ -70,15 +69,6 @@ AuthVerdict deny(int status, std::string message) {
   v.error_code = status == 403 ? "Forbidden" : "Unauthorized";
   v.message = std::move(message);
   return v;
-}
-
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
 }  // namespace
@@ -225,15 +215,6 @@ std::optional<int64_t> parse_rfc1123(std::string_view text) {
   return ((days * 24 + hh) * 60 + mm) * 60000LL + ss * 1000LL;
 }
 
-std::string format_rfc1123(int64_t epoch_ms) {
-  std::time_t t = static_cast<std::time_t>(epoch_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return buf;
-}
-
 std::optional<MasterKeys> MasterKeys::parse(const std::vector<std::string>& base64_keys,
                                             std::string& error) {
   MasterKeys k;
@@ -312,12 +293,12 @@ AuthVerdict verify_master(const MasterKeys& keys, std::string_view method,
                      "the master key.");
   if (date.empty())
     return deny(401, "The input date header is missing. Send x-ms-date in RFC 1123 format, e.g. "
-                     "\"" + format_rfc1123(now_ms) + "\".");
+                     "\"" + rfc1123(now_ms) + "\".");
   auto when = parse_rfc1123(date);
   if (!when)
     return deny(401, "The input date header \"" + std::string(date) +
                          "\" is invalid format. Please pass in RFC 1123 style date format, e.g. "
-                         "\"" + format_rfc1123(now_ms) + "\".");
+                         "\"" + rfc1123(now_ms) + "\".");
   std::string text = string_to_sign(method, addr.type, addr.link, date);
   bool match = false;
   for (const auto& key : keys.keys()) {
@@ -336,7 +317,7 @@ AuthVerdict verify_master(const MasterKeys& keys, std::string_view method,
   if (skew > kMaxClockSkewMs || skew < -kMaxClockSkewMs)
     return deny(403, "The authorization token is not valid at the current time. Please create "
                      "another token and retry (token time: " + std::string(date) +
-                         "; current server time: " + format_rfc1123(now_ms) +
+                         "; current server time: " + rfc1123(now_ms) +
                          "). Check the client's clock: x-ms-date may differ from the server's "
                          "by at most 15 minutes.");
   return AuthVerdict{};

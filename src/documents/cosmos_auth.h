@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/ids.h"  // rfc1123
+
 namespace nimbus::documents {
 
 // The Cosmos emulator's well-known master key (published in the emulator documentation, so
@@ -56,8 +58,7 @@ std::string master_authorization(std::string_view key_base64, std::string_view v
 
 // Parses an RFC 1123 date ("Tue, 01 Sep 2026 10:00:00 GMT") to epoch milliseconds.
 std::optional<int64_t> parse_rfc1123(std::string_view text);
-// Formats epoch milliseconds as RFC 1123 (GMT).
-std::string format_rfc1123(int64_t epoch_ms);
+// Dates are formatted by nimbus::rfc1123 (common/ids.h).
 
 struct AuthVerdict {
   enum Code { ok, unauthorized, forbidden } code = ok;

@@ -899,7 +899,7 @@ awaitable<void> CosmosService::Impl::change_feed(api::HttpRequestData& req,
     if (!t) {
       fail(r, 400, "BadRequest",
            "If-Modified-Since \"" + std::string(ims.substr(0, 60)) +
-               "\" is not an RFC 1123 date; send e.g. \"" + format_rfc1123(now_ms()) + "\".");
+               "\" is not an RFC 1123 date; send e.g. \"" + rfc1123(now_ms()) + "\".");
       co_return;
     }
     co.start.kind = api::ChangeFeedStart::Kind::time;

@@ -142,7 +142,7 @@ TEST_F(CosmosServiceTest, UnsignedRequestsAre401WhenAuthIsOn) {
   EXPECT_EQ(refused->status, 401);
   EXPECT_NE(refused->body.find("Unauthorized"), std::string::npos);
   // Signed with the emulator key at the current time: accepted.
-  std::string date = format_rfc1123(std::chrono::duration_cast<std::chrono::milliseconds>(
+  std::string date = rfc1123(std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::system_clock::now().time_since_epoch()).count());
   auto ok = send("GET", "/dbs", "",
                  {{"authorization", master_authorization(kEmulatorKey, "GET", "dbs", "", date)},

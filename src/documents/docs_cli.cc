@@ -103,7 +103,7 @@ std::optional<Response> call(const Client& c, const std::string& method,
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
-  std::string date = format_rfc1123(now);
+  std::string date = rfc1123(now);
   headers.emplace_back("x-ms-date", date);
   headers.emplace_back("x-ms-version", "2020-07-15");
   headers.emplace_back("authorization", master_authorization(c.key, method, type, link, date));

@@ -5,7 +5,6 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 
 #include <openssl/evp.h>
 
@@ -247,48 +246,6 @@ std::optional<ServiceError> check_content_md5(const api::Headers& headers, std::
   e.details.emplace_back("UserSpecifiedMd5", std::string(given));
   e.details.emplace_back("ServerCalculatedMd5", base64_encode(computed));
   return e;
-}
-
-std::string rfc1123(api::UnixMillis t) {
-  // By hand (days to a civil date after Howard Hinnant's public-domain algorithm): gmtime_r and
-  // snprintf cost about a tenth of the server's CPU per put, whose answer carries three dates.
-  static constexpr char kDays[] = "ThuFriSatSunMonTueWed";  // 1970-01-01 was a Thursday
-  static constexpr char kMonths[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-  // Four-digit years only (0000..9999, what parse_rfc1123 reads back): a time from elsewhere (a
-  // token's nbf or exp named in an error) is held to that range rather than printed wrong.
-  constexpr api::UnixMillis kYearZero = -62167219200000;  // 0000-01-01T00:00:00Z
-  t = std::clamp<api::UnixMillis>(t, kYearZero, api::kNeverExpires);
-  int64_t secs = t / 1000 - (t % 1000 < 0 ? 1 : 0);
-  int64_t days = secs / 86400 - (secs % 86400 < 0 ? 1 : 0);
-  int64_t sod = secs - days * 86400;
-  int64_t z = days + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int64_t day = doy - (153 * mp + 2) / 5 + 1;
-  int64_t month = mp < 10 ? mp + 3 : mp - 9;  // 1..12
-  int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  int64_t wday = ((days % 7) + 7) % 7;
-  std::string out(29, ' ');  // "Thu, 01 Jan 1970 00:00:00 GMT"
-  auto two = [&](size_t at, int64_t v) {
-    out[at] = static_cast<char>('0' + v / 10);
-    out[at + 1] = static_cast<char>('0' + v % 10);
-  };
-  out.replace(0, 3, kDays + wday * 3, 3);
-  out[3] = ',';
-  two(5, day);
-  out.replace(8, 3, kMonths + (month - 1) * 3, 3);
-  two(12, (year / 100) % 100);
-  two(14, year % 100);
-  two(17, sod / 3600);
-  out[19] = ':';
-  two(20, sod / 60 % 60);
-  out[22] = ':';
-  two(23, sod % 60);
-  out.replace(26, 3, "GMT");
-  return out;
 }
 
 api::UnixMillis now_ms() {

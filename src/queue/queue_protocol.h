@@ -13,6 +13,7 @@
 
 #include "api/invocation.h"
 #include "api/queue_store.h"
+#include "common/ids.h"  // rfc1123
 
 namespace nimbus::queue {
 
@@ -73,8 +74,7 @@ std::variant<int64_t, ServiceError> int_param(const std::map<std::string, std::s
 // header is signed, the body is not, so this is what binds a signed request to its body.
 std::optional<ServiceError> check_content_md5(const api::Headers& headers, std::string_view body);
 
-// "Fri, 09 Oct 2009 21:04:30 GMT".
-std::string rfc1123(api::UnixMillis t);
+// Dates as "Fri, 09 Oct 2009 21:04:30 GMT": nimbus::rfc1123 (common/ids.h).
 api::UnixMillis now_ms();
 
 // --- XML bodies ---

@@ -281,16 +281,6 @@ int two_digits(std::string_view s, size_t at) {
   return (s[at] - '0') * 10 + (s[at + 1] - '0');
 }
 
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's civil-days algorithm).
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
 std::string describe_skew(int64_t diff_ms) {
   int64_t s = (diff_ms < 0 ? -diff_ms : diff_ms) / 1000;
   std::string amount;
