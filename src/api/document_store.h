@@ -19,6 +19,9 @@
 // - Each operation is atomic; a completion with a value means the effect is durable under the
 //   backend's durability setting.
 // - Completions run on a backend-owned thread, exactly once, must be quick and must not block.
+//   A point read (read_item) may instead complete on the calling thread before the call
+//   returns (the SQLite backend reads at once when its writer is idle): a caller must not
+//   hold a lock across the call that its callback takes.
 // - Expected failures are DocError values (the closed set below, one Cosmos status each);
 //   nothing throws across this interface. Methods are thread-safe.
 // - Every write of an item (create, replace, upsert, patch, delete, each write of a batch;

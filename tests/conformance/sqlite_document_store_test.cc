@@ -1,7 +1,10 @@
 // Runs the document store conformance suite on the SQLite backend, plus what only SQLite has:
 // the index rows behind queries and the purge of expired items.
 #include <filesystem>
+#include <condition_variable>
 #include <iterator>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -10,6 +13,7 @@
 
 #include "document_store_conformance.h"
 #include "storage/sqlite/document_tables.h"
+#include "storage/sqlite/sqlite_db.h"
 #include "storage/sqlite/sqlite_document_store.h"
 #include "storage/sqlite/sqlite_queue_store.h"
 
@@ -120,6 +124,102 @@ TEST(SqliteDocumentStore, FilesWithoutItemCountsAreCountedAtOpen) {
   EXPECT_EQ(f.counts(c).counted_items, 3);
   ASSERT_TRUE(f.docs->create(c, json::object{{"id", "3"}, {"pk", "p"}}).ok());
   EXPECT_EQ(f.counts(c).counted_items, 4);
+}
+
+// With the writer idle and every commit synced, a point read runs at once on the caller's
+// thread (no hand-off to the writer and back).
+TEST(SqliteDocumentStore, PointReadsRunOnTheCallingThreadWhenTheWriterIsIdle) {
+  Fixture f;
+  auto c = f.container(R"({"id":"c","partitionKey":{"paths":["/pk"]}})");
+  ASSERT_TRUE(f.docs->create(c, json::object{{"id", "x"}, {"pk", "p"}, {"v", 1}}).ok());
+  uint64_t before = f.store->engine().inline_read_count();
+  std::optional<api::DocResult<api::Item>> got;
+  std::thread::id ran_on;
+  f.store->read_item(c, "x", api::PartitionKey{json::string("p")}, api::ItemForm::parsed,
+                     [&](api::DocResult<api::Item> r) {
+                       ran_on = std::this_thread::get_id();
+                       got.emplace(std::move(r));
+                     });
+  ASSERT_TRUE(got.has_value()) << "the read did not complete before read_item returned";
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  ASSERT_TRUE(got->ok());
+  EXPECT_EQ(got->value().document.at("v").as_int64(), 1);
+  EXPECT_EQ(f.store->engine().inline_read_count(), before + 1);
+  // A missing item answers the same way.
+  auto missing = f.docs->read(c, "nope", {"p"});
+  EXPECT_EQ(missing.error().code, api::DocErrc::not_found);
+}
+
+// A point read must never answer with a write whose sync has not completed (a crash could take
+// it back). Batch A's completion is held on the sync thread, so A and B (committed behind it)
+// stay unsynced-or-unacknowledged; a read submitted then must queue behind them, not run at
+// once on the connection that already shows their rows.
+TEST(SqliteDocumentStore, PointReadsWaitBehindBatchesNotYetAcknowledged) {
+  Fixture f;
+  auto c = f.container(R"({"id":"c","partitionKey":{"paths":["/pk"]}})");
+  ASSERT_TRUE(f.docs->create(c, json::object{{"id", "x"}, {"pk", "p"}, {"v", 0}}).ok());
+  auto& engine = f.store->engine();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool a_running = false, b_submitted = false, a_completing = false, release = false;
+  std::vector<std::string> order;  // guarded by mu
+  auto upsert = [c](storage::SqliteDb& db, int v) -> api::QueueResult<int> {
+    json::object body{{"id", "x"}, {"pk", "p"}, {"v", v}};
+    auto r = storage::document_tables::write_item(db, storage::document_tables::WriteMode::upsert, c,
+                                                  std::nullopt, body, nullptr, std::nullopt);
+    if (!r) return api::QueueError{api::QueueErrc::storage_failure, r.error().message};
+    return v;
+  };
+  engine.submit(storage::make_op<int>(
+      [&](storage::SqliteDb& db) {
+        std::unique_lock lk(mu);
+        a_running = true;
+        cv.notify_all();
+        cv.wait(lk, [&] { return b_submitted; });  // B is pending when A commits: A goes to the sync thread
+        lk.unlock();
+        return upsert(db, 1);
+      },
+      api::QueueCallback<int>([&](api::QueueResult<int>) {
+        std::unique_lock lk(mu);
+        a_completing = true;
+        cv.notify_all();
+        cv.wait(lk, [&] { return release; });
+        order.push_back("A");
+      })));
+  {
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return a_running; }));
+  }
+  engine.submit(storage::make_op<int>([&](storage::SqliteDb& db) { return upsert(db, 2); },
+                                      api::QueueCallback<int>([&](api::QueueResult<int>) {
+                                        std::lock_guard lk(mu);
+                                        order.push_back("B");
+                                      })));
+  {
+    std::unique_lock lk(mu);
+    b_submitted = true;
+    cv.notify_all();
+    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return a_completing; }));
+  }
+  uint64_t before = engine.inline_read_count();
+  std::optional<int64_t> read_v;
+  f.store->read_item(c, "x", api::PartitionKey{json::string("p")}, api::ItemForm::parsed,
+                     [&](api::DocResult<api::Item> r) {
+                       std::lock_guard lk(mu);
+                       if (r) read_v = r.value().document.at("v").as_int64();
+                       order.push_back("read");
+                       cv.notify_all();
+                     });
+  {
+    std::lock_guard lk(mu);
+    release = true;
+    cv.notify_all();
+  }
+  std::unique_lock lk(mu);
+  ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return order.size() == 3; }));
+  EXPECT_EQ(order, (std::vector<std::string>{"A", "B", "read"}));
+  EXPECT_EQ(read_v, 2);
+  EXPECT_EQ(engine.inline_read_count(), before);
 }
 
 TEST(SqliteDocumentStore, ExpiredItemsArePurgedWithTheirIndexRows) {

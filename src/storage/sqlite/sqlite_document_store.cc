@@ -101,7 +101,7 @@ void SqliteDocumentStore::replace_item(api::ContainerRef ref, std::string id, st
       std::move(done)));
 }
 void SqliteDocumentStore::read_item(api::ContainerRef ref, std::string id, api::PartitionKey pk, api::ItemForm form, api::DocCallback<api::Item> done) {
-  engine_.submit(op<api::Item>(
+  engine_.submit_read(op<api::Item>(
       [ref = std::move(ref), id = std::move(id), pk = std::move(pk), form](SqliteDb& db) { return dt::read_item(db, ref, id, pk, form); }, std::move(done)));
 }
 void SqliteDocumentStore::delete_item(api::ContainerRef ref, std::string id, api::PartitionKey pk, std::optional<std::string> if_match,

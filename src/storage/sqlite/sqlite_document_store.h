@@ -8,7 +8,9 @@
 // write is durable when its completion runs and reads see every acknowledged write.
 // Ownership: borrows an engine shared with the other table sets (the host: one database file,
 // one writer) or owns one opened for it alone (open(): tests, benchmarks, a standalone
-// service). Thread-safety: every method only enqueues; completions run on the writer thread.
+// service). Thread-safety: every method only enqueues, and completions run on the writer (or
+// sync) thread, except read_item, which reads at once on the calling thread and completes there
+// when the engine can (SqliteEngine::submit_read).
 #include <memory>
 #include <string>
 

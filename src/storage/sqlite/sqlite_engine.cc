@@ -277,6 +277,10 @@ SqliteEngine::~SqliteEngine() {
   sync_cv_.notify_all();
   if (syncer_.joinable()) syncer_.join();
   if (wal_fd_ >= 0) ::close(wal_fd_);
+  {
+    std::lock_guard dbl(db_mu_);  // a read on another thread finishes first; later ones queue
+    closed_ = true;
+  }
   // Everything is committed; closing checkpoints the WAL into the file. Only then is the file
   // as the next start will find it.
   std::string path = options_.path;
@@ -330,6 +334,32 @@ void SqliteEngine::submit(std::unique_ptr<Op> op) {
   op->complete(&e);
 }
 
+void SqliteEngine::submit_read(std::unique_ptr<Op> op) {
+  std::unique_lock dbl(db_mu_, std::try_to_lock);
+  bool now = dbl.owns_lock() && !closed_;
+  if (now && options_.sync == Sync::full) {
+    // A batch committed but not yet synced (or a failed sync) may be visible on the
+    // connection: only the writer's queue holds a read until the syncs before it.
+    std::lock_guard lk(sync_mu_);
+    now = !syncing_ && to_sync_.empty() && sync_failure_.empty();
+  }
+  if (!now) {
+    if (dbl.owns_lock()) dbl.unlock();
+    return submit(std::move(op));
+  }
+  std::optional<QueueError> failure;
+  try {
+    db_->now = options_.clock();
+    op->execute(*db_);
+  } catch (const SqlError& e) {
+    failure = err(QueueErrc::storage_failure,
+                  std::string("read on ") + options_.path + " failed: " + e.what() + "; retry");
+  }
+  dbl.unlock();
+  inline_reads_.fetch_add(1, std::memory_order_relaxed);
+  op->complete(failure ? &*failure : nullptr);
+}
+
 void SqliteEngine::run() {
   auto next_sweep = std::chrono::steady_clock::now() + options_.sweep_interval;
   std::deque<std::unique_ptr<Op>> batch;
@@ -353,6 +383,7 @@ void SqliteEngine::run() {
     }
     batch.clear();
     if (std::chrono::steady_clock::now() >= next_sweep) {
+      std::lock_guard dbl(db_mu_);
       sweep();
       next_sweep = std::chrono::steady_clock::now() + options_.sweep_interval;
     }
@@ -385,6 +416,9 @@ void SqliteEngine::wait_for_window(std::unique_lock<std::mutex>& lk) {
 }
 
 void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
+  // Until the batch is committed and either synced or handed to the sync thread (whose queue
+  // submit_read() checks); completions run after.
+  std::unique_lock dbl(db_mu_);
   SqliteDb& db = *db_;
   // Completions may start new operations at once (the next put of a client): from here on
   // they are not "in flight with" this batch.
@@ -394,6 +428,7 @@ void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
   };
   auto fail_all = [&](const std::string& message) {
     QueueError failure = err(QueueErrc::storage_failure, message);
+    if (dbl.owns_lock()) dbl.unlock();
     executed();
     for (auto& op : batch) op->complete(&failure);
   };
@@ -449,6 +484,7 @@ void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
     }
     // Synced here, or reads only with everything before them already synced.
   }
+  dbl.unlock();
   // Notify before completing, so a producer whose put was acknowledged knows the trigger
   // has already been told.
   notify(db.notices);
