@@ -8,13 +8,14 @@
 namespace nimbus::api {
 
 std::string_view HttpRequestData::header(std::string_view name) const {
+  // ASCII case folding: header names are ASCII tokens, and std::tolower is a locale call per
+  // character (the document service looks up about a dozen headers per request).
+  auto fold = [](unsigned char c) { return static_cast<unsigned char>(c | ((c - 'A' < 26u) ? 0x20 : 0)); };
   for (const auto& [k, v] : headers) {
     if (k.size() != name.size()) continue;
-    bool eq = true;
-    for (size_t i = 0; i < k.size() && eq; ++i)
-      eq = std::tolower(static_cast<unsigned char>(k[i])) ==
-           std::tolower(static_cast<unsigned char>(name[i]));
-    if (eq) return v;
+    size_t i = 0;
+    while (i < k.size() && fold(static_cast<unsigned char>(k[i])) == fold(static_cast<unsigned char>(name[i]))) ++i;
+    if (i == k.size()) return v;
   }
   return {};
 }

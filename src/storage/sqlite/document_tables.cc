@@ -10,6 +10,7 @@
 #include <mutex>
 #include <set>
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -656,11 +657,13 @@ void update_index(SqliteDb& db, int64_t cid, int64_t seq, const json::object& ol
   insert_index_rows(db, cid, seq, added);
 }
 
-json::object parse_body(const std::string& text) {
+// `sp`: where the values live; a local arena for an item that is only looked at (the old
+// version of a rewritten or deleted item), the default heap otherwise.
+json::object parse_body(const std::string& text, json::storage_ptr sp = {}) {
   boost::system::error_code ec;
   json::parse_options opt;
   opt.max_depth = api::kMaxItemDepth + 8;
-  json::value v = json::parse(text, ec, {}, opt);
+  json::value v = json::parse(text, ec, std::move(sp), opt);
   if (ec || !v.is_object()) throw SqlError("a stored item is not a JSON object: " + ec.message());
   return std::move(v.as_object());
 }
@@ -758,7 +761,9 @@ std::optional<DocError> unique_conflict(SqliteDb& db, const Container& c, const 
 }
 
 void delete_row(SqliteDb& db, const Container& c, const Row& row, const std::string& pk) {
-  json::object old = parse_body(row.body);
+  unsigned char arena[4096];
+  json::monotonic_resource mr(arena, sizeof arena);
+  json::object old = parse_body(row.body, &mr);
   remove_unique(db, c.cid, c.unique_keys, pk, row.seq, old);
   remove_index(db, c.cid, row.seq, old, *c.policy);
   auto st = db.q("DELETE FROM doc_items WHERE seq=?1");
@@ -1040,7 +1045,7 @@ DocResult<api::Item> write_item(SqliteDb& db, WriteMode mode, const api::Contain
   int64_t lsn = c->lsn + 1;
   std::string rid = live ? existing->rid : rid_of(container_raw(*c) + be64(static_cast<uint64_t>(lsn)));
   std::string etag = item_etag(*c, lsn);
-  json::object doc;
+  json::object doc(body_in.storage());  // the body's arena when the service parsed it into one
   doc.reserve(body_in.size() + 6);
   for (auto& m : body_in) {
     auto k = m.key();
@@ -1065,8 +1070,10 @@ DocResult<api::Item> write_item(SqliteDb& db, WriteMode mode, const api::Contain
 
   // 2. The writes.
   bump_lsn(db, *c, existing ? 0 : 1);
+  unsigned char arena[4096];
+  json::monotonic_resource mr(arena, sizeof arena);
   if (existing) {
-    json::object old = parse_body(existing->body);
+    json::object old = parse_body(existing->body, &mr);
     remove_unique(db, c->cid, c->unique_keys, pk_text, existing->seq, old);
     auto st = db.q("UPDATE doc_items SET rid=?2, lsn=?3, modified=?4, expires=?5, etag=?6, body=?7 WHERE seq=?1");
     st.bind(1, existing->seq).bind(2, rid).bind(3, lsn).bind(4, db.now).bind(5, expires).bind(6, etag).bind_blob(7, text);
