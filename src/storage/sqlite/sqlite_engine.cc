@@ -554,10 +554,10 @@ void SqliteEngine::notify(std::vector<api::CommitNotice>& notices) {
            std::tie(std::get<0>(y), std::get<1>(y), std::get<2>(y), std::get<3>(y));
   });
   size_t first_durable = static_cast<size_t>(split - notices.begin());
-  for (size_t i = 0; i < first_durable; ++i) {
-    if (i > 0 && same(key(notices[i]), key(notices[i - 1]))) continue;
-    listener(notices[i]);
-  }
+  // The first of each run of equal keys, before any is handed over (moved from).
+  auto last = std::unique(notices.begin(), split,
+                          [&](const auto& a, const auto& b) { return same(key(a), key(b)); });
+  for (auto it = notices.begin(); it != last; ++it) listener(std::move(*it));
   // An instance's notices become one, announced at the place of its first, with the earliest
   // time and every added inbox row in order.
   std::unordered_map<std::string_view, size_t> first;  // instance -> index of its first notice
@@ -574,7 +574,7 @@ void SqliteEngine::notify(std::vector<api::CommitNotice>& notices) {
   for (size_t i = first_durable; i < notices.size(); ++i) {
     if (auto* r = std::get_if<api::OrchestrationReady>(&notices[i]); r && r->instance_id.empty())
       continue;
-    listener(notices[i]);
+    listener(std::move(notices[i]));
   }
 }
 
