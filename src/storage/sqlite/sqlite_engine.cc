@@ -234,6 +234,7 @@ std::unique_ptr<SqliteEngine> SqliteEngine::open(Options options, std::string& e
     db->exec("PRAGMA locking_mode=EXCLUSIVE");
     db->exec("BEGIN IMMEDIATE");  // take the locks now, so a second process is told at its start
     db->exec("COMMIT");
+    durable_tables::open_next_seq(*db);  // the file is ours now: nobody else takes numbers
     // Everything up to here committed under the mode asked for (the schema is synced under
     // full). From now on the sync thread makes commits durable (see the header), so SQLite
     // itself must not sync at each commit; it still syncs around its checkpoints.
@@ -412,6 +413,7 @@ void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
   }
   try {
     for (auto& op : batch) op->execute(db);
+    durable_tables::save_next_seq(db);
     db.q("COMMIT").step();
   } catch (const SqlError& e) {
     sqlite3_exec(db.conn, "ROLLBACK", nullptr, nullptr, nullptr);
