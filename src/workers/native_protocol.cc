@@ -413,7 +413,7 @@ class HeaderReader {
 
   // A member of the header object; a repeated name counts as its last value (as it did when
   // the header was parsed into a json::object).
-  bool member(const std::string& key, ResultHeader& out) {
+  bool member(std::string_view key, ResultHeader& out) {  // string_view: inline compares
     if (key == "type" || key == "message") {
       std::string& into = key == "type" ? out.type : out.message;
       into.clear();
