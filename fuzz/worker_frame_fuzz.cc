@@ -1,12 +1,14 @@
 // Fuzzes the native worker protocol (src/workers/native_protocol.h) with the input as the bytes
 // arriving on the worker socket: frames are cut from it as the host's reader and the worker's
 // loop cut them (decode_prefix, then decode_header on the header bytes), and every decoded
-// frame goes through what either side does with it: result_from_frame (host side),
-// request_from_invoke and message_from_invoke (worker side).
+// frame goes through what either side does with it: read_result_header and
+// result_from_header (host side), request_from_invoke and message_from_invoke (worker side).
 // Properties checked beyond "no crash, no sanitizer report":
 //   - a decoded frame, encoded again, decodes to the same header and body (unless it holds a
 //     number out of double range: see has_double);
-//   - a result accepted by result_from_frame has a status in 100..999 or is a failure;
+//   - the host's hand reader (read_result_header) accepts a header exactly when Boost.JSON
+//     parses it into an object, and a result accepted by result_from_header has a status in
+//     100..999 or is a failure;
 //   - an invocation whose strings are raw bytes (the frame's body: not UTF-8, controls, NUL)
 //     encodes to a frame that decodes to the same strings, on both sides.
 #include <boost/json.hpp>
@@ -78,6 +80,17 @@ void round_trip(const json::object& header, std::string_view body) {
   CHECK(again.body == body);
 }
 
+// The host's reading of the answer frame in `bytes`.
+bool host_reads(std::string_view bytes, api::InvocationResult& out, std::string& error) {
+  uint32_t hl = 0, bl = 0;
+  CHECK(workers::decode_prefix(reinterpret_cast<const unsigned char*>(bytes.data()), hl, bl,
+                               UINT32_MAX));
+  workers::ResultHeader h;
+  CHECK(workers::read_result_header(bytes.substr(8, hl), h, error));
+  return workers::result_from_header(std::move(h), std::string(bytes.substr(8 + hl, bl)), out,
+                                     error);
+}
+
 // The host's invoke frame for an HTTP request and a queue message whose strings are `raw`.
 void invoke_with_raw_bytes(std::string_view raw) {
   api::FunctionSpec fn;
@@ -91,9 +104,8 @@ void invoke_with_raw_bytes(std::string_view raw) {
   req.headers = {{"X-Raw", std::string(raw)}};
   req.body = std::string(raw);
   api::Invocation inv{"id-1", &fn, &req, false, {}};
-  json::object h = workers::invoke_header(inv);
   std::string bytes;
-  workers::encode_frame(h, req.body, bytes);
+  workers::encode_invoke_frame(inv, req.body, bytes);
   workers::Frame frame;
   CHECK(decode_one(bytes, frame));
   HttpRequest back = workers::request_from_invoke(frame.header, frame.body);
@@ -107,7 +119,7 @@ void invoke_with_raw_bytes(std::string_view raw) {
   msg.pop_receipt = std::string(raw.substr(0, 8));
   api::Invocation qinv{"id-2", &fn, &msg, false, {}};
   bytes.clear();
-  workers::encode_frame(workers::invoke_header(qinv), msg.text, bytes);
+  workers::encode_invoke_frame(qinv, msg.text, bytes);
   CHECK(decode_one(bytes, frame));
   QueueMessage m = workers::message_from_invoke(frame.header, frame.body);
   CHECK(m.text == msg.text && m.id == msg.id && m.pop_receipt == msg.pop_receipt);
@@ -121,11 +133,11 @@ void invoke_with_raw_bytes(std::string_view raw) {
   res.headers = {{"X-Raw", std::string(raw.substr(0, 32))}};
   res.body = std::string(raw);
   bytes.clear();
-  workers::encode_frame(workers::result_header(res, ctx), res.body, bytes);
+  workers::encode_result_frame(res, ctx, bytes);
   CHECK(decode_one(bytes, frame));
   api::InvocationResult result;
   std::string error;
-  CHECK(workers::result_from_frame(frame, result, error));
+  CHECK(host_reads(bytes, result, error));
   CHECK(result.outcome == api::Outcome::succeeded && result.response.status == 201);
   CHECK(result.logs == ctx.logs() && result.outputs.size() == ctx.outputs().size());
   for (size_t i = 0; i < result.outputs.size(); ++i)
@@ -134,14 +146,14 @@ void invoke_with_raw_bytes(std::string_view raw) {
   CHECK(result.response.headers == res.headers && result.response.body == res.body);
 
   bytes.clear();
-  workers::encode_frame(workers::error_header(std::string(raw), ctx), {}, bytes);
+  workers::encode_error_frame(raw, ctx, bytes);
   CHECK(decode_one(bytes, frame));
   api::InvocationResult failed;
-  CHECK(workers::result_from_frame(frame, failed, error));
+  CHECK(host_reads(bytes, failed, error));
   CHECK(failed.outcome == api::Outcome::failed && failed.error == raw);
 }
 
-void use_frame(workers::Frame& frame) {
+void use_frame(workers::Frame& frame, std::string_view header_text) {
   round_trip(frame.header, frame.body);
 
   // Worker side: an invoke frame, read both ways.
@@ -150,11 +162,12 @@ void use_frame(workers::Frame& frame) {
   QueueMessage msg = workers::message_from_invoke(frame.header, frame.body);
   CHECK(msg.text == frame.body);
 
-  // Host side: a result or error frame.
-  workers::Frame copy = frame;
-  api::InvocationResult result;
+  // Host side: a result or error frame, read by hand from the text Boost.JSON accepted.
+  workers::ResultHeader h;
   std::string error;
-  if (workers::result_from_frame(copy, result, error)) {
+  CHECK(workers::read_result_header(header_text, h, error));
+  api::InvocationResult result;
+  if (workers::result_from_header(std::move(h), frame.body, result, error)) {
     if (result.outcome == api::Outcome::succeeded)
       CHECK(result.response.status >= 100 && result.response.status <= 999);
     else
@@ -179,15 +192,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CHECK(hl > 0 && hl <= workers::kMaxFrameHeader && bl <= kHostMaxBody);
     if (size - pos < 8 + size_t(hl) + bl) break;  // incomplete: a reader would wait for more
     workers::Frame frame;
-    if (!workers::decode_header(in.substr(pos + 8, hl), frame.header)) break;
+    std::string_view text = in.substr(pos + 8, hl);
+    if (!workers::decode_header(text, frame.header)) {
+      workers::ResultHeader h;
+      std::string error;
+      CHECK(!workers::read_result_header(text, h, error) && !error.empty());
+      break;
+    }
     frame.body.assign(in.substr(pos + 8 + hl, bl));
     pos += 8 + size_t(hl) + bl;
-    use_frame(frame);
+    use_frame(frame, text);
     invoke_with_raw_bytes(frame.body);
   }
   // Also the whole input as one header, since most mutations break the prefix.
   workers::Frame whole;
-  if (workers::decode_header(in, whole.header)) use_frame(whole);
+  if (workers::decode_header(in, whole.header)) {
+    use_frame(whole, in);
+  } else {
+    workers::ResultHeader h;
+    std::string error;
+    CHECK(!workers::read_result_header(in, h, error));
+  }
   invoke_with_raw_bytes(in.substr(0, 256));
   return 0;
 }

@@ -153,7 +153,9 @@ struct DocumentChanged {
 // OrchestrationReady and ActivityReady: api/durable_store.h.
 using CommitNotice =
     std::variant<QueueVisible, DocumentChanged, OrchestrationReady, ActivityReady>;
-using NoticeListener = std::function<void(const CommitNotice&)>;
+// The notice is handed over: the listener may move from it (a durable notice carries inbox
+// event and activity input text, which is moved on to the durable engine, not copied).
+using NoticeListener = std::function<void(CommitNotice&&)>;
 
 // The unit-of-change side of a storage engine: every domain's writes commit through it.
 class EffectsStore {

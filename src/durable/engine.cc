@@ -175,21 +175,21 @@ void Engine::stop() {
   retention_timer_.cancel();
 }
 
-void Engine::notify(const api::CommitNotice& notice) {
+void Engine::notify(api::CommitNotice&& notice) {
   if (!enabled_ || stopped_) return;
   if (auto* r = std::get_if<api::OrchestrationReady>(&notice)) {
     api::UnixMillis now = now_ms();
     auto& slot = slots_[r->instance_id];
     if (!slot) slot = std::make_unique<Slot>();
-    for (const auto& e : r->events) {
+    for (auto& e : r->events) {
       if (e.visible_at <= now)
-        slot->pending.emplace(e.seq, e.event);
+        slot->pending.emplace(e.seq, std::move(e.event));
       else
         add_timer(r->instance_id, e.visible_at);  // read from the store when it comes due
     }
     if (r->visible_at <= now) mark_ready(r->instance_id);
   } else if (auto* a = std::get_if<api::ActivityReady>(&notice)) {
-    enqueue_activity(*a);
+    enqueue_activity(std::move(*a));
   }
 }
 

@@ -66,7 +66,7 @@ class Engine {
   void start();
   void stop();
   // Commit notices, on the I/O thread.
-  void notify(const api::CommitNotice& notice);
+  void notify(api::CommitNotice&& notice);
   // Episodes and activities running now.
   int in_flight() const { return running_episodes_ + running_activities_; }
 

@@ -85,8 +85,8 @@ void EffectsCommitter::set_notice_listener(api::NoticeListener listener) {
     return;
   }
   auto shared = std::make_shared<api::NoticeListener>(std::move(listener));
-  store_.set_notice_listener([m = mailbox_, shared](const api::CommitNotice& n) {
-    Mailbox::push(m, [shared, n] { (*shared)(n); });
+  store_.set_notice_listener([m = mailbox_, shared](api::CommitNotice&& n) {
+    Mailbox::push(m, [shared, n = std::move(n)]() mutable { (*shared)(std::move(n)); });
   });
 }
 

@@ -653,10 +653,10 @@ class Host {
                                                  *app_, output_options(), metrics_, log_);
     durable_api_ = std::make_unique<durable::ManagementApi>(*durable_, keys_ ? &*keys_ : nullptr,
                                                             app_->durable.hub_name);
-    effects_->set_notice_listener([this](const api::CommitNotice& n) {
+    effects_->set_notice_listener([this](api::CommitNotice&& n) {
       queue_trigger_->notify(n);
       change_feed_trigger_->notify(n);
-      durable_->notify(n);
+      durable_->notify(std::move(n));  // last: it takes the notice's texts
     });
     durable_->start();
     queue_trigger_->start();

@@ -2,7 +2,9 @@
 
 #include "api/durable_events.h"
 
+#include <array>
 #include <boost/json.hpp>
+#include <charconv>
 #include <cstring>
 
 namespace json = boost::json;
@@ -10,9 +12,15 @@ namespace json = boost::json;
 namespace nimbus::workers {
 
 namespace {
+void set_u32(char* b, uint32_t v) {
+  b[0] = static_cast<char>(v);
+  b[1] = static_cast<char>(v >> 8);
+  b[2] = static_cast<char>(v >> 16);
+  b[3] = static_cast<char>(v >> 24);
+}
 void put_u32(std::string& out, uint32_t v) {
-  char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
-               static_cast<char>(v >> 24)};
+  char b[4];
+  set_u32(b, v);
   out.append(b, 4);
 }
 uint32_t get_u32(const unsigned char* p) {
@@ -25,17 +33,6 @@ const char* auth_name(AuthLevel a) {
     case AuthLevel::admin: return "admin";
   }
   return "function";
-}
-json::array headers_json(const Headers& h) {
-  json::array a;
-  a.reserve(h.size());
-  for (const auto& [k, v] : h) a.push_back(json::array{json::string(k), json::string(v)});
-  return a;
-}
-json::array logs_json(const Context& ctx) {
-  json::array a;
-  for (const auto& l : ctx.logs()) a.emplace_back(l);
-  return a;
 }
 std::string str(const json::object& o, std::string_view key) {
   auto* v = o.if_contains(key);
@@ -65,15 +62,20 @@ bool decode_prefix(const unsigned char* p, uint32_t& header_len, uint32_t& body_
   return header_len > 0 && header_len <= kMaxFrameHeader && body_len <= max_body;
 }
 
-bool decode_header(std::string_view text, json::object& out) {
+const json::object* decode_header(std::string_view text, json::value& out) {
   // Both ends are ours: strings carry bytes (a %FF route parameter, a Latin-1 log line, a
-  // binary queue message), which Boost.JSON's serializer writes as they are; accept them back
-  // the same way, so every string round-trips byte for byte.
+  // binary queue message), which both ends write as they are; accept them back the same way,
+  // so every string round-trips byte for byte.
   json::parse_options bytes;
   bytes.allow_invalid_utf8 = true;
   boost::system::error_code ec;
-  json::value v = json::parse(text, ec, {}, bytes);
-  if (ec || !v.is_object()) return false;
+  out = json::parse(text, ec, out.storage(), bytes);  // same storage: moved, not copied
+  return ec || !out.is_object() ? nullptr : &out.as_object();
+}
+
+bool decode_header(std::string_view text, json::object& out) {
+  json::value v;
+  if (!decode_header(text, v)) return false;
   out = std::move(v.as_object());
   return true;
 }
@@ -169,58 +171,163 @@ json::array describe_functions(const App& app) {
 }
 
 namespace {
-json::object invoke_header_without_inputs(const api::Invocation& inv);
-}  // namespace
+// The bytes a JSON string must escape: '"', '\\' and the control characters.
+constexpr std::array<bool, 256> kEscaped = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[c] = true;
+  t['"'] = t['\\'] = true;
+  return t;
+}();
 
-json::object invoke_header(const api::Invocation& inv) {
-  json::object h = invoke_header_without_inputs(inv);
-  if (!inv.trace.trace_id.empty()) h["traceparent"] = inv.trace.traceparent();
-  if (!inv.inputs.empty()) {
-    json::object in;
-    for (const auto& v : inv.inputs) in[v.binding] = v.json;
-    h["inputs"] = std::move(in);
+// Appends `s` as a JSON string as Boost.JSON's serializer writes it: the bytes above escaped,
+// every other byte as it is (strings carry bytes, not necessarily UTF-8; the reader parses
+// with allow_invalid_utf8, so they round-trip).
+void put_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  size_t done = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (!kEscaped[c]) continue;
+    out.append(s.data() + done, i - done);
+    done = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xf];
+    }
   }
-  return h;
+  out.append(s.data() + done, s.size() - done);
+  out += '"';
 }
 
-namespace {
-json::object invoke_header_without_inputs(const api::Invocation& inv) {
-  if (inv.orchestration())  // the episode request is the frame's body
-    return json::object{{"type", "invoke"}, {"id", inv.id}, {"function", inv.function->name},
-                        {"trigger", "orchestration"}};
-  if (inv.activity())  // the input is the frame's body
-    return json::object{{"type", "invoke"}, {"id", inv.id}, {"function", inv.function->name},
-                        {"trigger", "activity"}, {"instanceId", inv.activity()->instance_id}};
-  if (inv.timer())  // TimerInfo JSON is the frame's body
-    return json::object{{"type", "invoke"}, {"id", inv.id}, {"function", inv.function->name},
-                        {"trigger", "timer"}};
-  if (inv.documents())  // the batch itself is the frame's body
-    return json::object{{"type", "invoke"}, {"id", inv.id}, {"function", inv.function->name},
-                        {"trigger", "cosmosDB"}};
-  if (inv.queue()) {
-    const auto& m = *inv.queue();
-    return json::object{{"type", "invoke"}, {"id", inv.id}, {"function", inv.function->name},
-                        {"trigger", "queue"},
-                        {"message", json::object{{"id", m.id},
-                                                 {"dequeueCount", m.dequeue_count},
-                                                 {"insertionTime", m.insertion_time},
-                                                 {"expirationTime", m.expiration_time},
-                                                 {"nextVisibleTime", m.next_visible_time},
-                                                 {"popReceipt", m.pop_receipt}}}};
+// Writes a JSON object's members as text into `out`: frame headers are written once per
+// invocation on both ends, and a json::object for them cost an allocation per member.
+class ObjectWriter {
+ public:
+  explicit ObjectWriter(std::string& out) : out_(out) { out_ += '{'; }
+  // Writes one of this file's own keys (plain ASCII names, nothing to escape); the caller
+  // writes the member's value into the returned string.
+  std::string& field(std::string_view k) {
+    out_ += first_ ? "\"" : ",\"";
+    first_ = false;
+    out_ += k;
+    out_ += "\":";
+    return out_;
   }
-  const auto& r = *inv.http();
-  json::object q, p;
-  for (const auto& [k, v] : r.query) q[k] = v;
-  for (const auto& [k, v] : r.params) p[k] = v;
-  json::array h;
-  h.reserve(r.headers.size());
-  for (const auto& [k, v] : r.headers) h.push_back(json::array{json::string(k), json::string(v)});
-  return json::object{{"type", "invoke"},         {"id", inv.id},   {"function", inv.function->name},
-                      {"method", r.method},       {"target", r.target}, {"path", r.path},
-                      {"query", std::move(q)},    {"params", std::move(p)},
-                      {"headers", std::move(h)}};
+  // The same for a key from user data (parameter and binding names): escaped.
+  std::string& key(std::string_view k) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    put_string(out_, k);
+    out_ += ':';
+    return out_;
+  }
+  void str(std::string_view k, std::string_view v) { put_string(field(k), v); }
+  void num(std::string_view k, int64_t v) { field(k) += std::to_string(v); }
+  void end() { out_ += '}'; }
+
+ private:
+  std::string& out_;
+  bool first_ = true;
+};
+
+// [[k,v],..]: headers and outputs, pairs of strings.
+void put_pairs(std::string& out, const std::vector<std::pair<std::string, std::string>>& pairs) {
+  out += '[';
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    out += i ? ",[" : "[";
+    put_string(out, pairs[i].first);
+    out += ',';
+    put_string(out, pairs[i].second);
+    out += ']';
+  }
+  out += ']';
+}
+
+void put_map(std::string& out, const std::map<std::string, std::string>& m) {
+  ObjectWriter o(out);
+  for (const auto& [k, v] : m) put_string(o.key(k), v);
+  o.end();
+}
+
+void put_logs(std::string& out, const Context& ctx) {
+  out += '[';
+  for (size_t i = 0; i < ctx.logs().size(); ++i) {
+    if (i) out += ',';
+    put_string(out, ctx.logs()[i]);
+  }
+  out += ']';
+}
+
+// Appends the frame prefix and the header `write` writes into `out`, then `body`: the header
+// is written in place and its length filled in after.
+template <class Write>
+void encode_text_frame(std::string& out, std::string_view body, Write&& write) {
+  size_t prefix = out.size();
+  out.reserve(prefix + 8 + 256 + body.size());  // most headers are under 256 bytes
+  out.append(8, '\0');
+  write(out);
+  set_u32(out.data() + prefix, static_cast<uint32_t>(out.size() - prefix - 8));
+  set_u32(out.data() + prefix + 4, static_cast<uint32_t>(body.size()));
+  out.append(body.data(), body.size());
 }
 }  // namespace
+
+void encode_invoke_frame(const api::Invocation& inv, std::string_view body, std::string& out) {
+  encode_text_frame(out, body, [&](std::string& text) {
+    ObjectWriter h(text);
+    h.str("type", "invoke");
+    h.str("id", inv.id);
+    h.str("function", inv.function->name);
+    if (inv.orchestration()) {  // the episode request is the frame's body
+      h.str("trigger", "orchestration");
+    } else if (inv.activity()) {  // the input is the frame's body
+      h.str("trigger", "activity");
+      h.str("instanceId", inv.activity()->instance_id);
+    } else if (inv.timer()) {  // TimerInfo JSON is the frame's body
+      h.str("trigger", "timer");
+    } else if (inv.documents()) {  // the batch itself is the frame's body
+      h.str("trigger", "cosmosDB");
+    } else if (inv.queue()) {
+      const auto& m = *inv.queue();
+      h.str("trigger", "queue");
+      ObjectWriter msg(h.field("message"));
+      msg.str("id", m.id);
+      msg.num("dequeueCount", m.dequeue_count);
+      msg.str("insertionTime", m.insertion_time);
+      msg.str("expirationTime", m.expiration_time);
+      msg.str("nextVisibleTime", m.next_visible_time);
+      msg.str("popReceipt", m.pop_receipt);
+      msg.end();
+    } else {
+      const auto& r = *inv.http();
+      h.str("method", r.method);
+      h.str("target", r.target);
+      h.str("path", r.path);
+      put_map(h.field("query"), r.query);
+      put_map(h.field("params"), r.params);
+      put_pairs(h.field("headers"), r.headers);
+    }
+    if (!inv.trace.trace_id.empty()) h.str("traceparent", inv.trace.traceparent());
+    if (!inv.inputs.empty()) {
+      // A repeated binding name (a durableClient's is not checked against the others) is
+      // read back as its last value, as json::object's assignment kept it before.
+      ObjectWriter in(h.field("inputs"));
+      for (const auto& v : inv.inputs) put_string(in.key(v.binding), v.json);
+      in.end();
+    }
+    h.end();
+  });
+}
 
 HttpRequest request_from_invoke(const json::object& header, std::string body) {
   HttpRequest req;
@@ -254,59 +361,311 @@ QueueMessage message_from_invoke(const json::object& header, std::string body) {
   return m;
 }
 
-json::object result_header(const HttpResponse& res, const Context& ctx) {
-  json::object h{{"type", "result"},
-                 {"status", res.status},
-                 {"headers", headers_json(res.headers)},
-                 {"logs", logs_json(ctx)}};
-  if (!ctx.outputs().empty()) {
-    json::array o;
-    for (const auto& [binding, value] : ctx.outputs())
-      o.push_back(json::array{json::string(binding), json::string(value)});
-    h["outputs"] = std::move(o);
+void encode_result_frame(const HttpResponse& res, const Context& ctx, std::string& out) {
+  encode_text_frame(out, res.body, [&](std::string& text) {
+    ObjectWriter h(text);
+    h.str("type", "result");
+    h.num("status", res.status);
+    put_pairs(h.field("headers"), res.headers);
+    put_logs(h.field("logs"), ctx);
+    if (!ctx.outputs().empty()) put_pairs(h.field("outputs"), ctx.outputs());
+    h.end();
+  });
+}
+
+void encode_error_frame(std::string_view message, const Context& ctx, std::string& out) {
+  encode_text_frame(out, {}, [&](std::string& text) {
+    ObjectWriter h(text);
+    h.str("type", "error");
+    h.str("message", message);
+    put_logs(h.field("logs"), ctx);
+    h.end();
+  });
+}
+
+namespace {
+// Reads one JSON text as RFC 8259 has it, with the one leniency both ends of this protocol
+// share: strings may hold any bytes (allow_invalid_utf8). Nesting is limited as Boost.JSON's
+// parser limits it by default (32). Only what a result header needs is kept; every other
+// value is checked and skipped.
+class HeaderReader {
+ public:
+  explicit HeaderReader(std::string_view text) : s_(text) {}
+  const std::string& error() const { return error_; }
+
+  bool object(ResultHeader& out) {
+    if (!eat('{')) return fail("expected '{'");
+    if (!eat('}')) {
+      do {
+        std::string key;
+        if (!peek('"') || !string(&key)) return fail("expected a member name");
+        if (!eat(':')) return fail("expected ':'");
+        if (!member(key, out)) return false;
+      } while (eat(','));
+      if (!eat('}')) return fail("expected ',' or '}'");
+    }
+    space();
+    return p_ == s_.size() || fail("text after the object");
   }
-  return h;
-}
 
-json::object error_header(const std::string& message, const Context& ctx) {
-  return json::object{{"type", "error"}, {"message", message}, {"logs", logs_json(ctx)}};
-}
+ private:
+  static constexpr int kMaxDepth = 32;
 
-bool result_from_frame(Frame& frame, api::InvocationResult& out, std::string& error) {
-  const auto& h = frame.header;
-  if (auto* logs = h.if_contains("logs"); logs && logs->is_array())
-    for (const auto& l : logs->as_array())
-      if (l.is_string()) out.logs.emplace_back(l.as_string());
-  std::string type = str(h, "type");
-  if (type == "error") {
-    out.outcome = api::Outcome::failed;
-    out.error = str(h, "message");
+  // A member of the header object; a repeated name counts as its last value (as it did when
+  // the header was parsed into a json::object).
+  bool member(std::string_view key, ResultHeader& out) {  // string_view: inline compares
+    if (key == "type" || key == "message") {
+      std::string& into = key == "type" ? out.type : out.message;
+      into.clear();
+      return peek('"') ? string(&into) : skip(1);
+    }
+    if (key == "status") {
+      out.status.reset();
+      return peek('-') || peek_digit() ? number(&out.status) : skip(1);
+    }
+    if (key == "logs") {
+      out.logs.clear();
+      return peek('[') ? strings(out.logs) : skip(1);
+    }
+    if (key == "headers" || key == "outputs") {
+      auto& into = key == "headers" ? out.headers : out.outputs;
+      into.clear();
+      return peek('[') ? pairs(into) : skip(1);
+    }
+    return skip(1);
+  }
+
+  // [string, ..]: other elements are skipped.
+  bool strings(std::vector<std::string>& out) {
+    eat('[');
+    if (eat(']')) return true;
+    do {
+      if (peek('"')) {
+        if (!string(&out.emplace_back())) return false;
+      } else if (!skip(2)) {
+        return false;
+      }
+    } while (eat(','));
+    return eat(']') || fail("expected ',' or ']'");
+  }
+
+  // [[string, string], ..]: other elements are skipped.
+  bool pairs(std::vector<std::pair<std::string, std::string>>& out) {
+    eat('[');
+    if (eat(']')) return true;
+    do {
+      if (!peek('[')) {
+        if (!skip(2)) return false;
+        continue;
+      }
+      eat('[');
+      std::string two[2];
+      int n = 0;
+      bool all_strings = true;
+      if (!eat(']')) {
+        do {
+          if (peek('"') && n < 2) {
+            if (!string(&two[n])) return false;
+          } else {
+            if (!skip(3)) return false;
+            all_strings = false;
+          }
+          ++n;
+        } while (eat(','));
+        if (!eat(']')) return fail("expected ',' or ']'");
+      }
+      if (n == 2 && all_strings) out.emplace_back(std::move(two[0]), std::move(two[1]));
+    } while (eat(','));
+    return eat(']') || fail("expected ',' or ']'");
+  }
+
+  // Any value inside `depth` arrays and objects (the header object is one), checked and
+  // dropped.
+  bool skip(int depth) {
+    space();
+    if (p_ == s_.size()) return fail("expected a value");
+    char c = s_[p_];
+    if (c == '"') return string(nullptr);
+    if (c == '-' || (c >= '0' && c <= '9')) return number(nullptr);
+    if (c == '{' || c == '[') {
+      if (depth + 1 > kMaxDepth) return fail("nested too deeply");
+      const char close = c == '{' ? '}' : ']';
+      ++p_;
+      if (eat(close)) return true;
+      do {
+        if (c == '{') {
+          if (!peek('"') || !string(nullptr)) return fail("expected a member name");
+          if (!eat(':')) return fail("expected ':'");
+        }
+        if (!skip(depth + 1)) return false;
+      } while (eat(','));
+      return eat(close) || fail(c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
+    }
+    for (std::string_view word : {"true", "false", "null"})
+      if (s_.substr(p_, word.size()) == word) {
+        p_ += word.size();
+        return true;
+      }
+    return fail("expected a value");
+  }
+
+  // A string (the reader is at its '"'), unescaped into *out unless out is null.
+  bool string(std::string* out) {
+    ++p_;
+    for (;;) {
+      size_t run = p_;
+      while (p_ < s_.size() && s_[p_] != '"' && s_[p_] != '\\' &&
+             static_cast<unsigned char>(s_[p_]) >= 0x20)
+        ++p_;
+      if (out) out->append(s_.data() + run, p_ - run);
+      if (p_ == s_.size()) return fail("unterminated string");
+      char c = s_[p_++];
+      if (c == '"') return true;
+      if (c != '\\') return fail("control character in a string");
+      if (p_ == s_.size()) return fail("unterminated string");
+      char e = s_[p_++];
+      char plain = e == '"' ? '"' : e == '\\' ? '\\' : e == '/' ? '/' : e == 'b' ? '\b'
+                 : e == 'f' ? '\f' : e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : 0;
+      if (plain) {
+        if (out) *out += plain;
+        continue;
+      }
+      if (e != 'u') return fail("invalid escape in a string");
+      uint32_t cp = 0;
+      if (!hex4(cp)) return false;
+      if (cp >= 0xDC00 && cp <= 0xDFFF) return fail("lone low surrogate in a string");
+      if (cp >= 0xD800 && cp <= 0xDBFF) {
+        uint32_t low = 0;
+        if (s_.substr(p_, 2) != "\\u") return fail("lone high surrogate in a string");
+        p_ += 2;
+        if (!hex4(low)) return false;
+        if (low < 0xDC00 || low > 0xDFFF) return fail("lone high surrogate in a string");
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+      }
+      if (out) put_utf8(*out, cp);
+    }
+  }
+
+  bool hex4(uint32_t& v) {
+    if (s_.size() - p_ < 4) return fail("invalid \\u escape");
+    for (int i = 0; i < 4; ++i) {
+      char h = s_[p_++];
+      int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+            : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+      if (d < 0) return fail("invalid \\u escape");
+      v = v << 4 | static_cast<uint32_t>(d);
+    }
     return true;
   }
-  if (type != "result") {
-    error = "worker sent a frame of type \"" + type + "\" where a result was expected";
+
+  static void put_utf8(std::string& out, uint32_t cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | cp >> 6);
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | cp >> 12);
+      out += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | cp >> 18);
+      out += static_cast<char>(0x80 | (cp >> 12 & 0x3F));
+      out += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  // A number; *integer is set when it is an integer that fits int64 (Boost.JSON's int64).
+  bool number(std::optional<int64_t>* integer) {
+    space();
+    size_t start = p_;
+    if (p_ < s_.size() && s_[p_] == '-') ++p_;
+    if (p_ == s_.size() || !(s_[p_] >= '0' && s_[p_] <= '9')) return fail("invalid number");
+    if (s_[p_] == '0') ++p_;
+    else digits();
+    bool whole = true;
+    if (p_ < s_.size() && s_[p_] == '.') {
+      ++p_;
+      if (!digits()) return fail("invalid number");
+      whole = false;
+    }
+    if (p_ < s_.size() && (s_[p_] == 'e' || s_[p_] == 'E')) {
+      ++p_;
+      if (p_ < s_.size() && (s_[p_] == '+' || s_[p_] == '-')) ++p_;
+      if (!digits()) return fail("invalid number");
+      whole = false;
+    }
+    if (integer && whole) {
+      int64_t v = 0;
+      auto [end, ec] = std::from_chars(s_.data() + start, s_.data() + p_, v);
+      if (ec == std::errc() && end == s_.data() + p_) *integer = v;
+    }
+    return true;
+  }
+
+  bool digits() {
+    size_t start = p_;
+    while (p_ < s_.size() && s_[p_] >= '0' && s_[p_] <= '9') ++p_;
+    return p_ > start;
+  }
+
+  void space() {
+    while (p_ < s_.size() && (s_[p_] == ' ' || s_[p_] == '\t' || s_[p_] == '\n' || s_[p_] == '\r'))
+      ++p_;
+  }
+  bool peek(char c) {
+    space();
+    return p_ < s_.size() && s_[p_] == c;
+  }
+  bool peek_digit() {
+    space();
+    return p_ < s_.size() && s_[p_] >= '0' && s_[p_] <= '9';
+  }
+  bool eat(char c) {
+    if (!peek(c)) return false;
+    ++p_;
+    return true;
+  }
+  bool fail(std::string_view what) {
+    if (error_.empty()) error_ = std::string(what) + " at byte " + std::to_string(p_);
     return false;
   }
-  auto* status = h.if_contains("status");
-  if (!status || !status->is_int64() || status->as_int64() < 100 || status->as_int64() > 999) {
+
+  std::string_view s_;
+  size_t p_ = 0;
+  std::string error_;
+};
+}  // namespace
+
+bool read_result_header(std::string_view text, ResultHeader& out, std::string& error) {
+  HeaderReader r(text);
+  if (r.object(out)) return true;
+  error = "worker sent a frame header that is not a JSON object (" + r.error() + ")";
+  return false;
+}
+
+bool result_from_header(ResultHeader h, std::string body, api::InvocationResult& out,
+                        std::string& error) {
+  out.logs = std::move(h.logs);
+  if (h.type == "error") {
+    out.outcome = api::Outcome::failed;
+    out.error = std::move(h.message);
+    return true;
+  }
+  if (h.type != "result") {
+    error = "worker sent a frame of type \"" + h.type + "\" where a result was expected";
+    return false;
+  }
+  if (!h.status || *h.status < 100 || *h.status > 999) {
     error = "worker result has no valid \"status\"";
     return false;
   }
   out.outcome = api::Outcome::succeeded;
-  out.response.status = static_cast<int>(status->as_int64());
-  if (auto* o = h.if_contains("outputs"); o && o->is_array())
-    for (const auto& pair : o->as_array())
-      if (pair.is_array() && pair.as_array().size() == 2 && pair.as_array()[0].is_string() &&
-          pair.as_array()[1].is_string())
-        out.outputs.push_back({std::string(pair.as_array()[0].as_string()),
-                               std::string(pair.as_array()[1].as_string())});
-  if (auto* hs = h.if_contains("headers"); hs && hs->is_array())
-    for (const auto& pair : hs->as_array())
-      if (pair.is_array() && pair.as_array().size() == 2 && pair.as_array()[0].is_string() &&
-          pair.as_array()[1].is_string())
-        out.response.headers.emplace_back(std::string(pair.as_array()[0].as_string()),
-                                          std::string(pair.as_array()[1].as_string()));
-  out.response.body = std::move(frame.body);
+  out.response.status = static_cast<int>(*h.status);
+  for (auto& [binding, value] : h.outputs) out.outputs.push_back({std::move(binding), std::move(value)});
+  out.response.headers = std::move(h.headers);
+  out.response.body = std::move(body);
   return true;
 }
 

@@ -31,7 +31,8 @@ struct NativeWorkerPool::Pending {
   explicit Pending(asio::io_context& io) : wake(io) {}
   enum class State { waiting, answered, lost, requeue } state = State::waiting;
   asio::steady_timer wake;  // expires at the deadline; cancelled when the state changes
-  Frame frame;
+  api::InvocationResult answer;  // answered: the worker's result, read by the reader
+  std::string protocol_error;    // answered: what broke the protocol, if anything did
   bool abandoned = false;  // its caller gave up (deadline); the answer is dropped
   void settle(State s) {
     state = s;
@@ -307,12 +308,14 @@ awaitable<void> NativeWorkerPool::reader(std::shared_ptr<Worker> w) {
       in.append(chunk.data(), n);
       continue;
     }
-    Frame frame;
-    if (!decode_header(std::string_view(in).substr(pos + 8, hl), frame.header)) {
-      retire(w, "worker sent a frame header that is not a JSON object");
+    // Read straight into the fields a result has: no JSON document per invocation.
+    ResultHeader header;
+    std::string malformed;
+    if (!read_result_header(std::string_view(in).substr(pos + 8, hl), header, malformed)) {
+      retire(w, malformed);
       break;
     }
-    frame.body.assign(in, pos + 8 + hl, bl);
+    std::string_view body = std::string_view(in).substr(pos + 8 + hl, bl);
     pos += 8 + size_t(hl) + bl;
     if (w->pending.empty()) {
       retire(w, "worker sent a frame nobody asked for");
@@ -322,7 +325,9 @@ awaitable<void> NativeWorkerPool::reader(std::shared_ptr<Worker> w) {
     w->pending.pop_front();
     w->head_since = Clock::now();
     if (!p->abandoned) {
-      p->frame = std::move(frame);
+      // A broken answer sets protocol_error; invoke() fails the invocation and retires the
+      // worker, as for any protocol error.
+      result_from_header(std::move(header), std::string(body), p->answer, p->protocol_error);
       p->settle(Pending::State::answered);
     }
     failures_[static_cast<size_t>(w->slot)] = 0;
@@ -383,15 +388,15 @@ awaitable<api::InvocationResult> NativeWorkerPool::invoke(api::Invocation& inv) 
   std::string frame;
   // A timer's TimerInfo is the frame's body (JSON), as a custom handler's Data.<name> is.
   const std::string timer_body = inv.timer() ? inv.timer()->to_json() : std::string();
-  encode_frame(invoke_header(inv),
-               inv.http()    ? std::string_view(inv.http()->body)
-               : inv.queue() ? std::string_view(inv.queue()->text)
-               : inv.documents() ? std::string_view(inv.documents()->documents)
-               : inv.orchestration() ? std::string_view(inv.orchestration()->request)
-               : inv.activity() ? std::string_view(inv.activity()->input)
-               : inv.timer() ? std::string_view(timer_body)
-                             : std::string_view(),
-               frame);
+  encode_invoke_frame(inv,
+                      inv.http()    ? std::string_view(inv.http()->body)
+                      : inv.queue() ? std::string_view(inv.queue()->text)
+                      : inv.documents() ? std::string_view(inv.documents()->documents)
+                      : inv.orchestration() ? std::string_view(inv.orchestration()->request)
+                      : inv.activity() ? std::string_view(inv.activity()->input)
+                      : inv.timer() ? std::string_view(timer_body)
+                                    : std::string_view(),
+                      frame);
   for (;;) {
     auto w = co_await acquire(inv.deadline);
     if (!w) {
@@ -431,13 +436,15 @@ awaitable<api::InvocationResult> NativeWorkerPool::invoke(api::Invocation& inv) 
                                     : "worker process died during the invocation";
         co_return result;
       case Pending::State::answered: {
-        std::string protocol_error;
-        if (!result_from_frame(p->frame, result, protocol_error)) {
-          result.outcome = api::Outcome::bad_response;
-          result.error = protocol_error;
-          retire(w, protocol_error);
+        api::InvocationResult answer = std::move(p->answer);
+        answer.cold_start = result.cold_start;
+        answer.worker = std::move(result.worker);
+        if (!p->protocol_error.empty()) {
+          answer.outcome = api::Outcome::bad_response;
+          answer.error = p->protocol_error;
+          retire(w, p->protocol_error);
         }
-        co_return result;
+        co_return answer;
       }
     }
   }

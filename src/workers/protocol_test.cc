@@ -112,23 +112,243 @@ TEST(CustomHandlerProtocol, QueueOutputs) {
   EXPECT_EQ(r.outputs[2], (api::OutputValue{"$return", "r"}));
 }
 
+namespace {
+// The header text of the frame in `bytes` (and its body).
+std::string header_text(const std::string& bytes, std::string* body = nullptr) {
+  uint32_t hl = 0, bl = 0;
+  EXPECT_TRUE(workers::decode_prefix(reinterpret_cast<const unsigned char*>(bytes.data()), hl, bl,
+                                     UINT32_MAX));
+  EXPECT_EQ(bytes.size(), 8 + size_t(hl) + bl);
+  if (body) *body = bytes.substr(8 + hl, bl);
+  return bytes.substr(8, hl);
+}
+// The header of a frame in `bytes`, parsed (strings as bytes, as both ends read them).
+json::object header_of(const std::string& bytes, std::string* body = nullptr) {
+  json::object h;
+  EXPECT_TRUE(workers::decode_header(header_text(bytes, body), h));
+  return h;
+}
+// A worker's answer as the host reads it.
+api::InvocationResult answer_of(std::string_view header, std::string body = "") {
+  api::InvocationResult r;
+  workers::ResultHeader h;
+  std::string error;
+  EXPECT_TRUE(workers::read_result_header(header, h, error)) << error;
+  EXPECT_TRUE(workers::result_from_header(std::move(h), std::move(body), r, error)) << error;
+  return r;
+}
+api::InvocationResult answer_of(const json::object& header, std::string body = "") {
+  return answer_of(json::serialize(header), std::move(body));
+}
+// Why the host refuses a (well-formed) answer.
+std::string broken(const json::object& header) {
+  api::InvocationResult r;
+  workers::ResultHeader h;
+  std::string error;
+  EXPECT_TRUE(workers::read_result_header(json::serialize(header), h, error)) << error;
+  EXPECT_FALSE(workers::result_from_header(std::move(h), "", r, error));
+  return error;
+}
+}  // namespace
+
 TEST(NativeProtocol, FrameRoundTrip) {
   std::string bytes;
   workers::encode_frame(json::object{{"type", "result"}, {"status", 201}}, std::string("b\0dy", 4), bytes);
   uint32_t hl, bl;
-  ASSERT_TRUE(workers::decode_prefix(reinterpret_cast<const unsigned char*>(bytes.data()), hl, bl, 100));
-  workers::Frame f;
-  ASSERT_TRUE(workers::decode_header(std::string_view(bytes).substr(8, hl), f.header));
-  f.body = bytes.substr(8 + hl, bl);
-  api::InvocationResult r;
-  std::string error;
-  ASSERT_TRUE(workers::result_from_frame(f, r, error)) << error;
+  std::string body;
+  auto h = header_text(bytes, &body);
+  auto r = answer_of(h, body);
   EXPECT_EQ(r.response.status, 201);
   EXPECT_EQ(r.response.body, std::string("b\0dy", 4));
   EXPECT_FALSE(workers::decode_prefix(reinterpret_cast<const unsigned char*>(bytes.data()), hl, bl, 2));
-  workers::Frame bad{json::object{{"type", "what"}}, ""};
-  EXPECT_FALSE(workers::result_from_frame(bad, r, error));
-  EXPECT_NE(error.find("\"what\""), std::string::npos);
+  EXPECT_NE(broken(json::object{{"type", "what"}}).find("\"what\""), std::string::npos);
+}
+
+TEST(NativeProtocol, InvokeHeadersCarryTheSameKeysAsBefore) {
+  // The header is written as text now; these are the objects the json::object form made.
+  api::FunctionSpec fn;
+  fn.name = "Square";
+  api::ActivityData act{"inst-1", 3, "7"};
+  api::Invocation a{"inv-1", &fn, &act, false, {}, {}};
+  std::string bytes, body;
+  workers::encode_invoke_frame(a, act.input, bytes);
+  EXPECT_EQ(header_of(bytes, &body),
+            (json::object{{"type", "invoke"}, {"id", "inv-1"}, {"function", "Square"},
+                          {"trigger", "activity"}, {"instanceId", "inst-1"}}));
+  EXPECT_EQ(body, "7");
+
+  api::OrchestrationData orch{"inst-1", R"({"events":[]})"};
+  api::Invocation o{"inv-2", &fn, &orch, false, {}, {}};
+  o.trace = TraceContext::child_of(std::nullopt);
+  o.inputs = {{"client", R"({"a":1})"}, {"doc", "null"}};
+  bytes.clear();
+  workers::encode_invoke_frame(o, orch.request, bytes);
+  EXPECT_EQ(header_of(bytes, &body),
+            (json::object{{"type", "invoke"}, {"id", "inv-2"}, {"function", "Square"},
+                          {"trigger", "orchestration"}, {"traceparent", o.trace.traceparent()},
+                          {"inputs", {{"client", R"({"a":1})"}, {"doc", "null"}}}}));
+  EXPECT_EQ(body, orch.request);
+
+  api::QueueMessageData m{"id-1", "text", 4, "t1", "t2", "t3", "pop"};
+  api::Invocation q{"inv-3", &fn, &m, false, {}, {}};
+  bytes.clear();
+  workers::encode_invoke_frame(q, m.text, bytes);
+  auto qh = header_of(bytes);
+  EXPECT_EQ(qh, (json::object{{"type", "invoke"}, {"id", "inv-3"}, {"function", "Square"},
+                              {"trigger", "queue"},
+                              {"message", {{"id", "id-1"}, {"dequeueCount", 4},
+                                           {"insertionTime", "t1"}, {"expirationTime", "t2"},
+                                           {"nextVisibleTime", "t3"}, {"popReceipt", "pop"}}}}));
+  EXPECT_EQ(workers::message_from_invoke(qh, m.text).dequeue_count, 4);
+
+  api::HttpRequestData req;
+  req.method = "POST";
+  req.target = "/api/f?x=1";
+  req.path = "/api/f";
+  req.query = {{"x", "1"}};
+  req.headers = {{"A", "1"}, {"A", "2"}};
+  api::Invocation h{"inv-4", &fn, &req, false, {}, {}};
+  bytes.clear();
+  workers::encode_invoke_frame(h, "", bytes);
+  EXPECT_EQ(header_of(bytes),
+            (json::object{{"type", "invoke"}, {"id", "inv-4"}, {"function", "Square"},
+                          {"method", "POST"}, {"target", "/api/f?x=1"}, {"path", "/api/f"},
+                          {"query", {{"x", "1"}}}, {"params", json::object{}},
+                          {"headers", json::array{json::array{"A", "1"}, json::array{"A", "2"}}}}));
+}
+
+TEST(NativeProtocol, HeaderTextIsWhatBoostJsonWouldWrite) {
+  // Every byte, escaped exactly as Boost.JSON's serializer escapes it (so the wire is unchanged).
+  Context ctx("inv", "f");
+  std::string all;
+  for (int b = 0; b < 0x100; ++b) all += static_cast<char>(b);
+  ctx.log(all);
+  ctx.log("\"quoted\" \\ back\tslash");
+  std::string bytes;
+  workers::encode_error_frame(all, ctx, bytes);
+  uint32_t hl = 0, bl = 0;
+  ASSERT_TRUE(workers::decode_prefix(reinterpret_cast<const unsigned char*>(bytes.data()), hl, bl, 0));
+  EXPECT_EQ(bl, 0u);
+  EXPECT_EQ(bytes.substr(8, hl),
+            json::serialize(json::object{{"type", "error"},
+                                         {"message", all},
+                                         {"logs", json::array{json::string(all),
+                                                              "\"quoted\" \\ back\tslash"}}}));
+  auto r = answer_of(header_text(bytes));
+  EXPECT_EQ(r.outcome, api::Outcome::failed);
+  EXPECT_EQ(r.error, all);
+  EXPECT_EQ(r.logs, (std::vector<std::string>{all, "\"quoted\" \\ back\tslash"}));
+
+  HttpResponse res = HttpResponse::text(202, "body");
+  res.headers = {{"X-A", "1"}};
+  Context quiet("inv", "f");
+  quiet.output("out", "v\n");
+  bytes.clear();
+  workers::encode_result_frame(res, quiet, bytes);
+  ASSERT_TRUE(workers::decode_prefix(reinterpret_cast<const unsigned char*>(bytes.data()), hl, bl, 100));
+  EXPECT_EQ(bytes.substr(8, hl),
+            json::serialize(json::object{{"type", "result"},
+                                         {"status", 202},
+                                         {"headers", json::array{json::array{"X-A", "1"}}},
+                                         {"logs", json::array{}},
+                                         {"outputs", json::array{json::array{"out", "v\n"}}}}));
+  std::string body;
+  auto rh = header_text(bytes, &body);
+  auto ok = answer_of(rh, body);
+  EXPECT_EQ(ok.outcome, api::Outcome::succeeded);
+  EXPECT_EQ(ok.response.status, 202);
+  EXPECT_EQ(ok.response.body, "body");
+  EXPECT_EQ(ok.response.headers, (Headers{{"X-A", "1"}}));
+  ASSERT_EQ(ok.outputs.size(), 1u);
+  EXPECT_EQ(ok.outputs[0], (api::OutputValue{"out", "v\n"}));
+}
+
+TEST(NativeProtocol, BrokenAnswersAreRefusedWithAReason) {
+  for (std::string_view bad : {"", "{", "[1]", "\"result\"", R"({"type":"result",})",
+                               R"({"type":"result"} x)", "{\"type\":\"res\x01ult\"}",
+                               R"({"status":01})", R"({"status":2.})", R"({"logs":[1,]})",
+                               R"({"a":tru})", R"({"a":"\x"})", R"({"a":"\ud800"})",
+                               R"({"a":"\udc00"})", R"({"a":"\u12g4"})", R"({"a" 1})",
+                               R"({1:1})", "{\"a\":\"unterminated}"}) {
+    workers::ResultHeader h;
+    std::string error;
+    EXPECT_FALSE(workers::read_result_header(bad, h, error)) << bad;
+    EXPECT_NE(error.find("not a JSON object ("), std::string::npos) << error;
+    EXPECT_NE(error.find(" at byte "), std::string::npos) << error;
+  }
+  EXPECT_NE(broken(json::object{}).find("type \"\""), std::string::npos);
+  EXPECT_NE(broken(json::object{{"type", 5}}).find("type \"\""), std::string::npos);
+  for (json::value status : {json::value(nullptr), json::value("200"), json::value(99),
+                             json::value(1000), json::value(200.0)})
+    EXPECT_NE(broken(json::object{{"type", "result"}, {"status", status}}).find("\"status\""),
+              std::string::npos)
+        << json::serialize(status);
+  // Malformed pairs and logs are skipped, as before; the rest of the answer stands.
+  auto r = answer_of(json::object{
+      {"type", "result"}, {"status", 200},
+      {"headers", json::array{json::array{"a"}, json::array{"b", 1}, json::array{"c", "d"}, "e"}},
+      {"outputs", json::array{json::array{"out", "v"}, json::array{"x", "y", "z"}}},
+      {"logs", json::array{"l", 1}}});
+  EXPECT_EQ(r.response.headers, (Headers{{"c", "d"}}));
+  ASSERT_EQ(r.outputs.size(), 1u);
+  EXPECT_EQ(r.outputs[0], (api::OutputValue{"out", "v"}));
+  EXPECT_EQ(r.logs, std::vector<std::string>{"l"});
+}
+
+// The hand reader accepts exactly the texts Boost.JSON parses into an object (both with
+// invalid UTF-8 allowed), and reads from them what the json::object reader took.
+TEST(NativeProtocol, ResultHeaderReaderAgreesWithBoostJson) {
+  std::vector<std::string> texts = {
+      R"({"type":"result","status":200,"headers":[],"logs":[]})",
+      R"( { "type" : "result" , "status" : 204 , "logs" : [ "a" , 1 , null , "b" ] } )",
+      R"({"type":"result","status":200,"headers":[["a","b"],["c"],["d","e","f"],[1,"x"],"g",[]]})",
+      R"({"type":"result","status":200,"outputs":[["o","v"]],"outputs":[["p","w"]]})",
+      R"({"type":"result","status":-5})", R"({"type":"result","status":9223372036854775808})",
+      R"({"type":"result","status":2e2})", R"({"type":"result","status":200.5})",
+      R"({"type":"result","status":true})", R"({"status":300,"type":"result","x":{"y":[1,{}]}})",
+      R"({"type":"error","message":"m\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00\u0000","logs":["l"]})",
+      R"({"type":"error","type":"result","status":201})", R"({"type":5,"message":[]})",
+      "{\"type\":\"error\",\"message\":\"caf\xE9 \xFF\xC3(\"}",
+      R"({"a":[1e5,-0,0.5E-3,-12.25e+2,true,false,null,"s",{},[]]})", R"({})", "{}\n",
+      R"({"a":-})", R"({"a":1.e5})", R"({"a":.5})", R"({"a":+1})", R"({"a":0x10})",
+      R"({"a":[1 2]})", R"({"a":{"b"}})", R"({"a":{"b":1,}})", R"([])", R"(nul)",
+      R"({"a":"\u00"})", R"({"a":"\uD83D\u0041"})", "{\"a\":\"tab\there\"}"};
+  for (int depth : {30, 31, 32, 33}) {  // Boost.JSON's default limit is 32
+    texts.push_back(R"({"a":)" + std::string(depth - 1, '[') + std::string(depth - 1, ']') + "}");
+    texts.push_back(R"({"logs":)" + std::string(depth - 1, '[') + std::string(depth - 1, ']') + "}");
+  }
+  for (const auto& text : texts) {
+    json::object dom;
+    bool boost_ok = workers::decode_header(text, dom);
+    workers::ResultHeader h;
+    std::string error;
+    ASSERT_EQ(workers::read_result_header(text, h, error), boost_ok) << text << " " << error;
+    if (!boost_ok) continue;
+    auto str = [&](const char* k) {
+      auto* v = dom.if_contains(k);
+      return v && v->is_string() ? std::string(v->as_string()) : std::string();
+    };
+    EXPECT_EQ(h.type, str("type")) << text;
+    EXPECT_EQ(h.message, str("message")) << text;
+    auto* st = dom.if_contains("status");
+    EXPECT_EQ(h.status.has_value(), st && st->is_int64()) << text;
+    if (h.status && st && st->is_int64()) EXPECT_EQ(*h.status, st->as_int64()) << text;
+    std::vector<std::string> logs;
+    if (auto* l = dom.if_contains("logs"); l && l->is_array())
+      for (const auto& x : l->as_array())
+        if (x.is_string()) logs.emplace_back(x.as_string());
+    EXPECT_EQ(h.logs, logs) << text;
+    for (std::string key : {"headers", "outputs"}) {
+      std::vector<std::pair<std::string, std::string>> pairs;
+      if (auto* a = dom.if_contains(key); a && a->is_array())
+        for (const auto& p : a->as_array())
+          if (p.is_array() && p.as_array().size() == 2 && p.as_array()[0].is_string() &&
+              p.as_array()[1].is_string())
+            pairs.emplace_back(std::string(p.as_array()[0].as_string()),
+                               std::string(p.as_array()[1].as_string()));
+      EXPECT_EQ(key == "headers" ? h.headers : h.outputs, pairs) << text;
+    }
+  }
 }
 
 TEST(NativeProtocol, UserExceptionsAreCaught) {
@@ -266,12 +486,8 @@ TEST(NativeProtocol, EveryStringRoundTripsByteForByte) {
     req.headers = {{"X-Raw", s}};
     api::Invocation inv{"inv", &fn, &req, false, {}, {}};
     std::string bytes;
-    workers::encode_frame(workers::invoke_header(inv), "", bytes);
-    uint32_t hl, bl;
-    ASSERT_TRUE(workers::decode_prefix(reinterpret_cast<const unsigned char*>(bytes.data()), hl, bl, 100));
-    json::object h;
-    ASSERT_TRUE(workers::decode_header(std::string_view(bytes).substr(8, hl), h)) << b;
-    auto got = workers::request_from_invoke(h, "");
+    workers::encode_invoke_frame(inv, "", bytes);
+    auto got = workers::request_from_invoke(header_of(bytes), "");
     EXPECT_EQ(got.params.at("p"), s);
     EXPECT_EQ(got.query.at(s), s);
     EXPECT_EQ(got.headers.at(0).second, s);
@@ -281,15 +497,10 @@ TEST(NativeProtocol, EveryStringRoundTripsByteForByte) {
     ctx.log(s);
     ctx.output("out", s);
     HttpResponse res = HttpResponse::text(200, s);
-    std::string answer;
-    workers::encode_frame(workers::result_header(res, ctx), res.body, answer);
-    ASSERT_TRUE(workers::decode_prefix(reinterpret_cast<const unsigned char*>(answer.data()), hl, bl, 100));
-    workers::Frame f;
-    ASSERT_TRUE(workers::decode_header(std::string_view(answer).substr(8, hl), f.header)) << b;
-    f.body = answer.substr(8 + hl, bl);
-    api::InvocationResult r;
-    std::string error;
-    ASSERT_TRUE(workers::result_from_frame(f, r, error)) << error;
+    std::string answer, body;
+    workers::encode_result_frame(res, ctx, answer);
+    auto h = header_text(answer, &body);
+    auto r = answer_of(h, body);
     EXPECT_EQ(r.logs.at(0), s);
     EXPECT_EQ(r.outputs.at(0).data, s);
     EXPECT_EQ(r.response.body, s);

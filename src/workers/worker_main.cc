@@ -103,26 +103,33 @@ int main(int argc, char** argv) {
       in.append(buf, static_cast<size_t>(n));
       continue;
     }
-    json::object header;
-    if (!workers::decode_header(std::string_view(in).substr(pos + 8, hl), header)) return 5;
+    // Parsed into a stack buffer: one header per invocation, no allocation for its values.
+    unsigned char scratch[4096];
+    json::monotonic_resource mr(scratch, sizeof scratch);
+    json::value parsed(&mr);
+    const json::object* h =
+        workers::decode_header(std::string_view(in).substr(pos + 8, hl), parsed);
+    if (!h) return 5;
+    const json::object& header = *h;
     std::string body = in.substr(pos + 8 + hl, bl);
     pos += 8 + size_t(hl) + bl;
-    std::string id = header.contains("id") && header["id"].is_string()
-                         ? std::string(header["id"].as_string()) : std::string();
-    std::string name = header.contains("function") && header["function"].is_string()
-                           ? std::string(header["function"].as_string()) : std::string();
+    auto text = [&](std::string_view key) {
+      auto* v = header.if_contains(key);
+      return v && v->is_string() ? std::string(v->as_string()) : std::string();
+    };
+    std::string id = text("id");
+    std::string name = text("function");
     Context ctx(id, name);
     const App::Function* fn = app.find(name);
     if (!fn) {
-      workers::encode_frame(
-          workers::error_header("no function named \"" + name + "\" in this app", ctx), {}, out);
+      workers::encode_error_frame("no function named \"" + name + "\" in this app", ctx, out);
       continue;
     }
     HttpResponse res;
     std::string error;
     if (workers::run_function(*fn, header, std::move(body), ctx, res, error))
-      workers::encode_frame(workers::result_header(res, ctx), res.body, out);
+      workers::encode_result_frame(res, ctx, out);
     else
-      workers::encode_frame(workers::error_header(error, ctx), {}, out);
+      workers::encode_error_frame(error, ctx, out);
   }
 }

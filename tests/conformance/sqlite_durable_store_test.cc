@@ -206,5 +206,142 @@ TEST(SqliteDurableStore, HistoryReadsEpisodeRowsAndTheOneEventRowsOfEarlierFiles
   std::filesystem::remove_all(tmpl);
 }
 
+// Files made before 2026-11-30 number inbox events and work items with AUTOINCREMENT (their
+// sqlite_sequence remembers numbers whose rows are gone) and have no durable_next_seq. Opened
+// now, they keep working and never give out a number again, before or after a reopen.
+TEST(SqliteDurableStore, AFileWithTheAutoincrementTablesOfEarlierVersionsNeverReusesNumbers) {
+  char tmpl[] = "/tmp/nimbus-sqlite-durable-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  FakeClock clock;
+  const std::string path = std::string(tmpl) + "/nimbus.db";
+  auto exec = [&](const char* sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  };
+  auto count = [&](const char* sql) {
+    sqlite3* db = nullptr;
+    int64_t n = -1;
+    EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    if (st && sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+  };
+  {
+    auto store = open_sqlite(tmpl, clock);
+    ASSERT_NE(store, nullptr);
+    SyncDurable sync(*store, store->engine());
+    ASSERT_TRUE(sync.commit(start_of_x()).ok());
+  }
+  // The tables as the earlier schema made them; numbers 1..7 given out, 6 and 7 consumed.
+  exec(R"sql(
+    DROP TABLE durable_inbox; DROP TABLE durable_tasks; DROP TABLE durable_next_seq;
+    CREATE TABLE durable_inbox(seq INTEGER PRIMARY KEY AUTOINCREMENT, instance TEXT NOT NULL,
+                               visible INTEGER NOT NULL, event TEXT NOT NULL);
+    CREATE INDEX durable_inbox_instance ON durable_inbox(instance, seq);
+    CREATE TABLE durable_tasks(seq INTEGER PRIMARY KEY AUTOINCREMENT, instance TEXT NOT NULL,
+                               execution_id TEXT NOT NULL, task_id INTEGER NOT NULL,
+                               name TEXT NOT NULL, input TEXT NOT NULL);
+    CREATE INDEX durable_tasks_instance ON durable_tasks(instance);
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 7)
+      INSERT INTO durable_inbox(seq,instance,visible,event) SELECT i,'x',0,'{}' FROM n;
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 7)
+      INSERT INTO durable_tasks(seq,instance,execution_id,task_id,name,input)
+      SELECT i,'x','e1',i,'Square','1' FROM n;
+    DELETE FROM durable_inbox WHERE seq >= 6; DELETE FROM durable_tasks WHERE seq >= 6;
+  )sql");
+  ASSERT_EQ(count("SELECT seq FROM sqlite_sequence WHERE name='durable_tasks'"), 7);
+  auto task = [](int id) {
+    api::Effects fx;
+    fx.writes.emplace_back(api::ActivityTask{"x", "e1", id, "Square", "2"});
+    return fx;
+  };
+  auto event = [] {
+    api::Effects fx;
+    fx.writes.emplace_back(api::OrchestrationEvent{"x", "{}", 0, true});
+    return fx;
+  };
+  auto seq = [](const api::QueueResult<api::CommitReceipt>& r) {
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? std::get<api::DurableReceipt>(r.value().writes.at(0)).seq : 0;
+  };
+  int64_t t8 = 0, e8 = 0;
+  {
+    auto store = open_sqlite(tmpl, clock);
+    ASSERT_NE(store, nullptr);
+    SyncDurable sync(*store, store->engine());
+    t8 = seq(sync.commit(task(8)));
+    e8 = seq(sync.commit(event()));
+    EXPECT_EQ(t8, 8);
+    EXPECT_EQ(e8, 8);
+    EXPECT_EQ(sync.recover().value().tasks.size(), 6u);  // 1..5 and 8
+    EXPECT_EQ(sync.episode("x").value().inbox.size(), 6u);
+    // The last ones consumed: the next numbers still go on.
+    api::Effects done;
+    done.acknowledge(api::ActivityAck{t8});
+    ASSERT_TRUE(sync.commit(std::move(done)).ok());
+    EXPECT_EQ(seq(sync.commit(task(9))), 9);
+  }
+  EXPECT_EQ(count("SELECT tasks FROM durable_next_seq"), 10);
+  EXPECT_EQ(count("SELECT inbox FROM durable_next_seq"), 9);
+  exec("DELETE FROM durable_tasks WHERE seq = 9");  // the highest row gone before a reopen
+  {
+    auto store = open_sqlite(tmpl, clock);
+    ASSERT_NE(store, nullptr);
+    SyncDurable sync(*store, store->engine());
+    EXPECT_EQ(seq(sync.commit(task(10))), 10);
+    EXPECT_EQ(seq(sync.commit(event())), 9);
+  }
+  std::filesystem::remove_all(tmpl);
+}
+
+// A new file has no AUTOINCREMENT (no sqlite_sequence row rewritten per INSERT); its numbers
+// go on across a reopen from the saved counters, though every row is gone.
+TEST(SqliteDurableStore, NewFilesNumberWithoutAutoincrementAndGoOnAfterAReopen) {
+  char tmpl[] = "/tmp/nimbus-sqlite-durable-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  FakeClock clock;
+  const std::string path = std::string(tmpl) + "/nimbus.db";
+  int64_t last = 0;
+  for (int round = 0; round < 2; ++round) {
+    auto store = open_sqlite(tmpl, clock);
+    ASSERT_NE(store, nullptr);
+    SyncDurable sync(*store, store->engine());
+    if (round == 0) ASSERT_TRUE(sync.commit(start_of_x()).ok());
+    api::Effects fx;
+    fx.writes.emplace_back(api::ActivityTask{"x", "e1", round, "Square", "2"});
+    fx.writes.emplace_back(api::ActivityTask{"x", "e1", round + 10, "Square", "2"});
+    auto r = sync.commit(std::move(fx));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    int64_t a = std::get<api::DurableReceipt>(r.value().writes.at(0)).seq;
+    int64_t b = std::get<api::DurableReceipt>(r.value().writes.at(1)).seq;
+    EXPECT_GT(a, last);
+    EXPECT_EQ(b, a + 1);
+    last = b;
+    for (int64_t t : {a, b}) {
+      api::Effects done;
+      done.acknowledge(api::ActivityAck{t});
+      ASSERT_TRUE(sync.commit(std::move(done)).ok());
+    }
+    EXPECT_TRUE(sync.recover().value().tasks.empty());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE name='durable_tasks'", -1,
+                               &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))).find("AUTOINCREMENT"),
+            std::string::npos);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  std::filesystem::remove_all(tmpl);
+}
+
 }  // namespace
 }  // namespace nimbus::conformance

@@ -7,12 +7,18 @@ namespace nimbus::storage::durable_tables {
 using api::QueueErrc;
 using api::QueueError;
 
-// Inbox and work-item numbers are AUTOINCREMENT: an EpisodeAck or ActivityAck names rows by
+// Inbox and work-item numbers are never reused: an EpisodeAck or ActivityAck names rows by
 // them, and a plain rowid reuses the number of a deleted last row, so a duplicate activity run
-// (or a stale episode) acknowledged a newer work item (inbox event) that took the consumed
+// (or a stale episode) would acknowledge a newer work item (inbox event) that took the consumed
 // one's number instead of failing (conformance suite,
-// WorkItemAndInboxNumbersAreNeverReusedAfterTheyAreConsumed). Files created before this keep
-// their tables as they are (CREATE TABLE IF NOT EXISTS).
+// WorkItemAndInboxNumbersAreNeverReusedAfterTheyAreConsumed). The writer hands the numbers out
+// from SqliteDb::next_inbox_seq / next_task_seq and saves where they stand in
+// durable_next_seq at the end of each transaction that took any (save_next_seq), so a reopen
+// goes on from there. AUTOINCREMENT did the same by reading and rewriting its sqlite_sequence
+// row in every INSERT: a quarter of the b-tree inserts of a fan-out of 10. Files created before
+// 2026-11-30 keep their AUTOINCREMENT tables (CREATE TABLE IF NOT EXISTS); the explicit
+// numbers work there too (SQLite still keeps their sqlite_sequence), and open_next_seq starts
+// from the highest of their rows and sqlite_sequence.
 const char* const kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS durable_instances(
   id TEXT PRIMARY KEY,
@@ -37,14 +43,14 @@ CREATE TABLE IF NOT EXISTS durable_history(
   PRIMARY KEY(instance, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS durable_inbox(
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq INTEGER PRIMARY KEY,
   instance TEXT NOT NULL,
   visible INTEGER NOT NULL,
   event TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS durable_inbox_instance ON durable_inbox(instance, seq);
 CREATE TABLE IF NOT EXISTS durable_tasks(
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq INTEGER PRIMARY KEY,
   instance TEXT NOT NULL,
   execution_id TEXT NOT NULL,
   task_id INTEGER NOT NULL,
@@ -52,6 +58,12 @@ CREATE TABLE IF NOT EXISTS durable_tasks(
   input TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS durable_tasks_instance ON durable_tasks(instance);
+CREATE TABLE IF NOT EXISTS durable_next_seq(
+  id INTEGER PRIMARY KEY CHECK(id = 1),
+  inbox INTEGER NOT NULL,
+  tasks INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO durable_next_seq(id,inbox,tasks) VALUES(1,1,1);
 )sql";
 
 namespace {
@@ -97,10 +109,17 @@ std::optional<QueueError> check_id(std::string_view id) {
 
 int64_t insert_inbox(SqliteDb& db, std::string_view instance, UnixMillis visible,
                      std::string_view event) {
-  auto st = db.q("INSERT INTO durable_inbox(instance,visible,event) VALUES(?1,?2,?3)");
-  st.bind(1, instance).bind(2, visible).bind(3, event);
+  int64_t seq = db.next_inbox_seq++;
+  auto st = db.q("INSERT INTO durable_inbox(seq,instance,visible,event) VALUES(?1,?2,?3,?4)");
+  st.bind(1, seq).bind(2, instance).bind(3, visible).bind(4, event);
   st.step();
-  return sqlite3_last_insert_rowid(db.conn);
+  return seq;
+}
+
+// The highest number `sql` finds, 0 when none.
+int64_t highest(SqliteDb& db, const char* sql) {
+  auto st = db.q(sql);
+  return st.step() ? st.i64(0) : 0;
 }
 
 void notice_ready(SqliteDb& db, std::string_view instance, UnixMillis visible, int64_t seq,
@@ -145,6 +164,35 @@ void split_row(std::string_view row, std::vector<std::string>& out) {
 }
 
 }  // namespace
+
+void open_next_seq(SqliteDb& db) {
+  // The saved counters, or past every number a row still holds; in a file made before the
+  // counters were saved, past what its sqlite_sequence (AUTOINCREMENT) remembers as well.
+  int64_t inbox = highest(db, "SELECT inbox FROM durable_next_seq WHERE id=1");
+  int64_t tasks = highest(db, "SELECT tasks FROM durable_next_seq WHERE id=1");
+  inbox = std::max(inbox, highest(db, "SELECT max(seq) + 1 FROM durable_inbox"));
+  tasks = std::max(tasks, highest(db, "SELECT max(seq) + 1 FROM durable_tasks"));
+  if (highest(db, "SELECT count(*) FROM sqlite_master WHERE name='sqlite_sequence'") > 0) {
+    inbox = std::max(inbox, highest(db, "SELECT seq + 1 FROM sqlite_sequence "
+                                        "WHERE name='durable_inbox'"));
+    tasks = std::max(tasks, highest(db, "SELECT seq + 1 FROM sqlite_sequence "
+                                        "WHERE name='durable_tasks'"));
+  }
+  db.next_inbox_seq = db.saved_inbox_seq = std::max<int64_t>(inbox, 1);
+  db.next_task_seq = db.saved_task_seq = std::max<int64_t>(tasks, 1);
+}
+
+void save_next_seq(SqliteDb& db) {
+  if (db.next_inbox_seq == db.saved_inbox_seq && db.next_task_seq == db.saved_task_seq) return;
+  auto st = db.q("UPDATE durable_next_seq SET inbox=?1, tasks=?2 WHERE id=1");
+  st.bind(1, db.next_inbox_seq).bind(2, db.next_task_seq);
+  st.step();
+  // Counted as saved before the COMMIT. If the transaction rolls back instead, the numbers it
+  // gave out named rows that were never committed (its operations fail, their receipts and
+  // notices are dropped), so nothing can name them; this process still never reuses them.
+  db.saved_inbox_seq = db.next_inbox_seq;
+  db.saved_task_seq = db.next_task_seq;
+}
 
 std::optional<api::InstanceState> find_instance(SqliteDb& db, std::string_view id) {
   auto st = db.q(
@@ -314,13 +362,13 @@ std::variant<api::WriteReceipt, QueueError> apply(SqliteDb& db, const api::Orche
 }
 
 std::variant<api::WriteReceipt, QueueError> apply(SqliteDb& db, const api::ActivityTask& w) {
+  int64_t seq = db.next_task_seq++;
   auto st = db.q(
-      "INSERT INTO durable_tasks(instance,execution_id,task_id,name,input) "
-      "VALUES(?1,?2,?3,?4,?5)");
-  st.bind(1, w.instance_id).bind(2, w.execution_id).bind(3, static_cast<int64_t>(w.task_id))
-      .bind(4, w.name).bind(5, w.input);
+      "INSERT INTO durable_tasks(seq,instance,execution_id,task_id,name,input) "
+      "VALUES(?1,?2,?3,?4,?5,?6)");
+  st.bind(1, seq).bind(2, w.instance_id).bind(3, w.execution_id)
+      .bind(4, static_cast<int64_t>(w.task_id)).bind(5, w.name).bind(6, w.input);
   st.step();
-  int64_t seq = sqlite3_last_insert_rowid(db.conn);
   db.notices.emplace_back(api::ActivityReady{seq, w});
   return api::WriteReceipt(api::DurableReceipt{seq});
 }

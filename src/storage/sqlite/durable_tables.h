@@ -21,6 +21,12 @@
 
 namespace nimbus::storage::durable_tables {
 
+// The inbox and work-item numbers (see durable_tables.cc): open_next_seq reads where they
+// stand, once, with the file locked; save_next_seq writes them in each transaction, before
+// its COMMIT, if any were given out.
+void open_next_seq(SqliteDb& db);
+void save_next_seq(SqliteDb& db);
+
 extern const char* const kSchema;
 
 std::optional<api::InstanceState> find_instance(SqliteDb& db, std::string_view id);

@@ -36,6 +36,10 @@ struct SqliteDb {
   // What this batch's commit will announce (api/effects.h); an Effects that rolls back to its
   // savepoint truncates it again.
   std::vector<api::CommitNotice> notices;
+  // The next durable inbox and work-item numbers and the values last saved in the file
+  // (durable_tables.cc says why they are kept here and not by AUTOINCREMENT).
+  int64_t next_inbox_seq = 1, next_task_seq = 1;
+  int64_t saved_inbox_seq = 1, saved_task_seq = 1;
 
   ~SqliteDb() {
     for (auto& [_, s] : stmts) sqlite3_finalize(s);

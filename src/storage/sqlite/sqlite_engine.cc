@@ -234,6 +234,7 @@ std::unique_ptr<SqliteEngine> SqliteEngine::open(Options options, std::string& e
     db->exec("PRAGMA locking_mode=EXCLUSIVE");
     db->exec("BEGIN IMMEDIATE");  // take the locks now, so a second process is told at its start
     db->exec("COMMIT");
+    durable_tables::open_next_seq(*db);  // the file is ours now: nobody else takes numbers
     // Everything up to here committed under the mode asked for (the schema is synced under
     // full). From now on the sync thread makes commits durable (see the header), so SQLite
     // itself must not sync at each commit; it still syncs around its checkpoints.
@@ -447,6 +448,7 @@ void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
   }
   try {
     for (auto& op : batch) op->execute(db);
+    durable_tables::save_next_seq(db);
     db.q("COMMIT").step();
   } catch (const SqlError& e) {
     sqlite3_exec(db.conn, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -590,10 +592,10 @@ void SqliteEngine::notify(std::vector<api::CommitNotice>& notices) {
            std::tie(std::get<0>(y), std::get<1>(y), std::get<2>(y), std::get<3>(y));
   });
   size_t first_durable = static_cast<size_t>(split - notices.begin());
-  for (size_t i = 0; i < first_durable; ++i) {
-    if (i > 0 && same(key(notices[i]), key(notices[i - 1]))) continue;
-    listener(notices[i]);
-  }
+  // The first of each run of equal keys, before any is handed over (moved from).
+  auto last = std::unique(notices.begin(), split,
+                          [&](const auto& a, const auto& b) { return same(key(a), key(b)); });
+  for (auto it = notices.begin(); it != last; ++it) listener(std::move(*it));
   // An instance's notices become one, announced at the place of its first, with the earliest
   // time and every added inbox row in order.
   std::unordered_map<std::string_view, size_t> first;  // instance -> index of its first notice
@@ -610,7 +612,7 @@ void SqliteEngine::notify(std::vector<api::CommitNotice>& notices) {
   for (size_t i = first_durable; i < notices.size(); ++i) {
     if (auto* r = std::get_if<api::OrchestrationReady>(&notices[i]); r && r->instance_id.empty())
       continue;
-    listener(notices[i]);
+    listener(std::move(notices[i]));
   }
 }
 
