@@ -201,8 +201,9 @@ struct CustomHandlerPool::Conn {
   tcp::socket sock;
   beast::flat_buffer buf{kMaxReadBuffer};
   // The answer being read. Kept here, not in invoke()'s coroutine frame, which is allocated
-  // per invocation: the frame shrank from 1,424 to 1,232 bytes (still above the 1,032 bytes
-  // glibc serves from its per-thread cache; see bench/README.md, branch spineperf).
+  // per invocation: with the head below and the helpers beside invoke() the frame is 976 bytes,
+  // under the 1,032 bytes glibc serves from its per-thread cache (bench/README.md, branches
+  // spineperf and chlean).
   std::optional<AnswerParser> parser;
   // The request's head, written here per invocation: the connection's string keeps its
   // capacity, so a head costs no allocation, and it leaves invoke()'s frame.
