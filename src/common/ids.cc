@@ -21,29 +21,63 @@ std::string random_bytes(size_t n) {
   return out;
 }
 
-std::string new_uuid() {
-  // Ids only need to be unique, not unguessable (keys use random_bytes): a per-thread
-  // generator seeded once from the CSPRNG costs a fraction of RAND_bytes per call.
+namespace {
+
+// Ids only need to be unique, not unguessable (keys and other secrets use random_bytes): one
+// per-thread generator, seeded once from the CSPRNG, serves new_uuid and unique_hex at a
+// fraction of RAND_bytes's cost per call.
+uint64_t id_bits() {
   thread_local std::mt19937_64 gen = [] {
     std::string seed = random_bytes(sizeof(uint64_t) * 4);
     std::seed_seq seq(seed.begin(), seed.end());
     return std::mt19937_64(seq);
   }();
-  std::string b(16, '\0');
-  uint64_t hi = gen(), lo = gen();
-  std::memcpy(b.data(), &hi, 8);
-  std::memcpy(b.data() + 8, &lo, 8);
-  b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
+  return gen();
+}
+
+constexpr char kHex[] = "0123456789abcdef";
+
+// The 36 characters of a version-4 UUID at `p`. Written in place: the string is sized once,
+// not grown a character at a time (ids are made several times per invocation).
+void write_uuid(char* p) {
+  unsigned char b[16];
+  uint64_t hi = id_bits(), lo = id_bits();
+  std::memcpy(b, &hi, 8);
+  std::memcpy(b + 8, &lo, 8);
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // version 4
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
   for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    auto c = static_cast<unsigned char>(b[i]);
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
+    if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+    *p++ = kHex[b[i] >> 4];
+    *p++ = kHex[b[i] & 15];
   }
+}
+
+}  // namespace
+
+std::string new_uuid() {
+  std::string out(36, '-');
+  write_uuid(out.data());
+  return out;
+}
+
+void append_uuid(std::string& out) {
+  size_t at = out.size();
+  out.resize(at + 36);
+  write_uuid(out.data() + at);
+}
+
+std::string unique_hex(size_t bytes) {
+  std::string out(2 * bytes, '0');
+  do {
+    for (size_t i = 0; i < bytes; i += 8) {
+      uint64_t r = id_bits();
+      for (size_t k = 0; k < 8 && i + k < bytes; ++k, r >>= 8) {
+        out[2 * (i + k)] = kHex[(r >> 4) & 15];
+        out[2 * (i + k) + 1] = kHex[r & 15];
+      }
+    }
+  } while (out.find_first_not_of('0') == std::string::npos);  // all zero is not a valid id
   return out;
 }
 

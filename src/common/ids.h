@@ -10,6 +10,11 @@ namespace nimbus {
 // Random RFC 4122 version-4 UUID, lower-case, for invocation and request ids. Unique, not
 // secret: use random_bytes for anything an attacker must not guess.
 std::string new_uuid();
+// Appends a new_uuid() to `out`, for a payload that carries one (no string of its own).
+void append_uuid(std::string& out);
+// `bytes` random bytes as 2 * bytes lower-case hex digits, never all zero (W3C trace and span
+// ids). Unique, not secret, as new_uuid.
+std::string unique_hex(size_t bytes);
 // `n` cryptographically random bytes.
 std::string random_bytes(size_t n);
 // URL-safe base64 (RFC 4648 §5) with padding kept, as Azure's function keys are.

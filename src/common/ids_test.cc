@@ -5,6 +5,45 @@
 namespace nimbus {
 namespace {
 
+bool lower_hex(std::string_view s) {
+  return !s.empty() && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+TEST(NewUuid, IsAVersion4Rfc4122UuidInLowerCase) {
+  std::string previous;
+  for (int i = 0; i < 1000; ++i) {
+    std::string u = new_uuid();
+    ASSERT_EQ(u.size(), 36u) << u;
+    for (size_t dash : {8u, 13u, 18u, 23u}) EXPECT_EQ(u[dash], '-') << u;
+    std::string digits = u.substr(0, 8) + u.substr(9, 4) + u.substr(14, 4) + u.substr(19, 4) +
+                         u.substr(24);
+    EXPECT_TRUE(lower_hex(digits)) << u;
+    EXPECT_EQ(u[14], '4') << u;                                    // version 4
+    EXPECT_NE(std::string_view("89ab").find(u[19]), std::string_view::npos) << u;  // variant
+    EXPECT_NE(u, previous);
+    previous = u;
+  }
+}
+
+TEST(NewUuid, AppendUuidAddsOneAfterWhatIsThere) {
+  std::string out = "id=";
+  append_uuid(out);
+  ASSERT_EQ(out.size(), 3u + 36u);
+  EXPECT_EQ(out.substr(0, 3), "id=");
+  EXPECT_EQ(out[3 + 14], '4');
+  EXPECT_EQ(out[3 + 8], '-');
+}
+
+TEST(UniqueHex, HasTwoDigitsPerByteAndIsNeverAllZero) {
+  for (size_t bytes : {1u, 8u, 16u, 20u}) {
+    std::string a = unique_hex(bytes), b = unique_hex(bytes);
+    EXPECT_EQ(a.size(), 2 * bytes);
+    EXPECT_TRUE(lower_hex(a)) << a;
+    EXPECT_NE(a.find_first_not_of('0'), std::string::npos) << a;
+    if (bytes >= 8) EXPECT_NE(a, b);
+  }
+}
+
 TEST(ParseIso8601, RoundTripsWhatIso8601MsWrites) {
   for (int64_t ms : {0LL, 1764426000123LL, 951782400000LL /* 2000-02-29 */, 4102444799999LL})
     EXPECT_EQ(parse_iso8601_ms(iso8601_ms(ms)), ms) << iso8601_ms(ms);

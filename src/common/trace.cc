@@ -3,7 +3,6 @@
 #include "common/ids.h"
 
 #include <cstdint>
-#include <random>
 #include <string>
 
 namespace nimbus {
@@ -19,36 +18,17 @@ bool lower_hex(std::string_view s, size_t n) {
 
 bool all_zero(std::string_view s) { return s.find_first_not_of('0') == std::string_view::npos; }
 
-// Trace and span ids must be unique, not unguessable (W3C trace context): as new_uuid does,
-// a per-thread generator seeded once from the CSPRNG, instead of two RAND_bytes calls per
-// invocation (a few percent of the host's CPU with durable activities, perf).
-std::string random_hex(size_t bytes) {
-  thread_local std::mt19937_64 gen = [] {
-    std::string seed = random_bytes(sizeof(uint64_t) * 4);
-    std::seed_seq seq(seed.begin(), seed.end());
-    return std::mt19937_64(seq);
-  }();
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes * 2);
-  for (;;) {
-    out.clear();
-    for (size_t i = 0; i < bytes; i += 8) {
-      uint64_t r = gen();
-      for (size_t k = 0; k < 8 && i + k < bytes; ++k, r >>= 8) {
-        auto b = static_cast<unsigned char>(r & 0xff);
-        out.push_back(digits[b >> 4]);
-        out.push_back(digits[b & 15]);
-      }
-    }
-    if (!all_zero(out)) return out;
-  }
-}
-
 }  // namespace
 
 std::string TraceContext::traceparent() const {
-  return "00-" + trace_id + "-" + span_id + "-" + flags;
+  std::string out;
+  append_traceparent(out);
+  return out;
+}
+
+void TraceContext::append_traceparent(std::string& out) const {
+  out.reserve(out.size() + 6 + trace_id.size() + span_id.size() + flags.size());
+  out.append("00-", 3).append(trace_id).append(1, '-').append(span_id).append(1, '-').append(flags);
 }
 
 std::optional<TraceContext> TraceContext::parse(std::string_view h) {
@@ -77,9 +57,9 @@ TraceContext TraceContext::child_of(const std::optional<TraceContext>& parent) {
     bool sampled = std::stoi(parent->flags, nullptr, 16) & 1;
     t.flags = sampled ? "01" : "00";
   } else {
-    t.trace_id = random_hex(16);
+    t.trace_id = unique_hex(16);  // unique, not secret (W3C trace context)
   }
-  t.span_id = random_hex(8);
+  t.span_id = unique_hex(8);
   return t;
 }
 

@@ -18,6 +18,8 @@ struct TraceContext {
 
   // "00-<trace_id>-<span_id>-<flags>": what this span hands to the work it calls.
   std::string traceparent() const;
+  // The same, appended to `out` (a request head being written: no string of its own).
+  void append_traceparent(std::string& out) const;
   // Parses a traceparent header as the spec says a receiver must: version 00 exactly four
   // fields; a higher version at least those fields (later ones ignored); lower-case hex;
   // all-zero ids and version ff refused. nullopt when the header is invalid (start a trace).

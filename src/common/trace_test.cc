@@ -39,5 +39,13 @@ TEST(TraceContext, ChildrenKeepTheTraceAndGetTheirOwnSpan) {
   EXPECT_NE(root.trace_id, TraceContext::child_of(std::nullopt).trace_id);
 }
 
+TEST(TraceContext, AppendTraceparentWritesTheHeaderAfterWhatIsThere) {
+  auto t = TraceContext::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  std::string out = "traceparent: ";
+  t->append_traceparent(out);
+  EXPECT_EQ(out, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  EXPECT_EQ(t->traceparent(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+}
+
 }  // namespace
 }  // namespace nimbus

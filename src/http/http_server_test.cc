@@ -104,7 +104,9 @@ class LiveServer {
           ++handled;
           last_body = r.body;
           last_headers = r.headers;
-          co_return nimbus::api::HttpResponseData{200, {{"X-Seen", r.method}},
+          // "/crlf": a handler whose header tries to add a line of its own.
+          std::string seen = r.target == "/crlf" ? "a\r\nX-Injected: 1" : r.method;
+          co_return nimbus::api::HttpResponseData{200, {{"X-Seen", seen}},
                                                   std::string(reply_size, 'k')};
         },
         log_, std::move(admit));
@@ -256,6 +258,16 @@ TEST(HttpServerLive, IdleKeepAliveConnectionIsClosed) {
   EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
   read_until(fd, [](const std::string&) { return false; }, &closed);
   EXPECT_TRUE(closed);
+  ::close(fd);
+}
+
+TEST(HttpServerLive, CrAndLfAreDroppedFromAnswerHeaders) {
+  LiveServer s(30s);
+  int fd = s.connect();
+  ASSERT_TRUE(send_all(fd, "GET /crlf HTTP/1.1\r\nHost: h\r\n\r\n"));
+  auto r = read_until(fd, [](const std::string& r) { return r.find("kk") != std::string::npos; });
+  EXPECT_NE(r.find("\r\nX-Seen: aX-Injected: 1\r\n"), std::string::npos) << r;
+  EXPECT_EQ(r.find("\r\nX-Injected"), std::string::npos) << r;
   ::close(fd);
 }
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <charconv>
 #include <optional>
 
 #include <boost/asio.hpp>
@@ -200,9 +201,13 @@ struct CustomHandlerPool::Conn {
   tcp::socket sock;
   beast::flat_buffer buf{kMaxReadBuffer};
   // The answer being read. Kept here, not in invoke()'s coroutine frame, which is allocated
-  // per invocation: the frame shrank from 1,424 to 1,232 bytes (still above the 1,032 bytes
-  // glibc serves from its per-thread cache; see bench/README.md, branch spineperf).
+  // per invocation: with the head below and the helpers beside invoke() the frame is 976 bytes,
+  // under the 1,032 bytes glibc serves from its per-thread cache (bench/README.md, branches
+  // spineperf and chlean).
   std::optional<AnswerParser> parser;
+  // The request's head, written here per invocation: the connection's string keeps its
+  // capacity, so a head costs no allocation, and it leaves invoke()'s frame.
+  std::string head;
   Clock::time_point deadline;
   bool timed_out = false;
   size_t busy_index = 0;  // its place in CustomHandlerPool::busy_ while in use
@@ -490,6 +495,76 @@ awaitable<bool> CustomHandlerPool::died(std::shared_ptr<Process> p) {
   co_return dead;
 }
 
+// The request as the socket writes it: the head on the connection, then the body. Made where
+// it is used, so no copy of it lives in invoke()'s frame.
+std::array<asio::const_buffer, 2> CustomHandlerPool::request_buffers(const Conn& c,
+                                                                      const std::string& body) {
+  return {asio::buffer(c.head), asio::buffer(body)};
+}
+
+// The cause goes to the client; the details (what the handler sent, the socket error) only to
+// the log, with the invocation id. A function, not a lambda holding five references in
+// invoke()'s frame.
+void CustomHandlerPool::fail_invocation(api::InvocationResult& result, const api::Invocation& inv,
+                                        const Process& p, api::Outcome outcome, std::string cause,
+                                        std::string detail) {
+  result.outcome = outcome;
+  log_.warn("Function." + inv.function->name, detail.empty() ? cause : cause + ": " + detail,
+            {{"invocationId", inv.id}, {"worker", p.name()}});
+  result.error = std::move(cause);
+}
+
+// A fresh connection to a handler process. A coroutine of its own: a reused connection (the
+// common case) needs none, and its state stays out of invoke()'s frame.
+awaitable<boost::system::error_code> CustomHandlerPool::connect(Conn& c, uint16_t port) {
+  boost::system::error_code ec;
+  co_await c.sock.async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), port),
+                                asio::redirect_error(use_awaitable, ec));
+  // TCP_NODELAY: measured in one run against the same build without it (8 s wrk rounds,
+  // bench/http_bench.py with the other build as baseline): 1.03-1.13x the rate, lower p99.
+  if (!ec) c.sock.set_option(tcp::no_delay(true), ec);
+  if (!ec) c.sock.non_blocking(true, ec);
+  co_return ec;
+}
+
+// The request's head, as one buffer (cheaper than Beast's serializer on this hot path). Header
+// names and values come from Beast's parser or from us, so they hold no CR/LF.
+void CustomHandlerPool::write_head(std::string& head, api::Invocation& inv, const Process& p,
+                                   bool forward, size_t body_size) {
+  head.clear();
+  auto header = [&](std::string_view k, std::string_view v) {
+    head.append(k).append(": ", 2).append(v).append("\r\n", 2);
+  };
+  if (forward) {
+    const auto& r = *inv.http();
+    head.append(r.method).append(" ").append(r.target).append(" HTTP/1.1\r\n");
+    std::string_view connection = r.header("connection");
+    for (const auto& [k, v] : r.headers)
+      if (forwardable(k, connection) && !beast::iequals(k, "traceparent") &&
+          !beast::iequals(k, "tracestate"))
+        header(k, v);
+    // The caller's tracestate goes on with our span's traceparent (below).
+    if (auto state = r.header("tracestate"); !state.empty()) header("tracestate", state);
+  } else {
+    head.append("POST /").append(inv.function->name).append(" HTTP/1.1\r\n");
+    header("Content-Type", "application/json");
+  }
+  header("Host", p.host_header);
+  header("X-Azure-Functions-InvocationId", inv.id);
+  // This invocation's span, so the handler's own calls join the caller's trace.
+  if (!inv.trace.trace_id.empty()) {
+    head.append("traceparent: ");
+    inv.trace.append_traceparent(head);
+    head.append("\r\n", 2);
+  }
+  header("X-Azure-Functions-HostVersion", kHostVersion);
+  header("User-Agent", kUserAgent);
+  char length[24];
+  auto [end, ec] = std::to_chars(length, length + sizeof length, body_size);
+  header("Content-Length", std::string_view(length, static_cast<size_t>(end - length)));
+  head.append("\r\n", 2);
+}
+
 awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv) {
   api::InvocationResult result;
   const auto& fn = *inv.function;
@@ -509,51 +584,9 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
   // Forwarding mode passes the request through; the default mode wraps it (Azure semantics).
   bool forward = opt_.spec.forwarding && fn.http() &&
                  !fn.http_output().empty() && fn.bindings.size() == 2;
-  // The request is written as one buffer (cheaper than Beast's serializer on this hot path).
-  // Header names and values come from Beast's parser or from us, so they hold no CR/LF.
-  std::string body;
-  std::string head;
-  head.reserve(512);
-  auto header = [&](std::string_view k, std::string_view v) {
-    head.append(k).append(": ", 2).append(v).append("\r\n", 2);
-  };
-  bool head_request = false;
-  if (forward) {
-    const auto& r = *inv.http();
-    head_request = r.method == "HEAD";
-    head.append(r.method).append(" ").append(r.target).append(" HTTP/1.1\r\n");
-    std::string_view connection = r.header("connection");
-    for (const auto& [k, v] : r.headers)
-      if (forwardable(k, connection) && !beast::iequals(k, "traceparent") &&
-          !beast::iequals(k, "tracestate"))
-        header(k, v);
-    // The caller's tracestate goes on with our span's traceparent (below).
-    if (auto state = r.header("tracestate"); !state.empty()) header("tracestate", state);
-    body = std::move(inv.http()->body);
-  } else {
-    head.append("POST /").append(fn.name).append(" HTTP/1.1\r\n");
-    header("Content-Type", "application/json");
-    body = build_invocation_body(inv);
-  }
-  header("Host", p->host_header);
-  header("X-Azure-Functions-InvocationId", inv.id);
-  // This invocation's span, so the handler's own calls join the caller's trace.
-  if (!inv.trace.trace_id.empty()) header("traceparent", inv.trace.traceparent());
-  header("X-Azure-Functions-HostVersion", kHostVersion);
-  header("User-Agent", kUserAgent);
-  header("Content-Length", std::to_string(body.size()));
-  head.append("\r\n");
-  std::array<asio::const_buffer, 2> request{asio::buffer(head), asio::buffer(body)};
+  bool head_request = forward && inv.http()->method == "HEAD";
+  std::string body = forward ? std::move(inv.http()->body) : build_invocation_body(inv);
 
-  // The cause goes to the client; the details (what the handler sent, the socket error) only
-  // to the log, with the invocation id.
-  auto fail = [&](api::Outcome outcome, std::string cause, std::string detail) {
-    result.outcome = outcome;
-    log_.warn("Function." + fn.name, detail.empty() ? cause : cause + ": " + detail,
-              {{"invocationId", inv.id}, {"worker", p->name()}});
-    result.error = std::move(cause);
-  };
-  const uint64_t body_limit = opt_.max_body;
 
   // A request is sent again only when the handler certainly never received it: the reused
   // connection's write failed before a single byte left. After a successful write it may have
@@ -578,59 +611,60 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     };
     boost::system::error_code ec;
     if (Clock::now() >= inv.deadline) ec = beast::error::timeout;
-    if (!reused && !ec) {
-      co_await s->sock.async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), p->port),
-                                     asio::redirect_error(use_awaitable, ec));
-      // TCP_NODELAY: measured in one run against the same build without it (8 s wrk rounds,
-      // bench/http_bench.py with the other build as baseline): 1.03-1.13x the rate, lower p99.
-      if (!ec) s->sock.set_option(tcp::no_delay(true), ec);
-      if (!ec) s->sock.non_blocking(true, ec);
-    }
+    if (!reused && !ec) ec = co_await connect(*s, p->port);
     if (timed_out(ec)) {
-      fail(api::Outcome::timed_out, "handler did not answer before the function timeout", "");
+      fail_invocation(result, inv, *p, api::Outcome::timed_out,
+                      "handler did not answer before the function timeout", "");
       co_return result;
     }
     if (ec) {
-      fail(process_exited(p->pid) || !p->alive ? api::Outcome::worker_crashed
-                                               : api::Outcome::bad_response,
-           "handler refused the connection", ec.message());
+      fail_invocation(result, inv, *p,
+                      process_exited(p->pid) || !p->alive ? api::Outcome::worker_crashed
+                                                          : api::Outcome::bad_response,
+                      "handler refused the connection", ec.message());
       co_return result;
     }
     // The socket is non-blocking: the request (a few hundred bytes) usually leaves in this
     // one call, with no composed operation and no completion posted to the loop; only what
     // the socket does not take is written asynchronously.
-    size_t written = s->sock.write_some(request, ec);
+    write_head(s->head, inv, *p, forward, body.size());
+    size_t written = s->sock.write_some(request_buffers(*s, body), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       ec = {};
       written = 0;
     }
-    if (!ec && written < head.size() + body.size())
-      written += co_await write_rest(s->sock, request, written, ec);
+    if (!ec && written < s->head.size() + body.size())
+      written += co_await write_rest(s->sock, request_buffers(*s, body), written, ec);
     if (ec && reused && written == 0 && attempt == 0 && !timed_out(ec)) continue;
-    auto& buf = s->buf;
-    auto& parser = s->parser;
-    if (!ec) ec = co_await read_answer(s->sock, buf, parser, body_limit, head_request, forward);
+    // The head is written: an idle connection does not keep a large forwarded one.
+    if (s->head.capacity() > 4096) std::string().swap(s->head);
+    if (!ec)
+      ec = co_await read_answer(s->sock, s->buf, s->parser, opt_.max_body, head_request, forward);
     if (timed_out(ec)) {
-      fail(api::Outcome::timed_out, "handler did not answer before the function timeout", "");
+      fail_invocation(result, inv, *p, api::Outcome::timed_out,
+                      "handler did not answer before the function timeout", "");
       co_return result;
     }
     if (ec) {
       if (co_await died(p))
-        fail(api::Outcome::worker_crashed, "handler process died during the invocation", "");
+        fail_invocation(result, inv, *p, api::Outcome::worker_crashed,
+                        "handler process died during the invocation", "");
       else
-        fail(api::Outcome::bad_response, read_failure(ec, body_limit), ec.message());
+        fail_invocation(result, inv, *p, api::Outcome::bad_response,
+                        read_failure(ec, opt_.max_body), ec.message());
       co_return result;
     }
-    auto& res = *parser;
+    auto& res = *s->parser;
     if (res.status == 101) {
-      fail(api::Outcome::bad_response, "handler answer is not valid HTTP",
-           "101 Switching Protocols to a request that asked for no upgrade");
+      fail_invocation(result, inv, *p, api::Outcome::bad_response,
+                      "handler answer is not valid HTTP",
+                      "101 Switching Protocols to a request that asked for no upgrade");
       co_return result;
     }
     // Reuse only a connection whose answer was read completely and cleanly: keep-alive, and
     // nothing after it (extra bytes would become the next caller's answer).
-    if (res.keep_alive() && !res.need_eof() && buf.size() == 0 && p->alive && !s->timed_out)
-      p->idle.push_back(std::move(s));
+    bool reusable =
+        res.keep_alive() && !res.need_eof() && s->buf.size() == 0 && p->alive && !s->timed_out;
     if (forward) {
       result.outcome = api::Outcome::succeeded;
       result.response.status = static_cast<int>(res.status);
@@ -644,12 +678,13 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
       if (!detail.empty())
         log_.warn("Function." + fn.name, detail, {{"invocationId", inv.id}, {"worker", p->name()}});
     }
-    parser.reset();  // an idle connection holds no answer (it may be large)
+    s->parser.reset();  // an idle connection holds no answer (it may be large)
+    if (reusable) p->idle.push_back(std::move(s));
     failures_[static_cast<size_t>(p->slot)] = 0;
     co_return result;
   }
-  fail(api::Outcome::bad_response, "handler connection failed",
-       "the write failed on a reused and on a fresh connection");
+  fail_invocation(result, inv, *p, api::Outcome::bad_response, "handler connection failed",
+                  "the write failed on a reused and on a fresh connection");
   co_return result;
 }
 

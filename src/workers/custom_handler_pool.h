@@ -7,8 +7,10 @@
 // backoff when it exits. A timed-out invocation closes its connection; the process keeps
 // serving the others (it may be handling many requests at once).
 // Threading: the host's single I/O thread; no locks.
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <array>
 #include <memory>
 
 #include "api/invoker.h"
@@ -57,6 +59,14 @@ class CustomHandlerPool final : public api::Invoker {
   boost::asio::awaitable<std::shared_ptr<Process>> wait_for_process(
       std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<bool> died(std::shared_ptr<Process> p);
+  boost::asio::awaitable<boost::system::error_code> connect(Conn& c, uint16_t port);
+  static void write_head(std::string& head, api::Invocation& inv, const Process& p, bool forward,
+                         size_t body_size);
+  static std::array<boost::asio::const_buffer, 2> request_buffers(const Conn& c,
+                                                                   const std::string& body);
+  void fail_invocation(api::InvocationResult& result, const api::Invocation& inv,
+                       const Process& p, api::Outcome outcome, std::string cause,
+                       std::string detail);
 
   boost::asio::io_context& io_;
   Options opt_;

@@ -308,10 +308,11 @@ std::string build_invocation_body(const api::Invocation& inv) {
                                                   : std::string_view(inv.function->trigger_name));
   out.append("{\"Url\":"sv);
   {
-    std::string url;
-    url.reserve(7 + r.host.size() + r.target.size());
-    url.append("http://").append(r.host).append(r.target);
+    // Joined in a per-thread scratch string, escaped as one (no allocation per invocation).
+    thread_local std::string url;
+    url.assign("http://").append(r.host).append(r.target);
     put_string(out, url);
+    if (url.capacity() > 4096) std::string().swap(url);  // do not keep a huge target around
   }
   out.append(",\"Method\":"sv);
   put_string(out, r.method);
@@ -356,9 +357,9 @@ std::string build_invocation_body(const api::Invocation& inv) {
   put_string(out, inv.function->name);
   out.append(",\"UtcNow\":"sv);
   put_utc_now(out);
-  out.append(",\"RandGuid\":"sv);
-  put_string(out, new_uuid());
-  out.append("}}}"sv);
+  out.append(",\"RandGuid\":\""sv);
+  append_uuid(out);  // hex digits and dashes: nothing to escape
+  out.append("\"}}}"sv);
   return out;
 }
 
