@@ -7,6 +7,8 @@
 #include <random>
 #include <thread>
 
+#include <sqlite3.h>
+
 #include "queue_store_conformance.h"
 #include "storage/sqlite/sqlite_engine.h"
 #include "storage/sqlite/sqlite_queue_store.h"
@@ -168,6 +170,44 @@ TEST(SqliteQueueStore, OpenRefusesADamagedFileNamingItAndTheRecovery) {
 // The page check at open runs unless the file is exactly as a clean shutdown left it: a clean
 // restart skips it (a large store starts at once), a crash (no marker) or any change to the
 // file since (here one byte rewritten right after the shutdown, in the same clock tick) runs it.
+// A file written by a newer build (a higher data format in PRAGMA user_version) is refused
+// with its path, both formats and the fix; this build marks the files it opens with its own.
+TEST(SqliteQueueStore, OpenRefusesAFileOfANewerDataFormat) {
+  char tmpl[] = "/tmp/nimbus-sqlite-queue-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string path = std::string(tmpl) + "/nimbus.db";
+  FakeClock clock;
+  auto user_version = [&] {
+    sqlite3* raw = nullptr;
+    EXPECT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &st, nullptr), SQLITE_OK);
+    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    sqlite3_close(raw);
+    return v;
+  };
+  { auto store = open_sqlite(tmpl, clock); }
+  EXPECT_EQ(user_version(), storage::SqliteEngine::kDataFormat);
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+    std::string sql = "PRAGMA user_version=" + std::to_string(storage::SqliteEngine::kDataFormat + 1);
+    ASSERT_EQ(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  storage::SqliteQueueStore::Options o;
+  o.path = path;
+  std::string error;
+  EXPECT_EQ(storage::SqliteQueueStore::open(o, error), nullptr);
+  EXPECT_NE(error.find(path), std::string::npos) << error;
+  EXPECT_NE(error.find("newer Nimbus"), std::string::npos) << error;
+  EXPECT_NE(error.find("--data DIR"), std::string::npos) << error;
+  // The refused file is left as it was.
+  EXPECT_EQ(user_version(), storage::SqliteEngine::kDataFormat + 1);
+  std::filesystem::remove_all(tmpl);
+}
+
 TEST(SqliteQueueStore, PageCheckIsSkippedOnlyForAFileACleanShutdownLeft) {
   FakeClock clock;
   std::string dir = populated_db(clock);

@@ -218,6 +218,22 @@ std::unique_ptr<SqliteEngine> SqliteEngine::open(Options options, std::string& e
         return nullptr;
       }
     }
+    // The file's data format (PRAGMA user_version). A build refuses a file of a newer format
+    // than it writes: it could misread rows it does not know and write them back wrong.
+    // Unmarked files (0) come from builds before formats were marked, or are new.
+    int64_t format = 0;
+    {
+      auto st = db->q("PRAGMA user_version");
+      format = st.step() ? st.i64(0) : 0;
+      if (format > kDataFormat) {
+        error = path + " holds data format " + std::to_string(format) +
+                ", written by a newer Nimbus; this build reads formats up to " +
+                std::to_string(kDataFormat) +
+                ". Run that newer version (or a later one) on this data directory, or give "
+                "this one its own --data DIR";
+        return nullptr;
+      }
+    }
     switch (store->options_.sync) {
       case Sync::off: db->exec("PRAGMA synchronous=OFF"); break;
       case Sync::normal: db->exec("PRAGMA synchronous=NORMAL"); break;
@@ -228,6 +244,7 @@ std::unique_ptr<SqliteEngine> SqliteEngine::open(Options options, std::string& e
     for (const char* schema : kTableSets) db->exec(schema);
     queue_tables::migrate(*db);
     document_tables::migrate(*db);
+    if (format != kDataFormat) db->exec(("PRAGMA user_version=" + std::to_string(kDataFormat)).c_str());
     // One process owns the file (see the header): keeping its locks for the connection's life
     // spares every transaction the fcntl lock and unlock calls of the file and the WAL index
     // (six per commit). Set after the first WAL access, so the -shm file is kept as before.
