@@ -6,7 +6,7 @@
 // Properties checked beyond "no crash, no sanitizer report":
 //   - a decoded frame, encoded again, decodes to the same header and body (unless it holds a
 //     number out of double range: see has_double);
-//   - the host's hand reader (read_result_header) accepts a header exactly when Boost.JSON
+//   - the host's reader (read_result_header, a stack-buffer parse) accepts a header exactly when Boost.JSON
 //     parses it into an object, and a result accepted by result_from_header has a status in
 //     100..999 or is a failure;
 //   - an invocation whose strings are raw bytes (the frame's body: not UTF-8, controls, NUL)
@@ -162,7 +162,7 @@ void use_frame(workers::Frame& frame, std::string_view header_text) {
   QueueMessage msg = workers::message_from_invoke(frame.header, frame.body);
   CHECK(msg.text == frame.body);
 
-  // Host side: a result or error frame, read by hand from the text Boost.JSON accepted.
+  // Host side: a result or error frame, read from the text Boost.JSON accepted.
   workers::ResultHeader h;
   std::string error;
   CHECK(workers::read_result_header(header_text, h, error));

@@ -383,266 +383,49 @@ void encode_error_frame(std::string_view message, const Context& ctx, std::strin
   });
 }
 
-namespace {
-// Reads one JSON text as RFC 8259 has it, with the one leniency both ends of this protocol
-// share: strings may hold any bytes (allow_invalid_utf8). Nesting is limited as Boost.JSON's
-// parser limits it by default (32). Only what a result header needs is kept; every other
-// value is checked and skipped.
-class HeaderReader {
- public:
-  explicit HeaderReader(std::string_view text) : s_(text) {}
-  const std::string& error() const { return error_; }
-
-  bool object(ResultHeader& out) {
-    if (!eat('{')) return fail("expected '{'");
-    if (!eat('}')) {
-      do {
-        std::string key;
-        if (!peek('"') || !string(&key)) return fail("expected a member name");
-        if (!eat(':')) return fail("expected ':'");
-        if (!member(key, out)) return false;
-      } while (eat(','));
-      if (!eat('}')) return fail("expected ',' or '}'");
-    }
-    space();
-    return p_ == s_.size() || fail("text after the object");
-  }
-
- private:
-  static constexpr int kMaxDepth = 32;
-
-  // A member of the header object; a repeated name counts as its last value (as it did when
-  // the header was parsed into a json::object).
-  bool member(std::string_view key, ResultHeader& out) {  // string_view: inline compares
-    if (key == "type" || key == "message") {
-      std::string& into = key == "type" ? out.type : out.message;
-      into.clear();
-      return peek('"') ? string(&into) : skip(1);
-    }
-    if (key == "status") {
-      out.status.reset();
-      return peek('-') || peek_digit() ? number(&out.status) : skip(1);
-    }
-    if (key == "logs") {
-      out.logs.clear();
-      return peek('[') ? strings(out.logs) : skip(1);
-    }
-    if (key == "headers" || key == "outputs") {
-      auto& into = key == "headers" ? out.headers : out.outputs;
-      into.clear();
-      return peek('[') ? pairs(into) : skip(1);
-    }
-    return skip(1);
-  }
-
-  // [string, ..]: other elements are skipped.
-  bool strings(std::vector<std::string>& out) {
-    eat('[');
-    if (eat(']')) return true;
-    do {
-      if (peek('"')) {
-        if (!string(&out.emplace_back())) return false;
-      } else if (!skip(2)) {
-        return false;
-      }
-    } while (eat(','));
-    return eat(']') || fail("expected ',' or ']'");
-  }
-
-  // [[string, string], ..]: other elements are skipped.
-  bool pairs(std::vector<std::pair<std::string, std::string>>& out) {
-    eat('[');
-    if (eat(']')) return true;
-    do {
-      if (!peek('[')) {
-        if (!skip(2)) return false;
-        continue;
-      }
-      eat('[');
-      std::string two[2];
-      int n = 0;
-      bool all_strings = true;
-      if (!eat(']')) {
-        do {
-          if (peek('"') && n < 2) {
-            if (!string(&two[n])) return false;
-          } else {
-            if (!skip(3)) return false;
-            all_strings = false;
-          }
-          ++n;
-        } while (eat(','));
-        if (!eat(']')) return fail("expected ',' or ']'");
-      }
-      if (n == 2 && all_strings) out.emplace_back(std::move(two[0]), std::move(two[1]));
-    } while (eat(','));
-    return eat(']') || fail("expected ',' or ']'");
-  }
-
-  // Any value inside `depth` arrays and objects (the header object is one), checked and
-  // dropped.
-  bool skip(int depth) {
-    space();
-    if (p_ == s_.size()) return fail("expected a value");
-    char c = s_[p_];
-    if (c == '"') return string(nullptr);
-    if (c == '-' || (c >= '0' && c <= '9')) return number(nullptr);
-    if (c == '{' || c == '[') {
-      if (depth + 1 > kMaxDepth) return fail("nested too deeply");
-      const char close = c == '{' ? '}' : ']';
-      ++p_;
-      if (eat(close)) return true;
-      do {
-        if (c == '{') {
-          if (!peek('"') || !string(nullptr)) return fail("expected a member name");
-          if (!eat(':')) return fail("expected ':'");
-        }
-        if (!skip(depth + 1)) return false;
-      } while (eat(','));
-      return eat(close) || fail(c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
-    }
-    for (std::string_view word : {"true", "false", "null"})
-      if (s_.substr(p_, word.size()) == word) {
-        p_ += word.size();
-        return true;
-      }
-    return fail("expected a value");
-  }
-
-  // A string (the reader is at its '"'), unescaped into *out unless out is null.
-  bool string(std::string* out) {
-    ++p_;
-    for (;;) {
-      size_t run = p_;
-      while (p_ < s_.size() && s_[p_] != '"' && s_[p_] != '\\' &&
-             static_cast<unsigned char>(s_[p_]) >= 0x20)
-        ++p_;
-      if (out) out->append(s_.data() + run, p_ - run);
-      if (p_ == s_.size()) return fail("unterminated string");
-      char c = s_[p_++];
-      if (c == '"') return true;
-      if (c != '\\') return fail("control character in a string");
-      if (p_ == s_.size()) return fail("unterminated string");
-      char e = s_[p_++];
-      char plain = e == '"' ? '"' : e == '\\' ? '\\' : e == '/' ? '/' : e == 'b' ? '\b'
-                 : e == 'f' ? '\f' : e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : 0;
-      if (plain) {
-        if (out) *out += plain;
-        continue;
-      }
-      if (e != 'u') return fail("invalid escape in a string");
-      uint32_t cp = 0;
-      if (!hex4(cp)) return false;
-      if (cp >= 0xDC00 && cp <= 0xDFFF) return fail("lone low surrogate in a string");
-      if (cp >= 0xD800 && cp <= 0xDBFF) {
-        uint32_t low = 0;
-        if (s_.substr(p_, 2) != "\\u") return fail("lone high surrogate in a string");
-        p_ += 2;
-        if (!hex4(low)) return false;
-        if (low < 0xDC00 || low > 0xDFFF) return fail("lone high surrogate in a string");
-        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-      }
-      if (out) put_utf8(*out, cp);
-    }
-  }
-
-  bool hex4(uint32_t& v) {
-    if (s_.size() - p_ < 4) return fail("invalid \\u escape");
-    for (int i = 0; i < 4; ++i) {
-      char h = s_[p_++];
-      int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-            : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
-      if (d < 0) return fail("invalid \\u escape");
-      v = v << 4 | static_cast<uint32_t>(d);
-    }
-    return true;
-  }
-
-  static void put_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | cp >> 6);
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | cp >> 12);
-      out += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | cp >> 18);
-      out += static_cast<char>(0x80 | (cp >> 12 & 0x3F));
-      out += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
-  // A number; *integer is set when it is an integer that fits int64 (Boost.JSON's int64).
-  bool number(std::optional<int64_t>* integer) {
-    space();
-    size_t start = p_;
-    if (p_ < s_.size() && s_[p_] == '-') ++p_;
-    if (p_ == s_.size() || !(s_[p_] >= '0' && s_[p_] <= '9')) return fail("invalid number");
-    if (s_[p_] == '0') ++p_;
-    else digits();
-    bool whole = true;
-    if (p_ < s_.size() && s_[p_] == '.') {
-      ++p_;
-      if (!digits()) return fail("invalid number");
-      whole = false;
-    }
-    if (p_ < s_.size() && (s_[p_] == 'e' || s_[p_] == 'E')) {
-      ++p_;
-      if (p_ < s_.size() && (s_[p_] == '+' || s_[p_] == '-')) ++p_;
-      if (!digits()) return fail("invalid number");
-      whole = false;
-    }
-    if (integer && whole) {
-      int64_t v = 0;
-      auto [end, ec] = std::from_chars(s_.data() + start, s_.data() + p_, v);
-      if (ec == std::errc() && end == s_.data() + p_) *integer = v;
-    }
-    return true;
-  }
-
-  bool digits() {
-    size_t start = p_;
-    while (p_ < s_.size() && s_[p_] >= '0' && s_[p_] <= '9') ++p_;
-    return p_ > start;
-  }
-
-  void space() {
-    while (p_ < s_.size() && (s_[p_] == ' ' || s_[p_] == '\t' || s_[p_] == '\n' || s_[p_] == '\r'))
-      ++p_;
-  }
-  bool peek(char c) {
-    space();
-    return p_ < s_.size() && s_[p_] == c;
-  }
-  bool peek_digit() {
-    space();
-    return p_ < s_.size() && s_[p_] >= '0' && s_[p_] <= '9';
-  }
-  bool eat(char c) {
-    if (!peek(c)) return false;
-    ++p_;
-    return true;
-  }
-  bool fail(std::string_view what) {
-    if (error_.empty()) error_ = std::string(what) + " at byte " + std::to_string(p_);
+bool read_result_header(std::string_view text, ResultHeader& out, std::string& error) {
+  // Parsed into a stack buffer (a usual header is well under it), so reading allocates
+  // nothing but the strings kept; the one leniency both ends of this protocol share: strings
+  // may hold any bytes.
+  unsigned char arena[2048];
+  json::monotonic_resource mr(arena, sizeof arena);
+  json::parse_options po;
+  po.allow_invalid_utf8 = true;
+  json::parser p(&mr, po);
+  boost::system::error_code ec;
+  size_t used = p.write_some(text.data(), text.size(), ec);
+  if (!ec && used < text.size()) ec = json::error::extra_data;
+  json::value v;
+  if (!ec) v = p.release();
+  if (ec || !v.is_object()) {
+    error = "worker sent a frame header that is not a JSON object (" +
+            (ec ? ec.message() : std::string("a JSON ") + (v.is_array() ? "array" : "scalar")) +
+            " at byte " + std::to_string(used) + ")";
     return false;
   }
-
-  std::string_view s_;
-  size_t p_ = 0;
-  std::string error_;
-};
-}  // namespace
-
-bool read_result_header(std::string_view text, ResultHeader& out, std::string& error) {
-  HeaderReader r(text);
-  if (r.object(out)) return true;
-  error = "worker sent a frame header that is not a JSON object (" + r.error() + ")";
-  return false;
+  const json::object& o = v.get_object();
+  auto text_of = [&](const char* key, std::string& into) {
+    if (auto* x = o.if_contains(key); x && x->is_string()) into.assign(x->get_string());
+  };
+  text_of("type", out.type);
+  text_of("message", out.message);
+  if (auto* s = o.if_contains("status"); s && s->is_int64()) out.status = s->get_int64();
+  if (auto* l = o.if_contains("logs"); l && l->is_array())
+    for (const auto& x : l->get_array())
+      if (x.is_string()) out.logs.emplace_back(x.get_string());
+  // [[string, string], ..]: other elements are skipped.
+  auto pairs = [&](const char* key, std::vector<std::pair<std::string, std::string>>& into) {
+    auto* a = o.if_contains(key);
+    if (!a || !a->is_array()) return;
+    for (const auto& x : a->get_array()) {
+      auto* two = x.if_array();
+      if (two && two->size() == 2 && (*two)[0].is_string() && (*two)[1].is_string())
+        into.emplace_back(std::string((*two)[0].get_string()), std::string((*two)[1].get_string()));
+    }
+  };
+  pairs("headers", out.headers);
+  pairs("outputs", out.outputs);
+  return true;
 }
 
 bool result_from_header(ResultHeader h, std::string body, api::InvocationResult& out,

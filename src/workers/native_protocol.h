@@ -65,11 +65,10 @@ struct ResultHeader {
   std::vector<std::string> logs;     // the strings of "logs"
   std::vector<std::pair<std::string, std::string>> headers, outputs;  // well-formed pairs
 };
-// Reads the header's JSON text without building a document (once per invocation on the
-// host's I/O thread; Boost.JSON's parser cost ~2,400 instructions for a 54-byte header).
-// Any JSON object is read; members other than the above are checked and skipped, as are
-// malformed pairs and non-string logs. False, with `error` saying what and where, when the
-// text is not a JSON object.
+// Reads the header's JSON text (once per invocation on the host's I/O thread) with Boost.JSON
+// into a stack buffer, so that only the kept strings allocate. Any JSON object is read;
+// members other than the above are skipped, as are malformed pairs and non-string logs.
+// False, with `error` saying what and at which byte, when the text is not a JSON object.
 bool read_result_header(std::string_view text, ResultHeader& out, std::string& error);
 // Turns a worker's answer into a result; false (with `error`) when it breaks the protocol.
 bool result_from_header(ResultHeader header, std::string body, api::InvocationResult& out,

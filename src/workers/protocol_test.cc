@@ -295,7 +295,7 @@ TEST(NativeProtocol, BrokenAnswersAreRefusedWithAReason) {
   EXPECT_EQ(r.logs, std::vector<std::string>{"l"});
 }
 
-// The hand reader accepts exactly the texts Boost.JSON parses into an object (both with
+// The reader accepts exactly the texts Boost.JSON parses into an object (both with
 // invalid UTF-8 allowed), and reads from them what the json::object reader took.
 TEST(NativeProtocol, ResultHeaderReaderAgreesWithBoostJson) {
   std::vector<std::string> texts = {
