@@ -5,18 +5,15 @@
 
 #include <boost/json.hpp>
 
+#include "common/ascii.h"
+
 namespace nimbus::api {
 
 std::string_view HttpRequestData::header(std::string_view name) const {
-  // ASCII case folding: header names are ASCII tokens, and std::tolower is a locale call per
-  // character (the document service looks up about a dozen headers per request).
-  auto fold = [](unsigned char c) { return static_cast<unsigned char>(c | (static_cast<unsigned>(c - 'A') < 26u ? 0x20 : 0)); };
-  for (const auto& [k, v] : headers) {
-    if (k.size() != name.size()) continue;
-    size_t i = 0;
-    while (i < k.size() && fold(static_cast<unsigned char>(k[i])) == fold(static_cast<unsigned char>(name[i]))) ++i;
-    if (i == k.size()) return v;
-  }
+  // Header names are ASCII tokens; ascii_iequals makes no locale call per character (the
+  // document service looks up about a dozen headers per request).
+  for (const auto& [k, v] : headers)
+    if (ascii_iequals(k, name)) return v;
   return {};
 }
 

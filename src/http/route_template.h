@@ -8,18 +8,9 @@
 #include <string_view>
 #include <vector>
 
-namespace nimbus::http {
+#include "common/ascii.h"  // ascii_iequals: route literals compare in ASCII case
 
-// Case-insensitive in ASCII only, as route literals compare (no locale call per character:
-// the router runs on every request).
-inline bool ascii_iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
-    if (x != y && ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z')) return false;
-  }
-  return true;
-}
+namespace nimbus::http {
 
 struct RouteSegment {
   enum class Kind { literal, param, catch_all };

@@ -1,0 +1,18 @@
+#pragma once
+// Case-insensitive comparison in ASCII only: for protocol tokens (header names, route
+// literals, "true"/"false"), which are ASCII, on paths that run per request, where
+// std::tolower would be a locale call per character.
+#include <string_view>
+
+namespace nimbus {
+
+inline bool ascii_iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x != y && ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z')) return false;
+  }
+  return true;
+}
+
+}  // namespace nimbus
