@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libsqlite3-dev sqlite3 libssl-dev
+  libsqlite3-dev sqlite3 libssl-dev libmimalloc-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   curl wrk hyperfine python3 nodejs
   clang libclang-rt-14-dev

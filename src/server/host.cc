@@ -11,6 +11,7 @@
 #include <iostream>
 #include <set>
 
+#include "common/allocator.h"
 #include "common/log.h"
 #include "config/loader.h"
 #include "http/http_server.h"
@@ -753,7 +754,8 @@ class Host {
                  {"functions", app_->functions.size()},
                  {"startupUs", us},
                  {"dataDir", data_dir_},
-                 {"auth", !options_.no_auth}});
+                 {"auth", !options_.no_auth},
+                 {"allocator", allocator_name()}});
     return true;
   }
 
