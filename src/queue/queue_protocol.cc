@@ -329,7 +329,9 @@ std::variant<std::vector<api::SignedIdentifier>, ServiceError> parse_signed_iden
 }
 
 std::string put_message_xml(const api::MessageReceipt& r) {
-  std::string out(kXmlDecl);
+  std::string out;
+  out.reserve(384);  // the whole answer: grown piecemeal it was copied four times
+  out += kXmlDecl;
   out += "<QueueMessagesList><QueueMessage>";
   element(out, "MessageId", r.id);
   element(out, "InsertionTime", rfc1123(r.insertion_time));

@@ -70,8 +70,25 @@ bool is_xml_text(std::string_view text, size_t* bad_offset) {
   return true;
 }
 
+namespace {
+// Bytes that stand for themselves in XML text: printable ASCII but the five markup characters,
+// and tab and line feed. A run of them is appended in one piece; ids, receipts and dates are
+// nothing else, and a byte-by-byte append was ~1,700 instructions per element of a put's answer.
+constexpr bool plain_xml_byte(unsigned char c) {
+  return (c >= 0x20 && c < 0x7f && c != '&' && c != '<' && c != '>' && c != '"' && c != '\'') ||
+         c == '\t' || c == '\n';
+}
+}  // namespace
+
 void append_xml_escaped(std::string& out, std::string_view text) {
   for (size_t i = 0; i < text.size();) {
+    size_t run = i;
+    while (run < text.size() && plain_xml_byte(static_cast<unsigned char>(text[run]))) ++run;
+    if (run > i) {
+      out.append(text.data() + i, run - i);
+      i = run;
+      continue;
+    }
     char c = text[i];
     switch (c) {
       case '&': out += "&amp;"; ++i; continue;

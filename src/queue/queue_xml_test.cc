@@ -53,6 +53,14 @@ TEST(QueueXml, EscapesEverythingThatMatters) {
   EXPECT_EQ(back.root->text, "x<&>\"'\ry");
 }
 
+TEST(QueueXml, PlainRunsAndSingleBytesEscapeAlike) {
+  // Runs of plain bytes are copied whole; every byte must come out as it does alone.
+  for (int b = 0; b < 256; ++b) {
+    std::string one(1, static_cast<char>(b));
+    EXPECT_EQ(xml_escape("Id-01:" + one + "Z\t\n"), "Id-01:" + xml_escape(one) + "Z\t\n") << b;
+  }
+}
+
 TEST(QueueXml, RefusesCharactersXmlCannotCarryRawOrAsReferences) {
   // Every C0 control but tab/LF/CR, DEL's neighbours that are fine, U+FFFE/U+FFFF, and bytes
   // that are not UTF-8 (stray continuation, 0xFF, overlong, surrogate, truncated).
