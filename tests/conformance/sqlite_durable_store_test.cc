@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <future>
 
+#include "api/durable_events.h"
 #include "durable_store_conformance.h"
 #include "storage/sqlite/sqlite_durable_store.h"
 #include "storage/sqlite/sqlite_engine.h"
@@ -202,6 +203,59 @@ TEST(SqliteDurableStore, HistoryReadsEpisodeRowsAndTheOneEventRowsOfEarlierFiles
     EXPECT_EQ(sync.history("x").value(), expected);
     EXPECT_EQ(sync.episode("x").value().history, expected);
     EXPECT_EQ(sync.get("x").value().history_events, 35);
+  }
+  std::filesystem::remove_all(tmpl);
+}
+
+// A history row cut short (a damaged file) never loses its last event silently: what follows the
+// last whole event comes back as one more event, which is not JSON, so replaying it fails that
+// instance by name instead of running it on a history with an event missing.
+TEST(SqliteDurableStore, ATruncatedHistoryRowHandsOnItsDamagedTail) {
+  char tmpl[] = "/tmp/nimbus-sqlite-durable-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  FakeClock clock;
+  const std::string first = R"({"kind":"executionStarted","eventId":-1,"input":"1"})";
+  const std::string second = R"({"kind":"taskScheduled","eventId":0,"name":"Square"})";
+  {
+    auto store = open_sqlite(tmpl, clock);
+    ASSERT_NE(store, nullptr);
+    SyncDurable sync(*store, store->engine());
+    ASSERT_TRUE(sync.commit(start_of_x()).ok());
+    api::EpisodeAck a;
+    a.instance_id = "x";
+    a.execution_id = "e1";
+    a.status = api::RuntimeStatus::running;
+    a.history = {first, second};
+    api::Effects fx;
+    fx.acknowledge(std::move(a));
+    ASSERT_TRUE(sync.commit(std::move(fx)).ok());
+    ASSERT_EQ(sync.history("x").value(), (std::vector<std::string>{first, second}));
+  }
+  {
+    // Cut the row's last 12 bytes: the second event loses its end and the array its bracket.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((std::string(tmpl) + "/nimbus.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "UPDATE durable_history SET event=substr(event,1,length(event)-12) "
+                           "WHERE instance='x' AND event LIKE '[%';",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    EXPECT_EQ(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+  }
+  {
+    auto store = open_sqlite(tmpl, clock);
+    ASSERT_NE(store, nullptr);
+    SyncDurable sync(*store, store->engine());
+    auto history = sync.history("x").value();
+    ASSERT_EQ(history.size(), 2u);
+    EXPECT_EQ(history[0], first);
+    EXPECT_EQ(history[1], second.substr(0, second.size() - 11));
+    api::durable_events::HistoryEvent ev;
+    std::string error;
+    EXPECT_FALSE(api::durable_events::from_json(std::string_view(history[1]), ev, error));
+    EXPECT_NE(error.find("not JSON"), std::string::npos) << error;
   }
   std::filesystem::remove_all(tmpl);
 }

@@ -134,7 +134,10 @@ void notice_ready(SqliteDb& db, std::string_view instance, UnixMillis visible, i
 }
 
 // The events of one row of several (apply(EpisodeAck)): a JSON array of event objects, cut at the
-// commas between its elements, outside strings, without parsing the events themselves.
+// commas between its elements, outside strings, without parsing the events themselves. A row
+// that ends before its array closes (a damaged file) hands on what follows the last whole
+// event as one more event: it is not JSON, so the replay fails that instance naming it ("a
+// history event is not JSON"), where dropping it would replay a history with an event missing.
 void split_row(std::string_view row, std::vector<std::string>& out) {
   int depth = 0;
   bool in_string = false, escaped = false;
@@ -161,6 +164,7 @@ void split_row(std::string_view row, std::vector<std::string>& out) {
       start = i + 1;
     }
   }
+  out.emplace_back(row.substr(std::min(start, row.size())));  // unterminated: see above
 }
 
 }  // namespace
