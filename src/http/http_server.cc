@@ -1,5 +1,7 @@
 #include "http/http_server.h"
 
+#include "http/ready_read.h"
+
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -660,10 +662,11 @@ awaitable<void> HttpServer::Impl::read_some(Conn& c, RequestParser& p, bool head
       co_return;
     }
     size_t space = std::min<size_t>(c.cap - c.buf.size(), 64u << 10);
+    // A plain socket skips the read that would find nothing (ready_read.h).
     size_t n = c.tls ? co_await c.tls->async_read_some(c.buf.prepare(space),
                                                        asio::redirect_error(use_awaitable, ec))
-                     : co_await c.sock.async_read_some(c.buf.prepare(space),
-                                                       asio::redirect_error(use_awaitable, ec));
+                     : co_await async_read_ready(c.sock, c.buf.prepare(space),
+                                                 asio::redirect_error(use_awaitable, ec));
     // A TLS peer that closes without close_notify ends its stream "truncated"; after a
     // complete request that is an ordinary end of a keep-alive connection.
     if (ec == asio::error::eof || (c.tls && ec == ssl::error::stream_truncated)) {

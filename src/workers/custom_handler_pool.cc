@@ -10,6 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "http/ready_read.h"
 #include "workers/custom_handler_protocol.h"
 #include "workers/scope_exit.h"
 
@@ -129,9 +130,12 @@ awaitable<boost::system::error_code> read_answer(Stream& s, beast::flat_buffer& 
       }
       size_t room = std::min<size_t>(buf.max_size() - buf.size(), 65536);
       if (room == 0) co_return bhttp::error::buffer_overflow;
-      size_t n = co_await s.async_read_some(
-          buf.prepare(std::min(std::max<size_t>(512, buf.capacity() - buf.size()), room)),
-          asio::redirect_error(use_awaitable, ec));
+      auto space = buf.prepare(std::min(std::max<size_t>(512, buf.capacity() - buf.size()), room));
+      size_t n = 0;
+      if constexpr (std::is_same_v<Stream, tcp::socket>)  // a read that would find nothing is skipped
+        n = co_await http::async_read_ready(s, space, asio::redirect_error(use_awaitable, ec));
+      else
+        n = co_await s.async_read_some(space, asio::redirect_error(use_awaitable, ec));
       if (ec == asio::error::eof) {
         if (!parser->got_some()) co_return bhttp::error::end_of_stream;
         ec = {};
