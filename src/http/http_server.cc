@@ -606,8 +606,9 @@ awaitable<void> HttpServer::Impl::accept_loop() {
 struct HttpServer::Impl::Conn {
   using Clock = std::chrono::steady_clock;
   Conn(tcp::socket s, size_t cap)
-      : sock(std::move(s)), timer(sock.get_executor()), buf(cap), cap(cap) {}
+      : sock(std::move(s)), reactor(sock), timer(sock.get_executor()), buf(cap), cap(cap) {}
   tcp::socket sock;
+  ReadyReactor reactor;  // for async_read_ready
   asio::steady_timer timer;
   beast::flat_buffer buf;
   size_t cap;
@@ -665,7 +666,7 @@ awaitable<void> HttpServer::Impl::read_some(Conn& c, RequestParser& p, bool head
     // A plain socket skips the read that would find nothing (ready_read.h).
     size_t n = c.tls ? co_await c.tls->async_read_some(c.buf.prepare(space),
                                                        asio::redirect_error(use_awaitable, ec))
-                     : co_await async_read_ready(c.sock, c.buf.prepare(space),
+                     : co_await async_read_ready(c.reactor, c.sock, c.buf.prepare(space),
                                                  asio::redirect_error(use_awaitable, ec));
     // A TLS peer that closes without close_notify ends its stream "truncated"; after a
     // complete request that is an ordinary end of a keep-alive connection.

@@ -411,6 +411,7 @@ TEST(ReadyRead, SeesLaterBytesFullBuffersEndAndCancel) {
   client.connect(acceptor.local_endpoint());
   tcp::socket server = acceptor.accept();
   server.non_blocking(true);
+  nimbus::http::ReadyReactor reactor(server);
   std::vector<std::string> reads;
   boost::system::error_code cancelled, last;
   bool finished = false;
@@ -421,7 +422,7 @@ TEST(ReadyRead, SeesLaterBytesFullBuffersEndAndCancel) {
         boost::system::error_code ec;
         auto read = [&]() -> asio::awaitable<void> {
           size_t n = co_await nimbus::http::async_read_ready(
-              server, asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+              reactor, server, asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
           reads.emplace_back(buf, n);
         };
         asio::write(client, asio::buffer("ab", 2));

@@ -111,7 +111,8 @@ template <class Stream>
 awaitable<boost::system::error_code> read_answer(Stream& s, beast::flat_buffer& buf,
                                                  std::optional<AnswerParser>& parser,
                                                  uint64_t body_limit, bool head,
-                                                 bool keep_fields) {
+                                                 bool keep_fields,
+                                                 const http::ReadyReactor* reactor = nullptr) {
   boost::system::error_code ec;
   for (int interim = 0;; ++interim) {
     parser.emplace(keep_fields);
@@ -132,10 +133,15 @@ awaitable<boost::system::error_code> read_answer(Stream& s, beast::flat_buffer& 
       if (room == 0) co_return bhttp::error::buffer_overflow;
       auto space = buf.prepare(std::min(std::max<size_t>(512, buf.capacity() - buf.size()), room));
       size_t n = 0;
-      if constexpr (std::is_same_v<Stream, tcp::socket>)  // a read that would find nothing is skipped
-        n = co_await http::async_read_ready(s, space, asio::redirect_error(use_awaitable, ec));
-      else
+      if constexpr (std::is_same_v<Stream, tcp::socket>) {
+        if (reactor)  // a read that would find nothing is skipped (http/ready_read.h)
+          n = co_await http::async_read_ready(*reactor, s, space,
+                                              asio::redirect_error(use_awaitable, ec));
+        else
+          n = co_await s.async_read_some(space, asio::redirect_error(use_awaitable, ec));
+      } else {
         n = co_await s.async_read_some(space, asio::redirect_error(use_awaitable, ec));
+      }
       if (ec == asio::error::eof) {
         if (!parser->got_some()) co_return bhttp::error::end_of_stream;
         ec = {};
@@ -205,8 +211,9 @@ std::string read_failure(const boost::system::error_code& ec, uint64_t body_limi
 // the pool's deadline sweep cancels a connection whose invocation ran out of time) and a read
 // buffer kept across invocations.
 struct CustomHandlerPool::Conn {
-  explicit Conn(asio::io_context& io) : sock(io) {}
+  explicit Conn(asio::io_context& io) : sock(io), reactor(sock) {}
   tcp::socket sock;
+  http::ReadyReactor reactor;  // for the answer's reads (http/ready_read.h)
   beast::flat_buffer buf{kMaxReadBuffer};
   // The answer being read. Kept here, not in invoke()'s coroutine frame, which is allocated
   // per invocation: with the head below and the helpers beside invoke() the frame is 976 bytes,
@@ -647,7 +654,8 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     // The head is written: an idle connection does not keep a large forwarded one.
     if (s->head.capacity() > 4096) std::string().swap(s->head);
     if (!ec)
-      ec = co_await read_answer(s->sock, s->buf, s->parser, opt_.max_body, head_request, forward);
+      ec = co_await read_answer(s->sock, s->buf, s->parser, opt_.max_body, head_request, forward,
+                                &s->reactor);
     if (timed_out(ec)) {
       fail_invocation(result, inv, *p, api::Outcome::timed_out,
                       "handler did not answer before the function timeout", "");
