@@ -1,5 +1,7 @@
 #include "http/http_server.h"
 
+#include "http/ready_read.h"
+
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -415,8 +417,19 @@ struct HttpServer::Impl {
   struct Conn;
   awaitable<void> accept_loop();
   awaitable<void> session(tcp::socket sock);
-  awaitable<void> read_some(Conn& c, RequestParser& p, bool header_only,
-                            boost::system::error_code& ec);
+  // Reading a message is a loop in the session itself (a coroutine per read would allocate
+  // its frame per request): need_read parses what the buffer holds and says whether more bytes
+  // are needed; read_done keeps the bytes read or maps the end of the input.
+  static bool need_read(Conn& c, RequestParser& p, bool header_only,
+                        boost::system::error_code& ec);
+  static asio::mutable_buffer read_space(Conn& c);
+  static void read_done(Conn& c, RequestParser& p, bool header_only, size_t n,
+                        boost::system::error_code& ec);
+  bool write_now(Conn& c, std::string_view head, std::string_view body, size_t& written,
+                 boost::system::error_code& ec);
+  awaitable<void> write_rest(Conn& c, std::string_view head, std::string_view body,
+                             size_t written, std::chrono::seconds limit,
+                             boost::system::error_code& ec);
   awaitable<void> write(Conn& c, std::string_view head, std::string_view body,
                         std::chrono::seconds limit, boost::system::error_code& ec);
   void refuse(tcp::socket sock, bool linger);
@@ -604,8 +617,9 @@ awaitable<void> HttpServer::Impl::accept_loop() {
 struct HttpServer::Impl::Conn {
   using Clock = std::chrono::steady_clock;
   Conn(tcp::socket s, size_t cap)
-      : sock(std::move(s)), timer(sock.get_executor()), buf(cap), cap(cap) {}
+      : sock(std::move(s)), reactor(sock), timer(sock.get_executor()), buf(cap), cap(cap) {}
   tcp::socket sock;
+  ReadyReactor reactor;  // for async_read_ready
   asio::steady_timer timer;
   beast::flat_buffer buf;
   size_t cap;
@@ -647,59 +661,76 @@ struct HttpServer::Impl::Conn {
   }
 };
 
-// Parses what the buffer holds; when that is not enough, reads once and parses again. Ends
-// with the head (header_only) or the message complete, or with some progress, or an error.
-awaitable<void> HttpServer::Impl::read_some(Conn& c, RequestParser& p, bool header_only,
-                                            boost::system::error_code& ec) {
-  auto done = [&] { return header_only ? p.is_header_done() : p.is_done(); };
-  for (bool read = false;; read = true) {
-    feed(p, c.buf, header_only, ec);
-    if (ec || done() || read) co_return;
-    if (c.buf.size() >= c.cap) {
-      ec = bhttp::error::buffer_overflow;  // a head (or trailers) beyond the buffer: 431
-      co_return;
-    }
-    size_t space = std::min<size_t>(c.cap - c.buf.size(), 64u << 10);
-    size_t n = c.tls ? co_await c.tls->async_read_some(c.buf.prepare(space),
-                                                       asio::redirect_error(use_awaitable, ec))
-                     : co_await c.sock.async_read_some(c.buf.prepare(space),
-                                                       asio::redirect_error(use_awaitable, ec));
-    // A TLS peer that closes without close_notify ends its stream "truncated"; after a
-    // complete request that is an ordinary end of a keep-alive connection.
-    if (ec == asio::error::eof || (c.tls && ec == ssl::error::stream_truncated)) {
-      end_of_input(p, header_only, ec);
-      co_return;
-    }
-    if (ec) co_return;
-    c.buf.commit(n);
+// Parses what the buffer holds; true when the head (header_only) or the message is still
+// incomplete and the socket must be read. False when done or on an error (ec).
+bool HttpServer::Impl::need_read(Conn& c, RequestParser& p, bool header_only,
+                                 boost::system::error_code& ec) {
+  feed(p, c.buf, header_only, ec);
+  if (ec || (header_only ? p.is_header_done() : p.is_done())) return false;
+  if (c.buf.size() >= c.cap) {
+    ec = bhttp::error::buffer_overflow;  // a head (or trailers) beyond the buffer: 431
+    return false;
   }
+  return true;
+}
+
+// Room for the next read: what the capped buffer has left, at most 64 KiB.
+asio::mutable_buffer HttpServer::Impl::read_space(Conn& c) {
+  return c.buf.prepare(std::min<size_t>(c.cap - c.buf.size(), 64u << 10));
+}
+
+void HttpServer::Impl::read_done(Conn& c, RequestParser& p, bool header_only, size_t n,
+                                 boost::system::error_code& ec) {
+  // A TLS peer that closes without close_notify ends its stream "truncated"; after a
+  // complete request that is an ordinary end of a keep-alive connection.
+  if (ec == asio::error::eof || (c.tls && ec == ssl::error::stream_truncated)) {
+    end_of_input(p, header_only, ec);
+    return;
+  }
+  if (!ec) c.buf.commit(n);
 }
 
 // Writes head and body: at once when the socket takes them (the usual case: no suspension,
-// no deadline), else the rest asynchronously under a deadline of `limit`.
-awaitable<void> HttpServer::Impl::write(Conn& c, std::string_view head, std::string_view body,
-                                        std::chrono::seconds limit,
-                                        boost::system::error_code& ec) {
+// no deadline, and no coroutine frame: write_now is a plain call), else the rest
+// asynchronously under a deadline of `limit` (write_rest).
+bool HttpServer::Impl::write_now(Conn& c, std::string_view head, std::string_view body,
+                                 size_t& written, boost::system::error_code& ec) {
+  written = 0;
+  // The SSL stream has no non-blocking write of its own to try first: every answer is
+  // written asynchronously under the deadline (it usually completes without waiting).
+  if (c.tls) return false;
   std::array<asio::const_buffer, 2> bufs{asio::buffer(head.data(), head.size()),
                                          asio::buffer(body.data(), body.size())};
+  written = c.sock.write_some(bufs, ec);  // non-blocking socket
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+    written = 0;
+  }
+  return ec || written == head.size() + body.size();
+}
+
+awaitable<void> HttpServer::Impl::write_rest(Conn& c, std::string_view head,
+                                             std::string_view body, size_t written,
+                                             std::chrono::seconds limit,
+                                             boost::system::error_code& ec) {
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(head.data(), head.size()),
+                                         asio::buffer(body.data(), body.size())};
+  c.expire_at(Conn::Clock::now() + limit);
   if (c.tls) {
-    // The SSL stream has no non-blocking write of its own to try first: every answer is
-    // written asynchronously under the deadline (it usually completes without waiting).
-    c.expire_at(Conn::Clock::now() + limit);
     co_await asio::async_write(*c.tls, bufs, asio::redirect_error(use_awaitable, ec));
     co_return;
   }
-  size_t total = head.size() + body.size();
-  size_t n = c.sock.write_some(bufs, ec);  // non-blocking socket
-  if (ec == asio::error::would_block || ec == asio::error::try_again) {
-    ec = {};
-    n = 0;
-  }
-  if (ec || n == total) co_return;
-  c.expire_at(Conn::Clock::now() + limit);
   beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(bufs);
-  rest.consume(n);
+  rest.consume(written);
   co_await asio::async_write(c.sock, rest, asio::redirect_error(use_awaitable, ec));
+}
+
+awaitable<void> HttpServer::Impl::write(Conn& c, std::string_view head, std::string_view body,
+                                        std::chrono::seconds limit,
+                                        boost::system::error_code& ec) {
+  size_t written = 0;
+  if (write_now(c, head, body, written, ec)) co_return;
+  co_await write_rest(c, head, body, written, limit, ec);
 }
 
 awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
@@ -755,13 +786,22 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     co_await write(c, c.out, {}, std::chrono::seconds(5), wec);
     co_await close_output(c);
   };
+  // The socket read the session awaits: TLS through the stream, a plain socket skipping the
+  // read that would find nothing (ready_read.h). Not a coroutine: it returns the operation.
+  auto read_op = [&c, &ec](asio::mutable_buffer space) -> awaitable<size_t> {
+    if (c.tls) return c.tls->async_read_some(space, asio::redirect_error(use_awaitable, ec));
+    return async_read_ready(c.reactor, c.sock, space, asio::redirect_error(use_awaitable, ec));
+  };
   for (;;) {
     RequestParser parser;
     parser.body_limit(opt.max_body);
     parser.header_limit(static_cast<uint32_t>(opt.max_headers));
     c.expire_at(Conn::Clock::now() + opt.idle_timeout);
     current = nullptr;
-    while (!ec && !parser.is_header_done()) co_await read_some(c, parser, true, ec);
+    while (!ec && need_read(c, parser, true, ec)) {
+      size_t n = co_await read_op(read_space(c));
+      read_done(c, parser, true, n, ec);
+    }
     if (ec) {
       if (auto err = read_error_response(ec, opt.max_body, opt.max_headers))
         co_await answer_and_close(*err, 11, false);
@@ -805,7 +845,9 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
       }
       c.expire_at(Conn::Clock::now() + opt.idle_timeout);
       while (!ec && !parser.is_done()) {
-        co_await read_some(c, parser, false, ec);
+        // Parse what the buffer holds (each byte once: Beast must not be offered the same
+        // bytes again), check the budget, then read more if the body is not complete.
+        bool more = need_read(c, parser, false, ec);
         // Chunked: grow the reservation as the body grows.
         size_t have = data.body.size();
         if (!ec && !announced && have > reserved) {
@@ -816,6 +858,9 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
                 version, head);
           reserved = have;
         }
+        if (!more) continue;  // done, or an error: the loop ends
+        size_t n = co_await read_op(read_space(c));
+        read_done(c, parser, false, n, ec);
       }
       if (ec) {
         if (auto err = read_error_response(ec, opt.max_body, opt.max_headers))
@@ -844,8 +889,10 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     serialize_response_into(c.out, response, version, keep_alive, head, copy);
     bool separate_body = !copy && !head && response.status >= 200 && response.status != 204 &&
                          response.status != 304;
-    co_await write(c, c.out, separate_body ? std::string_view(response.body) : std::string_view(),
-                   std::chrono::seconds(30), ec);
+    std::string_view body_out =
+        separate_body ? std::string_view(response.body) : std::string_view();
+    if (size_t written = 0; !write_now(c, c.out, body_out, written, ec))
+      co_await write_rest(c, c.out, body_out, written, std::chrono::seconds(30), ec);
     // Small answers keep the buffer for the next one; a large one's memory goes now, so an
     // idle keep-alive connection holds at most a few KiB of it.
     if (c.out.capacity() > (16u << 10)) std::string().swap(c.out);

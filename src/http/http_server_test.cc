@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio.hpp>
 #include <boost/url/parse.hpp>
+
+#include "http/ready_read.h"
 
 using nimbus::http::parse_request;
 
@@ -394,4 +397,60 @@ TEST(HttpParse, HeadersAreHandedOnOnceWithoutExpect) {
   ASSERT_EQ(r.status, 0) << r.error;
   nimbus::api::Headers want{{"Host", "h"}, {"X-A", "1"}, {"x-a", "2"}, {"Content-Length", "0"}};
   EXPECT_EQ(r.request.headers, want);
+}
+
+// async_read_ready (ready_read.h): after a read that drained the socket the next one waits for
+// the epoll event instead of trying first; it must still see every byte that arrives later,
+// a full buffer's rest, the end of the stream, and a cancellation.
+TEST(ReadyRead, SeesLaterBytesFullBuffersEndAndCancel) {
+  namespace asio = boost::asio;
+  using asio::ip::tcp;
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  tcp::socket client(io);
+  client.connect(acceptor.local_endpoint());
+  tcp::socket server = acceptor.accept();
+  server.non_blocking(true);
+  nimbus::http::ReadyReactor reactor(server);
+  std::vector<std::string> reads;
+  boost::system::error_code cancelled, last;
+  bool finished = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        char buf[64];
+        boost::system::error_code ec;
+        auto read = [&]() -> asio::awaitable<void> {
+          size_t n = co_await nimbus::http::async_read_ready(
+              reactor, server, asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+          reads.emplace_back(buf, n);
+        };
+        asio::write(client, asio::buffer("ab", 2));
+        co_await read();  // short: the socket is drained
+        // Written only after the next read waits (a zero-delay timer runs after it started).
+        asio::steady_timer later(io, std::chrono::milliseconds(0));
+        later.async_wait([&](auto) { asio::write(client, asio::buffer("cd", 2)); });
+        co_await read();
+        asio::write(client, asio::buffer(std::string(100, 'x')));
+        co_await read();  // 64 of 100: the buffer is full, the rest is read at once
+        co_await read();
+        asio::steady_timer cancel(io, std::chrono::milliseconds(0));
+        cancel.async_wait([&](auto) { server.cancel(); });
+        co_await read();
+        cancelled = ec;
+        client.shutdown(tcp::socket::shutdown_send);
+        co_await read();
+        last = ec;
+        finished = true;
+      },
+      asio::detached);
+  io.run_for(std::chrono::seconds(10));  // a bound, not a timing assertion: a lost event hangs
+  ASSERT_TRUE(finished);
+  ASSERT_EQ(reads.size(), 6u);
+  EXPECT_EQ(reads[0], "ab");
+  EXPECT_EQ(reads[1], "cd");
+  EXPECT_EQ(reads[2], std::string(64, 'x'));
+  EXPECT_EQ(reads[3], std::string(36, 'x'));
+  EXPECT_EQ(cancelled, boost::asio::error::operation_aborted);
+  EXPECT_EQ(last, boost::asio::error::eof);
 }

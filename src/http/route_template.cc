@@ -205,21 +205,20 @@ bool split_path(std::string_view path, std::vector<std::string>& out) {
     if (i >= path.size()) break;
     size_t j = path.find('/', i);
     if (j == std::string_view::npos) j = path.size();
-    std::string seg;
-    seg.reserve(j - i);
-    for (size_t k = i; k < j; ++k) {
-      if (path[k] == '%') {
-        if (k + 2 >= j) return false;
-        int hi = hexval(path[k + 1]);
-        int lo = hexval(path[k + 2]);
-        if (hi < 0 || lo < 0) return false;
-        seg.push_back(static_cast<char>(hi * 16 + lo));
-        k += 2;
-      } else {
-        seg.push_back(path[k]);
-      }
+    // Copied in runs between percent escapes (usually one run), not a byte at a time.
+    std::string& seg = out.emplace_back();
+    size_t run = i;
+    for (size_t k = path.find('%', i); k < j; k = path.find('%', k)) {
+      if (k + 2 >= j) return false;
+      int hi = hexval(path[k + 1]);
+      int lo = hexval(path[k + 2]);
+      if (hi < 0 || lo < 0) return false;
+      seg.append(path.data() + run, k - run);
+      seg.push_back(static_cast<char>(hi * 16 + lo));
+      k += 3;
+      run = k;
     }
-    out.push_back(std::move(seg));
+    seg.append(path.data() + run, j - run);
     i = j;
   }
   return true;

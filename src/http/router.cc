@@ -20,8 +20,10 @@ Router::Router(std::string prefix, const std::vector<api::FunctionSpec>& functio
 
 RouteMatch Router::match(std::string_view method, std::string_view path) const {
   RouteMatch out;
-  std::vector<std::string> segs;
-  segs.reserve(8);  // one allocation for a usual path, not one per growth step
+  // The segments go into a per-thread scratch vector whose capacity stays (no allocation per
+  // request; the router itself is shared and immutable).
+  thread_local std::vector<std::string> segs;
+  if (segs.capacity() > 64) std::vector<std::string>().swap(segs);  // not a huge path's
   if (!split_path(path, segs)) {
     out.kind = RouteMatch::Kind::bad_path;
     return out;

@@ -199,14 +199,45 @@ constexpr std::array<unsigned char, 256> kByteClass = [] {
   return t;
 }();
 
+// True when none of the 8 bytes at p needs more than a copy: none is below 0x20, '"', '\\'
+// or 0x80 and above (the classic "has a zero byte" and "has a byte less than n" tests, on
+// the word and on the word xor'ed with the quote and the backslash).
+inline bool plain_word(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  constexpr uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  auto has_zero = [](uint64_t x) { return (x - ones) & ~x & highs; };
+  uint64_t below_space = (w - ones * 0x20) & ~w & highs;
+  return ((w & highs) | below_space | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'))) == 0;
+}
+
+// Makes room for n more bytes at the end of out and returns where they start (one call, not
+// an append per piece).
+inline char* grow(std::string& out, size_t n) {
+  size_t at = out.size();
+  out.resize(at + n);
+  return out.data() + at;
+}
+
 // Appends s as a JSON string, escaped as Boost.JSON escapes it; bytes that are not UTF-8
 // become U+FFFD (valid_utf8), as in the DOM builder. `utf8`: s is known to be valid UTF-8.
 void put_string(std::string& out, std::string_view s, bool utf8 = false) {
   static constexpr char kHex[] = "0123456789abcdef";
+  // Most strings have nothing to escape: checked eight bytes at a time, then copied whole.
+  size_t plain = 0;
+  while (plain + 8 <= s.size() && plain_word(s.data() + plain)) plain += 8;
+  while (plain < s.size() && kByteClass[static_cast<unsigned char>(s[plain])] == 0) ++plain;
+  if (plain == s.size()) {
+    char* p = grow(out, s.size() + 2);
+    *p = '"';
+    if (!s.empty()) std::memcpy(p + 1, s.data(), s.size());
+    p[s.size() + 1] = '"';
+    return;
+  }
   const size_t start = out.size();
   out.push_back('"');
   size_t run = 0;  // start of the bytes not yet copied
-  for (size_t i = 0; i < s.size(); ++i) {
+  for (size_t i = plain; i < s.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     unsigned char k = kByteClass[c];
     if (k == 0 || (k == 2 && utf8)) continue;
@@ -381,6 +412,12 @@ bool has_non_finite(const json::value& v) {
 
 void map_invocation_response(const api::FunctionSpec& fn, int status, std::string_view body,
                              api::InvocationResult& out, std::string& detail) {
+  if (map_usual_answer(fn, status, body, out)) return;
+  map_invocation_response_dom(fn, status, body, out, detail);
+}
+
+void map_invocation_response_dom(const api::FunctionSpec& fn, int status, std::string_view body,
+                                 api::InvocationResult& out, std::string& detail) {
   // Strings are carried as the bytes the handler sent: a handler that writes Latin-1 text
   // gets it through, not a parse failure (log lines escape what is not UTF-8).
   json::parse_options lenient;

@@ -24,6 +24,16 @@ std::string build_http_invocation_body_dom(const api::Invocation& inv);
 void map_invocation_response(const api::FunctionSpec& fn, int status, std::string_view body,
                              api::InvocationResult& out, std::string& detail);
 
+// The usual answer of an HTTP function whose only output is its response, mapped in one pass
+// without a DOM (custom_handler_answer.cc); false, with `out` untouched, for anything else.
+bool map_usual_answer(const api::FunctionSpec& fn, int status, std::string_view body,
+                      api::InvocationResult& out);
+
+// The same mapping through a Boost.JSON DOM of the whole answer: what map_invocation_response
+// does for answers outside the usual shape; tests check that both agree on every text.
+void map_invocation_response_dom(const api::FunctionSpec& fn, int status, std::string_view body,
+                                 api::InvocationResult& out, std::string& detail);
+
 // Hop-by-hop headers are not forwarded in either direction (RFC 9110 §7.6.1).
 bool is_hop_by_hop(std::string_view header_name);
 

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "common/ids.h"
+#include "common/log.h"
 #include "workers/custom_handler_protocol.h"
 #include "workers/native_protocol.h"
 #include "workers/line_splitter.h"
@@ -98,6 +99,84 @@ TEST(CustomHandlerProtocol, FailuresAndGarbage) {
   EXPECT_NE(bad.error.find("invalid statusCode"), std::string::npos);
   // The base64 sniffing quirk of Azure's host is not copied: strings stay strings.
   EXPECT_EQ(map(http_fn(), 200, R"({"Outputs":{"res":{"body":"aGVsbG8="}}})").response.body, "aGVsbG8=");
+}
+
+// The one-pass reader of the usual answer and the DOM mapping give the same result for every
+// text: the usual shape, and each way out of it (which the reader leaves to the DOM).
+TEST(CustomHandlerProtocol, UsualAnswerReaderAgreesWithDom) {
+  const std::string big(5000, 'x');
+  const std::vector<std::string> answers = {
+      R"({"Outputs":{"res":{"statusCode":200,"headers":{"Content-Type":"application/json"},"body":"{\"hello\":\"bench\"}"}},"Logs":["greeting bench"],"ReturnValue":null})",
+      R"({"Outputs":{"res":{"statusCode":201,"body":"a\u0000b\"c\\d\n"}}})",
+      R"({"Outputs":{"res":{"status":404,"body":"no"}},"Logs":[]})",
+      R"({"Outputs":{"res":{"statusCode":202,"status":404}}})",
+      R"({"Outputs":{"res":{"statusCode":"201","body":"x"}}})",
+      R"({"Outputs":{"res":{"statusCode":42}}})",
+      R"({"Outputs":{"res":{"statusCode":600}}})",
+      R"({"Outputs":{"res":{"statusCode":200.0}}})",
+      R"({"Outputs":{"res":{"statusCode":1e999}}})",
+      R"({"Outputs":{"res":{"statusCode":18446744073709551615}}})",
+      R"({"Outputs":{"res":{"statusCode":null}}})",
+      R"({"Outputs":{"res":{"statusCode":true}}})",
+      R"({"Outputs":{"res":{"body":{"a":1}}}})",
+      R"({"Outputs":{"res":{"body":null,"headers":{}}}})",
+      R"({"Outputs":{"res":{"body":7}}})",
+      R"({"Outputs":{"res":{"headers":{"X-A":"1","Connection":"close","Transfer-Encoding":"chunked","X-B":"2"}}}})",
+      R"({"Outputs":{"res":{"headers":{"X-A":"1","X-A":"2"}}}})",
+      R"({"Outputs":{"res":{"headers":{"X-A":1}}}})",
+      R"({"Outputs":{"res":{"headers":{"X-A":null}}}})",
+      R"({"Outputs":{"res":{"headers":[]}}})",
+      R"({"Outputs":{"res":{"body":"a","body":"b"}}})",
+      R"({"Outputs":{"res":{"body":"a"},"res":{"body":"b"}}})",
+      R"({"Outputs":{"res":{"body":"a"}},"Outputs":{}})",
+      R"({"Outputs":{"res":null}})",
+      R"({"Outputs":{"res":"{\"statusCode\":203,\"body\":\"s\"}"}})",
+      R"({"Outputs":{"res":[1]}})",
+      R"({"Outputs":{"res":5}})",
+      R"({"Outputs":{"other":{"deep":[[{"x":[1,2,{"y":null}]}]],"f":1.5},"res":{"body":"ok"}}})",
+      R"({"Outputs":{"other":{"deep":[true,false,null,"s",-3]},"res":{"body":"ok","extra":{"a":[1]}}}})",
+      R"({"Outputs":null})",
+      R"({"Outputs":[]})",
+      R"({"Outputs":{}})",
+      R"({})",
+      R"({"Logs":["a","b"],"Logs":["c"]})",
+      R"({"Logs":["a",1]})",
+      R"({"Logs":null,"Outputs":{"res":{"body":"x"}}})",
+      R"({"Logs":"x"})",
+      R"({"ReturnValue":{"statusCode":500},"Outputs":{"res":{"body":"r"}}})",
+      R"({"ReturnValue":1e999,"Outputs":{"res":{"body":"r"}}})",
+      R"({"\u004futputs":{"r\u0065s":{"b\u006fdy":"escaped keys"}}})",
+      "{\"Outputs\":{\"res\":{\"body\":\"latin1 \xe9\"}},\"Logs\":[\"\xff\"]}",
+      "{\"Outputs\":{\"res\":{\"body\":\"" + big + "\\n" + big + "\"}},\"Logs\":[\"" + big + "\"]}",
+      "{\"Outputs\":{\"res\":{\"headers\":{\"" + big + "\":\"" + big + "\"}}}}",
+      R"({"Outputs":{"res":{"body":"x"}}} trailing)",
+      " \n{\"Outputs\":{\"res\":{\"body\":\"x\"}}}\r\n\t ",
+      R"({"Outputs":{"res":{"body":"x"}})",
+      R"({"Outputs":{"res":{"body":"x"}}}/* c */)",
+      R"([{"Outputs":{}}])",
+      R"("text")",
+      R"(null)",
+      "",
+      "not json",
+      R"({"Outputs":{"res":{"body":"x"}},"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]})",
+      R"({"Outputs":{"res":{"body":"x"}},"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]})",
+  };
+  auto same = [](const api::InvocationResult& a, const api::InvocationResult& b) {
+    return a.outcome == b.outcome && a.error == b.error && a.logs == b.logs &&
+           a.response.status == b.response.status && a.response.headers == b.response.headers &&
+           a.response.body == b.response.body && a.outputs == b.outputs;
+  };
+  for (const auto& fn : {http_fn(), http_fn("response"), http_fn("$return")})
+    for (int status : {200, 204, 299, 302, 500})
+      for (const auto& text : answers) {
+        api::InvocationResult fast, dom;
+        std::string d1, d2;
+        workers::map_invocation_response(fn, status, text, fast, d1);
+        workers::map_invocation_response_dom(fn, status, text, dom, d2);
+        EXPECT_TRUE(same(fast, dom)) << "output " << fn.outputs[0].name << ", status " << status
+                                     << ", answer " << text.substr(0, 200);
+        EXPECT_EQ(d1, d2);
+      }
 }
 
 TEST(CustomHandlerProtocol, QueueOutputs) {
@@ -575,6 +654,27 @@ TEST(CustomHandlerProtocol, DirectPayloadEqualsDomPayload) {
   fn.trigger_name = "";
   req.params.clear();
   same(req);
+}
+
+// The body is escaped exactly as Boost.JSON's serializer escapes it, wherever the byte to
+// escape sits (the writer checks eight bytes at a time, then byte by byte), and bytes that
+// are not UTF-8 still become U+FFFD.
+TEST(CustomHandlerProtocol, PayloadStringsEscapeEveryByteAtEveryPosition) {
+  auto fn = http_fn();
+  api::HttpRequestData req;
+  req.method = "POST";
+  req.target = "/";
+  api::Invocation inv{"inv-1", &fn, &req, false, {}, {}};
+  for (size_t len : {1u, 7u, 8u, 9u, 17u, 24u})
+    for (size_t pos = 0; pos < len; ++pos)
+      for (int c = 0; c < 256; ++c) {
+        req.body.assign(len, 'a');
+        req.body[pos] = static_cast<char>(c);
+        std::string text = workers::build_invocation_body(inv);
+        std::string want =
+            "\"Body\":" + json::serialize(json::value(json::string(valid_utf8(req.body))));
+        ASSERT_NE(text.find(want), std::string::npos) << "byte " << c << " at " << pos << " of " << len;
+      }
 }
 
 // UtcNow has iso8601_now_ms()'s shape ("YYYY-MM-DDTHH:MM:SS.mmmZ") and lies between two
