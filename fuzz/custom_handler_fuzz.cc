@@ -8,7 +8,9 @@
 //   - a non-2xx status always fails the invocation;
 //   - success means an HTTP status in 100..599 for HTTP functions;
 //   - queue messages go only to declared output queues;
-//   - anything but success carries an error message.
+//   - anything but success carries an error message;
+//   - the one-pass reader of the usual answer (custom_handler_answer.cc) and the DOM mapping
+//     give the same result, outputs and detail for every input.
 #include <boost/json.hpp>
 #include <charconv>
 #include <cstddef>
@@ -106,6 +108,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         CHECK(parses(out.response.body));
     } else {
       CHECK(!out.error.empty());
+    }
+    {
+      api::InvocationResult dom;
+      std::string dom_detail;
+      workers::map_invocation_response_dom(f, status, body, dom, dom_detail);
+      CHECK(out.outcome == dom.outcome && out.error == dom.error && out.logs == dom.logs);
+      CHECK(out.response.status == dom.response.status &&
+            out.response.headers == dom.response.headers && out.response.body == dom.response.body);
+      CHECK(out.outputs == dom.outputs && detail == dom_detail);
     }
     // Declared store outputs only. (A bad_response can carry outputs mapped before the http
     // output was found malformed; callers write them only on success, so that is not checked.)
