@@ -469,6 +469,7 @@ void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
     db.q("COMMIT").step();
   } catch (const SqlError& e) {
     sqlite3_exec(db.conn, "ROLLBACK", nullptr, nullptr, nullptr);
+    db.doc_catalog.clear();  // it may have seen a container the rollback took back
     return fail_all(std::string("queue store transaction on ") + options_.path +
                     " failed and was rolled back: " + e.what() +
                     "; check free disk space and retry");
