@@ -1,9 +1,11 @@
 // One bounded phase of Cosmos DB item operations with the official @azure/cosmos against a
 // document endpoint on 127.0.0.1:PORT, 32 in flight (bench/sdk_instructions.sh drives it).
-//   node bench/documents/sdk_ops.mjs PORT create|read|upsert N
+//   node bench/documents/sdk_ops.mjs PORT create|read|upsert|replace|delete N
 // create: items 0..N-1 (database "bench", container "items", partition key /pk, 100
 // partitions); read: point reads of items 0..N-1, five times over (5N reads); upsert: items
-// 0..N-1 again with one field changed. Exits non-zero on the first failed operation.
+// 0..N-1 again with one field changed; replace: each item replaced with If-Match (the etags
+// come first from one read feed, ~N/1000 requests); delete: items 0..N-1. Exits non-zero on the
+// first failed operation.
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
@@ -12,8 +14,8 @@ const { CosmosClient } = require("@azure/cosmos");
 const KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
 const [port, mode, nText] = process.argv.slice(2);
 const N = Number(nText);
-if (!port || !["create", "read", "upsert"].includes(mode) || !(N > 0)) {
-  console.error("usage: node bench/documents/sdk_ops.mjs PORT create|read|upsert N");
+if (!port || !["create", "read", "upsert", "replace", "delete"].includes(mode) || !(N > 0)) {
+  console.error("usage: node bench/documents/sdk_ops.mjs PORT create|read|upsert|replace|delete N");
   process.exit(2);
 }
 const client = new CosmosClient({ endpoint: `http://127.0.0.1:${port}/`, key: KEY,
@@ -25,8 +27,16 @@ async function pool(n, f) {
   let next = 0;
   await Promise.all(Array.from({ length: 32 }, async () => { while (next < n) await f(next++); }));
 }
+const etags = new Map();
+if (mode === "replace") {
+  const { resources } = await container.items.readAll({ maxItemCount: 1000 }).fetchAll();
+  for (const r of resources) etags.set(r.id, r._etag);
+}
 const t0 = Date.now();
 if (mode === "create") await pool(N, (i) => container.items.create(doc(i, 0)));
 if (mode === "upsert") await pool(N, (i) => container.items.upsert(doc(i, 1)));
+if (mode === "replace") await pool(N, (i) => container.item(`item-${i}`, `p${i % 100}`).replace(doc(i, 2),
+  { accessCondition: { type: "IfMatch", condition: etags.get(`item-${i}`) } }));
+if (mode === "delete") await pool(N, (i) => container.item(`item-${i}`, `p${i % 100}`).delete());
 if (mode === "read") for (let r = 0; r < 5; r++) await pool(N, (i) => container.item(`item-${i}`, `p${i % 100}`).read());
 console.log(JSON.stringify({ mode, operations: mode === "read" ? 5 * N : N, ms: Date.now() - t0 }));

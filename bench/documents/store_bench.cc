@@ -55,6 +55,12 @@ int main(int argc, char** argv) {
   std::string dir = argc > 1 ? argv[1] : "/tmp/nimbus-docbench-" + std::to_string(getpid());
   int creates = argc > 2 ? std::atoi(argv[2]) : 20000;
   int in_flight = argc > 3 ? std::atoi(argv[3]) : 64;
+  // A count that is not a positive number (e.g. "full" where the in-flight count goes) would
+  // otherwise leave the generator waiting for operations it never started.
+  if (creates < 1 || in_flight < 1) {
+    std::fprintf(stderr, "usage: document_store_bench [DIR] [CREATES >= 1] [IN_FLIGHT >= 1]\n");
+    return 2;
+  }
   std::filesystem::create_directories(dir);
   SqliteDocumentStore::Options o;
   o.path = dir + "/nimbus.db";

@@ -26,6 +26,11 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+// Appends `s` lower-cased (ASCII): no temporary string per part of the signed text.
+void append_lower(std::string& out, std::string_view s) {
+  for (char c : s) out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+}
+
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
@@ -90,14 +95,19 @@ bool cosmos_percent_decode(std::string_view text, std::string& out) {
   return true;
 }
 
+// Runs twice per request (admission, then the handler) on the I/O thread: segments without
+// escapes are copied as they are, and the vector and link are sized once.
 bool resource_of_path(std::string_view raw_path, ResourceAddress& out, std::string& error) {
-  out = ResourceAddress{};
+  out.type.clear();
+  out.link.clear();
+  out.segments.clear();
   size_t q = raw_path.find('?');
   if (q != std::string_view::npos) raw_path = raw_path.substr(0, q);
   // Leading and trailing slashes are not part of the link ("/dbs/d/" is "dbs/d").
   while (!raw_path.empty() && raw_path.front() == '/') raw_path.remove_prefix(1);
   while (!raw_path.empty() && raw_path.back() == '/') raw_path.remove_suffix(1);
   if (raw_path.empty()) return true;  // the account: type "", link ""
+  out.segments.reserve(8);  // /dbs/{db}/colls/{coll}/docs/{id} and a little more
   size_t start = 0;
   while (start <= raw_path.size()) {
     size_t slash = raw_path.find('/', start);
@@ -108,21 +118,25 @@ bool resource_of_path(std::string_view raw_path, ResourceAddress& out, std::stri
               " has an empty segment (\"//\"); name every resource, e.g. /dbs/{db}/colls/{coll}";
       return false;
     }
-    std::string decoded;
-    if (!cosmos_percent_decode(seg, decoded)) {
-      error = "the path segment \"" + std::string(seg) +
-              "\" has a malformed percent escape; encode '%' as %25";
-      return false;
+    if (seg.find('%') == std::string_view::npos) {
+      out.segments.emplace_back(seg);  // nothing to decode (and so no '/')
+    } else {
+      std::string decoded;
+      if (!cosmos_percent_decode(seg, decoded)) {
+        error = "the path segment \"" + std::string(seg) +
+                "\" has a malformed percent escape; encode '%' as %25";
+        return false;
+      }
+      // An encoded '/' would make the decoded link name other segments than the path did (and
+      // no resource id may contain '/').
+      if (decoded.find('/') != std::string::npos) {
+        error = "the path segment \"" + std::string(seg) +
+                "\" decodes to a value containing '/', which no database, container or item "
+                "id may contain; rename the resource";
+        return false;
+      }
+      out.segments.push_back(std::move(decoded));
     }
-    // An encoded '/' would make the decoded link name other segments than the path did (and
-    // no resource id may contain '/').
-    if (decoded.find('/') != std::string::npos) {
-      error = "the path segment \"" + std::string(seg) +
-              "\" decodes to a value containing '/', which no database, container or item id "
-              "may contain; rename the resource";
-      return false;
-    }
-    out.segments.push_back(std::move(decoded));
     if (slash == std::string_view::npos) break;
     start = slash + 1;
   }
@@ -130,12 +144,13 @@ bool resource_of_path(std::string_view raw_path, ResourceAddress& out, std::stri
   size_t n = s.size();
   size_t link_segments = n % 2 == 0 ? n : n - 1;
   out.type = n % 2 == 0 ? s[n - 2] : s[n - 1];
+  out.link.reserve(raw_path.size());
   for (size_t i = 0; i < link_segments; ++i) {
     if (i) out.link += '/';
     out.link += s[i];
   }
   // Offers are signed with a lower-cased link (reference §2).
-  if (lower(out.type) == "offers") out.link = lower(out.link);
+  if (iequals(out.type, "offers")) out.link = lower(out.link);
   return true;
 }
 
@@ -143,13 +158,13 @@ std::string string_to_sign(std::string_view verb, std::string_view resource_type
                            std::string_view resource_link, std::string_view date) {
   std::string text;
   text.reserve(verb.size() + resource_type.size() + resource_link.size() + date.size() + 5);
-  text += lower(verb);
+  append_lower(text, verb);
   text += '\n';
-  text += lower(resource_type);
+  append_lower(text, resource_type);
   text += '\n';
   text += resource_link;
   text += '\n';
-  text += lower(date);
+  append_lower(text, date);
   text += '\n';
   text += '\n';
   return text;
@@ -261,32 +276,34 @@ AuthVerdict verify_master(const MasterKeys& keys, std::string_view method,
   if (!cosmos_percent_decode(authorization, token))
     return deny(401, "The authorization header has a malformed percent escape; send "
                      "encodeURIComponent(\"type=master&ver=1.0&sig=\" + signature).");
-  // type=master&ver=1.0&sig=...
-  std::string type, ver, sig;
+  // type=master&ver=1.0&sig=... (views into `token`: no string per part)
+  std::string_view type, ver, sig;
   {
+    std::string_view all = token;
     size_t start = 0;
-    while (start <= token.size()) {
-      size_t amp = token.find('&', start);
-      std::string part = token.substr(start, amp == std::string::npos ? std::string::npos
-                                                                       : amp - start);
+    while (start <= all.size()) {
+      size_t amp = all.find('&', start);
+      std::string_view part = all.substr(start, amp == std::string_view::npos
+                                                    ? std::string_view::npos
+                                                    : amp - start);
       size_t eq = part.find('=');
-      if (eq != std::string::npos) {
-        std::string name = lower(part.substr(0, eq));
-        std::string value = part.substr(eq + 1);
-        if (name == "type") type = value;
-        else if (name == "ver") ver = value;
-        else if (name == "sig") sig = value;
+      if (eq != std::string_view::npos) {
+        std::string_view name = part.substr(0, eq);
+        std::string_view value = part.substr(eq + 1);
+        if (iequals(name, "type")) type = value;
+        else if (iequals(name, "ver")) ver = value;
+        else if (iequals(name, "sig")) sig = value;
       }
       if (amp == std::string::npos) break;
       start = amp + 1;
     }
   }
   if (!iequals(type, "master"))
-    return deny(401, "The authorization token type \"" + type +
+    return deny(401, "The authorization token type \"" + std::string(type) +
                          "\" is not supported here; this endpoint accepts master-key tokens "
                          "(type=master&ver=1.0&sig=...). Connect with the account key.");
   if (ver != "1.0")
-    return deny(401, "The authorization token version \"" + ver +
+    return deny(401, "The authorization token version \"" + std::string(ver) +
                          "\" is not supported; use ver=1.0.");
   if (sig.empty())
     return deny(401, "The authorization token has no signature (sig=); sign the request with "

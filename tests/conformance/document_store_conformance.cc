@@ -625,6 +625,7 @@ TEST_P(DocumentStoreConformance, RecreatedContainerIsServedByItsNewDefinition) {
   ASSERT_TRUE(docs_->read(c, "a", pk("p")).ok());
   ASSERT_EQ(docs_->query(c, "SELECT * FROM c WHERE c.v = 1").value().items.size(), 1u);
   ASSERT_TRUE(docs_->delete_container(c).ok());
+  EXPECT_ERR(docs_->read(c, "a", pk("p")), DocErrc::not_found);  // a read just before: no cache hit
   auto c2 = make_container("again", "/k", obj(R"({"indexingPolicy":{"indexingMode":"none","automatic":false}})"));
   ASSERT_TRUE(docs_->create(c2, obj(R"({"id":"a","pk":"p","k":"y","v":2})")).ok());
   EXPECT_ERR(docs_->read(c2, "a", pk("p")), DocErrc::not_found);

@@ -250,6 +250,10 @@ std::vector<std::pair<int64_t, std::string>> unique_entries(const json::object& 
 // ---------------------------------------------------------------------------------------------
 // Containers.
 
+struct ContainerDef;
+
+// A container as one write sees it: its row (cid, LSN, etag) and its parsed definition, shared
+// with the definition cache by reference (a copy of the spec cost ~3k instructions per write).
 struct Container {
   int64_t cid = 0;
   int64_t dbid = 0;
@@ -257,9 +261,10 @@ struct Container {
   int64_t lsn = 0;
   std::string etag;
   int64_t ts = 0;
-  api::ContainerSpec spec;
-  std::shared_ptr<const Policy> policy;  // shared with the definition cache below
-  std::vector<UniqueKey> unique_keys;
+  std::shared_ptr<const ContainerDef> def;
+  const api::ContainerSpec& spec() const;
+  const Policy& policy() const;
+  const std::vector<UniqueKey>& unique_keys() const;
 };
 
 std::string rid_of(std::string_view raw) {
@@ -296,7 +301,7 @@ json::object spec_to_json(const api::ContainerSpec& s) {
 }
 
 json::object container_resource(const Container& c) {
-  json::object o = spec_to_json(c.spec);
+  json::object o = spec_to_json(c.spec());
   o["conflictResolutionPolicy"] = json::object{{"mode", "LastWriterWins"}, {"conflictResolutionPath", "/_ts"}, {"conflictResolutionProcedure", ""}};
   o["geospatialConfig"] = json::object{{"type", "Geography"}};
   std::string rid = container_rid(c);
@@ -337,6 +342,10 @@ struct ContainerDef {
   mutable std::mutex mu;
   mutable std::map<std::string, std::pair<int64_t, bool>> full_paths;  // file + path -> (lsn, answer)
 };
+
+const api::ContainerSpec& Container::spec() const { return def->spec; }
+const Policy& Container::policy() const { return *def->policy; }
+const std::vector<UniqueKey>& Container::unique_keys() const { return def->unique_keys; }
 
 struct ReadContainer {
   std::shared_ptr<const ContainerDef> def;
@@ -406,10 +415,7 @@ std::optional<Container> load_container(SqliteDb& db, const api::ContainerRef& r
   c.lsn = st.i64(2);
   c.etag = st.text(3);
   c.ts = st.i64(4);
-  auto def = definition(db, c.cid, c.etag, ref);
-  c.spec = def->spec;
-  c.policy = def->policy;
-  c.unique_keys = def->unique_keys;
+  c.def = definition(db, c.cid, c.etag, ref);
   return c;
 }
 
@@ -421,6 +427,28 @@ std::optional<ReadContainer> load_read_container(SqliteDb& db, const api::Contai
   rc.ref = ref;
   rc.lsn = st.i64(2);
   rc.def = definition(db, st.i64(0), st.text(1), ref);
+  return rc;
+}
+
+// For a point read, which needs the container's cid and definition but not its LSN: from the
+// connection's catalog (SqliteDb::doc_catalog) when it has the container, else as
+// load_read_container and remembered (a container replace, once there is one, must clear it
+// too). Why: the lookup of the container row was ~9 % of a point
+// read's instructions. Deleted or re-created containers are still seen at once: creating or
+// deleting one clears the catalog in the same transaction, and so does a rollback.
+std::optional<ReadContainer> load_point_container(SqliteDb& db, const api::ContainerRef& ref) {
+  if (auto d = db.doc_catalog.find(std::string_view(ref.database)); d != db.doc_catalog.end())
+    if (auto c = d->second.find(std::string_view(ref.container)); c != d->second.end()) {
+      ReadContainer rc;
+      rc.ref = ref;
+      rc.def = std::static_pointer_cast<const ContainerDef>(c->second.def);
+      return rc;
+    }
+  auto rc = load_read_container(db, ref);
+  if (!rc) return rc;
+  if (db.doc_catalog.size() >= 1024) db.doc_catalog.clear();  // bounded; refilled on use
+  db.doc_catalog[ref.database][ref.container] = SqliteDb::DocCatalogEntry{rc->cid(), rc->def};
+  rc->lsn = 0;  // not read from the catalog either: callers must not need it
   return rc;
 }
 
@@ -484,7 +512,7 @@ std::variant<std::string, DocError> canonical_pk(const api::PartitionKey& pk, co
   return text;
 }
 std::variant<std::string, DocError> canonical_pk(const api::PartitionKey& pk, const Container& c) {
-  return canonical_pk(pk, c.spec, c.ref);
+  return canonical_pk(pk, c.spec(), c.ref);
 }
 std::variant<std::string, DocError> canonical_pk(const api::PartitionKey& pk, const ReadContainer& c) {
   return canonical_pk(pk, c.spec(), c.ref);
@@ -507,7 +535,7 @@ std::vector<std::string> split_path(std::string_view p) {
 // The partition key of a body: the value at each path, `{}` where it is missing.
 std::variant<api::PartitionKey, DocError> pk_of_body(const json::object& body, const Container& c) {
   api::PartitionKey pk;
-  for (auto& path : c.spec.partition_key_paths) {
+  for (auto& path : c.spec().partition_key_paths) {
     const json::value* v = nullptr;
     const json::object* o = &body;
     auto segs = split_path(path);
@@ -547,11 +575,15 @@ std::string type_end(char tag) { return std::string(1, tag) + std::string(9, '\x
 void collect(const json::value& v, std::vector<std::string>& path, const Policy& policy,
              std::vector<std::pair<std::string, std::string>>& out);
 
+// The store's own top-level properties that are never indexed (Policy::indexed says why).
+bool unindexed_system_property(std::string_view k) {
+  return k == "_rid" || k == "_self" || k == "_etag" || k == "_attachments" || k == "_lsn";
+}
+
 void collect_members(const json::object& o, std::vector<std::string>& path, const Policy& policy,
                      std::vector<std::pair<std::string, std::string>>& out) {
   for (auto& m : o) {
-    if (path.empty() && (m.key() == "_rid" || m.key() == "_self" || m.key() == "_etag" || m.key() == "_attachments" || m.key() == "_lsn"))
-      continue;
+    if (path.empty() && unindexed_system_property(m.key())) continue;
     path.emplace_back(m.key());
     collect(m.value(), path, policy, out);
     path.pop_back();
@@ -633,10 +665,28 @@ void remove_index(SqliteDb& db, int64_t cid, int64_t seq, const json::object& do
 
 // A rewrite of an item touches only the index rows whose path or value changed: an upsert that
 // changes one field of a six-field item was fourteen index B-tree writes, now two.
+// Only the top-level properties whose value changed are collected and compared: entries
+// derive from (path, value, policy) alone, so an equal value under the same key yields equal
+// entries (collecting and sorting both versions' entries of every property was ~40 % of an
+// upsert's index work).
 void update_index(SqliteDb& db, int64_t cid, int64_t seq, const json::object& old_doc,
                   const json::object& new_doc, const Policy& policy) {
-  auto before = index_entries(old_doc, policy);
-  auto after = index_entries(new_doc, policy);
+  if (policy.none) return;
+  std::vector<std::pair<std::string, std::string>> before, after;
+  std::vector<std::string> path;
+  for (auto& m : new_doc) {
+    if (unindexed_system_property(m.key())) continue;
+    const json::value* was = old_doc.if_contains(m.key());
+    if (was && *was == m.value()) continue;
+    path.assign(1, std::string(m.key()));
+    if (was) collect(*was, path, policy, before);
+    collect(m.value(), path, policy, after);
+  }
+  for (auto& m : old_doc) {
+    if (unindexed_system_property(m.key()) || new_doc.contains(m.key())) continue;
+    path.assign(1, std::string(m.key()));
+    collect(m.value(), path, policy, before);
+  }
   std::sort(before.begin(), before.end());
   std::sort(after.begin(), after.end());
   std::vector<const std::pair<std::string, std::string>*> added;
@@ -688,7 +738,7 @@ std::optional<Row> find_row(SqliteDb& db, int64_t cid, const std::string& pk, co
 }
 
 void add_unique(SqliteDb& db, const Container& c, const std::string& pk, int64_t seq, const json::object& doc) {
-  for (auto& [k, val] : unique_entries(doc, c.unique_keys)) {
+  for (auto& [k, val] : unique_entries(doc, c.unique_keys())) {
     // OR REPLACE: a row still held by an expired, not yet purged item is taken over (the check
     // before the write let it through); removal matches on the item, so the purge later
     // leaves the new owner's row alone.
@@ -725,7 +775,7 @@ void ensure_unique_rows(SqliteDb& db, const Container& c) {
     while (st.step()) rows.push_back({st.i64(0), st.text(1), st.text(2)});
   }
   for (auto& r : rows)
-    for (auto& [k, val] : unique_entries(parse_body(r.body), c.unique_keys)) {
+    for (auto& [k, val] : unique_entries(parse_body(r.body), c.unique_keys())) {
       auto st = db.q("INSERT OR IGNORE INTO doc_unique(cid,pk,k,val,item) VALUES(?1,?2,?3,?4,?5)");
       st.bind(1, c.cid).bind(2, r.pk).bind(3, k).bind_blob(4, val).bind(5, r.seq);
       st.step();
@@ -739,7 +789,7 @@ void ensure_unique_rows(SqliteDb& db, const Container& c) {
 // conflict naming the key, the value and that item; nullopt when none. `self` is the item's
 // own row (its current values are no conflict), -1 for a new item.
 std::optional<DocError> unique_conflict(SqliteDb& db, const Container& c, const std::string& pk, int64_t self, const json::object& doc) {
-  for (auto& [k, val] : unique_entries(doc, c.unique_keys)) {
+  for (auto& [k, val] : unique_entries(doc, c.unique_keys())) {
     int64_t holder = -1;
     {
       auto st = db.q("SELECT item FROM doc_unique WHERE cid=?1 AND pk=?2 AND k=?3 AND val=?4");
@@ -753,7 +803,7 @@ std::optional<DocError> unique_conflict(SqliteDb& db, const Container& c, const 
     std::string other = st.text(0);
     std::string id = doc.contains("id") && doc.at("id").is_string() ? std::string(doc.at("id").as_string()) : std::string();
     std::string shown = val.size() > 200 ? val.substr(0, 200) + "..." : val;
-    return DocError{DocErrc::conflict, "item \"" + id + "\" violates the unique key " + c.unique_keys[static_cast<size_t>(k)].shown + " of " +
+    return DocError{DocErrc::conflict, "item \"" + id + "\" violates the unique key " + c.unique_keys()[static_cast<size_t>(k)].shown + " of " +
                                            describe(c.ref) + ": item \"" + other + "\" in partition " + pk + " already has the value " + shown +
                                            " (a missing value counts as null); use another value, or change or delete that item first"};
   }
@@ -764,8 +814,8 @@ void delete_row(SqliteDb& db, const Container& c, const Row& row, const std::str
   unsigned char arena[4096];
   json::monotonic_resource mr(arena, sizeof arena);
   json::object old = parse_body(row.body, &mr);
-  remove_unique(db, c.cid, c.unique_keys, pk, row.seq, old);
-  remove_index(db, c.cid, row.seq, old, *c.policy);
+  remove_unique(db, c.cid, c.unique_keys(), pk, row.seq, old);
+  remove_index(db, c.cid, row.seq, old, c.policy());
   auto st = db.q("DELETE FROM doc_items WHERE seq=?1");
   st.bind(1, row.seq);
   st.step();
@@ -783,8 +833,8 @@ std::string item_etag(const Container& c, int64_t lsn) {
 }
 
 int64_t expiry(const Container& c, const json::object& body, int64_t now) {
-  if (!c.spec.default_ttl) return kNever;
-  int64_t ttl = *c.spec.default_ttl;
+  if (!c.spec().default_ttl) return kNever;
+  int64_t ttl = *c.spec().default_ttl;
   if (auto* t = body.if_contains("ttl"); t && !t->is_null()) {
     if (t->is_int64()) ttl = t->as_int64();
     else if (t->is_uint64()) ttl = static_cast<int64_t>(std::min<uint64_t>(t->as_uint64(), 1ull << 40));
@@ -959,24 +1009,27 @@ DocResult<api::ContainerInfo> create_container(SqliteDb& db, const std::string& 
   c.ref = ref;
   c.etag = quoted_uuid();
   c.ts = db.now / 1000;
-  c.spec = std::move(spec.value());
-  std::string def = json::serialize(spec_to_json(c.spec));
+  auto parsed = std::make_shared<ContainerDef>();
+  parsed->spec = std::move(spec.value());
+  c.def = parsed;
+  std::string def = json::serialize(spec_to_json(c.spec()));
   auto st = db.q("INSERT INTO doc_containers(dbid, database, name, definition, lsn, etag, ts) VALUES(?1,?2,?3,?4,0,?5,?6)");
   st.bind(1, dbid).bind(2, database).bind(3, ref.container).bind(4, def).bind(5, c.etag).bind(6, c.ts);
   st.step();
   c.cid = sqlite3_last_insert_rowid(db.conn);
+  db.doc_catalog.clear();
   {
     auto built = db.q("INSERT OR REPLACE INTO doc_unique_built(cid) VALUES(?1)");  // empty: nothing to build
     built.bind(1, c.cid);
     built.step();
   }
-  return api::ContainerInfo{c.spec, container_resource(c)};
+  return api::ContainerInfo{c.spec(), container_resource(c)};
 }
 
 DocResult<api::ContainerInfo> read_container(SqliteDb& db, const api::ContainerRef& ref) {
   auto c = load_container(db, ref);
   if (!c) return container_not_found(ref);
-  return api::ContainerInfo{c->spec, container_resource(*c)};
+  return api::ContainerInfo{c->spec(), container_resource(*c)};
 }
 
 DocResult<std::vector<api::ContainerInfo>> list_containers(SqliteDb& db, const std::string& database) {
@@ -993,13 +1046,14 @@ DocResult<std::vector<api::ContainerInfo>> list_containers(SqliteDb& db, const s
   }
   std::vector<api::ContainerInfo> out;
   for (auto& n : names)
-    if (auto c = load_container(db, {database, n})) out.push_back({c->spec, container_resource(*c)});
+    if (auto c = load_container(db, {database, n})) out.push_back({c->spec(), container_resource(*c)});
   return out;
 }
 
 DocResult<void> delete_container(SqliteDb& db, const api::ContainerRef& ref) {
   auto c = load_container(db, ref);
   if (!c) return container_not_found(ref);
+  db.doc_catalog.clear();
   for (const char* sql : {"DELETE FROM doc_index WHERE cid=?1", "DELETE FROM doc_unique WHERE cid=?1", "DELETE FROM doc_unique_built WHERE cid=?1",
                           "DELETE FROM doc_items WHERE cid=?1", "DELETE FROM doc_containers WHERE cid=?1"}) {
     auto st = db.q(sql);
@@ -1032,7 +1086,7 @@ DocResult<api::Item> write_item(SqliteDb& db, WriteMode mode, const api::Contain
     if (auto* e = std::get_if<DocError>(&given)) return *e;
     if (std::get<std::string>(given) != pk_text)
       return bad("the partition key in the request (" + std::get<std::string>(given) + ") differs from the item's value (" + pk_text + ", from " +
-                 (c->spec.partition_key_paths.empty() ? std::string("no path") : c->spec.partition_key_paths[0]) + "); send the item's own partition key value");
+                 (c->spec().partition_key_paths.empty() ? std::string("no path") : c->spec().partition_key_paths[0]) + "); send the item's own partition key value");
   }
   auto existing = find_row(db, c->cid, pk_text, id);
   bool live = existing && existing->expires > db.now;
@@ -1062,7 +1116,7 @@ DocResult<api::Item> write_item(SqliteDb& db, WriteMode mode, const api::Contain
   if (text.size() > api::kMaxItemBytes)
     return DocError{DocErrc::too_large, "item \"" + id + "\" is " + std::to_string(text.size()) + " bytes with its system properties, over the 2 MB (2097152 bytes) limit; split it or store large payloads elsewhere"};
   int64_t expires = expiry(*c, doc, db.now);
-  if (!c->unique_keys.empty()) {
+  if (!c->unique_keys().empty()) {
     // Derived rows only (a container of an older version); harmless if this write then fails.
     ensure_unique_rows(db, *c);
     if (auto e = unique_conflict(db, *c, pk_text, existing ? existing->seq : -1, doc)) return *e;
@@ -1074,32 +1128,30 @@ DocResult<api::Item> write_item(SqliteDb& db, WriteMode mode, const api::Contain
   json::monotonic_resource mr(arena, sizeof arena);
   if (existing) {
     json::object old = parse_body(existing->body, &mr);
-    remove_unique(db, c->cid, c->unique_keys, pk_text, existing->seq, old);
+    remove_unique(db, c->cid, c->unique_keys(), pk_text, existing->seq, old);
     auto st = db.q("UPDATE doc_items SET rid=?2, lsn=?3, modified=?4, expires=?5, etag=?6, body=?7 WHERE seq=?1");
     st.bind(1, existing->seq).bind(2, rid).bind(3, lsn).bind(4, db.now).bind(5, expires).bind(6, etag).bind_blob(7, text);
     st.step();
-    update_index(db, c->cid, existing->seq, old, doc, *c->policy);
+    update_index(db, c->cid, existing->seq, old, doc, c->policy());
     add_unique(db, *c, pk_text, existing->seq, doc);
   } else {
     auto st = db.q("INSERT INTO doc_items(cid, pk, id, rid, lsn, modified, expires, etag, body) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
     st.bind(1, c->cid).bind(2, pk_text).bind(3, id).bind(4, rid).bind(5, lsn).bind(6, db.now).bind(7, expires).bind(8, etag).bind_blob(9, text);
     st.step();
     int64_t seq = sqlite3_last_insert_rowid(db.conn);
-    add_index(db, c->cid, seq, doc, *c->policy);
+    add_index(db, c->cid, seq, doc, c->policy());
     add_unique(db, *c, pk_text, seq, doc);
   }
   db.notices.emplace_back(api::DocumentChanged{ref, lsn});
-  api::Item item;
-  item.document = std::move(doc);
-  item.text = std::move(text);
-  item.etag = std::move(etag);
-  item.lsn = lsn;
-  item.created = !live;
-  return item;
+  // Moved with its storage when that outlives this call (the heap, or a shared arena such as
+  // the service's parse buffer): moving into an object on other storage deep-copies it.
+  const json::storage_ptr& sp = doc.storage();
+  if (!sp.is_shared() && sp.get() != json::storage_ptr().get()) doc = json::object(doc, json::storage_ptr());
+  return api::Item{std::move(doc), std::move(text), std::move(etag), lsn, !live};
 }
 
 DocResult<api::Item> read_item(SqliteDb& db, const api::ContainerRef& ref, const std::string& id, const api::PartitionKey& pk, api::ItemForm form) {
-  auto c = load_read_container(db, ref);
+  auto c = load_point_container(db, ref);
   if (!c) return container_not_found(ref);
   auto pk_text = canonical_pk(pk, *c);
   if (auto* e = std::get_if<DocError>(&pk_text)) return *e;

@@ -11,6 +11,8 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -40,6 +42,16 @@ struct SqliteDb {
   // (durable_tables.cc says why they are kept here and not by AUTOINCREMENT).
   int64_t next_inbox_seq = 1, next_task_seq = 1;
   int64_t saved_inbox_seq = 1, saved_task_seq = 1;
+  // Point reads' view of doc_containers (document_tables.cc, load_point_container): database ->
+  // container -> its cid and parsed definition (a ContainerDef there), so a read does not look
+  // the row up again. Only container creation and deletion change what it holds, and they
+  // clear it, as does a batch that rolls back (it may have created or deleted one).
+  struct DocCatalogEntry {
+    int64_t cid = 0;
+    std::shared_ptr<const void> def;
+  };
+  std::map<std::string, std::map<std::string, DocCatalogEntry, std::less<>>, std::less<>>
+      doc_catalog;
 
   ~SqliteDb() {
     for (auto& [_, s] : stmts) sqlite3_finalize(s);

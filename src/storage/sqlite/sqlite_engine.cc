@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <optional>
 #include <tuple>
 #include <unordered_map>
@@ -63,6 +64,157 @@ bool left_clean(const std::string& path) {
   ::unlink(marker.c_str());
   return ok && !recorded.empty() && recorded == file_fingerprint(path);
 }
+
+// A VFS over the platform's default that writes each WAL frame with one write instead of two.
+// SQLite writes a frame as its 24-byte header and then its page, two pwrite calls at adjacent
+// offsets; they were half of the engine's system calls per item write. The header is held
+// back until the next call on the file: when that is the page right after it, both go down in
+// one write of header + page from a buffer; anything else writes the held header first. So
+// nothing is held past the call that follows it: every byte SQLite wrote to the WAL is in the
+// file when its commit returns (the page write of the commit frame is the commit's last WAL
+// write), before the engine's fdatasync, exactly as without this VFS. Other files pass through.
+namespace wal_frames {
+
+constexpr int kHeader = 24;  // WAL_FRAME_HDRSIZE
+
+struct File {
+  sqlite3_file base;
+  sqlite3_file* real;  // the default VFS's file, allocated right after this struct
+  bool wal = false;
+  int held = 0;  // bytes of a frame header held back (0 or kHeader)
+  sqlite3_int64 held_at = 0;
+  unsigned char header[kHeader];
+  std::string merged;  // header + page, reused
+};
+
+sqlite3_vfs* root() { return sqlite3_vfs_find(nullptr); }
+sqlite3_file* real(sqlite3_file* f) { return reinterpret_cast<File*>(f)->real; }
+
+int flush(File* f) {
+  if (!f->held) return SQLITE_OK;
+  f->held = 0;
+  return f->real->pMethods->xWrite(f->real, f->header, kHeader, f->held_at);
+}
+
+int x_close(sqlite3_file* p) {
+  auto* f = reinterpret_cast<File*>(p);
+  int rc = flush(f);
+  int rc2 = f->real->pMethods->xClose(f->real);
+  f->merged.~basic_string();
+  return rc != SQLITE_OK ? rc : rc2;
+}
+int x_read(sqlite3_file* p, void* buf, int n, sqlite3_int64 off) {
+  if (int rc = flush(reinterpret_cast<File*>(p)); rc != SQLITE_OK) return rc;
+  return real(p)->pMethods->xRead(real(p), buf, n, off);
+}
+int x_write(sqlite3_file* p, const void* buf, int n, sqlite3_int64 off) {
+  auto* f = reinterpret_cast<File*>(p);
+  if (f->wal) {
+    if (f->held && off == f->held_at + kHeader) {
+      f->merged.assign(reinterpret_cast<const char*>(f->header), kHeader);
+      f->merged.append(static_cast<const char*>(buf), static_cast<size_t>(n));
+      f->held = 0;
+      return f->real->pMethods->xWrite(f->real, f->merged.data(), kHeader + n, f->held_at);
+    }
+    if (int rc = flush(f); rc != SQLITE_OK) return rc;
+    if (n == kHeader) {
+      std::memcpy(f->header, buf, kHeader);
+      f->held = kHeader;
+      f->held_at = off;
+      return SQLITE_OK;
+    }
+  }
+  return f->real->pMethods->xWrite(f->real, buf, n, off);
+}
+int x_truncate(sqlite3_file* p, sqlite3_int64 size) {
+  if (int rc = flush(reinterpret_cast<File*>(p)); rc != SQLITE_OK) return rc;
+  return real(p)->pMethods->xTruncate(real(p), size);
+}
+int x_sync(sqlite3_file* p, int flags) {
+  if (int rc = flush(reinterpret_cast<File*>(p)); rc != SQLITE_OK) return rc;
+  return real(p)->pMethods->xSync(real(p), flags);
+}
+int x_file_size(sqlite3_file* p, sqlite3_int64* size) {
+  if (int rc = flush(reinterpret_cast<File*>(p)); rc != SQLITE_OK) return rc;
+  return real(p)->pMethods->xFileSize(real(p), size);
+}
+int x_lock(sqlite3_file* p, int l) { return real(p)->pMethods->xLock(real(p), l); }
+int x_unlock(sqlite3_file* p, int l) { return real(p)->pMethods->xUnlock(real(p), l); }
+int x_check_reserved_lock(sqlite3_file* p, int* out) {
+  return real(p)->pMethods->xCheckReservedLock(real(p), out);
+}
+int x_file_control(sqlite3_file* p, int op, void* arg) {
+  if (int rc = flush(reinterpret_cast<File*>(p)); rc != SQLITE_OK) return rc;
+  return real(p)->pMethods->xFileControl(real(p), op, arg);
+}
+int x_sector_size(sqlite3_file* p) { return real(p)->pMethods->xSectorSize(real(p)); }
+int x_device_characteristics(sqlite3_file* p) {
+  return real(p)->pMethods->xDeviceCharacteristics(real(p));
+}
+int x_shm_map(sqlite3_file* p, int pg, int sz, int extend, void volatile** out) {
+  return real(p)->pMethods->xShmMap(real(p), pg, sz, extend, out);
+}
+int x_shm_lock(sqlite3_file* p, int offset, int n, int flags) {
+  return real(p)->pMethods->xShmLock(real(p), offset, n, flags);
+}
+void x_shm_barrier(sqlite3_file* p) { real(p)->pMethods->xShmBarrier(real(p)); }
+int x_shm_unmap(sqlite3_file* p, int del) { return real(p)->pMethods->xShmUnmap(real(p), del); }
+int x_fetch(sqlite3_file* p, sqlite3_int64 off, int n, void** out) {
+  if (int rc = flush(reinterpret_cast<File*>(p)); rc != SQLITE_OK) return rc;
+  return real(p)->pMethods->xFetch(real(p), off, n, out);
+}
+int x_unfetch(sqlite3_file* p, sqlite3_int64 off, void* ptr) {
+  return real(p)->pMethods->xUnfetch(real(p), off, ptr);
+}
+
+// Version 3 methods (shm, mmap); open() only wraps a file whose own methods are version 3, as
+// the unix VFS's are.
+const sqlite3_io_methods kMethods = {
+    3,        x_close,        x_read,        x_write,      x_truncate,
+    x_sync,   x_file_size,    x_lock,        x_unlock,     x_check_reserved_lock,
+    x_file_control, x_sector_size, x_device_characteristics, x_shm_map, x_shm_lock,
+    x_shm_barrier, x_shm_unmap, x_fetch,     x_unfetch};
+
+int x_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* p, int flags, int* out_flags) {
+  auto* f = reinterpret_cast<File*>(p);
+  sqlite3_vfs* base = static_cast<sqlite3_vfs*>(vfs->pAppData);
+  f->real = reinterpret_cast<sqlite3_file*>(f + 1);
+  int rc = base->xOpen(base, name, f->real, flags, out_flags);
+  if (rc != SQLITE_OK || !f->real->pMethods) {
+    p->pMethods = nullptr;  // nothing to close
+    return rc;
+  }
+  if (f->real->pMethods->iVersion < 3) {  // not the VFS this was written for: do not wrap
+    f->real->pMethods->xClose(f->real);
+    p->pMethods = nullptr;
+    return SQLITE_CANTOPEN;
+  }
+  f->wal = (flags & SQLITE_OPEN_WAL) != 0;
+  f->held = 0;
+  new (&f->merged) std::string();
+  p->pMethods = &kMethods;
+  return SQLITE_OK;
+}
+
+// The VFS itself: the default one with this xOpen and room for File. Registered once, not as
+// the default; the engine names it when it opens its connection.
+sqlite3_vfs* vfs() {
+  static sqlite3_vfs* registered = [] () -> sqlite3_vfs* {
+    sqlite3_vfs* base = root();
+    if (!base) return nullptr;
+    static sqlite3_vfs v = *base;
+    v.pNext = nullptr;
+    v.zName = "nimbus-wal-frames";
+    v.szOsFile = static_cast<int>(sizeof(File)) + base->szOsFile;
+    v.pAppData = base;
+    v.xOpen = x_open;
+    if (sqlite3_vfs_register(&v, 0) != SQLITE_OK) return nullptr;
+    return &v;
+  }();
+  return registered;
+}
+
+}  // namespace wal_frames
 
 // Applies one Effects inside the batch transaction, all or nothing: every part is checked
 // before anything is written, then the parts run inside a savepoint that is rolled back if
@@ -177,9 +329,10 @@ std::unique_ptr<SqliteEngine> SqliteEngine::open(Options options, std::string& e
   // at the first open; refused (harmlessly) if something else initialized it first.
   static std::once_flag no_memstatus;
   std::call_once(no_memstatus, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+  sqlite3_vfs* vfs = wal_frames::vfs();  // null only if SQLite has no default VFS
   int rc = sqlite3_open_v2(path.c_str(), &db->conn,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+                           vfs ? vfs->zName : nullptr);
   if (rc != SQLITE_OK) {
     error = "cannot open the queue database " + path + ": " +
             (db->conn ? sqlite3_errmsg(db->conn) : sqlite3_errstr(rc)) +
@@ -469,6 +622,7 @@ void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
     db.q("COMMIT").step();
   } catch (const SqlError& e) {
     sqlite3_exec(db.conn, "ROLLBACK", nullptr, nullptr, nullptr);
+    db.doc_catalog.clear();  // it may have seen a container the rollback took back
     return fail_all(std::string("queue store transaction on ") + options_.path +
                     " failed and was rolled back: " + e.what() +
                     "; check free disk space and retry");
