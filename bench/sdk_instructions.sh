@@ -19,29 +19,7 @@ DATA=$(mktemp -d /tmp/nimbus-sdk-instructions-XXXXXX)
 VPID=""
 trap '[ -n "$VPID" ] && kill $VPID 2>/dev/null; rm -rf "$DATA"' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 600); do  # 60 s at most to listen under valgrind
-    (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1  # poll interval
-  done
-  echo "nothing listens on $1 after 60 s" >&2
-  return 1
-}
-# phase NAME OPERATIONS COMMAND...: zero, run, dump, record instructions per operation.
-phase() {
-  local name=$1 ops=$2
-  shift 2
-  callgrind_control -z "$VPID" > /dev/null 2>&1
-  timeout 900 "$@" > "$OUT/instructions-$LABEL-$name.drive.txt" || { echo "phase $name failed" >&2; exit 1; }
-  callgrind_control -d "$VPID" > /dev/null 2>&1
-  local dump
-  dump=$(ls -t "$OUT"/instructions-$LABEL.callgrind.*.[0-9]* 2>/dev/null | grep -v '\.gz$' | head -1)
-  local total
-  total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
-  echo "$LABEL $name operations=$ops instructions=$total per_operation=$((total / ops))" | tee -a "$RESULT"
-  gzip -f "$dump"
-}
+source bench/lib.sh  # free_port, wait_port, callgrind_phase
 
 PORT=$(free_port)
 valgrind --tool=callgrind --callgrind-out-file="$OUT/instructions-$LABEL.callgrind.%p" \
@@ -49,9 +27,9 @@ valgrind --tool=callgrind --callgrind-out-file="$OUT/instructions-$LABEL.callgri
   > "$OUT/instructions-$LABEL-docs.server.txt" 2>&1 &
 VPID=$!
 wait_port "$PORT" || exit 1
-phase create 2000 node bench/documents/sdk_ops.mjs "$PORT" create 2000
-phase read 10000 node bench/documents/sdk_ops.mjs "$PORT" read 2000
-phase upsert 2000 node bench/documents/sdk_ops.mjs "$PORT" upsert 2000
+callgrind_phase create 2000 node bench/documents/sdk_ops.mjs "$PORT" create 2000
+callgrind_phase read 10000 node bench/documents/sdk_ops.mjs "$PORT" read 2000
+callgrind_phase upsert 2000 node bench/documents/sdk_ops.mjs "$PORT" upsert 2000
 kill "$VPID"; wait "$VPID" 2>/dev/null
 
 PORT=$(free_port)
@@ -61,7 +39,7 @@ valgrind --tool=callgrind --callgrind-out-file="$OUT/instructions-$LABEL.callgri
 VPID=$!
 wait_port "$PORT" || exit 1
 timeout 300 node bench/queue/sdk_puts.mjs "$PORT" 100 > /dev/null || { echo "queue warm-up failed" >&2; exit 1; }
-phase put 2000 node bench/queue/sdk_puts.mjs "$PORT" 2000
+callgrind_phase put 2000 node bench/queue/sdk_puts.mjs "$PORT" 2000
 kill "$VPID"; wait "$VPID" 2>/dev/null
 VPID=""
 rm -f "$OUT"/instructions-$LABEL.callgrind.*[0-9]  # the final dumps at exit (not phases)

@@ -14,7 +14,8 @@ RESULT=$OUT/syscalls-$LABEL.txt
 DATA=$(mktemp -d /tmp/nimbus-docs-syscalls-XXXXXX)
 SPID=""
 trap '[ -n "$SPID" ] && kill $SPID 2>/dev/null; rm -rf "$DATA"' EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source bench/lib.sh  # free_port
+PORT=$(free_port)
 "$BUILD/nimbus-docs-server" --port "$PORT" --data "$DATA/docs" --sync full --log-level Warning \
   > "$OUT/syscalls-$LABEL-server.txt" 2>&1 &
 SPID=$!
