@@ -209,10 +209,12 @@ bool split_path(std::string_view path, std::vector<std::string>& out) {
     std::string& seg = out.emplace_back();
     size_t run = i;
     for (size_t k = path.find('%', i); k < j; k = path.find('%', k)) {
-      if (k + 2 >= j) return false;
-      int hi = hexval(path[k + 1]);
-      int lo = hexval(path[k + 2]);
-      if (hi < 0 || lo < 0) return false;
+      int hi = k + 2 < j ? hexval(path[k + 1]) : -1;
+      int lo = k + 2 < j ? hexval(path[k + 2]) : -1;
+      if (hi < 0 || lo < 0) {
+        out.pop_back();  // a refused path leaves only whole segments behind, never a partial one
+        return false;
+      }
       seg.append(path.data() + run, k - run);
       seg.push_back(static_cast<char>(hi * 16 + lo));
       k += 3;

@@ -83,7 +83,11 @@ TEST(RouteTemplate, BadTemplatesExplainTheFix) {
 TEST(RouteTemplate, SplitPathRejectsBadEscapes) {
   std::vector<std::string> segs;
   EXPECT_FALSE(split_path("/a/%zz", segs));
+  EXPECT_EQ(segs, (std::vector<std::string>{"a"}));  // whole segments only, no partial one
   EXPECT_FALSE(split_path("/a/%4", segs));
+  EXPECT_EQ(segs, (std::vector<std::string>{"a"}));
+  EXPECT_FALSE(split_path("/%zz", segs));
+  EXPECT_TRUE(segs.empty());
   EXPECT_TRUE(split_path("//a///b/", segs));
   EXPECT_EQ(segs, (std::vector<std::string>{"a", "b"}));
 }
