@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "common/ascii.h"
 #include "common/ids.h"
 
 namespace json = boost::json;
@@ -12,17 +13,8 @@ namespace nimbus::bindings {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
-
 bool istarts(std::string_view s, std::string_view prefix) {
-  return s.size() > prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+  return s.size() > prefix.size() && ascii_iequals(s.substr(0, prefix.size()), prefix);
 }
 
 constexpr std::string_view kGlobal[] = {"rand-guid", "DateTime", "sys.MethodName", "sys.UtcNow",
@@ -33,9 +25,9 @@ constexpr std::string_view kQueueMetadata[] = {"queueTrigger",   "Id",
                                                "PopReceipt"};
 
 std::optional<std::string> global_value(std::string_view name, const api::Invocation& inv) {
-  if (iequals(name, "rand-guid") || iequals(name, "sys.RandGuid")) return new_uuid();
-  if (iequals(name, "DateTime") || iequals(name, "sys.UtcNow")) return iso8601_now_ms();
-  if (iequals(name, "sys.MethodName")) return inv.function->name;
+  if (ascii_iequals(name, "rand-guid") || ascii_iequals(name, "sys.RandGuid")) return new_uuid();
+  if (ascii_iequals(name, "DateTime") || ascii_iequals(name, "sys.UtcNow")) return iso8601_now_ms();
+  if (ascii_iequals(name, "sys.MethodName")) return inv.function->name;
   return std::nullopt;
 }
 
@@ -50,7 +42,7 @@ std::optional<std::string> json_property(std::string_view text, std::string_view
   json::value doc = json::parse(text, ec);
   if (ec || !doc.is_object()) return std::nullopt;
   for (const auto& kv : doc.as_object()) {
-    if (!iequals(kv.key(), name)) continue;
+    if (!ascii_iequals(kv.key(), name)) continue;
     const auto& v = kv.value();
     if (v.is_string()) return std::string(v.as_string());
     if (v.is_double()) {
@@ -69,7 +61,7 @@ std::optional<std::string> http_value(std::string_view name, const api::HttpRequ
   if (istarts(name, "Query.")) {
     auto key = name.substr(6);
     for (const auto& [k, v] : r.query)
-      if (iequals(k, key)) return v;
+      if (ascii_iequals(k, key)) return v;
     return std::nullopt;
   }
   if (istarts(name, "Headers.")) {
@@ -78,19 +70,19 @@ std::optional<std::string> http_value(std::string_view name, const api::HttpRequ
     return std::string(v);
   }
   for (const auto& [k, v] : r.params)
-    if (iequals(k, name)) return v;
+    if (ascii_iequals(k, name)) return v;
   // Route parameters win over the body, as in Azure; then a JSON object body's properties.
   return json_property(r.body, name);
 }
 
 std::optional<std::string> queue_value(std::string_view name, const api::QueueMessageData& m) {
-  if (iequals(name, "queueTrigger")) return m.text;
-  if (iequals(name, "Id")) return m.id;
-  if (iequals(name, "DequeueCount")) return std::to_string(m.dequeue_count);
-  if (iequals(name, "InsertionTime")) return m.insertion_time;
-  if (iequals(name, "ExpirationTime")) return m.expiration_time;
-  if (iequals(name, "NextVisibleTime")) return m.next_visible_time;
-  if (iequals(name, "PopReceipt")) return m.pop_receipt;
+  if (ascii_iequals(name, "queueTrigger")) return m.text;
+  if (ascii_iequals(name, "Id")) return m.id;
+  if (ascii_iequals(name, "DequeueCount")) return std::to_string(m.dequeue_count);
+  if (ascii_iequals(name, "InsertionTime")) return m.insertion_time;
+  if (ascii_iequals(name, "ExpirationTime")) return m.expiration_time;
+  if (ascii_iequals(name, "NextVisibleTime")) return m.next_visible_time;
+  if (ascii_iequals(name, "PopReceipt")) return m.pop_receipt;
   // A JSON object message: its top-level scalar properties.
   return json_property(m.text, name);
 }
@@ -135,11 +127,11 @@ std::string check_template(std::string_view tmpl, const api::FunctionSpec& fn,
   for (const auto& p : *parts) {
     if (!p.expression) continue;
     bool known = false;
-    for (auto g : kGlobal) known = known || iequals(p.text, g);
+    for (auto g : kGlobal) known = known || ascii_iequals(p.text, g);
     std::string offered = "{rand-guid}, {DateTime}, {sys.MethodName}";
     if (fn.http()) {
       known = known || istarts(p.text, "Query.") || istarts(p.text, "Headers.");
-      for (const auto& r : route_params) known = known || iequals(p.text, r);
+      for (const auto& r : route_params) known = known || ascii_iequals(p.text, r);
       offered += ", {Query.<name>}, {Headers.<name>}";
       for (const auto& r : route_params) offered += ", {" + r + "}";
       // Any other name may be a property of a JSON body: only known when the request comes.

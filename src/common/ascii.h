@@ -1,6 +1,7 @@
 #pragma once
-// Case-insensitive comparison in ASCII only: for protocol tokens (header names, route
-// literals, "true"/"false"), which are ASCII, on paths that run per request, where
+// Case-insensitive comparison in ASCII only: for protocol tokens and fixed names (header names,
+// route literals, log levels, cron month and day names, binding expression names), which are
+// ASCII, several on paths that run per request, where
 // std::tolower would be a locale call per character.
 #include <string_view>
 

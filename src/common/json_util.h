@@ -23,4 +23,11 @@ std::string json_path_index(const std::string& base, size_t index);
 // Short human description of a JSON value's kind: "a string", "a number", ...
 const char* json_kind(const boost::json::value& v);
 
+// Appends `s` as a JSON string literal, escaped as Boost.JSON's serializer escapes it ('"',
+// '\\' and the control characters; \b \f \n \r \t by name, the others as \u00xx) with
+// every other byte copied as it is: whether bytes that are not UTF-8 may pass is the caller's
+// call. For frames written once per invocation, where building a json::value cost an
+// allocation per member (both worker protocols).
+void append_json_string(std::string& out, std::string_view s);
+
 }  // namespace nimbus

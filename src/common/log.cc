@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "common/ascii.h"
 #include "common/ids.h"
 
 namespace nimbus {
@@ -15,19 +16,11 @@ namespace {
 constexpr std::string_view kNames[] = {"Trace",   "Debug",    "Information", "Warning",
                                        "Error",   "Critical", "None"};
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
 }  // namespace
 
 bool parse_log_level(std::string_view name, LogLevel& out) {
   for (int i = 0; i < 7; ++i) {
-    if (iequals(name, kNames[i])) {
+    if (ascii_iequals(name, kNames[i])) {
       out = static_cast<LogLevel>(i);
       return true;
     }

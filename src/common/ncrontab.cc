@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 
+#include "common/ascii.h"
 #include "common/duration.h"
 
 namespace nimbus {
@@ -26,14 +27,6 @@ const Field kFields[] = {
     {"second", 0, 59, nullptr}, {"minute", 0, 59, nullptr},    {"hour", 0, 23, nullptr},
     {"day", 1, 31, nullptr},    {"month", 1, 12, kMonthNames}, {"day-of-week", 0, 6, kDayNames},
 };
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::toupper(static_cast<unsigned char>(x)) ==
-                  std::toupper(static_cast<unsigned char>(y));
-         });
-}
 
 // A number or (month, day-of-week) a name; -1 with `error` set otherwise.
 int value_of(std::string_view v, const Field& f, std::string& error) {
@@ -60,7 +53,7 @@ int value_of(std::string_view v, const Field& f, std::string& error) {
   }
   if (f.names)
     for (int i = 0; i <= f.max - f.min; ++i)
-      if (iequals(v, f.names[i])) return f.min + i;
+      if (ascii_iequals(v, f.names[i])) return f.min + i;
   error = "\"" + std::string(v) + "\" is not a number" +
           (f.names ? std::string(" or a name (") + f.names[0] + ".." + f.names[f.max - f.min] + ")"
                    : std::string());

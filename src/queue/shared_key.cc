@@ -9,6 +9,7 @@
 #include <map>
 #include <vector>
 
+#include "common/ascii.h"
 #include "common/hmac.h"
 #include "common/ids.h"
 
@@ -37,13 +38,6 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower_char(a[i]) != lower_char(b[i])) return false;
-  return true;
-}
-
 std::string_view trim_left(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   return s;
@@ -52,7 +46,7 @@ std::string_view trim_left(std::string_view s) {
 std::string canonical_headers(const api::Headers& headers, bool culture_order) {
   std::vector<std::pair<std::string, std::string_view>> xms;
   for (auto& [name, value] : headers) {
-    if (name.size() < 5 || !iequals(std::string_view(name).substr(0, 5), "x-ms-")) continue;
+    if (name.size() < 5 || !ascii_iequals(std::string_view(name).substr(0, 5), "x-ms-")) continue;
     std::string n = lower(name);
     bool dup = false;
     for (auto& e : xms) dup = dup || e.first == n;
@@ -112,7 +106,7 @@ bool percent_decode(std::string_view text, std::string& out) {
 
 std::string_view find_header(const api::Headers& headers, std::string_view name) {
   for (auto& [n, v] : headers)
-    if (iequals(n, name)) return v;
+    if (ascii_iequals(n, name)) return v;
   return {};
 }
 
@@ -249,7 +243,7 @@ std::string shared_key_lite_string_to_sign(std::string_view method, const api::H
   out += raw_path.empty() ? std::string_view("/") : raw_path;
   // Only comp= is part of the Lite canonical resource.
   for_each_query_pair(raw_query, [&](std::string_view pair) {
-    if (pair.size() > 5 && iequals(pair.substr(0, 5), "comp=")) {
+    if (pair.size() > 5 && ascii_iequals(pair.substr(0, 5), "comp=")) {
       std::string decoded;
       if (!percent_decode(pair.substr(5), decoded)) decoded = std::string(pair.substr(5));
       out += "?comp=";

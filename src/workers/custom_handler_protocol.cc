@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "common/ids.h"
+#include "common/json_util.h"
 #include "common/log.h"
 
 namespace json = boost::json;
@@ -181,89 +182,26 @@ std::string build_http_invocation_body_dom(const api::Invocation& inv) {
 }
 
 namespace {
+// Eight bytes at a time: every string of a payload passes here before it is written.
 bool is_ascii(std::string_view s) {
-  for (unsigned char c : s)
-    if (c >= 0x80) return false;
+  size_t i = 0;
+  for (uint64_t w; i + 8 <= s.size(); i += 8) {
+    std::memcpy(&w, s.data() + i, 8);
+    if (w & 0x8080808080808080ull) return false;
+  }
+  for (; i < s.size(); ++i)
+    if (static_cast<unsigned char>(s[i]) >= 0x80) return false;
   return true;
-}
-
-// What put_string does with a byte: copies it (0), escapes it (1: a control character, '"'
-// or '\\'), or, for a byte of a multi-byte sequence (2), first checks the string is UTF-8.
-// One table lookup per byte, in one pass over the string (the payload's every string goes
-// through here).
-constexpr std::array<unsigned char, 256> kByteClass = [] {
-  std::array<unsigned char, 256> t{};
-  for (int c = 0; c < 0x20; ++c) t[static_cast<size_t>(c)] = 1;
-  t['"'] = t['\\'] = 1;
-  for (int c = 0x80; c < 0x100; ++c) t[static_cast<size_t>(c)] = 2;
-  return t;
-}();
-
-// True when none of the 8 bytes at p needs more than a copy: none is below 0x20, '"', '\\'
-// or 0x80 and above (the classic "has a zero byte" and "has a byte less than n" tests, on
-// the word and on the word xor'ed with the quote and the backslash).
-inline bool plain_word(const char* p) {
-  uint64_t w;
-  std::memcpy(&w, p, 8);
-  constexpr uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-  auto has_zero = [](uint64_t x) { return (x - ones) & ~x & highs; };
-  uint64_t below_space = (w - ones * 0x20) & ~w & highs;
-  return ((w & highs) | below_space | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'))) == 0;
-}
-
-// Makes room for n more bytes at the end of out and returns where they start (one call, not
-// an append per piece).
-inline char* grow(std::string& out, size_t n) {
-  size_t at = out.size();
-  out.resize(at + n);
-  return out.data() + at;
 }
 
 // Appends s as a JSON string, escaped as Boost.JSON escapes it; bytes that are not UTF-8
 // become U+FFFD (valid_utf8), as in the DOM builder. `utf8`: s is known to be valid UTF-8.
 void put_string(std::string& out, std::string_view s, bool utf8 = false) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  // Most strings have nothing to escape: checked eight bytes at a time, then copied whole.
-  size_t plain = 0;
-  while (plain + 8 <= s.size() && plain_word(s.data() + plain)) plain += 8;
-  while (plain < s.size() && kByteClass[static_cast<unsigned char>(s[plain])] == 0) ++plain;
-  if (plain == s.size()) {
-    char* p = grow(out, s.size() + 2);
-    *p = '"';
-    if (!s.empty()) std::memcpy(p + 1, s.data(), s.size());
-    p[s.size() + 1] = '"';
+  if (!utf8 && !is_ascii(s)) {
+    append_json_string(out, valid_utf8(s));
     return;
   }
-  const size_t start = out.size();
-  out.push_back('"');
-  size_t run = 0;  // start of the bytes not yet copied
-  for (size_t i = plain; i < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    unsigned char k = kByteClass[c];
-    if (k == 0 || (k == 2 && utf8)) continue;
-    if (k == 2) {  // not ASCII: write the string again from its valid UTF-8 form
-      out.resize(start);
-      put_string(out, valid_utf8(s), true);
-      return;
-    }
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\b': out.append("\\b"); break;
-      case '\f': out.append("\\f"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
-      default:
-        out.append("\\u00");
-        out.push_back(kHex[c >> 4]);
-        out.push_back(kHex[c & 15]);
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
+  append_json_string(out, s);
 }
 
 // UtcNow as iso8601_now_ms() writes it ("2026-11-29T17:20:01.123Z"), with the date and time

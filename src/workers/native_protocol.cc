@@ -1,6 +1,7 @@
 #include "workers/native_protocol.h"
 
 #include "api/durable_events.h"
+#include "common/json_util.h"
 
 #include <array>
 #include <boost/json.hpp>
@@ -171,43 +172,9 @@ json::array describe_functions(const App& app) {
 }
 
 namespace {
-// The bytes a JSON string must escape: '"', '\\' and the control characters.
-constexpr std::array<bool, 256> kEscaped = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0; c < 0x20; ++c) t[c] = true;
-  t['"'] = t['\\'] = true;
-  return t;
-}();
-
-// Appends `s` as a JSON string as Boost.JSON's serializer writes it: the bytes above escaped,
-// every other byte as it is (strings carry bytes, not necessarily UTF-8; the reader parses
-// with allow_invalid_utf8, so they round-trip).
-void put_string(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  size_t done = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (!kEscaped[c]) continue;
-    out.append(s.data() + done, i - done);
-    done = i + 1;
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        out += "\\u00";
-        out += kHex[c >> 4];
-        out += kHex[c & 0xf];
-    }
-  }
-  out.append(s.data() + done, s.size() - done);
-  out += '"';
-}
+// Strings carry bytes, not necessarily UTF-8; the reader parses with allow_invalid_utf8, so
+// they round-trip.
+void put_string(std::string& out, std::string_view s) { append_json_string(out, s); }
 
 // Writes a JSON object's members as text into `out`: frame headers are written once per
 // invocation on both ends, and a json::object for them cost an allocation per member.
