@@ -1,6 +1,7 @@
 #include "http/http_server.h"
 
 #include "http/ready_read.h"
+#include "http/request_head.h"
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -129,6 +130,77 @@ class RequestParser : public bhttp::basic_parser<true> {
   }
   void on_finish_impl(beast::error_code&) override {}
 };
+
+// One request being read: the lean reader (request_head.h) takes the head when it has the
+// usual shape, and then the Content-Length body; when it declines, Beast's parser reads the
+// same bytes as it always has. Beast is never offered a byte while the lean reader still
+// waits for the rest of a head: Beast consumes a complete request line at once, which the
+// lean reader could not then take over.
+struct RequestReader {
+  RequestParser beast;
+  LeanHead lean;
+  size_t header_limit = 0;
+  uint64_t body_limit = 0;
+  uint64_t remaining = 0;  // lean: body bytes still to come
+  size_t beast_offset = 0;  // what Beast consumed of the buffer while the lean reader waits
+
+  RequestReader(size_t max_headers, uint64_t max_body, bool use_lean = true)
+      : header_limit(max_headers), body_limit(max_body) {
+    beast.header_limit(static_cast<uint32_t>(max_headers));
+    beast.body_limit(max_body);
+    if (!use_lean) lean.state = LeanHead::State::declined;
+  }
+  bool lean_taken() const { return lean.state == LeanHead::State::accepted; }
+  bool lean_waiting() const { return lean.state == LeanHead::State::reading; }
+  api::HttpRequestData& data() { return beast.data; }
+  bool header_done() const { return lean_taken() || beast.is_header_done(); }
+  bool done() const { return lean_taken() ? remaining == 0 : beast.is_done(); }
+  bool got_some() const { return beast.got_some(); }
+  unsigned version() const { return lean_taken() ? (lean.http11 ? 11 : 10) : beast.version; }
+  bool head_method() const { return lean_taken() ? lean.head_method : beast.verb == bhttp::verb::head; }
+  bool expect_continue() const { return !lean_taken() && beast.expect_continue; }
+  boost::optional<std::uint64_t> content_length() const {
+    if (!lean_taken()) return beast.content_length();
+    if (!lean.has_content_length) return boost::none;
+    return lean.content_length;
+  }
+  bool keep_alive() const { return lean_taken() ? lean.keep_alive() : beast.keep_alive(); }
+  // Tries the lean reader on what has arrived; true when it took the head (and consumed it
+  // from `bytes` by `consumed`).
+  bool try_lean(std::string_view bytes, size_t& consumed) {
+    consumed = 0;
+    if (!lean_waiting()) return false;
+    if (read_lean_head(lean, bytes, header_limit, body_limit) != LeanHead::State::accepted)
+      return false;
+    if (beast.got_some()) {
+      // Beast read along while the head arrived (feed): what its callbacks wrote goes.
+      beast.data.method.clear();
+      beast.data.target.clear();
+      beast.data.host.clear();
+      beast.data.headers.clear();
+    }
+    take_lean_head(lean, bytes, beast.data);
+    consumed = lean.size;
+    remaining = lean.has_content_length ? lean.content_length : 0;
+    return true;
+  }
+  // Lean body bytes: appended as Beast's body callbacks append them; the reservation on the
+  // first byte, as on_body_init_impl makes it (after admission and the budget).
+  size_t lean_body(std::string_view bytes) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(remaining, bytes.size()));
+    if (n == 0) return 0;
+    auto& body = beast.data.body;
+    if (body.empty()) body.reserve(static_cast<size_t>(lean.content_length));
+    body.append(bytes.data(), n);
+    remaining -= n;
+    return n;
+  }
+};
+
+std::string_view readable(const beast::flat_buffer& buf) {
+  auto d = buf.data();
+  return {static_cast<const char*>(d.data()), d.size()};
+}
 
 // Writes a response into one buffer: status line, headers, Content-Length, body. One write
 // per response is cheaper than Beast's scatter-gather serializer, which showed at the top of
@@ -282,32 +354,78 @@ api::HttpResponseData over_budget(std::string_view what) {
 
 }  // namespace
 
-// What a session does with the bytes it has: parses them, consuming what was parsed, until
-// the head (header_only) or the whole message is done or more bytes are needed; `ec` is set
-// on a parse error. The session and parse_request (so the fuzz target) share it.
-void feed(RequestParser& p, beast::flat_buffer& buf, bool header_only,
-          boost::system::error_code& ec) {
+// Beast's parser over `bytes` until the head (header_only) or the whole message is done or
+// more bytes are needed; returns how many it consumed; `ec` is set on a parse error.
+size_t feed_beast(RequestParser& p, std::string_view bytes, bool header_only,
+                  boost::system::error_code& ec) {
   auto done = [&] { return header_only ? p.is_header_done() : p.is_done(); };
-  while (buf.size() > 0 && !done()) {
+  size_t used = 0;
+  while (used < bytes.size() && !done()) {
     // Within a chunked body the unparsed bytes start at a chunk boundary, and every way to
     // finish from there ("0\r\n\r\n" at least) is 5 bytes or more. Beast asserts on a final
     // chunk header offered again in under 5 bytes ("0\r\n", then "0\r\nX" when a socket
     // delivers the rest a byte at a time); fewer than 5 bytes wait for more.
-    if (p.chunked() && p.is_header_done() && buf.size() < 5) return;
-    size_t n = p.put(buf.data(), ec);
-    buf.consume(n);
+    if (p.chunked() && p.is_header_done() && bytes.size() - used < 5) break;
+    size_t n = p.put(asio::buffer(bytes.data() + used, bytes.size() - used), ec);
+    used += n;
     if (ec == bhttp::error::need_more) {
       ec = {};
-      return;
+      break;
     }
-    if (ec || n == 0) return;
+    if (ec || n == 0) break;
   }
+  return used;
+}
+
+// What a session does with the bytes it has: parses them, consuming what was parsed, until
+// the head (header_only) or the whole message is done or more bytes are needed; `ec` is set
+// on a parse error. The session and parse_request (so the fuzz target) share it.
+void feed(RequestReader& r, beast::flat_buffer& buf, bool header_only,
+          boost::system::error_code& ec) {
+  if (r.lean_waiting() && buf.size() > 0) {
+    size_t head = 0;
+    if (r.try_lean(readable(buf), head)) {
+      buf.consume(head);  // what Beast read along is part of it
+      r.beast_offset = 0;
+    } else if (r.lean_waiting()) {
+      // An incomplete head, of the lean shape so far. Beast reads along as it always has,
+      // but its bytes stay in the buffer (Beast takes a complete request line at once, and
+      // the lean reader needs the head whole); should the lean reader decline, Beast goes on
+      // from where it is, having seen the bytes exactly as they arrived.
+      r.beast_offset += feed_beast(r.beast, readable(buf).substr(r.beast_offset), header_only, ec);
+      if (!ec && !r.beast.is_header_done()) return;
+      r.lean.state = LeanHead::State::declined;  // Beast finished or refused the head
+      buf.consume(r.beast_offset);
+      r.beast_offset = 0;
+      if (ec) return;
+    } else {
+      buf.consume(r.beast_offset);  // declined: Beast goes on from where it is
+      r.beast_offset = 0;
+    }
+  }
+  if (r.lean_taken()) {
+    if (!header_only) buf.consume(r.lean_body(readable(buf)));
+    return;
+  }
+  buf.consume(feed_beast(r.beast, readable(buf), header_only, ec));
 }
 
 // The end of the input, as Beast's read maps it: before a byte, a closed connection; within
 // a message, a truncated one.
-void end_of_input(RequestParser& p, bool header_only, boost::system::error_code& ec) {
+void end_of_input(RequestReader& r, beast::flat_buffer& buf, bool header_only,
+                  boost::system::error_code& ec) {
   ec = {};
+  if (r.lean_waiting()) {
+    // The rest of the head is not coming; Beast has seen every byte of it already.
+    r.lean.state = LeanHead::State::declined;
+    buf.consume(r.beast_offset);
+    r.beast_offset = 0;
+  }
+  if (r.lean_taken()) {
+    if (!header_only && !r.done()) ec = bhttp::error::partial_message;
+    return;
+  }
+  RequestParser& p = r.beast;
   if (!p.got_some()) {
     ec = bhttp::error::end_of_stream;
     return;
@@ -322,13 +440,19 @@ void end_of_input(RequestParser& p, bool header_only, boost::system::error_code&
 size_t buffer_cap(size_t max_headers) { return std::max<size_t>(max_headers, 64u << 10) + (64u << 10); }
 
 ParsedRequest parse_request(std::string_view bytes, size_t max_headers, size_t max_body,
-                            size_t piece) {
+                            size_t piece, bool lean) {
   ParsedRequest out;
-  RequestParser parser;
-  parser.header_limit(static_cast<uint32_t>(max_headers));
-  parser.body_limit(max_body);
+  RequestReader reader(max_headers, max_body, lean);
+  RequestParser& parser = reader.beast;
   boost::system::error_code ec;
-  if (piece == 0) {
+  size_t head = 0;
+  if (piece == 0 && reader.try_lean(bytes, head)) {
+    // All the input at once: the body is what follows the head, or the message is short.
+    bytes.remove_prefix(head);
+    reader.lean_body(bytes);
+    if (!reader.done()) ec = bhttp::error::partial_message;
+  } else if (piece == 0) {
+    reader.lean.state = LeanHead::State::declined;
     parser.eager(true);
     size_t off = 0;
     while (!parser.is_done() && off < bytes.size()) {
@@ -356,14 +480,14 @@ ParsedRequest parse_request(std::string_view bytes, size_t max_headers, size_t m
     for (bool header_only : {true, false}) {
       if (!header_only) parser.eager(true);
       for (;;) {
-        feed(parser, buf, header_only, ec);
-        if (ec || (header_only ? parser.is_header_done() : parser.is_done())) break;
+        feed(reader, buf, header_only, ec);
+        if (ec || (header_only ? reader.header_done() : reader.done())) break;
         if (buf.size() >= cap) {
           ec = bhttp::error::buffer_overflow;
           break;
         }
         if (off == bytes.size()) {
-          end_of_input(parser, header_only, ec);
+          end_of_input(reader, buf, header_only, ec);
           break;
         }
         size_t n = std::min({piece, bytes.size() - off, cap - buf.size()});
@@ -376,12 +500,15 @@ ParsedRequest parse_request(std::string_view bytes, size_t max_headers, size_t m
     }
     if (ec == bhttp::error::end_of_stream) ec = bhttp::error::partial_message;  // empty input
   }
+  out.lean = reader.lean_taken();
   if (ec) {
     auto r = read_error_response(ec, max_body, max_headers);
     out.status = r ? r->status : 400;
     out.error = r ? r->body : ec.message();
     return out;
   }
+  out.version = reader.version();
+  out.keep_alive = reader.keep_alive();
   out.request = std::move(parser.data);
   if (!parse_target(out.request)) {
     out.status = 400;
@@ -420,10 +547,10 @@ struct HttpServer::Impl {
   // Reading a message is a loop in the session itself (a coroutine per read would allocate
   // its frame per request): need_read parses what the buffer holds and says whether more bytes
   // are needed; read_done keeps the bytes read or maps the end of the input.
-  static bool need_read(Conn& c, RequestParser& p, bool header_only,
+  static bool need_read(Conn& c, RequestReader& r, bool header_only,
                         boost::system::error_code& ec);
   static asio::mutable_buffer read_space(Conn& c);
-  static void read_done(Conn& c, RequestParser& p, bool header_only, size_t n,
+  static void read_done(Conn& c, RequestReader& r, bool header_only, size_t n,
                         boost::system::error_code& ec);
   bool write_now(Conn& c, std::string_view head, std::string_view body, size_t& written,
                  boost::system::error_code& ec);
@@ -663,10 +790,10 @@ struct HttpServer::Impl::Conn {
 
 // Parses what the buffer holds; true when the head (header_only) or the message is still
 // incomplete and the socket must be read. False when done or on an error (ec).
-bool HttpServer::Impl::need_read(Conn& c, RequestParser& p, bool header_only,
+bool HttpServer::Impl::need_read(Conn& c, RequestReader& r, bool header_only,
                                  boost::system::error_code& ec) {
-  feed(p, c.buf, header_only, ec);
-  if (ec || (header_only ? p.is_header_done() : p.is_done())) return false;
+  feed(r, c.buf, header_only, ec);
+  if (ec || (header_only ? r.header_done() : r.done())) return false;
   if (c.buf.size() >= c.cap) {
     ec = bhttp::error::buffer_overflow;  // a head (or trailers) beyond the buffer: 431
     return false;
@@ -679,12 +806,12 @@ asio::mutable_buffer HttpServer::Impl::read_space(Conn& c) {
   return c.buf.prepare(std::min<size_t>(c.cap - c.buf.size(), 64u << 10));
 }
 
-void HttpServer::Impl::read_done(Conn& c, RequestParser& p, bool header_only, size_t n,
+void HttpServer::Impl::read_done(Conn& c, RequestReader& r, bool header_only, size_t n,
                                  boost::system::error_code& ec) {
   // A TLS peer that closes without close_notify ends its stream "truncated"; after a
   // complete request that is an ordinary end of a keep-alive connection.
   if (ec == asio::error::eof || (c.tls && ec == ssl::error::stream_truncated)) {
-    end_of_input(p, header_only, ec);
+    end_of_input(r, c.buf, header_only, ec);
     return;
   }
   if (!ec) c.buf.commit(n);
@@ -793,9 +920,7 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     return async_read_ready(c.reactor, c.sock, space, asio::redirect_error(use_awaitable, ec));
   };
   for (;;) {
-    RequestParser parser;
-    parser.body_limit(opt.max_body);
-    parser.header_limit(static_cast<uint32_t>(opt.max_headers));
+    RequestReader parser(opt.max_headers, opt.max_body);
     c.expire_at(Conn::Clock::now() + opt.idle_timeout);
     current = nullptr;
     while (!ec && need_read(c, parser, true, ec)) {
@@ -807,9 +932,9 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
         co_await answer_and_close(*err, 11, false);
       co_return;
     }
-    unsigned version = parser.version;
-    bool head = parser.verb == bhttp::verb::head;
-    api::HttpRequestData& data = parser.data;
+    unsigned version = parser.version();
+    bool head = parser.head_method();
+    api::HttpRequestData& data = parser.data();
     current = &data;
     if (!parse_target(data)) co_return co_await answer_and_close(bad_target(data), version, head);
     if (data.host.empty()) data.host = default_host;
@@ -835,16 +960,16 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
             version, head);
       reserved = *announced;
     }
-    parser.eager(true);
-    if (!parser.is_done()) {
+    parser.beast.eager(true);
+    if (!parser.done()) {
       // Expect: 100-continue is answered only now, after admission and the budget.
-      if (version >= 11 && parser.expect_continue) {
+      if (version >= 11 && parser.expect_continue()) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         co_await write(c, kContinue, {}, std::chrono::seconds(30), ec);
         if (ec) co_return;
       }
       c.expire_at(Conn::Clock::now() + opt.idle_timeout);
-      while (!ec && !parser.is_done()) {
+      while (!ec && !parser.done()) {
         // Parse what the buffer holds (each byte once: Beast must not be offered the same
         // bytes again), check the budget, then read more if the body is not complete.
         bool more = need_read(c, parser, false, ec);

@@ -103,12 +103,16 @@ bool is_loopback_address(const std::string& host);
 // server would answer. For the fuzz target and unit tests; sessions read from sockets.
 // `piece` > 0 delivers the bytes `piece` at a time through the session's own reading code
 // (its capped buffer, the head first, then the body); 0 offers them all at once.
+// `lean` = false reads with Beast's parser alone (the reference the lean reader is held to).
 struct ParsedRequest {
   int status = 0;  // 0: parsed; else the error status
   std::string error;
   api::HttpRequestData request;
+  unsigned version = 0;     // 11 or 10, when parsed
+  bool keep_alive = false;  // whether the connection would stay open, when parsed
+  bool lean = false;        // the lean reader took the head (request_head.h)
 };
 ParsedRequest parse_request(std::string_view bytes, size_t max_headers, size_t max_body,
-                            size_t piece = 0);
+                            size_t piece = 0, bool lean = true);
 
 }  // namespace nimbus::http

@@ -6,6 +6,7 @@
 #include <boost/url/parse.hpp>
 
 #include "http/ready_read.h"
+#include "http/request_head.h"
 
 using nimbus::http::parse_request;
 
@@ -71,6 +72,207 @@ TEST(HttpParse, BadInputsGetTheServersAnswers) {
   EXPECT_EQ(parse_request("", 32768, 100).status, 400);
   EXPECT_EQ(parse_request("GET / HTTP/1.1\r\nHost:", 32768, 100).status, 400);
   EXPECT_EQ(parse_request("GET http://evil/ HTTP/1.1\r\n\r\n", 32768, 100).status, 400);
+}
+
+// ---- The lean head reader (request_head.h) and Beast behind it. Every case is parsed both
+// ways (parse_request with the lean reader, and Beast alone): a head the lean reader takes
+// must come out as Beast reads it; one it declines is Beast's to answer, unchanged.
+namespace {
+struct Both {
+  nimbus::http::ParsedRequest lean, beast;
+};
+Both parse_both(const std::string& in, size_t piece = 0, size_t max_headers = 32768,
+                size_t max_body = 1 << 20) {
+  return {parse_request(in, max_headers, max_body, piece, true),
+          parse_request(in, max_headers, max_body, piece, false)};
+}
+void expect_same(const Both& b, const std::string& what) {
+  EXPECT_EQ(b.lean.status, b.beast.status) << what;
+  EXPECT_EQ(b.lean.error, b.beast.error) << what;
+  if (b.lean.status != 0 || b.beast.status != 0) return;
+  const auto& x = b.lean.request;
+  const auto& y = b.beast.request;
+  EXPECT_EQ(x.method, y.method) << what;
+  EXPECT_EQ(x.target, y.target) << what;
+  EXPECT_EQ(x.path, y.path) << what;
+  EXPECT_EQ(x.host, y.host) << what;
+  EXPECT_EQ(x.query, y.query) << what;
+  EXPECT_EQ(x.headers, y.headers) << what;
+  EXPECT_EQ(x.body, y.body) << what;
+  EXPECT_EQ(b.lean.version, b.beast.version) << what;
+  EXPECT_EQ(b.lean.keep_alive, b.beast.keep_alive) << what;
+}
+// The head of a point read as @azure/cosmos sends it (values shortened).
+const std::string kSdkRead =
+    "GET /dbs/db/colls/c/docs/item-1 HTTP/1.1\r\n"
+    "accept: application/json\r\n"
+    "authorization: type%3Dmaster%26ver%3D1.0%26sig%3Dabc%2Bdef%3D\r\n"
+    "cache-control: no-cache\r\n"
+    "x-ms-consistency-level: Session\r\n"
+    "x-ms-date: Mon, 30 Nov 2026 12:00:00 GMT\r\n"
+    "x-ms-documentdb-partitionkey: [\"pk\"]\r\n"
+    "x-ms-version: 2020-07-15\r\n"
+    "user-agent: azsdk-js-cosmos/4.0.0 core-rest-pipeline/1.0 Node/v20 OS/(x64-Linux)\r\n"
+    "x-ms-client-request-id: 2f0f8a47-8d0b-4d0e-9b4c-6e0f7f6a0c11\r\n"
+    "Accept-Encoding: gzip,deflate\r\n"
+    "Host: 127.0.0.1:8081\r\n"
+    "Connection: keep-alive\r\n\r\n";
+}  // namespace
+
+TEST(LeanHead, TakesTheUsualShapeAsBeastReadsIt) {
+  const std::string inputs[] = {
+      kSdkRead,
+      "POST /dbs/db/colls/c/docs HTTP/1.1\r\nHost: h\r\ncontent-type: application/json\r\n"
+      "Content-Length: 13\r\n\r\n{\"id\":\"a b\"}\n",
+      "PUT /devstoreaccount1/q/messages?visibilitytimeout=0&messagettl=60 HTTP/1.1\r\nHost: h"
+      "\r\nContent-Length: 3\r\nx-ms-meta:\t tab\tinside  \r\nEmpty:\r\n\r\nabc",
+      "DELETE /a HTTP/1.1\r\nHOST:h1\r\nhost:  h2 \r\nConnection: close\r\n\r\n",
+      "HEAD /a HTTP/1.1\r\nHost: h\r\n\r\n",
+      "OPTIONS /a HTTP/1.1\r\nOrigin: http://x\r\n\r\n",
+      "PATCH /a HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+      "GET /g HTTP/1.0\r\n\r\n",
+      "GET /g HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+      "GET /g HTTP/1.1\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+      "GET /%41?x=%20&x=2 HTTP/1.1\r\nX-Utf8: caf\xc3\xa9\r\n\r\n",
+      "GET * HTTP/1.1\r\n\r\n",  // taken, then refused as a target (400) by both
+  };
+  for (const auto& in : inputs) {
+    auto b = parse_both(in);
+    EXPECT_TRUE(b.lean.lean) << in;
+    expect_same(b, in);
+    for (size_t piece : {1u, 3u, 17u, 100u}) {
+      auto s = parse_both(in, piece);
+      EXPECT_TRUE(s.lean.lean) << piece << ": " << in;
+      expect_same(s, std::to_string(piece) + ": " + in);
+    }
+  }
+  auto r = parse_request(kSdkRead, 32768, 1024);
+  EXPECT_EQ(r.request.host, "127.0.0.1:8081");
+  EXPECT_EQ(r.request.headers.size(), 12u);
+  EXPECT_TRUE(r.keep_alive);
+  auto h10 = parse_request("GET /g HTTP/1.0\r\n\r\n", 32768, 1024);
+  EXPECT_EQ(h10.version, 10u);
+  EXPECT_FALSE(h10.keep_alive);
+}
+
+// Request smuggling shapes and everything else outside the lean shape: declined (Beast
+// answers as it always did), whatever Beast then makes of it.
+TEST(LeanHead, DeclinesEverythingElseAndBeastAnswers) {
+  struct Case {
+    std::string in;
+    int beast_status;  // what Beast answers: the lean reader must not change it
+  };
+  const std::string get = "GET /a HTTP/1.1\r\nHost: h\r\n";
+  const Case cases[] = {
+      {"POST /a HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n", 400},
+      {"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", 0},
+      {"POST /a HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400},
+      {"POST /a HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 0},
+      {"POST /a HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc", 0},
+      {"POST /a HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc", 400},
+      {"POST /a HTTP/1.1\r\nContent-Length: -3\r\n\r\nabc", 400},
+      {"POST /a HTTP/1.1\r\nContent-Length: 3 3\r\n\r\nabc", 400},
+      {"POST /a HTTP/1.1\r\nContent-Length: 003\r\n\r\nabc", 0},
+      {"POST /a HTTP/1.1\r\nContent-Length: 0x3\r\n\r\nabc", 400},
+      {"POST /a HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\nabc", 400},
+      {"POST /a HTTP/1.1\r\nContent-Length: 1234567890123456\r\n\r\nabc", 413},
+      {"POST /a HTTP/1.1\r\nContent-Length:\r\n\r\n", 400},
+      {"POST /a HTTP/1.1\r\nContent-Length : 3\r\n\r\nabc", 400},
+      {"GET /a HTTP/1.1\r\nHost : h\r\n\r\n", 400},
+      {"GET /a HTTP/1.1\r\nHo(st: h\r\n\r\n", 400},
+      {"GET /a HTTP/1.1\r\nHo\x80st: h\r\n\r\n", 400},
+      {"GET /a HTTP/1.1\r\n: h\r\n\r\n", 400},
+      {"GET /a HTTP/1.1\r\nX\r\n\r\n", 400},
+      {get + std::string("X: a\0b\r\n\r\n", 10), 400},
+      {get + "X: a\rb\r\n\r\n", 400},
+      {get + "X: a\x7f\r\n\r\n", 400},
+      {get + "X: a\nY: b\r\n\r\n", 400},
+      {"GET /a HTTP/1.1\nHost: h\n\n", 400},
+      {get + "\n", 400},
+      {get + "X: a\r\n b\r\n\r\n", 0},  // obs-fold: Beast folds it
+      {get + " X: a\r\n\r\n", 0},  // Host's value continued: "h X: a"
+      {get + "Expect: 100-continue\r\n\r\n", 0},
+      {get + "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 0},
+      {get + "Connection: keep-alive, close\r\n\r\n", 0},
+      {get + "Connection: TE\r\n\r\n", 0},
+      {get + "Proxy-Connection: close\r\n\r\n", 0},
+      {"get /a HTTP/1.1\r\n\r\n", 0},
+      {"PROPFIND /a HTTP/1.1\r\n\r\n", 0},
+      {"GET  /a HTTP/1.1\r\n\r\n", 400},
+      {"GET /a  HTTP/1.1\r\n\r\n", 400},
+      {"GET /a b HTTP/1.1\r\n\r\n", 400},
+      {"GET /a\tb HTTP/1.1\r\n\r\n", 400},
+      {"GET /caf\xc3\xa9 HTTP/1.1\r\n\r\n", 400},
+      {"GET /a HTTP/1.2\r\n\r\n", 400},
+      {"GET /a HTTP/2.0\r\n\r\n", 400},
+      {"GET /a http/1.1\r\n\r\n", 400},
+      {"GET /a HTTP/1.1 \r\n\r\n", 400},
+      {"\r\nGET /a HTTP/1.1\r\n\r\n", 400},
+      {"GET /a HTTP/1.1\r\n", 400},  // incomplete: the lean reader waits, then Beast ends it
+  };
+  for (const auto& c : cases) {
+    for (size_t piece : {0u, 1u, 5u, 64u}) {
+      auto b = parse_both(c.in, piece);
+      EXPECT_FALSE(b.lean.lean) << piece << ": " << c.in;
+      expect_same(b, std::to_string(piece) + ": " + c.in);
+      EXPECT_EQ(b.beast.status, c.beast_status) << piece << ": " << c.in;
+    }
+  }
+  // More fields than the lean reader keeps: declined, read by Beast.
+  std::string many = "GET /a HTTP/1.1\r\n";
+  for (int i = 0; i < 60; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
+  auto b = parse_both(many + "\r\n");
+  EXPECT_FALSE(b.lean.lean);
+  expect_same(b, "many fields");
+  EXPECT_EQ(b.beast.request.headers.size(), 60u);
+}
+
+// Declining or waiting changes nothing the session holds; a head is taken only when it is
+// whole, within the header limit (its blank line included), and with a body within the limit.
+TEST(LeanHead, WaitsForTheWholeHeadAndKeepsToTheLimits) {
+  using nimbus::http::LeanHead;
+  using nimbus::http::read_lean_head;
+  std::string head = "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n";
+  LeanHead h;
+  for (size_t n = 0; n < head.size(); ++n)
+    ASSERT_EQ(read_lean_head(h, std::string_view(head).substr(0, n), 32768, 100),
+              LeanHead::State::reading) << n;
+  ASSERT_EQ(read_lean_head(h, head + "hello", 32768, 100), LeanHead::State::accepted);
+  EXPECT_EQ(h.size, head.size());
+  EXPECT_EQ(h.content_length, 5u);
+  nimbus::api::HttpRequestData data;
+  nimbus::http::take_lean_head(h, head, data);
+  EXPECT_EQ(data.method, "POST");
+  EXPECT_EQ(data.target, "/a");
+  EXPECT_EQ(data.host, "h");
+  // Garbage is declined at its first byte, not after waiting for a line end.
+  LeanHead g;
+  EXPECT_EQ(read_lean_head(g, "\x16\x03\x01", 32768, 100), LeanHead::State::declined);
+  LeanHead p;
+  EXPECT_EQ(read_lean_head(p, "POS", 32768, 100), LeanHead::State::reading);
+  // The limits: a head of exactly the limit is taken, one byte more is Beast's (431).
+  auto fresh = [&](size_t header_limit, uint64_t body_limit) {
+    LeanHead x;
+    return read_lean_head(x, head, header_limit, body_limit);
+  };
+  EXPECT_EQ(fresh(head.size(), 100), LeanHead::State::accepted);
+  EXPECT_EQ(fresh(head.size() - 1, 100), LeanHead::State::declined);
+  EXPECT_EQ(fresh(32768, 4), LeanHead::State::declined);
+  for (size_t limit : {head.size() - 1, head.size(), head.size() + 1}) {
+    auto b = parse_both(head + "hello", 0, limit, 100);
+    expect_same(b, "limit " + std::to_string(limit));
+    auto s = parse_both(head + "hello", 7, limit, 100);
+    expect_same(s, "limit " + std::to_string(limit));
+  }
+  auto over = parse_both(head + "hello", 0, 32768, 4);
+  EXPECT_FALSE(over.lean.lean);
+  EXPECT_EQ(over.lean.status, 413);
+  // A body cut short is the same partial message both ways.
+  auto cut = parse_both(head + "hel");
+  EXPECT_TRUE(cut.lean.lean);
+  expect_same(cut, "cut body");
+  EXPECT_EQ(cut.lean.status, 400);
 }
 
 // ---- The server on a socket: deadlines, admission order, partial writes. A real HttpServer
