@@ -5,6 +5,9 @@
 #include <bit>
 #include <cstring>
 #include <tuple>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace nimbus::http {
 
@@ -45,8 +48,17 @@ constexpr uint64_t zero_byte(uint64_t w) { return (w - kOnes) & ~w & kHigh; }
 // what no line of the lean shape holds (everything else).
 uint64_t ctl(uint64_t w) { return below(w, 0x20) | zero_byte(w ^ (kOnes * 0x7f)); }
 
-// The first control byte or DEL in [p, end), or end.
+// The first control byte or DEL in [p, end), or end. SSE2 (every x86-64) takes 16 bytes a
+// step, in about half the instructions of two word steps; the word scan is the portable one.
 const char* find_ctl(const char* p, const char* end) {
+#if defined(__SSE2__)
+  const __m128i below_sp = _mm_set1_epi8(0x1f), del = _mm_set1_epi8(0x7f);
+  for (; end - p >= 16; p += 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, below_sp), v), _mm_cmpeq_epi8(v, del));
+    if (int m = _mm_movemask_epi8(hit)) return p + std::countr_zero(static_cast<unsigned>(m));
+  }
+#endif
   for (; end - p >= 8; p += 8)
     if (uint64_t m = ctl(load(p))) return p + (std::countr_zero(m) >> 3);
   if (p < end)
@@ -80,11 +92,35 @@ constexpr auto kToken = [] {
   return t;
 }();
 
-bool all_token(const char* p, size_t n) {
-  // Names are short; one AND per byte and a single branch at the end.
-  bool ok = true;
-  for (size_t i = 0; i < n; ++i) ok &= kToken[static_cast<unsigned char>(p[i])];
-  return ok;
+// The field name at the start of a line of `len` bytes (its CRLF follows): the offset of its
+// colon, or 0 when the name is empty or holds a byte that is no token character.
+size_t name_end(const char* line, size_t len) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  // Names are letters, digits and '-' nearly always: 16 bytes a step find the first byte
+  // outside that set; the table below only sees names with other token characters. Folding
+  // by OR 0x20 maps A-Z onto a-z and keeps digits and '-'; the only other bytes it could fold
+  // into the set are control bytes, which the line scan already refused (HTAB folds to ')').
+  auto in = [](__m128i x, char lo, char hi) {
+    __m128i d = _mm_sub_epi8(x, _mm_set1_epi8(lo));
+    return _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(static_cast<char>(hi - lo))), d);
+  };
+  // The line and its CRLF are in the buffer: whole 16-byte loads stay inside it.
+  for (; i + 16 <= len + 2; i += 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(line + i));
+    __m128i f = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    __m128i ok = _mm_or_si128(_mm_or_si128(in(f, 'a', 'z'), in(v, '0', '9')),
+                              _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+    unsigned m = static_cast<unsigned>(_mm_movemask_epi8(ok)) ^ 0xffffu;
+    if (m) {
+      i += static_cast<size_t>(std::countr_zero(m));
+      break;
+    }
+  }
+#endif
+  for (; i < len && kToken[static_cast<unsigned char>(line[i])]; ++i) {
+  }
+  return i < len && line[i] == ':' ? i : 0;
 }
 
 // `lower` is a lower-case name; OR 0x20 folds only letters onto it among token characters
@@ -146,10 +182,8 @@ bool field(LeanHead& h, const char* head, size_t pos, size_t len) {
   // A line starting with SP or HTAB continues the previous field (obs-fold) or is not a
   // field at all; Beast decides which.
   if (line[0] == ' ' || line[0] == '\t') return false;
-  auto* colon = static_cast<const char*>(std::memchr(line, ':', len));
-  if (colon == nullptr || colon == line) return false;
-  size_t name = static_cast<size_t>(colon - line);
-  if (!all_token(line, name)) return false;
+  size_t name = name_end(line, len);
+  if (name == 0) return false;
   // OWS around the value, as Beast trims it.
   size_t v = name + 1, e = len;
   while (v < e && (line[v] == ' ' || line[v] == '\t')) ++v;
