@@ -309,9 +309,21 @@ class LiveServer {
           ++handled;
           last_body = r.body;
           last_headers = r.headers;
-          // "/crlf": a handler whose header tries to add a line of its own.
-          std::string seen = r.target == "/crlf" ? "a\r\nX-Injected: 1" : r.method;
-          co_return nimbus::api::HttpResponseData{200, {{"X-Seen", seen}},
+          // "/crlf": a handler whose headers try to add lines of their own (CR and LF at
+          // every position of a 16-byte step, in names too) and to set the framing.
+          if (r.target == "/crlf") {
+            nimbus::api::Headers h{{"X-Seen", "a\r\nX-Injected: 1"}};
+            for (size_t at : {0u, 1u, 15u, 16u, 17u, 31u, 32u, 40u})
+              h.emplace_back("X-At-" + std::to_string(at),
+                             std::string(at, 'v') + "\n" + std::string(40 - at, 'w') + "\r");
+            h.emplace_back("X-Na\r\nme", "");
+            h.emplace_back("content-length", "999");
+            h.emplace_back("Connection", "close");
+            h.emplace_back("Transfer-Encoding", "chunked");
+            co_return nimbus::api::HttpResponseData{200, std::move(h),
+                                                    std::string(reply_size, 'k')};
+          }
+          co_return nimbus::api::HttpResponseData{200, {{"X-Seen", r.method}},
                                                   std::string(reply_size, 'k')};
         },
         log_, std::move(admit));
@@ -473,6 +485,19 @@ TEST(HttpServerLive, CrAndLfAreDroppedFromAnswerHeaders) {
   auto r = read_until(fd, [](const std::string& r) { return r.find("kk") != std::string::npos; });
   EXPECT_NE(r.find("\r\nX-Seen: aX-Injected: 1\r\n"), std::string::npos) << r;
   EXPECT_EQ(r.find("\r\nX-Injected"), std::string::npos) << r;
+  for (size_t at : {0u, 1u, 15u, 16u, 17u, 31u, 32u, 40u})
+    EXPECT_NE(r.find("\r\nX-At-" + std::to_string(at) + ": " + std::string(at, 'v') +
+                     std::string(40 - at, 'w') + "\r\n"),
+              std::string::npos)
+        << at << ": " << r;
+  EXPECT_NE(r.find("\r\nX-Name: \r\n"), std::string::npos) << r;
+  // The framing is the server's: its own Content-Length, no handler Connection or chunking.
+  auto head = r.substr(0, r.find("\r\n\r\n") + 4);
+  EXPECT_NE(head.find("\r\nContent-Length: "), std::string::npos) << head;
+  EXPECT_EQ(head.find("999"), std::string::npos) << head;
+  EXPECT_EQ(head.find("Connection"), std::string::npos) << head;
+  EXPECT_EQ(head.find("chunked"), std::string::npos) << head;
+  EXPECT_EQ(head.find("\r\n\r\n"), head.size() - 4) << head;
   ::close(fd);
 }
 
