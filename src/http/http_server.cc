@@ -330,22 +330,45 @@ std::optional<api::HttpResponseData> read_error_response(const boost::system::er
 // sub-delims, ':' and '@'), with no percent-escape and no query. Such a target is a valid
 // origin form and is its own encoded path, so it needs no URL parser (Boost.URL's grammar
 // was ~4 % of the host's user time per custom-handler request; bench/README.md, branch chfast).
+bool is_plain_path_char(unsigned char c) {
+  bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  if (!ok) {
+    switch (c) {
+      case '/': case '-': case '.': case '_': case '~': case '!': case '$': case '&':
+      case '\'': case '(': case ')': case '*': case '+': case ',': case ';': case '=':
+      case ':': case '@':
+        ok = true;
+        break;
+      default:
+        break;
+    }
+  }
+  return ok;
+}
+
 bool is_plain_path(std::string_view t) {
   if (t.empty() || t[0] != '/') return false;
-  for (unsigned char c : t) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!ok) {
-      switch (c) {
-        case '/': case '-': case '.': case '_': case '~': case '!': case '$': case '&':
-        case '\'': case '(': case ')': case '*': case '+': case ',': case ';': case '=':
-        case ':': case '@':
-          ok = true;
-          break;
-        default:
-          break;
-      }
+  for (unsigned char c : t)
+    if (!is_plain_path_char(c)) return false;
+  return true;
+}
+
+// A query the URL parser is not needed for: non-empty '&'-separated pieces, each a non-empty
+// key with an optional '=' value, of path characters, '/' and '?' only: no percent-escape and
+// no '+' (which Boost.URL's params read as a space), so every key and value is its own
+// decoding. Boost.URL (parse_origin_form and its params) was ~2,600 of the ~4,400
+// instructions parse_target took per SDK queue put (bench/README.md, branch httpparse); a
+// unit test and the fuzz target hold the two to the same path and query.
+bool is_plain_query(std::string_view q) {
+  size_t piece = 0;  // where the current piece starts
+  for (size_t i = 0; i <= q.size(); ++i) {
+    if (i == q.size() || q[i] == '&') {
+      if (i == piece || q[piece] == '=') return false;  // an empty piece, an empty key
+      piece = i + 1;
+      continue;
     }
-    if (!ok) return false;
+    unsigned char c = static_cast<unsigned char>(q[i]);
+    if (c == '+' || !(c == '?' || is_plain_path_char(c))) return false;
   }
   return true;
 }
@@ -353,6 +376,23 @@ bool is_plain_path(std::string_view t) {
 bool parse_target(api::HttpRequestData& data) {
   if (is_plain_path(data.target)) {
     data.path = data.target;
+    return true;
+  }
+  std::string_view t = data.target;
+  if (size_t q = t.find('?'); q != std::string_view::npos && is_plain_path(t.substr(0, q)) &&
+                              is_plain_query(t.substr(q + 1))) {
+    data.path.assign(t.data(), q);
+    std::string_view rest = t.substr(q + 1);
+    for (;;) {
+      size_t amp = rest.find('&');
+      std::string_view piece = rest.substr(0, amp);
+      size_t eq = piece.find('=');
+      std::string_view key = piece.substr(0, eq);
+      std::string_view value = eq == std::string_view::npos ? std::string_view() : piece.substr(eq + 1);
+      data.query.emplace(std::string(key), std::string(value));  // first value wins
+      if (amp == std::string_view::npos) break;
+      rest.remove_prefix(amp + 1);
+    }
     return true;
   }
   auto url = boost::urls::parse_origin_form(data.target);
