@@ -1,6 +1,7 @@
 // Runs the document store conformance suite on the SQLite backend, plus what only SQLite has:
 // the index rows behind queries and the purge of expired items.
 #include <filesystem>
+#include <future>
 #include <condition_variable>
 #include <iterator>
 #include <mutex>
@@ -276,6 +277,165 @@ TEST(SqliteDocumentStore, UniqueKeyRowsAreBuiltForContainersOfAnOlderVersion) {
   EXPECT_EQ(f.counts(c).unique_entries, 2);
   EXPECT_TRUE(f.docs->create(c, obj(R"({"id":"3","pk":"p","email":"z"})")).ok());
   EXPECT_EQ(f.counts(c).unique_entries, 3);
+}
+
+// The container's LSN as the file holds it (a change feed started "now" answers with it).
+int64_t container_lsn(SyncDocs& docs, const api::ContainerRef& c) {
+  api::ChangeFeedOptions o;
+  o.start.kind = api::ChangeFeedStart::Kind::now;
+  auto r = docs.changes(c, o);
+  EXPECT_TRUE(r.ok());
+  return r.ok() ? r.value().continuation_lsn : -1;
+}
+
+api::QueueResult<api::CommitReceipt> commit(SqliteDocumentStore& store, api::Effects fx) {
+  std::promise<api::QueueResult<api::CommitReceipt>> p;
+  auto f = p.get_future();
+  store.engine().commit(std::move(fx), [&p](api::QueueResult<api::CommitReceipt> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+// Writes take the container's LSN from the connection's memory and check it against the row.
+// An Effects that wrote an item and then failed rolls its savepoint back, LSN included: the
+// next write must notice and go on from the row, and LSNs never go back, not even across a
+// restart after the newest item was deleted (a change feed reader holds that LSN).
+TEST(SqliteDocumentStore, LsnNeverGoesBackAfterRolledBackWritesOrARestart) {
+  Fixture f;
+  auto c = f.container(R"({"id":"c","partitionKey":{"paths":["/pk"]}})");
+  auto a = f.docs->create(c, json::object{{"id", "a"}, {"pk", "p"}});
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(container_lsn(*f.docs, c), a.value().lsn);
+  // An upsert and a delete of a missing item: the delete fails, so the upsert is taken back.
+  api::Effects fx;
+  fx.writes.push_back(api::DocumentUpsert{c, json::object{{"id", "b"}, {"pk", "p"}}, std::nullopt});
+  fx.writes.push_back(api::DocumentDelete{c, "missing", api::PartitionKey{json::string("p")}});
+  EXPECT_FALSE(commit(*f.store, std::move(fx)).ok());
+  EXPECT_EQ(container_lsn(*f.docs, c), a.value().lsn);
+  EXPECT_EQ(f.docs->read(c, "b", {"p"}).error().code, api::DocErrc::not_found);
+  // The next write's LSN follows the row's, and the row holds it.
+  auto b = f.docs->create(c, json::object{{"id", "b"}, {"pk", "p"}, {"n", 1}});
+  ASSERT_TRUE(b.ok());
+  EXPECT_GT(b.value().lsn, a.value().lsn);
+  EXPECT_EQ(container_lsn(*f.docs, c), b.value().lsn);
+  // Effects that hold: their LSNs come from memory and land in the row.
+  api::Effects ok;
+  ok.writes.push_back(api::DocumentUpsert{c, json::object{{"id", "e"}, {"pk", "p"}}, std::nullopt});
+  auto done = commit(*f.store, std::move(ok));
+  ASSERT_TRUE(done.ok());
+  int64_t e_lsn = std::get<api::DocumentReceipt>(done.value().writes.at(0)).lsn;
+  EXPECT_GT(e_lsn, b.value().lsn);
+  EXPECT_EQ(container_lsn(*f.docs, c), e_lsn);
+  // Delete the newest item, restart: the next LSN is past the delete's.
+  ASSERT_TRUE(f.docs->remove(c, "e", {"p"}).ok());
+  int64_t deleted_at = container_lsn(*f.docs, c);
+  EXPECT_GT(deleted_at, e_lsn);
+  f.reopen_after("");
+  EXPECT_EQ(container_lsn(*f.docs, c), deleted_at);
+  auto d = f.docs->create(c, json::object{{"id", "d"}, {"pk", "p"}});
+  ASSERT_TRUE(d.ok());
+  EXPECT_GT(d.value().lsn, deleted_at);
+  auto changes = f.docs->changes(c, api::ChangeFeedOptions{});
+  ASSERT_TRUE(changes.ok());
+  ASSERT_EQ(changes.value().items.size(), 3u);  // a, b, d in LSN order
+  EXPECT_EQ(changes.value().items.back().at("id").as_string(), "d");
+  EXPECT_EQ(f.counts(c).items, 3);
+}
+
+// A transactional batch that fails takes back its writes, their index rows and their LSNs;
+// queries answer as before it, and the next write goes on from the container's row.
+TEST(SqliteDocumentStore, IndexRowsAndLsnHoldAfterARolledBackBatch) {
+  Fixture f;
+  auto c = f.container(R"({"id":"c","partitionKey":{"paths":["/pk"]}})");
+  auto x = f.docs->create(c, json::object{{"id", "x"}, {"pk", "p"}, {"n", 1}, {"tag", "old"}});
+  ASSERT_TRUE(x.ok());
+  auto before = f.counts(c);
+  std::vector<api::BatchOperation> ops(4);
+  ops[0].type = api::BatchOperation::Type::upsert;
+  ops[0].body = json::object{{"id", "x"}, {"pk", "p"}, {"n", 2}, {"tag", "new"}, {"extra", true}};
+  ops[1].type = api::BatchOperation::Type::create;
+  ops[1].body = json::object{{"id", "y"}, {"pk", "p"}, {"tag", "new"}};
+  ops[2].type = api::BatchOperation::Type::remove;
+  ops[2].id = "x";
+  ops[3].type = api::BatchOperation::Type::replace;  // fails: no such item
+  ops[3].id = "z";
+  ops[3].body = json::object{{"id", "z"}, {"pk", "p"}};
+  api::BatchOptions atomic;
+  atomic.atomic = true;
+  auto r = f.docs->batch(c, api::PartitionKey{json::string("p")}, ops, atomic);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value().at(3).status, 404);
+  auto after = f.counts(c);
+  EXPECT_EQ(after.items, before.items);
+  EXPECT_EQ(after.index_entries, before.index_entries);
+  EXPECT_EQ(container_lsn(*f.docs, c), x.value().lsn);
+  EXPECT_EQ(f.docs->query(c, "SELECT * FROM c WHERE c.tag = 'new'").value().items.size(), 0u);
+  EXPECT_EQ(f.docs->query(c, "SELECT * FROM c WHERE c.tag = 'old'").value().items.size(), 1u);
+  EXPECT_EQ(f.docs->query(c, "SELECT * FROM c WHERE c.n > 1").value().items.size(), 0u);
+  auto y = f.docs->create(c, json::object{{"id", "y"}, {"pk", "p"}, {"tag", "new"}});
+  ASSERT_TRUE(y.ok());
+  EXPECT_GT(y.value().lsn, x.value().lsn);
+  EXPECT_EQ(container_lsn(*f.docs, c), y.value().lsn);
+  EXPECT_EQ(f.docs->query(c, "SELECT * FROM c WHERE c.tag = 'new'").value().items.size(), 1u);
+  // A batch that holds: its writes' LSNs follow one another and the row keeps the last.
+  std::vector<api::BatchOperation> good(2);
+  good[0].type = api::BatchOperation::Type::upsert;
+  good[0].body = json::object{{"id", "x"}, {"pk", "p"}, {"n", 3}};
+  good[1].type = api::BatchOperation::Type::remove;
+  good[1].id = "y";
+  auto g = f.docs->batch(c, api::PartitionKey{json::string("p")}, good, atomic);
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g.value().at(1).status, 204);
+  EXPECT_EQ(container_lsn(*f.docs, c), y.value().lsn + 2);
+  EXPECT_EQ(f.docs->query(c, "SELECT * FROM c WHERE c.n = 3").value().items.size(), 1u);
+  EXPECT_EQ(f.docs->query(c, "SELECT * FROM c WHERE c.tag = 'old'").value().items.size(), 0u);
+  EXPECT_EQ(f.counts(c).index_entries, 4);  // x: id, pk, n, _ts
+}
+
+// A policy that indexes everything takes a shorter way to its entries (no rule matching); the
+// rows must be exactly those the rule-matching way writes. "/zz/?" excludes nothing these
+// items hold but sends the second container the long way. Compared row by row in the file,
+// after creates, upserts that change, add and drop nested values, and deletes.
+TEST(SqliteDocumentStore, IndexEverythingPolicyWritesTheSameRowsAsRuleMatching) {
+  Fixture f;
+  auto fast = f.container(R"({"id":"fast","partitionKey":{"paths":["/pk"]}})");
+  auto slow = f.container(R"({"id":"slow","partitionKey":{"paths":["/pk"]},"indexingPolicy":{"excludedPaths":[{"path":"/zz/?"}]}})");
+  std::vector<json::object> bodies = {
+      json::parse(R"({"id":"a","pk":"p","n":1,"s":"x","b":true,"z":null,"d":1.5})").as_object(),
+      json::parse(R"({"id":"b","pk":"p","o":{"k":"v","a~b":1,"c/d":[1,"two",{"e":false}]},"t":[[1,2],[]],"long":"0123456789012345678901234567890"})").as_object(),
+      json::parse(R"({"id":"c","pk":"q","0":{"1":[null]},"u":"\u00e9\u4e2d","_ts":5,"_rid":"r","nested":{"_rid":"kept"}})").as_object(),
+  };
+  for (auto* c : {&fast, &slow})
+    for (auto& b : bodies) ASSERT_TRUE(f.docs->create(*c, b).ok());
+  for (auto* c : {&fast, &slow}) {
+    ASSERT_TRUE(f.docs->upsert(*c, json::parse(R"({"id":"a","pk":"p","n":2,"s":"x","o":{"k":"w"},"t":[3]})").as_object()).ok());
+    ASSERT_TRUE(f.docs->upsert(*c, json::parse(R"({"id":"b","pk":"p","o":{"k":"v","a~b":2},"t":[[1,2]]})").as_object()).ok());
+    ASSERT_TRUE(f.docs->create(*c, json::parse(R"({"id":"d","pk":"p","gone":[1,2,3]})").as_object()).ok());
+    ASSERT_TRUE(f.docs->remove(*c, "d", {"p"}).ok());
+  }
+  EXPECT_EQ(f.counts(fast).index_entries, f.counts(slow).index_entries);
+  f.docs.reset();
+  f.store.reset();
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open((f.dir + "/nimbus.db").c_str(), &raw), SQLITE_OK);
+  auto rows = [&](const std::string& container) {
+    std::vector<std::string> out;
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(raw,
+                                 "SELECT i.id || ' ' || x.path || ' ' || hex(x.val) FROM doc_index x JOIN doc_items i ON i.seq = x.item "
+                                 "JOIN doc_containers c ON c.cid = x.cid WHERE c.name = ?1 ORDER BY 1",
+                                 -1, &st, nullptr),
+              SQLITE_OK);
+    sqlite3_bind_text(st, 1, container.c_str(), -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(st) == SQLITE_ROW) out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+    sqlite3_finalize(st);
+    return out;
+  };
+  auto a = rows("fast"), b = rows("slow");
+  sqlite3_close(raw);
+  EXPECT_EQ(a.size(), 20u);  // 7 + 7 + 6 entries
+  EXPECT_EQ(a, b);
+  f.store = open_sqlite(f.dir, f.clock);
+  f.docs = std::make_unique<SyncDocs>(*f.store);
 }
 
 TEST(SqliteDocumentStore, ApplyPatchEdgeCases) {

@@ -46,9 +46,14 @@ struct SqliteDb {
   // container -> its cid and parsed definition (a ContainerDef there), so a read does not look
   // the row up again. Only container creation and deletion change what it holds, and they
   // clear it, as does a batch that rolls back (it may have created or deleted one).
+  // `lsn`: the container's LSN as this connection last wrote or read it for a write (-1: not
+  // known; a point read does not load it). Writes take it from here instead of reading the
+  // container's row, and their LSN UPDATE checks it against the row (document_tables.cc,
+  // bump_lsn), so a rolled-back savepoint that took back an LSN is noticed, not trusted.
   struct DocCatalogEntry {
     int64_t cid = 0;
     std::shared_ptr<const void> def;
+    int64_t lsn = -1;
   };
   std::map<std::string, std::map<std::string, DocCatalogEntry, std::less<>>, std::less<>>
       doc_catalog;
