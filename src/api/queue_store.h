@@ -234,6 +234,10 @@ class QueueStore {
   // "<queue>-poison" would not be a valid queue name (queue names over 56 characters).
   virtual void move_to_poison(QueueRef queue, std::string id, std::string pop_receipt,
                               QueueCallback<MessageReceipt> done) = 0;
+
+  // Advice from a service in front of the store: about how many outside clients (connections)
+  // sent requests lately. A store may size its group commits by it; ignoring it is correct.
+  virtual void note_active_clients(size_t /*clients*/) {}
 };
 
 // Azure queue names: 3-63 characters of [a-z0-9-], no leading, trailing or double '-'.

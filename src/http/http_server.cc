@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <bit>
 #include <charconv>
 #include <cstring>
@@ -615,6 +616,7 @@ struct HttpServer::Impl {
   std::string default_host;  // Host of a request that names none
 
   struct Conn;
+  std::atomic<uint64_t> connections_opened{0};  // numbers connections for HttpRequestData
   awaitable<void> accept_loop();
   awaitable<void> session(tcp::socket sock);
   // Reading a message is a loop in the session itself (a coroutine per read would allocate
@@ -936,6 +938,7 @@ awaitable<void> HttpServer::Impl::write(Conn& c, std::string_view head, std::str
 awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
   auto conn = std::make_shared<Conn>(std::move(sock), buffer_cap(opt.max_headers));
   Conn& c = *conn;
+  const uint64_t connection_number = ++connections_opened;
   boost::system::error_code ec;
   c.sock.non_blocking(true, ec);
   c.deadline = Conn::Clock::now() + opt.idle_timeout;
@@ -1014,6 +1017,7 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     if (tls) set_forwarded_proto(data.headers, c.tls != nullptr);
     data.secure = c.tls != nullptr;
     data.remote_address = peer_address;
+    data.connection = connection_number;
 
     // Admission on the headers alone: route, method and key are known before the body.
     if (admit)

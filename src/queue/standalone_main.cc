@@ -163,7 +163,8 @@ int main(int argc, char** argv) {
 
   boost::asio::io_context io(1);
   std::string error;
-  auto store = storage::SqliteQueueStore::open(so, error);
+  auto store =
+      storage::SqliteQueueStore::open(so, error, storage::SqliteQueueStore::Callers::api_clients);
   if (!store) {
     // Exit 2, like every other refusal to start: nothing was served.
     std::cerr << "nimbus-queue-server: " << error << "\n";

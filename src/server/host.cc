@@ -381,6 +381,12 @@ class Host {
     if (!engine_) return false;
     queue_store_ = std::make_unique<storage::SqliteQueueStore>(*engine_);
     async_store_ = std::make_unique<queue::AsyncQueueStore>(*queue_store_, io_.get_executor());
+    // The queue REST service's clients get the patient commit window; the triggers, admin
+    // and bindings use the store above.
+    service_queue_store_ = std::make_unique<storage::SqliteQueueStore>(
+        *engine_, storage::SqliteQueueStore::Callers::api_clients);
+    service_async_store_ =
+        std::make_unique<queue::AsyncQueueStore>(*service_queue_store_, io_.get_executor());
     effects_ = std::make_unique<runtime::EffectsCommitter>(*engine_, io_.get_executor());
     doc_store_ = std::make_unique<storage::SqliteDocumentStore>(*engine_);
     async_docs_ = std::make_unique<documents::AsyncDocumentStore>(*doc_store_, io_.get_executor());
@@ -506,7 +512,8 @@ class Host {
       for (const auto& a : extra->accounts())
         if (!accounts.find(a.name)) accounts.add(a);
     }
-    queue_service_ = std::make_unique<queue::QueueService>(*async_store_, std::move(accounts), log_);
+    queue_service_ =
+        std::make_unique<queue::QueueService>(*service_async_store_, std::move(accounts), log_);
     int port = options_.queue_port >= 0 ? options_.queue_port : app_->queue_service.port;
     http::HttpServer::Options qo{options_.address, static_cast<uint16_t>(port),
                                  queue::QueueService::kMaxRequestBody, app_->max_request_headers};
@@ -1172,6 +1179,7 @@ class Host {
     doc_service_.reset();
     async_docs_.reset();
     doc_store_.reset();
+    service_queue_store_.reset();
     queue_store_.reset();
     engine_.reset();
   }
@@ -1200,6 +1208,8 @@ class Host {
   std::unique_ptr<storage::SqliteEngine> engine_;
   std::unique_ptr<storage::SqliteQueueStore> queue_store_;
   std::unique_ptr<queue::AsyncQueueStore> async_store_;
+  std::unique_ptr<storage::SqliteQueueStore> service_queue_store_;
+  std::unique_ptr<queue::AsyncQueueStore> service_async_store_;
   std::unique_ptr<runtime::EffectsCommitter> effects_;
   std::unique_ptr<queue::QueueService> queue_service_;
   std::unique_ptr<storage::SqliteDocumentStore> doc_store_;

@@ -491,13 +491,24 @@ void SqliteEngine::submit(std::unique_ptr<Op> op) {
   {
     std::lock_guard lk(mu_);
     if (!stopping_) {
-      last_submit_ = std::chrono::steady_clock::now();
+      auto now = std::chrono::steady_clock::now();
+      if (op->patient && last_submit_.time_since_epoch().count() != 0) {
+        // The rhythm of patient arrivals, for a patient window's pause (wait_for_window).
+        double gap = std::chrono::duration<double, std::micro>(now - last_submit_).count();
+        gap = std::min(gap, static_cast<double>(options_.commit_window.count()));
+        arrival_gap_us_ = 0.875 * arrival_gap_us_ + 0.125 * gap;
+      }
+      last_submit_ = now;
       // Another operation in flight: concurrent clients, for whom a commit window pays off.
       if (executing_ || !pending_.empty()) last_overlap_ = last_submit_;
+      bool impatient = !op->patient;
+      pending_impatient_ += impatient;
       pending_.push_back(std::move(op));
       // Only the one notify the writer waits for: no wake-up (futex) per operation while it
-      // holds a window open or runs a batch.
-      if (pending_.size() == wake_at_) cv_.notify_one();
+      // holds a window open or runs a batch. The first impatient operation in a patient window
+      // wakes it too: the window's target changes.
+      if (pending_.size() == wake_at_ || (impatient && pending_impatient_ == 1 && wake_at_ > 1))
+        cv_.notify_one();
       return;
     }
   }
@@ -542,6 +553,7 @@ void SqliteEngine::run() {
       if (!pending_.empty()) wait_for_window(lk);
       size_t n = std::min(pending_.size(), options_.max_batch);
       for (size_t i = 0; i < n; ++i) {
+        pending_impatient_ -= !pending_.front()->patient;
         batch.push_back(std::move(pending_.front()));
         pending_.pop_front();
       }
@@ -565,20 +577,38 @@ void SqliteEngine::wait_for_window(std::unique_lock<std::mutex>& lk) {
   if (options_.sync != Sync::full || options_.commit_window.count() <= 0 || stopping_) return;
   auto now = std::chrono::steady_clock::now();
   if (now - last_overlap_ > options_.window_recent) return;  // a lone client: commit at once
-  auto target = std::clamp<size_t>(static_cast<size_t>(std::ceil(recent_batch_)), 2,
-                                   options_.max_batch);
-  if (pending_.size() >= target) return;
+  const auto recent = std::clamp<size_t>(static_cast<size_t>(std::ceil(recent_batch_)), 2,
+                                         options_.max_batch);
+  // Patient operations only: half as many as there are active clients (Op::patient; the
+  // count of clients may be twice the truth: a client's HTTP agent may move its requests
+  // between its idle connections).
+  auto target = [&] {
+    if (pending_impatient_ != 0) return recent;
+    return std::clamp(std::max(recent, active_clients_.load(std::memory_order_relaxed) / 2),
+                      size_t{2}, options_.max_batch);
+  };
+  if (pending_.size() >= target()) return;
   windowed_.fetch_add(1, std::memory_order_relaxed);
-  wake_at_ = target;
   // Closes at the deadline, when `target` operations are pending, or when none arrived for
   // window_idle: the others in flight were waiting for this very commit, not coming.
   auto deadline = now + options_.commit_window;
-  auto full = [&] { return stopping_ || pending_.size() >= target; };
+  auto full = [&] {
+    wake_at_ = target();
+    return stopping_ || pending_.size() >= wake_at_;
+  };
+  // A pause: window_idle without an arrival; with only patient operations pending, three of
+  // the usual gaps between their arrivals if that is longer (a slow client whose requests
+  // come every 2 ms is not late after 3 ms), up to the window itself.
+  auto idle = [&] {
+    if (pending_impatient_ != 0) return options_.window_idle;
+    auto usual = std::chrono::microseconds(static_cast<int64_t>(3 * arrival_gap_us_));
+    return std::clamp(usual, options_.window_idle, options_.commit_window);
+  };
   for (;;) {
-    auto idle_end = last_submit_ + options_.window_idle;
+    auto idle_end = last_submit_ + idle();
     if (cv_.wait_until(lk, std::min(deadline, idle_end), full)) break;
     auto t = std::chrono::steady_clock::now();
-    if (t >= deadline || last_submit_ + options_.window_idle <= t) break;
+    if (t >= deadline || last_submit_ + idle() <= t) break;
   }
   wake_at_ = 1;
   // Nobody joined: the concurrency has ended (a client gone sequential after a burst). No

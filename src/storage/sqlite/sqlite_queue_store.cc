@@ -9,15 +9,26 @@ using api::QueueErrc;
 using api::QueueError;
 using namespace queue_tables;
 
-SqliteQueueStore::SqliteQueueStore(SqliteEngine& engine) : engine_(engine) {}
+SqliteQueueStore::SqliteQueueStore(SqliteEngine& engine, Callers callers)
+    : engine_(engine), patient_(callers == Callers::api_clients) {}
 
-SqliteQueueStore::SqliteQueueStore(std::unique_ptr<SqliteEngine> owned)
-    : owned_(std::move(owned)), engine_(*owned_) {}
+SqliteQueueStore::SqliteQueueStore(std::unique_ptr<SqliteEngine> owned, Callers callers)
+    : owned_(std::move(owned)), engine_(*owned_), patient_(callers == Callers::api_clients) {}
 
-std::unique_ptr<SqliteQueueStore> SqliteQueueStore::open(Options options, std::string& error) {
+std::unique_ptr<SqliteQueueStore> SqliteQueueStore::open(Options options, std::string& error,
+                                                         Callers callers) {
   auto engine = SqliteEngine::open(std::move(options), error);
   if (!engine) return nullptr;
-  return std::unique_ptr<SqliteQueueStore>(new SqliteQueueStore(std::move(engine)));
+  return std::unique_ptr<SqliteQueueStore>(new SqliteQueueStore(std::move(engine), callers));
+}
+
+void SqliteQueueStore::note_active_clients(size_t clients) {
+  if (patient_) engine_.note_active_clients(clients);
+}
+
+void SqliteQueueStore::submit(std::unique_ptr<SqliteEngine::Op> op) {
+  op->patient = patient_;
+  engine_.submit(std::move(op));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -25,7 +36,7 @@ std::unique_ptr<SqliteQueueStore> SqliteQueueStore::open(Options options, std::s
 
 void SqliteQueueStore::create_queue(api::QueueRef queue, api::QueueMetadata metadata,
                                     api::QueueCallback<api::CreateQueueOutcome> done) {
-  engine_.submit(make_op<api::CreateQueueOutcome>(
+  submit(make_op<api::CreateQueueOutcome>(
       [queue = std::move(queue),
        metadata = std::move(metadata)](SqliteDb& db) -> api::QueueResult<api::CreateQueueOutcome> {
         if (auto e = check_name(queue)) return *e;
@@ -52,7 +63,7 @@ void SqliteQueueStore::create_queue(api::QueueRef queue, api::QueueMetadata meta
 }
 
 void SqliteQueueStore::delete_queue(api::QueueRef queue, api::QueueCallback<void> done) {
-  engine_.submit(make_op<void>(
+  submit(make_op<void>(
       [queue = std::move(queue)](SqliteDb& db) -> api::QueueResult<void> {
         auto qid = find_queue(db, queue);
         if (!qid) return queue_not_found(queue);
@@ -67,7 +78,7 @@ void SqliteQueueStore::delete_queue(api::QueueRef queue, api::QueueCallback<void
 
 void SqliteQueueStore::list_queues(std::string account, api::ListQueuesOptions options,
                                    api::QueueCallback<api::QueueListing> done) {
-  engine_.submit(make_op<api::QueueListing>(
+  submit(make_op<api::QueueListing>(
       [account = std::move(account),
        options = std::move(options)](SqliteDb& db) -> api::QueueResult<api::QueueListing> {
         if (options.max_results < 1)
@@ -101,7 +112,7 @@ void SqliteQueueStore::list_queues(std::string account, api::ListQueuesOptions o
 
 void SqliteQueueStore::get_queue_properties(api::QueueRef queue,
                                             api::QueueCallback<api::QueueProperties> done) {
-  engine_.submit(make_op<api::QueueProperties>(
+  submit(make_op<api::QueueProperties>(
       [queue = std::move(queue)](SqliteDb& db) -> api::QueueResult<api::QueueProperties> {
         api::QueueProperties props;
         int64_t qid = 0;
@@ -122,7 +133,7 @@ void SqliteQueueStore::get_queue_properties(api::QueueRef queue,
 
 void SqliteQueueStore::set_queue_metadata(api::QueueRef queue, api::QueueMetadata metadata,
                                           api::QueueCallback<void> done) {
-  engine_.submit(make_op<void>(
+  submit(make_op<void>(
       [queue = std::move(queue), metadata = std::move(metadata)](SqliteDb& db) -> api::QueueResult<void> {
         if (auto e = check_metadata(metadata)) return *e;
         auto st = db.q("UPDATE queue_queues SET metadata=?3 WHERE account=?1 AND name=?2");
@@ -137,7 +148,7 @@ void SqliteQueueStore::set_queue_metadata(api::QueueRef queue, api::QueueMetadat
 
 void SqliteQueueStore::get_queue_acl(api::QueueRef queue,
                                      api::QueueCallback<std::vector<api::SignedIdentifier>> done) {
-  engine_.submit(make_op<std::vector<api::SignedIdentifier>>(
+  submit(make_op<std::vector<api::SignedIdentifier>>(
       [queue = std::move(queue)](SqliteDb& db) -> api::QueueResult<std::vector<api::SignedIdentifier>> {
         auto st = db.q("SELECT acl FROM queue_queues WHERE account=?1 AND name=?2");
         st.bind(1, queue.account).bind(2, queue.name);
@@ -149,7 +160,7 @@ void SqliteQueueStore::get_queue_acl(api::QueueRef queue,
 
 void SqliteQueueStore::set_queue_acl(api::QueueRef queue, std::vector<api::SignedIdentifier> acl,
                                      api::QueueCallback<void> done) {
-  engine_.submit(make_op<void>(
+  submit(make_op<void>(
       [queue = std::move(queue), acl = std::move(acl)](SqliteDb& db) -> api::QueueResult<void> {
         if (acl.size() > 5)
           return err(QueueErrc::invalid_argument,
@@ -168,7 +179,7 @@ void SqliteQueueStore::set_queue_acl(api::QueueRef queue, std::vector<api::Signe
 
 void SqliteQueueStore::get_service_properties(std::string account,
                                               api::QueueCallback<std::string> done) {
-  engine_.submit(make_op<std::string>(
+  submit(make_op<std::string>(
       [account = std::move(account)](SqliteDb& db) -> api::QueueResult<std::string> {
         auto st = db.q("SELECT properties FROM queue_service WHERE account=?1");
         st.bind(1, account);
@@ -180,7 +191,7 @@ void SqliteQueueStore::get_service_properties(std::string account,
 
 void SqliteQueueStore::set_service_properties(std::string account, std::string document,
                                               api::QueueCallback<void> done) {
-  engine_.submit(make_op<void>(
+  submit(make_op<void>(
       [account = std::move(account), document = std::move(document)](SqliteDb& db) -> api::QueueResult<void> {
         auto st = db.q(
             "INSERT INTO queue_service(account,properties) VALUES(?1,?2) "
@@ -194,7 +205,7 @@ void SqliteQueueStore::set_service_properties(std::string account, std::string d
 
 void SqliteQueueStore::put_message(api::NewMessage message,
                                    api::QueueCallback<api::MessageReceipt> done) {
-  engine_.submit(make_op<api::MessageReceipt>(
+  submit(make_op<api::MessageReceipt>(
       [m = std::move(message)](SqliteDb& db) -> api::QueueResult<api::MessageReceipt> {
         if (auto e = validate(m)) return *e;
         auto qid = find_queue(db, m.queue);
@@ -207,7 +218,7 @@ void SqliteQueueStore::put_message(api::NewMessage message,
 void SqliteQueueStore::get_messages(api::QueueRef queue, int count,
                                     int64_t visibility_timeout_seconds,
                                     api::QueueCallback<std::vector<api::QueueMessage>> done) {
-  engine_.submit(make_op<std::vector<api::QueueMessage>>(
+  submit(make_op<std::vector<api::QueueMessage>>(
       [queue = std::move(queue), count,
        vt = visibility_timeout_seconds](SqliteDb& db) -> api::QueueResult<std::vector<api::QueueMessage>> {
         if (count < 1 || count > api::kMaxMessagesPerGet)
@@ -253,7 +264,7 @@ void SqliteQueueStore::get_messages(api::QueueRef queue, int count,
 
 void SqliteQueueStore::peek_messages(api::QueueRef queue, int count,
                                      api::QueueCallback<std::vector<api::QueueMessage>> done) {
-  engine_.submit(make_op<std::vector<api::QueueMessage>>(
+  submit(make_op<std::vector<api::QueueMessage>>(
       [queue = std::move(queue), count](SqliteDb& db) -> api::QueueResult<std::vector<api::QueueMessage>> {
         if (count < 1 || count > api::kMaxMessagesPerGet)
           return err(QueueErrc::invalid_argument, "numofmessages " + std::to_string(count) +
@@ -282,7 +293,7 @@ void SqliteQueueStore::peek_messages(api::QueueRef queue, int count,
 
 void SqliteQueueStore::delete_message(api::QueueRef queue, std::string id, std::string pop_receipt,
                                       api::QueueCallback<void> done) {
-  engine_.submit(make_op<void>(
+  submit(make_op<void>(
       [queue = std::move(queue), id = std::move(id),
        pop = std::move(pop_receipt)](SqliteDb& db) -> api::QueueResult<void> {
         auto qid = find_queue(db, queue);
@@ -299,7 +310,7 @@ void SqliteQueueStore::update_message(api::QueueRef queue, std::string id, std::
                                       std::optional<std::string> text,
                                       int64_t visibility_timeout_seconds,
                                       api::QueueCallback<api::UpdateReceipt> done) {
-  engine_.submit(make_op<api::UpdateReceipt>(
+  submit(make_op<api::UpdateReceipt>(
       [queue = std::move(queue), id = std::move(id), pop = std::move(pop_receipt),
        text = std::move(text),
        vt = visibility_timeout_seconds](SqliteDb& db) -> api::QueueResult<api::UpdateReceipt> {
@@ -333,7 +344,7 @@ void SqliteQueueStore::update_message(api::QueueRef queue, std::string id, std::
 }
 
 void SqliteQueueStore::clear_messages(api::QueueRef queue, api::QueueCallback<void> done) {
-  engine_.submit(make_op<void>(
+  submit(make_op<void>(
       [queue = std::move(queue)](SqliteDb& db) -> api::QueueResult<void> {
         auto qid = find_queue(db, queue);
         if (!qid) return queue_not_found(queue);

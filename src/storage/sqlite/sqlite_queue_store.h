@@ -23,10 +23,18 @@ class SqliteQueueStore final : public api::QueueStore {
   using Sync = SqliteEngine::Sync;
   using Options = SqliteEngine::Options;
 
+  // Whose operations this store submits: the host's own (a trigger's fetch, the CLI; they
+  // commit as soon as the usual group-commit rule allows) or an outside API client's (the
+  // queue REST service), whose operations are patient in the commit window (see
+  // SqliteEngine::Op::patient). Effects commits (complete_message, put_messages,
+  // move_to_poison) are never patient: a trigger waits on them.
+  enum class Callers { host, api_clients };
+
   // On an engine the caller owns and keeps alive longer than this store.
-  explicit SqliteQueueStore(SqliteEngine& engine);
+  explicit SqliteQueueStore(SqliteEngine& engine, Callers callers = Callers::host);
   // Opens an engine of its own on options.path. nullptr with `error` (file and fix) on failure.
-  static std::unique_ptr<SqliteQueueStore> open(Options options, std::string& error);
+  static std::unique_ptr<SqliteQueueStore> open(Options options, std::string& error,
+                                                Callers callers = Callers::host);
   static bool parse_sync(std::string_view text, Sync& out) {
     return SqliteEngine::parse_sync(text, out);
   }
@@ -71,11 +79,15 @@ class SqliteQueueStore final : public api::QueueStore {
                     api::QueueCallback<std::vector<api::MessageReceipt>> done) override;
   void move_to_poison(api::QueueRef queue, std::string id, std::string pop_receipt,
                       api::QueueCallback<api::MessageReceipt> done) override;
+  // Callers::api_clients only: the engine's patient windows wait for this many (Op::patient).
+  void note_active_clients(size_t clients) override;
 
  private:
-  explicit SqliteQueueStore(std::unique_ptr<SqliteEngine> owned);
+  SqliteQueueStore(std::unique_ptr<SqliteEngine> owned, Callers callers);
+  void submit(std::unique_ptr<SqliteEngine::Op> op);
   std::unique_ptr<SqliteEngine> owned_;  // set by open(); destroyed last-in, joining its thread
   SqliteEngine& engine_;
+  const bool patient_;
 };
 
 }  // namespace nimbus::storage
