@@ -424,6 +424,10 @@ class DocumentStore {
   // Every container with the number of items it holds (an expired item counts until the TTL
   // sweep removes it), read from a count each write keeps: O(containers), for /metrics.
   virtual void item_counts(DocCallback<std::vector<ContainerItems>> done) = 0;
+
+  // Advice from a service in front of the store: about how many outside clients (connections)
+  // sent requests lately. A store may size its group commits by it; ignoring it is correct.
+  virtual void note_active_clients(size_t /*clients*/) {}
 };
 
 }  // namespace nimbus::api

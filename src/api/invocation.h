@@ -37,9 +37,10 @@ struct HttpRequestData {
   // access signatures restrict both (`spr`, `sip`); a bearer token is accepted only over TLS.
   bool secure = false;
   std::string remote_address;
-  // The server's number for the connection the request came on (unique per server while it
-  // runs; 0 when not from a connection): services count how many clients are active.
-  uint64_t connection = 0;
+  // Set by the HTTP server: how many of its connections sent a request lately, this one
+  // included (http/active_clients.h); 0 when not from a connection. A service passes it to
+  // its store as advice for group commit.
+  size_t active_clients = 0;
   // Set by a service's admit step once it verified the request's signature on the head, so
   // the handler does not verify it again; never from anything the client sent.
   bool authenticated = false;

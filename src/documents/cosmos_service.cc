@@ -342,6 +342,7 @@ std::optional<api::HttpResponseData> CosmosService::admit(api::HttpRequestData& 
 
 awaitable<api::HttpResponseData> CosmosService::handle(api::HttpRequestData& req) {
   Impl& self = *impl_;
+  if (req.active_clients != 0) self.store.store().note_active_clients(req.active_clients);
   Reply r;
   ResourceAddress addr;
   try {

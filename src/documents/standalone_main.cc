@@ -160,7 +160,8 @@ int main(int argc, char** argv) {
 
   boost::asio::io_context io(1);
   std::string error;
-  auto store = storage::SqliteDocumentStore::open(so, error);
+  auto store = storage::SqliteDocumentStore::open(
+      so, error, storage::SqliteDocumentStore::Callers::api_clients);
   if (!store) {
     std::cerr << "nimbus-docs-server: " << error << "\n";
     return 2;

@@ -1,5 +1,6 @@
 #include "http/http_server.h"
 
+#include "http/active_clients.h"
 #include "http/ready_read.h"
 #include "http/request_head.h"
 
@@ -616,7 +617,8 @@ struct HttpServer::Impl {
   std::string default_host;  // Host of a request that names none
 
   struct Conn;
-  std::atomic<uint64_t> connections_opened{0};  // numbers connections for HttpRequestData
+  std::atomic<uint64_t> connections_opened{0};  // numbers connections for active_clients
+  ActiveClients active_clients;
   awaitable<void> accept_loop();
   awaitable<void> session(tcp::socket sock);
   // Reading a message is a loop in the session itself (a coroutine per read would allocate
@@ -1017,7 +1019,7 @@ awaitable<void> HttpServer::Impl::session(tcp::socket sock) {
     if (tls) set_forwarded_proto(data.headers, c.tls != nullptr);
     data.secure = c.tls != nullptr;
     data.remote_address = peer_address;
-    data.connection = connection_number;
+    data.active_clients = active_clients.note(connection_number, Conn::Clock::now());
 
     // Admission on the headers alone: route, method and key are known before the body.
     if (admit)

@@ -1,10 +1,7 @@
 #include "queue/queue_service.h"
 
 #include <boost/asio/use_awaitable.hpp>
-#include <array>
-#include <chrono>
 #include <climits>
-#include <mutex>
 
 #include "common/ids.h"
 #include "common/trace.h"
@@ -56,46 +53,12 @@ struct Reply {
   std::string internal_detail;
 };
 
-// How many connections sent a request in the current or the previous 50 ms: the number of
-// clients with a request in flight or about to send one, which the store's group commit may
-// wait for (SqliteEngine::Op::patient). Approximate by design: connections are remembered in
-// a small table by number, and two that share a slot within one period count twice.
-class ActiveClients {
- public:
-  size_t note(uint64_t connection) {
-    auto period = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch() /
-                                        std::chrono::milliseconds(50));
-    std::lock_guard lk(mu_);
-    if (period != period_) {
-      previous_ = period == period_ + 1 ? current_ : 0;
-      current_ = 0;
-      period_ = period;
-    }
-    Slot& s = slots_[connection % slots_.size()];
-    if (s.connection != connection || s.period != period) {
-      s = {connection, period};
-      ++current_;
-    }
-    return std::max(current_, previous_);
-  }
-
- private:
-  struct Slot {
-    uint64_t connection = 0, period = 0;
-  };
-  std::mutex mu_;  // a service may run on several I/O threads
-  uint64_t period_ = 0;
-  size_t current_ = 0, previous_ = 0;
-  std::array<Slot, 512> slots_{};
-};
-
 }  // namespace
 
 struct QueueService::Impl {
   AsyncQueueStore& store;
   AccountSet accounts;
   Logger& log;
-  ActiveClients active_clients;
 
   Impl(AsyncQueueStore& s, AccountSet a, Logger& l) : store(s), accounts(std::move(a)), log(l) {}
 
@@ -208,7 +171,7 @@ bool take(std::variant<T, ServiceError>&& v, T& out, Reply& reply) {
 }  // namespace
 
 awaitable<api::HttpResponseData> QueueService::Impl::handle(api::HttpRequestData& req) {
-  if (req.connection != 0) store.store().note_active_clients(active_clients.note(req.connection));
+  if (req.active_clients != 0) store.store().note_active_clients(req.active_clients);
   Reply reply;
   reply.request_id = new_uuid();
   std::string_view version = find_header(req.headers, "x-ms-version");

@@ -390,6 +390,11 @@ class Host {
     effects_ = std::make_unique<runtime::EffectsCommitter>(*engine_, io_.get_executor());
     doc_store_ = std::make_unique<storage::SqliteDocumentStore>(*engine_);
     async_docs_ = std::make_unique<documents::AsyncDocumentStore>(*doc_store_, io_.get_executor());
+    // The Cosmos DB endpoint's clients get the patient commit window, as the queue service's.
+    service_doc_store_ = std::make_unique<storage::SqliteDocumentStore>(
+        *engine_, storage::SqliteDocumentStore::Callers::api_clients);
+    service_async_docs_ =
+        std::make_unique<documents::AsyncDocumentStore>(*service_doc_store_, io_.get_executor());
     return true;
   }
 
@@ -406,7 +411,8 @@ class Host {
       o.keys = std::move(*keys);
     }
     o.auth = !options_.no_auth;
-    doc_service_ = std::make_unique<documents::CosmosService>(*async_docs_, std::move(o), log_);
+    doc_service_ =
+        std::make_unique<documents::CosmosService>(*service_async_docs_, std::move(o), log_);
     int port = options_.docs_port >= 0 ? options_.docs_port : app_->document_service.port;
     http::HttpServer::Options so{options_.address, static_cast<uint16_t>(port),
                                  documents::CosmosService::kMaxHttpBody,
@@ -1177,6 +1183,8 @@ class Host {
     moderation_.reset();
     doc_server_.reset();
     doc_service_.reset();
+    service_async_docs_.reset();
+    service_doc_store_.reset();
     async_docs_.reset();
     doc_store_.reset();
     service_queue_store_.reset();
@@ -1214,6 +1222,8 @@ class Host {
   std::unique_ptr<queue::QueueService> queue_service_;
   std::unique_ptr<storage::SqliteDocumentStore> doc_store_;
   std::unique_ptr<documents::AsyncDocumentStore> async_docs_;
+  std::unique_ptr<storage::SqliteDocumentStore> service_doc_store_;
+  std::unique_ptr<documents::AsyncDocumentStore> service_async_docs_;
   std::unique_ptr<documents::CosmosService> doc_service_;
   std::unique_ptr<http::HttpServer> doc_server_;
   std::unique_ptr<http::HttpServer> queue_server_;

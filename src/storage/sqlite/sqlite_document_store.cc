@@ -42,51 +42,62 @@ std::unique_ptr<SqliteEngine::Op> op(F&& body, api::DocCallback<T> done) {
 
 }  // namespace
 
-SqliteDocumentStore::SqliteDocumentStore(SqliteEngine& engine) : engine_(engine) {}
-SqliteDocumentStore::SqliteDocumentStore(std::unique_ptr<SqliteEngine> owned)
-    : owned_(std::move(owned)), engine_(*owned_) {}
+SqliteDocumentStore::SqliteDocumentStore(SqliteEngine& engine, Callers callers)
+    : engine_(engine), patient_(callers == Callers::api_clients) {}
+SqliteDocumentStore::SqliteDocumentStore(std::unique_ptr<SqliteEngine> owned, Callers callers)
+    : owned_(std::move(owned)), engine_(*owned_), patient_(callers == Callers::api_clients) {}
 
-std::unique_ptr<SqliteDocumentStore> SqliteDocumentStore::open(Options options, std::string& error) {
+std::unique_ptr<SqliteDocumentStore> SqliteDocumentStore::open(Options options, std::string& error,
+                                                               Callers callers) {
   auto engine = SqliteEngine::open(std::move(options), error);
   if (!engine) return nullptr;
-  return std::unique_ptr<SqliteDocumentStore>(new SqliteDocumentStore(std::move(engine)));
+  return std::unique_ptr<SqliteDocumentStore>(new SqliteDocumentStore(std::move(engine), callers));
+}
+
+void SqliteDocumentStore::note_active_clients(size_t clients) {
+  if (patient_) engine_.note_active_clients(clients);
+}
+
+void SqliteDocumentStore::submit(std::unique_ptr<SqliteEngine::Op> op) {
+  op->patient = patient_;
+  engine_.submit(std::move(op));
 }
 
 void SqliteDocumentStore::create_database(std::string id, api::DocCallback<api::DatabaseInfo> done) {
-  engine_.submit(op<api::DatabaseInfo>([id = std::move(id)](SqliteDb& db) { return dt::create_database(db, id); }, std::move(done)));
+  submit(op<api::DatabaseInfo>([id = std::move(id)](SqliteDb& db) { return dt::create_database(db, id); }, std::move(done)));
 }
 void SqliteDocumentStore::read_database(std::string id, api::DocCallback<api::DatabaseInfo> done) {
-  engine_.submit(op<api::DatabaseInfo>([id = std::move(id)](SqliteDb& db) { return dt::read_database(db, id); }, std::move(done)));
+  submit(op<api::DatabaseInfo>([id = std::move(id)](SqliteDb& db) { return dt::read_database(db, id); }, std::move(done)));
 }
 void SqliteDocumentStore::list_databases(api::DocCallback<std::vector<api::DatabaseInfo>> done) {
-  engine_.submit(op<std::vector<api::DatabaseInfo>>([](SqliteDb& db) { return dt::list_databases(db); }, std::move(done)));
+  submit(op<std::vector<api::DatabaseInfo>>([](SqliteDb& db) { return dt::list_databases(db); }, std::move(done)));
 }
 void SqliteDocumentStore::delete_database(std::string id, api::DocCallback<void> done) {
-  engine_.submit(op<void>([id = std::move(id)](SqliteDb& db) { return dt::delete_database(db, id); }, std::move(done)));
+  submit(op<void>([id = std::move(id)](SqliteDb& db) { return dt::delete_database(db, id); }, std::move(done)));
 }
 void SqliteDocumentStore::create_container(std::string database, api::ContainerSpec spec, api::DocCallback<api::ContainerInfo> done) {
-  engine_.submit(op<api::ContainerInfo>(
+  submit(op<api::ContainerInfo>(
       [database = std::move(database), spec = std::move(spec)](SqliteDb& db) { return dt::create_container(db, database, spec); }, std::move(done)));
 }
 void SqliteDocumentStore::read_container(api::ContainerRef ref, api::DocCallback<api::ContainerInfo> done) {
-  engine_.submit(op<api::ContainerInfo>([ref = std::move(ref)](SqliteDb& db) { return dt::read_container(db, ref); }, std::move(done)));
+  submit(op<api::ContainerInfo>([ref = std::move(ref)](SqliteDb& db) { return dt::read_container(db, ref); }, std::move(done)));
 }
 void SqliteDocumentStore::list_containers(std::string database, api::DocCallback<std::vector<api::ContainerInfo>> done) {
-  engine_.submit(op<std::vector<api::ContainerInfo>>([database = std::move(database)](SqliteDb& db) { return dt::list_containers(db, database); },
+  submit(op<std::vector<api::ContainerInfo>>([database = std::move(database)](SqliteDb& db) { return dt::list_containers(db, database); },
                                                      std::move(done)));
 }
 void SqliteDocumentStore::delete_container(api::ContainerRef ref, api::DocCallback<void> done) {
-  engine_.submit(op<void>([ref = std::move(ref)](SqliteDb& db) { return dt::delete_container(db, ref); }, std::move(done)));
+  submit(op<void>([ref = std::move(ref)](SqliteDb& db) { return dt::delete_container(db, ref); }, std::move(done)));
 }
 void SqliteDocumentStore::create_item(api::ContainerRef ref, std::optional<api::PartitionKey> pk, json::object body, api::DocCallback<api::Item> done) {
-  engine_.submit(op<api::Item>(
+  submit(op<api::Item>(
       [ref = std::move(ref), pk = std::move(pk), body = std::move(body)](SqliteDb& db) {
         return dt::write_item(db, dt::WriteMode::create, ref, pk, body, nullptr, std::nullopt);
       },
       std::move(done)));
 }
 void SqliteDocumentStore::upsert_item(api::ContainerRef ref, std::optional<api::PartitionKey> pk, json::object body, api::DocCallback<api::Item> done) {
-  engine_.submit(op<api::Item>(
+  submit(op<api::Item>(
       [ref = std::move(ref), pk = std::move(pk), body = std::move(body)](SqliteDb& db) {
         return dt::write_item(db, dt::WriteMode::upsert, ref, pk, body, nullptr, std::nullopt);
       },
@@ -94,7 +105,7 @@ void SqliteDocumentStore::upsert_item(api::ContainerRef ref, std::optional<api::
 }
 void SqliteDocumentStore::replace_item(api::ContainerRef ref, std::string id, std::optional<api::PartitionKey> pk, json::object body,
                                        std::optional<std::string> if_match, api::DocCallback<api::Item> done) {
-  engine_.submit(op<api::Item>(
+  submit(op<api::Item>(
       [ref = std::move(ref), id = std::move(id), pk = std::move(pk), body = std::move(body), if_match = std::move(if_match)](SqliteDb& db) {
         return dt::write_item(db, dt::WriteMode::replace, ref, pk, body, &id, if_match);
       },
@@ -106,7 +117,7 @@ void SqliteDocumentStore::read_item(api::ContainerRef ref, std::string id, api::
 }
 void SqliteDocumentStore::delete_item(api::ContainerRef ref, std::string id, api::PartitionKey pk, std::optional<std::string> if_match,
                                       api::DocCallback<void> done) {
-  engine_.submit(op<void>(
+  submit(op<void>(
       [ref = std::move(ref), id = std::move(id), pk = std::move(pk), if_match = std::move(if_match)](SqliteDb& db) -> api::DocResult<void> {
         auto r = dt::delete_item(db, ref, id, pk, if_match);
         if (!r) return r.error();
@@ -115,7 +126,7 @@ void SqliteDocumentStore::delete_item(api::ContainerRef ref, std::string id, api
       std::move(done)));
 }
 void SqliteDocumentStore::read_feed(api::ContainerRef ref, api::FeedOptions options, api::DocCallback<api::Page> done) {
-  engine_.submit(op<api::Page>(
+  submit(op<api::Page>(
       [ref = std::move(ref), options = std::move(options)](SqliteDb& db) { return dt::read_feed(db, ref, options); }, std::move(done)));
 }
 void SqliteDocumentStore::query(api::ContainerRef ref, std::shared_ptr<const api::DocumentQuery> query, api::FeedOptions options,
@@ -124,19 +135,19 @@ void SqliteDocumentStore::query(api::ContainerRef ref, std::shared_ptr<const api
     if (done) done(api::DocError{api::DocErrc::bad_request, "no query given; parse the query text first"});
     return;
   }
-  engine_.submit(op<api::Page>(
+  submit(op<api::Page>(
       [ref = std::move(ref), query = std::move(query), options = std::move(options)](SqliteDb& db) {
         return dt::query(db, ref, *query, options);
       },
       std::move(done)));
 }
 void SqliteDocumentStore::read_change_feed(api::ContainerRef ref, api::ChangeFeedOptions options, api::DocCallback<api::ChangeFeedPage> done) {
-  engine_.submit(op<api::ChangeFeedPage>(
+  submit(op<api::ChangeFeedPage>(
       [ref = std::move(ref), options = std::move(options)](SqliteDb& db) { return dt::read_change_feed(db, ref, options); }, std::move(done)));
 }
 void SqliteDocumentStore::patch_item(api::ContainerRef ref, std::string id, api::PartitionKey pk, api::PatchSpec patch,
                                      std::optional<std::string> if_match, api::DocCallback<api::Item> done) {
-  engine_.submit(op<api::Item>(
+  submit(op<api::Item>(
       [ref = std::move(ref), id = std::move(id), pk = std::move(pk), patch = std::move(patch), if_match = std::move(if_match)](SqliteDb& db) {
         return dt::patch_item(db, ref, id, pk, patch, if_match);
       },
@@ -146,14 +157,14 @@ void SqliteDocumentStore::execute_batch(api::ContainerRef ref, std::optional<api
                                         api::BatchOptions options, api::DocCallback<std::vector<api::BatchOperationResult>> done) {
   // One engine operation: a transactional batch is one unit inside the group-commit
   // transaction, so it commits (or not) with one fsync like any single write.
-  engine_.submit(op<std::vector<api::BatchOperationResult>>(
+  submit(op<std::vector<api::BatchOperationResult>>(
       [ref = std::move(ref), pk = std::move(pk), operations = std::move(operations), options](SqliteDb& db) {
         return dt::execute_batch(db, ref, pk, operations, options);
       },
       std::move(done)));
 }
 void SqliteDocumentStore::row_counts(api::ContainerRef ref, api::DocCallback<RowCounts> done) {
-  engine_.submit(op<RowCounts>(
+  submit(op<RowCounts>(
       [ref = std::move(ref)](SqliteDb& db) -> api::DocResult<RowCounts> {
         auto r = dt::row_counts(db, ref);
         if (!r) return r.error();
@@ -163,7 +174,7 @@ void SqliteDocumentStore::row_counts(api::ContainerRef ref, api::DocCallback<Row
       std::move(done)));
 }
 void SqliteDocumentStore::item_counts(api::DocCallback<std::vector<api::ContainerItems>> done) {
-  engine_.submit(op<std::vector<api::ContainerItems>>(
+  submit(op<std::vector<api::ContainerItems>>(
       [](SqliteDb& db) -> api::DocResult<std::vector<api::ContainerItems>> { return dt::item_counts(db); },
       std::move(done)));
 }

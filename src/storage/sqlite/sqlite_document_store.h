@@ -23,8 +23,11 @@ class SqliteDocumentStore final : public api::DocumentStore {
  public:
   using Options = SqliteEngine::Options;
 
-  explicit SqliteDocumentStore(SqliteEngine& engine);
-  static std::unique_ptr<SqliteDocumentStore> open(Options options, std::string& error);
+  using Callers = SqliteEngine::Callers;  // whose operations this store submits
+
+  explicit SqliteDocumentStore(SqliteEngine& engine, Callers callers = Callers::host);
+  static std::unique_ptr<SqliteDocumentStore> open(Options options, std::string& error,
+                                                   Callers callers = Callers::host);
   SqliteDocumentStore(const SqliteDocumentStore&) = delete;
   SqliteDocumentStore& operator=(const SqliteDocumentStore&) = delete;
 
@@ -76,10 +79,15 @@ class SqliteDocumentStore final : public api::DocumentStore {
   };
   void row_counts(api::ContainerRef ref, api::DocCallback<RowCounts> done);
 
+  // Callers::api_clients only: the engine's patient windows wait for this many (Op::patient).
+  void note_active_clients(size_t clients) override;
+
  private:
-  explicit SqliteDocumentStore(std::unique_ptr<SqliteEngine> owned);
+  SqliteDocumentStore(std::unique_ptr<SqliteEngine> owned, Callers callers);
+  void submit(std::unique_ptr<SqliteEngine::Op> op);
   std::unique_ptr<SqliteEngine> owned_;
   SqliteEngine& engine_;
+  const bool patient_;
 };
 
 }  // namespace nimbus::storage

@@ -115,6 +115,12 @@ class SqliteEngine final : public api::EffectsStore {
 
   static bool parse_sync(std::string_view text, Sync& out);  // "off" | "normal" | "full"
 
+  // Whose operations a table set's store submits: the host's own (a trigger's fetch, the CLI,
+  // bindings; they commit as soon as the usual group-commit rule allows) or an outside API
+  // client's (the queue REST service, the Cosmos DB endpoint), whose operations are patient
+  // (Op::patient). Effects commits are never patient: a trigger or a function waits on them.
+  enum class Callers { host, api_clients };
+
   void submit(std::unique_ptr<Op> op);
   // About how many outside clients are active (a service counts its connections with a
   // request lately): a window holding only patient operations closes once that many are

@@ -23,12 +23,9 @@ class SqliteQueueStore final : public api::QueueStore {
   using Sync = SqliteEngine::Sync;
   using Options = SqliteEngine::Options;
 
-  // Whose operations this store submits: the host's own (a trigger's fetch, the CLI; they
-  // commit as soon as the usual group-commit rule allows) or an outside API client's (the
-  // queue REST service), whose operations are patient in the commit window (see
-  // SqliteEngine::Op::patient). Effects commits (complete_message, put_messages,
-  // move_to_poison) are never patient: a trigger waits on them.
-  enum class Callers { host, api_clients };
+  // Whose operations this store submits (SqliteEngine::Callers); complete_message,
+  // put_messages and move_to_poison are Effects commits, never patient.
+  using Callers = SqliteEngine::Callers;
 
   // On an engine the caller owns and keeps alive longer than this store.
   explicit SqliteQueueStore(SqliteEngine& engine, Callers callers = Callers::host);
