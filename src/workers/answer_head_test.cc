@@ -4,6 +4,7 @@
 // before the lean reader has taken anything.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 #include <string_view>
 
@@ -86,6 +87,18 @@ TEST(LeanAnswer, TakesTheUsualAnswerAsBeastReadsIt) {
   // OWS around values, an empty value, obs-text in a value, a tab inside one.
   expect_same("HTTP/1.1 200 OK\r\nX-Empty:\r\nX-Ows: \t v a\tl \t\r\nX-Bytes: \xc3\xa9t\xc3\xa9\r\n"
               "Content-Length:  1\t\r\n\r\nx");
+  // Chunked as Node sends `res.end(text)` after `writeHead`: one chunk of data, the last chunk.
+  expect_same("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: keep-alive\r\n"
+              "Keep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n\r\n" +
+              [&] {
+                char size[16];
+                std::snprintf(size, sizeof size, "%zx", body.size());
+                return std::string(size);
+              }() + "\r\n" + body + "\r\n0\r\n\r\n");
+  expect_same("HTTP/1.1 200 OK\r\ntransfer-encoding:  CHUNKED\r\n\r\nA\r\n0123456789\r\n0\r\n\r\n");
+  expect_same("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  expect_same("HTTP/1.1 500 Oops\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "1f\r\n" + std::string(31, 'e') + "\r\n0\r\n\r\n");
   // What follows the answer is left in the buffer (the pool then drops the connection).
   LeanAnswer a;
   std::string extra = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1";
@@ -97,7 +110,20 @@ TEST(LeanAnswer, DeclinesEverythingElse) {
   const std::string cl = "Content-Length: 2\r\n";
   expect_declined("HTTP/1.1 200 OK\r\n" + cl + cl + "\r\nok");  // two lengths, even equal
   expect_declined("HTTP/1.1 200 OK\r\n" + cl + "Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
-  expect_declined("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
+  // Chunked: one data chunk at most, plain sizes, no extension, no trailer.
+  const std::string te = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  expect_declined(te + "2\r\nok\r\n1\r\n!\r\n0\r\n\r\n");
+  expect_declined(te + "2;x=y\r\nok\r\n0\r\n\r\n");
+  expect_declined(te + "2 \r\nok\r\n0\r\n\r\n");
+  expect_declined(te + "02\r\nok\r\n0\r\n\r\n");
+  expect_declined(te + "2\r\nok\r\n0\r\nX-Trailer: 1\r\n\r\n");
+  expect_declined(te + "2\r\nok\r\n00\r\n\r\n");
+  expect_declined(te + "2\r\nokk\r\n0\r\n\r\n");
+  expect_declined(te + "2\nok\r\n0\r\n\r\n");
+  expect_declined(te + "123456789\r\n");
+  expect_declined(te + "41\r\n" + std::string(65, 'x') + "\r\n0\r\n\r\n", 64);
+  expect_declined("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n");
+  expect_declined("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
   expect_declined("HTTP/1.1 200 OK\r\nX: a\r\n b\r\n" + cl + "\r\nok");  // obs-fold
   expect_declined("HTTP/1.1 200 OK\n" + cl + "\r\nok");                  // bare LF
   expect_declined("HTTP/1.1 200 OK\r\nX: a\nY: b\r\n" + cl + "\r\nok");

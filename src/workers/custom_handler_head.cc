@@ -186,7 +186,11 @@ bool field(LeanAnswer& a, const char* head, size_t pos, size_t len) {
       if (name_is(line, "proxy-connection")) return false;
       break;
     case 17:
-      if (name_is(line, "transfer-encoding")) return false;  // chunked: Beast reads it
+      if (name_is(line, "transfer-encoding")) {
+        // One field saying "chunked" and nothing else; any other coding or list goes to Beast.
+        if (a.chunked || value_size != 7 || !name_is(value, "chunked")) return false;
+        a.chunked = true;
+      }
       break;
     default:
       break;
@@ -194,6 +198,57 @@ bool field(LeanAnswer& a, const char* head, size_t pos, size_t len) {
   a.field[a.fields++] = {static_cast<uint16_t>(pos), static_cast<uint16_t>(name),
                          static_cast<uint16_t>(pos + v), static_cast<uint16_t>(value_size)};
   return true;
+}
+
+// The chunked body after the head: "<hex> CRLF <data> CRLF 0 CRLF CRLF" or "0 CRLF CRLF" alone.
+// Read again from the head's end on each call (a few bytes); a size with a leading zero, an
+// extension, whitespace, a second chunk of data or a trailer is declined.
+LeanAnswer::State read_chunks(LeanAnswer& a, std::string_view bytes, uint64_t body_limit,
+                              size_t max_size) {
+  using State = LeanAnswer::State;
+  constexpr std::string_view kLast = "0\r\n\r\n";
+  size_t pos = a.head_size;
+  // The data chunk's size: 1-8 hex digits (no leading zero) and CRLF.
+  size_t i = pos;
+  uint64_t size = 0;
+  for (; i < bytes.size() && i - pos < 9; ++i) {
+    unsigned c = static_cast<unsigned char>(bytes[i]);
+    unsigned digit = c - '0', letter = (c | 0x20) - 'a';  // wrap around below '0' / 'a'
+    unsigned d = digit <= 9 ? digit : letter <= 5 ? letter + 10 : 16;
+    if (d == 16) break;
+    size = size * 16 + d;
+  }
+  if (i == bytes.size()) return a.state;  // the size line has not all arrived
+  size_t digits = i - pos;
+  if (digits == 0 || digits > 8 || (bytes[pos] == '0' && digits > 1))
+    return a.state = State::declined;
+  auto expect = [&](size_t at, std::string_view text) {
+    // 1: there, 0: not yet all arrived (what did is a prefix), -1: something else.
+    size_t n = std::min(text.size(), bytes.size() > at ? bytes.size() - at : 0);
+    if (bytes.substr(at, n) != text.substr(0, n)) return -1;
+    return n == text.size() ? 1 : 0;
+  };
+  size_t last = pos;  // where "0 CRLF CRLF" starts
+  if (size != 0) {
+    if (size > body_limit) return a.state = State::declined;
+    size_t data = i + 2;
+    if (data + size + 2 + kLast.size() > max_size) return a.state = State::declined;
+    int r = expect(i, "\r\n");
+    if (r <= 0) return r < 0 ? a.state = State::declined : a.state;
+    if (bytes.size() < data + size) return a.state;
+    r = expect(data + size, "\r\n");
+    if (r <= 0) return r < 0 ? a.state = State::declined : a.state;
+    a.body_at = static_cast<uint32_t>(data);
+    a.body_size = static_cast<uint32_t>(size);
+    last = data + size + 2;
+  } else {
+    a.body_at = static_cast<uint32_t>(pos);
+    a.body_size = 0;
+  }
+  int r = expect(last, kLast);
+  if (r <= 0) return r < 0 ? a.state = State::declined : a.state;
+  a.total = static_cast<uint32_t>(last + kLast.size());
+  return a.state = State::accepted;
 }
 
 }  // namespace
@@ -232,10 +287,12 @@ LeanAnswer::State read_lean_answer(LeanAnswer& a, std::string_view bytes, size_t
       if (p[1] != '\n') return decline();  // a bare CR
       size_t len = static_cast<size_t>(p - line);
       if (len == 0) {
-        if (pos == 0 || !a.has_content_length) return decline();  // no length: read to EOF
+        if (pos == 0) return decline();
+        // Exactly one framing: no length (read to the end of stream) and both go to Beast.
+        if (a.has_content_length == a.chunked) return decline();
         if (a.content_length > body_limit) return decline();
         a.head_size = static_cast<uint32_t>(pos + 2);
-        if (a.size() > max_size) return decline();
+        if (a.head_size + a.content_length > max_size) return decline();
         break;
       }
       if (pos == 0 ? !status_line(a, line, len) : !field(a, b, pos, len)) return decline();
@@ -243,8 +300,14 @@ LeanAnswer::State read_lean_answer(LeanAnswer& a, std::string_view bytes, size_t
       a.line = static_cast<uint32_t>(pos);
     }
   }
-  if (bytes.size() >= a.size()) a.state = State::accepted;
-  return a.state;
+  if (!a.chunked) {
+    if (bytes.size() < a.head_size + a.content_length) return a.state;
+    a.body_at = a.head_size;
+    a.body_size = static_cast<uint32_t>(a.content_length);
+    a.total = static_cast<uint32_t>(a.head_size + a.content_length);
+    return a.state = State::accepted;
+  }
+  return read_chunks(a, bytes, body_limit, max_size);
 }
 
 }  // namespace nimbus::workers

@@ -1,7 +1,9 @@
 #pragma once
 // The lean reader of a custom handler's usual HTTP answer: "HTTP/1.1 <3 digits> <reason>",
 // well-formed `token ":" OWS value OWS CRLF` fields, a body framed by one plain Content-Length
-// and already in the buffer. It follows http/request_head.h: anything else, or anything it is
+// or by "Transfer-Encoding: chunked" with at most one chunk of data (plain hex size, no
+// extensions, no trailers: what Node's `res.end(text)` after `writeHead` sends), all of it
+// already in the buffer. It follows http/request_head.h: anything else, or anything it is
 // unsure of, it declines *before any state changes*, and the pool's Beast parser
 // (AnswerParser, custom_handler_pool.cc) reads the same bytes as it always did. What it
 // accepts it reads exactly as the Beast path does (status, fields as sent, the first
@@ -21,6 +23,7 @@ struct LeanAnswer {
   State state = State::reading;
   bool connection_close = false;
   bool has_content_length = false;
+  bool chunked = false;
   uint16_t status = 0;
   int16_t connection = -1;  // the Connection field, if any (only one is accepted)
   uint16_t fields = 0;
@@ -28,6 +31,9 @@ struct LeanAnswer {
   uint32_t seen = 0;  // how far into that line no line end was found
   uint32_t head_size = 0;  // with its blank line, once the head is read
   uint64_t content_length = 0;
+  uint32_t body_at = 0;     // where the body starts, once accepted
+  uint32_t body_size = 0;
+  uint32_t total = 0;       // the whole answer, once accepted
   struct Field {
     uint16_t name, name_size, value, value_size;
   };
@@ -38,21 +44,21 @@ struct LeanAnswer {
   // Ready for the next answer (the field table is left as it is: only `fields` of it count).
   void reset() {
     state = State::reading;
-    connection_close = has_content_length = false;
+    connection_close = has_content_length = chunked = false;
     status = 0;
     connection = -1;
     fields = 0;
     line = seen = head_size = 0;
     content_length = 0;
+    body_at = body_size = total = 0;
   }
 
   // HTTP/1.1 only: keep-alive unless "Connection: close" (and Content-Length framing, so the
   // connection never needs the end of stream).
   bool keep_alive() const { return !connection_close; }
-  size_t size() const { return head_size + static_cast<size_t>(content_length); }
-  std::string_view body(std::string_view bytes) const {
-    return bytes.substr(head_size, static_cast<size_t>(content_length));
-  }
+  // The bytes the answer takes, and its body (both once accepted).
+  size_t size() const { return total; }
+  std::string_view body(std::string_view bytes) const { return bytes.substr(body_at, body_size); }
 };
 
 // Reads the answer at the start of `bytes` (what has arrived so far): accepted (head and body
