@@ -11,6 +11,8 @@
 #include <boost/beast/http.hpp>
 
 #include "http/ready_read.h"
+#include "workers/custom_handler_answer_parser.h"
+#include "workers/custom_handler_head.h"
 #include "workers/custom_handler_protocol.h"
 #include "workers/scope_exit.h"
 
@@ -34,76 +36,33 @@ constexpr std::string_view kFixedFields =
     "User-Agent: Azure-Functions-Host/4.0.0-nimbus\r\n"
     "Content-Length: ";
 
-// The answer's header section is bounded, so a handler cannot make the host hold an endless
-// head: over the bound is a parse error (header_limit). (When Beast's field container held the
-// fields, this also kept every value below the ~64 KiB it throws on; AnswerParser has no such
-// limit, the bound stays.)
-constexpr size_t kMaxAnswerHeader = 32 * 1024;
-// Chunked trailers are not covered by the header limit; the read buffer bounds them (Beast
-// needs the whole trailer section in the buffer).
-constexpr size_t kMaxReadBuffer = 48 * 1024;
-// Interim answers (100 Continue, 103 Early Hints) skipped before the real one.
-constexpr int kMaxInterim = 8;
-
-// The handler's answer: status, body and, only when the request is forwarded, its fields, in
-// the order sent (trailers of a chunked answer included, as Beast's field list held them).
-// Beast's response_parser keeps every field in a container that allocates per field, and the
-// default mode reads none of them (keep-alive and framing are the base parser's), so this
-// parser stores them only when asked: measured, see bench/README.md (branch spineperf).
-class AnswerParser : public bhttp::basic_parser<false> {
- public:
-  explicit AnswerParser(bool keep_fields) : keep_fields_(keep_fields) {}
-  unsigned status = 0;
-  std::string body;
-  std::string connection;  // the first Connection field (forwarding drops what it names)
-  api::Headers fields;     // only with keep_fields
-
- private:
-  bool keep_fields_;
-  bool seen_connection_ = false;
-  void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int,
-                       beast::error_code& ec) override {
-    ec = bhttp::error::bad_method;  // never called for a response parser
-  }
-  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
-    status = static_cast<unsigned>(code);
-  }
-  void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
-                     beast::error_code&) override {
-    if (!keep_fields_) return;
-    if (name == bhttp::field::connection && !seen_connection_) {
-      seen_connection_ = true;
-      connection.assign(value.data(), value.size());
-    }
-    fields.emplace_back(std::string(name_string.data(), name_string.size()),
-                        std::string(value.data(), value.size()));
-  }
-  void on_header_impl(beast::error_code&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>& length, beast::error_code&) override {
-    // The base parser has already refused a length over body_limit.
-    if (length) body.reserve(static_cast<size_t>(*length));
-  }
-  size_t on_body_impl(beast::string_view s, beast::error_code&) override {
-    body.append(s.data(), s.size());
-    return s.size();
-  }
-  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
-  size_t on_chunk_body_impl(std::uint64_t, beast::string_view s, beast::error_code&) override {
-    body.append(s.data(), s.size());
-    return s.size();
-  }
-  void on_finish_impl(beast::error_code&) override {}
-};
-
 uint16_t free_port() {
   asio::io_context io;
   tcp::acceptor a(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
   return a.local_endpoint().port();
 }
 
-// Reads the handler's final answer into `parser` (re-created after each interim 1xx answer,
-// which carries no body and is not the answer). `head`: the request was HEAD, so the answer
-// has no body whatever its Content-Length says. The stream's own async_read_some feeds the
+// One read of the handler's answer into `buf` (the socket's own async_read_some, or the ready
+// read when a reactor is given). Not a coroutine: it returns the read's own awaitable, so no
+// frame is allocated for it.
+template <class Stream>
+awaitable<size_t> read_some(Stream& s, beast::flat_buffer& buf, size_t room,
+                            const http::ReadyReactor* reactor, boost::system::error_code& ec) {
+  auto space = buf.prepare(std::min(std::max<size_t>(512, buf.capacity() - buf.size()), room));
+  if constexpr (std::is_same_v<Stream, tcp::socket>) {
+    if (reactor)  // a read that would find nothing is skipped (http/ready_read.h)
+      return http::async_read_ready(*reactor, s, space, asio::redirect_error(use_awaitable, ec));
+  }
+  return s.async_read_some(space, asio::redirect_error(use_awaitable, ec));
+}
+
+// Reads the handler's final answer. With `lean`, the lean reader (custom_handler_head.h) looks
+// at the bytes first: an answer it accepts is left whole at the start of `buf` (the caller
+// reads it there and consumes lean->size() bytes); one it declines is parsed by Beast from the
+// same bytes, as before. Otherwise (and after a decline) the answer is read into `parser`
+// (re-created after each interim 1xx answer, which carries no body and is not the answer).
+// `head`: the request was HEAD, so the answer has no body whatever its Content-Length says
+// (the lean reader declines it). The stream's own async_read_some feeds the
 // parser from `buf`, as Beast's http::async_read does, without its two layers of composed
 // operations per read (each with its own work tracking); measured, see bench/README.md
 // (branch chfast). End of stream, buffer bound and errors are mapped as Beast maps them.
@@ -112,8 +71,42 @@ awaitable<boost::system::error_code> read_answer(Stream& s, beast::flat_buffer& 
                                                  std::optional<AnswerParser>& parser,
                                                  uint64_t body_limit, bool head,
                                                  bool keep_fields,
-                                                 const http::ReadyReactor* reactor = nullptr) {
+                                                 const http::ReadyReactor* reactor = nullptr,
+                                                 LeanAnswer* lean = nullptr) {
   boost::system::error_code ec;
+  bool eof = false;  // seen while the lean reader waited: Beast's loop takes it from here
+  if (lean) {
+    lean->reset();
+    if (head) lean->state = LeanAnswer::State::declined;  // no body whatever the length says
+    while (lean->state == LeanAnswer::State::reading) {
+      if (buf.size() > 0) {
+        auto bytes = buf.cdata();
+        auto st = read_lean_answer(
+            *lean, std::string_view(static_cast<const char*>(bytes.data()), bytes.size()),
+            kMaxAnswerHeader, body_limit, kMaxReadBuffer);
+        if (st == LeanAnswer::State::accepted) co_return ec;
+        if (st == LeanAnswer::State::declined) break;
+      }
+      size_t room = std::min<size_t>(buf.max_size() - buf.size(), 65536);
+      if (room == 0) {
+        lean->state = LeanAnswer::State::declined;
+        break;
+      }
+      size_t n = co_await read_some(s, buf, room, reactor, ec);
+      if (ec == asio::error::eof) {
+        lean->state = LeanAnswer::State::declined;
+        if (buf.size() == 0) co_return bhttp::error::end_of_stream;
+        ec = {};
+        eof = true;
+        break;
+      }
+      if (ec) {
+        lean->state = LeanAnswer::State::declined;
+        co_return ec;
+      }
+      buf.commit(n);
+    }
+  }
   for (int interim = 0;; ++interim) {
     parser.emplace(keep_fields);
     parser->body_limit(body_limit);
@@ -131,17 +124,11 @@ awaitable<boost::system::error_code> read_answer(Stream& s, beast::flat_buffer& 
       }
       size_t room = std::min<size_t>(buf.max_size() - buf.size(), 65536);
       if (room == 0) co_return bhttp::error::buffer_overflow;
-      auto space = buf.prepare(std::min(std::max<size_t>(512, buf.capacity() - buf.size()), room));
       size_t n = 0;
-      if constexpr (std::is_same_v<Stream, tcp::socket>) {
-        if (reactor)  // a read that would find nothing is skipped (http/ready_read.h)
-          n = co_await http::async_read_ready(*reactor, s, space,
-                                              asio::redirect_error(use_awaitable, ec));
-        else
-          n = co_await s.async_read_some(space, asio::redirect_error(use_awaitable, ec));
-      } else {
-        n = co_await s.async_read_some(space, asio::redirect_error(use_awaitable, ec));
-      }
+      if (eof)
+        ec = asio::error::eof;  // the stream ended while the lean reader waited
+      else
+        n = co_await read_some(s, buf, room, reactor, ec);
       if (ec == asio::error::eof) {
         if (!parser->got_some()) co_return bhttp::error::end_of_stream;
         ec = {};
@@ -205,6 +192,33 @@ std::string read_failure(const boost::system::error_code& ec, uint64_t body_limi
     return "handler answer is not valid HTTP";
   return "handler connection failed";
 }
+// An answer the lean reader accepted, read where it lies (the start of the connection's
+// buffer) as invoke() reads the Beast parser's, then consumed: the default mode maps the body
+// without a copy of it. Returns the mapping's detail for the log.
+std::string take_lean_answer(const LeanAnswer& a, beast::flat_buffer& buf,
+                             api::InvocationResult& result, const api::FunctionSpec& fn,
+                             bool forward) {
+  auto data = buf.cdata();
+  std::string_view bytes(static_cast<const char*>(data.data()), data.size());
+  std::string detail;
+  if (forward) {
+    result.outcome = api::Outcome::succeeded;
+    result.response.status = static_cast<int>(a.status);
+    std::string_view connection =
+        a.connection >= 0 ? lean_field_value(a, bytes, static_cast<size_t>(a.connection)) : "";
+    for (size_t i = 0; i < a.fields; ++i) {
+      std::string_view name = lean_field_name(a, bytes, i);
+      if (forwardable(name, connection))
+        result.response.headers.emplace_back(std::string(name),
+                                             std::string(lean_field_value(a, bytes, i)));
+    }
+    result.response.body.assign(a.body(bytes));
+  } else {
+    map_invocation_response(fn, static_cast<int>(a.status), a.body(bytes), result, detail);
+  }
+  buf.consume(a.size());
+  return detail;
+}
 }  // namespace
 
 // One keep-alive connection to a handler process: a plain socket (no per-operation timers:
@@ -220,6 +234,9 @@ struct CustomHandlerPool::Conn {
   // under the 1,032 bytes glibc serves from its per-thread cache (bench/README.md, branches
   // spineperf and chlean).
   std::optional<AnswerParser> parser;
+  // What the lean reader learned of the answer; when it accepted it, the answer is at the
+  // start of buf and `parser` is not used.
+  LeanAnswer lean;
   // The request's head, written here per invocation: the connection's string keeps its
   // capacity, so a head costs no allocation, and it leaves invoke()'s frame.
   std::string head;
@@ -655,7 +672,7 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     if (s->head.capacity() > 4096) std::string().swap(s->head);
     if (!ec)
       ec = co_await read_answer(s->sock, s->buf, s->parser, opt_.max_body, head_request, forward,
-                                &s->reactor);
+                                &s->reactor, &s->lean);
     if (timed_out(ec)) {
       fail_invocation(result, inv, *p, api::Outcome::timed_out,
                       "handler did not answer before the function timeout", "");
@@ -668,6 +685,15 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
       else
         fail_invocation(result, inv, *p, api::Outcome::bad_response,
                         read_failure(ec, opt_.max_body), ec.message());
+      co_return result;
+    }
+    if (s->lean.state == LeanAnswer::State::accepted) {
+      std::string detail = take_lean_answer(s->lean, s->buf, result, fn, forward);
+      if (!detail.empty())
+        log_.warn("Function." + fn.name, detail, {{"invocationId", inv.id}, {"worker", p->name()}});
+      if (p->alive && !s->timed_out && s->lean.keep_alive() && s->buf.size() == 0)
+        p->idle.push_back(std::move(s));
+      failures_[static_cast<size_t>(p->slot)] = 0;
       co_return result;
     }
     auto& res = *s->parser;
