@@ -114,4 +114,41 @@ inline bool name_is(const char* p, std::string_view lower) {
   return true;
 }
 
+// Where the line that starts in [from, end) ends: `complete` with *cr at its CR (an LF
+// follows); `more` when its CRLF has not (all) arrived, *cr where the scan stopped (the next
+// scan starts there, not at the line's start again); `bad` for a bare LF or CR or any control
+// byte but HTAB, which the lean readers leave to Beast.
+enum class LineEnd { complete, more, bad };
+inline LineEnd find_line_end(const char* from, const char* end, const char** cr) {
+  const char* p = from;
+  for (;;) {
+    p = find_ctl(p, end);
+    if (p == end || *p != '\t') break;
+    ++p;
+  }
+  *cr = p;
+  if (p != end && *p != '\r') return LineEnd::bad;
+  if (p == end || p + 1 == end) return LineEnd::more;
+  return p[1] == '\n' ? LineEnd::complete : LineEnd::bad;
+}
+
+// A field line of `len` bytes (its CRLF follows): the name's size and the value without the
+// OWS around it, as Beast trims it. False for a line starting with SP or HTAB (obs-fold, or no
+// field at all: Beast decides which) and for a name that is empty or no token.
+struct FieldLine {
+  size_t name_size = 0;
+  size_t value = 0;  // offset in the line
+  size_t value_size = 0;
+};
+inline bool split_field(const char* line, size_t len, FieldLine& f) {
+  if (line[0] == ' ' || line[0] == '\t') return false;
+  size_t name = name_end(line, len);
+  if (name == 0) return false;
+  size_t v = name + 1, e = len;
+  while (v < e && (line[v] == ' ' || line[v] == '\t')) ++v;
+  while (e > v && (line[e - 1] == ' ' || line[e - 1] == '\t')) --e;
+  f = {name, v, e - v};
+  return true;
+}
+
 }  // namespace nimbus::head_scan

@@ -79,18 +79,12 @@ bool request_line(LeanHead& h, const char* line, size_t len) {
 
 bool field(LeanHead& h, const char* head, size_t pos, size_t len) {
   const char* line = head + pos;
-  // A line starting with SP or HTAB continues the previous field (obs-fold) or is not a
-  // field at all; Beast decides which.
-  if (line[0] == ' ' || line[0] == '\t') return false;
-  size_t name = name_end(line, len);
-  if (name == 0) return false;
-  // OWS around the value, as Beast trims it.
-  size_t v = name + 1, e = len;
-  while (v < e && (line[v] == ' ' || line[v] == '\t')) ++v;
-  while (e > v && (line[e - 1] == ' ' || line[e - 1] == '\t')) --e;
+  FieldLine f;
+  if (!split_field(line, len, f)) return false;
   if (h.fields == LeanHead::kMaxFields) return false;
+  size_t name = f.name_size, v = f.value;
   const char* value = line + v;
-  size_t value_size = e - v;
+  size_t value_size = f.value_size;
   // The fields Beast's parser or the server's callback give a meaning (framing, connection,
   // Expect, Host); every other name is only handed on.
   switch (name) {
@@ -164,21 +158,15 @@ LeanHead::State read_lean_head(LeanHead& h, std::string_view bytes, size_t heade
   size_t pos = h.line;
   for (;;) {
     const char* line = b + pos;
-    // An incomplete line is not scanned again from its start when more of it arrives.
-    const char* p = b + std::max<size_t>(pos, h.seen);
-    for (;;) {
-      p = find_ctl(p, end);
-      if (p == end || *p != '\t') break;
-      ++p;
-    }
-    if (p != end && *p != '\r') return decline();  // a bare LF, a NUL, DEL...
-    if (p == end || p + 1 == end) {
+    const char* p;
+    LineEnd ends = find_line_end(b + std::max<size_t>(pos, h.seen), end, &p);
+    if (ends == LineEnd::bad) return decline();
+    if (ends == LineEnd::more) {
       // The line (or its LF) has not arrived, or would end past the limit.
       if (avail == limit) return decline();
       h.seen = static_cast<uint32_t>(p - b);
       return h.state;
     }
-    if (p[1] != '\n') return decline();  // a bare CR
     size_t len = static_cast<size_t>(p - line);
     if (len == 0) {
       if (pos == 0) return decline();

@@ -35,16 +35,12 @@ bool status_line(LeanAnswer& a, const char* line, size_t len) {
 
 bool field(LeanAnswer& a, const char* head, size_t pos, size_t len) {
   const char* line = head + pos;
-  // obs-fold or no field at all: Beast decides which.
-  if (line[0] == ' ' || line[0] == '\t') return false;
-  size_t name = name_end(line, len);
-  if (name == 0) return false;
-  size_t v = name + 1, e = len;
-  while (v < e && (line[v] == ' ' || line[v] == '\t')) ++v;
-  while (e > v && (line[e - 1] == ' ' || line[e - 1] == '\t')) --e;
+  FieldLine f;
+  if (!split_field(line, len, f)) return false;
   if (a.fields == LeanAnswer::kMaxFields) return false;
+  size_t name = f.name_size, v = f.value;
   const char* value = line + v;
-  size_t value_size = e - v;
+  size_t value_size = f.value_size;
   // The fields Beast's response parser gives a meaning (framing, connection, upgrade).
   switch (name) {
     case 7:
@@ -168,19 +164,14 @@ LeanAnswer::State read_lean_answer(LeanAnswer& a, std::string_view bytes, size_t
     size_t pos = a.line;
     for (;;) {
       const char* line = b + pos;
-      const char* p = b + std::max<size_t>(pos, a.seen);
-      for (;;) {
-        p = find_ctl(p, end);
-        if (p == end || *p != '\t') break;
-        ++p;
-      }
-      if (p != end && *p != '\r') return decline();  // a bare LF, a NUL, DEL...
-      if (p == end || p + 1 == end) {
+      const char* p;
+      LineEnd ends = find_line_end(b + std::max<size_t>(pos, a.seen), end, &p);
+      if (ends == LineEnd::bad) return decline();
+      if (ends == LineEnd::more) {
         if (avail == limit) return decline();  // the head would end past the limit
         a.seen = static_cast<uint32_t>(p - b);
         return a.state;
       }
-      if (p[1] != '\n') return decline();  // a bare CR
       size_t len = static_cast<size_t>(p - line);
       if (len == 0) {
         if (pos == 0) return decline();
