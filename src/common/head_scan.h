@@ -151,4 +151,18 @@ inline bool split_field(const char* line, size_t len, FieldLine& f) {
   return true;
 }
 
+// A Content-Length value the lean readers take: plain digits, no sign, no leading zero, at
+// most 15 of them (no overflow to think about). False for anything else (a list, a sign,
+// spaces inside, an empty value): Beast judges those.
+inline bool plain_content_length(const char* value, size_t size, uint64_t& n) {
+  if (size == 0 || size > 15 || (value[0] == '0' && size > 1)) return false;
+  n = 0;
+  for (size_t i = 0; i < size; ++i) {
+    unsigned d = static_cast<unsigned char>(value[i]) - '0';
+    if (d > 9) return false;
+    n = n * 10 + d;
+  }
+  return true;
+}
+
 }  // namespace nimbus::head_scan

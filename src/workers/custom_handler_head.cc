@@ -60,16 +60,9 @@ bool field(LeanAnswer& a, const char* head, size_t pos, size_t len) {
       break;
     case 14:
       if (name_is(line, "content-length")) {
-        // One field of plain digits: no second one (even equal), no list, no sign, no
-        // leading zero, at most 15 digits.
-        if (a.has_content_length || value_size == 0 || value_size > 15) return false;
-        if (value[0] == '0' && value_size > 1) return false;
+        // One field of plain digits, no second one (even equal).
         uint64_t n = 0;
-        for (size_t i = 0; i < value_size; ++i) {
-          unsigned d = static_cast<unsigned char>(value[i]) - '0';
-          if (d > 9) return false;
-          n = n * 10 + d;
-        }
+        if (a.has_content_length || !plain_content_length(value, value_size, n)) return false;
         a.has_content_length = true;
         a.content_length = n;
       }
