@@ -154,11 +154,16 @@ uint64_t commits_for_puts_a_millisecond_apart(Callers callers) {
     };
     for (int i = 0; i < kBurst; ++i) put();
     uint64_t before = store->commit_count();
+    // The pause is the input (arrivals 1 ms apart), not a wait for a result.
     for (int i = kBurst; i < kPuts; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
       put();
     }
-    all.get_future().get();
+    auto acknowledged = all.get_future();
+    EXPECT_EQ(acknowledged.wait_for(std::chrono::seconds(30)), std::future_status::ready)
+        << done << " of " << kPuts << " puts acknowledged after 30 s";
+    // Callbacks still pending would run in the store's destructor, after `all` and `done`.
+    if (acknowledged.wait_for(std::chrono::seconds(0)) != std::future_status::ready) std::abort();
     commits = store->commit_count() - before;
   }
   std::filesystem::remove_all(tmpl);
