@@ -101,7 +101,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CHECK(ea->message.find("item-1") != std::string::npos || ea->message.find("operation") != std::string::npos);
     return 0;
   }
-  CHECK(a == b);
+  // Compared as text: Boost.JSON 1.81 reads a zero with a huge exponent ("0e+808") as NaN,
+  // and NaN != NaN would call two identical results different. Such a document never reaches
+  // the file: the write refuses a number beyond a double (check_body), which the harness below
+  // leaves to the finite-inputs property.
+  CHECK(json::serialize(a) == json::serialize(b));
   CHECK(a.at("id") == before.at("id"));
   for (const char* sys : {"_rid", "_etag", "_ts", "_lsn"})
     CHECK(a.if_contains(sys) == nullptr ? before.if_contains(sys) == nullptr

@@ -284,6 +284,8 @@ describe("Cosmos DB NoSQL endpoint with the official SDK", { timeout: 180000 }, 
       ['{"id":"trailing ","pk":"p1"}', 400, "BadRequest", /space/],
       ['{"id":"deep","pk":"p1","a":' + "[".repeat(10000) + "]".repeat(10000) + "}", 400, "BadRequest", /deep/],
       ['{"id":"num","pk":"p1","v":1e400}', 400, "BadRequest", /double/],
+      // A zero with a huge exponent: Boost.JSON 1.81 reads it as NaN (found by cosmos_patch_fuzz).
+      ['{"id":"nan","pk":"p1","v":0e+808}', 400, "BadRequest", /double/],
       ['{"id":"big","pk":"p1","s":"' + "x".repeat(3 << 20) + '"}', 413, "RequestEntityTooLarge", /2 MB/],
       ['{"id":"huge","pk":"p1","s":"' + "x".repeat(5 << 20) + '"}', 413, "RequestEntityTooLarge", /bytes/],
     ]) {
