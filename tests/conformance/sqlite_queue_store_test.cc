@@ -75,8 +75,8 @@ TEST(SqliteQueueStore, GroupCommitBatchesConcurrentPutsIntoFewTransactions) {
 // frame comes (sqlite_engine.cc, wal_frames). A copy of the files taken inside the last
 // acknowledgement's callback is what a crash of the process at that moment leaves (the kernel
 // has every byte written; anything still held in the process is lost): it must hold every
-// acknowledged put. 4 KB bodies make commits of many frames, most over the 128 KiB the VFS
-// writes at once. Fails if the commit frame were held past its commit.
+// acknowledged put. 4 KB bodies make commits of many frames, most of them larger than the
+// 128 KiB the VFS writes at once. Fails (354 of 600) if the commit frame is held past its commit.
 TEST(SqliteQueueStore, EveryAcknowledgedPutIsInTheFileWhenItsCallbackRuns) {
   char tmpl[] = "/tmp/nimbus-sqlite-queue-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);

@@ -73,12 +73,12 @@ bool left_clean(const std::string& path) {
 // (the one whose header carries the database size, non-zero only on a commit's last frame)
 // arrives. Any other call on the file (a read, a write elsewhere such as a frame rewritten in
 // place or the WAL header, a sync, a truncate, a size query) writes what is gathered first, and
-// a gathering that another frame would take past kMaxWrite is written at once. So every byte SQLite wrote to
-// the WAL is in the file when its commit returns, before the engine's fdatasync (made on a
-// descriptor of its own, which this VFS does not see), exactly as without this VFS; a crash
-// before the commit frame loses only frames no commit covered, as it would without it.
-// Test: SqliteQueueStore.EveryAcknowledgedPutIsInTheFileWhenItsCallbackRuns. Other files pass
-// through.
+// a gathering that another frame would take past kMaxWrite is written at once. So every byte
+// SQLite wrote to the WAL is in the file when its commit returns, before the engine's
+// fdatasync (made on a descriptor of its own, which this VFS does not see), exactly as without
+// this VFS; a crash before the commit frame loses only frames no commit covered, as it would
+// without it. Test: SqliteQueueStore.EveryAcknowledgedPutIsInTheFileWhenItsCallbackRuns.
+// Other files pass through.
 namespace wal_frames {
 
 constexpr int kHeader = 24;  // WAL_FRAME_HDRSIZE
