@@ -43,9 +43,9 @@ std::unique_ptr<SqliteEngine::Op> op(F&& body, api::DocCallback<T> done) {
 }  // namespace
 
 SqliteDocumentStore::SqliteDocumentStore(SqliteEngine& engine, Callers callers)
-    : engine_(engine), patient_(callers == Callers::api_clients) {}
+    : client_(engine, callers) {}
 SqliteDocumentStore::SqliteDocumentStore(std::unique_ptr<SqliteEngine> owned, Callers callers)
-    : owned_(std::move(owned)), engine_(*owned_), patient_(callers == Callers::api_clients) {}
+    : client_(std::move(owned), callers) {}
 
 std::unique_ptr<SqliteDocumentStore> SqliteDocumentStore::open(Options options, std::string& error,
                                                                Callers callers) {
@@ -54,14 +54,7 @@ std::unique_ptr<SqliteDocumentStore> SqliteDocumentStore::open(Options options, 
   return std::unique_ptr<SqliteDocumentStore>(new SqliteDocumentStore(std::move(engine), callers));
 }
 
-void SqliteDocumentStore::note_active_clients(size_t clients) {
-  if (patient_) engine_.note_active_clients(clients);
-}
-
-void SqliteDocumentStore::submit(std::unique_ptr<SqliteEngine::Op> op) {
-  op->patient = patient_;
-  engine_.submit(std::move(op));
-}
+void SqliteDocumentStore::note_active_clients(size_t clients) { client_.note_active_clients(clients); }
 
 void SqliteDocumentStore::create_database(std::string id, api::DocCallback<api::DatabaseInfo> done) {
   submit(op<api::DatabaseInfo>([id = std::move(id)](SqliteDb& db) { return dt::create_database(db, id); }, std::move(done)));
@@ -112,7 +105,7 @@ void SqliteDocumentStore::replace_item(api::ContainerRef ref, std::string id, st
       std::move(done)));
 }
 void SqliteDocumentStore::read_item(api::ContainerRef ref, std::string id, api::PartitionKey pk, api::ItemForm form, api::DocCallback<api::Item> done) {
-  engine_.submit_read(op<api::Item>(
+  client_.engine().submit_read(op<api::Item>(
       [ref = std::move(ref), id = std::move(id), pk = std::move(pk), form](SqliteDb& db) { return dt::read_item(db, ref, id, pk, form); }, std::move(done)));
 }
 void SqliteDocumentStore::delete_item(api::ContainerRef ref, std::string id, api::PartitionKey pk, std::optional<std::string> if_match,

@@ -31,7 +31,7 @@ class SqliteDocumentStore final : public api::DocumentStore {
   SqliteDocumentStore(const SqliteDocumentStore&) = delete;
   SqliteDocumentStore& operator=(const SqliteDocumentStore&) = delete;
 
-  SqliteEngine& engine() { return engine_; }
+  SqliteEngine& engine() { return client_.engine(); }
 
   void create_database(std::string id, api::DocCallback<api::DatabaseInfo> done) override;
   void read_database(std::string id, api::DocCallback<api::DatabaseInfo> done) override;
@@ -84,10 +84,8 @@ class SqliteDocumentStore final : public api::DocumentStore {
 
  private:
   SqliteDocumentStore(std::unique_ptr<SqliteEngine> owned, Callers callers);
-  void submit(std::unique_ptr<SqliteEngine::Op> op);
-  std::unique_ptr<SqliteEngine> owned_;
-  SqliteEngine& engine_;
-  const bool patient_;
+  void submit(std::unique_ptr<SqliteEngine::Op> op) { client_.submit(std::move(op)); }
+  EngineClient client_;
 };
 
 }  // namespace nimbus::storage

@@ -208,6 +208,33 @@ class SqliteEngine final : public api::EffectsStore {
   std::thread syncer_;
 };
 
+// What every store on the engine holds (SqliteQueueStore, SqliteDocumentStore): the engine,
+// borrowed from the host or its own when the store was opened alone (destroyed with the store,
+// joining its threads), and whose operations it submits (Callers::api_clients makes them
+// patient, and only then does the active-client count reach the engine).
+class EngineClient {
+ public:
+  EngineClient(SqliteEngine& engine, SqliteEngine::Callers callers)
+      : engine_(engine), patient_(callers == SqliteEngine::Callers::api_clients) {}
+  EngineClient(std::unique_ptr<SqliteEngine> owned, SqliteEngine::Callers callers)
+      : owned_(std::move(owned)), engine_(*owned_),
+        patient_(callers == SqliteEngine::Callers::api_clients) {}
+
+  SqliteEngine& engine() const { return engine_; }
+  void submit(std::unique_ptr<SqliteEngine::Op> op) const {
+    op->patient = patient_;
+    engine_.submit(std::move(op));
+  }
+  void note_active_clients(size_t clients) const {
+    if (patient_) engine_.note_active_clients(clients);
+  }
+
+ private:
+  std::unique_ptr<SqliteEngine> owned_;
+  SqliteEngine& engine_;
+  const bool patient_;
+};
+
 // An Op from a body returning a QueueResult<T> and the caller's callback.
 template <class T>
 struct TypedOp final : SqliteEngine::Op {

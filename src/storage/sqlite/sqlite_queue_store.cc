@@ -10,10 +10,10 @@ using api::QueueError;
 using namespace queue_tables;
 
 SqliteQueueStore::SqliteQueueStore(SqliteEngine& engine, Callers callers)
-    : engine_(engine), patient_(callers == Callers::api_clients) {}
+    : client_(engine, callers) {}
 
 SqliteQueueStore::SqliteQueueStore(std::unique_ptr<SqliteEngine> owned, Callers callers)
-    : owned_(std::move(owned)), engine_(*owned_), patient_(callers == Callers::api_clients) {}
+    : client_(std::move(owned), callers) {}
 
 std::unique_ptr<SqliteQueueStore> SqliteQueueStore::open(Options options, std::string& error,
                                                          Callers callers) {
@@ -22,14 +22,7 @@ std::unique_ptr<SqliteQueueStore> SqliteQueueStore::open(Options options, std::s
   return std::unique_ptr<SqliteQueueStore>(new SqliteQueueStore(std::move(engine), callers));
 }
 
-void SqliteQueueStore::note_active_clients(size_t clients) {
-  if (patient_) engine_.note_active_clients(clients);
-}
-
-void SqliteQueueStore::submit(std::unique_ptr<SqliteEngine::Op> op) {
-  op->patient = patient_;
-  engine_.submit(std::move(op));
-}
+void SqliteQueueStore::note_active_clients(size_t clients) { client_.note_active_clients(clients); }
 
 // ---------------------------------------------------------------------------------------------
 // The operations.
@@ -374,7 +367,7 @@ void SqliteQueueStore::complete_message(api::QueueRef queue, std::string id,
   api::Effects fx;
   fx.acknowledge({std::move(queue), std::move(id), std::move(pop_receipt), std::nullopt});
   for (auto& m : outputs) fx.put(std::move(m));
-  engine_.commit(std::move(fx), [done = std::move(done)](api::QueueResult<api::CommitReceipt> r) {
+  client_.engine().commit(std::move(fx), [done = std::move(done)](api::QueueResult<api::CommitReceipt> r) {
     if (!r) return done(r.error());
     done(message_receipts(r.value()));
   });
@@ -384,7 +377,7 @@ void SqliteQueueStore::put_messages(std::vector<api::NewMessage> messages,
                                     api::QueueCallback<std::vector<api::MessageReceipt>> done) {
   api::Effects fx;
   for (auto& m : messages) fx.put(std::move(m));
-  engine_.commit(std::move(fx), [done = std::move(done)](api::QueueResult<api::CommitReceipt> r) {
+  client_.engine().commit(std::move(fx), [done = std::move(done)](api::QueueResult<api::CommitReceipt> r) {
     if (!r) return done(r.error());
     done(message_receipts(r.value()));
   });
@@ -396,7 +389,7 @@ void SqliteQueueStore::move_to_poison(api::QueueRef queue, std::string id, std::
   api::QueueRef poison{queue.account, queue.name + "-poison"};
   api::Effects fx;
   fx.acknowledge({std::move(queue), std::move(id), std::move(pop_receipt), std::move(poison)});
-  engine_.commit(std::move(fx), [done = std::move(done)](api::QueueResult<api::CommitReceipt> r) {
+  client_.engine().commit(std::move(fx), [done = std::move(done)](api::QueueResult<api::CommitReceipt> r) {
     if (!r) return done(r.error());
     done(std::move(*r.value().dead_letter));
   });

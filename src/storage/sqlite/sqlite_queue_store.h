@@ -38,8 +38,8 @@ class SqliteQueueStore final : public api::QueueStore {
   SqliteQueueStore(const SqliteQueueStore&) = delete;
   SqliteQueueStore& operator=(const SqliteQueueStore&) = delete;
 
-  SqliteEngine& engine() { return engine_; }
-  uint64_t commit_count() const { return engine_.commit_count(); }
+  SqliteEngine& engine() { return client_.engine(); }
+  uint64_t commit_count() const { return client_.engine().commit_count(); }
 
   void create_queue(api::QueueRef queue, api::QueueMetadata metadata,
                     api::QueueCallback<api::CreateQueueOutcome> done) override;
@@ -81,10 +81,8 @@ class SqliteQueueStore final : public api::QueueStore {
 
  private:
   SqliteQueueStore(std::unique_ptr<SqliteEngine> owned, Callers callers);
-  void submit(std::unique_ptr<SqliteEngine::Op> op);
-  std::unique_ptr<SqliteEngine> owned_;  // set by open(); destroyed last-in, joining its thread
-  SqliteEngine& engine_;
-  const bool patient_;
+  void submit(std::unique_ptr<SqliteEngine::Op> op) { client_.submit(std::move(op)); }
+  EngineClient client_;
 };
 
 }  // namespace nimbus::storage
