@@ -9,6 +9,8 @@ Each round runs A, B and nginx (the order rotates between rounds): the proxy and
 started, warmed up (1 s of wrk), then wrk -t2 -c64 runs for `seconds`. The proxy's utime+stime
 (/proc/<pid>/stat, the proxy process alone) and the handler's, divided by the requests wrk
 counted, are their CPU per request. Bounded: every wrk run has -d and a timeout.
+CH_CPU_B_NIMBUS='{"customHandler": {...}}' merges into B's host.json `nimbus` section, so one
+build can be compared with itself under other settings (B's app is a copy of its own).
 """
 import json, os, re, shutil, signal, subprocess, sys, tempfile, time, urllib.request
 
@@ -127,7 +129,13 @@ def main():
     host = json.load(open(os.path.join(app, "host.json")))
     host["logging"] = {"logLevel": {"default": "Warning"}}
     json.dump(host, open(os.path.join(app, "host.json"), "w"))
-    targets = [("A", lambda: nimbus(a, app, seconds)), ("B", lambda: nimbus(b, app, seconds)),
+    app_b = app
+    if os.environ.get("CH_CPU_B_NIMBUS"):
+        app_b = os.path.join(tmp, "hello-node-b")
+        shutil.copytree(app, app_b)
+        host.setdefault("nimbus", {}).update(json.loads(os.environ["CH_CPU_B_NIMBUS"]))
+        json.dump(host, open(os.path.join(app_b, "host.json"), "w"))
+    targets = [("A", lambda: nimbus(a, app, seconds)), ("B", lambda: nimbus(b, app_b, seconds)),
                ("nginx", lambda: nginx(app, seconds))]
     rows = []
     for r in range(rounds):

@@ -87,6 +87,11 @@ struct CustomHandlerSpec {
   std::string working_directory;  // absolute
   bool forwarding = false;        // enableForwardingHttpRequest
   int process_count = 1;          // Nimbus extension: a pool instead of exactly one process
+  // Nimbus extensions: connections opened to each process before invocations are pipelined
+  // (sent behind others on a connection that is answering), and how many may wait on one
+  // connection. 1 connection-depth: no pipelining. See workers/custom_handler_pool.h.
+  int connections_per_process = 8;
+  int pipeline_depth = 8;
   std::chrono::milliseconds startup_timeout{30000};
   bool operator==(const CustomHandlerSpec&) const = default;
 };

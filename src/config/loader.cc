@@ -335,6 +335,24 @@ std::string parse_nimbus_section(const json::object& nb, AppSpec& app) {
           !e.empty())
         return e;
       if (app.custom_handler) app.custom_handler->startup_timeout = st;
+      int conns = 8, depth = 8;
+      if (auto e = int_field(c, "connectionsPerProcess", file, path + ".connectionsPerProcess",
+                             1, 1024, conns);
+          !e.empty())
+        return e;
+      if (auto e = int_field(c, "pipelineDepth", file, path + ".pipelineDepth", 1, 64, depth);
+          !e.empty())
+        return e;
+      if (app.custom_handler) {
+        app.custom_handler->connections_per_process = conns;
+        app.custom_handler->pipeline_depth = depth;
+      }
+      for (const auto& k : c)
+        if (k.key() != "processCount" && k.key() != "startupTimeout" &&
+            k.key() != "connectionsPerProcess" && k.key() != "pipelineDepth")
+          app.warnings.push_back(file + ": " + path + "." + std::string(k.key()) +
+                                 ": unknown key, ignored (known: processCount, startupTimeout, "
+                                 "connectionsPerProcess, pipelineDepth)");
     } else if (key == "http") {
       if (!kv.value().is_object()) return err(file, path, "must be an object");
       const auto& h = kv.value().as_object();

@@ -217,6 +217,35 @@ TEST_F(TempApp, LoadsCustomHandlerAppAndRefusesOnlyTheBadFunction) {
   EXPECT_EQ(r.app->custom_handler->arguments, (std::vector<std::string>{"server.js"}));
 }
 
+TEST_F(TempApp, CustomHandlerPipeliningKeysAreReadAndBounded) {
+  write("good/function.json", R"({"bindings":[{"type":"httpTrigger","direction":"in",
+      "name":"req"},{"type":"http","direction":"out","name":"res"}]})");
+  auto host = [&](const std::string& nimbus) {
+    write("host.json", R"({"version":"2.0","customHandler":{"description":{
+        "defaultExecutablePath":"node"}},"nimbus":{"customHandler":)" + nimbus + "}}");
+    return load_app(root_.string());
+  };
+  auto r = host("{}");
+  ASSERT_TRUE(r.app) << r.fatal;
+  EXPECT_EQ(r.app->custom_handler->connections_per_process, 8);
+  EXPECT_EQ(r.app->custom_handler->pipeline_depth, 8);
+  r = host(R"({"connectionsPerProcess":64,"pipelineDepth":1,"pipelining":true})");
+  ASSERT_TRUE(r.app) << r.fatal;
+  EXPECT_EQ(r.app->custom_handler->connections_per_process, 64);
+  EXPECT_EQ(r.app->custom_handler->pipeline_depth, 1);
+  ASSERT_EQ(r.app->warnings.size(), 1u);
+  EXPECT_NE(r.app->warnings[0].find("nimbus.customHandler.pipelining: unknown key"),
+            std::string::npos)
+      << r.app->warnings[0];
+  r = host(R"({"pipelineDepth":0})");
+  EXPECT_FALSE(r.app);
+  EXPECT_NE(r.fatal.find("nimbus.customHandler.pipelineDepth"), std::string::npos) << r.fatal;
+  r = host(R"({"connectionsPerProcess":"8"})");
+  EXPECT_FALSE(r.app);
+  EXPECT_NE(r.fatal.find("nimbus.customHandler.connectionsPerProcess"), std::string::npos)
+      << r.fatal;
+}
+
 TEST_F(TempApp, InvalidHostJsonIsFatal) {
   write("host.json", "{ \"version\": ");
   auto r = load_app(root_.string());

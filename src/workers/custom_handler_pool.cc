@@ -4,9 +4,12 @@
 #include <sys/socket.h>
 
 #include <charconv>
+#include <algorithm>
+#include <deque>
 #include <optional>
 
 #include <boost/asio.hpp>
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -226,6 +229,19 @@ std::string take_lean_answer(const LeanAnswer& a, beast::flat_buffer& buf,
 }
 }  // namespace
 
+// An invocation whose request is written on a connection and whose answer is not read yet.
+// Answers come back in request order, so a connection keeps its waiters in that order: the
+// first reads its answer from the socket; the others are suspended until it hands them the
+// connection (or the connection fails under them).
+struct CustomHandlerPool::Waiter {
+  Clock::time_point deadline;
+  bool fast = false;  // its function answers quickly (Pace): others may queue behind it
+  std::optional<asio::any_completion_handler<void()>> resume;  // set while suspended
+  // Woken while not first: its turn came, or the connection failed under it (its request
+  // was sent, so it may have run: it is not sent again).
+  enum class Woken : uint8_t { turn, failed } woken = Woken::turn;
+};
+
 // One keep-alive connection to a handler process: a plain socket (no per-operation timers:
 // the pool's deadline sweep cancels a connection whose invocation ran out of time) and a read
 // buffer kept across invocations.
@@ -235,9 +251,7 @@ struct CustomHandlerPool::Conn {
   http::ReadyReactor reactor;  // for the answer's reads (http/ready_read.h)
   beast::flat_buffer buf{kMaxReadBuffer};
   // The answer being read. Kept here, not in invoke()'s coroutine frame, which is allocated
-  // per invocation: with the head below and the helpers beside invoke() the frame is 976 bytes,
-  // under the 1,032 bytes glibc serves from its per-thread cache (bench/README.md, branches
-  // spineperf and chlean).
+  // per invocation (bench/README.md, branches spineperf and chlean).
   std::optional<AnswerParser> parser;
   // What the lean reader learned of the answer; when it accepted it, the answer is at the
   // start of buf and `parser` is not used.
@@ -245,9 +259,23 @@ struct CustomHandlerPool::Conn {
   // The request's head, written here per invocation: the connection's string keeps its
   // capacity, so a head costs no allocation, and it leaves invoke()'s frame.
   std::string head;
-  Clock::time_point deadline;
-  bool timed_out = false;
-  size_t busy_index = 0;  // its place in CustomHandlerPool::busy_ while in use
+  // Requests written and not yet answered, oldest first (see Waiter). Empty: the connection
+  // is idle (in its process's idle list) or being connected.
+  std::deque<Waiter*> waiters;
+  int slow = 0;  // waiters that are not `fast`: while any is here, none joins
+  Process* proc = nullptr;
+  // It takes no further request while being connected or written (a request is written
+  // whole before the next starts) and once it failed.
+  bool open_for_more = false;
+  bool broken = false;
+  bool timed_out = false;     // the sweep cancelled it: a waiter on it ran out of time
+  bool answered = false;      // it has given a keep-alive answer (so it takes pipelining)
+  // Pipelined requests of this loop turn, written together by flush() (posted once): one
+  // send, and one read for the handler, instead of one per request.
+  std::string out;
+  bool flush_posted = false;
+  Clock::time_point progress;  // its last answer, or its first request after idling
+  size_t busy_index = 0;  // its place in CustomHandlerPool::busy_ while it has waiters
 };
 
 struct CustomHandlerPool::Process {
@@ -259,6 +287,7 @@ struct CustomHandlerPool::Process {
   int in_flight = 0;  // invocations using it (a reload stops it when this reaches 0)
   std::shared_ptr<OutputCapture> output;  // its stdout/stderr, logged as Worker.Output
   std::vector<std::shared_ptr<Conn>> idle;  // keep-alive connections
+  int open = 0;  // connections with requests in flight (in CustomHandlerPool::busy_)
   std::string host_header;  // "127.0.0.1:<port>", once
   std::string cached_name;  // name(), once the pid is known
   std::string name() const {
@@ -452,25 +481,144 @@ awaitable<void> CustomHandlerPool::restart(int slot) {
 // socket operation: every kSweep while any is in use, those past their invocation's deadline
 // are cancelled (their pending connect, write or read ends with operation_aborted).
 constexpr auto kSweep = std::chrono::milliseconds(25);
-
-void CustomHandlerPool::track(const std::shared_ptr<Conn>& c, Clock::time_point deadline) {
-  c->deadline = deadline;
-  c->timed_out = false;
-  c->busy_index = busy_.size();
-  busy_.push_back(c);
-  if (!sweeping_) {
-    sweeping_ = true;
-    sweep_.expires_after(kSweep);
-    sweep_.async_wait([this](boost::system::error_code ec) { on_sweep(ec); });
+// How recently a busy connection must have answered to take a pipelined request (see
+// pipeline_target). Under load a connection answers every fraction of a millisecond; a
+// handler request that runs longer than this turns its connection away from new ones.
+constexpr auto kProgressWindow = std::chrono::milliseconds(5);
+// How quickly a function can answer: the shortest of its last eight answer times (from its
+// turn on the connection to its answer). Below kProgressWindow its invocations may be
+// pipelined. The shortest, not an average: under load a quick function's answers also wait
+// for the handler's CPU, and that wait is no reason to give each its own connection; a
+// function that waits on something (a timer, a remote call) never answers quickly. Unknown
+// (never answered) counts as slow, so a function proves itself before anything waits behind it.
+struct CustomHandlerPool::Pace {
+  std::array<Clock::duration, 8> recent{};
+  unsigned count = 0;
+  Clock::duration shortest{};
+  bool fast() const { return count > 0 && shortest < kProgressWindow; }
+  void add(Clock::duration d) {
+    recent[count++ % recent.size()] = d;
+    size_t n = std::min<size_t>(count, recent.size());
+    shortest = *std::min_element(recent.begin(), recent.begin() + static_cast<long>(n));
   }
+};
+
+// Pipelined requests up to this size are copied into the connection's batch (flush); larger
+// ones are written from where they lie.
+constexpr size_t kBatchMax = 16 * 1024;
+
+// A connection's first waiter makes it busy (watched by the sweep); its last leaves it
+// (release).
+void CustomHandlerPool::enter(const std::shared_ptr<Conn>& c, Waiter& w) {
+  if (c->waiters.empty()) {
+    c->busy_index = busy_.size();
+    busy_.push_back(c);
+    ++c->proc->open;
+    c->progress = Clock::now();
+    if (!sweeping_) {
+      sweeping_ = true;
+      sweep_.expires_after(kSweep);
+      sweep_.async_wait([this](boost::system::error_code ec) { on_sweep(ec); });
+    }
+  }
+  c->waiters.push_back(&w);
+  if (!w.fast) ++c->slow;
 }
 
-void CustomHandlerPool::untrack(Conn& c) {
+// Takes `w` off the connection (it was answered, failed, or never written).
+void CustomHandlerPool::leave(Conn& c, Waiter& w) {
+  auto it = std::find(c.waiters.begin(), c.waiters.end(), &w);
+  if (it == c.waiters.end()) return;
+  c.waiters.erase(it);
+  if (!w.fast) --c.slow;
+}
+
+void CustomHandlerPool::release(Conn& c) {
   size_t i = c.busy_index;
   if (i >= busy_.size() || busy_[i].get() != &c) return;
+  --c.proc->open;
   busy_[i] = std::move(busy_.back());
   busy_[i]->busy_index = i;
   busy_.pop_back();
+}
+
+// The connection is finished: closed (the first waiter's pending read ends), and every waiter
+// behind the first is woken to fail, since its request was sent and may have run.
+void CustomHandlerPool::fail_conn(Conn& c) {
+  c.broken = true;
+  c.open_for_more = false;
+  boost::system::error_code ignored;
+  c.sock.close(ignored);
+  c.out.clear();  // a batch not yet written goes nowhere
+  auto waiters = std::move(c.waiters);
+  c.waiters.clear();
+  c.slow = 0;
+  release(c);
+  for (Waiter* w : waiters)
+    if (w->resume) {
+      w->woken = Waiter::Woken::failed;
+      wake(*w);
+    }
+}
+
+void CustomHandlerPool::wake(Waiter& w) {
+  auto h = std::move(*w.resume);
+  w.resume.reset();
+  asio::post(io_, [h = std::move(h)]() mutable { std::move(h)(); });
+}
+
+// A connection an invocation may be pipelined on: of this process, open for more, proven
+// keep-alive (it has answered), not too deep, and answering: its last answer (or its first
+// request) is under kProgressWindow old, so a request stuck in the handler stops others from
+// joining it. The least deep wins.
+std::shared_ptr<CustomHandlerPool::Conn> CustomHandlerPool::pipeline_target(const Process& p) {
+  std::shared_ptr<Conn> best;
+  auto now = Clock::now();
+  size_t depth = static_cast<size_t>(opt_.spec.pipeline_depth);
+  for (auto& c : busy_) {
+    if (c->proc != &p || !c->open_for_more || !c->answered || c->slow > 0 ||
+        c->waiters.size() >= depth || now - c->progress >= kProgressWindow)
+      continue;
+    if (c->flush_posted) return c;  // joins this turn's batch: no send of its own
+    if (!best || c->waiters.size() < best->waiters.size()) best = c;
+  }
+  return best;
+}
+
+// Writes a connection's batch of pipelined requests (see Conn::out), posted by the first of
+// them: it runs after the handlers of the loop's current turn, which may add more.
+void CustomHandlerPool::flush(const std::shared_ptr<Conn>& c) {
+  c->flush_posted = false;
+  if (c->broken || c->out.empty()) {
+    c->out.clear();
+    return;
+  }
+  boost::system::error_code ec;
+  size_t n = c->sock.write_some(asio::buffer(c->out), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+    n = 0;
+  }
+  if (ec) {
+    c->out.clear();
+    fail_conn(*c);  // every batched request fails with it: none is known not to have run
+    return;
+  }
+  if (n == c->out.size()) {
+    c->out.clear();
+    if (c->out.capacity() > 4 * kBatchMax) std::string().swap(c->out);
+    return;
+  }
+  // The rest asynchronously; the connection takes no request until it is written.
+  c->out.erase(0, n);
+  c->open_for_more = false;
+  asio::async_write(c->sock, asio::buffer(c->out), [this, c](boost::system::error_code e, size_t) {
+    c->out.clear();
+    if (e)
+      fail_conn(*c);
+    else if (!c->broken && !c->timed_out)
+      c->open_for_more = true;
+  });
 }
 
 void CustomHandlerPool::on_sweep(boost::system::error_code ec) {
@@ -478,12 +626,17 @@ void CustomHandlerPool::on_sweep(boost::system::error_code ec) {
   sweeping_ = false;
   if (stopping_) return;
   auto now = Clock::now();
-  for (auto& c : busy_)
-    if (!c->timed_out && c->deadline <= now) {
-      c->timed_out = true;
-      boost::system::error_code ignored;
-      c->sock.cancel(ignored);
-    }
+  for (auto& c : busy_) {
+    if (c->timed_out) continue;
+    for (Waiter* w : c->waiters)
+      if (w->deadline <= now) {
+        c->timed_out = true;
+        c->open_for_more = false;
+        boost::system::error_code ignored;
+        c->sock.cancel(ignored);
+        break;
+      }
+  }
   if (!busy_.empty()) {
     sweeping_ = true;
     sweep_.expires_after(kSweep);
@@ -623,26 +776,44 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
                  !fn.http_output().empty() && fn.bindings.size() == 2;
   bool head_request = forward && inv.http()->method == "HEAD";
   std::string body = forward ? std::move(inv.http()->body) : build_invocation_body(inv);
+  Pace& pace = paces_[fn.name];
 
 
   // A request is sent again only when the handler certainly never received it: the reused
   // connection's write failed before a single byte left. After a successful write it may have
   // run, so a failure then is the invocation's, never retried.
   for (int attempt = 0; attempt < 2; ++attempt) {
+    // Once the process has its share of connections busy, a place behind the requests of one
+    // that is answering; else an idle connection; else a new one. Only the default mode
+    // pipelines: there the host alone frames every request (a POST of JSON), so nothing a
+    // caller sends can put a handler's answers out of step; a forwarded request carries the
+    // caller's method, fields and body.
     std::shared_ptr<Conn> s;
+    bool fast = !forward && pace.fast();
+    if (fast && p->open >= opt_.spec.connections_per_process) s = pipeline_target(*p);
     while (!s && !p->idle.empty()) {
       auto c = std::move(p->idle.back());
       p->idle.pop_back();
       if (idle_connection_usable(c->sock)) s = std::move(c);
     }
     bool reused = s != nullptr;
-    if (!s) s = std::make_shared<Conn>(io_);
-    track(s, inv.deadline);
-    struct Untrack {
-      CustomHandlerPool& pool;
-      Conn& c;
-      ~Untrack() { pool.untrack(c); }
-    } untrack_guard{*this, *s};
+    if (!s) {
+      s = std::make_shared<Conn>(io_);
+      s->proc = p.get();
+    }
+    Waiter me;
+    me.deadline = inv.deadline;
+    me.fast = fast;
+    enter(s, me);
+    // However invoke() ends, it leaves no pointer to `me` on the connection (alive here: held
+    // by `s`, declared before, or by the idle list `s` moved it to).
+    ScopeExit left([this, c = s.get(), &me] {
+      if (std::find(c->waiters.begin(), c->waiters.end(), &me) != c->waiters.end()) {
+        leave(*c, me);
+        fail_conn(*c);  // a request in flight without its waiter: the framing is lost
+      }
+    });
+    s->open_for_more = false;  // until this request is written whole
     auto timed_out = [&](const boost::system::error_code& e) {
       return e == beast::error::timeout || (s->timed_out && e == asio::error::operation_aborted);
     };
@@ -665,69 +836,116 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     // one call, with no composed operation and no completion posted to the loop; only what
     // the socket does not take is written asynchronously.
     write_head(s->head, inv, *p, forward, body.size());
-    size_t written = s->sock.write_some(request_buffers(*s, body), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) {
-      ec = {};
-      written = 0;
+    size_t written = 0;
+    if (!s->out.empty() ||
+        (s->waiters.size() > 1 && s->head.size() + body.size() <= kBatchMax)) {
+      // Pipelined: joins the connection's batch (a failure to write it fails the connection,
+      // and so this invocation, below).
+      s->out.append(s->head).append(body);
+      if (!s->flush_posted) {
+        s->flush_posted = true;
+        asio::post(io_, [this, c = s] { flush(c); });
+      }
+      written = s->head.size() + body.size();
+    } else {
+      written = s->sock.write_some(request_buffers(*s, body), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ec = {};
+        written = 0;
+      }
+      if (!ec && written < s->head.size() + body.size())
+        written += co_await write_rest(s->sock, request_buffers(*s, body), written, ec);
     }
-    if (!ec && written < s->head.size() + body.size())
-      written += co_await write_rest(s->sock, request_buffers(*s, body), written, ec);
-    if (ec && reused && written == 0 && attempt == 0 && !timed_out(ec)) continue;
     // The head is written: an idle connection does not keep a large forwarded one.
     if (s->head.capacity() > 4096) std::string().swap(s->head);
+    if (ec && reused && written == 0 && attempt == 0 && !timed_out(ec) && !s->broken) {
+      leave(*s, me);  // the last: nothing was written behind a request being written
+      fail_conn(*s);  // the socket failed; those before this request fail too
+      continue;
+    }
+    if (!ec && !s->broken && !s->timed_out) {
+      s->open_for_more = true;
+      if (s->waiters.front() != &me) {  // pipelined: wait for the answers before this one
+        co_await asio::async_initiate<decltype(use_awaitable), void()>(
+            [&me](auto handler) { me.resume.emplace(std::move(handler)); }, use_awaitable);
+        if (me.woken == Waiter::Woken::failed) ec = asio::error::connection_aborted;
+      }
+    }
+    auto turn = Clock::now();  // its answer is the next on the connection from here
+    if (!ec && (s->broken || s->timed_out)) ec = asio::error::operation_aborted;
     if (!ec)
       ec = co_await read_answer(s->sock, s->buf, s->parser, opt_.max_body, head_request, forward,
                                 &s->reactor, &s->lean);
-    if (timed_out(ec)) {
-      fail_invocation(result, inv, *p, api::Outcome::timed_out,
-                      "handler did not answer before the function timeout", "");
-      co_return result;
-    }
     if (ec) {
-      if (co_await died(p))
+      bool mine = !s->waiters.empty() && s->waiters.front() == &me;
+      bool others = s->waiters.size() > (mine ? 1u : 0u);
+      fail_conn(*s);
+      if (Clock::now() >= inv.deadline || (timed_out(ec) && !others && mine))
+        fail_invocation(result, inv, *p, api::Outcome::timed_out,
+                        "handler did not answer before the function timeout", "");
+      else if (co_await died(p))
         fail_invocation(result, inv, *p, api::Outcome::worker_crashed,
                         "handler process died during the invocation", "");
+      else if (!mine || s->timed_out)
+        fail_invocation(result, inv, *p, api::Outcome::bad_response,
+                        "handler connection failed before this invocation's answer",
+                        s->timed_out ? "an invocation pipelined on the same connection timed out"
+                                     : "the connection failed with requests pipelined on it");
       else
         fail_invocation(result, inv, *p, api::Outcome::bad_response,
                         read_failure(ec, opt_.max_body), ec.message());
       co_return result;
     }
+    leave(*s, me);
+    s->progress = Clock::now();
+    pace.add(s->progress - turn);
+    bool keep;
     if (s->lean.state == LeanAnswer::State::accepted) {
       std::string detail = take_lean_answer(s->lean, s->buf, result, fn, forward);
       if (!detail.empty())
         log_.warn("Function." + fn.name, detail, {{"invocationId", inv.id}, {"worker", p->name()}});
-      if (p->alive && !s->timed_out && s->lean.keep_alive() && s->buf.size() == 0)
-        p->idle.push_back(std::move(s));
-      failures_[static_cast<size_t>(p->slot)] = 0;
-      co_return result;
-    }
-    auto& res = *s->parser;
-    if (res.status == 101) {
-      fail_invocation(result, inv, *p, api::Outcome::bad_response,
-                      "handler answer is not valid HTTP",
-                      "101 Switching Protocols to a request that asked for no upgrade");
-      co_return result;
-    }
-    // Reuse only a connection whose answer was read completely and cleanly: keep-alive, and
-    // nothing after it (extra bytes would become the next caller's answer).
-    bool reusable =
-        res.keep_alive() && !res.need_eof() && s->buf.size() == 0 && p->alive && !s->timed_out;
-    if (forward) {
-      result.outcome = api::Outcome::succeeded;
-      result.response.status = static_cast<int>(res.status);
-      for (auto& [name, value] : res.fields)
-        if (forwardable(name, res.connection))
-          result.response.headers.emplace_back(std::move(name), std::move(value));
-      result.response.body = std::move(res.body);
+      keep = s->lean.keep_alive();
     } else {
-      std::string detail;
-      map_invocation_response(fn, static_cast<int>(res.status), res.body, result, detail);
-      if (!detail.empty())
-        log_.warn("Function." + fn.name, detail, {{"invocationId", inv.id}, {"worker", p->name()}});
+      auto& res = *s->parser;
+      if (res.status == 101) {
+        fail_conn(*s);
+        fail_invocation(result, inv, *p, api::Outcome::bad_response,
+                        "handler answer is not valid HTTP",
+                        "101 Switching Protocols to a request that asked for no upgrade");
+        co_return result;
+      }
+      keep = res.keep_alive() && !res.need_eof();
+      if (forward) {
+        result.outcome = api::Outcome::succeeded;
+        result.response.status = static_cast<int>(res.status);
+        for (auto& [name, value] : res.fields)
+          if (forwardable(name, res.connection))
+            result.response.headers.emplace_back(std::move(name), std::move(value));
+        result.response.body = std::move(res.body);
+      } else {
+        std::string detail;
+        map_invocation_response(fn, static_cast<int>(res.status), res.body, result, detail);
+        if (!detail.empty())
+          log_.warn("Function." + fn.name, detail,
+                    {{"invocationId", inv.id}, {"worker", p->name()}});
+      }
+      s->parser.reset();  // an idle connection holds no answer (it may be large)
     }
-    s->parser.reset();  // an idle connection holds no answer (it may be large)
-    if (reusable) p->idle.push_back(std::move(s));
     failures_[static_cast<size_t>(p->slot)] = 0;
+    // The connection goes on only after a complete, clean keep-alive answer. Those waiting
+    // behind an answer that closes it fail: the handler may have run their requests.
+    if (!keep || !p->alive || s->timed_out) {
+      fail_conn(*s);
+    } else if (!s->waiters.empty()) {
+      s->answered = true;
+      wake(*s->waiters.front());
+    } else if (s->buf.size() == 0) {  // bytes after the last answer: the framing is in doubt
+      s->answered = true;
+      release(*s);
+      p->idle.push_back(std::move(s));
+    } else {
+      fail_conn(*s);
+    }
     co_return result;
   }
   fail_invocation(result, inv, *p, api::Outcome::bad_response, "handler connection failed",

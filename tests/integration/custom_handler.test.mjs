@@ -115,6 +115,77 @@ describe("faulty handler pool", () => {
   });
 });
 
+// nimbus.customHandler.connectionsPerProcess 1, pipelineDepth 8: past one busy connection,
+// invocations of a function that answers quickly are pipelined on a connection that is
+// answering. The handler reports, per socket, how many requests arrived before the earlier
+// ones on it were answered.
+describe("pipelining", () => {
+  let host;
+  before(async () => (host = await startNimbus(appPath("tests/apps/pipeline-node"))));
+  after(() => stopNimbus(host));
+  const stats = async (reset = false) =>
+    (await request(host.port, "GET", `/api/stats${reset ? "?reset=1" : ""}`)).json;
+  const burst = (n, path, tag) =>
+    Promise.all(Array.from({ length: n }, (_, i) => request(host.port, "GET", `/api/${path}/${tag}-${i}`)));
+
+  test("under load invocations share connections, and every caller gets its own answer", async () => {
+    for (let i = 0; i < 10; i++) assert.equal((await request(host.port, "GET", `/api/echo/warm-${i}`)).status, 200);
+    await stats(true);
+    let round = 0;
+    // A burst pipelines once the function has answered quickly; on a slow machine it may take
+    // a few bursts before its answers count as quick.
+    await waitFor(async () => {
+      round++;
+      const answers = await burst(96, "echo", `r${round}`);
+      answers.forEach((r, i) => {
+        assert.equal(r.status, 200);
+        assert.deepEqual(r.json, { v: `r${round}-${i}` }, "each caller gets the answer to its own request");
+      });
+      return (await stats()).maxQueued > 1;
+    }, { timeoutMs: 30000, intervalMs: 0, what: "a request pipelined behind another" });
+  });
+
+  test("nothing waits behind a slow function's invocation, and slow ones are not pipelined", async () => {
+    assert.equal((await request(host.port, "GET", "/api/slow/warm")).status, 200);  // its pace: slow
+    await stats(true);
+    const slow = burst(6, "slow", "s");
+    const fast = burst(60, "echo", "f");
+    const [s, f] = await Promise.all([slow, fast]);
+    assert.ok(s.every((r, i) => r.status === 200 && r.json.v === `s-${i}`));
+    assert.ok(f.every((r, i) => r.status === 200 && r.json.v === `f-${i}`));
+    const st = await stats();
+    assert.equal(st.slowQueuedMax, 1, "no slow invocation was sent behind another request");
+    assert.equal(st.fastBehindSlow, 0, "no invocation was sent behind a slow one");
+  });
+
+  test("a hung invocation fails those pipelined behind it at its timeout, and the host keeps serving", async () => {
+    for (let i = 0; i < 10; i++) await request(host.port, "GET", `/api/echo/warm-${i}`);
+    // The hung request's connection is the process's one busy connection, so the burst joins
+    // it (up to the depth) when it arrives within the 5 ms an answering connection is
+    // trusted for; on a slow machine that may take another try.
+    let h, others, behind = 0;
+    for (let attempt = 1; attempt <= 5 && behind === 0; attempt++) {
+      const hung = request(host.port, "GET", "/api/echo/hung?hang=1");
+      others = await burst(60, "echo", "h");
+      h = await hung;
+      behind = others.filter((r) => r.status !== 200).length;
+    }
+    assert.equal(h.status, 504);
+    assert.equal(h.json.error.code, "FunctionTimeout");
+    // Those behind it fail when its connection is closed at its timeout: 502, or 504 when
+    // their own timeout (a few ms after its own) has passed by then too.
+    others.forEach((r, i) => {
+      if (r.status === 200) return assert.equal(r.json.v, `h-${i}`);
+      if (r.status === 504) return assert.equal(r.json.error.code, "FunctionTimeout");
+      assert.equal(r.status, 502, JSON.stringify(r.json));
+      assert.match(r.json.error.message, /handler connection failed before this invocation's answer/);
+    });
+    console.log(`# ${behind} of ${others.length} invocations were pipelined behind the hung one`);
+    assert.ok(behind > 0 && behind < 8, `between 1 and pipelineDepth - 1 behind it, not ${behind}`);
+    assert.equal((await request(host.port, "GET", "/api/echo/after")).json.v, "after");
+  });
+});
+
 describe("forwarding mode", () => {
   let host;
   before(async () => (host = await startNimbus(appPath("tests/apps/forward-node"))));
