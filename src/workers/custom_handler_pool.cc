@@ -485,21 +485,20 @@ constexpr auto kSweep = std::chrono::milliseconds(25);
 // pipeline_target). Under load a connection answers every fraction of a millisecond; a
 // handler request that runs longer than this turns its connection away from new ones.
 constexpr auto kProgressWindow = std::chrono::milliseconds(5);
-// How quickly a function can answer: the shortest of its last eight answer times (from its
-// turn on the connection to its answer). Below kProgressWindow its invocations may be
-// pipelined. The shortest, not an average: under load a quick function's answers also wait
-// for the handler's CPU, and that wait is no reason to give each its own connection; a
-// function that waits on something (a timer, a remote call) never answers quickly. Unknown
-// (never answered) counts as slow, so a function proves itself before anything waits behind it.
+// Whether a function answers quickly: one of its answers in the last kPaceMemory took under
+// kProgressWindow (from its turn on the connection to its answer). Not an average: under load
+// a quick function's answers also wait for the handler's CPU (a burst on fresh connections
+// answers in tens of ms), and that wait is no reason to give each its own connection, while a
+// function that waits on something (a timer, a remote call) never answers quickly. Never
+// answered counts as slow, so a function proves itself before anything waits behind it.
+constexpr auto kPaceMemory = std::chrono::seconds(1);
 struct CustomHandlerPool::Pace {
-  std::array<Clock::duration, 8> recent{};
-  unsigned count = 0;
-  Clock::duration shortest{};
-  bool fast() const { return count > 0 && shortest < kProgressWindow; }
-  void add(Clock::duration d) {
-    recent[count++ % recent.size()] = d;
-    size_t n = std::min<size_t>(count, recent.size());
-    shortest = *std::min_element(recent.begin(), recent.begin() + static_cast<long>(n));
+  Clock::time_point quick{};  // its last quick answer
+  bool fast(Clock::time_point now) const {
+    return quick != Clock::time_point{} && now - quick < kPaceMemory;
+  }
+  void add(Clock::duration took, Clock::time_point now) {
+    if (took < kProgressWindow) quick = now;
   }
 };
 
@@ -789,7 +788,7 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     // caller sends can put a handler's answers out of step; a forwarded request carries the
     // caller's method, fields and body.
     std::shared_ptr<Conn> s;
-    bool fast = !forward && pace.fast();
+    bool fast = !forward && pace.fast(Clock::now());
     if (fast && p->open >= opt_.spec.connections_per_process) s = pipeline_target(*p);
     while (!s && !p->idle.empty()) {
       auto c = std::move(p->idle.back());
@@ -898,7 +897,7 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     }
     leave(*s, me);
     s->progress = Clock::now();
-    pace.add(s->progress - turn);
+    pace.add(s->progress - turn, s->progress);
     bool keep;
     if (s->lean.state == LeanAnswer::State::accepted) {
       std::string detail = take_lean_answer(s->lean, s->buf, result, fn, forward);

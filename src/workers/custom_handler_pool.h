@@ -13,7 +13,7 @@
 // sent behind the requests on a busy connection (HTTP/1.1 pipelining; answers come back in
 // order) when all of these hold, else it gets a connection of its own as before:
 //   - the default mode: the host alone frames the request (forwarded ones are never pipelined);
-//   - its function answers quickly: one of its last eight answers took under 5 ms;
+//   - its function answers quickly: one of its answers in the last second took under 5 ms;
 //   - every request on that connection is of such a function, the connection answered (or
 //     took its first request) in the last 5 ms, has given a keep-alive answer before, and
 //     holds fewer than pipelineDepth requests.

@@ -160,3 +160,99 @@ TEST(CustomHandlerPool, SpreadsOverItsProcessesAndReplacesOneThatDies) {
   }
   pool.stop();
 }
+
+// Many invocations at once on a process limited to one connection of its own: past it they
+// are pipelined, each gets its own answer, and a hung one fails only those behind it. Run
+// under ASan too (make unit-asan): the waiters live in coroutine frames and are handed the
+// connection by posted completions.
+TEST(CustomHandlerPool, PipelinesQuickInvocationsAndAHangFailsOnlyThoseBehindIt) {
+  if (env("NIMBUS_ROOT").empty()) GTEST_SKIP() << "run through ctest (needs the test apps)";
+  Env e;
+  config::CustomHandlerSpec spec;
+  spec.executable = "node";
+  spec.arguments = {"handler.js"};
+  spec.working_directory = env("NIMBUS_ROOT") + "/tests/apps/pipeline-node";
+  spec.connections_per_process = 1;
+  spec.pipeline_depth = 8;
+  workers::CustomHandlerPool pool(e.io, {spec, {}, spec.working_directory, 1 << 20}, e.reaper,
+                                  e.metrics, e.log);
+  std::string error;
+  auto started = run(e.io, pool.start(error));
+  ASSERT_TRUE(started && *started) << error;
+  auto echo = http_function("echo");
+  auto stats = http_function("stats");
+  auto call = [&](const api::FunctionSpec& fn, std::string v, bool hang = false,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    auto c = std::make_unique<Call>(fn);
+    c->req.method = "GET";
+    c->req.params["v"] = std::move(v);
+    if (hang) c->req.query["hang"] = "1";
+    c->inv.deadline = std::chrono::steady_clock::now() + timeout;
+    return c;
+  };
+  // Runs every call at once; returns their results in order.
+  auto all = [&](std::vector<std::unique_ptr<Call>>& calls) {
+    std::vector<std::optional<api::InvocationResult>> out(calls.size());
+    size_t done = 0;
+    for (size_t i = 0; i < calls.size(); ++i)
+      asio::co_spawn(e.io, pool.invoke(calls[i]->inv),
+                     [&, i](std::exception_ptr ex, api::InvocationResult r) {
+                       if (!ex) out[i] = std::move(r);
+                       ++done;
+                     });
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (done < calls.size() && std::chrono::steady_clock::now() < give_up) {
+      if (e.io.stopped()) e.io.restart();
+      e.io.run_for(std::chrono::milliseconds(5));
+    }
+    return out;
+  };
+  for (int i = 0; i < 3; ++i) {  // the function's pace: it answers quickly
+    auto c = call(echo, "warm");
+    auto r = run(e.io, pool.invoke(c->inv));
+    ASSERT_TRUE(r && r->outcome == api::Outcome::succeeded) << (r ? r->error : "no result");
+  }
+  auto reset = call(stats, "");
+  reset->req.query["reset"] = "1";
+  ASSERT_TRUE(run(e.io, pool.invoke(reset->inv)));
+
+  std::vector<std::unique_ptr<Call>> calls;
+  for (int i = 0; i < 40; ++i) calls.push_back(call(echo, "v" + std::to_string(i)));
+  auto results = all(calls);
+  for (size_t i = 0; i < results.size(); ++i) {
+    ASSERT_TRUE(results[i]) << i;
+    EXPECT_EQ(results[i]->outcome, api::Outcome::succeeded) << results[i]->error;
+    EXPECT_EQ(results[i]->response.body, "{\"v\":\"v" + std::to_string(i) + "\"}")
+        << "each invocation gets the answer to its own request";
+  }
+  auto s = call(stats, "");
+  auto st = run(e.io, pool.invoke(s->inv));
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->response.body.find("\"maxQueued\":1,"), std::string::npos)
+      << "some request was pipelined: " << st->response.body;
+
+  std::vector<std::unique_ptr<Call>> hung;
+  hung.push_back(call(echo, "hung", true, std::chrono::seconds(1)));
+  for (int i = 0; i < 20; ++i) hung.push_back(call(echo, "h" + std::to_string(i)));
+  auto after_hang = all(hung);
+  ASSERT_TRUE(after_hang[0]);
+  EXPECT_EQ(after_hang[0]->outcome, api::Outcome::timed_out) << after_hang[0]->error;
+  int behind = 0;
+  for (size_t i = 1; i < after_hang.size(); ++i) {
+    ASSERT_TRUE(after_hang[i]) << i;
+    if (after_hang[i]->outcome == api::Outcome::succeeded) {
+      EXPECT_EQ(after_hang[i]->response.body, "{\"v\":\"h" + std::to_string(i - 1) + "\"}");
+      continue;
+    }
+    ++behind;
+    EXPECT_EQ(after_hang[i]->outcome, api::Outcome::bad_response) << after_hang[i]->error;
+    EXPECT_EQ(after_hang[i]->error, "handler connection failed before this invocation's answer");
+  }
+  EXPECT_GT(behind, 0) << "the burst joined the hung request's connection";
+  EXPECT_LT(behind, 8) << "no more than pipelineDepth - 1 behind it";
+  auto later = call(echo, "later");
+  auto r = run(e.io, pool.invoke(later->inv));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->outcome, api::Outcome::succeeded) << r->error;
+  pool.stop();
+}
