@@ -10,9 +10,9 @@
 //
 // Run from the repository root (peers from bench/install-peers.sh):
 //   node bench/documents/crud_cpu.mjs [--ops 3000] [--inflight 32] [--rounds 2]
-//        [--nimbus-bin build/release/nimbus-docs-server] [--out DIR] [--only nimbus|peer]
+//        [--nimbus-bin build/release/nimbus-docs-server] [--out DIR] [--only nimbus|peer] [--threads]
 import { spawn } from "node:child_process";
-import { readFileSync, mkdirSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { readFileSync, readdirSync, mkdirSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir, loadavg, cpus } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
@@ -38,6 +38,26 @@ function cpuSeconds(pid) {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8");
   const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
   return (Number(rest[11]) + Number(rest[12])) / ticksPerSecond;  // utime, stime
+}
+
+// --threads: per phase, each server thread's CPU and context switches per operation (from
+// /proc/<pid>/task/<tid>/{stat,status}), to see which thread a write's cost lands on and how
+// often each sleeps and wakes for it.
+const THREADS = process.argv.includes("--threads");
+function threadStats(pid) {
+  const out = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+      const num = (key) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)[1]);
+      out[tid] = { name, cpu: (Number(rest[11]) + Number(rest[12])) / ticksPerSecond,
+        vol: num("voluntary_ctxt_switches"), invol: num("nonvoluntary_ctxt_switches") };
+    } catch { /* the thread ended */ }
+  }
+  return out;
 }
 
 function freePort() {
@@ -110,14 +130,25 @@ async function runOne(kind, round) {
     ];
     for (const [name, f] of phases) {
       const cpu0 = cpuSeconds(server.proc.pid);
+      const threads0 = THREADS ? threadStats(server.proc.pid) : null;
       const t0 = process.hrtime.bigint();
       const r = await pool(OPS, f);
+      const threads1 = THREADS ? threadStats(server.proc.pid) : null;
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       const cpu = cpuSeconds(server.proc.pid) - cpu0;
       const ok = r.done - r.errors;
       const row = { round, server: kind, op: name, ops: r.done, errors: r.errors, first_error: r.firstError,
         seconds: ms / 1000, ops_per_s: ok / (ms / 1000), server_cpu_s: cpu,
         server_cpu_us_per_op: ok > 0 ? (cpu / ok) * 1e6 : null, load1: loadavg()[0] };
+      if (THREADS && ok > 0) {
+        row.threads = Object.entries(threads1).filter(([tid]) => threads0[tid]).map(([tid, t]) => ({
+          tid, name: t.name, cpu_us_per_op: ((t.cpu - threads0[tid].cpu) / ok) * 1e6,
+          voluntary_per_op: (t.vol - threads0[tid].vol) / ok, involuntary_per_op: (t.invol - threads0[tid].invol) / ok }))
+          .filter((t) => t.cpu_us_per_op > 0 || t.voluntary_per_op > 0.001);
+        for (const t of row.threads)
+          console.error(`    thread ${t.tid} ${t.name.padEnd(15)} ${t.cpu_us_per_op.toFixed(1)} µs/op, ` +
+            `${t.voluntary_per_op.toFixed(3)} voluntary + ${t.involuntary_per_op.toFixed(3)} involuntary switches/op`);
+      }
       rows.push(row);
       console.error(`round ${round} ${kind.padEnd(6)} ${name.padEnd(17)} ${ok}/${OPS} ok, ${r.errors} errors, ` +
         `${row.ops_per_s.toFixed(0)}/s, ${row.server_cpu_us_per_op?.toFixed(1)} µs server CPU/op` +

@@ -3,8 +3,8 @@
 #include <signal.h>
 #include <sys/socket.h>
 
-#include <charconv>
 #include <algorithm>
+#include <charconv>
 #include <deque>
 #include <optional>
 
@@ -600,7 +600,10 @@ void CustomHandlerPool::flush(const std::shared_ptr<Conn>& c) {
   }
   if (ec) {
     c->out.clear();
-    fail_conn(*c);  // every batched request fails with it: none is known not to have run
+    // The batch was not sent, but the requests before it on the connection were; all fail
+    // with it rather than the batch being sent again elsewhere (rare: the handler closed or
+    // reset a connection that answered within the last few ms).
+    fail_conn(*c);
     return;
   }
   if (n == c->out.size()) {
