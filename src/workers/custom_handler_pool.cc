@@ -275,6 +275,10 @@ struct CustomHandlerPool::Conn {
   std::string out;
   bool flush_posted = false;
   Clock::time_point progress;  // its last answer, or its first request after idling
+  // The latest deadline of its waiters: one joins only with a deadline no earlier, so the
+  // first deadline to pass on a connection is its first waiter's (a later waiter's timeout
+  // would otherwise close the connection under those before it).
+  Clock::time_point latest_deadline{};
   size_t busy_index = 0;  // its place in CustomHandlerPool::busy_ while it has waiters
 };
 
@@ -520,6 +524,7 @@ void CustomHandlerPool::enter(const std::shared_ptr<Conn>& c, Waiter& w) {
       sweep_.async_wait([this](boost::system::error_code ec) { on_sweep(ec); });
     }
   }
+  if (c->waiters.empty() || w.deadline > c->latest_deadline) c->latest_deadline = w.deadline;
   c->waiters.push_back(&w);
   if (!w.fast) ++c->slow;
 }
@@ -567,16 +572,18 @@ void CustomHandlerPool::wake(Waiter& w) {
 }
 
 // A connection an invocation may be pipelined on: of this process, open for more, proven
-// keep-alive (it has answered), not too deep, and answering: its last answer (or its first
-// request) is under kProgressWindow old, so a request stuck in the handler stops others from
-// joining it. The least deep wins.
-std::shared_ptr<CustomHandlerPool::Conn> CustomHandlerPool::pipeline_target(const Process& p) {
+// keep-alive (it has answered), not too deep, no waiter on it with a later deadline, and
+// answering: its last answer (or its first request) is under kProgressWindow old, so a
+// request stuck in the handler stops others from joining it. The least deep wins.
+std::shared_ptr<CustomHandlerPool::Conn> CustomHandlerPool::pipeline_target(
+    const Process& p, Clock::time_point deadline) {
   std::shared_ptr<Conn> best;
   auto now = Clock::now();
   size_t depth = static_cast<size_t>(opt_.spec.pipeline_depth);
   for (auto& c : busy_) {
     if (c->proc != &p || !c->open_for_more || !c->answered || c->slow > 0 ||
-        c->waiters.size() >= depth || now - c->progress >= kProgressWindow)
+        c->waiters.size() >= depth || now - c->progress >= kProgressWindow ||
+        deadline < c->latest_deadline)
       continue;
     if (c->flush_posted) return c;  // joins this turn's batch: no send of its own
     if (!best || c->waiters.size() < best->waiters.size()) best = c;
@@ -628,17 +635,22 @@ void CustomHandlerPool::on_sweep(boost::system::error_code ec) {
   sweeping_ = false;
   if (stopping_) return;
   auto now = Clock::now();
+  std::vector<std::shared_ptr<Conn>> unread;
   for (auto& c : busy_) {
-    if (c->timed_out) continue;
-    for (Waiter* w : c->waiters)
-      if (w->deadline <= now) {
-        c->timed_out = true;
-        c->open_for_more = false;
-        boost::system::error_code ignored;
-        c->sock.cancel(ignored);
-        break;
-      }
+    if (!c->timed_out)
+      for (Waiter* w : c->waiters)
+        if (w->deadline <= now) {
+          c->timed_out = true;
+          c->open_for_more = false;
+          boost::system::error_code ignored;
+          c->sock.cancel(ignored);  // ends the first waiter's read, which fails the rest
+          break;
+        }
+    // Cancelled, yet its first waiter is suspended, not reading (a hand-off that never came):
+    // nothing would end the others' wait, so it fails here.
+    if (c->timed_out && !c->waiters.empty() && c->waiters.front()->resume) unread.push_back(c);
   }
+  for (auto& c : unread) fail_conn(*c);
   if (!busy_.empty()) {
     sweeping_ = true;
     sweep_.expires_after(kSweep);
@@ -781,6 +793,12 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
   Pace& pace = paces_[fn.name];
 
 
+  if (Clock::now() >= inv.deadline) {  // before a connection is chosen: none is touched
+    fail_invocation(result, inv, *p, api::Outcome::timed_out,
+                    "handler did not answer before the function timeout", "");
+    co_return result;
+  }
+
   // A request is sent again only when the handler certainly never received it: the reused
   // connection's write failed before a single byte left. After a successful write it may have
   // run, so a failure then is the invocation's, never retried.
@@ -792,7 +810,8 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     // caller's method, fields and body.
     std::shared_ptr<Conn> s;
     bool fast = !forward && pace.fast(Clock::now());
-    if (fast && p->open >= opt_.spec.connections_per_process) s = pipeline_target(*p);
+    if (fast && p->open >= opt_.spec.connections_per_process)
+      s = pipeline_target(*p, inv.deadline);
     while (!s && !p->idle.empty()) {
       auto c = std::move(p->idle.back());
       p->idle.pop_back();
@@ -820,8 +839,7 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
       return e == beast::error::timeout || (s->timed_out && e == asio::error::operation_aborted);
     };
     boost::system::error_code ec;
-    if (Clock::now() >= inv.deadline) ec = beast::error::timeout;
-    if (!reused && !ec) ec = co_await connect(*s, p->port);
+    if (!reused) ec = co_await connect(*s, p->port);
     if (timed_out(ec)) {
       fail_invocation(result, inv, *p, api::Outcome::timed_out,
                       "handler did not answer before the function timeout", "");
@@ -885,7 +903,7 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
       if (Clock::now() >= inv.deadline || (timed_out(ec) && !others && mine))
         fail_invocation(result, inv, *p, api::Outcome::timed_out,
                         "handler did not answer before the function timeout", "");
-      else if (co_await died(p))
+      else if (!s->timed_out && co_await died(p))
         fail_invocation(result, inv, *p, api::Outcome::worker_crashed,
                         "handler process died during the invocation", "");
       else if (!mine || s->timed_out)
@@ -901,6 +919,12 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     leave(*s, me);
     s->progress = Clock::now();
     pace.add(s->progress - turn, s->progress);
+    // The connection is handed on (next waiter, idle list) below; if mapping the answer
+    // throws first, it fails instead, so no waiter behind waits for a hand-off forever.
+    bool handed = false;
+    ScopeExit hand_off([this, &s, &handed] {
+      if (!handed) fail_conn(*s);
+    });
     bool keep;
     if (s->lean.state == LeanAnswer::State::accepted) {
       std::string detail = take_lean_answer(s->lean, s->buf, result, fn, forward);
@@ -910,6 +934,7 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     } else {
       auto& res = *s->parser;
       if (res.status == 101) {
+        handed = true;
         fail_conn(*s);
         fail_invocation(result, inv, *p, api::Outcome::bad_response,
                         "handler answer is not valid HTTP",
@@ -936,12 +961,17 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     failures_[static_cast<size_t>(p->slot)] = 0;
     // The connection goes on only after a complete, clean keep-alive answer. Those waiting
     // behind an answer that closes it fail: the handler may have run their requests.
-    if (!keep || !p->alive || s->timed_out) {
+    handed = true;
+    if (!keep || !p->alive || s->timed_out || s->broken) {
       fail_conn(*s);
     } else if (!s->waiters.empty()) {
       s->answered = true;
-      wake(*s->waiters.front());
-    } else if (s->buf.size() == 0) {  // bytes after the last answer: the framing is in doubt
+      // The next reads now; it is suspended unless it is still writing its own request
+      // (a large one, written directly), after which it finds itself first and reads.
+      if (Waiter* next = s->waiters.front(); next->resume) wake(*next);
+    } else if (s->buf.size() == 0 && s->out.empty()) {
+      // Idle only with nothing after the last answer (bytes there put the framing in doubt)
+      // and no batch still being written (an answer can come before its request's body).
       s->answered = true;
       release(*s);
       p->idle.push_back(std::move(s));

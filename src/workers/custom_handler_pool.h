@@ -15,14 +15,16 @@
 //   - the default mode: the host alone frames the request (forwarded ones are never pipelined);
 //   - its function answers quickly: one of its answers in the last second took under 5 ms;
 //   - every request on that connection is of such a function, the connection answered (or
-//     took its first request) in the last 5 ms, has given a keep-alive answer before, and
-//     holds fewer than pipelineDepth requests.
+//     took its first request) in the last 5 ms, has given a keep-alive answer before, holds
+//     fewer than pipelineDepth requests, and none with a later deadline (so the first
+//     deadline to pass on a connection is its first waiter's).
 // Pipelined requests of one loop turn leave in one write. Measured: bench/README.md (the
 // handler's CPU per request falls by a fifth; Nimbus then matches nginx's proxied rate).
 // The price: a pipelined invocation waits for the answers before its own. If one of those
 // hangs, the ones behind it fail when it times out (502, "handler connection failed before
 // this invocation's answer"), since their requests were sent and may have run; they are never
-// sent again. The 5 ms rules keep slow functions and stalled connections out of it.
+// sent again (nor is a batch whose write failed: it fails with its connection). The 5 ms
+// rules keep slow functions and stalled connections out of it.
 // Threading: the host's single I/O thread; no locks.
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
@@ -76,7 +78,8 @@ class CustomHandlerPool final : public api::Invoker {
   void fail_conn(Conn& c);
   void wake(Waiter& w);
   void flush(const std::shared_ptr<Conn>& c);
-  std::shared_ptr<Conn> pipeline_target(const Process& p);
+  std::shared_ptr<Conn> pipeline_target(const Process& p,
+                                        std::chrono::steady_clock::time_point deadline);
   void on_sweep(boost::system::error_code ec);
   boost::asio::awaitable<std::shared_ptr<Process>> launch(int slot, std::string& error);
   boost::asio::awaitable<void> restart(int slot);

@@ -232,6 +232,40 @@ TEST(CustomHandlerPool, PipelinesQuickInvocationsAndAHangFailsOnlyThoseBehindIt)
   EXPECT_EQ(st->response.body.find("\"maxQueued\":1,"), std::string::npos)
       << "some request was pipelined: " << st->response.body;
 
+  // An invocation whose deadline passed before it reached the pool touches no connection:
+  // those pipelined where it would have gone are answered.
+  std::vector<std::unique_ptr<Call>> late;
+  for (int i = 0; i < 20; ++i) late.push_back(call(echo, "l" + std::to_string(i)));
+  late[10]->inv.deadline = std::chrono::steady_clock::now() - std::chrono::milliseconds(1);
+  auto late_results = all(late);
+  for (size_t i = 0; i < late_results.size(); ++i) {
+    ASSERT_TRUE(late_results[i]) << i;
+    if (i == 10) {
+      EXPECT_EQ(late_results[i]->outcome, api::Outcome::timed_out) << late_results[i]->error;
+      continue;
+    }
+    EXPECT_EQ(late_results[i]->outcome, api::Outcome::succeeded) << i << ": " << late_results[i]->error;
+  }
+
+  // Nothing joins a connection whose waiters have a later deadline: a short invocation's
+  // timeout would close the connection under the long one in front of it.
+  std::vector<std::unique_ptr<Call>> mixed;
+  mixed.push_back(call(echo, "long", true, std::chrono::milliseconds(1500)));
+  for (int i = 0; i < 10; ++i)
+    mixed.push_back(call(echo, "s" + std::to_string(i), false, std::chrono::milliseconds(500)));
+  auto mixed_results = all(mixed);
+  ASSERT_TRUE(mixed_results[0]);
+  EXPECT_EQ(mixed_results[0]->outcome, api::Outcome::timed_out)
+      << "the long one fails at its own deadline: " << mixed_results[0]->error;
+  for (size_t i = 1; i < mixed_results.size(); ++i) {
+    ASSERT_TRUE(mixed_results[i]) << i;
+    EXPECT_EQ(mixed_results[i]->outcome, api::Outcome::succeeded) << mixed_results[i]->error;
+  }
+
+  // A function counts as quick for a second after a quick answer: the wait above outlasted
+  // that, so one call makes it quick again.
+  auto rewarm = call(echo, "rewarm");
+  ASSERT_TRUE(run(e.io, pool.invoke(rewarm->inv)));
   std::vector<std::unique_ptr<Call>> hung;
   hung.push_back(call(echo, "hung", true, std::chrono::seconds(1)));
   for (int i = 0; i < 20; ++i) hung.push_back(call(echo, "h" + std::to_string(i)));
