@@ -512,12 +512,12 @@ constexpr size_t kBatchMax = 16 * 1024;
 
 // A connection's first waiter makes it busy (watched by the sweep); its last leaves it
 // (release).
-void CustomHandlerPool::enter(const std::shared_ptr<Conn>& c, Waiter& w) {
+void CustomHandlerPool::enter(const std::shared_ptr<Conn>& c, Waiter& w, Clock::time_point now) {
   if (c->waiters.empty()) {
     c->busy_index = busy_.size();
     busy_.push_back(c);
     ++c->proc->open;
-    c->progress = Clock::now();
+    c->progress = now;
     if (!sweeping_) {
       sweeping_ = true;
       sweep_.expires_after(kSweep);
@@ -576,9 +576,8 @@ void CustomHandlerPool::wake(Waiter& w) {
 // answering: its last answer (or its first request) is under kProgressWindow old, so a
 // request stuck in the handler stops others from joining it. The least deep wins.
 std::shared_ptr<CustomHandlerPool::Conn> CustomHandlerPool::pipeline_target(
-    const Process& p, Clock::time_point deadline) {
+    const Process& p, Clock::time_point deadline, Clock::time_point now) {
   std::shared_ptr<Conn> best;
-  auto now = Clock::now();
   size_t depth = static_cast<size_t>(opt_.spec.pipeline_depth);
   for (auto& c : busy_) {
     if (c->proc != &p || !c->open_for_more || !c->answered || c->slow > 0 ||
@@ -809,9 +808,10 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     // caller sends can put a handler's answers out of step; a forwarded request carries the
     // caller's method, fields and body.
     std::shared_ptr<Conn> s;
-    bool fast = !forward && pace.fast(Clock::now());
+    auto now = Clock::now();  // one reading for the choice of a connection
+    bool fast = !forward && pace.fast(now);
     if (fast && p->open >= opt_.spec.connections_per_process)
-      s = pipeline_target(*p, inv.deadline);
+      s = pipeline_target(*p, inv.deadline, now);
     while (!s && !p->idle.empty()) {
       auto c = std::move(p->idle.back());
       p->idle.pop_back();
@@ -825,7 +825,7 @@ awaitable<api::InvocationResult> CustomHandlerPool::invoke(api::Invocation& inv)
     Waiter me;
     me.deadline = inv.deadline;
     me.fast = fast;
-    enter(s, me);
+    enter(s, me, now);
     // However invoke() ends, it leaves no pointer to `me` on the connection (alive here: held
     // by `s`, declared before, or by the idle list `s` moved it to).
     ScopeExit left([this, c = s.get(), &me] {

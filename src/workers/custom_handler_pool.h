@@ -72,14 +72,16 @@ class CustomHandlerPool final : public api::Invoker {
   struct Conn;
   struct Waiter;
   struct Pace;
-  void enter(const std::shared_ptr<Conn>& c, Waiter& w);
+  void enter(const std::shared_ptr<Conn>& c, Waiter& w,
+             std::chrono::steady_clock::time_point now);
   void release(Conn& c);
   void leave(Conn& c, Waiter& w);
   void fail_conn(Conn& c);
   void wake(Waiter& w);
   void flush(const std::shared_ptr<Conn>& c);
   std::shared_ptr<Conn> pipeline_target(const Process& p,
-                                        std::chrono::steady_clock::time_point deadline);
+                                        std::chrono::steady_clock::time_point deadline,
+                                        std::chrono::steady_clock::time_point now);
   void on_sweep(boost::system::error_code ec);
   boost::asio::awaitable<std::shared_ptr<Process>> launch(int slot, std::string& error);
   boost::asio::awaitable<void> restart(int slot);

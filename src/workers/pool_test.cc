@@ -61,6 +61,15 @@ struct Call {
   }
 };
 
+// The Node custom handler of tests/apps/<app>, started by `node handler.js` in its folder.
+config::CustomHandlerSpec node_handler(const std::string& app) {
+  config::CustomHandlerSpec spec;
+  spec.executable = "node";
+  spec.arguments = {"handler.js"};
+  spec.working_directory = env("NIMBUS_ROOT") + "/tests/apps/" + app;
+  return spec;
+}
+
 struct Env {
   asio::io_context io;
   workers::ProcessReaper reaper{io};
@@ -126,10 +135,7 @@ TEST(NativeWorkerPool, ACrashFailsOnlyThatInvocationAndTheSlotComesBack) {
 TEST(CustomHandlerPool, SpreadsOverItsProcessesAndReplacesOneThatDies) {
   if (env("NIMBUS_ROOT").empty()) GTEST_SKIP() << "run through ctest (needs the test apps)";
   Env e;
-  config::CustomHandlerSpec spec;
-  spec.executable = "node";
-  spec.arguments = {"handler.js"};
-  spec.working_directory = env("NIMBUS_ROOT") + "/tests/apps/faulty-node";
+  auto spec = node_handler("faulty-node");
   spec.process_count = 2;
   workers::CustomHandlerPool pool(e.io, {spec, {}, spec.working_directory, 1 << 20}, e.reaper,
                                   e.metrics, e.log);
@@ -169,10 +175,7 @@ TEST(CustomHandlerPool, SpreadsOverItsProcessesAndReplacesOneThatDies) {
 TEST(CustomHandlerPool, PipelinesQuickInvocationsAndAHangFailsOnlyThoseBehindIt) {
   if (env("NIMBUS_ROOT").empty()) GTEST_SKIP() << "run through ctest (needs the test apps)";
   Env e;
-  config::CustomHandlerSpec spec;
-  spec.executable = "node";
-  spec.arguments = {"handler.js"};
-  spec.working_directory = env("NIMBUS_ROOT") + "/tests/apps/pipeline-node";
+  auto spec = node_handler("pipeline-node");
   spec.connections_per_process = 1;
   spec.pipeline_depth = 8;
   workers::CustomHandlerPool pool(e.io, {spec, {}, spec.working_directory, 1 << 20}, e.reaper,
