@@ -8,9 +8,15 @@
 // utime+stime of the server process from /proc/<pid>/stat (10 ms ticks; --ops keeps a phase at
 // tens of ticks). Rounds alternate which server goes first. Loopback only.
 //
+// --floor adds a third server: nginx (one worker) answering every request of the script with a
+// fixed answer and touching no data. It is the transport's floor on this machine for this
+// client: the server CPU an efficient C server spends only to receive and answer each request.
+// No store can cost less per operation than this floor, so a target below it is out of reach.
+//
 // Run from the repository root (peers from bench/install-peers.sh):
 //   node bench/documents/crud_cpu.mjs [--ops 3000] [--inflight 32] [--rounds 2]
-//        [--nimbus-bin build/release/nimbus-docs-server] [--out DIR] [--only nimbus|peer] [--threads]
+//        [--nimbus-bin build/release/nimbus-docs-server] [--out DIR] [--only nimbus|peer]
+//        [--threads] [--floor]
 import { spawn } from "node:child_process";
 import { readFileSync, readdirSync, mkdirSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir, loadavg, cpus } from "node:os";
@@ -23,7 +29,7 @@ const { CosmosClient } = require("@azure/cosmos");
 const KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
-  (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+  (a.startsWith("--") && !["--threads", "--floor"].includes(a) ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 const OPS = Number(args.ops ?? 3000);
 const INFLIGHT = Number(args.inflight ?? 32);
 const ROUNDS = Number(args.rounds ?? 2);
@@ -31,6 +37,8 @@ const NIMBUS_BIN = args["nimbus-bin"] ?? "build/release/nimbus-docs-server";
 const PEER_CLI = "bench/peers/node_modules/@vercel/cosmosdb-server/lib/cli.js";
 const OUT = args.out;
 const ONLY = args.only;  // "nimbus" or "peer": one server (profiling); default both
+const FLOOR = process.argv.includes("--floor");
+const NGINX = "/usr/sbin/nginx";
 const PHASE_DEADLINE_MS = 120000;  // a phase that takes longer is cut and reported as such
 
 const ticksPerSecond = 100;  // Linux USER_HZ on this platform
@@ -75,12 +83,53 @@ async function waitListening(port, proc, deadlineMs = 15000) {
   throw new Error(`nothing listens on ${port} after ${deadlineMs} ms`);
 }
 
+// The floor's answers: what the SDK needs to go on (the account, the database and container
+// definitions, then any item), fixed, so nginx does no work but HTTP.
+function floorConf(dir, port) {
+  const q = (o) => `'${JSON.stringify(o)}'`;
+  const loc = [{ name: "floor", databaseAccountEndpoint: `http://127.0.0.1:${port}/` }];
+  const account = { id: "floor", _self: "", writableLocations: loc, readableLocations: loc,
+    enableMultipleWriteLocations: false, userConsistencyPolicy: { defaultConsistencyLevel: "Session" } };
+  const item = { id: "item", pk: "p0", n: 0, v: 0, tag: "t0", name: "name 0", _rid: "AAAAAAAAAAABAAAAAAAAAA==", _etag: "e1", _ts: 1 };
+  // One process (no master), so /proc/<pid> of the spawned process is the server; keep-alive
+  // for the whole run; PUT answers 201, since nginx would test the SDK's If-Match against its
+  // own (absent) ETag on a 200 and answer 412.
+  return `master_process off;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  client_body_temp_path ${dir}/body;
+  server {
+    listen 127.0.0.1:${port};
+    default_type application/json;
+    location = / { return 200 ${q(account)}; }
+    location = /dbs/bench { return 200 ${q({ id: "bench", _rid: "AAAAAA==", _self: "dbs/AAAAAA==/", _etag: "e1", _ts: 1 })}; }
+    location = /dbs/bench/colls/items { return 200 ${q({ id: "items", partitionKey: { paths: ["/pk"], kind: "Hash", version: 2 }, _rid: "AAAAAAAAAAA=", _etag: "e1", _ts: 1 })}; }
+    location /dbs/bench/colls/items/docs {
+      if ($request_method = DELETE) { return 204; }
+      if ($request_method = GET) { return 200 ${q(item)}; }
+      return 201 ${q(item)};
+    }
+  }
+}
+`;
+}
+
 async function startServer(kind) {
   const port = await freePort();
   let proc, dir;
   if (kind === "nimbus") {
     dir = mkdtempSync(join(tmpdir(), "nimbus-crud-cpu-"));
     proc = spawn(NIMBUS_BIN, ["--port", String(port), "--data", dir, "--sync", "full", "--log-level", "Warning"], { stdio: ["ignore", "ignore", "pipe"] });
+  } else if (kind === "floor") {
+    dir = mkdtempSync(join(tmpdir(), "nimbus-crud-floor-"));
+    writeFileSync(join(dir, "nginx.conf"), floorConf(dir, port));
+    proc = spawn(NGINX, ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], { stdio: ["ignore", "ignore", "pipe"] });
   } else {
     proc = spawn(process.execPath, [PEER_CLI, "-p", String(port), "--no-ssl"], { stdio: ["ignore", "ignore", "pipe"] });
   }
@@ -164,6 +213,7 @@ async function runOne(kind, round) {
 const rows = [];
 for (let round = 1; round <= ROUNDS; round++) {
   const order = round % 2 ? ["nimbus", "peer"] : ["peer", "nimbus"];
+  if (FLOOR) order.splice(round % 3, 0, "floor");
   for (const kind of order) if (!ONLY || ONLY === kind) rows.push(...await runOne(kind, round));
 }
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
@@ -171,10 +221,12 @@ const summary = {};
 for (const op of [...new Set(rows.map((r) => r.op))]) {
   const of = (kind) => median(rows.filter((r) => r.op === op && r.server === kind).map((r) => r.server_cpu_us_per_op));
   summary[op] = { nimbus_us: of("nimbus"), peer_us: of("peer"), peer_over_nimbus: of("peer") / of("nimbus") };
+  if (FLOOR) Object.assign(summary[op], { floor_us: of("floor"), nimbus_over_floor: of("nimbus") / of("floor") });
 }
 const result = { ops: OPS, inflight: INFLIGHT, rounds: ROUNDS, rows, summary,
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version } };
 console.log(JSON.stringify(result, null, 1));
 for (const [op, s] of Object.entries(summary))
-  console.error(`median ${op.padEnd(17)} Nimbus ${s.nimbus_us.toFixed(1)} µs, cosmosdb-server ${s.peer_us.toFixed(1)} µs: ${s.peer_over_nimbus.toFixed(2)}x`);
+  console.error(`median ${op.padEnd(17)} Nimbus ${s.nimbus_us.toFixed(1)} µs, cosmosdb-server ${s.peer_us.toFixed(1)} µs: ${s.peer_over_nimbus.toFixed(2)}x` +
+    (FLOOR ? `; nginx fixed-answer floor ${s.floor_us.toFixed(1)} µs (Nimbus ${s.nimbus_over_floor.toFixed(2)}x the floor)` : ""));
 if (OUT) { mkdirSync(OUT, { recursive: true }); writeFileSync(join(OUT, "crud_cpu.json"), JSON.stringify(result, null, 1)); }
