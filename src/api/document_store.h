@@ -378,6 +378,13 @@ class DocumentStore {
   virtual void list_containers(std::string database,
                                DocCallback<std::vector<ContainerInfo>> done) = 0;
   virtual void delete_container(ContainerRef ref, DocCallback<void> done) = 0;
+  // Replaces what may change of a container's definition: defaultTtl (every item's expiry is
+  // recomputed from its last write) and indexingPolicy (the index is rebuilt). The id, the
+  // partition key and the unique keys cannot change (bad_request naming the field); a body
+  // without partitionKey or uniqueKeyPolicy keeps the container's. Done in the one write
+  // transaction: a container of many items holds the writer while its index is rebuilt.
+  virtual void replace_container(ContainerRef ref, ContainerSpec spec, bool has_partition_key,
+                                 bool has_unique_key_policy, DocCallback<ContainerInfo> done) = 0;
 
   // --- items ---
   // `partition_key` absent: taken from the body (an output binding); present: the body must

@@ -240,6 +240,8 @@ struct CosmosService::Impl {
   awaitable<void> doc(api::HttpRequestData& req, const api::ContainerRef& ref,
                       const std::string& id, Reply& r);
   awaitable<void> query(api::HttpRequestData& req, const api::ContainerRef& ref, Reply& r);
+  std::shared_ptr<const DocsqlQuery> parse_query(const api::HttpRequestData& req, Reply& r);
+  bool query_resources(const api::HttpRequestData& req, json::array& resources, Reply& r);
   awaitable<void> change_feed(api::HttpRequestData& req, const api::ContainerRef& ref, Reply& r);
   awaitable<void> batch(api::HttpRequestData& req, const api::ContainerRef& ref, Reply& r);
 
@@ -387,6 +389,18 @@ awaitable<void> CosmosService::Impl::dispatch(api::HttpRequestData& req,
     account(req, r);
     co_return;
   }
+  if (s[0] == "offers" && s.size() == 1) {
+    // Throughput offers: this endpoint has none (no provisioned throughput to read or
+    // replace), so reading or querying them answers an empty list, and the SDK's readOffer()
+    // returns no offer instead of failing on a 404.
+    if (req.method != "GET" && req.method != "POST") {
+      fail(r, 405, "MethodNotAllowed", req.method + " /offers is not supported; read with GET or query with POST.");
+      co_return;
+    }
+    r.data.headers.emplace_back("x-ms-item-count", "0");
+    json_body(r, 200, json::object{{"_rid", ""}, {"Offers", json::array{}}, {"_count", 0}});
+    co_return;
+  }
   if (s[0] != "dbs") {
     not_found();
     co_return;
@@ -515,7 +529,7 @@ awaitable<void> CosmosService::Impl::databases(api::HttpRequestData& req,
       co_return;
     }
     if (req.method == "GET" || req.method == "POST") {
-      // GET lists; a query over databases (POST + isquery) answers every database.
+      // GET lists; POST + isquery is a query over the databases.
       auto l = co_await call<std::vector<api::DatabaseInfo>>(
           [&](auto cb) { store.store().list_databases(std::move(cb)); });
       if (!l) {
@@ -524,6 +538,7 @@ awaitable<void> CosmosService::Impl::databases(api::HttpRequestData& req,
       }
       json::array arr;
       for (auto& d : l.value()) arr.push_back(std::move(d.resource));
+      if (req.method == "POST" && !query_resources(req, arr, r)) co_return;
       r.data.headers.emplace_back("x-ms-item-count", std::to_string(arr.size()));
       json::object body{{"_rid", ""}, {"_count", arr.size()}};
       body["Databases"] = std::move(arr);
@@ -593,6 +608,7 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
       }
       json::array arr;
       for (auto& c : l.value()) arr.push_back(std::move(c.resource));
+      if (req.method == "POST" && !query_resources(req, arr, r)) co_return;
       r.data.headers.emplace_back("x-ms-item-count", std::to_string(arr.size()));
       json::object body{{"_rid", ""}, {"_count", arr.size()}};
       body["DocumentCollections"] = std::move(arr);
@@ -621,18 +637,11 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
     }
     r.data.status = 204;
   } else if (req.method == "PUT") {
-    // The store cannot change a container's definition yet. Accept a replace that changes
-    // nothing the store holds (the SDK's replace of an unchanged definition); refuse others.
+    // defaultTtl and indexingPolicy may change; the store refuses the rest, naming it.
     std::string error;
     auto body = object_body(req.body, error);
     if (!body) {
       fail(r, 400, "BadRequest", error);
-      co_return;
-    }
-    auto c = co_await call<api::ContainerInfo>(
-        [&](auto cb) { store.store().read_container(ref, std::move(cb)); });
-    if (!c) {
-      fail(r, c.error(), log);
       co_return;
     }
     auto spec = api::ContainerSpec::from_json(*body);
@@ -640,13 +649,13 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
       fail(r, spec.error(), log);
       co_return;
     }
-    const auto& cur = c.value().spec;
-    const auto& want = spec.value();
-    if (want.id != cur.id || want.partition_key_paths != cur.partition_key_paths ||
-        want.default_ttl != cur.default_ttl || want.indexing_policy != cur.indexing_policy) {
-      fail(r, 400, "BadRequest",
-           "Replacing a container's definition (defaultTtl, indexingPolicy, ...) is not supported "
-           "by this endpoint yet; delete and re-create the container with the new definition.");
+    auto given = [&](const char* k) { return body->contains(k) && !body->at(k).is_null(); };
+    bool has_pk = given("partitionKey"), has_uk = given("uniqueKeyPolicy");
+    auto c = co_await call<api::ContainerInfo>([&](auto cb) {
+      store.store().replace_container(ref, std::move(spec.value()), has_pk, has_uk, std::move(cb));
+    });
+    if (!c) {
+      fail(r, c.error(), log);
       co_return;
     }
     if (auto e = c.value().resource.if_contains("_etag"); e && e->is_string())
@@ -790,12 +799,11 @@ awaitable<void> CosmosService::Impl::docs_feed(api::HttpRequestData& req,
   json_body(r, 200, body);
 }
 
-awaitable<void> CosmosService::Impl::query(api::HttpRequestData& req, const api::ContainerRef& ref,
-                                           Reply& r) {
-  bool plan_request = iequals(req.header("x-ms-cosmos-is-query-plan-request"), "true");
-  std::string error;
-  // The body is {"query": "...", "parameters": [{"name": "@x", "value": ...}]}; a bare JSON
-  // string is accepted as the query text too.
+// The query of a POST with x-ms-documentdb-isquery: {"query": "...", "parameters": [{"name":
+// "@x", "value": ...}]} (a bare JSON string is accepted as the query text too), parsed and
+// bound; nullptr with r filled with the 400 when it is not one.
+std::shared_ptr<const DocsqlQuery> CosmosService::Impl::parse_query(const api::HttpRequestData& req,
+                                                                   Reply& r) {
   boost::system::error_code ec;
   json::value v = json::parse(req.body, ec);
   std::string text;
@@ -809,7 +817,7 @@ awaitable<void> CosmosService::Impl::query(api::HttpRequestData& req, const api:
       if (!p->is_array() && !p->is_null()) {
         fail(r, 400, "BadRequest",
              "The query's \"parameters\" is not an array; send [{\"name\": \"@x\", \"value\": 1}].");
-        co_return;
+        return nullptr;
       }
       if (p->is_array()) {
         for (const auto& e : p->as_array()) {
@@ -820,7 +828,7 @@ awaitable<void> CosmosService::Impl::query(api::HttpRequestData& req, const api:
             fail(r, 400, "BadRequest",
                  "A query parameter " + json::serialize(e).substr(0, 200) +
                      " has no \"name\" starting with '@'; send {\"name\": \"@x\", \"value\": ...}.");
-            co_return;
+            return nullptr;
           }
           const json::value* value = o->if_contains("value");
           // A parameter without a value is undefined in the query: left out of the object.
@@ -832,22 +840,55 @@ awaitable<void> CosmosService::Impl::query(api::HttpRequestData& req, const api:
     fail(r, 400, "BadRequest",
          "The query body is not {\"query\": \"SELECT ...\", \"parameters\": [...]}" +
              std::string(ec ? " (" + ec.message() + ")" : "") + "; send the query as JSON.");
-    co_return;
+    return nullptr;
   }
   auto q = DocsqlQuery::parse(text, std::move(params));
   if (!q) {
     fail(r, q.error(), log);
-    co_return;
+    return nullptr;
   }
+  return std::move(q.value());
+}
+
+// A query over databases or containers (POST /dbs or /dbs/{db}/colls with isquery): the SQL
+// runs over their resources as it would over items (the usual existence check is
+// `SELECT * FROM root r WHERE r.id = @id`). Few enough to answer in one page.
+bool CosmosService::Impl::query_resources(const api::HttpRequestData& req, json::array& resources,
+                                          Reply& r) {
+  auto q = parse_query(req, r);
+  if (!q) return false;
+  size_t at = 0;
+  auto rows = q->run([&]() -> const json::object* {
+    while (at < resources.size()) {
+      if (const json::object* o = resources[at++].if_object()) return o;
+    }
+    return nullptr;
+  });
+  if (!rows) {
+    fail(r, rows.error(), log);
+    return false;
+  }
+  json::array out;
+  out.reserve(rows.value().size());
+  for (auto& v : rows.value()) out.push_back(std::move(v));
+  resources = std::move(out);
+  return true;
+}
+
+awaitable<void> CosmosService::Impl::query(api::HttpRequestData& req, const api::ContainerRef& ref,
+                                           Reply& r) {
+  bool plan_request = iequals(req.header("x-ms-cosmos-is-query-plan-request"), "true");
+  auto q = parse_query(req, r);
+  if (!q) co_return;
   if (plan_request) {
-    json_body(r, 200, docsql::query_plan(q.value()->query()));
+    json_body(r, 200, docsql::query_plan(q->query()));
     co_return;
   }
   api::FeedOptions fo;
   if (!partition_key(req, fo.partition_key, r) || !max_item_count(req, fo.max_item_count, r))
     co_return;
   fo.continuation = std::string(req.header("x-ms-continuation"));
-  std::shared_ptr<const api::DocumentQuery> prepared = q.value();
+  std::shared_ptr<const api::DocumentQuery> prepared = q;
   auto page = co_await call<api::Page>([&](auto cb) {
     store.store().query(ref, std::move(prepared), std::move(fo), std::move(cb));
   });

@@ -639,6 +639,67 @@ TEST_P(DocumentStoreConformance, RecreatedContainerIsServedByItsNewDefinition) {
   EXPECT_EQ(top.value().items.size(), 1u);
 }
 
+TEST_P(DocumentStoreConformance, ReplacedContainerRecomputesExpiryAndRebuildsItsIndex) {
+  auto c = make_container("repl", "/pk", obj(R"({"indexingPolicy":{"excludedPaths":[{"path":"/secret/*"}]}})"));
+  for (int i = 0; i < 700; ++i)  // more than one slice of the rebuild
+    ASSERT_TRUE(docs_->create(c, json::object{{"id", std::to_string(i)}, {"pk", "p" + std::to_string(i % 7)}, {"secret", i % 10}, {"n", i}}).ok());
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"own","pk":"p0","secret":3,"n":-1,"ttl":100})")).ok());
+  auto secret3 = [&] { return docs_->query(c, "SELECT * FROM c WHERE c.secret = 3").value().items.size(); };
+  auto n_below_5 = [&] { return docs_->query(c, "SELECT * FROM c WHERE c.n < 5").value().items.size(); };
+  ASSERT_EQ(secret3(), 71u);  // an excluded path: answered by a scan
+  ASSERT_EQ(n_below_5(), 6u);
+
+  // Index everything, then exclude /n: the answers stay the same (from the new index rows, then
+  // from a scan), so neither the rebuild nor the deletion of rows loses or invents an item.
+  auto everything = docs_->replace_container(c, obj(R"({"id":"repl","partitionKey":{"paths":["/pk"],"kind":"Hash"}})"));
+  ASSERT_TRUE(everything.ok()) << everything.error().message;
+  EXPECT_EQ(secret3(), 71u);
+  EXPECT_EQ(n_below_5(), 6u);
+  auto no_n = docs_->replace_container(c, obj(R"({"id":"repl","indexingPolicy":{"excludedPaths":[{"path":"/n/?"}]}})"));
+  ASSERT_TRUE(no_n.ok()) << no_n.error().message;
+  EXPECT_EQ(no_n.value().resource.at("indexingPolicy").at("excludedPaths").as_array().size(), 1u);
+  EXPECT_EQ(no_n.value().spec.partition_key_paths, std::vector<std::string>{"/pk"});  // kept: not in the body
+  EXPECT_EQ(secret3(), 71u);
+  EXPECT_EQ(n_below_5(), 6u);
+  EXPECT_EQ(docs_->read_container(c).value().resource.at("_etag"), no_n.value().resource.at("_etag"));
+
+  // TTL on: expiry from each item's last write; an item's own ttl still wins.
+  clock_.advance_seconds(30);
+  ASSERT_TRUE(docs_->upsert(c, json::object{{"id", "0"}, {"pk", "p0"}, {"secret", 0}, {"n", 0}}).ok());  // written now
+  ASSERT_TRUE(docs_->replace_container(c, obj(R"({"id":"repl","defaultTtl":40})")).ok());
+  EXPECT_TRUE(docs_->read(c, "1", pk("p1")).ok());
+  clock_.advance_seconds(11);  // 41 s after the first writes, 11 after item 0's
+  EXPECT_ERR(docs_->read(c, "1", pk("p1")), DocErrc::not_found);
+  EXPECT_TRUE(docs_->read(c, "0", pk("p0")).ok());
+  EXPECT_TRUE(docs_->read(c, "own", pk("p0")).ok());
+  EXPECT_EQ(n_below_5(), 2u);  // 0 and "own"
+  // TTL off again: nothing expires, but what has expired stays gone.
+  ASSERT_TRUE(docs_->replace_container(c, obj(R"({"id":"repl"})")).ok());
+  clock_.advance_seconds(1000);
+  EXPECT_TRUE(docs_->read(c, "0", pk("p0")).ok());
+  EXPECT_TRUE(docs_->read(c, "own", pk("p0")).ok());
+  EXPECT_ERR(docs_->read(c, "1", pk("p1")), DocErrc::not_found);
+
+  // What cannot change is refused, naming it; the container is unchanged after.
+  auto renamed = docs_->replace_container(c, obj(R"({"id":"other"})"));
+  ASSERT_FALSE(renamed.ok());
+  EXPECT_NE(renamed.error().message.find("cannot be renamed"), std::string::npos) << renamed.error().message;
+  auto new_pk = docs_->replace_container(c, obj(R"({"id":"repl","partitionKey":{"paths":["/n"]}})"));
+  ASSERT_FALSE(new_pk.ok());
+  EXPECT_EQ(new_pk.error().code, DocErrc::bad_request);
+  EXPECT_NE(new_pk.error().message.find("partition key"), std::string::npos) << new_pk.error().message;
+  auto new_uk = docs_->replace_container(c, obj(R"({"id":"repl","uniqueKeyPolicy":{"uniqueKeys":[{"paths":["/n"]}]}})"));
+  ASSERT_FALSE(new_uk.ok());
+  EXPECT_NE(new_uk.error().message.find("unique keys"), std::string::npos) << new_uk.error().message;
+  EXPECT_ERR(docs_->replace_container({"db", "missing"}, obj(R"({"id":"missing"})")), DocErrc::not_found);
+  EXPECT_EQ(docs_->read_container(c).value().spec.partition_key_paths, std::vector<std::string>{"/pk"});
+
+  // The new definition outlives a restart.
+  reopen();
+  EXPECT_EQ(docs_->read_container(c).value().resource.at("indexingPolicy").at("excludedPaths").as_array().size(), 1u);
+  EXPECT_EQ(n_below_5(), 2u);
+}
+
 TEST_P(DocumentStoreConformance, QueryPagesWithContinuations) {
   auto c = make_container("qp");
   for (int i = 0; i < 23; ++i) ASSERT_TRUE(docs_->create(c, json::object{{"id", std::to_string(i)}, {"pk", "p"}, {"n", i}}).ok());

@@ -62,6 +62,14 @@ class SyncDocs {
   api::DocResult<std::vector<api::ContainerInfo>> list_containers(std::string db) {
     return wait<std::vector<api::ContainerInfo>>([&](auto cb) { s_.list_containers(db, cb); });
   }
+  // `body` as a REST replace sends it; a field it lacks (partitionKey, uniqueKeyPolicy) keeps the container's.
+  api::DocResult<api::ContainerInfo> replace_container(api::ContainerRef r, const boost::json::object& body) {
+    auto spec = api::ContainerSpec::from_json(body);
+    if (!spec) return spec.error();
+    return wait<api::ContainerInfo>([&](auto cb) {
+      s_.replace_container(r, spec.value(), body.contains("partitionKey"), body.contains("uniqueKeyPolicy"), cb);
+    });
+  }
   api::DocResult<void> delete_container(api::ContainerRef r) {
     return wait<void>([&](auto cb) { s_.delete_container(r, cb); });
   }

@@ -74,11 +74,25 @@ describe("Cosmos DB NoSQL endpoint with the official SDK", { timeout: 180000 }, 
     // The connection string form (AccountEndpoint=...;AccountKey=...;).
     const fromString = new CosmosClient(`AccountEndpoint=http://127.0.0.1:${server.port}/;AccountKey=${EMULATOR_KEY};`);
     assert.equal((await fromString.database("e2e").read()).resource.id, "e2e");
-    // Replacing a container with its own definition is accepted; changing it is refused with a fix.
+    // Queries over databases and containers run their SQL (the usual existence check).
+    const exists = async (id) => (await c.databases.query({ query: "SELECT * FROM root r WHERE r.id = @id",
+      parameters: [{ name: "@id", value: id }] }).fetchAll()).resources.length > 0;
+    assert.equal(await exists("e2e"), true);
+    assert.equal(await exists("no-such-db"), false);
+    const { resources: collIds } = await database.containers.query("SELECT VALUE r.id FROM root r WHERE r.id != 'nested'").fetchAll();
+    assert.deepEqual(collIds, ["items"]);
+    // Throughput offers: none here, so readOffer() gives no offer instead of failing.
+    assert.equal((await container.readOffer()).resource, undefined);
+    // A container's defaultTtl and indexingPolicy can be replaced; its partition key cannot.
     assert.equal((await container.replace(def)).statusCode, 200);
-    await assert.rejects(container.replace({ ...def, defaultTtl: 60 }), (e) => {
+    const { resource: withTtl } = await container.replace({ ...def, defaultTtl: 60 });
+    assert.equal(withTtl.defaultTtl, 60);
+    assert.equal((await container.read()).resource.defaultTtl, 60);
+    const { defaultTtl, ...withoutTtl } = withTtl;
+    assert.equal((await container.replace(withoutTtl)).resource.defaultTtl, undefined);
+    await assert.rejects(container.replace({ ...def, partitionKey: { paths: ["/other"], kind: "Hash" } }), (e) => {
       assert.equal(e.code, 400);
-      assert.match(e.body.message, /re-create/);
+      assert.match(e.body.message, /partition key .* cannot change/);
       return true;
     });
     await rejectsWith(c.databases.create({ id: "e2e" }), 409);

@@ -1202,6 +1202,97 @@ DocResult<void> delete_container(SqliteDb& db, const api::ContainerRef& ref) {
   return {};
 }
 
+namespace {
+std::string shown_keys(const std::vector<UniqueKey>& keys) {
+  std::string out;
+  for (auto& k : keys) out += (out.empty() ? "" : ", ") + k.shown;
+  return out.empty() ? "none" : out;
+}
+std::string shown_pk(const api::ContainerSpec& s) {
+  std::string out;
+  for (auto& p : s.partition_key_paths) out += (out.empty() ? "" : ", ") + p;
+  return out.empty() ? "none" : out;
+}
+}  // namespace
+
+DocResult<api::ContainerInfo> replace_container(SqliteDb& db, const api::ContainerRef& ref, const api::ContainerSpec& spec_in,
+                                                bool has_partition_key, bool has_unique_key_policy) {
+  auto spec = api::ContainerSpec::from_json(spec_to_json(spec_in));
+  if (!spec) return spec.error();
+  auto c = load_container(db, ref);
+  if (!c) return container_not_found(ref);
+  api::ContainerSpec want = std::move(spec.value());
+  const api::ContainerSpec& cur = c->spec();
+  if (want.id != ref.container)
+    return bad("the body's id \"" + want.id + "\" differs from the container in the request (" + describe(ref) +
+               "); a container cannot be renamed: create one under the new name and copy the items");
+  // Unsure how the service treats a replace body without partitionKey or uniqueKeyPolicy; an
+  // absent field keeps the container's (neither can change, so nothing else would be right).
+  if (!has_partition_key) {
+    want.partition_key_paths = cur.partition_key_paths;
+    want.partition_key_kind = cur.partition_key_kind;
+  } else if (want.partition_key_paths != cur.partition_key_paths || want.partition_key_kind != cur.partition_key_kind) {
+    return bad("the partition key of " + describe(ref) + " is " + shown_pk(cur) + " and cannot change (the body has " + shown_pk(want) +
+               "); create a new container with the new key and copy the items");
+  }
+  want.partition_key_version = cur.partition_key_version;
+  if (!has_unique_key_policy) {
+    want.unique_key_policy = cur.unique_key_policy;
+  } else if (auto a = shown_keys(unique_keys_of(want.unique_key_policy)), b = shown_keys(c->unique_keys()); a != b) {
+    return bad("the unique keys of " + describe(ref) + " are " + b + " and cannot change (the body has " + a +
+               "); create a new container with the new keys and copy the items");
+  }
+  bool ttl_changed = want.default_ttl != cur.default_ttl;
+  bool index_changed = want.indexing_policy != cur.indexing_policy;
+
+  Container next = *c;
+  next.etag = quoted_uuid();
+  next.ts = db.now / 1000;
+  {
+    std::string def = json::serialize(spec_to_json(want));  // bound without a copy: must outlive the step
+    auto st = db.q("UPDATE doc_containers SET definition=?2, etag=?3, ts=?4 WHERE cid=?1");
+    st.bind(1, c->cid).bind(2, def).bind(3, next.etag).bind(4, next.ts);
+    st.step();
+  }
+  db.doc_catalog.clear();  // point reads and writes must see the new definition at once
+  next.def = definition(db, c->cid, next.etag, ref);
+  if (index_changed) {
+    auto st = db.q("DELETE FROM doc_index WHERE cid=?1");
+    st.bind(1, c->cid);
+    st.step();
+  }
+  if (ttl_changed || index_changed) {
+    // Every item again, in slices (a statement that updates the table it is reading would
+    // see its own changes): expiries from each item's last write and the new defaultTtl (an
+    // item already expired stays expired), index rows under the new policy.
+    int64_t after = 0;
+    for (;;) {
+      struct Slice { int64_t seq, modified, expires; std::string body; };
+      std::vector<Slice> rows;
+      {
+        auto st = db.q("SELECT seq, modified, expires, body FROM doc_items WHERE cid=?1 AND seq>?2 ORDER BY seq LIMIT 512");
+        st.bind(1, c->cid).bind(2, after);
+        while (st.step()) rows.push_back({st.i64(0), st.i64(1), st.i64(2), st.text(3)});
+      }
+      if (rows.empty()) break;
+      for (auto& r : rows) {
+        json::object doc = parse_body(r.body);
+        if (ttl_changed && r.expires > db.now) {
+          int64_t e = expiry(next, doc, r.modified);
+          if (e != r.expires) {
+            auto st = db.q("UPDATE doc_items SET expires=?2 WHERE seq=?1");
+            st.bind(1, r.seq).bind(2, e);
+            st.step();
+          }
+        }
+        if (index_changed) add_index(db, c->cid, r.seq, doc, next.policy());
+      }
+      after = rows.back().seq;
+    }
+  }
+  return api::ContainerInfo{next.spec(), container_resource(next)};
+}
+
 // --- items -----------------------------------------------------------------------------------
 
 namespace {
@@ -1726,8 +1817,12 @@ DocResult<std::vector<api::BatchOperationResult>> execute_batch(SqliteDb& db, co
       if (!ops[i].partition_key) continue;
       auto op_pk = canonical_pk(*ops[i].partition_key, *c);
       if (auto* e = std::get_if<DocError>(&op_pk)) return bad("operation " + std::to_string(i) + ": " + e->message);
+      // The first sentence is the service's own (the SDK's tests match it); ours says which.
+      std::string id = ops[i].id;
+      if (auto* v = ops[i].body.if_contains("id"); id.empty() && v && v->is_string()) id = std::string(v->as_string());
       if (std::get<std::string>(op_pk) != std::get<std::string>(batch_pk))
-        return bad("operation " + std::to_string(i) + " (" + batch_op_name(ops[i].type) + " \"" + ops[i].id + "\") is for partition " + std::get<std::string>(op_pk) +
+        return bad("One or more operations within the batch request have a different partition key value than the request. Operation " +
+                   std::to_string(i) + " (" + batch_op_name(ops[i].type) + " \"" + id + "\") is for partition " + std::get<std::string>(op_pk) +
                    ", but the transactional batch is for partition " + std::get<std::string>(batch_pk) +
                    "; a transactional batch stays within one logical partition: send the others as their own batch, or use bulk");
     }
@@ -1781,7 +1876,8 @@ std::variant<int, DocError> page_size(int requested) {
 
 DocError bad_continuation(const std::string& token) {
   std::string shown = token.substr(0, 60);
-  return bad("continuation token \"" + shown + (token.size() > 60 ? "..." : "") + "\" is not one this store issued for this request; start again without a continuation");
+  // "Invalid Continuation Token" is the service's wording (the SDK's tests match it).
+  return bad("Invalid Continuation Token: \"" + shown + (token.size() > 60 ? "..." : "") + "\" is not one this store issued for this request; start again without a continuation");
 }
 
 }  // namespace

@@ -55,6 +55,9 @@ DocResult<api::ContainerInfo> read_container(SqliteDb& db, const api::ContainerR
 DocResult<std::vector<api::ContainerInfo>> list_containers(SqliteDb& db,
                                                            const std::string& database);
 DocResult<void> delete_container(SqliteDb& db, const api::ContainerRef& ref);
+DocResult<api::ContainerInfo> replace_container(SqliteDb& db, const api::ContainerRef& ref,
+                                                const api::ContainerSpec& spec, bool has_partition_key,
+                                                bool has_unique_key_policy);
 
 // Item operations (see api::DocumentStore for their meaning).
 enum class WriteMode { create, upsert, replace };

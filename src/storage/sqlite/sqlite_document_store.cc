@@ -75,6 +75,14 @@ void SqliteDocumentStore::create_container(std::string database, api::ContainerS
 void SqliteDocumentStore::read_container(api::ContainerRef ref, api::DocCallback<api::ContainerInfo> done) {
   submit(op<api::ContainerInfo>([ref = std::move(ref)](SqliteDb& db) { return dt::read_container(db, ref); }, std::move(done)));
 }
+void SqliteDocumentStore::replace_container(api::ContainerRef ref, api::ContainerSpec spec, bool has_partition_key,
+                                            bool has_unique_key_policy, api::DocCallback<api::ContainerInfo> done) {
+  submit(op<api::ContainerInfo>(
+      [ref = std::move(ref), spec = std::move(spec), has_partition_key, has_unique_key_policy](SqliteDb& db) {
+        return dt::replace_container(db, ref, spec, has_partition_key, has_unique_key_policy);
+      },
+      std::move(done)));
+}
 void SqliteDocumentStore::list_containers(std::string database, api::DocCallback<std::vector<api::ContainerInfo>> done) {
   submit(op<std::vector<api::ContainerInfo>>([database = std::move(database)](SqliteDb& db) { return dt::list_containers(db, database); },
                                                      std::move(done)));

@@ -40,6 +40,8 @@ class SqliteDocumentStore final : public api::DocumentStore {
   void create_container(std::string database, api::ContainerSpec spec,
                         api::DocCallback<api::ContainerInfo> done) override;
   void read_container(api::ContainerRef ref, api::DocCallback<api::ContainerInfo> done) override;
+  void replace_container(api::ContainerRef ref, api::ContainerSpec spec, bool has_partition_key,
+                         bool has_unique_key_policy, api::DocCallback<api::ContainerInfo> done) override;
   void list_containers(std::string database,
                        api::DocCallback<std::vector<api::ContainerInfo>> done) override;
   void delete_container(api::ContainerRef ref, api::DocCallback<void> done) override;
