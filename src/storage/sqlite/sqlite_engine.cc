@@ -667,7 +667,7 @@ void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
   try {
     db.q("BEGIN IMMEDIATE").step();  // cached statements: no parse per batch
   } catch (const SqlError& e) {
-    return fail_all(std::string("queue store could not start a transaction on ") +
+    return fail_all(std::string("the store could not start a transaction on ") +
                     options_.path + ": " + e.what() + "; retry");
   }
   try {
@@ -677,9 +677,11 @@ void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
   } catch (const SqlError& e) {
     sqlite3_exec(db.conn, "ROLLBACK", nullptr, nullptr, nullptr);
     db.doc_catalog.clear();  // it may have seen a container the rollback took back
-    return fail_all(std::string("queue store transaction on ") + options_.path +
+    // Every domain's batch runs here (queues, documents, orchestrations), and not every
+    // failure is the disk's, so the hint names the disk only as the usual cause.
+    return fail_all(std::string("store transaction on ") + options_.path +
                     " failed and was rolled back: " + e.what() +
-                    "; check free disk space and retry");
+                    "; if the disk is full or failing, free space or fix it, then retry");
   }
   commits_.fetch_add(1, std::memory_order_relaxed);
   executed();
