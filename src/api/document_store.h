@@ -403,6 +403,11 @@ class DocumentStore {
                          ItemForm form, DocCallback<Item> done) = 0;
   virtual void delete_item(ContainerRef ref, std::string id, PartitionKey partition_key,
                            std::optional<std::string> if_match, DocCallback<void> done) = 0;
+  // Deletes every item of one logical partition (the SDK's deleteAllItemsForPartitionKey) in
+  // one transaction; the count deleted, 0 when none. The service deletes them in the
+  // background; here they are gone when the answer comes.
+  virtual void delete_partition(ContainerRef ref, PartitionKey partition_key,
+                                DocCallback<int64_t> done) = 0;
   // Every live item (or those of one partition), a page at a time, in a stable order.
   virtual void read_feed(ContainerRef ref, FeedOptions options, DocCallback<Page> done) = 0;
   // Runs a prepared query; rows come back a page at a time.

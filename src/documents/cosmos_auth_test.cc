@@ -69,6 +69,8 @@ TEST(CosmosAuth, LinkRules) {
       {"/dbs/d/colls/c/docs", "docs", "dbs/d/colls/c"},
       {"/dbs/d/colls/c/docs/i", "docs", "dbs/d/colls/c/docs/i"},
       {"/dbs/d/colls/c/pkranges", "pkranges", "dbs/d/colls/c"},
+      // An operation on a container is signed as the container.
+      {"/dbs/d/colls/c/operations/partitionkeydelete", "colls", "dbs/d/colls/c"},
       // Percent-decoded, case kept: the SDK signs the plain link and sends encodeURI(link).
       {"/dbs/My%20DB/colls/C%C3%A9/docs/A%25B", "docs", "dbs/My DB/colls/C\xC3\xA9/docs/A%B"},
       {"/dbs/d/colls/c/docs?x=1", "docs", "dbs/d/colls/c"},

@@ -270,6 +270,7 @@ std::string CosmosService::Impl::operation_of(const api::HttpRequestData& req,
       return header_true(req, "x-ms-cosmos-batch-atomic") ? "batch" : "bulk";
     return header_true(req, "x-ms-documentdb-is-upsert") ? "upsert" : "create";
   }
+  if (n == 6 && a.segments[4] == "operations") return "deletePartition";
   std::string lower_method;
   for (char c : m) lower_method += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   std::string resource = a.type == "dbs"    ? "database"
@@ -418,6 +419,28 @@ awaitable<void> CosmosService::Impl::dispatch(api::HttpRequestData& req,
     co_return;
   }
   api::ContainerRef ref{s[1], s[3]};
+  if (s[4] == "operations" && s.size() == 6 && s[5] == "partitionkeydelete") {
+    // deleteAllItemsForPartitionKey: every item of the partition in the header, at once.
+    if (req.method != "POST") {
+      fail(r, 405, "MethodNotAllowed", req.method + " on .../operations/partitionkeydelete is not supported; use POST.");
+      co_return;
+    }
+    std::optional<api::PartitionKey> pk;
+    if (!partition_key(req, pk, r)) co_return;
+    if (!pk) {
+      fail(r, 400, "BadRequest",
+           "Deleting a partition's items needs its partition key in x-ms-documentdb-partitionkey, e.g. [\"value\"].");
+      co_return;
+    }
+    auto d = co_await call<int64_t>([&](auto cb) { store.store().delete_partition(ref, std::move(*pk), std::move(cb)); });
+    if (!d) {
+      fail(r, d.error(), log);
+      co_return;
+    }
+    r.charge = 1.0 + static_cast<double>(d.value());
+    r.data.status = 200;
+    co_return;
+  }
   if (s[4] == "pkranges" && s.size() == 5) {
     if (req.method != "GET") {
       fail(r, 405, "MethodNotAllowed", req.method + " on /pkranges is not supported; read it with GET.");
@@ -628,6 +651,9 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
     }
     if (auto e = c.value().resource.if_contains("_etag"); e && e->is_string())
       r.data.headers.emplace_back("etag", std::string(e->as_string()));
+    // An index is rebuilt within its replace, so a read always finds it complete (the SDK
+    // reads this to wait for an indexing policy change).
+    r.data.headers.emplace_back("x-ms-documentdb-collection-index-transformation-progress", "100");
     json_body(r, 200, c.value().resource);
   } else if (req.method == "DELETE") {
     auto d = co_await call<void>([&](auto cb) { store.store().delete_container(ref, std::move(cb)); });

@@ -43,6 +43,7 @@ class FailingWrites final : public api::DocumentStore {
   void read_item(api::ContainerRef r, std::string id, api::PartitionKey pk, api::ItemForm f, api::DocCallback<api::Item> d) override { s_.read_item(r, id, pk, f, d); }
   void item_counts(api::DocCallback<std::vector<api::ContainerItems>> d) override { s_.item_counts(d); }
   void delete_item(api::ContainerRef r, std::string id, api::PartitionKey pk, std::optional<std::string> m, api::DocCallback<void> d) override { s_.delete_item(r, id, pk, m, d); }
+  void delete_partition(api::ContainerRef r, api::PartitionKey pk, api::DocCallback<int64_t> d) override { s_.delete_partition(r, pk, d); }
   void read_feed(api::ContainerRef r, api::FeedOptions o, api::DocCallback<api::Page> d) override { s_.read_feed(r, o, d); }
   void query(api::ContainerRef r, std::shared_ptr<const api::DocumentQuery> q, api::FeedOptions o, api::DocCallback<api::Page> d) override { s_.query(r, q, o, d); }
   void read_change_feed(api::ContainerRef r, api::ChangeFeedOptions o, api::DocCallback<api::ChangeFeedPage> d) override { s_.read_change_feed(r, o, d); }

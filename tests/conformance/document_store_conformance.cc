@@ -349,6 +349,7 @@ TEST_P(DocumentStoreConformance, HostileBodiesAreRefusedWithoutHarm) {
   EXPECT_ERR(docs_->create(c, nan), DocErrc::bad_request);
   EXPECT_ERR(docs_->create(c, obj(R"({"id":"t","pk":"p","ttl":0})")), DocErrc::bad_request);
   EXPECT_ERR(docs_->create(c, obj(R"({"id":"t","pk":"p","ttl":"5"})")), DocErrc::bad_request);
+  EXPECT_ERR(docs_->create(c, obj(R"({"id":"t","pk":"p","ttl":null})")), DocErrc::bad_request);  // as the service
   // Big but finite numbers are values like any other.
   ASSERT_TRUE(docs_->create(c, obj(R"({"id":"big","pk":"p","u":18446744073709551615,"d":1.7e308})")).ok());
   EXPECT_EQ(docs_->feed(c).value().items.size(), 1u);
@@ -657,7 +658,8 @@ TEST_P(DocumentStoreConformance, ReplacedContainerRecomputesExpiryAndRebuildsIts
   EXPECT_EQ(n_below_5(), 6u);
   auto no_n = docs_->replace_container(c, obj(R"({"id":"repl","indexingPolicy":{"excludedPaths":[{"path":"/n/?"}]}})"));
   ASSERT_TRUE(no_n.ok()) << no_n.error().message;
-  EXPECT_EQ(no_n.value().resource.at("indexingPolicy").at("excludedPaths").as_array().size(), 1u);
+  // The given path, and /"_etag"/? which the service adds to every policy.
+  EXPECT_EQ(json::serialize(no_n.value().resource.at("indexingPolicy").at("excludedPaths")), R"([{"path":"/n/?"},{"path":"/\"_etag\"/?"}])");
   EXPECT_EQ(no_n.value().spec.partition_key_paths, std::vector<std::string>{"/pk"});  // kept: not in the body
   EXPECT_EQ(secret3(), 71u);
   EXPECT_EQ(n_below_5(), 6u);
@@ -696,8 +698,30 @@ TEST_P(DocumentStoreConformance, ReplacedContainerRecomputesExpiryAndRebuildsIts
 
   // The new definition outlives a restart.
   reopen();
-  EXPECT_EQ(docs_->read_container(c).value().resource.at("indexingPolicy").at("excludedPaths").as_array().size(), 1u);
+  auto after = docs_->read_container(c).value().resource;
+  EXPECT_FALSE(after.contains("defaultTtl"));                                   // the last replace's
+  EXPECT_EQ(after.at("indexingPolicy").at("excludedPaths").as_array().size(), 1u);  // the default policy
   EXPECT_EQ(n_below_5(), 2u);
+}
+
+TEST_P(DocumentStoreConformance, DeletedPartitionTakesOnlyItsOwnItemsAndIndexRows) {
+  auto c = make_container("dp", "/pk", obj(R"({"uniqueKeyPolicy":{"uniqueKeys":[{"paths":["/code"]}]}})"));
+  for (int i = 0; i < 30; ++i)
+    ASSERT_TRUE(docs_->create(c, json::object{{"id", std::to_string(i)}, {"pk", i < 20 ? "gone" : "stays"}, {"code", i % 20}, {"n", i}}).ok());
+  auto lsn_before = docs_->changes(c).value().continuation_lsn;
+  auto d = docs_->delete_partition(c, pk("gone"));
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d.value(), 20);
+  EXPECT_ERR(docs_->read(c, "3", pk("gone")), DocErrc::not_found);
+  EXPECT_TRUE(docs_->read(c, "23", pk("stays")).ok());
+  EXPECT_EQ(docs_->query(c, "SELECT * FROM c WHERE c.n >= 0").value().items.size(), 10u);   // indexed filter
+  EXPECT_EQ(docs_->query(c, "SELECT * FROM c WHERE c.code = 3").value().items.size(), 1u);  // "23"'s code
+  EXPECT_EQ(docs_->feed(c).value().items.size(), 10u);
+  EXPECT_GT(docs_->changes(c).value().continuation_lsn, lsn_before);  // the LSN moved on
+  // Ids and unique values are free in that partition again; an empty partition deletes nothing.
+  EXPECT_TRUE(docs_->create(c, obj(R"({"id":"3","pk":"gone","code":3})")).ok());
+  EXPECT_EQ(docs_->delete_partition(c, pk("never")).value(), 0);
+  EXPECT_ERR(docs_->delete_partition({"db", "missing"}, pk("gone")), DocErrc::not_found);
 }
 
 TEST_P(DocumentStoreConformance, QueryPagesWithContinuations) {

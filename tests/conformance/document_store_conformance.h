@@ -94,6 +94,9 @@ class SyncDocs {
                               std::optional<std::string> if_match = std::nullopt) {
     return wait<void>([&](auto cb) { s_.delete_item(r, id, pk, if_match, cb); });
   }
+  api::DocResult<int64_t> delete_partition(api::ContainerRef r, api::PartitionKey pk) {
+    return wait<int64_t>([&](auto cb) { s_.delete_partition(r, pk, cb); });
+  }
   api::DocResult<std::vector<api::ContainerItems>> item_counts() {
     return wait<std::vector<api::ContainerItems>>([&](auto cb) { s_.item_counts(cb); });
   }

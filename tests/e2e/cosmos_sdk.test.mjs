@@ -205,6 +205,9 @@ describe("Cosmos DB NoSQL endpoint with the official SDK", { timeout: 180000 }, 
 
     const { resources: count } = await q.items.query("SELECT VALUE COUNT(1) FROM c").fetchAll();
     assert.deepEqual(count, [30]);
+    // An aggregate with an ORDER BY (one row: the order changes nothing), as the service answers.
+    const { resources: maxOdd } = await q.items.query("SELECT VALUE MAX(c.score) FROM c WHERE c.kind = 'odd' ORDER BY c.score").fetchAll();
+    assert.deepEqual(maxOdd, [Math.max(...expected.map((e) => e.score))]);
     // A syntax error: 400 naming the position.
     await assert.rejects(q.items.query("SELECT * FROM c WHERE").fetchAll(), (e) => {
       assert.equal(e.code, 400);

@@ -237,6 +237,21 @@ describe("@azure/cosmos items: patch, batch, bulk, unique keys", () => {
     assert.equal((await users.items.create({ id: "u7", tenant: "t1", email: "ada@example.org", first: "E", last: "E" })).statusCode, 201);
   });
 
+  test("deleteAllItemsForPartitionKey deletes that partition's items and frees their unique values", async () => {
+    for (const [id, email] of [["d1", "d1@example.org"], ["d2", "d2@example.org"], ["d3", "d3@example.org"]])
+      await users.items.create({ id, tenant: "gone", email, first: id, last: "X" });
+    await users.items.create({ id: "d1", tenant: "stays", email: "d1@example.org", first: "d1", last: "X" });
+    const r = await users.deleteAllItemsForPartitionKey("gone");
+    assert.equal(r.statusCode, 200);
+    for (const id of ["d1", "d2", "d3"]) assert.equal((await users.item(id, "gone").read()).statusCode, 404);
+    assert.equal((await users.item("d1", "stays").read()).statusCode, 200);
+    const { resources: left } = await users.items.query("SELECT VALUE c.id FROM c WHERE c.last = 'X'").fetchAll();
+    assert.deepEqual(left, ["d1"]);
+    // The unique values and ids are free in that partition again; an empty partition is no error.
+    assert.equal((await users.items.create({ id: "d1", tenant: "gone", email: "d1@example.org", first: "d1", last: "Y" })).statusCode, 201);
+    assert.equal((await users.deleteAllItemsForPartitionKey("never-used")).statusCode, 200);
+  });
+
   test("raw batch bodies that are not operations are 400 naming the operation and the fix", async () => {
     const send = (body, headers = {}) => signedRequest(server.port, "POST", "/dbs/itemsdb/colls/items/docs", {
       link: "dbs/itemsdb/colls/items", type: "docs",

@@ -67,6 +67,7 @@ DocResult<api::Item> write_item(SqliteDb& db, WriteMode mode, const api::Contain
                                 const std::optional<std::string>& if_match);
 DocResult<api::Item> read_item(SqliteDb& db, const api::ContainerRef& ref, const std::string& id,
                                const api::PartitionKey& pk, api::ItemForm form = api::ItemForm::parsed);
+DocResult<int64_t> delete_partition(SqliteDb& db, const api::ContainerRef& ref, const api::PartitionKey& pk);
 DocResult<int64_t> delete_item(SqliteDb& db, const api::ContainerRef& ref, const std::string& id,
                                const api::PartitionKey& pk,
                                const std::optional<std::string>& if_match);

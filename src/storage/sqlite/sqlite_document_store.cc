@@ -116,6 +116,9 @@ void SqliteDocumentStore::read_item(api::ContainerRef ref, std::string id, api::
   client_.engine().submit_read(op<api::Item>(
       [ref = std::move(ref), id = std::move(id), pk = std::move(pk), form](SqliteDb& db) { return dt::read_item(db, ref, id, pk, form); }, std::move(done)));
 }
+void SqliteDocumentStore::delete_partition(api::ContainerRef ref, api::PartitionKey pk, api::DocCallback<int64_t> done) {
+  submit(op<int64_t>([ref = std::move(ref), pk = std::move(pk)](SqliteDb& db) { return dt::delete_partition(db, ref, pk); }, std::move(done)));
+}
 void SqliteDocumentStore::delete_item(api::ContainerRef ref, std::string id, api::PartitionKey pk, std::optional<std::string> if_match,
                                       api::DocCallback<void> done) {
   submit(op<void>(

@@ -54,6 +54,7 @@ class SqliteDocumentStore final : public api::DocumentStore {
                     std::optional<std::string> if_match, api::DocCallback<api::Item> done) override;
   void read_item(api::ContainerRef ref, std::string id, api::PartitionKey partition_key, api::ItemForm form,
                  api::DocCallback<api::Item> done) override;
+  void delete_partition(api::ContainerRef ref, api::PartitionKey partition_key, api::DocCallback<int64_t> done) override;
   void delete_item(api::ContainerRef ref, std::string id, api::PartitionKey partition_key,
                    std::optional<std::string> if_match, api::DocCallback<void> done) override;
   void read_feed(api::ContainerRef ref, api::FeedOptions options,
