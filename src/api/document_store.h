@@ -216,9 +216,20 @@ struct Item {
   bool created = false;  // upsert: true when it inserted (201), false when it replaced (200)
 };
 
+// What a query's run cost (the REST layer's x-ms-documentdb-query-metrics): documents read
+// and their stored size, whether an index chose them, and the time the store spent. A query
+// re-runs whole for each page, so these are per page.
+struct QueryStats {
+  int64_t retrieved_documents = 0;
+  int64_t retrieved_bytes = 0;
+  bool from_index = false;  // candidates from doc_index (an equality, IN or range, or ORDER BY)
+  double execution_ms = 0;
+};
+
 struct Page {
   std::vector<boost::json::value> items;  // documents (read feed) or result rows (query)
   std::string continuation;               // empty on the last page; opaque to callers
+  QueryStats stats;                       // queries only
 };
 
 struct FeedOptions {
@@ -381,10 +392,12 @@ class DocumentStore {
   // Replaces what may change of a container's definition: defaultTtl (every item's expiry is
   // recomputed from its last write) and indexingPolicy (the index is rebuilt). The id, the
   // partition key and the unique keys cannot change (bad_request naming the field); a body
-  // without partitionKey or uniqueKeyPolicy keeps the container's. Done in the one write
-  // transaction: a container of many items holds the writer while its index is rebuilt.
+  // without partitionKey or uniqueKeyPolicy keeps the container's; `if_match` other than the
+  // container's _etag is precondition_failed. Done in the one write transaction: a container
+  // of many items holds the writer while its index is rebuilt.
   virtual void replace_container(ContainerRef ref, ContainerSpec spec, bool has_partition_key,
-                                 bool has_unique_key_policy, DocCallback<ContainerInfo> done) = 0;
+                                 bool has_unique_key_policy, std::optional<std::string> if_match,
+                                 DocCallback<ContainerInfo> done) = 0;
 
   // --- items ---
   // `partition_key` absent: taken from the body (an output binding); present: the body must
@@ -404,7 +417,8 @@ class DocumentStore {
   virtual void delete_item(ContainerRef ref, std::string id, PartitionKey partition_key,
                            std::optional<std::string> if_match, DocCallback<void> done) = 0;
   // Deletes every item of one logical partition (the SDK's deleteAllItemsForPartitionKey) in
-  // one transaction; the count deleted, 0 when none. The service deletes them in the
+  // one transaction; answers how many live items it deleted (expired, not yet purged rows go
+  // too, uncounted), 0 when none. The service deletes them in the
   // background; here they are gone when the answer comes.
   virtual void delete_partition(ContainerRef ref, PartitionKey partition_key,
                                 DocCallback<int64_t> done) = 0;

@@ -144,9 +144,10 @@ bool resource_of_path(std::string_view raw_path, ResourceAddress& out, std::stri
   size_t n = s.size();
   size_t link_segments = n % 2 == 0 ? n : n - 1;
   out.type = n % 2 == 0 ? s[n - 2] : s[n - 1];
-  // An operation on a container (/dbs/{db}/colls/{c}/operations/partitionkeydelete) is signed
-  // as the container itself (the SDK's deleteAllItemsForPartitionKey does so).
-  if (n == 6 && s[0] == "dbs" && s[2] == "colls" && s[4] == "operations") {
+  // The partition-key delete (/dbs/{db}/colls/{c}/operations/partitionkeydelete) is signed as
+  // the container itself (the SDK's deleteAllItemsForPartitionKey does so). Only that one:
+  // another operation added later must choose its signing on purpose.
+  if (n == 6 && s[0] == "dbs" && s[2] == "colls" && s[4] == "operations" && s[5] == "partitionkeydelete") {
     link_segments = 4;
     out.type = "colls";
   }

@@ -1,5 +1,6 @@
 #include "documents/cosmos_service.h"
 
+#include <cstdio>
 #include <boost/json.hpp>
 #include <cctype>
 #include <chrono>
@@ -270,7 +271,8 @@ std::string CosmosService::Impl::operation_of(const api::HttpRequestData& req,
       return header_true(req, "x-ms-cosmos-batch-atomic") ? "batch" : "bulk";
     return header_true(req, "x-ms-documentdb-is-upsert") ? "upsert" : "create";
   }
-  if (n == 6 && a.segments[4] == "operations") return "deletePartition";
+  if (n == 6 && a.segments[4] == "operations" && a.segments[5] == "partitionkeydelete" && m == "POST")
+    return "deletePartition";
   std::string lower_method;
   for (char c : m) lower_method += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   std::string resource = a.type == "dbs"    ? "database"
@@ -419,7 +421,11 @@ awaitable<void> CosmosService::Impl::dispatch(api::HttpRequestData& req,
     co_return;
   }
   api::ContainerRef ref{s[1], s[3]};
-  if (s[4] == "operations" && s.size() == 6 && s[5] == "partitionkeydelete") {
+  if (s[4] == "operations") {
+    if (s.size() != 6 || s[5] != "partitionkeydelete") {
+      not_found();
+      co_return;
+    }
     // deleteAllItemsForPartitionKey: every item of the partition in the header, at once.
     if (req.method != "POST") {
       fail(r, 405, "MethodNotAllowed", req.method + " on .../operations/partitionkeydelete is not supported; use POST.");
@@ -677,8 +683,10 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
     }
     auto given = [&](const char* k) { return body->contains(k) && !body->at(k).is_null(); };
     bool has_pk = given("partitionKey"), has_uk = given("uniqueKeyPolicy");
+    std::optional<std::string> if_match;
+    if (auto m = req.header("if-match"); !m.empty()) if_match = std::string(m);
     auto c = co_await call<api::ContainerInfo>([&](auto cb) {
-      store.store().replace_container(ref, std::move(spec.value()), has_pk, has_uk, std::move(cb));
+      store.store().replace_container(ref, std::move(spec.value()), has_pk, has_uk, std::move(if_match), std::move(cb));
     });
     if (!c) {
       fail(r, c.error(), log);
@@ -925,6 +933,23 @@ awaitable<void> CosmosService::Impl::query(api::HttpRequestData& req, const api:
   json::array docs;
   for (auto& d : page.value().items) docs.push_back(std::move(d));
   r.charge = 2.0 + static_cast<double>(docs.size()) * 0.1;
+  if (header_true(req, "x-ms-documentdb-populatequerymetrics")) {
+    // Only what the store measures; the SDK reads an absent key as 0. The index's share:
+    // of the documents an index chose, those that came out (0 for a scan).
+    const auto& st = page.value().stats;
+    size_t out_bytes = 0;
+    for (const auto& d : docs) out_bytes += json::serialize(d).size();
+    double ratio = st.from_index && st.retrieved_documents > 0
+                       ? std::min(1.0, static_cast<double>(docs.size()) / static_cast<double>(st.retrieved_documents))
+                       : 0.0;
+    char metrics[320];
+    std::snprintf(metrics, sizeof metrics,
+                  "totalExecutionTimeInMs=%.2f;retrievedDocumentCount=%lld;retrievedDocumentSize=%lld;"
+                  "outputDocumentCount=%zu;outputDocumentSize=%zu;indexUtilizationRatio=%.2f",
+                  st.execution_ms, static_cast<long long>(st.retrieved_documents),
+                  static_cast<long long>(st.retrieved_bytes), docs.size(), out_bytes, ratio);
+    r.data.headers.emplace_back("x-ms-documentdb-query-metrics", metrics);
+  }
   r.data.headers.emplace_back("x-ms-item-count", std::to_string(docs.size()));
   if (!page.value().continuation.empty())
     r.data.headers.emplace_back("x-ms-continuation", page.value().continuation);

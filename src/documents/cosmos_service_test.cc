@@ -32,8 +32,9 @@ class FailingWrites final : public api::DocumentStore {
   void read_container(api::ContainerRef r, api::DocCallback<api::ContainerInfo> d) override { s_.read_container(r, d); }
   void list_containers(std::string db, api::DocCallback<std::vector<api::ContainerInfo>> d) override { s_.list_containers(db, d); }
   void delete_container(api::ContainerRef r, api::DocCallback<void> d) override { s_.delete_container(r, d); }
-  void replace_container(api::ContainerRef r, api::ContainerSpec spec, bool pk, bool uk, api::DocCallback<api::ContainerInfo> d) override {
-    s_.replace_container(r, spec, pk, uk, d);
+  void replace_container(api::ContainerRef r, api::ContainerSpec spec, bool pk, bool uk, std::optional<std::string> m,
+                         api::DocCallback<api::ContainerInfo> d) override {
+    s_.replace_container(r, spec, pk, uk, m, d);
   }
   void create_item(api::ContainerRef, std::optional<api::PartitionKey>, json::object, api::DocCallback<api::Item> d) override {
     d(api::DocError{api::DocErrc::storage_failure, "disk I/O error in /secret/path/nimbus.db"});

@@ -63,11 +63,12 @@ class SyncDocs {
     return wait<std::vector<api::ContainerInfo>>([&](auto cb) { s_.list_containers(db, cb); });
   }
   // `body` as a REST replace sends it; a field it lacks (partitionKey, uniqueKeyPolicy) keeps the container's.
-  api::DocResult<api::ContainerInfo> replace_container(api::ContainerRef r, const boost::json::object& body) {
+  api::DocResult<api::ContainerInfo> replace_container(api::ContainerRef r, const boost::json::object& body,
+                                                       std::optional<std::string> if_match = std::nullopt) {
     auto spec = api::ContainerSpec::from_json(body);
     if (!spec) return spec.error();
     return wait<api::ContainerInfo>([&](auto cb) {
-      s_.replace_container(r, spec.value(), body.contains("partitionKey"), body.contains("uniqueKeyPolicy"), cb);
+      s_.replace_container(r, spec.value(), body.contains("partitionKey"), body.contains("uniqueKeyPolicy"), if_match, cb);
     });
   }
   api::DocResult<void> delete_container(api::ContainerRef r) {

@@ -205,6 +205,15 @@ describe("Cosmos DB NoSQL endpoint with the official SDK", { timeout: 180000 }, 
 
     const { resources: count } = await q.items.query("SELECT VALUE COUNT(1) FROM c").fetchAll();
     assert.deepEqual(count, [30]);
+    // Query metrics (populateQueryMetrics): an indexed range reads only what it returns, a
+    // filter no index answers reads the whole container.
+    const metricsOf = async (sql) => {
+      const page = await q.items.query(sql, { populateQueryMetrics: true, maxItemCount: 100 }).fetchNext();
+      const m = Object.values(page.queryMetrics)[0];
+      return { out: page.resources.length, retrieved: m.retrievedDocumentCount, output: m.outputDocumentCount };
+    };
+    assert.deepEqual(await metricsOf("SELECT * FROM c WHERE c.score >= 25"), { out: 5, retrieved: 5, output: 5 });
+    assert.deepEqual(await metricsOf("SELECT * FROM c WHERE c.score % 10 = 3"), { out: 3, retrieved: 30, output: 3 });
     // An aggregate with an ORDER BY (one row: the order changes nothing), as the service answers.
     const { resources: maxOdd } = await q.items.query("SELECT VALUE MAX(c.score) FROM c WHERE c.kind = 'odd' ORDER BY c.score").fetchAll();
     assert.deepEqual(maxOdd, [Math.max(...expected.map((e) => e.score))]);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -449,8 +450,8 @@ std::optional<ReadContainer> load_read_container(SqliteDb& db, const api::Contai
 
 // For a point read, which needs the container's cid and definition but not its LSN: from the
 // connection's catalog (SqliteDb::doc_catalog) when it has the container, else as
-// load_read_container and remembered (a container replace, once there is one, must clear it
-// too). Why: the lookup of the container row was ~9 % of a point
+// load_read_container and remembered (a container replace clears it too). Why: the lookup of
+// the container row was ~9 % of a point
 // read's instructions. Deleted or re-created containers are still seen at once: creating or
 // deleting one clears the catalog in the same transaction, and so does a rollback.
 std::optional<ReadContainer> load_point_container(SqliteDb& db, const api::ContainerRef& ref) {
@@ -1217,11 +1218,17 @@ std::string shown_pk(const api::ContainerSpec& s) {
 }  // namespace
 
 DocResult<api::ContainerInfo> replace_container(SqliteDb& db, const api::ContainerRef& ref, const api::ContainerSpec& spec_in,
-                                                bool has_partition_key, bool has_unique_key_policy) {
+                                                bool has_partition_key, bool has_unique_key_policy,
+                                                const std::optional<std::string>& if_match) {
   auto spec = api::ContainerSpec::from_json(spec_to_json(spec_in));
   if (!spec) return spec.error();
+  if (has_unique_key_policy)
+    if (auto e = check_unique_key_policy(spec.value().unique_key_policy, spec.value().id)) return *e;
   auto c = load_container(db, ref);
   if (!c) return container_not_found(ref);
+  if (if_match && !if_match->empty() && *if_match != "*" && *if_match != c->etag)
+    return DocError{DocErrc::precondition_failed, describe(ref) + " has changed since it was read (If-Match " + *if_match + ", current _etag " + c->etag +
+                                                      "); read it again and retry with the new _etag"};
   api::ContainerSpec want = std::move(spec.value());
   const api::ContainerSpec& cur = c->spec();
   if (want.id != ref.container)
@@ -1263,17 +1270,19 @@ DocResult<api::ContainerInfo> replace_container(SqliteDb& db, const api::Contain
     st.step();
   }
   if (ttl_changed || index_changed) {
-    // Every item again, in slices (a statement that updates the table it is reading would
-    // see its own changes): expiries from each item's last write and the new defaultTtl (an
-    // item already expired stays expired), index rows under the new policy.
-    int64_t after = 0;
+    // Every item again, in slices along doc_items_lsn (an item's LSN is unique in its
+    // container and this loop changes none; slicing by seq sorted the rest of the container
+    // for every slice), each read before it is written: expiries from each item's last write
+    // and the new defaultTtl (an item already expired stays expired), index rows under the
+    // new policy.
+    int64_t after = -1;
     for (;;) {
-      struct Slice { int64_t seq, modified, expires; std::string body; };
+      struct Slice { int64_t seq, lsn, modified, expires; std::string body; };
       std::vector<Slice> rows;
       {
-        auto st = db.q("SELECT seq, modified, expires, body FROM doc_items WHERE cid=?1 AND seq>?2 ORDER BY seq LIMIT 512");
+        auto st = db.q("SELECT seq, lsn, modified, expires, body FROM doc_items WHERE cid=?1 AND lsn>?2 ORDER BY lsn LIMIT 512");
         st.bind(1, c->cid).bind(2, after);
-        while (st.step()) rows.push_back({st.i64(0), st.i64(1), st.i64(2), st.text(3)});
+        while (st.step()) rows.push_back({st.i64(0), st.i64(1), st.i64(2), st.i64(3), st.text(4)});
       }
       if (rows.empty()) break;
       for (auto& r : rows) {
@@ -1288,7 +1297,7 @@ DocResult<api::ContainerInfo> replace_container(SqliteDb& db, const api::Contain
         }
         if (index_changed) add_index(db, c->cid, r.seq, doc, next.policy());
       }
-      after = rows.back().seq;
+      after = rows.back().lsn;
     }
   }
   return api::ContainerInfo{next.spec(), container_resource(next)};
@@ -1442,20 +1451,36 @@ DocResult<int64_t> delete_partition_once(SqliteDb& db, const api::ContainerRef& 
   auto pk_text = canonical_pk(pk, *c);
   if (auto* e = std::get_if<DocError>(&pk_text)) return *e;
   const std::string& key = std::get<std::string>(pk_text);
-  std::vector<Row> rows;  // read first: deleting under an open cursor of the same index
+  int64_t rows = 0;
   {
-    auto st = db.q("SELECT seq, rid, lsn, expires, etag, body FROM doc_items WHERE cid=?1 AND pk=?2");
+    auto st = db.q("SELECT count(*) FROM doc_items WHERE cid=?1 AND pk=?2");
     st.bind(1, c->cid).bind(2, key);
-    while (st.step()) rows.push_back(Row{st.i64(0), st.text(1), st.i64(2), st.i64(3), st.text(4), st.text(5)});
+    if (st.step()) rows = st.i64(0);
   }
-  if (rows.empty()) return int64_t{0};
+  if (rows == 0) return int64_t{0};
   // One LSN for the whole deletion: the change feed (latest versions) shows no deletes, and
   // the container's item count drops by what was there, expired rows included.
-  bump_lsn(db, *c, entry, -static_cast<int64_t>(rows.size()));
+  bump_lsn(db, *c, entry, -rows);
+  // In slices along doc_items_key, each read before it is deleted (a partition may be large).
   int64_t live = 0;
-  for (auto& row : rows) {
-    live += row.expires > db.now;
-    delete_row(db, *c, row, key);
+  for (;;) {
+    std::vector<Row> slice;
+    {
+      auto st = db.q("SELECT seq, expires, body FROM doc_items WHERE cid=?1 AND pk=?2 ORDER BY id LIMIT 512");
+      st.bind(1, c->cid).bind(2, key);
+      while (st.step()) {
+        Row r;
+        r.seq = st.i64(0);
+        r.expires = st.i64(1);
+        r.body = st.text(2);
+        slice.push_back(std::move(r));
+      }
+    }
+    if (slice.empty()) break;
+    for (auto& row : slice) {
+      live += row.expires > db.now;
+      delete_row(db, *c, row, key);
+    }
   }
   db.notices.emplace_back(api::DocumentChanged{ref, c->lsn});
   return live;
@@ -2065,7 +2090,7 @@ bool every_row_indexed_at(SqliteDb& db, const ReadContainer& c, const std::strin
 // nullopt: the walk does not apply; the caller runs the query as a scan.
 std::optional<DocResult<std::vector<json::value>>> ordered_by_index(SqliteDb& db, const ReadContainer& c,
                                                                      const api::DocumentQuery& q,
-                                                                     const api::QueryHints& hints) {
+                                                                     const api::QueryHints& hints, api::QueryStats& stats) {
   const auto& comps = *hints.order_path;
   for (auto& comp : comps)
     if (comp.empty() || std::all_of(comp.begin(), comp.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) return std::nullopt;
@@ -2092,7 +2117,10 @@ std::optional<DocResult<std::vector<json::value>>> ordered_by_index(SqliteDb& db
         if (!doc.step() || doc.i64(0) <= db.now) continue;  // expired, not yet swept
         last_val = std::move(val);
         ++fed;
-        current = parse_body(doc.text(1));
+        std::string body = doc.text(1);
+        ++stats.retrieved_documents;
+        stats.retrieved_bytes += static_cast<int64_t>(body.size());
+        current = parse_body(body);
         return &current;
       }
       exhausted = true;
@@ -2107,6 +2135,7 @@ std::optional<DocResult<std::vector<json::value>>> ordered_by_index(SqliteDb& db
 }  // namespace
 
 DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api::DocumentQuery& q, const api::FeedOptions& options) {
+  auto started = std::chrono::steady_clock::now();
   auto size = page_size(options.max_item_count);
   if (auto* e = std::get_if<DocError>(&size)) return *e;
   size_t n = static_cast<size_t>(std::get<int>(size));
@@ -2186,6 +2215,14 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
   }
 
   json::object current;
+  api::QueryStats stats;
+  stats.from_index = candidates.has_value();
+  auto load = [&](const std::string& body) -> const json::object* {
+    ++stats.retrieved_documents;
+    stats.retrieved_bytes += static_cast<int64_t>(body.size());
+    current = parse_body(body);
+    return &current;
+  };
   std::function<const json::object*()> next;
   std::vector<int64_t> seqs;
   size_t at = 0;
@@ -2201,8 +2238,7 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
         st.bind(1, seqs[at++]);
         if (!st.step() || st.i64(0) != c->cid() || st.i64(2) <= db.now) continue;
         if (pk_filter && st.text(1) != *pk_filter) continue;
-        current = parse_body(st.text(3));
-        return &current;
+        return load(st.text(3));
       }
       return nullptr;
     };
@@ -2220,8 +2256,7 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
     }
     next = [&]() -> const json::object* {
       if (!scan->step()) return nullptr;
-      current = parse_body(scan->text(0));
-      return &current;
+      return load(scan->text(0));
     };
   }
   std::optional<DocResult<std::vector<json::value>>> answered;
@@ -2229,7 +2264,8 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
     // SELECT VALUE COUNT(1) FROM c: the answer is the number of live rows; no body is read.
     answered.emplace(std::vector<json::value>{json::value(count_live(db, *c, pk_filter))});
   } else if (hints.reads_documents && !candidates && !pk_filter && hints.order_path && hints.take) {
-    answered = ordered_by_index(db, *c, q, hints);
+    answered = ordered_by_index(db, *c, q, hints, stats);
+    stats.from_index = answered.has_value();
   }
   auto rows = answered ? std::move(*answered) : q.run(next);
   scan.reset();
@@ -2241,6 +2277,8 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
   page.items.reserve(end - offset);
   for (size_t i = offset; i < end; ++i) page.items.push_back(std::move(all[i]));
   if (end < all.size()) page.continuation = "q:" + std::to_string(end);
+  stats.execution_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  page.stats = stats;
   return page;
 }
 

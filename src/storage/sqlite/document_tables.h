@@ -57,7 +57,7 @@ DocResult<std::vector<api::ContainerInfo>> list_containers(SqliteDb& db,
 DocResult<void> delete_container(SqliteDb& db, const api::ContainerRef& ref);
 DocResult<api::ContainerInfo> replace_container(SqliteDb& db, const api::ContainerRef& ref,
                                                 const api::ContainerSpec& spec, bool has_partition_key,
-                                                bool has_unique_key_policy);
+                                                bool has_unique_key_policy, const std::optional<std::string>& if_match);
 
 // Item operations (see api::DocumentStore for their meaning).
 enum class WriteMode { create, upsert, replace };

@@ -44,8 +44,8 @@ struct SqliteDb {
   int64_t saved_inbox_seq = 1, saved_task_seq = 1;
   // Point reads' view of doc_containers (document_tables.cc, load_point_container): database ->
   // container -> its cid and parsed definition (a ContainerDef there), so a read does not look
-  // the row up again. Only container creation and deletion change what it holds, and they
-  // clear it, as does a batch that rolls back (it may have created or deleted one).
+  // the row up again. Only container creation, replacement and deletion change what it holds,
+  // and they clear it, as does a batch that rolls back (it may have done one of those).
   // `lsn`: the container's LSN as this connection last wrote or read it for a write (-1: not
   // known; a point read does not load it). Writes take it from here instead of reading the
   // container's row, and their LSN UPDATE checks it against the row (document_tables.cc,

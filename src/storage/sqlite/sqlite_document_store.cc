@@ -76,10 +76,12 @@ void SqliteDocumentStore::read_container(api::ContainerRef ref, api::DocCallback
   submit(op<api::ContainerInfo>([ref = std::move(ref)](SqliteDb& db) { return dt::read_container(db, ref); }, std::move(done)));
 }
 void SqliteDocumentStore::replace_container(api::ContainerRef ref, api::ContainerSpec spec, bool has_partition_key,
-                                            bool has_unique_key_policy, api::DocCallback<api::ContainerInfo> done) {
+                                            bool has_unique_key_policy, std::optional<std::string> if_match,
+                                            api::DocCallback<api::ContainerInfo> done) {
   submit(op<api::ContainerInfo>(
-      [ref = std::move(ref), spec = std::move(spec), has_partition_key, has_unique_key_policy](SqliteDb& db) {
-        return dt::replace_container(db, ref, spec, has_partition_key, has_unique_key_policy);
+      [ref = std::move(ref), spec = std::move(spec), has_partition_key, has_unique_key_policy,
+       if_match = std::move(if_match)](SqliteDb& db) {
+        return dt::replace_container(db, ref, spec, has_partition_key, has_unique_key_policy, if_match);
       },
       std::move(done)));
 }

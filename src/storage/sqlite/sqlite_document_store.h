@@ -41,7 +41,8 @@ class SqliteDocumentStore final : public api::DocumentStore {
                         api::DocCallback<api::ContainerInfo> done) override;
   void read_container(api::ContainerRef ref, api::DocCallback<api::ContainerInfo> done) override;
   void replace_container(api::ContainerRef ref, api::ContainerSpec spec, bool has_partition_key,
-                         bool has_unique_key_policy, api::DocCallback<api::ContainerInfo> done) override;
+                         bool has_unique_key_policy, std::optional<std::string> if_match,
+                         api::DocCallback<api::ContainerInfo> done) override;
   void list_containers(std::string database,
                        api::DocCallback<std::vector<api::ContainerInfo>> done) override;
   void delete_container(api::ContainerRef ref, api::DocCallback<void> done) override;
