@@ -115,6 +115,12 @@ DocResult<ContainerSpec> ContainerSpec::from_json(const json::object& body) {
     if (auto e = check_index_paths(policy, key); !e.empty()) return bad("container \"" + spec.id + "\": " + e);
   spec.indexing_policy = std::move(policy);
 
+  // Computed properties would be silently absent from every answer and filter; refused until
+  // they are evaluated (an empty list is what a client without them sends).
+  if (const json::value* cp = body.if_contains("computedProperties");
+      cp && !cp->is_null() && !(cp->is_array() && cp->as_array().empty()))
+    return bad("container \"" + spec.id + "\": computedProperties are not supported by this endpoint yet; "
+               "compute the value in the item you write, or select it with an expression in the query");
   if (const json::value* uk = body.if_contains("uniqueKeyPolicy"); uk && !uk->is_null()) {
     if (!uk->is_object()) return bad("container \"" + spec.id + "\": uniqueKeyPolicy is not an object; send {\"uniqueKeys\": [{\"paths\": [\"/email\"]}]}");
     spec.unique_key_policy = uk->as_object();

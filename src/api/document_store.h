@@ -192,6 +192,9 @@ struct ContainerInfo {
   // The resource as the REST API returns it: the spec's fields (partitionKey included) plus
   // _rid, _self, _etag, _ts, _docs, _sprocs, _triggers, _udfs, _conflicts.
   boost::json::object resource;
+  // Its item rows (read_container only; -1 elsewhere), expired ones not yet purged included:
+  // the documentsCount of x-ms-resource-usage.
+  int64_t items = -1;
 };
 
 // --- items ---
@@ -214,6 +217,9 @@ struct Item {
   std::string etag;  // == document["_etag"]
   int64_t lsn = 0;   // == document["_lsn"]
   bool created = false;  // upsert: true when it inserted (201), false when it replaced (200)
+  // Its container's _rid, when the store had it at hand (point reads and writes): the REST
+  // layer's x-ms-content-path, without which the SDK keeps no session token.
+  std::string container_rid;
 };
 
 // What a query's run cost (the REST layer's x-ms-documentdb-query-metrics): documents read

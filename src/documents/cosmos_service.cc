@@ -478,9 +478,22 @@ awaitable<void> CosmosService::Impl::dispatch(api::HttpRequestData& req,
     json_body(r, 200, body);
     co_return;
   }
+  if (s[4] == "conflicts" && s.size() == 5 && (req.method == "GET" || req.method == "POST")) {
+    // Conflicts arise only between regions written at once; one store has none, so the feed
+    // (and a query over it) is empty, as a single-region account's is.
+    auto c = co_await call<api::ContainerInfo>(
+        [&](auto cb) { store.store().read_container(ref, std::move(cb)); });
+    if (!c) {
+      fail(r, c.error(), log);
+      co_return;
+    }
+    r.data.headers.emplace_back("x-ms-item-count", "0");
+    json_body(r, 200, json::object{{"_rid", ""}, {"Conflicts", json::array{}}, {"_count", 0}});
+    co_return;
+  }
   if (s[4] != "docs") {
     fail(r, 400, "BadRequest",
-         "/" + s[4] + " resources (stored procedures, triggers, UDFs, conflicts, ...) are not "
+         "/" + s[4] + " resources (stored procedures, triggers, UDFs, ...) are not "
          "supported by this endpoint yet; use /docs.");
     co_return;
   }
@@ -660,6 +673,12 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
     // An index is rebuilt within its replace, so a read always finds it complete (the SDK
     // reads this to wait for an indexing policy change).
     r.data.headers.emplace_back("x-ms-documentdb-collection-index-transformation-progress", "100");
+    // read({populateQuotaInfo: true}): the item count, the usual way to count a container's
+    // documents without a query. Sizes are left out (not kept per container).
+    if (header_true(req, "x-ms-documentdb-populatequotainfo") && c.value().items >= 0)
+      r.data.headers.emplace_back("x-ms-resource-usage",
+                                  "functions=0;storedProcedures=0;triggers=0;documentsCount=" +
+                                      std::to_string(c.value().items));
     json_body(r, 200, c.value().resource);
   } else if (req.method == "DELETE") {
     auto d = co_await call<void>([&](auto cb) { store.store().delete_container(ref, std::move(cb)); });
@@ -760,10 +779,16 @@ void item_body(Reply& r, int status, api::Item& item) {
   r.data.body = item.text.empty() ? json::serialize(item.document) : std::move(item.text);
 }
 
-void item_headers(Reply& r, const api::Item& item) {
+void item_headers(Reply& r, const api::Item& item, const api::ContainerRef& ref) {
   r.data.headers.emplace_back("etag", item.etag);
   r.data.headers.emplace_back("x-ms-session-token", "0:-1#" + std::to_string(item.lsn));
   r.data.headers.emplace_back("lsn", std::to_string(item.lsn));
+  // The session token's owner, as the service names it: the SDK keeps a token only for a
+  // response that says which container (by path and by _rid) it belongs to.
+  if (!item.container_rid.empty()) {
+    r.data.headers.emplace_back("x-ms-alt-content-path", "dbs/" + ref.database + "/colls/" + ref.container);
+    r.data.headers.emplace_back("x-ms-content-path", item.container_rid);
+  }
 }
 
 }  // namespace
@@ -799,7 +824,7 @@ awaitable<void> CosmosService::Impl::docs_feed(api::HttpRequestData& req,
       fail(r, item.error(), log);
       co_return;
     }
-    item_headers(r, item.value());
+    item_headers(r, item.value(), ref);
     item_body(r, upsert && !item.value().created ? 200 : 201, item.value());
     co_return;
   }
@@ -1053,11 +1078,11 @@ awaitable<void> CosmosService::Impl::doc(api::HttpRequestData& req, const api::C
     }
     std::string_view inm = req.header("if-none-match");
     if (!inm.empty() && (inm == item.value().etag || inm == "*")) {
-      item_headers(r, item.value());
+      item_headers(r, item.value(), ref);
       r.data.status = 304;
       co_return;
     }
-    item_headers(r, item.value());
+    item_headers(r, item.value(), ref);
     item_body(r, 200, item.value());
   } else if (req.method == "PUT") {
     std::string error;
@@ -1074,7 +1099,7 @@ awaitable<void> CosmosService::Impl::doc(api::HttpRequestData& req, const api::C
       fail(r, item.error(), log);
       co_return;
     }
-    item_headers(r, item.value());
+    item_headers(r, item.value(), ref);
     item_body(r, 200, item.value());
   } else if (req.method == "DELETE") {
     auto d = co_await call<void>([&](auto cb) {
@@ -1117,7 +1142,7 @@ awaitable<void> CosmosService::Impl::doc(api::HttpRequestData& req, const api::C
       fail(r, item.error(), log);
       co_return;
     }
-    item_headers(r, item.value());
+    item_headers(r, item.value(), ref);
     item_body(r, 200, item.value());
   } else {
     fail(r, 405, "MethodNotAllowed",

@@ -83,6 +83,18 @@ describe("Cosmos DB NoSQL endpoint with the official SDK", { timeout: 180000 }, 
     assert.deepEqual(collIds, ["items"]);
     // Throughput offers: none here, so readOffer() gives no offer instead of failing.
     assert.equal((await container.readOffer()).resource, undefined);
+    // Conflicts arise only between regions: the feed is empty, as a single region's is.
+    assert.deepEqual((await container.conflicts.readAll().fetchAll()).resources, []);
+    // The item count, as read({populateQuotaInfo: true}) reports it.
+    const usage = (await container.read({ populateQuotaInfo: true })).headers["x-ms-resource-usage"];
+    assert.match(usage, /documentsCount=\d+/);
+    // Computed properties are refused, not silently left out of every answer.
+    await assert.rejects(database.containers.create({ id: "computed", partitionKey: { paths: ["/pk"] },
+      computedProperties: [{ name: "lower", query: "SELECT VALUE LOWER(c.name) FROM c" }] }), (e) => {
+      assert.equal(e.code, 400);
+      assert.match(e.body.message, /computedProperties are not supported/);
+      return true;
+    });
     // A container's defaultTtl and indexingPolicy can be replaced; its partition key cannot.
     assert.equal((await container.replace(def)).statusCode, 200);
     const { resource: withTtl } = await container.replace({ ...def, defaultTtl: 60 });
@@ -107,6 +119,11 @@ describe("Cosmos DB NoSQL endpoint with the official SDK", { timeout: 180000 }, 
     assert.equal(created.statusCode, 201);
     assert.ok(created.requestCharge > 0);
     assert.ok(created.headers["x-ms-activity-id"]);
+    // The session token's owner (by path and by the container's _rid), without which the SDK
+    // keeps no session token.
+    assert.equal(created.headers["x-ms-alt-content-path"], "dbs/e2e/colls/items");
+    assert.equal(created.headers["x-ms-content-path"], (await container.read()).resource._rid);
+    assert.match(created.headers["x-ms-session-token"], /^0:-1#\d+$/);
     const { resource: item, etag } = await container.item("item1", "p1").read();
     assert.equal(item.n, 1);
     assert.equal(item._etag, etag);

@@ -351,6 +351,7 @@ struct ContainerDef {
   // ("dbs/<rid>/colls/<rid>/docs/"), made once: base64 and string building were ~1.5k
   // instructions of every write. Empty in a definition not made by definition().
   std::string raw;
+  std::string rid;  // the container's _rid (its items' x-ms-content-path)
   std::string docs_prefix;
   // ORDER BY from the index (query()): per encoded path, whether every stored row holds an
   // index entry at exactly that path, and the container LSN that answer holds for
@@ -417,7 +418,8 @@ std::shared_ptr<const ContainerDef> definition(SqliteDb& db, int64_t cid, const 
   def->policy = std::make_shared<const Policy>(def->spec.indexing_policy);
   def->unique_keys = unique_keys_of(def->spec.unique_key_policy);
   def->raw = be32(static_cast<uint32_t>(def->dbid)) + be32(static_cast<uint32_t>(cid));
-  def->docs_prefix = "dbs/" + db_rid(def->dbid) + "/colls/" + rid_of(def->raw) + "/docs/";
+  def->rid = rid_of(def->raw);
+  def->docs_prefix = "dbs/" + db_rid(def->dbid) + "/colls/" + def->rid + "/docs/";
   definition_cache().put(cid, etag, def);
   return def;
 }
@@ -1170,7 +1172,11 @@ DocResult<api::ContainerInfo> create_container(SqliteDb& db, const std::string& 
 DocResult<api::ContainerInfo> read_container(SqliteDb& db, const api::ContainerRef& ref) {
   auto c = load_container(db, ref);
   if (!c) return container_not_found(ref);
-  return api::ContainerInfo{c->spec(), container_resource(*c)};
+  api::ContainerInfo info{c->spec(), container_resource(*c)};
+  auto st = db.q("SELECT items FROM doc_containers WHERE cid=?1");
+  st.bind(1, c->cid);
+  if (st.step()) info.items = st.i64(0);
+  return info;
 }
 
 DocResult<std::vector<api::ContainerInfo>> list_containers(SqliteDb& db, const std::string& database) {
@@ -1389,7 +1395,7 @@ DocResult<api::Item> write_item_once(SqliteDb& db, WriteMode mode, const api::Co
   // the service's parse buffer): moving into an object on other storage deep-copies it.
   const json::storage_ptr& sp = doc.storage();
   if (!sp.is_shared() && sp.get() != json::storage_ptr().get()) doc = json::object(doc, json::storage_ptr());
-  return api::Item{std::move(doc), std::move(text), std::move(etag), lsn, !live};
+  return api::Item{std::move(doc), std::move(text), std::move(etag), lsn, !live, c->def->rid};
 }
 }  // namespace
 
@@ -1418,9 +1424,12 @@ DocResult<api::Item> read_item(SqliteDb& db, const api::ContainerRef& ref, const
     item.text = st.text(0);
     item.etag = st.text(1);
     item.lsn = st.i64(2);
+    item.container_rid = c->def->rid;
     return item;
   }
-  return to_item(st.text(0), st.text(1), st.i64(2), false);
+  auto item = to_item(st.text(0), st.text(1), st.i64(2), false);
+  item.container_rid = c->def->rid;
+  return item;
 }
 
 namespace {
