@@ -102,7 +102,8 @@ DocResult<ContainerSpec> ContainerSpec::from_json(const json::object& body) {
       for (auto& e : a->as_array())
         if (auto* o = e.if_object(); o && o->contains("path") && o->at("path") == "/") (*o)["path"] = "/*";
   // The service keeps /"_etag"/? out of the index whatever the policy says and lists it among
-  // the excluded paths it answers with.
+  // the excluded paths it answers with (so the default is that path alone).
+  if (!policy.contains("excludedPaths")) policy["excludedPaths"] = json::array{};
   if (auto* a = policy.if_contains("excludedPaths"); a && a->is_array()) {
     bool listed = false;
     for (auto& e : a->as_array())
@@ -110,7 +111,6 @@ DocResult<ContainerSpec> ContainerSpec::from_json(const json::object& body) {
     if (!listed) a->as_array().push_back(json::object{{"path", "/\"_etag\"/?"}});
   }
   if (!policy.contains("includedPaths")) policy["includedPaths"] = json::array{json::object{{"path", "/*"}}};
-  if (!policy.contains("excludedPaths")) policy["excludedPaths"] = json::array{json::object{{"path", "/\"_etag\"/?"}}};
   for (const char* key : {"includedPaths", "excludedPaths"})
     if (auto e = check_index_paths(policy, key); !e.empty()) return bad("container \"" + spec.id + "\": " + e);
   spec.indexing_policy = std::move(policy);

@@ -57,6 +57,15 @@ void json_body(Reply& r, int status, const json::object& body) {
   r.data.body = json::serialize(body);
 }
 
+// A list, query or feed answer: {"_rid", "<name>": [...], "_count"} with x-ms-item-count, the
+// one shape of every feed the service answers (a continuation is the caller's header).
+void feed_body(Reply& r, std::string_view name, json::array items, std::string_view rid = "") {
+  r.data.headers.emplace_back("x-ms-item-count", std::to_string(items.size()));
+  json::object body{{"_rid", rid}, {"_count", items.size()}};
+  body[name] = std::move(items);
+  json_body(r, 200, body);
+}
+
 void fail(Reply& r, int status, std::string_view code, std::string message) {
   json::object o;
   o["code"] = code;
@@ -400,8 +409,7 @@ awaitable<void> CosmosService::Impl::dispatch(api::HttpRequestData& req,
       fail(r, 405, "MethodNotAllowed", req.method + " /offers is not supported; read with GET or query with POST.");
       co_return;
     }
-    r.data.headers.emplace_back("x-ms-item-count", "0");
-    json_body(r, 200, json::object{{"_rid", ""}, {"Offers", json::array{}}, {"_count", 0}});
+    feed_body(r, "Offers", {});
     co_return;
   }
   if (s[0] != "dbs") {
@@ -473,9 +481,7 @@ awaitable<void> CosmosService::Impl::dispatch(api::HttpRequestData& req,
                        {"status", "online"},
                        {"parents", json::array{}},
                        {"_ts", now_ms() / 1000}};
-    json::object body{{"_rid", rid}, {"PartitionKeyRanges", json::array{range}}, {"_count", 1}};
-    r.data.headers.emplace_back("x-ms-item-count", "1");
-    json_body(r, 200, body);
+    feed_body(r, "PartitionKeyRanges", json::array{range}, rid);
     co_return;
   }
   if (s[4] == "conflicts" && s.size() == 5 && (req.method == "GET" || req.method == "POST")) {
@@ -487,8 +493,7 @@ awaitable<void> CosmosService::Impl::dispatch(api::HttpRequestData& req,
       fail(r, c.error(), log);
       co_return;
     }
-    r.data.headers.emplace_back("x-ms-item-count", "0");
-    json_body(r, 200, json::object{{"_rid", ""}, {"Conflicts", json::array{}}, {"_count", 0}});
+    feed_body(r, "Conflicts", {});
     co_return;
   }
   if (s[4] != "docs") {
@@ -581,10 +586,7 @@ awaitable<void> CosmosService::Impl::databases(api::HttpRequestData& req,
       json::array arr;
       for (auto& d : l.value()) arr.push_back(std::move(d.resource));
       if (req.method == "POST" && !query_resources(req, arr, r)) co_return;
-      r.data.headers.emplace_back("x-ms-item-count", std::to_string(arr.size()));
-      json::object body{{"_rid", ""}, {"_count", arr.size()}};
-      body["Databases"] = std::move(arr);
-      json_body(r, 200, body);
+      feed_body(r, "Databases", std::move(arr));
       co_return;
     }
     fail(r, 405, "MethodNotAllowed", req.method + " /dbs is not supported; use GET or POST.");
@@ -651,10 +653,7 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
       json::array arr;
       for (auto& c : l.value()) arr.push_back(std::move(c.resource));
       if (req.method == "POST" && !query_resources(req, arr, r)) co_return;
-      r.data.headers.emplace_back("x-ms-item-count", std::to_string(arr.size()));
-      json::object body{{"_rid", ""}, {"_count", arr.size()}};
-      body["DocumentCollections"] = std::move(arr);
-      json_body(r, 200, body);
+      feed_body(r, "DocumentCollections", std::move(arr));
       co_return;
     }
     fail(r, 405, "MethodNotAllowed", req.method + " /dbs/{db}/colls is not supported; use GET or POST.");
@@ -850,12 +849,9 @@ awaitable<void> CosmosService::Impl::docs_feed(api::HttpRequestData& req,
   }
   json::array docs;
   for (auto& v : page.value().items) docs.push_back(std::move(v));
-  r.data.headers.emplace_back("x-ms-item-count", std::to_string(docs.size()));
   if (!page.value().continuation.empty())
     r.data.headers.emplace_back("x-ms-continuation", page.value().continuation);
-  json::object body{{"_rid", ""}, {"_count", docs.size()}};
-  body["Documents"] = std::move(docs);
-  json_body(r, 200, body);
+  feed_body(r, "Documents", std::move(docs));
 }
 
 // The query of a POST with x-ms-documentdb-isquery: {"query": "...", "parameters": [{"name":
@@ -975,12 +971,9 @@ awaitable<void> CosmosService::Impl::query(api::HttpRequestData& req, const api:
                   static_cast<long long>(st.retrieved_bytes), docs.size(), out_bytes, ratio);
     r.data.headers.emplace_back("x-ms-documentdb-query-metrics", metrics);
   }
-  r.data.headers.emplace_back("x-ms-item-count", std::to_string(docs.size()));
   if (!page.value().continuation.empty())
     r.data.headers.emplace_back("x-ms-continuation", page.value().continuation);
-  json::object body{{"_rid", ""}, {"_count", docs.size()}};
-  body["Documents"] = std::move(docs);
-  json_body(r, 200, body);
+  feed_body(r, "Documents", std::move(docs));
 }
 
 awaitable<void> CosmosService::Impl::change_feed(api::HttpRequestData& req,
@@ -1047,10 +1040,7 @@ awaitable<void> CosmosService::Impl::change_feed(api::HttpRequestData& req,
   }
   json::array docs;
   for (auto& d : p.items) docs.push_back(std::move(d));
-  r.data.headers.emplace_back("x-ms-item-count", std::to_string(docs.size()));
-  json::object body{{"_rid", ""}, {"_count", docs.size()}};
-  body["Documents"] = std::move(docs);
-  json_body(r, 200, body);
+  feed_body(r, "Documents", std::move(docs));
 }
 
 awaitable<void> CosmosService::Impl::doc(api::HttpRequestData& req, const api::ContainerRef& ref,

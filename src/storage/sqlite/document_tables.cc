@@ -272,6 +272,7 @@ struct Container {
   int64_t lsn = 0;
   std::string etag;
   int64_t ts = 0;
+  int64_t items = 0;  // item rows, expired ones not yet purged included (load_container)
   std::shared_ptr<const ContainerDef> def;
   const api::ContainerSpec& spec() const;
   const Policy& policy() const;
@@ -425,7 +426,7 @@ std::shared_ptr<const ContainerDef> definition(SqliteDb& db, int64_t cid, const 
 }
 
 std::optional<Container> load_container(SqliteDb& db, const api::ContainerRef& ref) {
-  auto st = db.q("SELECT cid, dbid, lsn, etag, ts FROM doc_containers WHERE database=?1 AND name=?2");
+  auto st = db.q("SELECT cid, dbid, lsn, etag, ts, items FROM doc_containers WHERE database=?1 AND name=?2");
   st.bind(1, ref.database).bind(2, ref.container);
   if (!st.step()) return std::nullopt;
   Container c;
@@ -435,6 +436,7 @@ std::optional<Container> load_container(SqliteDb& db, const api::ContainerRef& r
   c.lsn = st.i64(2);
   c.etag = st.text(3);
   c.ts = st.i64(4);
+  c.items = st.i64(5);
   c.def = definition(db, c.cid, c.etag, ref);
   return c;
 }
@@ -1172,11 +1174,7 @@ DocResult<api::ContainerInfo> create_container(SqliteDb& db, const std::string& 
 DocResult<api::ContainerInfo> read_container(SqliteDb& db, const api::ContainerRef& ref) {
   auto c = load_container(db, ref);
   if (!c) return container_not_found(ref);
-  api::ContainerInfo info{c->spec(), container_resource(*c)};
-  auto st = db.q("SELECT items FROM doc_containers WHERE cid=?1");
-  st.bind(1, c->cid);
-  if (st.step()) info.items = st.i64(0);
-  return info;
+  return api::ContainerInfo{c->spec(), container_resource(*c), c->items};
 }
 
 DocResult<std::vector<api::ContainerInfo>> list_containers(SqliteDb& db, const std::string& database) {
@@ -1211,15 +1209,16 @@ DocResult<void> delete_container(SqliteDb& db, const api::ContainerRef& ref) {
 }
 
 namespace {
-std::string shown_keys(const std::vector<UniqueKey>& keys) {
+// "a, b" for messages, "none" when empty.
+std::string listed(const std::vector<std::string>& parts) {
   std::string out;
-  for (auto& k : keys) out += (out.empty() ? "" : ", ") + k.shown;
+  for (auto& p : parts) out += (out.empty() ? "" : ", ") + p;
   return out.empty() ? "none" : out;
 }
-std::string shown_pk(const api::ContainerSpec& s) {
-  std::string out;
-  for (auto& p : s.partition_key_paths) out += (out.empty() ? "" : ", ") + p;
-  return out.empty() ? "none" : out;
+std::string shown_keys(const std::vector<UniqueKey>& keys) {
+  std::vector<std::string> shown;
+  for (auto& k : keys) shown.push_back(k.shown);
+  return listed(shown);
 }
 }  // namespace
 
@@ -1246,7 +1245,7 @@ DocResult<api::ContainerInfo> replace_container(SqliteDb& db, const api::Contain
     want.partition_key_paths = cur.partition_key_paths;
     want.partition_key_kind = cur.partition_key_kind;
   } else if (want.partition_key_paths != cur.partition_key_paths || want.partition_key_kind != cur.partition_key_kind) {
-    return bad("the partition key of " + describe(ref) + " is " + shown_pk(cur) + " and cannot change (the body has " + shown_pk(want) +
+    return bad("the partition key of " + describe(ref) + " is " + listed(cur.partition_key_paths) + " and cannot change (the body has " + listed(want.partition_key_paths) +
                "); create a new container with the new key and copy the items");
   }
   want.partition_key_version = cur.partition_key_version;
