@@ -26,9 +26,11 @@
 //   nothing throws across this interface. Methods are thread-safe.
 // - Every write of an item (create, replace, upsert, patch, delete, each write of a batch;
 //   expiry excluded) takes the next value of its container's LSN (monotonically increasing,
-//   never reused, starting at 1); the item carries it as `_lsn`. The store maintains `_rid`,
-//   `_self`, `_etag`, `_ts` (epoch seconds) and `_lsn`; values a client sends for them are
-//   ignored.
+//   never reused, starting at 1). The store maintains `_rid`, `_self`, `_etag`, `_ts` (epoch
+//   seconds) and `_attachments`; values a client sends for them (and for `_lsn`) are ignored.
+//   As on the service, an item's LSN shows as `_lsn` only in the change feed: item answers
+//   and queries carry it in `Item::lsn` (the session token), not in the body, so a replaced
+//   item reads back as it was sent plus `_etag`/`_ts`.
 // - Expired items (container defaultTtl, item `ttl`) are invisible at once and purged later.
 #include <cstdint>
 #include <functional>
@@ -143,8 +145,8 @@ struct ContainerRef {
 // `[{}]` does.
 using PartitionKey = boost::json::array;
 
-// Rules for database, container and item ids (Cosmos "resource ids"): a non-empty string of
-// at most 255 characters without '/', '\\', '?' or '#' and without a trailing space.
+// Rules for database and container ids (Cosmos "resource ids"): a non-empty string of at
+// most 255 characters without '/', '\\', '?' or '#' and without a trailing space.
 // Returns an empty string when valid, else what is wrong (for a message naming the id).
 inline std::string check_resource_id(std::string_view id) {
   if (id.empty()) return "is empty; give a non-empty id";
@@ -155,6 +157,21 @@ inline std::string check_resource_id(std::string_view id) {
       return std::string("contains '") + c + "', which ids may not contain (/ \\ ? #); " +
              "replace or encode it";
   if (id.back() == ' ') return "ends with a space, which ids may not; trim it";
+  return "";
+}
+
+// Item ids are looser: the service takes '?' and a trailing space in them (the SDK's own
+// id-encoding tests create, read, replace and delete "Disallowed?Chars" and "Test   "
+// through the compute gateway, and the SDK's item check refuses only / \\ #), so only
+// '/', '\\' and '#' are refused; they would change which resource a path names.
+inline std::string check_item_id(std::string_view id) {
+  if (id.empty()) return "is empty; give a non-empty id";
+  if (id.size() > kMaxIdLength)
+    return "is " + std::to_string(id.size()) + " characters long; ids hold at most 255";
+  for (char c : id)
+    if (c == '/' || c == '\\' || c == '#')
+      return std::string("contains '") + c + "', which item ids may not contain (/ \\ #); " +
+             "replace or encode it";
   return "";
 }
 
@@ -215,7 +232,7 @@ struct Item {
   // instead of serializing `document` again.
   std::string text;
   std::string etag;  // == document["_etag"]
-  int64_t lsn = 0;   // == document["_lsn"]
+  int64_t lsn = 0;   // its last write's LSN (not in `document`: see the header comment)
   bool created = false;  // upsert: true when it inserted (201), false when it replaced (200)
   // Its container's _rid, when the store had it at hand (point reads and writes): the REST
   // layer's x-ms-content-path, without which the SDK keeps no session token.
@@ -304,7 +321,8 @@ struct ChangeFeedOptions {
 };
 
 struct ChangeFeedPage {
-  // The latest version of each item changed after the start, in ascending `_lsn`.
+  // The latest version of each item changed after the start, in ascending `_lsn`; each
+  // carries its `_lsn` (only here, as on the service).
   std::vector<boost::json::object> items;
   // Where the next request continues (ChangeFeedStart::Kind::lsn): the LSN covered so far.
   int64_t continuation_lsn = 0;

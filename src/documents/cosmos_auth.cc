@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -101,10 +102,17 @@ bool resource_of_path(std::string_view raw_path, ResourceAddress& out, std::stri
   out.type.clear();
   out.link.clear();
   out.segments.clear();
-  size_t q = raw_path.find('?');
-  if (q != std::string_view::npos) raw_path = raw_path.substr(0, q);
   // Leading and trailing slashes are not part of the link ("/dbs/d/" is "dbs/d").
   while (!raw_path.empty() && raw_path.front() == '/') raw_path.remove_prefix(1);
+  // The API takes no query parameters, and the SDK sends an item id's '?' as it is (its own
+  // id-encoding tests read "Disallowed?Chars" back, signed with the '?'). So a '?' inside a
+  // resource's name (an odd segment: dbs/{name}/colls/{name}/docs/{name}) is part of the
+  // name; one anywhere else ("/dbs?x", "/?probe") starts a query string, which is ignored.
+  if (size_t q = raw_path.find('?'); q != std::string_view::npos) {
+    size_t slashes = std::count(raw_path.begin(), raw_path.begin() + q, '/');
+    bool in_name = slashes % 2 == 1 && raw_path[q - 1] != '/';
+    if (!in_name) raw_path = raw_path.substr(0, q);
+  }
   while (!raw_path.empty() && raw_path.back() == '/') raw_path.remove_suffix(1);
   if (raw_path.empty()) return true;  // the account: type "", link ""
   out.segments.reserve(8);  // /dbs/{db}/colls/{coll}/docs/{id} and a little more

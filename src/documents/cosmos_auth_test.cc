@@ -73,7 +73,11 @@ TEST(CosmosAuth, LinkRules) {
       {"/dbs/d/colls/c/operations/partitionkeydelete", "colls", "dbs/d/colls/c"},
       // Percent-decoded, case kept: the SDK signs the plain link and sends encodeURI(link).
       {"/dbs/My%20DB/colls/C%C3%A9/docs/A%25B", "docs", "dbs/My DB/colls/C\xC3\xA9/docs/A%B"},
+      // A '?' after a type is a query string (ignored); inside a name it is the name's.
       {"/dbs/d/colls/c/docs?x=1", "docs", "dbs/d/colls/c"},
+      {"/?probe", "", ""},
+      {"/dbs/d/colls/c/docs/Disallowed?Chars", "docs", "dbs/d/colls/c/docs/Disallowed?Chars"},
+      {"/dbs/d/colls/c/docs/?x", "docs", "dbs/d/colls/c"},
       // Offers: the link is lower-cased.
       {"/offers/AbC", "offers", "offers/abc"},
   };

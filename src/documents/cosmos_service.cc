@@ -314,7 +314,8 @@ namespace {
 bool precheck(const api::HttpRequestData& req, const CosmosService::Options& options,
               ResourceAddress& addr, Reply& r) {
   std::string error;
-  if (!resource_of_path(req.path, addr, error)) {
+  // The target, not the path: a '?' in an item's id is the id's (see resource_of_path).
+  if (!resource_of_path(req.target, addr, error)) {
     fail(r, 400, "BadRequest", "The request path is invalid: " + error + ".");
     return false;
   }
@@ -364,7 +365,7 @@ awaitable<api::HttpResponseData> CosmosService::handle(api::HttpRequestData& req
       // answered
     } else if (req.body.size() > kMaxRequestBody) {
       fail(r, 413, "RequestEntityTooLarge",
-           "The request body is " + std::to_string(req.body.size()) +
+           "Message: {\"Errors\":[\"Request size is too large\"]}\r\nThe request body is " + std::to_string(req.body.size()) +
                " bytes; requests may carry at most " + std::to_string(kMaxRequestBody) +
                " bytes (an item at most " + std::to_string(api::kMaxItemBytes) + ").");
     } else {

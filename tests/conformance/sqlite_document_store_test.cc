@@ -128,6 +128,33 @@ TEST(SqliteDocumentStore, FilesWithoutItemCountsAreCountedAtOpen) {
 }
 
 // With the writer idle and every commit synced, a point read runs at once on the caller's
+
+// A file of data format 1 held `_lsn` in every stored body. Opening it takes it out (reads
+// then answer as the service does), keeps the rest of each body in its order, and the change
+// feed still shows each item's `_lsn`, from the row.
+TEST(SqliteDocumentStore, FilesOfFormatOneLoseLsnFromTheirBodiesAtOpen) {
+  Fixture f;
+  auto c = f.container(R"({"id":"old","partitionKey":{"paths":["/pk"]}})");
+  for (int i = 0; i < 3000; ++i)  // more than one slice of the rewrite
+    ASSERT_TRUE(f.docs->create(c, json::object{{"id", std::to_string(i)}, {"pk", "p"}, {"z", i}, {"a", "x"}}).ok());
+  f.reopen_after(
+      "UPDATE doc_items SET body=CAST(json_insert(CAST(body AS TEXT), '$._lsn', lsn) AS BLOB);"
+      "PRAGMA user_version=1;");
+  auto read = f.docs->read(c, "2999", {"p"});
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  EXPECT_FALSE(read.value().document.contains("_lsn"));
+  std::vector<std::string> keys;
+  for (auto& m : read.value().document) keys.emplace_back(m.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"id", "pk", "z", "a", "_rid", "_self", "_etag", "_attachments", "_ts"}));
+  auto feed = f.docs->changes(c, api::ChangeFeedOptions{});
+  ASSERT_TRUE(feed.ok());
+  ASSERT_FALSE(feed.value().items.empty());
+  EXPECT_EQ(feed.value().items[0].at("_lsn"), 1);
+  // Every row was rewritten, not only the first slice.
+  auto q = f.docs->query(c, "SELECT VALUE COUNT(1) FROM c WHERE IS_DEFINED(c._lsn)");
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q.value().items.at(0), 0);
+}
 // thread (no hand-off to the writer and back).
 TEST(SqliteDocumentStore, PointReadsRunOnTheCallingThreadWhenTheWriterIsIdle) {
   Fixture f;

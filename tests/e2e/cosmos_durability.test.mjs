@@ -60,7 +60,7 @@ test("SIGKILL during 10,000 concurrent creates: every acknowledged create surviv
       continuation = page.headers.get("x-ms-continuation");
     } while (continuation);
     const lost = acked.filter((id) => !present.has(id));
-    const torn = [...present.values()].filter((d) => d.check !== sum(d.id, d.payload) || !d._etag || !d._lsn);
+    const torn = [...present.values()].filter((d) => d.check !== sum(d.id, d.payload) || !d._etag || !d._rid);
     console.log(`SIGKILL during ${N} creates: ${ackedAtKill} acknowledged, ${present.size} present after restart ` +
                 `(${present.size - ackedAtKill} committed but unanswered), lost ${lost.length}, torn ${torn.length}`);
     assert.equal(lost.length, 0, `lost: ${lost.slice(0, 5).join(" ")}`);

@@ -111,9 +111,12 @@ describe("@azure/cosmos items: patch, batch, bulk, unique keys", () => {
   test("a patched item reaches the change feed with its new _lsn", async () => {
     const cf = items.items.getChangeFeedIterator({ changeFeedStartFrom: ChangeFeedStartFrom.Now() });
     assert.equal((await cf.readNext()).statusCode, StatusCodes.NotModified);
-    await items.item("bike", "road").patch([{ op: "incr", path: "/inventory/quantity", value: 1 }]);
+    const patched = await items.item("bike", "road").patch([{ op: "incr", path: "/inventory/quantity", value: 1 }]);
     const page = await cf.readNext();
     assert.deepEqual(page.result.map((d) => [d.id, d.inventory.quantity]), [["bike", 26]]);
+    // The feed's document carries _lsn (the patch's, as its session token says); the patch's own answer does not.
+    assert.equal(patched.resource._lsn, undefined);
+    assert.equal(`0:-1#${page.result[0]._lsn}`, patched.headers["x-ms-session-token"]);
   });
 
   test("container.items.batch runs every operation in one partition and answers each", async () => {

@@ -103,8 +103,9 @@ struct RowCounts {
 };
 DocResult<RowCounts> row_counts(SqliteDb& db, const api::ContainerRef& ref);
 std::vector<api::ContainerItems> item_counts(SqliteDb& db);
-// Files made before doc_containers counted items get the column, counted once.
-void migrate(SqliteDb& db);
+// Brings an older file's document tables to the current format: the item count column
+// (counted once) and, before format 2, `_lsn` taken out of every stored body.
+void migrate(SqliteDb& db, int64_t format);
 
 // Deletes up to `limit` expired items (and their index entries) in its own transaction; call
 // between batches. Expiry takes no LSN (LatestVersion never shows deletes).

@@ -420,7 +420,7 @@ std::unique_ptr<SqliteEngine> SqliteEngine::open(Options options, std::string& e
     db->exec("PRAGMA temp_store=MEMORY");
     for (const char* schema : kTableSets) db->exec(schema);
     queue_tables::migrate(*db);
-    document_tables::migrate(*db);
+    document_tables::migrate(*db, format);
     if (format != kDataFormat) db->exec(("PRAGMA user_version=" + std::to_string(kDataFormat)).c_str());
     // One process owns the file (see the header): keeping its locks for the connection's life
     // spares every transaction the fcntl lock and unlock calls of the file and the WAL index
