@@ -116,7 +116,7 @@ int load(const Args& a) {
                  static_cast<long long>(have), static_cast<long long>(a.items));
     return 1;
   }
-  call<api::DatabaseInfo>([&](auto done) { store->create_database("bench", done); });
+  call<api::DatabaseInfo>([&](auto done) { store->create_database("bench", std::nullopt, done); });
   auto spec = api::ContainerSpec::from_json(json::parse(R"({"id":"items","partitionKey":{"paths":["/pk"]}})").as_object());
   auto made = call<api::ContainerInfo>([&](auto done) { store->create_container("bench", spec.value(), done); });
   if (!made) {

@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
     std::unique_lock lk(mu);
     cv.wait(lk, [&] { return done; });
   };
-  wait([&](auto fin) { store->create_database("bench", [fin](auto) { fin(); }); });
+  wait([&](auto fin) { store->create_database("bench", std::nullopt, [fin](auto) { fin(); }); });
   api::ContainerSpec spec = api::ContainerSpec::from_json(json::parse(R"({"id":"items","partitionKey":{"paths":["/pk"]}})").as_object()).value();
   wait([&](auto fin) { store->create_container("bench", spec, [fin](auto) { fin(); }); });
   api::ContainerRef ref{"bench", "items"};

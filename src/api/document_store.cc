@@ -41,6 +41,18 @@ std::string check_index_paths(const json::object& policy, const char* key) {
 
 }  // namespace
 
+std::string Throughput::check() const {
+  if ((manual > 0) == (autoscale_max > 0))
+    return "give either a manual throughput or an autoscale maximum, not both or neither";
+  if (manual > 0 && (manual < 400 || manual % 100 != 0 || manual > 1'000'000))
+    return "throughput " + std::to_string(manual) +
+           " RU/s is not a multiple of 100 from 400 to 1,000,000; give e.g. 400";
+  if (autoscale_max > 0 && (autoscale_max < 1000 || autoscale_max % 1000 != 0 || autoscale_max > 1'000'000))
+    return "autoscale maxThroughput " + std::to_string(autoscale_max) +
+           " RU/s is not a multiple of 1,000 from 1,000 to 1,000,000; give e.g. 4000";
+  return "";
+}
+
 DocResult<ContainerSpec> ContainerSpec::from_json(const json::object& body) {
   ContainerSpec spec;
   const json::value* id = body.if_contains("id");

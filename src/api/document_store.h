@@ -182,6 +182,27 @@ struct DatabaseInfo {
   boost::json::object resource;
 };
 
+// Provisioned throughput, as a create's x-ms-offer-throughput (manual) or
+// x-ms-cosmos-offer-autopilot-settings (autoscale) header gives it; exactly one is > 0.
+// Nimbus enforces no request-unit budget: offers are kept so that what the SDK does with
+// them (readOffer, offer.replace, create with throughput or maxThroughput) works as on the
+// service, and a script that scales a container does not fail here.
+struct Throughput {
+  int64_t manual = 0;         // RU/s: at least 400, a multiple of 100
+  int64_t autoscale_max = 0;  // RU/s: at least 1,000, a multiple of 1,000
+  // Empty when valid, else what is wrong and the fix.
+  std::string check() const;
+};
+
+// An offer (`/offers/{id}`): one per container with its own throughput (a container created
+// without throughput in a database without shared throughput gets 400 RU/s, as on the
+// service) and one per database created with shared throughput. Deleted with its owner.
+struct OfferInfo {
+  // {id, _rid, _self "offers/{id}/", _etag, _ts, offerVersion "V2", offerType "Invalid",
+  //  resource (the owner's _self), offerResourceId (the owner's _rid), content}
+  boost::json::object resource;
+};
+
 struct ContainerSpec {
   std::string id;
   // "/pk", nested "/a/b", or several for hierarchical keys (kind "MultiHash"). Empty: the
@@ -198,6 +219,10 @@ struct ContainerSpec {
   // {"uniqueKeys": [{"paths": ["/email"]}, ...]}: enforced per logical partition by the
   // store (conflict naming the key); a missing value counts as null, as the service does.
   boost::json::object unique_key_policy;
+
+  // Create only, not part of the definition: the container's own offer (absent: none when
+  // its database has shared throughput, else 400 RU/s).
+  std::optional<Throughput> throughput;
 
   // The REST body of a create (`{id, partitionKey:{paths,kind,version}, defaultTtl?,
   // indexingPolicy?, uniqueKeyPolicy?}`), checked: what is wrong is named, with the fix.
@@ -400,7 +425,9 @@ class DocumentStore {
   virtual ~DocumentStore() = default;
 
   // --- databases ---
-  virtual void create_database(std::string id, DocCallback<DatabaseInfo> done) = 0;  // 409 if it exists
+  // 409 if it exists; `throughput`: the database's shared offer (none when absent).
+  virtual void create_database(std::string id, std::optional<Throughput> throughput,
+                               DocCallback<DatabaseInfo> done) = 0;
   virtual void read_database(std::string id, DocCallback<DatabaseInfo> done) = 0;
   virtual void list_databases(DocCallback<std::vector<DatabaseInfo>> done) = 0;
   // Deletes the database with its containers and their items.
@@ -470,6 +497,14 @@ class DocumentStore {
   virtual void execute_batch(ContainerRef ref, std::optional<PartitionKey> partition_key,
                              std::vector<BatchOperation> operations, BatchOptions options,
                              DocCallback<std::vector<BatchOperationResult>> done) = 0;
+
+  // --- offers ---
+  virtual void list_offers(DocCallback<std::vector<OfferInfo>> done) = 0;
+  virtual void read_offer(std::string id, DocCallback<OfferInfo> done) = 0;  // 404 if none
+  // Changes an offer's throughput (manual or autoscale, either way round); `if_match` other
+  // than its _etag is precondition_failed.
+  virtual void replace_offer(std::string id, Throughput throughput,
+                             std::optional<std::string> if_match, DocCallback<OfferInfo> done) = 0;
 
   // Every container with the number of items it holds (an expired item counts until the TTL
   // sweep removes it), read from a count each write keeps: O(containers), for /metrics.

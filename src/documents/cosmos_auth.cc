@@ -164,8 +164,10 @@ bool resource_of_path(std::string_view raw_path, ResourceAddress& out, std::stri
     if (i) out.link += '/';
     out.link += s[i];
   }
-  // Offers are signed with a lower-cased link (reference §2).
-  if (iequals(out.type, "offers")) out.link = lower(out.link);
+  // Offers are addressed by their _rid: the SDK signs one with the offer's id alone, lower-
+  // cased ("abc" for /offers/AbC; reference §2), and the list with an empty link.
+  if (n == 2 && iequals(s[0], "offers")) out.link = lower(s[1]);
+  else if (iequals(out.type, "offers")) out.link = lower(out.link);
   return true;
 }
 

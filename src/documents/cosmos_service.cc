@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <boost/json.hpp>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <exception>
 
@@ -123,6 +124,44 @@ std::optional<json::object> object_body(const std::string& body, std::string& er
     return std::nullopt;
   }
   return std::move(v.as_object());
+}
+
+// A create's throughput: x-ms-offer-throughput (manual RU/s) or
+// x-ms-cosmos-offer-autopilot-settings ({"maxThroughput": n}, autoscale); neither: nullopt.
+// False with `error` set when malformed or both are given.
+bool throughput_of(const api::HttpRequestData& req, std::optional<api::Throughput>& out,
+                   std::string& error) {
+  std::string_view manual = req.header("x-ms-offer-throughput");
+  std::string_view autoscale = req.header("x-ms-cosmos-offer-autopilot-settings");
+  if (manual.empty() && autoscale.empty()) return true;
+  if (!manual.empty() && !autoscale.empty()) {
+    error = "x-ms-offer-throughput and x-ms-cosmos-offer-autopilot-settings were both given; "
+            "give throughput or maxThroughput, not both";
+    return false;
+  }
+  api::Throughput t;
+  if (!manual.empty()) {
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(manual.data(), manual.data() + manual.size(), v);
+    if (ec != std::errc() || end != manual.data() + manual.size() || v <= 0) {
+      error = "x-ms-offer-throughput \"" + std::string(manual.substr(0, 40)) +
+              "\" is not a whole number of RU/s; send e.g. 400";
+      return false;
+    }
+    t.manual = v;
+  } else {
+    boost::system::error_code ec;
+    json::value v = json::parse(autoscale, ec);
+    const json::value* max = !ec && v.is_object() ? v.as_object().if_contains("maxThroughput") : nullptr;
+    if (!max || !max->is_int64() || max->as_int64() <= 0) {
+      error = "x-ms-cosmos-offer-autopilot-settings \"" + std::string(autoscale.substr(0, 80)) +
+              "\" is not {\"maxThroughput\": n} with a whole number n; send e.g. {\"maxThroughput\":4000}";
+      return false;
+    }
+    t.autoscale_max = max->as_int64();
+  }
+  out = t;
+  return true;
 }
 
 // The patch condition as a query: the service takes "FROM c WHERE ..." (no SELECT); a full
@@ -246,6 +285,7 @@ struct CosmosService::Impl {
   void account(const api::HttpRequestData& req, Reply& r);
   awaitable<void> databases(api::HttpRequestData& req, const std::vector<std::string>& s, Reply& r);
   awaitable<void> containers(api::HttpRequestData& req, const std::vector<std::string>& s, Reply& r);
+  awaitable<void> offers(api::HttpRequestData& req, const std::vector<std::string>& s, Reply& r);
   awaitable<void> docs_feed(api::HttpRequestData& req, const api::ContainerRef& ref, Reply& r);
   awaitable<void> doc(api::HttpRequestData& req, const api::ContainerRef& ref,
                       const std::string& id, Reply& r);
@@ -402,15 +442,8 @@ awaitable<void> CosmosService::Impl::dispatch(api::HttpRequestData& req,
     account(req, r);
     co_return;
   }
-  if (s[0] == "offers" && s.size() == 1) {
-    // Throughput offers: this endpoint has none (no provisioned throughput to read or
-    // replace), so reading or querying them answers an empty list, and the SDK's readOffer()
-    // returns no offer instead of failing on a 404.
-    if (req.method != "GET" && req.method != "POST") {
-      fail(r, 405, "MethodNotAllowed", req.method + " /offers is not supported; read with GET or query with POST.");
-      co_return;
-    }
-    feed_body(r, "Offers", {});
+  if (s[0] == "offers" && s.size() <= 2) {
+    co_await offers(req, s, r);
     co_return;
   }
   if (s[0] != "dbs") {
@@ -565,8 +598,13 @@ awaitable<void> CosmosService::Impl::databases(api::HttpRequestData& req,
         co_return;
       }
       std::string id(it->value().as_string());
+      std::optional<api::Throughput> throughput;
+      if (!throughput_of(req, throughput, error)) {
+        fail(r, 400, "BadRequest", error);
+        co_return;
+      }
       auto d = co_await call<api::DatabaseInfo>(
-          [&](auto cb) { store.store().create_database(id, std::move(cb)); });
+          [&](auto cb) { store.store().create_database(id, throughput, std::move(cb)); });
       if (!d) {
         fail(r, d.error(), log);
         co_return;
@@ -632,6 +670,10 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
         fail(r, spec.error(), log);
         co_return;
       }
+      if (!throughput_of(req, spec.value().throughput, error)) {
+        fail(r, 400, "BadRequest", error);
+        co_return;
+      }
       auto c = co_await call<api::ContainerInfo>([&](auto cb) {
         store.store().create_container(db, std::move(spec.value()), std::move(cb));
       });
@@ -675,10 +717,16 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
     r.data.headers.emplace_back("x-ms-documentdb-collection-index-transformation-progress", "100");
     // read({populateQuotaInfo: true}): the item count, the usual way to count a container's
     // documents without a query. Sizes are left out (not kept per container).
-    if (header_true(req, "x-ms-documentdb-populatequotainfo") && c.value().items >= 0)
+    // The quota is the emulator's (10 GB collections, in KB as the service counts them;
+    // the SDK's offer test reads collectionSize from it): Nimbus sets no size limit itself.
+    if (header_true(req, "x-ms-documentdb-populatequotainfo") && c.value().items >= 0) {
       r.data.headers.emplace_back("x-ms-resource-usage",
                                   "functions=0;storedProcedures=0;triggers=0;documentsCount=" +
                                       std::to_string(c.value().items));
+      r.data.headers.emplace_back("x-ms-resource-quota",
+                                  "functions=25;storedProcedures=100;triggers=25;documentSize=10240;"
+                                  "documentsSize=10485760;documentsCount=-1;collectionSize=10485760");
+    }
     json_body(r, 200, c.value().resource);
   } else if (req.method == "DELETE") {
     auto d = co_await call<void>([&](auto cb) { store.store().delete_container(ref, std::move(cb)); });
@@ -904,6 +952,77 @@ std::shared_ptr<const DocsqlQuery> CosmosService::Impl::parse_query(const api::H
     return nullptr;
   }
   return std::move(q.value());
+}
+
+// Throughput offers (see api::OfferInfo): GET /offers lists, POST /offers queries (the SDK's
+// readOffer asks `SELECT * FROM root WHERE root.resource = "<owner _self>"`), GET and PUT
+// /offers/{id} read and replace one. Nimbus enforces no RU budget; the numbers are kept.
+awaitable<void> CosmosService::Impl::offers(api::HttpRequestData& req,
+                                            const std::vector<std::string>& s, Reply& r) {
+  if (s.size() == 1) {
+    if (req.method != "GET" && req.method != "POST") {
+      fail(r, 405, "MethodNotAllowed", req.method + " /offers is not supported; read with GET or query with POST.");
+      co_return;
+    }
+    auto l = co_await call<std::vector<api::OfferInfo>>([&](auto cb) { store.store().list_offers(std::move(cb)); });
+    if (!l) {
+      fail(r, l.error(), log);
+      co_return;
+    }
+    json::array arr;
+    for (auto& o : l.value()) arr.push_back(std::move(o.resource));
+    if (req.method == "POST" && !query_resources(req, arr, r)) co_return;
+    feed_body(r, "Offers", std::move(arr));
+    co_return;
+  }
+  const std::string& id = s[1];
+  api::DocResult<api::OfferInfo> o = api::DocError{api::DocErrc::bad_request, ""};
+  if (req.method == "GET") {
+    o = co_await call<api::OfferInfo>([&](auto cb) { store.store().read_offer(id, std::move(cb)); });
+  } else if (req.method == "PUT") {
+    // The offer as read, with a new content.offerThroughput or
+    // content.offerAutopilotSettings.maxThroughput; its id and _rid must be this one's.
+    std::string error;
+    auto body = object_body(req.body, error);
+    if (!body) {
+      fail(r, 400, "BadRequest", error);
+      co_return;
+    }
+    for (const char* k : {"id", "_rid"}) {
+      const json::value* v = body->if_contains(k);
+      if (v && !(v->is_string() && v->as_string() == id)) {
+        fail(r, 400, "BadRequest", std::string("The offer's ") + k + " " + json::serialize(*v).substr(0, 80) +
+                                       " is not the offer replaced (" + id + "); send the offer as read, changing only its content.");
+        co_return;
+      }
+    }
+    const json::value* content = body->if_contains("content");
+    const json::object* c = content ? content->if_object() : nullptr;
+    api::Throughput t;
+    const json::value* autopilot = c ? c->if_contains("offerAutopilotSettings") : nullptr;
+    const json::value* max = autopilot && autopilot->is_object() ? autopilot->as_object().if_contains("maxThroughput") : nullptr;
+    const json::value* manual = c ? c->if_contains("offerThroughput") : nullptr;
+    if (max && max->is_int64()) t.autoscale_max = max->as_int64();
+    else if (manual && manual->is_int64()) t.manual = manual->as_int64();
+    else {
+      fail(r, 400, "BadRequest", "The offer has no content.offerThroughput or content.offerAutopilotSettings.maxThroughput "
+                                 "as a whole number; send the offer as read with one of them changed.");
+      co_return;
+    }
+    std::optional<std::string> if_match;
+    if (auto m = req.header("if-match"); !m.empty()) if_match = std::string(m);
+    o = co_await call<api::OfferInfo>([&](auto cb) { store.store().replace_offer(id, t, if_match, std::move(cb)); });
+  } else {
+    fail(r, 405, "MethodNotAllowed", req.method + " /offers/{id} is not supported; use GET or PUT.");
+    co_return;
+  }
+  if (!o) {
+    fail(r, o.error(), log);
+    co_return;
+  }
+  if (auto e = o.value().resource.if_contains("_etag"); e && e->is_string())
+    r.data.headers.emplace_back("etag", std::string(e->as_string()));
+  json_body(r, 200, o.value().resource);
 }
 
 // A query over databases or containers (POST /dbs or /dbs/{db}/colls with isquery): the SQL

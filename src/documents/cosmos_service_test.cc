@@ -24,7 +24,10 @@ namespace json = boost::json;
 class FailingWrites final : public api::DocumentStore {
  public:
   explicit FailingWrites(api::DocumentStore& s) : s_(s) {}
-  void create_database(std::string id, api::DocCallback<api::DatabaseInfo> d) override { s_.create_database(id, d); }
+  void create_database(std::string id, std::optional<api::Throughput> t, api::DocCallback<api::DatabaseInfo> d) override { s_.create_database(id, t, d); }
+  void list_offers(api::DocCallback<std::vector<api::OfferInfo>> d) override { s_.list_offers(d); }
+  void read_offer(std::string id, api::DocCallback<api::OfferInfo> d) override { s_.read_offer(id, d); }
+  void replace_offer(std::string id, api::Throughput t, std::optional<std::string> m, api::DocCallback<api::OfferInfo> d) override { s_.replace_offer(id, t, m, d); }
   void read_database(std::string id, api::DocCallback<api::DatabaseInfo> d) override { s_.read_database(id, d); }
   void list_databases(api::DocCallback<std::vector<api::DatabaseInfo>> d) override { s_.list_databases(d); }
   void delete_database(std::string id, api::DocCallback<void> d) override { s_.delete_database(id, d); }

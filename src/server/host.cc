@@ -487,7 +487,7 @@ class Host {
         const auto* d = std::get_if<api::DocumentOutputSpec>(&o.spec);
         if (!d || !d->create_if_not_exists || fn.disabled) continue;
         co_await async_docs_->call<api::DatabaseInfo>(
-            [&](auto cb) { store.create_database(d->database, std::move(cb)); });
+            [&](auto cb) { store.create_database(d->database, std::nullopt, std::move(cb)); });
         api::ContainerSpec spec;
         spec.id = d->container;
         spec.partition_key_paths = {d->partition_key_path};

@@ -213,7 +213,7 @@ awaitable<bool> ChangeFeedTrigger::acquire(Listener& l, std::string& why) {
   if (!leases && leases.error().code == api::DocErrc::not_found && t.create_lease_container) {
     // The database too, as Azure's createLeaseContainerIfNotExists does.
     co_await store_.call<api::DatabaseInfo>(
-        [&](auto cb) { store.create_database(l.leases.database, std::move(cb)); });
+        [&](auto cb) { store.create_database(l.leases.database, std::nullopt, std::move(cb)); });
     api::ContainerSpec spec;
     spec.id = l.leases.container;
     spec.partition_key_paths = {"/id"};

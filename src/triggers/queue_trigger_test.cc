@@ -202,7 +202,7 @@ TEST(QueueTrigger, DocumentOutputsCommitWithTheMessagesCompletion) {
   QueueHost h(-1);
   storage::SqliteDocumentStore docs(h.store->engine());
   std::promise<api::DocResult<api::DatabaseInfo>> db;
-  docs.create_database("shop", [&](api::DocResult<api::DatabaseInfo> r) { db.set_value(std::move(r)); });
+  docs.create_database("shop", std::nullopt, [&](api::DocResult<api::DatabaseInfo> r) { db.set_value(std::move(r)); });
   ASSERT_TRUE(db.get_future().get().ok());
   api::ContainerSpec spec;
   spec.id = "orders";

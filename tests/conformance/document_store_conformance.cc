@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <random>
+#include <map>
 #include <set>
 
 #include <boost/json/parse.hpp>
@@ -133,6 +134,52 @@ TEST_P(DocumentStoreConformance, DatabasesCreateReadListDelete) {
   ASSERT_TRUE(docs_->delete_db("alpha").ok());
   EXPECT_ERR(docs_->read_db("alpha"), DocErrc::not_found);
   EXPECT_ERR(docs_->delete_db("alpha"), DocErrc::not_found);
+}
+
+// Offers as the service keeps them: a container gets its own (400 RU/s unless it asks for
+// more) unless its database shares one; a database has one only when created with it; an
+// offer names its owner, can be replaced (manual or autoscale), and goes with its owner.
+TEST_P(DocumentStoreConformance, OffersFollowTheirContainersAndDatabases) {
+  ASSERT_TRUE(docs_->create_db("plain").ok());
+  auto owner_of = [&](const api::OfferInfo& o) { return std::string(o.resource.at("offerResourceId").as_string()); };
+  auto c = docs_->create_container("plain", api::ContainerSpec::from_json(obj(R"({"id":"c","partitionKey":{"paths":["/pk"]}})")).value());
+  ASSERT_TRUE(c.ok());
+  auto spec = api::ContainerSpec::from_json(obj(R"({"id":"big","partitionKey":{"paths":["/pk"]}})")).value();
+  spec.throughput = api::Throughput{25100, 0};
+  auto big = docs_->create_container("plain", spec);
+  ASSERT_TRUE(big.ok());
+  auto all = docs_->offers();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all.value().size(), 2u);
+  std::map<std::string, json::object> by_owner;
+  for (auto& o : all.value()) by_owner[owner_of(o)] = o.resource;
+  auto& dflt = by_owner.at(std::string(c.value().resource.at("_rid").as_string()));
+  EXPECT_EQ(dflt.at("content").at("offerThroughput"), 400);
+  EXPECT_EQ(dflt.at("resource"), c.value().resource.at("_self"));
+  EXPECT_EQ(dflt.at("_self").as_string(), "offers/" + std::string(dflt.at("id").as_string()) + "/");
+  EXPECT_EQ(by_owner.at(std::string(big.value().resource.at("_rid").as_string())).at("content").at("offerThroughput"), 25100);
+  // Replace: to autoscale and back; a stale If-Match and bad values are refused.
+  std::string id(dflt.at("id").as_string());
+  auto auto_ = docs_->replace_offer(id, api::Throughput{0, 50000});
+  ASSERT_TRUE(auto_.ok()) << auto_.error().message;
+  EXPECT_EQ(auto_.value().resource.at("content").at("offerAutopilotSettings").at("maxThroughput"), 50000);
+  EXPECT_ERR(docs_->replace_offer(id, api::Throughput{500, 0}, std::string(dflt.at("_etag").as_string())), DocErrc::precondition_failed);
+  EXPECT_ERR(docs_->replace_offer(id, api::Throughput{450, 0}), DocErrc::bad_request);
+  EXPECT_ERR(docs_->replace_offer(id, api::Throughput{0, 1500}), DocErrc::bad_request);
+  EXPECT_ERR(docs_->replace_offer("nope", api::Throughput{400, 0}), DocErrc::not_found);
+  EXPECT_EQ(docs_->replace_offer(id, api::Throughput{500, 0}).value().resource.at("content").at("offerThroughput"), 500);
+  EXPECT_EQ(docs_->offer(id).value().resource.at("content").at("offerThroughput"), 500);
+  // A database with shared throughput: its containers get none unless they ask.
+  ASSERT_TRUE(docs_->create_db("shared", api::Throughput{0, 4000}).ok());
+  ASSERT_TRUE(docs_->create_container("shared", api::ContainerSpec::from_json(obj(R"({"id":"in","partitionKey":{"paths":["/pk"]}})")).value()).ok());
+  EXPECT_EQ(docs_->offers().value().size(), 3u);
+  EXPECT_ERR(docs_->create_db("bad", api::Throughput{399, 0}), DocErrc::bad_request);
+  EXPECT_ERR(docs_->read_db("bad"), DocErrc::not_found);
+  // Gone with their owners.
+  ASSERT_TRUE(docs_->delete_container({"plain", "c"}).ok());
+  EXPECT_ERR(docs_->offer(id), DocErrc::not_found);
+  ASSERT_TRUE(docs_->delete_db("shared").ok());
+  EXPECT_EQ(docs_->offers().value().size(), 1u);
 }
 
 TEST_P(DocumentStoreConformance, BadDatabaseIdsAreRefusedWithTheIdAndTheRule) {

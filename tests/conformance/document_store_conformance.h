@@ -41,8 +41,17 @@ class SyncDocs {
     return f.get();
   }
 
-  api::DocResult<api::DatabaseInfo> create_db(std::string id) {
-    return wait<api::DatabaseInfo>([&](auto cb) { s_.create_database(id, cb); });
+  api::DocResult<api::DatabaseInfo> create_db(std::string id, std::optional<api::Throughput> t = std::nullopt) {
+    return wait<api::DatabaseInfo>([&](auto cb) { s_.create_database(id, t, cb); });
+  }
+  api::DocResult<std::vector<api::OfferInfo>> offers() {
+    return wait<std::vector<api::OfferInfo>>([&](auto cb) { s_.list_offers(cb); });
+  }
+  api::DocResult<api::OfferInfo> offer(std::string id) {
+    return wait<api::OfferInfo>([&](auto cb) { s_.read_offer(id, cb); });
+  }
+  api::DocResult<api::OfferInfo> replace_offer(std::string id, api::Throughput t, std::optional<std::string> if_match = std::nullopt) {
+    return wait<api::OfferInfo>([&](auto cb) { s_.replace_offer(id, t, if_match, cb); });
   }
   api::DocResult<api::DatabaseInfo> read_db(std::string id) {
     return wait<api::DatabaseInfo>([&](auto cb) { s_.read_database(id, cb); });

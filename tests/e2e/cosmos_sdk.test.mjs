@@ -81,8 +81,31 @@ describe("Cosmos DB NoSQL endpoint with the official SDK", { timeout: 180000 }, 
     assert.equal(await exists("no-such-db"), false);
     const { resources: collIds } = await database.containers.query("SELECT VALUE r.id FROM root r WHERE r.id != 'nested'").fetchAll();
     assert.deepEqual(collIds, ["items"]);
-    // Throughput offers: none here, so readOffer() gives no offer instead of failing.
-    assert.equal((await container.readOffer()).resource, undefined);
+    // Throughput offers, as the service keeps them (no RU budget is enforced): a container
+    // without throughput gets 400 RU/s, readOffer() finds it, offer.replace() changes it.
+    const { resource: offer, offer: handle } = await container.readOffer();
+    assert.equal(offer.offerResourceId, def._rid);
+    assert.equal(offer.content.offerThroughput, 400);
+    const { resource: raised } = await handle.replace({ ...offer, content: { ...offer.content, offerThroughput: 1000 } });
+    assert.equal(raised.content.offerThroughput, 1000);
+    assert.equal((await c.offer(offer.id).read()).resource.content.offerThroughput, 1000);
+    await rejectsWith(handle.replace({ ...raised, _rid: "NotAllowed" }), 400);
+    await rejectsWith(handle.replace({ ...raised, content: { offerThroughput: 450 } }), 400);
+    // Autoscale on a container, shared throughput on a database; a database without any has none.
+    const { container: scaled } = await database.containers.create({ id: "scaled", partitionKey: { paths: ["/pk"] }, maxThroughput: 50000 });
+    const { resource: scaledOffer } = await scaled.readOffer();
+    assert.equal(scaledOffer.content.offerAutopilotSettings.maxThroughput, 50000);
+    assert.equal((await database.readOffer()).resource, undefined);
+    const { database: shared } = await c.databases.create({ id: "shared-tp", throughput: 500 });
+    assert.equal((await shared.readOffer()).resource.content.offerThroughput, 500);
+    const { container: inShared } = await shared.containers.create({ id: "in", partitionKey: { paths: ["/pk"] } });
+    assert.equal((await inShared.readOffer()).resource, undefined);
+    await rejectsWith(c.databases.create({ id: "bad-tp", throughput: 250 }), 400);
+    const before = (await c.offers.readAll().fetchAll()).resources.length;
+    await scaled.delete();
+    await shared.delete();
+    assert.equal((await c.offers.readAll().fetchAll()).resources.length, before - 2);
+    await rejectsWith(c.offer(scaledOffer.id).read(), 404);
     // Conflicts arise only between regions: the feed is empty, as a single region's is.
     assert.deepEqual((await container.conflicts.readAll().fetchAll()).resources, []);
     // The item count, as read({populateQuotaInfo: true}) reports it.

@@ -68,6 +68,13 @@ CREATE TABLE IF NOT EXISTS doc_unique(
   item INTEGER NOT NULL,
   PRIMARY KEY(cid, pk, k, val)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS doc_unique_built(cid INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS doc_offers(
+  id TEXT PRIMARY KEY,
+  dbid INTEGER NOT NULL,
+  cid INTEGER UNIQUE,
+  content TEXT NOT NULL,
+  etag TEXT NOT NULL,
+  ts INTEGER NOT NULL);
 )sql";
 
 namespace {
@@ -1080,8 +1087,33 @@ DocError db_not_found(const std::string& id) {
 }
 }  // namespace
 
-DocResult<api::DatabaseInfo> create_database(SqliteDb& db, const std::string& id) {
+namespace {
+// Offers: ids "d<dbid>" (a database's shared offer) and "c<cid>" (a container's); both row
+// ids are AUTOINCREMENT, so an offer id is never reused for another owner.
+json::object offer_content(const api::Throughput& t) {
+  json::object c{{"offerThroughput", t.manual > 0 ? t.manual : t.autoscale_max / 10}, {"offerIsRUPerMinuteThroughputEnabled", false}};
+  if (t.autoscale_max > 0) c["offerAutopilotSettings"] = json::object{{"maxThroughput", t.autoscale_max}};
+  return c;
+}
+
+std::optional<DocError> insert_offer(SqliteDb& db, int64_t dbid, std::optional<int64_t> cid, const api::Throughput& t) {
+  if (auto e = t.check(); !e.empty()) return bad(e);
+  // Bound without copies: every value bound must outlive step().
+  std::string id = cid ? "c" + std::to_string(*cid) : "d" + std::to_string(dbid);
+  std::string etag = quoted_uuid();
+  std::string content = json::serialize(offer_content(t));
+  auto st = db.q("INSERT INTO doc_offers(id, dbid, cid, content, etag, ts) VALUES(?1,?2,?3,?4,?5,?6)");
+  st.bind(1, id).bind(2, dbid).bind(4, content).bind(5, etag).bind(6, db.now / 1000);
+  if (cid) st.bind(3, *cid);  // unbound: NULL, a database's shared offer
+  st.step();
+  return std::nullopt;
+}
+}  // namespace
+
+DocResult<api::DatabaseInfo> create_database(SqliteDb& db, const std::string& id, const std::optional<api::Throughput>& throughput) {
   if (auto e = api::check_resource_id(id); !e.empty()) return bad("database id \"" + id + "\" " + e);
+  if (throughput)
+    if (auto e = throughput->check(); !e.empty()) return bad("database \"" + id + "\": " + e);
   {
     auto st = db.q("SELECT 1 FROM doc_databases WHERE name=?1");
     st.bind(1, id);
@@ -1092,7 +1124,9 @@ DocResult<api::DatabaseInfo> create_database(SqliteDb& db, const std::string& id
   auto st = db.q("INSERT INTO doc_databases(name, etag, ts) VALUES(?1,?2,?3)");
   st.bind(1, id).bind(2, etag).bind(3, ts);
   st.step();
-  return db_info(sqlite3_last_insert_rowid(db.conn), id, etag, ts);
+  int64_t dbid = sqlite3_last_insert_rowid(db.conn);
+  if (throughput) insert_offer(db, dbid, std::nullopt, *throughput);
+  return db_info(dbid, id, etag, ts);
 }
 
 DocResult<api::DatabaseInfo> read_database(SqliteDb& db, const std::string& id) {
@@ -1125,6 +1159,9 @@ DocResult<void> delete_database(SqliteDb& db, const std::string& id) {
     auto r = delete_container(db, {id, n});
     if (!r) return r;
   }
+  auto offer = db.q("DELETE FROM doc_offers WHERE dbid=(SELECT dbid FROM doc_databases WHERE name=?1)");
+  offer.bind(1, id);
+  offer.step();
   auto st = db.q("DELETE FROM doc_databases WHERE name=?1");
   st.bind(1, id);
   st.step();
@@ -1138,6 +1175,8 @@ DocResult<api::ContainerInfo> create_container(SqliteDb& db, const std::string& 
   auto spec = api::ContainerSpec::from_json(spec_to_json(spec_in));
   if (!spec) return spec.error();
   if (auto e = check_unique_key_policy(spec.value().unique_key_policy, spec.value().id)) return *e;
+  if (spec_in.throughput)
+    if (auto e = spec_in.throughput->check(); !e.empty()) return bad("container \"" + spec_in.id + "\": " + e);
   int64_t dbid = 0;
   {
     auto st = db.q("SELECT dbid FROM doc_databases WHERE name=?1");
@@ -1165,6 +1204,14 @@ DocResult<api::ContainerInfo> create_container(SqliteDb& db, const std::string& 
   st.step();
   c.cid = sqlite3_last_insert_rowid(db.conn);
   db.doc_catalog.clear();
+  // Its own offer: the one asked for, else 400 RU/s unless the database shares its own.
+  if (spec_in.throughput) {
+    insert_offer(db, dbid, c.cid, *spec_in.throughput);
+  } else {
+    auto shared = db.q("SELECT 1 FROM doc_offers WHERE dbid=?1 AND cid IS NULL");
+    shared.bind(1, dbid);
+    if (!shared.step()) insert_offer(db, dbid, c.cid, api::Throughput{400, 0});
+  }
   {
     auto built = db.q("INSERT OR REPLACE INTO doc_unique_built(cid) VALUES(?1)");  // empty: nothing to build
     built.bind(1, c.cid);
@@ -1202,12 +1249,77 @@ DocResult<void> delete_container(SqliteDb& db, const api::ContainerRef& ref) {
   if (!c) return container_not_found(ref);
   db.doc_catalog.clear();
   for (const char* sql : {"DELETE FROM doc_index WHERE cid=?1", "DELETE FROM doc_unique WHERE cid=?1", "DELETE FROM doc_unique_built WHERE cid=?1",
-                          "DELETE FROM doc_items WHERE cid=?1", "DELETE FROM doc_containers WHERE cid=?1"}) {
+                          "DELETE FROM doc_items WHERE cid=?1", "DELETE FROM doc_offers WHERE cid=?1", "DELETE FROM doc_containers WHERE cid=?1"}) {
     auto st = db.q(sql);
     st.bind(1, c->cid);
     st.step();
   }
   return {};
+}
+
+// --- offers ----------------------------------------------------------------------------------
+
+namespace {
+DocError offer_not_found(const std::string& id) {
+  return DocError{DocErrc::not_found, "offer \"" + id + "\" does not exist (its container or database was deleted, or it never had one); list them with GET /offers"};
+}
+
+// The offer rows with what their resources show of their owners.
+std::vector<api::OfferInfo> load_offers(SqliteDb& db, const std::string* only) {
+  std::vector<api::OfferInfo> out;
+  auto st = db.q(
+      "SELECT o.id, o.dbid, o.cid IS NOT NULL, o.content, o.etag, o.ts, c.database, c.name FROM doc_offers o "
+      "LEFT JOIN doc_containers c ON c.cid=o.cid WHERE (?1=0 OR o.id=?2) ORDER BY o.id");
+  st.bind(1, only ? 1 : 0);
+  if (only) st.bind(2, *only);
+  struct Row { std::string id; int64_t dbid; bool container; std::string content, etag; int64_t ts; api::ContainerRef ref; };
+  std::vector<Row> rows;
+  while (st.step())
+    rows.push_back({st.text(0), st.i64(1), st.i64(2) != 0, st.text(3), st.text(4), st.i64(5), {st.text(6), st.text(7)}});
+  for (auto& r : rows) {
+    std::string owner_rid, owner_self;
+    if (r.container) {
+      auto c = load_container(db, r.ref);
+      if (!c) continue;
+      auto res = container_resource(*c);
+      owner_rid = std::string(res.at("_rid").as_string());
+      owner_self = std::string(res.at("_self").as_string());
+    } else {
+      owner_rid = db_rid(r.dbid);
+      owner_self = "dbs/" + owner_rid + "/";
+    }
+    out.push_back({json::object{{"resource", owner_self}, {"offerType", "Invalid"}, {"offerResourceId", owner_rid},
+                                {"offerVersion", "V2"}, {"content", parse_body(r.content)}, {"id", r.id}, {"_rid", r.id},
+                                {"_self", "offers/" + r.id + "/"}, {"_etag", r.etag}, {"_ts", r.ts}}});
+  }
+  return out;
+}
+}  // namespace
+
+DocResult<std::vector<api::OfferInfo>> list_offers(SqliteDb& db) { return load_offers(db, nullptr); }
+
+DocResult<api::OfferInfo> read_offer(SqliteDb& db, const std::string& id) {
+  auto found = load_offers(db, &id);
+  if (found.empty()) return offer_not_found(id);
+  return std::move(found[0]);
+}
+
+DocResult<api::OfferInfo> replace_offer(SqliteDb& db, const std::string& id, const api::Throughput& t, const std::optional<std::string>& if_match) {
+  if (auto e = t.check(); !e.empty()) return bad("offer \"" + id + "\": " + e);
+  std::string etag;
+  {
+    auto st = db.q("SELECT etag FROM doc_offers WHERE id=?1");
+    st.bind(1, id);
+    if (!st.step()) return offer_not_found(id);
+    etag = st.text(0);
+  }
+  if (if_match && !if_match->empty() && *if_match != "*" && *if_match != etag)
+    return DocError{DocErrc::precondition_failed, "offer \"" + id + "\" has changed since it was read (If-Match " + *if_match + ", current _etag " + etag + "); read it again and retry"};
+  std::string content = json::serialize(offer_content(t)), new_etag = quoted_uuid();  // outlive step()
+  auto st = db.q("UPDATE doc_offers SET content=?2, etag=?3, ts=?4 WHERE id=?1");
+  st.bind(1, id).bind(2, content).bind(3, new_etag).bind(4, db.now / 1000);
+  st.step();
+  return read_offer(db, id);
 }
 
 namespace {

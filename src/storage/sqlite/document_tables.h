@@ -45,7 +45,8 @@ extern const char* const kSchema;
 using api::DocResult;
 
 // Database and container operations.
-DocResult<api::DatabaseInfo> create_database(SqliteDb& db, const std::string& id);
+DocResult<api::DatabaseInfo> create_database(SqliteDb& db, const std::string& id,
+                                             const std::optional<api::Throughput>& throughput);
 DocResult<api::DatabaseInfo> read_database(SqliteDb& db, const std::string& id);
 DocResult<std::vector<api::DatabaseInfo>> list_databases(SqliteDb& db);
 DocResult<void> delete_database(SqliteDb& db, const std::string& id);
@@ -55,6 +56,10 @@ DocResult<api::ContainerInfo> read_container(SqliteDb& db, const api::ContainerR
 DocResult<std::vector<api::ContainerInfo>> list_containers(SqliteDb& db,
                                                            const std::string& database);
 DocResult<void> delete_container(SqliteDb& db, const api::ContainerRef& ref);
+DocResult<std::vector<api::OfferInfo>> list_offers(SqliteDb& db);
+DocResult<api::OfferInfo> read_offer(SqliteDb& db, const std::string& id);
+DocResult<api::OfferInfo> replace_offer(SqliteDb& db, const std::string& id, const api::Throughput& t,
+                                        const std::optional<std::string>& if_match);
 DocResult<api::ContainerInfo> replace_container(SqliteDb& db, const api::ContainerRef& ref,
                                                 const api::ContainerSpec& spec, bool has_partition_key,
                                                 bool has_unique_key_policy, const std::optional<std::string>& if_match);

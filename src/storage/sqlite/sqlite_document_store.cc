@@ -56,8 +56,10 @@ std::unique_ptr<SqliteDocumentStore> SqliteDocumentStore::open(Options options, 
 
 void SqliteDocumentStore::note_active_clients(size_t clients) { client_.note_active_clients(clients); }
 
-void SqliteDocumentStore::create_database(std::string id, api::DocCallback<api::DatabaseInfo> done) {
-  submit(op<api::DatabaseInfo>([id = std::move(id)](SqliteDb& db) { return dt::create_database(db, id); }, std::move(done)));
+void SqliteDocumentStore::create_database(std::string id, std::optional<api::Throughput> throughput,
+                                          api::DocCallback<api::DatabaseInfo> done) {
+  submit(op<api::DatabaseInfo>([id = std::move(id), throughput](SqliteDb& db) { return dt::create_database(db, id, throughput); },
+                               std::move(done)));
 }
 void SqliteDocumentStore::read_database(std::string id, api::DocCallback<api::DatabaseInfo> done) {
   submit(op<api::DatabaseInfo>([id = std::move(id)](SqliteDb& db) { return dt::read_database(db, id); }, std::move(done)));
@@ -91,6 +93,18 @@ void SqliteDocumentStore::list_containers(std::string database, api::DocCallback
 }
 void SqliteDocumentStore::delete_container(api::ContainerRef ref, api::DocCallback<void> done) {
   submit(op<void>([ref = std::move(ref)](SqliteDb& db) { return dt::delete_container(db, ref); }, std::move(done)));
+}
+void SqliteDocumentStore::list_offers(api::DocCallback<std::vector<api::OfferInfo>> done) {
+  submit(op<std::vector<api::OfferInfo>>([](SqliteDb& db) { return dt::list_offers(db); }, std::move(done)));
+}
+void SqliteDocumentStore::read_offer(std::string id, api::DocCallback<api::OfferInfo> done) {
+  submit(op<api::OfferInfo>([id = std::move(id)](SqliteDb& db) { return dt::read_offer(db, id); }, std::move(done)));
+}
+void SqliteDocumentStore::replace_offer(std::string id, api::Throughput throughput, std::optional<std::string> if_match,
+                                        api::DocCallback<api::OfferInfo> done) {
+  submit(op<api::OfferInfo>([id = std::move(id), throughput, if_match = std::move(if_match)](SqliteDb& db) {
+    return dt::replace_offer(db, id, throughput, if_match);
+  }, std::move(done)));
 }
 void SqliteDocumentStore::create_item(api::ContainerRef ref, std::optional<api::PartitionKey> pk, json::object body, api::DocCallback<api::Item> done) {
   submit(op<api::Item>(

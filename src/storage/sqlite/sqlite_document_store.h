@@ -33,7 +33,8 @@ class SqliteDocumentStore final : public api::DocumentStore {
 
   SqliteEngine& engine() { return client_.engine(); }
 
-  void create_database(std::string id, api::DocCallback<api::DatabaseInfo> done) override;
+  void create_database(std::string id, std::optional<api::Throughput> throughput,
+                       api::DocCallback<api::DatabaseInfo> done) override;
   void read_database(std::string id, api::DocCallback<api::DatabaseInfo> done) override;
   void list_databases(api::DocCallback<std::vector<api::DatabaseInfo>> done) override;
   void delete_database(std::string id, api::DocCallback<void> done) override;
@@ -46,6 +47,10 @@ class SqliteDocumentStore final : public api::DocumentStore {
   void list_containers(std::string database,
                        api::DocCallback<std::vector<api::ContainerInfo>> done) override;
   void delete_container(api::ContainerRef ref, api::DocCallback<void> done) override;
+  void list_offers(api::DocCallback<std::vector<api::OfferInfo>> done) override;
+  void read_offer(std::string id, api::DocCallback<api::OfferInfo> done) override;
+  void replace_offer(std::string id, api::Throughput throughput, std::optional<std::string> if_match,
+                     api::DocCallback<api::OfferInfo> done) override;
   void create_item(api::ContainerRef ref, std::optional<api::PartitionKey> partition_key,
                    boost::json::object body, api::DocCallback<api::Item> done) override;
   void upsert_item(api::ContainerRef ref, std::optional<api::PartitionKey> partition_key,
