@@ -127,12 +127,30 @@ DocResult<ContainerSpec> ContainerSpec::from_json(const json::object& body) {
     if (auto e = check_index_paths(policy, key); !e.empty()) return bad("container \"" + spec.id + "\": " + e);
   spec.indexing_policy = std::move(policy);
 
-  // Computed properties would be silently absent from every answer and filter; refused until
-  // they are evaluated (an empty list is what a client without them sends).
-  if (const json::value* cp = body.if_contains("computedProperties");
-      cp && !cp->is_null() && !(cp->is_array() && cp->as_array().empty()))
-    return bad("container \"" + spec.id + "\": computedProperties are not supported by this endpoint yet; "
-               "compute the value in the item you write, or select it with an expression in the query");
+  // Computed properties: their shape here; their queries are checked by the SQL engine where
+  // the container is created (the REST layer), since this module cannot parse SQL.
+  if (const json::value* cp = body.if_contains("computedProperties"); cp && !cp->is_null()) {
+    if (!cp->is_array())
+      return bad("container \"" + spec.id + "\": computedProperties is not an array; send [{\"name\": \"...\", \"query\": \"SELECT VALUE ... FROM c\"}]");
+    if (cp->as_array().size() > 20)
+      return bad("container \"" + spec.id + "\": " + std::to_string(cp->as_array().size()) + " computedProperties; a container has at most 20");
+    for (const auto& e : cp->as_array()) {
+      const json::object* o = e.if_object();
+      const json::value* name = o ? o->if_contains("name") : nullptr;
+      const json::value* query = o ? o->if_contains("query") : nullptr;
+      if (!name || !name->is_string() || name->as_string().empty() || !query || !query->is_string())
+        return bad("container \"" + spec.id + "\": computed property " + json::serialize(e).substr(0, 120) +
+                   " is not {\"name\": \"...\", \"query\": \"SELECT VALUE ... FROM c\"}");
+      std::string_view n = name->as_string();
+      if (n == "id" || n.front() == '_')
+        return bad("container \"" + spec.id + "\": computed property \"" + std::string(n) +
+                   "\" would hide a system property; choose another name");
+      for (const auto& [other, text] : spec.computed_properties)
+        if (other == n)
+          return bad("container \"" + spec.id + "\": computed property \"" + std::string(n) + "\" is defined twice");
+      spec.computed_properties.emplace_back(std::string(n), std::string(query->as_string()));
+    }
+  }
   if (const json::value* uk = body.if_contains("uniqueKeyPolicy"); uk && !uk->is_null()) {
     if (!uk->is_object()) return bad("container \"" + spec.id + "\": uniqueKeyPolicy is not an object; send {\"uniqueKeys\": [{\"paths\": [\"/email\"]}]}");
     spec.unique_key_policy = uk->as_object();

@@ -220,6 +220,10 @@ struct ContainerSpec {
   // store (conflict naming the key); a missing value counts as null, as the service does.
   boost::json::object unique_key_policy;
 
+  // Computed properties, (name, query) as given: `SELECT VALUE <expr> FROM c`. Queries read
+  // `c.<name>` as the expression over the item; they are never stored in items nor shown by
+  // `SELECT *`, and are never served from the index (a filter on one scans).
+  std::vector<std::pair<std::string, std::string>> computed_properties;
   // Create only, not part of the definition: the container's own offer (absent: none when
   // its database has shared throughput, else 400 RU/s).
   std::optional<Throughput> throughput;
@@ -323,6 +327,10 @@ class DocumentQuery {
   // position in the query.
   virtual DocResult<std::vector<boost::json::value>> run(
       const std::function<const boost::json::object*()>& next) const = 0;
+  // The same query for a container with these computed properties (ContainerSpec): each
+  // reference to one becomes its expression. A query that uses none is returned as is.
+  virtual DocResult<std::shared_ptr<const DocumentQuery>> with_computed(
+      const std::vector<std::pair<std::string, std::string>>& computed) const = 0;
 };
 
 // --- change feed (LatestVersion) ---

@@ -126,6 +126,18 @@ std::optional<json::object> object_body(const std::string& body, std::string& er
   return std::move(v.as_object());
 }
 
+// A container's computed properties, each query checked by the SQL engine (the store keeps
+// them as text); false with `r` filled (400 naming the property) when one is not valid.
+bool check_computed(const api::ContainerSpec& spec, Reply& r) {
+  for (const auto& [name, text] : spec.computed_properties)
+    if (auto q = docsql::parse_computed_property(text); !q) {
+      fail(r, 400, "BadRequest", "Container \"" + spec.id + "\": computed property \"" + name + "\" (" + text.substr(0, 200) +
+                                     "): " + q.error().to_string());
+      return false;
+    }
+  return true;
+}
+
 // A create's throughput: x-ms-offer-throughput (manual RU/s) or
 // x-ms-cosmos-offer-autopilot-settings ({"maxThroughput": n}, autoscale); neither: nullopt.
 // False with `error` set when malformed or both are given.
@@ -670,6 +682,7 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
         fail(r, spec.error(), log);
         co_return;
       }
+      if (!check_computed(spec.value(), r)) co_return;
       if (!throughput_of(req, spec.value().throughput, error)) {
         fail(r, 400, "BadRequest", error);
         co_return;
@@ -744,6 +757,7 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
       co_return;
     }
     auto spec = api::ContainerSpec::from_json(*body);
+    if (spec && !check_computed(spec.value(), r)) co_return;
     if (!spec) {
       fail(r, spec.error(), log);
       co_return;

@@ -27,6 +27,21 @@ api::DocResult<std::shared_ptr<const DocsqlQuery>> DocsqlQuery::parse(std::strin
   return std::shared_ptr<const DocsqlQuery>(new DocsqlQuery(std::move(q.value()), std::move(params)));
 }
 
+api::DocResult<std::shared_ptr<const api::DocumentQuery>> DocsqlQuery::with_computed(
+    const std::vector<std::pair<std::string, std::string>>& computed) const {
+  std::vector<docsql::ComputedProperty> defs;
+  defs.reserve(computed.size());
+  for (const auto& [name, text] : computed) {
+    auto d = docsql::parse_computed_property(text);
+    if (!d)
+      return api::DocError{api::DocErrc::bad_request, "computed property \"" + name + "\": " + d.error().to_string()};
+    defs.push_back({name, std::move(d.value())});
+  }
+  auto q = docsql::parse_query(query_->text, {}, &defs);
+  if (!q) return to_error(q.error());
+  return std::shared_ptr<const api::DocumentQuery>(new DocsqlQuery(std::move(q.value()), params_));
+}
+
 api::QueryHints DocsqlQuery::hints(std::string_view partition_key_path) const {
   docsql::IndexHints h = docsql::index_hints(*query_, params_, partition_key_path);
   api::QueryHints out;

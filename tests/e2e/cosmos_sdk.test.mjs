@@ -111,13 +111,26 @@ describe("Cosmos DB NoSQL endpoint with the official SDK", { timeout: 180000 }, 
     // The item count, as read({populateQuotaInfo: true}) reports it.
     const usage = (await container.read({ populateQuotaInfo: true })).headers["x-ms-resource-usage"];
     assert.match(usage, /documentsCount=\d+/);
-    // Computed properties are refused, not silently left out of every answer.
-    await assert.rejects(database.containers.create({ id: "computed", partitionKey: { paths: ["/pk"] },
-      computedProperties: [{ name: "lower", query: "SELECT VALUE LOWER(c.name) FROM c" }] }), (e) => {
+    // Computed properties: queries read them (select, filter, order), SELECT * does not show
+    // them, a replace changes them, and a definition that is not SELECT VALUE ... FROM c is 400.
+    const { container: cp } = await database.containers.create({ id: "computed", partitionKey: { paths: ["/pk"] },
+      computedProperties: [{ name: "lower", query: "SELECT VALUE LOWER(c.name) FROM c" }] });
+    await cp.items.create({ id: "1", pk: "p", name: "Beta" });
+    await cp.items.create({ id: "2", pk: "p", name: "alpha" });
+    assert.deepEqual((await cp.items.query("SELECT c.id, c.lower FROM c WHERE c.lower >= 'a' ORDER BY c.lower").fetchAll()).resources,
+      [{ id: "2", lower: "alpha" }, { id: "1", lower: "beta" }]);
+    assert.equal((await cp.items.query("SELECT * FROM c WHERE c.lower = 'beta'").fetchAll()).resources[0].lower, undefined);
+    const { resource: cpdef } = await cp.read();
+    assert.deepEqual(cpdef.computedProperties, [{ name: "lower", query: "SELECT VALUE LOWER(c.name) FROM c" }]);
+    await cp.replace({ ...cpdef, computedProperties: [] });
+    assert.deepEqual((await cp.items.query("SELECT VALUE c.lower FROM c").fetchAll()).resources, []);
+    await assert.rejects(database.containers.create({ id: "computed-bad", partitionKey: { paths: ["/pk"] },
+      computedProperties: [{ name: "x", query: "SELECT VALUE c.a FROM c WHERE c.b = 1" }] }), (e) => {
       assert.equal(e.code, 400);
-      assert.match(e.body.message, /computedProperties are not supported/);
+      assert.match(e.body.message, /computed property "x".*WHERE/);
       return true;
     });
+    await cp.delete();
     // A container's defaultTtl and indexingPolicy can be replaced; its partition key cannot.
     assert.equal((await container.replace(def)).statusCode, 200);
     const { resource: withTtl } = await container.replace({ ...def, defaultTtl: 60 });

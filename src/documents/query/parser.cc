@@ -205,7 +205,8 @@ void print(const Expr& e, std::string& out) {
 
 class Parser {
  public:
-  Parser(std::string_view text, const ParseOptions& o) : text_(text), lex_(text), opt_(o) {}
+  Parser(std::string_view text, const ParseOptions& o, const std::vector<ComputedProperty>* computed)
+      : text_(text), lex_(text), opt_(o), computed_(computed) {}
 
   Expected<std::shared_ptr<const Query>> run() {
     if (text_.size() > opt_.max_length)
@@ -215,7 +216,9 @@ class Parser {
                             " bytes: shorten it or pass large values as parameters"};
     auto q = std::make_shared<Query>();
     q->text = std::string(text_);
-    if (!advance() || !parse_select(*q) || !bind(*q)) return *err_;
+    if (!advance() || !parse_select(*q)) return *err_;
+    substitute_computed(*q);
+    if (!bind(*q)) return *err_;
     return std::shared_ptr<const Query>(std::move(q));
   }
 
@@ -223,6 +226,46 @@ class Parser {
   std::string_view text_;
   Lexer lex_;
   ParseOptions opt_;
+  const std::vector<ComputedProperty>* computed_;
+
+  // A computed property's expression, copied for one reference at `pos`: its own FROM alias
+  // renamed to the query's. Unbound (binding follows).
+  static ExprPtr copy_expr(const Expr& e, const std::string& from, const std::string& to, uint32_t pos) {
+    auto c = std::make_unique<Expr>();
+    c->kind = e.kind;
+    c->op = e.op;
+    c->negated = e.negated;
+    c->pos = pos;
+    c->height = e.height;
+    c->agg = e.agg;
+    c->fn = e.fn;
+    c->name = e.kind == ExprKind::alias && e.name == from ? to : e.name;
+    c->lit = e.lit;
+    c->keys = e.keys;
+    for (const auto& k : e.kids) c->kids.push_back(copy_expr(*k, from, to, pos));
+    return c;
+  }
+
+  void substitute_computed(Query& q) {
+    if (!computed_ || computed_->empty() || !q.has_from || q.from.iterate || !q.from.path.empty()) return;
+    auto walk = [&](auto& self, ExprPtr& e) -> void {
+      if (!e) return;
+      if (e->kind == ExprKind::property && e->kids.size() == 1 && e->kids[0]->kind == ExprKind::alias &&
+          e->kids[0]->name == q.from.alias) {
+        for (const auto& cp : *computed_)
+          if (cp.name == e->name) {
+            e = copy_expr(*cp.definition->select[0].expr, cp.definition->from.alias, q.from.alias, e->pos);
+            return;
+          }
+      }
+      for (auto& k : e->kids) self(self, k);
+    };
+    for (auto& item : q.select) walk(walk, item.expr);
+    walk(walk, q.where);
+    for (auto& g : q.group_by) walk(walk, g);
+    for (auto& o : q.order_by) walk(walk, o.expr);
+    for (auto& j : q.joins) walk(walk, j.expr);
+  }
   Token tok_;
   std::optional<QueryError> err_;
   int depth_ = 0;
@@ -1159,9 +1202,32 @@ std::string expr_text(const Expr& e) {
   return out;
 }
 
-Expected<std::shared_ptr<const Query>> parse_query(std::string_view text, const ParseOptions& options) {
-  Parser p(text, options);
+Expected<std::shared_ptr<const Query>> parse_query(std::string_view text, const ParseOptions& options,
+                                                   const std::vector<ComputedProperty>* computed) {
+  Parser p(text, options, computed);
   return p.run();
+}
+
+Expected<std::shared_ptr<const Query>> parse_computed_property(std::string_view text) {
+  auto q = parse_query(text);
+  if (!q) return q;
+  const Query& d = *q.value();
+  const char* wrong = !d.select_value || d.select.size() != 1 ? "is not SELECT VALUE <expression>"
+                      : !d.has_from || d.from.iterate || !d.from.path.empty() ? "does not read FROM the item itself (FROM c)"
+                      : !d.joins.empty() ? "has a JOIN"
+                      : d.where ? "has a WHERE clause"
+                      : !d.group_by.empty() ? "has GROUP BY"
+                      : !d.order_by.empty() ? "has ORDER BY"
+                      : d.top.present || d.offset.present || d.limit.present ? "has TOP, OFFSET or LIMIT"
+                      : d.distinct ? "has DISTINCT"
+                      : !d.aggregates.empty() ? "has an aggregate"
+                      : !d.params_used.empty() ? "has a parameter"
+                      : nullptr;
+  if (wrong)
+    return QueryError{ErrorCode::semantic, 0, "",
+                      std::string("a computed property's query ") + wrong +
+                          "; write it as SELECT VALUE <expression over c> FROM c"};
+  return q;
 }
 
 }  // namespace nimbus::docsql

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "documents/query/ast.h"
 #include "documents/query/expected.h"
@@ -23,8 +24,25 @@ struct ParseOptions {
   int max_height = 2048;
 };
 
+// A container's computed property: its name and its definition, a query of the form
+// `SELECT VALUE <expr> FROM <alias>` (parse_computed_property).
+struct ComputedProperty {
+  std::string name;
+  std::shared_ptr<const Query> definition;
+};
+
+// `computed`: the container's computed properties. A reference `<from alias>.<name>` (or
+// `<alias>["name"]`) to one becomes a copy of its expression over the query's document, so
+// the rest of the engine (and the index planner, which then sees no plain path) never knows;
+// an output column keeps the property's name.
 Expected<std::shared_ptr<const Query>> parse_query(std::string_view text,
-                                                   const ParseOptions& options = {});
+                                                   const ParseOptions& options = {},
+                                                   const std::vector<ComputedProperty>* computed = nullptr);
+
+// A computed property's query, checked as the service checks it: `SELECT VALUE <expr> FROM
+// <alias>` over the whole item, without WHERE, JOIN, ORDER BY, GROUP BY, TOP, OFFSET, DISTINCT,
+// aggregates or parameters.
+Expected<std::shared_ptr<const Query>> parse_computed_property(std::string_view text);
 
 // SQL text of an expression, canonical (keywords upper case, minimal parentheses around
 // nested operators): used for GROUP BY matching and the query plan's expression lists.

@@ -292,6 +292,34 @@ TEST(DocSqlExec, MatchesForConditions) {
   EXPECT_FALSE(missing.ok());
 }
 
+// Computed properties: a reference through the FROM alias (dotted or bracketed, under any
+// alias name) becomes the definition's expression; an output column keeps the property's
+// name; SELECT * and other aliases' properties are left alone; bad definitions are named.
+TEST(DocSqlComputed, ReferencesBecomeTheDefinitionsExpression) {
+  auto def = parse_computed_property("SELECT VALUE LOWER(x.name) FROM x");
+  ASSERT_TRUE(def.ok()) << def.error().to_string();
+  std::vector<ComputedProperty> cps{{"lower", def.value()}};
+  std::vector<json::object> docs{json::object{{"id", "1"}, {"name", "Beta"}, {"tags", json::array{json::object{{"lower", "own"}}}}},
+                                 json::object{{"id", "2"}, {"name", "alpha"}}};
+  auto rows = [&](std::string_view text) {
+    auto q = parse_query(text, {}, &cps);
+    EXPECT_TRUE(q.ok()) << text << ": " << (q.ok() ? "" : q.error().to_string());
+    VectorSource src(docs);
+    auto r = execute(*q.value(), {}, src);
+    EXPECT_TRUE(r.ok());
+    return json::serialize(json::array(r.value().begin(), r.value().end()));
+  };
+  EXPECT_EQ(rows("SELECT c.id, c.lower FROM c ORDER BY c.lower"), R"([{"id":"2","lower":"alpha"},{"id":"1","lower":"beta"}])");
+  EXPECT_EQ(rows("SELECT VALUE r.id FROM root r WHERE r[\"lower\"] = 'beta'"), R"(["1"])");
+  EXPECT_EQ(rows("SELECT * FROM c WHERE c.id = '2'"), R"([{"id":"2","name":"alpha"}])");
+  EXPECT_EQ(rows("SELECT VALUE t.lower FROM c JOIN t IN c.tags"), R"(["own"])");
+  EXPECT_EQ(rows("SELECT c.lower, COUNT(1) AS n FROM c GROUP BY c.lower"), R"([{"lower":"beta","n":1},{"lower":"alpha","n":1}])");
+  for (const char* bad : {"SELECT LOWER(c.a) FROM c", "SELECT VALUE c.a FROM c WHERE c.b = 1", "SELECT VALUE COUNT(1) FROM c",
+                          "SELECT VALUE c.a FROM c ORDER BY c.a", "SELECT VALUE t FROM c JOIN t IN c.tags", "SELECT VALUE @p FROM c",
+                          "SELECT VALUE c.a FROM c IN c.arr", "SELECT TOP 1 VALUE c.a FROM c", "SELECT DISTINCT VALUE c.a FROM c"})
+    EXPECT_FALSE(parse_computed_property(bad).ok()) << bad;
+}
+
 TEST(DocSqlExec, StatsAndEarlyStop) {
   auto q = must_parse("SELECT TOP 2 VALUE c.i FROM c");
   ASSERT_TRUE(q);

@@ -316,6 +316,11 @@ json::object spec_to_json(const api::ContainerSpec& s) {
   }
   if (s.default_ttl) o["defaultTtl"] = *s.default_ttl;
   if (!s.unique_key_policy.empty()) o["uniqueKeyPolicy"] = s.unique_key_policy;
+  if (!s.computed_properties.empty()) {
+    json::array cps;
+    for (auto& [name, query] : s.computed_properties) cps.push_back(json::object{{"name", name}, {"query", query}});
+    o["computedProperties"] = std::move(cps);
+  }
   return o;
 }
 
@@ -2256,7 +2261,7 @@ std::optional<DocResult<std::vector<json::value>>> ordered_by_index(SqliteDb& db
 
 }  // namespace
 
-DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api::DocumentQuery& q, const api::FeedOptions& options) {
+DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api::DocumentQuery& q_in, const api::FeedOptions& options) {
   auto started = std::chrono::steady_clock::now();
   auto size = page_size(options.max_item_count);
   if (auto* e = std::get_if<DocError>(&size)) return *e;
@@ -2272,6 +2277,15 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
   }
   auto c = load_read_container(db, ref);
   if (!c) return container_not_found(ref);
+  // A container with computed properties: its references to them become their expressions
+  // (each query is re-bound; such containers are rare).
+  std::shared_ptr<const api::DocumentQuery> computed;
+  if (!c->spec().computed_properties.empty()) {
+    auto bound = q_in.with_computed(c->spec().computed_properties);
+    if (!bound) return bound.error();
+    computed = std::move(bound.value());
+  }
+  const api::DocumentQuery& q = computed ? *computed : q_in;
   std::string single_path = c->spec().partition_key_paths.size() == 1 ? c->spec().partition_key_paths[0] : "";
   api::QueryHints hints = q.hints(single_path);
 
