@@ -127,6 +127,38 @@ DocResult<ContainerSpec> ContainerSpec::from_json(const json::object& body) {
     if (auto e = check_index_paths(policy, key); !e.empty()) return bad("container \"" + spec.id + "\": " + e);
   spec.indexing_policy = std::move(policy);
 
+  // geospatialConfig: Geography (longitude/latitude, the default) or Geometry (planar, which
+  // needs a bounding box on every spatial index; Geography takes none), as the service checks.
+  if (const json::value* g = body.if_contains("geospatialConfig"); g && !g->is_null()) {
+    const json::value* type = g->is_object() ? g->as_object().if_contains("type") : nullptr;
+    if (!type || !type->is_string() || (type->as_string() != "Geography" && type->as_string() != "Geometry"))
+      return bad("container \"" + spec.id + "\": geospatialConfig must be {\"type\": \"Geography\"} or {\"type\": \"Geometry\"}");
+    spec.geospatial_type = std::string(type->as_string());
+  }
+  if (const json::value* si = spec.indexing_policy.if_contains("spatialIndexes"); si && !si->is_null()) {
+    if (!si->is_array()) return bad("container \"" + spec.id + "\": indexingPolicy.spatialIndexes is not an array of {\"path\", \"types\"}");
+    bool geometry = spec.geospatial_type == "Geometry";
+    for (const auto& e : si->as_array()) {
+      const json::object* o = e.if_object();
+      const json::value* path = o ? o->if_contains("path") : nullptr;
+      if (!path || !path->is_string())
+        return bad("container \"" + spec.id + "\": spatial index " + json::serialize(e).substr(0, 120) + " has no string \"path\"");
+      std::string where = "container \"" + spec.id + "\": spatial index " + std::string(path->as_string()) + ": ";
+      const json::value* box = o->if_contains("boundingBox");
+      if (box && !box->is_null() && !geometry)
+        return bad(where + "a boundingBox is only for the Geometry geospatialConfig; remove it (Geography covers the globe)");
+      if ((!box || box->is_null()) && geometry)
+        return bad(where + "the Geometry geospatialConfig needs a boundingBox {\"xmin\", \"ymin\", \"xmax\", \"ymax\"}");
+      if (geometry) {
+        const json::object* b = box->if_object();
+        auto num = [&](const char* k) { const json::value* v = b ? b->if_contains(k) : nullptr; return v && v->is_number() ? std::optional<double>(v->to_number<double>()) : std::nullopt; };
+        auto xmin = num("xmin"), ymin = num("ymin"), xmax = num("xmax"), ymax = num("ymax");
+        if (!xmin || !ymin || !xmax || !ymax || !(*xmin < *xmax) || !(*ymin < *ymax))
+          return bad(where + "the boundingBox needs numbers xmin < xmax and ymin < ymax (Geometry)");
+      }
+    }
+  }
+
   // Computed properties: their shape here; their queries are checked by the SQL engine where
   // the container is created (the REST layer), since this module cannot parse SQL.
   if (const json::value* cp = body.if_contains("computedProperties"); cp && !cp->is_null()) {

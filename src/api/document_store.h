@@ -219,6 +219,9 @@ struct ContainerSpec {
   // {"uniqueKeys": [{"paths": ["/email"]}, ...]}: enforced per logical partition by the
   // store (conflict naming the key); a missing value counts as null, as the service does.
   boost::json::object unique_key_policy;
+  // geospatialConfig.type: "Geography" or "Geometry" (checked against the spatial indexes'
+  // bounding boxes). The ST_ functions always measure Geography (documents/query/spatial.h).
+  std::string geospatial_type = "Geography";
 
   // Computed properties, (name, query) as given: `SELECT VALUE <expr> FROM c`. Queries read
   // `c.<name>` as the expression over the item; they are never stored in items nor shown by

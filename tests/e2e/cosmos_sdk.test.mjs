@@ -131,6 +131,24 @@ describe("Cosmos DB NoSQL endpoint with the official SDK", { timeout: 180000 }, 
       return true;
     });
     await cp.delete();
+    // Geospatial: ST_ functions in queries; a Geometry spatial index needs a bounding box,
+    // a Geography one takes none (400 naming boundingBox).
+    const { container: geo } = await database.containers.create({ id: "geo", partitionKey: { paths: ["/pk"] },
+      indexingPolicy: { spatialIndexes: [{ path: "/loc/?", types: ["Point"] }] } });
+    await geo.items.create({ id: "oslo", pk: "p", loc: { type: "Point", coordinates: [10.75, 59.91] } });
+    await geo.items.create({ id: "bergen", pk: "p", loc: { type: "Point", coordinates: [5.32, 60.39] } });
+    const near = await geo.items.query({ query: "SELECT VALUE c.id FROM c WHERE ST_DISTANCE(c.loc, @here) < 50000",
+      parameters: [{ name: "@here", value: { type: "Point", coordinates: [10.7, 59.9] } }] }).fetchAll();
+    assert.deepEqual(near.resources, ["oslo"]);
+    assert.equal((await geo.read()).resource.geospatialConfig.type, "Geography");
+    for (const [geospatialConfig, box] of [[{ type: "Geometry" }, undefined], [{ type: "Geography" }, { xmin: 0, ymin: 0, xmax: 1, ymax: 1 }]])
+      await assert.rejects(database.containers.create({ id: "geo-bad", partitionKey: { paths: ["/pk"] }, geospatialConfig,
+        indexingPolicy: { spatialIndexes: [{ path: "/loc/?", types: ["Point"], ...(box ? { boundingBox: box } : {}) }] } }), (e) => {
+        assert.equal(e.code, 400);
+        assert.match(e.body.message, /boundingBox/);
+        return true;
+      });
+    await geo.delete();
     // A container's defaultTtl and indexingPolicy can be replaced; its partition key cannot.
     assert.equal((await container.replace(def)).statusCode, 200);
     const { resource: withTtl } = await container.replace({ ...def, defaultTtl: 60 });

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "documents/query/spatial.h"
+
 namespace nimbus::docsql {
 
 namespace {
@@ -394,6 +396,11 @@ constexpr Builtin kBuiltins[] = {
     {"ROUND", 1, 1, math1<d_round>},
     {"SQRT", 1, 1, math1<d_sqrt>},
     {"POWER", 2, 2, power},
+    {"ST_DISTANCE", 2, 2, spatial::st_distance},
+    {"ST_WITHIN", 2, 2, spatial::st_within},
+    {"ST_INTERSECTS", 2, 2, spatial::st_intersects},
+    {"ST_ISVALID", 1, 1, spatial::st_isvalid},
+    {"ST_ISVALIDDETAILED", 1, 1, spatial::st_isvaliddetailed},
 };
 
 }  // namespace

@@ -316,6 +316,7 @@ json::object spec_to_json(const api::ContainerSpec& s) {
   }
   if (s.default_ttl) o["defaultTtl"] = *s.default_ttl;
   if (!s.unique_key_policy.empty()) o["uniqueKeyPolicy"] = s.unique_key_policy;
+  if (s.geospatial_type != "Geography") o["geospatialConfig"] = json::object{{"type", s.geospatial_type}};
   if (!s.computed_properties.empty()) {
     json::array cps;
     for (auto& [name, query] : s.computed_properties) cps.push_back(json::object{{"name", name}, {"query", query}});
@@ -327,7 +328,7 @@ json::object spec_to_json(const api::ContainerSpec& s) {
 json::object container_resource(const Container& c) {
   json::object o = spec_to_json(c.spec());
   o["conflictResolutionPolicy"] = json::object{{"mode", "LastWriterWins"}, {"conflictResolutionPath", "/_ts"}, {"conflictResolutionProcedure", ""}};
-  o["geospatialConfig"] = json::object{{"type", "Geography"}};
+  o["geospatialConfig"] = json::object{{"type", c.spec().geospatial_type}};
   std::string rid = container_rid(c);
   o["_rid"] = rid;
   o["_self"] = "dbs/" + db_rid(c.dbid) + "/colls/" + rid + "/";
