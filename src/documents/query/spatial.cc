@@ -80,7 +80,30 @@ bool polygon(const json::value& v, Polygon& out, std::string& why) {
   return true;
 }
 
+// Our bound, not the service's (unknown): the pairwise edge tests cost the product of two
+// shapes' sizes, so a shape of more positions would let one query hold a thread for minutes.
+constexpr size_t kMaxPositions = 4096;
+
+size_t position_count(const Shape& s) {
+  size_t n = s.points.size();
+  for (const auto& poly : s.polygons)
+    for (const auto& ring : poly) n += ring.size();
+  return n;
+}
+
+std::optional<Shape> parse_shape(const Val& v, std::string& why);
+
 std::optional<Shape> parse(const Val& v, std::string& why) {
+  auto s = parse_shape(v, why);
+  if (s && position_count(*s) > kMaxPositions) {
+    why = "the geometry has " + std::to_string(position_count(*s)) + " positions; these functions take at most " +
+          std::to_string(kMaxPositions);
+    return std::nullopt;
+  }
+  return s;
+}
+
+std::optional<Shape> parse_shape(const Val& v, std::string& why) {
   const json::object* o = v.object();
   const json::value* type = o ? o->if_contains("type") : nullptr;
   const json::value* coords = o ? o->if_contains("coordinates") : nullptr;

@@ -14,6 +14,8 @@
 //   long edges near the poles differ more.
 // - Geometry containers (planar coordinates with a bounding box) are not told apart: these
 //   functions always measure Geography.
+// - A geometry of more than 4,096 positions is not taken (undefined; ST_ISVALID false): the
+//   edge tests cost the product of the two shapes' sizes. The service's own limit is unknown.
 #include <cstddef>
 
 #include "documents/query/value.h"
