@@ -317,6 +317,10 @@ struct QueryHints {
   // The query is `SELECT VALUE COUNT(<literal>) FROM c` and nothing else: its answer is
   // [the number of documents in scope], which a store may count without reading bodies.
   bool count_only = false;
+  // Each document's rows depend on that document alone and come out in input order (no ORDER
+  // BY, GROUP BY, aggregate, DISTINCT, TOP, OFFSET or LIMIT): a store may run the query one
+  // document at a time and page by document position instead of re-running it per page.
+  bool streams = false;
 };
 
 class DocumentQuery {

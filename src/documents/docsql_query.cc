@@ -54,6 +54,9 @@ api::QueryHints DocsqlQuery::hints(std::string_view partition_key_path) const {
   out.take = h.take;
   out.skip = h.skip;
   out.count_only = h.count_only;
+  const docsql::Query& q = *query_;
+  out.streams = q.has_from && !q.distinct && q.order_by.empty() && !q.grouped && !q.top.present &&
+                !q.offset.present && !q.limit.present;
   out.predicates.reserve(h.predicates.size());
   for (auto& p : h.predicates) {
     api::IndexPredicate ip;

@@ -2262,18 +2262,156 @@ std::optional<DocResult<std::vector<json::value>>> ordered_by_index(SqliteDb& db
 
 }  // namespace
 
+namespace {
+// A query's continuation, in the shape the service's single-range tokens have (JSON with the
+// store's own token and the range it covers: the SDK's tests JSON.parse it), ASCII only.
+std::string wrap_query_token(const std::string& inner) {
+  return json::serialize(json::object{{"token", inner}, {"range", json::object{{"min", ""}, {"max", "FF"}}}});
+}
+std::optional<std::string> unwrap_query_token(const std::string& token) {
+  boost::system::error_code ec;
+  json::value v = json::parse(token, ec);
+  const json::value* t = !ec && v.is_object() ? v.as_object().if_contains("token") : nullptr;
+  if (!t || !t->is_string()) return std::nullopt;
+  return std::string(t->as_string());
+}
+
+// A streaming query (QueryHints::streams), one page: the query runs one document at a time,
+// in the order its input comes (the partition or container along (pk, id), or index
+// candidates by seq), from where the last page stopped, until the page is full and the next
+// row is known to exist. So reading a large container page by page costs each document once,
+// not once per page. The continuation names the document to resume at and how many of its
+// rows were already returned (a JOIN may split one document's rows across pages):
+// base64(["qs", pk, id, skip]) for a scan, base64(["qi", seq, skip]) for index candidates.
+DocResult<api::Page> query_streaming(SqliteDb& db, const ReadContainer& c, const api::DocumentQuery& q, size_t n,
+                                     const std::string& token, const std::optional<std::string>& pk_filter,
+                                     std::optional<std::vector<int64_t>> candidates,
+                                     std::chrono::steady_clock::time_point started) {
+  std::string at_pk, at_id;
+  int64_t at_seq = 0, skip = 0;
+  bool resume = !token.empty();
+  if (resume) {
+    std::string raw;
+    boost::system::error_code ec;
+    json::value v;
+    if (base64_decode(token, raw)) v = json::parse(raw, ec);
+    const json::array* a = !raw.empty() && !ec ? v.if_array() : nullptr;
+    bool scan_token = a && a->size() == 4 && (*a)[0] == "qs" && (*a)[1].is_string() && (*a)[2].is_string() && (*a)[3].is_int64();
+    bool index_token = a && a->size() == 3 && (*a)[0] == "qi" && (*a)[1].is_int64() && (*a)[2].is_int64();
+    if (candidates ? !index_token : !scan_token) return bad_continuation(token);
+    if (scan_token) {
+      at_pk = std::string((*a)[1].as_string());
+      at_id = std::string((*a)[2].as_string());
+      skip = (*a)[3].as_int64();
+    } else {
+      at_seq = (*a)[1].as_int64();
+      skip = (*a)[2].as_int64();
+    }
+    if (skip < 0) return bad_continuation(token);
+  }
+  api::Page page;
+  api::QueryStats stats;
+  stats.from_index = candidates.has_value();
+  json::object doc;
+  // One document's rows; false when the query failed (error set).
+  std::optional<DocError> error;
+  auto rows_of = [&](const std::string& body, std::vector<json::value>& rows) {
+    ++stats.retrieved_documents;
+    stats.retrieved_bytes += static_cast<int64_t>(body.size());
+    doc = parse_body(body);
+    bool given = false;
+    auto r = q.run([&]() -> const json::object* {
+      if (given) return nullptr;
+      given = true;
+      return &doc;
+    });
+    if (!r) {
+      error = r.error();
+      return false;
+    }
+    rows = std::move(r.value());
+    return true;
+  };
+  // Adds one document's rows; true when the page is done (continuation set if more follow).
+  auto take = [&](std::vector<json::value>& rows, bool is_resume_doc, auto make_token) {
+    int64_t base = is_resume_doc ? skip : 0;
+    if (base >= static_cast<int64_t>(rows.size())) return false;
+    if (page.items.size() == n) {  // a row beyond the full page exists: resume here
+      page.continuation = wrap_query_token(make_token(base));
+      return true;
+    }
+    size_t room = n - page.items.size();
+    size_t avail = rows.size() - static_cast<size_t>(base);
+    size_t k = std::min(room, avail);
+    for (size_t i = 0; i < k; ++i) page.items.push_back(std::move(rows[static_cast<size_t>(base) + i]));
+    if (k < avail) {
+      page.continuation = wrap_query_token(make_token(base + static_cast<int64_t>(k)));
+      return true;
+    }
+    return false;
+  };
+  std::vector<json::value> rows;
+  if (candidates) {
+    auto& seqs = *candidates;
+    std::sort(seqs.begin(), seqs.end());
+    seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
+    for (auto it = std::lower_bound(seqs.begin(), seqs.end(), at_seq); it != seqs.end(); ++it) {
+      auto st = db.q("SELECT cid, pk, expires, body FROM doc_items WHERE seq=?1");
+      st.bind(1, *it);
+      if (!st.step() || st.i64(0) != c.cid() || st.i64(2) <= db.now) continue;
+      if (pk_filter && st.text(1) != *pk_filter) continue;
+      std::string body = st.text(3);
+      if (!rows_of(body, rows)) return *error;
+      int64_t seq = *it;
+      if (take(rows, resume && seq == at_seq, [&](int64_t k) {
+            return base64_encode(json::serialize(json::array{"qi", seq, k}));
+          }))
+        break;
+    }
+  } else {
+    // (pk, id) >= the resume point, along the unique index; the first page starts at the start.
+    auto st = pk_filter ? db.q("SELECT pk, id, body FROM doc_items WHERE cid=?1 AND pk=?2 AND expires>?3 AND id>=?4 ORDER BY id")
+                        : db.q("SELECT pk, id, body FROM doc_items WHERE cid=?1 AND expires>?3 AND (pk, id)>=(?5, ?4) ORDER BY pk, id");
+    st.bind(1, c.cid()).bind(3, db.now).bind(4, at_id);
+    if (pk_filter) st.bind(2, *pk_filter);
+    else st.bind(5, at_pk);
+    while (st.step()) {
+      std::string pk = st.text(0), id = st.text(1), body = st.text(2);
+      if (!rows_of(body, rows)) return *error;
+      bool is_resume_doc = resume && pk == at_pk && id == at_id;
+      if (take(rows, is_resume_doc, [&](int64_t k) {
+            return base64_encode(json::serialize(json::array{"qs", json::string(pk), json::string(id), k}));
+          }))
+        break;
+    }
+  }
+  stats.execution_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  page.stats = stats;
+  return page;
+}
+}  // namespace
+
 DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api::DocumentQuery& q_in, const api::FeedOptions& options) {
   auto started = std::chrono::steady_clock::now();
   auto size = page_size(options.max_item_count);
   if (auto* e = std::get_if<DocError>(&size)) return *e;
   size_t n = static_cast<size_t>(std::get<int>(size));
   size_t offset = 0;
+  std::string inner;  // the store's own token inside the continuation
   if (!options.continuation.empty()) {
-    // "q:<offset>": the rows already returned. Queries re-run per page (the SQL engine keeps
-    // no cursor), so a page is stable only while the container does not change in between.
-    const std::string& t = options.continuation;
-    if (t.size() < 3 || t.compare(0, 2, "q:") != 0 || t.size() > 14 || !std::all_of(t.begin() + 2, t.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
-      return bad_continuation(t);
+    auto t = unwrap_query_token(options.continuation);
+    if (!t) return bad_continuation(options.continuation);
+    inner = std::move(*t);
+  }
+  bool offset_token = inner.compare(0, 2, "q:") == 0;
+  if (offset_token) {
+    // "q:<offset>": the rows already returned, for a query that is re-run per page (ORDER BY,
+    // GROUP BY, DISTINCT, TOP ...: the engine keeps no cursor), so such a page is stable only
+    // while the container does not change in between. Streaming queries page by position
+    // instead (query_streaming).
+    const std::string& t = inner;
+    if (t.size() < 3 || t.size() > 14 || !std::all_of(t.begin() + 2, t.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+      return bad_continuation(options.continuation);
     offset = std::stoull(t.substr(2));
   }
   auto c = load_read_container(db, ref);
@@ -2351,6 +2489,10 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
     }
   }
 
+  if (hints.streams && hints.reads_documents && !hints.count_only && !offset_token)
+    return query_streaming(db, *c, q, n, inner, pk_filter, std::move(candidates), started);
+  if (!inner.empty() && !offset_token) return bad_continuation(options.continuation);
+
   json::object current;
   api::QueryStats stats;
   stats.from_index = candidates.has_value();
@@ -2415,7 +2557,7 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
   for (size_t i = offset; i < end; ++i) page.items.push_back(std::move(all[i]));
   // Unlike a read feed's, a query's exactly full last page ends the query (the SDK's
   // cross-partition tests fail on an empty page after the last results).
-  if (end < all.size()) page.continuation = "q:" + std::to_string(end);
+  if (end < all.size()) page.continuation = wrap_query_token("q:" + std::to_string(end));
   stats.execution_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   page.stats = stats;
   return page;
