@@ -284,6 +284,13 @@ TEST_F(CosmosServiceTest, BatchAndBulkAnswerPerOperationResults) {
   auto ok = send("POST", "/dbs/d/colls/c/docs",
                  R"([{"operationType":"Create","resourceBody":{"id":"a","pk":"p"}},{"operationType":"Read","id":"a","partitionKey":"[\"p\"]"}])", atomic);
   ASSERT_EQ(ok.status, 200) << ok.body;
+  // A batch over 2 MB in all is refused whole, with the service's sentence first.
+  api::Headers batch_head{{"x-ms-cosmos-is-batch-request", "True"}};
+  auto big = send("POST", "/dbs/d/colls/c/docs",
+                  R"([{"operationType":"Create","partitionKey":"[\"p\"]","resourceBody":{"id":"big","pk":"p","s":")" +
+                      std::string(api::kMaxItemBytes, 'x') + R"("}}])", batch_head);
+  EXPECT_EQ(big.status, 413);
+  EXPECT_EQ(body(big).at("message").as_string().rfind("Message: {\"Errors\":[\"Request size is too large\"]}", 0), 0u);
   json::value okb = body(ok);
   auto& results = okb.as_array();
   ASSERT_EQ(results.size(), 2u);
