@@ -304,6 +304,20 @@ struct CosmosService::Impl {
   awaitable<void> query(api::HttpRequestData& req, const api::ContainerRef& ref, Reply& r);
   std::shared_ptr<const DocsqlQuery> parse_query(const api::HttpRequestData& req, Reply& r);
   bool query_resources(const api::HttpRequestData& req, json::array& resources, Reply& r);
+  // Databases, containers or offers (T: their Info, with `resource`): GET lists them all,
+  // POST with isquery runs its SQL over them; answered as a feed under `name`.
+  template <class T, class Submit>
+  awaitable<void> resource_list(const api::HttpRequestData& req, const char* name, Submit submit, Reply& r) {
+    auto l = co_await call<std::vector<T>>(std::move(submit));
+    if (!l) {
+      fail(r, l.error(), log);
+      co_return;
+    }
+    json::array arr;
+    for (auto& x : l.value()) arr.push_back(std::move(x.resource));
+    if (req.method == "POST" && !query_resources(req, arr, r)) co_return;
+    feed_body(r, name, std::move(arr));
+  }
   awaitable<void> change_feed(api::HttpRequestData& req, const api::ContainerRef& ref, Reply& r);
   awaitable<void> batch(api::HttpRequestData& req, const api::ContainerRef& ref, Reply& r);
 
@@ -627,17 +641,8 @@ awaitable<void> CosmosService::Impl::databases(api::HttpRequestData& req,
       co_return;
     }
     if (req.method == "GET" || req.method == "POST") {
-      // GET lists; POST + isquery is a query over the databases.
-      auto l = co_await call<std::vector<api::DatabaseInfo>>(
-          [&](auto cb) { store.store().list_databases(std::move(cb)); });
-      if (!l) {
-        fail(r, l.error(), log);
-        co_return;
-      }
-      json::array arr;
-      for (auto& d : l.value()) arr.push_back(std::move(d.resource));
-      if (req.method == "POST" && !query_resources(req, arr, r)) co_return;
-      feed_body(r, "Databases", std::move(arr));
+      co_await resource_list<api::DatabaseInfo>(
+          req, "Databases", [&](auto cb) { store.store().list_databases(std::move(cb)); }, r);
       co_return;
     }
     fail(r, 405, "MethodNotAllowed", req.method + " /dbs is not supported; use GET or POST.");
@@ -700,16 +705,8 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
       co_return;
     }
     if (req.method == "GET" || req.method == "POST") {
-      auto l = co_await call<std::vector<api::ContainerInfo>>(
-          [&](auto cb) { store.store().list_containers(db, std::move(cb)); });
-      if (!l) {
-        fail(r, l.error(), log);
-        co_return;
-      }
-      json::array arr;
-      for (auto& c : l.value()) arr.push_back(std::move(c.resource));
-      if (req.method == "POST" && !query_resources(req, arr, r)) co_return;
-      feed_body(r, "DocumentCollections", std::move(arr));
+      co_await resource_list<api::ContainerInfo>(
+          req, "DocumentCollections", [&](auto cb) { store.store().list_containers(db, std::move(cb)); }, r);
       co_return;
     }
     fail(r, 405, "MethodNotAllowed", req.method + " /dbs/{db}/colls is not supported; use GET or POST.");
@@ -978,15 +975,8 @@ awaitable<void> CosmosService::Impl::offers(api::HttpRequestData& req,
       fail(r, 405, "MethodNotAllowed", req.method + " /offers is not supported; read with GET or query with POST.");
       co_return;
     }
-    auto l = co_await call<std::vector<api::OfferInfo>>([&](auto cb) { store.store().list_offers(std::move(cb)); });
-    if (!l) {
-      fail(r, l.error(), log);
-      co_return;
-    }
-    json::array arr;
-    for (auto& o : l.value()) arr.push_back(std::move(o.resource));
-    if (req.method == "POST" && !query_resources(req, arr, r)) co_return;
-    feed_body(r, "Offers", std::move(arr));
+    co_await resource_list<api::OfferInfo>(
+        req, "Offers", [&](auto cb) { store.store().list_offers(std::move(cb)); }, r);
     co_return;
   }
   const std::string& id = s[1];

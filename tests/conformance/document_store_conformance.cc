@@ -881,7 +881,9 @@ TEST_P(DocumentStoreConformance, StreamingQueriesPageByPositionReadingEachDocume
     all.max_item_count = 1000;
     if (k.pk) all.partition_key = pk(k.pk);
     std::vector<std::string> whole;
-    for (auto& v : docs_->query(c, k.sql, {}, all).value().items) whole.push_back(json::serialize(v));
+    auto one_page = docs_->query(c, k.sql, {}, all);  // held: a range-for over .value() of a temporary dangles
+    ASSERT_TRUE(one_page.ok());
+    for (auto& v : one_page.value().items) whole.push_back(json::serialize(v));
     EXPECT_EQ(seen, whole);
     // Each document once, plus at most one re-read per page boundary (the resume document).
     EXPECT_LE(docs_read, k.docs + pages + 1);
