@@ -145,33 +145,30 @@ struct ContainerRef {
 // `[{}]` does.
 using PartitionKey = boost::json::array;
 
-// Rules for database and container ids (Cosmos "resource ids"): a non-empty string of at
-// most 255 characters without '/', '\\', '?' or '#' and without a trailing space.
-// Returns an empty string when valid, else what is wrong (for a message naming the id).
-inline std::string check_resource_id(std::string_view id) {
-  if (id.empty()) return "is empty; give a non-empty id";
-  if (id.size() > kMaxIdLength)
-    return "is " + std::to_string(id.size()) + " characters long; ids hold at most 255";
-  for (char c : id)
-    if (c == '/' || c == '\\' || c == '?' || c == '#')
-      return std::string("contains '") + c + "', which ids may not contain (/ \\ ? #); " +
-             "replace or encode it";
-  if (id.back() == ' ') return "ends with a space, which ids may not; trim it";
-  return "";
-}
-
-// Item ids are looser: the service takes '?' and a trailing space in them (the SDK's own
-// id-encoding tests create, read, replace and delete "Disallowed?Chars" and "Test   "
-// through the compute gateway, and the SDK's item check refuses only / \\ #), so only
-// '/', '\\' and '#' are refused; they would change which resource a path names.
+// Rules for item ids: a non-empty string of at most 255 characters without '/', '\\' or '#'
+// (they would change which resource a path names). The service also takes '?' and a
+// trailing space in item ids: the SDK's own id-encoding tests create, read, replace and delete
+// "Disallowed?Chars" and "Test   " through the compute gateway, and its item check refuses
+// only / \\ #. Returns an empty string when valid, else what is wrong (for a message naming
+// the id).
 inline std::string check_item_id(std::string_view id) {
   if (id.empty()) return "is empty; give a non-empty id";
   if (id.size() > kMaxIdLength)
     return "is " + std::to_string(id.size()) + " characters long; ids hold at most 255";
   for (char c : id)
     if (c == '/' || c == '\\' || c == '#')
-      return std::string("contains '") + c + "', which item ids may not contain (/ \\ #); " +
+      return std::string("contains '") + c + "', which ids may not contain (/ \\ #); " +
              "replace or encode it";
+  return "";
+}
+
+// Database and container ids (Cosmos "resource ids"): an item id's rules, and neither '?' nor
+// a trailing space.
+inline std::string check_resource_id(std::string_view id) {
+  if (auto e = check_item_id(id); !e.empty()) return e;
+  if (id.find('?') != std::string_view::npos)
+    return "contains '?', which database and container ids may not contain; replace or encode it";
+  if (id.back() == ' ') return "ends with a space, which ids may not; trim it";
   return "";
 }
 

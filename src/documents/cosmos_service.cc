@@ -99,10 +99,12 @@ std::string unquoted(std::string_view s) {
   return std::string(s);
 }
 
-// The JSON object body of a write; a message naming the problem otherwise.
-std::optional<json::object> object_body(const std::string& body, std::string& error) {
+// The JSON object body of a write; nullopt with `r` answered 400, naming the problem, otherwise.
+std::optional<json::object> object_body(const std::string& body, Reply& r) {
+  std::string error;
   if (body.empty()) {
     error = "The request body is empty; send a JSON object.";
+    fail(r, 400, "BadRequest", error);
     return std::nullopt;
   }
   json::parse_options po;
@@ -116,11 +118,13 @@ std::optional<json::object> object_body(const std::string& body, std::string& er
   if (ec) {
     error = "The request body is not valid JSON (" + ec.message() + "); send a JSON object" +
             (ec == json::error::too_deep ? " nested at most " + std::to_string(api::kMaxItemDepth) + " levels deep" : "") + ".";
+    fail(r, 400, "BadRequest", error);
     return std::nullopt;
   }
   if (!v.is_object()) {
     error = "The request body is a JSON " + std::string(v.is_array() ? "array" : "scalar") +
             "; send a JSON object.";
+    fail(r, 400, "BadRequest", error);
     return std::nullopt;
   }
   return std::move(v.as_object());
@@ -140,34 +144,32 @@ bool check_computed(const api::ContainerSpec& spec, Reply& r) {
 
 // A create's throughput: x-ms-offer-throughput (manual RU/s) or
 // x-ms-cosmos-offer-autopilot-settings ({"maxThroughput": n}, autoscale); neither: nullopt.
-// False with `error` set when malformed or both are given.
-bool throughput_of(const api::HttpRequestData& req, std::optional<api::Throughput>& out,
-                   std::string& error) {
+// False with `r` answered 400 when malformed or both are given.
+bool throughput_of(const api::HttpRequestData& req, std::optional<api::Throughput>& out, Reply& r) {
   std::string_view manual = req.header("x-ms-offer-throughput");
   std::string_view autoscale = req.header("x-ms-cosmos-offer-autopilot-settings");
   if (manual.empty() && autoscale.empty()) return true;
+  api::Throughput t;
   if (!manual.empty() && !autoscale.empty()) {
-    error = "x-ms-offer-throughput and x-ms-cosmos-offer-autopilot-settings were both given; "
-            "give throughput or maxThroughput, not both";
+    fail(r, 400, "BadRequest",
+         "x-ms-offer-throughput and x-ms-cosmos-offer-autopilot-settings were both given; "
+         "give throughput or maxThroughput, not both");
     return false;
   }
-  api::Throughput t;
   if (!manual.empty()) {
-    int64_t v = 0;
-    auto [end, ec] = std::from_chars(manual.data(), manual.data() + manual.size(), v);
-    if (ec != std::errc() || end != manual.data() + manual.size() || v <= 0) {
-      error = "x-ms-offer-throughput \"" + std::string(manual.substr(0, 40)) +
-              "\" is not a whole number of RU/s; send e.g. 400";
+    auto [end, ec] = std::from_chars(manual.data(), manual.data() + manual.size(), t.manual);
+    if (ec != std::errc() || end != manual.data() + manual.size() || t.manual <= 0) {
+      fail(r, 400, "BadRequest", "x-ms-offer-throughput \"" + std::string(manual.substr(0, 40)) +
+                                     "\" is not a whole number of RU/s; send e.g. 400");
       return false;
     }
-    t.manual = v;
   } else {
     boost::system::error_code ec;
     json::value v = json::parse(autoscale, ec);
     const json::value* max = !ec && v.is_object() ? v.as_object().if_contains("maxThroughput") : nullptr;
     if (!max || !max->is_int64() || max->as_int64() <= 0) {
-      error = "x-ms-cosmos-offer-autopilot-settings \"" + std::string(autoscale.substr(0, 80)) +
-              "\" is not {\"maxThroughput\": n} with a whole number n; send e.g. {\"maxThroughput\":4000}";
+      fail(r, 400, "BadRequest", "x-ms-cosmos-offer-autopilot-settings \"" + std::string(autoscale.substr(0, 80)) +
+                                     "\" is not {\"maxThroughput\": n} with a whole number n; send e.g. {\"maxThroughput\":4000}");
       return false;
     }
     t.autoscale_max = max->as_int64();
@@ -175,6 +177,7 @@ bool throughput_of(const api::HttpRequestData& req, std::optional<api::Throughpu
   out = t;
   return true;
 }
+
 
 // The patch condition as a query: the service takes "FROM c WHERE ..." (no SELECT); a full
 // SELECT is accepted as given. The store applies the patch only when it yields a row.
@@ -612,12 +615,8 @@ awaitable<void> CosmosService::Impl::databases(api::HttpRequestData& req,
                                                const std::vector<std::string>& s, Reply& r) {
   if (s.size() == 1) {
     if (req.method == "POST" && !header_true(req, "x-ms-documentdb-isquery")) {
-      std::string error;
-      auto body = object_body(req.body, error);
-      if (!body) {
-        fail(r, 400, "BadRequest", error);
-        co_return;
-      }
+      auto body = object_body(req.body, r);
+      if (!body) co_return;
       auto it = body->find("id");
       if (it == body->end() || !it->value().is_string()) {
         fail(r, 400, "BadRequest", "The database body has no string \"id\"; send {\"id\": \"name\"}.");
@@ -625,10 +624,7 @@ awaitable<void> CosmosService::Impl::databases(api::HttpRequestData& req,
       }
       std::string id(it->value().as_string());
       std::optional<api::Throughput> throughput;
-      if (!throughput_of(req, throughput, error)) {
-        fail(r, 400, "BadRequest", error);
-        co_return;
-      }
+      if (!throughput_of(req, throughput, r)) co_return;
       auto d = co_await call<api::DatabaseInfo>(
           [&](auto cb) { store.store().create_database(id, throughput, std::move(cb)); });
       if (!d) {
@@ -676,22 +672,15 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
   const std::string& db = s[1];
   if (s.size() == 3) {
     if (req.method == "POST" && !header_true(req, "x-ms-documentdb-isquery")) {
-      std::string error;
-      auto body = object_body(req.body, error);
-      if (!body) {
-        fail(r, 400, "BadRequest", error);
-        co_return;
-      }
+      auto body = object_body(req.body, r);
+      if (!body) co_return;
       auto spec = api::ContainerSpec::from_json(*body);
       if (!spec) {
         fail(r, spec.error(), log);
         co_return;
       }
       if (!check_computed(spec.value(), r)) co_return;
-      if (!throughput_of(req, spec.value().throughput, error)) {
-        fail(r, 400, "BadRequest", error);
-        co_return;
-      }
+      if (!throughput_of(req, spec.value().throughput, r)) co_return;
       auto c = co_await call<api::ContainerInfo>([&](auto cb) {
         store.store().create_container(db, std::move(spec.value()), std::move(cb));
       });
@@ -747,12 +736,8 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
     r.data.status = 204;
   } else if (req.method == "PUT") {
     // defaultTtl and indexingPolicy may change; the store refuses the rest, naming it.
-    std::string error;
-    auto body = object_body(req.body, error);
-    if (!body) {
-      fail(r, 400, "BadRequest", error);
-      co_return;
-    }
+    auto body = object_body(req.body, r);
+    if (!body) co_return;
     auto spec = api::ContainerSpec::from_json(*body);
     if (spec && !check_computed(spec.value(), r)) co_return;
     if (!spec) {
@@ -866,12 +851,8 @@ awaitable<void> CosmosService::Impl::docs_feed(api::HttpRequestData& req,
     }
     std::optional<api::PartitionKey> pk;
     if (!partition_key(req, pk, r)) co_return;
-    std::string error;
-    auto body = object_body(req.body, error);
-    if (!body) {
-      fail(r, 400, "BadRequest", error);
-      co_return;
-    }
+    auto body = object_body(req.body, r);
+    if (!body) co_return;
     bool upsert = header_true(req, "x-ms-documentdb-is-upsert");
     auto item = co_await call<api::Item>([&](auto cb) {
       if (upsert)
@@ -986,12 +967,8 @@ awaitable<void> CosmosService::Impl::offers(api::HttpRequestData& req,
   } else if (req.method == "PUT") {
     // The offer as read, with a new content.offerThroughput or
     // content.offerAutopilotSettings.maxThroughput; its id and _rid must be this one's.
-    std::string error;
-    auto body = object_body(req.body, error);
-    if (!body) {
-      fail(r, 400, "BadRequest", error);
-      co_return;
-    }
+    auto body = object_body(req.body, r);
+    if (!body) co_return;
     for (const char* k : {"id", "_rid"}) {
       const json::value* v = body->if_contains(k);
       if (v && !(v->is_string() && v->as_string() == id)) {
@@ -1199,12 +1176,8 @@ awaitable<void> CosmosService::Impl::doc(api::HttpRequestData& req, const api::C
     item_headers(r, item.value(), ref);
     item_body(r, 200, item.value());
   } else if (req.method == "PUT") {
-    std::string error;
-    auto body = object_body(req.body, error);
-    if (!body) {
-      fail(r, 400, "BadRequest", error);
-      co_return;
-    }
+    auto body = object_body(req.body, r);
+    if (!body) co_return;
     auto item = co_await call<api::Item>([&](auto cb) {
       store.store().replace_item(ref, id, std::move(pk), std::move(*body), std::move(if_match),
                                  std::move(cb));

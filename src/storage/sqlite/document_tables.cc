@@ -1102,8 +1102,8 @@ json::object offer_content(const api::Throughput& t) {
   return c;
 }
 
-std::optional<DocError> insert_offer(SqliteDb& db, int64_t dbid, std::optional<int64_t> cid, const api::Throughput& t) {
-  if (auto e = t.check(); !e.empty()) return bad(e);
+// `t` was checked by the caller (before its owner was written).
+void insert_offer(SqliteDb& db, int64_t dbid, std::optional<int64_t> cid, const api::Throughput& t) {
   // Bound without copies: every value bound must outlive step().
   std::string id = cid ? "c" + std::to_string(*cid) : "d" + std::to_string(dbid);
   std::string etag = quoted_uuid();
@@ -1112,7 +1112,6 @@ std::optional<DocError> insert_offer(SqliteDb& db, int64_t dbid, std::optional<i
   st.bind(1, id).bind(2, dbid).bind(4, content).bind(5, etag).bind(6, db.now / 1000);
   if (cid) st.bind(3, *cid);  // unbound: NULL, a database's shared offer
   st.step();
-  return std::nullopt;
 }
 }  // namespace
 
@@ -2352,9 +2351,7 @@ DocResult<api::Page> query_streaming(SqliteDb& db, const ReadContainer& c, const
   };
   std::vector<json::value> rows;
   if (candidates) {
-    auto& seqs = *candidates;
-    std::sort(seqs.begin(), seqs.end());
-    seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
+    const auto& seqs = *candidates;  // sorted and unique (query())
     for (auto it = std::lower_bound(seqs.begin(), seqs.end(), at_seq); it != seqs.end(); ++it) {
       auto st = db.q("SELECT cid, pk, expires, body FROM doc_items WHERE seq=?1");
       st.bind(1, *it);
@@ -2488,6 +2485,11 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
       }
     }
   }
+  // Candidates in seq order, each once: both runners below read them so.
+  if (candidates) {
+    std::sort(candidates->begin(), candidates->end());
+    candidates->erase(std::unique(candidates->begin(), candidates->end()), candidates->end());
+  }
 
   if (hints.streams && hints.reads_documents && !hints.count_only && !offset_token)
     return query_streaming(db, *c, q, n, inner, pk_filter, std::move(candidates), started);
@@ -2509,8 +2511,6 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
     next = [] { return nullptr; };
   } else if (candidates) {
     seqs = std::move(*candidates);
-    std::sort(seqs.begin(), seqs.end());
-    seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
     next = [&]() -> const json::object* {
       while (at < seqs.size()) {
         auto st = db.q("SELECT cid, pk, expires, body FROM doc_items WHERE seq=?1");
