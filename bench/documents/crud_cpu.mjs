@@ -16,7 +16,9 @@
 // Run from the repository root (peers from bench/install-peers.sh):
 //   node bench/documents/crud_cpu.mjs [--ops 3000] [--inflight 32] [--rounds 2]
 //        [--nimbus-bin build/release/nimbus-docs-server] [--out DIR] [--only nimbus|peer]
-//        [--threads] [--floor]
+//        [--threads] [--floor] [--sync full|normal|off] [--log-level Information]
+// --log-level Information shows nimbus-docs-server's last line, the group commit's count of
+// transactions over the run (operations per commit).
 import { spawn } from "node:child_process";
 import { readFileSync, readdirSync, mkdirSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir, loadavg, cpus } from "node:os";
@@ -37,6 +39,9 @@ const NIMBUS_BIN = args["nimbus-bin"] ?? "build/release/nimbus-docs-server";
 const PEER_CLI = "bench/peers/node_modules/@vercel/cosmosdb-server/lib/cli.js";
 const OUT = args.out;
 const ONLY = args.only;  // "nimbus" or "peer": one server (profiling); default both
+// Nimbus's --sync: full is the target's condition; normal and off show what the fsync costs
+// (the group-commit window is only used under full, so they also show unwindowed batches).
+const SYNC = args.sync ?? "full";
 const FLOOR = process.argv.includes("--floor");
 const NGINX = "/usr/sbin/nginx";
 const PHASE_DEADLINE_MS = 120000;  // a phase that takes longer is cut and reported as such
@@ -125,7 +130,7 @@ async function startServer(kind) {
   let proc, dir;
   if (kind === "nimbus") {
     dir = mkdtempSync(join(tmpdir(), "nimbus-crud-cpu-"));
-    proc = spawn(NIMBUS_BIN, ["--port", String(port), "--data", dir, "--sync", "full", "--log-level", "Warning"], { stdio: ["ignore", "ignore", "pipe"] });
+    proc = spawn(NIMBUS_BIN, ["--port", String(port), "--data", dir, "--sync", SYNC, "--log-level", args["log-level"] ?? "Warning"], { stdio: ["ignore", "ignore", "pipe"] });
   } else if (kind === "floor") {
     dir = mkdtempSync(join(tmpdir(), "nimbus-crud-floor-"));
     writeFileSync(join(dir, "nginx.conf"), floorConf(dir, port));

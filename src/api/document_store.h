@@ -318,6 +318,11 @@ struct QueryHints {
   // BY, GROUP BY, aggregate, DISTINCT, TOP, OFFSET or LIMIT): a store may run the query one
   // document at a time and page by document position instead of re-running it per page.
   bool streams = false;
+  // ORDER BY one document path (order_path) and nothing that needs the whole input at once
+  // (no GROUP BY, aggregate, DISTINCT, JOIN, iteration, TOP, OFFSET or LIMIT): each document
+  // yields at most one row, whose sort key is its value at order_path. A store may feed the
+  // documents in that order and page by position instead of re-running the query per page.
+  bool order_streams = false;
 };
 
 class DocumentQuery {

@@ -57,6 +57,9 @@ api::QueryHints DocsqlQuery::hints(std::string_view partition_key_path) const {
   const docsql::Query& q = *query_;
   out.streams = q.has_from && !q.distinct && q.order_by.empty() && !q.grouped && !q.top.present &&
                 !q.offset.present && !q.limit.present;
+  out.order_streams = out.order_path && q.has_from && q.order_by.size() == 1 && !q.distinct &&
+                      !q.grouped && q.joins.empty() && !q.from.iterate && q.from.path.empty() &&
+                      !q.top.present && !q.offset.present && !q.limit.present;
   out.predicates.reserve(h.predicates.size());
   for (auto& p : h.predicates) {
     api::IndexPredicate ip;

@@ -2206,10 +2206,22 @@ bool every_row_indexed_at(SqliteDb& db, const ReadContainer& c, const std::strin
   return *full;
 }
 
+// The index path whose entries put a whole container in ORDER BY order of `comps`, or nullopt:
+// the policy indexes it, it has no array-index-like component (an object key "0" and an array
+// element 0 share an index path, while the query reads only one of them), and (when
+// `every_row`) every live row has an entry there (above).
+std::optional<std::string> ordering_index_path(SqliteDb& db, const ReadContainer& c, const std::vector<std::string>& comps,
+                                               bool every_row) {
+  for (auto& comp : comps)
+    if (comp.empty() || std::all_of(comp.begin(), comp.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) return std::nullopt;
+  if (c.policy().none || !c.policy().indexed(comps)) return std::nullopt;
+  std::string path = encode_path(comps);
+  if (every_row && !every_row_indexed_at(db, c, path, comps)) return std::nullopt;
+  return path;
+}
+
 // ORDER BY <path> with TOP / OFFSET LIMIT over the whole container: feed documents in index
-// order and stop early. Correct when every row has an entry at the path (above) and the
-// path has no array-index-like component (an object key "0" and an array element 0 share an
-// index path, while the query reads only one of them). After `feed` documents the walk goes on
+// order and stop early, when ordering_index_path() holds. After `feed` documents the walk goes on
 // through every entry equal to the last one fed (ties, and strings equal in their indexed
 // prefix), so every document not fed sorts strictly after every one fed; if the executor's
 // answer (which re-checks WHERE) is then full, it is the answer over the whole container.
@@ -2218,12 +2230,9 @@ bool every_row_indexed_at(SqliteDb& db, const ReadContainer& c, const std::strin
 std::optional<DocResult<std::vector<json::value>>> ordered_by_index(SqliteDb& db, const ReadContainer& c,
                                                                      const api::DocumentQuery& q,
                                                                      const api::QueryHints& hints, api::QueryStats& stats) {
-  const auto& comps = *hints.order_path;
-  for (auto& comp : comps)
-    if (comp.empty() || std::all_of(comp.begin(), comp.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) return std::nullopt;
-  if (c.policy().none || !c.policy().indexed(comps)) return std::nullopt;
-  std::string path = encode_path(comps);
-  if (!every_row_indexed_at(db, c, path, comps)) return std::nullopt;
+  auto ordering = ordering_index_path(db, c, *hints.order_path, true);
+  if (!ordering) return std::nullopt;
+  const std::string& path = *ordering;
   int64_t take = *hints.take;
   int64_t want = std::max<int64_t>(1, take + std::max<int64_t>(0, hints.skip));
   int64_t feed = want;
@@ -2386,6 +2395,155 @@ DocResult<api::Page> query_streaming(SqliteDb& db, const ReadContainer& c, const
   page.stats = stats;
   return page;
 }
+
+// Whether index entries equal to `val` may stand for different ORDER BY keys: a string cut at
+// kIndexedStringBytes, or a number beyond 2^53 (two int64 values may share one double).
+bool lossy_index_value(const std::string& val) {
+  if (val.size() == 1 + kIndexedStringBytes && val[0] == kTagString) return true;
+  if (val.size() != 9 || val[0] != kTagNumber) return false;
+  uint64_t bits = 0;
+  for (size_t i = 1; i < 9; ++i) bits = (bits << 8) | static_cast<unsigned char>(val[i]);
+  bits = (bits & 0x8000000000000000ull) ? (bits & ~0x8000000000000000ull) : ~bits;  // encode_double undone
+  return std::fabs(std::bit_cast<double>(bits)) >= 9007199254740992.0;
+}
+
+// An ORDER BY query over the whole container (QueryHints::order_streams), one page: the
+// documents are read along the order path's index entries from where the last page stopped,
+// each run through the query alone (it yields at most one row), until the page is full and the
+// next row is known to exist. So paging through an ORDER BY answer reads each document about
+// once instead of re-running the query over the container for every page.
+// Entries with equal values come in seq order (the service leaves the order of ties open);
+// a run of equal entries that may hold different keys (lossy_index_value) is read as one
+// group and ordered by the query itself. Continuations (base64 JSON): ["qo", value, seq],
+// resume strictly after that entry in walk order, or ["qg", value, k], resume inside the group
+// of that value after k of its rows. A document written behind the position while the pages
+// are read is not seen by the later pages, as with any position-based continuation.
+DocResult<api::Page> query_ordered(SqliteDb& db, const ReadContainer& c, const api::DocumentQuery& q, bool descending,
+                                   const std::string& path, size_t n, const std::string& token,
+                                   std::chrono::steady_clock::time_point started) {
+  // The walk's start, exclusive in walk order. Entries' items are seqs (>= 1) and values start
+  // with a type tag below 0xFF, so (x'', -1) precedes every entry and (x'FF', 0) follows it.
+  const int64_t group_end = descending ? 0 : std::numeric_limits<int64_t>::max();
+  std::string bound_val = descending ? std::string(1, '\xFF') : std::string();
+  int64_t bound_seq = descending ? 0 : -1;
+  std::optional<std::pair<std::string, int64_t>> resume_group;  // value, rows of it returned
+  if (!token.empty()) {
+    std::string raw, val;
+    boost::system::error_code ec;
+    json::value v;
+    if (base64_decode(token, raw)) v = json::parse(raw, ec);
+    const json::array* a = !raw.empty() && !ec ? v.if_array() : nullptr;
+    bool ok = a && a->size() == 3 && ((*a)[0] == "qo" || (*a)[0] == "qg") && (*a)[1].is_string() && (*a)[2].is_int64() &&
+              base64_decode(std::string((*a)[1].as_string()), val) && !val.empty();
+    if (!ok || (*a)[2].as_int64() < 0) return bad_continuation(token);
+    bound_val = val;
+    if ((*a)[0] == "qo") {
+      bound_seq = (*a)[2].as_int64();
+    } else {
+      bound_seq = descending ? std::numeric_limits<int64_t>::max() : 0;  // the whole group is ahead
+      resume_group.emplace(val, (*a)[2].as_int64());
+    }
+  }
+  auto walk = descending
+                  ? db.q("SELECT val, item FROM doc_index WHERE cid=?1 AND path=?2 AND (val, item)<(?3, ?4) ORDER BY val DESC, item DESC")
+                  : db.q("SELECT val, item FROM doc_index WHERE cid=?1 AND path=?2 AND (val, item)>(?3, ?4) ORDER BY val, item");
+  walk.bind(1, c.cid()).bind(2, path).bind_blob(3, bound_val).bind(4, bound_seq);  // both outlive the walk
+
+  api::Page page;
+  api::QueryStats stats;
+  stats.from_index = true;
+  std::optional<DocError> error;
+  std::vector<json::object> docs;
+  auto load = [&](int64_t seq) {
+    auto st = db.q("SELECT expires, body FROM doc_items WHERE seq=?1 AND cid=?2");
+    st.bind(1, seq).bind(2, c.cid());
+    if (!st.step() || st.i64(0) <= db.now) return;  // expired, not yet swept
+    std::string body = st.text(1);
+    ++stats.retrieved_documents;
+    stats.retrieved_bytes += static_cast<int64_t>(body.size());
+    docs.push_back(parse_body(body));
+  };
+  auto run = [&]() -> std::optional<std::vector<json::value>> {
+    size_t i = 0;
+    auto r = q.run([&]() -> const json::object* { return i < docs.size() ? &docs[i++] : nullptr; });
+    if (!r) {
+      error = r.error();
+      return std::nullopt;
+    }
+    return std::move(r.value());
+  };
+  // Where the page's last row came from: one entry, or a group with `taken` of its rows out.
+  struct Last {
+    std::string val;
+    int64_t seq = 0;
+    bool group = false;
+    size_t taken = 0, rows = 0;
+  };
+  std::optional<Last> last;
+  auto continue_after_last = [&] {
+    json::array t = last->group && last->taken < last->rows
+                        ? json::array{"qg", json::string(base64_encode(last->val)), static_cast<int64_t>(last->taken)}
+                        : json::array{"qo", json::string(base64_encode(last->val)), last->group ? group_end : last->seq};
+    page.continuation = wrap_query_token(base64_encode(json::serialize(t)));
+  };
+  std::optional<std::pair<std::string, int64_t>> peeked;  // an entry read past a group's end
+  bool walked = false;  // stepped to its end (a further step would start the walk over)
+  auto next_entry = [&](std::string& val, int64_t& seq) {
+    if (peeked) {
+      val = std::move(peeked->first);
+      seq = peeked->second;
+      peeked.reset();
+      return true;
+    }
+    if (walked) return false;
+    if (!walk.step()) {
+      walked = true;
+      return false;
+    }
+    val = walk.text(0);
+    seq = walk.i64(1);
+    return true;
+  };
+  std::string val;
+  int64_t seq = 0;
+  while (next_entry(val, seq)) {
+    docs.clear();
+    load(seq);
+    bool group = lossy_index_value(val);
+    if (group) {
+      std::string other;
+      int64_t other_seq = 0;
+      while (next_entry(other, other_seq)) {
+        if (other != val) {
+          peeked.emplace(std::move(other), other_seq);
+          break;
+        }
+        load(other_seq);
+      }
+    }
+    if (docs.empty()) continue;
+    auto rows = run();
+    if (!rows) return *error;
+    size_t base = 0;
+    if (resume_group && resume_group->first == val) base = static_cast<size_t>(std::min<int64_t>(resume_group->second, static_cast<int64_t>(rows->size())));
+    resume_group.reset();  // only the walk's first group can be the one resumed
+    if (base >= rows->size()) continue;
+    if (page.items.size() == n) {  // a row beyond the full page exists
+      continue_after_last();
+      break;
+    }
+    size_t k = std::min(n - page.items.size(), rows->size() - base);
+    for (size_t i = 0; i < k; ++i) page.items.push_back(std::move((*rows)[base + i]));
+    last = Last{val, seq, group, base + k, rows->size()};
+    if (base + k < rows->size()) {  // the group's next row is the next page's first
+      continue_after_last();
+      break;
+    }
+  }
+  stats.execution_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  page.stats = stats;
+  return page;
+}
 }  // namespace
 
 DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api::DocumentQuery& q_in, const api::FeedOptions& options) {
@@ -2491,6 +2649,12 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
     candidates->erase(std::unique(candidates->begin(), candidates->end()), candidates->end());
   }
 
+  if (hints.order_streams && hints.reads_documents && !candidates && !pk_filter && !offset_token) {
+    // The first page also needs every row to have an entry at the path; a later one goes on
+    // along the index whatever was written since (its token says where).
+    if (auto path = ordering_index_path(db, *c, *hints.order_path, inner.empty()))
+      return query_ordered(db, *c, q, hints.order_descending, *path, n, inner, started);
+  }
   if (hints.streams && hints.reads_documents && !hints.count_only && !offset_token)
     return query_streaming(db, *c, q, n, inner, pk_filter, std::move(candidates), started);
   if (!inner.empty() && !offset_token) return bad_continuation(options.continuation);
