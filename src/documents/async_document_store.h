@@ -5,8 +5,8 @@
 // Why: api::DocumentStore completes on the backend's writer thread (group commit); the Cosmos
 // REST handler runs on the single I/O thread and must resume there. Each call submits to the
 // store and resumes the coroutine on `executor`. Completions arrive in bursts (one group
-// commit completes many operations), so they go through one inbox: the first of a burst posts
-// one drain, the rest only join it.
+// commit completes many operations), so they go through one inbox (common/completion_inbox.h):
+// one drain, one wake-up of the I/O thread, per burst.
 //
 // Ownership: borrows the store and the executor; both outlive this object and every coroutine
 // using it. Thread-safety: completions always run on `executor`; call from coroutines there.
@@ -16,10 +16,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <vector>
 
 #include "api/document_store.h"
+#include "common/completion_inbox.h"
 
 namespace nimbus::documents {
 
@@ -34,7 +33,7 @@ class AsyncDocumentStore {
 
   // Runs `resume` on the executor, batched with the other completions of the same burst.
   // Any thread.
-  void deliver(std::function<void()> resume);
+  void deliver(std::function<void()> resume) { inbox_.deliver(std::move(resume)); }
 
   // Calls `submit(callback)` (which starts one store operation with that callback) and resumes
   // with its result on the executor:
@@ -55,17 +54,8 @@ class AsyncDocumentStore {
   }
 
  private:
-  struct Inbox {
-    std::mutex mu;
-    std::vector<std::function<void()>> items;  // guarded by mu
-    bool drain_posted = false;                 // guarded by mu
-  };
-  static void drain(const std::shared_ptr<Inbox>& inbox);
-
   api::DocumentStore& store_;
-  boost::asio::any_io_executor executor_;
-  // Shared with the posted drain, so a drain still queued when this object goes is harmless.
-  std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
+  CompletionInbox inbox_;
 };
 
 }  // namespace nimbus::documents

@@ -30,29 +30,9 @@ asio::awaitable<api::QueueResult<T>> run(AsyncQueueStore& self, Submit submit) {
 }  // namespace
 
 AsyncQueueStore::AsyncQueueStore(api::QueueStore& store, asio::any_io_executor executor)
-    : store_(store), executor_(std::move(executor)) {}
-
-void AsyncQueueStore::deliver(std::function<void()> resume) {
-  bool post;
-  {
-    std::lock_guard lk(inbox_->mu);
-    inbox_->items.push_back(std::move(resume));
-    post = !inbox_->drain_posted;
-    inbox_->drain_posted = true;
-  }
-  if (post) asio::post(executor_, [inbox = inbox_] { drain(inbox); });
-}
-
-void AsyncQueueStore::drain(const std::shared_ptr<Inbox>& inbox) {
-  std::vector<std::function<void()>> items;
-  {
-    std::lock_guard lk(inbox->mu);
-    items.swap(inbox->items);
-    inbox->drain_posted = false;
-  }
-  // Each resumes a coroutine until its next suspension (usually the response write).
-  for (auto& resume : items) resume();
-}
+    : store_(store),
+      executor_(std::move(executor)),
+      inbox_([executor = executor_](std::function<void()> f) { asio::post(executor, std::move(f)); }) {}
 
 AsyncQueueStore::Task<api::CreateQueueOutcome> AsyncQueueStore::create_queue(
     api::QueueRef queue, api::QueueMetadata metadata) {

@@ -5,8 +5,8 @@
 // coroutines on the single I/O thread must resume on that thread, never on the store thread.
 // Each method submits to the store and resumes the calling coroutine on the executor given
 // here. Completions arrive in bursts (a group commit completes all its operations at once), so
-// they go through one inbox: the first of a burst posts one drain to the executor, the rest
-// only join the inbox; one wake-up of the I/O thread resumes them all.
+// they go through one inbox (common/completion_inbox.h): one wake-up of the I/O thread
+// resumes them all.
 //
 // Ownership: borrows the store and the executor; both must outlive this object and every
 // coroutine using it. Thread-safety: call from coroutines on `executor` (any thread may call,
@@ -15,10 +15,10 @@
 #include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "api/queue_store.h"
+#include "common/completion_inbox.h"
 
 namespace nimbus::queue {
 
@@ -31,7 +31,7 @@ class AsyncQueueStore {
 
   // Runs `resume` on the executor, batched with the other completions of the same burst.
   // Any thread.
-  void deliver(std::function<void()> resume);
+  void deliver(std::function<void()> resume) { inbox_.deliver(std::move(resume)); }
 
   api::QueueStore& store() { return store_; }
   const boost::asio::any_io_executor& executor() const { return executor_; }
@@ -58,17 +58,9 @@ class AsyncQueueStore {
   // runtime::EffectsCommitter. Commit notices come from there too.
 
  private:
-  struct Inbox {
-    std::mutex mu;
-    std::vector<std::function<void()>> items;  // guarded by mu
-    bool drain_posted = false;                 // guarded by mu
-  };
-  static void drain(const std::shared_ptr<Inbox>& inbox);
-
   api::QueueStore& store_;
   boost::asio::any_io_executor executor_;
-  // Shared with the posted drain, so a drain still queued when this object goes is harmless.
-  std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
+  CompletionInbox inbox_;
 };
 
 }  // namespace nimbus::queue

@@ -17,6 +17,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "common/completion_inbox.h"
 #include "common/ids.h"
 #include "storage/sqlite/document_tables.h"
 #include "storage/sqlite/durable_tables.h"
@@ -655,6 +656,7 @@ void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
     QueueError failure = err(QueueErrc::storage_failure, message);
     if (dbl.owns_lock()) dbl.unlock();
     executed();
+    CompletionBurst burst;
     for (auto& op : batch) op->complete(&failure);
   };
   db.now = options_.clock();
@@ -715,7 +717,8 @@ void SqliteEngine::run_batch(std::deque<std::unique_ptr<Op>>& batch) {
   }
   dbl.unlock();
   // Notify before completing, so a producer whose put was acknowledged knows the trigger
-  // has already been told.
+  // has already been told. One burst: a consumer's thread is woken once for all of them.
+  CompletionBurst burst;
   notify(db.notices);
   for (auto& op : batch) op->complete(nullptr);
 }
@@ -735,6 +738,7 @@ void SqliteEngine::run_syncer() {
     std::string failed = wrote ? sync_wal() : sync_failure();
     std::optional<QueueError> failure;
     if (!failed.empty()) failure = err(QueueErrc::storage_failure, failed);
+    CompletionBurst burst;  // see run_batch()
     for (auto& c : work) {
       if (!failure) notify(c.notices);
       for (auto& op : c.ops) op->complete(failure ? &*failure : nullptr);
