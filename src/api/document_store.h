@@ -321,7 +321,9 @@ struct QueryHints {
   // ORDER BY one document path (order_path) and nothing that needs the whole input at once
   // (no GROUP BY, aggregate, DISTINCT, JOIN, iteration, TOP, OFFSET or LIMIT): each document
   // yields at most one row, whose sort key is its value at order_path. A store may feed the
-  // documents in that order and page by position instead of re-running the query per page.
+  // documents in that order and page by position instead of re-running the query per page
+  // (the SQLite store does so over a whole container when no index candidates or partition
+  // key narrow the query).
   bool order_streams = false;
 };
 

@@ -6,7 +6,14 @@ thread_local CompletionBurst* CompletionBurst::current_ = nullptr;
 
 CompletionBurst::~CompletionBurst() {
   current_ = outer_;  // what the calls deliver is no longer deferred into this burst
-  for (auto& call : ends_) call();
+  for (auto& call : ends_) {
+    // Only an allocation can fail here; the inbox then holds its items for the next delivery
+    // to post (post_drain leaves no flag set), and the other inboxes still get theirs.
+    try {
+      call();
+    } catch (...) {
+    }
+  }
 }
 
 CompletionInbox::CompletionInbox(Post post) : state_(std::make_shared<State>()) {
@@ -19,13 +26,24 @@ void CompletionInbox::deliver(std::function<void()> resume) {
     state_->items.push_back(std::move(resume));
     if (state_->drain_posted || state_->drain_deferred) return;  // it joins that drain
     if (auto* burst = CompletionBurst::current()) {
-      state_->drain_deferred = true;
       burst->at_end([state = state_] { post_drain(state); });
+      state_->drain_deferred = true;  // only once the burst has taken the call
       return;
     }
     state_->drain_posted = true;
   }
-  state_->post([state = state_] { drain(state); });
+  post_or_clear(state_);
+}
+
+void CompletionInbox::post_or_clear(const std::shared_ptr<State>& state) {
+  try {
+    state->post([state] { drain(state); });
+  } catch (...) {
+    // Not posted (an allocation failed): no drain is coming, so the next delivery posts one.
+    std::lock_guard lk(state->mu);
+    state->drain_posted = false;
+    throw;
+  }
 }
 
 void CompletionInbox::post_drain(const std::shared_ptr<State>& state) {
@@ -36,7 +54,7 @@ void CompletionInbox::post_drain(const std::shared_ptr<State>& state) {
     if (state->drain_posted || state->items.empty()) return;
     state->drain_posted = true;
   }
-  state->post([state] { drain(state); });
+  post_or_clear(state);
 }
 
 void CompletionInbox::drain(const std::shared_ptr<State>& state) {

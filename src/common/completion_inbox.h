@@ -11,7 +11,9 @@
 // delivering side and one on the I/O side. Inside a CompletionBurst (the engine's completion
 // loops) the inbox posts its drain once, when the burst ends.
 //
-// Thread-safety: deliver() from any thread; the drain runs wherever `post` sends it.
+// Thread-safety: deliver() from any thread; the drain runs wherever `post` sends it. While a
+// burst holds an inbox's drain, other threads' deliveries to that inbox wait for the burst's
+// end too, so nothing inside a burst may block waiting on the consumer thread.
 // Ownership: the state is shared with the posted drain, so a drain still queued when the
 // inbox goes is harmless. No Asio here (common/ must not pull it in): the owner passes `post`.
 #include <functional>
@@ -59,6 +61,7 @@ class CompletionInbox {
     bool drain_deferred = false;  // guarded by mu: a burst will post one at its end
   };
   static void post_drain(const std::shared_ptr<State>& state);
+  static void post_or_clear(const std::shared_ptr<State>& state);
   static void drain(const std::shared_ptr<State>& state);
 
   std::shared_ptr<State> state_;

@@ -138,6 +138,14 @@ std::optional<TimerSchedule> TimerSchedule::parse(std::string_view text, std::st
               "5 minutes) or an NCRONTAB expression";
       return std::nullopt;
     }
+    // A TimeSpan may reach 29,000 years, which puts the next occurrence past year 9999, where
+    // neither .NET's DateTime (Azure throws) nor our timestamps go. Over a century is a typo in
+    // the days part in any case (found by ncrontab_fuzz: "5555550.0:0:31").
+    if (*t > days(36500)) {
+      error = "is a TimeSpan of more than 36500 days (100 years); a timer that fires less than once "
+              "a century is almost surely a slip in the days part (\"d.hh:mm:ss\")";
+      return std::nullopt;
+    }
     s.interval_ = *t;
     return s;
   }

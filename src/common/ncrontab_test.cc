@@ -103,6 +103,8 @@ TEST(Ncrontab, RefusesBadExpressionsSayingWhy) {
       {"0 0 0 31 4,6,9,11 *", "never occurs"},
       {"00:00:00", "is not a TimeSpan of a positive interval"},
       {"00:61:00", "is not a TimeSpan"},
+      {"5555550.0:0:31", "more than 36500 days (100 years)"},
+      {"36500.00:00:01", "more than 36500 days"},
       {"-1", "has 1 fields"},
       {"five minutes", "has 2 fields"},
   };

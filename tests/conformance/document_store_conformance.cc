@@ -894,11 +894,12 @@ TEST_P(DocumentStoreConformance, StreamingQueriesPageByPositionReadingEachDocume
 }
 
 // ORDER BY on one indexed path over the whole container pages along the index: the rows of
-// every page together are the query's answer in order (as the engine orders them when it sorts
-// the container itself), each document is read about once over all pages, ties stay in one
-// order, and index values that may stand for several keys (strings cut in the index, integers
-// beyond 2^53) are ordered by the engine. A container where some item lacks the path falls
-// back to the re-run pages and still answers right; a token that is not ours is refused.
+// every page together are the query's answer (every matching item once, keys in order, checked
+// here against the keys themselves, and the same rows as one page of the same query with
+// OFFSET/LIMIT), each document is read about once over all pages, and index values that stand
+// for several keys (strings cut in the index) are ordered by the engine. A container where
+// some item lacks the path falls back to the re-run pages and still answers right; a token
+// that is not ours is refused.
 TEST_P(DocumentStoreConformance, OrderByQueriesPageAlongTheIndexReadingEachDocumentOnce) {
   auto c = make_container("qo");
   const int kItems = 60;
@@ -908,18 +909,18 @@ TEST_P(DocumentStoreConformance, OrderByQueriesPageAlongTheIndexReadingEachDocum
     ASSERT_TRUE(docs_->create(c, json::object{{"id", std::to_string(100 + i)}, {"pk", "p" + std::to_string(i % 3)}, {"i", i},
                                               {"n", (i * 7) % 20}, {"s", s}, {"big", int64_t{9007199254740992} + i % 3}}).ok());
   }
-  struct Case { std::string sql; int page; size_t rows; int64_t max_reads; };
-  for (const Case& k : {Case{"SELECT VALUE c.id FROM c ORDER BY c.n", 7, 60, 60 + 10},
-                        Case{"SELECT c.id, c.n FROM c WHERE c.i % 2 = 0 ORDER BY c.n DESC", 10, 30, 60 + 5},
-                        Case{"SELECT VALUE c.id FROM c ORDER BY c.s", 4, 60, 60 * 4},
-                        Case{"SELECT VALUE c.id FROM c ORDER BY c.s DESC", 5, 60, 60 * 4},
-                        Case{"SELECT VALUE [c.id, c.big] FROM c ORDER BY c.big DESC", 6, 60, 60 * 12},
-                        Case{"SELECT * FROM c ORDER BY c.n", 60, 60, 60 + 1},
-                        Case{"SELECT VALUE c.id FROM c ORDER BY c.n", 1, 60, 60 * 2 + 1}}) {
+  struct Case { std::string sql; bool desc; int page; size_t rows; int64_t max_reads; };
+  for (const Case& k : {Case{"SELECT VALUE {k: c.n, id: c.id} FROM c ORDER BY c.n", false, 7, 60, 60 + 10},
+                        Case{"SELECT VALUE {k: c.n, id: c.id} FROM c WHERE c.i % 2 = 0 ORDER BY c.n DESC", true, 10, 30, 60 + 5},
+                        Case{"SELECT VALUE {k: c.s, id: c.id} FROM c ORDER BY c.s", false, 4, 60, 60 * 4},
+                        Case{"SELECT VALUE {k: c.s, id: c.id} FROM c ORDER BY c.s DESC", true, 5, 60, 60 * 4},
+                        Case{"SELECT VALUE {k: c.big, id: c.id} FROM c ORDER BY c.big DESC", true, 6, 60, 60 + 11},
+                        Case{"SELECT * FROM c ORDER BY c.n", false, 60, 60, 60 + 1},
+                        Case{"SELECT VALUE {k: c.n, id: c.id} FROM c ORDER BY c.n", false, 1, 60, 60 * 2 + 1}}) {
     SCOPED_TRACE(k.sql + " page " + std::to_string(k.page));
     api::FeedOptions o;
     o.max_item_count = k.page;
-    std::vector<std::string> seen;
+    std::vector<json::value> rows;
     int64_t docs_read = 0;
     int pages = 0;
     do {
@@ -927,18 +928,30 @@ TEST_P(DocumentStoreConformance, OrderByQueriesPageAlongTheIndexReadingEachDocum
       ASSERT_TRUE(r.ok()) << r.error().message;
       EXPECT_LE(r.value().items.size(), static_cast<size_t>(k.page));
       EXPECT_FALSE(r.value().items.empty()) << "an empty page " << pages;
-      for (auto& v : r.value().items) seen.push_back(json::serialize(v));
+      for (auto& v : r.value().items) rows.push_back(v);
       docs_read += r.value().stats.retrieved_documents;
       o.continuation = r.value().continuation;
     } while (!o.continuation.empty() && ++pages < 200);
-    EXPECT_EQ(seen.size(), k.rows);
-    // The engine's own order: with OFFSET/LIMIT the query is not paged along the index, and the
-    // engine sorts every row it is fed.
+    ASSERT_EQ(rows.size(), k.rows);
+    // Every matching item once, and the keys in order: numbers as doubles (as the engine
+    // compares them, so the integers beyond 2^53 that share one are ties), strings bytewise.
+    std::set<std::string> ids;
+    for (auto& r : rows) ids.insert(std::string(r.at("id").as_string()));
+    EXPECT_EQ(ids.size(), k.rows);
+    auto key = [](const json::value& row) { return row.as_object().contains("k") ? row.at("k") : row.at("n"); };
+    for (size_t i = 1; i < rows.size(); ++i) {
+      const json::value &a = key(rows[i - 1]), &b = key(rows[i]);
+      bool ordered = a.is_string() ? (k.desc ? a.as_string() >= b.as_string() : a.as_string() <= b.as_string())
+                                   : (k.desc ? a.to_number<double>() >= b.to_number<double>() : a.to_number<double>() <= b.to_number<double>());
+      EXPECT_TRUE(ordered) << "row " << i << ": " << json::serialize(a) << " then " << json::serialize(b);
+    }
+    // The same rows as the query answered in one page by the engine's ORDER BY with a limit.
     api::FeedOptions all;
     all.max_item_count = 1000;
     auto sorted = docs_->query(c, k.sql + " OFFSET 0 LIMIT 1000", {}, all);  // held: see above
     ASSERT_TRUE(sorted.ok()) << sorted.error().message;
-    std::vector<std::string> whole;
+    std::vector<std::string> seen, whole;
+    for (auto& v : rows) seen.push_back(json::serialize(v));
     for (auto& v : sorted.value().items) whole.push_back(json::serialize(v));
     EXPECT_EQ(seen, whole);
     EXPECT_LE(docs_read, k.max_reads);

@@ -2397,14 +2397,10 @@ DocResult<api::Page> query_streaming(SqliteDb& db, const ReadContainer& c, const
 }
 
 // Whether index entries equal to `val` may stand for different ORDER BY keys: a string cut at
-// kIndexedStringBytes, or a number beyond 2^53 (two int64 values may share one double).
+// kIndexedStringBytes. (Numbers need no such care: the engine orders them as doubles too, so
+// two integers beyond 2^53 that share a double are equal keys to it as well.)
 bool lossy_index_value(const std::string& val) {
-  if (val.size() == 1 + kIndexedStringBytes && val[0] == kTagString) return true;
-  if (val.size() != 9 || val[0] != kTagNumber) return false;
-  uint64_t bits = 0;
-  for (size_t i = 1; i < 9; ++i) bits = (bits << 8) | static_cast<unsigned char>(val[i]);
-  bits = (bits & 0x8000000000000000ull) ? (bits & ~0x8000000000000000ull) : ~bits;  // encode_double undone
-  return std::fabs(std::bit_cast<double>(bits)) >= 9007199254740992.0;
+  return val.size() == 1 + kIndexedStringBytes && val[0] == kTagString;
 }
 
 // An ORDER BY query over the whole container (QueryHints::order_streams), one page: the
@@ -2412,12 +2408,15 @@ bool lossy_index_value(const std::string& val) {
 // each run through the query alone (it yields at most one row), until the page is full and the
 // next row is known to exist. So paging through an ORDER BY answer reads each document about
 // once instead of re-running the query over the container for every page.
-// Entries with equal values come in seq order (the service leaves the order of ties open);
-// a run of equal entries that may hold different keys (lossy_index_value) is read as one
-// group and ordered by the query itself. Continuations (base64 JSON): ["qo", value, seq],
-// resume strictly after that entry in walk order, or ["qg", value, k], resume inside the group
-// of that value after k of its rows. A document written behind the position while the pages
-// are read is not seen by the later pages, as with any position-based continuation.
+// Entries with equal values come in seq order, reversed for DESC (the service leaves the order
+// of ties open; a re-run page, the fallback, breaks them by (pk, id) instead); a run of equal
+// entries that may hold different keys (lossy_index_value) is read as one group and ordered by
+// the query itself. Continuations (base64 JSON): ["qo", value, seq], resume strictly after
+// that entry in walk order, or ["qg", value, k], resume inside the group of that value after k
+// of its rows. What is written while the pages are read shows as with any position-based
+// continuation: a document written behind the position is not seen by the later pages (for
+// DESC that includes one written without the path, whose undefined key sorts last), and a
+// write inside a cut-string group being paged may shift its rows by one (k counts rows).
 DocResult<api::Page> query_ordered(SqliteDb& db, const ReadContainer& c, const api::DocumentQuery& q, bool descending,
                                    const std::string& path, size_t n, const std::string& token,
                                    std::chrono::steady_clock::time_point started) {
