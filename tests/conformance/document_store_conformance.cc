@@ -109,6 +109,33 @@ std::set<std::string> ids_of(const std::vector<json::value>& rows) {
   return out;
 }
 
+// Every page of a query from the first, following continuations (at most 200 pages): the rows
+// in order, the documents the store says it read, and the pages. Each page holds at most
+// `page` rows and none is empty.
+struct Paged {
+  std::vector<json::value> rows;
+  int64_t docs_read = 0;
+  int pages = 0;
+};
+Paged page_through(SyncDocs& docs, const api::ContainerRef& c, const std::string& sql, int page,
+                   std::optional<api::PartitionKey> partition = std::nullopt) {
+  Paged out;
+  api::FeedOptions o;
+  o.max_item_count = page;
+  o.partition_key = std::move(partition);
+  do {
+    auto r = docs.query(c, sql, {}, o);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    if (!r.ok()) break;
+    EXPECT_LE(r.value().items.size(), static_cast<size_t>(page));
+    EXPECT_FALSE(r.value().items.empty()) << "an empty page " << out.pages;
+    for (auto& v : r.value().items) out.rows.push_back(v);
+    out.docs_read += r.value().stats.retrieved_documents;
+    o.continuation = r.value().continuation;
+  } while (!o.continuation.empty() && ++out.pages < 200);
+  return out;
+}
+
 #define EXPECT_ERR(expr, errc)                                                   \
   do {                                                                           \
     auto r_ = (expr);                                                            \
@@ -860,21 +887,9 @@ TEST_P(DocumentStoreConformance, StreamingQueriesPageByPositionReadingEachDocume
                         Case{"SELECT VALUE c.n FROM c WHERE c.kind = 'four'", nullptr, 3, 10, 10},
                         Case{"SELECT VALUE c.n FROM c", "odd", 6, 20, 20}}) {
     SCOPED_TRACE(std::string(k.sql) + " page " + std::to_string(k.page));
-    api::FeedOptions o;
-    o.max_item_count = k.page;
-    if (k.pk) o.partition_key = pk(k.pk);
+    auto paged = page_through(*docs_, c, k.sql, k.page, k.pk ? std::optional(pk(k.pk)) : std::nullopt);
     std::vector<std::string> seen;
-    int64_t docs_read = 0;
-    int pages = 0;
-    do {
-      auto r = docs_->query(c, k.sql, {}, o);
-      ASSERT_TRUE(r.ok()) << r.error().message;
-      EXPECT_LE(r.value().items.size(), static_cast<size_t>(k.page));
-      EXPECT_FALSE(r.value().items.empty()) << "an empty page " << pages;
-      for (auto& v : r.value().items) seen.push_back(json::serialize(v));
-      docs_read += r.value().stats.retrieved_documents;
-      o.continuation = r.value().continuation;
-    } while (!o.continuation.empty() && ++pages < 100);
+    for (auto& v : paged.rows) seen.push_back(json::serialize(v));
     EXPECT_EQ(seen.size(), k.rows);
     // The same rows, in the same order, as one page holding everything.
     api::FeedOptions all;
@@ -886,7 +901,7 @@ TEST_P(DocumentStoreConformance, StreamingQueriesPageByPositionReadingEachDocume
     for (auto& v : one_page.value().items) whole.push_back(json::serialize(v));
     EXPECT_EQ(seen, whole);
     // Each document once, plus at most one re-read per page boundary (the resume document).
-    EXPECT_LE(docs_read, k.docs + pages + 1);
+    EXPECT_LE(paged.docs_read, k.docs + paged.pages + 1);
   }
   api::FeedOptions bad;
   bad.continuation = "not-ours";
@@ -918,20 +933,8 @@ TEST_P(DocumentStoreConformance, OrderByQueriesPageAlongTheIndexReadingEachDocum
                         Case{"SELECT * FROM c ORDER BY c.n", false, 60, 60, 60 + 1},
                         Case{"SELECT VALUE {k: c.n, id: c.id} FROM c ORDER BY c.n", false, 1, 60, 60 * 2 + 1}}) {
     SCOPED_TRACE(k.sql + " page " + std::to_string(k.page));
-    api::FeedOptions o;
-    o.max_item_count = k.page;
-    std::vector<json::value> rows;
-    int64_t docs_read = 0;
-    int pages = 0;
-    do {
-      auto r = docs_->query(c, k.sql, {}, o);
-      ASSERT_TRUE(r.ok()) << r.error().message;
-      EXPECT_LE(r.value().items.size(), static_cast<size_t>(k.page));
-      EXPECT_FALSE(r.value().items.empty()) << "an empty page " << pages;
-      for (auto& v : r.value().items) rows.push_back(v);
-      docs_read += r.value().stats.retrieved_documents;
-      o.continuation = r.value().continuation;
-    } while (!o.continuation.empty() && ++pages < 200);
+    auto paged = page_through(*docs_, c, k.sql, k.page);
+    const std::vector<json::value>& rows = paged.rows;
     ASSERT_EQ(rows.size(), k.rows);
     // Every matching item once, and the keys in order: numbers as doubles (as the engine
     // compares them, so the integers beyond 2^53 that share one are ties), strings bytewise.
@@ -954,7 +957,7 @@ TEST_P(DocumentStoreConformance, OrderByQueriesPageAlongTheIndexReadingEachDocum
     for (auto& v : rows) seen.push_back(json::serialize(v));
     for (auto& v : sorted.value().items) whole.push_back(json::serialize(v));
     EXPECT_EQ(seen, whole);
-    EXPECT_LE(docs_read, k.max_reads);
+    EXPECT_LE(paged.docs_read, k.max_reads);
   }
   // The long strings' true order (the indexed prefixes tie within each group).
   auto by_s = docs_->query(c, "SELECT VALUE c.s FROM c ORDER BY c.s", {}, [] { api::FeedOptions f; f.max_item_count = 1000; return f; }());
@@ -967,17 +970,9 @@ TEST_P(DocumentStoreConformance, OrderByQueriesPageAlongTheIndexReadingEachDocum
   // One item without the path: the pages are re-run (the index walk would miss it) and still
   // hold every row, the undefined key first.
   ASSERT_TRUE(docs_->create(c, obj(R"({"id":"none","pk":"p0"})")).ok());
-  api::FeedOptions o;
-  o.max_item_count = 25;
-  std::vector<std::string> ids;
-  do {
-    auto r = docs_->query(c, "SELECT VALUE c.id FROM c ORDER BY c.n", {}, o);
-    ASSERT_TRUE(r.ok()) << r.error().message;
-    for (auto& v : r.value().items) ids.emplace_back(v.as_string());
-    o.continuation = r.value().continuation;
-  } while (!o.continuation.empty() && ids.size() < 1000);
-  ASSERT_EQ(ids.size(), static_cast<size_t>(kItems + 1));
-  EXPECT_EQ(ids.front(), "none");
+  auto with_none = page_through(*docs_, c, "SELECT VALUE c.id FROM c ORDER BY c.n", 25);
+  ASSERT_EQ(with_none.rows.size(), static_cast<size_t>(kItems + 1));
+  EXPECT_EQ(with_none.rows.front(), "none");
 
   api::FeedOptions bad;
   bad.continuation = R"({"token":"WyJxbyIsIiEhIiwxXQ=="})";  // ["qo","!!",1]: not base64 inside
