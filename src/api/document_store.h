@@ -125,6 +125,9 @@ using DocCallback = std::function<void(DocResult<T>)>;
 
 // Documented service limits (Cosmos DB "service quotas").
 inline constexpr size_t kMaxItemBytes = 2 * 1024 * 1024;    // serialized item, with system props
+// How the service's answer to a request or item over that size begins (the SDK's bulk tests
+// match it); Nimbus's own sentence follows.
+inline constexpr std::string_view kTooLargeLead = "Message: {\"Errors\":[\"Request size is too large\"]}\r\n";
 inline constexpr size_t kMaxIdLength = 255;                  // characters of an id
 inline constexpr size_t kMaxPartitionKeyBytes = 2048;        // serialized partition key value
 // Nesting depth of an item (objects and arrays). The service's own limit is not documented;

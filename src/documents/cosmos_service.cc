@@ -57,6 +57,12 @@ void json_body(Reply& r, int status, const json::object& body) {
   r.data.status = status;
   r.data.body = json::serialize(body);
 }
+// A database, container or offer answered whole, with its _etag as the etag header.
+void resource_body(Reply& r, int status, const json::object& resource) {
+  if (auto e = resource.if_contains("_etag"); e && e->is_string())
+    r.data.headers.emplace_back("etag", std::string(e->as_string()));
+  json_body(r, status, resource);
+}
 
 // A list, query or feed answer: {"_rid", "<name>": [...], "_count"} with x-ms-item-count, the
 // one shape of every feed the service answers (a continuation is the caller's header).
@@ -434,7 +440,7 @@ awaitable<api::HttpResponseData> CosmosService::handle(api::HttpRequestData& req
       // answered
     } else if (req.body.size() > kMaxRequestBody) {
       fail(r, 413, "RequestEntityTooLarge",
-           "Message: {\"Errors\":[\"Request size is too large\"]}\r\nThe request body is " + std::to_string(req.body.size()) +
+           std::string(api::kTooLargeLead) + "The request body is " + std::to_string(req.body.size()) +
                " bytes; requests may carry at most " + std::to_string(kMaxRequestBody) +
                " bytes (an item at most " + std::to_string(api::kMaxItemBytes) + ").");
     } else {
@@ -631,9 +637,7 @@ awaitable<void> CosmosService::Impl::databases(api::HttpRequestData& req,
         fail(r, d.error(), log);
         co_return;
       }
-      if (auto e = d.value().resource.if_contains("_etag"); e && e->is_string())
-        r.data.headers.emplace_back("etag", std::string(e->as_string()));
-      json_body(r, 201, d.value().resource);
+      resource_body(r, 201, d.value().resource);
       co_return;
     }
     if (req.method == "GET" || req.method == "POST") {
@@ -652,9 +656,7 @@ awaitable<void> CosmosService::Impl::databases(api::HttpRequestData& req,
       fail(r, d.error(), log);
       co_return;
     }
-    if (auto e = d.value().resource.if_contains("_etag"); e && e->is_string())
-      r.data.headers.emplace_back("etag", std::string(e->as_string()));
-    json_body(r, 200, d.value().resource);
+    resource_body(r, 200, d.value().resource);
   } else if (req.method == "DELETE") {
     auto d = co_await call<void>([&](auto cb) { store.store().delete_database(id, std::move(cb)); });
     if (!d) {
@@ -688,9 +690,7 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
         fail(r, c.error(), log);
         co_return;
       }
-      if (auto e = c.value().resource.if_contains("_etag"); e && e->is_string())
-        r.data.headers.emplace_back("etag", std::string(e->as_string()));
-      json_body(r, 201, c.value().resource);
+      resource_body(r, 201, c.value().resource);
       co_return;
     }
     if (req.method == "GET" || req.method == "POST") {
@@ -709,8 +709,6 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
       fail(r, c.error(), log);
       co_return;
     }
-    if (auto e = c.value().resource.if_contains("_etag"); e && e->is_string())
-      r.data.headers.emplace_back("etag", std::string(e->as_string()));
     // An index is rebuilt within its replace, so a read always finds it complete (the SDK
     // reads this to wait for an indexing policy change).
     r.data.headers.emplace_back("x-ms-documentdb-collection-index-transformation-progress", "100");
@@ -726,7 +724,7 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
                                   "functions=25;storedProcedures=100;triggers=25;documentSize=10240;"
                                   "documentsSize=10485760;documentsCount=-1;collectionSize=10485760");
     }
-    json_body(r, 200, c.value().resource);
+    resource_body(r, 200, c.value().resource);
   } else if (req.method == "DELETE") {
     auto d = co_await call<void>([&](auto cb) { store.store().delete_container(ref, std::move(cb)); });
     if (!d) {
@@ -755,9 +753,7 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
       fail(r, c.error(), log);
       co_return;
     }
-    if (auto e = c.value().resource.if_contains("_etag"); e && e->is_string())
-      r.data.headers.emplace_back("etag", std::string(e->as_string()));
-    json_body(r, 200, c.value().resource);
+    resource_body(r, 200, c.value().resource);
   } else {
     fail(r, 405, "MethodNotAllowed",
          req.method + " /dbs/{db}/colls/{coll} is not supported; use GET, PUT or DELETE.");
@@ -1001,9 +997,7 @@ awaitable<void> CosmosService::Impl::offers(api::HttpRequestData& req,
     fail(r, o.error(), log);
     co_return;
   }
-  if (auto e = o.value().resource.if_contains("_etag"); e && e->is_string())
-    r.data.headers.emplace_back("etag", std::string(e->as_string()));
-  json_body(r, 200, o.value().resource);
+  resource_body(r, 200, o.value().resource);
 }
 
 // A query over databases or containers (POST /dbs or /dbs/{db}/colls with isquery): the SQL
@@ -1258,7 +1252,7 @@ awaitable<void> CosmosService::Impl::batch(api::HttpRequestData& req, const api:
   // tests expect), rather than each item being judged on its own.
   if (req.body.size() > api::kMaxItemBytes) {
     fail(r, 413, "RequestEntityTooLarge",
-         "Message: {\"Errors\":[\"Request size is too large\"]}\r\nThe batch request body is " +
+         std::string(api::kTooLargeLead) + "The batch request body is " +
              std::to_string(req.body.size()) + " bytes; a batch or bulk request carries at most " +
              std::to_string(api::kMaxItemBytes) + " bytes. Send fewer or smaller operations per request.");
     co_return;

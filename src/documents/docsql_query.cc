@@ -55,11 +55,11 @@ api::QueryHints DocsqlQuery::hints(std::string_view partition_key_path) const {
   out.skip = h.skip;
   out.count_only = h.count_only;
   const docsql::Query& q = *query_;
-  out.streams = q.has_from && !q.distinct && q.order_by.empty() && !q.grouped && !q.top.present &&
-                !q.offset.present && !q.limit.present;
-  out.order_streams = out.order_path && q.has_from && q.order_by.size() == 1 && !q.distinct &&
-                      !q.grouped && q.joins.empty() && !q.from.iterate && q.from.path.empty() &&
-                      !q.top.present && !q.offset.present && !q.limit.present;
+  // Each document's rows depend on it alone, and no row count cuts the answer.
+  bool per_document = q.has_from && !q.distinct && !q.grouped && !q.top.present && !q.offset.present && !q.limit.present;
+  out.streams = per_document && q.order_by.empty();
+  out.order_streams = per_document && out.order_path && q.order_by.size() == 1 && q.joins.empty() &&
+                      !q.from.iterate && q.from.path.empty();
   out.predicates.reserve(h.predicates.size());
   for (auto& p : h.predicates) {
     api::IndexPredicate ip;

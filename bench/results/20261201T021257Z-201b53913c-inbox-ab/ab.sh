@@ -1,9 +1,10 @@
 #!/bin/bash
-# A/B: alternate two builds, --only nimbus runs of crud_cpu, N rounds each
-cd /work/main
+# A/B: four rounds, each one --only nimbus run of crud_cpu with BEFORE, then one with AFTER.
+#   bash ab.sh BEFORE_BIN AFTER_BIN   (from the repository root)
+BEFORE=$1 AFTER=$2
 for r in 1 2 3 4; do
-  for b in /tmp/nds-d5fe4f3 /tmp/nds-201b539; do
+  for b in "$BEFORE" "$AFTER"; do
     echo "== $r $b"
-    node bench/documents/crud_cpu.mjs --ops 3000 --rounds 1 --only nimbus --nimbus-bin $b 2>&1 >/dev/null | grep "^round"
+    node bench/documents/crud_cpu.mjs --ops 3000 --rounds 1 --only nimbus --nimbus-bin "$b" 2>&1 >/dev/null | grep "^round"
   done
 done

@@ -1479,8 +1479,7 @@ DocResult<api::Item> write_item_once(SqliteDb& db, WriteMode mode, const api::Co
   doc["_ts"] = db.now / 1000;
   std::string text = json::serialize(doc);
   if (text.size() > api::kMaxItemBytes)
-    // The service's own words lead (the SDK's bulk tests match them), ours follow.
-    return DocError{DocErrc::too_large, "Message: {\"Errors\":[\"Request size is too large\"]}\r\nitem \"" + id + "\" is " + std::to_string(text.size()) + " bytes with its system properties, over the 2 MB (2097152 bytes) limit; split it or store large payloads elsewhere"};
+    return DocError{DocErrc::too_large, std::string(api::kTooLargeLead) + "item \"" + id + "\" is " + std::to_string(text.size()) + " bytes with its system properties, over the 2 MB (2097152 bytes) limit; split it or store large payloads elsewhere"};
   int64_t expires = expiry(*c, doc, db.now);
   if (!c->unique_keys().empty()) {
     // Derived rows only (a container of an older version); harmless if this write then fails.
@@ -2069,6 +2068,40 @@ DocError bad_continuation(const std::string& token) {
   return bad("Invalid Continuation Token: \"" + shown + (token.size() > 60 ? "..." : "") + "\" is not one this store issued for this request; start again without a continuation");
 }
 
+// The store's own positions in continuations: a JSON array, base64 so that it is ASCII and
+// opaque. position_of() gives an empty array for a token that is not one.
+std::string position_token(const json::array& position) { return base64_encode(json::serialize(position)); }
+json::array position_of(const std::string& token) {
+  std::string raw;
+  boost::system::error_code ec;
+  if (!base64_decode(token, raw) || raw.empty()) return {};
+  json::value v = json::parse(raw, ec);
+  return !ec && v.is_array() ? std::move(v.as_array()) : json::array();
+}
+
+// The body of item row `seq` when it is a live item of container `cid` (and of partition `pk`,
+// when given): what an index entry points at may have expired and not been swept yet.
+std::optional<std::string> live_body(SqliteDb& db, int64_t cid, int64_t seq, const std::optional<std::string>& pk = std::nullopt) {
+  auto st = db.q("SELECT cid, pk, expires, body FROM doc_items WHERE seq=?1");
+  st.bind(1, seq);
+  if (!st.step() || st.i64(0) != cid || st.i64(2) <= db.now || (pk && st.text(1) != *pk)) return std::nullopt;
+  return st.text(3);
+}
+
+// The query's rows over these documents alone, in its order (the pagers run it on one
+// document, or one group, at a time).
+DocResult<std::vector<json::value>> rows_over(const api::DocumentQuery& q, const std::vector<json::object>& docs) {
+  size_t i = 0;
+  return q.run([&]() -> const json::object* { return i < docs.size() ? &docs[i++] : nullptr; });
+}
+
+// A body a query reads, parsed and counted in the page's stats.
+json::object read_body(const std::string& body, api::QueryStats& stats) {
+  ++stats.retrieved_documents;
+  stats.retrieved_bytes += static_cast<int64_t>(body.size());
+  return parse_body(body);
+}
+
 }  // namespace
 
 DocResult<api::Page> read_feed(SqliteDb& db, const api::ContainerRef& ref, const api::FeedOptions& options) {
@@ -2081,14 +2114,10 @@ DocResult<api::Page> read_feed(SqliteDb& db, const api::ContainerRef& ref, const
   std::string after_pk, after_id;
   bool has_after = false;
   if (!options.continuation.empty()) {
-    std::string raw;
-    boost::system::error_code ec;
-    json::value v;
-    if (base64_decode(options.continuation, raw)) v = json::parse(raw, ec);
-    if (raw.empty() || ec || !v.is_array() || v.as_array().size() != 3 || v.as_array()[0] != "rf" || !v.as_array()[1].is_string() || !v.as_array()[2].is_string())
-      return bad_continuation(options.continuation);
-    after_pk = std::string(v.as_array()[1].as_string());
-    after_id = std::string(v.as_array()[2].as_string());
+    json::array a = position_of(options.continuation);
+    if (a.size() != 3 || a[0] != "rf" || !a[1].is_string() || !a[2].is_string()) return bad_continuation(options.continuation);
+    after_pk = std::string(a[1].as_string());
+    after_id = std::string(a[2].as_string());
     has_after = true;
   }
   std::string pk_filter;
@@ -2112,7 +2141,7 @@ DocResult<api::Page> read_feed(SqliteDb& db, const api::ContainerRef& ref, const
   // As the service pages a read feed: a full page has a continuation, whether or not more
   // follows (the SDK's own readAll iterator tests count the empty page after a full last one).
   if (static_cast<int>(page.items.size()) == n)
-    page.continuation = base64_encode(json::serialize(json::array{"rf", json::string(last_pk), json::string(last_id)}));
+    page.continuation = position_token({"rf", json::string(last_pk), json::string(last_id)});
   return page;
 }
 
@@ -2248,15 +2277,11 @@ std::optional<DocResult<std::vector<json::value>>> ordered_by_index(SqliteDb& db
       while (walk.step()) {
         std::string val = walk.text(0);
         if (fed >= feed && val != last_val) return nullptr;  // the rest sorts strictly after
-        auto doc = db.q("SELECT expires, body FROM doc_items WHERE seq=?1 AND cid=?2");
-        doc.bind(1, walk.i64(1)).bind(2, c.cid());
-        if (!doc.step() || doc.i64(0) <= db.now) continue;  // expired, not yet swept
+        auto body = live_body(db, c.cid(), walk.i64(1));
+        if (!body) continue;
         last_val = std::move(val);
         ++fed;
-        std::string body = doc.text(1);
-        ++stats.retrieved_documents;
-        stats.retrieved_bytes += static_cast<int64_t>(body.size());
-        current = parse_body(body);
+        current = read_body(*body, stats);
         return &current;
       }
       exhausted = true;
@@ -2299,46 +2324,28 @@ DocResult<api::Page> query_streaming(SqliteDb& db, const ReadContainer& c, const
   int64_t at_seq = 0, skip = 0;
   bool resume = !token.empty();
   if (resume) {
-    std::string raw;
-    boost::system::error_code ec;
-    json::value v;
-    if (base64_decode(token, raw)) v = json::parse(raw, ec);
-    const json::array* a = !raw.empty() && !ec ? v.if_array() : nullptr;
-    bool scan_token = a && a->size() == 4 && (*a)[0] == "qs" && (*a)[1].is_string() && (*a)[2].is_string() && (*a)[3].is_int64();
-    bool index_token = a && a->size() == 3 && (*a)[0] == "qi" && (*a)[1].is_int64() && (*a)[2].is_int64();
+    json::array a = position_of(token);
+    bool scan_token = a.size() == 4 && a[0] == "qs" && a[1].is_string() && a[2].is_string() && a[3].is_int64();
+    bool index_token = a.size() == 3 && a[0] == "qi" && a[1].is_int64() && a[2].is_int64();
     if (candidates ? !index_token : !scan_token) return bad_continuation(token);
     if (scan_token) {
-      at_pk = std::string((*a)[1].as_string());
-      at_id = std::string((*a)[2].as_string());
-      skip = (*a)[3].as_int64();
+      at_pk = std::string(a[1].as_string());
+      at_id = std::string(a[2].as_string());
+      skip = a[3].as_int64();
     } else {
-      at_seq = (*a)[1].as_int64();
-      skip = (*a)[2].as_int64();
+      at_seq = a[1].as_int64();
+      skip = a[2].as_int64();
     }
     if (skip < 0) return bad_continuation(token);
   }
   api::Page page;
   api::QueryStats stats;
   stats.from_index = candidates.has_value();
-  json::object doc;
-  // One document's rows; false when the query failed (error set).
-  std::optional<DocError> error;
-  auto rows_of = [&](const std::string& body, std::vector<json::value>& rows) {
-    ++stats.retrieved_documents;
-    stats.retrieved_bytes += static_cast<int64_t>(body.size());
-    doc = parse_body(body);
-    bool given = false;
-    auto r = q.run([&]() -> const json::object* {
-      if (given) return nullptr;
-      given = true;
-      return &doc;
-    });
-    if (!r) {
-      error = r.error();
-      return false;
-    }
-    rows = std::move(r.value());
-    return true;
+  std::vector<json::object> doc(1);
+  // One document's rows.
+  auto rows_of = [&](const std::string& body) {
+    doc[0] = read_body(body, stats);
+    return rows_over(q, doc);
   };
   // Adds one document's rows; true when the page is done (continuation set if more follow).
   auto take = [&](std::vector<json::value>& rows, bool is_resume_doc, auto make_token) {
@@ -2358,20 +2365,15 @@ DocResult<api::Page> query_streaming(SqliteDb& db, const ReadContainer& c, const
     }
     return false;
   };
-  std::vector<json::value> rows;
   if (candidates) {
     const auto& seqs = *candidates;  // sorted and unique (query())
     for (auto it = std::lower_bound(seqs.begin(), seqs.end(), at_seq); it != seqs.end(); ++it) {
-      auto st = db.q("SELECT cid, pk, expires, body FROM doc_items WHERE seq=?1");
-      st.bind(1, *it);
-      if (!st.step() || st.i64(0) != c.cid() || st.i64(2) <= db.now) continue;
-      if (pk_filter && st.text(1) != *pk_filter) continue;
-      std::string body = st.text(3);
-      if (!rows_of(body, rows)) return *error;
+      auto body = live_body(db, c.cid(), *it, pk_filter);
+      if (!body) continue;
+      auto rows = rows_of(*body);
+      if (!rows) return rows.error();
       int64_t seq = *it;
-      if (take(rows, resume && seq == at_seq, [&](int64_t k) {
-            return base64_encode(json::serialize(json::array{"qi", seq, k}));
-          }))
+      if (take(rows.value(), resume && seq == at_seq, [&](int64_t k) { return position_token({"qi", seq, k}); }))
         break;
     }
   } else {
@@ -2383,11 +2385,10 @@ DocResult<api::Page> query_streaming(SqliteDb& db, const ReadContainer& c, const
     else st.bind(5, at_pk);
     while (st.step()) {
       std::string pk = st.text(0), id = st.text(1), body = st.text(2);
-      if (!rows_of(body, rows)) return *error;
+      auto rows = rows_of(body);
+      if (!rows) return rows.error();
       bool is_resume_doc = resume && pk == at_pk && id == at_id;
-      if (take(rows, is_resume_doc, [&](int64_t k) {
-            return base64_encode(json::serialize(json::array{"qs", json::string(pk), json::string(id), k}));
-          }))
+      if (take(rows.value(), is_resume_doc, [&](int64_t k) { return position_token({"qs", json::string(pk), json::string(id), k}); }))
         break;
     }
   }
@@ -2427,20 +2428,17 @@ DocResult<api::Page> query_ordered(SqliteDb& db, const ReadContainer& c, const a
   int64_t bound_seq = descending ? 0 : -1;
   std::optional<std::pair<std::string, int64_t>> resume_group;  // value, rows of it returned
   if (!token.empty()) {
-    std::string raw, val;
-    boost::system::error_code ec;
-    json::value v;
-    if (base64_decode(token, raw)) v = json::parse(raw, ec);
-    const json::array* a = !raw.empty() && !ec ? v.if_array() : nullptr;
-    bool ok = a && a->size() == 3 && ((*a)[0] == "qo" || (*a)[0] == "qg") && (*a)[1].is_string() && (*a)[2].is_int64() &&
-              base64_decode(std::string((*a)[1].as_string()), val) && !val.empty();
-    if (!ok || (*a)[2].as_int64() < 0) return bad_continuation(token);
+    json::array a = position_of(token);
+    std::string val;
+    bool ok = a.size() == 3 && (a[0] == "qo" || a[0] == "qg") && a[1].is_string() && a[2].is_int64() &&
+              base64_decode(a[1].as_string(), val) && !val.empty();
+    if (!ok || a[2].as_int64() < 0) return bad_continuation(token);
     bound_val = val;
-    if ((*a)[0] == "qo") {
-      bound_seq = (*a)[2].as_int64();
+    if (a[0] == "qo") {
+      bound_seq = a[2].as_int64();
     } else {
       bound_seq = descending ? std::numeric_limits<int64_t>::max() : 0;  // the whole group is ahead
-      resume_group.emplace(val, (*a)[2].as_int64());
+      resume_group.emplace(val, a[2].as_int64());
     }
   }
   auto walk = descending
@@ -2451,25 +2449,9 @@ DocResult<api::Page> query_ordered(SqliteDb& db, const ReadContainer& c, const a
   api::Page page;
   api::QueryStats stats;
   stats.from_index = true;
-  std::optional<DocError> error;
   std::vector<json::object> docs;
   auto load = [&](int64_t seq) {
-    auto st = db.q("SELECT expires, body FROM doc_items WHERE seq=?1 AND cid=?2");
-    st.bind(1, seq).bind(2, c.cid());
-    if (!st.step() || st.i64(0) <= db.now) return;  // expired, not yet swept
-    std::string body = st.text(1);
-    ++stats.retrieved_documents;
-    stats.retrieved_bytes += static_cast<int64_t>(body.size());
-    docs.push_back(parse_body(body));
-  };
-  auto run = [&]() -> std::optional<std::vector<json::value>> {
-    size_t i = 0;
-    auto r = q.run([&]() -> const json::object* { return i < docs.size() ? &docs[i++] : nullptr; });
-    if (!r) {
-      error = r.error();
-      return std::nullopt;
-    }
-    return std::move(r.value());
+    if (auto body = live_body(db, c.cid(), seq)) docs.push_back(read_body(*body, stats));
   };
   // Where the page's last row came from: one entry, or a group with `taken` of its rows out.
   struct Last {
@@ -2483,7 +2465,7 @@ DocResult<api::Page> query_ordered(SqliteDb& db, const ReadContainer& c, const a
     json::array t = last->group && last->taken < last->rows
                         ? json::array{"qg", json::string(base64_encode(last->val)), static_cast<int64_t>(last->taken)}
                         : json::array{"qo", json::string(base64_encode(last->val)), last->group ? group_end : last->seq};
-    page.continuation = wrap_query_token(base64_encode(json::serialize(t)));
+    page.continuation = wrap_query_token(position_token(t));
   };
   std::optional<std::pair<std::string, int64_t>> peeked;  // an entry read past a group's end
   bool walked = false;  // stepped to its end (a further step would start the walk over)
@@ -2521,20 +2503,21 @@ DocResult<api::Page> query_ordered(SqliteDb& db, const ReadContainer& c, const a
       }
     }
     if (docs.empty()) continue;
-    auto rows = run();
-    if (!rows) return *error;
+    auto found = rows_over(q, docs);
+    if (!found) return found.error();
+    auto& rows = found.value();
     size_t base = 0;
-    if (resume_group && resume_group->first == val) base = static_cast<size_t>(std::min<int64_t>(resume_group->second, static_cast<int64_t>(rows->size())));
+    if (resume_group && resume_group->first == val) base = static_cast<size_t>(std::min<int64_t>(resume_group->second, static_cast<int64_t>(rows.size())));
     resume_group.reset();  // only the walk's first group can be the one resumed
-    if (base >= rows->size()) continue;
+    if (base >= rows.size()) continue;
     if (page.items.size() == n) {  // a row beyond the full page exists
       continue_after_last();
       break;
     }
-    size_t k = std::min(n - page.items.size(), rows->size() - base);
-    for (size_t i = 0; i < k; ++i) page.items.push_back(std::move((*rows)[base + i]));
-    last = Last{val, seq, group, base + k, rows->size()};
-    if (base + k < rows->size()) {  // the group's next row is the next page's first
+    size_t k = std::min(n - page.items.size(), rows.size() - base);
+    for (size_t i = 0; i < k; ++i) page.items.push_back(std::move(rows[base + i]));
+    last = Last{val, seq, group, base + k, rows.size()};
+    if (base + k < rows.size()) {  // the group's next row is the next page's first
       continue_after_last();
       break;
     }
@@ -2662,9 +2645,7 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
   api::QueryStats stats;
   stats.from_index = candidates.has_value();
   auto load = [&](const std::string& body) -> const json::object* {
-    ++stats.retrieved_documents;
-    stats.retrieved_bytes += static_cast<int64_t>(body.size());
-    current = parse_body(body);
+    current = read_body(body, stats);
     return &current;
   };
   std::function<const json::object*()> next;
@@ -2675,13 +2656,8 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
   } else if (candidates) {
     seqs = std::move(*candidates);
     next = [&]() -> const json::object* {
-      while (at < seqs.size()) {
-        auto st = db.q("SELECT cid, pk, expires, body FROM doc_items WHERE seq=?1");
-        st.bind(1, seqs[at++]);
-        if (!st.step() || st.i64(0) != c->cid() || st.i64(2) <= db.now) continue;
-        if (pk_filter && st.text(1) != *pk_filter) continue;
-        return load(st.text(3));
-      }
+      while (at < seqs.size())
+        if (auto body = live_body(db, c->cid(), seqs[at++], pk_filter)) return load(*body);
       return nullptr;
     };
   }
