@@ -9,7 +9,8 @@
 //   - the same request signed with the emulator key (as the SDK signs it) verifies at its own
 //     date, is refused with one signature character changed, and is refused (403) 15 min +
 //     1 s later;
-//   - a date that parses formats and parses back to the same second.
+//   - a date that parses formats and parses back to the same second;
+//   - a resource token made here verifies, naming its permission, and not after it expires.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -70,10 +71,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   int64_t now = 1'800'000'000'000LL;
-  AuthVerdict v = verify_master(keys, method, path, auth, date, now);
+  AuthVerdict v = verify_request(keys, method, path, auth, date, now);
   if (v.code != AuthVerdict::ok) {
     CHECK(v.status == 401 || v.status == 403);
     CHECK(!v.error_code.empty() && !v.message.empty());
+  }
+
+  // Whatever the input, a verdict that admits a resource token names a permission, and only
+  // a token this endpoint made can (the fuzzer cannot forge the MAC).
+  if (v.code == AuthVerdict::ok && v.permission != 0) CHECK(auth.find("resource") != std::string::npos);
+  // A token made for a permission numbered from the input verifies, naming it, until it expires.
+  int64_t pid = 1 + static_cast<int64_t>(size % 1000003);
+  std::string token = resource_token(keys, pid, now / 1000 + 60);
+  AuthVerdict rt = verify_request(keys, method, path, token, "", now);
+  if (parsed) {
+    CHECK(rt.code == AuthVerdict::ok && rt.permission == pid);
+    CHECK(verify_request(keys, method, path, token, "", now + 61'000).status == 401);
   }
 
   auto when = parse_rfc1123(date);
@@ -85,9 +98,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   if (parsed && when) {
     std::string header = master_authorization(kEmulatorKey, method, addr.type, addr.link, date);
-    AuthVerdict good = verify_master(keys, method, path, header, date, *when);
+    AuthVerdict good = verify_request(keys, method, path, header, date, *when);
     CHECK(good.code == AuthVerdict::ok);
-    AuthVerdict late = verify_master(keys, method, path, header, date, *when + kMaxClockSkewMs + 1000);
+    AuthVerdict late = verify_request(keys, method, path, header, date, *when + kMaxClockSkewMs + 1000);
     CHECK(late.status == 403);
     // Change one character of the signature (after "sig%3D").
     size_t at = header.find("sig%3D");
@@ -96,7 +109,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t pos = at + 6;
     CHECK(pos < tampered.size());
     tampered[pos] = tampered[pos] == 'A' ? 'B' : 'A';
-    CHECK(verify_master(keys, method, path, tampered, date, *when).status == 401);
+    CHECK(verify_request(keys, method, path, tampered, date, *when).status == 401);
   }
   return 0;
 }

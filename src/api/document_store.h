@@ -203,6 +203,40 @@ struct OfferInfo {
   boost::json::object resource;
 };
 
+// --- users and permissions (the service's access control) ---
+//
+// A user (`/dbs/{db}/users/{id}`) is a name that permissions hang on; a permission
+// (`.../users/{id}/permissions/{pid}`) grants "Read" or "All" on one container or item of the
+// same database, optionally on one logical partition (`resourcePartitionKey`). A client that
+// holds a permission's resource token may do what it grants and nothing else. Deleting a user
+// deletes its permissions; deleting a database deletes its users.
+
+// A user or a permission as the REST API returns it. User: {id, _rid, _self, _etag, _ts,
+// _permissions}. Permission: {id, permissionMode, resource (as given), resourcePartitionKey
+// (when given), _rid, _self, _etag, _ts}; the service adds `_token`.
+struct AccessInfo {
+  boost::json::object resource;
+  int64_t permission = 0;  // permissions: the number a resource token names (never reused)
+  bool created = false;    // a write that created it (201), not replaced one (200)
+};
+
+// How a write of a user or a permission treats an existing one: create (conflict when the id
+// exists), upsert (create or replace the one with the body's id), replace (the one named by
+// `id`, which the body's id may rename; not_found when missing).
+enum class AccessWrite { create, upsert, replace };
+
+// What one permission grants, for checking a request made with its resource token.
+struct PermissionGrant {
+  std::string database;
+  std::string mode;  // "Read" or "All"
+  // The resource as a name link: "dbs/d/colls/c" or "dbs/d/colls/c/docs/id" (a permission
+  // given by _self links is resolved when written, so requests by name can be matched).
+  std::string link;
+  // The canonical JSON array of the granted logical partition (as x-ms-documentdb-partitionkey
+  // carries it); empty: every partition.
+  std::string partition_key;
+};
+
 struct ContainerSpec {
   std::string id;
   // "/pk", nested "/a/b", or several for hierarchical keys (kind "MultiHash"). Empty: the
@@ -527,6 +561,30 @@ class DocumentStore {
   // than its _etag is precondition_failed.
   virtual void replace_offer(std::string id, Throughput throughput,
                              std::optional<std::string> if_match, DocCallback<OfferInfo> done) = 0;
+
+  // --- users and permissions (see AccessInfo) ---
+  // `body` is the REST body ({"id"} for a user; {"id", "permissionMode", "resource",
+  // "resourcePartitionKey"?} for a permission); what is wrong is bad_request naming it.
+  // `if_match` other than the current _etag is precondition_failed (replace and upsert).
+  virtual void write_user(std::string database, AccessWrite how, std::string id,
+                          boost::json::object body, std::optional<std::string> if_match,
+                          DocCallback<AccessInfo> done) = 0;
+  virtual void read_user(std::string database, std::string id, DocCallback<AccessInfo> done) = 0;
+  virtual void list_users(std::string database, DocCallback<std::vector<AccessInfo>> done) = 0;
+  virtual void delete_user(std::string database, std::string id, DocCallback<void> done) = 0;
+  virtual void write_permission(std::string database, std::string user, AccessWrite how,
+                                std::string id, boost::json::object body,
+                                std::optional<std::string> if_match,
+                                DocCallback<AccessInfo> done) = 0;
+  virtual void read_permission(std::string database, std::string user, std::string id,
+                               DocCallback<AccessInfo> done) = 0;
+  virtual void list_permissions(std::string database, std::string user,
+                                DocCallback<std::vector<AccessInfo>> done) = 0;
+  virtual void delete_permission(std::string database, std::string user, std::string id,
+                                 DocCallback<void> done) = 0;
+  // What permission number `permission` grants now; not_found once it, its user or its
+  // database is gone (a resource token outlives none of them).
+  virtual void read_grant(int64_t permission, DocCallback<PermissionGrant> done) = 0;
 
   // Every container with the number of items it holds (an expired item counts until the TTL
   // sweep removes it), read from a count each write keeps: O(containers), for /metrics.

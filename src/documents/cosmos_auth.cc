@@ -193,6 +193,66 @@ std::string master_signature(std::string_view key_bytes, std::string_view text) 
   return base64_encode(std::string_view(reinterpret_cast<const char*>(mac), sizeof mac));
 }
 
+namespace {
+
+std::string resource_mac(const MasterKeys& keys, size_t key, std::string_view permission,
+                         std::string_view expiry) {
+  std::string text = "nimbus-resource\n";
+  text.append(permission).append("\n").append(expiry);
+  unsigned char mac[32];
+  hmac_sha256(keys.keys()[key], text, mac);
+  return base64url_encode(std::string_view(reinterpret_cast<const char*>(mac), sizeof mac));
+}
+
+// A decimal number of at most 18 digits (no sign): the token's two numbers.
+std::optional<int64_t> token_number(std::string_view s) {
+  if (s.empty() || s.size() > 18) return std::nullopt;
+  int64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+constexpr const char* kNewToken = " Read the permission again (GET .../users/{user}/permissions/{id}) for a new _token.";
+
+AuthVerdict verify_resource(const MasterKeys& keys, std::string_view ver, std::string_view sig,
+                            int64_t now_ms) {
+  if (ver != "1.0")
+    return deny(401, "The resource token version \"" + std::string(ver) + "\" is not supported; use ver=1.0.");
+  size_t dot1 = sig.find('.');
+  size_t dot2 = dot1 == std::string_view::npos ? dot1 : sig.find('.', dot1 + 1);
+  if (dot2 == std::string_view::npos)
+    return deny(401, std::string("The resource token is malformed: it is not a permission's _token of this endpoint.") + kNewToken);
+  std::string_view pid = sig.substr(0, dot1), exp = sig.substr(dot1 + 1, dot2 - dot1 - 1), mac = sig.substr(dot2 + 1);
+  auto permission = token_number(pid);
+  auto expires = token_number(exp);
+  if (!permission || !expires || *permission == 0)
+    return deny(401, std::string("The resource token is malformed: it is not a permission's _token of this endpoint.") + kNewToken);
+  bool match = false;
+  for (size_t k = 0; k < keys.keys().size(); ++k) {
+    std::string expected = resource_mac(keys, k, pid, exp);
+    if (expected.size() == mac.size() && CRYPTO_memcmp(expected.data(), mac.data(), mac.size()) == 0) match = true;
+  }
+  if (!match)
+    return deny(401, std::string("The resource token's signature does not verify: it was not issued by this "
+                                 "endpoint, was changed, or its master key was replaced.") + kNewToken);
+  if (*expires * 1000 <= now_ms)
+    return deny(401, "The resource token expired at " + rfc1123(*expires * 1000) + " (server time " +
+                         rfc1123(now_ms) + ")." + kNewToken);
+  AuthVerdict v;
+  v.permission = *permission;
+  return v;
+}
+
+}  // namespace
+
+std::string resource_token(const MasterKeys& keys, int64_t permission, int64_t expires_s) {
+  std::string pid = std::to_string(permission), exp = std::to_string(expires_s);
+  return "type=resource&ver=1.0&sig=" + pid + "." + exp + "." + resource_mac(keys, 0, pid, exp);
+}
+
 std::string master_authorization(std::string_view key_base64, std::string_view verb,
                                  std::string_view resource_type, std::string_view resource_link,
                                  std::string_view date) {
@@ -274,16 +334,16 @@ MasterKeys MasterKeys::emulator() {
   return k;
 }
 
-AuthVerdict verify_master(const MasterKeys& keys, std::string_view method,
+AuthVerdict verify_request(const MasterKeys& keys, std::string_view method,
                           std::string_view raw_path, std::string_view authorization,
                           std::string_view date, int64_t now_ms) {
   ResourceAddress addr;
   std::string error;
   if (!resource_of_path(raw_path, addr, error)) return deny(401, "Cannot sign this request: " + error);
-  return verify_master(keys, method, addr, authorization, date, now_ms);
+  return verify_request(keys, method, addr, authorization, date, now_ms);
 }
 
-AuthVerdict verify_master(const MasterKeys& keys, std::string_view method,
+AuthVerdict verify_request(const MasterKeys& keys, std::string_view method,
                           const ResourceAddress& addr, std::string_view authorization,
                           std::string_view date, int64_t now_ms) {
   if (authorization.empty())
@@ -315,10 +375,13 @@ AuthVerdict verify_master(const MasterKeys& keys, std::string_view method,
       start = amp + 1;
     }
   }
+  if (iequals(type, "resource")) return verify_resource(keys, ver, sig, now_ms);
   if (!iequals(type, "master"))
     return deny(401, "The authorization token type \"" + std::string(type) +
                          "\" is not supported here; this endpoint accepts master-key tokens "
-                         "(type=master&ver=1.0&sig=...). Connect with the account key.");
+                         "(type=master&ver=1.0&sig=...) and the resource tokens of its "
+                         "permissions (type=resource). Connect with the account key or a "
+                         "permission's _token.");
   if (ver != "1.0")
     return deny(401, "The authorization token version \"" + std::string(ver) +
                          "\" is not supported; use ver=1.0.");

@@ -65,6 +65,9 @@ struct AuthVerdict {
   int status = 200;          // 401 / 403 when not ok
   std::string error_code;    // "Unauthorized" / "Forbidden"
   std::string message;       // for the client: what was wrong and how to fix it
+  // ok with a resource token: the permission it names. The caller still checks that the
+  // permission exists and grants this request; 0 for the master key.
+  int64_t permission = 0;
 };
 
 // The master keys an endpoint accepts (decoded bytes).
@@ -80,14 +83,30 @@ class MasterKeys {
   std::vector<std::string> keys_;
 };
 
+// Resource tokens (a permission's `_token`; the SDK's `resourceTokens` and `permissionFeed`):
+//   "type=resource&ver=1.0&sig=<permission>.<expiry>.<mac>"
+//   mac = base64url(HMAC-SHA256(the first master key, "nimbus-resource\n<permission>\n<expiry>"))
+// The service's tokens are opaque to clients, and so are ours; this form carries the
+// permission's number and its expiry (epoch seconds), so a request is checked with one MAC and
+// one lookup of what the permission grants now. Any master key verifies it, so a token dies
+// with the key that made it (as on the service, where regenerating a key invalidates them).
+std::string resource_token(const MasterKeys& keys, int64_t permission, int64_t expires_s);
+
+// How long a token lives unless the client asks (x-ms-documentdb-expiry-seconds, the SDK's
+// resourceTokenExpirySeconds): the service's documented default of one hour, at most five.
+inline constexpr int64_t kResourceTokenDefaultSeconds = 3600;
+inline constexpr int64_t kResourceTokenMaxSeconds = 5 * 3600;
+
 // Verifies one request: `authorization` and `date` are the header values as sent (the date
-// from x-ms-date, else Date), `raw_path` the percent-encoded path.
-AuthVerdict verify_master(const MasterKeys& keys, std::string_view method,
-                          std::string_view raw_path, std::string_view authorization,
-                          std::string_view date, int64_t now_ms);
+// from x-ms-date, else Date), `raw_path` the percent-encoded path. A master-key token must
+// sign this request within 15 minutes of now; a resource token must carry our MAC and not be
+// expired (it signs no request: what it may do is the caller's check, see `permission`).
+AuthVerdict verify_request(const MasterKeys& keys, std::string_view method,
+                           std::string_view raw_path, std::string_view authorization,
+                           std::string_view date, int64_t now_ms);
 // The same, for a path the caller already parsed with resource_of_path.
-AuthVerdict verify_master(const MasterKeys& keys, std::string_view method,
-                          const ResourceAddress& addr, std::string_view authorization,
-                          std::string_view date, int64_t now_ms);
+AuthVerdict verify_request(const MasterKeys& keys, std::string_view method,
+                           const ResourceAddress& addr, std::string_view authorization,
+                           std::string_view date, int64_t now_ms);
 
 }  // namespace nimbus::documents

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <cstdio>
+
 namespace nimbus::documents {
 namespace {
 
@@ -126,12 +129,12 @@ TEST(CosmosAuth, VerifyAcceptsTheSdkHeader) {
   MasterKeys keys = MasterKeys::emulator();
   const char* date = "Sun, 29 Nov 2026 17:00:00 GMT";
   int64_t now = *parse_rfc1123(date) + 60'000;
-  auto v = verify_master(keys, "PUT", "/dbs/db1/colls/Items/docs/My%20Doc%20%C3%A9",
+  auto v = verify_request(keys, "PUT", "/dbs/db1/colls/Items/docs/My%20Doc%20%C3%A9",
                          kKnown[4].header, date, now);
   EXPECT_EQ(v.code, AuthVerdict::ok) << v.message;
   // The raw (not URL-encoded) token is accepted too.
   std::string raw = std::string("type=master&ver=1.0&sig=") + kKnown[3].sig;
-  v = verify_master(keys, "POST", "/dbs/db1/colls/Items/docs", raw, date, now);
+  v = verify_request(keys, "POST", "/dbs/db1/colls/Items/docs", raw, date, now);
   EXPECT_EQ(v.code, AuthVerdict::ok) << v.message;
 }
 
@@ -140,29 +143,29 @@ TEST(CosmosAuth, VerifyRefusals) {
   const char* date = "Sun, 29 Nov 2026 17:00:00 GMT";
   int64_t now = *parse_rfc1123(date);
   // Wrong link (another id): 401 with the string the server signed.
-  auto v = verify_master(keys, "PUT", "/dbs/db1/colls/Items/docs/Other", kKnown[4].header, date, now);
+  auto v = verify_request(keys, "PUT", "/dbs/db1/colls/Items/docs/Other", kKnown[4].header, date, now);
   EXPECT_EQ(v.status, 401);
   EXPECT_EQ(v.error_code, "Unauthorized");
   EXPECT_NE(v.message.find("put\\ndocs\\ndbs/db1/colls/Items/docs/Other\\nsun, 29 nov 2026 17:00:00 gmt\\n\\n"),
             std::string::npos)
       << v.message;
   // Missing header, other token types, bad version, missing or malformed date.
-  EXPECT_EQ(verify_master(keys, "GET", "/", "", date, now).status, 401);
-  EXPECT_EQ(verify_master(keys, "GET", "/", "type=aad&ver=1.0&sig=x", date, now).status, 401);
-  EXPECT_EQ(verify_master(keys, "GET", "/", "type=master&ver=2.0&sig=x", date, now).status, 401);
-  EXPECT_EQ(verify_master(keys, "GET", "/", "type=master&ver=1.0&sig=", date, now).status, 401);
-  EXPECT_EQ(verify_master(keys, "GET", "/", kKnown[0].header, "", now).status, 401);
-  EXPECT_EQ(verify_master(keys, "GET", "/", kKnown[0].header, "yesterday", now).status, 401);
-  EXPECT_EQ(verify_master(keys, "GET", "/", "%zz", date, now).status, 401);
+  EXPECT_EQ(verify_request(keys, "GET", "/", "", date, now).status, 401);
+  EXPECT_EQ(verify_request(keys, "GET", "/", "type=aad&ver=1.0&sig=x", date, now).status, 401);
+  EXPECT_EQ(verify_request(keys, "GET", "/", "type=master&ver=2.0&sig=x", date, now).status, 401);
+  EXPECT_EQ(verify_request(keys, "GET", "/", "type=master&ver=1.0&sig=", date, now).status, 401);
+  EXPECT_EQ(verify_request(keys, "GET", "/", kKnown[0].header, "", now).status, 401);
+  EXPECT_EQ(verify_request(keys, "GET", "/", kKnown[0].header, "yesterday", now).status, 401);
+  EXPECT_EQ(verify_request(keys, "GET", "/", "%zz", date, now).status, 401);
   // A correct signature with a date 16 minutes off: 403 Forbidden.
   const char* d0 = "Tue, 01 Sep 2026 10:00:00 GMT";
   int64_t t0 = *parse_rfc1123(d0);
-  EXPECT_EQ(verify_master(keys, "GET", "/", kKnown[0].header, d0, t0 + 14 * 60'000).code,
+  EXPECT_EQ(verify_request(keys, "GET", "/", kKnown[0].header, d0, t0 + 14 * 60'000).code,
             AuthVerdict::ok);
-  auto skew = verify_master(keys, "GET", "/", kKnown[0].header, d0, t0 + 16 * 60'000);
+  auto skew = verify_request(keys, "GET", "/", kKnown[0].header, d0, t0 + 16 * 60'000);
   EXPECT_EQ(skew.status, 403);
   EXPECT_EQ(skew.error_code, "Forbidden");
-  EXPECT_EQ(verify_master(keys, "GET", "/", kKnown[0].header, d0, t0 - 16 * 60'000).status, 403);
+  EXPECT_EQ(verify_request(keys, "GET", "/", kKnown[0].header, d0, t0 - 16 * 60'000).status, 403);
 }
 
 TEST(CosmosAuth, SecondKeyAndBadKeys) {
@@ -170,10 +173,55 @@ TEST(CosmosAuth, SecondKeyAndBadKeys) {
   auto keys = MasterKeys::parse({"bm90LXRoZS1rZXk=", std::string(kEmulatorKey)}, error);
   ASSERT_TRUE(keys) << error;
   const char* d0 = "Tue, 01 Sep 2026 10:00:00 GMT";
-  EXPECT_EQ(verify_master(*keys, "GET", "/", kKnown[0].header, d0, *parse_rfc1123(d0)).code,
+  EXPECT_EQ(verify_request(*keys, "GET", "/", kKnown[0].header, d0, *parse_rfc1123(d0)).code,
             AuthVerdict::ok);
   EXPECT_FALSE(MasterKeys::parse({"not base64!"}, error));
   EXPECT_FALSE(MasterKeys::parse({}, error));
+}
+
+// A permission's resource token verifies (naming its permission) until it expires, under any
+// of the keys, and not once a character of it changed or the key that made it is gone.
+TEST(CosmosAuth, ResourceTokensNameTheirPermissionUntilTheyExpire) {
+  const MasterKeys keys = MasterKeys::emulator();
+  const char* d0 = "Tue, 01 Sep 2026 10:00:00 GMT";
+  int64_t now = *parse_rfc1123(d0);
+  std::string token = resource_token(keys, 42, now / 1000 + 3600);
+  // The SDK sends encodeURIComponent(token); no date is needed.
+  std::string header;
+  for (unsigned char c : token) {
+    char hex[4];
+    std::snprintf(hex, sizeof hex, "%%%02X", c);
+    header += std::isalnum(c) ? std::string(1, static_cast<char>(c)) : std::string(hex);
+  }
+  auto v = verify_request(keys, "DELETE", "/dbs/d/colls/c/docs/x", header, "", now);
+  EXPECT_EQ(v.code, AuthVerdict::ok) << v.message;
+  EXPECT_EQ(v.permission, 42);
+  EXPECT_EQ(verify_request(keys, "GET", "/", token, "", now).permission, 42);  // unencoded too
+  // Expired: 401 naming the time and the fix.
+  auto late = verify_request(keys, "GET", "/", header, "", now + 3600 * 1000);
+  EXPECT_EQ(late.status, 401);
+  EXPECT_NE(late.message.find("expired"), std::string::npos) << late.message;
+  // One character changed anywhere in the signature part: refused.
+  for (size_t at = token.find("sig=") + 4; at < token.size(); at += 7) {
+    std::string bad = token;
+    bad[at] = bad[at] == 'A' ? 'B' : 'A';
+    EXPECT_EQ(verify_request(keys, "GET", "/", bad, "", now).status, 401) << bad;
+  }
+  // Another permission number with this MAC, a signed master-key request's sig, garbage.
+  std::string other = token;
+  other.replace(other.find("sig=42") + 4, 2, "43");
+  EXPECT_EQ(verify_request(keys, "GET", "/", other, "", now).status, 401);
+  for (const char* g : {"type=resource&ver=1.0&sig=", "type=resource&ver=1.0&sig=1.2", "type=resource&ver=2.0&sig=1.2.x",
+                        "type=resource&ver=1.0&sig=0.99999999999.x", "type=resource&ver=1.0&sig=-1.5.x"})
+    EXPECT_EQ(verify_request(keys, "GET", "/", g, "", now).status, 401) << g;
+  // A second key verifies tokens made by either; a token of a key no longer given does not.
+  std::string error;
+  auto rotated = MasterKeys::parse({"bm90LXRoZS1rZXk=", std::string(kEmulatorKey)}, error);
+  ASSERT_TRUE(rotated) << error;
+  EXPECT_EQ(verify_request(*rotated, "GET", "/", token, "", now).code, AuthVerdict::ok);
+  auto fresh = MasterKeys::parse({"bm90LXRoZS1rZXk="}, error);
+  ASSERT_TRUE(fresh) << error;
+  EXPECT_EQ(verify_request(*fresh, "GET", "/", token, "", now).status, 401);
 }
 
 }  // namespace

@@ -307,6 +307,13 @@ struct CosmosService::Impl {
   awaitable<void> databases(api::HttpRequestData& req, const std::vector<std::string>& s, Reply& r);
   awaitable<void> containers(api::HttpRequestData& req, const std::vector<std::string>& s, Reply& r);
   awaitable<void> offers(api::HttpRequestData& req, const std::vector<std::string>& s, Reply& r);
+  awaitable<void> users(api::HttpRequestData& req, const std::vector<std::string>& s, Reply& r);
+  awaitable<void> permissions(api::HttpRequestData& req, const std::vector<std::string>& s, Reply& r);
+  // A resource token's request: false with `r` filled (401/403) unless its permission still
+  // exists and grants this request.
+  awaitable<bool> granted(const api::HttpRequestData& req, const ResourceAddress& addr, int64_t permission, Reply& r);
+  // Its resource token, on a permission as it is answered.
+  bool add_token(const api::HttpRequestData& req, api::AccessInfo& p, Reply& r);
   awaitable<void> docs_feed(api::HttpRequestData& req, const api::ContainerRef& ref, Reply& r);
   awaitable<void> doc(api::HttpRequestData& req, const api::ContainerRef& ref,
                       const std::string& id, Reply& r);
@@ -316,14 +323,18 @@ struct CosmosService::Impl {
   // Databases, containers or offers (T: their Info, with `resource`): GET lists them all,
   // POST with isquery runs its SQL over them; answered as a feed under `name`.
   template <class T, class Submit>
-  awaitable<void> resource_list(const api::HttpRequestData& req, const char* name, Submit submit, Reply& r) {
+  awaitable<void> resource_list(const api::HttpRequestData& req, const char* name, Submit submit, Reply& r,
+                                bool (Impl::*decorate)(const api::HttpRequestData&, T&, Reply&) = nullptr) {
     auto l = co_await call<std::vector<T>>(std::move(submit));
     if (!l) {
       fail(r, l.error(), log);
       co_return;
     }
     json::array arr;
-    for (auto& x : l.value()) arr.push_back(std::move(x.resource));
+    for (auto& x : l.value()) {
+      if (decorate && !(this->*decorate)(req, x, r)) co_return;
+      arr.push_back(std::move(x.resource));
+    }
     if (req.method == "POST" && !query_resources(req, arr, r)) co_return;
     feed_body(r, name, std::move(arr));
   }
@@ -387,7 +398,8 @@ namespace {
 // signature is checked once per request: by admit() on the head when the HTTP server calls it
 // (it marks the request), else here.
 bool precheck(const api::HttpRequestData& req, const CosmosService::Options& options,
-              ResourceAddress& addr, Reply& r) {
+              ResourceAddress& addr, Reply& r, int64_t& permission) {
+  permission = 0;
   std::string error;
   // The target, not the path: a '?' in an item's id is the id's (see resource_of_path).
   if (!resource_of_path(req.target, addr, error)) {
@@ -397,13 +409,63 @@ bool precheck(const api::HttpRequestData& req, const CosmosService::Options& opt
   if (!options.auth || req.authenticated) return true;
   std::string_view date = req.header("x-ms-date");
   if (date.empty()) date = req.header("date");
-  AuthVerdict v = verify_master(options.keys, req.method, addr, req.header("authorization"),
+  AuthVerdict v = verify_request(options.keys, req.method, addr, req.header("authorization"),
                                 date, now_ms());
   if (v.code != AuthVerdict::ok) {
     fail(r, v.status, v.error_code, v.message);
     return false;
   }
+  permission = v.permission;
   return true;
+}
+
+bool is_read(const api::HttpRequestData& req) {
+  return req.method == "GET" || req.method == "HEAD" ||
+         (req.method == "POST" && (header_true(req, "x-ms-documentdb-isquery") ||
+                                   header_true(req, "x-ms-cosmos-is-query-plan-request")));
+}
+
+// Whether `g` lets a request made with its resource token do this; empty when it does, else
+// the 403 message. The request's resource (a feed's parent for a feed) must be the granted one
+// or inside it; Read grants reads and queries only; a partition-scoped grant needs the
+// request's x-ms-documentdb-partitionkey to name that partition for anything on items. The
+// account (GET /) is open to any valid token: the SDK reads it before anything else.
+// Not from the service's documentation: a grant on an item also lets its container (and
+// /pkranges) be read, since the SDK reads the container's partition key before addressing the
+// item; the documentation does not say what the service allows there.
+std::string grant_refusal(const api::PermissionGrant& g, const api::HttpRequestData& req,
+                          const ResourceAddress& addr) {
+  const auto& s = addr.segments;
+  if (s.empty()) return req.method == "GET" ? "" : "a resource token may only read the account (GET /)";
+  std::string target;
+  size_t n = s.size() % 2 == 0 ? s.size() : s.size() - 1;  // a feed: its parent
+  for (size_t i = 0; i < n; ++i) target += (i ? "/" : "") + s[i];
+  std::string described = "/" + addr.link + (s.size() % 2 == 0 ? "" : (addr.link.empty() ? "" : "/") + s.back());
+  bool inside = target == g.link || (target.size() > g.link.size() && target.compare(0, g.link.size(), g.link) == 0 &&
+                                     target[g.link.size()] == '/');
+  bool container_of_item = !inside && g.link.size() > target.size() && g.link.compare(0, target.size(), target) == 0 &&
+                           g.link.compare(target.size(), 6, "/docs/") == 0 && s.size() >= 4 && s[2] == "colls" &&
+                           (s.size() == 4 || (s.size() == 5 && s[4] == "pkranges")) && req.method == "GET";
+  if (!inside && !container_of_item)
+    return "The resource token grants " + g.mode + " on " + g.link + " only; this request is " + req.method + " " +
+           described + ". Use a token of a permission on that resource, or the account key.";
+  if (g.mode != "All" && !is_read(req))
+    return "The resource token grants Read on " + g.link + "; " + req.method + " " + described +
+           " changes data. Use a token of a permission with permissionMode \"All\".";
+  if (!g.partition_key.empty() && s.size() >= 5 && s[4] == "docs") {
+    std::string_view h = req.header("x-ms-documentdb-partitionkey");
+    std::string asked;
+    boost::system::error_code ec;
+    json::value v = h.empty() ? json::value() : json::parse(h, ec);
+    if (!h.empty() && !ec) asked = json::serialize(v);
+    if (asked != g.partition_key)
+      return "The resource token grants access to partition key " + g.partition_key + " of " + g.link + " only; " +
+             (h.empty() ? std::string("this request names no partition key (send x-ms-documentdb-partitionkey ") +
+                              g.partition_key + ")"
+                        : "this request is for partition key " + std::string(h.substr(0, 200))) +
+             ".";
+  }
+  return "";
 }
 
 void finish(Reply& r) {
@@ -421,8 +483,10 @@ void finish(Reply& r) {
 std::optional<api::HttpResponseData> CosmosService::admit(api::HttpRequestData& req) {
   Reply r;
   ResourceAddress addr;
-  if (precheck(req, impl_->options, addr, r)) {
-    req.authenticated = true;
+  int64_t permission = 0;
+  if (precheck(req, impl_->options, addr, r, permission)) {
+    // A resource token's grant is looked up in handle(), which verifies it again.
+    if (permission == 0) req.authenticated = true;
     return std::nullopt;
   }
   finish(r);
@@ -436,7 +500,10 @@ awaitable<api::HttpResponseData> CosmosService::handle(api::HttpRequestData& req
   Reply r;
   ResourceAddress addr;
   try {
-    if (!precheck(req, self.options, addr, r)) {
+    int64_t permission = 0;
+    if (!precheck(req, self.options, addr, r, permission)) {
+      // answered
+    } else if (permission != 0 && !co_await self.granted(req, addr, permission, r)) {
       // answered
     } else if (req.body.size() > kMaxRequestBody) {
       fail(r, 413, "RequestEntityTooLarge",
@@ -467,7 +534,8 @@ awaitable<void> CosmosService::Impl::dispatch(api::HttpRequestData& req,
     for (size_t i = 0; i < s.size(); ++i) path += (i ? "/" : "") + s[i];
     fail(r, 404, "NotFound",
          "The path " + path + " names no resource of this endpoint; Cosmos DB paths are /dbs, "
-         "/dbs/{db}/colls, /dbs/{db}/colls/{coll}/docs[/{id}] and /dbs/{db}/colls/{coll}/pkranges.");
+         "/dbs/{db}/colls, /dbs/{db}/colls/{coll}/docs[/{id}], /dbs/{db}/colls/{coll}/pkranges and "
+         "/dbs/{db}/users[/{user}/permissions].");
   };
   if (s.empty()) {
     if (req.method != "GET") {
@@ -487,6 +555,12 @@ awaitable<void> CosmosService::Impl::dispatch(api::HttpRequestData& req,
   }
   if (s.size() <= 2) {
     co_await databases(req, s, r);
+    co_return;
+  }
+  if (s[2] == "users") {
+    if (s.size() <= 4) co_await users(req, s, r);
+    else if (s[4] == "permissions" && s.size() <= 6) co_await permissions(req, s, r);
+    else not_found();
     co_return;
   }
   if (s[2] != "colls") {
@@ -998,6 +1072,147 @@ awaitable<void> CosmosService::Impl::offers(api::HttpRequestData& req,
     co_return;
   }
   resource_body(r, 200, o.value().resource);
+}
+
+// Users (/dbs/{db}/users[/{id}]) and their permissions (.../permissions[/{id}]): POST creates
+// (upserts with x-ms-documentdb-is-upsert), GET lists or reads, POST with isquery queries the
+// list, PUT replaces (and may rename: the body's id), DELETE deletes. A permission is answered
+// with its resource token (`_token`), valid for x-ms-documentdb-expiry-seconds (the SDK's
+// resourceTokenExpirySeconds), one hour by default.
+namespace {
+std::optional<std::string> if_match_of(const api::HttpRequestData& req) {
+  std::string_view m = req.header("if-match");
+  if (m.empty()) return std::nullopt;
+  return std::string(m);
+}
+}  // namespace
+
+awaitable<void> CosmosService::Impl::users(api::HttpRequestData& req, const std::vector<std::string>& s, Reply& r) {
+  const std::string& db = s[1];
+  auto answer = [&](api::DocResult<api::AccessInfo>& u, int ok) {
+    if (!u) return fail(r, u.error(), log);
+    resource_body(r, u.value().created ? 201 : ok, u.value().resource);
+  };
+  if (s.size() == 3) {
+    if (req.method == "POST" && !header_true(req, "x-ms-documentdb-isquery")) {
+      auto body = object_body(req.body, r);
+      if (!body) co_return;
+      auto how = header_true(req, "x-ms-documentdb-is-upsert") ? api::AccessWrite::upsert : api::AccessWrite::create;
+      auto u = co_await call<api::AccessInfo>([&](auto cb) {
+        store.store().write_user(db, how, "", std::move(*body), if_match_of(req), std::move(cb));
+      });
+      answer(u, 200);
+    } else if (req.method == "GET" || req.method == "POST") {
+      co_await resource_list<api::AccessInfo>(req, "Users", [&](auto cb) { store.store().list_users(db, std::move(cb)); }, r);
+    } else {
+      fail(r, 405, "MethodNotAllowed", req.method + " /dbs/{db}/users is not supported; use GET or POST.");
+    }
+    co_return;
+  }
+  const std::string& id = s[3];
+  if (req.method == "GET") {
+    auto u = co_await call<api::AccessInfo>([&](auto cb) { store.store().read_user(db, id, std::move(cb)); });
+    answer(u, 200);
+  } else if (req.method == "PUT") {
+    auto body = object_body(req.body, r);
+    if (!body) co_return;
+    auto u = co_await call<api::AccessInfo>([&](auto cb) {
+      store.store().write_user(db, api::AccessWrite::replace, id, std::move(*body), if_match_of(req), std::move(cb));
+    });
+    answer(u, 200);
+  } else if (req.method == "DELETE") {
+    auto d = co_await call<void>([&](auto cb) { store.store().delete_user(db, id, std::move(cb)); });
+    if (!d) fail(r, d.error(), log);
+    else r.data.status = 204;
+  } else {
+    fail(r, 405, "MethodNotAllowed", req.method + " /dbs/{db}/users/{user} is not supported; use GET, PUT or DELETE.");
+  }
+}
+
+bool CosmosService::Impl::add_token(const api::HttpRequestData& req, api::AccessInfo& p, Reply& r) {
+  int64_t seconds = kResourceTokenDefaultSeconds;
+  if (std::string_view h = req.header("x-ms-documentdb-expiry-seconds"); !h.empty()) {
+    int64_t v = 0;
+    bool ok = h.size() <= 6;
+    for (char c : h) ok = ok && c >= '0' && c <= '9', v = v * 10 + (c - '0');
+    if (!ok || v < 1 || v > kResourceTokenMaxSeconds) {
+      fail(r, 400, "BadRequest",
+           "x-ms-documentdb-expiry-seconds is \"" + std::string(h.substr(0, 40)) + "\"; a resource token lives 1 to " +
+               std::to_string(kResourceTokenMaxSeconds) + " seconds (default " +
+               std::to_string(kResourceTokenDefaultSeconds) + ").");
+      return false;
+    }
+    seconds = v;
+  }
+  p.resource["_token"] = resource_token(options.keys, p.permission, now_ms() / 1000 + seconds);
+  return true;
+}
+
+awaitable<void> CosmosService::Impl::permissions(api::HttpRequestData& req, const std::vector<std::string>& s,
+                                                 Reply& r) {
+  const std::string &db = s[1], &user = s[3];
+  auto answer = [&](api::DocResult<api::AccessInfo>& p, int ok) {
+    if (!p) return fail(r, p.error(), log);
+    if (!add_token(req, p.value(), r)) return;
+    resource_body(r, p.value().created ? 201 : ok, p.value().resource);
+  };
+  if (s.size() == 5) {
+    if (req.method == "POST" && !header_true(req, "x-ms-documentdb-isquery")) {
+      auto body = object_body(req.body, r);
+      if (!body) co_return;
+      auto how = header_true(req, "x-ms-documentdb-is-upsert") ? api::AccessWrite::upsert : api::AccessWrite::create;
+      auto p = co_await call<api::AccessInfo>([&](auto cb) {
+        store.store().write_permission(db, user, how, "", std::move(*body), if_match_of(req), std::move(cb));
+      });
+      answer(p, 200);
+    } else if (req.method == "GET" || req.method == "POST") {
+      co_await resource_list<api::AccessInfo>(
+          req, "Permissions", [&](auto cb) { store.store().list_permissions(db, user, std::move(cb)); }, r,
+          &Impl::add_token);
+    } else {
+      fail(r, 405, "MethodNotAllowed", req.method + " /dbs/{db}/users/{user}/permissions is not supported; use GET or POST.");
+    }
+    co_return;
+  }
+  const std::string& id = s[5];
+  if (req.method == "GET") {
+    auto p = co_await call<api::AccessInfo>([&](auto cb) { store.store().read_permission(db, user, id, std::move(cb)); });
+    answer(p, 200);
+  } else if (req.method == "PUT") {
+    auto body = object_body(req.body, r);
+    if (!body) co_return;
+    auto p = co_await call<api::AccessInfo>([&](auto cb) {
+      store.store().write_permission(db, user, api::AccessWrite::replace, id, std::move(*body), if_match_of(req),
+                                     std::move(cb));
+    });
+    answer(p, 200);
+  } else if (req.method == "DELETE") {
+    auto d = co_await call<void>([&](auto cb) { store.store().delete_permission(db, user, id, std::move(cb)); });
+    if (!d) fail(r, d.error(), log);
+    else r.data.status = 204;
+  } else {
+    fail(r, 405, "MethodNotAllowed",
+         req.method + " /dbs/{db}/users/{user}/permissions/{id} is not supported; use GET, PUT or DELETE.");
+  }
+}
+
+awaitable<bool> CosmosService::Impl::granted(const api::HttpRequestData& req, const ResourceAddress& addr,
+                                             int64_t permission, Reply& r) {
+  auto g = co_await call<api::PermissionGrant>([&](auto cb) { store.store().read_grant(permission, std::move(cb)); });
+  if (!g) {
+    if (g.error().code == api::DocErrc::not_found)
+      fail(r, 401, "Unauthorized",
+           "The permission this resource token was issued for was deleted (or its user or database was); "
+           "ask for a token of an existing permission.");
+    else
+      fail(r, g.error(), log);
+    co_return false;
+  }
+  if (std::string refusal = grant_refusal(g.value(), req, addr); !refusal.empty()) {
+    fail(r, 403, "Forbidden", refusal);
+    co_return false;
+  }
+  co_return true;
 }
 
 // A query over databases or containers (POST /dbs or /dbs/{db}/colls with isquery): the SQL

@@ -46,6 +46,15 @@ class FailingWrites final : public api::DocumentStore {
   void replace_item(api::ContainerRef r, std::string id, std::optional<api::PartitionKey> pk, json::object b, std::optional<std::string> m, api::DocCallback<api::Item> d) override { s_.replace_item(r, id, pk, b, m, d); }
   void read_item(api::ContainerRef r, std::string id, api::PartitionKey pk, api::ItemForm f, api::DocCallback<api::Item> d) override { s_.read_item(r, id, pk, f, d); }
   void item_counts(api::DocCallback<std::vector<api::ContainerItems>> d) override { s_.item_counts(d); }
+  void write_user(std::string db, api::AccessWrite h, std::string id, json::object b, std::optional<std::string> m, api::DocCallback<api::AccessInfo> d) override { s_.write_user(db, h, id, b, m, d); }
+  void read_user(std::string db, std::string id, api::DocCallback<api::AccessInfo> d) override { s_.read_user(db, id, d); }
+  void list_users(std::string db, api::DocCallback<std::vector<api::AccessInfo>> d) override { s_.list_users(db, d); }
+  void delete_user(std::string db, std::string id, api::DocCallback<void> d) override { s_.delete_user(db, id, d); }
+  void write_permission(std::string db, std::string u, api::AccessWrite h, std::string id, json::object b, std::optional<std::string> m, api::DocCallback<api::AccessInfo> d) override { s_.write_permission(db, u, h, id, b, m, d); }
+  void read_permission(std::string db, std::string u, std::string id, api::DocCallback<api::AccessInfo> d) override { s_.read_permission(db, u, id, d); }
+  void list_permissions(std::string db, std::string u, api::DocCallback<std::vector<api::AccessInfo>> d) override { s_.list_permissions(db, u, d); }
+  void delete_permission(std::string db, std::string u, std::string id, api::DocCallback<void> d) override { s_.delete_permission(db, u, id, d); }
+  void read_grant(int64_t p, api::DocCallback<api::PermissionGrant> d) override { s_.read_grant(p, d); }
   void delete_item(api::ContainerRef r, std::string id, api::PartitionKey pk, std::optional<std::string> m, api::DocCallback<void> d) override { s_.delete_item(r, id, pk, m, d); }
   void delete_partition(api::ContainerRef r, api::PartitionKey pk, api::DocCallback<int64_t> d) override { s_.delete_partition(r, pk, d); }
   void read_feed(api::ContainerRef r, api::FeedOptions o, api::DocCallback<api::Page> d) override { s_.read_feed(r, o, d); }

@@ -68,6 +68,8 @@ if(NOT NIMBUS_UNIT_ONLY)
   nimbus_e2e_test(e2e_cosmos_sdk cosmos_sdk.test.mjs 240000 300)
   # The same client on patch, transactional batch, bulk and unique keys (issue 9 item 2).
   nimbus_e2e_test(e2e_cosmos_sdk_items cosmos_sdk_items.test.mjs 120000 180)
+  # The same client on users, permissions and resource tokens.
+  nimbus_e2e_test(e2e_cosmos_sdk_access cosmos_sdk_access.test.mjs 120000 180)
   # The same client over https (the generated self-signed certificate) on the same port.
   nimbus_e2e_test(e2e_cosmos_https cosmos_https.test.mjs 240000 300)
   # SIGKILL during a burst of 10,000 creates: acknowledged means durable, nothing torn.

@@ -163,6 +163,98 @@ TEST_P(DocumentStoreConformance, DatabasesCreateReadListDelete) {
   EXPECT_ERR(docs_->delete_db("alpha"), DocErrc::not_found);
 }
 
+// Users and permissions (api::AccessInfo): ids are unique per database and per user, a replace
+// may rename, a permission's resource resolves (by ids or by _self) to the name link its grant
+// checks requests against, and grants end with their permission, user or database.
+TEST_P(DocumentStoreConformance, UsersAndPermissionsGrantWhatTheySayUntilDeleted) {
+  using api::AccessWrite;
+  ASSERT_TRUE(docs_->create_db("app").ok());
+  ASSERT_TRUE(docs_->create_db("other").ok());
+  auto orders = [] { return api::ContainerSpec::from_json(obj(R"({"id":"orders","partitionKey":{"paths":["/pk"]}})")).value(); };
+  auto c = docs_->create_container("app", orders());
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(docs_->create_container("other", orders()).ok());
+  auto ada = docs_->user("app", AccessWrite::create, "", {{"id", "ada"}});
+  ASSERT_TRUE(ada.ok()) << ada.error().message;
+  EXPECT_TRUE(ada.value().created);
+  for (auto* k : {"_rid", "_self", "_etag", "_ts", "_permissions"}) EXPECT_TRUE(ada.value().resource.contains(k)) << k;
+  EXPECT_ERR(docs_->user("app", AccessWrite::create, "", {{"id", "ada"}}), DocErrc::conflict);
+  EXPECT_ERR(docs_->user("app", AccessWrite::create, "", {{"id", "bad/id"}}), DocErrc::bad_request);
+  EXPECT_ERR(docs_->user("nodb", AccessWrite::create, "", {{"id", "x"}}), DocErrc::not_found);
+  auto again = docs_->user("app", AccessWrite::upsert, "", {{"id", "ada"}});
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again.value().created);
+  EXPECT_EQ(again.value().resource.at("_rid"), ada.value().resource.at("_rid"));
+
+  // By _self: the container's rid link resolves to its name link.
+  std::string self(c.value().resource.at("_self").as_string());
+  auto p = docs_->permission("app", "ada", AccessWrite::create, "",
+                             {{"id", "read-orders"}, {"permissionMode", "read"}, {"resource", self}});
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_EQ(p.value().resource.at("permissionMode"), "read");  // as given
+  EXPECT_EQ(p.value().resource.at("resource").as_string(), self);
+  auto g = docs_->grant(p.value().permission);
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g.value().database, "app");
+  EXPECT_EQ(g.value().mode, "Read");
+  EXPECT_EQ(g.value().link, "dbs/app/colls/orders");
+  EXPECT_EQ(g.value().partition_key, "");
+
+  // Replace: mode, partition key (a scalar grants ["p1"]) and a rename; If-Match is checked.
+  auto r = docs_->permission("app", "ada", AccessWrite::replace, "read-orders",
+                             {{"id", "all-p1"}, {"permissionMode", "All"}, {"resource", "dbs/app/colls/orders"},
+                              {"resourcePartitionKey", "p1"}});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r.value().permission, p.value().permission);
+  EXPECT_EQ(docs_->grant(p.value().permission).value().mode, "All");
+  EXPECT_EQ(docs_->grant(p.value().permission).value().partition_key, "[\"p1\"]");
+  EXPECT_ERR(docs_->permission("app", "ada", AccessWrite::replace, "all-p1",
+                               {{"id", "all-p1"}, {"permissionMode", "All"}, {"resource", "dbs/app/colls/orders"}},
+                               std::string("\"stale\"")),
+             DocErrc::precondition_failed);
+
+  // An item by its _self: the grant names the item's id.
+  auto item = docs_->create({"app", "orders"}, {{"id", "o-1"}, {"pk", "p1"}});
+  ASSERT_TRUE(item.ok());
+  auto pi = docs_->permission("app", "ada", AccessWrite::create, "",
+                              {{"id", "one"}, {"permissionMode", "All"}, {"resource", item.value().document.at("_self")}});
+  ASSERT_TRUE(pi.ok()) << pi.error().message;
+  EXPECT_EQ(docs_->grant(pi.value().permission).value().link, "dbs/app/colls/orders/docs/o-1");
+
+  // Refusals name the field: mode, the resource's shape, database and existence.
+  auto mode = docs_->permission("app", "ada", AccessWrite::create, "",
+                                {{"id", "w"}, {"permissionMode", "Write"}, {"resource", "dbs/app/colls/orders"}});
+  EXPECT_ERR(mode, DocErrc::bad_request);
+  EXPECT_NE(mode.error().message.find("permissionMode"), std::string::npos) << mode.error().message;
+  EXPECT_ERR(docs_->permission("app", "ada", AccessWrite::create, "",
+                               {{"id", "w"}, {"permissionMode", "All"}, {"resource", "dbs/other/colls/orders"}}),
+             DocErrc::bad_request);
+  EXPECT_ERR(docs_->permission("app", "ada", AccessWrite::create, "",
+                               {{"id", "w"}, {"permissionMode", "All"}, {"resource", "dbs/app/colls/none"}}),
+             DocErrc::not_found);
+  EXPECT_ERR(docs_->permission("app", "ada", AccessWrite::create, "",
+                               {{"id", "w"}, {"permissionMode", "All"}, {"resource", "dbs/app"}}),
+             DocErrc::bad_request);
+
+  // A rename keeps the user's permissions; deleting the user ends them, and a database's
+  // deletion ends its users.
+  auto renamed = docs_->user("app", AccessWrite::replace, "ada", {{"id", "ada2"}});
+  ASSERT_TRUE(renamed.ok()) << renamed.error().message;
+  EXPECT_TRUE(docs_->grant(pi.value().permission).ok());
+  ASSERT_TRUE(SyncDocs::wait<void>([&](auto cb) { store_->delete_user("app", "ada2", cb); }).ok());
+  EXPECT_ERR(docs_->grant(pi.value().permission), DocErrc::not_found);
+  ASSERT_TRUE(docs_->user("app", AccessWrite::create, "", {{"id", "bob"}}).ok());
+  auto pb = docs_->permission("app", "bob", AccessWrite::create, "",
+                              {{"id", "r"}, {"permissionMode", "Read"}, {"resource", "dbs/app/colls/orders"}});
+  ASSERT_TRUE(pb.ok());
+  reopen();
+  EXPECT_TRUE(docs_->grant(pb.value().permission).ok());
+  ASSERT_TRUE(docs_->delete_db("app").ok());
+  EXPECT_ERR(docs_->grant(pb.value().permission), DocErrc::not_found);
+  ASSERT_TRUE(docs_->create_db("app").ok());
+  EXPECT_ERR(SyncDocs::wait<api::AccessInfo>([&](auto cb) { store_->read_user("app", "bob", cb); }), DocErrc::not_found);
+}
+
 // Offers as the service keeps them: a container gets its own (400 RU/s unless it asks for
 // more) unless its database shares one; a database has one only when created with it; an
 // offer names its owner, can be replaced (manual or autoscale), and goes with its owner.

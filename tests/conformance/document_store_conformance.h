@@ -53,6 +53,16 @@ class SyncDocs {
   api::DocResult<api::OfferInfo> replace_offer(std::string id, api::Throughput t, std::optional<std::string> if_match = std::nullopt) {
     return wait<api::OfferInfo>([&](auto cb) { s_.replace_offer(id, t, if_match, cb); });
   }
+  api::DocResult<api::AccessInfo> user(std::string db, api::AccessWrite how, std::string id, boost::json::object body) {
+    return wait<api::AccessInfo>([&](auto cb) { s_.write_user(db, how, id, body, std::nullopt, cb); });
+  }
+  api::DocResult<api::AccessInfo> permission(std::string db, std::string user, api::AccessWrite how, std::string id,
+                                             boost::json::object body, std::optional<std::string> if_match = std::nullopt) {
+    return wait<api::AccessInfo>([&](auto cb) { s_.write_permission(db, user, how, id, body, if_match, cb); });
+  }
+  api::DocResult<api::PermissionGrant> grant(int64_t permission) {
+    return wait<api::PermissionGrant>([&](auto cb) { s_.read_grant(permission, cb); });
+  }
   api::DocResult<api::DatabaseInfo> read_db(std::string id) {
     return wait<api::DatabaseInfo>([&](auto cb) { s_.read_database(id, cb); });
   }

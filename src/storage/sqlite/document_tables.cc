@@ -1,5 +1,7 @@
 #include "storage/sqlite/document_tables.h"
 
+#include "storage/sqlite/access_tables.h"
+
 #include <algorithm>
 #include <bit>
 #include <chrono>
@@ -286,6 +288,9 @@ struct Container {
   const std::vector<UniqueKey>& unique_keys() const;
 };
 
+}  // namespace
+
+// Shared with access_tables.cc (document_tables.h).
 std::string rid_of(std::string_view raw) {
   std::string s = base64_encode(raw);
   std::replace(s.begin(), s.end(), '/', '-');  // rids appear in _self paths
@@ -298,12 +303,17 @@ std::string be32(uint32_t v) {
 }
 std::string be64(uint64_t v) { return be32(static_cast<uint32_t>(v >> 32)) + be32(static_cast<uint32_t>(v)); }
 std::string db_rid(int64_t dbid) { return rid_of(be32(static_cast<uint32_t>(dbid))); }
+
+namespace {
 std::string container_raw(const Container& c) {
   return be32(static_cast<uint32_t>(c.dbid)) + be32(static_cast<uint32_t>(c.cid));
 }
 std::string container_rid(const Container& c) { return rid_of(container_raw(c)); }
+}  // namespace
 
 std::string quoted_uuid() { return "\"" + new_uuid() + "\""; }
+
+namespace {
 
 json::object spec_to_json(const api::ContainerSpec& s) {
   json::object o;
@@ -1164,6 +1174,7 @@ DocResult<void> delete_database(SqliteDb& db, const std::string& id) {
     auto r = delete_container(db, {id, n});
     if (!r) return r;
   }
+  access_tables::delete_database_users(db, id);
   auto offer = db.q("DELETE FROM doc_offers WHERE dbid=(SELECT dbid FROM doc_databases WHERE name=?1)");
   offer.bind(1, id);
   offer.step();

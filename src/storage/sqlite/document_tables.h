@@ -42,6 +42,14 @@ namespace nimbus::storage::document_tables {
 
 extern const char* const kSchema;
 
+// Rid and etag pieces shared with access_tables.cc: a rid is the base64 of big-endian ids
+// ('/' as '-', since rids appear in _self paths); an etag is a quoted random UUID.
+std::string rid_of(std::string_view raw);
+std::string be32(uint32_t v);
+std::string be64(uint64_t v);
+std::string db_rid(int64_t dbid);
+std::string quoted_uuid();
+
 using api::DocResult;
 
 // Database and container operations.

@@ -1,5 +1,6 @@
 #include "storage/sqlite/sqlite_document_store.h"
 
+#include "storage/sqlite/access_tables.h"
 #include "storage/sqlite/document_tables.h"
 #include "storage/sqlite/sqlite_db.h"
 
@@ -7,6 +8,7 @@ namespace nimbus::storage {
 
 namespace json = boost::json;
 namespace dt = document_tables;
+namespace at = access_tables;
 
 namespace {
 
@@ -105,6 +107,56 @@ void SqliteDocumentStore::replace_offer(std::string id, api::Throughput throughp
   submit(op<api::OfferInfo>([id = std::move(id), throughput, if_match = std::move(if_match)](SqliteDb& db) {
     return dt::replace_offer(db, id, throughput, if_match);
   }, std::move(done)));
+}
+void SqliteDocumentStore::write_user(std::string database, api::AccessWrite how, std::string id, json::object body,
+                                     std::optional<std::string> if_match, api::DocCallback<api::AccessInfo> done) {
+  submit(op<api::AccessInfo>([=, database = std::move(database), id = std::move(id), body = std::move(body)](SqliteDb& db) {
+    return at::write_user(db, database, how, id, body, if_match);
+  }, std::move(done)));
+}
+void SqliteDocumentStore::read_user(std::string database, std::string id, api::DocCallback<api::AccessInfo> done) {
+  client_.engine().submit_read(op<api::AccessInfo>([database = std::move(database), id = std::move(id)](SqliteDb& db) {
+    return at::read_user(db, database, id);
+  }, std::move(done)));
+}
+void SqliteDocumentStore::list_users(std::string database, api::DocCallback<std::vector<api::AccessInfo>> done) {
+  client_.engine().submit_read(op<std::vector<api::AccessInfo>>([database = std::move(database)](SqliteDb& db) {
+    return at::list_users(db, database);
+  }, std::move(done)));
+}
+void SqliteDocumentStore::delete_user(std::string database, std::string id, api::DocCallback<void> done) {
+  submit(op<void>([database = std::move(database), id = std::move(id)](SqliteDb& db) {
+    return at::delete_user(db, database, id);
+  }, std::move(done)));
+}
+void SqliteDocumentStore::write_permission(std::string database, std::string user, api::AccessWrite how, std::string id,
+                                           json::object body, std::optional<std::string> if_match,
+                                           api::DocCallback<api::AccessInfo> done) {
+  submit(op<api::AccessInfo>([=, database = std::move(database), user = std::move(user), id = std::move(id),
+                              body = std::move(body)](SqliteDb& db) {
+    return at::write_permission(db, database, user, how, id, body, if_match);
+  }, std::move(done)));
+}
+void SqliteDocumentStore::read_permission(std::string database, std::string user, std::string id,
+                                          api::DocCallback<api::AccessInfo> done) {
+  client_.engine().submit_read(op<api::AccessInfo>([database = std::move(database), user = std::move(user), id = std::move(id)](SqliteDb& db) {
+    return at::read_permission(db, database, user, id);
+  }, std::move(done)));
+}
+void SqliteDocumentStore::list_permissions(std::string database, std::string user,
+                                           api::DocCallback<std::vector<api::AccessInfo>> done) {
+  client_.engine().submit_read(op<std::vector<api::AccessInfo>>([database = std::move(database), user = std::move(user)](SqliteDb& db) {
+    return at::list_permissions(db, database, user);
+  }, std::move(done)));
+}
+void SqliteDocumentStore::delete_permission(std::string database, std::string user, std::string id,
+                                            api::DocCallback<void> done) {
+  submit(op<void>([database = std::move(database), user = std::move(user), id = std::move(id)](SqliteDb& db) {
+    return at::delete_permission(db, database, user, id);
+  }, std::move(done)));
+}
+void SqliteDocumentStore::read_grant(int64_t permission, api::DocCallback<api::PermissionGrant> done) {
+  client_.engine().submit_read(op<api::PermissionGrant>([permission](SqliteDb& db) { return at::read_grant(db, permission); }, std::move(done)));
 }
 void SqliteDocumentStore::create_item(api::ContainerRef ref, std::optional<api::PartitionKey> pk, json::object body, api::DocCallback<api::Item> done) {
   submit(op<api::Item>(

@@ -77,6 +77,21 @@ class SqliteDocumentStore final : public api::DocumentStore {
                      api::DocCallback<std::vector<api::BatchOperationResult>> done) override;
 
   void item_counts(api::DocCallback<std::vector<api::ContainerItems>> done) override;
+  void write_user(std::string database, api::AccessWrite how, std::string id, boost::json::object body,
+                  std::optional<std::string> if_match, api::DocCallback<api::AccessInfo> done) override;
+  void read_user(std::string database, std::string id, api::DocCallback<api::AccessInfo> done) override;
+  void list_users(std::string database, api::DocCallback<std::vector<api::AccessInfo>> done) override;
+  void delete_user(std::string database, std::string id, api::DocCallback<void> done) override;
+  void write_permission(std::string database, std::string user, api::AccessWrite how, std::string id,
+                        boost::json::object body, std::optional<std::string> if_match,
+                        api::DocCallback<api::AccessInfo> done) override;
+  void read_permission(std::string database, std::string user, std::string id,
+                       api::DocCallback<api::AccessInfo> done) override;
+  void list_permissions(std::string database, std::string user,
+                        api::DocCallback<std::vector<api::AccessInfo>> done) override;
+  void delete_permission(std::string database, std::string user, std::string id,
+                         api::DocCallback<void> done) override;
+  void read_grant(int64_t permission, api::DocCallback<api::PermissionGrant> done) override;
 
   // Test aid: stored item rows (live and expired), index and unique-key entries of a container,
   // and the item count its writes keep (which must equal `items`).

@@ -19,6 +19,7 @@
 
 #include "common/completion_inbox.h"
 #include "common/ids.h"
+#include "storage/sqlite/access_tables.h"
 #include "storage/sqlite/document_tables.h"
 #include "storage/sqlite/durable_tables.h"
 #include "storage/sqlite/timer_tables.h"
@@ -33,7 +34,7 @@ using api::QueueError;
 namespace {
 
 // The schema of every table set on the engine, created at open when missing.
-const char* const kTableSets[] = {queue_tables::kSchema, document_tables::kSchema,
+const char* const kTableSets[] = {queue_tables::kSchema, document_tables::kSchema, access_tables::kSchema,
                                   durable_tables::kSchema, timer_tables::kSchema};
 
 QueueError err(QueueErrc code, std::string message) { return QueueError{code, std::move(message)}; }
