@@ -5,7 +5,7 @@
 // partitions); read: point reads of items 0..N-1, five times over (5N reads); upsert: items
 // 0..N-1 again with one field changed; replace: each item replaced with If-Match (the etags
 // come first from one read feed, ~N/1000 requests); delete: items 0..N-1. Exits non-zero on the
-// first failed operation.
+// first failed operation. NIMBUS_BENCH_RETENTION: see below.
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
@@ -21,7 +21,11 @@ if (!port || !["create", "read", "upsert", "replace", "delete"].includes(mode) |
 const client = new CosmosClient({ endpoint: `http://127.0.0.1:${port}/`, key: KEY,
   connectionPolicy: { enableEndpointDiscovery: false } });
 const { database } = await client.databases.createIfNotExists({ id: "bench" });
-const { container } = await database.containers.createIfNotExists({ id: "items", partitionKey: { paths: ["/pk"] } });
+// NIMBUS_BENCH_RETENTION=<minutes>: the container keeps every change for the all-versions change
+// feed (changeFeedPolicy), to measure what that costs a write.
+const retention = Number(process.env.NIMBUS_BENCH_RETENTION ?? 0);
+const { container } = await database.containers.createIfNotExists({ id: "items", partitionKey: { paths: ["/pk"] },
+  ...(retention > 0 ? { changeFeedPolicy: { retentionDuration: retention } } : {}) });
 const doc = (i, v) => ({ id: `item-${i}`, pk: `p${i % 100}`, n: i, v, tag: `t${i % 37}`, name: `name ${i}` });
 async function pool(n, f) {
   let next = 0;

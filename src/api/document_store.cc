@@ -98,6 +98,15 @@ DocResult<ContainerSpec> ContainerSpec::from_json(const json::object& body) {
     spec.default_ttl = ttl->as_int64();
   }
 
+  if (const json::value* cf = body.if_contains("changeFeedPolicy"); cf && !cf->is_null()) {
+    const json::value* minutes = cf->is_object() ? cf->as_object().if_contains("retentionDuration") : nullptr;
+    if (!minutes || !minutes->is_int64() || minutes->as_int64() < 0 || minutes->as_int64() > kMaxChangeFeedRetentionMinutes)
+      return bad("container \"" + spec.id + "\": changeFeedPolicy must be {\"retentionDuration\": <minutes>} with 0 to " +
+                 std::to_string(kMaxChangeFeedRetentionMinutes) + " minutes (0: no all-versions change feed); got " +
+                 json::serialize(*cf));
+    spec.change_feed_retention_minutes = minutes->as_int64();
+  }
+
   json::object policy;
   if (const json::value* ip = body.if_contains("indexingPolicy"); ip && !ip->is_null()) {
     if (!ip->is_object()) return bad("container \"" + spec.id + "\": indexingPolicy is not an object");

@@ -237,6 +237,10 @@ struct PermissionGrant {
   std::string partition_key;
 };
 
+// The longest change feed retention a container may ask for. The service documents none that
+// we could verify; a week bounds what the store keeps per write.
+inline constexpr int64_t kMaxChangeFeedRetentionMinutes = 7 * 24 * 60;
+
 struct ContainerSpec {
   std::string id;
   // "/pk", nested "/a/b", or several for hierarchical keys (kind "MultiHash"). Empty: the
@@ -256,6 +260,11 @@ struct ContainerSpec {
   // geospatialConfig.type: "Geography" or "Geometry" (checked against the spatial indexes'
   // bounding boxes). The ST_ functions always measure Geography (documents/query/spatial.h).
   std::string geospatial_type = "Geography";
+
+  // changeFeedPolicy.retentionDuration: for how many minutes every change (each version, each
+  // delete) is kept for the all-versions-and-deletes change feed; 0: none is kept, that mode is
+  // refused, and writes cost nothing extra.
+  int64_t change_feed_retention_minutes = 0;
 
   // Computed properties, (name, query) as given: `SELECT VALUE <expr> FROM c`. Queries read
   // `c.<name>` as the expression over the item; they are never stored in items nor shown by
@@ -397,13 +406,19 @@ struct ChangeFeedStart {
 
 struct ChangeFeedOptions {
   ChangeFeedStart start;
+  // AllVersionsAndDeletes (`A-IM: Full-Fidelity Feed`): every change kept within the
+  // container's changeFeedPolicy retention, deletes included, as
+  // {current?, metadata: {operationType, lsn, crts, previousImageLSN?, timeToLiveExpired?,
+  // id?, partitionKey?}}. Only `now` and `lsn` starts; bad_request for the others, for a
+  // container without the policy, and for a continuation older than what is kept.
+  bool all_versions = false;
   int max_item_count = -1;
   std::optional<PartitionKey> partition_key;  // one logical partition; absent: the container
 };
 
 struct ChangeFeedPage {
   // The latest version of each item changed after the start, in ascending `_lsn`; each
-  // carries its `_lsn` (only here, as on the service).
+  // carries its `_lsn` (only here, as on the service). All versions: each change, as above.
   std::vector<boost::json::object> items;
   // Where the next request continues (ChangeFeedStart::Kind::lsn): the LSN covered so far.
   int64_t continuation_lsn = 0;

@@ -1289,14 +1289,17 @@ awaitable<void> CosmosService::Impl::query(api::HttpRequestData& req, const api:
 awaitable<void> CosmosService::Impl::change_feed(api::HttpRequestData& req,
                                                  const api::ContainerRef& ref, Reply& r) {
   std::string_view aim = req.header("a-im");
-  if (!iequals(aim, "Incremental feed")) {
+  api::ChangeFeedOptions co;
+  // LatestVersion, or AllVersionsAndDeletes (its wire format version header is not checked:
+  // 2021-09-15, the only one the SDKs send, is the shape served).
+  co.all_versions = iequals(aim, "Full-Fidelity Feed");
+  if (!co.all_versions && !iequals(aim, "Incremental feed")) {
     fail(r, 400, "BadRequest",
          "A-IM \"" + std::string(aim.substr(0, 60)) +
-             "\" is not supported; this endpoint serves the LatestVersion change feed "
-             "(A-IM: Incremental feed). AllVersionsAndDeletes is not supported yet.");
+             "\" is not supported; send \"Incremental feed\" (the LatestVersion change feed) or "
+             "\"Full-Fidelity Feed\" (AllVersionsAndDeletes, for containers with a changeFeedPolicy).");
     co_return;
   }
-  api::ChangeFeedOptions co;
   if (!partition_key(req, co.partition_key, r) || !max_item_count(req, co.max_item_count, r))
     co_return;
   std::string_view inm = req.header("if-none-match");

@@ -1140,6 +1140,102 @@ TEST_P(DocumentStoreConformance, ChangeFeedGivesLatestVersionsInLsnOrder) {
   EXPECT_ERR(docs_->changes({"db", "none"}), DocErrc::not_found);
 }
 
+// AllVersionsAndDeletes: with a changeFeedPolicy every change is kept, in LSN order, as
+// {current?, metadata}: each version of an item, each delete (with its id and partition key),
+// a partition's deletion as one delete per item; pages never split one LSN; only "now" and
+// continuations start it; a container without the policy, or a continuation from before the
+// policy was switched on, is refused rather than answered with changes missing.
+TEST_P(DocumentStoreConformance, AllVersionsFeedGivesEveryChangeAndDelete) {
+  auto c = make_container("avad", "/pk", obj(R"({"changeFeedPolicy":{"retentionDuration":5}})"));
+  EXPECT_EQ(docs_->read_container(c).value().resource.at("changeFeedPolicy").at("retentionDuration"), 5);
+  api::ChangeFeedOptions o;
+  o.all_versions = true;
+  o.start.kind = api::ChangeFeedStart::Kind::now;
+  auto now = docs_->changes(c, o);
+  ASSERT_TRUE(now.ok()) << now.error().message;
+  EXPECT_TRUE(now.value().not_modified);
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"a","pk":"p1","v":1})")).ok());
+  ASSERT_TRUE(docs_->upsert(c, obj(R"({"id":"a","pk":"p1","v":2})")).ok());
+  ASSERT_TRUE(docs_->upsert(c, obj(R"({"id":"a","pk":"p1","v":3})")).ok());
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"b","pk":"p2","v":1})")).ok());
+  ASSERT_TRUE(docs_->remove(c, "a", pk("p1")).ok());
+  for (const char* id : {"x", "y", "z"}) ASSERT_TRUE(docs_->create(c, json::object{{"id", id}, {"pk", "p3"}}).ok());
+  ASSERT_EQ(docs_->delete_partition(c, pk("p3")).value(), 3);
+
+  // Page by two: the partition's three deletes share one LSN and come in one page.
+  std::vector<json::object> all;
+  o.start.kind = api::ChangeFeedStart::Kind::lsn;
+  o.start.lsn = now.value().continuation_lsn;
+  o.max_item_count = 2;
+  for (int pages = 0; pages < 20; ++pages) {
+    auto p = docs_->changes(c, o);
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    if (p.value().not_modified) break;
+    for (auto& ch : p.value().items) all.push_back(ch);
+    o.start.lsn = p.value().continuation_lsn;
+  }
+  auto op = [](const json::object& ch) { return std::string(ch.at("metadata").at("operationType").as_string()); };
+  auto lsn = [](const json::object& ch) { return ch.at("metadata").at("lsn").as_int64(); };
+  ASSERT_EQ(all.size(), 11u);
+  std::vector<std::string> ops;
+  for (auto& ch : all) ops.push_back(op(ch));
+  EXPECT_EQ(ops, (std::vector<std::string>{"create", "replace", "replace", "create", "delete", "create", "create", "create",
+                                           "delete", "delete", "delete"}));
+  EXPECT_EQ(all[0].at("current").at("v"), 1);
+  EXPECT_EQ(all[1].at("current").at("v"), 2);
+  EXPECT_EQ(all[2].at("current").at("v"), 3);
+  EXPECT_EQ(all[1].at("metadata").at("previousImageLSN").as_int64(), lsn(all[0]));  // the version it replaced
+  EXPECT_EQ(all[2].at("metadata").at("previousImageLSN").as_int64(), lsn(all[1]));
+  EXPECT_FALSE(all[0].at("metadata").as_object().contains("previousImageLSN"));
+  const auto& del = all[4];
+  EXPECT_EQ(op(del), "delete");
+  EXPECT_FALSE(del.contains("current"));
+  EXPECT_EQ(del.at("metadata").at("id"), "a");
+  EXPECT_EQ(del.at("metadata").at("partitionKey"), (json::value{{"pk", "p1"}}));
+  EXPECT_EQ(del.at("metadata").at("timeToLiveExpired"), false);
+  EXPECT_EQ(del.at("metadata").at("previousImageLSN").as_int64(), lsn(all[2]));
+  EXPECT_EQ(lsn(all[8]), lsn(all[10]));  // one LSN for the partition's deletion
+  EXPECT_EQ(all[10].at("metadata").at("id"), "z");
+  for (size_t i = 1; i < all.size(); ++i) EXPECT_LE(lsn(all[i - 1]), lsn(all[i]));
+
+  // One partition only.
+  o.start.lsn = now.value().continuation_lsn;
+  o.max_item_count = -1;
+  o.partition_key = pk("p2");
+  auto p2 = docs_->changes(c, o);
+  ASSERT_TRUE(p2.ok());
+  ASSERT_EQ(p2.value().items.size(), 1u);
+  EXPECT_EQ(p2.value().items[0].at("current").at("id"), "b");
+  o.partition_key.reset();
+
+  // Refusals: from the beginning or a time, and a container that keeps no changes.
+  o.start.kind = api::ChangeFeedStart::Kind::beginning;
+  auto begin = docs_->changes(c, o);
+  EXPECT_ERR(begin, DocErrc::bad_request);
+  EXPECT_NE(begin.error().message.find("You must read the change feed from within the retention period."), std::string::npos);
+  auto plain = make_container("plain");
+  o.start.kind = api::ChangeFeedStart::Kind::now;
+  auto none = docs_->changes(plain, o);
+  EXPECT_ERR(none, DocErrc::bad_request);
+  EXPECT_NE(none.error().message.find("changeFeedPolicy"), std::string::npos);
+  EXPECT_FALSE(api::ContainerSpec::from_json(obj(R"({"id":"x","changeFeedPolicy":{"retentionDuration":-1}})")).ok());
+
+  // Switched on by a replace: a continuation from before would miss what was not kept.
+  ASSERT_TRUE(docs_->create(plain, obj(R"({"id":"early","pk":"p"})")).ok());
+  auto before = docs_->changes(plain, api::ChangeFeedOptions{});
+  ASSERT_TRUE(before.ok());
+  ASSERT_TRUE(docs_->replace_container(plain, obj(R"({"id":"plain","partitionKey":{"paths":["/pk"]},"changeFeedPolicy":{"retentionDuration":1}})")).ok());
+  ASSERT_TRUE(docs_->create(plain, obj(R"({"id":"late","pk":"p"})")).ok());
+  o.start.kind = api::ChangeFeedStart::Kind::lsn;
+  o.start.lsn = 0;
+  EXPECT_ERR(docs_->changes(plain, o), DocErrc::bad_request);
+  o.start.lsn = before.value().continuation_lsn;
+  auto late = docs_->changes(plain, o);
+  ASSERT_TRUE(late.ok()) << late.error().message;
+  ASSERT_EQ(late.value().items.size(), 1u);
+  EXPECT_EQ(late.value().items[0].at("current").at("id"), "late");
+}
+
 TEST_P(DocumentStoreConformance, ChangeFeedFromATime) {
   auto c = make_container("cft");
   ASSERT_TRUE(docs_->create(c, obj(R"({"id":"old","pk":"p"})")).ok());

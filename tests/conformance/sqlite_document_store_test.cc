@@ -264,6 +264,52 @@ TEST(SqliteDocumentStore, ExpiredItemsArePurgedWithTheirIndexRows) {
   EXPECT_EQ(after.index_entries, 10 * 4);  // id, pk, ttl, _ts of the 10 that stay
 }
 
+// All versions: an expiry is a delete the feed shows (timeToLiveExpired true) once the sweep
+// purges the item, and changes older than the retention are dropped by the sweep; a
+// continuation from before them is then refused, not answered with a gap.
+TEST(SqliteDocumentStore, AllVersionsFeedShowsExpiriesAndForgetsPastItsRetention) {
+  Fixture f(std::chrono::milliseconds(20));
+  auto c = f.container(R"({"id":"t","partitionKey":{"paths":["/pk"]},"defaultTtl":5,"changeFeedPolicy":{"retentionDuration":1}})");
+  auto obj = [](const char* t) { return json::parse(t).as_object(); };
+  ASSERT_TRUE(f.docs->create(c, obj(R"({"id":"brief","pk":"p"})")).ok());
+  api::ChangeFeedOptions o;
+  o.all_versions = true;
+  o.start.kind = api::ChangeFeedStart::Kind::lsn;
+  o.start.lsn = 0;
+  f.clock.advance_seconds(6);
+  auto deleted = [&] {
+    auto p = f.docs->changes(c, o);
+    return p.ok() && p.value().items.size() == 2;
+  };
+  for (int i = 0; i < 200 && !deleted(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  auto p = f.docs->changes(c, o);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  ASSERT_EQ(p.value().items.size(), 2u);
+  const auto& meta = p.value().items[1].at("metadata");
+  EXPECT_EQ(meta.at("operationType"), "delete");
+  EXPECT_EQ(meta.at("timeToLiveExpired"), true);
+  EXPECT_EQ(meta.at("id"), "brief");
+  EXPECT_GT(meta.at("lsn").as_int64(), p.value().items[0].at("metadata").at("lsn").as_int64());
+  // Past the one-minute retention both are dropped; reading from before them is refused.
+  f.clock.advance_seconds(61);
+  ASSERT_TRUE(f.docs->create(c, obj(R"({"id":"later","pk":"p","ttl":-1})")).ok());
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    auto r = f.docs->changes(c, o);
+    gone = !r.ok() && r.error().code == api::DocErrc::bad_request;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(gone);
+  auto r = f.docs->changes(c, o);
+  EXPECT_NE(r.error().message.find("retention period"), std::string::npos) << r.error().message;
+  // From where the trimmed changes ended, the feed goes on.
+  o.start.lsn = meta.at("lsn").as_int64();
+  auto after = f.docs->changes(c, o);
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  ASSERT_EQ(after.value().items.size(), 1u);
+  EXPECT_EQ(after.value().items[0].at("current").at("id"), "later");
+}
+
 TEST(SqliteDocumentStore, UniqueKeyRowsFollowWritesAndArePurgedWithTheirItems) {
   Fixture f(std::chrono::milliseconds(20));
   auto c = f.container(R"({"id":"u","partitionKey":{"paths":["/pk"]},"defaultTtl":5,

@@ -1,12 +1,12 @@
 // End-to-end: the official @azure/cosmos client, unmodified, against nimbus-docs-server over
 // http on a free port: databases, containers (pk /pk and nested /a/b), item CRUD with ETags,
 // 409/412/404, read feed paging, parameterised queries (cross- and single-partition, ORDER BY,
-// TOP), the change feed iterator, auth failures (wrong key, clock skew), raw bad input, and
+// TOP), the change feed iterator (LatestVersion and AllVersionsAndDeletes), auth failures (wrong key, clock skew), raw bad input, and
 // durability of acknowledged creates across a SIGKILL.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { CosmosClient, ChangeFeedStartFrom, StatusCodes } from "@azure/cosmos";
+import { CosmosClient, ChangeFeedStartFrom, ChangeFeedMode, ChangeFeedPolicy, ChangeFeedRetentionTimeSpan, StatusCodes } from "@azure/cosmos";
 import { startDocsServer } from "./lib/docs_server.mjs";
 
 const EMULATOR_KEY =
@@ -441,6 +441,130 @@ describe("Cosmos DB NoSQL endpoint with the official SDK", { timeout: 180000 }, 
     const it = t.items.getChangeFeedIterator({ changeFeedStartFrom: ChangeFeedStartFrom.Time(since) });
     const page = await it.readNext();
     assert.deepEqual(page.result.map((d) => d.id), ["new"]);
+  });
+});
+
+describe("change feed AllVersionsAndDeletes mode (A-IM: Full-Fidelity Feed)", { timeout: 60000 }, () => {
+  let server, database, avad;
+  const policy = new ChangeFeedPolicy(ChangeFeedRetentionTimeSpan.fromMinutes(5));
+  const allVersions = (container, changeFeedStartFrom, more = {}) => container.items.getChangeFeedIterator({
+    changeFeedStartFrom, changeFeedMode: ChangeFeedMode.AllVersionsAndDeletes, ...more });
+  // Every page until the feed answers 304; the changes, and each page's size and continuation.
+  async function drain(it) {
+    const changes = [], pages = [];
+    for (;;) {
+      const page = await it.readNext();
+      if (page.statusCode === StatusCodes.NotModified) return { changes, pages, token: page.continuationToken };
+      assert.equal(page.statusCode, 200);
+      assert.ok(page.result.length > 0, "a 200 page carries changes");
+      changes.push(...page.result);
+      pages.push({ n: page.result.length, token: page.continuationToken });
+    }
+  }
+  const summary = (changes) => changes.map(({ current, metadata: m }) =>
+    [m.operationType, current?.id ?? m.id, current?.v ?? null]);
+  before(async () => {
+    server = await startDocsServer();
+    ({ database } = await client(server.port).databases.createIfNotExists({ id: "avad" }));
+    ({ container: avad } = await database.containers.create({ id: "kept", partitionKey: { paths: ["/pk"] }, changeFeedPolicy: policy }));
+  });
+  after(async () => { await server.stop(); server.cleanup(); });
+
+  test("changeFeedPolicy is echoed by the container read", async () => {
+    assert.deepEqual((await avad.read()).resource.changeFeedPolicy, { retentionDuration: 5 });
+  });
+
+  test("from Now: creates, every upsert version (previousImageLSN chains them) and deletes, in LSN order, then 304", async () => {
+    const it = allVersions(avad, ChangeFeedStartFrom.Now());
+    assert.equal((await it.readNext()).statusCode, StatusCodes.NotModified);
+    await avad.items.create({ id: "a", pk: "p1", v: 1 });
+    await avad.items.upsert({ id: "a", pk: "p1", v: 2 });
+    await avad.items.upsert({ id: "a", pk: "p1", v: 3 });
+    await avad.items.create({ id: "b", pk: "p2", v: 1 });
+    await avad.item("a", "p1").delete();
+    const { changes } = await drain(it);
+    assert.deepEqual(summary(changes), [["create", "a", 1], ["replace", "a", 2], ["replace", "a", 3], ["create", "b", 1], ["delete", "a", null]]);
+    const [create, rep1, rep2, createB, del] = changes;
+    for (let i = 1; i < changes.length; i++) assert.ok(changes[i].metadata.lsn > changes[i - 1].metadata.lsn, "LSN order");
+    assert.ok(create.current._rid && create.current._etag && create.current._ts);
+    assert.equal(create.metadata.previousImageLSN, undefined);
+    assert.ok(Number.isInteger(create.metadata.crts) && Math.abs(create.metadata.crts - Date.now() / 1000) < 600, "crts in seconds");
+    assert.equal(rep1.metadata.previousImageLSN, create.metadata.lsn);
+    assert.equal(rep2.metadata.previousImageLSN, rep1.metadata.lsn);
+    assert.equal(createB.metadata.operationType, "create");
+    assert.equal(del.current, undefined);
+    assert.equal(del.metadata.previousImageLSN, rep2.metadata.lsn);
+    assert.equal(del.metadata.timeToLiveExpired, false);
+    assert.deepEqual([del.metadata.id, del.metadata.partitionKey], ["a", { pk: "p1" }]);
+    assert.equal((await it.readNext()).statusCode, StatusCodes.NotModified);
+    // LatestVersion mode on the same container: the latest version of each live item, no deletes.
+    const latest = await avad.items.getChangeFeedIterator({ changeFeedStartFrom: ChangeFeedStartFrom.Beginning() }).readNext();
+    assert.deepEqual(latest.result.map((d) => [d.id, d.v]), [["b", 1]]);
+  });
+
+  test("maxItemCount pages: every change exactly once; a continuation token resumes in a new iterator", async () => {
+    const it = allVersions(avad, ChangeFeedStartFrom.Now(), { maxItemCount: 3 });
+    assert.equal((await it.readNext()).statusCode, StatusCodes.NotModified);
+    for (let i = 0; i < 10; i++) await avad.items.upsert({ id: `pg${i % 4}`, pk: `p${i % 3}`, v: i });
+    const { changes, pages } = await drain(it);
+    assert.ok(pages.length >= 4 && pages.every((p) => p.n <= 3), `pages ${JSON.stringify(pages.map((p) => p.n))}`);
+    assert.deepEqual(changes.map((c) => c.current.v), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.equal(new Set(changes.map((c) => c.metadata.lsn)).size, 10);
+    // From the second page's continuation: exactly the changes after it.
+    const resumed = await drain(allVersions(avad, ChangeFeedStartFrom.Continuation(pages[1].token), { maxItemCount: 3 }));
+    const rest = pages[0].n + pages[1].n;
+    assert.deepEqual(resumed.changes.map((c) => c.metadata.lsn), changes.slice(rest).map((c) => c.metadata.lsn));
+  });
+
+  test("a partition-scoped iterator (Now(\"p1\")) sees only that partition; deleteAllItemsForPartitionKey is one delete per item", async () => {
+    const onlyP1 = allVersions(avad, ChangeFeedStartFrom.Now("p1"));
+    const whole = allVersions(avad, ChangeFeedStartFrom.Now());
+    assert.equal((await onlyP1.readNext()).statusCode, StatusCodes.NotModified);
+    assert.equal((await whole.readNext()).statusCode, StatusCodes.NotModified);
+    for (const [id, pk] of [["x1", "p1"], ["y1", "p9"], ["x2", "p1"], ["y2", "p9"], ["x3", "p1"]]) await avad.items.create({ id, pk, v: 0 });
+    assert.deepEqual(summary((await drain(onlyP1)).changes), [["create", "x1", 0], ["create", "x2", 0], ["create", "x3", 0]]);
+    await avad.deleteAllItemsForPartitionKey("p9");
+    const { changes } = await drain(whole);
+    const deletes = changes.filter((c) => c.metadata.operationType === "delete");
+    assert.equal(changes.length, 5 + deletes.length);
+    assert.deepEqual(deletes.map((c) => [c.metadata.id, c.metadata.partitionKey]).sort(),
+      [["y1", { pk: "p9" }], ["y2", { pk: "p9" }]]);
+    assert.ok(deletes.every((c) => c.current === undefined && c.metadata.timeToLiveExpired === false));
+    assert.deepEqual((await drain(onlyP1)).changes, [], "p9's deletes are not p1's");
+  });
+
+  // (The change feed iterator rethrows a failure with its code and message, without the body.)
+  test("400s: Beginning or Time start, a container without changeFeedPolicy (until replaced with one), retentionDuration outside 0..10080", async () => {
+    for (const start of [ChangeFeedStartFrom.Beginning(), ChangeFeedStartFrom.Time(new Date(Date.now() - 60000))])
+      await assert.rejects(allVersions(avad, start).readNext(), (e) => {
+        assert.equal(e.code, 400);
+        assert.match(e.message, /You must read the change feed from within the retention period\./);
+        return true;
+      });
+    const { container: plain } = await database.containers.create({ id: "plain", partitionKey: { paths: ["/pk"] } });
+    assert.equal((await plain.read()).resource.changeFeedPolicy, undefined);
+    await assert.rejects(allVersions(plain, ChangeFeedStartFrom.Now()).readNext(), (e) => {
+      assert.equal(e.code, 400);
+      assert.match(e.message, /changeFeedPolicy/);
+      return true;
+    });
+    // Replaced with a policy, the container keeps changes from then on.
+    const { resource: plainDef } = await plain.read();
+    assert.deepEqual((await plain.replace({ ...plainDef, changeFeedPolicy: policy })).resource.changeFeedPolicy, { retentionDuration: 5 });
+    const later = allVersions(plain, ChangeFeedStartFrom.Now());
+    assert.equal((await later.readNext()).statusCode, StatusCodes.NotModified);
+    await plain.items.create({ id: "after", pk: "p" });
+    assert.deepEqual(summary((await drain(later)).changes), [["create", "after", null]]);
+    // (The SDK's ChangeFeedRetentionTimeSpan refuses a negative value itself: sent as a plain object.)
+    for (const retentionDuration of [-1, 10081])
+      await assert.rejects(database.containers.create({ id: `bad${retentionDuration}`, partitionKey: { paths: ["/pk"] },
+        changeFeedPolicy: { retentionDuration } }), (e) => {
+        assert.equal(e.code, 400);
+        assert.match(e.body.message, /changeFeedPolicy/);
+        return true;
+      });
+    const { resources: ids } = await database.containers.query("SELECT VALUE r.id FROM root r").fetchAll();
+    assert.deepEqual(ids.sort(), ["kept", "plain"]);
   });
 });
 

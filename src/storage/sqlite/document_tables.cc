@@ -70,6 +70,19 @@ CREATE TABLE IF NOT EXISTS doc_unique(
   item INTEGER NOT NULL,
   PRIMARY KEY(cid, pk, k, val)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS doc_unique_built(cid INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS doc_changes(
+  cid INTEGER NOT NULL,
+  lsn INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  op INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  prev INTEGER NOT NULL,
+  ttl INTEGER NOT NULL,
+  pk TEXT NOT NULL,
+  id TEXT NOT NULL,
+  body BLOB,
+  PRIMARY KEY(cid, lsn, n)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS doc_changes_trimmed(cid INTEGER PRIMARY KEY, lsn INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS doc_offers(
   id TEXT PRIMARY KEY,
   dbid INTEGER NOT NULL,
@@ -325,6 +338,7 @@ json::object spec_to_json(const api::ContainerSpec& s) {
     o["partitionKey"] = json::object{{"paths", std::move(paths)}, {"kind", s.partition_key_kind}, {"version", s.partition_key_version}};
   }
   if (s.default_ttl) o["defaultTtl"] = *s.default_ttl;
+  if (s.change_feed_retention_minutes > 0) o["changeFeedPolicy"] = json::object{{"retentionDuration", s.change_feed_retention_minutes}};
   if (!s.unique_key_policy.empty()) o["uniqueKeyPolicy"] = s.unique_key_policy;
   if (s.geospatial_type != "Geography") o["geospatialConfig"] = json::object{{"type", s.geospatial_type}};
   if (!s.computed_properties.empty()) {
@@ -897,6 +911,7 @@ struct Row {
   int64_t expires = 0;
   std::string etag;
   std::string body;
+  std::string id;  // only where the caller reads it (a partition's deletion)
 };
 
 std::optional<Row> find_row(SqliteDb& db, int64_t cid, const std::string& pk, const std::string& id) {
@@ -987,6 +1002,25 @@ void delete_row(SqliteDb& db, const Container& c, const Row& row, const std::str
   remove_index(db, c.cid, row.seq, old, c.policy());
   auto st = db.q("DELETE FROM doc_items WHERE seq=?1");
   st.bind(1, row.seq);
+  st.step();
+}
+
+// All versions and deletes: with a changeFeedPolicy, every change of an item is also kept in
+// doc_changes (its LSN, its kind, the item's previous LSN, its body for a create or replace,
+// its partition key and id), so the change feed in that mode can give each version and each
+// delete, which doc_items (one row per live item) cannot. `n` orders changes that share one
+// LSN (a partition's deletion). Trimmed past the retention by trim_changes(). Containers
+// without the policy write nothing here.
+enum ChangeOp : int64_t { kChangeCreate = 1, kChangeReplace = 2, kChangeDelete = 3 };
+
+bool keeps_changes(const api::ContainerSpec& spec) { return spec.change_feed_retention_minutes > 0; }
+
+void record_change(SqliteDb& db, int64_t cid, int64_t lsn, int64_t n, ChangeOp op, int64_t prev_lsn, bool ttl,
+                   const std::string& pk, const std::string& id, const std::string* body) {
+  auto st = db.q("INSERT INTO doc_changes(cid, lsn, n, op, ts, prev, ttl, pk, id, body) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+  st.bind(1, cid).bind(2, lsn).bind(3, n).bind(4, static_cast<int64_t>(op)).bind(5, db.now).bind(6, prev_lsn).bind(7, int64_t{ttl});
+  st.bind(8, pk).bind(9, id);
+  if (body) st.bind_blob(10, *body);  // unbound: NULL (a delete)
   st.step();
 }
 
@@ -1265,6 +1299,7 @@ DocResult<void> delete_container(SqliteDb& db, const api::ContainerRef& ref) {
   if (!c) return container_not_found(ref);
   db.doc_catalog.clear();
   for (const char* sql : {"DELETE FROM doc_index WHERE cid=?1", "DELETE FROM doc_unique WHERE cid=?1", "DELETE FROM doc_unique_built WHERE cid=?1",
+                          "DELETE FROM doc_changes WHERE cid=?1", "DELETE FROM doc_changes_trimmed WHERE cid=?1",
                           "DELETE FROM doc_items WHERE cid=?1", "DELETE FROM doc_offers WHERE cid=?1", "DELETE FROM doc_containers WHERE cid=?1"}) {
     auto st = db.q(sql);
     st.bind(1, c->cid);
@@ -1385,6 +1420,12 @@ DocResult<api::ContainerInfo> replace_container(SqliteDb& db, const api::Contain
     return bad("the unique keys of " + describe(ref) + " are " + b + " and cannot change (the body has " + a +
                "); create a new container with the new keys and copy the items");
   }
+  if (keeps_changes(want) && !keeps_changes(cur)) {
+    // Changes before now were not kept: a continuation from before cannot be served.
+    auto st = db.q("INSERT INTO doc_changes_trimmed(cid, lsn) VALUES(?1,?2) ON CONFLICT(cid) DO UPDATE SET lsn=max(lsn, excluded.lsn)");
+    st.bind(1, c->cid).bind(2, c->lsn);
+    st.step();
+  }
   bool ttl_changed = want.default_ttl != cur.default_ttl;
   bool index_changed = want.indexing_policy != cur.indexing_policy;
 
@@ -1500,6 +1541,8 @@ DocResult<api::Item> write_item_once(SqliteDb& db, WriteMode mode, const api::Co
 
   // 2. The writes.
   bump_lsn(db, *c, entry, existing ? 0 : 1);
+  if (keeps_changes(c->spec()))
+    record_change(db, c->cid, lsn, 0, live ? kChangeReplace : kChangeCreate, live ? existing->lsn : 0, false, pk_text, id, &text);
   unsigned char arena[4096];
   json::monotonic_resource mr(arena, sizeof arena);
   if (existing) {
@@ -1574,6 +1617,7 @@ DocResult<int64_t> delete_item_once(SqliteDb& db, const api::ContainerRef& ref, 
     return DocError{DocErrc::precondition_failed, "item \"" + id + "\" of " + describe(ref) + " has changed since it was read (If-Match " + *if_match + ", current _etag " + row->etag +
                                                       "); read it again and retry with the new _etag"};
   bump_lsn(db, *c, entry, -1);
+  if (keeps_changes(c->spec())) record_change(db, c->cid, c->lsn, 0, kChangeDelete, row->lsn, false, std::get<std::string>(pk_text), id, nullptr);
   delete_row(db, *c, *row, std::get<std::string>(pk_text));
   db.notices.emplace_back(api::DocumentChanged{ref, c->lsn});
   return c->lsn;
@@ -1603,18 +1647,23 @@ DocResult<int64_t> delete_partition_once(SqliteDb& db, const api::ContainerRef& 
   for (;;) {
     std::vector<Row> slice;
     {
-      auto st = db.q("SELECT seq, expires, body FROM doc_items WHERE cid=?1 AND pk=?2 ORDER BY id LIMIT 512");
+      auto st = db.q("SELECT seq, expires, body, lsn, id FROM doc_items WHERE cid=?1 AND pk=?2 ORDER BY id LIMIT 512");
       st.bind(1, c->cid).bind(2, key);
       while (st.step()) {
         Row r;
         r.seq = st.i64(0);
         r.expires = st.i64(1);
         r.body = st.text(2);
+        r.lsn = st.i64(3);
+        r.id = st.text(4);
         slice.push_back(std::move(r));
       }
     }
     if (slice.empty()) break;
     for (auto& row : slice) {
+      // All versions: one delete per live item, all at this deletion's LSN.
+      if (row.expires > db.now && keeps_changes(c->spec()))
+        record_change(db, c->cid, c->lsn, live, kChangeDelete, row.lsn, false, key, row.id, nullptr);
       live += row.expires > db.now;
       delete_row(db, *c, row, key);
     }
@@ -2713,6 +2762,75 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
   return page;
 }
 
+namespace {
+// The change feed in AllVersionsAndDeletes mode, from doc_changes (see record_change). A page
+// never splits the changes of one LSN (a partition's deletion), since a continuation is an LSN.
+DocResult<api::ChangeFeedPage> read_all_versions(SqliteDb& db, const ReadContainer& c, const api::ChangeFeedOptions& options,
+                                                 int n, const std::string& pk_filter) {
+  using Kind = api::ChangeFeedStart::Kind;
+  const auto& spec = c.spec();
+  if (!keeps_changes(spec))
+    return bad(describe(c.ref) + " keeps no change history, so its AllVersionsAndDeletes change feed cannot be read; "
+               "give it a changeFeedPolicy ({\"retentionDuration\": <minutes>}) and read from now, or use the LatestVersion mode");
+  if (options.start.kind == Kind::beginning || options.start.kind == Kind::time)
+    return bad("You must read the change feed from within the retention period. The AllVersionsAndDeletes change feed of " + describe(c.ref) +
+               " keeps " + std::to_string(spec.change_feed_retention_minutes) +
+               " minute(s) of changes and starts from now or from a continuation, not from the beginning or a point in time");
+  api::ChangeFeedPage page;
+  if (options.start.kind == Kind::now) {
+    page.continuation_lsn = c.lsn;
+    page.not_modified = true;
+    return page;
+  }
+  int64_t after = options.start.lsn;
+  if (after < 0) return bad("change feed continuation " + std::to_string(after) + " is negative; use the etag of an earlier response");
+  {
+    auto st = db.q("SELECT lsn FROM doc_changes_trimmed WHERE cid=?1");
+    st.bind(1, c.cid());
+    if (st.step() && after < st.i64(0))
+      return bad("You must read the change feed from within the retention period. The changes of " + describe(c.ref) + " up to LSN " +
+                 std::to_string(st.i64(0)) + " are gone (kept " + std::to_string(spec.change_feed_retention_minutes) +
+                 " minute(s)), and this continuation starts at " + std::to_string(after) + "; start again from now");
+  }
+  static constexpr const char* kOps[] = {"", "create", "replace", "delete"};
+  auto st = db.q("SELECT lsn, op, ts, prev, ttl, pk, id, body FROM doc_changes WHERE cid=?1 AND lsn>?2 AND (?3=0 OR pk=?4) ORDER BY lsn, n");
+  st.bind(1, c.cid()).bind(2, after).bind(3, options.partition_key ? 1 : 0).bind(4, pk_filter);
+  int64_t last = after;
+  bool more = false;
+  while (st.step()) {
+    int64_t lsn = st.i64(0);
+    if (static_cast<int>(page.items.size()) >= n && lsn != last) {
+      more = true;
+      break;
+    }
+    last = lsn;
+    int64_t op = st.i64(1);
+    json::object meta{{"operationType", op >= 1 && op <= 3 ? kOps[op] : "unknown"}, {"lsn", lsn}, {"crts", st.i64(2) / 1000}};
+    if (st.i64(3) > 0) meta["previousImageLSN"] = st.i64(3);
+    json::object change;
+    if (op == kChangeDelete) {
+      meta["timeToLiveExpired"] = st.i64(4) != 0;
+      meta["id"] = st.text(6);
+      // {path: value} per partition key path; the service's docs say "property name", which a
+      // nested path (/a/b) does not settle: its key here is the path without the leading '/'.
+      json::object key;
+      boost::system::error_code ec;
+      json::value values = json::parse(st.text(5), ec);
+      for (size_t i = 0; !ec && values.is_array() && i < spec.partition_key_paths.size() && i < values.as_array().size(); ++i)
+        key[spec.partition_key_paths[i].substr(1)] = values.as_array()[i];
+      meta["partitionKey"] = std::move(key);
+    } else {
+      change["current"] = parse_body(st.text(7));
+    }
+    change["metadata"] = std::move(meta);
+    page.items.push_back(std::move(change));
+  }
+  page.continuation_lsn = more ? last : std::max(after, c.lsn);
+  page.not_modified = page.items.empty();
+  return page;
+}
+}  // namespace
+
 DocResult<api::ChangeFeedPage> read_change_feed(SqliteDb& db, const api::ContainerRef& ref, const api::ChangeFeedOptions& options) {
   auto size = page_size(options.max_item_count);
   if (auto* e = std::get_if<DocError>(&size)) return *e;
@@ -2725,6 +2843,7 @@ DocResult<api::ChangeFeedPage> read_change_feed(SqliteDb& db, const api::Contain
     if (auto* e = std::get_if<DocError>(&p)) return *e;
     pk_filter = std::get<std::string>(p);
   }
+  if (options.all_versions) return read_all_versions(db, *c, options, n, pk_filter);
   api::ChangeFeedPage page;
   using Kind = api::ChangeFeedStart::Kind;
   if (options.start.kind == Kind::now) {
@@ -2845,18 +2964,60 @@ void migrate(SqliteDb& db, int64_t format) {
   }
 }
 
+namespace {
+// changeFeedPolicy.retentionDuration of a stored container definition; 0 when absent.
+int64_t retention_minutes(const json::object& def) {
+  auto* cf = def.if_contains("changeFeedPolicy");
+  auto* m = cf && cf->is_object() ? cf->as_object().if_contains("retentionDuration") : nullptr;
+  return m && m->is_int64() ? m->as_int64() : 0;
+}
+
+// Drops the changes older than each container's retention (all of them once its policy is
+// gone), oldest first, and notes per container the last LSN dropped: a continuation before it
+// has lost changes, which the feed then refuses rather than skip them silently.
+void trim_changes(SqliteDb& db, api::UnixMillis now) {
+  std::vector<std::pair<int64_t, int64_t>> containers;  // cid, retention minutes
+  {
+    auto st = db.q("SELECT cid, definition FROM doc_containers");
+    while (st.step()) {
+      boost::system::error_code ec;
+      auto def = json::parse(st.text(1), ec);
+      containers.emplace_back(st.i64(0), !ec && def.is_object() ? retention_minutes(def.as_object()) : 0);
+    }
+  }
+  for (auto [cid, minutes] : containers) {
+    int64_t cutoff = minutes > 0 ? now - minutes * 60000 : std::numeric_limits<int64_t>::max();
+    int64_t dropped = -1;
+    {
+      // Changes are in LSN order and their times rise with it: the prefix before the cutoff.
+      auto st = db.q("SELECT lsn, ts FROM doc_changes WHERE cid=?1 ORDER BY lsn, n");
+      st.bind(1, cid);
+      while (st.step() && st.i64(1) < cutoff) dropped = st.i64(0);
+    }
+    if (dropped < 0) continue;
+    auto del = db.q("DELETE FROM doc_changes WHERE cid=?1 AND lsn<=?2");
+    del.bind(1, cid).bind(2, dropped);
+    del.step();
+    auto mark = db.q("INSERT INTO doc_changes_trimmed(cid, lsn) VALUES(?1,?2) ON CONFLICT(cid) DO UPDATE SET lsn=max(lsn, excluded.lsn)");
+    mark.bind(1, cid).bind(2, dropped);
+    mark.step();
+  }
+}
+}  // namespace
+
 void sweep_expired(SqliteDb& db, api::UnixMillis now, int limit) {
   db.q("BEGIN IMMEDIATE").step();
   try {
-    struct Expired { int64_t seq, cid; std::string pk, body; };
+    struct Expired { int64_t seq, cid; std::string pk, body, id; int64_t lsn; };
     std::vector<Expired> rows;
     {
-      auto st = db.q("SELECT seq, cid, pk, body FROM doc_items WHERE expires<=?1 AND expires<9223372036854775807 LIMIT ?2");
+      auto st = db.q("SELECT seq, cid, pk, body, id, lsn FROM doc_items WHERE expires<=?1 AND expires<9223372036854775807 LIMIT ?2");
       st.bind(1, now).bind(2, limit);
-      while (st.step()) rows.push_back({st.i64(0), st.i64(1), st.text(2), st.text(3)});
+      while (st.step()) rows.push_back({st.i64(0), st.i64(1), st.text(2), st.text(3), st.text(4), st.i64(5)});
     }
     std::optional<Policy> policy;
     std::vector<UniqueKey> unique_keys;
+    bool keeps = false;
     int64_t policy_cid = -1;
     for (auto& r : rows) {
       if (r.cid != policy_cid) {
@@ -2864,15 +3025,27 @@ void sweep_expired(SqliteDb& db, api::UnixMillis now, int limit) {
         st.bind(1, r.cid);
         policy.reset();
         unique_keys.clear();
+        keeps = false;
         if (st.step()) {
           boost::system::error_code ec;
           auto def = json::parse(st.text(0), ec);
           if (!ec && def.is_object()) {
             if (auto* ip = def.as_object().if_contains("indexingPolicy"); ip && ip->is_object()) policy.emplace(ip->as_object());
             if (auto* uk = def.as_object().if_contains("uniqueKeyPolicy"); uk && uk->is_object()) unique_keys = unique_keys_of(uk->as_object());
+            keeps = retention_minutes(def.as_object()) > 0;
           }
         }
         policy_cid = r.cid;
+      }
+      if (keeps) {
+        // All versions: an expiry is a delete the feed shows (timeToLiveExpired), so it takes
+        // an LSN, which the container catalog must then read again.
+        auto st = db.q("UPDATE doc_containers SET lsn=lsn+1 WHERE cid=?1 RETURNING lsn");
+        st.bind(1, r.cid);
+        if (st.step()) record_change(db, r.cid, st.i64(0), 0, kChangeDelete, r.lsn, true, r.pk, r.id, nullptr);
+        while (st.step()) {
+        }
+        db.doc_catalog.clear();
       }
       json::object old = parse_body(r.body);
       if (!unique_keys.empty()) remove_unique(db, r.cid, unique_keys, r.pk, r.seq, old);
@@ -2884,6 +3057,7 @@ void sweep_expired(SqliteDb& db, api::UnixMillis now, int limit) {
       count.bind(1, r.cid);
       count.step();
     }
+    trim_changes(db, now);
     db.q("COMMIT").step();
   } catch (const SqlError&) {
     sqlite3_exec(db.conn, "ROLLBACK", nullptr, nullptr, nullptr);

@@ -22,6 +22,11 @@
 //   are derived from the body like doc_index entries. doc_unique_built (cid) marks containers
 //   whose rows are complete; for one of an older version the first checked write builds them
 //   (derived rows only: the one write before a check that may still refuse the operation).
+// - doc_changes (cid, lsn, n, kind, time, previous LSN, ttl flag, pk, id, body): every change
+//   of a container with a changeFeedPolicy, for the AllVersionsAndDeletes change feed;
+//   doc_changes_trimmed (cid, lsn) the last LSN whose changes are gone (retention, or the
+//   policy switched on later), below which a continuation is refused. New tables only: an
+//   older build ignores them (and keeps no changes while it runs).
 //
 // Threading: every function runs on the engine's writer thread inside its batch transaction.
 // SQLite failures throw SqlError (the engine rolls the batch back); expected failures are
@@ -121,7 +126,9 @@ std::vector<api::ContainerItems> item_counts(SqliteDb& db);
 void migrate(SqliteDb& db, int64_t format);
 
 // Deletes up to `limit` expired items (and their index entries) in its own transaction; call
-// between batches. Expiry takes no LSN (LatestVersion never shows deletes).
+// between batches. Expiry takes no LSN (LatestVersion never shows deletes), except in a
+// container that keeps its changes, where it is a delete of the all-versions feed. Also drops
+// changes older than their container's retention.
 void sweep_expired(SqliteDb& db, api::UnixMillis now, int limit = 2000);
 
 // Checks of an item body that need no reads: id, nesting depth, finite numbers, ttl type.
