@@ -1,10 +1,11 @@
 // Reading a container page by page through the official @azure/cosmos: the server CPU and time
 // of `items.readAll({maxItemCount}).fetchAll()` (the SDK sends it as `SELECT * FROM c`), of a
 // filtered query over an unindexed path, and of an ORDER BY query over an indexed path (paged
-// along the index since ec23bac; re-run per page before), at --items items. With --baseline-bin, the same steps run against that build
+// along the index since ec23bac; re-run per page before), and of GROUP BY and DISTINCT over
+// --groups values, at --items items. With --baseline-bin, the same steps run against that build
 // first, in the same run (loopback only; every step bounded by the item count and a deadline).
 //
-//   node bench/documents/query_paging.mjs [--items 20000] [--page 100]
+//   node bench/documents/query_paging.mjs [--items 20000] [--page 100] [--groups 2000]
 //        [--nimbus-bin build/release/nimbus-docs-server] [--baseline-bin <older build>] [--out DIR]
 import { spawn } from "node:child_process";
 import { readFileSync, mkdtempSync, rmSync, mkdirSync, writeFileSync } from "node:fs";
@@ -19,6 +20,7 @@ const KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZ
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 const ITEMS = Number(args.items ?? 20000);
 const PAGE = Number(args.page ?? 100);
+const GROUPS = Number(args.groups ?? 2000);  // distinct values of c.g, for GROUP BY and DISTINCT
 const STEP_DEADLINE_MS = 300000;
 
 function cpuSeconds(pid) {
@@ -54,13 +56,15 @@ async function measure(label, bin) {
       const ops = [];
       for (let j = i; j < Math.min(ITEMS, i + 100); j++)
         ops.push({ operationType: BulkOperationType.Create, partitionKey: `p${j % 100}`,
-          resourceBody: { id: `item-${j}`, pk: `p${j % 100}`, n: j, note: j % 10 === 0 ? "tenth" : "other", text: "x".repeat(200) } });
+          resourceBody: { id: `item-${j}`, pk: `p${j % 100}`, n: j, g: j % GROUPS, note: j % 10 === 0 ? "tenth" : "other", text: "x".repeat(200) } });
       await container.items.executeBulkOperations(ops);
     }
     const steps = [
       ["readAll, all items", () => container.items.readAll({ maxItemCount: PAGE }).fetchAll(), ITEMS],
       ["filter on an unindexed path, a tenth of the items", () => container.items.query("SELECT * FROM c WHERE c.note = 'tenth'", { maxItemCount: PAGE }).fetchAll(), ITEMS / 10],
       ["ORDER BY c.n, all items", () => container.items.query("SELECT c.id FROM c ORDER BY c.n", { maxItemCount: PAGE }).fetchAll(), ITEMS],
+      [`GROUP BY c.g, ${GROUPS} groups`, () => container.items.query("SELECT c.g, COUNT(1) AS n FROM c GROUP BY c.g", { maxItemCount: PAGE }).fetchAll(), GROUPS],
+      [`DISTINCT VALUE c.g, ${GROUPS} values`, () => container.items.query("SELECT DISTINCT VALUE c.g FROM c", { maxItemCount: PAGE }).fetchAll(), GROUPS],
     ];
     for (const [name, run, expect] of steps) {
       const cpu0 = cpuSeconds(proc.pid), t0 = Date.now();

@@ -1007,6 +1007,58 @@ TEST_P(DocumentStoreConformance, StreamingQueriesPageByPositionReadingEachDocume
 // for several keys (strings cut in the index) are ordered by the engine. A container where
 // some item lacks the path falls back to the re-run pages and still answers right; a token
 // that is not ours is refused.
+// Queries answered whole (GROUP BY, DISTINCT, TOP/OFFSET, ORDER BY with an indexed filter):
+// the first page computes the answer and later pages continue it without reading the
+// container again, showing the answer as it was at the first page.
+TEST_P(DocumentStoreConformance, WholeAnswerQueriesPageWithoutReadingTheContainerAgain) {
+  auto c = make_container("groups");
+  for (int i = 0; i < 300; ++i)
+    ASSERT_TRUE(docs_->create(c, json::object{{"id", "i" + std::to_string(i)}, {"pk", "p" + std::to_string(i % 7)}, {"g", i % 50}, {"n", i}}).ok());
+  struct Case { const char* sql; size_t rows; std::optional<std::string> pk; };
+  for (const Case& k : {Case{"SELECT c.g, COUNT(1) AS n, SUM(c.n) AS s FROM c GROUP BY c.g", 50, {}},
+                        Case{"SELECT DISTINCT VALUE c.g FROM c", 50, {}},
+                        Case{"SELECT TOP 120 c.id FROM c ORDER BY c.id", 120, {}},
+                        Case{"SELECT c.id FROM c WHERE c.g = 3 ORDER BY c.n DESC", 6, {}},
+                        Case{"SELECT c.g, COUNT(1) AS n FROM c GROUP BY c.g", 50, std::string("p3")}}) {
+    SCOPED_TRACE(k.sql);
+    auto paged = page_through(*docs_, c, k.sql, 7, k.pk ? std::optional(pk(json::value(json::string(*k.pk)))) : std::nullopt);
+    api::FeedOptions all;
+    all.max_item_count = 1000;
+    if (k.pk) all.partition_key = pk(json::value(json::string(*k.pk)));
+    auto one = docs_->query(c, k.sql, {}, all);
+    ASSERT_TRUE(one.ok()) << one.error().message;
+    std::vector<std::string> seen, whole;
+    for (auto& v : paged.rows) seen.push_back(json::serialize(v));
+    for (auto& v : one.value().items) whole.push_back(json::serialize(v));
+    if (!k.pk) EXPECT_EQ(seen.size(), k.rows);
+    EXPECT_EQ(seen, whole);
+    // The documents are read for the first page only.
+    EXPECT_EQ(paged.docs_read, one.value().stats.retrieved_documents);
+  }
+  // A change between pages does not show: the pages are the first page's answer.
+  api::FeedOptions o;
+  o.max_item_count = 10;
+  const char* sql = "SELECT c.g, COUNT(1) AS n FROM c GROUP BY c.g";
+  auto first = docs_->query(c, sql, {}, o);
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(docs_->create(c, obj(R"({"id":"new","pk":"p0","g":1000,"n":0})")).ok());
+  std::vector<json::value> rest;
+  o.continuation = first.value().continuation;
+  while (!o.continuation.empty()) {
+    auto r = docs_->query(c, sql, {}, o);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    for (auto& v : r.value().items) rest.push_back(v);
+    o.continuation = r.value().continuation;
+  }
+  EXPECT_EQ(first.value().items.size() + rest.size(), 50u);
+  // Tokens that are not ours are refused.
+  for (const char* inner : {"q:", "q:5:", "q:5:x", "q:x:5", "q:5:123456789012345678901"}) {
+    api::FeedOptions bad;
+    bad.continuation = json::serialize(json::object{{"token", inner}, {"range", json::object{{"min", ""}, {"max", "FF"}}}});
+    EXPECT_ERR(docs_->query(c, sql, {}, bad), DocErrc::bad_request);
+  }
+}
+
 TEST_P(DocumentStoreConformance, OrderByQueriesPageAlongTheIndexReadingEachDocumentOnce) {
   auto c = make_container("qo");
   const int kItems = 60;

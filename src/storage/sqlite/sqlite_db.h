@@ -57,6 +57,10 @@ struct SqliteDb {
   };
   std::map<std::string, std::map<std::string, DocCatalogEntry, std::less<>>, std::less<>>
       doc_catalog;
+  // The answers of document queries that are re-run per page (GROUP BY, DISTINCT, ...), kept
+  // for their later pages (document_tables.cc, QueryAnswers): type-erased like `def` above,
+  // so this header stays free of the document types. Touched only with the connection held.
+  std::shared_ptr<void> doc_query_answers;
 
   ~SqliteDb() {
     for (auto& [_, s] : stmts) sqlite3_finalize(s);
