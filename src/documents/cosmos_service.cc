@@ -452,7 +452,9 @@ std::string grant_refusal(const api::PermissionGrant& g, const api::HttpRequestD
   if (g.mode != "All" && !is_read(req))
     return "The resource token grants Read on " + g.link + "; " + req.method + " " + described +
            " changes data. Use a token of a permission with permissionMode \"All\".";
-  if (!g.partition_key.empty() && s.size() >= 5 && s[4] == "docs") {
+  // Everything below the container but its partition key ranges is about items of some
+  // partition (docs, batches, operations/partitionkeydelete).
+  if (!g.partition_key.empty() && s.size() >= 5 && s[4] != "pkranges") {
     std::string_view h = req.header("x-ms-documentdb-partitionkey");
     std::string asked;
     boost::system::error_code ec;

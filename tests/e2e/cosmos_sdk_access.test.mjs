@@ -6,17 +6,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { CosmosClient, PermissionMode, StatusCodes } from "@azure/cosmos";
-import { startDocsServer, cosmosClient, signedRequest } from "./lib/docs_server.mjs";
-
-// What a rejected SDK call carried: its status code and the service's message.
-async function refusal(promise) {
-  try {
-    await promise;
-  } catch (e) {
-    return { code: e.code, message: String(e.body?.message ?? e.message) };
-  }
-  assert.fail("the call succeeded; a refusal was expected");
-}
+import { startDocsServer, cosmosClient, signedRequest, refusal } from "./lib/docs_server.mjs";
 // The status of a call, answered or thrown (the SDK throws some 404s and answers others).
 const status = (promise) => promise.then((r) => r.statusCode, (e) => e.code);
 
@@ -171,7 +161,7 @@ describe("@azure/cosmos access: users, permissions, resource tokens", () => {
     assert.deepEqual(resources, ["o1"]);
   });
 
-  test("an All token with resourcePartitionKey [1] creates an item of key 1 and is 403 for key 2", async () => {
+  test("an All token with resourcePartitionKey [1] creates an item of key 1 and is 403 for key 2, also when deleting a partition", async () => {
     const p = await grant("writer1", { id: "orders-1", permissionMode: "All", resource: orders.url, resourcePartitionKey: [1] });
     const c = ordersWith(p._token);
     assert.equal((await c.items.create({ id: "k1", pk: 1 })).statusCode, StatusCodes.Created);
@@ -180,6 +170,11 @@ describe("@azure/cosmos access: users, permissions, resource tokens", () => {
     assert.match(r.message, /partition key \[1\]/);
     assert.equal((await refusal(c.item("o2", 2).read())).code, StatusCodes.Forbidden);
     assert.equal(await status(orders.item("k2", 2).read()), StatusCodes.NotFound);
+    // Deleting another partition's items is outside the grant too (the later tests need
+    // partition 1's items, so its own partition is not deleted here).
+    await orders.items.create({ id: "k9", pk: 2 });
+    assert.equal((await refusal(c.deleteAllItemsForPartitionKey(2))).code, StatusCodes.Forbidden);
+    assert.equal(await status(orders.item("k9", 2).read()), 200);
   });
 
   test("an item-level All permission (resource = the item's _self) reads and deletes that item; another item is 403", async () => {

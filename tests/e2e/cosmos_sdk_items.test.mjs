@@ -6,17 +6,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { ChangeFeedStartFrom, StatusCodes } from "@azure/cosmos";
-import { startDocsServer, cosmosClient, signedRequest } from "./lib/docs_server.mjs";
-
-// What a rejected SDK call carried: its status code and the service's message.
-async function refusal(promise) {
-  try {
-    await promise;
-  } catch (e) {
-    return { code: e.code, message: String(e.body?.message ?? e.message) };
-  }
-  assert.fail("the call succeeded; a refusal was expected");
-}
+import { startDocsServer, cosmosClient, signedRequest, refusal } from "./lib/docs_server.mjs";
 
 describe("@azure/cosmos items: patch, batch, bulk, unique keys", () => {
   let server;

@@ -72,6 +72,19 @@ DocError no_user(const std::string& database, const std::string& id) {
                                           "\" does not exist; create it first (POST /dbs/" + database + "/users)"};
 }
 
+// A permission's database and user, both of which must exist.
+struct Owner {
+  int64_t dbid = 0;
+  int64_t uid = 0;
+};
+DocResult<Owner> owner_of(SqliteDb& db, const std::string& database, const std::string& user) {
+  auto dbid = database_id(db, database);
+  if (!dbid) return no_database(database);
+  auto row = user_row(db, *dbid, user);
+  if (!row) return no_user(database, user);
+  return Owner{*dbid, row->uid};
+}
+
 std::string user_rid(int64_t dbid, int64_t uid) {
   return rid_of(be32(static_cast<uint32_t>(dbid)) + be32(static_cast<uint32_t>(uid)));
 }
@@ -324,15 +337,14 @@ DocResult<AccessInfo> write_permission(SqliteDb& db, const std::string& database
                                        const std::optional<std::string>& if_match) {
   auto new_id = body_id(body, "permission");
   if (!new_id) return new_id.error();
-  auto dbid = database_id(db, database);
-  if (!dbid) return no_database(database);
-  auto owner = user_row(db, *dbid, user);
-  if (!owner) return no_user(database, user);
-  auto fields = permission_fields(db, *dbid, database, body);
+  auto owner = owner_of(db, database, user);
+  if (!owner) return owner.error();
+  const int64_t dbid = owner.value().dbid, uid = owner.value().uid;
+  auto fields = permission_fields(db, dbid, database, body);
   if (!fields) return fields.error();
   const std::string& named = how == AccessWrite::replace ? id : new_id.value();
-  auto current = permission_row(db, owner->uid, named);
-  bool taken = how == AccessWrite::replace && new_id.value() != id && permission_row(db, owner->uid, new_id.value());
+  auto current = permission_row(db, uid, named);
+  bool taken = how == AccessWrite::replace && new_id.value() != id && permission_row(db, uid, new_id.value());
   auto target = write_target(how, std::move(current), taken, if_match,
                              "permission \"" + named + "\" of user \"" + user + "\"", new_id.value());
   if (!target) return target.error();
@@ -343,51 +355,48 @@ DocResult<AccessInfo> write_permission(SqliteDb& db, const std::string& database
     auto st = db.q("UPDATE doc_permissions SET id=?2, mode=?3, resource=?4, link=?5, pk=?6, etag=?7, ts=?8 WHERE pid=?1");
     st.bind(1, p.pid).bind(2, p.id).bind(3, p.mode).bind(4, p.resource).bind(5, link).bind(6, p.pk).bind(7, p.etag).bind(8, p.ts);
     st.step();
-    return permission_info(*dbid, owner->uid, p);
+    return permission_info(dbid, uid, p);
   }
   auto st = db.q("INSERT INTO doc_permissions(uid, id, mode, resource, link, pk, etag, ts) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
-  st.bind(1, owner->uid).bind(2, p.id).bind(3, p.mode).bind(4, p.resource).bind(5, link).bind(6, p.pk).bind(7, p.etag).bind(8, p.ts);
+  st.bind(1, uid).bind(2, p.id).bind(3, p.mode).bind(4, p.resource).bind(5, link).bind(6, p.pk).bind(7, p.etag).bind(8, p.ts);
   st.step();
   p.pid = sqlite3_last_insert_rowid(db.conn);
-  AccessInfo info = permission_info(*dbid, owner->uid, p);
+  AccessInfo info = permission_info(dbid, uid, p);
   info.created = true;
   return info;
 }
 
 DocResult<AccessInfo> read_permission(SqliteDb& db, const std::string& database, const std::string& user,
                                       const std::string& id) {
-  auto dbid = database_id(db, database);
-  if (!dbid) return no_database(database);
-  auto owner = user_row(db, *dbid, user);
-  if (!owner) return no_user(database, user);
-  auto row = permission_row(db, owner->uid, id);
+  auto owner = owner_of(db, database, user);
+  if (!owner) return owner.error();
+  const int64_t dbid = owner.value().dbid, uid = owner.value().uid;
+  auto row = permission_row(db, uid, id);
   if (!row)
     return DocError{DocErrc::not_found, "permission \"" + id + "\" of user \"" + user + "\" does not exist; create it first"};
-  return permission_info(*dbid, owner->uid, *row);
+  return permission_info(dbid, uid, *row);
 }
 
 DocResult<std::vector<AccessInfo>> list_permissions(SqliteDb& db, const std::string& database, const std::string& user) {
-  auto dbid = database_id(db, database);
-  if (!dbid) return no_database(database);
-  auto owner = user_row(db, *dbid, user);
-  if (!owner) return no_user(database, user);
+  auto owner = owner_of(db, database, user);
+  if (!owner) return owner.error();
+  const int64_t dbid = owner.value().dbid, uid = owner.value().uid;
   std::vector<AccessInfo> out;
   auto st = db.q("SELECT pid, id, mode, resource, pk, etag, ts FROM doc_permissions WHERE uid=?1 ORDER BY pid");
-  st.bind(1, owner->uid);
+  st.bind(1, uid);
   while (st.step())
-    out.push_back(permission_info(*dbid, owner->uid,
+    out.push_back(permission_info(dbid, uid,
                                   PermissionRow{st.i64(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.i64(6)}));
   return out;
 }
 
 DocResult<void> delete_permission(SqliteDb& db, const std::string& database, const std::string& user,
                                   const std::string& id) {
-  auto dbid = database_id(db, database);
-  if (!dbid) return no_database(database);
-  auto owner = user_row(db, *dbid, user);
-  if (!owner) return no_user(database, user);
+  auto owner = owner_of(db, database, user);
+  if (!owner) return owner.error();
+  const int64_t dbid = owner.value().dbid, uid = owner.value().uid;
   auto st = db.q("DELETE FROM doc_permissions WHERE uid=?1 AND id=?2");
-  st.bind(1, owner->uid).bind(2, id);
+  st.bind(1, uid).bind(2, id);
   st.step();
   if (db.changes() == 0)
     return DocError{DocErrc::not_found, "permission \"" + id + "\" of user \"" + user + "\" does not exist"};

@@ -57,6 +57,17 @@ export async function startDocsServer({ timeoutMs = 10000, dataDir, extraArgs = 
   };
 }
 
+// What a rejected SDK call carried: its status code and the service's message; fails the test
+// when the call succeeded.
+export async function refusal(promise) {
+  try {
+    await promise;
+  } catch (e) {
+    return { code: e.code, message: String(e.body?.message ?? e.message) };
+  }
+  throw new Error("the call succeeded; a refusal was expected");
+}
+
 export function cosmosClient(port) {
   return new CosmosClient({ endpoint: `http://127.0.0.1:${port}/`, key: EMULATOR_KEY });
 }
