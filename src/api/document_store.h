@@ -388,6 +388,9 @@ class DocumentQuery {
   // reference to one becomes its expression. A query that uses none is returned as is.
   virtual DocResult<std::shared_ptr<const DocumentQuery>> with_computed(
       const std::vector<std::pair<std::string, std::string>>& computed) const = 0;
+  // What makes two queries the same query (its text and parameter values): a store that keeps
+  // an answer between pages serves it only to the query it was computed for.
+  virtual std::string identity() const = 0;
 };
 
 // --- change feed (LatestVersion) ---

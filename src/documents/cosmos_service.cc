@@ -312,8 +312,10 @@ struct CosmosService::Impl {
   // A resource token's request: false with `r` filled (401/403) unless its permission still
   // exists and grants this request.
   awaitable<bool> granted(const api::HttpRequestData& req, const ResourceAddress& addr, int64_t permission, Reply& r);
-  // Its resource token, on a permission as it is answered.
+  // Its resource token, on a permission as it is answered; token_seconds() checks the asked
+  // lifetime first (before anything is written: a refused request changes nothing).
   bool add_token(const api::HttpRequestData& req, api::AccessInfo& p, Reply& r);
+  std::optional<int64_t> token_seconds(const api::HttpRequestData& req, Reply& r);
   awaitable<void> docs_feed(api::HttpRequestData& req, const api::ContainerRef& ref, Reply& r);
   awaitable<void> doc(api::HttpRequestData& req, const api::ContainerRef& ref,
                       const std::string& id, Reply& r);
@@ -419,10 +421,15 @@ bool precheck(const api::HttpRequestData& req, const CosmosService::Options& opt
   return true;
 }
 
-bool is_read(const api::HttpRequestData& req) {
-  return req.method == "GET" || req.method == "HEAD" ||
-         (req.method == "POST" && (header_true(req, "x-ms-documentdb-isquery") ||
-                                   header_true(req, "x-ms-cosmos-is-query-plan-request")));
+// Reads: GET and HEAD, and a POST that docs_feed() answers as a query (decided by the route
+// and the headers as docs_feed decides, never by the headers alone: an isquery header on
+// .../operations/partitionkeydelete does not make that a read).
+bool is_read(const api::HttpRequestData& req, const ResourceAddress& addr) {
+  if (req.method == "GET" || req.method == "HEAD") return true;
+  const auto& s = addr.segments;
+  bool docs_feed = s.size() == 5 && s[0] == "dbs" && s[2] == "colls" && s[4] == "docs";
+  return req.method == "POST" && docs_feed &&
+         (iequals(req.header("x-ms-cosmos-is-query-plan-request"), "true") || header_true(req, "x-ms-documentdb-isquery"));
 }
 
 // Whether `g` lets a request made with its resource token do this; empty when it does, else
@@ -449,9 +456,23 @@ std::string grant_refusal(const api::PermissionGrant& g, const api::HttpRequestD
   if (!inside && !container_of_item)
     return "The resource token grants " + g.mode + " on " + g.link + " only; this request is " + req.method + " " +
            described + ". Use a token of a permission on that resource, or the account key.";
-  if (g.mode != "All" && !is_read(req))
+  if (g.mode != "All" && !is_read(req, addr))
     return "The resource token grants Read on " + g.link + "; " + req.method + " " + described +
            " changes data. Use a token of a permission with permissionMode \"All\".";
+  if (!g.partition_key.empty()) {
+    // A grant on one partition (or on one item, which binds its partition) may read the
+    // container and its ranges, nothing else of it (not replace or delete it).
+    if (s.size() == 4 || (s.size() == 5 && s[4] == "pkranges")) {
+      if (req.method == "GET") return "";
+      return "The resource token grants access to partition key " + g.partition_key + " of " + g.link + " only; " +
+             req.method + " " + described + " is about the whole container. Use the account key.";
+    }
+    // Bulk carries a partition key per operation, not the request's: refused as a whole.
+    if (header_true(req, "x-ms-cosmos-is-batch-request") && !header_true(req, "x-ms-cosmos-batch-atomic"))
+      return "The resource token grants access to partition key " + g.partition_key + " of " + g.link +
+             " only; a bulk request may touch any partition. Send the operations one at a time or as a "
+             "transactional batch of that partition.";
+  }
   // Everything below the container but its partition key ranges is about items of some
   // partition (docs, batches, operations/partitionkeydelete).
   if (!g.partition_key.empty() && s.size() >= 5 && s[4] != "pkranges") {
@@ -1132,27 +1153,32 @@ awaitable<void> CosmosService::Impl::users(api::HttpRequestData& req, const std:
 }
 
 bool CosmosService::Impl::add_token(const api::HttpRequestData& req, api::AccessInfo& p, Reply& r) {
-  int64_t seconds = kResourceTokenDefaultSeconds;
-  if (std::string_view h = req.header("x-ms-documentdb-expiry-seconds"); !h.empty()) {
-    int64_t v = 0;
-    bool ok = h.size() <= 6;
-    for (char c : h) ok = ok && c >= '0' && c <= '9', v = v * 10 + (c - '0');
-    if (!ok || v < 1 || v > kResourceTokenMaxSeconds) {
-      fail(r, 400, "BadRequest",
-           "x-ms-documentdb-expiry-seconds is \"" + std::string(h.substr(0, 40)) + "\"; a resource token lives 1 to " +
-               std::to_string(kResourceTokenMaxSeconds) + " seconds (default " +
-               std::to_string(kResourceTokenDefaultSeconds) + ").");
-      return false;
-    }
-    seconds = v;
-  }
-  p.resource["_token"] = resource_token(options.keys, p.permission, now_ms() / 1000 + seconds);
+  auto seconds = token_seconds(req, r);
+  if (!seconds) return false;
+  p.resource["_token"] = resource_token(options.keys, p.permission, now_ms() / 1000 + *seconds);
   return true;
+}
+
+std::optional<int64_t> CosmosService::Impl::token_seconds(const api::HttpRequestData& req, Reply& r) {
+  std::string_view h = req.header("x-ms-documentdb-expiry-seconds");
+  if (h.empty()) return kResourceTokenDefaultSeconds;
+  int64_t v = 0;
+  bool ok = h.size() <= 6;
+  for (size_t i = 0; ok && i < h.size(); ++i) {
+    ok = h[i] >= '0' && h[i] <= '9';
+    v = v * 10 + (h[i] - '0');
+  }
+  if (ok && v >= 1 && v <= kResourceTokenMaxSeconds) return v;
+  fail(r, 400, "BadRequest",
+       "x-ms-documentdb-expiry-seconds is \"" + std::string(h.substr(0, 40)) + "\"; a resource token lives 1 to " +
+           std::to_string(kResourceTokenMaxSeconds) + " seconds (default " + std::to_string(kResourceTokenDefaultSeconds) + ").");
+  return std::nullopt;
 }
 
 awaitable<void> CosmosService::Impl::permissions(api::HttpRequestData& req, const std::vector<std::string>& s,
                                                  Reply& r) {
   const std::string &db = s[1], &user = s[3];
+  if (!token_seconds(req, r)) co_return;
   auto answer = [&](api::DocResult<api::AccessInfo>& p, int ok) {
     if (!p) return fail(r, p.error(), log);
     if (!add_token(req, p.value(), r)) return;

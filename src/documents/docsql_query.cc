@@ -1,5 +1,7 @@
 #include "documents/docsql_query.h"
 
+#include <boost/json/serialize.hpp>
+
 namespace nimbus::documents {
 
 namespace {
@@ -85,5 +87,7 @@ api::DocResult<std::vector<boost::json::value>> DocsqlQuery::run(
   if (!rows) return to_error(rows.error());
   return std::move(rows.value());
 }
+
+std::string DocsqlQuery::identity() const { return query_->text + "\n" + boost::json::serialize(params_); }
 
 }  // namespace nimbus::documents

@@ -31,6 +31,8 @@ class DocsqlQuery final : public api::DocumentQuery {
   api::DocResult<std::shared_ptr<const api::DocumentQuery>> with_computed(
       const std::vector<std::pair<std::string, std::string>>& computed) const override;
 
+  std::string identity() const override;
+
   const docsql::Query& query() const { return *query_; }
 
  private:

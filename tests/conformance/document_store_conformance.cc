@@ -213,13 +213,27 @@ TEST_P(DocumentStoreConformance, UsersAndPermissionsGrantWhatTheySayUntilDeleted
                                std::string("\"stale\"")),
              DocErrc::precondition_failed);
 
-  // An item by its _self: the grant names the item's id.
+  // An item by its _self: the grant names the item's id and is bound to its partition (ids are
+  // unique only within one); an id in several partitions needs the partition named.
   auto item = docs_->create({"app", "orders"}, {{"id", "o-1"}, {"pk", "p1"}});
   ASSERT_TRUE(item.ok());
   auto pi = docs_->permission("app", "ada", AccessWrite::create, "",
                               {{"id", "one"}, {"permissionMode", "All"}, {"resource", item.value().document.at("_self")}});
   ASSERT_TRUE(pi.ok()) << pi.error().message;
   EXPECT_EQ(docs_->grant(pi.value().permission).value().link, "dbs/app/colls/orders/docs/o-1");
+  EXPECT_EQ(docs_->grant(pi.value().permission).value().partition_key, "[\"p1\"]");
+  ASSERT_TRUE(docs_->create({"app", "orders"}, {{"id", "o-1"}, {"pk", "p2"}}).ok());
+  EXPECT_ERR(docs_->permission("app", "ada", AccessWrite::create, "",
+                               {{"id", "twin"}, {"permissionMode", "All"}, {"resource", "dbs/app/colls/orders/docs/o-1"}}),
+             DocErrc::bad_request);
+  auto bound = docs_->permission("app", "ada", AccessWrite::create, "",
+                                 {{"id", "twin"}, {"permissionMode", "All"}, {"resource", "dbs/app/colls/orders/docs/o-1"},
+                                  {"resourcePartitionKey", json::array{"p2"}}});
+  ASSERT_TRUE(bound.ok()) << bound.error().message;
+  EXPECT_EQ(docs_->grant(bound.value().permission).value().partition_key, "[\"p2\"]");
+  EXPECT_ERR(docs_->permission("app", "ada", AccessWrite::create, "",
+                               {{"id", "none"}, {"permissionMode", "All"}, {"resource", "dbs/app/colls/orders/docs/absent"}}),
+             DocErrc::not_found);
 
   // Refusals name the field: mode, the resource's shape, database and existence.
   auto mode = docs_->permission("app", "ada", AccessWrite::create, "",
@@ -248,6 +262,14 @@ TEST_P(DocumentStoreConformance, UsersAndPermissionsGrantWhatTheySayUntilDeleted
                               {{"id", "r"}, {"permissionMode", "Read"}, {"resource", "dbs/app/colls/orders"}});
   ASSERT_TRUE(pb.ok());
   reopen();
+  EXPECT_TRUE(docs_->grant(pb.value().permission).ok());
+  // A container's deletion ends the grants on it and on its items, not others'.
+  ASSERT_TRUE(docs_->create_container("app", api::ContainerSpec::from_json(obj(R"({"id":"gone","partitionKey":{"paths":["/pk"]}})")).value()).ok());
+  auto pg = docs_->permission("app", "bob", AccessWrite::create, "",
+                              {{"id", "g"}, {"permissionMode", "Read"}, {"resource", "dbs/app/colls/gone"}});
+  ASSERT_TRUE(pg.ok()) << pg.error().message;
+  ASSERT_TRUE(SyncDocs::wait<void>([&](auto cb) { store_->delete_container({"app", "gone"}, cb); }).ok());
+  EXPECT_ERR(docs_->grant(pg.value().permission), DocErrc::not_found);
   EXPECT_TRUE(docs_->grant(pb.value().permission).ok());
   ASSERT_TRUE(docs_->delete_db("app").ok());
   EXPECT_ERR(docs_->grant(pb.value().permission), DocErrc::not_found);
@@ -1051,8 +1073,29 @@ TEST_P(DocumentStoreConformance, WholeAnswerQueriesPageWithoutReadingTheContaine
     o.continuation = r.value().continuation;
   }
   EXPECT_EQ(first.value().items.size() + rest.size(), 50u);
-  // Tokens that are not ours are refused.
-  for (const char* inner : {"q:", "q:5:", "q:5:x", "q:x:5", "q:5:123456789012345678901"}) {
+  // A page asked for again gets the same rows; a token of another query does not serve this
+  // one's rows (that query is answered at the token's offset).
+  o.continuation.clear();
+  auto p1 = docs_->query(c, sql, {}, o);
+  ASSERT_TRUE(p1.ok());
+  o.continuation = p1.value().continuation;
+  auto twice = [&] {
+    auto r = docs_->query(c, sql, {}, o);
+    std::string out;
+    for (auto& v : r.value().items) out += json::serialize(v) + ",";
+    return out;
+  };
+  std::string second = twice();
+  EXPECT_EQ(twice(), second);
+  EXPECT_EQ(second.find("null"), std::string::npos) << second;
+  const char* other = "SELECT DISTINCT VALUE c.g FROM c";
+  auto theirs = docs_->query(c, other, {}, o);
+  ASSERT_TRUE(theirs.ok()) << theirs.error().message;
+  ASSERT_FALSE(theirs.value().items.empty());
+  EXPECT_TRUE(theirs.value().items[0].is_number()) << json::serialize(theirs.value().items[0]);
+  // Tokens that are not ours are refused, also numbers too large to be one.
+  for (const char* inner : {"q:", "q:5:", "q:5:x", "q:x:5", "q:5:123456789012345678901", "q:0:99999999999999999999",
+                            "q:9999999999999:1"}) {
     api::FeedOptions bad;
     bad.continuation = json::serialize(json::object{{"token", inner}, {"range", json::object{{"min", ""}, {"max", "FF"}}}});
     EXPECT_ERR(docs_->query(c, sql, {}, bad), DocErrc::bad_request);

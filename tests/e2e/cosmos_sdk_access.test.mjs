@@ -227,7 +227,7 @@ describe("@azure/cosmos access: users, permissions, resource tokens", () => {
       [{ permissionMode: "Read", resource: "dbs/elsewhere/colls/orders" }, 400, /outside database "accessdb"/],
       [{ permissionMode: "Read", resource: "dbs/accessdb/colls/missing" }, 404, /container "missing" does not exist/],
       [{ permissionMode: "Read", resource: "dbs/accessdb/orders" }, 400, /must name a container/],
-      [{ permissionMode: "All", resource: `${orders.url}/docs/o1`, resourcePartitionKey: [1] }, 400, /resourcePartitionKey applies to a container/],
+      [{ permissionMode: "All", resource: `${orders.url}/docs/nothing` }, 404, /no item "nothing"/],
     ];
     for (const [body, code, says] of cases) {
       const r = await refusal(user.permissions.create({ id: "bad", ...body }));
@@ -256,11 +256,58 @@ describe("@azure/cosmos access: users, permissions, resource tokens", () => {
     assert.match(over.message, /x-ms-documentdb-expiry-seconds is "18001"; a resource token lives 1 to 18000 seconds/);
     // 0 and non-numbers the SDK does not send (it drops a falsy option): raw.
     const link = "dbs/accessdb/users/expiring/permissions/short";
-    for (const v of ["0", "ten"]) {
+    for (const v of ["0", "ten", "9".repeat(40)]) {
       const r = await signedRequest(server.port, "GET", `/${link}`, { link, type: "permissions", headers: { "x-ms-documentdb-expiry-seconds": v } });
       assert.equal(r.status, 400, v);
       assert.match(r.json.message, /x-ms-documentdb-expiry-seconds/);
     }
+    // A create refused for its expiry header writes nothing: the same create then succeeds.
+    const feed = "dbs/accessdb/users/expiring";
+    const body = JSON.stringify({ id: "later", permissionMode: "Read", resource: orders.url });
+    const refused = await signedRequest(server.port, "POST", `/${feed}/permissions`, { link: feed, type: "permissions", body, headers: { "x-ms-documentdb-expiry-seconds": "0" } });
+    assert.equal(refused.status, 400);
+    assert.equal(await status(user.permission("later").read()), StatusCodes.NotFound);
+    assert.equal((await user.permissions.create({ id: "later", permissionMode: "Read", resource: orders.url })).statusCode, StatusCodes.Created);
+  });
+
+  test("a Read token cannot pass a write off as a query, and a partition's token cannot touch the container or other partitions", async () => {
+    const r = await grant("sneaky", { id: "read-all", permissionMode: "Read", resource: orders.url });
+    // An isquery header does not make .../operations/partitionkeydelete a read.
+    const res = await fetch(`${endpoint}dbs/accessdb/colls/orders/operations/partitionkeydelete`, {
+      method: "POST",
+      headers: { authorization: encodeURIComponent(r._token), "x-ms-date": new Date().toUTCString(), "x-ms-version": "2020-07-15",
+        "x-ms-documentdb-isquery": "true", "x-ms-documentdb-partitionkey": "[2]" },
+    });
+    assert.equal(res.status, StatusCodes.Forbidden);
+    assert.equal(await status(orders.item("o2", 2).read()), 200);
+    // A partition-scoped All token reads the container but cannot replace or delete it, nor bulk.
+    const p = await grant("scoped", { id: "p1-all", permissionMode: "All", resource: orders.url, resourcePartitionKey: [1] });
+    const c = ordersWith(p._token);
+    assert.equal((await c.read()).resource.id, "orders");
+    assert.equal((await tokenRequest("DELETE", "/dbs/accessdb/colls/orders", p._token)).status, StatusCodes.Forbidden);
+    assert.equal((await refusal(c.replace({ id: "orders", partitionKey: { paths: ["/pk"] }, defaultTtl: 1 }))).code, StatusCodes.Forbidden);
+    const bulk = await c.items.executeBulkOperations([{ operationType: "Delete", id: "o2", partitionKey: 2 }]).catch((e) => e);
+    // The SDK reports the refused request on each of its operations.
+    assert.match(String(bulk[0]?.error?.message), /a bulk request may touch any partition/, JSON.stringify(bulk).slice(0, 300));
+    assert.equal(await status(orders.item("o2", 2).read()), 200);
+  });
+
+  test("an item's grant is bound to its partition, and a container's deletion ends the grants on it", async () => {
+    const tmp = (await db.containers.create({ id: "tmp", partitionKey: { paths: ["/pk"] } })).container;
+    await tmp.items.create({ id: "twin", pk: 1 });
+    await tmp.items.create({ id: "twin", pk: 2 });
+    const { user } = await db.users.create({ id: "twin-owner" });
+    const ambiguous = await refusal(user.permissions.create({ id: "t", permissionMode: "All", resource: `${tmp.url}/docs/twin` }));
+    assert.equal(ambiguous.code, StatusCodes.BadRequest);
+    assert.match(ambiguous.message, /several partitions/);
+    const { resource: p } = await user.permissions.create({ id: "t", permissionMode: "All", resource: `${tmp.url}/docs/twin`, resourcePartitionKey: [1] });
+    const c = tokenClient({ [tmp.url]: p._token }).database("accessdb").container("tmp");
+    assert.equal((await c.item("twin", 1).read()).resource.pk, 1);
+    assert.equal((await refusal(c.item("twin", 2).read())).code, StatusCodes.Forbidden);
+    await tmp.delete();
+    const again = (await db.containers.create({ id: "tmp", partitionKey: { paths: ["/pk"] } })).container;
+    await again.items.create({ id: "twin", pk: 1 });
+    assert.equal((await refusal(c.item("twin", 1).read())).code, StatusCodes.Unauthorized);
   });
 
   test("deleting a database deletes its users: after re-creating it, the user is 404 and the old token 401", async () => {

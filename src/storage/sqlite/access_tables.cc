@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS doc_permissions(
   resource TEXT NOT NULL,
   link TEXT NOT NULL,
   pk TEXT NOT NULL,
+  scope TEXT NOT NULL,
   etag TEXT NOT NULL,
   ts INTEGER NOT NULL,
   UNIQUE(uid, id));
@@ -163,10 +164,16 @@ std::vector<std::string> split_link(std::string_view link) {
 }
 
 // A permission's `resource` (ids or _self rids: "dbs/{db}/colls/{coll}[/docs/{id}]") as a name
-// link within database `dbid`. A container must exist; an item given by id need not (items
-// come and go, and the grant is to the id), one given by its _rid must.
-DocResult<std::string> resolve_resource(SqliteDb& db, int64_t dbid, const std::string& database,
-                                        const std::string& resource) {
+// link within database `dbid`, and for an item the partition it lives in (ids are unique only
+// within a partition, so an item's grant is bound to one). The container must exist; an item
+// must exist unless its partition is given (`given_pk`, canonical), and an id that lives in
+// several partitions needs it.
+struct Resolved {
+  std::string link;
+  std::string item_pk;  // an item's canonical partition key text ("[\"p1\"]"); empty: a container
+};
+DocResult<Resolved> resolve_resource(SqliteDb& db, int64_t dbid, const std::string& database,
+                                     const std::string& resource, const std::string& given_pk) {
   auto s = split_link(resource);
   bool shape = (s.size() == 4 || s.size() == 6) && s[0] == "dbs" && s[2] == "colls" && (s.size() == 4 || s[4] == "docs");
   for (auto& seg : s) shape = shape && !seg.empty();
@@ -191,16 +198,30 @@ DocResult<std::string> resolve_resource(SqliteDb& db, int64_t dbid, const std::s
     return DocError{DocErrc::not_found, "permission resource \"" + resource + "\": container \"" + s[3] +
                                             "\" does not exist in database \"" + database + "\"; create it first"};
   std::string link = "dbs/" + database + "/colls/" + container->second;
-  if (s.size() == 4) return link;
-  std::string id = s[5];
+  if (s.size() == 4) return Resolved{link, ""};
+  // By _rid (a scan of one container, once per permission write), else by id; live items only.
+  std::vector<std::pair<std::string, std::string>> found;  // id, pk
   {
-    // An item's rid is the container's rid bytes and more, so it is never an id of the
-    // container's own rid form; a scan of one container, once per permission write.
-    auto st = db.q("SELECT id FROM doc_items WHERE cid=?1 AND rid=?2 LIMIT 1");
-    st.bind(1, container->first).bind(2, s[5]);
-    if (st.step()) id = st.text(0);
+    auto st = db.q("SELECT id, pk FROM doc_items WHERE cid=?1 AND rid=?2 AND expires>?3 LIMIT 1");
+    st.bind(1, container->first).bind(2, s[5]).bind(3, db.now);
+    if (st.step()) found.emplace_back(st.text(0), st.text(1));
   }
-  return link + "/docs/" + id;
+  if (found.empty()) {
+    auto st = db.q("SELECT id, pk FROM doc_items WHERE cid=?1 AND id=?2 AND expires>?3 LIMIT 2");
+    st.bind(1, container->first).bind(2, s[5]).bind(3, db.now);
+    while (st.step()) found.emplace_back(st.text(0), st.text(1));
+  }
+  if (!given_pk.empty()) {
+    std::string id = found.size() == 1 && found[0].second == given_pk ? found[0].first : s[5];
+    return Resolved{link + "/docs/" + id, given_pk};
+  }
+  if (found.empty())
+    return DocError{DocErrc::not_found, "permission resource \"" + resource + "\": no item \"" + s[5] + "\" in " + link +
+                                            "; create it first, or give its partition key in resourcePartitionKey"};
+  if (found.size() > 1)
+    return bad("permission resource \"" + resource + "\": items with id \"" + s[5] + "\" exist in several partitions of " + link +
+               "; name one by its _self or give its partition key in resourcePartitionKey");
+  return Resolved{link + "/docs/" + found[0].first, found[0].second};
 }
 
 // "Read" or "All" for a mode in any letter case; nullopt for anything else.
@@ -218,7 +239,9 @@ std::optional<std::string> canonical_mode(std::string_view m) {
 
 // The fields of a permission body other than its id: mode, resource, partition key.
 struct PermissionFields {
-  std::string mode, resource, link, pk;
+  std::string mode, resource, link;
+  std::string pk;     // resourcePartitionKey as given (JSON), answered as given; empty: none
+  std::string scope;  // the partition the grant is bound to (canonical JSON array); empty: all
 };
 DocResult<PermissionFields> permission_fields(SqliteDb& db, int64_t dbid, const std::string& database,
                                               const json::object& body) {
@@ -236,9 +259,6 @@ DocResult<PermissionFields> permission_fields(SqliteDb& db, int64_t dbid, const 
     return bad("the permission body has no string \"resource\"; send the container's or item's link, "
                "e.g. \"dbs/{db}/colls/{coll}\"");
   f.resource = std::string(res->value().as_string());
-  auto link = resolve_resource(db, dbid, database, f.resource);
-  if (!link) return link.error();
-  f.link = std::move(link.value());
   if (auto pk = body.find("resourcePartitionKey"); pk != body.end() && !pk->value().is_null()) {
     const json::value& v = pk->value();
     bool scalar = v.is_string() || v.is_number() || v.is_bool();
@@ -248,10 +268,14 @@ DocResult<PermissionFields> permission_fields(SqliteDb& db, int64_t dbid, const 
     if (!ok)
       return bad("resourcePartitionKey must be a partition key value or an array of them (e.g. [\"p1\"]); got " +
                  json::serialize(v));
-    if (f.link.find("/docs/") != std::string::npos)
-      return bad("resourcePartitionKey applies to a container's permission, not an item's; drop it or grant the container");
     f.pk = json::serialize(v);
+    // As x-ms-documentdb-partitionkey carries it: an array, also for a scalar given alone.
+    f.scope = json::serialize(v.is_array() ? v : json::value(json::array{v}));
   }
+  auto resolved = resolve_resource(db, dbid, database, f.resource, f.scope);
+  if (!resolved) return resolved.error();
+  f.link = std::move(resolved.value().link);
+  if (f.scope.empty()) f.scope = std::move(resolved.value().item_pk);
   return f;
 }
 
@@ -319,6 +343,14 @@ DocResult<void> delete_user(SqliteDb& db, const std::string& database, const std
   return {};
 }
 
+void delete_container_permissions(SqliteDb& db, const std::string& database, const std::string& container) {
+  // The container's own grants and its items' (links "dbs/d/colls/c" and "dbs/d/colls/c/docs/...").
+  std::string link = "dbs/" + database + "/colls/" + container, below = link + "/";
+  auto st = db.q("DELETE FROM doc_permissions WHERE link=?1 OR substr(link, 1, length(?2))=?2");
+  st.bind(1, link).bind(2, below);
+  st.step();
+}
+
 void delete_database_users(SqliteDb& db, const std::string& database) {
   auto dbid = database_id(db, database);
   if (!dbid) return;
@@ -350,15 +382,16 @@ DocResult<AccessInfo> write_permission(SqliteDb& db, const std::string& database
   if (!target) return target.error();
   PermissionRow p{0, new_id.value(), fields.value().mode, fields.value().resource, fields.value().pk, quoted_uuid(), db.now / 1000};
   const std::string& link = fields.value().link;
+  const std::string& scope = fields.value().scope;
   if (auto& row = target.value()) {
     p.pid = row->pid;
-    auto st = db.q("UPDATE doc_permissions SET id=?2, mode=?3, resource=?4, link=?5, pk=?6, etag=?7, ts=?8 WHERE pid=?1");
-    st.bind(1, p.pid).bind(2, p.id).bind(3, p.mode).bind(4, p.resource).bind(5, link).bind(6, p.pk).bind(7, p.etag).bind(8, p.ts);
+    auto st = db.q("UPDATE doc_permissions SET id=?2, mode=?3, resource=?4, link=?5, pk=?6, etag=?7, ts=?8, scope=?9 WHERE pid=?1");
+    st.bind(1, p.pid).bind(2, p.id).bind(3, p.mode).bind(4, p.resource).bind(5, link).bind(6, p.pk).bind(7, p.etag).bind(8, p.ts).bind(9, scope);
     st.step();
     return permission_info(dbid, uid, p);
   }
-  auto st = db.q("INSERT INTO doc_permissions(uid, id, mode, resource, link, pk, etag, ts) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
-  st.bind(1, uid).bind(2, p.id).bind(3, p.mode).bind(4, p.resource).bind(5, link).bind(6, p.pk).bind(7, p.etag).bind(8, p.ts);
+  auto st = db.q("INSERT INTO doc_permissions(uid, id, mode, resource, link, pk, etag, ts, scope) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+  st.bind(1, uid).bind(2, p.id).bind(3, p.mode).bind(4, p.resource).bind(5, link).bind(6, p.pk).bind(7, p.etag).bind(8, p.ts).bind(9, scope);
   st.step();
   p.pid = sqlite3_last_insert_rowid(db.conn);
   AccessInfo info = permission_info(dbid, uid, p);
@@ -405,18 +438,12 @@ DocResult<void> delete_permission(SqliteDb& db, const std::string& database, con
 
 DocResult<api::PermissionGrant> read_grant(SqliteDb& db, int64_t permission) {
   auto st = db.q(
-      "SELECT d.name, p.mode, p.link, p.pk FROM doc_permissions p JOIN doc_users u ON u.uid=p.uid "
+      "SELECT d.name, p.mode, p.link, p.scope FROM doc_permissions p JOIN doc_users u ON u.uid=p.uid "
       "JOIN doc_databases d ON d.dbid=u.dbid WHERE p.pid=?1");
   st.bind(1, permission);
   if (!st.step())
     return DocError{DocErrc::not_found, "the permission this resource token was issued for no longer exists"};
-  api::PermissionGrant g{st.text(0), canonical_mode(st.text(1)).value_or("Read"), st.text(2), {}};
-  if (std::string pk = st.text(3); !pk.empty()) {
-    // As x-ms-documentdb-partitionkey carries it: an array, also for a scalar given alone.
-    json::value v = json::parse(pk);
-    g.partition_key = json::serialize(v.is_array() ? v : json::value(json::array{v}));
-  }
-  return g;
+  return api::PermissionGrant{st.text(0), canonical_mode(st.text(1)).value_or("Read"), st.text(2), st.text(3)};
 }
 
 }  // namespace nimbus::storage::access_tables

@@ -46,6 +46,10 @@ DocResult<void> delete_permission(SqliteDb& db, const std::string& database, con
 
 DocResult<api::PermissionGrant> read_grant(SqliteDb& db, int64_t permission);
 
+// Part of deleting a container (document_tables::delete_container): the permissions on it and
+// on its items, so a container re-created under the name is not opened by the old tokens.
+void delete_container_permissions(SqliteDb& db, const std::string& database, const std::string& container);
+
 // Part of deleting a database (document_tables::delete_database): its users and their
 // permissions.
 void delete_database_users(SqliteDb& db, const std::string& database);

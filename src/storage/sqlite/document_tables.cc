@@ -3,6 +3,7 @@
 #include "storage/sqlite/access_tables.h"
 
 #include <algorithm>
+#include <charconv>
 #include <bit>
 #include <chrono>
 #include <cmath>
@@ -1298,6 +1299,7 @@ DocResult<void> delete_container(SqliteDb& db, const api::ContainerRef& ref) {
   auto c = load_container(db, ref);
   if (!c) return container_not_found(ref);
   db.doc_catalog.clear();
+  access_tables::delete_container_permissions(db, ref.database, ref.container);
   for (const char* sql : {"DELETE FROM doc_index WHERE cid=?1", "DELETE FROM doc_unique WHERE cid=?1", "DELETE FROM doc_unique_built WHERE cid=?1",
                           "DELETE FROM doc_changes WHERE cid=?1", "DELETE FROM doc_changes_trimmed WHERE cid=?1",
                           "DELETE FROM doc_items WHERE cid=?1", "DELETE FROM doc_offers WHERE cid=?1", "DELETE FROM doc_containers WHERE cid=?1"}) {
@@ -2599,6 +2601,7 @@ namespace {
 // answer is gone falls back to re-running the query and slicing at its offset, as before.
 struct QueryAnswer {
   int64_t cid = 0;
+  std::string identity;  // api::DocumentQuery::identity(): served to that query only
   std::string pk_filter;
   std::vector<json::value> rows;
   size_t bytes = 0;
@@ -2631,7 +2634,9 @@ void drop_idle_answers(SqliteDb& db, int64_t now) {
 }
 
 // Keeps `rows` for later pages; 0 when they do not fit (the caller's token then re-runs).
-uint64_t keep_answer(SqliteDb& db, int64_t cid, const std::optional<std::string>& pk_filter, std::vector<json::value> rows) {
+uint64_t keep_answer(SqliteDb& db, int64_t cid, std::string identity, const std::optional<std::string>& pk_filter,
+                     std::vector<json::value> rows) {
+  if (identity.empty()) return 0;
   size_t bytes = 0;
   for (auto& r : rows) bytes += json::serialize(r).size() + 64;  // rough: what the values hold in memory
   if (bytes > kMaxAnswerBytes / 2) return 0;
@@ -2644,7 +2649,7 @@ uint64_t keep_answer(SqliteDb& db, int64_t cid, const std::optional<std::string>
   }
   uint64_t id = db.random64() | 1;  // never 0
   a.bytes += bytes;
-  a.by_id[id] = QueryAnswer{cid, pk_filter.value_or(""), std::move(rows), bytes, db.now};
+  a.by_id[id] = QueryAnswer{cid, std::move(identity), pk_filter.value_or(""), std::move(rows), bytes, db.now};
   return id;
 }
 }  // namespace
@@ -2676,13 +2681,16 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
       id_text = t.substr(colon + 1);
       t = t.substr(0, colon);
     }
-    auto digits = [](std::string_view d, size_t max) {
-      return !d.empty() && d.size() <= max && std::all_of(d.begin(), d.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+    // Digits only, and a value that fits (from_chars reports what does not).
+    auto number = [](std::string_view d, size_t max, uint64_t& out) {
+      if (d.empty() || d.size() > max || !std::all_of(d.begin(), d.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) return false;
+      auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), out);
+      return ec == std::errc() && end == d.data() + d.size();
     };
-    if (!digits(t, 12) || (!id_text.empty() && !digits(id_text, 20)) || (id_text.empty() && inner.back() == ':'))
+    uint64_t at = 0;
+    if (!number(t, 12, at) || (!id_text.empty() && !number(id_text, 20, answer_id)) || (id_text.empty() && inner.back() == ':'))
       return bad_continuation(options.continuation);
-    offset = std::stoull(std::string(t));
-    if (!id_text.empty()) answer_id = std::stoull(std::string(id_text));
+    offset = static_cast<size_t>(at);
   }
   auto c = load_read_container(db, ref);
   if (!c) return container_not_found(ref);
@@ -2695,12 +2703,14 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
       if (auto* e = std::get_if<DocError>(&p)) return *e;
       pk_text = std::get<std::string>(p);
     }
-    if (it != a.by_id.end() && it->second.cid == c->cid() && it->second.pk_filter == pk_text && offset <= it->second.rows.size()) {
-      auto& rows = it->second.rows;
+    if (it != a.by_id.end() && it->second.cid == c->cid() && it->second.identity == q_in.identity() &&
+        it->second.pk_filter == pk_text && offset <= it->second.rows.size()) {
+      // Copies: a page asked for again (a retry, an application's "back") gets the same rows.
+      const auto& rows = it->second.rows;
       api::Page page;
       size_t end = std::min(rows.size(), offset + n);
       page.items.reserve(end - offset);
-      for (size_t i = offset; i < end; ++i) page.items.push_back(std::move(rows[i]));
+      for (size_t i = offset; i < end; ++i) page.items.push_back(rows[i]);
       if (end < rows.size()) {
         page.continuation = wrap_query_token("q:" + std::to_string(end) + ":" + std::to_string(answer_id));
         it->second.used_ms = db.now;
@@ -2853,12 +2863,13 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
   if (offset > all.size()) return bad_continuation(options.continuation);
   size_t end = std::min(all.size(), offset + n);
   page.items.reserve(end - offset);
-  for (size_t i = offset; i < end; ++i) page.items.push_back(std::move(all[i]));
+  // Moved when the answer ends here, copied when it is kept (every page of it can be asked again).
+  for (size_t i = offset; i < end; ++i) page.items.push_back(end < all.size() ? all[i] : std::move(all[i]));
   // Unlike a read feed's, a query's exactly full last page ends the query (the SDK's
   // cross-partition tests fail on an empty page after the last results).
   if (end < all.size()) {
     std::string token = "q:" + std::to_string(end);
-    if (uint64_t id = keep_answer(db, c->cid(), pk_filter && options.partition_key ? pk_filter : std::nullopt, std::move(all)))
+    if (uint64_t id = keep_answer(db, c->cid(), q_in.identity(), pk_filter && options.partition_key ? pk_filter : std::nullopt, std::move(all)))
       token += ":" + std::to_string(id);
     page.continuation = wrap_query_token(token);
   }
@@ -3111,6 +3122,7 @@ void trim_changes(SqliteDb& db, api::UnixMillis now) {
 }  // namespace
 
 void sweep_expired(SqliteDb& db, api::UnixMillis now, int limit) {
+  db.now = now;  // the time record_change stamps on expiry deletes
   db.q("BEGIN IMMEDIATE").step();
   try {
     struct Expired { int64_t seq, cid; std::string pk, body, id; int64_t lsn; };
