@@ -1,5 +1,7 @@
 #include "api/document_store.h"
 
+#include <cctype>
+
 #include <boost/json/serialize.hpp>
 
 namespace nimbus::api {
@@ -135,6 +137,53 @@ DocResult<ContainerSpec> ContainerSpec::from_json(const json::object& body) {
   for (const char* key : {"includedPaths", "excludedPaths"})
     if (auto e = check_index_paths(policy, key); !e.empty()) return bad("container \"" + spec.id + "\": " + e);
   spec.indexing_policy = std::move(policy);
+
+  // vectorEmbeddingPolicy: kept and answered as given after its fields are checked; each
+  // indexingPolicy.vectorIndexes path must be one of its embeddings (the service's check).
+  // VectorDistance computes exactly over every item (no vector index is built).
+  if (const json::value* vp = body.if_contains("vectorEmbeddingPolicy"); vp && !vp->is_null()) {
+    const json::array* list = vp->is_object() && vp->as_object().contains("vectorEmbeddings") &&
+                                      vp->as_object().at("vectorEmbeddings").is_array()
+                                  ? &vp->as_object().at("vectorEmbeddings").as_array()
+                                  : nullptr;
+    if (!list)
+      return bad("container \"" + spec.id + "\": vectorEmbeddingPolicy must be {\"vectorEmbeddings\": [{\"path\", \"dataType\", \"dimensions\", \"distanceFunction\"}]}");
+    for (const auto& e : *list) {
+      const json::object* o = e.if_object();
+      auto text = [&](const char* k) -> std::string {
+        const json::value* v = o ? o->if_contains(k) : nullptr;
+        return v && v->is_string() ? std::string(v->as_string()) : std::string();
+      };
+      auto lower = [](std::string t) {
+        for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return t;
+      };
+      const json::value* dims = o ? o->if_contains("dimensions") : nullptr;
+      std::string path = text("path"), type = lower(text("dataType")), fn = lower(text("distanceFunction"));
+      if (path.size() < 2 || path[0] != '/' || !dims || !dims->is_int64() || dims->as_int64() < 1 ||
+          dims->as_int64() > kMaxVectorDimensions || (type != "float32" && type != "float16" && type != "int8" && type != "uint8") ||
+          (fn != "cosine" && fn != "dotproduct" && fn != "euclidean"))
+        return bad("container \"" + spec.id + "\": vector embedding " + json::serialize(e) +
+                   " needs a path (\"/vector\"), dataType float32, float16, int8 or uint8, dimensions 1 to " +
+                   std::to_string(kMaxVectorDimensions) + " and distanceFunction cosine, dotproduct or euclidean");
+    }
+    spec.vector_embedding_policy = vp->as_object();
+  }
+  if (const json::value* vi = spec.indexing_policy.if_contains("vectorIndexes"); vi && !vi->is_null()) {
+    if (!vi->is_array()) return bad("container \"" + spec.id + "\": indexingPolicy.vectorIndexes must be an array of {\"path\", \"type\"}");
+    for (const auto& x : vi->as_array()) {
+      const json::value* p = x.is_object() ? x.as_object().if_contains("path") : nullptr;
+      std::string path = p && p->is_string() ? std::string(p->as_string()) : "";
+      bool embedded = false;
+      if (const json::value* list = spec.vector_embedding_policy.if_contains("vectorEmbeddings"); list && list->is_array())
+        for (const auto& e : list->as_array())
+          embedded = embedded || (e.is_object() && e.as_object().contains("path") && e.as_object().at("path") == json::value(path));
+      if (!embedded)
+        return bad("container \"" + spec.id + "\": The Vector Indexing Policy's path::" + (path.empty() ? json::serialize(x) : path.substr(1)) +
+                   " not matching in Embedding's path. Every indexingPolicy.vectorIndexes path needs an entry in "
+                   "vectorEmbeddingPolicy.vectorEmbeddings.");
+    }
+  }
 
   // geospatialConfig: Geography (longitude/latitude, the default) or Geometry (planar, which
   // needs a bounding box on every spatial index; Geography takes none), as the service checks.

@@ -240,6 +240,9 @@ struct PermissionGrant {
 // The longest change feed retention a container may ask for. The service documents none that
 // we could verify; a week bounds what the store keeps per write.
 inline constexpr int64_t kMaxChangeFeedRetentionMinutes = 7 * 24 * 60;
+// The most dimensions a vector embedding may declare (the service documents 4,096 for its
+// flat index and more for others; the policy is checked, not enforced on items).
+inline constexpr int64_t kMaxVectorDimensions = 4096;
 
 struct ContainerSpec {
   std::string id;
@@ -260,6 +263,10 @@ struct ContainerSpec {
   // geospatialConfig.type: "Geography" or "Geometry" (checked against the spatial indexes'
   // bounding boxes). The ST_ functions always measure Geography (documents/query/spatial.h).
   std::string geospatial_type = "Geography";
+
+  // vectorEmbeddingPolicy as given (checked): the embeddings VectorDistance queries compare;
+  // it cannot change once the container exists.
+  boost::json::object vector_embedding_policy;
 
   // changeFeedPolicy.retentionDuration: for how many minutes every change (each version, each
   // delete) is kept for the all-versions-and-deletes change feed; 0: none is kept, that mode is

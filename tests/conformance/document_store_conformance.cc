@@ -374,6 +374,34 @@ TEST_P(DocumentStoreConformance, BadContainerDefinitionsNameTheFieldAndTheFix) {
 
 // --- items -----------------------------------------------------------------------------------
 
+// vectorEmbeddingPolicy: kept and answered; each vector index needs an embedding of its path;
+// the policy and the vector indexes are fixed once the container exists.
+TEST_P(DocumentStoreConformance, VectorEmbeddingPolicyIsKeptCheckedAndFixed) {
+  const char* good = R"({"id":"vec","partitionKey":{"paths":["/pk"]},
+    "vectorEmbeddingPolicy":{"vectorEmbeddings":[{"path":"/v","dataType":"float32","dimensions":2,"distanceFunction":"cosine"}]},
+    "indexingPolicy":{"vectorIndexes":[{"path":"/v","type":"flat"}]}})";
+  auto c = make_container("vec", "/pk", obj(good));
+  auto res = docs_->read_container(c).value().resource;
+  EXPECT_EQ(res.at("vectorEmbeddingPolicy").at("vectorEmbeddings").as_array().size(), 1u);
+  EXPECT_EQ(res.at("indexingPolicy").at("vectorIndexes").as_array().size(), 1u);
+  auto unmatched = api::ContainerSpec::from_json(obj(R"({"id":"x","vectorEmbeddingPolicy":{"vectorEmbeddings":[{"path":"/v","dataType":"float32","dimensions":2,"distanceFunction":"cosine"}]},
+    "indexingPolicy":{"vectorIndexes":[{"path":"/w","type":"flat"}]}})"));
+  ASSERT_FALSE(unmatched.ok());
+  EXPECT_NE(unmatched.error().message.find("w not matching in Embedding's path"), std::string::npos) << unmatched.error().message;
+  EXPECT_FALSE(api::ContainerSpec::from_json(obj(R"({"id":"x","indexingPolicy":{"vectorIndexes":[{"path":"/v","type":"flat"}]}})")).ok());
+  EXPECT_FALSE(api::ContainerSpec::from_json(obj(R"({"id":"x","vectorEmbeddingPolicy":{"vectorEmbeddings":[{"path":"/v","dataType":"float32","dimensions":0,"distanceFunction":"cosine"}]}})")).ok());
+  EXPECT_FALSE(api::ContainerSpec::from_json(obj(R"({"id":"x","vectorEmbeddingPolicy":{"vectorEmbeddings":[{"path":"/v","dataType":"float32","dimensions":2,"distanceFunction":"manhattan"}]}})")).ok());
+  // A replace that changes the vector indexes is refused; one that leaves the policy out keeps it.
+  EXPECT_ERR(docs_->replace_container(c, obj(R"({"id":"vec","partitionKey":{"paths":["/pk"]},
+    "vectorEmbeddingPolicy":{"vectorEmbeddings":[{"path":"/v","dataType":"float32","dimensions":2,"distanceFunction":"cosine"}]},
+    "indexingPolicy":{"vectorIndexes":[{"path":"/v","type":"quantizedFlat"}]}})")), DocErrc::bad_request);
+  auto kept = docs_->replace_container(c, obj(R"({"id":"vec","partitionKey":{"paths":["/pk"]},"defaultTtl":60,
+    "indexingPolicy":{"vectorIndexes":[{"path":"/v","type":"flat"}]},
+    "vectorEmbeddingPolicy":{"vectorEmbeddings":[{"path":"/v","dataType":"float32","dimensions":2,"distanceFunction":"cosine"}]}})"));
+  ASSERT_TRUE(kept.ok()) << kept.error().message;
+  EXPECT_EQ(kept.value().resource.at("vectorEmbeddingPolicy"), res.at("vectorEmbeddingPolicy"));
+}
+
 TEST_P(DocumentStoreConformance, ItemLifecycleWithSystemPropertiesAndEtags) {
   auto c = make_container("items");
   auto created = docs_->create(c, obj(R"({"id":"a1","pk":"p","n":1})"), pk("p"));

@@ -1,5 +1,5 @@
 // End-to-end: the official @azure/cosmos client (4.9.3), unmodified, against nimbus-docs-server
-// for the item features of issue 9 item 2: partial update (item.patch, with conditions and
+// for the item features of issue 9 item 2 (and vector search): partial update (item.patch, with conditions and
 // If-Match), transactional batch (container.items.batch), bulk (executeBulkOperations and the
 // older items.bulk), unique keys, and the refusals: 11 patch operations, remove of a missing
 // path, incr on a string, a batch over 100 operations, a batch across partitions.
@@ -267,5 +267,22 @@ describe("@azure/cosmos items: patch, batch, bulk, unique keys", () => {
     const noPk = await send('[{"operationType":"Read","id":"a"}]', { "x-ms-documentdb-partitionkey": "" });
     assert.equal(noPk.status, 400);
     assert.match(noPk.json.message, /names its logical partition/);
+  });
+
+  test("vector search: vectorEmbeddingPolicy is kept, ORDER BY VectorDistance gives the most similar first, a vector index without an embedding is 400", async () => {
+    const policy = { vectorEmbeddings: [{ path: "/v", dataType: "float32", dimensions: 2, distanceFunction: "cosine" }] };
+    const { container: vec, resource } = await db.containers.createIfNotExists({
+      id: "vectors", partitionKey: { paths: ["/pk"] }, vectorEmbeddingPolicy: policy, indexingPolicy: { vectorIndexes: [{ path: "/v", type: "flat" }] } });
+    assert.deepEqual(resource.vectorEmbeddingPolicy, policy);
+    for (const [id, v] of [["east", [1, 0]], ["northeast", [0.6, 0.8]], ["north", [0, 1]]]) await vec.items.create({ id, pk: "p", v });
+    const cosine = "SELECT TOP 2 c.id, VectorDistance(c.v, [1, 0]) AS score FROM c ORDER BY VectorDistance(c.v, [1, 0])";
+    const { resources: near } = await vec.items.query(cosine).fetchAll();
+    assert.deepEqual(near.map((r) => r.id), ["east", "northeast"]);
+    assert.equal(near[0].score, 1);
+    const euclid = "SELECT VALUE c.id FROM c ORDER BY VectorDistance(c.v, [0, 1], false, {distanceFunction: 'euclidean'})";
+    assert.deepEqual((await vec.items.query(euclid).fetchAll()).resources, ["north", "northeast", "east"]);
+    const bad = await refusal(db.containers.create({ id: "vectors-bad", vectorEmbeddingPolicy: policy, indexingPolicy: { vectorIndexes: [{ path: "/w", type: "flat" }] } }));
+    assert.equal(bad.code, 400);
+    assert.match(bad.message, /w not matching in Embedding's path/);
   });
 });

@@ -360,6 +360,56 @@ Val power(Val* a, size_t) {
   return Val::number(std::pow(a[0].num(), a[1].num()));
 }
 
+// The distance function VectorDistance's options name ({"distanceFunction": "..."}), in
+// any letter case; cosine when absent. On the service the default is the container's
+// vectorEmbeddingPolicy for the path; the engine does not see that policy, so a query that
+// relies on it is measured with cosine (the service's own default without a policy).
+enum class Distance { cosine, dot_product, euclidean, unknown };
+Distance distance_of(const Val& options) {
+  const json::object* o = options.object();
+  if (!o) return options.defined() ? Distance::unknown : Distance::cosine;
+  const json::value* f = o->if_contains("distanceFunction");
+  if (!f) return Distance::cosine;
+  if (!f->is_string()) return Distance::unknown;
+  std::string l(f->as_string());
+  for (char& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (l == "cosine") return Distance::cosine;
+  if (l == "dotproduct") return Distance::dot_product;
+  if (l == "euclidean") return Distance::euclidean;
+  return Distance::unknown;
+}
+
+// VectorDistance(v1, v2 [, bruteForce [, {distanceFunction, dataType}]]): the similarity of two
+// equally long arrays of numbers: cosine similarity, the dot product, or the Euclidean
+// distance. Anything else (other lengths, non-numbers, an unknown function, a zero vector
+// for cosine) is undefined, as wrong argument types are for every built-in. bruteForce only
+// tells the service whether to use a vector index; every evaluation here is exact.
+Val vector_distance(Val* a, size_t n) {
+  const json::array* x = a[0].array();
+  const json::array* y = a[1].array();
+  if (!x || !y || x->size() != y->size() || x->empty()) return Val();
+  Distance d = distance_of(n >= 4 ? a[3] : Val());
+  if (d == Distance::unknown) return Val();
+  double dot = 0, xx = 0, yy = 0, sq = 0;
+  for (size_t i = 0; i < x->size(); ++i) {
+    const json::value &u = (*x)[i], &v = (*y)[i];
+    if (!u.is_number() || !v.is_number()) return Val();
+    double p = u.to_number<double>(), q = v.to_number<double>();
+    dot += p * q;
+    xx += p * p;
+    yy += q * q;
+    sq += (p - q) * (p - q);
+  }
+  switch (d) {
+    case Distance::cosine:
+      if (xx == 0 || yy == 0) return Val();
+      return Val::number(dot / (std::sqrt(xx) * std::sqrt(yy)));
+    case Distance::dot_product: return Val::number(dot);
+    case Distance::euclidean: return Val::number(std::sqrt(sq));
+    default: return Val();
+  }
+}
+
 constexpr Builtin kBuiltins[] = {
     {"IS_DEFINED", 1, 1, is_defined},
     {"IS_NULL", 1, 1, is_null},
@@ -401,6 +451,7 @@ constexpr Builtin kBuiltins[] = {
     {"ST_INTERSECTS", 2, 2, spatial::st_intersects},
     {"ST_ISVALID", 1, 1, spatial::st_isvalid},
     {"ST_ISVALIDDETAILED", 1, 1, spatial::st_isvaliddetailed},
+    {"VECTORDISTANCE", 2, 4, vector_distance},
 };
 
 }  // namespace

@@ -426,6 +426,25 @@ class Parser {
     if (tok_.is(Kw::order)) {
       if (!advance()) return false;
       if (!tok_.is(Kw::by)) return expected("BY after ORDER");
+      // `ORDER BY VectorDistance(...)` without a direction orders the most similar first, as the
+      // service does: descending for cosine similarity and dot product, ascending for the
+      // Euclidean distance (read from a literal options object; cosine without one).
+      auto most_similar_first_is_descending = [](const Expr& e) {
+        if (e.kind != ExprKind::call) return false;
+        std::string n = e.name;
+        for (char& c : n) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        if (n != "VECTORDISTANCE") return false;
+        if (e.kids.size() < 4 || e.kids[3]->kind != ExprKind::object) return true;
+        const Expr& o = *e.kids[3];
+        for (size_t i = 0; i < o.keys.size() && i < o.kids.size(); ++i) {
+          std::string k = o.keys[i], v;
+          if (o.kids[i]->kind == ExprKind::literal && o.kids[i]->lit.is_string()) v = std::string(o.kids[i]->lit.as_string());
+          for (char& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          if (k == "distancefunction") return v != "euclidean";
+        }
+        return true;
+      };
       if (!advance()) return false;
       for (;;) {
         OrderKey k;
@@ -436,6 +455,8 @@ class Parser {
           if (!advance()) return false;
         } else if (tok_.is(Kw::asc)) {
           if (!advance()) return false;
+        } else {
+          k.descending = most_similar_first_is_descending(*k.expr);
         }
         q.order_by.push_back(std::move(k));
         if (!tok_.is(",")) break;

@@ -340,6 +340,7 @@ json::object spec_to_json(const api::ContainerSpec& s) {
   }
   if (s.default_ttl) o["defaultTtl"] = *s.default_ttl;
   if (s.change_feed_retention_minutes > 0) o["changeFeedPolicy"] = json::object{{"retentionDuration", s.change_feed_retention_minutes}};
+  if (!s.vector_embedding_policy.empty()) o["vectorEmbeddingPolicy"] = s.vector_embedding_policy;
   if (!s.unique_key_policy.empty()) o["uniqueKeyPolicy"] = s.unique_key_policy;
   if (s.geospatial_type != "Geography") o["geospatialConfig"] = json::object{{"type", s.geospatial_type}};
   if (!s.computed_properties.empty()) {
@@ -1421,6 +1422,17 @@ DocResult<api::ContainerInfo> replace_container(SqliteDb& db, const api::Contain
   } else if (auto a = shown_keys(unique_keys_of(want.unique_key_policy)), b = shown_keys(c->unique_keys()); a != b) {
     return bad("the unique keys of " + describe(ref) + " are " + b + " and cannot change (the body has " + a +
                "); create a new container with the new keys and copy the items");
+  }
+  {
+    // Unsure whether the service lets a replace without vectorEmbeddingPolicy keep it; both
+    // it and the vector indexes are fixed at creation there, so an absent one keeps it here.
+    if (want.vector_embedding_policy.empty()) want.vector_embedding_policy = cur.vector_embedding_policy;
+    const json::value* a = want.indexing_policy.if_contains("vectorIndexes");
+    const json::value* b = cur.indexing_policy.if_contains("vectorIndexes");
+    bool same_indexes = (a ? *a : json::value()) == (b ? *b : json::value());
+    if (want.vector_embedding_policy != cur.vector_embedding_policy || !same_indexes)
+      return bad("the vector embedding policy and the vector indexes of " + describe(ref) +
+                 " cannot change; create a new container with the new ones and copy the items");
   }
   if (keeps_changes(want) && !keeps_changes(cur)) {
     // Changes before now were not kept: a continuation from before cannot be served.
