@@ -32,6 +32,7 @@ const proc = spawn(BIN, ["--port", String(port), "--data", dir, "--log-level", "
 const endpoint = `http://127.0.0.1:${port}/`;
 const rows = [];
 try {
+  // Until the port accepts, up to 100 tries 50 ms apart.
   for (let i = 0; ; i++) {
     const up = await new Promise((res) => { const s = net.connect(port, "127.0.0.1", () => { s.end(); res(true); }).on("error", () => res(false)); });
     if (up) break;
@@ -74,9 +75,15 @@ try {
     writeFileSync(join(args.out, "token_cpu.json"), JSON.stringify({ reads: READS, rounds: ROUNDS, rows, median_master_us: m, median_token_us: t }, null, 2));
   }
 } finally {
-  proc.kill("SIGTERM");
-  await new Promise((r) => setTimeout(r, 200));
-  if (proc.exitCode === null) proc.kill("SIGKILL");
+  // Waits for the exit, up to 5 s, then kills.
+  if (proc.exitCode === null) {
+    const exited = new Promise((r) => proc.once("exit", () => r(true)));
+    proc.kill("SIGTERM");
+    let timer;
+    const ok = await Promise.race([exited, new Promise((r) => { timer = setTimeout(() => r(false), 5000); })]);
+    clearTimeout(timer);
+    if (!ok) proc.kill("SIGKILL");
+  }
   rmSync(dir, { recursive: true, force: true });
 }
 process.exit(rows.some((r) => r.errors) ? 1 : 0);

@@ -1,8 +1,10 @@
 #include "api/document_store.h"
 
-#include <cctype>
+#include <initializer_list>
 
 #include <boost/json/serialize.hpp>
+
+#include "common/ascii.h"
 
 namespace nimbus::api {
 
@@ -154,15 +156,16 @@ DocResult<ContainerSpec> ContainerSpec::from_json(const json::object& body) {
         const json::value* v = o ? o->if_contains(k) : nullptr;
         return v && v->is_string() ? std::string(v->as_string()) : std::string();
       };
-      auto lower = [](std::string t) {
-        for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        return t;
+      auto one_of = [](const std::string& t, std::initializer_list<std::string_view> names) {
+        for (auto n : names)
+          if (ascii_iequals(t, n)) return true;
+        return false;
       };
       const json::value* dims = o ? o->if_contains("dimensions") : nullptr;
-      std::string path = text("path"), type = lower(text("dataType")), fn = lower(text("distanceFunction"));
+      std::string path = text("path"), type = text("dataType"), fn = text("distanceFunction");
       if (path.size() < 2 || path[0] != '/' || !dims || !dims->is_int64() || dims->as_int64() < 1 ||
-          dims->as_int64() > kMaxVectorDimensions || (type != "float32" && type != "float16" && type != "int8" && type != "uint8") ||
-          (fn != "cosine" && fn != "dotproduct" && fn != "euclidean"))
+          dims->as_int64() > kMaxVectorDimensions || !one_of(type, {"float32", "float16", "int8", "uint8"}) ||
+          !one_of(fn, {"cosine", "dotproduct", "euclidean"}))
         return bad("container \"" + spec.id + "\": vector embedding " + json::serialize(e) +
                    " needs a path (\"/vector\"), dataType float32, float16, int8 or uint8, dimensions 1 to " +
                    std::to_string(kMaxVectorDimensions) + " and distanceFunction cosine, dotproduct or euclidean");

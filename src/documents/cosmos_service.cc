@@ -38,6 +38,17 @@ bool header_true(const api::HttpRequestData& req, std::string_view name) {
   return iequals(req.header(name), "true");
 }
 
+std::optional<std::string> if_match_of(const api::HttpRequestData& req) {
+  std::string_view m = req.header("if-match");
+  if (m.empty()) return std::nullopt;
+  return std::string(m);
+}
+
+// A POST to a docs feed that docs_feed() answers as a query (or its query plan).
+bool is_query_post(const api::HttpRequestData& req) {
+  return header_true(req, "x-ms-cosmos-is-query-plan-request") || header_true(req, "x-ms-documentdb-isquery");
+}
+
 // The answer under construction.
 struct Reply {
   // Room for every header an answer carries (an item's three and finish()'s four), so the
@@ -312,9 +323,8 @@ struct CosmosService::Impl {
   // A resource token's request: false with `r` filled (401/403) unless its permission still
   // exists and grants this request.
   awaitable<bool> granted(const api::HttpRequestData& req, const ResourceAddress& addr, int64_t permission, Reply& r);
-  // Its resource token, on a permission as it is answered; token_seconds() checks the asked
-  // lifetime first (before anything is written: a refused request changes nothing).
-  bool add_token(const api::HttpRequestData& req, api::AccessInfo& p, Reply& r);
+  // The lifetime a request asks its permissions' tokens to have, checked before anything is
+  // written (a refused request changes nothing).
   std::optional<int64_t> token_seconds(const api::HttpRequestData& req, Reply& r);
   awaitable<void> docs_feed(api::HttpRequestData& req, const api::ContainerRef& ref, Reply& r);
   awaitable<void> doc(api::HttpRequestData& req, const api::ContainerRef& ref,
@@ -324,9 +334,10 @@ struct CosmosService::Impl {
   bool query_resources(const api::HttpRequestData& req, json::array& resources, Reply& r);
   // Databases, containers or offers (T: their Info, with `resource`): GET lists them all,
   // POST with isquery runs its SQL over them; answered as a feed under `name`.
+  // `decorate` completes each resource (a permission's token).
   template <class T, class Submit>
   awaitable<void> resource_list(const api::HttpRequestData& req, const char* name, Submit submit, Reply& r,
-                                bool (Impl::*decorate)(const api::HttpRequestData&, T&, Reply&) = nullptr) {
+                                std::function<void(T&)> decorate = {}) {
     auto l = co_await call<std::vector<T>>(std::move(submit));
     if (!l) {
       fail(r, l.error(), log);
@@ -334,7 +345,7 @@ struct CosmosService::Impl {
     }
     json::array arr;
     for (auto& x : l.value()) {
-      if (decorate && !(this->*decorate)(req, x, r)) co_return;
+      if (decorate) decorate(x);
       arr.push_back(std::move(x.resource));
     }
     if (req.method == "POST" && !query_resources(req, arr, r)) co_return;
@@ -428,8 +439,7 @@ bool is_read(const api::HttpRequestData& req, const ResourceAddress& addr) {
   if (req.method == "GET" || req.method == "HEAD") return true;
   const auto& s = addr.segments;
   bool docs_feed = s.size() == 5 && s[0] == "dbs" && s[2] == "colls" && s[4] == "docs";
-  return req.method == "POST" && docs_feed &&
-         (iequals(req.header("x-ms-cosmos-is-query-plan-request"), "true") || header_true(req, "x-ms-documentdb-isquery"));
+  return req.method == "POST" && docs_feed && is_query_post(req);
 }
 
 // Whether `g` lets a request made with its resource token do this; empty when it does, else
@@ -472,10 +482,8 @@ std::string grant_refusal(const api::PermissionGrant& g, const api::HttpRequestD
       return "The resource token grants access to partition key " + g.partition_key + " of " + g.link +
              " only; a bulk request may touch any partition. Send the operations one at a time or as a "
              "transactional batch of that partition.";
-  }
-  // Everything below the container but its partition key ranges is about items of some
-  // partition (docs, batches, operations/partitionkeydelete).
-  if (!g.partition_key.empty() && s.size() >= 5 && s[4] != "pkranges") {
+    // Everything else below the container is about items of some partition (docs, batches,
+    // operations/partitionkeydelete).
     std::string_view h = req.header("x-ms-documentdb-partitionkey");
     std::string asked;
     boost::system::error_code ec;
@@ -841,8 +849,7 @@ awaitable<void> CosmosService::Impl::containers(api::HttpRequestData& req,
     }
     auto given = [&](const char* k) { return body->contains(k) && !body->at(k).is_null(); };
     bool has_pk = given("partitionKey"), has_uk = given("uniqueKeyPolicy");
-    std::optional<std::string> if_match;
-    if (auto m = req.header("if-match"); !m.empty()) if_match = std::string(m);
+    std::optional<std::string> if_match = if_match_of(req);
     auto c = co_await call<api::ContainerInfo>([&](auto cb) {
       store.store().replace_container(ref, std::move(spec.value()), has_pk, has_uk, std::move(if_match), std::move(cb));
     });
@@ -933,8 +940,7 @@ void item_headers(Reply& r, const api::Item& item, const api::ContainerRef& ref)
 awaitable<void> CosmosService::Impl::docs_feed(api::HttpRequestData& req,
                                                const api::ContainerRef& ref, Reply& r) {
   if (req.method == "POST") {
-    if (iequals(req.header("x-ms-cosmos-is-query-plan-request"), "true") ||
-        header_true(req, "x-ms-documentdb-isquery")) {
+    if (is_query_post(req)) {
       co_await query(req, ref, r);
       co_return;
     }
@@ -1083,8 +1089,7 @@ awaitable<void> CosmosService::Impl::offers(api::HttpRequestData& req,
                                  "as a whole number; send the offer as read with one of them changed.");
       co_return;
     }
-    std::optional<std::string> if_match;
-    if (auto m = req.header("if-match"); !m.empty()) if_match = std::string(m);
+    std::optional<std::string> if_match = if_match_of(req);
     o = co_await call<api::OfferInfo>([&](auto cb) { store.store().replace_offer(id, t, if_match, std::move(cb)); });
   } else {
     fail(r, 405, "MethodNotAllowed", req.method + " /offers/{id} is not supported; use GET or PUT.");
@@ -1102,14 +1107,6 @@ awaitable<void> CosmosService::Impl::offers(api::HttpRequestData& req,
 // list, PUT replaces (and may rename: the body's id), DELETE deletes. A permission is answered
 // with its resource token (`_token`), valid for x-ms-documentdb-expiry-seconds (the SDK's
 // resourceTokenExpirySeconds), one hour by default.
-namespace {
-std::optional<std::string> if_match_of(const api::HttpRequestData& req) {
-  std::string_view m = req.header("if-match");
-  if (m.empty()) return std::nullopt;
-  return std::string(m);
-}
-}  // namespace
-
 awaitable<void> CosmosService::Impl::users(api::HttpRequestData& req, const std::vector<std::string>& s, Reply& r) {
   const std::string& db = s[1];
   auto answer = [&](api::DocResult<api::AccessInfo>& u, int ok) {
@@ -1152,13 +1149,6 @@ awaitable<void> CosmosService::Impl::users(api::HttpRequestData& req, const std:
   }
 }
 
-bool CosmosService::Impl::add_token(const api::HttpRequestData& req, api::AccessInfo& p, Reply& r) {
-  auto seconds = token_seconds(req, r);
-  if (!seconds) return false;
-  p.resource["_token"] = resource_token(options.keys, p.permission, now_ms() / 1000 + *seconds);
-  return true;
-}
-
 std::optional<int64_t> CosmosService::Impl::token_seconds(const api::HttpRequestData& req, Reply& r) {
   std::string_view h = req.header("x-ms-documentdb-expiry-seconds");
   if (h.empty()) return kResourceTokenDefaultSeconds;
@@ -1178,10 +1168,13 @@ std::optional<int64_t> CosmosService::Impl::token_seconds(const api::HttpRequest
 awaitable<void> CosmosService::Impl::permissions(api::HttpRequestData& req, const std::vector<std::string>& s,
                                                  Reply& r) {
   const std::string &db = s[1], &user = s[3];
-  if (!token_seconds(req, r)) co_return;
+  auto seconds = token_seconds(req, r);
+  if (!seconds) co_return;
+  const int64_t expires = now_ms() / 1000 + *seconds;
+  auto add_token = [&](api::AccessInfo& p) { p.resource["_token"] = resource_token(options.keys, p.permission, expires); };
   auto answer = [&](api::DocResult<api::AccessInfo>& p, int ok) {
     if (!p) return fail(r, p.error(), log);
-    if (!add_token(req, p.value(), r)) return;
+    add_token(p.value());
     resource_body(r, p.value().created ? 201 : ok, p.value().resource);
   };
   if (s.size() == 5) {
@@ -1196,7 +1189,7 @@ awaitable<void> CosmosService::Impl::permissions(api::HttpRequestData& req, cons
     } else if (req.method == "GET" || req.method == "POST") {
       co_await resource_list<api::AccessInfo>(
           req, "Permissions", [&](auto cb) { store.store().list_permissions(db, user, std::move(cb)); }, r,
-          &Impl::add_token);
+          add_token);
     } else {
       fail(r, 405, "MethodNotAllowed", req.method + " /dbs/{db}/users/{user}/permissions is not supported; use GET or POST.");
     }
@@ -1388,8 +1381,7 @@ awaitable<void> CosmosService::Impl::doc(api::HttpRequestData& req, const api::C
                                          const std::string& id, Reply& r) {
   std::optional<api::PartitionKey> pk;
   if (!partition_key(req, pk, r)) co_return;
-  std::optional<std::string> if_match;
-  if (auto h = req.header("if-match"); !h.empty()) if_match = std::string(h);
+  std::optional<std::string> if_match = if_match_of(req);
   if (req.method == "GET" || req.method == "DELETE") {
     // Reads and deletes address one logical partition; without the header the service
     // answers 400 too.

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/ascii.h"
 #include "documents/query/spatial.h"
 
 namespace nimbus::docsql {
@@ -371,11 +372,10 @@ Distance distance_of(const Val& options) {
   const json::value* f = o->if_contains("distanceFunction");
   if (!f) return Distance::cosine;
   if (!f->is_string()) return Distance::unknown;
-  std::string l(f->as_string());
-  for (char& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (l == "cosine") return Distance::cosine;
-  if (l == "dotproduct") return Distance::dot_product;
-  if (l == "euclidean") return Distance::euclidean;
+  std::string_view name = f->as_string();
+  if (ascii_iequals(name, "cosine")) return Distance::cosine;
+  if (ascii_iequals(name, "dotproduct")) return Distance::dot_product;
+  if (ascii_iequals(name, "euclidean")) return Distance::euclidean;
   return Distance::unknown;
 }
 

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <optional>
 
+#include "common/ascii.h"
 #include "documents/query/builtins.h"
 #include "documents/query/lexer.h"
 #include "documents/query/value.h"
@@ -430,18 +431,13 @@ class Parser {
       // service does: descending for cosine similarity and dot product, ascending for the
       // Euclidean distance (read from a literal options object; cosine without one).
       auto most_similar_first_is_descending = [](const Expr& e) {
-        if (e.kind != ExprKind::call) return false;
-        std::string n = e.name;
-        for (char& c : n) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        if (n != "VECTORDISTANCE") return false;
+        if (e.kind != ExprKind::call || !ascii_iequals(e.name, "VectorDistance")) return false;
         if (e.kids.size() < 4 || e.kids[3]->kind != ExprKind::object) return true;
         const Expr& o = *e.kids[3];
         for (size_t i = 0; i < o.keys.size() && i < o.kids.size(); ++i) {
-          std::string k = o.keys[i], v;
-          if (o.kids[i]->kind == ExprKind::literal && o.kids[i]->lit.is_string()) v = std::string(o.kids[i]->lit.as_string());
-          for (char& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          if (k == "distancefunction") return v != "euclidean";
+          if (!ascii_iequals(o.keys[i], "distanceFunction")) continue;
+          const Expr& v = *o.kids[i];
+          return !(v.kind == ExprKind::literal && v.lit.is_string() && ascii_iequals(v.lit.as_string(), "euclidean"));
         }
         return true;
       };

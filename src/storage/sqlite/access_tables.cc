@@ -1,10 +1,9 @@
 #include "storage/sqlite/access_tables.h"
 
-#include <cctype>
-
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "common/ascii.h"
 #include "storage/sqlite/document_tables.h"
 
 namespace nimbus::storage::access_tables {
@@ -226,14 +225,8 @@ DocResult<Resolved> resolve_resource(SqliteDb& db, int64_t dbid, const std::stri
 
 // "Read" or "All" for a mode in any letter case; nullopt for anything else.
 std::optional<std::string> canonical_mode(std::string_view m) {
-  auto lower = [](std::string_view x) {
-    std::string out(x);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-  };
-  std::string l = lower(m);
-  if (l == "read") return "Read";
-  if (l == "all") return "All";
+  if (ascii_iequals(m, "read")) return "Read";
+  if (ascii_iequals(m, "all")) return "All";
   return std::nullopt;
 }
 

@@ -3134,7 +3134,6 @@ void trim_changes(SqliteDb& db, api::UnixMillis now) {
 }  // namespace
 
 void sweep_expired(SqliteDb& db, api::UnixMillis now, int limit) {
-  db.now = now;  // the time record_change stamps on expiry deletes
   db.q("BEGIN IMMEDIATE").step();
   try {
     struct Expired { int64_t seq, cid; std::string pk, body, id; int64_t lsn; };

@@ -850,8 +850,10 @@ void SqliteEngine::notify(std::vector<api::CommitNotice>& notices) {
 
 void SqliteEngine::sweep() {
   try {
-    queue_tables::sweep_expired(*db_, options_.clock());
-    document_tables::sweep_expired(*db_, options_.clock());
+    // As run_batch() does for a batch: what the table sets stamp (expiry deletes) is now.
+    db_->now = options_.clock();
+    queue_tables::sweep_expired(*db_, db_->now);
+    document_tables::sweep_expired(*db_, db_->now);
   } catch (const SqlError&) {
     // Expired rows are already invisible; the next sweep tries again.
   }
