@@ -188,6 +188,48 @@ DocResult<ContainerSpec> ContainerSpec::from_json(const json::object& body) {
     }
   }
 
+  // fullTextPolicy and indexingPolicy.fullTextIndexes: every full-text index path must be one
+  // of the policy's paths. Unsure: which languages the service accepts (it documents en-US
+  // and lists a few others in preview); any "xx-YY" tag is accepted, and every language is
+  // analyzed the same way (documents/query/fulltext.h).
+  if (const json::value* fp = body.if_contains("fullTextPolicy"); fp && !fp->is_null()) {
+    const json::object* o = fp->if_object();
+    const json::value* lang = o ? o->if_contains("defaultLanguage") : nullptr;
+    const json::value* paths = o ? o->if_contains("fullTextPaths") : nullptr;
+    auto language_ok = [](const json::value* v) {
+      if (!v || !v->is_string()) return false;
+      std::string_view l = v->get_string();
+      return l.size() >= 2 && l.size() <= 16;
+    };
+    bool ok = o && (!lang || language_ok(lang)) && (!paths || paths->is_array());
+    if (ok && paths)
+      for (const auto& e : paths->get_array()) {
+        const json::object* po = e.if_object();
+        const json::value* p = po ? po->if_contains("path") : nullptr;
+        const json::value* l = po ? po->if_contains("language") : nullptr;
+        ok = ok && p && p->is_string() && p->get_string().size() >= 2 && p->get_string()[0] == '/' &&
+             (!l || language_ok(l));
+      }
+    if (!ok)
+      return bad("container \"" + spec.id + "\": fullTextPolicy must be {\"defaultLanguage\": \"en-US\", "
+                 "\"fullTextPaths\": [{\"path\": \"/text\", \"language\": \"en-US\"}]}; got " + json::serialize(*fp));
+    spec.full_text_policy = *o;
+  }
+  if (const json::value* fi = spec.indexing_policy.if_contains("fullTextIndexes"); fi && !fi->is_null()) {
+    if (!fi->is_array()) return bad("container \"" + spec.id + "\": indexingPolicy.fullTextIndexes must be an array of {\"path\"}");
+    for (const auto& x : fi->get_array()) {
+      const json::value* p = x.is_object() ? x.get_object().if_contains("path") : nullptr;
+      bool listed = false;
+      if (const json::value* list = spec.full_text_policy.if_contains("fullTextPaths"); list && list->is_array() && p)
+        for (const auto& e : list->get_array())
+          listed = listed || (e.is_object() && e.get_object().contains("path") && e.get_object().at("path") == *p);
+      if (!listed)
+        return bad("container \"" + spec.id + "\": the full-text index " + json::serialize(x) +
+                   " has no path in fullTextPolicy.fullTextPaths; every indexingPolicy.fullTextIndexes "
+                   "path needs an entry there");
+    }
+  }
+
   // geospatialConfig: Geography (longitude/latitude, the default) or Geometry (planar, which
   // needs a bounding box on every spatial index; Geography takes none), as the service checks.
   if (const json::value* g = body.if_contains("geospatialConfig"); g && !g->is_null()) {

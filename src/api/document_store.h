@@ -268,6 +268,12 @@ struct ContainerSpec {
   // it cannot change once the container exists.
   boost::json::object vector_embedding_policy;
 
+  // fullTextPolicy as given (checked): {defaultLanguage, fullTextPaths: [{path, language}]}.
+  // The full-text functions analyze text when a query runs (documents/query/fulltext.h), so
+  // the policy and indexingPolicy.fullTextIndexes decide nothing about storage here; they are
+  // checked as the service checks them and answered back.
+  boost::json::object full_text_policy;
+
   // changeFeedPolicy.retentionDuration: for how many minutes every change (each version, each
   // delete) is kept for the all-versions-and-deletes change feed; 0: none is kept, that mode is
   // refused, and writes cost nothing extra.

@@ -6,6 +6,7 @@ add_library(nimbus_docsql STATIC
   ${CMAKE_SOURCE_DIR}/src/documents/query/value.cc
   ${CMAKE_SOURCE_DIR}/src/documents/query/lexer.cc
   ${CMAKE_SOURCE_DIR}/src/documents/query/builtins.cc
+  ${CMAKE_SOURCE_DIR}/src/documents/query/fulltext.cc
   ${CMAKE_SOURCE_DIR}/src/documents/query/spatial.cc
   ${CMAKE_SOURCE_DIR}/src/documents/query/parser.cc
   ${CMAKE_SOURCE_DIR}/src/documents/query/executor.cc

@@ -100,6 +100,9 @@ struct Query {
   ExprPtr where;
   std::vector<ExprPtr> group_by;
   std::vector<OrderKey> order_by;
+  // ORDER BY RANK: order_by holds one key, FullTextScore(...) or RRF(...), whose score needs
+  // every matching row (corpus statistics, ranks); best first, no direction.
+  bool rank = false;
   // Filled by the binder.
   int slot_count = 0;                 // 1 + joins.size() when has_from
   std::vector<const Expr*> aggregates;  // every aggregate call in SELECT, by agg_index

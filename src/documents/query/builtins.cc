@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/ascii.h"
+#include "documents/query/fulltext.h"
 #include "documents/query/spatial.h"
 
 namespace nimbus::docsql {
@@ -410,6 +411,88 @@ Val vector_distance(Val* a, size_t n) {
   }
 }
 
+// FullTextContains(text, phrase), FullTextContainsAll(text, p1, p2, ...) and
+// FullTextContainsAny(...): whether the text holds every token of the phrase (fulltext.h).
+// A text or phrase that is not a string makes the answer undefined, as for CONTAINS.
+template <int Mode>  // 0: one phrase, 1: all phrases, 2: any phrase
+Val fulltext_contains(Val* a, size_t n) {
+  const json::string* text = a[0].str();
+  if (!text) return Val();
+  bool any = false, all = true;
+  for (size_t i = 1; i < n; ++i) {
+    const json::string* phrase = a[i].str();
+    if (!phrase) return Val();
+    bool hit = fulltext::contains(*text, *phrase);
+    any = any || hit;
+    all = all && hit;
+  }
+  return Val::boolean(Mode == 2 ? any : all);
+}
+
+// FullTextScore and RRF are scored by the executor over every row (ORDER BY RANK, the only
+// place the binder lets them be); evaluated alone they have no value.
+Val rank_only(Val*, size_t) { return Val(); }
+
+}  // namespace
+
+std::optional<std::vector<fulltext::Phrase>> fulltext_terms(const Val& v) {
+  std::vector<fulltext::Phrase> out;
+  // A term is a phrase; one without tokens can match nothing and is left out. An array (the
+  // older form, or a parameter holding several terms) is read one level deep.
+  auto add = [&](std::string_view s) {
+    fulltext::Phrase p = fulltext::analyze(s);
+    if (!p.empty()) out.push_back(std::move(p));
+  };
+  if (const json::string* s = v.str()) {
+    add(*s);
+    return out;
+  }
+  const json::array* arr = v.array();
+  if (!arr) return std::nullopt;
+  for (const auto& e : *arr) {
+    if (e.is_string()) {
+      add(e.get_string());
+    } else if (e.is_array()) {
+      for (const auto& inner : e.get_array()) {
+        if (!inner.is_string()) return std::nullopt;
+        add(inner.get_string());
+      }
+    } else {
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// _FullTextWordCount(text): how many tokens the text has (the statistics of a hybrid query
+// plan's global statistics query, query_plan()).
+Val fulltext_word_count(Val* a, size_t) {
+  const json::string* text = a[0].str();
+  if (!text) return Val::number(0);
+  return Val::number(static_cast<double>(fulltext::count_terms(*text, std::vector<fulltext::Phrase>{}).length));
+}
+
+// _FullTextScore(text, [terms], documents, totalWords, [hits per term]): the BM25 score of one
+// document against corpus statistics the client gathered from every partition (a hybrid query
+// plan's component query). A text that is not a string scores 0.
+Val fulltext_score_with(Val* a, size_t) {
+  auto terms = fulltext_terms(a[1]);
+  const json::array* hits = a[4].array();
+  if (!terms || a[2].type() != Type::number || a[3].type() != Type::number || !hits) return Val();
+  fulltext::CorpusStats corpus;
+  corpus.documents = a[2].num();
+  corpus.total_words = a[3].num();
+  for (const auto& h : *hits) {
+    if (!h.is_number()) return Val();
+    corpus.hits.push_back(h.to_number<double>());
+  }
+  const json::string* text = a[0].str();
+  if (!text) return Val::number(0);
+  return Val::number(fulltext::bm25(fulltext::count_terms(*text, *terms), corpus));
+}
+
 constexpr Builtin kBuiltins[] = {
     {"IS_DEFINED", 1, 1, is_defined},
     {"IS_NULL", 1, 1, is_null},
@@ -452,6 +535,13 @@ constexpr Builtin kBuiltins[] = {
     {"ST_ISVALID", 1, 1, spatial::st_isvalid},
     {"ST_ISVALIDDETAILED", 1, 1, spatial::st_isvaliddetailed},
     {"VECTORDISTANCE", 2, 4, vector_distance},
+    {"FULLTEXTCONTAINS", 2, 2, fulltext_contains<0>},
+    {"FULLTEXTCONTAINSALL", 2, 255, fulltext_contains<1>},
+    {"FULLTEXTCONTAINSANY", 2, 255, fulltext_contains<2>},
+    {"FULLTEXTSCORE", 2, 255, rank_only},
+    {"RRF", 1, 255, rank_only},  // fewer than two scores: the binder answers as the service
+    {"_FULLTEXTWORDCOUNT", 1, 1, fulltext_word_count},
+    {"_FULLTEXTSCORE", 5, 5, fulltext_score_with},
 };
 
 }  // namespace

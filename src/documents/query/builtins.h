@@ -4,8 +4,12 @@
 // (as the service does), never an error. Argument counts are checked at bind time from
 // min_args/max_args. Strings are UTF-8; lengths and positions count Unicode code points.
 #include <cstddef>
+#include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
+#include "documents/query/fulltext.h"
 #include "documents/query/value.h"
 
 namespace nimbus::docsql {
@@ -16,6 +20,10 @@ struct Builtin {
   unsigned char max_args;
   Val (*fn)(Val* args, size_t n);
 };
+
+// The search phrases (fulltext.h) of a string or an array of strings, analyzed; nullopt for
+// anything else.
+std::optional<std::vector<fulltext::Phrase>> fulltext_terms(const Val& v);
 
 // Case-insensitive lookup; nullptr for an unknown name.
 const Builtin* find_builtin(std::string_view name);

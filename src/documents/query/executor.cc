@@ -5,7 +5,10 @@
 #include <string>
 #include <unordered_map>
 
+#include "common/ascii.h"
 #include "documents/query/builtins.h"
+#include "documents/query/fulltext.h"
+#include "documents/query/parser.h"
 #include "documents/query/value.h"
 
 namespace nimbus::docsql {
@@ -282,7 +285,26 @@ struct Buffered {
   std::vector<Val> keys;  // ORDER BY keys, owned
   json::value row;
   size_t seq = 0;
+  // ORDER BY RANK: per FullTextScore its text's token count then each term's count; per
+  // VectorDistance its value (NaN when undefined). Scored once every row is in (finalize).
+  std::vector<uint32_t> counts;
+  std::vector<double> similarities;
 };
+
+// One score ORDER BY RANK ranks by: a FullTextScore or a VectorDistance.
+struct RankPart {
+  const Expr* call = nullptr;
+  bool text = false;
+  std::vector<fulltext::Phrase> terms;  // text: the search phrases, analyzed
+  fulltext::CorpusStats corpus;     // text: over every row scored
+  bool descending = true;           // vector: most similar first (Euclidean: ascending)
+  double weight = 1;
+  bool reversed = false;            // RRF: a negative weight ranks this score worst first
+  fulltext::TermCounts last;        // text: the current document's counts (corpus pass)
+};
+
+// The RRF constant k in sum(weight / (k + rank)), as the service and its SDKs use.
+constexpr double kRrfK = 60;
 
 QueryError limit_error(size_t limit, const char* what) {
   return QueryError{ErrorCode::limit_exceeded, 0, "",
@@ -327,7 +349,63 @@ class Run {
     if (top_ >= 0) take_ = top_;
     if (limit_ >= 0) take_ = take_ < 0 ? limit_ : std::min(take_, limit_);
     skip_ = std::max<int64_t>(0, offset_);
-    if (!q_.order_by.empty() && !q_.distinct && take_ >= 0) keep_ = static_cast<size_t>(skip_ + take_);
+    if (!q_.order_by.empty() && !q_.rank && !q_.distinct && take_ >= 0)
+      keep_ = static_cast<size_t>(skip_ + take_);
+    if (q_.rank) return prepare_rank();
+    return std::nullopt;
+  }
+
+  // ORDER BY RANK's parts, their search terms and weights (constants: literals, parameters).
+  std::optional<QueryError> prepare_rank() {
+    const Expr& root = *q_.order_by[0].expr;
+    bool fused = std::string_view(root.fn->name) == "RRF";
+    fused_ = fused;
+    std::vector<const Expr*> calls;
+    const Expr* weights = nullptr;
+    if (!fused) {
+      calls.push_back(&root);
+    } else {
+      for (const auto& k : root.kids) {
+        if (k->kind == ExprKind::call) calls.push_back(k.get());
+        else weights = k.get();
+      }
+    }
+    for (const Expr* c : calls) {
+      RankPart part;
+      part.call = c;
+      part.text = std::string_view(c->fn->name) == "FULLTEXTSCORE";
+      if (part.text) {
+        for (size_t i = 1; i < c->kids.size(); ++i) {
+          auto terms = fulltext_terms(eval(*c->kids[i], env_));
+          if (!terms)
+            return QueryError{ErrorCode::parameter, c->kids[i]->pos, expr_text(*c->kids[i]),
+                              "FullTextScore's search terms must be strings: give " +
+                                  expr_text(*c->kids[i]) + " a string (or an array of strings)"};
+          for (auto& t : *terms)
+            if (std::find(part.terms.begin(), part.terms.end(), t) == part.terms.end())
+              part.terms.push_back(std::move(t));
+        }
+        part.corpus.hits.assign(part.terms.size(), 0);
+      } else if (c->kids.size() >= 4) {
+        Val options = eval(*c->kids[3], env_);
+        const json::object* o = options.object();
+        const json::value* f = o ? o->if_contains("distanceFunction") : nullptr;
+        part.descending = !(f && f->is_string() && ascii_iequals(f->get_string(), "euclidean"));
+      }
+      rank_.push_back(std::move(part));
+    }
+    if (weights) {
+      // A literal array of numbers, one per score (the binder checked it). A negative weight
+      // ranks that score the other way round (worst first), with the weight's size.
+      Val w = eval(*weights, env_);
+      const json::array* a = w.array();
+      for (size_t i = 0; a && i < a->size() && i < rank_.size(); ++i) {
+        if (!(*a)[i].is_number()) continue;
+        double x = (*a)[i].to_number<double>();
+        rank_[i].weight = std::fabs(x);
+        if (x < 0) rank_[i].reversed = true;
+      }
+    }
     return std::nullopt;
   }
 
@@ -391,6 +469,8 @@ class Run {
   std::optional<Buffered> worst_;  // with keep_: rows not below this cannot make the cut
   std::unordered_map<std::string, size_t> group_index_;
   std::vector<Group> groups_;
+  std::vector<RankPart> rank_;  // ORDER BY RANK's scores
+  bool fused_ = false;          // ORDER BY RANK RRF(...)
 
   template <class F>
   void joins(size_t level, F& f) {
@@ -410,7 +490,27 @@ class Run {
   }
 
   void enumerate_doc(const json::object& doc) {
-    for_each_row(doc, [this] { on_row(); });
+    for_each_row(doc, [this] {
+      if (q_.rank) add_to_corpus();
+      on_row();
+    });
+  }
+
+  // ORDER BY RANK: FullTextScore's statistics cover every document read, whatever WHERE keeps
+  // (the service measures its BM25 statistics over the whole container; JOIN and FROM ... IN
+  // are refused with RANK, so a document is one row).
+  void add_to_corpus() {
+    for (auto& part : rank_) {
+      if (!part.text) continue;
+      Val text = eval(*part.call->kids[0], env_);
+      const json::string* s = text.str();
+      part.last = s ? fulltext::count_terms(*s, part.terms) : fulltext::TermCounts{};
+      part.last.tf.resize(part.terms.size(), 0);
+      part.corpus.documents += 1;
+      part.corpus.total_words += part.last.length;
+      for (size_t i = 0; i < part.last.tf.size(); ++i)
+        if (part.last.tf[i]) part.corpus.hits[i] += 1;
+    }
   }
 
   bool less(const Buffered& a, const Buffered& b) const {
@@ -478,6 +578,10 @@ class Run {
       if (auto row = project()) emit(std::move(*row));
       return;
     }
+    if (q_.rank) {
+      rank_row();
+      return;
+    }
     Buffered b;
     b.keys.reserve(q_.order_by.size());
     for (const auto& k : q_.order_by) {
@@ -495,6 +599,89 @@ class Run {
     }
     buffer_.push_back(std::move(b));
     if (keep_ && buffer_.size() >= std::max<size_t>(2 * keep_, 64)) trim();
+  }
+
+  // ORDER BY RANK: what each part needs of this row to score it once all rows are in.
+  void rank_row() {
+    Buffered b;
+    b.seq = seq_++;
+    for (auto& part : rank_) {
+      if (!part.text) {
+        Val v = eval(*part.call, env_);
+        b.similarities.push_back(v.type() == Type::number ? v.num() : std::nan(""));
+        continue;
+      }
+      b.counts.push_back(part.last.length);
+      b.counts.insert(b.counts.end(), part.last.tf.begin(), part.last.tf.end());
+    }
+    auto row = project();
+    if (!row) return;
+    b.row = std::move(*row);
+    if (buffer_.size() >= limits_.max_buffered_rows) {
+      err_ = limit_error(limits_.max_buffered_rows, "rows for ORDER BY RANK");
+      return;
+    }
+    buffer_.push_back(std::move(b));
+  }
+
+  // ORDER BY RANK over the buffered rows: FullTextScore alone orders by its BM25 score
+  // against the statistics of every row scored; RRF adds weight / (60 + rank) over its parts,
+  // each part ranked best first with equal scores sharing a rank (as the service's SDKs fuse
+  // component results). A row a part cannot score (no vector) ranks after all that it can.
+  void finish_rank() {
+    size_t n = buffer_.size();
+    std::vector<double> final_score(n, 0);
+    std::vector<std::vector<double>> part_scores(rank_.size(), std::vector<double>(n));
+    for (size_t r = 0; r < n; ++r) {
+      size_t at = 0, vec = 0;
+      for (size_t p = 0; p < rank_.size(); ++p) {
+        const RankPart& part = rank_[p];
+        if (!part.text) {
+          part_scores[p][r] = buffer_[r].similarities[vec++];
+          continue;
+        }
+        fulltext::TermCounts c;
+        c.length = buffer_[r].counts[at++];
+        c.tf.assign(buffer_[r].counts.begin() + static_cast<long>(at),
+                    buffer_[r].counts.begin() + static_cast<long>(at + part.terms.size()));
+        at += part.terms.size();
+        part_scores[p][r] = fulltext::bm25(c, part.corpus);
+      }
+    }
+    if (!fused_) {
+      final_score = part_scores[0];
+      if (!rank_[0].text && !rank_[0].descending)  // Euclidean: the nearest first
+        for (auto& x : final_score) x = -x;
+      for (auto& x : final_score)
+        if (std::isnan(x)) x = -HUGE_VAL;  // no vector: after every scored row
+    } else {
+      std::vector<size_t> order(n);
+      for (size_t p = 0; p < rank_.size(); ++p) {
+        const auto& sc = part_scores[p];
+        bool desc = (rank_[p].text || rank_[p].descending) != rank_[p].reversed;
+        for (size_t i = 0; i < n; ++i) order[i] = i;
+        std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+          bool na = std::isnan(sc[a]), nb = std::isnan(sc[b]);
+          if (na || nb) return !na && nb;
+          return desc ? sc[a] > sc[b] : sc[a] < sc[b];
+        });
+        double rank = 0;
+        for (size_t i = 0; i < n; ++i) {
+          size_t r = order[i];
+          if (i == 0 || !(sc[r] == sc[order[i - 1]] || (std::isnan(sc[r]) && std::isnan(sc[order[i - 1]]))))
+            ++rank;
+          final_score[r] += rank_[p].weight / (kRrfK + rank);
+        }
+      }
+    }
+    std::vector<size_t> order(n);
+    for (size_t i = 0; i < n; ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return final_score[a] > final_score[b]; });
+    for (size_t r : order) {
+      emit(std::move(buffer_[r].row));
+      if (err_ || done_) break;
+    }
   }
 
   // Keeps the keep_ smallest rows of the buffer.
@@ -565,6 +752,10 @@ class Run {
       }
       env_.keys = nullptr;
       env_.aggs = nullptr;
+      return err_;
+    }
+    if (q_.rank) {
+      finish_rank();
       return err_;
     }
     if (!q_.order_by.empty()) {

@@ -442,7 +442,28 @@ class Parser {
         return true;
       };
       if (!advance()) return false;
-      for (;;) {
+      // `ORDER BY RANK <FullTextScore(...) | RRF(...)>`: RANK is no keyword elsewhere (`ORDER BY
+      // rank` is an alias), so it counts only when a function name follows it.
+      if (tok_.kind == Tok::ident && ascii_iequals(tok_.text, "RANK")) {
+        Lexer look = lex_;
+        auto after = look.next();
+        if (after && after.value().kind == Tok::ident) {
+          if (!advance()) return false;
+          OrderKey k;
+          k.expr = parse_expr();
+          if (!k.expr) return false;
+          if (tok_.is(","))
+            return fail(ErrorCode::syntax, tok_.pos, ",",
+                        "ORDER BY RANK takes one scoring function: combine several with RRF(...)");
+          if (tok_.is(Kw::asc) || tok_.is(Kw::desc))
+            return fail(ErrorCode::syntax, tok_.pos, std::string(tok_.text),
+                        "Specifying a sort order (ASC or DESC) in the ORDER BY RANK clause is not "
+                        "allowed: it takes one scoring function, and the best scores come first");
+          q.rank = true;
+          q.order_by.push_back(std::move(k));
+        }
+      }
+      for (; !q.rank;) {
         OrderKey k;
         k.expr = parse_expr();
         if (!k.expr) return false;
@@ -1140,6 +1161,91 @@ class Parser {
     return true;
   }
 
+  static bool is_fn(const Expr& e, std::string_view upper_name) {
+    return e.kind == ExprKind::call && e.fn && std::string_view(e.fn->name) == upper_name;
+  }
+
+  // FullTextScore and RRF only order ORDER BY RANK (their scores depend on every row). The
+  // messages are the service's, with the fix after them.
+  bool refuse_rank_functions(const Expr& e) {
+    if (is_fn(e, "FULLTEXTSCORE"))
+      return fail(ErrorCode::semantic, e.pos, e.name,
+                  "The FullTextScore function is only allowed in the ORDER BY RANK clause "
+                  "(ORDER BY RANK FullTextScore(...), or inside its RRF(...)); to filter by words, "
+                  "use FullTextContains, FullTextContainsAll or FullTextContainsAny");
+    if (is_fn(e, "RRF"))
+      return fail(ErrorCode::semantic, e.pos, e.name,
+                  "'RRF' is not a recognized built-in function name here: RRF(...) may only "
+                  "follow ORDER BY RANK, and not inside another RRF");
+    for (const auto& k : e.kids)
+      if (!refuse_rank_functions(*k)) return false;
+    return true;
+  }
+
+  // FullTextScore(<text>, <terms>...): each term a string (a literal, a parameter, or an array
+  // of them, the older form FullTextScore(c.text, ['a', 'b'])).
+  bool check_score(const Expr& s) {
+    auto term = [](const Expr& t) {
+      return t.kind == ExprKind::param || (t.kind == ExprKind::literal && t.lit.is_string());
+    };
+    for (size_t i = 1; i < s.kids.size(); ++i) {
+      const Expr& t = *s.kids[i];
+      bool ok = term(t) || (t.kind == ExprKind::array && !t.kids.empty() &&
+                            std::all_of(t.kids.begin(), t.kids.end(), [&](const ExprPtr& k) { return term(*k); }));
+      if (!ok)
+        return fail(ErrorCode::semantic, t.pos, expr_text(t),
+                    "The second through last arguments of the 'FullTextScore' function must be "
+                    "literals of type string (or parameters, or one array of them), as in "
+                    "FullTextScore(c.text, 'red', 'bicycle')");
+    }
+    return refuse_rank_functions(*s.kids[0]);
+  }
+
+  static bool number_literal(const Expr& e) {
+    if (e.kind == ExprKind::unary && e.op == Op::neg) return number_literal(*e.kids[0]);
+    return e.kind == ExprKind::literal && e.lit.is_number();
+  }
+
+  // ORDER BY RANK FullTextScore(...) | VectorDistance(...) | RRF(<two or more of them>
+  // [, <literal array of weights, one per score>]).
+  bool check_rank(const Query& q, const Expr& e) {
+    if (!q.joins.empty())
+      return fail(ErrorCode::semantic, q.joins[0].alias_pos, q.joins[0].alias,
+                  "The JOIN operator is not allowed with the ORDER BY RANK clause");
+    if (q.from.iterate)
+      return fail(ErrorCode::semantic, q.from.alias_pos, q.from.alias,
+                  "The FROM clause with the IN operator is not allowed with the ORDER BY RANK clause");
+    const char* kNeedsScore =
+        "The ORDER BY RANK clause must be followed by a VectorDistance and/or a FullTextScore "
+        "function call (FullTextScore(...), VectorDistance(...), or RRF of two or more of them)";
+    if (is_fn(e, "FULLTEXTSCORE")) return check_score(e);
+    if (is_fn(e, "VECTORDISTANCE")) return refuse_rank_functions(e);
+    if (!is_fn(e, "RRF")) return fail(ErrorCode::semantic, e.pos, expr_text(e), kNeedsScore);
+    size_t scores = 0;
+    for (size_t i = 0; i < e.kids.size(); ++i) {
+      const Expr& k = *e.kids[i];
+      if (is_fn(k, "FULLTEXTSCORE")) {
+        if (!check_score(k)) return false;
+        ++scores;
+      } else if (is_fn(k, "VECTORDISTANCE")) {
+        if (!refuse_rank_functions(k)) return false;
+        ++scores;
+      } else if (i + 1 == e.kids.size() && i > 0 && k.kind == ExprKind::array) {
+        if (k.kids.size() != scores || !std::all_of(k.kids.begin(), k.kids.end(), [](const ExprPtr& w) { return number_literal(*w); }))
+          return fail(ErrorCode::semantic, k.pos, expr_text(k),
+                      "The last parameter of the RRF function is an optional array of weights. "
+                      "When present, it must be a literal array of numbers, one for each of the "
+                      "component scores used for the RRF function (" + std::to_string(scores) + " here)");
+      } else if (is_fn(k, "RRF")) {
+        return refuse_rank_functions(k);
+      } else {
+        return fail(ErrorCode::semantic, k.pos, expr_text(k), kNeedsScore);
+      }
+    }
+    if (scores < 2) return fail(ErrorCode::semantic, e.pos, e.name, kNeedsScore);
+    return true;
+  }
+
   static uint32_t star_pos(const Query& q) {
     size_t p = q.text.find('*');
     return static_cast<uint32_t>(p == std::string::npos ? 0 : p);
@@ -1191,7 +1297,17 @@ class Parser {
                         "duplicate output property '" + q.select[i].name +
                             "': give one of them another alias with AS");
     }
+    for (auto& item : q.select)
+      if (!refuse_rank_functions(*item.expr)) return false;
+    if (q.where && !refuse_rank_functions(*q.where)) return false;
+    for (auto& g : q.group_by)
+      if (!refuse_rank_functions(*g)) return false;
+    for (auto& o : q.order_by)
+      if (!(q.rank ? check_rank(q, *o.expr) : refuse_rank_functions(*o.expr))) return false;
     q.grouped = !q.group_by.empty() || !q.aggregates.empty();
+    if (q.grouped && q.rank)
+      return fail(ErrorCode::semantic, q.order_by[0].expr->pos, "RANK",
+                  "ORDER BY RANK cannot be combined with GROUP BY or aggregates");
     if (q.grouped) {
       if (q.select_star)
         return fail(ErrorCode::semantic, star_pos(q), "*", "SELECT * cannot be used with GROUP BY");

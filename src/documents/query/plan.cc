@@ -216,7 +216,9 @@ std::vector<std::string> split_pk(std::string_view p) {
 IndexHints index_hints(const Query& q, const json::object& params, std::string_view pk_path) {
   IndexHints h;
   h.reads_documents = q.has_from;
-  if (!q.has_from) return h;
+  // ORDER BY RANK reads every document: FullTextScore's statistics cover the whole container
+  // (or the partition the request names), whatever WHERE keeps.
+  if (!q.has_from || q.rank) return h;
   if (q.where) {
     std::vector<const Expr*> parts;
     conjuncts(*q.where, parts);

@@ -341,6 +341,7 @@ json::object spec_to_json(const api::ContainerSpec& s) {
   if (s.default_ttl) o["defaultTtl"] = *s.default_ttl;
   if (s.change_feed_retention_minutes > 0) o["changeFeedPolicy"] = json::object{{"retentionDuration", s.change_feed_retention_minutes}};
   if (!s.vector_embedding_policy.empty()) o["vectorEmbeddingPolicy"] = s.vector_embedding_policy;
+  if (!s.full_text_policy.empty()) o["fullTextPolicy"] = s.full_text_policy;
   if (!s.unique_key_policy.empty()) o["uniqueKeyPolicy"] = s.unique_key_policy;
   if (s.geospatial_type != "Geography") o["geospatialConfig"] = json::object{{"type", s.geospatial_type}};
   if (!s.computed_properties.empty()) {
@@ -1427,6 +1428,9 @@ DocResult<api::ContainerInfo> replace_container(SqliteDb& db, const api::Contain
     // Unsure whether the service lets a replace without vectorEmbeddingPolicy keep it; both
     // it and the vector indexes are fixed at creation there, so an absent one keeps it here.
     if (want.vector_embedding_policy.empty()) want.vector_embedding_policy = cur.vector_embedding_policy;
+    // Unsure whether the service lets a replace change the full-text policy; nothing is
+    // stored by it here, so a replace may change it, and one without it keeps it.
+    if (want.full_text_policy.empty()) want.full_text_policy = cur.full_text_policy;
     const json::value* a = want.indexing_policy.if_contains("vectorIndexes");
     const json::value* b = cur.indexing_policy.if_contains("vectorIndexes");
     bool same_indexes = (a ? *a : json::value()) == (b ? *b : json::value());
