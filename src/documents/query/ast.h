@@ -37,7 +37,7 @@ enum class Op : uint8_t {
   eq, ne, lt, le, gt, ge, and_, or_,
 };
 
-enum class AggKind : uint8_t { count, sum, avg, min, max };
+enum class AggKind : uint8_t { count, sum, avg, min, max, countif };  // COUNTIF: rows where it is true
 
 struct Expr {
   ExprKind kind = ExprKind::literal;

@@ -437,12 +437,11 @@ Val rank_only(Val*, size_t) { return Val(); }
 
 std::optional<std::vector<fulltext::Phrase>> fulltext_terms(const Val& v) {
   std::vector<fulltext::Phrase> out;
-  // A term is a phrase; one without tokens can match nothing and is left out. An array (the
-  // older form, or a parameter holding several terms) is read one level deep.
-  auto add = [&](std::string_view s) {
-    fulltext::Phrase p = fulltext::analyze(s);
-    if (!p.empty()) out.push_back(std::move(p));
-  };
+  // A term is a phrase. An array (the older form, or a parameter holding several terms) is
+  // read one level deep.
+  // A term without tokens stays (it matches nothing) so that positions still line up with a
+  // hybrid plan's hit counts, one per term.
+  auto add = [&](std::string_view s) { out.push_back(fulltext::analyze(s)); };
   if (const json::string* s = v.str()) {
     add(*s);
     return out;
@@ -542,6 +541,8 @@ constexpr Builtin kBuiltins[] = {
     {"RRF", 1, 255, rank_only},  // fewer than two scores: the binder answers as the service
     {"_FULLTEXTWORDCOUNT", 1, 1, fulltext_word_count},
     {"_FULLTEXTSCORE", 5, 5, fulltext_score_with},
+    // A hybrid plan's component queries score vectors with _VectorScore (query_plan()).
+    {"_VECTORSCORE", 2, 4, vector_distance},
 };
 
 }  // namespace

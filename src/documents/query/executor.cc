@@ -237,6 +237,9 @@ void accumulate(AggKind k, Acc& a, const Val& v) {
   if (!v.defined()) return;  // aggregates skip undefined
   switch (k) {
     case AggKind::count: ++a.count; return;
+    case AggKind::countif:
+      if (v.is_true()) ++a.count;
+      return;
     case AggKind::sum:
     case AggKind::avg:
       if (v.type() != Type::number) {
@@ -266,7 +269,8 @@ void accumulate(AggKind k, Acc& a, const Val& v) {
 
 Val finish(AggKind k, const Acc& a) {
   switch (k) {
-    case AggKind::count: return Val::number(static_cast<double>(a.count));
+    case AggKind::count:
+    case AggKind::countif: return Val::number(static_cast<double>(a.count));
     // Unsure: SUM over no values; we answer 0 like the service's VALUE SUM over an empty set.
     case AggKind::sum: return a.invalid ? Val() : Val::number(a.sum);
     case AggKind::avg: return a.invalid || a.count == 0 ? Val() : Val::number(a.sum / static_cast<double>(a.count));

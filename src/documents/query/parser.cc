@@ -45,6 +45,7 @@ std::optional<AggKind> aggregate_of(std::string_view name) {
   if (u == "AVG") return AggKind::avg;
   if (u == "MIN") return AggKind::min;
   if (u == "MAX") return AggKind::max;
+  if (u == "COUNTIF") return AggKind::countif;
   return std::nullopt;
 }
 

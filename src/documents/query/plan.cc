@@ -2,7 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
+#include <boost/json/serialize.hpp>
+
+#include "common/ascii.h"
+#include "documents/query/builtins.h"
 #include "documents/query/parser.h"
 #include "documents/query/value.h"
 
@@ -19,6 +24,7 @@ const char* aggregate_type(AggKind k) {
     case AggKind::avg: return "Average";
     case AggKind::min: return "Min";
     case AggKind::max: return "Max";
+    case AggKind::countif: return "CountIf";
   }
   return "Count";
 }
@@ -29,9 +35,199 @@ json::value count_value(const CountSpec& c) {
   return c.value;
 }
 
+json::object full_range_list() {
+  json::object range;
+  range["min"] = "";
+  range["max"] = "FF";
+  range["isMinInclusive"] = true;
+  range["isMaxInclusive"] = false;
+  json::array ranges;
+  ranges.push_back(std::move(range));
+  return json::object{{"ranges", std::move(ranges)}};
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
+bool named(const Expr& e, std::string_view upper_name) {
+  return e.kind == ExprKind::call && e.fn && std::string_view(e.fn->name) == upper_name;
+}
+
+// `FROM c` or `FROM root["a"]["b"] x` as the query wrote it (JOIN and FROM ... IN are refused
+// with ORDER BY RANK).
+std::string from_text(const Query& q) {
+  std::string out = q.from.alias;
+  if (!q.from.path.empty()) {
+    out = "root";
+    for (const auto& step : q.from.path) out += "[" + json::serialize(step->lit) + "]";
+    out += " " + q.from.alias;
+  }
+  return out;
+}
+
+std::optional<int64_t> literal_count(const CountSpec& c) {
+  if (!c.present || !c.param.empty()) return std::nullopt;
+  return c.value;
+}
+
+// The plan of an ORDER BY RANK query, in the gateway's "classic" shape (the JS SDK 4.9.3 reads
+// it; so does the .NET one): the client runs globalStatisticsQuery on every range and sums
+// documentCount and each FullTextScore's {totalWordCount, hitCounts}, puts the sums into each
+// component query's placeholders, runs one component query per score (rows {_rid,
+// orderByItems, payload: {payload, componentScores}} ordered by that score), fuses them with
+// RRF (k = 60) and applies skip / take. The texts follow the gateway's samples; only the order
+// of rows is ever visible. Unsure: the gateway's partitionedQueryExecutionInfoVersion here.
+json::object hybrid_plan(const Query& q) {
+  static const std::string kDocs = "{documentdb-formattablehybridsearchquery-totaldocumentcount}";
+  const Expr& root = *q.order_by[0].expr;
+  std::vector<const Expr*> parts;
+  const Expr* weights = nullptr;
+  if (!named(root, "RRF")) {
+    parts.push_back(&root);
+  } else {
+    for (const auto& k : root.kids) {
+      if (k->kind == ExprKind::call) parts.push_back(k.get());
+      else weights = k.get();
+    }
+  }
+  struct Part {
+    std::string score;
+    bool ascending = false;
+    std::string fallback;  // the score of a row it cannot score: ranks after every other
+  };
+  std::vector<Part> scored;
+  std::vector<std::string> statistics;
+  json::array component_weights;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const Expr& p = *parts[i];
+    Part part;
+    if (named(p, "FULLTEXTSCORE")) {
+      std::string text = expr_text(*p.kids[0]);
+      std::vector<std::string> terms;
+      for (size_t k = 1; k < p.kids.size(); ++k) {
+        const Expr& t = *p.kids[k];
+        if (t.kind == ExprKind::array) {
+          for (const auto& e : t.kids) terms.push_back(expr_text(*e));
+        } else {
+          terms.push_back(expr_text(t));
+        }
+      }
+      std::string n = std::to_string(statistics.size());
+      part.score = "_FullTextScore(" + text + ", [" + join(terms, ", ") + "], " + kDocs +
+                   ", {documentdb-formattablehybridsearchquery-totalwordcount-" + n +
+                   "}, {documentdb-formattablehybridsearchquery-hitcountsarray-" + n + "})";
+      std::vector<std::string> hits;
+      for (const auto& t : terms) hits.push_back("COUNTIF(FullTextContains(" + text + ", " + t + "))");
+      statistics.push_back("{\"totalWordCount\": SUM(_FullTextWordCount(" + text + ")), \"hitCounts\": [" +
+                           join(hits, ", ") + "]}");
+    } else {
+      std::vector<std::string> args;
+      for (const auto& k : p.kids) args.push_back(expr_text(*k));
+      part.score = "_VectorScore(" + join(args, ", ") + ")";
+      // Euclidean distances rank the nearest first (a literal options object says so).
+      if (p.kids.size() >= 4 && p.kids[3]->kind == ExprKind::object) {
+        const Expr& o = *p.kids[3];
+        for (size_t k = 0; k < o.keys.size(); ++k)
+          if (o.keys[k] == "distanceFunction" && o.kids[k]->kind == ExprKind::literal &&
+              o.kids[k]->lit.is_string() && ascii_iequals(o.kids[k]->lit.get_string(), "euclidean"))
+            part.ascending = true;
+      }
+    }
+    double w = 1;
+    if (weights && i < weights->kids.size()) {
+      const Expr* e = weights->kids[i].get();
+      bool negative = false;
+      while (e->kind == ExprKind::unary && e->op == Op::neg) {
+        negative = !negative;
+        e = e->kids[0].get();
+      }
+      w = e->kind == ExprKind::literal && e->lit.is_number() ? as_double(e->lit) : 1;
+      if (negative) w = -w;
+    }
+    if (w < 0) part.ascending = !part.ascending;
+    if (weights) component_weights.push_back(std::fabs(w));
+    part.fallback = named(p, "FULLTEXTSCORE") ? "-1" : part.ascending ? "1.79769e+308" : "-1.79769e+308";
+    scored.push_back(std::move(part));
+  }
+
+  std::string alias = q.from.alias, from = from_text(q);
+  std::string payload;
+  if (q.select_star) {
+    payload = alias;
+  } else if (q.select_value) {
+    payload = expr_text(*q.select[0].expr);
+  } else {
+    std::vector<std::string> fields;
+    for (const auto& item : q.select)
+      fields.push_back(json::serialize(json::value(json::string(item.name))) + ": " + expr_text(*item.expr));
+    payload = "{" + join(fields, ", ") + "}";
+  }
+  std::vector<std::string> component_scores;
+  for (const auto& p : scored) component_scores.push_back("(" + p.score + " ?? " + p.fallback + ")");
+  std::string filter = "({documentdb-formattableorderbyquery-filter})";
+  std::string where = q.where ? "(" + expr_text(*q.where) + ") AND " + filter : filter;
+
+  // skip / take from OFFSET and TOP or LIMIT; each component keeps max(120, 2 (skip + take))
+  // rows, as the gateway's plans do. Counts given as parameters are unknown to the plan.
+  std::optional<int64_t> top = literal_count(q.top), offset = literal_count(q.offset),
+                         limit = literal_count(q.limit);
+  std::optional<int64_t> take = top ? top : limit;
+  int64_t skip = offset.value_or(0);
+  json::value component_top = nullptr;
+  if (take) component_top = std::max<int64_t>(120, 2 * (skip + *take));
+
+  json::array components;
+  for (const auto& p : scored) {
+    std::string text = "SELECT " +
+                       (component_top.is_null() ? std::string() : "TOP " + json::serialize(component_top) + " ") +
+                       alias + "._rid, [{\"item\": " + p.score + "}] AS orderByItems, {\"payload\": " + payload +
+                       ", \"componentScores\": [" + join(component_scores, ", ") + "]} AS payload\nFROM " + from +
+                       "\nWHERE " + where + "\nORDER BY " + p.score + (p.ascending ? " ASC" : " DESC");
+    json::object info;
+    info["distinctType"] = "None";
+    info["top"] = component_top;
+    info["offset"] = nullptr;
+    info["limit"] = nullptr;
+    info["orderBy"] = json::array{json::string(p.ascending ? "Ascending" : "Descending")};
+    info["orderByExpressions"] = json::array{json::string(p.score)};
+    info["groupByExpressions"] = json::array{};
+    info["groupByAliases"] = json::array{};
+    info["aggregates"] = json::array{};
+    info["groupByAliasToAggregateType"] = json::object{};
+    info["rewrittenQuery"] = text;
+    info["hasSelectValue"] = false;
+    info["hasNonStreamingOrderBy"] = true;
+    components.push_back(std::move(info));
+  }
+
+  json::object hybrid;
+  hybrid["globalStatisticsQuery"] = "SELECT COUNT(1) AS documentCount, [" + join(statistics, ", ") +
+                                    "] AS fullTextStatistics\nFROM " + from;
+  hybrid["componentQueryInfos"] = std::move(components);
+  hybrid["componentWithoutPayloadQueryInfos"] = json::array{};
+  hybrid["projectionQueryInfo"] = nullptr;
+  hybrid["componentWeights"] = std::move(component_weights);
+  hybrid["skip"] = offset ? json::value(*offset) : json::value(nullptr);
+  hybrid["take"] = take ? json::value(*take) : json::value(nullptr);
+  hybrid["requiresGlobalStatistics"] = !statistics.empty();
+
+  json::object plan;
+  plan["partitionedQueryExecutionInfoVersion"] = 2;
+  plan["hybridSearchQueryInfo"] = std::move(hybrid);
+  plan["queryRanges"] = std::move(full_range_list()["ranges"]);
+  return plan;
+}
+
 }  // namespace
 
 json::object query_plan(const Query& q) {
+  if (q.rank) return hybrid_plan(q);
   json::object info;
   // Unsure: the gateway says "Ordered" when DISTINCT rows arrive sorted (ORDER BY present) and
   // "Unordered" otherwise; that is our rule.
@@ -77,18 +273,10 @@ json::object query_plan(const Query& q) {
   info["hasNonStreamingOrderBy"] = false;
   info["dCountInfo"] = nullptr;
 
-  json::object range;
-  range["min"] = "";
-  range["max"] = "FF";
-  range["isMinInclusive"] = true;
-  range["isMaxInclusive"] = false;
-  json::array ranges;
-  ranges.push_back(std::move(range));
-
   json::object plan;
   plan["partitionedQueryExecutionInfoVersion"] = 2;
   plan["queryInfo"] = std::move(info);
-  plan["queryRanges"] = std::move(ranges);
+  plan["queryRanges"] = std::move(full_range_list()["ranges"]);
   return plan;
 }
 

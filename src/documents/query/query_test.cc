@@ -6,7 +6,9 @@
 #include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <sstream>
 
@@ -149,6 +151,110 @@ TEST(DocSqlPlan, OrderTopOffsetDistinct) {
   EXPECT_EQ(i2.at("offset").as_int64(), 10);
   EXPECT_EQ(i2.at("limit").as_int64(), 20);
   EXPECT_TRUE(i2.at("hasSelectValue").as_bool());
+}
+
+// What a client does with a hybrid plan (the JS SDK's HybridQueryExecutionContext), done here
+// with the engine itself: the statistics query, its numbers put into each component query's
+// placeholders, the component queries, RRF over their rows (k = 60, equal scores share a
+// rank, weights from the plan), then skip and take. The order must be the one the engine gives
+// the ORDER BY RANK query directly.
+std::vector<std::string> run_hybrid_plan(const json::object& plan, const std::vector<json::object>& docs) {
+  const auto& h = plan.at("hybridSearchQueryInfo").as_object();
+  auto run = [&](const std::string& text) {
+    auto q = parse_query(text);
+    EXPECT_TRUE(q) << text << "\n" << (q ? "" : q.error().message);
+    VectorSource src(docs);
+    auto r = execute(**q, json::object{}, src);
+    EXPECT_TRUE(r) << text;
+    return r ? r.value() : std::vector<json::value>{};
+  };
+  auto replace_all = [](std::string s, const std::string& from, const std::string& to) {
+    for (size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size()) s.replace(at, from.size(), to);
+    return s;
+  };
+  std::vector<json::value> stats;
+  if (h.at("requiresGlobalStatistics").as_bool()) stats = run(std::string(h.at("globalStatisticsQuery").as_string()));
+  const auto& components = h.at("componentQueryInfos").as_array();
+  std::map<std::string, json::array> scores;  // _rid -> componentScores
+  std::map<std::string, json::value> payloads;
+  std::vector<bool> ascending;
+  for (const auto& c : components) {
+    const auto& info = c.as_object();
+    ascending.push_back(info.at("orderBy").at(0).as_string() == "Ascending");
+    std::string text(info.at("rewrittenQuery").as_string());
+    text = replace_all(text, "{documentdb-formattableorderbyquery-filter}", "true");
+    if (!stats.empty()) {
+      const auto& s = stats.at(0).as_object();
+      text = replace_all(text, "{documentdb-formattablehybridsearchquery-totaldocumentcount}", json::serialize(s.at("documentCount")));
+      const auto& ft = s.at("fullTextStatistics").as_array();
+      for (size_t i = 0; i < ft.size(); ++i) {
+        text = replace_all(text, "{documentdb-formattablehybridsearchquery-totalwordcount-" + std::to_string(i) + "}",
+                           json::serialize(ft[i].at("totalWordCount")));
+        text = replace_all(text, "{documentdb-formattablehybridsearchquery-hitcountsarray-" + std::to_string(i) + "}",
+                           json::serialize(ft[i].at("hitCounts")));
+      }
+    }
+    for (const auto& row : run(text)) {
+      std::string rid(row.at("_rid").as_string());
+      scores[rid] = row.at("payload").at("componentScores").as_array();
+      payloads[rid] = row.at("payload").at("payload");
+    }
+  }
+  std::vector<std::string> rids;
+  for (const auto& [rid, _] : scores) rids.push_back(rid);
+  std::map<std::string, double> fused;
+  const auto& weights = h.at("componentWeights").as_array();
+  for (size_t i = 0; i < components.size(); ++i) {
+    std::vector<std::string> order = rids;
+    std::stable_sort(order.begin(), order.end(), [&](const std::string& a, const std::string& b) {
+      double x = scores[a].at(i).to_number<double>(), y = scores[b].at(i).to_number<double>();
+      return ascending[i] ? x < y : x > y;
+    });
+    double w = weights.empty() ? 1 : weights.at(i).to_number<double>();
+    int rank = 0;
+    for (size_t k = 0; k < order.size(); ++k) {
+      if (k == 0 || scores[order[k]].at(i) != scores[order[k - 1]].at(i)) ++rank;
+      fused[order[k]] += w / (60.0 + rank);
+    }
+  }
+  std::stable_sort(rids.begin(), rids.end(), [&](const std::string& a, const std::string& b) { return fused[a] > fused[b]; });
+  std::vector<std::string> ids;
+  for (const auto& rid : rids) ids.emplace_back(payloads[rid].at("id").as_string());
+  if (!h.at("skip").is_null()) ids.erase(ids.begin(), ids.begin() + std::min<size_t>(ids.size(), h.at("skip").to_number<size_t>()));
+  if (!h.at("take").is_null() && ids.size() > h.at("take").to_number<size_t>()) ids.resize(h.at("take").to_number<size_t>());
+  return ids;
+}
+
+TEST(DocSqlPlan, HybridPlansGiveTheOrderOfTheDirectQuery) {
+  std::vector<json::object> docs;
+  const char* bodies[] = {"The red bicycle is fast", "red red red cars", "A blue bicycle with red bells",
+                          "Nothing to see here", "red bicycle, red bicycle", "bicycles and more bicycles"};
+  for (int i = 0; i < 6; ++i)
+    docs.push_back(json::object{{"id", std::string(1, static_cast<char>('a' + i))},
+                                {"_rid", "r" + std::to_string(i)},
+                                {"body", bodies[i]},
+                                {"v", json::array{std::cos(i * 0.5), std::sin(i * 0.5)}}});
+  const char* queries[] = {
+      "SELECT TOP 4 c.id FROM c ORDER BY RANK FullTextScore(c.body, 'red', 'bicycle')",
+      "SELECT TOP 5 * FROM c WHERE FullTextContains(c.body, 'red') ORDER BY RANK FullTextScore(c.body, ['bicycle'])",
+      "SELECT c.id FROM c ORDER BY RANK RRF(FullTextScore(c.body, 'red'), VectorDistance(c.v, [0, 1])) OFFSET 1 LIMIT 4",
+      "SELECT TOP 6 c.id FROM c ORDER BY RANK RRF(VectorDistance(c.v, [1, 0]), FullTextScore(c.body, 'bicycle'), [1, -2])",
+      "SELECT TOP 6 c.id FROM c ORDER BY RANK RRF(FullTextScore(c.body, 'red'), FullTextScore(c.body, 'bicycle'), "
+      "VectorDistance(c.v, [1, 0], false, {distanceFunction: 'euclidean'}))",
+  };
+  for (const char* text : queries) {
+    auto q = must_parse(text);
+    ASSERT_TRUE(q) << text;
+    json::object plan = query_plan(*q);
+    ASSERT_TRUE(plan.contains("hybridSearchQueryInfo")) << text;
+    EXPECT_FALSE(plan.contains("queryInfo")) << text;  // the .NET SDK refuses a plan with both
+    std::vector<std::string> direct;
+    VectorSource src(docs);
+    auto rows = execute(*q, json::object{}, src);
+    ASSERT_TRUE(rows) << text;
+    for (const auto& r : rows.value()) direct.emplace_back(r.at("id").as_string());
+    EXPECT_EQ(run_hybrid_plan(plan, docs), direct) << text << "\n" << json::serialize(plan);
+  }
 }
 
 TEST(DocSqlPlan, AggregatesAndGroupBy) {
