@@ -402,6 +402,51 @@ TEST_P(DocumentStoreConformance, VectorEmbeddingPolicyIsKeptCheckedAndFixed) {
   EXPECT_EQ(kept.value().resource.at("vectorEmbeddingPolicy"), res.at("vectorEmbeddingPolicy"));
 }
 
+TEST_P(DocumentStoreConformance, FullTextPolicyIsKeptCheckedAndRankingSeesTheWholeContainer) {
+  auto c = make_container("texts", "/pk", obj(R"({"id":"texts","partitionKey":{"paths":["/pk"]},
+    "fullTextPolicy":{"defaultLanguage":"en-US","fullTextPaths":[{"path":"/body","language":"en-US"}]},
+    "indexingPolicy":{"fullTextIndexes":[{"path":"/body"}]}})"));
+  auto res = docs_->read_container(c).value().resource;
+  EXPECT_EQ(res.at("fullTextPolicy").at("fullTextPaths").at(0).at("path"), "/body");
+  EXPECT_EQ(res.at("indexingPolicy").at("fullTextIndexes").as_array().size(), 1u);
+  auto unlisted = api::ContainerSpec::from_json(obj(R"({"id":"x","indexingPolicy":{"fullTextIndexes":[{"path":"/title"}]}})"));
+  ASSERT_FALSE(unlisted.ok());
+  EXPECT_NE(unlisted.error().message.find("has no path in fullTextPolicy.fullTextPaths"), std::string::npos) << unlisted.error().message;
+  EXPECT_FALSE(api::ContainerSpec::from_json(obj(R"({"id":"x","fullTextPolicy":{"fullTextPaths":[{"path":"body"}]}})")).ok());
+  EXPECT_FALSE(api::ContainerSpec::from_json(obj(R"({"id":"x","fullTextPolicy":[]})")).ok());
+  // Unlike the vector policy, a replace may change it (the service allows it).
+  auto changed = docs_->replace_container(c, obj(R"({"id":"texts","partitionKey":{"paths":["/pk"]},
+    "fullTextPolicy":{"defaultLanguage":"en-US","fullTextPaths":[{"path":"/title"}]}})"));
+  ASSERT_TRUE(changed.ok()) << changed.error().message;
+  EXPECT_EQ(changed.value().resource.at("fullTextPolicy").at("fullTextPaths").at(0).at("path"), "/title");
+
+  // BM25 normalizes by the mean length of a text. Over partition "a" alone (1 and 2) the short
+  // text 1 would rank first; over the whole container, which holds a long text in "b", the
+  // text with the word twice (2) ranks first. The service measures over the whole container,
+  // whatever WHERE keeps.
+  std::string long_text;
+  for (int i = 0; i < 60; ++i) long_text += "word ";
+  json::object docs[] = {obj(R"({"id":"1","pk":"a","body":"bicycle"})"),
+                         obj(R"({"id":"2","pk":"a","body":"bicycle bicycle one two three four"})"),
+                         json::object{{"id", "3"}, {"pk", "b"}, {"body", long_text}},
+                         obj(R"({"id":"4","pk":"c","body":"red bicycle"})"), obj(R"({"id":"5","pk":"b","body":"red"})")};
+  for (auto& d : docs) ASSERT_TRUE(docs_->create(c, d, pk(d.at("pk"))).ok());
+  auto ranked = [&](const std::string& sql) {
+    std::vector<std::string> out;
+    auto r = docs_->query(c, sql);
+    EXPECT_TRUE(r.ok()) << sql << ": " << (r.ok() ? "" : r.error().message);
+    if (r.ok())
+      for (const auto& v : r.value().items) out.emplace_back(v.as_string());
+    return out;
+  };
+  using S = std::vector<std::string>;
+  EXPECT_EQ(ranked("SELECT VALUE c.id FROM c WHERE FullTextContains(c.body, 'red bicycle')"), (S{"4"}));
+  EXPECT_EQ(ranked("SELECT VALUE c.id FROM c WHERE c.pk = 'a' ORDER BY RANK FullTextScore(c.body, 'bicycle')"), (S{"2", "1"}));
+  EXPECT_EQ(ranked("SELECT VALUE c.id FROM c WHERE c.pk = 'a' ORDER BY c.id"), (S{"1", "2"}));
+  auto plan_only = docs_->query(c, "SELECT c.id FROM c ORDER BY RANK RRF(FullTextScore(c.body, 'red'))");
+  EXPECT_FALSE(plan_only.ok());
+}
+
 TEST_P(DocumentStoreConformance, ItemLifecycleWithSystemPropertiesAndEtags) {
   auto c = make_container("items");
   auto created = docs_->create(c, obj(R"({"id":"a1","pk":"p","n":1})"), pk("p"));

@@ -1,6 +1,6 @@
 // End-to-end: the official @azure/cosmos client (4.9.3), unmodified, against nimbus-docs-server
 // for the item features of issue 9 item 2 (and vector search): partial update (item.patch, with conditions and
-// If-Match), transactional batch (container.items.batch), bulk (executeBulkOperations and the
+// If-Match), full-text and hybrid search, transactional batch (container.items.batch), bulk (executeBulkOperations and the
 // older items.bulk), unique keys, and the refusals: 11 patch operations, remove of a missing
 // path, incr on a string, a batch over 100 operations, a batch across partitions.
 import { test, describe, before, after } from "node:test";
@@ -284,5 +284,62 @@ describe("@azure/cosmos items: patch, batch, bulk, unique keys", () => {
     const bad = await refusal(db.containers.create({ id: "vectors-bad", vectorEmbeddingPolicy: policy, indexingPolicy: { vectorIndexes: [{ path: "/w", type: "flat" }] } }));
     assert.equal(bad.code, 400);
     assert.match(bad.message, /w not matching in Embedding's path/);
+  });
+
+  test("full-text and hybrid search: fullTextPolicy is kept, FullTextContains matches phrases, ORDER BY RANK FullTextScore and RRF give one order whether the server ranks or the SDK runs the hybrid plan", async () => {
+    const fullTextPolicy = { defaultLanguage: "en-US", fullTextPaths: [{ path: "/body", language: "en-US" }] };
+    const { container: texts, resource } = await db.containers.createIfNotExists({
+      id: "texts", partitionKey: { paths: ["/pk"] }, fullTextPolicy,
+      indexingPolicy: { fullTextIndexes: [{ path: "/body" }] },
+      vectorEmbeddingPolicy: { vectorEmbeddings: [{ path: "/v", dataType: "float32", dimensions: 2, distanceFunction: "cosine" }] } });
+    assert.deepEqual(resource.fullTextPolicy, fullTextPolicy);
+    assert.deepEqual(resource.indexingPolicy.fullTextIndexes, [{ path: "/body" }]);
+    const docs = [
+      ["a", "The red bicycle is fast", [1, 0]], ["b", "red red red cars", [0, 1]],
+      ["c", "A blue bicycle with red bells", [0.7, 0.7]], ["d", "Nothing to see here", [0.2, 0.9]],
+      ["e", "Red bicycles, red bicycles everywhere", [0.9, 0.1]], ["f", "bicycles", [0.45, 0.55]],
+    ];
+    // Items in several logical partitions: the statistics cover the container.
+    for (const [id, body, v] of docs) await texts.items.create({ id, pk: `p${id.charCodeAt(0) % 3}`, body, v });
+
+    const phrase = "SELECT VALUE c.id FROM c WHERE FullTextContains(c.body, 'red bicycle') ORDER BY c.id";
+    assert.deepEqual((await texts.items.query(phrase).fetchAll()).resources, ["a", "e"]);
+    const any = "SELECT VALUE c.id FROM c WHERE FullTextContainsAny(c.body, 'cars', 'bells') ORDER BY c.id";
+    assert.deepEqual((await texts.items.query(any).fetchAll()).resources, ["b", "c"]);
+
+    // The same queries answered by the server (the SDK's default) and through the hybrid plan
+    // (forceQueryPlan: statistics query, component queries, RRF in the client).
+    let componentQueries = 0;
+    const planned = cosmosClient(server.port, {
+      plugins: [{ on: "request", plugin: async (context, _node, next) => {
+        if (typeof context.body === "string" && context.body.includes("_FullTextScore") && context.body.includes(" AS orderByItems")) componentQueries++;
+        return next(context);
+      } }],
+    }).database("itemsdb").container("texts");
+    const ranked = [
+      ["SELECT TOP 4 c.id FROM c ORDER BY RANK FullTextScore(c.body, 'red', 'bicycle')", ["e", "a", "c", "b"]],
+      ["SELECT TOP 3 c.id FROM c WHERE c.id != 'e' ORDER BY RANK FullTextScore(c.body, ['bicycle'])", ["f", "a", "c"]],
+      // No two fused scores are equal here: the service leaves the order of ties open.
+      ["SELECT TOP 4 c.id FROM c ORDER BY RANK RRF(FullTextScore(c.body, 'red'), VectorDistance(c.v, [0, 1]), [1, 0.4])", ["b", "e", "a", "c"]],
+      ["SELECT c.id FROM c ORDER BY RANK RRF(FullTextScore(c.body, 'bicycle'), VectorDistance(c.v, [1, 0]), [2, 1]) OFFSET 1 LIMIT 3", ["e", "a", "c"]],
+    ];
+    for (const [query, expected] of ranked) {
+      const direct = (await texts.items.query(query).fetchAll()).resources.map((r) => r.id);
+      assert.deepEqual(direct, expected, query);
+      const before = componentQueries;
+      const viaPlan = (await planned.items.query(query, { forceQueryPlan: true }).fetchAll()).resources.map((r) => r.id);
+      assert.deepEqual(viaPlan, direct, `${query}: the hybrid plan's order`);
+      assert.ok(componentQueries > before, `${query}: the SDK ran the plan's component queries`);
+    }
+
+    const outside = await refusal(texts.items.query("SELECT FullTextScore(c.body, 'red') AS s FROM c").fetchAll());
+    assert.equal(outside.code, 400);
+    assert.match(outside.message, /The FullTextScore function is only allowed in the ORDER BY RANK clause/);
+    const direction = await refusal(texts.items.query("SELECT * FROM c ORDER BY RANK FullTextScore(c.body, 'red') DESC").fetchAll());
+    assert.equal(direction.code, 400);
+    assert.match(direction.message, /Specifying a sort order \(ASC or DESC\) in the ORDER BY RANK clause is not allowed/);
+    const badIndex = await refusal(db.containers.create({ id: "texts-bad", fullTextPolicy, indexingPolicy: { fullTextIndexes: [{ path: "/title" }] } }));
+    assert.equal(badIndex.code, 400);
+    assert.match(badIndex.message, /has no path in fullTextPolicy.fullTextPaths/);
   });
 });

@@ -68,8 +68,9 @@ export async function refusal(promise) {
   throw new Error("the call succeeded; a refusal was expected");
 }
 
-export function cosmosClient(port) {
-  return new CosmosClient({ endpoint: `http://127.0.0.1:${port}/`, key: EMULATOR_KEY });
+// options: more CosmosClient options (plugins, connectionPolicy ...).
+export function cosmosClient(port, options = {}) {
+  return new CosmosClient({ endpoint: `http://127.0.0.1:${port}/`, key: EMULATOR_KEY, ...options });
 }
 
 // A signed request the SDK would not send as such (e.g. a batch it refuses client-side).
