@@ -397,10 +397,10 @@ class DocumentQuery {
   // position in the query.
   virtual DocResult<std::vector<boost::json::value>> run(
       const std::function<const boost::json::object*()>& next) const = 0;
-  // The same query for a container with these computed properties (ContainerSpec): each
-  // reference to one becomes its expression. A query that uses none is returned as is.
-  virtual DocResult<std::shared_ptr<const DocumentQuery>> with_computed(
-      const std::vector<std::pair<std::string, std::string>>& computed) const = 0;
+  // The same query bound to its container's definition (ContainerSpec): each reference to a
+  // computed property becomes its expression, and VectorDistance over an embedding's path
+  // without a distance function of its own measures with the vectorEmbeddingPolicy's.
+  virtual DocResult<std::shared_ptr<const DocumentQuery>> for_container(const ContainerSpec& spec) const = 0;
   // What makes two queries the same query (its text and parameter values): a store that keeps
   // an answer between pages serves it only to the query it was computed for.
   virtual std::string identity() const = 0;

@@ -29,16 +29,34 @@ api::DocResult<std::shared_ptr<const DocsqlQuery>> DocsqlQuery::parse(std::strin
   return std::shared_ptr<const DocsqlQuery>(new DocsqlQuery(std::move(q.value()), std::move(params)));
 }
 
-api::DocResult<std::shared_ptr<const api::DocumentQuery>> DocsqlQuery::with_computed(
-    const std::vector<std::pair<std::string, std::string>>& computed) const {
-  std::vector<docsql::ComputedProperty> defs;
-  defs.reserve(computed.size());
-  for (const auto& [name, text] : computed) {
+api::DocResult<std::shared_ptr<const api::DocumentQuery>> DocsqlQuery::for_container(const api::ContainerSpec& spec) const {
+  docsql::ContainerDefinitions defs;
+  defs.computed.reserve(spec.computed_properties.size());
+  for (const auto& [name, text] : spec.computed_properties) {
     auto d = docsql::parse_computed_property(text);
     if (!d)
       return api::DocError{api::DocErrc::bad_request, "computed property \"" + name + "\": " + d.error().to_string()};
-    defs.push_back({name, std::move(d.value())});
+    defs.computed.push_back({name, std::move(d.value())});
   }
+  // The policy was checked when the container was written: "/a/b" paths, known functions.
+  if (const auto* list = spec.vector_embedding_policy.if_contains("vectorEmbeddings"); list && list->is_array())
+    for (const auto& e : list->get_array()) {
+      const auto* path = e.is_object() ? e.get_object().if_contains("path") : nullptr;
+      const auto* fn = e.is_object() ? e.get_object().if_contains("distanceFunction") : nullptr;
+      if (!path || !path->is_string() || !fn || !fn->is_string()) continue;
+      std::vector<std::string> steps;
+      std::string_view p = path->get_string();
+      while (!p.empty()) {
+        p.remove_prefix(p.front() == '/' ? 1 : 0);
+        size_t n = p.find('/');
+        if (n != 0 && !p.empty()) steps.emplace_back(p.substr(0, n));
+        if (n == std::string_view::npos) break;
+        p.remove_prefix(n);
+      }
+      defs.vector_functions.emplace_back(std::move(steps), std::string(fn->get_string()));
+    }
+  if (defs.computed.empty() && defs.vector_functions.empty())
+    return std::shared_ptr<const api::DocumentQuery>(new DocsqlQuery(query_, params_));
   auto q = docsql::parse_query(query_->text, {}, &defs);
   if (!q) return to_error(q.error());
   return std::shared_ptr<const api::DocumentQuery>(new DocsqlQuery(std::move(q.value()), params_));

@@ -28,8 +28,7 @@ class DocsqlQuery final : public api::DocumentQuery {
   api::DocResult<std::vector<boost::json::value>> run(
       const std::function<const boost::json::object*()>& next) const override;
 
-  api::DocResult<std::shared_ptr<const api::DocumentQuery>> with_computed(
-      const std::vector<std::pair<std::string, std::string>>& computed) const override;
+  api::DocResult<std::shared_ptr<const api::DocumentQuery>> for_container(const api::ContainerSpec& spec) const override;
 
   std::string identity() const override;
 

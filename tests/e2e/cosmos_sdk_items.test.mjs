@@ -269,7 +269,7 @@ describe("@azure/cosmos items: patch, batch, bulk, unique keys", () => {
     assert.match(noPk.json.message, /names its logical partition/);
   });
 
-  test("vector search: vectorEmbeddingPolicy is kept, ORDER BY VectorDistance gives the most similar first, a vector index without an embedding is 400", async () => {
+  test("vector search: vectorEmbeddingPolicy is kept and gives VectorDistance its default function, ORDER BY VectorDistance gives the most similar first, a vector index without an embedding is 400", async () => {
     const policy = { vectorEmbeddings: [{ path: "/v", dataType: "float32", dimensions: 2, distanceFunction: "cosine" }] };
     const { container: vec, resource } = await db.containers.createIfNotExists({
       id: "vectors", partitionKey: { paths: ["/pk"] }, vectorEmbeddingPolicy: policy, indexingPolicy: { vectorIndexes: [{ path: "/v", type: "flat" }] } });
@@ -281,6 +281,12 @@ describe("@azure/cosmos items: patch, batch, bulk, unique keys", () => {
     assert.equal(near[0].score, 1);
     const euclid = "SELECT VALUE c.id FROM c ORDER BY VectorDistance(c.v, [0, 1], false, {distanceFunction: 'euclidean'})";
     assert.deepEqual((await vec.items.query(euclid).fetchAll()).resources, ["north", "northeast", "east"]);
+    // The container's policy gives the distance function when the query names none.
+    const { container: euclidean } = await db.containers.createIfNotExists({ id: "vectors-euclidean", partitionKey: { paths: ["/pk"] },
+      vectorEmbeddingPolicy: { vectorEmbeddings: [{ path: "/v", dataType: "float32", dimensions: 2, distanceFunction: "euclidean" }] } });
+    for (const [id, v] of [["east", [1, 0]], ["far-east", [5, 0]], ["north", [0, 1]]]) await euclidean.items.create({ id, pk: "p", v });
+    const nearest = "SELECT c.id, VectorDistance(c.v, [4, 0]) AS d FROM c ORDER BY VectorDistance(c.v, [4, 0])";
+    assert.deepEqual((await euclidean.items.query(nearest).fetchAll()).resources, [{ id: "far-east", d: 1 }, { id: "east", d: 3 }, { id: "north", d: Math.sqrt(17) }]);
     const bad = await refusal(db.containers.create({ id: "vectors-bad", vectorEmbeddingPolicy: policy, indexingPolicy: { vectorIndexes: [{ path: "/w", type: "flat" }] } }));
     assert.equal(bad.code, 400);
     assert.match(bad.message, /w not matching in Embedding's path/);

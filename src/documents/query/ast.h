@@ -77,6 +77,7 @@ struct FromSource {
 struct OrderKey {
   ExprPtr expr;
   bool descending = false;
+  bool direction_given = false;  // ASC or DESC written
 };
 
 // TOP n / OFFSET n / LIMIT n: an integer literal or a parameter resolved at execution.

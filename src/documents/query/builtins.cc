@@ -363,9 +363,9 @@ Val power(Val* a, size_t) {
 }
 
 // The distance function VectorDistance's options name ({"distanceFunction": "..."}), in
-// any letter case; cosine when absent. On the service the default is the container's
-// vectorEmbeddingPolicy for the path; the engine does not see that policy, so a query that
-// relies on it is measured with cosine (the service's own default without a policy).
+// any letter case; cosine when absent. A query bound to its container (parser.h,
+// ContainerDefinitions) has the vectorEmbeddingPolicy's function written into the options of
+// a call over an embedding's path, as the service defaults to it.
 enum class Distance { cosine, dot_product, euclidean, unknown };
 Distance distance_of(const Val& options) {
   const json::object* o = options.object();

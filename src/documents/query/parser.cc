@@ -207,8 +207,8 @@ void print(const Expr& e, std::string& out) {
 
 class Parser {
  public:
-  Parser(std::string_view text, const ParseOptions& o, const std::vector<ComputedProperty>* computed)
-      : text_(text), lex_(text), opt_(o), computed_(computed) {}
+  Parser(std::string_view text, const ParseOptions& o, const ContainerDefinitions* container)
+      : text_(text), lex_(text), opt_(o), container_(container) {}
 
   Expected<std::shared_ptr<const Query>> run() {
     if (text_.size() > opt_.max_length)
@@ -220,6 +220,7 @@ class Parser {
     q->text = std::string(text_);
     if (!advance() || !parse_select(*q)) return *err_;
     substitute_computed(*q);
+    apply_vector_policy(*q);
     if (!bind(*q)) return *err_;
     return std::shared_ptr<const Query>(std::move(q));
   }
@@ -228,7 +229,7 @@ class Parser {
   std::string_view text_;
   Lexer lex_;
   ParseOptions opt_;
-  const std::vector<ComputedProperty>* computed_;
+  const ContainerDefinitions* container_;
 
   // A computed property's expression, copied for one reference at `pos`: its own FROM alias
   // renamed to the query's. Unbound (binding follows).
@@ -249,12 +250,12 @@ class Parser {
   }
 
   void substitute_computed(Query& q) {
-    if (!computed_ || computed_->empty() || !q.has_from || q.from.iterate || !q.from.path.empty()) return;
+    if (!container_ || container_->computed.empty() || !q.has_from || q.from.iterate || !q.from.path.empty()) return;
     auto walk = [&](auto& self, ExprPtr& e) -> void {
       if (!e) return;
       if (e->kind == ExprKind::property && e->kids.size() == 1 && e->kids[0]->kind == ExprKind::alias &&
           e->kids[0]->name == q.from.alias) {
-        for (const auto& cp : *computed_)
+        for (const auto& cp : container_->computed)
           if (cp.name == e->name) {
             e = copy_expr(*cp.definition->select[0].expr, cp.definition->from.alias, q.from.alias, e->pos);
             return;
@@ -268,6 +269,77 @@ class Parser {
     for (auto& o : q.order_by) walk(walk, o.expr);
     for (auto& j : q.joins) walk(walk, j.expr);
   }
+  // VectorDistance(<doc path>, ...) without a distanceFunction of its own, over a path the
+  // container's vectorEmbeddingPolicy names: the policy's function is written into its options
+  // (so evaluation, the query plan and ORDER BY's default direction all see it).
+  void apply_vector_policy(Query& q) {
+    if (!container_ || container_->vector_functions.empty() || !q.has_from || q.from.iterate ||
+        !q.from.path.empty())
+      return;
+    auto path_of = [&](const Expr& e, std::vector<std::string>& out) {
+      const Expr* x = &e;
+      std::vector<std::string> rev;
+      while (x->kind == ExprKind::property || (x->kind == ExprKind::index && x->kids[1]->kind == ExprKind::literal &&
+                                               x->kids[1]->lit.is_string())) {
+        rev.push_back(x->kind == ExprKind::property ? x->name : std::string(x->kids[1]->lit.get_string()));
+        x = x->kids[0].get();
+      }
+      if (x->kind != ExprKind::alias || x->name != q.from.alias || rev.empty()) return false;
+      out.assign(rev.rbegin(), rev.rend());
+      return true;
+    };
+    auto function_for = [&](const Expr& call) -> const std::string* {
+      for (size_t i = 0; i < 2 && i < call.kids.size(); ++i) {
+        std::vector<std::string> path;
+        if (!path_of(*call.kids[i], path)) continue;
+        for (const auto& [p, fn] : container_->vector_functions)
+          if (p == path) return &fn;
+      }
+      return nullptr;
+    };
+    auto walk = [&](auto& self, Expr& e) -> void {
+      for (auto& k : e.kids) self(self, *k);
+      if (e.kind != ExprKind::call || !ascii_iequals(e.name, "VectorDistance") || e.kids.size() < 2) return;
+      const std::string* fn = function_for(e);
+      if (!fn) return;
+      if (e.kids.size() == 2) {
+        auto brute = node(ExprKind::literal, e.pos);
+        brute->lit = false;
+        e.kids.push_back(std::move(brute));
+      }
+      if (e.kids.size() == 3) e.kids.push_back(node(ExprKind::object, e.pos));
+      Expr& options = *e.kids[3];
+      if (options.kind != ExprKind::object) return;  // a parameter: its own choice
+      for (const auto& k : options.keys)
+        if (ascii_iequals(k, "distanceFunction")) return;
+      auto name = node(ExprKind::literal, e.pos);
+      name->lit = boost::json::string(*fn);
+      options.keys.push_back("distanceFunction");
+      options.kids.push_back(std::move(name));
+    };
+    for (auto& item : q.select) walk(walk, *item.expr);
+    if (q.where) walk(walk, *q.where);
+    for (auto& o : q.order_by) {
+      walk(walk, *o.expr);
+      if (!o.direction_given) o.descending = most_similar_first_is_descending(*o.expr);
+    }
+  }
+
+  // `ORDER BY VectorDistance(...)` without a direction orders the most similar first, as the
+  // service does: descending for cosine similarity and dot product, ascending for the
+  // Euclidean distance (read from a literal options object; cosine without one).
+  static bool most_similar_first_is_descending(const Expr& e) {
+    if (e.kind != ExprKind::call || !ascii_iequals(e.name, "VectorDistance")) return false;
+    if (e.kids.size() < 4 || e.kids[3]->kind != ExprKind::object) return true;
+    const Expr& o = *e.kids[3];
+    for (size_t i = 0; i < o.keys.size() && i < o.kids.size(); ++i) {
+      if (!ascii_iequals(o.keys[i], "distanceFunction")) continue;
+      const Expr& v = *o.kids[i];
+      return !(v.kind == ExprKind::literal && v.lit.is_string() && ascii_iequals(v.lit.as_string(), "euclidean"));
+    }
+    return true;
+  }
+
   Token tok_;
   std::optional<QueryError> err_;
   int depth_ = 0;
@@ -428,20 +500,6 @@ class Parser {
     if (tok_.is(Kw::order)) {
       if (!advance()) return false;
       if (!tok_.is(Kw::by)) return expected("BY after ORDER");
-      // `ORDER BY VectorDistance(...)` without a direction orders the most similar first, as the
-      // service does: descending for cosine similarity and dot product, ascending for the
-      // Euclidean distance (read from a literal options object; cosine without one).
-      auto most_similar_first_is_descending = [](const Expr& e) {
-        if (e.kind != ExprKind::call || !ascii_iequals(e.name, "VectorDistance")) return false;
-        if (e.kids.size() < 4 || e.kids[3]->kind != ExprKind::object) return true;
-        const Expr& o = *e.kids[3];
-        for (size_t i = 0; i < o.keys.size() && i < o.kids.size(); ++i) {
-          if (!ascii_iequals(o.keys[i], "distanceFunction")) continue;
-          const Expr& v = *o.kids[i];
-          return !(v.kind == ExprKind::literal && v.lit.is_string() && ascii_iequals(v.lit.as_string(), "euclidean"));
-        }
-        return true;
-      };
       if (!advance()) return false;
       // `ORDER BY RANK <FullTextScore(...) | RRF(...)>`: RANK is no keyword elsewhere (`ORDER BY
       // rank` is an alias), so it counts only when a function name follows it.
@@ -470,8 +528,10 @@ class Parser {
         if (!k.expr) return false;
         if (tok_.is(Kw::desc)) {
           k.descending = true;
+          k.direction_given = true;
           if (!advance()) return false;
         } else if (tok_.is(Kw::asc)) {
+          k.direction_given = true;
           if (!advance()) return false;
         } else {
           k.descending = most_similar_first_is_descending(*k.expr);
@@ -1337,8 +1397,8 @@ std::string expr_text(const Expr& e) {
 }
 
 Expected<std::shared_ptr<const Query>> parse_query(std::string_view text, const ParseOptions& options,
-                                                   const std::vector<ComputedProperty>* computed) {
-  Parser p(text, options, computed);
+                                                   const ContainerDefinitions* container) {
+  Parser p(text, options, container);
   return p.run();
 }
 

@@ -31,13 +31,23 @@ struct ComputedProperty {
   std::shared_ptr<const Query> definition;
 };
 
-// `computed`: the container's computed properties. A reference `<from alias>.<name>` (or
-// `<alias>["name"]`) to one becomes a copy of its expression over the query's document, so
-// the rest of the engine (and the index planner, which then sees no plain path) never knows;
-// an output column keeps the property's name.
+// What a query needs of its container's definition.
+struct ContainerDefinitions {
+  // Its computed properties. A reference `<from alias>.<name>` (or `<alias>["name"]`) to one
+  // becomes a copy of its expression over the query's document, so the rest of the engine
+  // (and the index planner, which then sees no plain path) never knows; an output column
+  // keeps the property's name.
+  std::vector<ComputedProperty> computed;
+  // Its vectorEmbeddingPolicy: each embedding's path (property names) and distance function
+  // ("cosine", "dotproduct", "euclidean"). VectorDistance over such a path without a
+  // distanceFunction of its own measures with this one, and ORDER BY it without a direction
+  // orders the most similar first by it, as the service does.
+  std::vector<std::pair<std::vector<std::string>, std::string>> vector_functions;
+};
+
 Expected<std::shared_ptr<const Query>> parse_query(std::string_view text,
                                                    const ParseOptions& options = {},
-                                                   const std::vector<ComputedProperty>* computed = nullptr);
+                                                   const ContainerDefinitions* container = nullptr);
 
 // A computed property's query, checked as the service checks it: `SELECT VALUE <expr> FROM
 // <alias>` over the whole item, without WHERE, JOIN, ORDER BY, GROUP BY, TOP, OFFSET, DISTINCT,

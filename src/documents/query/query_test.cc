@@ -398,13 +398,44 @@ TEST(DocSqlExec, MatchesForConditions) {
   EXPECT_FALSE(missing.ok());
 }
 
+// A container's vectorEmbeddingPolicy gives VectorDistance over its paths the function when the
+// query names none (the service's rule): a Euclidean embedding is measured as a distance and
+// ORDER BY it without a direction gives the nearest first; a function the query names wins;
+// other paths and other aliases keep cosine.
+TEST(DocSqlContainer, VectorDistanceTakesThePolicysFunction) {
+  ContainerDefinitions defs;
+  defs.vector_functions.push_back({{"e"}, "euclidean"});
+  defs.vector_functions.push_back({{"n", "d"}, "dotproduct"});
+  std::vector<json::object> docs{json::object{{"id", "1"}, {"e", json::array{0, 3}}, {"n", json::object{{"d", json::array{1, 2}}}}},
+                                 json::object{{"id", "2"}, {"e", json::array{4, 0}}, {"n", json::object{{"d", json::array{3, 0}}}}}};
+  auto rows = [&](std::string_view text) {
+    auto q = parse_query(text, {}, &defs);
+    EXPECT_TRUE(q.ok()) << text << ": " << (q.ok() ? "" : q.error().to_string());
+    VectorSource src(docs);
+    auto r = execute(*q.value(), {}, src);
+    EXPECT_TRUE(r.ok()) << text;
+    return json::serialize(json::array(r.value().begin(), r.value().end()));
+  };
+  EXPECT_EQ(rows("SELECT VALUE VectorDistance(c.e, [0, 0]) FROM c"), "[3,4]");
+  EXPECT_EQ(rows("SELECT VALUE c.id FROM c ORDER BY VectorDistance(c.e, [4, 1])"), R"(["2","1"])");
+  EXPECT_EQ(rows("SELECT VALUE VectorDistance([1, 1], c.n.d) FROM c"), "[3,3]");
+  EXPECT_EQ(rows("SELECT VALUE VectorDistance(c.e, [0, 1], false, {distanceFunction: 'cosine'}) FROM c"), "[1,0]");
+  EXPECT_EQ(rows("SELECT VALUE ROUND(VectorDistance(c.e, [0, 1], true) * 1000) FROM c"), "[2000,4123]");
+  EXPECT_EQ(rows("SELECT VALUE VectorDistance(x, [0, 1]) FROM c JOIN x IN [c.e]"), "[1,0]");
+  auto q = parse_query("SELECT TOP 1 c.id FROM c ORDER BY RANK RRF(VectorDistance(c.e, [4, 1]), VectorDistance(c.e, [4, 1]))", {}, &defs);
+  ASSERT_TRUE(q.ok());
+  EXPECT_NE(json::serialize(query_plan(*q.value())).find("ORDER BY _VectorScore(c.e, [4, 1], false, {distanceFunction: \\\"euclidean\\\"}) ASC"),
+            std::string::npos) << json::serialize(query_plan(*q.value()));
+}
+
 // Computed properties: a reference through the FROM alias (dotted or bracketed, under any
 // alias name) becomes the definition's expression; an output column keeps the property's
 // name; SELECT * and other aliases' properties are left alone; bad definitions are named.
 TEST(DocSqlComputed, ReferencesBecomeTheDefinitionsExpression) {
   auto def = parse_computed_property("SELECT VALUE LOWER(x.name) FROM x");
   ASSERT_TRUE(def.ok()) << def.error().to_string();
-  std::vector<ComputedProperty> cps{{"lower", def.value()}};
+  ContainerDefinitions cps;
+  cps.computed.push_back({"lower", def.value()});
   std::vector<json::object> docs{json::object{{"id", "1"}, {"name", "Beta"}, {"tags", json::array{json::object{{"lower", "own"}}}}},
                                  json::object{{"id", "2"}, {"name", "alpha"}}};
   auto rows = [&](std::string_view text) {

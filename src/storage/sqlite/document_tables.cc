@@ -2739,11 +2739,11 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
       return page;
     }
   }
-  // A container with computed properties: its references to them become their expressions
-  // (each query is re-bound; such containers are rare).
+  // A container with computed properties or a vector embedding policy: the query is bound to
+  // them (re-parsed; such containers are few).
   std::shared_ptr<const api::DocumentQuery> computed;
-  if (!c->spec().computed_properties.empty()) {
-    auto bound = q_in.with_computed(c->spec().computed_properties);
+  if (!c->spec().computed_properties.empty() || !c->spec().vector_embedding_policy.empty()) {
+    auto bound = q_in.for_container(c->spec());
     if (!bound) return bound.error();
     computed = std::move(bound.value());
   }
