@@ -4,7 +4,9 @@
 // no sanitizer report, no exception", it checks what callers rely on; a broken property aborts
 // with a message naming it:
 //  - a refused query has a message and a position within the text (or at its end);
-//  - the plan has the fields the JS SDK reads; index hints name document paths only;
+//  - the plan has the fields the JS SDK reads (for ORDER BY RANK, a hybrid plan whose
+//    statistics and component queries, placeholders filled in, parse); binding the query to a
+//    container's vector policy never refuses it; index hints name document paths only;
 //  - execution either answers rows or a parameter / limit error, and with the same input gives
 //    the same rows (the engine is deterministic);
 //  - every row is finite JSON (Boost.JSON would write Infinity, which no reader accepts).
@@ -87,11 +89,46 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Query& query = **q;
 
   json::object plan = query_plan(query);
-  CHECK(plan.contains("queryInfo") && plan.contains("queryRanges"));
-  const json::object& info = plan.at("queryInfo").as_object();
-  CHECK(info.contains("distinctType") && info.contains("orderBy") && info.contains("rewrittenQuery"));
-  CHECK(info.at("orderBy").as_array().size() == query.order_by.size());
+  CHECK(plan.contains("queryRanges"));
+  if (query.rank) {
+    // A hybrid plan: the client sends its statistics and component queries back to us, with
+    // the placeholders filled in; each must parse.
+    CHECK(!plan.contains("queryInfo"));
+    const json::object& h = plan.at("hybridSearchQueryInfo").as_object();
+    std::vector<std::string> texts{std::string(h.at("globalStatisticsQuery").as_string())};
+    for (const auto& c : h.at("componentQueryInfos").as_array())
+      texts.emplace_back(c.at("rewrittenQuery").as_string());
+    CHECK(texts.size() >= 2);
+    for (std::string t : texts) {
+      for (auto [from, to] : {std::pair<std::string, std::string>{"{documentdb-formattableorderbyquery-filter}", "true"},
+                              {"{documentdb-formattablehybridsearchquery-totaldocumentcount}", "4"}})
+        for (size_t at; (at = t.find(from)) != std::string::npos;) t.replace(at, from.size(), to);
+      for (int i = 0; i < 8; ++i)
+        for (auto [from, to] : {std::pair<std::string, std::string>{"{documentdb-formattablehybridsearchquery-totalwordcount-" + std::to_string(i) + "}", "9"},
+                                {"{documentdb-formattablehybridsearchquery-hitcountsarray-" + std::to_string(i) + "}", "[1,2,3,4,5,6,7,8]"}})
+          for (size_t at; (at = t.find(from)) != std::string::npos;) t.replace(at, from.size(), to);
+      ParseOptions big;  // the plan's texts repeat the scores: longer than the input
+      auto part = parse_query(t, big);
+      if (!part) std::fprintf(stderr, "%s\n%s\n", t.c_str(), part.error().to_string().c_str());
+      CHECK(part.ok());
+    }
+  } else {
+    const json::object& info = plan.at("queryInfo").as_object();
+    CHECK(info.contains("distinctType") && info.contains("orderBy") && info.contains("rewrittenQuery"));
+    CHECK(info.at("orderBy").as_array().size() == query.order_by.size());
+  }
   (void)json::serialize(plan);
+
+  // Bound to a container with vector embeddings, the query still parses (a distance function
+  // is written into VectorDistance's options; nothing is refused for it).
+  {
+    ContainerDefinitions defs;
+    defs.vector_functions.push_back({{"tags"}, "euclidean"});
+    defs.vector_functions.push_back({{"addr", "geo"}, "dotproduct"});
+    auto bound = parse_query(text, opts, &defs);
+    CHECK(bound.ok());
+    (void)json::serialize(query_plan(**bound));
+  }
 
   IndexHints h = index_hints(query, parameters(), "/pk");
   for (const auto& p : h.predicates) {

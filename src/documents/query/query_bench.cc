@@ -3,8 +3,11 @@
 // Figures are thread CPU time (best of several runs), so other load on the machine inflates
 // them less than wall time would.
 // 1. parse + bind of a mid-sized query, 20,000 times;
-// 2. a filter + ORDER BY over generated documents: full sort, TOP 10, and a COUNT.
+// 2. a filter + ORDER BY over generated documents: full sort, TOP 10, and a COUNT;
+// 3. full-text and vector search over the same documents (a 20-word text, an 8-number vector),
+//    beside CONTAINS, a plain string function over the same text, as the ratio's base.
 #include <boost/json/object.hpp>
+#include <cmath>
 #include <ctime>
 #include <cstdio>
 #include <cstdlib>
@@ -81,6 +84,22 @@ int main(int argc, char** argv) {
     d["name"] = "user " + std::to_string((i * 31) % 100000);
     d["tags"] = json::array{"red", (i % 2) ? "blue" : "green"};
     d["a"] = json::object{{"b", static_cast<int64_t>(i)}};
+    // 20 words from 200 (a few common, most rare: word k with weight 1/(k+1), roughly Zipf).
+    std::string text;
+    json::array v;
+    uint64_t x = i * 2654435761u + 1;
+    for (int w = 0; w < 20; ++w) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      double u = static_cast<double>(x >> 11) / 9007199254740992.0;
+      int k = static_cast<int>(std::pow(200.0, u)) - 1;
+      text += (w ? " " : "") + std::string(k == 0 ? "red" : k == 1 ? "bicycle" : "w") + (k > 1 ? std::to_string(k) : "");
+    }
+    for (int e = 0; e < 8; ++e) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      v.push_back(static_cast<double>(x >> 40) / 16777216.0 - 0.5);
+    }
+    d["text"] = std::move(text);
+    d["v"] = std::move(v);
     docs.push_back(std::move(d));
   }
   json::object params{{"@k", "c"}};
@@ -97,5 +116,14 @@ int main(int argc, char** argv) {
       params, 5);
   run("GROUP BY kind, COUNT/AVG",
       "SELECT c.kind, COUNT(1) AS n, AVG(c.score) AS s FROM c GROUP BY c.kind", docs, params, 5);
+  run("CONTAINS(text) COUNT (the base)", "SELECT VALUE COUNT(1) FROM c WHERE CONTAINS(c.text, 'w17 ')", docs, params, 5);
+  run("FullTextContains(phrase) COUNT", "SELECT VALUE COUNT(1) FROM c WHERE FullTextContains(c.text, 'w17 w18')", docs, params, 5);
+  run("TOP 10 RANK FullTextScore",
+      "SELECT TOP 10 c.id FROM c ORDER BY RANK FullTextScore(c.text, 'red', 'bicycle', 'w17')", docs, params, 3);
+  run("TOP 10 ORDER BY VectorDistance",
+      "SELECT TOP 10 c.id FROM c ORDER BY VectorDistance(c.v, [0.1, 0.2, -0.3, 0.4, 0, 0.1, -0.2, 0.3])", docs, params, 3);
+  run("TOP 10 RANK RRF(FullTextScore, VectorDistance)",
+      "SELECT TOP 10 c.id FROM c ORDER BY RANK RRF(FullTextScore(c.text, 'red', 'bicycle', 'w17'), "
+      "VectorDistance(c.v, [0.1, 0.2, -0.3, 0.4, 0, 0.1, -0.2, 0.3]))", docs, params, 3);
   return 0;
 }
