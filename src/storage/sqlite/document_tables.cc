@@ -1532,7 +1532,11 @@ DocResult<api::Item> write_item_once(SqliteDb& db, WriteMode mode, const api::Co
   if (if_match && !if_match->empty() && *if_match != "*" && (!live || existing->etag != *if_match))
     return DocError{DocErrc::precondition_failed, "item \"" + id + "\" of " + describe(ref) + " has changed since it was read (If-Match " + *if_match + ", current _etag " +
                                                       (live ? existing->etag : std::string("none")) + "); read it again and retry with the new _etag"};
-  int64_t lsn = c->lsn + 1;
+  // An item past its expiry that the sweep has not purged yet is gone; writing over its row
+  // would leave the all-versions feed without its expiry, so that delete takes the LSN before
+  // this write's.
+  bool expiry_first = existing && !live && keeps_changes(c->spec());
+  int64_t lsn = c->lsn + 1 + (expiry_first ? 1 : 0);
   std::string rid = live ? existing->rid : rid_of((c->def->raw.empty() ? container_raw(*c) : c->def->raw) + be64(static_cast<uint64_t>(lsn)));
   std::string etag = item_etag(*c, lsn);
   json::object doc(body_in.storage());  // the body's arena when the service parsed it into one
@@ -1558,6 +1562,10 @@ DocResult<api::Item> write_item_once(SqliteDb& db, WriteMode mode, const api::Co
   }
 
   // 2. The writes.
+  if (expiry_first) {
+    bump_lsn(db, *c, entry);
+    record_change(db, c->cid, c->lsn, 0, kChangeDelete, existing->lsn, true, pk_text, id, nullptr);
+  }
   bump_lsn(db, *c, entry, existing ? 0 : 1);
   if (keeps_changes(c->spec()))
     record_change(db, c->cid, lsn, 0, live ? kChangeReplace : kChangeCreate, live ? existing->lsn : 0, false, pk_text, id, &text);
