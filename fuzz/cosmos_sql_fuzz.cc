@@ -134,7 +134,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& p : h.predicates) {
     CHECK(!p.path.empty());
     CHECK(!p.values.empty());
-    CHECK(p.op == PredOp::in || p.values.size() == 1);
+    CHECK(p.op == PredOp::in || p.op == PredOp::text || p.values.size() == 1);
   }
 
   Limits limits;

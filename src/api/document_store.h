@@ -269,9 +269,9 @@ struct ContainerSpec {
   boost::json::object vector_embedding_policy;
 
   // fullTextPolicy as given (checked): {defaultLanguage, fullTextPaths: [{path, language}]}.
-  // The full-text functions analyze text when a query runs (documents/query/fulltext.h), so
-  // the policy and indexingPolicy.fullTextIndexes decide nothing about storage here; they are
-  // checked as the service checks them and answered back.
+  // The full-text functions analyze text with common/fulltext.h. Each path of
+  // indexingPolicy.fullTextIndexes also gets index rows of its text's tokens, which answer
+  // FullTextContains filters; the policy's languages change nothing (one analysis for all).
   boost::json::object full_text_policy;
 
   // changeFeedPolicy.retentionDuration: for how many minutes every change (each version, each
@@ -353,10 +353,12 @@ struct FeedOptions {
 
 // What a store asks of a prepared query (see the header comment for why this is abstract).
 struct IndexPredicate {
-  enum class Op { eq, in, lt, le, gt, ge };
+  // text: the string at `path` holds every token in `values` (strings already analyzed by
+  // common/fulltext.h), which a store with a full-text index on the path can answer.
+  enum class Op { eq, in, lt, le, gt, ge, text };
   std::vector<std::string> path;  // property names; array indexes as decimal strings
   Op op = Op::eq;
-  std::vector<boost::json::value> values;  // one, or every listed value for `in`
+  std::vector<boost::json::value> values;  // one, every listed value for `in`, tokens for `text`
 };
 struct QueryHints {
   std::vector<IndexPredicate> predicates;  // all must hold; typed (another type never matches)

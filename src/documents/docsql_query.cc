@@ -91,6 +91,7 @@ api::QueryHints DocsqlQuery::hints(std::string_view partition_key_path) const {
       case docsql::PredOp::le: ip.op = api::IndexPredicate::Op::le; break;
       case docsql::PredOp::gt: ip.op = api::IndexPredicate::Op::gt; break;
       case docsql::PredOp::ge: ip.op = api::IndexPredicate::Op::ge; break;
+      case docsql::PredOp::text: ip.op = api::IndexPredicate::Op::text; break;
     }
     ip.values = std::move(p.values);
     out.predicates.push_back(std::move(ip));

@@ -1,18 +1,18 @@
 # Build rules for the document service (issue 9). Included from the top CMakeLists.txt before
 # the NIMBUS_UNIT_ONLY cut. Today: the Cosmos DB SQL engine (src/documents/query), a library
-# with no dependency but Boost.JSON, its table-driven unit tests and a small timing program.
+# with no dependency but Boost.JSON and nimbus_common, its table-driven unit tests and a small
+# timing program.
 
 add_library(nimbus_docsql STATIC
   ${CMAKE_SOURCE_DIR}/src/documents/query/value.cc
   ${CMAKE_SOURCE_DIR}/src/documents/query/lexer.cc
   ${CMAKE_SOURCE_DIR}/src/documents/query/builtins.cc
-  ${CMAKE_SOURCE_DIR}/src/documents/query/fulltext.cc
   ${CMAKE_SOURCE_DIR}/src/documents/query/spatial.cc
   ${CMAKE_SOURCE_DIR}/src/documents/query/parser.cc
   ${CMAKE_SOURCE_DIR}/src/documents/query/executor.cc
   ${CMAKE_SOURCE_DIR}/src/documents/query/plan.cc
 )
-target_link_libraries(nimbus_docsql PUBLIC Boost::json)
+target_link_libraries(nimbus_docsql PUBLIC Boost::json nimbus_common)  # common/fulltext.h: the store analyzes text the same way
 
 nimbus_unit_test(docsql_test ${CMAKE_SOURCE_DIR}/src/documents/query/query_test.cc)
 target_link_libraries(docsql_test PRIVATE nimbus_docsql)

@@ -114,6 +114,67 @@ TEST(SqliteDocumentStore, IndexRowsFollowEveryWriteAndHonourExcludedPaths) {
   EXPECT_EQ(f.docs->query(none, "SELECT * FROM c WHERE c.n = 1").value().items.size(), 1u);
 }
 
+// A path in indexingPolicy.fullTextIndexes gets one index row per distinct token of its text,
+// kept with every write, built for a container whose policy gains one, and added once to a
+// file of format 2; FullTextContains filters take their candidates from those rows (they read
+// only the items holding every word), and answer the same without them.
+TEST(SqliteDocumentStore, FullTextIndexRowsFollowWritesAndAnswerFullTextContains) {
+  Fixture f;
+  auto c = f.container(R"({"id":"t","partitionKey":{"paths":["/pk"]},
+    "fullTextPolicy":{"defaultLanguage":"en-US","fullTextPaths":[{"path":"/body"}]},
+    "indexingPolicy":{"excludedPaths":[{"path":"/body/?"},{"path":"/\"_etag\"/?"}],"fullTextIndexes":[{"path":"/body"}]}})");
+  auto obj = [](const char* t) { return json::parse(t).as_object(); };
+  // id, pk, _ts and the tokens red, bicycle (the body itself is excluded from the range index).
+  ASSERT_TRUE(f.docs->create(c, obj(R"({"id":"1","pk":"p","body":"Red red bicycles"})")).ok());
+  EXPECT_EQ(f.counts(c).index_entries, 5);
+  ASSERT_TRUE(f.docs->upsert(c, obj(R"({"id":"1","pk":"p","body":"a blue bicycle"})")).ok());
+  EXPECT_EQ(f.counts(c).index_entries, 6);  // a, blue, bicycle
+  for (int i = 2; i < 40; ++i)
+    ASSERT_TRUE(f.docs->create(c, json::object{{"id", std::to_string(i)}, {"pk", "p"},
+                                               {"body", i % 10 == 0 ? "red bicycle" : "green kayak number " + std::to_string(i)}}).ok());
+  auto query = [&](const char* sql) {
+    auto r = f.docs->query(c, sql);
+    EXPECT_TRUE(r.ok()) << sql;
+    std::vector<std::string> ids;
+    for (auto& v : r.value().items) ids.emplace_back(v.as_string());
+    std::sort(ids.begin(), ids.end());
+    return std::make_pair(ids, r.value().stats);
+  };
+  using S = std::vector<std::string>;
+  auto [ids, stats] = query("SELECT VALUE c.id FROM c WHERE FullTextContains(c.body, 'RED bicycles')");
+  EXPECT_EQ(ids, (S{"10", "20", "30"}));
+  EXPECT_TRUE(stats.from_index);
+  EXPECT_EQ(stats.retrieved_documents, 3);
+  // Both words but not as a phrase: a candidate the engine then drops.
+  auto [all, all_stats] = query("SELECT VALUE c.id FROM c WHERE FullTextContainsAll(c.body, 'bicycle', 'blue')");
+  EXPECT_EQ(all, (S{"1"}));
+  EXPECT_EQ(all_stats.retrieved_documents, 1);
+  auto [none, none_stats] = query("SELECT VALUE c.id FROM c WHERE FullTextContains(c.body, 'red canoe')");
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(none_stats.retrieved_documents, 0);
+  ASSERT_TRUE(f.docs->remove(c, "1", {"p"}).ok());
+  EXPECT_EQ(query("SELECT VALUE c.id FROM c WHERE FullTextContains(c.body, 'bicycle')").first, (S{"10", "20", "30"}));
+
+  // Without a full-text index the same filter scans and answers the same.
+  auto plain = f.container(R"({"id":"plain","partitionKey":{"paths":["/pk"]}})");
+  ASSERT_TRUE(f.docs->create(plain, obj(R"({"id":"1","pk":"p","body":"red bicycle"})")).ok());
+  auto scanned = f.docs->query(plain, "SELECT VALUE c.id FROM c WHERE FullTextContains(c.body, 'red bicycle')");
+  ASSERT_TRUE(scanned.ok());
+  EXPECT_EQ(scanned.value().items.size(), 1u);
+  EXPECT_FALSE(scanned.value().stats.from_index);
+  int64_t before = f.counts(plain).index_entries;
+  ASSERT_TRUE(f.docs->replace_container(plain, obj(R"({"id":"plain","partitionKey":{"paths":["/pk"]},
+    "fullTextPolicy":{"fullTextPaths":[{"path":"/body"}]},"indexingPolicy":{"fullTextIndexes":[{"path":"/body"}]}})")).ok());
+  EXPECT_EQ(f.counts(plain).index_entries, before + 2);
+  EXPECT_TRUE(f.docs->query(plain, "SELECT * FROM c WHERE FullTextContains(c.body, 'bicycle')").value().stats.from_index);
+
+  // A file of format 2 has no token rows: opening it adds them.
+  int64_t rows = f.counts(c).index_entries;
+  f.reopen_after("DELETE FROM doc_index WHERE substr(path, 1, 1) = char(1); PRAGMA user_version=2;");
+  EXPECT_EQ(f.counts(c).index_entries, rows);
+  EXPECT_EQ(query("SELECT VALUE c.id FROM c WHERE FullTextContains(c.body, 'red bicycle')").first, (S{"10", "20", "30"}));
+}
+
 // A data directory from before doc_containers counted items gets the column at open, counted
 // from the rows it holds.
 TEST(SqliteDocumentStore, FilesWithoutItemCountsAreCountedAtOpen) {

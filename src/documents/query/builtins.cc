@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "common/ascii.h"
-#include "documents/query/fulltext.h"
+#include "common/fulltext.h"
 #include "documents/query/spatial.h"
 
 namespace nimbus::docsql {

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "documents/query/fulltext.h"
+#include "common/fulltext.h"
 #include "documents/query/value.h"
 
 namespace nimbus::docsql {

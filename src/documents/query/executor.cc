@@ -7,7 +7,7 @@
 
 #include "common/ascii.h"
 #include "documents/query/builtins.h"
-#include "documents/query/fulltext.h"
+#include "common/fulltext.h"
 #include "documents/query/parser.h"
 #include "documents/query/value.h"
 

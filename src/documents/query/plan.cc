@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "common/ascii.h"
+#include "common/fulltext.h"
 #include "documents/query/builtins.h"
 #include "documents/query/parser.h"
 #include "documents/query/value.h"
@@ -337,6 +338,21 @@ void conjuncts(const Expr& e, std::vector<const Expr*>& out) {
 }
 
 void sargable(const Query& q, const Expr& e, const json::object& params, IndexHints& h) {
+  if (named(e, "FULLTEXTCONTAINS") || named(e, "FULLTEXTCONTAINSALL")) {
+    // Every token of every phrase must be in the text (a superset of the matches: the
+    // executor checks that each phrase's words follow each other).
+    IndexPredicate p;
+    if (!doc_path(q, *e.kids[0], p.path) || p.path.empty()) return;
+    p.op = PredOp::text;
+    for (size_t i = 1; i < e.kids.size(); ++i) {
+      const json::value* c = constant(*e.kids[i], params);
+      if (!c || !c->is_string()) return;
+      for (auto& t : fulltext::analyze(c->get_string())) p.values.emplace_back(t);
+    }
+    if (p.values.empty()) return;
+    h.predicates.push_back(std::move(p));
+    return;
+  }
   if (e.kind == ExprKind::binary) {
     PredOp op;
     switch (e.op) {

@@ -21,7 +21,9 @@ namespace nimbus::docsql {
 
 boost::json::object query_plan(const Query& query);
 
-enum class PredOp { eq, in, lt, le, gt, ge };
+// text: FullTextContains / FullTextContainsAll on the path; `values` are the tokens (strings,
+// analyzed by common/fulltext.h) that a matching text must all hold.
+enum class PredOp { eq, in, lt, le, gt, ge, text };
 
 // One sargable conjunct: the document path (property names; array indexes as decimal
 // strings, e.g. ["tags","0"]), the operator and its constant(s) (parameters already

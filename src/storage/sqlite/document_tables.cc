@@ -18,6 +18,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "common/fulltext.h"
 #include "common/ids.h"
 
 namespace nimbus::storage::document_tables {
@@ -162,6 +163,10 @@ struct Policy {
     };
     load("includedPaths", included);
     load("excludedPaths", excluded);
+    if (auto* a = p.if_contains("fullTextIndexes"); a && a->is_array())
+      for (auto& e : a->as_array())
+        if (auto* s = e.is_object() ? e.as_object().if_contains("path") : nullptr; s && s->is_string())
+          fulltext.push_back(std::string(s->as_string()));
     // Everything is indexed (but the store's own properties) when "/*" is included and every
     // excluded path lies under one of the store's own properties, as the default policy's
     // /"_etag"/? does: then indexed() needs no rule matching (collect_everything).
@@ -173,6 +178,10 @@ struct Policy {
     everything = !none && root && own_only;
   }
   bool everything = false;
+  // indexingPolicy.fullTextIndexes paths ("/body", as written: the same form as encode_path's
+  // for plain property names). A string at one also gets one index row per distinct token of
+  // its text (fulltext_rows), whatever includedPaths says.
+  std::vector<std::string> fulltext;
 
   // The store's own properties are not indexed, except _ts (as the service indexes it).
   bool indexed(const std::vector<std::string>& path) const {
@@ -699,6 +708,27 @@ std::string type_end(char tag) { return std::string(1, tag) + std::string(9, '\x
 void collect(const json::value& v, std::vector<std::string>& path, const Policy& policy,
              std::vector<std::pair<std::string, std::string>>& out);
 
+// The full-text index rows of a path: under the path's encoding after a byte no encoded path
+// begins with, so they never mix with the path's value rows.
+std::string fulltext_key(std::string_view encoded_path) { return "\x01" + std::string(encoded_path); }
+
+// A token as the index holds it (cut like long strings: a cut token only widens candidates).
+std::string fulltext_value(std::string_view token) { return std::string(token.substr(0, kIndexedStringBytes)); }
+
+// The string `v` at `encoded_path`: one row per distinct token when the path has a full-text
+// index.
+void fulltext_rows(const std::string& encoded_path, const json::value& v, const Policy& policy,
+                   std::vector<std::pair<std::string, std::string>>& out) {
+  if (policy.fulltext.empty() || !v.is_string()) return;
+  if (std::find(policy.fulltext.begin(), policy.fulltext.end(), encoded_path) == policy.fulltext.end()) return;
+  std::vector<std::string> tokens = fulltext::analyze(v.get_string());
+  for (auto& t : tokens) t = fulltext_value(t);
+  std::sort(tokens.begin(), tokens.end());
+  tokens.erase(std::unique(tokens.begin(), tokens.end()), tokens.end());
+  std::string key = fulltext_key(encoded_path);
+  for (auto& t : tokens) out.emplace_back(key, std::move(t));
+}
+
 // The store's own top-level properties that are never indexed (Policy::indexed says why).
 bool unindexed_system_property(std::string_view k) {
   return k == "_rid" || k == "_self" || k == "_etag" || k == "_attachments" || k == "_lsn";
@@ -725,8 +755,10 @@ void collect(const json::value& v, std::vector<std::string>& path, const Policy&
       collect(a[i], path, policy, out);
       path.pop_back();
     }
-  } else if (policy.indexed(path)) {
-    if (auto e = encode_index_value(v)) out.emplace_back(encode_path(path), std::move(*e));
+  } else {
+    if (policy.indexed(path))
+      if (auto e = encode_index_value(v)) out.emplace_back(encode_path(path), std::move(*e));
+    if (!policy.fulltext.empty()) fulltext_rows(encode_path(path), v, policy, out);
   }
 }
 
@@ -743,12 +775,13 @@ void append_component(std::string& path, std::string_view c) {
 // collect() for a policy that indexes everything (Policy::everything): the same entries, with
 // the encoded path kept as one string instead of a component list that every entry encoded
 // again and every rule was matched against (~40 % of the entries' cost).
-void collect_everything(const json::value& v, std::string& path, std::vector<std::pair<std::string, std::string>>& out) {
+void collect_everything(const json::value& v, std::string& path, const Policy& policy,
+                        std::vector<std::pair<std::string, std::string>>& out) {
   if (auto* o = v.if_object()) {
     for (auto& m : *o) {
       size_t n = path.size();
       append_component(path, m.key());
-      collect_everything(m.value(), path, out);
+      collect_everything(m.value(), path, policy, out);
       path.resize(n);
     }
   } else if (auto* a = v.if_array()) {
@@ -756,11 +789,12 @@ void collect_everything(const json::value& v, std::string& path, std::vector<std
       size_t n = path.size();
       path.push_back('/');
       path += std::to_string(i);
-      collect_everything((*a)[i], path, out);
+      collect_everything((*a)[i], path, policy, out);
       path.resize(n);
     }
   } else if (!path.empty()) {
     if (auto e = encode_index_value(v)) out.emplace_back(path, std::move(*e));
+    if (!policy.fulltext.empty()) fulltext_rows(path, v, policy, out);
   }
 }
 
@@ -771,7 +805,7 @@ void collect_property(std::string_view key, const json::value& v, const Policy& 
   if (policy.everything) {
     std::string path;
     append_component(path, key);
-    collect_everything(v, path, out);
+    collect_everything(v, path, policy, out);
   } else {
     std::vector<std::string> path(1, std::string(key));
     collect(v, path, policy, out);
@@ -2788,22 +2822,54 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
     }
     return out;
   };
+  // The items whose text at a full-text indexed path holds every token (rows of the rarest
+  // token first, then each other token's rows intersected in; an empty set ends it).
+  auto lookup_tokens = [&](const api::IndexPredicate& p) -> std::optional<std::vector<int64_t>> {
+    std::string path = encode_path(p.path);
+    const auto& ft = c->policy().fulltext;
+    if (std::find(ft.begin(), ft.end(), path) == ft.end() || p.values.empty()) return std::nullopt;
+    std::optional<std::vector<int64_t>> have;
+    for (auto& v : p.values) {
+      if (!v.is_string()) return std::nullopt;
+      std::vector<int64_t> rows;
+      auto st = db.q("SELECT item FROM doc_index WHERE cid=?1 AND path=?2 AND val=?3");
+      st.bind(1, c->cid()).bind(2, fulltext_key(path)).bind_blob(3, fulltext_value(v.get_string()));
+      while (st.step()) rows.push_back(st.i64(0));
+      std::sort(rows.begin(), rows.end());
+      if (have) {
+        std::vector<int64_t> both;
+        std::set_intersection(have->begin(), have->end(), rows.begin(), rows.end(), std::back_inserter(both));
+        rows = std::move(both);
+      }
+      have = std::move(rows);
+      if (have->empty()) break;
+    }
+    return have;
+  };
   if (hints.reads_documents && !c->policy().none) {
     for (auto& p : hints.predicates)
       if ((p.op == api::IndexPredicate::Op::eq || p.op == api::IndexPredicate::Op::in) && usable(p)) {
         candidates = lookup_eq(encode_path(p.path), p.values);
         break;
       }
+    for (auto& p : hints.predicates) {
+      if (candidates) break;
+      if (p.op == api::IndexPredicate::Op::text) candidates = lookup_tokens(p);
+    }
     if (!candidates) {
       for (auto& p : hints.predicates) {
-        if (p.op == api::IndexPredicate::Op::eq || p.op == api::IndexPredicate::Op::in || !usable(p)) continue;
+        if (p.op == api::IndexPredicate::Op::eq || p.op == api::IndexPredicate::Op::in ||
+            p.op == api::IndexPredicate::Op::text || !usable(p))
+          continue;
         // Every range predicate on this path narrows [lo, hi]; bounds stay inclusive.
         std::string lo, hi;
         char tag = (*encode_index_value(p.values[0]))[0];
         lo = std::string(1, tag);
         hi = type_end(tag);
         for (auto& r : hints.predicates) {
-          if (r.path != p.path || r.op == api::IndexPredicate::Op::eq || r.op == api::IndexPredicate::Op::in || !usable(r)) continue;
+          if (r.path != p.path || r.op == api::IndexPredicate::Op::eq || r.op == api::IndexPredicate::Op::in ||
+              r.op == api::IndexPredicate::Op::text || !usable(r))
+            continue;
           std::string e = *encode_index_value(r.values[0]);
           if (e[0] != tag) continue;
           if (r.op == api::IndexPredicate::Op::gt || r.op == api::IndexPredicate::Op::ge) lo = std::max(lo, e);
@@ -3083,8 +3149,48 @@ void strip_lsn_from_bodies(SqliteDb& db) {
   }
 }
 
+namespace {
+// Format 3: the full-text index rows (fulltext_rows) of every container whose indexing policy
+// names fullTextIndexes; earlier builds wrote none (their policy was kept as given).
+void add_fulltext_rows(SqliteDb& db) {
+  std::vector<std::pair<int64_t, Policy>> containers;
+  {
+    auto st = db.q("SELECT cid, definition FROM doc_containers");
+    while (st.step()) {
+      boost::system::error_code ec;
+      auto def = json::parse(st.text(1), ec);
+      const json::value* ip = !ec && def.is_object() ? def.as_object().if_contains("indexingPolicy") : nullptr;
+      if (!ip || !ip->is_object()) continue;
+      Policy policy(ip->as_object());
+      if (!policy.none && !policy.fulltext.empty()) containers.emplace_back(st.i64(0), std::move(policy));
+    }
+  }
+  if (containers.empty()) return;
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    for (auto& [cid, policy] : containers) {
+      auto st = db.q("SELECT seq, body FROM doc_items WHERE cid=?1");
+      st.bind(1, cid);
+      while (st.step()) {
+        int64_t seq = st.i64(0);
+        auto entries = index_entries(parse_body(st.text(1)), policy);
+        std::vector<const std::pair<std::string, std::string>*> rows;
+        for (auto& e : entries)
+          if (!e.first.empty() && e.first[0] == '\x01') rows.push_back(&e);
+        insert_index_rows(db, cid, seq, rows);
+      }
+    }
+    db.exec("COMMIT");
+  } catch (const SqlError&) {
+    sqlite3_exec(db.conn, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+}  // namespace
+
 void migrate(SqliteDb& db, int64_t format) {
   if (format < 2) strip_lsn_from_bodies(db);
+  if (format < 3) add_fulltext_rows(db);
   bool has_items = false;
   {
     auto st = db.q("SELECT name FROM pragma_table_info('doc_containers')");

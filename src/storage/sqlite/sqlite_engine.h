@@ -52,8 +52,9 @@ class SqliteEngine final : public api::EffectsStore {
   // a file of a higher one. 1: the layout of 2026-11-30 (durable history rows as JSON arrays,
   // work-item numbers from durable_next_seq, item counts in doc_containers), the first marked.
   // 2: item bodies without `_lsn` (older files are rewritten once at open).
+  // 3: full-text index rows for indexingPolicy.fullTextIndexes (added once at open).
   // Raise it with any change an older build would misread.
-  static constexpr int64_t kDataFormat = 2;
+  static constexpr int64_t kDataFormat = 3;
 
   enum class Sync {
     off,     // no fsync: survives a process crash only while the OS stays up (benchmarks)

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-namespace nimbus::docsql::fulltext {
+namespace nimbus::fulltext {
 
 // The tokens of `text` in order.
 std::vector<std::string> analyze(std::string_view text);
@@ -48,4 +48,4 @@ struct CorpusStats {
 // of scores is ever visible (ORDER BY RANK), never the numbers.
 double bm25(const TermCounts& doc, const CorpusStats& corpus);  // by phrase, as count_terms
 
-}  // namespace nimbus::docsql::fulltext
+}  // namespace nimbus::fulltext

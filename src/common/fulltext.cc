@@ -1,9 +1,9 @@
-#include "documents/query/fulltext.h"
+#include "common/fulltext.h"
 
 #include <algorithm>
 #include <cmath>
 
-namespace nimbus::docsql::fulltext {
+namespace nimbus::fulltext {
 
 namespace {
 
@@ -95,4 +95,4 @@ double bm25(const TermCounts& doc, const CorpusStats& corpus) {
   return score;
 }
 
-}  // namespace nimbus::docsql::fulltext
+}  // namespace nimbus::fulltext
