@@ -2822,19 +2822,30 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
     }
     return out;
   };
-  // The items whose text at a full-text indexed path holds every token (rows of the rarest
-  // token first, then each other token's rows intersected in; an empty set ends it).
+  // The items whose text at a full-text indexed path holds every token: the rows of each
+  // token intersected. Items read one by one by seq cost more each than a sequential scan (at
+  // 18 % of the container the index path cost 1.16x the scan: bench/results/
+  // 20261201T070715Z-23c2e13834-fulltext-index), so a token held by more than an eighth of
+  // the container is left out (reading no more of its rows than that), and when every token is
+  // that common the container is scanned. Candidates are a superset; the engine checks.
   auto lookup_tokens = [&](const api::IndexPredicate& p) -> std::optional<std::vector<int64_t>> {
     std::string path = encode_path(p.path);
     const auto& ft = c->policy().fulltext;
     if (std::find(ft.begin(), ft.end(), path) == ft.end() || p.values.empty()) return std::nullopt;
+    int64_t limit = 64;
+    {
+      auto st = db.q("SELECT items FROM doc_containers WHERE cid=?1");
+      st.bind(1, c->cid());
+      if (st.step()) limit = std::max<int64_t>(limit, st.i64(0) / 8);
+    }
     std::optional<std::vector<int64_t>> have;
     for (auto& v : p.values) {
       if (!v.is_string()) return std::nullopt;
       std::vector<int64_t> rows;
-      auto st = db.q("SELECT item FROM doc_index WHERE cid=?1 AND path=?2 AND val=?3");
-      st.bind(1, c->cid()).bind(2, fulltext_key(path)).bind_blob(3, fulltext_value(v.get_string()));
+      auto st = db.q("SELECT item FROM doc_index WHERE cid=?1 AND path=?2 AND val=?3 LIMIT ?4");
+      st.bind(1, c->cid()).bind(2, fulltext_key(path)).bind_blob(3, fulltext_value(v.get_string())).bind(4, limit + 1);
       while (st.step()) rows.push_back(st.i64(0));
+      if (static_cast<int64_t>(rows.size()) > limit) continue;  // too common to narrow
       std::sort(rows.begin(), rows.end());
       if (have) {
         std::vector<int64_t> both;
@@ -2843,14 +2854,6 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
       }
       have = std::move(rows);
       if (have->empty()) break;
-    }
-    // Items read one by one by seq cost more each than a sequential scan: with 18 % of the
-    // container as candidates the index path cost 1.16x the scan (bench/results/
-    // 20261201T070715Z-23c2e13834-fulltext-index), so past an eighth the container is scanned.
-    if (have && have->size() > 64) {
-      auto st = db.q("SELECT items FROM doc_containers WHERE cid=?1");
-      st.bind(1, c->cid());
-      if (st.step() && static_cast<int64_t>(have->size()) * 8 > st.i64(0)) return std::nullopt;
     }
     return have;
   };
