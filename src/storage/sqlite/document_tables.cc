@@ -2839,11 +2839,13 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
       if (st.step()) limit = std::max<int64_t>(limit, st.i64(0) / 8);
     }
     std::optional<std::vector<int64_t>> have;
+    const std::string key = fulltext_key(path);  // bound without a copy: must outlive step()
     for (auto& v : p.values) {
       if (!v.is_string()) return std::nullopt;
       std::vector<int64_t> rows;
+      const std::string token = fulltext_value(v.get_string());
       auto st = db.q("SELECT item FROM doc_index WHERE cid=?1 AND path=?2 AND val=?3 LIMIT ?4");
-      st.bind(1, c->cid()).bind(2, fulltext_key(path)).bind_blob(3, fulltext_value(v.get_string())).bind(4, limit + 1);
+      st.bind(1, c->cid()).bind(2, key).bind_blob(3, token).bind(4, limit + 1);
       while (st.step()) rows.push_back(st.i64(0));
       if (static_cast<int64_t>(rows.size()) > limit) continue;  // too common to narrow
       std::sort(rows.begin(), rows.end());
