@@ -181,7 +181,9 @@ json::object hybrid_plan(const Query& q) {
   std::optional<int64_t> take = top ? top : limit;
   int64_t skip = offset.value_or(0);
   json::value component_top = nullptr;
-  if (take) component_top = std::max<int64_t>(120, 2 * (skip + *take));
+  // Capped at 2^31 - 1 (the gateway's own counts are 32-bit; huge TOPs must not overflow here).
+  if (take)
+    component_top = static_cast<int64_t>(std::clamp(2.0 * (static_cast<double>(skip) + static_cast<double>(*take)), 120.0, 2147483647.0));
 
   json::array components;
   for (const auto& p : scored) {
