@@ -190,7 +190,7 @@ DocResult<ContainerSpec> ContainerSpec::from_json(const json::object& body) {
 
   // fullTextPolicy and indexingPolicy.fullTextIndexes: every full-text index path must be one
   // of the policy's paths. Unsure: which languages the service accepts (it documents en-US
-  // and lists a few others in preview); any "xx-YY" tag is accepted, and every language is
+  // and lists a few others in preview); any tag of 2 to 16 characters is accepted, and every language is
   // analyzed the same way (common/fulltext.h).
   if (const json::value* fp = body.if_contains("fullTextPolicy"); fp && !fp->is_null()) {
     const json::object* o = fp->if_object();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 
 namespace nimbus::fulltext {
 
@@ -55,18 +56,27 @@ std::vector<std::string> analyze(std::string_view text) {
 TermCounts count_terms(std::string_view text, const std::vector<Phrase>& phrases) {
   TermCounts c;
   c.tf.assign(phrases.size(), 0);
-  // The last tokens, enough for the longest phrase: a phrase occurs where it ends.
-  size_t longest = 0;
-  for (const auto& p : phrases) longest = std::max(longest, p.size());
-  std::vector<std::string> window(std::max<size_t>(longest, 1));
+  // A phrase occurs where its last token does: each token looks up only the phrases ending
+  // in it, then compares their earlier tokens with the last ones seen (kept in a ring).
+  std::unordered_map<std::string_view, std::vector<size_t>> by_last;
+  size_t longest = 1;
+  for (size_t i = 0; i < phrases.size(); ++i) {
+    const Phrase& p = phrases[i];
+    if (p.empty() || p.size() > kMaxPhraseTokens) continue;
+    by_last[p.back()].push_back(i);
+    longest = std::max(longest, p.size());
+  }
+  std::vector<std::string> window(longest);
   each_token(text, [&](const std::string& w) {
     window[c.length % window.size()] = w;
     ++c.length;
-    for (size_t i = 0; i < phrases.size(); ++i) {
+    auto it = by_last.find(w);
+    if (it == by_last.end()) return;
+    for (size_t i : it->second) {
       const Phrase& p = phrases[i];
-      if (p.empty() || p.size() > c.length) continue;
+      if (p.size() > c.length) continue;
       bool hit = true;
-      for (size_t k = 0; k < p.size() && hit; ++k)
+      for (size_t k = 0; k + 1 < p.size() && hit; ++k)
         hit = window[(c.length - p.size() + k) % window.size()] == p[k];
       if (hit) ++c.tf[i];
     }

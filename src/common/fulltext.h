@@ -12,6 +12,7 @@
 // A search term of several words is a phrase: its tokens must follow each other in the text,
 // as the service has matched since July 2025 (FullTextContains(c.text, "United States") no
 // longer finds a text with "United" alone).
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -21,6 +22,13 @@ namespace nimbus::fulltext {
 
 // The tokens of `text` in order.
 std::vector<std::string> analyze(std::string_view text);
+
+// A phrase of more words than this matches nothing (it bounds the work per text; ours, the
+// service documents no limit).
+constexpr size_t kMaxPhraseTokens = 64;
+// FullTextScore takes at most this many search terms (it bounds what each row keeps until all
+// are scored; ours, the service documents no limit).
+constexpr size_t kMaxScoreTerms = 64;
 
 // The text holds the phrase (its tokens, one after another). A phrase without tokens (empty,
 // punctuation only) is contained in nothing.

@@ -1267,7 +1267,7 @@ awaitable<void> CosmosService::Impl::query(api::HttpRequestData& req, const api:
   auto q = parse_query(req, r);
   if (!q) co_return;
   if (plan_request) {
-    json_body(r, 200, docsql::query_plan(q->query()));
+    json_body(r, 200, docsql::query_plan(q->query(), q->params()));
     co_return;
   }
   api::FeedOptions fo;

@@ -33,6 +33,7 @@ class DocsqlQuery final : public api::DocumentQuery {
   std::string identity() const override;
 
   const docsql::Query& query() const { return *query_; }
+  const boost::json::object& params() const { return params_; }
 
  private:
   DocsqlQuery(std::shared_ptr<const docsql::Query> q, boost::json::object params)

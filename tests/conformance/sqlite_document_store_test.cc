@@ -409,6 +409,18 @@ TEST(SqliteDocumentStore, AllVersionsFeedShowsAnExpiryOverwrittenBeforeTheSweep)
   }
   EXPECT_EQ(seen, (std::vector<std::string>{"create a", "create b", "delete a ttl", "create a"}));
   EXPECT_EQ(again.value().lsn, last);
+  // Deleting the partition: b, expired and still unpurged, shows as a TTL delete; a as a delete.
+  ASSERT_TRUE(f.docs->delete_partition(c, api::PartitionKey{"p"}).ok());
+  o.start.lsn = last;
+  auto after = f.docs->changes(c, o);
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  std::vector<std::string> deletes;
+  for (const auto& it : after.value().items) {
+    const auto& m = it.at("metadata").as_object();
+    deletes.push_back(std::string(m.at("id").as_string()) + (m.at("timeToLiveExpired") == true ? " ttl" : ""));
+  }
+  std::sort(deletes.begin(), deletes.end());
+  EXPECT_EQ(deletes, (std::vector<std::string>{"a", "b ttl"}));
 }
 
 TEST(SqliteDocumentStore, UniqueKeyRowsFollowWritesAndArePurgedWithTheirItems) {

@@ -370,7 +370,9 @@ enum class Distance { cosine, dot_product, euclidean, unknown };
 Distance distance_of(const Val& options) {
   const json::object* o = options.object();
   if (!o) return options.defined() ? Distance::unknown : Distance::cosine;
-  const json::value* f = o->if_contains("distanceFunction");
+  const json::value* f = nullptr;
+  for (const auto& m : *o)
+    if (ascii_iequals(m.key(), "distanceFunction")) f = &m.value();
   if (!f) return Distance::cosine;
   if (!f->is_string()) return Distance::unknown;
   std::string_view name = f->as_string();
@@ -412,7 +414,8 @@ Val vector_distance(Val* a, size_t n) {
 }
 
 // FullTextContains(text, phrase), FullTextContainsAll(text, p1, p2, ...) and
-// FullTextContainsAny(...): whether the text holds every token of the phrase (fulltext.h).
+// FullTextContainsAny(...): whether the text holds the phrase, its words one after another
+// (fulltext.h).
 // A text or phrase that is not a string makes the answer undefined, as for CONTAINS.
 template <int Mode>  // 0: one phrase, 1: all phrases, 2: any phrase
 Val fulltext_contains(Val* a, size_t n) {
@@ -479,7 +482,7 @@ Val fulltext_word_count(Val* a, size_t) {
 Val fulltext_score_with(Val* a, size_t) {
   auto terms = fulltext_terms(a[1]);
   const json::array* hits = a[4].array();
-  if (!terms || a[2].type() != Type::number || a[3].type() != Type::number || !hits) return Val();
+  if (!terms || terms->size() > fulltext::kMaxScoreTerms || a[2].type() != Type::number || a[3].type() != Type::number || !hits) return Val();
   fulltext::CorpusStats corpus;
   corpus.documents = a[2].num();
   corpus.total_words = a[3].num();
@@ -490,6 +493,15 @@ Val fulltext_score_with(Val* a, size_t) {
   const json::string* text = a[0].str();
   if (!text) return Val::number(0);
   return Val::number(fulltext::bm25(fulltext::count_terms(*text, *terms), corpus));
+}
+
+// _VectorScore(v1, v2 [, bruteForce [, options]]): VectorDistance made "higher is better" (the
+// Euclidean distance negated), so a hybrid plan's component queries always order it
+// descending and need not know the container's distance function (query_plan()).
+Val vector_score(Val* a, size_t n) {
+  Val d = vector_distance(a, n);
+  if (d.type() == Type::number && distance_of(n >= 4 ? a[3] : Val()) == Distance::euclidean) return Val::number(-d.num());
+  return d;
 }
 
 constexpr Builtin kBuiltins[] = {
@@ -542,7 +554,7 @@ constexpr Builtin kBuiltins[] = {
     {"_FULLTEXTWORDCOUNT", 1, 1, fulltext_word_count},
     {"_FULLTEXTSCORE", 5, 5, fulltext_score_with},
     // A hybrid plan's component queries score vectors with _VectorScore (query_plan()).
-    {"_VECTORSCORE", 2, 4, vector_distance},
+    {"_VECTORSCORE", 2, 4, vector_score},
 };
 
 }  // namespace

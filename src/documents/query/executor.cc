@@ -389,11 +389,18 @@ class Run {
             if (std::find(part.terms.begin(), part.terms.end(), t) == part.terms.end())
               part.terms.push_back(std::move(t));
         }
+        if (part.terms.size() > fulltext::kMaxScoreTerms)
+          return QueryError{ErrorCode::semantic, c->pos, c->name,
+                            "FullTextScore takes at most " + std::to_string(fulltext::kMaxScoreTerms) +
+                                " search terms, got " + std::to_string(part.terms.size()) +
+                                ": keep the most telling ones"};
         part.corpus.hits.assign(part.terms.size(), 0);
       } else if (c->kids.size() >= 4) {
         Val options = eval(*c->kids[3], env_);
-        const json::object* o = options.object();
-        const json::value* f = o ? o->if_contains("distanceFunction") : nullptr;
+        const json::value* f = nullptr;
+        if (const json::object* o = options.object())
+          for (const auto& m : *o)
+            if (ascii_iequals(m.key(), "distanceFunction")) f = &m.value();
         part.descending = !(f && f->is_string() && ascii_iequals(f->get_string(), "euclidean"));
       }
       rank_.push_back(std::move(part));
@@ -622,7 +629,10 @@ class Run {
     if (!row) return;
     b.row = std::move(*row);
     if (buffer_.size() >= limits_.max_buffered_rows) {
-      err_ = limit_error(limits_.max_buffered_rows, "rows for ORDER BY RANK");
+      err_ = QueryError{ErrorCode::limit_exceeded, 0, "",
+                        "ORDER BY RANK ranks every matching item and this query matches more than " +
+                            std::to_string(limits_.max_buffered_rows) +
+                            ": narrow it with a WHERE filter (TOP does not bound the ranking)"};
       return;
     }
     buffer_.push_back(std::move(b));

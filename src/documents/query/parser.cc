@@ -127,10 +127,16 @@ void print(const Expr& e, std::string& out) {
       print(*e.kids[1], out);
       out.push_back(']');
       break;
-    case ExprKind::unary:
+    case ExprKind::unary: {
       out += op_text(e.op);
+      // "- -x", never "--x": two dashes start a comment, which would swallow the rest of the
+      // line when the text is parsed again (a hybrid plan's queries are).
+      size_t at = out.size();
       print_sub(*e.kids[0], out);
+      if (at < out.size() && at > 0 && (out[at] == '-' || out[at] == '+') && (out[at - 1] == '-' || out[at - 1] == '+'))
+        out.insert(at, 1, ' ');
       break;
+    }
     case ExprKind::binary:
       print_sub(*e.kids[0], out);
       out.push_back(' ');
@@ -171,7 +177,7 @@ void print(const Expr& e, std::string& out) {
       if (e.kind == ExprKind::call) {
         out += e.fn ? e.fn->name : e.name;
       } else {
-        static const char* names[] = {"COUNT", "SUM", "AVG", "MIN", "MAX"};
+        static const char* names[] = {"COUNT", "SUM", "AVG", "MIN", "MAX", "COUNTIF"};  // AggKind order
         out += names[static_cast<int>(e.agg)];
       }
       out.push_back('(');
@@ -186,7 +192,10 @@ void print(const Expr& e, std::string& out) {
       out.push_back('{');
       for (size_t i = 0; i < e.kids.size(); ++i) {
         if (i) out += ", ";
-        out += e.keys[i];
+        if (simple_name(e.keys[i]))
+          out += e.keys[i];
+        else
+          out += boost::json::serialize(boost::json::value(boost::json::string(e.keys[i])));
         out += ": ";
         print(*e.kids[i], out);
       }
@@ -299,7 +308,9 @@ class Parser {
     };
     auto walk = [&](auto& self, Expr& e) -> void {
       for (auto& k : e.kids) self(self, *k);
-      if (e.kind != ExprKind::call || !ascii_iequals(e.name, "VectorDistance") || e.kids.size() < 2) return;
+      if (e.kind != ExprKind::call || e.kids.size() < 2 ||
+          !(ascii_iequals(e.name, "VectorDistance") || ascii_iequals(e.name, "_VectorScore")))
+        return;
       const std::string* fn = function_for(e);
       if (!fn) return;
       if (e.kids.size() == 2) {
@@ -1270,6 +1281,10 @@ class Parser {
   // ORDER BY RANK FullTextScore(...) | VectorDistance(...) | RRF(<two or more of them>
   // [, <literal array of weights, one per score>]).
   bool check_rank(const Query& q, const Expr& e) {
+    if (!q.has_from || !q.from.path.empty())
+      return fail(ErrorCode::semantic, e.pos, "RANK",
+                  "ORDER BY RANK ranks the items of the container: write FROM c (over the whole "
+                  "item, not a path inside it, and not without FROM)");
     if (!q.joins.empty())
       return fail(ErrorCode::semantic, q.joins[0].alias_pos, q.joins[0].alias,
                   "The JOIN operator is not allowed with the ORDER BY RANK clause");

@@ -72,9 +72,15 @@ std::string from_text(const Query& q) {
   return out;
 }
 
-std::optional<int64_t> literal_count(const CountSpec& c) {
-  if (!c.present || !c.param.empty()) return std::nullopt;
-  return c.value;
+// TOP / OFFSET / LIMIT, from the query or its parameters (nullopt: absent or unusable).
+std::optional<int64_t> literal_count(const CountSpec& c, const json::object& params) {
+  if (!c.present) return std::nullopt;
+  if (c.param.empty()) return c.value;
+  const json::value* v = params.if_contains(c.param);
+  if (!v || !v->is_number()) return std::nullopt;
+  double d = v->to_number<double>();
+  if (d < 0 || d != std::floor(d) || d > 9.0e15) return std::nullopt;
+  return static_cast<int64_t>(d);
 }
 
 // The plan of an ORDER BY RANK query, in the gateway's "classic" shape (the JS SDK 4.9.3 reads
@@ -84,7 +90,7 @@ std::optional<int64_t> literal_count(const CountSpec& c) {
 // orderByItems, payload: {payload, componentScores}} ordered by that score), fuses them with
 // RRF (k = 60) and applies skip / take. The texts follow the gateway's samples; only the order
 // of rows is ever visible. Unsure: the gateway's partitionedQueryExecutionInfoVersion here.
-json::object hybrid_plan(const Query& q) {
+json::object hybrid_plan(const Query& q, const json::object& params) {
   static const std::string kDocs = "{documentdb-formattablehybridsearchquery-totaldocumentcount}";
   const Expr& root = *q.order_by[0].expr;
   std::vector<const Expr*> parts;
@@ -110,13 +116,31 @@ json::object hybrid_plan(const Query& q) {
     Part part;
     if (named(p, "FULLTEXTSCORE")) {
       std::string text = expr_text(*p.kids[0]);
+      // The terms as the executor scores them: each analyzed (parameters resolved), written
+      // back as its tokens, each phrase once.
       std::vector<std::string> terms;
+      auto add_term = [&](const json::value& v) {
+        std::string phrase;
+        for (const auto& t : fulltext::analyze(v.get_string())) phrase += (phrase.empty() ? "" : " ") + t;
+        std::string quoted = json::serialize(json::value(json::string(phrase)));
+        if (std::find(terms.begin(), terms.end(), quoted) == terms.end()) terms.push_back(std::move(quoted));
+      };
+      auto add_arg = [&](const Expr& t) {
+        const json::value* c = t.kind == ExprKind::literal ? &t.lit : t.kind == ExprKind::param ? params.if_contains(t.name) : nullptr;
+        if (c && c->is_string()) return add_term(*c);
+        if (c && c->is_array()) {
+          for (const auto& e : c->get_array())
+            if (e.is_string()) add_term(e);
+          return;
+        }
+        terms.push_back(expr_text(t));  // unresolved: the component query reports it
+      };
       for (size_t k = 1; k < p.kids.size(); ++k) {
         const Expr& t = *p.kids[k];
         if (t.kind == ExprKind::array) {
-          for (const auto& e : t.kids) terms.push_back(expr_text(*e));
+          for (const auto& e : t.kids) add_arg(*e);
         } else {
-          terms.push_back(expr_text(t));
+          add_arg(t);
         }
       }
       std::string n = std::to_string(statistics.size());
@@ -130,15 +154,10 @@ json::object hybrid_plan(const Query& q) {
     } else {
       std::vector<std::string> args;
       for (const auto& k : p.kids) args.push_back(expr_text(*k));
+      // _VectorScore is higher-is-better whatever the distance function (the Euclidean
+      // distance negated), so the component orders it descending without knowing the
+      // container's vectorEmbeddingPolicy, which our server applies when it runs the query.
       part.score = "_VectorScore(" + join(args, ", ") + ")";
-      // Euclidean distances rank the nearest first (a literal options object says so).
-      if (p.kids.size() >= 4 && p.kids[3]->kind == ExprKind::object) {
-        const Expr& o = *p.kids[3];
-        for (size_t k = 0; k < o.keys.size(); ++k)
-          if (o.keys[k] == "distanceFunction" && o.kids[k]->kind == ExprKind::literal &&
-              o.kids[k]->lit.is_string() && ascii_iequals(o.kids[k]->lit.get_string(), "euclidean"))
-            part.ascending = true;
-      }
     }
     double w = 1;
     if (weights && i < weights->kids.size()) {
@@ -176,8 +195,8 @@ json::object hybrid_plan(const Query& q) {
 
   // skip / take from OFFSET and TOP or LIMIT; each component keeps max(120, 2 (skip + take))
   // rows, as the gateway's plans do. Counts given as parameters are unknown to the plan.
-  std::optional<int64_t> top = literal_count(q.top), offset = literal_count(q.offset),
-                         limit = literal_count(q.limit);
+  std::optional<int64_t> top = literal_count(q.top, params), offset = literal_count(q.offset, params),
+                         limit = literal_count(q.limit, params);
   std::optional<int64_t> take = top ? top : limit;
   int64_t skip = offset.value_or(0);
   json::value component_top = nullptr;
@@ -229,8 +248,8 @@ json::object hybrid_plan(const Query& q) {
 
 }  // namespace
 
-json::object query_plan(const Query& q) {
-  if (q.rank) return hybrid_plan(q);
+json::object query_plan(const Query& q, const json::object& params) {
+  if (q.rank) return hybrid_plan(q, params);
   json::object info;
   // Unsure: the gateway says "Ordered" when DISTINCT rows arrive sorted (ORDER BY present) and
   // "Unordered" otherwise; that is our rule.

@@ -19,7 +19,9 @@
 
 namespace nimbus::docsql {
 
-boost::json::object query_plan(const Query& query);
+// `params`: the request's parameters ({"@name": value}); a hybrid plan (ORDER BY RANK) writes
+// its search terms and counts from them (the rest of a plan names parameters as written).
+boost::json::object query_plan(const Query& query, const boost::json::object& params = {});
 
 // text: FullTextContains / FullTextContainsAll on the path; `values` are the tokens (strings,
 // analyzed by common/fulltext.h) that a matching text must all hold.

@@ -158,13 +158,14 @@ TEST(DocSqlPlan, OrderTopOffsetDistinct) {
 // placeholders, the component queries, RRF over their rows (k = 60, equal scores share a
 // rank, weights from the plan), then skip and take. The order must be the one the engine gives
 // the ORDER BY RANK query directly.
-std::vector<std::string> run_hybrid_plan(const json::object& plan, const std::vector<json::object>& docs) {
+std::vector<std::string> run_hybrid_plan(const json::object& plan, const std::vector<json::object>& docs,
+                                         const json::object& params = {}) {
   const auto& h = plan.at("hybridSearchQueryInfo").as_object();
   auto run = [&](const std::string& text) {
     auto q = parse_query(text);
     EXPECT_TRUE(q) << text << "\n" << (q ? "" : q.error().message);
     VectorSource src(docs);
-    auto r = execute(**q, json::object{}, src);
+    auto r = execute(**q, params, src);
     EXPECT_TRUE(r) << text;
     return r ? r.value() : std::vector<json::value>{};
   };
@@ -242,6 +243,23 @@ TEST(DocSqlPlan, HybridPlansGiveTheOrderOfTheDirectQuery) {
       "SELECT TOP 6 c.id FROM c ORDER BY RANK RRF(FullTextScore(c.body, 'red'), FullTextScore(c.body, 'bicycle'), "
       "VectorDistance(c.v, [1, 0], false, {distanceFunction: 'euclidean'}))",
   };
+  // Terms and counts given as parameters are written into the plan (the client cannot resolve
+  // them); duplicate terms after analysis count once, as in the direct query.
+  json::object params{{"@n", 3}, {"@t", json::array{"red", "bicycles", "bicycle"}}};
+  {
+    const char* text = "SELECT TOP @n c.id FROM c WHERE - -c.x = 0 OR NOT IS_DEFINED(c.x) ORDER BY RANK FullTextScore(c.body, @t)";
+    auto q = must_parse(text);
+    ASSERT_TRUE(q);
+    json::object plan = query_plan(*q, params);
+    EXPECT_EQ(plan.at("hybridSearchQueryInfo").at("take"), 3);
+    VectorSource src(docs);
+    auto rows = execute(*q, params, src);
+    ASSERT_TRUE(rows);
+    std::vector<std::string> direct;
+    for (const auto& r : rows.value()) direct.emplace_back(r.at("id").as_string());
+    EXPECT_EQ(direct.size(), 3u);
+    EXPECT_EQ(run_hybrid_plan(plan, docs, params), direct) << json::serialize(plan);
+  }
   for (const char* text : queries) {
     auto q = must_parse(text);
     ASSERT_TRUE(q) << text;
@@ -422,9 +440,11 @@ TEST(DocSqlContainer, VectorDistanceTakesThePolicysFunction) {
   EXPECT_EQ(rows("SELECT VALUE VectorDistance(c.e, [0, 1], false, {distanceFunction: 'cosine'}) FROM c"), "[1,0]");
   EXPECT_EQ(rows("SELECT VALUE ROUND(VectorDistance(c.e, [0, 1], true) * 1000) FROM c"), "[2000,4123]");
   EXPECT_EQ(rows("SELECT VALUE VectorDistance(x, [0, 1]) FROM c JOIN x IN [c.e]"), "[1,0]");
+  // A hybrid plan's _VectorScore takes the policy's function too, higher meaning nearer.
+  EXPECT_EQ(rows("SELECT VALUE _VectorScore(c.e, [0, 0]) FROM c"), "[-3,-4]");
   auto q = parse_query("SELECT TOP 1 c.id FROM c ORDER BY RANK RRF(VectorDistance(c.e, [4, 1]), VectorDistance(c.e, [4, 1]))", {}, &defs);
   ASSERT_TRUE(q.ok());
-  EXPECT_NE(json::serialize(query_plan(*q.value())).find("ORDER BY _VectorScore(c.e, [4, 1], false, {distanceFunction: \\\"euclidean\\\"}) ASC"),
+  EXPECT_NE(json::serialize(query_plan(*q.value())).find("ORDER BY _VectorScore(c.e, [4, 1], false, {distanceFunction: \\\"euclidean\\\"}) DESC"),
             std::string::npos) << json::serialize(query_plan(*q.value()));
 }
 

@@ -1462,8 +1462,9 @@ DocResult<api::ContainerInfo> replace_container(SqliteDb& db, const api::Contain
     // Unsure whether the service lets a replace without vectorEmbeddingPolicy keep it; both
     // it and the vector indexes are fixed at creation there, so an absent one keeps it here.
     if (want.vector_embedding_policy.empty()) want.vector_embedding_policy = cur.vector_embedding_policy;
-    // Unsure whether the service lets a replace change the full-text policy; nothing is
-    // stored by it here, so a replace may change it, and one without it keeps it.
+    // The service's SDK tests replace the full-text policy, so a replace may change it; one
+    // without it keeps it (a body that keeps fullTextIndexes must repeat it: they are checked
+    // against the policy of the same body).
     if (want.full_text_policy.empty()) want.full_text_policy = cur.full_text_policy;
     const json::value* a = want.indexing_policy.if_contains("vectorIndexes");
     const json::value* b = cur.indexing_policy.if_contains("vectorIndexes");
@@ -1704,6 +1705,7 @@ DocResult<int64_t> delete_partition_once(SqliteDb& db, const api::ContainerRef& 
   bump_lsn(db, *c, entry, -rows);
   // In slices along doc_items_key, each read before it is deleted (a partition may be large).
   int64_t live = 0;
+  int64_t recorded = 0;  // changes written at this LSN (doc_changes.n)
   for (;;) {
     std::vector<Row> slice;
     {
@@ -1721,9 +1723,10 @@ DocResult<int64_t> delete_partition_once(SqliteDb& db, const api::ContainerRef& 
     }
     if (slice.empty()) break;
     for (auto& row : slice) {
-      // All versions: one delete per live item, all at this deletion's LSN.
-      if (row.expires > db.now && keeps_changes(c->spec()))
-        record_change(db, c->cid, c->lsn, live, kChangeDelete, row.lsn, false, key, row.id, nullptr);
+      // All versions: one delete per item, all at this deletion's LSN; an item already past
+      // its expiry (not yet purged, so the sweep would never report it) is a TTL delete.
+      if (keeps_changes(c->spec()))
+        record_change(db, c->cid, c->lsn, recorded++, kChangeDelete, row.lsn, row.expires <= db.now, key, row.id, nullptr);
       live += row.expires > db.now;
       delete_row(db, *c, row, key);
     }
@@ -2831,7 +2834,10 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
   auto lookup_tokens = [&](const api::IndexPredicate& p) -> std::optional<std::vector<int64_t>> {
     std::string path = encode_path(p.path);
     const auto& ft = c->policy().fulltext;
-    if (std::find(ft.begin(), ft.end(), path) == ft.end() || p.values.empty()) return std::nullopt;
+    // The store's own properties get no index rows (collect_members), whatever the policy says.
+    if (std::find(ft.begin(), ft.end(), path) == ft.end() || p.values.empty() ||
+        unindexed_system_property(p.path[0]))
+      return std::nullopt;
     int64_t limit = 64;
     {
       auto st = db.q("SELECT items FROM doc_containers WHERE cid=?1");
