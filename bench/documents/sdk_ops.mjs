@@ -5,7 +5,7 @@
 // partitions); read: point reads of items 0..N-1, five times over (5N reads); upsert: items
 // 0..N-1 again with one field changed; replace: each item replaced with If-Match (the etags
 // come first from one read feed, ~N/1000 requests); delete: items 0..N-1. Exits non-zero on the
-// first failed operation. NIMBUS_BENCH_RETENTION: see below.
+// first failed operation. NIMBUS_BENCH_RETENTION and NIMBUS_BENCH_FULLTEXT: see below.
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
@@ -24,9 +24,26 @@ const { database } = await client.databases.createIfNotExists({ id: "bench" });
 // NIMBUS_BENCH_RETENTION=<minutes>: the container keeps every change for the all-versions change
 // feed (changeFeedPolicy), to measure what that costs a write.
 const retention = Number(process.env.NIMBUS_BENCH_RETENTION ?? 0);
+// NIMBUS_BENCH_FULLTEXT=plain|indexed: every item also has a 20-word `text` (the words of
+// fulltext_query.mjs; upserts and replaces change it), and with `indexed` the container has a
+// full-text index on it, to measure what the index costs a write.
+const fulltext = process.env.NIMBUS_BENCH_FULLTEXT ?? "";
 const { container } = await database.containers.createIfNotExists({ id: "items", partitionKey: { paths: ["/pk"] },
-  ...(retention > 0 ? { changeFeedPolicy: { retentionDuration: retention } } : {}) });
-const doc = (i, v) => ({ id: `item-${i}`, pk: `p${i % 100}`, n: i, v, tag: `t${i % 37}`, name: `name ${i}` });
+  ...(retention > 0 ? { changeFeedPolicy: { retentionDuration: retention } } : {}),
+  ...(fulltext ? { fullTextPolicy: { defaultLanguage: "en-US", fullTextPaths: [{ path: "/text" }] } } : {}),
+  ...(fulltext === "indexed" ? { indexingPolicy: { fullTextIndexes: [{ path: "/text" }] } } : {}) });
+function words(i) {
+  let x = BigInt(i) * 2654435761n + 1n;
+  const out = [];
+  for (let w = 0; w < 20; w++) {
+    x = (x * 6364136223846793005n + 1442695040888963407n) & 0xFFFFFFFFFFFFFFFFn;
+    const k = Math.floor(Math.pow(200, Number(x >> 11n) / 9007199254740992)) - 1;
+    out.push(k === 0 ? "red" : k === 1 ? "bicycle" : `w${k}`);
+  }
+  return out.join(" ");
+}
+const doc = (i, v) => ({ id: `item-${i}`, pk: `p${i % 100}`, n: i, v, tag: `t${i % 37}`, name: `name ${i}`,
+  ...(fulltext ? { text: words(i * 3 + v) } : {}) });
 async function pool(n, f) {
   let next = 0;
   await Promise.all(Array.from({ length: 32 }, async () => { while (next < n) await f(next++); }));
