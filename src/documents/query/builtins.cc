@@ -559,6 +559,12 @@ constexpr Builtin kBuiltins[] = {
 
 }  // namespace
 
+bool is_call_to(const Expr& e, std::string_view upper_name) {
+  return e.kind == ExprKind::call && e.fn && std::string_view(e.fn->name) == upper_name;
+}
+
+bool euclidean_options(const Val& options) { return distance_of(options) == Distance::euclidean; }
+
 const Builtin* find_builtin(std::string_view name) {
   for (const auto& b : kBuiltins) {
     std::string_view n(b.name);

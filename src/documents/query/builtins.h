@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/fulltext.h"
+#include "documents/query/ast.h"
 #include "documents/query/value.h"
 
 namespace nimbus::docsql {
@@ -24,6 +25,13 @@ struct Builtin {
 // The search phrases (fulltext.h) of a string or an array of strings, analyzed; nullopt for
 // anything else.
 std::optional<std::vector<fulltext::Phrase>> fulltext_terms(const Val& v);
+
+// Whether `e` calls the built-in of this upper-case name (FULLTEXTSCORE, RRF, ...).
+bool is_call_to(const Expr& e, std::string_view upper_name);
+
+// Whether VectorDistance's options ({"distanceFunction": ...}, key in any letter case) name the
+// Euclidean distance, whose nearest vectors have the smallest values.
+bool euclidean_options(const Val& options);
 
 // Case-insensitive lookup; nullptr for an unknown name.
 const Builtin* find_builtin(std::string_view name);

@@ -5,7 +5,6 @@
 #include <string>
 #include <unordered_map>
 
-#include "common/ascii.h"
 #include "documents/query/builtins.h"
 #include "common/fulltext.h"
 #include "documents/query/parser.h"
@@ -361,23 +360,12 @@ class Run {
 
   // ORDER BY RANK's parts, their search terms and weights (constants: literals, parameters).
   std::optional<QueryError> prepare_rank() {
-    const Expr& root = *q_.order_by[0].expr;
-    bool fused = std::string_view(root.fn->name) == "RRF";
-    fused_ = fused;
-    std::vector<const Expr*> calls;
-    const Expr* weights = nullptr;
-    if (!fused) {
-      calls.push_back(&root);
-    } else {
-      for (const auto& k : root.kids) {
-        if (k->kind == ExprKind::call) calls.push_back(k.get());
-        else weights = k.get();
-      }
-    }
-    for (const Expr* c : calls) {
+    RankParts parts = rank_parts(q_);
+    fused_ = parts.fused;
+    for (const Expr* c : parts.scores) {
       RankPart part;
       part.call = c;
-      part.text = std::string_view(c->fn->name) == "FULLTEXTSCORE";
+      part.text = is_call_to(*c, "FULLTEXTSCORE");
       if (part.text) {
         for (size_t i = 1; i < c->kids.size(); ++i) {
           auto terms = fulltext_terms(eval(*c->kids[i], env_));
@@ -396,19 +384,14 @@ class Run {
                                 ": keep the most telling ones"};
         part.corpus.hits.assign(part.terms.size(), 0);
       } else if (c->kids.size() >= 4) {
-        Val options = eval(*c->kids[3], env_);
-        const json::value* f = nullptr;
-        if (const json::object* o = options.object())
-          for (const auto& m : *o)
-            if (ascii_iequals(m.key(), "distanceFunction")) f = &m.value();
-        part.descending = !(f && f->is_string() && ascii_iequals(f->get_string(), "euclidean"));
+        part.descending = !euclidean_options(eval(*c->kids[3], env_));
       }
       rank_.push_back(std::move(part));
     }
-    if (weights) {
+    if (parts.weights) {
       // A literal array of numbers, one per score (the binder checked it). A negative weight
       // ranks that score the other way round (worst first), with the weight's size.
-      Val w = eval(*weights, env_);
+      Val w = eval(*parts.weights, env_);
       const json::array* a = w.array();
       for (size_t i = 0; a && i < a->size() && i < rank_.size(); ++i) {
         if (!(*a)[i].is_number()) continue;

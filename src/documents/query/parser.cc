@@ -1233,19 +1233,15 @@ class Parser {
     return true;
   }
 
-  static bool is_fn(const Expr& e, std::string_view upper_name) {
-    return e.kind == ExprKind::call && e.fn && std::string_view(e.fn->name) == upper_name;
-  }
-
   // FullTextScore and RRF only order ORDER BY RANK (their scores depend on every row). The
   // messages are the service's, with the fix after them.
   bool refuse_rank_functions(const Expr& e) {
-    if (is_fn(e, "FULLTEXTSCORE"))
+    if (is_call_to(e, "FULLTEXTSCORE"))
       return fail(ErrorCode::semantic, e.pos, e.name,
                   "The FullTextScore function is only allowed in the ORDER BY RANK clause "
                   "(ORDER BY RANK FullTextScore(...), or inside its RRF(...)); to filter by words, "
                   "use FullTextContains, FullTextContainsAll or FullTextContainsAny");
-    if (is_fn(e, "RRF"))
+    if (is_call_to(e, "RRF"))
       return fail(ErrorCode::semantic, e.pos, e.name,
                   "'RRF' is not a recognized built-in function name here: RRF(...) may only "
                   "follow ORDER BY RANK, and not inside another RRF");
@@ -1294,16 +1290,16 @@ class Parser {
     const char* kNeedsScore =
         "The ORDER BY RANK clause must be followed by a VectorDistance and/or a FullTextScore "
         "function call (FullTextScore(...), VectorDistance(...), or RRF of two or more of them)";
-    if (is_fn(e, "FULLTEXTSCORE")) return check_score(e);
-    if (is_fn(e, "VECTORDISTANCE")) return refuse_rank_functions(e);
-    if (!is_fn(e, "RRF")) return fail(ErrorCode::semantic, e.pos, expr_text(e), kNeedsScore);
+    if (is_call_to(e, "FULLTEXTSCORE")) return check_score(e);
+    if (is_call_to(e, "VECTORDISTANCE")) return refuse_rank_functions(e);
+    if (!is_call_to(e, "RRF")) return fail(ErrorCode::semantic, e.pos, expr_text(e), kNeedsScore);
     size_t scores = 0;
     for (size_t i = 0; i < e.kids.size(); ++i) {
       const Expr& k = *e.kids[i];
-      if (is_fn(k, "FULLTEXTSCORE")) {
+      if (is_call_to(k, "FULLTEXTSCORE")) {
         if (!check_score(k)) return false;
         ++scores;
-      } else if (is_fn(k, "VECTORDISTANCE")) {
+      } else if (is_call_to(k, "VECTORDISTANCE")) {
         if (!refuse_rank_functions(k)) return false;
         ++scores;
       } else if (i + 1 == e.kids.size() && i > 0 && k.kind == ExprKind::array) {
@@ -1312,7 +1308,7 @@ class Parser {
                       "The last parameter of the RRF function is an optional array of weights. "
                       "When present, it must be a literal array of numbers, one for each of the "
                       "component scores used for the RRF function (" + std::to_string(scores) + " here)");
-      } else if (is_fn(k, "RRF")) {
+      } else if (is_call_to(k, "RRF")) {
         return refuse_rank_functions(k);
       } else {
         return fail(ErrorCode::semantic, k.pos, expr_text(k), kNeedsScore);
@@ -1404,6 +1400,21 @@ class Parser {
 };
 
 }  // namespace
+
+RankParts rank_parts(const Query& q) {
+  RankParts r;
+  const Expr& root = *q.order_by[0].expr;
+  r.fused = is_call_to(root, "RRF");
+  if (!r.fused) {
+    r.scores.push_back(&root);
+    return r;
+  }
+  for (const auto& k : root.kids) {
+    if (k->kind == ExprKind::call) r.scores.push_back(k.get());
+    else r.weights = k.get();
+  }
+  return r;
+}
 
 std::string expr_text(const Expr& e) {
   std::string out;

@@ -54,6 +54,15 @@ Expected<std::shared_ptr<const Query>> parse_query(std::string_view text,
 // aggregates or parameters.
 Expected<std::shared_ptr<const Query>> parse_computed_property(std::string_view text);
 
+// The scores of a bound ORDER BY RANK query (q.rank): its FullTextScore or VectorDistance,
+// or each of RRF's, and RRF's array of weights when given (nullptr otherwise).
+struct RankParts {
+  std::vector<const Expr*> scores;
+  const Expr* weights = nullptr;
+  bool fused = false;  // RRF
+};
+RankParts rank_parts(const Query& q);
+
 // SQL text of an expression, canonical (keywords upper case, minimal parentheses around
 // nested operators): used for GROUP BY matching and the query plan's expression lists.
 std::string expr_text(const Expr& e);

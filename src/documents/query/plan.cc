@@ -36,15 +36,9 @@ json::value count_value(const CountSpec& c) {
   return c.value;
 }
 
-json::object full_range_list() {
-  json::object range;
-  range["min"] = "";
-  range["max"] = "FF";
-  range["isMinInclusive"] = true;
-  range["isMaxInclusive"] = false;
-  json::array ranges;
-  ranges.push_back(std::move(range));
-  return json::object{{"ranges", std::move(ranges)}};
+// The one query range of a container: the whole key space.
+json::array full_range() {
+  return json::array{json::object{{"min", ""}, {"max", "FF"}, {"isMinInclusive", true}, {"isMaxInclusive", false}}};
 }
 
 std::string join(const std::vector<std::string>& parts, std::string_view sep) {
@@ -54,10 +48,6 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
     out += parts[i];
   }
   return out;
-}
-
-bool named(const Expr& e, std::string_view upper_name) {
-  return e.kind == ExprKind::call && e.fn && std::string_view(e.fn->name) == upper_name;
 }
 
 // `FROM c` or `FROM root["a"]["b"] x` as the query wrote it (JOIN and FROM ... IN are refused
@@ -72,7 +62,8 @@ std::string from_text(const Query& q) {
   return out;
 }
 
-// TOP / OFFSET / LIMIT, from the query or its parameters (nullopt: absent or unusable).
+// TOP / OFFSET / LIMIT, from the query or its parameters, as the executor resolves them
+// (nullopt: absent, or a parameter it would refuse).
 std::optional<int64_t> literal_count(const CountSpec& c, const json::object& params) {
   if (!c.present) return std::nullopt;
   if (c.param.empty()) return c.value;
@@ -92,17 +83,9 @@ std::optional<int64_t> literal_count(const CountSpec& c, const json::object& par
 // of rows is ever visible. Unsure: the gateway's partitionedQueryExecutionInfoVersion here.
 json::object hybrid_plan(const Query& q, const json::object& params) {
   static const std::string kDocs = "{documentdb-formattablehybridsearchquery-totaldocumentcount}";
-  const Expr& root = *q.order_by[0].expr;
-  std::vector<const Expr*> parts;
-  const Expr* weights = nullptr;
-  if (!named(root, "RRF")) {
-    parts.push_back(&root);
-  } else {
-    for (const auto& k : root.kids) {
-      if (k->kind == ExprKind::call) parts.push_back(k.get());
-      else weights = k.get();
-    }
-  }
+  RankParts rank = rank_parts(q);
+  const std::vector<const Expr*>& parts = rank.scores;
+  const Expr* weights = rank.weights;
   struct Part {
     std::string score;
     bool ascending = false;
@@ -114,7 +97,7 @@ json::object hybrid_plan(const Query& q, const json::object& params) {
   for (size_t i = 0; i < parts.size(); ++i) {
     const Expr& p = *parts[i];
     Part part;
-    if (named(p, "FULLTEXTSCORE")) {
+    if (is_call_to(p, "FULLTEXTSCORE")) {
       std::string text = expr_text(*p.kids[0]);
       // The terms as the executor scores them: each analyzed (parameters resolved), written
       // back as its tokens, each phrase once.
@@ -172,7 +155,7 @@ json::object hybrid_plan(const Query& q, const json::object& params) {
     }
     if (w < 0) part.ascending = !part.ascending;
     if (weights) component_weights.push_back(std::fabs(w));
-    part.fallback = named(p, "FULLTEXTSCORE") ? "-1" : part.ascending ? "1.79769e+308" : "-1.79769e+308";
+    part.fallback = is_call_to(p, "FULLTEXTSCORE") ? "-1" : part.ascending ? "1.79769e+308" : "-1.79769e+308";
     scored.push_back(std::move(part));
   }
 
@@ -242,7 +225,7 @@ json::object hybrid_plan(const Query& q, const json::object& params) {
   json::object plan;
   plan["partitionedQueryExecutionInfoVersion"] = 2;
   plan["hybridSearchQueryInfo"] = std::move(hybrid);
-  plan["queryRanges"] = std::move(full_range_list()["ranges"]);
+  plan["queryRanges"] = full_range();
   return plan;
 }
 
@@ -298,7 +281,7 @@ json::object query_plan(const Query& q, const json::object& params) {
   json::object plan;
   plan["partitionedQueryExecutionInfoVersion"] = 2;
   plan["queryInfo"] = std::move(info);
-  plan["queryRanges"] = std::move(full_range_list()["ranges"]);
+  plan["queryRanges"] = full_range();
   return plan;
 }
 
@@ -359,7 +342,7 @@ void conjuncts(const Expr& e, std::vector<const Expr*>& out) {
 }
 
 void sargable(const Query& q, const Expr& e, const json::object& params, IndexHints& h) {
-  if (named(e, "FULLTEXTCONTAINS") || named(e, "FULLTEXTCONTAINSALL")) {
+  if (is_call_to(e, "FULLTEXTCONTAINS") || is_call_to(e, "FULLTEXTCONTAINSALL")) {
     // Every token of every phrase must be in the text (a superset of the matches: the
     // executor checks that each phrase's words follow each other).
     IndexPredicate p;
@@ -470,16 +453,8 @@ IndexHints index_hints(const Query& q, const json::object& params, std::string_v
   // resolves them; one it would refuse leaves `take` unset (the executor reports the error).
   if (h.order && !q.grouped && !q.distinct && q.joins.empty() && !q.from.iterate &&
       (q.top.present || q.limit.present)) {
-    auto count = [&](const CountSpec& c) -> std::optional<int64_t> {
-      if (!c.present) return std::nullopt;
-      if (c.param.empty()) return c.value;
-      const json::value* v = params.if_contains(c.param);
-      if (!v || !v->is_number()) return std::nullopt;
-      double d = as_double(*v);
-      if (d < 0 || d != std::floor(d) || d > 9.0e15) return std::nullopt;
-      return static_cast<int64_t>(d);
-    };
-    auto top = count(q.top), offset = count(q.offset), limit = count(q.limit);
+    auto top = literal_count(q.top, params), offset = literal_count(q.offset, params),
+         limit = literal_count(q.limit, params);
     bool resolved = (!q.top.present || top) && (!q.offset.present || offset) && (!q.limit.present || limit);
     if (resolved) {
       int64_t take = top ? *top : *limit;

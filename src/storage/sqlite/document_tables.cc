@@ -756,9 +756,12 @@ void collect(const json::value& v, std::vector<std::string>& path, const Policy&
       path.pop_back();
     }
   } else {
-    if (policy.indexed(path))
-      if (auto e = encode_index_value(v)) out.emplace_back(encode_path(path), std::move(*e));
-    if (!policy.fulltext.empty()) fulltext_rows(encode_path(path), v, policy, out);
+    bool ranged = policy.indexed(path), worded = !policy.fulltext.empty() && v.is_string();
+    if (!ranged && !worded) return;
+    std::string encoded = encode_path(path);
+    if (worded) fulltext_rows(encoded, v, policy, out);
+    if (ranged)
+      if (auto e = encode_index_value(v)) out.emplace_back(std::move(encoded), std::move(*e));
   }
 }
 
