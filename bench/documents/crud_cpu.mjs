@@ -13,10 +13,17 @@
 // client: the server CPU an efficient C server spends only to receive and answer each request.
 // No store can cost less per operation than this floor, so a target below it is out of reach.
 //
+// --durable-floor adds docs_durable_floor (bench/documents/durable_floor.cc): the same fixed
+// answers from one epoll thread, but every write is appended to a log and fdatasynced before
+// its answer, writes of one wake-up sharing one fdatasync. It is the floor of any server whose
+// writes are durable when acknowledged: what is left above it is the store's own work (the
+// parse, the signature check, the row and its index entries).
+//
 // Run from the repository root (peers from bench/install-peers.sh):
 //   node bench/documents/crud_cpu.mjs [--ops 3000] [--inflight 32] [--rounds 2]
 //        [--nimbus-bin build/release/nimbus-docs-server] [--out DIR] [--only nimbus|peer]
-//        [--threads] [--floor] [--sync full|normal|off] [--log-level Information]
+//        [--threads] [--floor] [--durable-floor] [--durable-floor-bin build/release/bench/docs_durable_floor]
+//        [--sync full|normal|off] [--log-level Information]
 // --log-level Information shows nimbus-docs-server's last line, the group commit's count of
 // transactions over the run (operations per commit).
 import { spawn } from "node:child_process";
@@ -31,7 +38,7 @@ const { CosmosClient } = require("@azure/cosmos");
 const KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
-  (a.startsWith("--") && !["--threads", "--floor"].includes(a) ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+  (a.startsWith("--") && !["--threads", "--floor", "--durable-floor"].includes(a) ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 const OPS = Number(args.ops ?? 3000);
 const INFLIGHT = Number(args.inflight ?? 32);
 const ROUNDS = Number(args.rounds ?? 2);
@@ -44,6 +51,8 @@ const ONLY = args.only;  // "nimbus" or "peer": one server (profiling); default 
 const SYNC = args.sync ?? "full";
 const FLOOR = process.argv.includes("--floor");
 const NGINX = "/usr/sbin/nginx";
+const DURABLE_FLOOR = process.argv.includes("--durable-floor");
+const DURABLE_FLOOR_BIN = args["durable-floor-bin"] ?? "build/release/bench/docs_durable_floor";
 const PHASE_DEADLINE_MS = 120000;  // a phase that takes longer is cut and reported as such
 
 const ticksPerSecond = 100;  // Linux USER_HZ on this platform
@@ -135,6 +144,9 @@ async function startServer(kind) {
     dir = mkdtempSync(join(tmpdir(), "nimbus-crud-floor-"));
     writeFileSync(join(dir, "nginx.conf"), floorConf(dir, port));
     proc = spawn(NGINX, ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], { stdio: ["ignore", "ignore", "pipe"] });
+  } else if (kind === "durable") {
+    dir = mkdtempSync(join(tmpdir(), "nimbus-crud-durable-floor-"));
+    proc = spawn(DURABLE_FLOOR_BIN, [String(port), join(dir, "log")], { stdio: ["ignore", "ignore", "pipe"] });
   } else {
     proc = spawn(process.execPath, [PEER_CLI, "-p", String(port), "--no-ssl"], { stdio: ["ignore", "ignore", "pipe"] });
   }
@@ -219,6 +231,7 @@ const rows = [];
 for (let round = 1; round <= ROUNDS; round++) {
   const order = round % 2 ? ["nimbus", "peer"] : ["peer", "nimbus"];
   if (FLOOR) order.splice(round % 3, 0, "floor");
+  if (DURABLE_FLOOR) order.splice(round % (order.length + 1), 0, "durable");
   for (const kind of order) if (!ONLY || ONLY === kind) rows.push(...await runOne(kind, round));
 }
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
@@ -227,11 +240,13 @@ for (const op of [...new Set(rows.map((r) => r.op))]) {
   const of = (kind) => median(rows.filter((r) => r.op === op && r.server === kind).map((r) => r.server_cpu_us_per_op));
   summary[op] = { nimbus_us: of("nimbus"), peer_us: of("peer"), peer_over_nimbus: of("peer") / of("nimbus") };
   if (FLOOR) Object.assign(summary[op], { floor_us: of("floor"), nimbus_over_floor: of("nimbus") / of("floor") });
+  if (DURABLE_FLOOR) Object.assign(summary[op], { durable_floor_us: of("durable"), nimbus_over_durable_floor: of("nimbus") / of("durable") });
 }
 const result = { ops: OPS, inflight: INFLIGHT, rounds: ROUNDS, rows, summary,
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version } };
 console.log(JSON.stringify(result, null, 1));
 for (const [op, s] of Object.entries(summary))
   console.error(`median ${op.padEnd(17)} Nimbus ${s.nimbus_us.toFixed(1)} µs, cosmosdb-server ${s.peer_us.toFixed(1)} µs: ${s.peer_over_nimbus.toFixed(2)}x` +
-    (FLOOR ? `; nginx fixed-answer floor ${s.floor_us.toFixed(1)} µs (Nimbus ${s.nimbus_over_floor.toFixed(2)}x the floor)` : ""));
+    (FLOOR ? `; nginx fixed-answer floor ${s.floor_us.toFixed(1)} µs (Nimbus ${s.nimbus_over_floor.toFixed(2)}x the floor)` : "") +
+    (DURABLE_FLOOR ? `; durable floor ${s.durable_floor_us.toFixed(1)} µs (target peer / 4 = ${(s.peer_us / 4).toFixed(1)} µs)` : ""));
 if (OUT) { mkdirSync(OUT, { recursive: true }); writeFileSync(join(OUT, "crud_cpu.json"), JSON.stringify(result, null, 1)); }
