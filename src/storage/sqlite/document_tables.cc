@@ -1049,8 +1049,9 @@ void delete_row(SqliteDb& db, const Container& c, const Row& row, const std::str
 // doc_changes (its LSN, its kind, the item's previous LSN, its body for a create or replace,
 // its partition key and id), so the change feed in that mode can give each version and each
 // delete, which doc_items (one row per live item) cannot. `n` orders changes that share one
-// LSN (a partition's deletion). Trimmed past the retention by trim_changes(). Containers
-// without the policy write nothing here.
+// LSN: only a partition's deletion in files written before each of its deletes took an LSN of
+// its own; 0 now. Trimmed past the retention by trim_changes(). Containers without the policy
+// write nothing here.
 enum ChangeOp : int64_t { kChangeCreate = 1, kChangeReplace = 2, kChangeDelete = 3 };
 
 bool keeps_changes(const api::ContainerSpec& spec) { return spec.change_feed_retention_minutes > 0; }
@@ -1703,12 +1704,16 @@ DocResult<int64_t> delete_partition_once(SqliteDb& db, const api::ContainerRef& 
     if (st.step()) rows = st.i64(0);
   }
   if (rows == 0) return int64_t{0};
-  // One LSN for the whole deletion: the change feed (latest versions) shows no deletes, and
-  // the container's item count drops by what was there, expired rows included.
+  // The container's item count drops by what was there, expired rows included. The change
+  // feed of latest versions shows no deletes, so one LSN is enough for it; a container that
+  // keeps all versions gives each item's delete an LSN of its own (below), so a page of that
+  // feed, which never splits one LSN, holds at most max-item-count of them however large the
+  // partition was. All of them commit together either way.
   bump_lsn(db, *c, entry, -rows);
+  const bool keeps = keeps_changes(c->spec());
   // In slices along doc_items_key, each read before it is deleted (a partition may be large).
   int64_t live = 0;
-  int64_t recorded = 0;  // changes written at this LSN (doc_changes.n)
+  bool first = true;
   for (;;) {
     std::vector<Row> slice;
     {
@@ -1726,10 +1731,13 @@ DocResult<int64_t> delete_partition_once(SqliteDb& db, const api::ContainerRef& 
     }
     if (slice.empty()) break;
     for (auto& row : slice) {
-      // All versions: one delete per item, all at this deletion's LSN; an item already past
-      // its expiry (not yet purged, so the sweep would never report it) is a TTL delete.
-      if (keeps_changes(c->spec()))
-        record_change(db, c->cid, c->lsn, recorded++, kChangeDelete, row.lsn, row.expires <= db.now, key, row.id, nullptr);
+      // All versions: one delete per item at its own LSN; an item already past its expiry
+      // (not yet purged, so the sweep would never report it) is a TTL delete.
+      if (keeps) {
+        if (!first) bump_lsn(db, *c, entry);
+        first = false;
+        record_change(db, c->cid, c->lsn, 0, kChangeDelete, row.lsn, row.expires <= db.now, key, row.id, nullptr);
+      }
       live += row.expires > db.now;
       delete_row(db, *c, row, key);
     }
@@ -2992,7 +3000,9 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
 
 namespace {
 // The change feed in AllVersionsAndDeletes mode, from doc_changes (see record_change). A page
-// never splits the changes of one LSN (a partition's deletion), since a continuation is an LSN.
+// never splits the changes of one LSN, since a continuation is an LSN. Every change has an LSN
+// of its own since a partition's deletion gave each item one; files written before then may
+// hold one LSN for a whole partition's deletes, which such a page returns whole.
 DocResult<api::ChangeFeedPage> read_all_versions(SqliteDb& db, const ReadContainer& c, const api::ChangeFeedOptions& options,
                                                  int n, const std::string& pk_filter) {
   using Kind = api::ChangeFeedStart::Kind;
