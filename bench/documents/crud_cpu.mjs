@@ -23,7 +23,9 @@
 //   node bench/documents/crud_cpu.mjs [--ops 3000] [--inflight 32] [--rounds 2]
 //        [--nimbus-bin build/release/nimbus-docs-server] [--out DIR] [--only nimbus|peer]
 //        [--threads] [--floor] [--durable-floor] [--durable-floor-bin build/release/bench/docs_durable_floor]
-//        [--sync full|normal|off] [--log-level Information]
+//        [--sync full|normal|off] [--log-level Information] [--indexing none]
+// --indexing none creates the container with indexingMode "none" (no index entries to keep):
+// what a write costs Nimbus without its range index, every other step the same.
 // --log-level Information shows nimbus-docs-server's last line, the group commit's count of
 // transactions over the run (operations per commit).
 import { spawn } from "node:child_process";
@@ -49,6 +51,8 @@ const ONLY = args.only;  // "nimbus" or "peer": one server (profiling); default 
 // Nimbus's --sync: full is the target's condition; normal and off show what the fsync costs
 // (the group-commit window is only used under full, so they also show unwindowed batches).
 const SYNC = args.sync ?? "full";
+const INDEXING = args.indexing ?? "consistent";
+if (!["consistent", "none"].includes(INDEXING)) throw new Error(`--indexing ${INDEXING}: use consistent or none`);
 const FLOOR = process.argv.includes("--floor");
 const NGINX = "/usr/sbin/nginx";
 const DURABLE_FLOOR = process.argv.includes("--durable-floor");
@@ -184,7 +188,8 @@ async function runOne(kind, round) {
     const client = new CosmosClient({ endpoint: `http://127.0.0.1:${server.port}/`, key: KEY,
       connectionPolicy: { enableEndpointDiscovery: false } });
     const { database } = await client.databases.createIfNotExists({ id: "bench" });
-    const { container } = await database.containers.createIfNotExists({ id: "items", partitionKey: { paths: ["/pk"] } });
+    const { container } = await database.containers.createIfNotExists({ id: "items", partitionKey: { paths: ["/pk"] },
+      ...(INDEXING === "none" ? { indexingPolicy: { indexingMode: "none", automatic: false } } : {}) });
     const doc = (i, v) => ({ id: `item-${i}`, pk: `p${i % 100}`, n: i, v, tag: `t${i % 37}`, name: `name ${i}` });
     const etags = new Array(OPS);
     const phases = [
