@@ -7,13 +7,11 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createRequire } from "node:module";
+import { requireE2e, KEY, root } from "./lib.mjs";
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
-const { CosmosClient } = createRequire(path.join(root, "tests/e2e/package.json"))("@azure/cosmos");
+const { CosmosClient } = requireE2e("@azure/cosmos");
 const [bin, nArg, out] = process.argv.slice(2);
 const N = Number(nArg ?? 200);
-const KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
 const deadline = Date.now() + 120_000;
 
 const data = fs.mkdtempSync(path.join(os.tmpdir(), "nimbus-cf-bench-"));

@@ -13,12 +13,9 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir, loadavg } from "node:os";
 import { join } from "node:path";
-import net from "node:net";
-import { createRequire } from "node:module";
+import { requireE2e, KEY, freePort, waitListening } from "./lib.mjs";
 
-const require = createRequire(join(process.cwd(), "tests/e2e/package.json"));
-const { CosmosClient } = require("@azure/cosmos");
-const KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+const { CosmosClient } = requireE2e("@azure/cosmos");
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
   (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 const ITEMS = Number(args.items ?? 100000);
@@ -27,17 +24,12 @@ const DEADLINE_MS = 600000;  // the whole run
 const started = Date.now();
 const bounded = () => { if (Date.now() - started > DEADLINE_MS) throw new Error(`over ${DEADLINE_MS} ms: stopped`); };
 
-const port = await new Promise((res) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); }); });
+const port = await freePort();
 const dir = mkdtempSync(join(tmpdir(), "nimbus-container-ops-"));
 const server = spawn(BIN, ["--port", String(port), "--data", dir, "--sync", "full", "--no-tls", "--log-level", "Warning"], { stdio: ["ignore", "ignore", "inherit"] });
 const results = { items: ITEMS, commit: process.env.NIMBUS_COMMIT ?? null, load1_before: loadavg()[0], steps: [] };
 try {
-  for (let i = 0; ; i++) {
-    const ok = await new Promise((r) => { const s = net.connect(port, "127.0.0.1", () => { s.destroy(); r(true); }); s.on("error", () => r(false)); });
-    if (ok) break;
-    if (i > 300) throw new Error("nimbus-docs-server did not listen");
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitListening(port, server);
   const client = new CosmosClient({ endpoint: `http://127.0.0.1:${port}/`, key: KEY, connectionPolicy: { enableEndpointDiscovery: false } });
   const { database } = await client.databases.createIfNotExists({ id: "bench" });
   const { container } = await database.containers.createIfNotExists({ id: "big", partitionKey: { paths: ["/pk"] } });

@@ -32,12 +32,9 @@ import { spawn } from "node:child_process";
 import { readFileSync, readdirSync, mkdirSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir, loadavg, cpus } from "node:os";
 import { join } from "node:path";
-import net from "node:net";
-import { createRequire } from "node:module";
+import { requireE2e, KEY, cpuSeconds, freePort, waitListening, median } from "./lib.mjs";
 
-const require = createRequire(join(process.cwd(), "tests/e2e/package.json"));
-const { CosmosClient } = require("@azure/cosmos");
-const KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+const { CosmosClient } = requireE2e("@azure/cosmos");
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
   (a.startsWith("--") && !["--threads", "--floor", "--durable-floor"].includes(a) ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
@@ -59,13 +56,6 @@ const DURABLE_FLOOR = process.argv.includes("--durable-floor");
 const DURABLE_FLOOR_BIN = args["durable-floor-bin"] ?? "build/release/bench/docs_durable_floor";
 const PHASE_DEADLINE_MS = 120000;  // a phase that takes longer is cut and reported as such
 
-const ticksPerSecond = 100;  // Linux USER_HZ on this platform
-function cpuSeconds(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
-  return (Number(rest[11]) + Number(rest[12])) / ticksPerSecond;  // utime, stime
-}
-
 // --threads: per phase, each server thread's CPU and context switches per operation (from
 // /proc/<pid>/task/<tid>/{stat,status}), to see which thread a write's cost lands on and how
 // often each sleeps and wakes for it.
@@ -76,29 +66,13 @@ function threadStats(pid) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
       const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
       const num = (key) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)[1]);
-      out[tid] = { name, cpu: (Number(rest[11]) + Number(rest[12])) / ticksPerSecond,
+      out[tid] = { name, cpu: cpuSeconds(pid, `/proc/${pid}/task/${tid}/stat`),
         vol: num("voluntary_ctxt_switches"), invol: num("nonvoluntary_ctxt_switches") };
     } catch { /* the thread ended */ }
   }
   return out;
-}
-
-function freePort() {
-  return new Promise((res) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); }); });
-}
-
-async function waitListening(port, proc, deadlineMs = 15000) {
-  const end = Date.now() + deadlineMs;
-  while (Date.now() < end) {
-    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}`);
-    const ok = await new Promise((r) => { const s = net.connect(port, "127.0.0.1", () => { s.destroy(); r(true); }); s.on("error", () => r(false)); });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`nothing listens on ${port} after ${deadlineMs} ms`);
 }
 
 // The floor's answers: what the SDK needs to go on (the account, the database and container
@@ -239,7 +213,6 @@ for (let round = 1; round <= ROUNDS; round++) {
   if (DURABLE_FLOOR) order.splice(round % (order.length + 1), 0, "durable");
   for (const kind of order) if (!ONLY || ONLY === kind) rows.push(...await runOne(kind, round));
 }
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const summary = {};
 for (const op of [...new Set(rows.map((r) => r.op))]) {
   const of = (kind) => median(rows.filter((r) => r.op === op && r.server === kind).map((r) => r.server_cpu_us_per_op));

@@ -8,31 +8,19 @@
 //   node bench/documents/fulltext_query.mjs [--items 20000] [--reps 20]
 //        [--nimbus-bin build/release/nimbus-docs-server] [--out DIR]
 import { spawn } from "node:child_process";
-import { readFileSync, mkdtempSync, rmSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir, loadavg } from "node:os";
 import { join } from "node:path";
-import net from "node:net";
-import { createRequire } from "node:module";
 
-const require = createRequire(join(process.cwd(), "tests/e2e/package.json"));
-const { CosmosClient, BulkOperationType } = require("@azure/cosmos");
-const KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+import { requireE2e, KEY, cpuSeconds, freePort, waitListening } from "./lib.mjs";
+
+const { CosmosClient, BulkOperationType } = requireE2e("@azure/cosmos");
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 const ITEMS = Number(args.items ?? 20000);
 const REPS = Number(args.reps ?? 20);
 const BIN = args["nimbus-bin"] ?? "build/release/nimbus-docs-server";
 const DEADLINE_MS = 120000;
 
-const cpuSeconds = (pid) => { const r = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" "); return (Number(r[11]) + Number(r[12])) / 100; };
-const freePort = () => new Promise((resolve) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); }); });
-async function waitListening(port, proc) {
-  for (const end = Date.now() + 10000; Date.now() < end;) {
-    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}`);
-    if (await new Promise((r) => { const s = net.connect(port, "127.0.0.1", () => { s.end(); r(true); }); s.on("error", () => r(false)); })) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error("server did not listen within 10 s");
-}
 // 20 words of 200, roughly Zipf (the words of docsql_bench): "red" and "bicycle" common.
 function text(i) {
   let x = BigInt(i) * 2654435761n + 1n;

@@ -8,38 +8,18 @@
 //   node bench/documents/query_paging.mjs [--items 20000] [--page 100] [--groups 2000]
 //        [--nimbus-bin build/release/nimbus-docs-server] [--baseline-bin <older build>] [--out DIR]
 import { spawn } from "node:child_process";
-import { readFileSync, mkdtempSync, rmSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir, loadavg } from "node:os";
 import { join } from "node:path";
-import net from "node:net";
-import { createRequire } from "node:module";
 
-const require = createRequire(join(process.cwd(), "tests/e2e/package.json"));
-const { CosmosClient, BulkOperationType } = require("@azure/cosmos");
-const KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+import { requireE2e, KEY, cpuSeconds, freePort, waitListening } from "./lib.mjs";
+
+const { CosmosClient, BulkOperationType } = requireE2e("@azure/cosmos");
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 const ITEMS = Number(args.items ?? 20000);
 const PAGE = Number(args.page ?? 100);
 const GROUPS = Number(args.groups ?? 2000);  // distinct values of c.g, for GROUP BY and DISTINCT
 const STEP_DEADLINE_MS = 300000;
-
-function cpuSeconds(pid) {
-  const rest = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(rest[11]) + Number(rest[12])) / 100;
-}
-function freePort() {
-  return new Promise((resolve) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); }); });
-}
-async function waitListening(port, proc) {
-  const end = Date.now() + 10000;
-  while (Date.now() < end) {
-    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}`);
-    const ok = await new Promise((r) => { const s = net.connect(port, "127.0.0.1", () => { s.end(); r(true); }); s.on("error", () => r(false)); });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error("server did not listen within 10 s");
-}
 
 async function measure(label, bin) {
   const port = await freePort();

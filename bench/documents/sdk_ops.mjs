@@ -6,12 +6,10 @@
 // 0..N-1 again with one field changed; replace: each item replaced with If-Match (the etags
 // come first from one read feed, ~N/1000 requests); delete: items 0..N-1. Exits non-zero on the
 // first failed operation. NIMBUS_BENCH_RETENTION and NIMBUS_BENCH_FULLTEXT: see below.
-import { createRequire } from "node:module";
-import { join } from "node:path";
 
-const require = createRequire(join(process.cwd(), "tests/e2e/package.json"));
-const { CosmosClient } = require("@azure/cosmos");
-const KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+import { requireE2e, KEY } from "./lib.mjs";
+
+const { CosmosClient } = requireE2e("@azure/cosmos");
 const [port, mode, nText] = process.argv.slice(2);
 const N = Number(nText);
 if (!port || !["create", "read", "upsert", "replace", "delete"].includes(mode) || !(N > 0)) {

@@ -8,15 +8,12 @@
 //   node sdk_queries.mjs --endpoint URL --label NAME --items N [--partitions P] [--iters K]
 //        [--load N] [--phase-seconds S] [--reads K]
 // Items as docs_bench.cc makes them: {id:"item-i", pk:"p<i%P>", n, tag:"t<i/10>", score, kind, name}.
-import { createRequire } from "node:module";
 import crypto from "node:crypto";
 import http from "node:http";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const require = createRequire(join(root, "tests", "e2e", "package.json"));
-const { CosmosClient } = require("@azure/cosmos");
+import { requireE2e, KEY } from "./lib.mjs";
+
+const { CosmosClient } = requireE2e("@azure/cosmos");
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
@@ -28,7 +25,6 @@ const partitions = Number(args.partitions || 1000);
 const iters = Number(args.iters || 100);
 const phaseMs = Number(args["phase-seconds"] || 30) * 1000;
 const reads = Number(args.reads || 2000);
-const KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
 
 // The lean client: one keep-alive connection, master-key signed (reference §2), no SDK. It
 // shows what the server answers in, without the SDK's own cost per call (~2 ms of client CPU

@@ -18,11 +18,9 @@ import crypto from "node:crypto";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir, loadavg, cpus } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { KEY, cpuSeconds, root } from "./lib.mjs";
 
-const KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 const bin = args.bin || join(root, "build", "release", "nimbus-docs-server");
@@ -56,13 +54,6 @@ function request(mod, agent, port, method, path, hdrs, body) {
     req.on("error", reject);
     req.end(body);
   });
-}
-
-// Server CPU seconds so far (utime + stime).
-function cpuSeconds(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = f.slice(f.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;  // USER_HZ is 100 on Linux
 }
 
 const dir = mkdtempSync(join(tmpdir(), "nimbus-tls-bench-"));

@@ -5,26 +5,18 @@
 // this is what that check costs.
 //   node bench/documents/token_cpu.mjs [--reads 5000] [--rounds 3] [--nimbus-bin PATH] [--out DIR]
 import { spawn } from "node:child_process";
-import { readFileSync, mkdtempSync, rmSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir, loadavg } from "node:os";
 import { join } from "node:path";
-import net from "node:net";
-import { createRequire } from "node:module";
 
-const require = createRequire(join(process.cwd(), "tests/e2e/package.json"));
-const { CosmosClient, PermissionMode } = require("@azure/cosmos");
-const KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+import { requireE2e, KEY, cpuSeconds, freePort, waitListening } from "./lib.mjs";
+
+const { CosmosClient, PermissionMode } = requireE2e("@azure/cosmos");
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 const READS = Number(args.reads ?? 5000);
 const ROUNDS = Number(args.rounds ?? 3);
 const BIN = args["nimbus-bin"] ?? "build/release/nimbus-docs-server";
 const PHASE_DEADLINE_MS = 120000;
-
-const cpuSeconds = (pid) => {
-  const rest = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(rest[11]) + Number(rest[12])) / 100;
-};
-const freePort = () => new Promise((res) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); }); });
 
 const port = await freePort();
 const dir = mkdtempSync(join(tmpdir(), "nimbus-token-cpu-"));
@@ -32,13 +24,7 @@ const proc = spawn(BIN, ["--port", String(port), "--data", dir, "--log-level", "
 const endpoint = `http://127.0.0.1:${port}/`;
 const rows = [];
 try {
-  // Until the port accepts, up to 100 tries 50 ms apart.
-  for (let i = 0; ; i++) {
-    const up = await new Promise((res) => { const s = net.connect(port, "127.0.0.1", () => { s.end(); res(true); }).on("error", () => res(false)); });
-    if (up) break;
-    if (i > 100) throw new Error("the server did not start");
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitListening(port, proc);
   const master = new CosmosClient({ endpoint, key: KEY, connectionPolicy: { enableEndpointDiscovery: false } });
   const { database } = await master.databases.createIfNotExists({ id: "bench" });
   const { container } = await database.containers.createIfNotExists({ id: "items", partitionKey: { paths: ["/pk"] } });
