@@ -370,6 +370,19 @@ struct QueryHints {
   // answers `take` rows and every document not fed sorts strictly after the last one fed.
   std::optional<std::vector<std::string>> order_path;
   bool order_descending = false;
+  // ORDER BY [RANK] VectorDistance(<document path>, <fixed vector>) with `take` set: the answer
+  // is the first `skip + take` rows by the documents' similarity to `query`, so a store holding
+  // the path's vectors may feed the documents best first and stop as with order_path. A
+  // document without a score (no vector there, or one of another length) sorts after every
+  // scored one when `unscored_last`, before them otherwise.
+  struct VectorOrder {
+    std::vector<std::string> path;
+    std::vector<double> query;
+    enum class Distance { cosine, dot_product, euclidean } distance = Distance::cosine;
+    bool descending = true;  // larger values first
+    bool unscored_last = true;
+  };
+  std::optional<VectorOrder> vector_order;
   std::optional<int64_t> take;
   int64_t skip = 0;
   // The query is `SELECT VALUE COUNT(<literal>) FROM c` and nothing else: its answer is

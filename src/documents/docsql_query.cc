@@ -71,6 +71,17 @@ api::QueryHints DocsqlQuery::hints(std::string_view partition_key_path) const {
     out.order_path = std::move(h.order->path);
     out.order_descending = h.order->descending;
   }
+  if (h.vector_order) {
+    api::QueryHints::VectorOrder v;
+    v.path = std::move(h.vector_order->path);
+    v.query = std::move(h.vector_order->query);
+    using D = docsql::VectorOrderHint::Distance;
+    using A = api::QueryHints::VectorOrder::Distance;
+    v.distance = h.vector_order->distance == D::cosine ? A::cosine : h.vector_order->distance == D::dot_product ? A::dot_product : A::euclidean;
+    v.descending = h.vector_order->descending;
+    v.unscored_last = h.vector_order->unscored_last;
+    out.vector_order = std::move(v);
+  }
   out.take = h.take;
   out.skip = h.skip;
   out.count_only = h.count_only;

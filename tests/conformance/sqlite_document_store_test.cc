@@ -182,6 +182,93 @@ TEST(SqliteDocumentStore, FullTextIndexRowsFollowWritesAndAnswerFullTextContains
   EXPECT_EQ(query("SELECT VALUE c.id FROM c WHERE FullTextContains(c.body, 'red bicycle')").first, (S{"10", "20", "30"}));
 }
 
+// A vector index (indexingPolicy.vectorIndexes) keeps one row per item holding the path's
+// numbers; ORDER BY [RANK] VectorDistance with TOP or OFFSET LIMIT over the whole container then
+// reads only the best documents, and answers what a container without the index answers.
+TEST(SqliteDocumentStore, VectorIndexRowsFollowWritesAndAnswerVectorDistanceOrders) {
+  Fixture f;
+  const char* policy = R"("vectorEmbeddingPolicy":{"vectorEmbeddings":[{"path":"/e","dataType":"float32","distanceFunction":"cosine","dimensions":3}]})";
+  auto vi = f.container(std::string(R"({"id":"vi","partitionKey":{"paths":["/pk"]},)") + policy +
+                        R"(,"indexingPolicy":{"excludedPaths":[{"path":"/e/*"}],"vectorIndexes":[{"path":"/e","type":"quantizedFlat"}]}})");
+  auto plain = f.container(std::string(R"({"id":"plain","partitionKey":{"paths":["/pk"]},)") + policy +
+                           R"(,"indexingPolicy":{"excludedPaths":[{"path":"/e/*"}]}})");
+  uint32_t x = 7;
+  auto rnd = [&] {
+    x = x * 1103515245u + 12345u;
+    return static_cast<double>(x >> 8) / 16777216.0 - 0.5;
+  };
+  auto both = [&](const json::object& item) {
+    ASSERT_TRUE(f.docs->create(vi, item).ok());
+    ASSERT_TRUE(f.docs->create(plain, item).ok());
+  };
+  for (int i = 0; i < 60; ++i)
+    both(json::object{{"id", std::to_string(i)}, {"pk", "p" + std::to_string(i % 4)}, {"n", i},
+                      {"e", json::array{rnd(), rnd(), rnd()}}});
+  // Items without a score: no vector, another length, a non-number.
+  both(json::object{{"id", "none"}, {"pk", "p0"}, {"n", 100}});
+  both(json::object{{"id", "short"}, {"pk", "p1"}, {"n", 101}, {"e", json::array{1, 2}}});
+  both(json::object{{"id", "text"}, {"pk", "p2"}, {"n", 102}, {"e", json::array{1, "2", 3}}});
+  auto run = [&](api::ContainerRef c, const std::string& sql) {
+    auto r = f.docs->query(c, sql);
+    EXPECT_TRUE(r.ok()) << sql << ": " << (r.ok() ? "" : r.error().message);
+    std::vector<std::string> ids;
+    if (r.ok())
+      for (auto& v : r.value().items) ids.emplace_back(v.as_string());
+    return std::make_pair(ids, r.ok() && r.value().stats.from_index);
+  };
+  // The index answers (from_index) with the scan's rows in the scan's order, or leaves the
+  // query to the scan.
+  auto same = [&](const std::string& sql, bool from_index) {
+    auto [want, scanned] = run(plain, sql);
+    auto [got, indexed] = run(vi, sql);
+    EXPECT_EQ(got, want) << sql;
+    EXPECT_FALSE(scanned) << sql;
+    EXPECT_EQ(indexed, from_index) << sql;
+    return got;
+  };
+  const std::string q = "[0.3, -0.2, 0.1]";
+  auto top5 = same("SELECT TOP 5 VALUE c.id FROM c ORDER BY VectorDistance(c.e, " + q + ")", true);
+  EXPECT_EQ(top5.size(), 5u);
+  same("SELECT TOP 5 VALUE c.id FROM c ORDER BY RANK VectorDistance(c.e, " + q + ")", true);
+  same("SELECT VALUE c.id FROM c ORDER BY VectorDistance(" + q + ", c.e) OFFSET 3 LIMIT 4", true);
+  same("SELECT TOP 4 VALUE c.id FROM c ORDER BY VectorDistance(c.e, " + q + ", false, {'distanceFunction':'dotproduct'})", true);
+  same("SELECT TOP 4 VALUE c.id FROM c ORDER BY VectorDistance(c.e, " + q + ") ASC", false);  // undefined first
+  same("SELECT TOP 4 VALUE c.id FROM c ORDER BY RANK VectorDistance(c.e, " + q + ", false, {'distanceFunction':'euclidean'})", true);
+  // WHERE that no index narrows: fed in growing rounds until four rows pass it.
+  same("SELECT TOP 4 VALUE c.id FROM c WHERE c.n % 7 = 3 ORDER BY VectorDistance(c.e, " + q + ")", true);
+  // More rows wanted than items scored: the unscored ones are in the answer, from the scan.
+  EXPECT_EQ(same("SELECT TOP 70 VALUE c.id FROM c ORDER BY VectorDistance(c.e, " + q + ")", false).size(), 63u);
+  // A query vector of another length scores nothing.
+  same("SELECT TOP 3 VALUE c.id FROM c ORDER BY VectorDistance(c.e, [1, 2])", false);
+
+  // Writes: a replaced vector moves, a deleted item goes, ties are fed together.
+  json::object best{{"id", "7"}, {"pk", "p3"}, {"n", 7}, {"e", json::array{0.3, -0.2, 0.1}}};
+  ASSERT_TRUE(f.docs->replace(vi, "7", best).ok());
+  ASSERT_TRUE(f.docs->replace(plain, "7", best).ok());
+  EXPECT_EQ(same("SELECT TOP 1 VALUE c.id FROM c ORDER BY VectorDistance(c.e, " + q + ")", true), (std::vector<std::string>{"7"}));
+  ASSERT_TRUE(f.docs->remove(vi, "7", {"p3"}).ok());
+  ASSERT_TRUE(f.docs->remove(plain, "7", {"p3"}).ok());
+  EXPECT_NE(same("SELECT TOP 1 VALUE c.id FROM c ORDER BY VectorDistance(c.e, " + q + ")", true), (std::vector<std::string>{"7"}));
+  for (int i = 0; i < 5; ++i) both(json::object{{"id", "tie" + std::to_string(i)}, {"pk", "p0"}, {"e", json::array{0.6, -0.4, 0.2}}});
+  auto [ties, tied_from_index] = run(vi, "SELECT TOP 3 VALUE c.id FROM c ORDER BY VectorDistance(c.e, " + q + ")");
+  EXPECT_TRUE(tied_from_index);
+  ASSERT_EQ(ties.size(), 3u);
+  for (auto& id : ties) EXPECT_EQ(id.rfind("tie", 0), 0u) << id;  // any three of the five equals
+
+  // Once every item has a vector, an ascending order is served too. (Another query vector
+  // from here on: the ties above would make the two containers' orders differ, rightly.)
+  const std::string q2 = "[-0.1, 0.4, 0.2]";
+  for (const char* id : {"none", "short", "text"})
+    for (auto c : {vi, plain}) ASSERT_TRUE(f.docs->remove(c, id, {std::string("p") + (id[0] == 'n' ? "0" : id[0] == 's' ? "1" : "2")}).ok());
+  same("SELECT TOP 4 VALUE c.id FROM c ORDER BY VectorDistance(c.e, " + q2 + ", false, {'distanceFunction':'euclidean'})", true);
+
+  // A file of format 3 has no vector rows: opening it adds them.
+  int64_t rows = f.counts(vi).index_entries;
+  f.reopen_after("DELETE FROM doc_index WHERE substr(path, 1, 1) = char(2); PRAGMA user_version=3;");
+  EXPECT_EQ(f.counts(vi).index_entries, rows);
+  same("SELECT TOP 5 VALUE c.id FROM c ORDER BY VectorDistance(c.e, " + q2 + ")", true);
+}
+
 // A data directory from before doc_containers counted items gets the column at open, counted
 // from the rows it holds.
 TEST(SqliteDocumentStore, FilesWithoutItemCountsAreCountedAtOpen) {

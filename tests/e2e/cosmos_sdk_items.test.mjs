@@ -269,7 +269,7 @@ describe("@azure/cosmos items: patch, batch, bulk, unique keys", () => {
     assert.match(noPk.json.message, /names its logical partition/);
   });
 
-  test("vector search: vectorEmbeddingPolicy is kept and gives VectorDistance its default function, ORDER BY VectorDistance gives the most similar first, a vector index without an embedding is 400", async () => {
+  test("vector search: vectorEmbeddingPolicy is kept and gives VectorDistance its default function, ORDER BY VectorDistance gives the most similar first, a vector index reads only the best items, a vector index without an embedding is 400", async () => {
     const policy = { vectorEmbeddings: [{ path: "/v", dataType: "float32", dimensions: 2, distanceFunction: "cosine" }] };
     const { container: vec, resource } = await db.containers.createIfNotExists({
       id: "vectors", partitionKey: { paths: ["/pk"] }, vectorEmbeddingPolicy: policy, indexingPolicy: { vectorIndexes: [{ path: "/v", type: "flat" }] } });
@@ -279,6 +279,14 @@ describe("@azure/cosmos items: patch, batch, bulk, unique keys", () => {
     const { resources: near } = await vec.items.query(cosine).fetchAll();
     assert.deepEqual(near.map((r) => r.id), ["east", "northeast"]);
     assert.equal(near[0].score, 1);
+    // The vector index scores the vectors from its rows and reads only the best item (query
+    // metrics), for the vector as a literal or as a parameter, with or without RANK.
+    for (const query of [{ query: "SELECT TOP 1 VALUE c.id FROM c ORDER BY VectorDistance(c.v, [0.5, 0.6])" },
+      { query: "SELECT TOP 1 VALUE c.id FROM c ORDER BY RANK VectorDistance(c.v, @q)", parameters: [{ name: "@q", value: [0.5, 0.6] }] }]) {
+      const page = await vec.items.query(query, { populateQueryMetrics: true }).fetchNext();
+      assert.deepEqual(page.resources, ["northeast"], query.query);
+      assert.equal(Object.values(page.queryMetrics)[0].retrievedDocumentCount, 1, query.query);
+    }
     const euclid = "SELECT VALUE c.id FROM c ORDER BY VectorDistance(c.v, [0, 1], false, {distanceFunction: 'euclidean'})";
     assert.deepEqual((await vec.items.query(euclid).fetchAll()).resources, ["north", "northeast", "east"]);
     // The container's policy gives the distance function when the query names none.

@@ -421,12 +421,99 @@ std::vector<std::string> split_pk(std::string_view p) {
 
 }  // namespace
 
+namespace {
+
+// VectorDistance(<doc path>, <constant vector> [, <anything> [, {literal options}]]) in either
+// argument order, as VectorOrderHint describes it; nullopt for any other expression.
+std::optional<VectorOrderHint> vector_order(const Query& q, const Expr& e, const json::object& params) {
+  if (!is_call_to(e, "VECTORDISTANCE") || e.kids.size() < 2) return std::nullopt;
+  VectorOrderHint v;
+  const Expr* other = nullptr;
+  if (doc_path(q, *e.kids[0], v.path) && !v.path.empty()) {
+    other = e.kids[1].get();
+  } else {
+    v.path.clear();
+    if (!doc_path(q, *e.kids[1], v.path) || v.path.empty()) return std::nullopt;
+    other = e.kids[0].get();
+  }
+  auto number = [&](const Expr& k) -> std::optional<double> {
+    if (k.kind == ExprKind::literal && k.lit.is_number()) return k.lit.to_number<double>();
+    if (k.kind == ExprKind::unary && k.op == Op::neg && k.kids[0]->kind == ExprKind::literal && k.kids[0]->lit.is_number())
+      return -k.kids[0]->lit.to_number<double>();
+    return std::nullopt;
+  };
+  if (other->kind == ExprKind::array) {
+    for (const auto& k : other->kids) {
+      auto x = number(*k);
+      if (!x) return std::nullopt;
+      v.query.push_back(*x);
+    }
+  } else if (const json::value* c = constant(*other, params); c && c->is_array()) {
+    for (const auto& x : c->get_array()) {
+      if (!x.is_number()) return std::nullopt;
+      v.query.push_back(x.to_number<double>());
+    }
+  } else {
+    return std::nullopt;
+  }
+  if (v.query.empty()) return std::nullopt;
+  // The distance function: cosine unless literal options name another (a query bound to its
+  // container carries the vectorEmbeddingPolicy's); options the hint cannot read: no hint.
+  if (e.kids.size() >= 4) {
+    const Expr& o = *e.kids[3];
+    if (o.kind != ExprKind::object) return std::nullopt;
+    for (size_t i = 0; i < o.keys.size() && i < o.kids.size(); ++i) {
+      if (!ascii_iequals(o.keys[i], "distanceFunction")) continue;
+      const Expr& f = *o.kids[i];
+      if (f.kind != ExprKind::literal || !f.lit.is_string()) return std::nullopt;
+      std::string_view name = f.lit.get_string();
+      if (ascii_iequals(name, "cosine")) v.distance = VectorOrderHint::Distance::cosine;
+      else if (ascii_iequals(name, "dotproduct")) v.distance = VectorOrderHint::Distance::dot_product;
+      else if (ascii_iequals(name, "euclidean")) v.distance = VectorOrderHint::Distance::euclidean;
+      else return std::nullopt;
+    }
+  }
+  return v;
+}
+
+// TOP n / OFFSET s LIMIT m resolved as the executor resolves them, into h.take and h.skip;
+// one it would refuse leaves `take` unset (the executor reports the error).
+void bounded_answer(const Query& q, const json::object& params, IndexHints& h) {
+  if (!q.top.present && !q.limit.present) return;
+  auto top = literal_count(q.top, params), offset = literal_count(q.offset, params),
+       limit = literal_count(q.limit, params);
+  bool resolved = (!q.top.present || top) && (!q.offset.present || offset) && (!q.limit.present || limit);
+  if (!resolved) return;
+  int64_t take = top ? *top : *limit;
+  if (limit) take = std::min(take, *limit);
+  h.take = take;
+  h.skip = offset ? *offset : 0;
+}
+
+}  // namespace
+
 IndexHints index_hints(const Query& q, const json::object& params, std::string_view pk_path) {
   IndexHints h;
   h.reads_documents = q.has_from;
+  if (!q.has_from) return h;
   // ORDER BY RANK reads every document: FullTextScore's statistics cover the whole container
-  // (or the partition the request names), whatever WHERE keeps.
-  if (!q.has_from || q.rank) return h;
+  // (or the partition the request names), whatever WHERE keeps. A lone VectorDistance needs
+  // no statistics: its best documents can come from a store's vectors, most similar first.
+  if (q.rank) {
+    RankParts parts = rank_parts(q);
+    if (!parts.fused && parts.scores.size() == 1 && !q.grouped && !q.distinct && q.joins.empty() &&
+        !q.from.iterate && q.from.path.empty()) {
+      h.vector_order = vector_order(q, *parts.scores[0], params);
+      if (h.vector_order) {
+        // Most similar first, whatever the query says; no score: after every scored row.
+        h.vector_order->descending = h.vector_order->distance != VectorOrderHint::Distance::euclidean;
+        h.vector_order->unscored_last = true;
+        bounded_answer(q, params, h);
+        if (!h.take) h.vector_order.reset();
+      }
+    }
+    return h;
+  }
   if (q.where) {
     std::vector<const Expr*> parts;
     conjuncts(*q.where, parts);
@@ -447,22 +534,16 @@ IndexHints index_hints(const Query& q, const json::object& params, std::string_v
     if (doc_path(q, *q.order_by[0].expr, o.path) && !o.path.empty()) {
       o.descending = q.order_by[0].descending;
       h.order = std::move(o);
+    } else if (auto v = vector_order(q, *q.order_by[0].expr, params)) {
+      v->descending = q.order_by[0].descending;
+      v->unscored_last = v->descending;
+      h.vector_order = std::move(v);
     }
   }
-  // A bounded answer in ORDER BY order (see IndexHints::take). Counts resolve as the executor
-  // resolves them; one it would refuse leaves `take` unset (the executor reports the error).
-  if (h.order && !q.grouped && !q.distinct && q.joins.empty() && !q.from.iterate &&
-      (q.top.present || q.limit.present)) {
-    auto top = literal_count(q.top, params), offset = literal_count(q.offset, params),
-         limit = literal_count(q.limit, params);
-    bool resolved = (!q.top.present || top) && (!q.offset.present || offset) && (!q.limit.present || limit);
-    if (resolved) {
-      int64_t take = top ? *top : *limit;
-      if (limit) take = std::min(take, *limit);
-      h.take = take;
-      h.skip = offset ? *offset : 0;
-    }
-  }
+  // A bounded answer in ORDER BY order (see IndexHints::take).
+  if ((h.order || h.vector_order) && !q.grouped && !q.distinct && q.joins.empty() && !q.from.iterate)
+    bounded_answer(q, params, h);
+  if (h.vector_order && (!h.take || !q.from.path.empty())) h.vector_order.reset();
   // SELECT VALUE COUNT(1) FROM c: COUNT of a literal counts every row, and with nothing but
   // FROM c every document is one row.
   if (q.select_value && q.select.size() == 1 && q.select[0].expr->kind == ExprKind::aggregate &&

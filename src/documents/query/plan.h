@@ -43,6 +43,20 @@ struct OrderHint {
   bool descending = false;
 };
 
+// ORDER BY [RANK] VectorDistance(<document path>, <constant vector> [, <bool> [, {literal
+// options}]]) (either argument order): the documents' similarity to a fixed vector, which a
+// store holding the path's vectors may compute without reading the documents.
+struct VectorOrderHint {
+  std::vector<std::string> path;
+  std::vector<double> query;
+  enum class Distance { cosine, dot_product, euclidean } distance = Distance::cosine;
+  bool descending = true;  // the larger values first (cosine and dot product by default)
+  // Where a document without a score (no vector, or one of another length) sorts: last for
+  // ORDER BY RANK and for a descending ORDER BY; first for an ascending ORDER BY (undefined
+  // sorts before every number).
+  bool unscored_last = true;
+};
+
 struct IndexHints {
   std::vector<IndexPredicate> predicates;  // all must hold (AND)
   // Set when WHERE fixes the partition key path to one value (an eq predicate on it).
@@ -50,10 +64,13 @@ struct IndexHints {
   // A single ORDER BY key on a document path (a store with an ordered index may feed the
   // documents in this order; the executor sorts anyway).
   std::optional<OrderHint> order;
+  // ORDER BY [RANK] VectorDistance over a document path (with `take`, as `order`). ORDER BY
+  // RANK sets nothing else: its other scores need every document.
+  std::optional<VectorOrderHint> vector_order;
   // False when the query has no FROM document iteration a store can narrow (e.g. FROM x IN
   // c.arr still filters documents, so hints apply; no FROM at all: nothing to read).
   bool reads_documents = true;
-  // Set with `order` when the answer is the first rows in that order and nothing else:
+  // Set with `order` (or `vector_order`) when the answer is the first rows in that order and nothing else:
   // TOP n / OFFSET s LIMIT m (parameters resolved), no GROUP BY, aggregate, DISTINCT or JOIN,
   // FROM binding the document itself. `take` is the most rows the answer holds after `skip`.
   // A store that feeds documents in index order may stop once the answer is full and every

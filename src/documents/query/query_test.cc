@@ -389,6 +389,44 @@ TEST(DocSqlHints, TakeSkipAndCountOnly) {
   EXPECT_FALSE(hints("SELECT TOP 0 VALUE COUNT(1) FROM c").count_only);
 }
 
+TEST(DocSqlHints, VectorOrderNamesThePathTheVectorAndTheDirection) {
+  auto top = hints("SELECT TOP 3 c.id FROM c ORDER BY VectorDistance(c.emb, [0.5, -1, 2])");
+  ASSERT_TRUE(top.vector_order.has_value());
+  EXPECT_EQ(top.vector_order->path, (std::vector<std::string>{"emb"}));
+  EXPECT_EQ(top.vector_order->query, (std::vector<double>{0.5, -1, 2}));
+  EXPECT_EQ(top.vector_order->distance, VectorOrderHint::Distance::cosine);
+  EXPECT_TRUE(top.vector_order->descending);  // the most similar first
+  EXPECT_TRUE(top.vector_order->unscored_last);
+  EXPECT_FALSE(top.order.has_value());
+  EXPECT_EQ(*top.take, 3);
+  // A parameter, the other argument order, Euclidean (nearest first: ascending, so a document
+  // without a score, undefined, sorts first), OFFSET LIMIT.
+  auto eu = hints("SELECT c.id FROM c ORDER BY VectorDistance(@v, c.a.b, false, {'distanceFunction': 'Euclidean'}) OFFSET 2 LIMIT 5",
+                  json::object{{"@v", json::array{1, 2}}});
+  ASSERT_TRUE(eu.vector_order.has_value());
+  EXPECT_EQ(eu.vector_order->path, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(eu.vector_order->distance, VectorOrderHint::Distance::euclidean);
+  EXPECT_FALSE(eu.vector_order->descending);
+  EXPECT_FALSE(eu.vector_order->unscored_last);
+  EXPECT_EQ(eu.skip, 2);
+  // RANK: most similar first and unscored last whatever the function.
+  auto rank = hints("SELECT TOP 2 c.id FROM c ORDER BY RANK VectorDistance(c.e, [1, 0], false, {'distanceFunction': 'euclidean'})");
+  ASSERT_TRUE(rank.vector_order.has_value());
+  EXPECT_FALSE(rank.vector_order->descending);
+  EXPECT_TRUE(rank.vector_order->unscored_last);
+  EXPECT_TRUE(rank.predicates.empty());
+  // Nothing a store could serve from its vectors.
+  EXPECT_FALSE(hints("SELECT c.id FROM c ORDER BY VectorDistance(c.e, [1, 0])").vector_order.has_value());  // no TOP
+  EXPECT_FALSE(hints("SELECT TOP 2 c.id FROM c ORDER BY VectorDistance(c.e, c.f)").vector_order.has_value());
+  EXPECT_FALSE(hints("SELECT TOP 2 c.id FROM c ORDER BY VectorDistance(c.e, [1, 'x'])").vector_order.has_value());
+  EXPECT_FALSE(hints("SELECT TOP 2 c.id FROM c ORDER BY VectorDistance(c.e, @v)").vector_order.has_value());  // unknown
+  EXPECT_FALSE(hints("SELECT TOP 2 c.id FROM c ORDER BY VectorDistance(c.e, [1], false, @o)").vector_order.has_value());
+  EXPECT_FALSE(hints("SELECT TOP 2 c.id FROM c ORDER BY VectorDistance(c.e, [1], false, {'distanceFunction': 'manhattan'})").vector_order.has_value());
+  EXPECT_FALSE(hints("SELECT TOP 2 c.id FROM c ORDER BY RANK RRF(VectorDistance(c.e, [1]), VectorDistance(c.f, [1]))").vector_order.has_value());
+  EXPECT_FALSE(hints("SELECT TOP 2 c.id FROM c ORDER BY RANK FullTextScore(c.t, 'a')").vector_order.has_value());
+  EXPECT_FALSE(hints("SELECT TOP 2 c.id FROM c JOIN t IN c.tags ORDER BY VectorDistance(c.e, [1])").vector_order.has_value());
+}
+
 TEST(DocSqlHints, HintsAreCandidatesExecutorRechecks) {
   // A store that trusted only the index would return the string "5"; the executor refuses it.
   auto q = must_parse("SELECT VALUE c.id FROM c WHERE c.n >= 5 AND c.n < 7");

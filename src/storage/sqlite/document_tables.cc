@@ -167,6 +167,10 @@ struct Policy {
       for (auto& e : a->as_array())
         if (auto* s = e.is_object() ? e.as_object().if_contains("path") : nullptr; s && s->is_string())
           fulltext.push_back(std::string(s->as_string()));
+    if (auto* a = p.if_contains("vectorIndexes"); a && a->is_array())
+      for (auto& e : a->as_array())
+        if (auto* s = e.is_object() ? e.as_object().if_contains("path") : nullptr; s && s->is_string())
+          vectors.push_back(std::string(s->as_string()));
     // Everything is indexed (but the store's own properties) when "/*" is included and every
     // excluded path lies under one of the store's own properties, as the default policy's
     // /"_etag"/? does: then indexed() needs no rule matching (collect_everything).
@@ -182,6 +186,10 @@ struct Policy {
   // for plain property names). A string at one also gets one index row per distinct token of
   // its text (fulltext_rows), whatever includedPaths says.
   std::vector<std::string> fulltext;
+  // indexingPolicy.vectorIndexes paths (as fulltext). An array of numbers at one also gets one
+  // index row holding the vector (vector_rows), whatever includedPaths says. Every type (flat,
+  // quantizedFlat, diskANN) is kept the same way, exact: a search over it scores every vector.
+  std::vector<std::string> vectors;
 
   // The store's own properties are not indexed, except _ts (as the service indexes it).
   bool indexed(const std::vector<std::string>& path) const {
@@ -729,6 +737,25 @@ void fulltext_rows(const std::string& encoded_path, const json::value& v, const 
   for (auto& t : tokens) out.emplace_back(key, std::move(t));
 }
 
+// The vector index row of a path: under the path's encoding after another byte no encoded path
+// begins with (see fulltext_key).
+std::string vector_key(std::string_view encoded_path) { return "\x02" + std::string(encoded_path); }
+
+// The array `v` at `encoded_path`, when the path has a vector index and `v` holds numbers only:
+// one row whose value is the numbers as doubles in the machine's byte order (a file is read
+// where it was written; both machines this builds for are little-endian).
+void vector_rows(const std::string& encoded_path, const json::array& v, const Policy& policy,
+                 std::vector<std::pair<std::string, std::string>>& out) {
+  if (v.empty() || std::find(policy.vectors.begin(), policy.vectors.end(), encoded_path) == policy.vectors.end()) return;
+  std::string packed(v.size() * sizeof(double), '\0');
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!v[i].is_number()) return;
+    double x = v[i].to_number<double>();
+    std::memcpy(packed.data() + i * sizeof(double), &x, sizeof x);
+  }
+  out.emplace_back(vector_key(encoded_path), std::move(packed));
+}
+
 // The store's own top-level properties that are never indexed (Policy::indexed says why).
 bool unindexed_system_property(std::string_view k) {
   return k == "_rid" || k == "_self" || k == "_etag" || k == "_attachments" || k == "_lsn";
@@ -750,6 +777,7 @@ void collect(const json::value& v, std::vector<std::string>& path, const Policy&
     collect_members(v.as_object(), path, policy, out);
   } else if (v.is_array()) {
     const auto& a = v.as_array();
+    if (!policy.vectors.empty()) vector_rows(encode_path(path), a, policy, out);
     for (size_t i = 0; i < a.size(); ++i) {
       path.push_back(std::to_string(i));
       collect(a[i], path, policy, out);
@@ -788,6 +816,7 @@ void collect_everything(const json::value& v, std::string& path, const Policy& p
       path.resize(n);
     }
   } else if (auto* a = v.if_array()) {
+    if (!policy.vectors.empty()) vector_rows(path, *a, policy, out);
     for (size_t i = 0; i < a->size(); ++i) {
       size_t n = path.size();
       path.push_back('/');
@@ -2427,6 +2456,96 @@ std::optional<DocResult<std::vector<json::value>>> ordered_by_index(SqliteDb& db
   }
 }
 
+// ORDER BY [RANK] VectorDistance(<path>, <fixed vector>) with TOP / OFFSET LIMIT over the whole
+// container whose policy has a vector index on the path: every vector is scored from its index
+// row (no document is read or parsed for it), and the documents are fed to the executor best
+// first, as ordered_by_index() feeds them. The executor scores, sorts and filters again, so
+// the index only chooses which documents it reads. Past the `feed`th, documents are fed while
+// their score is within a relative 1e-9 of the last one fed (ties, and the last bits two
+// summation orders may give), so every document not fed sorts strictly after. A document
+// without a score sorts after all (RANK, descending) or before all (ascending: undefined
+// first); the latter is served only when every row has a vector. nullopt: a scan answers.
+std::optional<DocResult<std::vector<json::value>>> ordered_by_vector(SqliteDb& db, const ReadContainer& c,
+                                                                      const api::DocumentQuery& q,
+                                                                      const api::QueryHints& hints, api::QueryStats& stats) {
+  const auto& vo = *hints.vector_order;
+  const auto& vectors = c.policy().vectors;
+  const std::string encoded = encode_path(vo.path);
+  if (c.policy().none || std::find(vectors.begin(), vectors.end(), encoded) == vectors.end()) return std::nullopt;
+  using Distance = api::QueryHints::VectorOrder::Distance;
+  struct Scored {
+    double score;
+    int64_t seq;
+  };
+  std::vector<Scored> scored;
+  {
+    const std::string key = vector_key(encoded);  // bound without a copy: must outlive step()
+    auto st = db.q("SELECT val, item FROM doc_index WHERE cid=?1 AND path=?2");
+    st.bind(1, c.cid()).bind(2, key);
+    const size_t n = vo.query.size();
+    double qq = 0;
+    for (double y : vo.query) qq += y * y;
+    while (st.step()) {
+      std::string_view blob = st.text_view(0);
+      if (blob.size() != n * sizeof(double)) continue;  // another length: VectorDistance is undefined
+      // As builtins.cc's vector_distance computes it, term by term in the same order.
+      double dot = 0, xx = 0, sq = 0;
+      for (size_t i = 0; i < n; ++i) {
+        double p;
+        std::memcpy(&p, blob.data() + i * sizeof(double), sizeof p);
+        double y = vo.query[i];
+        dot += p * y;
+        xx += p * p;
+        sq += (p - y) * (p - y);
+      }
+      double score = vo.distance == Distance::euclidean ? std::sqrt(sq)
+                     : vo.distance == Distance::dot_product ? dot
+                     : (xx == 0 || qq == 0) ? std::nan("")
+                                            : dot / (std::sqrt(xx) * std::sqrt(qq));
+      if (!std::isnan(score)) scored.push_back({score, st.i64(1)});
+    }
+  }
+  if (!vo.unscored_last) {
+    // Undefined sorts first: only a container where every row has a vector has none.
+    auto st = db.q("SELECT items FROM doc_containers WHERE cid=?1");
+    st.bind(1, c.cid());
+    if (!st.step() || static_cast<int64_t>(scored.size()) != st.i64(0)) return std::nullopt;
+  }
+  std::sort(scored.begin(), scored.end(), [&](const Scored& a, const Scored& b) {
+    return vo.descending ? a.score > b.score : a.score < b.score;
+  });
+  auto near = [](double a, double b) { return std::fabs(a - b) <= 1e-9 * std::max({1.0, std::fabs(a), std::fabs(b)}); };
+  int64_t take = *hints.take;
+  int64_t feed = std::max<int64_t>(1, take + std::max<int64_t>(0, hints.skip));
+  for (;;) {
+    size_t at = 0;
+    int64_t fed = 0;
+    bool exhausted = false;
+    double last = 0;
+    json::object current;
+    std::function<const json::object*()> next = [&]() -> const json::object* {
+      while (at < scored.size()) {
+        const Scored& s = scored[at];
+        if (fed >= feed && !near(s.score, last)) return nullptr;  // the rest sorts strictly after
+        ++at;
+        auto body = live_body(db, c.cid(), s.seq);
+        if (!body) continue;
+        last = s.score;
+        ++fed;
+        current = read_body(*body, stats);
+        return &current;
+      }
+      exhausted = true;
+      return nullptr;
+    };
+    auto rows = q.run(next);
+    if (!rows || static_cast<int64_t>(rows.value().size()) >= take) return rows;
+    // Every scored document fed and still short: the unscored ones belong to the answer too.
+    if (exhausted) return std::nullopt;
+    feed *= 4;
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -2974,6 +3093,9 @@ DocResult<api::Page> query(SqliteDb& db, const api::ContainerRef& ref, const api
   } else if (hints.reads_documents && !candidates && !pk_filter && hints.order_path && hints.take) {
     answered = ordered_by_index(db, *c, q, hints, stats);
     stats.from_index = answered.has_value();
+  } else if (hints.reads_documents && !candidates && !pk_filter && hints.vector_order && hints.take) {
+    answered = ordered_by_vector(db, *c, q, hints, stats);
+    stats.from_index = answered.has_value();
   }
   auto rows = answered ? std::move(*answered) : q.run(next);
   scan.reset();
@@ -3182,9 +3304,10 @@ void strip_lsn_from_bodies(SqliteDb& db) {
 }
 
 namespace {
-// Format 3: the full-text index rows (fulltext_rows) of every container whose indexing policy
-// names fullTextIndexes; earlier builds wrote none (their policy was kept as given).
-void add_fulltext_rows(SqliteDb& db) {
+// The index rows under one key prefix (fulltext_key's, vector_key's) of every container whose
+// policy `wants` them: rows that earlier builds did not write (they kept the policy as given).
+// Format 3 added the full-text rows, format 4 the vector rows.
+void add_index_rows(SqliteDb& db, char prefix, bool (*wants)(const Policy&)) {
   std::vector<std::pair<int64_t, Policy>> containers;
   {
     auto st = db.q("SELECT cid, definition FROM doc_containers");
@@ -3194,7 +3317,7 @@ void add_fulltext_rows(SqliteDb& db) {
       const json::value* ip = !ec && def.is_object() ? def.as_object().if_contains("indexingPolicy") : nullptr;
       if (!ip || !ip->is_object()) continue;
       Policy policy(ip->as_object());
-      if (!policy.none && !policy.fulltext.empty()) containers.emplace_back(st.i64(0), std::move(policy));
+      if (!policy.none && wants(policy)) containers.emplace_back(st.i64(0), std::move(policy));
     }
   }
   if (containers.empty()) return;
@@ -3208,7 +3331,7 @@ void add_fulltext_rows(SqliteDb& db) {
         auto entries = index_entries(parse_body(st.text(1)), policy);
         std::vector<const std::pair<std::string, std::string>*> rows;
         for (auto& e : entries)
-          if (!e.first.empty() && e.first[0] == '\x01') rows.push_back(&e);
+          if (!e.first.empty() && e.first[0] == prefix) rows.push_back(&e);
         insert_index_rows(db, cid, seq, rows);
       }
     }
@@ -3222,7 +3345,8 @@ void add_fulltext_rows(SqliteDb& db) {
 
 void migrate(SqliteDb& db, int64_t format) {
   if (format < 2) strip_lsn_from_bodies(db);
-  if (format < 3) add_fulltext_rows(db);
+  if (format < 3) add_index_rows(db, '\x01', [](const Policy& p) { return !p.fulltext.empty(); });
+  if (format < 4) add_index_rows(db, '\x02', [](const Policy& p) { return !p.vectors.empty(); });
   bool has_items = false;
   {
     auto st = db.q("SELECT name FROM pragma_table_info('doc_containers')");

@@ -53,8 +53,9 @@ class SqliteEngine final : public api::EffectsStore {
   // work-item numbers from durable_next_seq, item counts in doc_containers), the first marked.
   // 2: item bodies without `_lsn` (older files are rewritten once at open).
   // 3: full-text index rows for indexingPolicy.fullTextIndexes (added once at open).
+  // 4: vector index rows for indexingPolicy.vectorIndexes (added once at open).
   // Raise it with any change an older build would misread.
-  static constexpr int64_t kDataFormat = 3;
+  static constexpr int64_t kDataFormat = 4;
 
   enum class Sync {
     off,     // no fsync: survives a process crash only while the OS stays up (benchmarks)
