@@ -2412,37 +2412,33 @@ std::optional<std::string> ordering_index_path(SqliteDb& db, const ReadContainer
   return path;
 }
 
-// ORDER BY <path> with TOP / OFFSET LIMIT over the whole container: feed documents in index
-// order and stop early, when ordering_index_path() holds. After `feed` documents the walk goes on
-// through every entry equal to the last one fed (ties, and strings equal in their indexed
-// prefix), so every document not fed sorts strictly after every one fed; if the executor's
-// answer (which re-checks WHERE) is then full, it is the answer over the whole container.
-// Otherwise the walk restarts with four times as many documents, up to all of them.
-// nullopt: the walk does not apply; the caller runs the query as a scan.
-std::optional<DocResult<std::vector<json::value>>> ordered_by_index(SqliteDb& db, const ReadContainer& c,
-                                                                     const api::DocumentQuery& q,
-                                                                     const api::QueryHints& hints, api::QueryStats& stats) {
-  auto ordering = ordering_index_path(db, c, *hints.order_path, true);
-  if (!ordering) return std::nullopt;
-  const std::string& path = *ordering;
+// The executor's answer over documents fed best first (ordered_by_index, ordered_by_vector),
+// for a bounded query (QueryHints::take). `Entries` yields the items in the query's order:
+// rewind() starts over, next(seq) gives the next entry's item, tie() says whether that entry
+// sorts with the last one fed, and fed() notes that it was fed (it was live). After `skip +
+// take` documents, feeding goes on while entries tie with the last one fed, so every document
+// not fed sorts strictly after every one fed; if the answer (the executor re-checks WHERE) is
+// then full, it is the answer over the whole container. Otherwise feeding starts over with
+// four times as many. Entries run out with the answer still short: it is the answer when the
+// entries cover every item (`complete`), else nullopt (the caller scans).
+template <class Entries>
+std::optional<DocResult<std::vector<json::value>>> feed_best_first(SqliteDb& db, const ReadContainer& c,
+                                                                    const api::DocumentQuery& q, const api::QueryHints& hints,
+                                                                    api::QueryStats& stats, Entries& entries, bool complete) {
   int64_t take = *hints.take;
-  int64_t want = std::max<int64_t>(1, take + std::max<int64_t>(0, hints.skip));
-  int64_t feed = want;
+  int64_t feed = std::max<int64_t>(1, take + std::max<int64_t>(0, hints.skip));
   for (;;) {
-    auto walk = hints.order_descending ? db.q("SELECT val, item FROM doc_index WHERE cid=?1 AND path=?2 ORDER BY val DESC, item DESC")
-                                       : db.q("SELECT val, item FROM doc_index WHERE cid=?1 AND path=?2 ORDER BY val, item");
-    walk.bind(1, c.cid()).bind(2, path);
+    entries.rewind();
     int64_t fed = 0;
     bool exhausted = false;
-    std::string last_val;
     json::object current;
     std::function<const json::object*()> next = [&]() -> const json::object* {
-      while (walk.step()) {
-        std::string val = walk.text(0);
-        if (fed >= feed && val != last_val) return nullptr;  // the rest sorts strictly after
-        auto body = live_body(db, c.cid(), walk.i64(1));
+      int64_t seq = 0;
+      while (entries.next(seq)) {
+        if (fed >= feed && !entries.tie()) return nullptr;  // the rest sorts strictly after
+        auto body = live_body(db, c.cid(), seq);
         if (!body) continue;
-        last_val = std::move(val);
+        entries.fed();
         ++fed;
         current = read_body(*body, stats);
         return &current;
@@ -2451,20 +2447,53 @@ std::optional<DocResult<std::vector<json::value>>> ordered_by_index(SqliteDb& db
       return nullptr;
     };
     auto rows = q.run(next);
-    if (!rows || exhausted || static_cast<int64_t>(rows.value().size()) >= take) return rows;
+    if (!rows || static_cast<int64_t>(rows.value().size()) >= take) return rows;
+    if (exhausted) return complete ? std::optional(std::move(rows)) : std::nullopt;
     feed *= 4;
   }
+}
+
+// ORDER BY <path> with TOP / OFFSET LIMIT over the whole container, when ordering_index_path()
+// holds: documents fed in the path's index order (feed_best_first). Entries tie when their
+// index values are equal: equal values, and strings equal in their indexed prefix.
+// nullopt: the walk does not apply; the caller runs the query as a scan.
+std::optional<DocResult<std::vector<json::value>>> ordered_by_index(SqliteDb& db, const ReadContainer& c,
+                                                                     const api::DocumentQuery& q,
+                                                                     const api::QueryHints& hints, api::QueryStats& stats) {
+  auto ordering = ordering_index_path(db, c, *hints.order_path, true);
+  if (!ordering) return std::nullopt;
+  struct Walk {
+    SqliteDb& db;
+    const ReadContainer& c;
+    const std::string& path;
+    bool descending;
+    std::optional<SqliteDb::Query> st;
+    std::string val, last;
+    void rewind() {
+      st.emplace(descending ? db.q("SELECT val, item FROM doc_index WHERE cid=?1 AND path=?2 ORDER BY val DESC, item DESC")
+                            : db.q("SELECT val, item FROM doc_index WHERE cid=?1 AND path=?2 ORDER BY val, item"));
+      st->bind(1, c.cid()).bind(2, path);
+    }
+    bool next(int64_t& seq) {
+      if (!st->step()) return false;
+      val = st->text(0);
+      seq = st->i64(1);
+      return true;
+    }
+    bool tie() const { return val == last; }
+    void fed() { last = val; }
+  } walk{db, c, *ordering, hints.order_descending, std::nullopt, {}, {}};
+  return feed_best_first(db, c, q, hints, stats, walk, true);
 }
 
 // ORDER BY [RANK] VectorDistance(<path>, <fixed vector>) with TOP / OFFSET LIMIT over the whole
 // container whose policy has a vector index on the path: every vector is scored from its index
 // row (no document is read or parsed for it), and the documents are fed to the executor best
-// first, as ordered_by_index() feeds them. The executor scores, sorts and filters again, so
-// the index only chooses which documents it reads. Past the `feed`th, documents are fed while
-// their score is within a relative 1e-9 of the last one fed (ties, and the last bits two
-// summation orders may give), so every document not fed sorts strictly after. A document
-// without a score sorts after all (RANK, descending) or before all (ascending: undefined
-// first); the latter is served only when every row has a vector. nullopt: a scan answers.
+// first (feed_best_first). The executor scores, sorts and filters again, so the index only
+// chooses which documents it reads. Entries tie when their scores are within a relative 1e-9
+// (equal scores, and the last bits two summation orders may give). A document without a score
+// sorts after all (RANK, descending) or before all (ascending: undefined first); the latter
+// is served only when every row has a vector. nullopt: a scan answers.
 std::optional<DocResult<std::vector<json::value>>> ordered_by_vector(SqliteDb& db, const ReadContainer& c,
                                                                       const api::DocumentQuery& q,
                                                                       const api::QueryHints& hints, api::QueryStats& stats) {
@@ -2514,36 +2543,24 @@ std::optional<DocResult<std::vector<json::value>>> ordered_by_vector(SqliteDb& d
   std::sort(scored.begin(), scored.end(), [&](const Scored& a, const Scored& b) {
     return vo.descending ? a.score > b.score : a.score < b.score;
   });
-  auto near = [](double a, double b) { return std::fabs(a - b) <= 1e-9 * std::max({1.0, std::fabs(a), std::fabs(b)}); };
-  int64_t take = *hints.take;
-  int64_t feed = std::max<int64_t>(1, take + std::max<int64_t>(0, hints.skip));
-  for (;;) {
+  struct Ranked {
+    const std::vector<Scored>& scored;
     size_t at = 0;
-    int64_t fed = 0;
-    bool exhausted = false;
     double last = 0;
-    json::object current;
-    std::function<const json::object*()> next = [&]() -> const json::object* {
-      while (at < scored.size()) {
-        const Scored& s = scored[at];
-        if (fed >= feed && !near(s.score, last)) return nullptr;  // the rest sorts strictly after
-        ++at;
-        auto body = live_body(db, c.cid(), s.seq);
-        if (!body) continue;
-        last = s.score;
-        ++fed;
-        current = read_body(*body, stats);
-        return &current;
-      }
-      exhausted = true;
-      return nullptr;
-    };
-    auto rows = q.run(next);
-    if (!rows || static_cast<int64_t>(rows.value().size()) >= take) return rows;
-    // Every scored document fed and still short: the unscored ones belong to the answer too.
-    if (exhausted) return std::nullopt;
-    feed *= 4;
-  }
+    void rewind() { at = 0; }
+    bool next(int64_t& seq) {
+      if (at == scored.size()) return false;
+      seq = scored[at++].seq;
+      return true;
+    }
+    bool tie() const {
+      double a = scored[at - 1].score;
+      return std::fabs(a - last) <= 1e-9 * std::max({1.0, std::fabs(a), std::fabs(last)});
+    }
+    void fed() { last = scored[at - 1].score; }
+  } ranked{scored};
+  // Every scored document fed and the answer still short: the unscored ones belong in it too.
+  return feed_best_first(db, c, q, hints, stats, ranked, false);
 }
 
 }  // namespace
