@@ -329,7 +329,8 @@ struct Item {
 
 // What a query's run cost (the REST layer's x-ms-documentdb-query-metrics): documents read
 // and their stored size, whether an index chose them, and the time the store spent. A query
-// re-runs whole for each page, so these are per page.
+// re-runs whole for each page, so these are per page. Every read counts: an index walk that
+// gives way to a scan (too few rows) leaves its reads in the count beside the scan's.
 struct QueryStats {
   int64_t retrieved_documents = 0;
   int64_t retrieved_bytes = 0;

@@ -240,6 +240,10 @@ TEST(SqliteDocumentStore, VectorIndexRowsFollowWritesAndAnswerVectorDistanceOrde
   EXPECT_EQ(same("SELECT TOP 70 VALUE c.id FROM c ORDER BY VectorDistance(c.e, " + q + ")", false).size(), 63u);
   // A query vector of another length scores nothing.
   same("SELECT TOP 3 VALUE c.id FROM c ORDER BY VectorDistance(c.e, [1, 2])", false);
+  // RANK with WHERE fixing the partition key: that partition's documents, from its index rows.
+  const std::string in_p1 = "SELECT TOP 3 VALUE c.id FROM c WHERE c.pk = 'p1' ORDER BY RANK VectorDistance(c.e, " + q + ")";
+  EXPECT_EQ(run(vi, in_p1).first, run(plain, in_p1).first);
+  EXPECT_EQ(run(vi, in_p1).first.size(), 3u);
 
   // Writes: a replaced vector moves, a deleted item goes, ties are fed together.
   json::object best{{"id", "7"}, {"pk", "p3"}, {"n", 7}, {"e", json::array{0.3, -0.2, 0.1}}};
@@ -267,6 +271,45 @@ TEST(SqliteDocumentStore, VectorIndexRowsFollowWritesAndAnswerVectorDistanceOrde
   f.reopen_after("DELETE FROM doc_index WHERE substr(path, 1, 1) = char(2); PRAGMA user_version=3;");
   EXPECT_EQ(f.counts(vi).index_entries, rows);
   same("SELECT TOP 5 VALUE c.id FROM c ORDER BY VectorDistance(c.e, " + q2 + ")", true);
+}
+
+// -0 and 0 are one JSON value, so a rewrite from one to the other leaves the index rows alone:
+// the vector row must hold the same bytes for both, or the next rewrite misses the row it
+// meant to delete and a stale vector ranks the item.
+TEST(SqliteDocumentStore, VectorIndexRowsHoldMinusZeroAsZero) {
+  Fixture f;
+  const char* policy = R"("vectorEmbeddingPolicy":{"vectorEmbeddings":[{"path":"/e","dataType":"float32","distanceFunction":"cosine","dimensions":3}]})";
+  auto vi = f.container(std::string(R"({"id":"vi","partitionKey":{"paths":["/pk"]},)") + policy +
+                        R"(,"indexingPolicy":{"excludedPaths":[{"path":"/*"}],"vectorIndexes":[{"path":"/e","type":"flat"}]}})");
+  auto plain = f.container(std::string(R"({"id":"plain","partitionKey":{"paths":["/pk"]},)") + policy + "}");
+  for (auto c : {vi, plain}) {
+    ASSERT_TRUE(f.docs->upsert(c, json::parse(R"({"id":"near","pk":"p","e":[0,0.9,0.1]})").as_object()).ok());
+    for (const char* e : {"[-0.0,1,0]", "[0.0,1,0]", "[1,0,0]"})
+      ASSERT_TRUE(f.docs->upsert(c, json::parse(std::string(R"({"id":"z","pk":"p","e":)") + e + "}").as_object()).ok());
+  }
+  EXPECT_EQ(f.counts(vi).index_entries, 2);  // one vector row per item
+  const std::string sql = "SELECT TOP 1 VALUE c.id FROM c ORDER BY VectorDistance(c.e, [0, 1, 0])";
+  for (auto c : {vi, plain}) {
+    auto r = f.docs->query(c, sql);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r.value().items, (std::vector<json::value>{"near"}));
+  }
+}
+
+// An object key "0" and an array element 0 share the index path /a/0: a vector index there
+// holds both, while c.a["0"] reads only the first, so the index must not rank for it.
+TEST(SqliteDocumentStore, VectorIndexDoesNotRankPathsWithArrayIndexLikeComponents) {
+  Fixture f;
+  auto c = f.container(
+      R"({"id":"vi","partitionKey":{"paths":["/pk"]},)"
+      R"("vectorEmbeddingPolicy":{"vectorEmbeddings":[{"path":"/a/0","dataType":"float32","distanceFunction":"cosine","dimensions":2}]},)"
+      R"("indexingPolicy":{"vectorIndexes":[{"path":"/a/0","type":"flat"}]}})");
+  ASSERT_TRUE(f.docs->create(c, json::parse(R"({"id":"key","pk":"p","a":{"0":[1,0]}})").as_object()).ok());
+  ASSERT_TRUE(f.docs->create(c, json::parse(R"({"id":"element","pk":"p","a":[[0,1]]})").as_object()).ok());
+  auto r = f.docs->query(c, R"(SELECT TOP 1 VALUE c.id FROM c ORDER BY VectorDistance(c.a["0"], [0, 1]))");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r.value().items, (std::vector<json::value>{"key"}));  // "element" has no c.a["0"]: undefined, last
+  EXPECT_FALSE(r.value().stats.from_index);
 }
 
 // A data directory from before doc_containers counted items gets the column at open, counted

@@ -498,21 +498,17 @@ IndexHints index_hints(const Query& q, const json::object& params, std::string_v
   if (!q.has_from) return h;
   // ORDER BY RANK reads every document: FullTextScore's statistics cover the whole container
   // (or the partition the request names), whatever WHERE keeps. A lone VectorDistance needs
-  // no statistics: its best documents can come from a store's vectors, most similar first.
+  // no statistics, so it is planned as ORDER BY is: WHERE's predicates and partition key may
+  // narrow the documents, or its best documents come from a store's vectors.
   if (q.rank) {
     RankParts parts = rank_parts(q);
     if (!parts.fused && parts.scores.size() == 1 && !q.grouped && !q.distinct && q.joins.empty() &&
-        !q.from.iterate && q.from.path.empty()) {
+        !q.from.iterate && q.from.path.empty())
       h.vector_order = vector_order(q, *parts.scores[0], params);
-      if (h.vector_order) {
-        // Most similar first, whatever the query says; no score: after every scored row.
-        h.vector_order->descending = h.vector_order->distance != VectorOrderHint::Distance::euclidean;
-        h.vector_order->unscored_last = true;
-        bounded_answer(q, params, h);
-        if (!h.take) h.vector_order.reset();
-      }
-    }
-    return h;
+    if (!h.vector_order) return h;
+    // Most similar first, whatever the query says; no score: after every scored row.
+    h.vector_order->descending = h.vector_order->distance != VectorOrderHint::Distance::euclidean;
+    h.vector_order->unscored_last = true;
   }
   if (q.where) {
     std::vector<const Expr*> parts;
@@ -529,7 +525,7 @@ IndexHints index_hints(const Query& q, const json::object& params, std::string_v
       }
     }
   }
-  if (q.order_by.size() == 1) {
+  if (!q.rank && q.order_by.size() == 1) {
     OrderHint o;
     if (doc_path(q, *q.order_by[0].expr, o.path) && !o.path.empty()) {
       o.descending = q.order_by[0].descending;

@@ -415,6 +415,18 @@ TEST(DocSqlHints, VectorOrderNamesThePathTheVectorAndTheDirection) {
   EXPECT_FALSE(rank.vector_order->descending);
   EXPECT_TRUE(rank.vector_order->unscored_last);
   EXPECT_TRUE(rank.predicates.empty());
+  // A lone VectorDistance needs no statistics: WHERE narrows its documents as it does ORDER
+  // BY's (a fixed partition key reads one partition, not best-first rounds over the container).
+  auto ranked_in = hints("SELECT TOP 2 c.id FROM c WHERE c.pk = 'p1' AND c.n > 3 ORDER BY RANK VectorDistance(c.e, [1, 0])", {}, "/pk");
+  ASSERT_TRUE(ranked_in.vector_order.has_value());
+  EXPECT_EQ(ranked_in.predicates.size(), 2u);
+  ASSERT_TRUE(ranked_in.partition_key.has_value());
+  EXPECT_EQ(*ranked_in.partition_key, json::value("p1"));
+  EXPECT_EQ(*ranked_in.take, 2);
+  // FullTextScore's statistics cover every document, whatever WHERE keeps.
+  auto scored = hints("SELECT TOP 2 c.id FROM c WHERE c.pk = 'p1' ORDER BY RANK FullTextScore(c.t, 'a')", {}, "/pk");
+  EXPECT_TRUE(scored.predicates.empty());
+  EXPECT_FALSE(scored.partition_key.has_value());
   // Nothing a store could serve from its vectors.
   EXPECT_FALSE(hints("SELECT c.id FROM c ORDER BY VectorDistance(c.e, [1, 0])").vector_order.has_value());  // no TOP
   EXPECT_FALSE(hints("SELECT TOP 2 c.id FROM c ORDER BY VectorDistance(c.e, c.f)").vector_order.has_value());

@@ -751,6 +751,9 @@ void vector_rows(const std::string& encoded_path, const json::array& v, const Po
   for (size_t i = 0; i < v.size(); ++i) {
     if (!v[i].is_number()) return;
     double x = v[i].to_number<double>();
+    // -0 and 0 are one value: JSON equality says so, and update_index skips a property whose
+    // value is equal, so the row must not depend on which of the two was written.
+    if (x == 0) x = 0;
     std::memcpy(packed.data() + i * sizeof(double), &x, sizeof x);
   }
   out.emplace_back(vector_key(encoded_path), std::move(packed));
@@ -2398,14 +2401,20 @@ bool every_row_indexed_at(SqliteDb& db, const ReadContainer& c, const std::strin
   return *full;
 }
 
+// An object key "0" and an array element 0 share an index path, while a query's path reads
+// only one of them: the index cannot order or rank such a path's documents.
+bool has_array_index_like_component(const std::vector<std::string>& comps) {
+  return std::any_of(comps.begin(), comps.end(), [](const std::string& comp) {
+    return comp.empty() || std::all_of(comp.begin(), comp.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+  });
+}
+
 // The index path whose entries put a whole container in ORDER BY order of `comps`, or nullopt:
-// the policy indexes it, it has no array-index-like component (an object key "0" and an array
-// element 0 share an index path, while the query reads only one of them), and (when
-// `every_row`) every live row has an entry there (above).
+// the policy indexes it, it has no array-index-like component (above), and (when `every_row`)
+// every live row has an entry there.
 std::optional<std::string> ordering_index_path(SqliteDb& db, const ReadContainer& c, const std::vector<std::string>& comps,
                                                bool every_row) {
-  for (auto& comp : comps)
-    if (comp.empty() || std::all_of(comp.begin(), comp.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) return std::nullopt;
+  if (has_array_index_like_component(comps)) return std::nullopt;
   if (c.policy().none || !c.policy().indexed(comps)) return std::nullopt;
   std::string path = encode_path(comps);
   if (every_row && !every_row_indexed_at(db, c, path, comps)) return std::nullopt;
@@ -2499,6 +2508,7 @@ std::optional<DocResult<std::vector<json::value>>> ordered_by_vector(SqliteDb& d
                                                                       const api::QueryHints& hints, api::QueryStats& stats) {
   const auto& vo = *hints.vector_order;
   const auto& vectors = c.policy().vectors;
+  if (has_array_index_like_component(vo.path)) return std::nullopt;
   const std::string encoded = encode_path(vo.path);
   if (c.policy().none || std::find(vectors.begin(), vectors.end(), encoded) == vectors.end()) return std::nullopt;
   using Distance = api::QueryHints::VectorOrder::Distance;
