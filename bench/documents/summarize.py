@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Collects a docs benchmark run folder (run_docs_bench.sh) into summary.json and summary.md.
 
-Every "result: {json}" line of every step's output, plus document_store_bench's two lines
-("creates: ... = N/s", "point reads: ... = N/s"), with the step's load average from steps.tsv.
+Every "result: {json}" line of every step's output, plus document_store_bench's phase lines
+("create 20000 in 1.1 s = 18133/s, ...", then read, upsert, replace, delete), with the step's load average from steps.tsv.
   summarize.py RUN_DIR
 """
 import json
@@ -34,9 +34,9 @@ def main():
                 if step in loads:
                     r["load"] = loads[step]["load"]
                 results.append(r)
-            m = re.match(r"(creates|point reads):\s+(\d+) in ([\d.]+) s = (\d+)/s(.*)", line)
+            m = re.match(r"(create|read|upsert|replace|delete)\s+(\d+) in ([\d.]+) s = (\d+)/s(.*)", line)
             if m:
-                results.append({"step": "store_" + m.group(1).replace(" ", "_"), "file": name, "count": int(m.group(2)),
+                results.append({"step": "store_" + m.group(1), "file": name, "count": int(m.group(2)),
                                 "seconds": float(m.group(3)), "per_s": int(m.group(4)), "detail": m.group(5).strip(),
                                 "load": loads.get(step, {}).get("load")})
     json.dump({"steps": loads, "results": results}, open(os.path.join(run, "summary.json"), "w"), indent=1)

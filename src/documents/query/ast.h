@@ -101,8 +101,9 @@ struct Query {
   ExprPtr where;
   std::vector<ExprPtr> group_by;
   std::vector<OrderKey> order_by;
-  // ORDER BY RANK: order_by holds one key, FullTextScore(...) or RRF(...), whose score needs
-  // every matching row (corpus statistics, ranks); best first, no direction.
+  // ORDER BY RANK: order_by holds one key, FullTextScore(...), VectorDistance(...) or
+  // RRF(...); best first, no direction. A FullTextScore's statistics and RRF's ranks need
+  // every matching row.
   bool rank = false;
   // Filled by the binder.
   int slot_count = 0;                 // 1 + joins.size() when has_from

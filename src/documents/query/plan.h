@@ -65,7 +65,8 @@ struct IndexHints {
   // documents in this order; the executor sorts anyway).
   std::optional<OrderHint> order;
   // ORDER BY [RANK] VectorDistance over a document path (with `take`, as `order`). ORDER BY
-  // RANK sets nothing else: its other scores need every document.
+  // RANK of any other score sets nothing at all: FullTextScore's statistics and RRF's ranks
+  // need every document.
   std::optional<VectorOrderHint> vector_order;
   // False when the query has no FROM document iteration a store can narrow (e.g. FROM x IN
   // c.arr still filters documents, so hints apply; no FROM at all: nothing to read).

@@ -422,7 +422,12 @@ TEST(DocSqlHints, VectorOrderNamesThePathTheVectorAndTheDirection) {
   EXPECT_EQ(ranked_in.predicates.size(), 2u);
   ASSERT_TRUE(ranked_in.partition_key.has_value());
   EXPECT_EQ(*ranked_in.partition_key, json::value("p1"));
+  ASSERT_TRUE(ranked_in.take.has_value());
   EXPECT_EQ(*ranked_in.take, 2);
+  // Without TOP no vector hint, and WHERE narrows as it does ORDER BY's.
+  auto unbounded = hints("SELECT c.id FROM c WHERE c.pk = 'p1' ORDER BY RANK VectorDistance(c.e, [1, 0])", {}, "/pk");
+  EXPECT_FALSE(unbounded.vector_order.has_value());
+  EXPECT_TRUE(unbounded.partition_key.has_value());
   // FullTextScore's statistics cover every document, whatever WHERE keeps.
   auto scored = hints("SELECT TOP 2 c.id FROM c WHERE c.pk = 'p1' ORDER BY RANK FullTextScore(c.t, 'a')", {}, "/pk");
   EXPECT_TRUE(scored.predicates.empty());

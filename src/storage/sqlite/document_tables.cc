@@ -3333,7 +3333,7 @@ void strip_lsn_from_bodies(SqliteDb& db) {
 namespace {
 // The index rows under one key prefix (fulltext_key's, vector_key's) of every container whose
 // policy `wants` them: rows that earlier builds did not write (they kept the policy as given).
-// Format 3 added the full-text rows, format 4 the vector rows.
+// Format 3 added the full-text rows, format 4 the vector rows (written again for format 5).
 void add_index_rows(SqliteDb& db, char prefix, bool (*wants)(const Policy&)) {
   std::vector<std::pair<int64_t, Policy>> containers;
   {
@@ -3373,7 +3373,10 @@ void add_index_rows(SqliteDb& db, char prefix, bool (*wants)(const Policy&)) {
 void migrate(SqliteDb& db, int64_t format) {
   if (format < 2) strip_lsn_from_bodies(db);
   if (format < 3) add_index_rows(db, '\x01', [](const Policy& p) { return !p.fulltext.empty(); });
-  if (format < 4) add_index_rows(db, '\x02', [](const Policy& p) { return !p.vectors.empty(); });
+  // Format 4 packed -0 as written, so a rewrite to 0 (equal JSON, no index update) could leave
+  // a row that no later rewrite deletes (vector_rows): its vector rows are written again.
+  if (format == 4) db.exec("DELETE FROM doc_index WHERE substr(path, 1, 1) = char(2)");
+  if (format < 5) add_index_rows(db, '\x02', [](const Policy& p) { return !p.vectors.empty(); });
   bool has_items = false;
   {
     auto st = db.q("SELECT name FROM pragma_table_info('doc_containers')");

@@ -54,8 +54,9 @@ class SqliteEngine final : public api::EffectsStore {
   // 2: item bodies without `_lsn` (older files are rewritten once at open).
   // 3: full-text index rows for indexingPolicy.fullTextIndexes (added once at open).
   // 4: vector index rows for indexingPolicy.vectorIndexes (added once at open).
+  // 5: vector index rows hold -0 as 0 (format 4's are written again once at open).
   // Raise it with any change an older build would misread.
-  static constexpr int64_t kDataFormat = 4;
+  static constexpr int64_t kDataFormat = 5;
 
   enum class Sync {
     off,     // no fsync: survives a process crash only while the OS stays up (benchmarks)
