@@ -11,9 +11,9 @@
 # A store's CPU per write plus the nginx floor (the transport, a fixed answer) is the least a
 # server on this store can spend per SDK write; the target is peer / 4.
 # Uses the binaries in build/release as they are: build them first (make build).
-#   bash bench/documents/store_floor.sh OUT_DIR [OPS] [ROUNDS] [ITEMS]
+#   bash bench/documents/store_floor.sh OUT_DIR [OPS] [ROUNDS] [ITEMS (default: OPS, crud_cpu's count)]
 set -uo pipefail
-OUT=$(realpath -m "$1") OPS=${2:-3000} ROUNDS=${3:-3} ITEMS=${4:-20000}
+OUT=$(realpath -m "$1") OPS=${2:-3000} ROUNDS=${3:-3} ITEMS=${4:-${2:-3000}}
 cd "$(dirname "$(realpath "$0")")/../.."
 mkdir -p "$OUT"
 {
