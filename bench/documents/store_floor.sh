@@ -35,3 +35,4 @@ mkdir -p "$OUT"
     done
   done
 } | tee "$OUT/stdout.txt"
+python3 bench/documents/store_floor_summary.py "$OUT" | tee "$OUT/medians.txt"
