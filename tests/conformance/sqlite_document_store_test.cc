@@ -242,10 +242,8 @@ TEST(SqliteDocumentStore, VectorIndexRowsFollowWritesAndAnswerVectorDistanceOrde
   same("SELECT TOP 3 VALUE c.id FROM c ORDER BY VectorDistance(c.e, [1, 2])", false);
   // RANK with WHERE fixing the partition key: that partition's documents, from its index rows,
   // ranked as a scan ranks them (CONCAT hides the partition key from every index).
-  const std::string rank_in = "SELECT TOP 3 VALUE c.id FROM c WHERE %s ORDER BY RANK VectorDistance(c.e, " + q + ")";
   auto with = [&](const std::string& where) {
-    std::string sql = rank_in;
-    return sql.replace(sql.find("%s"), 2, where);
+    return "SELECT TOP 3 VALUE c.id FROM c WHERE " + where + " ORDER BY RANK VectorDistance(c.e, " + q + ")";
   };
   auto [in_p1, narrowed] = run(vi, with("c.pk = 'p1'"));
   EXPECT_TRUE(narrowed);

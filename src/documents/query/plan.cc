@@ -496,8 +496,9 @@ IndexHints index_hints(const Query& q, const json::object& params, std::string_v
   IndexHints h;
   h.reads_documents = q.has_from;
   if (!q.has_from) return h;
-  // ORDER BY RANK reads every document: FullTextScore's statistics cover the whole container
-  // (or the partition the request names), whatever WHERE keeps. A lone VectorDistance needs
+  // ORDER BY RANK of FullTextScore or RRF reads every document: FullTextScore's statistics
+  // cover the whole container (or the partition the request names), whatever WHERE keeps, and
+  // RRF ranks every matching row. A lone VectorDistance needs
   // no statistics, so it is planned as ORDER BY is: WHERE's predicates and partition key may
   // narrow the documents, or its best documents come from a store's vectors.
   if (q.rank) {

@@ -3332,8 +3332,9 @@ void strip_lsn_from_bodies(SqliteDb& db) {
 
 namespace {
 // The index rows under one key prefix (fulltext_key's, vector_key's) of every container whose
-// policy `wants` them: rows that earlier builds did not write (they kept the policy as given).
-// Format 3 added the full-text rows, format 4 the vector rows (written again for format 5).
+// policy `wants` them, written afresh (whatever rows the prefix held go first): rows that
+// earlier builds did not write (they kept the policy as given), or wrote otherwise. Format 3
+// added the full-text rows, format 4 the vector rows; format 5 wrote the vector rows again.
 void add_index_rows(SqliteDb& db, char prefix, bool (*wants)(const Policy&)) {
   std::vector<std::pair<int64_t, Policy>> containers;
   {
@@ -3350,7 +3351,11 @@ void add_index_rows(SqliteDb& db, char prefix, bool (*wants)(const Policy&)) {
   if (containers.empty()) return;
   db.exec("BEGIN IMMEDIATE");
   try {
+    const std::string first(1, prefix), past(1, static_cast<char>(prefix + 1));  // bound without a copy
     for (auto& [cid, policy] : containers) {
+      auto clear = db.q("DELETE FROM doc_index WHERE cid=?1 AND path>=?2 AND path<?3");
+      clear.bind(1, cid).bind(2, first).bind(3, past);
+      clear.step();
       auto st = db.q("SELECT seq, body FROM doc_items WHERE cid=?1");
       st.bind(1, cid);
       while (st.step()) {
@@ -3375,7 +3380,6 @@ void migrate(SqliteDb& db, int64_t format) {
   if (format < 3) add_index_rows(db, '\x01', [](const Policy& p) { return !p.fulltext.empty(); });
   // Format 4 packed -0 as written, so a rewrite to 0 (equal JSON, no index update) could leave
   // a row that no later rewrite deletes (vector_rows): its vector rows are written again.
-  if (format == 4) db.exec("DELETE FROM doc_index WHERE substr(path, 1, 1) = char(2)");
   if (format < 5) add_index_rows(db, '\x02', [](const Policy& p) { return !p.vectors.empty(); });
   bool has_items = false;
   {
